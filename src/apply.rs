@@ -1,0 +1,233 @@
+//! Applying a plan: deletions first (dependents before what they depend on), then creations
+//! and updates in graph order; within a wave up to `parallelism` writes at once. Every write
+//! is preceded by a re-read (a change made since the plan is refused, never overwritten) and
+//! followed by a state write, so an error part way loses nothing.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, stream};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::graph;
+use crate::plan::{Action, Plan, ResourceChange};
+use crate::provider::Clouds;
+use crate::state::{Ownership, StateFile};
+
+/// Progress of one resource, for the command line to show.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Started { address: &'a str, verb: Verb },
+    Finished { address: &'a str, verb: Verb, elapsed: Duration },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Creating,
+    Modifying,
+    Destroying,
+    /// Taking back what idplan added to an adopted resource.
+    Releasing,
+    /// Recording in the state only: no cloud write.
+    Recording,
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub added: usize,
+    pub changed: usize,
+    pub destroyed: usize,
+    /// Cloud write operations started (a replace counts two).
+    pub writes: usize,
+    /// Failures; apply stops after the wave in which the first one happened.
+    pub errors: Vec<Error>,
+}
+
+pub async fn apply(
+    plan: &Plan,
+    state: &mut StateFile,
+    clouds: &Clouds,
+    parallelism: usize,
+    report: &(dyn Fn(Event) + Sync),
+) -> Result<Outcome> {
+    let outcome = Mutex::new(Outcome::default());
+    let state = Mutex::new(state);
+    let save = |f: &dyn Fn(&mut crate::state::State) -> bool| -> Result<()> {
+        state.lock().expect("state lock").update(f)
+    };
+
+    // Resources that need no cloud write but belong in the state (imports, refreshed records).
+    for change in plan.resource_changes.iter().filter(|c| c.action == Action::NoOp) {
+        if let Some(record) = change.record() {
+            if change.importing {
+                report(Event::Started {
+                    address: &change.address,
+                    verb: Verb::Recording,
+                });
+            }
+            save(&|s| s.put(record.clone()))?;
+        }
+    }
+
+    let destroying: Vec<&ResourceChange> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        .collect();
+    let building: Vec<&ResourceChange> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
+        .collect();
+
+    let mut destroy_waves = waves(&destroying)?;
+    destroy_waves.reverse();
+    let phases = [(destroy_waves, true), (waves(&building)?, false)];
+    for (waves, destroy) in phases {
+        for wave in waves {
+            let results: Vec<Result<()>> = stream::iter(wave)
+                .map(|change| {
+                    let step = async {
+                        if destroy {
+                            destroy_one(change, clouds, report, &outcome).await?;
+                            save(&|s| s.remove(&change.address))
+                        } else {
+                            build_one(change, clouds, report, &outcome).await?;
+                            let record = change.record().expect("built changes have an after");
+                            save(&|s| s.put(record.clone()))
+                        }
+                    };
+                    step
+                })
+                .buffer_unordered(parallelism.max(1))
+                .collect()
+                .await;
+            let mut outcome = outcome.lock().expect("outcome lock");
+            outcome
+                .errors
+                .extend(results.into_iter().filter_map(Result::err));
+            if !outcome.errors.is_empty() {
+                return Ok(std::mem::take(&mut *outcome));
+            }
+        }
+    }
+    Ok(outcome.into_inner().expect("outcome lock"))
+}
+
+fn waves<'a>(changes: &[&'a ResourceChange]) -> Result<Vec<Vec<&'a ResourceChange>>> {
+    let by_address: std::collections::HashMap<&str, &ResourceChange> =
+        changes.iter().map(|c| (c.address.as_str(), *c)).collect();
+    let waves = graph::waves(
+        changes
+            .iter()
+            .map(|c| (c.address.as_str(), c.depends_on.as_slice())),
+    )?;
+    Ok(waves
+        .into_iter()
+        .map(|w| w.iter().map(|a| by_address[a.as_str()]).collect())
+        .collect())
+}
+
+/// Refuses to write over a change made since the plan was read.
+fn check_unchanged(change: &ResourceChange, now: &Option<Value>, expected: &Option<Value>) -> Result<()> {
+    if now == expected {
+        return Ok(());
+    }
+    let what = match (expected, now) {
+        (None, Some(_)) => "was created",
+        (Some(_), None) => "was deleted",
+        _ => "was modified",
+    };
+    Err(Error::user(format!(
+        "{}: {what} outside idplan since the plan was made; nothing was written to it. Run \
+         `idplan plan` again",
+        change.address
+    )))
+}
+
+async fn destroy_one(
+    change: &ResourceChange,
+    clouds: &Clouds,
+    report: &(dyn Fn(Event) + Sync),
+    outcome: &Mutex<Outcome>,
+) -> Result<()> {
+    let target = change.recorded().expect("delete and replace carry the prior record");
+    let prior = change.prior.as_ref().expect("checked by recorded()");
+    let now = clouds.read(&target).await?;
+    check_unchanged(change, &now, &change.before)?;
+    if now.is_none() {
+        // Already gone: only the state forgets it.
+        return Ok(());
+    }
+    let verb = match prior.ownership {
+        Ownership::Created => Verb::Destroying,
+        Ownership::Adopted => Verb::Releasing,
+    };
+    let started = Instant::now();
+    report(Event::Started {
+        address: &change.address,
+        verb,
+    });
+    outcome.lock().expect("outcome lock").writes += 1;
+    match (prior.ownership, &prior.added) {
+        (Ownership::Created, _) => clouds.delete(&target).await?,
+        (Ownership::Adopted, Some(added)) => clouds.release(&target, added).await?,
+        (Ownership::Adopted, None) => {}
+    }
+    if change.action == Action::Delete {
+        outcome.lock().expect("outcome lock").destroyed += 1;
+    }
+    report(Event::Finished {
+        address: &change.address,
+        verb,
+        elapsed: started.elapsed(),
+    });
+    Ok(())
+}
+
+async fn build_one(
+    change: &ResourceChange,
+    clouds: &Clouds,
+    report: &(dyn Fn(Event) + Sync),
+    outcome: &Mutex<Outcome>,
+) -> Result<()> {
+    let desired = change.desired().expect("built changes have an after");
+    let now = clouds.read(&desired).await?;
+    let expected = match change.action {
+        Action::Replace => &None,
+        _ => &change.before,
+    };
+    check_unchanged(change, &now, expected)?;
+    let verb = match now {
+        None => Verb::Creating,
+        Some(_) => Verb::Modifying,
+    };
+    let started = Instant::now();
+    report(Event::Started {
+        address: &change.address,
+        verb,
+    });
+    outcome.lock().expect("outcome lock").writes += 1;
+    match &now {
+        None => clouds.create(&desired).await?,
+        Some(actual) => clouds.update(&desired, actual).await?,
+    }
+    {
+        let mut outcome = outcome.lock().expect("outcome lock");
+        match change.action {
+            Action::Update => outcome.changed += 1,
+            _ => outcome.added += 1,
+        }
+        if change.action == Action::Replace {
+            outcome.destroyed += 1;
+        }
+    }
+    report(Event::Finished {
+        address: &change.address,
+        verb,
+        elapsed: started.elapsed(),
+    });
+    Ok(())
+}

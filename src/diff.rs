@@ -1,0 +1,124 @@
+//! Showing how attributes differ: scalars side by side, documents as a line diff.
+
+use anstyle::{AnsiColor, Style};
+use serde_json::Value;
+use similar::{ChangeTag, TextDiff};
+
+pub const ADD: Style = AnsiColor::Green.on_default();
+pub const REMOVE: Style = AnsiColor::Red.on_default();
+pub const CHANGE: Style = AnsiColor::Yellow.on_default();
+pub const DIM: Style = Style::new().dimmed();
+
+/// Lines describing `before` → `after`, attribute by attribute, indented by `indent`.
+/// Either side may be absent (create, delete). Styles are ANSI; the caller's stream strips
+/// them when it does not go to a terminal.
+pub fn attributes(before: Option<&Value>, after: Option<&Value>, indent: &str) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let b = before.and_then(Value::as_object).unwrap_or(&empty);
+    let a = after.and_then(Value::as_object).unwrap_or(&empty);
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+    let mut out = Vec::new();
+    for key in keys {
+        let (old, new) = (b.get(key.as_str()), a.get(key.as_str()));
+        let (sign, style) = match (old, new) {
+            (None, Some(_)) => ('+', ADD),
+            (Some(_), None) => ('-', REMOVE),
+            (Some(o), Some(n)) if o == n => {
+                // Unchanged attributes would only hide what changes.
+                continue;
+            }
+            _ => ('~', CHANGE),
+        };
+        let label = format!("{indent}{style}{sign}{style:#} {key:<width$} = ");
+        match (old, new) {
+            (Some(o), Some(n)) if is_document(o) || is_document(n) => {
+                out.push(format!("{indent}{style}{sign}{style:#} {key}:"));
+                out.extend(document_diff(o, n, &format!("{indent}    ")));
+            }
+            (Some(o), Some(n)) => out.push(format!("{label}{} -> {}", scalar(o), scalar(n))),
+            (_, Some(v)) | (Some(v), None) if is_document(v) => {
+                let mut lines = pretty(v).into_iter();
+                out.push(format!("{label}{}", lines.next().unwrap_or_default()));
+                let pad = " ".repeat(indent.len() + width + 5);
+                out.extend(lines.map(|l| format!("{pad}{l}")));
+            }
+            (_, Some(v)) | (Some(v), None) => out.push(format!("{label}{}", scalar(v))),
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+fn is_document(v: &Value) -> bool {
+    matches!(v, Value::Object(m) if !m.is_empty()) || matches!(v, Value::Array(a) if a.len() > 1)
+}
+
+fn scalar(v: &Value) -> String {
+    v.to_string()
+}
+
+fn pretty(v: &Value) -> Vec<String> {
+    serde_json::to_string_pretty(v)
+        .expect("JSON values serialize")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A unified line diff of two documents, pretty-printed in their canonical form, with a few
+/// lines of context.
+pub fn document_diff(before: &Value, after: &Value, indent: &str) -> Vec<String> {
+    let (old, new) = (pretty(before).join("\n"), pretty(after).join("\n"));
+    let diff = TextDiff::from_lines(&old, &new);
+    let mut out = Vec::new();
+    for (i, group) in diff.grouped_ops(3).iter().enumerate() {
+        if i > 0 {
+            out.push(format!("{indent}{DIM}...{DIM:#}"));
+        }
+        for op in group {
+            for change in diff.iter_changes(op) {
+                let line = change.value().trim_end_matches('\n');
+                out.push(match change.tag() {
+                    ChangeTag::Delete => format!("{indent}{REMOVE}- {line}{REMOVE:#}"),
+                    ChangeTag::Insert => format!("{indent}{ADD}+ {line}{ADD:#}"),
+                    ChangeTag::Equal => format!("{indent}  {line}"),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plain(lines: Vec<String>) -> String {
+        let joined = lines.join("\n");
+        anstream::adapter::strip_str(&joined).to_string()
+    }
+
+    #[test]
+    fn document_changes_are_line_diffs() {
+        let before = json!({"name": "r", "doc": {"Statement": [{"sub": ["a", "b"]}]}});
+        let after = json!({"name": "r", "doc": {"Statement": [{"sub": ["a"]}]}});
+        let text = plain(attributes(Some(&before), Some(&after), ""));
+        assert!(text.contains("~ doc:"), "{text}");
+        assert!(text.contains("-           \"b\""), "{text}");
+        assert!(!text.contains("name"), "unchanged attributes are not shown: {text}");
+    }
+
+    #[test]
+    fn scalars_show_old_and_new() {
+        let text = plain(attributes(
+            Some(&json!({"description": "old"})),
+            Some(&json!({"description": "new"})),
+            "  ",
+        ));
+        assert_eq!(text, "  ~ description = \"old\" -> \"new\"");
+    }
+}

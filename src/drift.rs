@@ -1,0 +1,126 @@
+//! Drift: what changed outside idplan since the last apply, i.e. where the cloud no longer
+//! holds what the state recorded. Changes someone made beside idplan's (their own tags, client
+//! ids or members) are outside the projection the drivers read, so they are not drift.
+
+use std::fmt::Write;
+
+use futures::{StreamExt, TryStreamExt, stream};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::diff::{self, CHANGE, REMOVE};
+use crate::error::Result;
+use crate::plan::render::Format;
+use crate::provider::Clouds;
+use crate::state::State;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Modified,
+    Deleted,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Drifted {
+    pub address: String,
+    pub status: Status,
+    /// What the last apply left.
+    pub recorded: Value,
+    /// What the cloud holds now; null when deleted.
+    pub actual: Option<Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub has_drift: bool,
+    pub checked: usize,
+    pub resources: Vec<Drifted>,
+    /// Changes of the spec that were never applied: not drift, shown for context.
+    pub pending: Option<crate::plan::Summary>,
+}
+
+pub async fn detect(state: &State, clouds: &Clouds, parallelism: usize) -> Result<Vec<Drifted>> {
+    let found: Vec<Option<Drifted>> = stream::iter(&state.resources)
+        .map(|record| async move {
+            let actual = clouds.read(&record.resource()).await?;
+            let status = match &actual {
+                None => Status::Deleted,
+                Some(a) if *a != record.attributes => Status::Modified,
+                Some(_) => return Ok::<_, crate::error::Error>(None),
+            };
+            Ok(Some(Drifted {
+                address: record.address.clone(),
+                status,
+                recorded: record.attributes.clone(),
+                actual,
+            }))
+        })
+        .buffered(parallelism.max(1))
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+pub fn render(report: &Report, format: Format) -> String {
+    let summary = if report.has_drift {
+        format!(
+            "Drift: {} of {} resources changed outside idplan. `idplan apply` puts them back.",
+            report.resources.len(),
+            report.checked
+        )
+    } else {
+        format!(
+            "No drift: the {} resources idplan manages match the last apply.",
+            report.checked
+        )
+    };
+    let pending = match report.pending {
+        Some(s) if s != crate::plan::Summary::default() => format!(
+            "The spec also has changes that were never applied ({} to add, {} to change, {} to \
+             destroy): see `idplan plan`.\n",
+            s.add, s.change, s.destroy
+        ),
+        _ => String::new(),
+    };
+    let mut body = String::new();
+    for d in &report.resources {
+        let (style, what) = match d.status {
+            Status::Modified => (CHANGE, "was modified outside idplan"),
+            Status::Deleted => (REMOVE, "was deleted outside idplan"),
+        };
+        let _ = writeln!(body, "  # {} {what}", d.address);
+        let _ = writeln!(body, "  {style}!{style:#} {}", d.address);
+        let actual = d.actual.as_ref();
+        if actual.is_some() {
+            for line in diff::attributes(Some(&d.recorded), actual, "      ") {
+                let _ = writeln!(body, "{line}");
+            }
+        }
+        body.push('\n');
+    }
+    match format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(report).expect("report serializes");
+            s.push('\n');
+            s
+        }
+        Format::Text if report.has_drift => format!("{body}{summary}\n{pending}"),
+        Format::Text => format!("{summary}\n{pending}"),
+        Format::Markdown => {
+            let mut out = format!("### idplan drift\n\n**{summary}**\n");
+            if !pending.is_empty() {
+                let _ = write!(out, "\n{pending}");
+            }
+            if report.has_drift {
+                let body = anstream::adapter::strip_str(&body).to_string();
+                let _ = write!(
+                    out,
+                    "\n<details><summary>Details</summary>\n\n```diff\n{}\n```\n\n</details>\n",
+                    body.trim_end()
+                );
+            }
+            out
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The desired-state graph: addressed resources, their kinds and dependencies, and the order
+//! in which they are written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// What a resource is; decides the driver and the API calls used for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    AwsIamOpenidConnectProvider,
+    AwsIamRole,
+    AwsIamRolePolicy,
+}
+
+impl Kind {
+    /// The first segment of an address, terraform style.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Kind::AwsIamOpenidConnectProvider => "aws_iam_openid_connect_provider",
+            Kind::AwsIamRole => "aws_iam_role",
+            Kind::AwsIamRolePolicy => "aws_iam_role_policy",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.type_name())
+    }
+}
+
+/// Where a resource lives: enough to reach it even after its space left the spec.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "cloud", rename_all = "snake_case")]
+pub enum Location {
+    Aws { region: String },
+}
+
+/// One desired resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    /// `<type>.<space>.<component>` or `<type>.<name>`; unique in a graph.
+    pub address: String,
+    pub kind: Kind,
+    pub location: Location,
+    /// Desired attributes, normalised so they compare equal to what a driver reads back.
+    pub attributes: Value,
+    /// Addresses that must exist before this one is written (and outlive it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+}
+
+/// The desired resources of all spaces, deduplicated by address.
+#[derive(Debug, Default)]
+pub struct Graph {
+    resources: BTreeMap<String, Resource>,
+}
+
+impl Graph {
+    /// Adds a resource. Two spaces on one cluster want the same OIDC provider: an identical
+    /// resource under the same address is one resource; a different one is a conflict.
+    pub fn add(&mut self, resource: Resource) -> Result<()> {
+        match self.resources.get(&resource.address) {
+            Some(existing) if *existing == resource => Ok(()),
+            Some(_) => Err(Error::user(format!(
+                "{} is wanted twice with different settings: two spaces name the same resource; \
+                 give one of them another `name`",
+                resource.address
+            ))),
+            None => {
+                self.resources.insert(resource.address.clone(), resource);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn get(&self, address: &str) -> Option<&Resource> {
+        self.resources.get(address)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Resource> {
+        self.resources.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+}
+
+/// Groups addresses into waves: every address comes after all its dependencies. Dependencies
+/// outside `nodes` are already satisfied. Within a wave, writes may run in parallel.
+pub fn waves<'a>(nodes: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Result<Vec<Vec<String>>> {
+    let deps: HashMap<&str, &[String]> = nodes.into_iter().collect();
+    let mut depth: HashMap<&str, usize> = HashMap::new();
+    fn visit<'a>(
+        node: &'a str,
+        deps: &HashMap<&'a str, &'a [String]>,
+        depth: &mut HashMap<&'a str, usize>,
+        stack: &mut Vec<&'a str>,
+    ) -> Result<usize> {
+        if let Some(&d) = depth.get(node) {
+            return Ok(d);
+        }
+        if stack.contains(&node) {
+            return Err(Error::user(format!("dependency cycle through {node}")));
+        }
+        stack.push(node);
+        let mut d = 0;
+        for dep in deps[node].iter() {
+            if let Some((dep, _)) = deps.get_key_value(dep.as_str()) {
+                d = d.max(visit(dep, deps, depth, stack)? + 1);
+            }
+        }
+        stack.pop();
+        depth.insert(node, d);
+        Ok(d)
+    }
+    let mut keys: Vec<&str> = deps.keys().copied().collect();
+    keys.sort_unstable();
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for key in keys {
+        let d = visit(key, &deps, &mut depth, &mut Vec::new())?;
+        if out.len() <= d {
+            out.resize_with(d + 1, Vec::new);
+        }
+        out[d].push(key.to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waves_follow_dependencies() {
+        let none: Vec<String> = vec![];
+        let provider = vec![];
+        let role = vec!["p".to_string()];
+        let policy = vec!["r".to_string(), "elsewhere".to_string()];
+        let w = waves([
+            ("pol", policy.as_slice()),
+            ("r", role.as_slice()),
+            ("p", provider.as_slice()),
+            ("lone", none.as_slice()),
+        ])
+        .unwrap();
+        assert_eq!(w, vec![vec!["lone", "p"], vec!["r"], vec!["pol"]]);
+    }
+
+    #[test]
+    fn cycles_are_errors() {
+        let a = vec!["b".to_string()];
+        let b = vec!["a".to_string()];
+        assert!(waves([("a", a.as_slice()), ("b", b.as_slice())]).is_err());
+    }
+}

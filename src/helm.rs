@@ -1,0 +1,124 @@
+//! The Spaces Helm chart values that point each component at its identity.
+//!
+//! The keys are the chart's, as the Spaces documents give them; role ARNs come from the
+//! state, so the values always name what was applied.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::recipe::aws::role_address;
+use crate::spec::{AwsMode, Cloud, ComponentKind, Space};
+use crate::state::State;
+
+const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+
+/// One chart value: its key as path segments (a segment may contain dots) and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HelmValue {
+    pub path: Vec<String>,
+    pub value: Value,
+}
+
+fn value(path: &str, tail: Option<&str>, value: Value) -> HelmValue {
+    let mut path: Vec<String> = path.split('.').map(str::to_string).collect();
+    path.extend(tail.map(str::to_string));
+    HelmValue { path, value }
+}
+
+/// The values of one space.
+pub fn values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
+    let Cloud::Aws(aws) = &space.cloud;
+    let mut out = Vec::new();
+    if let Some(billing) = &space.components.billing {
+        out.push(value("billing.enabled", None, Value::Bool(true)));
+        out.push(value("billing.storage.provider", None, "aws".into()));
+        out.push(value("billing.storage.aws.region", None, aws.region.clone().into()));
+        out.push(value(
+            "billing.storage.aws.bucket",
+            None,
+            billing.bucket.clone().unwrap_or_default().into(),
+        ));
+        // Must be the empty string for workload identity to be used.
+        out.push(value("billing.storage.secretRef.name", None, "".into()));
+    }
+    if aws.mode == AwsMode::Irsa {
+        for component in space.components.iter() {
+            let arn = role_arn(space, component.kind, state)?;
+            out.push(value(
+                &format!(
+                    "{}.{}",
+                    component.kind.helm_prefix(),
+                    component.kind.annotations_key()
+                ),
+                Some(ROLE_ARN_ANNOTATION),
+                arn.into(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn role_arn(space: &Space, kind: ComponentKind, state: &State) -> Result<String> {
+    let address = role_address(&space.name, kind);
+    state
+        .get(&address)
+        .and_then(|r| r.attributes["arn"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::user(format!(
+                "space {}: the state has no role for {kind} ({address}); run `idplan apply` first",
+                space.name
+            ))
+        })
+}
+
+/// `--set` arguments as the Spaces documents write them, one per line, ready to paste after
+/// `helm upgrade`.
+pub fn render_set(values: &[HelmValue]) -> String {
+    let lines: Vec<String> = values
+        .iter()
+        .map(|v| {
+            let value = match &v.value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if v.path.iter().any(|s| s.contains('.')) {
+                let key: Vec<String> = v
+                    .path
+                    .iter()
+                    .map(|s| {
+                        if s.contains('.') {
+                            format!("\"{}\"", s.replace('.', "\\."))
+                        } else {
+                            s.clone()
+                        }
+                    })
+                    .collect();
+                format!("--set {}=\"{value}\"", key.join("."))
+            } else {
+                format!("--set \"{}={value}\"", v.path.join("."))
+            }
+        })
+        .collect();
+    let mut out = lines.join(" \\\n");
+    out.push('\n');
+    out
+}
+
+/// The values as a nested YAML document (`helm -f values.yaml`).
+pub fn render_yaml(values: &[HelmValue]) -> String {
+    let mut root = Map::new();
+    for v in values {
+        let mut node = &mut root;
+        let (last, parents) = v.path.split_last().expect("a value has a key");
+        for p in parents {
+            node = node
+                .entry(p.clone())
+                .or_insert_with(|| Value::Object(Map::new()))
+                .as_object_mut()
+                .expect("chart keys nest consistently");
+        }
+        node.insert(last.clone(), v.value.clone());
+    }
+    serde_saphyr::to_string(&Value::Object(root)).expect("values serialize to YAML")
+}

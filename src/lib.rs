@@ -1,0 +1,18 @@
+//! idplan: plan and apply the cloud workload identities of Upbound Spaces components.
+//!
+//! Data flows one way: spec → recipe → desired graph; drivers read the actual resources;
+//! diff → plan → render, or → apply (graph order, state written after every cloud write).
+
+pub mod apply;
+// pub mod cli;
+pub mod diff;
+pub mod error;
+pub mod graph;
+pub mod drift;
+pub mod helm;
+pub mod plan;
+pub mod policy;
+pub mod provider;
+pub mod recipe;
+pub mod spec;
+pub mod state;

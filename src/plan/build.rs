@@ -1,0 +1,248 @@
+//! Making a plan: desired graph from the spec, actual from the clouds, and a decision per
+//! address.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use serde_json::Value;
+
+use super::{Action, Plan, Prior, ResourceChange};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Resource};
+use crate::provider::{self, Adoption, Clouds};
+use crate::recipe;
+use crate::spec::{Cloud, Spec, SpecErrors};
+use crate::state::{Ownership, Record, State};
+
+/// The desired resources of every space, after asking each cloud what names depend on
+/// (account, cluster issuer). Limit errors of all spaces are reported together.
+pub async fn desired_graph(spec: &Spec, clouds: &Clouds) -> Result<Graph> {
+    // One context read per (region, cluster), however many spaces share it.
+    let mut clusters: Vec<(String, String)> = spec
+        .spaces
+        .iter()
+        .map(|s| match &s.cloud {
+            Cloud::Aws(aws) => (aws.region.clone(), aws.cluster.clone()),
+        })
+        .collect();
+    clusters.sort();
+    clusters.dedup();
+    let aws = clouds.aws()?;
+    let contexts: HashMap<(String, String), recipe::aws::AwsContext> =
+        futures::future::try_join_all(clusters.into_iter().map(|key| async move {
+            let ctx = aws.context(&key.0, &key.1).await?;
+            Ok::<_, Error>((key, ctx))
+        }))
+        .await?
+        .into_iter()
+        .collect();
+
+    let mut graph = Graph::default();
+    let mut errors = Vec::new();
+    for (i, space) in spec.spaces.iter().enumerate() {
+        let resources = match &space.cloud {
+            Cloud::Aws(aws) => {
+                let ctx = &contexts[&(aws.region.clone(), aws.cluster.clone())];
+                recipe::aws::resources(&spec.path, i, space, aws, ctx)
+            }
+        };
+        match resources {
+            Ok(resources) => {
+                for r in resources {
+                    graph.add(r)?;
+                }
+            }
+            Err(SpecErrors(e)) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(graph)
+    } else {
+        Err(SpecErrors(errors).into())
+    }
+}
+
+/// One address: what the spec wants and what the state remembers.
+struct Item {
+    desired: Option<Resource>,
+    record: Option<Record>,
+}
+
+impl Item {
+    /// The recorded resource, when it is not the one the spec wants (gone from the spec, or
+    /// with another cloud identity): it has to be read on its own.
+    fn stale_record(&self) -> Option<&Record> {
+        let record = self.record.as_ref()?;
+        match &self.desired {
+            Some(d)
+                if provider::identity(d.kind, &d.attributes)
+                    == provider::identity(record.kind, &record.attributes) =>
+            {
+                None
+            }
+            _ => Some(record),
+        }
+    }
+}
+
+/// Reads what the clouds hold for every address of the spec and the state, and decides.
+pub async fn build(
+    spec: &Spec,
+    state: &State,
+    clouds: &Clouds,
+    graph: &Graph,
+    parallelism: usize,
+) -> Result<Plan> {
+    let mut items: BTreeMap<&str, Item> = BTreeMap::new();
+    for r in graph.iter() {
+        items.insert(
+            &r.address,
+            Item {
+                desired: Some(r.clone()),
+                record: None,
+            },
+        );
+    }
+    for record in &state.resources {
+        items
+            .entry(&record.address)
+            .or_insert(Item {
+                desired: None,
+                record: None,
+            })
+            .record = Some(record.clone());
+    }
+
+    let decided: Vec<ResourceChange> = stream::iter(items.into_values())
+        .map(|item| async move {
+            let (actual, stale_actual) = futures::try_join!(
+                async {
+                    match &item.desired {
+                        Some(d) => clouds.read(d).await,
+                        None => Ok(None),
+                    }
+                },
+                async {
+                    match item.stale_record() {
+                        Some(r) => clouds.read(&r.resource()).await,
+                        None => Ok(None),
+                    }
+                }
+            )?;
+            decide(item, actual, stale_actual)
+        })
+        .buffered(parallelism.max(1))
+        .try_collect()
+        .await?;
+    Ok(Plan::new(
+        state.lineage.clone(),
+        state.serial,
+        spec.hash.clone(),
+        decided,
+    ))
+}
+
+/// The change for one address. `actual` is what the cloud holds under the desired identity;
+/// `stale_actual` what it holds under the recorded one, when that differs.
+fn decide(item: Item, actual: Option<Value>, stale_actual: Option<Value>) -> Result<ResourceChange> {
+    let stale = item.stale_record().cloned();
+    let Some(desired) = item.desired else {
+        let record = item.record.expect("an item has a desired resource or a record");
+        let reason = match (&stale_actual, record.ownership) {
+            (None, _) => Some("already deleted outside idplan: only forgotten".to_string()),
+            (Some(_), Ownership::Adopted) => {
+                Some("not created by idplan: only what idplan added is taken back".to_string())
+            }
+            (Some(_), Ownership::Created) => None,
+        };
+        return Ok(ResourceChange {
+            address: record.address.clone(),
+            kind: record.kind,
+            location: record.location.clone(),
+            action: Action::Delete,
+            before: stale_actual,
+            after: None,
+            ownership: record.ownership,
+            importing: false,
+            added: None,
+            prior: Some(Prior::from(&record)),
+            depends_on: record.depends_on.clone(),
+            reason,
+        });
+    };
+
+    let mut change = ResourceChange {
+        address: desired.address.clone(),
+        kind: desired.kind,
+        location: desired.location.clone(),
+        action: Action::NoOp,
+        before: actual.clone(),
+        after: Some(desired.attributes.clone()),
+        ownership: Ownership::Created,
+        importing: false,
+        added: None,
+        prior: None,
+        depends_on: desired.depends_on.clone(),
+        reason: None,
+    };
+    let Some(actual) = actual else {
+        change.action = Action::Create;
+        match (&stale, &stale_actual) {
+            (Some(old), Some(_)) => {
+                change.action = Action::Replace;
+                change.prior = Some(Prior::from(old));
+                change.reason = Some(format!(
+                    "forces replacement: {} becomes {}",
+                    provider::identity(old.kind, &old.attributes),
+                    provider::identity(desired.kind, &desired.attributes)
+                ));
+            }
+            (None, _) if item.record.is_some() => {
+                change.reason = Some("deleted outside idplan: will be created again".into());
+            }
+            _ => {}
+        }
+        return Ok(change);
+    };
+    if let (Some(_), Some(_)) = (&stale, &stale_actual) {
+        // The new identity is taken while the old one still exists: replacing would leave
+        // two owners of one name.
+        return Err(Error::user(format!(
+            "{}: {} already exists; idplan cannot rename into it",
+            desired.address,
+            provider::identity(desired.kind, &desired.attributes)
+        )));
+    }
+
+    match item.record.filter(|_| stale.is_none()) {
+        Some(record) if record.ownership == Ownership::Adopted => {
+            change.ownership = Ownership::Adopted;
+            change.added = record.added;
+            if let Adoption::Shared { desired: d, .. } = provider::adoption(&desired, &actual) {
+                change.after = Some(d);
+            }
+        }
+        Some(_) => {}
+        None => {
+            change.importing = true;
+            match provider::adoption(&desired, &actual) {
+                Adoption::Owned => {}
+                Adoption::Shared { desired: d, added } => {
+                    change.ownership = Ownership::Adopted;
+                    change.after = Some(d);
+                    change.added = added;
+                    change.reason = Some(
+                        "exists and was not created by idplan: adopted, never deleted".into(),
+                    );
+                }
+                Adoption::Conflict(message) => {
+                    return Err(Error::user(format!("{}: {message}", desired.address)));
+                }
+            }
+        }
+    }
+    if change.after.as_ref() != Some(&actual) {
+        change.action = Action::Update;
+    }
+    Ok(change)
+}

@@ -1,0 +1,195 @@
+//! The plan: what apply will do, resource by resource, and how to make it.
+//!
+//! A plan is also the saved plan file and the `--format json` output: one document, so what a
+//! reviewer read is exactly what `apply PLANFILE` does.
+
+mod build;
+pub mod render;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use build::{build, desired_graph};
+
+use crate::error::{Error, Result};
+use crate::graph::{Kind, Location, Resource};
+use crate::state::{Ownership, Record};
+
+pub const FORMAT_VERSION: &str = "1.0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    /// Delete the old resource, then create the new one: its cloud identity changed.
+    Replace,
+    NoOp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: String,
+    pub kind: Kind,
+    pub location: Location,
+    pub action: Action,
+    /// What the cloud holds now (projected onto what idplan manages); null when absent.
+    pub before: Option<Value>,
+    /// What it will hold; null for a delete.
+    pub after: Option<Value>,
+    /// Who owns the resource after the change (before it, for a delete).
+    pub ownership: Ownership,
+    /// The resource exists but the state does not know it yet: apply records it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub importing: bool,
+    /// For adopted resources: what idplan adds and will take back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<Value>,
+    /// What the state held for this resource (delete and replace): what apply removes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<Prior>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Why, when it is not obvious: "deleted outside idplan", "forces replacement: name".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ResourceChange {
+    /// The resource as it will be (create, update, replace, no-op).
+    pub fn desired(&self) -> Option<Resource> {
+        Some(Resource {
+            address: self.address.clone(),
+            kind: self.kind,
+            location: self.location.clone(),
+            attributes: self.after.clone()?,
+            depends_on: self.depends_on.clone(),
+        })
+    }
+
+    /// The resource as it was recorded (delete, replace): what to delete or release.
+    pub fn recorded(&self) -> Option<Resource> {
+        Some(Resource {
+            address: self.address.clone(),
+            kind: self.kind,
+            location: self.location.clone(),
+            attributes: self.prior.as_ref()?.attributes.clone(),
+            depends_on: self.depends_on.clone(),
+        })
+    }
+
+    /// The state record to write once this change is applied.
+    pub fn record(&self) -> Option<Record> {
+        Some(Record {
+            address: self.address.clone(),
+            kind: self.kind,
+            location: self.location.clone(),
+            ownership: self.ownership,
+            attributes: self.after.clone()?,
+            depends_on: self.depends_on.clone(),
+            added: self.added.clone(),
+        })
+    }
+}
+
+/// A resource as the state recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prior {
+    pub ownership: Ownership,
+    pub attributes: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<Value>,
+}
+
+impl From<&Record> for Prior {
+    fn from(r: &Record) -> Prior {
+        Prior {
+            ownership: r.ownership,
+            attributes: r.attributes.clone(),
+            added: r.added.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub import: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: String,
+    /// The state this plan was made against: apply refuses another one.
+    pub lineage: String,
+    pub serial: u64,
+    /// sha256 of the spec file the plan was made from.
+    pub spec_hash: String,
+    pub has_changes: bool,
+    pub summary: Summary,
+    pub resource_changes: Vec<ResourceChange>,
+}
+
+impl Plan {
+    pub fn new(lineage: String, serial: u64, spec_hash: String, changes: Vec<ResourceChange>) -> Plan {
+        let mut summary = Summary::default();
+        for c in &changes {
+            match c.action {
+                Action::Create => summary.add += 1,
+                Action::Update => summary.change += 1,
+                Action::Delete => summary.destroy += 1,
+                Action::Replace => {
+                    summary.add += 1;
+                    summary.destroy += 1;
+                }
+                Action::NoOp => {}
+            }
+            if c.importing {
+                summary.import += 1;
+            }
+        }
+        Plan {
+            format_version: FORMAT_VERSION.into(),
+            lineage,
+            serial,
+            spec_hash,
+            has_changes: summary != Summary::default(),
+            summary,
+            resource_changes: changes,
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let mut bytes = serde_json::to_vec_pretty(self).expect("plan serializes");
+        bytes.push(b'\n');
+        std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+    }
+
+    pub fn load(path: &Path) -> Result<Plan> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::user(format!("{}: not an idplan plan file: {e}", path.display()))
+        })?;
+        if plan.format_version != FORMAT_VERSION {
+            return Err(Error::user(format!(
+                "{}: plan format {} is not supported (this idplan writes {FORMAT_VERSION})",
+                path.display(),
+                plan.format_version
+            )));
+        }
+        Ok(plan)
+    }
+}

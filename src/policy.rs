@@ -1,0 +1,245 @@
+//! IAM policy documents: building the ones idplan writes, and comparing them semantically.
+//!
+//! IAM hands documents back reformatted: a one-element list may come back as a string,
+//! statements and values reordered, the trust policy URL-encoded. [`normalize`] maps every
+//! such variant of a document to one canonical value, so equal means semantically equal.
+
+use serde_json::{Map, Value, json};
+
+pub const VERSION: &str = "2012-10-17";
+
+/// Keys of a statement whose value is a string or a list of strings, where order is meaningless.
+const SET_KEYS: [&str; 4] = ["Action", "NotAction", "Resource", "NotResource"];
+
+/// The canonical form of a policy document. Object keys are sorted (serde_json's map is a
+/// BTreeMap); set-like values become sorted, de-duplicated lists; statements are sorted.
+pub fn normalize(doc: &Value) -> Value {
+    let Value::Object(top) = doc else {
+        return doc.clone();
+    };
+    let mut out = Map::new();
+    for (k, v) in top {
+        if k == "Statement" {
+            let mut statements: Vec<Value> = as_list(v).iter().map(normalize_statement).collect();
+            statements.sort_by_cached_key(|s| s.to_string());
+            statements.dedup();
+            out.insert(k.clone(), Value::Array(statements));
+        } else {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+fn normalize_statement(statement: &Value) -> Value {
+    let Value::Object(fields) = statement else {
+        return statement.clone();
+    };
+    let mut out = Map::new();
+    for (k, v) in fields {
+        let v = match k.as_str() {
+            k if SET_KEYS.contains(&k) => string_set(v),
+            "Principal" | "NotPrincipal" => match v {
+                Value::Object(m) => map_values(m, string_set),
+                other => other.clone(),
+            },
+            // {operator: {key: value-or-values}}
+            "Condition" => match v {
+                Value::Object(ops) => map_values(ops, |keys| match keys {
+                    Value::Object(m) => map_values(m, string_set),
+                    other => other.clone(),
+                }),
+                other => other.clone(),
+            },
+            _ => v.clone(),
+        };
+        out.insert(k.clone(), v);
+    }
+    Value::Object(out)
+}
+
+fn map_values(m: &Map<String, Value>, f: impl Fn(&Value) -> Value) -> Value {
+    Value::Object(m.iter().map(|(k, v)| (k.clone(), f(v))).collect())
+}
+
+fn as_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+/// A string or list of scalars as a sorted, de-duplicated list of strings (IAM stores
+/// condition values as strings, so `true` and `"true"` are the same).
+fn string_set(v: &Value) -> Value {
+    let mut items: Vec<String> = as_list(v)
+        .into_iter()
+        .map(|item| match item {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+        .collect();
+    items.sort();
+    items.dedup();
+    Value::Array(items.into_iter().map(Value::String).collect())
+}
+
+/// Parses a document as IAM returns it: `GetRole` and `GetRolePolicy` URL-encode it (RFC 3986),
+/// some endpoints do not.
+pub fn parse_returned(raw: &str) -> Result<Value, String> {
+    if let Ok(v) = serde_json::from_str(raw) {
+        return Ok(v);
+    }
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|e| format!("policy document is not valid UTF-8 after URL decoding: {e}"))?;
+    serde_json::from_str(&decoded).map_err(|e| format!("policy document is not JSON: {e}"))
+}
+
+/// The size IAM counts against the trust policy quota: characters, whitespace not counted.
+pub fn size(doc: &Value) -> usize {
+    doc.to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .count()
+}
+
+/// Who may assume a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// IRSA: web identity from the cluster's OIDC provider, for these `sub` values.
+    Irsa {
+        provider_arn: String,
+        /// Issuer without scheme, as IAM condition keys spell it.
+        issuer: String,
+        subjects: IrsaSubjects,
+    },
+    /// EKS Pod Identity: the pods.eks.amazonaws.com service principal.
+    PodIdentity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IrsaSubjects {
+    /// `StringEquals` on every listed subject.
+    Exact(Vec<String>),
+    /// `StringLike` on one pattern.
+    Wildcard(String),
+}
+
+pub fn trust_policy(trust: &Trust) -> Value {
+    let statement = match trust {
+        Trust::Irsa {
+            provider_arn,
+            issuer,
+            subjects,
+        } => {
+            let aud = format!("{issuer}:aud");
+            let sub = format!("{issuer}:sub");
+            let condition = match subjects {
+                IrsaSubjects::Exact(subjects) => json!({
+                    "StringEquals": { aud: "sts.amazonaws.com", sub: subjects },
+                }),
+                IrsaSubjects::Wildcard(pattern) => json!({
+                    "StringEquals": { aud: "sts.amazonaws.com" },
+                    "StringLike": { sub: pattern },
+                }),
+            };
+            json!({
+                "Effect": "Allow",
+                "Principal": { "Federated": provider_arn },
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": condition,
+            })
+        }
+        Trust::PodIdentity => json!({
+            "Effect": "Allow",
+            "Principal": { "Service": "pods.eks.amazonaws.com" },
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+        }),
+    };
+    json!({ "Version": VERSION, "Statement": [statement] })
+}
+
+/// Read-write access to one bucket and its objects (backup and billing).
+pub fn s3_bucket_policy(partition: &str, bucket: &str) -> Value {
+    json!({
+        "Version": VERSION,
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:DeleteObject"],
+            "Resource": [
+                format!("arn:{partition}:s3:::{bucket}"),
+                format!("arn:{partition}:s3:::{bucket}/*"),
+            ],
+        }],
+    })
+}
+
+/// Read access to the listed secrets (sharedSecrets).
+pub fn secrets_read_policy(secrets: &[String]) -> Value {
+    json!({
+        "Version": VERSION,
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": secrets,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_and_one_element_list_are_equal() {
+        let a = json!({"Version": VERSION, "Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}});
+        let b = json!({"Version": VERSION, "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]}]});
+        assert_eq!(normalize(&a), normalize(&b));
+    }
+
+    #[test]
+    fn statement_and_value_order_do_not_matter() {
+        let a = json!({"Statement": [
+            {"Effect": "Allow", "Action": ["b", "a"], "Resource": "*"},
+            {"Effect": "Deny", "Action": "c", "Resource": "*",
+             "Condition": {"StringEquals": {"k": ["y", "x"]}}}]});
+        let b = json!({"Statement": [
+            {"Effect": "Deny", "Action": "c", "Resource": "*",
+             "Condition": {"StringEquals": {"k": ["x", "y"]}}},
+            {"Resource": "*", "Action": ["a", "b"], "Effect": "Allow"}]});
+        assert_eq!(normalize(&a), normalize(&b));
+    }
+
+    #[test]
+    fn different_subjects_differ() {
+        let t = |subs: &[&str]| {
+            normalize(&trust_policy(&Trust::Irsa {
+                provider_arn: "arn:aws:iam::1:oidc-provider/x".into(),
+                issuer: "x".into(),
+                subjects: IrsaSubjects::Exact(subs.iter().map(|s| s.to_string()).collect()),
+            }))
+        };
+        assert_eq!(t(&["a", "b"]), t(&["b", "a"]));
+        assert_ne!(t(&["a", "b"]), t(&["a"]));
+    }
+
+    #[test]
+    fn url_encoded_documents_are_decoded() {
+        let doc = json!({"Version": VERSION, "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]});
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(&doc.to_string(), percent_encoding::NON_ALPHANUMERIC)
+                .collect();
+        assert_eq!(parse_returned(&encoded).unwrap(), doc);
+        assert_eq!(parse_returned(&doc.to_string()).unwrap(), doc);
+        assert!(parse_returned("%7Bnot json").is_err());
+    }
+
+    #[test]
+    fn size_ignores_whitespace() {
+        let doc = json!({"Version": VERSION, "Statement": [{"Effect": "Allow", "Action": "s3:Get Object"}]});
+        let pretty = serde_json::to_string_pretty(&doc).unwrap();
+        assert_eq!(size(&doc), pretty.chars().filter(|c| !c.is_whitespace()).count());
+        assert_eq!(size(&doc), doc.to_string().len() - 1);
+    }
+}

@@ -1,0 +1,279 @@
+//! AWS: the cluster's OIDC provider, one role per component with its trust policy, and one
+//! inline permissions policy per role.
+
+use serde_json::{Value, json};
+
+use super::{resource_name, subject};
+use crate::graph::{Kind, Location, Resource};
+use crate::policy::{self, IrsaSubjects, Trust};
+use crate::spec::{AwsMode, AwsSpace, Component, ComponentKind, Space, SpecError, SpecErrors, Subjects};
+
+/// The tag that marks what idplan owns.
+pub const MANAGED_BY: (&str, &str) = ("managed-by", "idplan");
+pub const SPACE_TAG: &str = "idplan/space";
+pub const COMPONENT_TAG: &str = "idplan/component";
+pub const CLUSTER_TAG: &str = "idplan/cluster";
+/// Name of the inline permissions policy idplan puts on each role.
+pub const POLICY_NAME: &str = "idplan";
+/// The audience of IRSA tokens, and the client id of the cluster's OIDC provider.
+pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
+
+/// What the cloud tells about a space's account and cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsContext {
+    pub account_id: String,
+    pub partition: String,
+    /// The cluster's OIDC issuer without `https://`, as IAM spells provider URLs.
+    pub issuer: String,
+}
+
+impl AwsContext {
+    /// Stand-ins of the real lengths, so `validate` can check sizes without calling AWS:
+    /// account ids have 12 digits, EKS issuers 32 hex characters after `/id/`.
+    pub fn placeholder(region: &str) -> Self {
+        AwsContext {
+            account_id: "123456789012".into(),
+            partition: partition(region).into(),
+            issuer: format!("oidc.eks.{region}.amazonaws.com/id/{}", "0".repeat(32)),
+        }
+    }
+
+    pub fn provider_arn(&self) -> String {
+        format!(
+            "arn:{}:iam::{}:oidc-provider/{}",
+            self.partition, self.account_id, self.issuer
+        )
+    }
+
+    pub fn role_arn(&self, name: &str) -> String {
+        format!("arn:{}:iam::{}:role/{name}", self.partition, self.account_id)
+    }
+}
+
+/// The AWS partition of a region.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// Strips the scheme and trailing slash off an issuer URL: IAM names providers that way.
+pub fn issuer_host_path(issuer: &str) -> &str {
+    let rest = issuer
+        .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"))
+        .unwrap_or(issuer);
+    rest.trim_end_matches('/')
+}
+
+pub fn provider_address(aws: &AwsSpace) -> String {
+    format!(
+        "{}.{}.{}",
+        Kind::AwsIamOpenidConnectProvider.type_name(),
+        aws.region,
+        aws.cluster
+    )
+}
+
+pub fn role_address(space: &str, component: ComponentKind) -> String {
+    format!("{}.{space}.{}", Kind::AwsIamRole.type_name(), component.spec_key())
+}
+
+pub fn policy_address(space: &str, component: ComponentKind) -> String {
+    format!(
+        "{}.{space}.{}",
+        Kind::AwsIamRolePolicy.type_name(),
+        component.spec_key()
+    )
+}
+
+/// The desired resources of one AWS space. `index` is the space's position in the spec, for
+/// error paths. Fails when a limit is exceeded, naming the spec location.
+pub fn resources(
+    spec_path: &std::path::Path,
+    index: usize,
+    space: &Space,
+    aws: &AwsSpace,
+    ctx: &AwsContext,
+) -> Result<Vec<Resource>, SpecErrors> {
+    if aws.mode == AwsMode::PodIdentity {
+        return Err(SpecErrors(vec![SpecError {
+            path: spec_path.to_path_buf(),
+            location: Some(aws.location),
+            field: format!("spaces[{index}].aws.mode"),
+            message: "mode `pod-identity` is not supported by this idplan version; use `irsa`".into(),
+        }]));
+    }
+    let location = Location::Aws {
+        region: aws.region.clone(),
+    };
+    let provider = provider_address(aws);
+    let mut out = vec![Resource {
+        address: provider.clone(),
+        kind: Kind::AwsIamOpenidConnectProvider,
+        location: location.clone(),
+        attributes: json!({
+            "arn": ctx.provider_arn(),
+            "url": ctx.issuer,
+            "client_ids": [STS_AUDIENCE],
+            "tags": { MANAGED_BY.0: MANAGED_BY.1, CLUSTER_TAG: aws.cluster },
+        }),
+        depends_on: vec![],
+    }];
+    let mut errors = Vec::new();
+    for component in space.components.iter() {
+        let name = resource_name(space, component);
+        let trust = trust(space, aws, ctx, component.kind);
+        if let Err(e) = check_trust_size(spec_path, index, space, aws, &name, &trust) {
+            errors.push(e);
+            continue;
+        }
+        let role = role_address(&space.name, component.kind);
+        out.push(Resource {
+            address: role.clone(),
+            kind: Kind::AwsIamRole,
+            location: location.clone(),
+            attributes: json!({
+                "name": name,
+                "arn": ctx.role_arn(&name),
+                "path": "/",
+                "description": format!(
+                    "Upbound Spaces {} ({}) of space {}; managed by idplan",
+                    component.kind, component.kind.service_account(), space.name
+                ),
+                "assume_role_policy": policy::normalize(&policy::trust_policy(&trust)),
+                "tags": {
+                    MANAGED_BY.0: MANAGED_BY.1,
+                    SPACE_TAG: space.name,
+                    COMPONENT_TAG: component.kind.spec_key(),
+                },
+            }),
+            depends_on: vec![provider.clone()],
+        });
+        out.push(Resource {
+            address: policy_address(&space.name, component.kind),
+            kind: Kind::AwsIamRolePolicy,
+            location: location.clone(),
+            attributes: json!({
+                "role": name,
+                "name": POLICY_NAME,
+                "policy": policy::normalize(&permissions(component, &ctx.partition)),
+            }),
+            depends_on: vec![role],
+        });
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(SpecErrors(errors))
+    }
+}
+
+fn trust(space: &Space, aws: &AwsSpace, ctx: &AwsContext, component: ComponentKind) -> Trust {
+    let subjects = match aws.subjects {
+        Subjects::Exact => IrsaSubjects::Exact(
+            space
+                .control_planes
+                .iter()
+                .map(|cp| subject(&cp.namespace, component))
+                .collect(),
+        ),
+        Subjects::Wildcard => IrsaSubjects::Wildcard(subject("mxp-*-system", component)),
+    };
+    Trust::Irsa {
+        provider_arn: ctx.provider_arn(),
+        issuer: ctx.issuer.clone(),
+        subjects,
+    }
+}
+
+fn permissions(component: &Component, partition: &str) -> Value {
+    match component.kind {
+        ComponentKind::Backup | ComponentKind::Billing => policy::s3_bucket_policy(
+            partition,
+            component.bucket.as_deref().expect("validated: bucket components have a bucket"),
+        ),
+        ComponentKind::SharedSecrets => policy::secrets_read_policy(&component.secrets),
+    }
+}
+
+/// Refuses a trust policy over the quota, saying how many control planes fit.
+fn check_trust_size(
+    spec_path: &std::path::Path,
+    index: usize,
+    space: &Space,
+    aws: &AwsSpace,
+    role: &str,
+    trust: &Trust,
+) -> Result<(), SpecError> {
+    let error = |location, field: String, message: String| SpecError {
+        path: spec_path.to_path_buf(),
+        location: Some(location),
+        field,
+        message,
+    };
+    let Trust::Irsa {
+        subjects: IrsaSubjects::Exact(subjects),
+        provider_arn,
+        issuer,
+    } = trust
+    else {
+        let size = policy::size(&policy::trust_policy(trust));
+        return if size > aws.trust_policy_quota {
+            Err(error(
+                aws.location,
+                format!("spaces[{index}].aws"),
+                format!(
+                    "the trust policy of role {role} is {size} characters, over the quota of {}",
+                    aws.trust_policy_quota
+                ),
+            ))
+        } else {
+            Ok(())
+        };
+    };
+    if subjects.is_empty() {
+        return Err(error(
+            space.location,
+            format!("spaces[{index}].controlPlanes"),
+            "`subjects: exact` needs at least one control plane to trust; list one, or use \
+             `subjects: wildcard`"
+                .into(),
+        ));
+    }
+    let size = policy::size(&policy::trust_policy(trust));
+    if size <= aws.trust_policy_quota {
+        return Ok(());
+    }
+    // Each subject adds its quoted length plus a comma: count how many fit.
+    let empty = Trust::Irsa {
+        provider_arn: provider_arn.clone(),
+        issuer: issuer.clone(),
+        subjects: IrsaSubjects::Exact(vec![]),
+    };
+    let mut running = policy::size(&policy::trust_policy(&empty));
+    let mut fit = 0;
+    for (i, s) in subjects.iter().enumerate() {
+        running += s.chars().filter(|c| !c.is_whitespace()).count() + 2 + usize::from(i > 0);
+        if running > aws.trust_policy_quota {
+            break;
+        }
+        fit += 1;
+    }
+    let first_over = &space.control_planes[fit.min(space.control_planes.len() - 1)];
+    Err(error(
+        first_over.location,
+        format!("spaces[{index}].controlPlanes[{fit}]"),
+        format!(
+            "the trust policy of role {role} would be {size} characters (whitespace not counted), \
+             over the quota of {quota}; {fit} of {total} control planes fit. Use `subjects: \
+             wildcard`, or have the IAM quota raised and set `aws.trustPolicyQuota`",
+            quota = aws.trust_policy_quota,
+            total = subjects.len(),
+        ),
+    ))
+}
