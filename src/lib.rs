@@ -4,7 +4,7 @@
 //! diff → plan → render, or → apply (graph order, state written after every cloud write).
 
 pub mod apply;
-// pub mod cli;
+pub mod cli;
 pub mod diff;
 pub mod error;
 pub mod graph;

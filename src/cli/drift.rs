@@ -1,0 +1,37 @@
+use clap::Args;
+
+use super::plan::make;
+use super::{Exit, FormatArgs, RunArgs, SpecArgs, StateArgs, print};
+use crate::drift::{self, Report};
+use crate::error::Result;
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    #[command(flatten)]
+    state: StateArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    format: FormatArgs,
+}
+
+/// Drift is judged against the state; the spec is read too, to mention changes never applied.
+pub async fn run(args: DriftArgs) -> Result<Exit> {
+    let planned = make(&args.spec, &args.state, &args.run, "drift").await?;
+    let state = planned.state.state();
+    let resources = drift::detect(state, &planned.clouds, usize::from(args.run.parallelism)).await?;
+    let report = Report {
+        has_drift: !resources.is_empty(),
+        checked: state.resources.len(),
+        resources,
+        pending: Some(planned.plan.summary),
+    };
+    print(&drift::render(&report, args.format.format));
+    Ok(if report.has_drift {
+        Exit::Changes
+    } else {
+        Exit::Success
+    })
+}

@@ -1,0 +1,92 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{Exit, FormatArgs, RunArgs, SpecArgs, StateArgs, plan_path, print};
+use crate::error::Result;
+use crate::graph::Location;
+use crate::plan::{self, Plan, render};
+use crate::provider::Clouds;
+use crate::spec::{self, Cloud, Spec};
+use crate::state::StateFile;
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    #[command(flatten)]
+    state: StateArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    format: FormatArgs,
+    /// Save the plan for `idplan apply FILE`; a bare file name is saved under plans/.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Exit 2 when the plan has changes (0 when none, 1 on error).
+    #[arg(long)]
+    detailed_exitcode: bool,
+}
+
+pub async fn run(args: PlanArgs) -> Result<Exit> {
+    let planned = make(&args.spec, &args.state, &args.run, "plan").await?;
+    print(&render::render(&planned.plan, args.format.format));
+    if let Some(out) = args.out {
+        let path = plan_path(&out);
+        planned.plan.save(&path)?;
+        // Stderr, so that `--format json > plan.json` stays pure JSON.
+        eprintln!(
+            "Saved the plan to {0}; apply exactly this plan with: idplan apply {0}",
+            path.display()
+        );
+    }
+    Ok(if args.detailed_exitcode && planned.plan.has_changes {
+        Exit::Changes
+    } else {
+        Exit::Success
+    })
+}
+
+/// A plan with what was needed to make it, still holding the state lock.
+pub struct Planned {
+    pub state: StateFile,
+    pub clouds: Clouds,
+    pub plan: Plan,
+}
+
+/// Loads the spec, locks the state, reads the clouds and decides.
+pub async fn make(spec: &SpecArgs, state: &StateArgs, run: &RunArgs, command: &str) -> Result<Planned> {
+    let spec = spec::load(&spec.file)?;
+    let state = StateFile::open(&state.state, command)?;
+    let clouds = Clouds::new(locations(&spec, &state).iter()).await;
+    let graph = plan::desired_graph(&spec, &clouds).await?;
+    let plan = plan::build(
+        &spec,
+        state.state(),
+        &clouds,
+        &graph,
+        usize::from(run.parallelism),
+    )
+    .await?;
+    Ok(Planned {
+        state,
+        clouds,
+        plan,
+    })
+}
+
+/// Where the spec and the state have resources: which drivers are needed.
+fn locations(spec: &Spec, state: &StateFile) -> Vec<Location> {
+    let mut out: Vec<Location> = spec
+        .spaces
+        .iter()
+        .map(|s| match &s.cloud {
+            Cloud::Aws(a) => Location::Aws {
+                region: a.region.clone(),
+            },
+        })
+        .chain(state.state().resources.iter().map(|r| r.location.clone()))
+        .collect();
+    out.dedup();
+    out
+}
