@@ -1,0 +1,726 @@
+//! End to end through the idplan binary against ministack: what IAM holds afterwards.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Ministack, TestDir};
+use serde_json::Value;
+
+const CLUSTER: &str = "spaces-prod";
+
+fn namespace(i: usize) -> String {
+    format!("mxp-{i:08x}-5bb8-4a7e-9f41-2fc38ef4b065-system")
+}
+
+/// A spec with one space `prod` and `n` control planes; `extra` goes into the `aws` block,
+/// `components` replaces the default three.
+fn spec(n: usize, extra: &str, components: Option<&str>) -> String {
+    let planes: String = (0..n)
+        .map(|i| format!("      - {}\n", namespace(i)))
+        .collect();
+    let planes = if n == 0 {
+        "    controlPlanes: []\n".to_string()
+    } else {
+        format!("    controlPlanes:\n{planes}")
+    };
+    let components = components.unwrap_or(
+        "      backup: { bucket: acme-spaces-backup }\n      billing: { bucket: acme-spaces-billing }\n      sharedSecrets: { secrets: [\"arn:aws:secretsmanager:us-east-1:000000000000:secret:spaces/*\"] }\n",
+    );
+    format!(
+        "version: 1\nspaces:\n  - name: prod\n{planes}    aws:\n      region: us-east-1\n      cluster: {CLUSTER}\n{extra}    components:\n{components}"
+    )
+}
+
+struct Iam {
+    client: aws_sdk_iam::Client,
+}
+
+impl Iam {
+    async fn new(ms: &Ministack) -> Iam {
+        Iam {
+            client: aws_sdk_iam::Client::new(&ms.sdk_config().await),
+        }
+    }
+
+    async fn role(&self, name: &str) -> Option<aws_sdk_iam::types::Role> {
+        match self.client.get_role().role_name(name).send().await {
+            Ok(out) => out.role().cloned(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
+            {
+                None
+            }
+            Err(e) => panic!("GetRole {name}: {e:?}"),
+        }
+    }
+
+    async fn trust(&self, name: &str) -> Value {
+        let role = self
+            .role(name)
+            .await
+            .unwrap_or_else(|| panic!("role {name} exists"));
+        idplan::policy::parse_returned(role.assume_role_policy_document().unwrap()).unwrap()
+    }
+
+    async fn policy(&self, role: &str) -> Value {
+        let out = self
+            .client
+            .get_role_policy()
+            .role_name(role)
+            .policy_name("idplan")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetRolePolicy {role}: {e:?}"));
+        idplan::policy::parse_returned(out.policy_document()).unwrap()
+    }
+}
+
+/// The `sub` values a trust policy admits, under whichever operator.
+fn subjects(trust: &Value, operator: &str) -> BTreeSet<String> {
+    let condition = &trust["Statement"][0]["Condition"][operator];
+    let obj = condition.as_object().expect("condition operator present");
+    let (_, v) = obj
+        .iter()
+        .find(|(k, _)| k.ends_with(":sub"))
+        .expect("a :sub condition");
+    match v {
+        Value::String(s) => [s.clone()].into(),
+        Value::Array(a) => a.iter().map(|s| s.as_str().unwrap().to_string()).collect(),
+        other => panic!("unexpected sub {other}"),
+    }
+}
+
+fn strings(v: &Value) -> BTreeSet<String> {
+    match v {
+        Value::String(s) => [s.clone()].into(),
+        Value::Array(a) => a.iter().map(|s| s.as_str().unwrap().to_string()).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+fn expected_subjects(n: usize, sa: &str) -> BTreeSet<String> {
+    (0..n)
+        .map(|i| format!("system:serviceaccount:{}:{sa}", namespace(i)))
+        .collect()
+}
+
+fn state_serial(dir: &TestDir) -> u64 {
+    let state: Value = serde_json::from_str(&dir.read("state/idplan.state.json")).unwrap();
+    state["serial"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn apply_creates_exactly_what_the_spec_says_and_a_second_apply_writes_nothing() {
+    let ms = Ministack::start();
+    let issuer = ms.create_cluster(CLUSTER).await;
+    let issuer_host = issuer.split_once("://").unwrap().1.to_string();
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(3, "", None));
+
+    let plan = dir.idplan(&ms, &["plan", "--out", "first.json", "--detailed-exitcode"]);
+    plan.assert_code(2);
+    assert!(
+        plan.stdout
+            .contains("Plan: 7 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan(&ms, &["apply", "plans/first.json"])
+        .assert_code(0);
+
+    let iam = Iam::new(&ms).await;
+    let providers = iam
+        .client
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .unwrap();
+    let provider_arn = format!("arn:aws:iam::000000000000:oidc-provider/{issuer_host}");
+    assert!(
+        providers
+            .open_id_connect_provider_list()
+            .iter()
+            .any(|p| p.arn() == Some(provider_arn.as_str())),
+        "provider {provider_arn} in {providers:?}"
+    );
+    let provider = iam
+        .client
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&provider_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(provider.client_id_list(), ["sts.amazonaws.com"]);
+
+    for (name, sa, bucket) in [
+        (
+            "spaces-prod-backup",
+            "mxp-controller",
+            Some("acme-spaces-backup"),
+        ),
+        ("spaces-prod-billing", "vector", Some("acme-spaces-billing")),
+        (
+            "spaces-prod-shared-secrets",
+            "external-secrets-controller",
+            None,
+        ),
+    ] {
+        let trust = iam.trust(name).await;
+        let statement = &trust["Statement"][0];
+        assert_eq!(
+            strings(&statement["Action"]),
+            ["sts:AssumeRoleWithWebIdentity".to_string()].into()
+        );
+        assert_eq!(
+            strings(&statement["Principal"]["Federated"]),
+            [provider_arn.clone()].into()
+        );
+        assert_eq!(
+            subjects(&trust, "StringEquals"),
+            expected_subjects(3, sa),
+            "{name}"
+        );
+        assert_eq!(
+            strings(&statement["Condition"]["StringEquals"][format!("{issuer_host}:aud")]),
+            ["sts.amazonaws.com".to_string()].into()
+        );
+
+        let policy = iam.policy(name).await;
+        let statement = &policy["Statement"][0];
+        match bucket {
+            Some(bucket) => {
+                assert_eq!(
+                    strings(&statement["Action"]),
+                    [
+                        "s3:GetObject",
+                        "s3:PutObject",
+                        "s3:ListBucket",
+                        "s3:DeleteObject"
+                    ]
+                    .map(String::from)
+                    .into()
+                );
+                assert_eq!(
+                    strings(&statement["Resource"]),
+                    [
+                        format!("arn:aws:s3:::{bucket}"),
+                        format!("arn:aws:s3:::{bucket}/*")
+                    ]
+                    .into()
+                );
+            }
+            None => assert_eq!(
+                strings(&statement["Action"]),
+                [
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:DescribeSecret"
+                ]
+                .map(String::from)
+                .into()
+            ),
+        }
+
+        let role = iam.role(name).await.unwrap();
+        let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
+        assert!(tags.contains(&("managed-by", "idplan")), "{name}: {tags:?}");
+        assert!(tags.contains(&("idplan/space", "prod")), "{name}: {tags:?}");
+    }
+
+    // Converged: the plan is empty, and applying again writes nothing, not even the state.
+    let again = dir.idplan(&ms, &["plan", "--detailed-exitcode"]);
+    again.assert_code(0);
+    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+    let serial = state_serial(&dir);
+    let second = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    second.assert_code(0);
+    assert!(second.stdout.contains("No changes."), "{}", second.stdout);
+    assert!(
+        !second.stdout.contains("Creating") && !second.stdout.contains("Modifying"),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(
+        state_serial(&dir),
+        serial,
+        "a no-op apply does not write the state"
+    );
+
+    // The Helm values name the applied roles under the chart's keys.
+    let helm = dir.idplan(&ms, &["helm-values", "--format", "set"]);
+    helm.assert_code(0);
+    for expected in [
+        "--set \"billing.enabled=true\"",
+        "--set \"billing.storage.provider=aws\"",
+        "--set \"billing.storage.aws.region=us-east-1\"",
+        "--set \"billing.storage.aws.bucket=acme-spaces-billing\"",
+        "--set \"billing.storage.secretRef.name=\"",
+        "--set controlPlanes.mxpController.serviceAccount.annotations.\"eks\\.amazonaws\\.com/role-arn\"=\"arn:aws:iam::000000000000:role/spaces-prod-backup\"",
+        "--set controlPlanes.vector.serviceAccount.customAnnotations.\"eks\\.amazonaws\\.com/role-arn\"=\"arn:aws:iam::000000000000:role/spaces-prod-billing\"",
+        "--set controlPlanes.sharedSecrets.serviceAccount.customAnnotations.\"eks\\.amazonaws\\.com/role-arn\"=\"arn:aws:iam::000000000000:role/spaces-prod-shared-secrets\"",
+    ] {
+        assert!(
+            helm.stdout.contains(expected),
+            "missing {expected} in\n{}",
+            helm.stdout
+        );
+    }
+    let yaml = dir.idplan(&ms, &["helm-values", "--format", "yaml"]);
+    yaml.assert_code(0);
+    assert!(yaml.stdout.contains("name: \"\""), "{}", yaml.stdout);
+    assert!(
+        yaml.stdout.contains(
+            "eks.amazonaws.com/role-arn: arn:aws:iam::000000000000:role/spaces-prod-backup"
+        ),
+        "{}",
+        yaml.stdout
+    );
+}
+
+#[tokio::test]
+async fn removing_a_control_plane_narrows_trust_and_removing_a_component_deletes_its_role() {
+    let ms = Ministack::start();
+    ms.create_cluster(CLUSTER).await;
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(3, "", None));
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let iam = Iam::new(&ms).await;
+
+    dir.write("idplan.yaml", &spec(2, "", None));
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to add, 3 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains(&format!(
+            "-             \"system:serviceaccount:{}:vector\"",
+            namespace(2)
+        )),
+        "line diff of the trust policy:\n{}",
+        plan.stdout
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert_eq!(
+        subjects(&iam.trust("spaces-prod-billing").await, "StringEquals"),
+        expected_subjects(2, "vector")
+    );
+
+    let two = "      backup: { bucket: acme-spaces-backup }\n      billing: { bucket: acme-spaces-billing }\n";
+    dir.write("idplan.yaml", &spec(2, "", Some(two)));
+    let plan = dir.idplan(&ms, &["plan", "--format", "json"]);
+    plan.assert_code(0);
+    let json: Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(json["summary"]["destroy"], 2);
+    let deleted: BTreeSet<&str> = json["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "delete")
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            "aws_iam_role.prod.sharedSecrets",
+            "aws_iam_role_policy.prod.sharedSecrets"
+        ]
+        .into()
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert!(iam.role("spaces-prod-shared-secrets").await.is_none());
+    assert!(iam.role("spaces-prod-backup").await.is_some());
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[tokio::test]
+async fn drift_catches_an_out_of_band_edit_and_apply_repairs_it() {
+    let ms = Ministack::start();
+    ms.create_cluster(CLUSTER).await;
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(2, "", None));
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let iam = Iam::new(&ms).await;
+
+    // Someone else's tag beside idplan's is not drift.
+    iam.client
+        .tag_role()
+        .role_name("spaces-prod-backup")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("team")
+                .value("platform")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    dir.idplan(&ms, &["drift"]).assert_code(0);
+
+    // Widening the trust by hand is.
+    let mut trust = iam.trust("spaces-prod-backup").await;
+    let sub_key = trust["Statement"][0]["Condition"]["StringEquals"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.ends_with(":sub"))
+        .unwrap()
+        .clone();
+    trust["Statement"][0]["Condition"]["StringEquals"][&sub_key] =
+        serde_json::json!(["system:serviceaccount:intruder:mxp-controller"]);
+    iam.client
+        .update_assume_role_policy()
+        .role_name("spaces-prod-backup")
+        .policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    let drift = dir.idplan(&ms, &["drift"]);
+    drift.assert_code(2);
+    assert!(
+        drift
+            .stdout
+            .contains("aws_iam_role.prod.backup was modified outside idplan"),
+        "{}",
+        drift.stdout
+    );
+    assert!(drift.stdout.contains("intruder"), "{}", drift.stdout);
+    let json = dir.idplan(&ms, &["drift", "--format", "json"]);
+    json.assert_code(2);
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        report["resources"][0]["address"],
+        "aws_iam_role.prod.backup"
+    );
+
+    // A deleted inline policy is drift too.
+    iam.client
+        .delete_role_policy()
+        .role_name("spaces-prod-billing")
+        .policy_name("idplan")
+        .send()
+        .await
+        .unwrap();
+    let drift = dir.idplan(&ms, &["drift"]);
+    drift.assert_code(2);
+    assert!(
+        drift
+            .stdout
+            .contains("aws_iam_role_policy.prod.billing was deleted outside idplan"),
+        "{}",
+        drift.stdout
+    );
+
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    dir.idplan(&ms, &["drift"]).assert_code(0);
+    assert_eq!(
+        subjects(&iam.trust("spaces-prod-backup").await, "StringEquals"),
+        expected_subjects(2, "mxp-controller")
+    );
+    iam.policy("spaces-prod-billing").await;
+    let role = iam.role("spaces-prod-backup").await.unwrap();
+    assert!(
+        role.tags().iter().any(|t| t.key() == "team"),
+        "someone else's tag survives apply"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_saved_plan_is_refused() {
+    let ms = Ministack::start();
+    ms.create_cluster(CLUSTER).await;
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(1, "", None));
+    dir.idplan(&ms, &["plan", "--out", "old.json"])
+        .assert_code(0);
+    dir.idplan(&ms, &["plan", "--out", "other.json"])
+        .assert_code(0);
+    dir.idplan(&ms, &["apply", "plans/other.json"])
+        .assert_code(0);
+    let stale = dir.idplan(&ms, &["apply", "plans/old.json"]);
+    stale.assert_code(1);
+    assert!(
+        stale.stderr.contains("saved plan plans/old.json is stale"),
+        "{}",
+        stale.stderr
+    );
+    assert!(stale.stdout.is_empty(), "nothing applied: {}", stale.stdout);
+
+    dir.write("idplan.yaml", &spec(2, "", None));
+    dir.idplan(&ms, &["plan", "--out", "two.json"])
+        .assert_code(0);
+    dir.write("idplan.yaml", &spec(3, "", None));
+    let changed = dir.idplan(&ms, &["apply", "plans/two.json"]);
+    changed.assert_code(1);
+    assert!(
+        changed
+            .stderr
+            .contains("idplan.yaml changed since the plan was made"),
+        "{}",
+        changed.stderr
+    );
+
+    // A plan saved for another state (another lineage) is refused too.
+    let other = TestDir::new();
+    other.write("idplan.yaml", &spec(3, "", None));
+    other
+        .idplan(&ms, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.idplan(&ms, &["plan", "--out", "three.json"])
+        .assert_code(0);
+    std::fs::copy(
+        other.path().join("state/idplan.state.json"),
+        dir.path().join("state/idplan.state.json"),
+    )
+    .unwrap();
+    let foreign = dir.idplan(&ms, &["apply", "plans/three.json"]);
+    foreign.assert_code(1);
+    assert!(
+        foreign.stderr.contains("another state"),
+        "{}",
+        foreign.stderr
+    );
+}
+
+#[tokio::test]
+async fn apply_without_a_terminal_needs_auto_approve() {
+    let ms = Ministack::start();
+    ms.create_cluster(CLUSTER).await;
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(1, "", None));
+    let out = dir.idplan(&ms, &["apply"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("--auto-approve"), "{}", out.stderr);
+    assert!(
+        Iam::new(&ms)
+            .await
+            .role("spaces-prod-backup")
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_second_concurrent_apply_is_refused_and_the_state_stays_intact() {
+    let ms = Ministack::start();
+    ms.create_cluster(CLUSTER).await;
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(2, "", None));
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let before = dir.read("state/idplan.state.json");
+
+    // Hold the lock the way a running idplan does, then try to apply.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("state/idplan.state.json.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    dir.write("idplan.yaml", &spec(3, "", None));
+    let refused = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    refused.assert_code(1);
+    assert!(
+        refused.stderr.contains("is locked by another idplan"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(dir.read("state/idplan.state.json"), before);
+    drop(lock);
+
+    // Two real applies at once: every one either applies or is refused by the lock, and the
+    // state ends whole and converged.
+    let bin = env!("CARGO_BIN_EXE_idplan");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            let mut cmd = std::process::Command::new(bin);
+            cmd.args(["apply", "--auto-approve"])
+                .current_dir(dir.path())
+                .env("NO_COLOR", "1")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            ms.apply_env(&mut cmd);
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || stderr.contains("is locked by another idplan"),
+            "{stderr}"
+        );
+    }
+    let state: Value = serde_json::from_str(&dir.read("state/idplan.state.json")).unwrap();
+    assert_eq!(state["resources"].as_array().unwrap().len(), 7);
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[tokio::test]
+async fn an_oversized_trust_policy_is_refused_before_any_write_and_wildcard_fits() {
+    let ms = Ministack::start();
+    ms.create_cluster(CLUSTER).await;
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(50, "", None));
+
+    let validate = dir.idplan_offline(&["validate"]);
+    validate.assert_code(1);
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(1);
+    for out in [&validate, &plan] {
+        assert!(out.stderr.contains("control planes fit"), "{}", out.stderr);
+        assert!(out.stderr.contains("subjects: wildcard"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("idplan.yaml:"),
+            "names the file: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("spaces[0].controlPlanes["),
+            "names the field: {}",
+            out.stderr
+        );
+    }
+    let iam = Iam::new(&ms).await;
+    assert!(
+        iam.client
+            .list_roles()
+            .send()
+            .await
+            .unwrap()
+            .roles()
+            .iter()
+            .all(|r| !r.role_name().starts_with("spaces-"))
+    );
+
+    // A raised quota admits it.
+    dir.write(
+        "idplan.yaml",
+        &spec(50, "      trustPolicyQuota: 8192\n", None),
+    );
+    dir.idplan_offline(&["validate"]).assert_code(0);
+
+    // Wildcard subjects: one pattern, whatever the number of control planes.
+    dir.write("idplan.yaml", &spec(50, "      subjects: wildcard\n", None));
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let trust = iam
+        .trust("spaces-prod-vector".replace("vector", "billing").as_str())
+        .await;
+    assert_eq!(
+        subjects(&trust, "StringLike"),
+        ["system:serviceaccount:mxp-*-system:vector".to_string()].into()
+    );
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[tokio::test]
+async fn an_existing_oidc_provider_is_adopted_and_never_deleted() {
+    let ms = Ministack::start();
+    let issuer = ms.create_cluster(CLUSTER).await;
+    let iam = Iam::new(&ms).await;
+    // As eksctl would have made it, for another audience.
+    let created = iam
+        .client
+        .create_open_id_connect_provider()
+        .url(&issuer)
+        .client_id_list("other.example.com")
+        .send()
+        .await
+        .unwrap();
+    let arn = created.open_id_connect_provider_arn().unwrap().to_string();
+
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(1, "", None));
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout.contains("will be adopted and updated"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 1 to import, 6 to add, 1 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let ids = |out: aws_sdk_iam::operation::get_open_id_connect_provider::GetOpenIdConnectProviderOutput| {
+        out.client_id_list().iter().cloned().collect::<BTreeSet<_>>()
+    };
+    let get = || {
+        iam.client
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(&arn)
+            .send()
+    };
+    assert_eq!(
+        ids(get().await.unwrap()),
+        ["other.example.com", "sts.amazonaws.com"]
+            .map(String::from)
+            .into()
+    );
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    // The space moves to another cluster: idplan deletes its roles and gives back only the
+    // client id it added to the provider it adopted.
+    ms.create_cluster("other").await;
+    dir.write("idplan.yaml", &spec(1, "", None).replace(CLUSTER, "other"));
+    let moved = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    moved.assert_code(0);
+    assert!(
+        moved.stdout.contains("will be released"),
+        "{}",
+        moved.stdout
+    );
+    assert_eq!(
+        ids(get().await.unwrap()),
+        ["other.example.com".to_string()].into()
+    );
+}
+
+#[tokio::test]
+async fn a_role_idplan_did_not_create_is_a_conflict() {
+    let ms = Ministack::start();
+    ms.create_cluster(CLUSTER).await;
+    let iam = Iam::new(&ms).await;
+    iam.client
+        .create_role()
+        .role_name("spaces-prod-backup")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(1, "", None));
+    let plan = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    plan.assert_code(1);
+    assert!(plan.stderr.contains("aws_iam_role.prod.backup: IAM role spaces-prod-backup already exists and was not created by idplan"), "{}", plan.stderr);
+    let trust = iam.trust("spaces-prod-backup").await;
+    assert_eq!(
+        trust["Statement"][0]["Principal"]["Service"], "ec2.amazonaws.com",
+        "left untouched"
+    );
+    assert!(
+        iam.role("spaces-prod-billing").await.is_none(),
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_cluster_names_the_resource_the_api_and_the_message() {
+    let ms = Ministack::start();
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(1, "", None));
+    let out = dir.idplan(&ms, &["plan"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("EKS cluster spaces-prod (us-east-1): eks:DescribeCluster failed: ResourceNotFoundException"), "{}", out.stderr);
+}

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Start ministack for idplan's tests, with EKS paging restored.
+
+    python tests/support/ministack_launcher.py --port N     (or GATEWAY_PORT=N)
+
+Runs ministack (https://pypi.org/project/ministack/, MIT) in the foreground on
+127.0.0.1:N serving only IAM, STS and EKS, with its log on stderr. Before it
+starts, two things are changed:
+
+* EKS ListPodIdentityAssociations pages like real EKS. ministack returns at most
+  `maxResults` associations and never a `nextToken`, so past 100 associations a
+  client that pages correctly silently sees only the first page. Here a page
+  holds at most `maxResults` (1..100, default 100) associations, sorted by
+  association id, with an opaque `nextToken` when more remain; a `maxResults`
+  out of range or an invalid `nextToken` is a 400 InvalidParameterException,
+  as EKS answers. The namespace/serviceAccount filters are ministack's own.
+* Docker is never used. Without it ministack's CreateCluster still records the
+  cluster (ACTIVE, with identity.oidc.issuer) but starts no k3s container; this
+  keeps tests hermetic on machines that do have a Docker daemon, and keeps
+  ministack's boot-time container reaper away from other instances' containers.
+
+Tests start one launcher per test on a free port (with --exit-with-parent and
+TMPDIR set to a directory of their own, where ministack writes its pid file) and
+stop it by pid.
+"""
+
+import argparse
+import base64
+import binascii
+import json
+import os
+import sys
+import threading
+import time
+
+PAGE_MAX = 100
+TOKEN_PREFIX = "idplan-ministack-pia-v1:"
+
+
+def parse_port():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--port", type=int, default=os.environ.get("GATEWAY_PORT"))
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="exit when the process that started this one goes away")
+    args = parser.parse_args()
+    if not args.port:
+        parser.error("give --port N or set GATEWAY_PORT")
+    if not 0 < int(args.port) < 65536:
+        parser.error(f"port out of range: {args.port}")
+    return int(args.port), args.exit_with_parent
+
+
+def exit_with_parent():
+    """Exit once re-parented: a test binary killed outright leaves no server."""
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                print("ministack_launcher: parent went away; exiting", file=sys.stderr, flush=True)
+                os._exit(0)
+
+    threading.Thread(target=watch, name="idplan-parent-watch", daemon=True).start()
+
+
+def configure_environment(port):
+    # ministack reads these at import time, so they are set before the import.
+    os.environ["GATEWAY_PORT"] = str(port)
+    os.environ.pop("EDGE_PORT", None)
+    os.environ["BIND_HOST"] = "127.0.0.1"
+    # The host the OIDC issuer URL and cluster endpoints name
+    # (http://127.0.0.1:N/oidc/id/<ID>); 127.0.0.1 rather than "localhost"
+    # because only the IPv4 loopback is bound.
+    os.environ["MINISTACK_HOST"] = "127.0.0.1"
+    os.environ["SERVICES"] = "iam,sts,eks"
+    # Plain HTTP, in-memory state only, whatever the caller's environment says.
+    os.environ["USE_SSL"] = "0"
+    os.environ["PERSIST_STATE"] = "0"
+    os.environ.pop("LOCALSTACK_PERSISTENCE", None)
+    os.environ["S3_PERSIST"] = "0"
+    # A socket that cannot exist: ministack then never imports the docker SDK
+    # nor talks to a daemon (see app._docker_socket_present).
+    os.environ["DOCKER_HOST"] = "unix:///nonexistent/idplan-tests-no-docker.sock"
+    os.environ.setdefault("LOG_LEVEL", "INFO")
+
+
+def _invalid(eks, message):
+    return eks._error(400, "InvalidParameterException", message)
+
+
+def _encode_token(cluster_name, after_id):
+    raw = TOKEN_PREFIX + json.dumps({"c": cluster_name, "a": after_id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_token(cluster_name, token):
+    """The association id a page starts after, or None if the token is invalid."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        if not raw.startswith(TOKEN_PREFIX):
+            return None
+        data = json.loads(raw[len(TOKEN_PREFIX):])
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or data.get("c") != cluster_name:
+        return None
+    after = data.get("a")
+    return after if isinstance(after, str) and after else None
+
+
+def patch_eks_paging(eks):
+    original = eks._list_pod_identity_associations
+
+    def list_pod_identity_associations(cluster_name, query):
+        query = dict(query or {})
+        raw_max = query.pop("maxResults", None)
+        token = query.pop("nextToken", None)
+        if raw_max in (None, ""):
+            max_results = PAGE_MAX
+        else:
+            try:
+                max_results = int(raw_max)
+            except (TypeError, ValueError):
+                return _invalid(eks, f"maxResults must be an integer, got {raw_max!r}.")
+            if not 1 <= max_results <= PAGE_MAX:
+                return _invalid(eks, f"maxResults must be between 1 and {PAGE_MAX}.")
+        # ministack's own handler does the cluster check and the filters; ask
+        # it for everything and cut the page here.
+        query["maxResults"] = str(sys.maxsize)
+        status, headers, body = original(cluster_name, query)
+        if status != 200:
+            return status, headers, body
+        items = sorted(json.loads(body)["associations"], key=lambda a: a["associationId"])
+        if token not in (None, ""):
+            after = _decode_token(cluster_name, token)
+            if after is None:
+                return _invalid(eks, "The nextToken is invalid.")
+            items = [a for a in items if a["associationId"] > after]
+        page = items[:max_results]
+        result = {"associations": page}
+        if len(items) > max_results:
+            result["nextToken"] = _encode_token(cluster_name, page[-1]["associationId"])
+        return eks._json_resp(200, result)
+
+    list_pod_identity_associations.__wrapped__ = original
+    eks._list_pod_identity_associations = list_pod_identity_associations
+
+
+def patch_iam_oidc_provider_actions(iam):
+    """Adds the IAM OIDC provider actions ministack 1.5.33 lacks, as IAM documents them:
+    AddClientIDToOpenIDConnectProvider (adding a present id is a no-op),
+    RemoveClientIDFromOpenIDConnectProvider (removing an absent id is a no-op),
+    Tag/UntagOpenIDConnectProvider; NoSuchEntity (404) for an unknown provider."""
+
+    def provider(p, action):
+        arn = iam._p(p, "OpenIDConnectProviderArn")
+        prov = iam._oidc_providers.get(arn)
+        if prov is None:
+            return None, iam._error(404, "NoSuchEntity",
+                                    f"OpenIdConnectProvider {arn} does not exist.", ns="iam")
+        return prov, None
+
+    def done(action):
+        return iam._xml(200, f"{action}Response", "", ns="iam")
+
+    def add_client_id(p):
+        prov, err = provider(p, "AddClientIDToOpenIDConnectProvider")
+        if err:
+            return err
+        client_id = iam._p(p, "ClientID")
+        if client_id not in prov["ClientIDList"]:
+            prov["ClientIDList"].append(client_id)
+        return done("AddClientIDToOpenIDConnectProvider")
+
+    def remove_client_id(p):
+        prov, err = provider(p, "RemoveClientIDFromOpenIDConnectProvider")
+        if err:
+            return err
+        client_id = iam._p(p, "ClientID")
+        prov["ClientIDList"] = [c for c in prov["ClientIDList"] if c != client_id]
+        return done("RemoveClientIDFromOpenIDConnectProvider")
+
+    def tag(p):
+        prov, err = provider(p, "TagOpenIDConnectProvider")
+        if err:
+            return err
+        tags = {t["Key"]: t for t in prov.get("Tags", [])}
+        tags.update({t["Key"]: t for t in iam._extract_tags(p)})
+        prov["Tags"] = list(tags.values())
+        return done("TagOpenIDConnectProvider")
+
+    def untag(p):
+        prov, err = provider(p, "UntagOpenIDConnectProvider")
+        if err:
+            return err
+        keys, i = set(), 1
+        while iam._p(p, f"TagKeys.member.{i}"):
+            keys.add(iam._p(p, f"TagKeys.member.{i}"))
+            i += 1
+        prov["Tags"] = [t for t in prov.get("Tags", []) if t["Key"] not in keys]
+        return done("UntagOpenIDConnectProvider")
+
+    for action, handler in {
+        "AddClientIDToOpenIDConnectProvider": add_client_id,
+        "RemoveClientIDFromOpenIDConnectProvider": remove_client_id,
+        "TagOpenIDConnectProvider": tag,
+        "UntagOpenIDConnectProvider": untag,
+    }.items():
+        iam._IAM_HANDLERS.setdefault(action, handler)
+
+
+def main():
+    port, with_parent = parse_port()
+    if with_parent:
+        exit_with_parent()
+    configure_environment(port)
+
+    import ministack.app as app
+    import ministack.services.eks as eks
+
+    for name in ("_list_pod_identity_associations", "_get_docker", "_error", "_json_resp"):
+        if not callable(getattr(eks, name, None)):
+            sys.exit(f"ministack_launcher: ministack.services.eks.{name} is missing; "
+                     "this launcher is written for ministack 1.5.33")
+    patch_eks_paging(eks)
+    eks._get_docker = lambda: None
+
+    import ministack.services.iam as iam
+    for name in ("_IAM_HANDLERS", "_oidc_providers", "_p", "_xml", "_error", "_extract_tags"):
+        if getattr(iam, name, None) is None:
+            sys.exit(f"ministack_launcher: ministack.services.iam.{name} is missing; "
+                     "this launcher is written for ministack 1.5.33")
+    patch_iam_oidc_provider_actions(iam)
+
+    # ministack's main() parses sys.argv itself (-d/--stop); give it none.
+    sys.argv = [sys.argv[0]]
+    # Everything on stderr; ministack logs through logging (stderr) already.
+    sys.stdout = sys.stderr
+    app.main()
+
+
+if __name__ == "__main__":
+    main()
