@@ -18,8 +18,15 @@ use crate::state::{Ownership, StateFile};
 /// Progress of one resource, for the command line to show.
 #[derive(Debug)]
 pub enum Event<'a> {
-    Started { address: &'a str, verb: Verb },
-    Finished { address: &'a str, verb: Verb, elapsed: Duration },
+    Started {
+        address: &'a str,
+        verb: Verb,
+    },
+    Finished {
+        address: &'a str,
+        verb: Verb,
+        elapsed: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +66,11 @@ pub async fn apply(
     };
 
     // Resources that need no cloud write but belong in the state (imports, refreshed records).
-    for change in plan.resource_changes.iter().filter(|c| c.action == Action::NoOp) {
+    for change in plan
+        .resource_changes
+        .iter()
+        .filter(|c| c.action == Action::NoOp)
+    {
         if let Some(record) = change.record() {
             if change.importing {
                 report(Event::Started {
@@ -88,18 +99,15 @@ pub async fn apply(
     for (waves, destroy) in phases {
         for wave in waves {
             let results: Vec<Result<()>> = stream::iter(wave)
-                .map(|change| {
-                    let step = async {
-                        if destroy {
-                            destroy_one(change, clouds, report, &outcome).await?;
-                            save(&|s| s.remove(&change.address))
-                        } else {
-                            build_one(change, clouds, report, &outcome).await?;
-                            let record = change.record().expect("built changes have an after");
-                            save(&|s| s.put(record.clone()))
-                        }
-                    };
-                    step
+                .map(|change| async {
+                    if destroy {
+                        destroy_one(change, clouds, report, &outcome).await?;
+                        save(&|s| s.remove(&change.address))
+                    } else {
+                        build_one(change, clouds, report, &outcome).await?;
+                        let record = change.record().expect("built changes have an after");
+                        save(&|s| s.put(record.clone()))
+                    }
                 })
                 .buffer_unordered(parallelism.max(1))
                 .collect()
@@ -131,7 +139,11 @@ fn waves<'a>(changes: &[&'a ResourceChange]) -> Result<Vec<Vec<&'a ResourceChang
 }
 
 /// Refuses to write over a change made since the plan was read.
-fn check_unchanged(change: &ResourceChange, now: &Option<Value>, expected: &Option<Value>) -> Result<()> {
+fn check_unchanged(
+    change: &ResourceChange,
+    now: &Option<Value>,
+    expected: &Option<Value>,
+) -> Result<()> {
     if now == expected {
         return Ok(());
     }
@@ -153,7 +165,9 @@ async fn destroy_one(
     report: &(dyn Fn(Event) + Sync),
     outcome: &Mutex<Outcome>,
 ) -> Result<()> {
-    let target = change.recorded().expect("delete and replace carry the prior record");
+    let target = change
+        .recorded()
+        .expect("delete and replace carry the prior record");
     let prior = change.prior.as_ref().expect("checked by recorded()");
     let now = clouds.read(&target).await?;
     check_unchanged(change, &now, &change.before)?;

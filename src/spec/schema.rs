@@ -1,0 +1,306 @@
+//! The spec file as written: the serde types `load` deserializes, and the JSON Schema
+//! generated from those same types (so the schema cannot drift from the loader).
+//!
+//! Doc comments on these types are user-facing: they become the schema's descriptions.
+//! The loader (`load.rs`) checks every rule again; the schema is for editors and CI.
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::Location;
+
+/// The JSON Schema (draft 2020-12) of the spec file.
+pub fn json_schema() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let schema = generator.into_root_schema_for::<RawSpec>();
+    schema.to_value()
+}
+
+/// Patterns of the schema. `load.rs` checks each by hand (no regex engine in the
+/// dependencies): a change here needs the same change there.
+pub(super) const SPACE_NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$";
+pub(super) const NAMESPACE_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+pub(super) const REGION_PATTERN: &str = r"^[a-z]{2}(-[a-z]+)+-\d+$";
+pub(super) const CLUSTER_PATTERN: &str = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$";
+pub(super) const BUCKET_PATTERN: &str = "^[a-z0-9][a-z0-9.-]*[a-z0-9]$";
+pub(super) const ROLE_NAME_PATTERN: &str = r"^[\w+=,.@-]{1,64}$";
+pub(super) const SECRET_ARN_PATTERN: &str = "^arn:";
+
+pub(super) const SPACE_NAME_MAX: usize = 40;
+pub(super) const NAMESPACE_MAX: usize = 63;
+pub(super) const ROLE_NAME_MAX: usize = 64;
+pub(super) const TRUST_POLICY_QUOTA_MAX: usize = 8192;
+
+/// A value with the position of its YAML node. A newtype over `Spanned` so the schema shows
+/// the plain value (`Spanned` has no `JsonSchema`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub(super) struct At<T>(pub Spanned<T>);
+
+impl<T> At<T> {
+    pub fn value(&self) -> &T {
+        &self.0.value
+    }
+
+    pub fn into_value(self) -> T {
+        self.0.value
+    }
+
+    /// Where the value is used (for an alias: the alias, not the anchor), 1-based.
+    pub fn location(&self) -> Location {
+        let at = self.0.referenced;
+        Location {
+            line: usize::try_from(at.line()).unwrap_or(usize::MAX).max(1),
+            column: usize::try_from(at.column()).unwrap_or(usize::MAX).max(1),
+        }
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for At<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// An idplan spec: the cloud identities of the components of one or more Upbound Spaces.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "IdplanSpec")]
+pub(super) struct RawSpec {
+    /// Version of the spec format; must be 1.
+    #[schemars(range(min = 1, max = 1))]
+    pub version: At<u32>,
+    /// The Spaces to manage; at least one.
+    #[schemars(length(min = 1))]
+    pub spaces: At<Vec<At<RawSpace>>>,
+}
+
+/// One Space: its control planes, its cloud and the components whose identities idplan
+/// manages. Exactly one cloud block (`aws`) must be present.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Space", extend("oneOf" = [{ "required": ["aws"] }]))]
+pub(super) struct RawSpace {
+    /// Name of the Space, used in default resource names (`spaces-<name>-<component>`):
+    /// lower-case letters, digits and `-`, at most 40 characters, unique in the file.
+    #[schemars(regex(pattern = SPACE_NAME_PATTERN), length(min = 1, max = SPACE_NAME_MAX))]
+    pub name: At<String>,
+    /// Host namespaces of the Space's control planes (`mxp-<controlPlaneID>-system`), each a
+    /// DNS-1123 label, no duplicates. May be empty.
+    #[schemars(inner(regex(pattern = NAMESPACE_PATTERN), length(min = 1, max = NAMESPACE_MAX)))]
+    pub control_planes: At<Vec<At<String>>>,
+    /// The Space runs on EKS: AWS IAM roles (IRSA or EKS Pod Identity).
+    // Other clouds are siblings of this field: add the field, its key in `load::CLOUD_KEYS`
+    // and the schema's `oneOf` above. `with` + `default`: optional, but not null, in the schema
+    // (`aws: ~` counts as no cloud).
+    #[serde(default)]
+    #[schemars(with = "RawAws")]
+    pub aws: Option<At<RawAws>>,
+    /// The components whose identities idplan manages; at least one. A component left out is
+    /// not managed.
+    pub components: At<RawComponents>,
+}
+
+/// The EKS cluster of an AWS Space and how its components get their IAM roles.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Aws")]
+pub(super) struct RawAws {
+    /// AWS region of the EKS cluster, e.g. `us-east-1`.
+    #[schemars(regex(pattern = REGION_PATTERN))]
+    pub region: At<String>,
+    /// Name of the EKS cluster the Space runs on.
+    #[schemars(regex(pattern = CLUSTER_PATTERN))]
+    pub cluster: At<String>,
+    /// How pods assume their role: `irsa` (IAM OIDC provider, service account annotations) or
+    /// `pod-identity` (EKS Pod Identity associations). Default `irsa`.
+    // A string for serde, checked by `load`: errors then point at the value and are collected
+    // with the others (and `{irsa: }`, serde's tagged enum spelling, is not accepted).
+    #[schemars(with = "Option<RawAwsMode>", extend("default" = "irsa"))]
+    pub mode: Option<At<String>>,
+    /// Trust policy subjects (`irsa` only): `exact` lists every control plane's service
+    /// account, `wildcard` matches `mxp-*-system`. Default `exact`.
+    #[schemars(with = "Option<RawSubjects>", extend("default" = "exact"))]
+    pub subjects: Option<At<String>>,
+    /// Maximum size of an IAM role trust policy in characters (whitespace not counted), if
+    /// the account's quota was raised. Default 2048; at most 8192.
+    #[schemars(range(min = 1, max = TRUST_POLICY_QUOTA_MAX))]
+    pub trust_policy_quota: Option<At<i64>>,
+}
+
+/// How pods assume their IAM role.
+// Only the schema derives from this enum; `load` reads the keyword with `KEYWORDS` (a test
+// checks the two agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "AwsMode")]
+pub(super) enum RawAwsMode {
+    /// IAM roles for service accounts: an IAM OIDC provider and role-arn annotations.
+    Irsa,
+    /// EKS Pod Identity: one association per control plane namespace and component.
+    PodIdentity,
+}
+
+/// Subjects of an IRSA trust policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "Subjects")]
+pub(super) enum RawSubjects {
+    /// One subject per control plane namespace (`StringEquals`).
+    Exact,
+    /// One `system:serviceaccount:mxp-*-system:<sa>` pattern (`StringLike`).
+    Wildcard,
+}
+
+impl RawAwsMode {
+    pub const KEYWORDS: [(&'static str, Self); 2] =
+        [("irsa", Self::Irsa), ("pod-identity", Self::PodIdentity)];
+}
+
+impl RawSubjects {
+    pub const KEYWORDS: [(&'static str, Self); 2] =
+        [("exact", Self::Exact), ("wildcard", Self::Wildcard)];
+}
+
+/// The components of a Space; at least one.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Components", extend("minProperties" = 1))]
+pub(super) struct RawComponents {
+    /// Backup and restore (`mxp-controller`): read/write access to a bucket.
+    pub backup: Option<At<RawBucketComponent>>,
+    /// Billing metrics to object storage (`vector`): read/write access to a bucket.
+    pub billing: Option<At<RawBucketComponent>>,
+    /// External Secrets Operator (`external-secrets-controller`): read access to secrets.
+    pub shared_secrets: Option<At<RawSecretsComponent>>,
+}
+
+/// A component that writes to an S3 bucket (`backup`, `billing`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "BucketComponent")]
+pub(super) struct RawBucketComponent {
+    /// Name of the S3 bucket (3–63 characters: lower-case letters, digits, `.` and `-`).
+    // Optional for serde so a missing bucket is one of several collected errors; required in
+    // the schema.
+    #[schemars(with = "String", regex(pattern = BUCKET_PATTERN), length(min = 3, max = 63))]
+    pub bucket: Option<At<String>>,
+    /// Name of the IAM role; default `spaces-<space>-<component>`.
+    #[schemars(regex(pattern = ROLE_NAME_PATTERN), length(min = 1, max = ROLE_NAME_MAX))]
+    pub name: Option<At<String>>,
+}
+
+/// A component that reads secrets (`sharedSecrets`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "SecretsComponent")]
+pub(super) struct RawSecretsComponent {
+    /// ARNs of the Secrets Manager secrets the component may read (wildcards allowed); at
+    /// least one.
+    #[schemars(with = "Vec<String>", length(min = 1), inner(regex(pattern = SECRET_ARN_PATTERN)))]
+    pub secrets: Option<At<Vec<At<String>>>>,
+    /// Name of the IAM role; default `spaces-<space>-shared-secrets`.
+    #[schemars(regex(pattern = ROLE_NAME_PATTERN), length(min = 1, max = ROLE_NAME_MAX))]
+    pub name: Option<At<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn defs() -> serde_json::Map<String, Value> {
+        json_schema()["$defs"].as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn is_draft_2020_12() {
+        let schema = json_schema();
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        assert_eq!(schema["required"], serde_json::json!(["version", "spaces"]));
+    }
+
+    #[test]
+    fn objects_are_closed_and_described() {
+        let schema = json_schema();
+        let mut objects = vec![("root".to_string(), schema.clone())];
+        objects.extend(defs());
+        for (name, def) in objects {
+            assert!(def["description"].is_string(), "{name} has no description");
+            if def["type"] == "object" {
+                assert_eq!(def["additionalProperties"], false, "{name}");
+                for (key, prop) in def["properties"].as_object().unwrap() {
+                    assert!(
+                        prop["description"].is_string(),
+                        "{name}.{key} has no description"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keywords_match_the_schema() {
+        let consts = |name: &str| -> Vec<String> {
+            defs()[name]["oneOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["const"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let mode: Vec<_> = RawAwsMode::KEYWORDS.iter().map(|(k, _)| *k).collect();
+        assert_eq!(consts("AwsMode"), mode);
+        let subjects: Vec<_> = RawSubjects::KEYWORDS.iter().map(|(k, _)| *k).collect();
+        assert_eq!(consts("Subjects"), subjects);
+    }
+
+    #[test]
+    fn rules_are_in_the_schema() {
+        let defs = defs();
+        let space = &defs["Space"]["properties"];
+        assert_eq!(space["name"]["pattern"], SPACE_NAME_PATTERN);
+        assert_eq!(space["name"]["maxLength"], SPACE_NAME_MAX);
+        assert_eq!(
+            space["controlPlanes"]["items"]["pattern"],
+            NAMESPACE_PATTERN
+        );
+        assert_eq!(space["controlPlanes"]["items"]["maxLength"], NAMESPACE_MAX);
+        assert_eq!(space["aws"]["$ref"], "#/$defs/Aws");
+        let aws = &defs["Aws"]["properties"];
+        assert_eq!(aws["region"]["pattern"], REGION_PATTERN);
+        assert_eq!(aws["cluster"]["pattern"], CLUSTER_PATTERN);
+        assert_eq!(aws["trustPolicyQuota"]["maximum"], TRUST_POLICY_QUOTA_MAX);
+        let bucket = &defs["BucketComponent"];
+        assert_eq!(bucket["required"], serde_json::json!(["bucket"]));
+        assert_eq!(bucket["properties"]["bucket"]["pattern"], BUCKET_PATTERN);
+        assert_eq!(bucket["properties"]["name"]["pattern"], ROLE_NAME_PATTERN);
+        assert_eq!(bucket["properties"]["name"]["maxLength"], ROLE_NAME_MAX);
+        let secrets = &defs["SecretsComponent"];
+        assert_eq!(secrets["required"], serde_json::json!(["secrets"]));
+        assert_eq!(
+            secrets["properties"]["secrets"]["items"]["pattern"],
+            SECRET_ARN_PATTERN
+        );
+        assert_eq!(secrets["properties"]["secrets"]["minItems"], 1);
+    }
+}

@@ -1,0 +1,199 @@
+//! The malformed spec corpus (`tests/spec_corpus/*.yaml`, one case per file): every file
+//! fails to load with its first error at an exact line:column, naming an exact field.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use idplan::spec::{self, SpecErrors};
+
+/// file, `line:column` of the first error, its field (empty: the whole file), a piece of its
+/// message, and how many errors in all.
+#[rustfmt::skip]
+const CASES: &[(&str, &str, &str, &str, usize)] = &[
+    ("wrong_type_version.yaml", "2:10", "version", "expected a non-negative integer, found `one`", 1),
+    ("wrong_type_control_planes.yaml", "5:20", "spaces[0].controlPlanes", "expected a list, found `5`", 1),
+    ("unknown_key_top.yaml", "12:1", "spacez", "unknown key `spacez`: expected one of `version`, `spaces`", 1),
+    ("unknown_key_nested.yaml", "10:7", "spaces[0].aws.zone", "unknown key `zone`: expected one of `region`", 1),
+    ("unknown_cloud_azure.yaml", "7:5", "spaces[0].azure", "only `aws` is supported so far", 1),
+    ("bad_namespace_uppercase.yaml", "6:9", "spaces[0].controlPlanes[0]", "expected a DNS-1123 label", 1),
+    ("bad_namespace_too_long.yaml", "7:9", "spaces[0].controlPlanes[1]", "64 characters: a DNS-1123 label has at most 63", 1),
+    ("bad_namespace_underscore.yaml", "6:9", "spaces[0].controlPlanes[0]", "invalid namespace `mxp_706c49fa_system`", 1),
+    ("duplicate_key.yaml", "10:7", "spaces[0].aws.region", "duplicate key `region`", 1),
+    ("empty.yaml", "1:1", "", "spec is empty: expected a mapping with `version` and `spaces`", 1),
+    ("comment_only.yaml", "1:1", "", "spec is empty: expected a mapping with `version` and `spaces`", 1),
+    ("mode_yes.yaml", "10:13", "spaces[0].aws.mode", "unknown value `yes`: expected one of `irsa`, `pod-identity`", 1),
+    ("tab_indent.yaml", "7:1", "spaces[0].controlPlanes", "a tab in indentation", 1),
+    ("bad_indent.yaml", "7:6", "spaces[0]", "invalid YAML: ", 1),
+    ("missing_bucket.yaml", "12:16", "spaces[0].components.billing", "missing required key `bucket`", 1),
+    ("missing_cluster.yaml", "8:7", "spaces[0].aws", "missing required key `cluster`", 1),
+    ("wildcard_pod_identity.yaml", "11:17", "spaces[0].aws.subjects", "pod identity has no wildcards: remove `subjects` or use mode irsa", 1),
+    ("duplicate_control_plane.yaml", "7:9", "spaces[0].controlPlanes[1]", "duplicate control plane", 1),
+    ("role_name_too_long.yaml", "13:15", "spaces[0].components.backup.name", "IAM role name is 65 characters: expected at most 64", 1),
+    ("invalid_region.yaml", "8:15", "spaces[0].aws.region", "invalid region `us-east`: expected an AWS region", 1),
+    ("no_cloud.yaml", "4:5", "spaces[0]", "expected exactly one of `aws`", 1),
+    ("no_components.yaml", "10:17", "spaces[0].components", "expected at least one of `backup`, `billing`, `sharedSecrets`", 1),
+    ("duplicate_space.yaml", "12:11", "spaces[1].name", "duplicate space name `prod` (first at line 4)", 1),
+    ("secrets_on_backup.yaml", "11:45", "spaces[0].components.backup.secrets", "unknown key `secrets`: expected one of `bucket`, `name`", 1),
+    ("multiple_documents.yaml", "12:1", "", "expected a single YAML document", 1),
+    ("null_name.yaml", "4:9", "spaces[0].name", "expected a string, found nothing", 1),
+    ("bad_bucket_and_more.yaml", "8:15", "spaces[0].aws.region", "invalid region `mars-1`", 3),
+];
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec_corpus")
+}
+
+#[test]
+fn every_corpus_file_has_an_expectation() {
+    let on_disk: BTreeSet<String> = std::fs::read_dir(corpus())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".yaml") && n != "valid.yaml")
+        .collect();
+    let listed: BTreeSet<String> = CASES.iter().map(|c| c.0.to_string()).collect();
+    assert_eq!(on_disk, listed);
+}
+
+#[test]
+fn malformed_specs_fail_at_the_expected_place() {
+    let mut failures = Vec::new();
+    for &(file, at, field, message, count) in CASES {
+        let path = corpus().join(file);
+        let errors: SpecErrors = match spec::load(&path) {
+            Ok(_) => {
+                failures.push(format!("{file}: loaded, expected an error"));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let first = &errors.0[0];
+        let shown = first.to_string();
+        let prefix = match field {
+            "" => format!("{}:{at}: ", path.display()),
+            _ => format!("{}:{at}: {field}: ", path.display()),
+        };
+        if !shown.starts_with(&prefix) || first.field != field {
+            failures.push(format!("{file}: expected `{prefix}…`, got `{shown}`"));
+        }
+        if !first.message.contains(message) {
+            failures.push(format!(
+                "{file}: expected a message with `{message}`, got `{shown}`"
+            ));
+        }
+        if first.message.contains('\n') {
+            failures.push(format!("{file}: message is not one line: `{shown}`"));
+        }
+        if errors.0.len() != count {
+            failures.push(format!("{file}: expected {count} errors, got:\n{errors}"));
+        }
+        for e in &errors.0 {
+            if e.location.is_none_or(|l| l.line == 0 || l.column == 0) {
+                failures.push(format!("{file}: error without a location: `{e}`"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn the_valid_spec_loads() {
+    let path = corpus().join("valid.yaml");
+    let spec = spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(spec.path, path);
+    assert_eq!(spec.spaces.len(), 2);
+    assert_eq!(spec.spaces[0].components.iter().count(), 3);
+    assert_eq!(spec.hash.len(), 64);
+}
+
+#[test]
+fn a_missing_file_is_one_unlocated_error() {
+    let path = corpus().join("no-such-file.yaml");
+    let errors = spec::load(&path).unwrap_err();
+    assert_eq!(errors.0.len(), 1);
+    assert_eq!(errors.0[0].location, None);
+    assert_eq!(
+        errors.to_string(),
+        format!("{}: {}", path.display(), errors.0[0].message)
+    );
+    assert!(errors.0[0].message.starts_with("cannot read spec: "));
+}
+
+/// A small deterministic generator (xorshift64*): no dependency, the same cases every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Truncations and mutations of the valid spec never panic, and every error is located.
+#[test]
+fn mutations_never_panic() {
+    let valid = std::fs::read_to_string(corpus().join("valid.yaml")).unwrap();
+    let chars: Vec<char> = valid.chars().collect();
+    let lines: Vec<&str> = valid.lines().collect();
+    const INSERTS: &[&str] = &[
+        "\t", ":", ": ", "-", "- ", "[", "]", "{", "}", "\"", "'", "&a ", "*a", "*b", "\n", "  ",
+        "#", "!", "!!int ", "?", "|", ">", "%", "@", "`", ",", "<<: *a\n", "---\n", "~", "yes",
+        "0x1", "1e999", ".nan", "\u{feff}", "é", "\r",
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let path = Path::new("mutant.yaml");
+    for case in 0..240 {
+        let text: String = match case % 6 {
+            // Truncated at a random character.
+            0 => chars[..rng.below(chars.len())].iter().collect(),
+            // A character deleted.
+            1 => {
+                let i = rng.below(chars.len());
+                chars[..i].iter().chain(&chars[i + 1..]).collect()
+            }
+            // Something inserted.
+            2 | 3 => {
+                let i = rng.below(chars.len());
+                let ins = INSERTS[rng.below(INSERTS.len())];
+                let head: String = chars[..i].iter().collect();
+                let tail: String = chars[i..].iter().collect();
+                format!("{head}{ins}{tail}")
+            }
+            // A line duplicated or dropped.
+            4 => {
+                let i = rng.below(lines.len());
+                let mut ls = lines.clone();
+                if rng.below(2) == 0 {
+                    ls.insert(i, lines[i]);
+                } else {
+                    ls.remove(i);
+                }
+                ls.join("\n")
+            }
+            // Two lines swapped, then truncated.
+            _ => {
+                let mut ls = lines.clone();
+                let (a, b) = (rng.below(ls.len()), rng.below(ls.len()));
+                ls.swap(a, b);
+                let joined = ls.join("\n");
+                let cut: Vec<char> = joined.chars().collect();
+                cut[..cut.len() - rng.below(cut.len() / 4)].iter().collect()
+            }
+        };
+        if let Err(errors) = spec::parse(path, &text) {
+            assert!(!errors.0.is_empty(), "no errors for:\n{text}");
+            for e in &errors.0 {
+                let at = e
+                    .location
+                    .unwrap_or_else(|| panic!("unlocated `{e}` for:\n{text}"));
+                assert!(at.line >= 1 && at.column >= 1, "`{e}` for:\n{text}");
+                assert!(e.to_string().starts_with("mutant.yaml:"), "`{e}`");
+            }
+        }
+    }
+}
