@@ -1,0 +1,108 @@
+//! The command line without a cloud: bad input gets located errors and never a panic; help
+//! and schema are there.
+
+mod common;
+
+use std::path::Path;
+
+use common::TestDir;
+
+#[test]
+fn every_malformed_spec_fails_validate_with_a_located_error_and_no_panic() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec_corpus");
+    let dir = TestDir::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&corpus).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "valid.yaml" {
+            // Loaded by tests/spec_errors.rs; this test is about the malformed ones.
+            continue;
+        }
+        dir.write("idplan.yaml", &std::fs::read_to_string(&path).unwrap());
+        for command in ["validate", "plan"] {
+            let out = dir.idplan_offline(&[command]);
+            out.assert_code(1);
+            assert!(!out.stderr.contains("panicked"), "{name}: {}", out.stderr);
+            // error: idplan.yaml:<line>:<column>: <field>: <message>
+            let first = out.stderr.lines().next().unwrap_or_default();
+            let rest = first
+                .strip_prefix("error: idplan.yaml:")
+                .unwrap_or_else(|| panic!("{name}: {command}: not located: {}", out.stderr));
+            let mut parts = rest.splitn(3, ':');
+            for what in ["line", "column"] {
+                let n = parts.next().unwrap_or_default();
+                assert!(
+                    n.parse::<usize>().is_ok_and(|n| n > 0),
+                    "{name}: no {what} in {first}"
+                );
+            }
+            assert!(out.stdout.is_empty(), "{name}: {}", out.stdout);
+        }
+        checked += 1;
+    }
+    assert!(checked > 20, "the corpus has its cases ({checked})");
+}
+
+#[test]
+fn a_missing_spec_file_is_named() {
+    let dir = TestDir::new();
+    let out = dir.idplan_offline(&["validate", "-f", "nope.yaml"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("nope.yaml: cannot read spec"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn help_teaches_and_schema_is_json_schema() {
+    let dir = TestDir::new();
+    let help = dir.idplan_offline(&["--help"]);
+    help.assert_code(0);
+    for command in [
+        "validate",
+        "plan",
+        "apply",
+        "drift",
+        "show",
+        "helm-values",
+        "state",
+    ] {
+        assert!(
+            help.stdout.contains(command),
+            "{command} in {}",
+            help.stdout
+        );
+    }
+    let plan_help = dir.idplan_offline(&["plan", "--help"]);
+    assert!(
+        plan_help.stdout.contains("--detailed-exitcode"),
+        "{}",
+        plan_help.stdout
+    );
+
+    let schema = dir.idplan_offline(&["schema"]);
+    schema.assert_code(0);
+    let schema: serde_json::Value = serde_json::from_str(&schema.stdout).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert!(schema.to_string().contains("controlPlanes"));
+}
+
+#[test]
+fn show_refuses_what_is_not_a_plan() {
+    let dir = TestDir::new();
+    dir.write("plans/bad.json", "{\"format_version\": 3}");
+    let out = dir.idplan_offline(&["show", "bad.json"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("plans/bad.json: not an idplan plan file"),
+        "{}",
+        out.stderr
+    );
+}
