@@ -108,7 +108,10 @@ mod tests {
         let after = json!({"name": "r", "doc": {"Statement": [{"sub": ["a"]}]}});
         let text = plain(attributes(Some(&before), Some(&after), ""));
         assert!(text.contains("~ doc:"), "{text}");
-        let removed: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("- ")).collect();
+        let removed: Vec<&str> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("- "))
+            .collect();
         assert!(removed.iter().any(|l| l.contains("\"b\"")), "{text}");
         assert!(
             !text.contains("name"),

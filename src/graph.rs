@@ -29,6 +29,18 @@ impl Kind {
     }
 }
 
+/// The cloud identity of a resource: two addresses may not share one, and when it differs
+/// between state and spec the resource is replaced.
+pub fn identity(kind: Kind, attributes: &Value) -> String {
+    let s = |k: &str| attributes[k].as_str().unwrap_or_default();
+    match kind {
+        Kind::AwsIamOpenidConnectProvider => s("arn").to_string(),
+        // IAM role names are unique in an account whatever their path.
+        Kind::AwsIamRole => s("name").to_string(),
+        Kind::AwsIamRolePolicy => format!("{}/{}", s("role"), s("name")),
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.type_name())
@@ -60,6 +72,9 @@ pub struct Resource {
 #[derive(Debug, Default)]
 pub struct Graph {
     resources: BTreeMap<String, Resource>,
+    /// (kind, identity) → address: one cloud object, one address. IAM names are global to an
+    /// account, so the region is not part of the key.
+    identities: HashMap<(Kind, String), String>,
 }
 
 impl Graph {
@@ -74,6 +89,14 @@ impl Graph {
                 resource.address
             ))),
             None => {
+                let key = (resource.kind, identity(resource.kind, &resource.attributes));
+                if let Some(other) = self.identities.get(&key) {
+                    return Err(Error::user(format!(
+                        "{} and {other} both want {} {}: give one of them another `name`",
+                        resource.address, resource.kind, key.1
+                    )));
+                }
+                self.identities.insert(key, resource.address.clone());
                 self.resources.insert(resource.address.clone(), resource);
                 Ok(())
             }
@@ -99,7 +122,9 @@ impl Graph {
 
 /// Groups addresses into waves: every address comes after all its dependencies. Dependencies
 /// outside `nodes` are already satisfied. Within a wave, writes may run in parallel.
-pub fn waves<'a>(nodes: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Result<Vec<Vec<String>>> {
+pub fn waves<'a>(
+    nodes: impl IntoIterator<Item = (&'a str, &'a [String])>,
+) -> Result<Vec<Vec<String>>> {
     let deps: HashMap<&str, &[String]> = nodes.into_iter().collect();
     let mut depth: HashMap<&str, usize> = HashMap::new();
     fn visit<'a>(

@@ -32,7 +32,11 @@ pub fn values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
     if let Some(billing) = &space.components.billing {
         out.push(value("billing.enabled", None, Value::Bool(true)));
         out.push(value("billing.storage.provider", None, "aws".into()));
-        out.push(value("billing.storage.aws.region", None, aws.region.clone().into()));
+        out.push(value(
+            "billing.storage.aws.region",
+            None,
+            aws.region.clone().into(),
+        ));
         out.push(value(
             "billing.storage.aws.bucket",
             None,

@@ -6,9 +6,9 @@
 pub mod apply;
 pub mod cli;
 pub mod diff;
+pub mod drift;
 pub mod error;
 pub mod graph;
-pub mod drift;
 pub mod helm;
 pub mod plan;
 pub mod policy;

@@ -227,9 +227,11 @@ mod tests {
     #[test]
     fn url_encoded_documents_are_decoded() {
         let doc = json!({"Version": VERSION, "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]});
-        let encoded: String =
-            percent_encoding::utf8_percent_encode(&doc.to_string(), percent_encoding::NON_ALPHANUMERIC)
-                .collect();
+        let encoded: String = percent_encoding::utf8_percent_encode(
+            &doc.to_string(),
+            percent_encoding::NON_ALPHANUMERIC,
+        )
+        .collect();
         assert_eq!(parse_returned(&encoded).unwrap(), doc);
         assert_eq!(parse_returned(&doc.to_string()).unwrap(), doc);
         assert!(parse_returned("%7Bnot json").is_err());
@@ -239,7 +241,10 @@ mod tests {
     fn size_ignores_whitespace() {
         let doc = json!({"Version": VERSION, "Statement": [{"Effect": "Allow", "Action": "s3:Get Object"}]});
         let pretty = serde_json::to_string_pretty(&doc).unwrap();
-        assert_eq!(size(&doc), pretty.chars().filter(|c| !c.is_whitespace()).count());
+        assert_eq!(
+            size(&doc),
+            pretty.chars().filter(|c| !c.is_whitespace()).count()
+        );
         assert_eq!(size(&doc), doc.to_string().len() - 1);
     }
 }

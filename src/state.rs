@@ -332,7 +332,10 @@ mod tests {
         let held = StateFile::open(&path, "apply").unwrap();
         let err = StateFile::open(&path, "plan").unwrap_err().to_string();
         assert!(err.contains("is locked by another idplan"), "{err}");
-        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         drop(held);
         StateFile::open(&path, "plan").unwrap();
         fs::remove_dir_all(dir).unwrap();

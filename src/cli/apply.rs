@@ -46,7 +46,13 @@ pub async fn run(args: ApplyArgs) -> Result<Exit> {
             (plan, state, clouds)
         }
     };
-    execute(&plan, &mut state, &clouds, usize::from(args.run.parallelism)).await
+    execute(
+        &plan,
+        &mut state,
+        &clouds,
+        usize::from(args.run.parallelism),
+    )
+    .await
 }
 
 /// Loads a saved plan and refuses it when it no longer describes the state or the spec.
@@ -118,7 +124,12 @@ fn confirm() -> Result<()> {
     Ok(())
 }
 
-async fn execute(plan: &Plan, state: &mut StateFile, clouds: &Clouds, parallelism: usize) -> Result<Exit> {
+async fn execute(
+    plan: &Plan,
+    state: &mut StateFile,
+    clouds: &Clouds,
+    parallelism: usize,
+) -> Result<Exit> {
     let report = |event: Event| {
         let line = match event {
             Event::Started { address, verb } => format!("{address}: {}...\n", started(verb)),

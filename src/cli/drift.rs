@@ -21,7 +21,8 @@ pub struct DriftArgs {
 pub async fn run(args: DriftArgs) -> Result<Exit> {
     let planned = make(&args.spec, &args.state, &args.run, "drift").await?;
     let state = planned.state.state();
-    let resources = drift::detect(state, &planned.clouds, usize::from(args.run.parallelism)).await?;
+    let resources =
+        drift::detect(state, &planned.clouds, usize::from(args.run.parallelism)).await?;
     let report = Report {
         has_drift: !resources.is_empty(),
         checked: state.resources.len(),

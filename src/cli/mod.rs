@@ -69,14 +69,23 @@ enum Command {
 #[derive(Debug, Args)]
 struct SpecArgs {
     /// The identity spec.
-    #[arg(short = 'f', long = "file", value_name = "FILE", default_value = "idplan.yaml")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        default_value = "idplan.yaml"
+    )]
     file: PathBuf,
 }
 
 #[derive(Debug, Args)]
 struct StateArgs {
     /// The state file; its lock file sits beside it.
-    #[arg(long = "state", value_name = "FILE", default_value = "state/idplan.state.json")]
+    #[arg(
+        long = "state",
+        value_name = "FILE",
+        default_value = "state/idplan.state.json"
+    )]
     state: PathBuf,
 }
 

@@ -55,7 +55,12 @@ pub struct Planned {
 }
 
 /// Loads the spec, locks the state, reads the clouds and decides.
-pub async fn make(spec: &SpecArgs, state: &StateArgs, run: &RunArgs, command: &str) -> Result<Planned> {
+pub async fn make(
+    spec: &SpecArgs,
+    state: &StateArgs,
+    run: &RunArgs,
+    command: &str,
+) -> Result<Planned> {
     let spec = spec::load(&spec.file)?;
     let state = StateFile::open(&state.state, command)?;
     let clouds = Clouds::new(locations(&spec, &state).iter()).await;

@@ -25,7 +25,11 @@ pub fn validate(file: &Path) -> Result<Exit> {
         return Err(Error::Spec(SpecErrors(errors)));
     }
     let control_planes: usize = spec.spaces.iter().map(|s| s.control_planes.len()).sum();
-    let components: usize = spec.spaces.iter().map(|s| s.components.iter().count()).sum();
+    let components: usize = spec
+        .spaces
+        .iter()
+        .map(|s| s.components.iter().count())
+        .sum();
     print(&format!(
         "{} is valid: {} space(s), {control_planes} control plane(s), {components} component(s).\n",
         file.display(),

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{Action, Plan, Prior, ResourceChange};
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Resource};
+use crate::graph::{self, Graph, Resource};
 use crate::provider::{self, Adoption, Clouds};
 use crate::recipe;
 use crate::spec::{Cloud, Spec, SpecErrors};
@@ -75,8 +75,8 @@ impl Item {
         let record = self.record.as_ref()?;
         match &self.desired {
             Some(d)
-                if provider::identity(d.kind, &d.attributes)
-                    == provider::identity(record.kind, &record.attributes) =>
+                if graph::identity(d.kind, &d.attributes)
+                    == graph::identity(record.kind, &record.attributes) =>
             {
                 None
             }
@@ -144,10 +144,16 @@ pub async fn build(
 
 /// The change for one address. `actual` is what the cloud holds under the desired identity;
 /// `stale_actual` what it holds under the recorded one, when that differs.
-fn decide(item: Item, actual: Option<Value>, stale_actual: Option<Value>) -> Result<ResourceChange> {
+fn decide(
+    item: Item,
+    actual: Option<Value>,
+    stale_actual: Option<Value>,
+) -> Result<ResourceChange> {
     let stale = item.stale_record().cloned();
     let Some(desired) = item.desired else {
-        let record = item.record.expect("an item has a desired resource or a record");
+        let record = item
+            .record
+            .expect("an item has a desired resource or a record");
         let reason = match (&stale_actual, record.ownership) {
             (None, _) => Some("already deleted outside idplan: only forgotten".to_string()),
             (Some(_), Ownership::Adopted) => {
@@ -188,13 +194,15 @@ fn decide(item: Item, actual: Option<Value>, stale_actual: Option<Value>) -> Res
     let Some(actual) = actual else {
         change.action = Action::Create;
         match (&stale, &stale_actual) {
-            (Some(old), Some(_)) => {
+            (Some(old), Some(old_actual)) => {
+                // `before` is what apply deletes: the resource under its old identity.
                 change.action = Action::Replace;
+                change.before = Some(old_actual.clone());
                 change.prior = Some(Prior::from(old));
                 change.reason = Some(format!(
                     "forces replacement: {} becomes {}",
-                    provider::identity(old.kind, &old.attributes),
-                    provider::identity(desired.kind, &desired.attributes)
+                    graph::identity(old.kind, &old.attributes),
+                    graph::identity(desired.kind, &desired.attributes)
                 ));
             }
             (None, _) if item.record.is_some() => {
@@ -210,7 +218,7 @@ fn decide(item: Item, actual: Option<Value>, stale_actual: Option<Value>) -> Res
         return Err(Error::user(format!(
             "{}: {} already exists; idplan cannot rename into it",
             desired.address,
-            provider::identity(desired.kind, &desired.attributes)
+            graph::identity(desired.kind, &desired.attributes)
         )));
     }
 
@@ -231,9 +239,8 @@ fn decide(item: Item, actual: Option<Value>, stale_actual: Option<Value>) -> Res
                     change.ownership = Ownership::Adopted;
                     change.after = Some(d);
                     change.added = added;
-                    change.reason = Some(
-                        "exists and was not created by idplan: adopted, never deleted".into(),
-                    );
+                    change.reason =
+                        Some("exists and was not created by idplan: adopted, never deleted".into());
                 }
                 Adoption::Conflict(message) => {
                     return Err(Error::user(format!("{}: {message}", desired.address)));

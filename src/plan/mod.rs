@@ -141,7 +141,12 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(lineage: String, serial: u64, spec_hash: String, changes: Vec<ResourceChange>) -> Plan {
+    pub fn new(
+        lineage: String,
+        serial: u64,
+        spec_hash: String,
+        changes: Vec<ResourceChange>,
+    ) -> Plan {
         let mut summary = Summary::default();
         for c in &changes {
             match c.action {

@@ -20,10 +20,17 @@ fn is_idplan_tag(key: &str) -> bool {
     key == MANAGED_BY.0 || key.starts_with("idplan/")
 }
 
+#[derive(Clone)]
+struct Clients {
+    iam: aws_sdk_iam::Client,
+    eks: aws_sdk_eks::Client,
+    sts: aws_sdk_sts::Client,
+}
+
 pub struct AwsDriver {
     /// One SDK configuration (credentials chain, HTTP client) shared by all clients.
     config: aws_config::SdkConfig,
-    clients: Mutex<HashMap<String, (aws_sdk_iam::Client, aws_sdk_eks::Client)>>,
+    clients: Mutex<HashMap<String, Clients>>,
     caller: OnceCell<(String, String)>,
 }
 
@@ -40,8 +47,9 @@ impl AwsDriver {
         }
     }
 
-    /// Clients for a region; made once and shared (they share the connection pool).
-    fn clients(&self, region: &str) -> (aws_sdk_iam::Client, aws_sdk_eks::Client) {
+    /// Clients for a region (the spec's region wins over the environment's); made once and
+    /// shared, with one connection pool.
+    fn clients(&self, region: &str) -> Clients {
         let mut clients = self.clients.lock().expect("client cache lock");
         clients
             .entry(region.to_string())
@@ -51,17 +59,18 @@ impl AwsDriver {
                     .to_builder()
                     .region(aws_config::Region::new(region.to_string()))
                     .build();
-                (
-                    aws_sdk_iam::Client::new(&config),
-                    aws_sdk_eks::Client::new(&config),
-                )
+                Clients {
+                    iam: aws_sdk_iam::Client::new(&config),
+                    eks: aws_sdk_eks::Client::new(&config),
+                    sts: aws_sdk_sts::Client::new(&config),
+                }
             })
             .clone()
     }
 
     fn iam(&self, location: &Location) -> aws_sdk_iam::Client {
         let Location::Aws { region } = location;
-        self.clients(region).0
+        self.clients(region).iam
     }
 
     /// The account, partition and cluster issuer that a space's resources are named after.
@@ -69,8 +78,9 @@ impl AwsDriver {
         let (account_id, partition) = self
             .caller
             .get_or_try_init(|| async {
-                let sts = aws_sdk_sts::Client::new(&self.config);
-                let me = sts
+                let me = self
+                    .clients(region)
+                    .sts
                     .get_caller_identity()
                     .send()
                     .await
@@ -86,7 +96,7 @@ impl AwsDriver {
             })
             .await?
             .clone();
-        let eks = self.clients(region).1;
+        let eks = self.clients(region).eks;
         let resource = format!("EKS cluster {cluster} ({region})");
         let out = eks
             .describe_cluster()
@@ -150,16 +160,17 @@ impl AwsDriver {
                         let Some(role) = out.role() else {
                             return Ok(None);
                         };
-                        let trust = match role.assume_role_policy_document() {
-                            Some(doc) => policy::normalize(&policy::parse_returned(doc).map_err(
-                                |m| Error::Cloud {
-                                    resource: r.address.clone(),
-                                    api: "iam:GetRole",
-                                    message: m,
-                                },
-                            )?),
-                            None => Value::Null,
-                        };
+                        let trust =
+                            match role.assume_role_policy_document() {
+                                Some(doc) => policy::normalize(
+                                    &policy::parse_returned(doc).map_err(|m| Error::Cloud {
+                                        resource: r.address.clone(),
+                                        api: "iam:GetRole",
+                                        message: m,
+                                    })?,
+                                ),
+                                None => Value::Null,
+                            };
                         Ok(Some(json!({
                             "name": role.role_name(),
                             "arn": role.arn(),
@@ -341,7 +352,10 @@ impl AwsDriver {
             Kind::AwsIamRole => gone_is_ok(
                 &r.address,
                 "iam:DeleteRole",
-                iam.delete_role().role_name(str_attr(a, "name")).send().await,
+                iam.delete_role()
+                    .role_name(str_attr(a, "name"))
+                    .send()
+                    .await,
             ),
             Kind::AwsIamRolePolicy => gone_is_ok(
                 &r.address,
@@ -373,12 +387,15 @@ impl AwsDriver {
     }
 }
 
-/// An existing provider not made by idplan (eksctl made it, say) is shared: idplan never tags
-/// or deletes it, and only adds the `sts.amazonaws.com` client id when it is missing.
+/// An existing provider that this state did not create (eksctl made it, or another idplan
+/// state) is shared: idplan never tags or deletes it, and only adds the `sts.amazonaws.com` client id when it is missing.
 pub fn adopt_provider(resource: &Resource, actual: &Value) -> Adoption {
     let mut desired = resource.attributes.clone();
-    desired["tags"] = json!({});
-    let has_sts = strings(&actual["client_ids"]).iter().any(|c| c == STS_AUDIENCE);
+    // Its tags are its owner's business: left as they are.
+    desired["tags"] = actual["tags"].clone();
+    let has_sts = strings(&actual["client_ids"])
+        .iter()
+        .any(|c| c == STS_AUDIENCE);
     Adoption::Shared {
         desired,
         added: (!has_sts).then(|| json!({ "client_ids": [STS_AUDIENCE] })),
@@ -435,7 +452,11 @@ fn tag_changes(desired: &Value, actual: &Value) -> (Vec<Tag>, Vec<String>) {
 }
 
 /// A delete of something already gone has done its job.
-fn gone_is_ok<T, E, R>(resource: &str, api: &'static str, result: Result<T, SdkError<E, R>>) -> Result<()>
+fn gone_is_ok<T, E, R>(
+    resource: &str,
+    api: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<()>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

@@ -79,35 +79,41 @@ pub enum Adoption {
     Owned,
     /// Someone else's resource that idplan may share: manage only `desired` (a reduced
     /// version of the desired attributes) and remember `added` to take back later.
-    Shared { desired: Value, added: Option<Value> },
+    Shared {
+        desired: Value,
+        added: Option<Value>,
+    },
     /// Someone else's resource idplan must not touch.
     Conflict(String),
 }
 
 /// Decides how to treat an existing resource that is not in the state.
 pub fn adoption(resource: &Resource, actual: &Value) -> Adoption {
-    let owned = actual["tags"][crate::recipe::aws::MANAGED_BY.0]
-        == crate::recipe::aws::MANAGED_BY.1;
+    use crate::recipe::aws::{MANAGED_BY, SPACE_TAG};
+    let tag = |attrs: &Value, key: &str| attrs["tags"][key].as_str().map(str::to_string);
     match resource.kind {
-        _ if owned => Adoption::Owned,
+        // A cluster's provider is shared by every space and state on that cluster: whoever
+        // made it, a state that did not record its creation never deletes it.
         Kind::AwsIamOpenidConnectProvider => aws::adopt_provider(resource, actual),
         // An inline policy belongs to its role: the role's adoption decides.
         Kind::AwsIamRolePolicy => Adoption::Owned,
-        Kind::AwsIamRole => Adoption::Conflict(format!(
-            "IAM role {} already exists and was not created by idplan (no tag managed-by=idplan); \
-             idplan will not take it over: set another `name` for the component, or delete the role",
-            resource.attributes["name"].as_str().unwrap_or_default()
-        )),
-    }
-}
-
-/// The cloud identity of a resource: when it differs between state and spec, the resource
-/// is replaced.
-pub fn identity(kind: Kind, attributes: &Value) -> String {
-    let s = |k: &str| attributes[k].as_str().unwrap_or_default().to_string();
-    match kind {
-        Kind::AwsIamOpenidConnectProvider => s("arn"),
-        Kind::AwsIamRole => format!("{}{}", s("path"), s("name")),
-        Kind::AwsIamRolePolicy => format!("{}/{}", s("role"), s("name")),
+        Kind::AwsIamRole => {
+            let name = resource.attributes["name"].as_str().unwrap_or_default();
+            let managed = tag(actual, MANAGED_BY.0).as_deref() == Some(MANAGED_BY.1);
+            match (managed, tag(actual, SPACE_TAG)) {
+                // idplan made it for this space: the state was lost or reset.
+                (true, space) if space == tag(&resource.attributes, SPACE_TAG) => Adoption::Owned,
+                (true, space) => Adoption::Conflict(format!(
+                    "IAM role {name} belongs to idplan space {}; two spaces cannot share a role: \
+                     set another `name` for the component",
+                    space.unwrap_or_default()
+                )),
+                (false, _) => Adoption::Conflict(format!(
+                    "IAM role {name} already exists and was not created by idplan (no tag \
+                     managed-by=idplan); idplan will not take it over: set another `name` for \
+                     the component, or delete the role"
+                )),
+            }
+        }
     }
 }

@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 use super::{resource_name, subject};
 use crate::graph::{Kind, Location, Resource};
 use crate::policy::{self, IrsaSubjects, Trust};
-use crate::spec::{AwsMode, AwsSpace, Component, ComponentKind, Space, SpecError, SpecErrors, Subjects};
+use crate::spec::{
+    AwsMode, AwsSpace, Component, ComponentKind, Space, SpecError, SpecErrors, Subjects,
+};
 
 /// The tag that marks what idplan owns.
 pub const MANAGED_BY: (&str, &str) = ("managed-by", "idplan");
@@ -46,7 +48,10 @@ impl AwsContext {
     }
 
     pub fn role_arn(&self, name: &str) -> String {
-        format!("arn:{}:iam::{}:role/{name}", self.partition, self.account_id)
+        format!(
+            "arn:{}:iam::{}:role/{name}",
+            self.partition, self.account_id
+        )
     }
 }
 
@@ -80,7 +85,11 @@ pub fn provider_address(aws: &AwsSpace) -> String {
 }
 
 pub fn role_address(space: &str, component: ComponentKind) -> String {
-    format!("{}.{space}.{}", Kind::AwsIamRole.type_name(), component.spec_key())
+    format!(
+        "{}.{space}.{}",
+        Kind::AwsIamRole.type_name(),
+        component.spec_key()
+    )
 }
 
 pub fn policy_address(space: &str, component: ComponentKind) -> String {
@@ -105,7 +114,8 @@ pub fn resources(
             path: spec_path.to_path_buf(),
             location: Some(aws.location),
             field: format!("spaces[{index}].aws.mode"),
-            message: "mode `pod-identity` is not supported by this idplan version; use `irsa`".into(),
+            message: "mode `pod-identity` is not supported by this idplan version; use `irsa`"
+                .into(),
         }]));
     }
     let location = Location::Aws {
@@ -195,7 +205,10 @@ fn permissions(component: &Component, partition: &str) -> Value {
     match component.kind {
         ComponentKind::Backup | ComponentKind::Billing => policy::s3_bucket_policy(
             partition,
-            component.bucket.as_deref().expect("validated: bucket components have a bucket"),
+            component
+                .bucket
+                .as_deref()
+                .expect("validated: bucket components have a bucket"),
         ),
         ComponentKind::SharedSecrets => policy::secrets_read_policy(&component.secrets),
     }
