@@ -38,11 +38,14 @@ pub enum Verb {
     Releasing,
     /// Recording in the state only: no cloud write.
     Recording,
+    /// Dropping from the state only: no cloud write.
+    Forgetting,
 }
 
 /// What an apply did.
 #[derive(Debug, Default)]
 pub struct Outcome {
+    pub imported: usize,
     pub added: usize,
     pub changed: usize,
     pub destroyed: usize,
@@ -72,13 +75,15 @@ pub async fn apply(
         .filter(|c| c.action == Action::NoOp)
     {
         if let Some(record) = change.record() {
+            save(&|s| s.put(record.clone()))?;
             if change.importing {
-                report(Event::Started {
+                outcome.lock().expect("outcome lock").imported += 1;
+                report(Event::Finished {
                     address: &change.address,
                     verb: Verb::Recording,
+                    elapsed: Duration::ZERO,
                 });
             }
-            save(&|s| s.put(record.clone()))?;
         }
     }
 
@@ -171,27 +176,38 @@ async fn destroy_one(
     let prior = change.prior.as_ref().expect("checked by recorded()");
     let now = clouds.read(&target).await?;
     check_unchanged(change, &now, &change.before)?;
-    if now.is_none() {
-        // Already gone: only the state forgets it.
+    let verb = match prior.ownership {
+        _ if now.is_none() => Verb::Forgetting,
+        Ownership::Created => Verb::Destroying,
+        Ownership::Adopted if change.releases() => Verb::Releasing,
+        Ownership::Adopted => Verb::Forgetting,
+    };
+    if verb == Verb::Forgetting {
+        // Gone already, or nothing of idplan's on it: only the state forgets it.
+        report(Event::Finished {
+            address: &change.address,
+            verb,
+            elapsed: Duration::ZERO,
+        });
         return Ok(());
     }
-    let verb = match prior.ownership {
-        Ownership::Created => Verb::Destroying,
-        Ownership::Adopted => Verb::Releasing,
-    };
     let started = Instant::now();
     report(Event::Started {
         address: &change.address,
         verb,
     });
     outcome.lock().expect("outcome lock").writes += 1;
-    match (prior.ownership, &prior.added) {
-        (Ownership::Created, _) => clouds.delete(&target).await?,
-        (Ownership::Adopted, Some(added)) => clouds.release(&target, added).await?,
-        (Ownership::Adopted, None) => {}
-    }
-    if change.action == Action::Delete {
-        outcome.lock().expect("outcome lock").destroyed += 1;
+    match (verb, &prior.added) {
+        (Verb::Releasing, Some(added)) => {
+            clouds.release(&target, added).await?;
+            outcome.lock().expect("outcome lock").changed += 1;
+        }
+        _ => {
+            clouds.delete(&target).await?;
+            if change.action == Action::Delete {
+                outcome.lock().expect("outcome lock").destroyed += 1;
+            }
+        }
     }
     report(Event::Finished {
         address: &change.address,

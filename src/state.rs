@@ -119,7 +119,8 @@ pub struct StateFile {
     state: State,
     /// False until the first write: there was no state file.
     exists: bool,
-    _lock: File,
+    /// Held until drop; `None` for a read-only view.
+    _lock: Option<File>,
 }
 
 impl StateFile {
@@ -129,32 +130,24 @@ impl StateFile {
             fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let lock = lock(path, command)?;
-        let (state, exists) = match fs::read(path) {
-            Ok(bytes) => {
-                let state: State = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::user(format!(
-                        "{}: not an idplan state file: {e}; its previous version is {}",
-                        path.display(),
-                        sibling(path, ".backup").display()
-                    ))
-                })?;
-                if state.version != FORMAT_VERSION {
-                    return Err(Error::user(format!(
-                        "{}: state format version {} is not supported (this idplan reads {FORMAT_VERSION})",
-                        path.display(),
-                        state.version
-                    )));
-                }
-                (state, true)
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => (State::new(), false),
-            Err(e) => return Err(Error::io(path, e)),
-        };
+        let (state, exists) = read(path)?;
         Ok(StateFile {
             path: path.to_path_buf(),
             state,
             exists,
-            _lock: lock,
+            _lock: Some(lock),
+        })
+    }
+
+    /// Reads the state without the lock, for commands that only look: writes replace the file
+    /// by rename, so a reader sees a whole state, never a part of one. Cannot be written.
+    pub fn read_only(path: &Path) -> Result<StateFile> {
+        let (state, exists) = read(path)?;
+        Ok(StateFile {
+            path: path.to_path_buf(),
+            state,
+            exists,
+            _lock: None,
         })
     }
 
@@ -179,6 +172,7 @@ impl StateFile {
 
     /// Applies `change` to the state and writes it, if it changed anything.
     pub fn update(&mut self, change: impl FnOnce(&mut State) -> bool) -> Result<()> {
+        assert!(self._lock.is_some(), "a read-only state is never written");
         if change(&mut self.state) {
             self.state.serial += 1;
             let mut bytes = serde_json::to_vec_pretty(&self.state).expect("state serializes");
@@ -188,6 +182,31 @@ impl StateFile {
         }
         Ok(())
     }
+}
+
+/// The state at `path`, or a new one (and `false`) when there is no file yet.
+fn read(path: &Path) -> Result<(State, bool)> {
+    Ok(match fs::read(path) {
+        Ok(bytes) => {
+            let state: State = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::user(format!(
+                    "{}: not an idplan state file: {e}; its previous version is {}",
+                    path.display(),
+                    sibling(path, ".backup").display()
+                ))
+            })?;
+            if state.version != FORMAT_VERSION {
+                return Err(Error::user(format!(
+                    "{}: state format version {} is not supported (this idplan reads {FORMAT_VERSION})",
+                    path.display(),
+                    state.version
+                )));
+            }
+            (state, true)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => (State::new(), false),
+        Err(e) => return Err(Error::io(path, e)),
+    })
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -241,13 +260,11 @@ fn private_file(path: &Path) -> std::io::Result<File> {
 /// Takes an exclusive OS lock on `<state>.lock` and records who holds it.
 fn lock(state: &Path, command: &str) -> Result<File> {
     let path = sibling(state, ".lock");
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(|e| Error::io(&path, e))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {

@@ -724,3 +724,67 @@ async fn a_missing_cluster_names_the_resource_the_api_and_the_message() {
     out.assert_code(1);
     assert!(out.stderr.contains("EKS cluster spaces-prod (us-east-1): eks:DescribeCluster failed: ResourceNotFoundException"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn renaming_a_role_replaces_it() {
+    let ms = Ministack::start();
+    ms.create_cluster(CLUSTER).await;
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(1, "", None));
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+
+    let renamed = "      backup: { bucket: acme-spaces-backup }\n      billing: { bucket: acme-spaces-billing }\n      sharedSecrets: { name: acme-prod-eso, secrets: [\"arn:aws:secretsmanager:us-east-1:000000000000:secret:spaces/*\"] }\n";
+    dir.write("idplan.yaml", &spec(1, "", Some(renamed)));
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(0);
+    assert!(plan.stdout.contains("aws_iam_role.prod.sharedSecrets must be replaced (forces replacement: spaces-prod-shared-secrets becomes acme-prod-eso)"), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("Plan: 2 to add, 0 to change, 2 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+
+    let iam = Iam::new(&ms).await;
+    assert!(
+        iam.role("spaces-prod-shared-secrets").await.is_none(),
+        "the old role is deleted"
+    );
+    assert_eq!(
+        subjects(&iam.trust("acme-prod-eso").await, "StringEquals"),
+        expected_subjects(1, "external-secrets-controller")
+    );
+    iam.policy("acme-prod-eso").await;
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    let helm = dir.idplan(&ms, &["helm-values"]);
+    assert!(
+        helm.stdout.contains("role/acme-prod-eso"),
+        "{}",
+        helm.stdout
+    );
+}
+
+#[tokio::test]
+async fn two_spaces_cannot_want_one_role() {
+    let ms = Ministack::start();
+    ms.create_cluster(CLUSTER).await;
+    let dir = TestDir::new();
+    let one = spec(
+        1,
+        "",
+        Some("      backup: { name: shared-backup, bucket: acme-spaces-backup }\n"),
+    );
+    let two = one
+        .replace("  - name: prod\n", "  - name: staging\n")
+        .replace("version: 1\nspaces:\n", "");
+    dir.write("idplan.yaml", &format!("{one}{two}"));
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(1);
+    assert!(
+        plan.stderr.contains("both want aws_iam_role shared-backup"),
+        "{}",
+        plan.stderr
+    );
+}

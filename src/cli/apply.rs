@@ -33,6 +33,13 @@ pub async fn run(args: ApplyArgs) -> Result<Exit> {
     let (plan, mut state, clouds) = match &args.plan {
         Some(file) => saved(&args, &plan_path(file)).await?,
         None => {
+            // Refuse before reading the clouds, not after printing a plan nobody can approve.
+            if !args.auto_approve && !std::io::stdin().is_terminal() {
+                return Err(Error::user(
+                    "apply needs confirmation, and standard input is not a terminal: pass \
+                     --auto-approve, or apply a reviewed plan with `idplan apply PLANFILE`",
+                ));
+            }
             let Planned {
                 state,
                 clouds,
@@ -100,14 +107,8 @@ async fn saved(args: &ApplyArgs, file: &std::path::Path) -> Result<(Plan, StateF
     Ok((plan, state, clouds))
 }
 
-/// Asks for "yes" on the terminal; without one, refuses rather than guess.
+/// Asks for "yes" on the terminal.
 fn confirm() -> Result<()> {
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::user(
-            "apply needs confirmation, and standard input is not a terminal: pass \
-             --auto-approve, or apply a reviewed plan with `idplan apply PLANFILE`",
-        ));
-    }
     print(
         "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  \
          Enter a value: ",
@@ -148,8 +149,12 @@ async fn execute(
     };
     let outcome = apply::apply(plan, state, clouds, parallelism, &report).await?;
     if outcome.errors.is_empty() {
+        let imported = match outcome.imported {
+            0 => String::new(),
+            n => format!("{n} imported, "),
+        };
         print(&format!(
-            "\nApply complete! Resources: {} added, {} changed, {} destroyed.\n",
+            "\nApply complete! Resources: {imported}{} added, {} changed, {} destroyed.\n",
             outcome.added, outcome.changed, outcome.destroyed
         ));
         return Ok(Exit::Success);
@@ -170,7 +175,8 @@ fn started(verb: Verb) -> &'static str {
         Verb::Modifying => "Modifying",
         Verb::Destroying => "Destroying",
         Verb::Releasing => "Releasing what idplan added",
-        Verb::Recording => "Recording in the state (no cloud change)",
+        Verb::Recording => "Recording in the state",
+        Verb::Forgetting => "Forgetting",
     }
 }
 
@@ -180,6 +186,7 @@ fn finished(verb: Verb) -> &'static str {
         Verb::Modifying => "Modifications complete",
         Verb::Destroying => "Destruction complete",
         Verb::Releasing => "Released",
-        Verb::Recording => "Recorded",
+        Verb::Recording => "Recorded in the state (no cloud change)",
+        Verb::Forgetting => "Removed from the state (no cloud change)",
     }
 }

@@ -4,6 +4,7 @@ use super::plan::make;
 use super::{Exit, FormatArgs, RunArgs, SpecArgs, StateArgs, print};
 use crate::drift::{self, Report};
 use crate::error::Result;
+use crate::plan::Plan;
 
 #[derive(Debug, Args)]
 pub struct DriftArgs {
@@ -23,11 +24,20 @@ pub async fn run(args: DriftArgs) -> Result<Exit> {
     let state = planned.state.state();
     let resources =
         drift::detect(state, &planned.clouds, usize::from(args.run.parallelism)).await?;
+    // What the plan would change beyond repairing the drift: spec edits never applied.
+    let pending: Vec<_> = planned
+        .plan
+        .resource_changes
+        .iter()
+        .filter(|c| !resources.iter().any(|d| d.address == c.address))
+        .cloned()
+        .collect();
+    let pending = Plan::new(String::new(), 0, String::new(), pending).summary;
     let report = Report {
         has_drift: !resources.is_empty(),
         checked: state.resources.len(),
         resources,
-        pending: Some(planned.plan.summary),
+        pending: Some(pending),
     };
     print(&drift::render(&report, args.format.format));
     Ok(if report.has_drift {

@@ -25,13 +25,14 @@ pub struct HelmValuesArgs {
     /// Only this space (the default is every space in the spec).
     #[arg(long, value_name = "NAME")]
     space: Option<String>,
+    /// `set`: --set arguments to paste after `helm upgrade`; `yaml`: a values file.
     #[arg(long, value_enum, default_value = "set")]
     format: HelmFormat,
 }
 
 pub fn run(args: HelmValuesArgs) -> Result<Exit> {
     let spec = spec::load(&args.spec.file)?;
-    let state = StateFile::open(&args.state.state, "helm-values")?;
+    let state = StateFile::read_only(&args.state.state)?;
     let spaces: Vec<_> = spec
         .spaces
         .iter()

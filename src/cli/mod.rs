@@ -112,7 +112,15 @@ enum Exit {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1 like every other error (clap's own default is 2, which scripts
+    // would read as "changes").
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -157,11 +165,21 @@ fn print(text: &str) {
     let _ = out.flush();
 }
 
-/// A saved plan named without a directory lives in `plans/`.
-fn plan_path(name: &Path) -> PathBuf {
-    if name.parent().is_none_or(|p| p.as_os_str().is_empty()) && !name.exists() {
+/// Where `plan --out NAME` saves: a bare file name goes to `plans/`, so that a plan never
+/// lands on a file of the working directory (the spec, say).
+fn out_path(name: &Path) -> PathBuf {
+    if name.parent().is_none_or(|p| p.as_os_str().is_empty()) {
         Path::new("plans").join(name)
     } else {
         name.to_path_buf()
+    }
+}
+
+/// A saved plan to read: as given when it exists, else where `plan --out` put it.
+fn plan_path(name: &Path) -> PathBuf {
+    if name.exists() {
+        name.to_path_buf()
+    } else {
+        out_path(name)
     }
 }

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Exit, FormatArgs, RunArgs, SpecArgs, StateArgs, plan_path, print};
+use super::{Exit, FormatArgs, RunArgs, SpecArgs, StateArgs, out_path, print};
 use crate::error::Result;
 use crate::graph::Location;
 use crate::plan::{self, Plan, render};
@@ -32,7 +32,7 @@ pub async fn run(args: PlanArgs) -> Result<Exit> {
     let planned = make(&args.spec, &args.state, &args.run, "plan").await?;
     print(&render::render(&planned.plan, args.format.format));
     if let Some(out) = args.out {
-        let path = plan_path(&out);
+        let path = out_path(&out);
         planned.plan.save(&path)?;
         // Stderr, so that `--format json > plan.json` stays pure JSON.
         eprintln!(

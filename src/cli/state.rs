@@ -23,7 +23,7 @@ pub enum StateCommand {
 pub fn run(command: StateCommand) -> Result<Exit> {
     match command {
         StateCommand::List { state } => {
-            let file = StateFile::open(&state.state, "state list")?;
+            let file = StateFile::read_only(&state.state)?;
             let mut out = String::new();
             for r in &file.state().resources {
                 out.push_str(&r.address);
@@ -32,7 +32,7 @@ pub fn run(command: StateCommand) -> Result<Exit> {
             print(&out);
         }
         StateCommand::Show { address, state } => {
-            let file = StateFile::open(&state.state, "state show")?;
+            let file = StateFile::read_only(&state.state)?;
             let record = file.state().get(&address).ok_or_else(|| {
                 Error::user(format!(
                     "{}: no resource {address} (see `idplan state list`)",

@@ -156,9 +156,12 @@ fn decide(
             .expect("an item has a desired resource or a record");
         let reason = match (&stale_actual, record.ownership) {
             (None, _) => Some("already deleted outside idplan: only forgotten".to_string()),
-            (Some(_), Ownership::Adopted) => {
+            (Some(_), Ownership::Adopted) if record.added.is_some() => {
                 Some("not created by idplan: only what idplan added is taken back".to_string())
             }
+            (Some(_), Ownership::Adopted) => Some(
+                "not created by idplan, and idplan added nothing to it: only forgotten".to_string(),
+            ),
             (Some(_), Ownership::Created) => None,
         };
         return Ok(ResourceChange {

@@ -81,6 +81,12 @@ impl ResourceChange {
         })
     }
 
+    /// Whether deleting this adopted resource gives something back to its owner (rather than
+    /// only dropping it from the state).
+    pub fn releases(&self) -> bool {
+        self.before.is_some() && self.prior.as_ref().is_some_and(|p| p.added.is_some())
+    }
+
     /// The state record to write once this change is applied.
     pub fn record(&self) -> Option<Record> {
         Some(Record {
@@ -119,8 +125,12 @@ pub struct Summary {
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
+    /// Existing resources recorded in the state without a cloud write.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub import: usize,
+    /// Adopted resources dropped from the state, with nothing of idplan's to take back.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub forget: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -152,6 +162,12 @@ impl Plan {
             match c.action {
                 Action::Create => summary.add += 1,
                 Action::Update => summary.change += 1,
+                // Taking back from an adopted resource changes it, it is never destroyed; and
+                // what is gone already, or has nothing of idplan's, is only forgotten.
+                Action::Delete if c.releases() => summary.change += 1,
+                Action::Delete if c.before.is_none() || c.ownership == Ownership::Adopted => {
+                    summary.forget += 1
+                }
                 Action::Delete => summary.destroy += 1,
                 Action::Replace => {
                     summary.add += 1;

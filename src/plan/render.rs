@@ -31,13 +31,19 @@ pub fn summary_line(plan: &Plan) -> String {
     if !plan.has_changes {
         return "No changes. The cloud identities match the spec.".into();
     }
+    // terraform's shape: imports first, forgets last, each only when there are any.
     let import = if s.import > 0 {
         format!("{} to import, ", s.import)
     } else {
         String::new()
     };
+    let forget = if s.forget > 0 {
+        format!(", {} to forget", s.forget)
+    } else {
+        String::new()
+    };
     format!(
-        "Plan: {import}{} to add, {} to change, {} to destroy.",
+        "Plan: {import}{} to add, {} to change, {} to destroy{forget}.",
         s.add, s.change, s.destroy
     )
 }
@@ -46,9 +52,18 @@ fn header(change: &ResourceChange) -> Option<(char, anstyle::Style, String)> {
     let adopted = change.ownership == Ownership::Adopted;
     let (sign, style, what) = match change.action {
         Action::Create => ('+', ADD, "will be created".to_string()),
-        Action::Update if change.importing => ('~', CHANGE, "will be adopted and updated".into()),
+        Action::Update if change.importing && adopted => {
+            ('~', CHANGE, "will be adopted and updated".into())
+        }
+        Action::Update if change.importing => (
+            '~',
+            CHANGE,
+            "will be recorded in the state and updated".into(),
+        ),
         Action::Update => ('~', CHANGE, "will be updated in place".into()),
-        Action::Delete if adopted => ('-', REMOVE, "will be released".into()),
+        Action::Delete if change.before.is_none() => ('-', REMOVE, "will be forgotten".into()),
+        Action::Delete if adopted && change.releases() => ('-', REMOVE, "will be released".into()),
+        Action::Delete if adopted => ('-', REMOVE, "will be forgotten".into()),
         Action::Delete => ('-', REMOVE, "will be destroyed".into()),
         Action::Replace => ('±', CHANGE, "must be replaced".into()),
         Action::NoOp if change.importing && adopted => ('=', CHANGE, "will be adopted".into()),

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
@@ -37,7 +37,9 @@ pub struct AwsDriver {
 impl AwsDriver {
     pub async fn new() -> AwsDriver {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
+            // Throttling and transient errors: the SDK retries with exponential backoff and
+            // jitter; five attempts ride out a burst without hiding an outage for long.
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
             .load()
             .await;
         AwsDriver {
@@ -459,7 +461,7 @@ fn gone_is_ok<T, E, R>(
 ) -> Result<()>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match result {
         Err(e) if !is_no_such_entity(&e) => Err(cloud_error(resource, api, e)),
@@ -475,16 +477,32 @@ fn is_no_such_entity<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
 fn cloud_error<E, R>(resource: &str, api: &'static str, e: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let message = match (&e, e.code(), e.message()) {
         (SdkError::ServiceError(_), Some(code), Some(msg)) => format!("{code}: {msg}"),
         (SdkError::ServiceError(_), Some(code), None) => code.to_string(),
-        _ => DisplayErrorContext(&e).to_string(),
+        _ => causes(&e),
     };
     Error::Cloud {
         resource: resource.to_string(),
         api,
         message,
     }
+}
+
+/// An error and its sources on one line ("dispatch failure: io error: ... Connection refused"),
+/// without the debug dump the SDK's own formatter appends.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        // Wrappers often repeat their source's text.
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
