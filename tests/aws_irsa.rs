@@ -32,6 +32,15 @@ fn spec(n: usize, extra: &str, components: Option<&str>) -> String {
     )
 }
 
+/// A ministack with the cluster, and a directory whose idplan.yaml is `spec`.
+async fn setup(spec: &str) -> (Ministack, TestDir) {
+    let ms = Ministack::start();
+    ms.create_cluster(CLUSTER).await;
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", spec);
+    (ms, dir)
+}
+
 struct Iam {
     client: aws_sdk_iam::Client,
 }
@@ -280,10 +289,7 @@ async fn apply_creates_exactly_what_the_spec_says_and_a_second_apply_writes_noth
 
 #[tokio::test]
 async fn removing_a_control_plane_narrows_trust_and_removing_a_component_deletes_its_role() {
-    let ms = Ministack::start();
-    ms.create_cluster(CLUSTER).await;
-    let dir = TestDir::new();
-    dir.write("idplan.yaml", &spec(3, "", None));
+    let (ms, dir) = setup(&spec(3, "", None)).await;
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     let iam = Iam::new(&ms).await;
 
@@ -340,10 +346,7 @@ async fn removing_a_control_plane_narrows_trust_and_removing_a_component_deletes
 
 #[tokio::test]
 async fn drift_catches_an_out_of_band_edit_and_apply_repairs_it() {
-    let ms = Ministack::start();
-    ms.create_cluster(CLUSTER).await;
-    let dir = TestDir::new();
-    dir.write("idplan.yaml", &spec(2, "", None));
+    let (ms, dir) = setup(&spec(2, "", None)).await;
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     let iam = Iam::new(&ms).await;
 
@@ -433,10 +436,7 @@ async fn drift_catches_an_out_of_band_edit_and_apply_repairs_it() {
 
 #[tokio::test]
 async fn a_stale_saved_plan_is_refused() {
-    let ms = Ministack::start();
-    ms.create_cluster(CLUSTER).await;
-    let dir = TestDir::new();
-    dir.write("idplan.yaml", &spec(1, "", None));
+    let (ms, dir) = setup(&spec(1, "", None)).await;
     dir.idplan(&ms, &["plan", "--out", "old.json"])
         .assert_code(0);
     dir.idplan(&ms, &["plan", "--out", "other.json"])
@@ -490,10 +490,7 @@ async fn a_stale_saved_plan_is_refused() {
 
 #[tokio::test]
 async fn apply_without_a_terminal_needs_auto_approve() {
-    let ms = Ministack::start();
-    ms.create_cluster(CLUSTER).await;
-    let dir = TestDir::new();
-    dir.write("idplan.yaml", &spec(1, "", None));
+    let (ms, dir) = setup(&spec(1, "", None)).await;
     let out = dir.idplan(&ms, &["apply"]);
     out.assert_code(1);
     assert!(out.stderr.contains("--auto-approve"), "{}", out.stderr);
@@ -508,10 +505,7 @@ async fn apply_without_a_terminal_needs_auto_approve() {
 
 #[tokio::test]
 async fn a_second_concurrent_apply_is_refused_and_the_state_stays_intact() {
-    let ms = Ministack::start();
-    ms.create_cluster(CLUSTER).await;
-    let dir = TestDir::new();
-    dir.write("idplan.yaml", &spec(2, "", None));
+    let (ms, dir) = setup(&spec(2, "", None)).await;
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     let before = dir.read("state/idplan.state.json");
 
@@ -564,10 +558,7 @@ async fn a_second_concurrent_apply_is_refused_and_the_state_stays_intact() {
 
 #[tokio::test]
 async fn an_oversized_trust_policy_is_refused_before_any_write_and_wildcard_fits() {
-    let ms = Ministack::start();
-    ms.create_cluster(CLUSTER).await;
-    let dir = TestDir::new();
-    dir.write("idplan.yaml", &spec(50, "", None));
+    let (ms, dir) = setup(&spec(50, "", None)).await;
 
     let validate = dir.idplan_offline(&["validate"]);
     validate.assert_code(1);
@@ -727,10 +718,7 @@ async fn a_missing_cluster_names_the_resource_the_api_and_the_message() {
 
 #[tokio::test]
 async fn renaming_a_role_replaces_it() {
-    let ms = Ministack::start();
-    ms.create_cluster(CLUSTER).await;
-    let dir = TestDir::new();
-    dir.write("idplan.yaml", &spec(1, "", None));
+    let (ms, dir) = setup(&spec(1, "", None)).await;
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
 
     let renamed = "      backup: { bucket: acme-spaces-backup }\n      billing: { bucket: acme-spaces-billing }\n      sharedSecrets: { name: acme-prod-eso, secrets: [\"arn:aws:secretsmanager:us-east-1:000000000000:secret:spaces/*\"] }\n";

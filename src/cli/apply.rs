@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::plan::{Planned, make};
-use super::{Exit, RunArgs, SpecArgs, StateArgs, plan_path, print};
+use super::{Exit, PlanInputs, plan_path, print};
 use crate::apply::{self, Event, Verb};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, render};
@@ -19,11 +19,7 @@ pub struct ApplyArgs {
     #[arg(value_name = "PLANFILE")]
     plan: Option<PathBuf>,
     #[command(flatten)]
-    spec: SpecArgs,
-    #[command(flatten)]
-    state: StateArgs,
-    #[command(flatten)]
-    run: RunArgs,
+    inputs: PlanInputs,
     /// Apply a fresh plan without asking (for automation; prefer applying a reviewed saved plan).
     #[arg(long)]
     auto_approve: bool,
@@ -45,7 +41,7 @@ pub async fn run(args: ApplyArgs) -> Result<Exit> {
                 clouds,
                 plan,
                 ..
-            } = make(&args.spec, &args.state, &args.run, "apply").await?;
+            } = make(&args.inputs, "apply").await?;
             print(&render::text(&plan));
             if plan.has_changes && !args.auto_approve {
                 confirm()?;
@@ -57,7 +53,7 @@ pub async fn run(args: ApplyArgs) -> Result<Exit> {
         &plan,
         &mut state,
         &clouds,
-        usize::from(args.run.parallelism),
+        usize::from(args.inputs.run.parallelism),
     )
     .await
 }
@@ -65,8 +61,8 @@ pub async fn run(args: ApplyArgs) -> Result<Exit> {
 /// Loads a saved plan and refuses it when it no longer describes the state or the spec.
 async fn saved(args: &ApplyArgs, file: &std::path::Path) -> Result<(Plan, StateFile, Clouds)> {
     let plan = Plan::load(file)?;
-    let spec = spec::load(&args.spec.file)?;
-    let mut state = StateFile::open(&args.state.state, "apply")?;
+    let spec = spec::load(&args.inputs.spec.file)?;
+    let mut state = StateFile::open(&args.inputs.state.state, "apply")?;
     let stale = |why: String| {
         Error::user(format!(
             "saved plan {} is stale: {why}. Run `idplan plan` again",

@@ -1,7 +1,7 @@
 use clap::Args;
 
 use super::plan::make;
-use super::{Exit, FormatArgs, RunArgs, SpecArgs, StateArgs, print};
+use super::{Exit, FormatArgs, PlanInputs, print};
 use crate::drift::{self, Report};
 use crate::error::Result;
 use crate::plan::Plan;
@@ -9,21 +9,21 @@ use crate::plan::Plan;
 #[derive(Debug, Args)]
 pub struct DriftArgs {
     #[command(flatten)]
-    spec: SpecArgs,
-    #[command(flatten)]
-    state: StateArgs,
-    #[command(flatten)]
-    run: RunArgs,
+    inputs: PlanInputs,
     #[command(flatten)]
     format: FormatArgs,
 }
 
 /// Drift is judged against the state; the spec is read too, to mention changes never applied.
 pub async fn run(args: DriftArgs) -> Result<Exit> {
-    let planned = make(&args.spec, &args.state, &args.run, "drift").await?;
+    let planned = make(&args.inputs, "drift").await?;
     let state = planned.state.state();
-    let resources =
-        drift::detect(state, &planned.clouds, usize::from(args.run.parallelism)).await?;
+    let resources = drift::detect(
+        state,
+        &planned.clouds,
+        usize::from(args.inputs.run.parallelism),
+    )
+    .await?;
     // What the plan would change beyond repairing the drift: spec edits never applied.
     let pending: Vec<_> = planned
         .plan

@@ -96,6 +96,17 @@ struct RunArgs {
     parallelism: u16,
 }
 
+/// What every command that reads the clouds needs.
+#[derive(Debug, Args)]
+struct PlanInputs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    #[command(flatten)]
+    state: StateArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
 #[derive(Debug, Args)]
 struct FormatArgs {
     /// Output format: text for terminals, markdown for pull-request comments, json for tools.

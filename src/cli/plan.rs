@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Exit, FormatArgs, RunArgs, SpecArgs, StateArgs, out_path, print};
+use super::{Exit, FormatArgs, PlanInputs, out_path, print};
 use crate::error::Result;
 use crate::graph::Location;
 use crate::plan::{self, Plan, render};
@@ -13,11 +13,7 @@ use crate::state::StateFile;
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
-    spec: SpecArgs,
-    #[command(flatten)]
-    state: StateArgs,
-    #[command(flatten)]
-    run: RunArgs,
+    inputs: PlanInputs,
     #[command(flatten)]
     format: FormatArgs,
     /// Save the plan for `idplan apply FILE`; a bare file name is saved under plans/.
@@ -29,7 +25,7 @@ pub struct PlanArgs {
 }
 
 pub async fn run(args: PlanArgs) -> Result<Exit> {
-    let planned = make(&args.spec, &args.state, &args.run, "plan").await?;
+    let planned = make(&args.inputs, "plan").await?;
     print(&render::render(&planned.plan, args.format.format));
     if let Some(out) = args.out {
         let path = out_path(&out);
@@ -55,14 +51,9 @@ pub struct Planned {
 }
 
 /// Loads the spec, locks the state, reads the clouds and decides.
-pub async fn make(
-    spec: &SpecArgs,
-    state: &StateArgs,
-    run: &RunArgs,
-    command: &str,
-) -> Result<Planned> {
-    let spec = spec::load(&spec.file)?;
-    let state = StateFile::open(&state.state, command)?;
+pub async fn make(inputs: &PlanInputs, command: &str) -> Result<Planned> {
+    let spec = spec::load(&inputs.spec.file)?;
+    let state = StateFile::open(&inputs.state.state, command)?;
     let clouds = Clouds::new(locations(&spec, &state).iter()).await;
     let graph = plan::desired_graph(&spec, &clouds).await?;
     let plan = plan::build(
@@ -70,7 +61,7 @@ pub async fn make(
         state.state(),
         &clouds,
         &graph,
-        usize::from(run.parallelism),
+        usize::from(inputs.run.parallelism),
     )
     .await?;
     Ok(Planned {
