@@ -68,13 +68,16 @@ pub async fn apply(
         state.lock().expect("state lock").update(f)
     };
 
+    // What the plan read may be old (a saved plan): every re-read below asks the cloud again.
+    clouds.refresh();
+
     // Resources that need no cloud write but belong in the state (imports, refreshed records).
     for change in plan
         .resource_changes
         .iter()
         .filter(|c| c.action == Action::NoOp)
     {
-        if let Some(record) = change.record() {
+        if let Some(record) = change.record(change.before.as_ref()) {
             save(&|s| s.put(record.clone()))?;
             if change.importing {
                 outcome.lock().expect("outcome lock").imported += 1;
@@ -109,8 +112,10 @@ pub async fn apply(
                         destroy_one(change, clouds, report, &outcome).await?;
                         save(&|s| s.remove(&change.address))
                     } else {
-                        build_one(change, clouds, report, &outcome).await?;
-                        let record = change.record().expect("built changes have an after");
+                        let actual = build_one(change, clouds, report, &outcome).await?;
+                        let record = change
+                            .record(Some(&actual))
+                            .expect("built changes have an after");
                         save(&|s| s.put(record.clone()))
                     }
                 })
@@ -174,7 +179,7 @@ async fn destroy_one(
         .recorded()
         .expect("delete and replace carry the prior record");
     let prior = change.prior.as_ref().expect("checked by recorded()");
-    let now = clouds.read(&target).await?;
+    let now = clouds.read(&target, Some(&prior.attributes)).await?;
     check_unchanged(change, &now, &change.before)?;
     let verb = match prior.ownership {
         _ if now.is_none() => Verb::Forgetting,
@@ -222,13 +227,13 @@ async fn build_one(
     clouds: &Clouds,
     report: &(dyn Fn(Event) + Sync),
     outcome: &Mutex<Outcome>,
-) -> Result<()> {
+) -> Result<Value> {
     let desired = change.desired().expect("built changes have an after");
-    let now = clouds.read(&desired).await?;
     let expected = match change.action {
         Action::Replace => &None,
         _ => &change.before,
     };
+    let now = clouds.read(&desired, expected.as_ref()).await?;
     check_unchanged(change, &now, expected)?;
     let verb = match now {
         None => Verb::Creating,
@@ -240,10 +245,13 @@ async fn build_one(
         verb,
     });
     outcome.lock().expect("outcome lock").writes += 1;
-    match &now {
+    let actual = match &now {
         None => clouds.create(&desired).await?,
-        Some(actual) => clouds.update(&desired, actual).await?,
-    }
+        Some(actual) => {
+            clouds.update(&desired, actual).await?;
+            actual.clone()
+        }
+    };
     {
         let mut outcome = outcome.lock().expect("outcome lock");
         match change.action {
@@ -259,5 +267,5 @@ async fn build_one(
         verb,
         elapsed: started.elapsed(),
     });
-    Ok(())
+    Ok(actual)
 }

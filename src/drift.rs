@@ -43,7 +43,9 @@ pub struct Report {
 pub async fn detect(state: &State, clouds: &Clouds, parallelism: usize) -> Result<Vec<Drifted>> {
     let found: Vec<Option<Drifted>> = stream::iter(&state.resources)
         .map(|record| async move {
-            let actual = clouds.read(&record.resource()).await?;
+            let actual = clouds
+                .read(&record.resource(), Some(&record.attributes))
+                .await?;
             let status = match &actual {
                 None => Status::Deleted,
                 Some(a) if *a != record.attributes => Status::Modified,

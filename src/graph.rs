@@ -16,6 +16,7 @@ pub enum Kind {
     AwsIamOpenidConnectProvider,
     AwsIamRole,
     AwsIamRolePolicy,
+    AwsEksPodIdentityAssociation,
 }
 
 impl Kind {
@@ -25,6 +26,7 @@ impl Kind {
             Kind::AwsIamOpenidConnectProvider => "aws_iam_openid_connect_provider",
             Kind::AwsIamRole => "aws_iam_role",
             Kind::AwsIamRolePolicy => "aws_iam_role_policy",
+            Kind::AwsEksPodIdentityAssociation => "aws_eks_pod_identity_association",
         }
     }
 }
@@ -38,7 +40,46 @@ pub fn identity(kind: Kind, attributes: &Value) -> String {
         // IAM role names are unique in an account whatever their path.
         Kind::AwsIamRole => s("name").to_string(),
         Kind::AwsIamRolePolicy => format!("{}/{}", s("role"), s("name")),
+        Kind::AwsEksPodIdentityAssociation => format!(
+            "{}/{}/{}",
+            s("cluster"),
+            s("namespace"),
+            s("service_account")
+        ),
     }
+}
+
+/// Attributes the cloud assigns when a resource is created (an association's id): recorded in
+/// the state and read back, but never desired, so never compared with the spec.
+pub fn computed_keys(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::AwsEksPodIdentityAssociation => &["association_id"],
+        _ => &[],
+    }
+}
+
+/// `attributes` without the computed keys: what the spec decides.
+pub fn decided(kind: Kind, attributes: &Value) -> Value {
+    let mut out = attributes.clone();
+    if let Value::Object(map) = &mut out {
+        for key in computed_keys(kind) {
+            map.remove(*key);
+        }
+    }
+    out
+}
+
+/// `desired` with the computed attributes of `actual` added: what the state records.
+pub fn with_computed(kind: Kind, desired: &Value, actual: Option<&Value>) -> Value {
+    let mut out = desired.clone();
+    if let (Value::Object(map), Some(actual)) = (&mut out, actual) {
+        for key in computed_keys(kind) {
+            if let Some(v) = actual.get(*key) {
+                map.insert(key.to_string(), v.clone());
+            }
+        }
+    }
+    out
 }
 
 impl fmt::Display for Kind {

@@ -1,7 +1,9 @@
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{Exit, print};
 use crate::error::{Error, Result};
+use crate::graph::Kind;
 use crate::recipe::aws::{self, AwsContext};
 use crate::spec::{self, Cloud, SpecErrors};
 
@@ -10,19 +12,29 @@ use crate::spec::{self, Cloud, SpecErrors};
 pub fn validate(file: &Path) -> Result<Exit> {
     let spec = spec::load(file)?;
     let mut errors = Vec::new();
+    // Associations per (region, cluster): spaces may share a cluster.
+    let mut associations: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for (i, space) in spec.spaces.iter().enumerate() {
         match &space.cloud {
             Cloud::Aws(a) => {
-                if let Err(SpecErrors(e)) =
-                    aws::resources(&spec.path, i, space, a, &AwsContext::placeholder(&a.region))
-                {
-                    errors.extend(e);
+                match aws::resources(&spec.path, i, space, a, &AwsContext::placeholder(&a.region)) {
+                    Ok(resources) => {
+                        *associations.entry((&a.region, &a.cluster)).or_default() += resources
+                            .iter()
+                            .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
+                            .count()
+                    }
+                    Err(SpecErrors(e)) => errors.extend(e),
                 }
             }
         }
     }
     if !errors.is_empty() {
         return Err(Error::Spec(SpecErrors(errors)));
+    }
+    for ((_, cluster), wanted) in associations {
+        aws::check_association_quota(cluster, wanted, 0)
+            .map_err(|e| Error::user(format!("{}: {e}", file.display())))?;
     }
     let control_planes: usize = spec.spaces.iter().map(|s| s.control_planes.len()).sum();
     let components: usize = spec

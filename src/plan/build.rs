@@ -113,18 +113,23 @@ pub async fn build(
             .record = Some(record.clone());
     }
 
+    clouds.check_limits(graph, state).await?;
     let decided: Vec<ResourceChange> = stream::iter(items.into_values())
         .map(|item| async move {
             let (actual, stale_actual) = futures::try_join!(
                 async {
+                    let known = match item.stale_record() {
+                        None => item.record.as_ref().map(|r| &r.attributes),
+                        Some(_) => None,
+                    };
                     match &item.desired {
-                        Some(d) => clouds.read(d).await,
+                        Some(d) => clouds.read(d, known).await,
                         None => Ok(None),
                     }
                 },
                 async {
                     match item.stale_record() {
-                        Some(r) => clouds.read(&r.resource()).await,
+                        Some(r) => clouds.read(&r.resource(), Some(&r.attributes)).await,
                         None => Ok(None),
                     }
                 }
@@ -251,7 +256,7 @@ fn decide(
             }
         }
     }
-    if change.after.as_ref() != Some(&actual) {
+    if change.after.as_ref() != Some(&graph::decided(change.kind, &actual)) {
         change.action = Action::Update;
     }
     Ok(change)

@@ -87,14 +87,15 @@ impl ResourceChange {
         self.before.is_some() && self.prior.as_ref().is_some_and(|p| p.added.is_some())
     }
 
-    /// The state record to write once this change is applied.
-    pub fn record(&self) -> Option<Record> {
+    /// The state record to write once this change is applied; `actual` is what the cloud
+    /// holds then (for the attributes it assigned, such as an association's id).
+    pub fn record(&self, actual: Option<&Value>) -> Option<Record> {
         Some(Record {
             address: self.address.clone(),
             kind: self.kind,
             location: self.location.clone(),
             ownership: self.ownership,
-            attributes: self.after.clone()?,
+            attributes: crate::graph::with_computed(self.kind, self.after.as_ref()?, actual),
             depends_on: self.depends_on.clone(),
             added: self.added.clone(),
         })

@@ -2,7 +2,7 @@
 //! STS for the account. Retries with backoff and jitter are the SDK's standard retry mode.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
@@ -27,11 +27,17 @@ struct Clients {
     sts: aws_sdk_sts::Client,
 }
 
+/// A cluster's pod identity associations by (namespace, service account): their ids.
+type Listing = HashMap<(String, String), String>;
+
 pub struct AwsDriver {
     /// One SDK configuration (credentials chain, HTTP client) shared by all clients.
     config: aws_config::SdkConfig,
     clients: Mutex<HashMap<String, Clients>>,
     caller: OnceCell<(String, String)>,
+    /// Each cluster's associations, listed once per run (EKS's list has no role: see `read`)
+    /// and kept current by idplan's own writes.
+    listings: Mutex<HashMap<(String, String), Arc<OnceCell<Mutex<Listing>>>>>,
 }
 
 impl AwsDriver {
@@ -46,6 +52,7 @@ impl AwsDriver {
             config,
             clients: Mutex::new(HashMap::new()),
             caller: OnceCell::new(),
+            listings: Mutex::new(HashMap::new()),
         }
     }
 
@@ -73,6 +80,82 @@ impl AwsDriver {
     fn iam(&self, location: &Location) -> aws_sdk_iam::Client {
         let Location::Aws { region } = location;
         self.clients(region).iam
+    }
+
+    fn eks(&self, location: &Location) -> aws_sdk_eks::Client {
+        let Location::Aws { region } = location;
+        self.clients(region).eks
+    }
+
+    /// Forgets every listing, so the next read lists again (apply re-reads what the plan read).
+    pub fn refresh(&self) {
+        self.listings.lock().expect("listing cache lock").clear();
+    }
+
+    /// The associations of a cluster, listed once (following `nextToken` to the end).
+    async fn listing(
+        &self,
+        location: &Location,
+        cluster: &str,
+    ) -> Result<Arc<OnceCell<Mutex<Listing>>>> {
+        let Location::Aws { region } = location;
+        let cell = self
+            .listings
+            .lock()
+            .expect("listing cache lock")
+            .entry((region.clone(), cluster.to_string()))
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let items = self.list_associations(location, cluster, None).await?;
+            Ok::<_, Error>(Mutex::new(items.into_iter().collect()))
+        })
+        .await?;
+        Ok(cell)
+    }
+
+    /// Lists a cluster's associations, all or those of one (namespace, service account).
+    async fn list_associations(
+        &self,
+        location: &Location,
+        cluster: &str,
+        only: Option<(&str, &str)>,
+    ) -> Result<Vec<((String, String), String)>> {
+        let resource = format!("EKS cluster {cluster}");
+        let mut pages = self
+            .eks(location)
+            .list_pod_identity_associations()
+            .cluster_name(cluster)
+            .set_namespace(only.map(|o| o.0.to_string()))
+            .set_service_account(only.map(|o| o.1.to_string()))
+            .max_results(100)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| cloud_error(&resource, "eks:ListPodIdentityAssociations", e))?;
+            for a in page.associations() {
+                if let (Some(ns), Some(sa), Some(id)) =
+                    (a.namespace(), a.service_account(), a.association_id())
+                {
+                    out.push(((ns.to_string(), sa.to_string()), id.to_string()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many associations the cluster holds that are not in `ours`, for the quota check.
+    pub async fn foreign_associations(
+        &self,
+        location: &Location,
+        cluster: &str,
+        ours: &std::collections::HashSet<(String, String)>,
+    ) -> Result<usize> {
+        let cell = self.listing(location, cluster).await?;
+        let listing = cell.get().expect("listed").lock().expect("listing lock");
+        Ok(listing.keys().filter(|k| !ours.contains(*k)).count())
     }
 
     /// The account, partition and cluster issuer that a space's resources are named after.
@@ -124,10 +207,12 @@ impl AwsDriver {
         })
     }
 
-    pub async fn read(&self, r: &Resource) -> Result<Option<Value>> {
+    /// What the cloud holds for `r`. `known` is what the state recorded for it, if anything.
+    pub async fn read(&self, r: &Resource, known: Option<&Value>) -> Result<Option<Value>> {
         let iam = self.iam(&r.location);
         let a = &r.attributes;
         match r.kind {
+            Kind::AwsEksPodIdentityAssociation => self.read_association(r, known).await,
             Kind::AwsIamOpenidConnectProvider => {
                 let arn = str_attr(a, "arn");
                 match iam
@@ -216,10 +301,12 @@ impl AwsDriver {
         }
     }
 
-    pub async fn create(&self, r: &Resource) -> Result<()> {
+    /// Creates `r`; returns the attributes the cloud assigned (see `graph::computed_keys`).
+    pub async fn create(&self, r: &Resource) -> Result<Value> {
         let iam = self.iam(&r.location);
         let a = &r.attributes;
         match r.kind {
+            Kind::AwsEksPodIdentityAssociation => return self.create_association(r).await,
             Kind::AwsIamOpenidConnectProvider => {
                 iam.create_open_id_connect_provider()
                     .url(format!("https://{}", str_attr(a, "url")))
@@ -242,7 +329,7 @@ impl AwsDriver {
             }
             Kind::AwsIamRolePolicy => self.put_role_policy(r).await?,
         }
-        Ok(())
+        Ok(json!({}))
     }
 
     /// Brings `actual` to `r.attributes`, one API call per attribute that differs.
@@ -250,6 +337,7 @@ impl AwsDriver {
         let iam = self.iam(&r.location);
         let a = &r.attributes;
         match r.kind {
+            Kind::AwsEksPodIdentityAssociation => self.update_association(r, actual).await?,
             Kind::AwsIamOpenidConnectProvider => {
                 let arn = str_attr(a, "arn");
                 for id in strings(&a["client_ids"]) {
@@ -343,6 +431,7 @@ impl AwsDriver {
         let iam = self.iam(&r.location);
         let a = &r.attributes;
         match r.kind {
+            Kind::AwsEksPodIdentityAssociation => self.delete_association(r).await,
             Kind::AwsIamOpenidConnectProvider => gone_is_ok(
                 &r.address,
                 "iam:DeleteOpenIDConnectProvider",
@@ -371,6 +460,176 @@ impl AwsDriver {
         }
     }
 
+    /// EKS lists associations without their role, so a read answers from the cluster's listing:
+    /// an association idplan recorded, under the id it recorded, is what idplan made (its role
+    /// changes only through idplan); any other one is described to learn its role and tags.
+    async fn read_association(&self, r: &Resource, known: Option<&Value>) -> Result<Option<Value>> {
+        let a = &r.attributes;
+        let (cluster, key) = association_key(a);
+        let cell = self.listing(&r.location, cluster).await?;
+        let listed = cell
+            .get()
+            .expect("listed")
+            .lock()
+            .expect("listing lock")
+            .get(&key)
+            .cloned();
+        let id = match listed {
+            Some(id) => id,
+            None if known.is_some() => {
+                // The list may lag behind a create just made: ask for this one before saying
+                // it is gone.
+                let found = self
+                    .list_associations(&r.location, cluster, Some((&key.0, &key.1)))
+                    .await?;
+                match found.into_iter().next() {
+                    Some((k, id)) => {
+                        let mut listing = cell.get().expect("listed").lock().expect("listing lock");
+                        listing.insert(k, id.clone());
+                        id
+                    }
+                    None => return Ok(None),
+                }
+            }
+            None => return Ok(None),
+        };
+        if let Some(known) = known
+            && known["association_id"].as_str() == Some(id.as_str())
+        {
+            return Ok(Some(known.clone()));
+        }
+        let out = self
+            .eks(&r.location)
+            .describe_pod_identity_association()
+            .cluster_name(cluster)
+            .association_id(&id)
+            .send()
+            .await;
+        let association = match out {
+            Ok(out) => out.association().cloned(),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => None,
+            Err(e) => {
+                return Err(cloud_error(
+                    &r.address,
+                    "eks:DescribePodIdentityAssociation",
+                    e,
+                ));
+            }
+        };
+        Ok(association.map(|assoc| {
+            let tags: BTreeMap<&str, &str> = assoc
+                .tags()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| is_idplan_tag(k))
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            json!({
+                "cluster": cluster,
+                "namespace": assoc.namespace().unwrap_or_default(),
+                "service_account": assoc.service_account().unwrap_or_default(),
+                "role_arn": assoc.role_arn().unwrap_or_default(),
+                "tags": tags,
+                "association_id": id,
+            })
+        }))
+    }
+
+    async fn create_association(&self, r: &Resource) -> Result<Value> {
+        let a = &r.attributes;
+        let (cluster, key) = association_key(a);
+        let tags: HashMap<String, String> = a["tags"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
+        let out = self
+            .eks(&r.location)
+            .create_pod_identity_association()
+            .cluster_name(cluster)
+            .namespace(&key.0)
+            .service_account(&key.1)
+            .role_arn(str_attr(a, "role_arn"))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| cloud_error(&r.address, "eks:CreatePodIdentityAssociation", e))?;
+        let id = out
+            .association()
+            .and_then(|assoc| assoc.association_id())
+            .unwrap_or_default()
+            .to_string();
+        if let Some(cell) = self.cached_listing(&r.location, cluster) {
+            let listing = cell.get().expect("initialized");
+            listing
+                .lock()
+                .expect("listing lock")
+                .insert(key, id.clone());
+        }
+        Ok(json!({ "association_id": id }))
+    }
+
+    /// Points an association at another role, in place: its id and its pods' credentials
+    /// stay.
+    async fn update_association(&self, r: &Resource, actual: &Value) -> Result<()> {
+        let a = &r.attributes;
+        if a["role_arn"] != actual["role_arn"] {
+            self.eks(&r.location)
+                .update_pod_identity_association()
+                .cluster_name(str_attr(a, "cluster"))
+                .association_id(str_attr(actual, "association_id"))
+                .role_arn(str_attr(a, "role_arn"))
+                .send()
+                .await
+                .map_err(|e| cloud_error(&r.address, "eks:UpdatePodIdentityAssociation", e))?;
+        }
+        Ok(())
+    }
+
+    async fn delete_association(&self, r: &Resource) -> Result<()> {
+        let a = &r.attributes;
+        let (cluster, key) = association_key(a);
+        let result = self
+            .eks(&r.location)
+            .delete_pod_identity_association()
+            .cluster_name(cluster)
+            .association_id(str_attr(a, "association_id"))
+            .send()
+            .await;
+        match result {
+            Err(e) if e.code() != Some("ResourceNotFoundException") => {
+                return Err(cloud_error(
+                    &r.address,
+                    "eks:DeletePodIdentityAssociation",
+                    e,
+                ));
+            }
+            _ => {}
+        }
+        if let Some(cell) = self.cached_listing(&r.location, cluster) {
+            let listing = cell.get().expect("initialized");
+            listing.lock().expect("listing lock").remove(&key);
+        }
+        Ok(())
+    }
+
+    /// The listing of a cluster if this run has one.
+    fn cached_listing(
+        &self,
+        location: &Location,
+        cluster: &str,
+    ) -> Option<Arc<OnceCell<Mutex<Listing>>>> {
+        let Location::Aws { region } = location;
+        let cell = self
+            .listings
+            .lock()
+            .expect("listing cache lock")
+            .get(&(region.clone(), cluster.to_string()))
+            .cloned()?;
+        cell.initialized().then_some(cell)
+    }
+
     /// Takes back what idplan added to an adopted OIDC provider: its client id.
     pub async fn release(&self, r: &Resource, added: &Value) -> Result<()> {
         let iam = self.iam(&r.location);
@@ -389,6 +648,29 @@ impl AwsDriver {
     }
 }
 
+/// An association idplan did not make is taken over when it already points at the role idplan
+/// wants (its tags are its owner's); one that points elsewhere is someone else's: a conflict.
+pub fn adopt_association(resource: &Resource, actual: &Value) -> Adoption {
+    let wanted = &resource.attributes["role_arn"];
+    if actual["role_arn"] != *wanted {
+        return Adoption::Conflict(format!(
+            "a pod identity association for {}/{} already exists in cluster {}, pointing at {} \
+             instead of {wanted}; it was not created by idplan, so idplan leaves it alone: \
+             delete it, or point it at {wanted}",
+            str_attr(actual, "namespace"),
+            str_attr(actual, "service_account"),
+            str_attr(actual, "cluster"),
+            actual["role_arn"],
+        ));
+    }
+    let mut desired = resource.attributes.clone();
+    desired["tags"] = actual["tags"].clone();
+    Adoption::Shared {
+        desired,
+        added: None,
+    }
+}
+
 /// An existing provider that this state did not create (eksctl made it, or another idplan
 /// state) is shared: idplan never tags or deletes it, and only adds the `sts.amazonaws.com` client id when it is missing.
 pub fn adopt_provider(resource: &Resource, actual: &Value) -> Adoption {
@@ -402,6 +684,17 @@ pub fn adopt_provider(resource: &Resource, actual: &Value) -> Adoption {
         desired,
         added: (!has_sts).then(|| json!({ "client_ids": [STS_AUDIENCE] })),
     }
+}
+
+/// An association's cluster and (namespace, service account).
+fn association_key(a: &Value) -> (&str, (String, String)) {
+    (
+        str_attr(a, "cluster"),
+        (
+            str_attr(a, "namespace").to_string(),
+            str_attr(a, "service_account").to_string(),
+        ),
+    )
 }
 
 fn str_attr<'a>(attributes: &'a Value, key: &str) -> &'a str {

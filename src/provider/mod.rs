@@ -40,13 +40,68 @@ impl Clouds {
             .ok_or_else(|| Error::user("internal: no AWS driver was set up"))
     }
 
-    pub async fn read(&self, resource: &Resource) -> Result<Option<Value>> {
+    /// What the cloud holds for `resource`, given what the state `known`s of it.
+    pub async fn read(&self, resource: &Resource, known: Option<&Value>) -> Result<Option<Value>> {
         match resource.location {
-            Location::Aws { .. } => self.aws()?.read(resource).await,
+            Location::Aws { .. } => self.aws()?.read(resource, known).await,
         }
     }
 
-    pub async fn create(&self, resource: &Resource) -> Result<()> {
+    /// Refuses a plan that would break a per-cluster limit, counting what others hold there.
+    pub async fn check_limits(
+        &self,
+        desired: &crate::graph::Graph,
+        state: &crate::state::State,
+    ) -> Result<()> {
+        use std::collections::{BTreeMap, HashSet};
+        // (location, cluster) → (idplan's wanted associations, every (ns, sa) idplan knows)
+        type Ours = (usize, HashSet<(String, String)>);
+        let mut clusters: BTreeMap<(String, String), (Location, Ours)> = BTreeMap::new();
+        let key = |a: &Value| {
+            let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+            (s("cluster"), (s("namespace"), s("service_account")))
+        };
+        let desired_associations = desired
+            .iter()
+            .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
+            .map(|r| (&r.location, &r.attributes, true));
+        let recorded = state
+            .resources
+            .iter()
+            .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
+            .map(|r| (&r.location, &r.attributes, false));
+        for (location, attributes, wanted) in desired_associations.chain(recorded) {
+            let Location::Aws { region } = location;
+            let (cluster, pair) = key(attributes);
+            let entry = clusters
+                .entry((region.clone(), cluster))
+                .or_insert_with(|| (location.clone(), (0, HashSet::new())));
+            entry.1.0 += usize::from(wanted);
+            entry.1.1.insert(pair);
+        }
+        for ((_, cluster), (location, (wanted, ours))) in clusters {
+            if wanted == 0 {
+                continue;
+            }
+            let others = self
+                .aws()?
+                .foreign_associations(&location, &cluster, &ours)
+                .await?;
+            crate::recipe::aws::check_association_quota(&cluster, wanted, others)
+                .map_err(Error::user)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets what was read, so that apply reads afresh what the plan read.
+    pub fn refresh(&self) {
+        if let Some(aws) = &self.aws {
+            aws.refresh();
+        }
+    }
+
+    /// Creates `resource`; returns what the cloud assigned (`graph::computed_keys`).
+    pub async fn create(&self, resource: &Resource) -> Result<Value> {
         match resource.location {
             Location::Aws { .. } => self.aws()?.create(resource).await,
         }
@@ -97,6 +152,14 @@ pub fn adoption(resource: &Resource, actual: &Value) -> Adoption {
         Kind::AwsIamOpenidConnectProvider => aws::adopt_provider(resource, actual),
         // An inline policy belongs to its role: the role's adoption decides.
         Kind::AwsIamRolePolicy => Adoption::Owned,
+        Kind::AwsEksPodIdentityAssociation => {
+            let managed = tag(actual, MANAGED_BY.0).as_deref() == Some(MANAGED_BY.1);
+            if managed && tag(actual, SPACE_TAG) == tag(&resource.attributes, SPACE_TAG) {
+                Adoption::Owned
+            } else {
+                aws::adopt_association(resource, actual)
+            }
+        }
         Kind::AwsIamRole => {
             let name = resource.attributes["name"].as_str().unwrap_or_default();
             let managed = tag(actual, MANAGED_BY.0).as_deref() == Some(MANAGED_BY.1);

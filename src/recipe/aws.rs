@@ -100,6 +100,32 @@ pub fn policy_address(space: &str, component: ComponentKind) -> String {
     )
 }
 
+pub fn association_address(space: &str, component: ComponentKind, namespace: &str) -> String {
+    format!(
+        "{}.{space}.{}.{namespace}",
+        Kind::AwsEksPodIdentityAssociation.type_name(),
+        component.spec_key()
+    )
+}
+
+/// EKS allows this many pod identity associations in one cluster.
+pub const ASSOCIATIONS_PER_CLUSTER: usize = 5000;
+
+/// Refuses a cluster whose associations would exceed EKS's quota. `wanted` counts idplan's,
+/// `others` those already in the cluster that idplan does not manage.
+pub fn check_association_quota(cluster: &str, wanted: usize, others: usize) -> Result<(), String> {
+    let total = wanted + others;
+    if total <= ASSOCIATIONS_PER_CLUSTER {
+        return Ok(());
+    }
+    Err(format!(
+        "EKS cluster {cluster} would hold {total} pod identity associations ({wanted} of idplan's, \
+         {others} of others), over EKS's limit of {ASSOCIATIONS_PER_CLUSTER} per cluster; \
+         move control planes to another cluster, or use `mode: irsa` (one role trust per \
+         component, no association)"
+    ))
+}
+
 /// The desired resources of one AWS space. `index` is the space's position in the spec, for
 /// error paths. Fails when a limit is exceeded, naming the spec location.
 pub fn resources(
@@ -109,31 +135,26 @@ pub fn resources(
     aws: &AwsSpace,
     ctx: &AwsContext,
 ) -> Result<Vec<Resource>, SpecErrors> {
-    if aws.mode == AwsMode::PodIdentity {
-        return Err(SpecErrors(vec![SpecError {
-            path: spec_path.to_path_buf(),
-            location: Some(aws.location),
-            field: format!("spaces[{index}].aws.mode"),
-            message: "mode `pod-identity` is not supported by this idplan version; use `irsa`"
-                .into(),
-        }]));
-    }
     let location = Location::Aws {
         region: aws.region.clone(),
     };
     let provider = provider_address(aws);
-    let mut out = vec![Resource {
-        address: provider.clone(),
-        kind: Kind::AwsIamOpenidConnectProvider,
-        location: location.clone(),
-        attributes: json!({
-            "arn": ctx.provider_arn(),
-            "url": ctx.issuer,
-            "client_ids": [STS_AUDIENCE],
-            "tags": { MANAGED_BY.0: MANAGED_BY.1, CLUSTER_TAG: aws.cluster },
-        }),
-        depends_on: vec![],
-    }];
+    let mut out = Vec::new();
+    // Pod identity needs no OIDC provider: EKS's agent exchanges the token itself.
+    if aws.mode == AwsMode::Irsa {
+        out.push(Resource {
+            address: provider.clone(),
+            kind: Kind::AwsIamOpenidConnectProvider,
+            location: location.clone(),
+            attributes: json!({
+                "arn": ctx.provider_arn(),
+                "url": ctx.issuer,
+                "client_ids": [STS_AUDIENCE],
+                "tags": { MANAGED_BY.0: MANAGED_BY.1, CLUSTER_TAG: aws.cluster },
+            }),
+            depends_on: vec![],
+        });
+    }
     let mut errors = Vec::new();
     for component in space.components.iter() {
         let name = resource_name(space, component);
@@ -162,7 +183,10 @@ pub fn resources(
                     COMPONENT_TAG: component.kind.spec_key(),
                 },
             }),
-            depends_on: vec![provider.clone()],
+            depends_on: match aws.mode {
+                AwsMode::Irsa => vec![provider.clone()],
+                AwsMode::PodIdentity => vec![],
+            },
         });
         out.push(Resource {
             address: policy_address(&space.name, component.kind),
@@ -173,8 +197,30 @@ pub fn resources(
                 "name": POLICY_NAME,
                 "policy": policy::normalize(&permissions(component, &ctx.partition)),
             }),
-            depends_on: vec![role],
+            depends_on: vec![role.clone()],
         });
+        if aws.mode == AwsMode::PodIdentity {
+            // One association per host namespace: pod identity has no wildcards.
+            for cp in &space.control_planes {
+                out.push(Resource {
+                    address: association_address(&space.name, component.kind, &cp.namespace),
+                    kind: Kind::AwsEksPodIdentityAssociation,
+                    location: location.clone(),
+                    attributes: json!({
+                        "cluster": aws.cluster,
+                        "namespace": cp.namespace,
+                        "service_account": component.kind.service_account(),
+                        "role_arn": ctx.role_arn(&name),
+                        "tags": {
+                            MANAGED_BY.0: MANAGED_BY.1,
+                            SPACE_TAG: space.name,
+                            COMPONENT_TAG: component.kind.spec_key(),
+                        },
+                    }),
+                    depends_on: vec![role.clone()],
+                });
+            }
+        }
     }
     if errors.is_empty() {
         Ok(out)
@@ -184,6 +230,9 @@ pub fn resources(
 }
 
 fn trust(space: &Space, aws: &AwsSpace, ctx: &AwsContext, component: ComponentKind) -> Trust {
+    if aws.mode == AwsMode::PodIdentity {
+        return Trust::PodIdentity;
+    }
     let subjects = match aws.subjects {
         Subjects::Exact => IrsaSubjects::Exact(
             space
