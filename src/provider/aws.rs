@@ -29,6 +29,8 @@ struct Clients {
 
 /// A cluster's pod identity associations by (namespace, service account): their ids.
 type Listing = HashMap<(String, String), String>;
+/// A listing made once per run, on first use.
+type CachedListing = Arc<OnceCell<Mutex<Listing>>>;
 
 pub struct AwsDriver {
     /// One SDK configuration (credentials chain, HTTP client) shared by all clients.
@@ -37,7 +39,7 @@ pub struct AwsDriver {
     caller: OnceCell<(String, String)>,
     /// Each cluster's associations, listed once per run (EKS's list has no role: see `read`)
     /// and kept current by idplan's own writes.
-    listings: Mutex<HashMap<(String, String), Arc<OnceCell<Mutex<Listing>>>>>,
+    listings: Mutex<HashMap<(String, String), CachedListing>>,
 }
 
 impl AwsDriver {
@@ -93,11 +95,7 @@ impl AwsDriver {
     }
 
     /// The associations of a cluster, listed once (following `nextToken` to the end).
-    async fn listing(
-        &self,
-        location: &Location,
-        cluster: &str,
-    ) -> Result<Arc<OnceCell<Mutex<Listing>>>> {
+    async fn listing(&self, location: &Location, cluster: &str) -> Result<CachedListing> {
         let Location::Aws { region } = location;
         let cell = self
             .listings
@@ -615,11 +613,7 @@ impl AwsDriver {
     }
 
     /// The listing of a cluster if this run has one.
-    fn cached_listing(
-        &self,
-        location: &Location,
-        cluster: &str,
-    ) -> Option<Arc<OnceCell<Mutex<Listing>>>> {
+    fn cached_listing(&self, location: &Location, cluster: &str) -> Option<CachedListing> {
         let Location::Aws { region } = location;
         let cell = self
             .listings
