@@ -16,3 +16,4 @@ pub mod provider;
 pub mod recipe;
 pub mod spec;
 pub mod state;
+pub mod stats;

@@ -142,7 +142,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    let result = runtime.block_on(run(cli.command));
+    crate::stats::report();
+    match result {
         Ok(Exit::Success) => ExitCode::SUCCESS,
         Ok(Exit::Changes) => ExitCode::from(2),
         Err(e) => {

@@ -70,10 +70,23 @@ impl AwsDriver {
                     .to_builder()
                     .region(aws_config::Region::new(region.to_string()))
                     .build();
+                let stats = crate::stats::AwsCalls;
                 Clients {
-                    iam: aws_sdk_iam::Client::new(&config),
-                    eks: aws_sdk_eks::Client::new(&config),
-                    sts: aws_sdk_sts::Client::new(&config),
+                    iam: aws_sdk_iam::Client::from_conf(
+                        aws_sdk_iam::config::Builder::from(&config)
+                            .interceptor(stats)
+                            .build(),
+                    ),
+                    eks: aws_sdk_eks::Client::from_conf(
+                        aws_sdk_eks::config::Builder::from(&config)
+                            .interceptor(stats)
+                            .build(),
+                    ),
+                    sts: aws_sdk_sts::Client::from_conf(
+                        aws_sdk_sts::config::Builder::from(&config)
+                            .interceptor(stats)
+                            .build(),
+                    ),
                 }
             })
             .clone()

@@ -85,6 +85,12 @@ impl Ministack {
     /// does not come up.
     #[track_caller]
     pub fn start() -> Ministack {
+        Ministack::start_with(&[])
+    }
+
+    /// As [`Ministack::start`], with more launcher arguments (`--throttle-every N`).
+    #[track_caller]
+    pub fn start_with(launcher_args: &[&str]) -> Ministack {
         let python = match std::env::var_os("IDPLAN_MINISTACK_PYTHON") {
             Some(p) if !p.is_empty() => PathBuf::from(p),
             _ => repo_root().join(".venv-ministack/bin/python"),
@@ -111,6 +117,7 @@ impl Ministack {
                 .arg("--port")
                 .arg(port.to_string())
                 .arg("--exit-with-parent")
+                .args(launcher_args)
                 .current_dir(repo_root())
                 .env("TMPDIR", &tmp)
                 .env("PYTHONUNBUFFERED", "1")

@@ -42,12 +42,19 @@ def parse_port():
     parser.add_argument("--port", type=int, default=os.environ.get("GATEWAY_PORT"))
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="exit when the process that started this one goes away")
+    parser.add_argument("--list-lag-ms", type=int, default=0, metavar="MS",
+                        help="leave associations younger than MS out of the cluster-wide "
+                             "ListPodIdentityAssociations, as an eventually consistent "
+                             "index does (0: never)")
+    parser.add_argument("--throttle-every", type=int, default=0, metavar="N",
+                        help="answer every Nth IAM and EKS request with the service's "
+                             "throttling error, as AWS does under load (0: never)")
     args = parser.parse_args()
     if not args.port:
         parser.error("give --port N or set GATEWAY_PORT")
     if not 0 < int(args.port) < 65536:
         parser.error(f"port out of range: {args.port}")
-    return int(args.port), args.exit_with_parent
+    return int(args.port), args.exit_with_parent, args.throttle_every, args.list_lag_ms
 
 
 def exit_with_parent():
@@ -109,8 +116,19 @@ def _decode_token(cluster_name, token):
     return after if isinstance(after, str) and after else None
 
 
-def patch_eks_paging(eks):
+def patch_eks_paging(eks, list_lag_ms=0):
     original = eks._list_pod_identity_associations
+    # associationId -> when it was created, for the list lag below.
+    born = {}
+    create = eks._create_pod_identity_association
+
+    def create_pod_identity_association(cluster_name, body):
+        status, headers, out = create(cluster_name, body)
+        if status == 200:
+            born[json.loads(out)["association"]["associationId"]] = time.monotonic()
+        return status, headers, out
+
+    eks._create_pod_identity_association = create_pod_identity_association
 
     def list_pod_identity_associations(cluster_name, query):
         query = dict(query or {})
@@ -132,6 +150,12 @@ def patch_eks_paging(eks):
         if status != 200:
             return status, headers, body
         items = sorted(json.loads(body)["associations"], key=lambda a: a["associationId"])
+        if list_lag_ms and not (query.get("namespace") or query.get("serviceAccount")):
+            # Eventual consistency: the cluster-wide list does not show an association for
+            # a while after its create; a lookup by namespace and service account does.
+            now = time.monotonic()
+            items = [a for a in items
+                     if now - born.get(a["associationId"], 0) >= list_lag_ms / 1000]
         if token not in (None, ""):
             after = _decode_token(cluster_name, token)
             if after is None:
@@ -210,8 +234,34 @@ def patch_iam_oidc_provider_actions(iam):
         iam._IAM_HANDLERS.setdefault(action, handler)
 
 
+def patch_throttling(every, iam, eks):
+    """Answers every `every`th IAM or EKS request the way AWS throttles: IAM (query protocol)
+    400 `Throttling` in an ErrorResponse, EKS (REST JSON) 429 `ThrottlingException`."""
+    seen = {"n": 0}
+
+    def throttled():
+        seen["n"] += 1
+        return seen["n"] % every == 0
+
+    def wrap(module, error):
+        original = module.handle_request
+
+        async def handle_request(method, path, headers, body, query_params):
+            if throttled():
+                return error()
+            return await original(method, path, headers, body, query_params)
+
+        module.handle_request = handle_request
+
+    wrap(iam, lambda: iam._error(400, "Throttling", "Rate exceeded", ns="iam"))
+    wrap(eks, lambda: (429,
+                       {"Content-Type": "application/json",
+                        "x-amzn-ErrorType": "ThrottlingException"},
+                       json.dumps({"message": "Rate exceeded"}).encode()))
+
+
 def main():
-    port, with_parent = parse_port()
+    port, with_parent, throttle_every, list_lag_ms = parse_port()
     if with_parent:
         exit_with_parent()
     configure_environment(port)
@@ -219,11 +269,12 @@ def main():
     import ministack.app as app
     import ministack.services.eks as eks
 
-    for name in ("_list_pod_identity_associations", "_get_docker", "_error", "_json_resp"):
+    for name in ("_list_pod_identity_associations", "_create_pod_identity_association",
+                 "_get_docker", "_error", "_json_resp"):
         if not callable(getattr(eks, name, None)):
             sys.exit(f"ministack_launcher: ministack.services.eks.{name} is missing; "
                      "this launcher is written for ministack 1.5.33")
-    patch_eks_paging(eks)
+    patch_eks_paging(eks, list_lag_ms)
     eks._get_docker = lambda: None
 
     import ministack.services.iam as iam
@@ -232,6 +283,8 @@ def main():
             sys.exit(f"ministack_launcher: ministack.services.iam.{name} is missing; "
                      "this launcher is written for ministack 1.5.33")
     patch_iam_oidc_provider_actions(iam)
+    if throttle_every > 0:
+        patch_throttling(throttle_every, iam, eks)
 
     # ministack's main() parses sys.argv itself (-d/--stop); give it none.
     sys.argv = [sys.argv[0]]

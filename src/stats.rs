@@ -1,0 +1,78 @@
+//! Counting cloud API calls, for `IDPLAN_STATS=text|json`: every attempt of every operation
+//! (retries included), and the process's peak memory, reported on stderr at exit.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+static CALLS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+/// Records a call to `api` (`service:Operation`); for drivers that do not use the AWS SDK.
+pub fn count(api: &str) {
+    *CALLS
+        .lock()
+        .expect("stats lock")
+        .entry(api.to_string())
+        .or_default() += 1;
+}
+
+/// Counts every attempt the AWS SDK sends.
+#[derive(Debug, Clone, Copy)]
+pub struct AwsCalls;
+
+impl Intercept for AwsCalls {
+    fn name(&self) -> &'static str {
+        "idplan-stats"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(op) = cfg.load::<Metadata>() {
+            count(&format!("{}:{}", op.service().to_lowercase(), op.name()));
+        }
+        Ok(())
+    }
+}
+
+/// The process's peak resident memory in KiB (Linux), if known.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Writes the report to stderr when `IDPLAN_STATS` asks for one.
+pub fn report() {
+    let Ok(format) = std::env::var("IDPLAN_STATS") else {
+        return;
+    };
+    let calls = CALLS.lock().expect("stats lock").clone();
+    let total: u64 = calls.values().sum();
+    let peak = peak_rss_kib();
+    if format == "json" {
+        let report = serde_json::json!({
+            "api_calls": calls,
+            "api_calls_total": total,
+            "peak_rss_kib": peak,
+        });
+        eprintln!("{report}");
+    } else {
+        eprintln!("API calls: {total}");
+        for (api, n) in &calls {
+            eprintln!("  {api:<45} {n}");
+        }
+        if let Some(kib) = peak {
+            eprintln!("Peak memory: {:.1} MiB", kib as f64 / 1024.0);
+        }
+    }
+}

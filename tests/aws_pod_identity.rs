@@ -1,0 +1,514 @@
+//! Pod identity mode end to end through the binary against ministack: what EKS and IAM hold.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{Ministack, TestDir};
+use serde_json::Value;
+
+const CLUSTER: &str = "spaces-pi";
+const ROLE_PREFIX: &str = "arn:aws:iam::000000000000:role/";
+
+fn namespace(i: usize) -> String {
+    format!("mxp-{i:08x}-0000-4000-8000-000000000000-system")
+}
+
+/// One pod-identity space with the control planes `planes` (indices) and the three components;
+/// `shared_name` renames the sharedSecrets role.
+fn spec(planes: &[usize], shared_name: Option<&str>) -> String {
+    let planes: String = planes
+        .iter()
+        .map(|i| format!("      - {}\n", namespace(*i)))
+        .collect();
+    let planes = if planes.is_empty() {
+        " []\n".to_string()
+    } else {
+        format!("\n{planes}")
+    };
+    let name = shared_name
+        .map(|n| format!("name: {n}, "))
+        .unwrap_or_default();
+    format!(
+        "version: 1\nspaces:\n  - name: pi\n    controlPlanes:{planes}    aws:\n      region: us-east-1\n      cluster: {CLUSTER}\n      mode: pod-identity\n    components:\n      backup: {{ bucket: acme-backup }}\n      billing: {{ bucket: acme-billing }}\n      sharedSecrets: {{ {name}secrets: [\"arn:aws:secretsmanager:us-east-1:000000000000:secret:s\"] }}\n"
+    )
+}
+
+async fn setup(launcher_args: &[&str], spec: &str) -> (Ministack, TestDir, Eks) {
+    let ms = Ministack::start_with(launcher_args);
+    ms.create_cluster(CLUSTER).await;
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", spec);
+    let eks = Eks::new(&ms).await;
+    (ms, dir, eks)
+}
+
+struct Eks {
+    eks: aws_sdk_eks::Client,
+    iam: aws_sdk_iam::Client,
+}
+
+/// An association as EKS holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Association {
+    id: String,
+    role: String,
+}
+
+impl Eks {
+    async fn new(ms: &Ministack) -> Eks {
+        let config = ms.sdk_config().await;
+        Eks {
+            eks: aws_sdk_eks::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+        }
+    }
+
+    /// Every association of the cluster, by (namespace, service account), with its role.
+    async fn associations(&self) -> BTreeMap<(String, String), Association> {
+        let mut out = BTreeMap::new();
+        let mut pages = self
+            .eks
+            .list_pod_identity_associations()
+            .cluster_name(CLUSTER)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for a in page.unwrap().associations() {
+                let described = self
+                    .eks
+                    .describe_pod_identity_association()
+                    .cluster_name(CLUSTER)
+                    .association_id(a.association_id().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                let d = described.association().unwrap();
+                out.insert(
+                    (
+                        d.namespace().unwrap().to_string(),
+                        d.service_account().unwrap().to_string(),
+                    ),
+                    Association {
+                        id: d.association_id().unwrap().to_string(),
+                        role: d.role_arn().unwrap().to_string(),
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    async fn create_association(&self, namespace: &str, sa: &str, role: &str) -> String {
+        self.eks
+            .create_pod_identity_association()
+            .cluster_name(CLUSTER)
+            .namespace(namespace)
+            .service_account(sa)
+            .role_arn(role)
+            .send()
+            .await
+            .unwrap()
+            .association()
+            .unwrap()
+            .association_id()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn trust(&self, role: &str) -> Value {
+        let out = self.iam.get_role().role_name(role).send().await.unwrap();
+        idplan::policy::parse_returned(out.role().unwrap().assume_role_policy_document().unwrap())
+            .unwrap()
+    }
+
+    async fn roles(&self) -> BTreeSet<String> {
+        let out = self.iam.list_roles().send().await.unwrap();
+        out.roles()
+            .iter()
+            .map(|r| r.role_name().to_string())
+            .collect()
+    }
+}
+
+/// What idplan should have made for these control planes.
+fn expected(planes: &[usize], shared: &str) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    for i in planes {
+        for (sa, role) in [
+            ("mxp-controller", "spaces-pi-backup"),
+            ("vector", "spaces-pi-billing"),
+            ("external-secrets-controller", shared),
+        ] {
+            out.insert(
+                (namespace(*i), sa.to_string()),
+                format!("{ROLE_PREFIX}{role}"),
+            );
+        }
+    }
+    out
+}
+
+fn roles_of(
+    associations: &BTreeMap<(String, String), Association>,
+) -> BTreeMap<(String, String), String> {
+    associations
+        .iter()
+        .map(|(k, a)| (k.clone(), a.role.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn associations_follow_the_control_planes_and_only_idplans_are_deleted() {
+    let (ms, dir, eks) = setup(&[], &spec(&[0, 1, 2], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let held = eks.associations().await;
+    assert_eq!(
+        roles_of(&held),
+        expected(&[0, 1, 2], "spaces-pi-shared-secrets")
+    );
+
+    // Roles are trusted by the pod identity agent, for AssumeRole and TagSession.
+    let trust = eks.trust("spaces-pi-billing").await;
+    let statement = &trust["Statement"][0];
+    assert_eq!(
+        statement["Principal"]["Service"],
+        serde_json::json!(["pods.eks.amazonaws.com"])
+    );
+    assert_eq!(
+        statement["Action"],
+        serde_json::json!(["sts:AssumeRole", "sts:TagSession"])
+    );
+    assert!(statement.get("Condition").is_none());
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    // No role annotations with pod identity: only billing's storage keys.
+    let helm = dir.idplan(&ms, &["helm-values"]);
+    helm.assert_code(0);
+    assert!(!helm.stdout.contains("role-arn"), "{}", helm.stdout);
+    assert!(
+        helm.stdout
+            .contains("--set \"billing.storage.secretRef.name=\""),
+        "{}",
+        helm.stdout
+    );
+
+    // A fourth control plane: three more associations.
+    dir.write("idplan.yaml", &spec(&[0, 1, 2, 3], None));
+    let plan = dir.idplan(&ms, &["plan"]);
+    assert!(
+        plan.stdout
+            .contains("Plan: 3 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1, 2, 3], "spaces-pi-shared-secrets")
+    );
+
+    // Someone else's association in a namespace idplan leaves: it survives idplan's removal.
+    let foreign = eks
+        .create_association(
+            &namespace(1),
+            "other-app",
+            &format!("{ROLE_PREFIX}someone-else"),
+        )
+        .await;
+    dir.write("idplan.yaml", &spec(&[0, 2, 3], None));
+    let plan = dir.idplan(&ms, &["plan"]);
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to add, 0 to change, 3 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let held = eks.associations().await;
+    let mut want = expected(&[0, 2, 3], "spaces-pi-shared-secrets");
+    want.insert(
+        (namespace(1), "other-app".into()),
+        format!("{ROLE_PREFIX}someone-else"),
+    );
+    assert_eq!(roles_of(&held), want);
+    assert_eq!(held[&(namespace(1), "other-app".to_string())].id, foreign);
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[tokio::test]
+async fn a_new_role_name_updates_the_associations_in_place() {
+    let (ms, dir, eks) = setup(&[], &spec(&[0, 1], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let before = eks.associations().await;
+
+    dir.write("idplan.yaml", &spec(&[0, 1], Some("acme-pi-eso")));
+    let plan = dir.idplan(&ms, &["plan", "--format", "json"]);
+    plan.assert_code(0);
+    let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let actions: BTreeMap<&str, &str> = plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no-op")
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap(),
+                c["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let association = |i: usize| {
+        format!(
+            "aws_eks_pod_identity_association.pi.sharedSecrets.{}",
+            namespace(i)
+        )
+    };
+    assert_eq!(
+        actions.get(association(0).as_str()),
+        Some(&"update"),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.get(association(1).as_str()),
+        Some(&"update"),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.get("aws_iam_role.pi.sharedSecrets"),
+        Some(&"replace"),
+        "{actions:?}"
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+
+    let after = eks.associations().await;
+    assert_eq!(roles_of(&after), expected(&[0, 1], "acme-pi-eso"));
+    for (key, a) in &after {
+        assert_eq!(
+            a.id, before[key].id,
+            "{key:?} was updated in place, not recreated"
+        );
+    }
+    assert!(!eks.roles().await.contains("spaces-pi-shared-secrets"));
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[tokio::test]
+async fn an_association_deleted_out_of_band_is_drift_and_apply_recreates_it() {
+    let (ms, dir, eks) = setup(&[], &spec(&[0, 1, 2], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let key = (namespace(1), "vector".to_string());
+    let id = eks.associations().await[&key].id.clone();
+    eks.eks
+        .delete_pod_identity_association()
+        .cluster_name(CLUSTER)
+        .association_id(&id)
+        .send()
+        .await
+        .unwrap();
+
+    let drift = dir.idplan(&ms, &["drift"]);
+    drift.assert_code(2);
+    let address = format!(
+        "aws_eks_pod_identity_association.pi.billing.{}",
+        namespace(1)
+    );
+    assert!(
+        drift
+            .stdout
+            .contains(&format!("{address} was deleted outside idplan")),
+        "{}",
+        drift.stdout
+    );
+    assert!(drift.stdout.contains("Drift: 1 of 15"), "{}", drift.stdout);
+
+    let plan = dir.idplan(&ms, &["plan"]);
+    assert!(
+        plan.stdout
+            .contains("Plan: 1 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    dir.idplan(&ms, &["drift"]).assert_code(0);
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1, 2], "spaces-pi-shared-secrets")
+    );
+}
+
+#[tokio::test]
+async fn an_existing_association_is_adopted_when_it_points_at_the_right_role_and_refused_otherwise()
+{
+    let (ms, dir, eks) = setup(&[], &spec(&[0], None)).await;
+    let right = eks
+        .create_association(
+            &namespace(0),
+            "vector",
+            &format!("{ROLE_PREFIX}spaces-pi-billing"),
+        )
+        .await;
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("Plan: 1 to import, 8 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert_eq!(
+        eks.associations().await[&(namespace(0), "vector".to_string())].id,
+        right
+    );
+
+    // Leaving the spec, the adopted association is forgotten, not deleted.
+    dir.write("idplan.yaml", &spec(&[], None));
+    let plan = dir.idplan(&ms, &["plan"]);
+    assert!(
+        plan.stdout.contains("2 to destroy, 1 to forget."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let held = eks.associations().await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[&(namespace(0), "vector".to_string())].id, right);
+
+    // One pointing elsewhere is someone else's: refused before any write.
+    eks.create_association(
+        &namespace(5),
+        "mxp-controller",
+        &format!("{ROLE_PREFIX}other"),
+    )
+    .await;
+    dir.write("idplan.yaml", &spec(&[5], None));
+    let roles = eks.roles().await;
+    let refused = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    refused.assert_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("already exists in cluster spaces-pi, pointing at"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(eks.roles().await, roles, "nothing was written");
+}
+
+#[tokio::test]
+async fn the_5000_associations_limit_counts_others_and_refuses_before_any_write() {
+    let planes: Vec<usize> = (0..1667).collect();
+    let (ms, dir, eks) = setup(&[], &spec(&planes, None)).await;
+    // 1,667 control planes × 3 = 5,001: the spec alone is over.
+    let validate = dir.idplan_offline(&["validate"]);
+    validate.assert_code(1);
+    assert!(
+        validate
+            .stderr
+            .contains("would hold 5001 pod identity associations (5001 of idplan's, 0 of others)"),
+        "{}",
+        validate.stderr
+    );
+
+    // 4,995 of idplan's fit alone; with 6 of someone else's they do not.
+    let planes: Vec<usize> = (0..1665).collect();
+    dir.write("idplan.yaml", &spec(&planes, None));
+    dir.idplan_offline(&["validate"]).assert_code(0);
+    for i in 0..6 {
+        eks.create_association(&format!("other-{i}"), "app", &format!("{ROLE_PREFIX}other"))
+            .await;
+    }
+    let plan = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    plan.assert_code(1);
+    assert!(
+        plan.stderr
+            .contains("would hold 5001 pod identity associations (4995 of idplan's, 6 of others)"),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        eks.roles().await.iter().all(|r| !r.starts_with("spaces-")),
+        "no role was created"
+    );
+    assert_eq!(
+        eks.associations().await.len(),
+        6,
+        "no association was created"
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_retried_with_backoff() {
+    let (ms, dir, eks) = setup(&["--throttle-every", "3"], &spec(&[0, 1, 2], None)).await;
+    let apply = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    apply.assert_code(0);
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    drop(dir);
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1, 2], "spaces-pi-shared-secrets")
+    );
+}
+
+#[tokio::test]
+async fn a_list_that_lags_behind_creates_does_not_make_a_spurious_diff() {
+    let (ms, dir, _eks) = setup(&["--list-lag-ms", "60000"], &spec(&[0, 1], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    // Every association is still missing from the cluster-wide list.
+    let plan = dir.idplan(&ms, &["plan", "--detailed-exitcode"]);
+    plan.assert_code(0);
+    dir.idplan(&ms, &["drift"]).assert_code(0);
+}
+
+#[tokio::test]
+async fn switching_between_irsa_and_pod_identity_rewrites_trust_and_associations() {
+    let irsa = spec(&[0, 1], None).replace("      mode: pod-identity\n", "      mode: irsa\n");
+    let (ms, dir, eks) = setup(&[], &irsa).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert!(eks.associations().await.is_empty());
+    assert!(
+        eks.trust("spaces-pi-backup")
+            .await
+            .to_string()
+            .contains("AssumeRoleWithWebIdentity")
+    );
+
+    dir.write("idplan.yaml", &spec(&[0, 1], None));
+    let plan = dir.idplan(&ms, &["plan"]);
+    // 6 associations; 3 trust policies; the OIDC provider idplan made goes.
+    assert!(
+        plan.stdout
+            .contains("Plan: 6 to add, 3 to change, 1 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1], "spaces-pi-shared-secrets")
+    );
+    assert!(
+        eks.trust("spaces-pi-backup")
+            .await
+            .to_string()
+            .contains("pods.eks.amazonaws.com")
+    );
+    let providers = eks
+        .iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .unwrap();
+    assert!(providers.open_id_connect_provider_list().is_empty());
+
+    dir.write("idplan.yaml", &irsa);
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert!(eks.associations().await.is_empty());
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
