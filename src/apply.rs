@@ -4,6 +4,7 @@
 //! followed by a state write, so an error part way loses nothing.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
@@ -63,10 +64,7 @@ pub async fn apply(
     report: &(dyn Fn(Event) + Sync),
 ) -> Result<Outcome> {
     let outcome = Mutex::new(Outcome::default());
-    let state = Mutex::new(state);
-    let save = |f: &dyn Fn(&mut crate::state::State) -> bool| -> Result<()> {
-        state.lock().expect("state lock").update(f)
-    };
+    let journal = Journal::new(state);
 
     // What the plan read may be old (a saved plan): every re-read below asks the cloud again.
     clouds.refresh();
@@ -78,7 +76,7 @@ pub async fn apply(
         .filter(|c| c.action == Action::NoOp)
     {
         if let Some(record) = change.record(change.before.as_ref()) {
-            save(&|s| s.put(record.clone()))?;
+            journal.record(&|s| s.put(record.clone())).await?;
             if change.importing {
                 outcome.lock().expect("outcome lock").imported += 1;
                 report(Event::Finished {
@@ -110,13 +108,13 @@ pub async fn apply(
                 .map(|change| async {
                     if destroy {
                         destroy_one(change, clouds, report, &outcome).await?;
-                        save(&|s| s.remove(&change.address))
+                        journal.record(&|s| s.remove(&change.address)).await
                     } else {
                         let actual = build_one(change, clouds, report, &outcome).await?;
                         let record = change
                             .record(Some(&actual))
                             .expect("built changes have an after");
-                        save(&|s| s.put(record.clone()))
+                        journal.record(&|s| s.put(record.clone())).await
                     }
                 })
                 .buffer_unordered(parallelism.max(1))
@@ -132,6 +130,51 @@ pub async fn apply(
         }
     }
     Ok(outcome.into_inner().expect("outcome lock"))
+}
+
+/// Group commit of the state: every change is in a state write before its step completes,
+/// and the steps that finish while a write is under way share the next one. The write runs
+/// off the async threads, so cloud calls go on meanwhile.
+struct Journal<'a> {
+    state: Mutex<&'a mut StateFile>,
+    /// Changes made in memory so far.
+    changed: AtomicU64,
+    /// Changes on disk; held while writing, so writers queue and coalesce.
+    written: tokio::sync::Mutex<u64>,
+}
+
+impl<'a> Journal<'a> {
+    fn new(state: &'a mut StateFile) -> Self {
+        Journal {
+            state: Mutex::new(state),
+            changed: AtomicU64::new(0),
+            written: tokio::sync::Mutex::new(0),
+        }
+    }
+
+    async fn record(&self, change: &dyn Fn(&mut crate::state::State) -> bool) -> Result<()> {
+        let mine = {
+            let mut state = self.state.lock().expect("state lock");
+            if !state.modify(change) {
+                return Ok(());
+            }
+            self.changed.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        let mut written = self.written.lock().await;
+        if *written >= mine {
+            // A write that began after this change already carried it.
+            return Ok(());
+        }
+        let (upto, (path, bytes)) = {
+            let mut state = self.state.lock().expect("state lock");
+            (self.changed.load(Ordering::SeqCst), state.snapshot())
+        };
+        tokio::task::spawn_blocking(move || StateFile::write(&path, &bytes))
+            .await
+            .map_err(|e| Error::user(format!("writing the state failed: {e}")))??;
+        *written = upto;
+        Ok(())
+    }
 }
 
 fn waves<'a>(changes: &[&'a ResourceChange]) -> Result<Vec<Vec<&'a ResourceChange>>> {

@@ -172,15 +172,32 @@ impl StateFile {
 
     /// Applies `change` to the state and writes it, if it changed anything.
     pub fn update(&mut self, change: impl FnOnce(&mut State) -> bool) -> Result<()> {
-        assert!(self._lock.is_some(), "a read-only state is never written");
         if change(&mut self.state) {
-            self.state.serial += 1;
-            let mut bytes = serde_json::to_vec_pretty(&self.state).expect("state serializes");
-            bytes.push(b'\n');
-            write_atomic(&self.path, &bytes)?;
-            self.exists = true;
+            let (path, bytes) = self.snapshot();
+            write_atomic(&path, &bytes)?;
         }
         Ok(())
+    }
+
+    /// Applies `change` in memory only; `snapshot` and `write` persist it. Returns whether
+    /// anything changed.
+    pub fn modify(&mut self, change: impl FnOnce(&mut State) -> bool) -> bool {
+        change(&mut self.state)
+    }
+
+    /// The next version of the state file, serialized: its serial is taken now.
+    pub fn snapshot(&mut self) -> (PathBuf, Vec<u8>) {
+        assert!(self._lock.is_some(), "a read-only state is never written");
+        self.state.serial += 1;
+        self.exists = true;
+        let mut bytes = serde_json::to_vec_pretty(&self.state).expect("state serializes");
+        bytes.push(b'\n');
+        (self.path.clone(), bytes)
+    }
+
+    /// Writes a snapshot: atomically, keeping the previous file as `.backup`.
+    pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+        write_atomic(path, bytes)
     }
 }
 

@@ -372,8 +372,14 @@ impl TestDir {
 
     /// Runs the idplan binary in this directory against `ms`.
     pub fn idplan(&self, ms: &Ministack, args: &[&str]) -> Output {
+        self.idplan_with_env(ms, args, &[])
+    }
+
+    /// As [`TestDir::idplan`], with more environment variables.
+    pub fn idplan_with_env(&self, ms: &Ministack, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = self.command(args);
         ms.apply_env(&mut cmd);
+        cmd.envs(env.iter().copied());
         run(cmd, args)
     }
 
