@@ -365,8 +365,28 @@ async fn an_existing_association_is_adopted_when_it_points_at_the_right_role_and
         right
     );
 
+    // idplan manages the role of what it adopted: a new role name updates it in place, once.
+    dir.write(
+        "idplan.yaml",
+        &spec(&[0], None).replace("billing: { bucket", "billing: { name: acme-billing, bucket"),
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let adopted = &eks.associations().await[&(namespace(0), "vector".to_string())];
+    assert_eq!(
+        (adopted.id.as_str(), adopted.role.as_str()),
+        (
+            right.as_str(),
+            "arn:aws:iam::000000000000:role/acme-billing"
+        )
+    );
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
     // Leaving the spec, the adopted association is forgotten, not deleted.
-    dir.write("idplan.yaml", &spec(&[], None));
+    dir.write(
+        "idplan.yaml",
+        &spec(&[], None).replace("billing: { bucket", "billing: { name: acme-billing, bucket"),
+    );
     let plan = dir.idplan(&ms, &["plan"]);
     assert!(
         plan.stdout.contains("2 to destroy, 1 to forget."),

@@ -234,9 +234,7 @@ fn decide(
         Some(record) if record.ownership == Ownership::Adopted => {
             change.ownership = Ownership::Adopted;
             change.added = record.added;
-            if let Adoption::Shared { desired: d, .. } = provider::adoption(&desired, &actual) {
-                change.after = Some(d);
-            }
+            change.after = Some(provider::shared_desired(&desired, &actual));
         }
         Some(_) => {}
         None => {

@@ -670,10 +670,8 @@ pub fn adopt_association(resource: &Resource, actual: &Value) -> Adoption {
             actual["role_arn"],
         ));
     }
-    let mut desired = resource.attributes.clone();
-    desired["tags"] = actual["tags"].clone();
     Adoption::Shared {
-        desired,
+        desired: super::shared_desired(resource, actual),
         added: None,
     }
 }
@@ -681,14 +679,11 @@ pub fn adopt_association(resource: &Resource, actual: &Value) -> Adoption {
 /// An existing provider that this state did not create (eksctl made it, or another idplan
 /// state) is shared: idplan never tags or deletes it, and only adds the `sts.amazonaws.com` client id when it is missing.
 pub fn adopt_provider(resource: &Resource, actual: &Value) -> Adoption {
-    let mut desired = resource.attributes.clone();
-    // Its tags are its owner's business: left as they are.
-    desired["tags"] = actual["tags"].clone();
     let has_sts = strings(&actual["client_ids"])
         .iter()
         .any(|c| c == STS_AUDIENCE);
     Adoption::Shared {
-        desired,
+        desired: super::shared_desired(resource, actual),
         added: (!has_sts).then(|| json!({ "client_ids": [STS_AUDIENCE] })),
     }
 }

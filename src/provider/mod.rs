@@ -142,6 +142,14 @@ pub enum Adoption {
     Conflict(String),
 }
 
+/// What idplan wants of a resource it shares with an owner: everything it manages, with the
+/// tags left as the owner set them.
+pub fn shared_desired(resource: &Resource, actual: &Value) -> Value {
+    let mut desired = resource.attributes.clone();
+    desired["tags"] = actual["tags"].clone();
+    desired
+}
+
 /// Decides how to treat an existing resource that is not in the state.
 pub fn adoption(resource: &Resource, actual: &Value) -> Adoption {
     use crate::recipe::aws::{MANAGED_BY, SPACE_TAG};
