@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::graph;
 use crate::plan::{Action, Plan, ResourceChange};
 use crate::provider::Clouds;
-use crate::state::{Ownership, StateFile};
+use crate::state::{Ownership, Record, StateFile};
 
 /// Progress of one resource, for the command line to show.
 #[derive(Debug)]
@@ -69,23 +69,28 @@ pub async fn apply(
     // What the plan read may be old (a saved plan): every re-read below asks the cloud again.
     clouds.refresh();
 
-    // Resources that need no cloud write but belong in the state (imports, refreshed records).
-    for change in plan
+    // Resources that need no cloud write but belong in the state (imports, refreshed records):
+    // one state write for all of them.
+    let unchanged: Vec<(&ResourceChange, Record)> = plan
         .resource_changes
         .iter()
         .filter(|c| c.action == Action::NoOp)
-    {
-        if let Some(record) = change.record(change.before.as_ref()) {
-            journal.record(&|s| s.put(record.clone())).await?;
-            if change.importing {
-                outcome.lock().expect("outcome lock").imported += 1;
-                report(Event::Finished {
-                    address: &change.address,
-                    verb: Verb::Recording,
-                    elapsed: Duration::ZERO,
-                });
-            }
-        }
+        .filter_map(|c| Some((c, c.record(c.before.as_ref())?)))
+        .collect();
+    journal
+        .record(&|s| {
+            unchanged.iter().fold(false, |changed, (_, record)| {
+                s.put(record.clone()) | changed
+            })
+        })
+        .await?;
+    for (change, _) in unchanged.iter().filter(|(c, _)| c.importing) {
+        outcome.lock().expect("outcome lock").imported += 1;
+        report(Event::Finished {
+            address: &change.address,
+            verb: Verb::Recording,
+            elapsed: Duration::ZERO,
+        });
     }
 
     let destroying: Vec<&ResourceChange> = plan

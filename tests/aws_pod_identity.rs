@@ -532,3 +532,45 @@ async fn switching_between_irsa_and_pod_identity_rewrites_trust_and_associations
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
         .assert_code(0);
 }
+
+#[tokio::test]
+async fn a_lost_state_is_rebuilt_from_idplans_tags_without_a_cloud_write() {
+    let (ms, dir, eks) = setup(&[], &spec(&[0, 1], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let held = eks.associations().await;
+    std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("Plan: 12 to import, 0 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    let apply = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    apply.assert_code(0);
+    assert!(
+        apply
+            .stdout
+            .contains("Resources: 12 imported, 0 added, 0 changed, 0 destroyed."),
+        "{}",
+        apply.stdout
+    );
+    assert_eq!(
+        eks.associations().await,
+        held,
+        "nothing was written to the cloud"
+    );
+    let state: Value = serde_json::from_str(&dir.read("state/idplan.state.json")).unwrap();
+    assert_eq!(state["serial"], 1, "one state write for all the imports");
+    assert!(
+        state["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["ownership"] == "created")
+    );
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
