@@ -227,7 +227,11 @@ async fn destroy_one(
         .recorded()
         .expect("delete and replace carry the prior record");
     let prior = change.prior.as_ref().expect("checked by recorded()");
-    let now = clouds.read(&target, Some(&prior.attributes)).await?;
+    let now = clouds
+        .read(&target, Some(&prior.attributes))
+        .await?
+        // Another object under the recorded identity is not idplan's to delete.
+        .filter(|now| crate::graph::same_object(target.kind, &prior.attributes, now));
     check_unchanged(change, &now, &change.before)?;
     let verb = match prior.ownership {
         _ if now.is_none() => Verb::Forgetting,

@@ -69,6 +69,14 @@ pub fn decided(kind: Kind, attributes: &Value) -> Value {
     out
 }
 
+/// Whether `recorded` and `actual` are one cloud object: an association deleted and made again
+/// outside idplan has the same identity but another id, and is not idplan's.
+pub fn same_object(kind: Kind, recorded: &Value, actual: &Value) -> bool {
+    computed_keys(kind)
+        .iter()
+        .all(|key| recorded.get(*key) == actual.get(*key))
+}
+
 /// `desired` with the computed attributes of `actual` added: what the state records.
 pub fn with_computed(kind: Kind, desired: &Value, actual: Option<&Value>) -> Value {
     let mut out = desired.clone();
@@ -132,8 +140,14 @@ impl Graph {
             None => {
                 let key = (resource.kind, identity(resource.kind, &resource.attributes));
                 if let Some(other) = self.identities.get(&key) {
+                    let fix = match resource.kind {
+                        Kind::AwsEksPodIdentityAssociation => {
+                            "a host namespace belongs to one space: list it in one of them"
+                        }
+                        _ => "give one of them another `name`",
+                    };
                     return Err(Error::user(format!(
-                        "{} and {other} both want {} {}: give one of them another `name`",
+                        "{} and {other} both want {} {}: {fix}",
                         resource.address, resource.kind, key.1
                     )));
                 }

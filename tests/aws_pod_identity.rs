@@ -433,6 +433,12 @@ async fn the_5000_associations_limit_counts_others_and_refuses_before_any_write(
         "{}",
         validate.stderr
     );
+    assert!(
+        validate.stderr.contains("error: idplan.yaml:")
+            && validate.stderr.contains(": spaces[0].controlPlanes: "),
+        "located: {}",
+        validate.stderr
+    );
 
     // 4,995 of idplan's fit alone; with 6 of someone else's they do not.
     let planes: Vec<usize> = (0..1665).collect();
@@ -573,4 +579,65 @@ async fn a_lost_state_is_rebuilt_from_idplans_tags_without_a_cloud_write() {
     );
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
         .assert_code(0);
+}
+
+#[tokio::test]
+async fn an_association_made_again_outside_idplan_is_not_idplans() {
+    let (ms, dir, eks) = setup(&[], &spec(&[0, 1], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let key = (namespace(1), "vector".to_string());
+    let delete = |id: String| {
+        let eks = eks.eks.clone();
+        async move {
+            eks.delete_pod_identity_association()
+                .cluster_name(CLUSTER)
+                .association_id(id)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+
+    // Someone deletes idplan's association and makes their own for another role: idplan does
+    // not repoint it.
+    delete(eks.associations().await[&key].id.clone()).await;
+    let theirs = eks
+        .create_association(&key.0, &key.1, &format!("{ROLE_PREFIX}theirs"))
+        .await;
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(1);
+    assert!(
+        plan.stderr
+            .contains("pointing at \"arn:aws:iam::000000000000:role/theirs\""),
+        "{}",
+        plan.stderr
+    );
+
+    // Made again for idplan's role, it is adopted; when its control plane leaves the spec it
+    // is forgotten, not deleted.
+    delete(theirs).await;
+    let again = eks
+        .create_association(&key.0, &key.1, &format!("{ROLE_PREFIX}spaces-pi-billing"))
+        .await;
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("Plan: 1 to import, 0 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    dir.write("idplan.yaml", &spec(&[0], None));
+    let plan = dir.idplan(&ms, &["plan"]);
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to add, 0 to change, 2 to destroy, 1 to forget."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let held = eks.associations().await;
+    assert_eq!(held[&key].id, again, "the adopted association stays");
+    assert_eq!(held.len(), 4, "{held:?}");
 }

@@ -5,36 +5,48 @@ use super::{Exit, print};
 use crate::error::{Error, Result};
 use crate::graph::Kind;
 use crate::recipe::aws::{self, AwsContext};
-use crate::spec::{self, Cloud, SpecErrors};
+use crate::spec::{self, Cloud, SpecError, SpecErrors};
 
 /// Loads the spec and checks the limits with stand-in account and issuer values of the real
 /// lengths, so no cloud call is needed.
 pub fn validate(file: &Path) -> Result<Exit> {
     let spec = spec::load(file)?;
     let mut errors = Vec::new();
-    // Associations per (region, cluster): spaces may share a cluster.
-    let mut associations: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    // Associations per (region, cluster), since spaces may share a cluster, and the last space
+    // that adds to it: the one an error points at.
+    let mut associations: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
     for (i, space) in spec.spaces.iter().enumerate() {
         match &space.cloud {
             Cloud::Aws(a) => {
                 match aws::resources(&spec.path, i, space, a, &AwsContext::placeholder(&a.region)) {
                     Ok(resources) => {
-                        *associations.entry((&a.region, &a.cluster)).or_default() += resources
+                        let n = resources
                             .iter()
                             .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
-                            .count()
+                            .count();
+                        if n > 0 {
+                            let entry = associations.entry((&a.region, &a.cluster)).or_default();
+                            *entry = (entry.0 + n, i);
+                        }
                     }
                     Err(SpecErrors(e)) => errors.extend(e),
                 }
             }
         }
     }
+    for ((_, cluster), (wanted, i)) in associations {
+        if let Err(message) = aws::check_association_quota(cluster, wanted, 0) {
+            let Cloud::Aws(a) = &spec.spaces[i].cloud;
+            errors.push(SpecError {
+                path: spec.path.clone(),
+                location: Some(a.location),
+                field: format!("spaces[{i}].controlPlanes"),
+                message,
+            });
+        }
+    }
     if !errors.is_empty() {
         return Err(Error::Spec(SpecErrors(errors)));
-    }
-    for ((_, cluster), wanted) in associations {
-        aws::check_association_quota(cluster, wanted, 0)
-            .map_err(|e| Error::user(format!("{}: {e}", file.display())))?;
     }
     let control_planes: usize = spec.spaces.iter().map(|s| s.control_planes.len()).sum();
     let components: usize = spec

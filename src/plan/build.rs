@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::graph::{self, Graph, Resource};
 use crate::provider::{self, Adoption, Clouds};
 use crate::recipe;
-use crate::spec::{Cloud, Spec, SpecErrors};
+use crate::spec::{AwsMode, Cloud, Spec, SpecErrors};
 use crate::state::{Ownership, Record, State};
 
 /// The desired resources of every space, after asking each cloud what names depend on
@@ -43,6 +43,14 @@ pub async fn desired_graph(spec: &Spec, clouds: &Clouds) -> Result<Graph> {
         let resources = match &space.cloud {
             Cloud::Aws(aws) => {
                 let ctx = &contexts[&(aws.region.clone(), aws.cluster.clone())];
+                if aws.mode == AwsMode::Irsa && ctx.issuer.is_empty() {
+                    return Err(Error::user(format!(
+                        "EKS cluster {} ({}) has no OIDC issuer, which IRSA needs (EKS makes one \
+                         with every cluster since 1.13); use `mode: pod-identity`, or recreate \
+                         the cluster",
+                        aws.cluster, aws.region
+                    )));
+                }
                 recipe::aws::resources(&spec.path, i, space, aws, ctx)
             }
         };
@@ -155,6 +163,12 @@ fn decide(
     stale_actual: Option<Value>,
 ) -> Result<ResourceChange> {
     let stale = item.stale_record().cloned();
+    // What the cloud holds under a recorded identity may be another object made outside
+    // idplan since (same name, new id): that one is not idplan's.
+    let stale_actual = match (&item.record, stale_actual) {
+        (Some(r), Some(a)) if !graph::same_object(r.kind, &r.attributes, &a) => None,
+        (_, a) => a,
+    };
     let Some(desired) = item.desired else {
         let record = item
             .record
@@ -230,7 +244,10 @@ fn decide(
         )));
     }
 
-    match item.record.filter(|_| stale.is_none()) {
+    let record = item
+        .record
+        .filter(|r| stale.is_none() && graph::same_object(r.kind, &r.attributes, &actual));
+    match record {
         Some(record) if record.ownership == Ownership::Adopted => {
             change.ownership = Ownership::Adopted;
             change.added = record.added;

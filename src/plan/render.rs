@@ -91,7 +91,15 @@ fn body(plan: &Plan) -> String {
             Action::Delete => None,
             _ => change.after.as_ref(),
         };
-        for line in diff::attributes(change.before.as_ref(), after, "      ") {
+        // An update keeps what the cloud assigned (an id): not a change worth a line.
+        let before = match change.action {
+            Action::Update => change
+                .before
+                .as_ref()
+                .map(|b| crate::graph::decided(change.kind, b)),
+            _ => change.before.clone(),
+        };
+        for line in diff::attributes(before.as_ref(), after, "      ") {
             let _ = writeln!(out, "{line}");
         }
         out.push('\n');

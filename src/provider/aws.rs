@@ -200,21 +200,18 @@ impl AwsDriver {
             .send()
             .await
             .map_err(|e| cloud_error(&resource, "eks:DescribeCluster", e))?;
+        // Only IRSA needs the issuer; the recipe refuses an IRSA space without one.
         let issuer = out
             .cluster()
             .and_then(|c| c.identity())
             .and_then(|i| i.oidc())
             .and_then(|o| o.issuer())
-            .ok_or_else(|| {
-                Error::user(format!(
-                    "{resource} has no OIDC issuer; IRSA needs one (it is created with the cluster \
-                     on EKS 1.13 and later)"
-                ))
-            })?;
+            .map(|issuer| issuer_host_path(issuer).to_string())
+            .unwrap_or_default();
         Ok(AwsContext {
             account_id,
             partition,
-            issuer: issuer_host_path(issuer).to_string(),
+            issuer,
         })
     }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Start ministack for idplan's tests, with EKS paging restored.
+"""Start ministack for idplan's tests, with EKS paging restored and IAM completed.
 
     python tests/support/ministack_launcher.py --port N     (or GATEWAY_PORT=N)
 
@@ -14,6 +14,13 @@ starts, two things are changed:
   association id, with an opaque `nextToken` when more remain; a `maxResults`
   out of range or an invalid `nextToken` is a 400 InvalidParameterException,
   as EKS answers. The namespace/serviceAccount filters are ministack's own.
+* IAM gains the OIDC provider actions ministack 1.5.33 lacks, as IAM documents
+  them: Add/RemoveClientIDToOpenIDConnectProvider and Tag/UntagOpenIDConnectProvider.
+* On request, AWS's bad days: `--throttle-every N` answers every Nth IAM or EKS
+  request with the service's throttling error (IAM 400 Throttling, EKS 429
+  ThrottlingException); `--list-lag-ms MS` leaves associations younger than MS
+  out of the cluster-wide ListPodIdentityAssociations, as an eventually
+  consistent index does (a lookup by namespace and service account sees them).
 * Docker is never used. Without it ministack's CreateCluster still records the
   cluster (ACTIVE, with identity.oidc.issuer) but starts no k3s container; this
   keeps tests hermetic on machines that do have a Docker daemon, and keeps
