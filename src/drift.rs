@@ -45,7 +45,9 @@ pub async fn detect(state: &State, clouds: &Clouds, parallelism: usize) -> Resul
         .map(|record| async move {
             let actual = clouds
                 .read(&record.resource(), Some(&record.attributes))
-                .await?;
+                .await?
+                // Another object under the same identity means idplan's was deleted.
+                .filter(|a| crate::graph::same_object(record.kind, &record.attributes, a));
             let status = match &actual {
                 None => Status::Deleted,
                 Some(a) if *a != record.attributes => Status::Modified,
