@@ -604,6 +604,13 @@ async fn an_association_made_again_outside_idplan_is_not_idplans() {
     let theirs = eks
         .create_association(&key.0, &key.1, &format!("{ROLE_PREFIX}theirs"))
         .await;
+    let drift = dir.idplan(&ms, &["drift"]);
+    drift.assert_code(2);
+    assert!(
+        drift.stdout.contains("was deleted outside idplan"),
+        "{}",
+        drift.stdout
+    );
     let plan = dir.idplan(&ms, &["plan"]);
     plan.assert_code(1);
     assert!(
