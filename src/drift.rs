@@ -38,6 +38,9 @@ pub struct Report {
     pub resources: Vec<Drifted>,
     /// Changes of the spec that were never applied: not drift, shown for context.
     pub pending: Option<crate::plan::Summary>,
+    /// Why the spec could not be planned, when it could not: `idplan plan` shows it too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_error: Option<String>,
 }
 
 pub async fn detect(state: &State, clouds: &Clouds, parallelism: usize) -> Result<Vec<Drifted>> {
@@ -86,6 +89,10 @@ pub fn render(report: &Report, format: Format) -> String {
             s.add, s.change, s.destroy
         ),
         _ => String::new(),
+    };
+    let pending = match &report.plan_error {
+        Some(e) => format!("The spec cannot be planned now (`idplan plan` says why): {e}\n"),
+        None => pending,
     };
     let mut body = String::new();
     for d in &report.resources {

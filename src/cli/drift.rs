@@ -1,6 +1,6 @@
 use clap::Args;
 
-use super::plan::make;
+use super::plan::{decide, open};
 use super::{Exit, FormatArgs, PlanInputs, print};
 use crate::drift::{self, Report};
 use crate::error::Result;
@@ -14,30 +14,37 @@ pub struct DriftArgs {
     format: FormatArgs,
 }
 
-/// Drift is judged against the state; the spec is read too, to mention changes never applied.
+/// Drift is judged against the state alone; the spec is planned too, to mention changes never
+/// applied, but a plan that cannot be made (a conflict, say) does not hide the drift.
 pub async fn run(args: DriftArgs) -> Result<Exit> {
-    let planned = make(&args.inputs, "drift").await?;
-    let state = planned.state.state();
+    let (spec, state, clouds) = open(&args.inputs, "drift").await?;
     let resources = drift::detect(
-        state,
-        &planned.clouds,
+        state.state(),
+        &clouds,
         usize::from(args.inputs.run.parallelism),
     )
     .await?;
-    // What the plan would change beyond repairing the drift: spec edits never applied.
-    let pending: Vec<_> = planned
-        .plan
-        .resource_changes
-        .iter()
-        .filter(|c| !resources.iter().any(|d| d.address == c.address))
-        .cloned()
-        .collect();
-    let pending = Plan::new(String::new(), 0, String::new(), pending).summary;
+    let (pending, plan_error) = match decide(&spec, &state, &clouds, &args.inputs).await {
+        Ok(plan) => {
+            // What the plan would change beyond repairing the drift: spec edits never applied.
+            let pending: Vec<_> = plan
+                .resource_changes
+                .into_iter()
+                .filter(|c| !resources.iter().any(|d| d.address == c.address))
+                .collect();
+            (
+                Some(Plan::new(String::new(), 0, String::new(), pending).summary),
+                None,
+            )
+        }
+        Err(e) => (None, Some(e.to_string())),
+    };
     let report = Report {
         has_drift: !resources.is_empty(),
-        checked: state.resources.len(),
+        checked: state.state().resources.len(),
         resources,
-        pending: Some(pending),
+        pending,
+        plan_error,
     };
     print(&drift::render(&report, args.format.format));
     Ok(if report.has_drift {

@@ -52,23 +52,39 @@ pub struct Planned {
 
 /// Loads the spec, locks the state, reads the clouds and decides.
 pub async fn make(inputs: &PlanInputs, command: &str) -> Result<Planned> {
-    let spec = spec::load(&inputs.spec.file)?;
-    let state = StateFile::open(&inputs.state.state, command)?;
-    let clouds = Clouds::new(locations(&spec, &state).iter()).await;
-    let graph = plan::desired_graph(&spec, &clouds).await?;
-    let plan = plan::build(
-        &spec,
-        state.state(),
-        &clouds,
-        &graph,
-        usize::from(inputs.run.parallelism),
-    )
-    .await?;
+    let (spec, state, clouds) = open(inputs, command).await?;
+    let plan = decide(&spec, &state, &clouds, inputs).await?;
     Ok(Planned {
         state,
         clouds,
         plan,
     })
+}
+
+/// Loads the spec and locks the state; sets up the drivers both need.
+pub async fn open(inputs: &PlanInputs, command: &str) -> Result<(Spec, StateFile, Clouds)> {
+    let spec = spec::load(&inputs.spec.file)?;
+    let state = StateFile::open(&inputs.state.state, command)?;
+    let clouds = Clouds::new(locations(&spec, &state).iter()).await;
+    Ok((spec, state, clouds))
+}
+
+/// Reads the clouds and decides.
+pub async fn decide(
+    spec: &Spec,
+    state: &StateFile,
+    clouds: &Clouds,
+    inputs: &PlanInputs,
+) -> Result<Plan> {
+    let graph = plan::desired_graph(spec, clouds).await?;
+    plan::build(
+        spec,
+        state.state(),
+        clouds,
+        &graph,
+        usize::from(inputs.run.parallelism),
+    )
+    .await
 }
 
 /// Where the spec and the state have resources: which drivers are needed.
