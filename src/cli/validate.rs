@@ -5,6 +5,7 @@ use super::{Exit, print};
 use crate::error::{Error, Result};
 use crate::graph::Kind;
 use crate::recipe::aws::{self, AwsContext};
+use crate::recipe::azure::{self, AzureContext};
 use crate::spec::{self, Cloud, SpecErrors};
 
 /// Loads the spec and checks the limits with stand-in account and issuer values of the real
@@ -25,6 +26,12 @@ pub fn validate(file: &Path) -> Result<Exit> {
                             .count()
                     }
                     Err(SpecErrors(e)) => errors.extend(e),
+                }
+            }
+            Cloud::Azure(a) => {
+                let ctx = AzureContext::placeholder(a);
+                if let Err(SpecErrors(e)) = azure::resources(&spec.path, i, space, a, &ctx) {
+                    errors.extend(e);
                 }
             }
         }
