@@ -416,7 +416,7 @@ fn an_arm_error_names_the_resource_the_api_and_the_message() {
                     many Federated Identity Credentials are written concurrently";
     assert!(
         out.stderr
-            .contains(&format!("azurerm_federated_identity_credential.prod.")),
+            .contains("azurerm_federated_identity_credential.prod."),
         "{}",
         out.stderr
     );

@@ -227,7 +227,7 @@ impl AwsDriver {
             Kind::AzureUserAssignedIdentity
             | Kind::AzureFederatedIdentityCredential
             | Kind::AzureRoleAssignment
-            | Kind::AzureKeyVaultAccessPolicy => return Err(not_aws(r)),
+            | Kind::AzureKeyVaultAccessPolicy => Err(not_aws(r)),
             Kind::AwsIamOpenidConnectProvider => {
                 let arn = str_attr(a, "arn");
                 match iam
@@ -458,7 +458,7 @@ impl AwsDriver {
             Kind::AzureUserAssignedIdentity
             | Kind::AzureFederatedIdentityCredential
             | Kind::AzureRoleAssignment
-            | Kind::AzureKeyVaultAccessPolicy => return Err(not_aws(r)),
+            | Kind::AzureKeyVaultAccessPolicy => Err(not_aws(r)),
             Kind::AwsIamOpenidConnectProvider => gone_is_ok(
                 &r.address,
                 "iam:DeleteOpenIDConnectProvider",

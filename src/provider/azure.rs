@@ -382,12 +382,12 @@ impl AzureDriver {
                     .unwrap_or(false);
                 rbac_vaults.insert(vault.to_ascii_lowercase(), rbac);
             }
-            if let Some(account) = recipe::storage_account_id(azure, component) {
-                if self.get(&what, &GET_STORAGE, &account).await?.is_none() {
-                    return Err(Error::user(format!(
-                        "{what}: storage account {account} not found"
-                    )));
-                }
+            if let Some(account) = recipe::storage_account_id(azure, component)
+                && self.get(&what, &GET_STORAGE, &account).await?.is_none()
+            {
+                return Err(Error::user(format!(
+                    "{what}: storage account {account} not found"
+                )));
             }
         }
         Ok(AzureContext {

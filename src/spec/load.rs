@@ -388,7 +388,9 @@ impl Check<'_> {
         let location = raw.location();
         let raw = raw.into_value();
         let errors_before = self.errors.len();
-        let checks: [(&At<String>, &str, fn(&str) -> bool, &str); 4] = [
+        // (value, key, rule, what is expected)
+        type Rule<'a> = (&'a At<String>, &'a str, fn(&str) -> bool, &'a str);
+        let checks: [Rule; 4] = [
             (
                 &raw.subscription,
                 "subscription",
