@@ -16,7 +16,7 @@ const CASES: &[(&str, &str, &str, &str, usize)] = &[
     ("unknown_key_nested.yaml", "10:7", "spaces[0].aws.zone", "unknown key `zone`: expected one of `region`", 1),
     ("unknown_cloud_gcp.yaml", "7:5", "spaces[0].gcp", "only `aws`, `azure` is supported so far", 1),
     ("azure_missing_storage_account.yaml", "12:16", "spaces[0].components.billing", "missing required key `storageAccount`", 1),
-    ("azure_bucket_on_azure.yaml", "12:52", "spaces[0].components.backup.bucket", "`bucket` does not apply to this space's cloud: an Azure space takes `storageAccount`", 1),
+    ("azure_bucket_on_azure.yaml", "12:53", "spaces[0].components.backup.bucket", "`bucket` does not apply to this space's cloud: an Azure space takes `storageAccount`", 1),
     ("azure_bad_subscription.yaml", "7:21", "spaces[0].azure.subscription", "invalid subscription `acme-prod`: expected a subscription id", 1),
     ("aws_and_azure.yaml", "4:5", "spaces[0]", "expected exactly one of `aws`, `azure`, found `aws` and `azure`", 1),
     ("azure_bad_key_vault.yaml", "12:34", "spaces[0].components.sharedSecrets.keyVault", "invalid key vault", 1),

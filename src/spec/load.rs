@@ -537,12 +537,18 @@ impl Check<'_> {
                         Some(at) => (*at, format!("{field}.{key}.name")),
                         None => (component.location, format!("{field}.{key}")),
                     };
+                    let what = if azure {
+                        ("managed identity name", "identity")
+                    } else {
+                        ("role name", "role")
+                    };
                     self.error(
                         at,
                         f,
                         format!(
-                            "name `{role_shown}` is already the name of `{other}`'s identity: \
-                             set a different `name`"
+                            "{} `{role_shown}` is already the {} of `{other}`: set a different \
+                             `name`",
+                            what.0, what.1
                         ),
                     );
                 }
