@@ -654,3 +654,40 @@ fn the_fake_answers_like_the_reference_examples() {
     let (status, _) = arm.request("GET", &format!("{id}?{v}"), None);
     assert_eq!(status, 404);
 }
+
+/// The plan counts credentials others put on idplan's identity (listed page by page).
+#[test]
+fn plan_counts_credentials_others_added_to_the_identity() {
+    let (arm, dir) = setup(&spec(&namespaces(0..18)));
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let id = format!(
+        "{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/spaces-prod-backup"
+    );
+    for name in ["ci-one", "ci-two"] {
+        let (status, out) = arm.request(
+            "PUT",
+            &format!("{id}/federatedIdentityCredentials/{name}?api-version=2026-05-31"),
+            Some(
+                &json!({"properties": {"issuer": "https://token.actions.githubusercontent.com",
+                "subject": format!("repo:acme/{name}:ref:refs/heads/main"),
+                "audiences": ["api://AzureADTokenExchange"]}}),
+            ),
+        );
+        assert_eq!(status, 201, "{out}");
+    }
+    // Theirs are not drift; one more of idplan's would be 21.
+    dir.idplan_azure(&arm, &["drift"]).assert_code(0);
+    dir.idplan_azure(&arm, &["plan"]).assert_code(0);
+    dir.write("idplan.yaml", &spec(&namespaces(0..19)));
+    let out = dir.idplan_azure(&arm, &["plan"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "component backup: managed identity spaces-prod-backup would need 21 federated \
+             identity credentials (19 of idplan's, 2 of others), over Azure's limit of 20"
+        ),
+        "{}",
+        out.stderr
+    );
+}
