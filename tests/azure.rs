@@ -691,3 +691,68 @@ fn plan_counts_credentials_others_added_to_the_identity() {
         out.stderr
     );
 }
+
+#[test]
+fn a_saved_plan_on_an_empty_subscription_applies_and_a_lost_state_is_rebuilt() {
+    let cps = namespaces(0..2);
+    let (arm, dir) = setup(&spec(&cps));
+    dir.idplan_azure(&arm, &["plan", "--out", "first.json"])
+        .assert_code(0);
+    dir.idplan_azure(&arm, &["apply", "plans/first.json"])
+        .assert_code(0);
+    assert_eq!(assignments(&arm).len(), 2);
+    assert_eq!(access_policies(&arm).len(), 1);
+
+    // Without its state, idplan finds its own resources by their tags and names.
+    std::fs::remove_file(dir.path().join("state/idplan.state.json")).unwrap();
+    let plan = dir.idplan_azure(&arm, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("Plan: 12 to import, 0 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[test]
+fn renaming_an_identity_replaces_it_and_everything_that_names_it() {
+    let cps = namespaces(0..2);
+    let (arm, dir) = setup(&spec(&cps));
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.write(
+        "idplan.yaml",
+        &spec(&cps).replace(
+            "backup: { storageAccount: acmebackup }",
+            "backup: { storageAccount: acmebackup, name: prod-backup-v2 }",
+        ),
+    );
+    let plan = dir.idplan_azure(&arm, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("Plan: 4 to add, 0 to change, 4 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert!(identity(&arm, "spaces-prod-backup").is_none());
+    assert_eq!(
+        subjects(&arm, "prod-backup-v2"),
+        expected(&cps, "mxp-controller")
+    );
+    let principal = principal(&arm, "prod-backup-v2");
+    assert!(
+        assignments(&arm).iter().any(|a| a.2 == principal),
+        "{:?}",
+        assignments(&arm)
+    );
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}

@@ -141,8 +141,10 @@ pub async fn build(
             .is_some_and(|d| graph::has_references(&d.attributes))
     });
     let mut decided = read_and_decide(first, clouds, parallelism).await?;
+    // Only a resource that stays is known: one created or replaced gets new values.
     let known: HashMap<&str, &Value> = decided
         .iter()
+        .filter(|c| matches!(c.action, Action::NoOp | Action::Update))
         .filter_map(|c| Some((c.address.as_str(), c.before.as_ref()?)))
         .collect();
     let later: Vec<Item> = later
