@@ -756,3 +756,18 @@ fn renaming_an_identity_replaces_it_and_everything_that_names_it() {
     dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
         .assert_code(0);
 }
+
+#[test]
+fn the_azure_example_validates_without_a_cloud() {
+    let dir = TestDir::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/azure.yaml");
+    dir.write("idplan.yaml", &std::fs::read_to_string(example).unwrap());
+    let out = dir.idplan_offline(&["validate"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .contains("1 space(s), 2 control plane(s), 3 component(s)"),
+        "{}",
+        out.stdout
+    );
+}
