@@ -771,3 +771,47 @@ fn the_azure_example_validates_without_a_cloud() {
         out.stdout
     );
 }
+
+/// Azure keeps role assignments and access policy entries of a deleted identity: the new
+/// identity gets new ones, and the orphans idplan made are removed.
+#[test]
+fn an_identity_deleted_out_of_band_is_recreated_with_its_access() {
+    let cps = namespaces(0..1);
+    let (arm, dir) = setup(&spec(&cps));
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let old = principal(&arm, "spaces-prod-shared-secrets");
+    for name in ["spaces-prod-backup", "spaces-prod-shared-secrets"] {
+        let id = format!(
+            "{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}?api-version=2026-05-31"
+        );
+        assert_eq!(arm.request("DELETE", &id, None).0, 202);
+    }
+    dir.idplan_azure(&arm, &["drift"]).assert_code(2);
+    let plan = dir.idplan_azure(&arm, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout.contains(
+            "azurerm_role_assignment.prod.backup must be replaced (forces replacement: a \
+             resource it refers to is created anew)"
+        ),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let new = principal(&arm, "spaces-prod-shared-secrets");
+    assert_ne!(old, new);
+    let policies = access_policies(&arm);
+    assert_eq!(policies.len(), 1, "{policies:?}");
+    assert_eq!(policies[0]["objectId"], new.as_str());
+    let backup = principal(&arm, "spaces-prod-backup");
+    let scopes: Vec<_> = assignments(&arm)
+        .into_iter()
+        .filter(|a| a.0.ends_with("acmebackup"))
+        .collect();
+    assert_eq!(scopes.len(), 1, "{scopes:?}");
+    assert_eq!(scopes[0].2, backup);
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}

@@ -93,6 +93,9 @@ impl Item {
     fn stale_record(&self) -> Option<&Record> {
         let record = self.record.as_ref()?;
         match &self.desired {
+            // It refers to a resource that is created anew (its principal id is not known
+            // yet): what exists was made for the old one and is replaced.
+            Some(d) if graph::has_references(&d.attributes) => Some(record),
             Some(d)
                 if graph::identity(d.kind, &d.attributes)
                     == graph::identity(record.kind, &record.attributes) =>
@@ -183,8 +186,8 @@ async fn read_and_decide(
                         Some(_) => None,
                     };
                     match &item.desired {
-                        // Still unknown: what it refers to does not exist yet, so neither
-                        // does this.
+                        // Still unknown: what it refers to is created by this apply, so
+                        // this is too (what the state had here is read as the stale record).
                         Some(d) if graph::has_references(&d.attributes) => Ok(None),
                         Some(d) => clouds.read(d, known).await,
                         None => Ok(None),
@@ -264,11 +267,15 @@ fn decide(
                 change.action = Action::Replace;
                 change.before = Some(old_actual.clone());
                 change.prior = Some(Prior::from(old));
-                change.reason = Some(format!(
-                    "forces replacement: {} becomes {}",
+                let (old_id, new_id) = (
                     graph::identity(old.kind, &old.attributes),
-                    graph::identity(desired.kind, &desired.attributes)
-                ));
+                    graph::identity(desired.kind, &desired.attributes),
+                );
+                change.reason = Some(if old_id == new_id {
+                    "forces replacement: a resource it refers to is created anew".to_string()
+                } else {
+                    format!("forces replacement: {old_id} becomes {new_id}")
+                });
             }
             (None, _) if item.record.is_some() => {
                 change.reason = Some("deleted outside idplan: will be created again".into());
