@@ -115,6 +115,8 @@ pub async fn apply(
                         destroy_one(change, clouds, report, &outcome).await?;
                         journal.record(&|s| s.remove(&change.address)).await
                     } else {
+                        let resolved = journal.resolve(change)?;
+                        let change = resolved.as_ref().unwrap_or(change);
                         let actual = build_one(change, clouds, report, &outcome).await?;
                         let record = change
                             .record(Some(&actual))
@@ -157,6 +159,35 @@ impl<'a> Journal<'a> {
         }
     }
 
+    /// `change` with its references to other resources' cloud-assigned attributes replaced
+    /// by their values in the state (`None` when it has none). The resources it refers to
+    /// were written in an earlier wave.
+    fn resolve(&self, change: &ResourceChange) -> Result<Option<ResourceChange>> {
+        let Some(after) = change.after.as_ref().filter(|a| graph::has_references(a)) else {
+            return Ok(None);
+        };
+        let state = self.state.lock().expect("state lock");
+        let resolved = graph::resolve(after, &|address, key| {
+            let record = state
+                .state()
+                .resources
+                .iter()
+                .find(|r| r.address == address)?;
+            record.attributes.get(key).filter(|v| !v.is_null()).cloned()
+        });
+        if graph::has_references(&resolved) {
+            return Err(Error::user(format!(
+                "{}: a resource it refers to has no value recorded yet for {}; run `idplan \
+                 plan` again",
+                change.address,
+                diff_refs(after)
+            )));
+        }
+        let mut out = change.clone();
+        out.after = Some(resolved);
+        Ok(Some(out))
+    }
+
     async fn record(&self, change: &dyn Fn(&mut crate::state::State) -> bool) -> Result<()> {
         let mine = {
             let mut state = self.state.lock().expect("state lock");
@@ -179,6 +210,26 @@ impl<'a> Journal<'a> {
             .map_err(|e| Error::user(format!("writing the state failed: {e}")))??;
         *written = upto;
         Ok(())
+    }
+}
+
+/// The references in `attributes`, for an error message.
+fn diff_refs(attributes: &Value) -> String {
+    match attributes {
+        v if graph::as_reference(v).is_some() => v[graph::REF_KEY].as_str().unwrap_or("").into(),
+        Value::Object(map) => map
+            .values()
+            .map(diff_refs)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Array(items) => items
+            .iter()
+            .map(diff_refs)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
     }
 }
 

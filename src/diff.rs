@@ -53,12 +53,21 @@ pub fn attributes(before: Option<&Value>, after: Option<&Value>, indent: &str) -
 }
 
 fn is_document(v: &Value) -> bool {
+    if crate::graph::as_reference(v).is_some() {
+        return false;
+    }
     matches!(v, Value::Object(m) if !m.is_empty()) || matches!(v, Value::Array(a) if a.len() > 1)
 }
 
+/// One value on one line; a value assigned by the cloud at apply shows as terraform shows it.
 fn scalar(v: &Value) -> String {
+    if crate::graph::as_reference(v).is_some() {
+        return KNOWN_AFTER_APPLY.to_string();
+    }
     v.to_string()
 }
+
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
 
 fn pretty(v: &Value) -> Vec<String> {
     serde_json::to_string_pretty(v)

@@ -17,6 +17,10 @@ pub enum Kind {
     AwsIamRole,
     AwsIamRolePolicy,
     AwsEksPodIdentityAssociation,
+    AzureUserAssignedIdentity,
+    AzureFederatedIdentityCredential,
+    AzureRoleAssignment,
+    AzureKeyVaultAccessPolicy,
 }
 
 impl Kind {
@@ -27,6 +31,10 @@ impl Kind {
             Kind::AwsIamRole => "aws_iam_role",
             Kind::AwsIamRolePolicy => "aws_iam_role_policy",
             Kind::AwsEksPodIdentityAssociation => "aws_eks_pod_identity_association",
+            Kind::AzureUserAssignedIdentity => "azurerm_user_assigned_identity",
+            Kind::AzureFederatedIdentityCredential => "azurerm_federated_identity_credential",
+            Kind::AzureRoleAssignment => "azurerm_role_assignment",
+            Kind::AzureKeyVaultAccessPolicy => "azurerm_key_vault_access_policy",
         }
     }
 }
@@ -46,6 +54,17 @@ pub fn identity(kind: Kind, attributes: &Value) -> String {
             s("namespace"),
             s("service_account")
         ),
+        // ARM ids are case-insensitive.
+        Kind::AzureUserAssignedIdentity => s("id").to_ascii_lowercase(),
+        Kind::AzureFederatedIdentityCredential => {
+            format!("{}/{}", s("identity"), s("name")).to_ascii_lowercase()
+        }
+        Kind::AzureRoleAssignment => format!("{}/{}", s("scope"), s("name")).to_ascii_lowercase(),
+        // One access policy entry per (vault, identity): the identity's object id is only
+        // known once it exists, its resource id always.
+        Kind::AzureKeyVaultAccessPolicy => {
+            format!("{}/{}", s("vault"), s("identity")).to_ascii_lowercase()
+        }
     }
 }
 
@@ -54,6 +73,7 @@ pub fn identity(kind: Kind, attributes: &Value) -> String {
 pub fn computed_keys(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::AwsEksPodIdentityAssociation => &["association_id"],
+        Kind::AzureUserAssignedIdentity => &["principal_id", "client_id", "tenant_id"],
         _ => &[],
     }
 }
@@ -101,6 +121,50 @@ impl fmt::Display for Kind {
 #[serde(tag = "cloud", rename_all = "snake_case")]
 pub enum Location {
     Aws { region: String },
+    Azure { subscription: String },
+}
+
+/// A desired attribute that another resource's cloud assigns at create (an identity's
+/// principal id): `{"$ref": "<address>#<key>"}` until it is known. A plan shows it as
+/// "(known after apply)"; plan resolves it when the other resource exists, apply right
+/// before the write, from the state record of the other resource (written in an earlier
+/// wave: a reference is always also a dependency).
+pub const REF_KEY: &str = "$ref";
+
+pub fn reference(address: &str, key: &str) -> Value {
+    serde_json::json!({ REF_KEY: format!("{address}#{key}") })
+}
+
+/// The (address, key) a reference value points at.
+pub fn as_reference(value: &Value) -> Option<(&str, &str)> {
+    let map = value.as_object().filter(|m| m.len() == 1)?;
+    map.get(REF_KEY)?.as_str()?.split_once('#')
+}
+
+/// Whether any value in `attributes` is a reference not resolved yet.
+pub fn has_references(attributes: &Value) -> bool {
+    match attributes {
+        _ if as_reference(attributes).is_some() => true,
+        Value::Object(map) => map.values().any(has_references),
+        Value::Array(items) => items.iter().any(has_references),
+        _ => false,
+    }
+}
+
+/// Replaces every reference that `lookup(address, key)` knows; the others stay.
+pub fn resolve(attributes: &Value, lookup: &dyn Fn(&str, &str) -> Option<Value>) -> Value {
+    if let Some((address, key)) = as_reference(attributes) {
+        return lookup(address, key).unwrap_or_else(|| attributes.clone());
+    }
+    match attributes {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), resolve(v, lookup)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| resolve(v, lookup)).collect()),
+        other => other.clone(),
+    }
 }
 
 /// One desired resource.
@@ -236,6 +300,23 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(w, vec![vec!["lone", "p"], vec!["r"], vec!["pol"]]);
+    }
+
+    #[test]
+    fn references_resolve_when_known() {
+        let attrs = serde_json::json!({
+            "scope": "/s",
+            "principal_id": reference("azurerm_user_assigned_identity.p.backup", "principal_id"),
+        });
+        assert!(has_references(&attrs));
+        let unknown = resolve(&attrs, &|_, _| None);
+        assert_eq!(unknown, attrs);
+        let known = resolve(&attrs, &|a, k| {
+            (a == "azurerm_user_assigned_identity.p.backup" && k == "principal_id")
+                .then(|| Value::from("1234"))
+        });
+        assert_eq!(known["principal_id"], "1234");
+        assert!(!has_references(&known));
     }
 
     #[test]

@@ -27,7 +27,10 @@ fn value(path: &str, tail: Option<&str>, value: Value) -> HelmValue {
 
 /// The values of one space.
 pub fn values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
-    let Cloud::Aws(aws) = &space.cloud;
+    let aws = match &space.cloud {
+        Cloud::Aws(aws) => aws,
+        Cloud::Azure(_) => return azure_values(space, state),
+    };
     let mut out = Vec::new();
     if let Some(billing) = &space.components.billing {
         out.push(value("billing.enabled", None, Value::Bool(true)));
@@ -58,6 +61,58 @@ pub fn values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
                 arn.into(),
             ));
         }
+    }
+    Ok(out)
+}
+
+const CLIENT_ID_ANNOTATION: &str = "azure.workload.identity/client-id";
+const USE_LABEL: &str = "azure.workload.identity/use";
+
+/// Azure: the storage account and container for billing; every component's client id
+/// annotation and the label that has the workload identity webhook inject the token.
+fn azure_values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
+    let mut out = Vec::new();
+    if let Some(billing) = &space.components.billing {
+        // A resource id names the account in its last segment; the chart wants the name.
+        let account = billing.storage_account.as_deref().unwrap_or_default();
+        let account = account.rsplit('/').next().unwrap_or(account);
+        out.push(value("billing.enabled", None, Value::Bool(true)));
+        out.push(value("billing.storage.provider", None, "azure".into()));
+        out.push(value(
+            "billing.storage.azure.storageAccount",
+            None,
+            account.into(),
+        ));
+        out.push(value(
+            "billing.storage.azure.container",
+            None,
+            billing.container.clone().unwrap_or_default().into(),
+        ));
+        out.push(value("billing.storage.secretRef.name", None, "".into()));
+    }
+    for component in space.components.iter() {
+        let kind = component.kind;
+        let address = crate::recipe::azure::identity_address(&space.name, kind);
+        let client_id = state
+            .get(&address)
+            .and_then(|r| r.attributes["client_id"].as_str())
+            .ok_or_else(|| {
+                Error::user(format!(
+                    "space {}: the state has no managed identity for {kind} ({address}); run \
+                     `idplan apply` first",
+                    space.name
+                ))
+            })?;
+        out.push(value(
+            &format!("{}.{}", kind.helm_prefix(), kind.annotations_key()),
+            Some(CLIENT_ID_ANNOTATION),
+            client_id.into(),
+        ));
+        out.push(value(
+            &format!("{}.pod.customLabels", kind.helm_prefix()),
+            Some(USE_LABEL),
+            "true".into(),
+        ));
     }
     Ok(out)
 }

@@ -14,7 +14,12 @@ const CASES: &[(&str, &str, &str, &str, usize)] = &[
     ("wrong_type_control_planes.yaml", "5:20", "spaces[0].controlPlanes", "expected a list, found `5`", 1),
     ("unknown_key_top.yaml", "12:1", "spacez", "unknown key `spacez`: expected one of `version`, `spaces`", 1),
     ("unknown_key_nested.yaml", "10:7", "spaces[0].aws.zone", "unknown key `zone`: expected one of `region`", 1),
-    ("unknown_cloud_azure.yaml", "7:5", "spaces[0].azure", "only `aws` is supported so far", 1),
+    ("unknown_cloud_gcp.yaml", "7:5", "spaces[0].gcp", "only `aws`, `azure` is supported so far", 1),
+    ("azure_missing_storage_account.yaml", "12:16", "spaces[0].components.billing", "missing required key `storageAccount`", 1),
+    ("azure_bucket_on_azure.yaml", "12:53", "spaces[0].components.backup.bucket", "`bucket` does not apply to this space's cloud: an Azure space takes `storageAccount`", 1),
+    ("azure_bad_subscription.yaml", "7:21", "spaces[0].azure.subscription", "invalid subscription `acme-prod`: expected a subscription id", 1),
+    ("aws_and_azure.yaml", "4:5", "spaces[0]", "expected exactly one of `aws`, `azure`, found `aws` and `azure`", 1),
+    ("azure_bad_key_vault.yaml", "12:34", "spaces[0].components.sharedSecrets.keyVault", "invalid key vault", 1),
     ("bad_namespace_uppercase.yaml", "6:9", "spaces[0].controlPlanes[0]", "expected a DNS-1123 label", 1),
     ("bad_namespace_too_long.yaml", "7:9", "spaces[0].controlPlanes[1]", "64 characters: a DNS-1123 label has at most 63", 1),
     ("bad_namespace_underscore.yaml", "6:9", "spaces[0].controlPlanes[0]", "invalid namespace `mxp_706c49fa_system`", 1),
@@ -30,7 +35,7 @@ const CASES: &[(&str, &str, &str, &str, usize)] = &[
     ("duplicate_control_plane.yaml", "7:9", "spaces[0].controlPlanes[1]", "duplicate control plane", 1),
     ("role_name_too_long.yaml", "13:15", "spaces[0].components.backup.name", "IAM role name is 65 characters: expected at most 64", 1),
     ("invalid_region.yaml", "8:15", "spaces[0].aws.region", "invalid region `us-east`: expected an AWS region", 1),
-    ("no_cloud.yaml", "4:5", "spaces[0]", "expected exactly one of `aws`", 1),
+    ("no_cloud.yaml", "4:5", "spaces[0]", "expected exactly one of `aws`, `azure`", 1),
     ("no_components.yaml", "10:17", "spaces[0].components", "expected at least one of `backup`, `billing`, `sharedSecrets`", 1),
     ("duplicate_space.yaml", "12:11", "spaces[1].name", "duplicate space name `prod` (first at line 4)", 1),
     ("secrets_on_backup.yaml", "11:45", "spaces[0].components.backup.secrets", "unknown key `secrets`: expected one of `bucket`, `name`", 1),
@@ -100,7 +105,7 @@ fn the_valid_spec_loads() {
     let path = corpus().join("valid.yaml");
     let spec = spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(spec.path, path);
-    assert_eq!(spec.spaces.len(), 2);
+    assert_eq!(spec.spaces.len(), 3);
     assert_eq!(spec.spaces[0].components.iter().count(), 3);
     assert_eq!(spec.hash.len(), 64);
 }

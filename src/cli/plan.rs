@@ -96,6 +96,9 @@ fn locations(spec: &Spec, state: &StateFile) -> Vec<Location> {
             Cloud::Aws(a) => Location::Aws {
                 region: a.region.clone(),
             },
+            Cloud::Azure(a) => Location::Azure {
+                subscription: a.subscription.clone(),
+            },
         })
         .chain(state.state().resources.iter().map(|r| r.location.clone()))
         .collect();

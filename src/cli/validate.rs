@@ -5,6 +5,7 @@ use super::{Exit, print};
 use crate::error::{Error, Result};
 use crate::graph::Kind;
 use crate::recipe::aws::{self, AwsContext};
+use crate::recipe::azure::{self, AzureContext};
 use crate::spec::{self, Cloud, SpecError, SpecErrors};
 
 /// Loads the spec and checks the limits with stand-in account and issuer values of the real
@@ -32,11 +33,19 @@ pub fn validate(file: &Path) -> Result<Exit> {
                     Err(SpecErrors(e)) => errors.extend(e),
                 }
             }
+            Cloud::Azure(a) => {
+                let ctx = AzureContext::placeholder(a);
+                if let Err(SpecErrors(e)) = azure::resources(&spec.path, i, space, a, &ctx) {
+                    errors.extend(e);
+                }
+            }
         }
     }
     for ((_, cluster), (wanted, i)) in associations {
         if let Err(message) = aws::check_association_quota(cluster, wanted, 0) {
-            let Cloud::Aws(a) = &spec.spaces[i].cloud;
+            let Cloud::Aws(a) = &spec.spaces[i].cloud else {
+                unreachable!("associations are counted for AWS spaces only")
+            };
             errors.push(SpecError {
                 path: spec.path.clone(),
                 location: Some(a.location),

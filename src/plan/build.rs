@@ -21,21 +21,36 @@ pub async fn desired_graph(spec: &Spec, clouds: &Clouds) -> Result<Graph> {
     let mut clusters: Vec<(String, String)> = spec
         .spaces
         .iter()
-        .map(|s| match &s.cloud {
-            Cloud::Aws(aws) => (aws.region.clone(), aws.cluster.clone()),
+        .filter_map(|s| match &s.cloud {
+            Cloud::Aws(aws) => Some((aws.region.clone(), aws.cluster.clone())),
+            Cloud::Azure(_) => None,
         })
         .collect();
     clusters.sort();
     clusters.dedup();
-    let aws = clouds.aws()?;
-    let contexts: HashMap<(String, String), recipe::aws::AwsContext> =
+    let contexts: HashMap<(String, String), recipe::aws::AwsContext> = if clusters.is_empty() {
+        HashMap::new()
+    } else {
+        let aws = clouds.aws()?;
         futures::future::try_join_all(clusters.into_iter().map(|key| async move {
             let ctx = aws.context(&key.0, &key.1).await?;
             Ok::<_, Error>((key, ctx))
         }))
         .await?
         .into_iter()
-        .collect();
+        .collect()
+    };
+    // Azure: one read per space (its cluster's issuer, its vaults' authorization mode).
+    let azure_contexts: Vec<Option<recipe::azure::AzureContext>> =
+        futures::future::try_join_all(spec.spaces.iter().map(|space| async move {
+            match &space.cloud {
+                Cloud::Azure(azure) => {
+                    Ok::<_, Error>(Some(clouds.azure()?.context(space, azure).await?))
+                }
+                Cloud::Aws(_) => Ok(None),
+            }
+        }))
+        .await?;
 
     let mut graph = Graph::default();
     let mut errors = Vec::new();
@@ -52,6 +67,10 @@ pub async fn desired_graph(spec: &Spec, clouds: &Clouds) -> Result<Graph> {
                     )));
                 }
                 recipe::aws::resources(&spec.path, i, space, aws, ctx)
+            }
+            Cloud::Azure(azure) => {
+                let ctx = azure_contexts[i].as_ref().expect("read above");
+                recipe::azure::resources(&spec.path, i, space, azure, ctx)
             }
         };
         match resources {
@@ -82,6 +101,9 @@ impl Item {
     fn stale_record(&self) -> Option<&Record> {
         let record = self.record.as_ref()?;
         match &self.desired {
+            // It refers to a resource that is created anew (its principal id is not known
+            // yet): what exists was made for the old one and is replaced.
+            Some(d) if graph::has_references(&d.attributes) => Some(record),
             Some(d)
                 if graph::identity(d.kind, &d.attributes)
                     == graph::identity(record.kind, &record.attributes) =>
@@ -122,7 +144,48 @@ pub async fn build(
     }
 
     clouds.check_limits(graph, state).await?;
-    let decided: Vec<ResourceChange> = stream::iter(items.into_values())
+    // Resources that refer to another's cloud-assigned attributes are read once that other
+    // one was: with its value when it exists, or known to be absent too when it does not.
+    let (later, first): (Vec<Item>, Vec<Item>) = items.into_values().partition(|item| {
+        item.desired
+            .as_ref()
+            .is_some_and(|d| graph::has_references(&d.attributes))
+    });
+    let mut decided = read_and_decide(first, clouds, parallelism).await?;
+    // Only a resource that stays is known: one created or replaced gets new values.
+    let known: HashMap<&str, &Value> = decided
+        .iter()
+        .filter(|c| matches!(c.action, Action::NoOp | Action::Update))
+        .filter_map(|c| Some((c.address.as_str(), c.before.as_ref()?)))
+        .collect();
+    let later: Vec<Item> = later
+        .into_iter()
+        .map(|mut item| {
+            if let Some(d) = &mut item.desired {
+                d.attributes = graph::resolve(&d.attributes, &|address, key| {
+                    known.get(address).and_then(|a| a.get(key)).cloned()
+                });
+            }
+            item
+        })
+        .collect();
+    decided.extend(read_and_decide(later, clouds, parallelism).await?);
+    decided.sort_by(|a, b| a.address.cmp(&b.address));
+    Ok(Plan::new(
+        state.lineage.clone(),
+        state.serial,
+        spec.hash.clone(),
+        decided,
+    ))
+}
+
+/// Reads what the clouds hold for each item and decides its change.
+async fn read_and_decide(
+    items: Vec<Item>,
+    clouds: &Clouds,
+    parallelism: usize,
+) -> Result<Vec<ResourceChange>> {
+    stream::iter(items)
         .map(|item| async move {
             let (actual, stale_actual) = futures::try_join!(
                 async {
@@ -131,6 +194,9 @@ pub async fn build(
                         Some(_) => None,
                     };
                     match &item.desired {
+                        // Still unknown: what it refers to is created by this apply, so
+                        // this is too (what the state had here is read as the stale record).
+                        Some(d) if graph::has_references(&d.attributes) => Ok(None),
                         Some(d) => clouds.read(d, known).await,
                         None => Ok(None),
                     }
@@ -146,13 +212,7 @@ pub async fn build(
         })
         .buffered(parallelism.max(1))
         .try_collect()
-        .await?;
-    Ok(Plan::new(
-        state.lineage.clone(),
-        state.serial,
-        spec.hash.clone(),
-        decided,
-    ))
+        .await
 }
 
 /// The change for one address. `actual` is what the cloud holds under the desired identity;
@@ -221,11 +281,15 @@ fn decide(
                 change.action = Action::Replace;
                 change.before = Some(old_actual.clone());
                 change.prior = Some(Prior::from(old));
-                change.reason = Some(format!(
-                    "forces replacement: {} becomes {}",
+                let (old_id, new_id) = (
                     graph::identity(old.kind, &old.attributes),
-                    graph::identity(desired.kind, &desired.attributes)
-                ));
+                    graph::identity(desired.kind, &desired.attributes),
+                );
+                change.reason = Some(if old_id == new_id {
+                    "forces replacement: a resource it refers to is created anew".to_string()
+                } else {
+                    format!("forces replacement: {old_id} becomes {new_id}")
+                });
             }
             (None, _) if item.record.is_some() => {
                 change.reason = Some("deleted outside idplan: will be created again".into());

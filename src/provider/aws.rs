@@ -93,12 +93,12 @@ impl AwsDriver {
     }
 
     fn iam(&self, location: &Location) -> aws_sdk_iam::Client {
-        let Location::Aws { region } = location;
+        let region = aws_region(location);
         self.clients(region).iam
     }
 
     fn eks(&self, location: &Location) -> aws_sdk_eks::Client {
-        let Location::Aws { region } = location;
+        let region = aws_region(location);
         self.clients(region).eks
     }
 
@@ -109,12 +109,12 @@ impl AwsDriver {
 
     /// The associations of a cluster, listed once (following `nextToken` to the end).
     async fn listing(&self, location: &Location, cluster: &str) -> Result<CachedListing> {
-        let Location::Aws { region } = location;
+        let region = aws_region(location);
         let cell = self
             .listings
             .lock()
             .expect("listing cache lock")
-            .entry((region.clone(), cluster.to_string()))
+            .entry((region.to_string(), cluster.to_string()))
             .or_default()
             .clone();
         cell.get_or_try_init(|| async {
@@ -221,6 +221,10 @@ impl AwsDriver {
         let a = &r.attributes;
         match r.kind {
             Kind::AwsEksPodIdentityAssociation => self.read_association(r, known).await,
+            Kind::AzureUserAssignedIdentity
+            | Kind::AzureFederatedIdentityCredential
+            | Kind::AzureRoleAssignment
+            | Kind::AzureKeyVaultAccessPolicy => Err(not_aws(r)),
             Kind::AwsIamOpenidConnectProvider => {
                 let arn = str_attr(a, "arn");
                 match iam
@@ -315,6 +319,10 @@ impl AwsDriver {
         let a = &r.attributes;
         match r.kind {
             Kind::AwsEksPodIdentityAssociation => return self.create_association(r).await,
+            Kind::AzureUserAssignedIdentity
+            | Kind::AzureFederatedIdentityCredential
+            | Kind::AzureRoleAssignment
+            | Kind::AzureKeyVaultAccessPolicy => return Err(not_aws(r)),
             Kind::AwsIamOpenidConnectProvider => {
                 iam.create_open_id_connect_provider()
                     .url(format!("https://{}", str_attr(a, "url")))
@@ -346,6 +354,10 @@ impl AwsDriver {
         let a = &r.attributes;
         match r.kind {
             Kind::AwsEksPodIdentityAssociation => self.update_association(r, actual).await?,
+            Kind::AzureUserAssignedIdentity
+            | Kind::AzureFederatedIdentityCredential
+            | Kind::AzureRoleAssignment
+            | Kind::AzureKeyVaultAccessPolicy => return Err(not_aws(r)),
             Kind::AwsIamOpenidConnectProvider => {
                 let arn = str_attr(a, "arn");
                 for id in strings(&a["client_ids"]) {
@@ -440,6 +452,10 @@ impl AwsDriver {
         let a = &r.attributes;
         match r.kind {
             Kind::AwsEksPodIdentityAssociation => self.delete_association(r).await,
+            Kind::AzureUserAssignedIdentity
+            | Kind::AzureFederatedIdentityCredential
+            | Kind::AzureRoleAssignment
+            | Kind::AzureKeyVaultAccessPolicy => Err(not_aws(r)),
             Kind::AwsIamOpenidConnectProvider => gone_is_ok(
                 &r.address,
                 "iam:DeleteOpenIDConnectProvider",
@@ -624,12 +640,12 @@ impl AwsDriver {
 
     /// The listing of a cluster if this run has one.
     fn cached_listing(&self, location: &Location, cluster: &str) -> Option<CachedListing> {
-        let Location::Aws { region } = location;
+        let region = aws_region(location);
         let cell = self
             .listings
             .lock()
             .expect("listing cache lock")
-            .get(&(region.clone(), cluster.to_string()))
+            .get(&(region.to_string(), cluster.to_string()))
             .cloned()?;
         cell.initialized().then_some(cell)
     }
@@ -694,6 +710,18 @@ fn association_key(a: &Value) -> (&str, (String, String)) {
             str_attr(a, "service_account").to_string(),
         ),
     )
+}
+
+/// The region of an AWS location (`Clouds` only gives this driver AWS resources).
+fn aws_region(location: &Location) -> &str {
+    match location {
+        Location::Aws { region } => region,
+        Location::Azure { .. } => "",
+    }
+}
+
+fn not_aws(r: &Resource) -> Error {
+    Error::user(format!("internal: {} is not an AWS resource", r.address))
 }
 
 fn str_attr<'a>(attributes: &'a Value, key: &str) -> &'a str {
@@ -785,7 +813,7 @@ where
 
 /// An error and its sources on one line ("dispatch failure: io error: ... Connection refused"),
 /// without the debug dump the SDK's own formatter appends.
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn causes(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(e);
     while let Some(err) = next {

@@ -5,6 +5,7 @@
 //! Tags or client ids that someone else added are not in the projection and so never drift.
 
 pub mod aws;
+pub mod azure;
 
 use serde_json::Value;
 
@@ -14,15 +15,17 @@ use crate::graph::{Kind, Location, Resource};
 /// Every driver the current run needs, each created once.
 pub struct Clouds {
     aws: Option<aws::AwsDriver>,
+    azure: Option<azure::AzureDriver>,
 }
 
 impl Clouds {
     /// Creates the drivers for the locations given; no cloud call is made here.
     pub async fn new<'a>(locations: impl IntoIterator<Item = &'a Location>) -> Clouds {
-        let mut need_aws = false;
+        let (mut need_aws, mut need_azure) = (false, false);
         for location in locations {
             match location {
                 Location::Aws { .. } => need_aws = true,
+                Location::Azure { .. } => need_azure = true,
             }
         }
         Clouds {
@@ -31,6 +34,7 @@ impl Clouds {
             } else {
                 None
             },
+            azure: need_azure.then(azure::AzureDriver::new),
         }
     }
 
@@ -40,10 +44,17 @@ impl Clouds {
             .ok_or_else(|| Error::user("internal: no AWS driver was set up"))
     }
 
+    pub fn azure(&self) -> Result<&azure::AzureDriver> {
+        self.azure
+            .as_ref()
+            .ok_or_else(|| Error::user("internal: no Azure driver was set up"))
+    }
+
     /// What the cloud holds for `resource`, given what the state `known`s of it.
     pub async fn read(&self, resource: &Resource, known: Option<&Value>) -> Result<Option<Value>> {
         match resource.location {
             Location::Aws { .. } => self.aws()?.read(resource, known).await,
+            Location::Azure { .. } => self.azure()?.read(resource, known).await,
         }
     }
 
@@ -71,7 +82,9 @@ impl Clouds {
             .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
             .map(|r| (&r.location, &r.attributes, false));
         for (location, attributes, wanted) in desired_associations.chain(recorded) {
-            let Location::Aws { region } = location;
+            let Location::Aws { region } = location else {
+                continue;
+            };
             let (cluster, pair) = key(attributes);
             let entry = clusters
                 .entry((region.clone(), cluster))
@@ -90,6 +103,39 @@ impl Clouds {
             crate::recipe::aws::check_association_quota(&cluster, wanted, others)
                 .map_err(Error::user)?;
         }
+        self.check_credentials(desired).await
+    }
+
+    /// Refuses more federated credentials on an existing identity than Azure allows,
+    /// counting those others put there.
+    async fn check_credentials(&self, desired: &crate::graph::Graph) -> Result<()> {
+        use std::collections::{BTreeMap, HashSet};
+        let mut identities: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+        for r in desired
+            .iter()
+            .filter(|r| r.kind == Kind::AzureFederatedIdentityCredential)
+        {
+            let s = |k: &str| r.attributes[k].as_str().unwrap_or_default().to_string();
+            identities
+                .entry(s("identity"))
+                .or_default()
+                .insert(s("name").to_ascii_lowercase());
+        }
+        for identity in desired
+            .iter()
+            .filter(|r| r.kind == Kind::AzureUserAssignedIdentity)
+        {
+            let id = identity.attributes["id"].as_str().unwrap_or_default();
+            let ours = identities.remove(id).unwrap_or_default();
+            if self.azure()?.read(identity, None).await?.is_none() {
+                continue;
+            }
+            let others = self.azure()?.foreign_credentials(id, &ours).await?;
+            let component = identity.address.rsplit('.').next().unwrap_or_default();
+            let name = identity.attributes["name"].as_str().unwrap_or_default();
+            crate::recipe::azure::check_credentials_named(name, component, ours.len(), others)
+                .map_err(Error::user)?;
+        }
         Ok(())
     }
 
@@ -98,18 +144,23 @@ impl Clouds {
         if let Some(aws) = &self.aws {
             aws.refresh();
         }
+        if let Some(azure) = &self.azure {
+            azure.refresh();
+        }
     }
 
     /// Creates `resource`; returns what the cloud assigned (`graph::computed_keys`).
     pub async fn create(&self, resource: &Resource) -> Result<Value> {
         match resource.location {
             Location::Aws { .. } => self.aws()?.create(resource).await,
+            Location::Azure { .. } => self.azure()?.create(resource).await,
         }
     }
 
     pub async fn update(&self, resource: &Resource, actual: &Value) -> Result<()> {
         match resource.location {
             Location::Aws { .. } => self.aws()?.update(resource, actual).await,
+            Location::Azure { .. } => self.azure()?.update(resource, actual).await,
         }
     }
 
@@ -117,6 +168,7 @@ impl Clouds {
     pub async fn delete(&self, resource: &Resource) -> Result<()> {
         match resource.location {
             Location::Aws { .. } => self.aws()?.delete(resource).await,
+            Location::Azure { .. } => self.azure()?.delete(resource).await,
         }
     }
 
@@ -124,6 +176,11 @@ impl Clouds {
     pub async fn release(&self, resource: &Resource, added: &Value) -> Result<()> {
         match resource.location {
             Location::Aws { .. } => self.aws()?.release(resource, added).await,
+            // idplan adopts nothing on Azure: an identity not made by idplan is refused.
+            Location::Azure { .. } => Err(Error::user(format!(
+                "internal: {} has nothing to release",
+                resource.address
+            ))),
         }
     }
 }
@@ -166,6 +223,28 @@ pub fn adoption(resource: &Resource, actual: &Value) -> Adoption {
                 Adoption::Owned
             } else {
                 aws::adopt_association(resource, actual)
+            }
+        }
+        // Credentials, assignments and access policy entries belong to their identity (the
+        // name or the principal is the identity's): its adoption decides.
+        Kind::AzureFederatedIdentityCredential
+        | Kind::AzureRoleAssignment
+        | Kind::AzureKeyVaultAccessPolicy => Adoption::Owned,
+        Kind::AzureUserAssignedIdentity => {
+            let name = resource.attributes["name"].as_str().unwrap_or_default();
+            let managed = tag(actual, MANAGED_BY.0).as_deref() == Some(MANAGED_BY.1);
+            match (managed, tag(actual, SPACE_TAG)) {
+                (true, space) if space == tag(&resource.attributes, SPACE_TAG) => Adoption::Owned,
+                (true, space) => Adoption::Conflict(format!(
+                    "managed identity {name} belongs to idplan space {}; two spaces cannot \
+                     share an identity: set another `name` for the component",
+                    space.unwrap_or_default()
+                )),
+                (false, _) => Adoption::Conflict(format!(
+                    "managed identity {name} already exists and was not created by idplan (no \
+                     tag managed-by=idplan); idplan will not take it over: set another `name` \
+                     for the component, or delete the identity"
+                )),
             }
         }
         Kind::AwsIamRole => {

@@ -9,17 +9,18 @@ use serde_saphyr::{DuplicateKeyPolicy, Error as YamlError, ExternalMessageSource
 use sha2::{Digest, Sha256};
 
 use super::schema::{
-    At, NAMESPACE_MAX, ROLE_NAME_MAX, RawAws, RawAwsMode, RawBucketComponent, RawComponents,
-    RawSecretsComponent, RawSpace, RawSpec, RawSubjects, SPACE_NAME_MAX, TRUST_POLICY_QUOTA_MAX,
+    At, NAMESPACE_MAX, ROLE_NAME_MAX, RawAws, RawAwsMode, RawAzure, RawBucketComponent,
+    RawComponents, RawSecretsComponent, RawSpace, RawSpec, RawSubjects, SPACE_NAME_MAX,
+    TRUST_POLICY_QUOTA_MAX,
 };
 use super::{
-    AwsMode, AwsSpace, Cloud, Component, ComponentKind, Components, ControlPlane,
+    AwsMode, AwsSpace, AzureSpace, Cloud, Component, ComponentKind, Components, ControlPlane,
     DEFAULT_TRUST_POLICY_QUOTA, Location, Space, Spec, SpecError, SpecErrors, Subjects,
 };
 
 /// The cloud blocks of a space, exactly one of which must be present. A new cloud adds its
 /// key here, an `Option` field on `RawSpace` and an arm in `Check::cloud`.
-const CLOUD_KEYS: &[&str] = &["aws"];
+const CLOUD_KEYS: &[&str] = &["aws", "azure"];
 
 const EMPTY: &str = "spec is empty: expected a mapping with `version` and `spaces`";
 
@@ -170,8 +171,10 @@ impl Check<'_> {
         }
 
         let control_planes = self.control_planes(&field, raw.control_planes);
-        let cloud = self.cloud(&field, location, raw.aws);
-        let components = self.components(&field, &name, name_ok, raw.components);
+        // Component keys depend on the cloud; with none or two, AWS's rules are checked.
+        let azure = raw.azure.is_some() && raw.aws.is_none();
+        let cloud = self.cloud(&field, location, raw.aws, raw.azure);
+        let components = self.components(&field, &name, name_ok, azure, raw.components);
         Some(Space {
             name,
             location,
@@ -254,12 +257,25 @@ impl Check<'_> {
         out
     }
 
-    fn cloud(&mut self, space: &str, location: Location, aws: Option<At<RawAws>>) -> Option<Cloud> {
+    fn cloud(
+        &mut self,
+        space: &str,
+        location: Location,
+        aws: Option<At<RawAws>>,
+        azure: Option<At<RawAzure>>,
+    ) -> Option<Cloud> {
         let mut present: Vec<&str> = Vec::new();
         let mut clouds: Vec<Option<Cloud>> = Vec::new();
         if let Some(aws) = aws {
             present.push("aws");
             clouds.push(self.aws(&format!("{space}.aws"), aws).map(Cloud::Aws));
+        }
+        if let Some(azure) = azure {
+            present.push("azure");
+            clouds.push(
+                self.azure(&format!("{space}.azure"), azure)
+                    .map(Cloud::Azure),
+            );
         }
         let expected = CLOUD_KEYS
             .iter()
@@ -368,6 +384,71 @@ impl Check<'_> {
         })
     }
 
+    fn azure(&mut self, field: &str, raw: At<RawAzure>) -> Option<AzureSpace> {
+        let location = raw.location();
+        let raw = raw.into_value();
+        let errors_before = self.errors.len();
+        // (value, key, rule, what is expected)
+        type Rule<'a> = (&'a At<String>, &'a str, fn(&str) -> bool, &'a str);
+        let checks: [Rule; 4] = [
+            (
+                &raw.subscription,
+                "subscription",
+                is_guid,
+                "expected a subscription id (a GUID such as \
+                 `00000000-0000-0000-0000-000000000000`)",
+            ),
+            (
+                &raw.resource_group,
+                "resourceGroup",
+                is_resource_group,
+                "expected a resource group name: 1 to 90 letters, digits, `-`, `_`, `.`, `(` \
+                 and `)`, not ending with `.`",
+            ),
+            (
+                &raw.location,
+                "location",
+                is_azure_location,
+                "expected an Azure region such as `eastus` (lower-case letters and digits)",
+            ),
+            (
+                &raw.cluster,
+                "cluster",
+                is_aks_name,
+                "expected an AKS cluster name: 1 to 63 letters, digits, `-` and `_`, starting \
+                 with a letter or digit",
+            ),
+        ];
+        for (value, key, ok, expected) in checks {
+            if !ok(value.value()) {
+                let shown = show(value.value());
+                self.error(
+                    value.location(),
+                    format!("{field}.{key}"),
+                    format!("invalid {key} `{shown}`: {expected}"),
+                );
+            }
+        }
+        (self.errors.len() == errors_before).then(|| AzureSpace {
+            subscription: raw.subscription.into_value().to_ascii_lowercase(),
+            resource_group: raw.resource_group.into_value(),
+            region: raw.location.into_value(),
+            cluster: raw.cluster.into_value(),
+            location,
+        })
+    }
+
+    /// A key of the other cloud in a component: say which key this cloud takes instead.
+    fn not_here(&mut self, at: Option<Location>, field: &str, key: &str, instead: &str) {
+        if let Some(at) = at {
+            self.error(
+                at,
+                format!("{field}.{key}"),
+                format!("`{key}` does not apply to this space's cloud: {instead}"),
+            );
+        }
+    }
+
     /// One of a fixed list of words; `None` when absent or unknown (unknown is an error).
     fn keyword<T: Copy>(
         &mut self,
@@ -399,6 +480,7 @@ impl Check<'_> {
         space: &str,
         space_name: &str,
         space_name_ok: bool,
+        azure: bool,
         raw: At<RawComponents>,
     ) -> Components {
         let location = raw.location();
@@ -414,13 +496,13 @@ impl Check<'_> {
         }
         let backup = raw
             .backup
-            .map(|c| self.bucket_component(&field, ComponentKind::Backup, c));
+            .map(|c| self.bucket_component(&field, ComponentKind::Backup, azure, c));
         let billing = raw
             .billing
-            .map(|c| self.bucket_component(&field, ComponentKind::Billing, c));
+            .map(|c| self.bucket_component(&field, ComponentKind::Billing, azure, c));
         let shared_secrets = raw
             .shared_secrets
-            .map(|c| self.secrets_component(&field, c));
+            .map(|c| self.secrets_component(&field, azure, c));
 
         // IAM role names are per account: two components of a space must not share one.
         let mut roles: HashMap<String, ComponentKind> = HashMap::new();
@@ -434,7 +516,8 @@ impl Check<'_> {
                     let role_shown = show(&role);
                     // An invalid space name is reported already; its default names would only
                     // repeat it.
-                    if space_name_ok && len > ROLE_NAME_MAX {
+                    // (Managed identity names may have 128: a default one always fits.)
+                    if space_name_ok && !azure && len > ROLE_NAME_MAX {
                         self.error(
                             component.location,
                             format!("{field}.{key}"),
@@ -454,12 +537,18 @@ impl Check<'_> {
                         Some(at) => (*at, format!("{field}.{key}.name")),
                         None => (component.location, format!("{field}.{key}")),
                     };
+                    let what = if azure {
+                        ("managed identity name", "identity")
+                    } else {
+                        ("role name", "role")
+                    };
                     self.error(
                         at,
                         f,
                         format!(
-                            "role name `{role_shown}` is already the role of `{other}`: set a \
-                             different `name`"
+                            "{} `{role_shown}` is already the {} of `{other}`: set a different \
+                             `name`",
+                            what.0, what.1
                         ),
                     );
                 }
@@ -480,11 +569,28 @@ impl Check<'_> {
         &mut self,
         components: &str,
         kind: ComponentKind,
+        azure: bool,
         raw: At<RawBucketComponent>,
     ) -> (Component, Option<Location>) {
         let field = format!("{components}.{}", kind.spec_key());
         let location = raw.location();
         let raw = raw.into_value();
+        if azure {
+            return self.storage_component(&field, kind, location, raw);
+        }
+        let at = |v: &Option<At<String>>| v.as_ref().map(At::location);
+        self.not_here(
+            at(&raw.storage_account),
+            &field,
+            "storageAccount",
+            "an AWS space takes `bucket`",
+        );
+        self.not_here(
+            at(&raw.container),
+            &field,
+            "container",
+            "an AWS space takes `bucket`",
+        );
         let bucket = match raw.bucket {
             None => {
                 self.error(
@@ -518,6 +624,101 @@ impl Check<'_> {
             name,
             bucket,
             secrets: Vec::new(),
+            storage_account: None,
+            container: None,
+            key_vault: None,
+            location,
+        };
+        (component, name_at)
+    }
+
+    /// `backup` or `billing` of an Azure space: a storage account, and billing's container.
+    fn storage_component(
+        &mut self,
+        field: &str,
+        kind: ComponentKind,
+        location: Location,
+        raw: RawBucketComponent,
+    ) -> (Component, Option<Location>) {
+        self.not_here(
+            raw.bucket.as_ref().map(At::location),
+            field,
+            "bucket",
+            "an Azure space takes `storageAccount`",
+        );
+        let storage_account = match raw.storage_account {
+            None => {
+                self.error(
+                    location,
+                    field,
+                    "missing required key `storageAccount` (the name or resource id of the \
+                     storage account)",
+                );
+                None
+            }
+            Some(v) => {
+                let at = v.location();
+                let v = v.into_value();
+                if !is_azure_resource(&v, "Microsoft.Storage/storageAccounts", is_storage_name) {
+                    let shown = show(&v);
+                    self.error(
+                        at,
+                        format!("{field}.storageAccount"),
+                        format!(
+                            "invalid storage account `{shown}`: expected 3 to 24 lower-case \
+                             letters and digits, or a full resource id \
+                             `/subscriptions/<id>/resourceGroups/<rg>/providers/\
+                             Microsoft.Storage/storageAccounts/<name>`"
+                        ),
+                    );
+                }
+                Some(v)
+            }
+        };
+        let container = match (kind, raw.container) {
+            (ComponentKind::Billing, None) => {
+                self.error(
+                    location,
+                    field,
+                    "missing required key `container` (the blob container billing writes to)",
+                );
+                None
+            }
+            (ComponentKind::Billing, Some(v)) => {
+                let at = v.location();
+                let v = v.into_value();
+                if !is_container_name(&v) {
+                    let shown = show(&v);
+                    self.error(
+                        at,
+                        format!("{field}.container"),
+                        format!(
+                            "invalid container `{shown}`: expected 3 to 63 lower-case letters, \
+                             digits and `-`, starting and ending with a letter or digit"
+                        ),
+                    );
+                }
+                Some(v)
+            }
+            (_, Some(v)) => {
+                self.error(
+                    v.location(),
+                    format!("{field}.container"),
+                    "`container` is for `billing` only",
+                );
+                None
+            }
+            (_, None) => None,
+        };
+        let (name, name_at) = self.identity_name(field, raw.name);
+        let component = Component {
+            kind,
+            name,
+            bucket: None,
+            secrets: Vec::new(),
+            storage_account,
+            container,
+            key_vault: None,
             location,
         };
         (component, name_at)
@@ -526,12 +727,22 @@ impl Check<'_> {
     fn secrets_component(
         &mut self,
         components: &str,
+        azure: bool,
         raw: At<RawSecretsComponent>,
     ) -> (Component, Option<Location>) {
         let kind = ComponentKind::SharedSecrets;
         let field = format!("{components}.{}", kind.spec_key());
         let location = raw.location();
         let raw = raw.into_value();
+        if azure {
+            return self.vault_component(&field, location, raw);
+        }
+        self.not_here(
+            raw.key_vault.as_ref().map(At::location),
+            &field,
+            "keyVault",
+            "an AWS space takes `secrets`",
+        );
         let mut secrets = Vec::new();
         match raw.secrets {
             None => self.error(
@@ -572,9 +783,91 @@ impl Check<'_> {
             name,
             bucket: None,
             secrets,
+            storage_account: None,
+            container: None,
+            key_vault: None,
             location,
         };
         (component, name_at)
+    }
+
+    /// `sharedSecrets` of an Azure space: a key vault.
+    fn vault_component(
+        &mut self,
+        field: &str,
+        location: Location,
+        raw: RawSecretsComponent,
+    ) -> (Component, Option<Location>) {
+        self.not_here(
+            raw.secrets.as_ref().map(At::location),
+            field,
+            "secrets",
+            "an Azure space takes `keyVault`",
+        );
+        let key_vault = match raw.key_vault {
+            None => {
+                self.error(
+                    location,
+                    field,
+                    "missing required key `keyVault` (the name or resource id of the key vault)",
+                );
+                None
+            }
+            Some(v) => {
+                let at = v.location();
+                let v = v.into_value();
+                if !is_azure_resource(&v, "Microsoft.KeyVault/vaults", is_vault_name) {
+                    let shown = show(&v);
+                    self.error(
+                        at,
+                        format!("{field}.keyVault"),
+                        format!(
+                            "invalid key vault `{shown}`: expected 3 to 24 letters, digits and \
+                             `-`, starting with a letter, or a full resource id \
+                             `/subscriptions/<id>/resourceGroups/<rg>/providers/\
+                             Microsoft.KeyVault/vaults/<name>`"
+                        ),
+                    );
+                }
+                Some(v)
+            }
+        };
+        let (name, name_at) = self.identity_name(field, raw.name);
+        let component = Component {
+            kind: ComponentKind::SharedSecrets,
+            name,
+            bucket: None,
+            secrets: Vec::new(),
+            storage_account: None,
+            container: None,
+            key_vault,
+            location,
+        };
+        (component, name_at)
+    }
+
+    fn identity_name(
+        &mut self,
+        component: &str,
+        raw: Option<At<String>>,
+    ) -> (Option<String>, Option<Location>) {
+        let Some(raw) = raw else {
+            return (None, None);
+        };
+        let at = raw.location();
+        let name = raw.into_value();
+        if !is_identity_name(&name) {
+            let shown = show(&name);
+            self.error(
+                at,
+                format!("{component}.name"),
+                format!(
+                    "invalid managed identity name `{shown}`: expected 3 to 128 letters, digits, \
+                     `-` and `_`, starting with a letter or digit"
+                ),
+            );
+        }
+        (Some(name), Some(at))
     }
 
     fn role_name(
@@ -662,6 +955,90 @@ fn is_role_name(s: &str, max: usize) -> bool {
         && s.len() <= max
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
+}
+
+/// A subscription id: `8-4-4-4-12` hex digits.
+fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `^[-\w.()]{0,89}[-\w()]$`
+fn is_resource_group(s: &str) -> bool {
+    (1..=90).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.()".contains(&b))
+        && !s.ends_with('.')
+}
+
+/// `^[a-z][a-z0-9]*$`
+fn is_azure_location(s: &str) -> bool {
+    s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// `^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$`
+fn is_aks_name(s: &str) -> bool {
+    s.len() <= 63
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$`: a user-assigned managed identity name.
+fn is_identity_name(s: &str) -> bool {
+    (3..=128).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `^[a-z0-9]{3,24}$`
+fn is_storage_name(s: &str) -> bool {
+    (3..=24).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// `^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$`
+fn is_vault_name(s: &str) -> bool {
+    (3..=24).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// `^[a-z0-9]([a-z0-9-]{1,61})[a-z0-9]$`
+fn is_container_name(s: &str) -> bool {
+    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    (3..=63).contains(&s.len())
+        && s.bytes().all(|b| edge(b) || b == b'-')
+        && s.bytes().next().is_some_and(edge)
+        && s.bytes().last().is_some_and(edge)
+}
+
+/// A bare name, or `/subscriptions/<id>/resourceGroups/<rg>/providers/<type>/<name>`.
+fn is_azure_resource(s: &str, kind: &str, name_ok: fn(&str) -> bool) -> bool {
+    if !s.starts_with('/') {
+        return name_ok(s);
+    }
+    let parts: Vec<&str> = s.split('/').collect();
+    let types: Vec<&str> = kind.split('/').collect();
+    parts.len() == 9
+        && parts[0].is_empty()
+        && parts[1].eq_ignore_ascii_case("subscriptions")
+        && is_guid(parts[2])
+        && parts[3].eq_ignore_ascii_case("resourceGroups")
+        && is_resource_group(parts[4])
+        && parts[5].eq_ignore_ascii_case("providers")
+        && parts[6].eq_ignore_ascii_case(types[0])
+        && parts[7].eq_ignore_ascii_case(types[1])
+        && name_ok(parts[8])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1144,7 +1521,9 @@ spaces:
             prod.control_planes[1].location,
             Location { line: 6, column: 9 }
         );
-        let Cloud::Aws(aws) = &prod.cloud;
+        let Cloud::Aws(aws) = &prod.cloud else {
+            panic!("an AWS space")
+        };
         assert_eq!(aws.region, "us-east-1");
         assert_eq!(aws.cluster, "spaces-prod");
         assert_eq!(aws.mode, AwsMode::Irsa);
@@ -1168,7 +1547,9 @@ spaces:
         assert_eq!(prod.components.iter().count(), 3);
 
         let dev = &spec.spaces[1];
-        let Cloud::Aws(aws) = &dev.cloud;
+        let Cloud::Aws(aws) = &dev.cloud else {
+            panic!("an AWS space")
+        };
         assert_eq!(aws.mode, AwsMode::PodIdentity);
         assert_eq!(aws.subjects, Subjects::Exact);
         assert_eq!(aws.trust_policy_quota, DEFAULT_TRUST_POLICY_QUOTA);
@@ -1189,7 +1570,9 @@ spaces:
         let spec = ok(&with_line(3, "  - name: yes"));
         assert_eq!(spec.spaces[0].name, "yes");
         let spec = ok(&with_line(9, "      cluster: on"));
-        let Cloud::Aws(aws) = &spec.spaces[0].cloud;
+        let Cloud::Aws(aws) = &spec.spaces[0].cloud else {
+            panic!("an AWS space")
+        };
         assert_eq!(aws.cluster, "on");
     }
 
@@ -1250,9 +1633,12 @@ spaces:
         let (at, msg) = one(&with_line(10, "      zone: a"));
         assert_eq!(at, "10:7 spaces[0].aws.zone");
         assert!(msg.contains("`region`, `cluster`, `mode`"), "{msg}");
-        let (at, msg) = one(&with_line(7, "    azure:"));
-        assert_eq!(at, "7:5 spaces[0].azure");
-        assert!(msg.ends_with("only `aws` is supported so far"), "{msg}");
+        let (at, msg) = one(&with_line(7, "    gcp:"));
+        assert_eq!(at, "7:5 spaces[0].gcp");
+        assert!(
+            msg.ends_with("only `aws`, `azure` is supported so far"),
+            "{msg}"
+        );
         // `secrets` belongs to sharedSecrets only, `bucket` to backup and billing only.
         let (at, _) = one(&with_line(
             15,
@@ -1415,7 +1801,7 @@ spaces:
             one(&text),
             (
                 "17:5 spaces[1]".into(),
-                "expected exactly one of `aws`".into()
+                "expected exactly one of `aws`, `azure`".into()
             )
         );
     }
@@ -1452,7 +1838,9 @@ spaces:
             assert!(msg.ends_with(&format!("found {bad}")), "{msg}");
         }
         let spec = ok(&with_line(12, "      trustPolicyQuota: 8192"));
-        let Cloud::Aws(aws) = &spec.spaces[0].cloud;
+        let Cloud::Aws(aws) = &spec.spaces[0].cloud else {
+            panic!("an AWS space")
+        };
         assert_eq!(aws.trust_policy_quota, 8192);
     }
 
@@ -1466,7 +1854,9 @@ spaces:
         );
         let spec =
             ok(&with_line(11, "      subjects: exact").replace("mode: irsa", "mode: pod-identity"));
-        let Cloud::Aws(aws) = &spec.spaces[0].cloud;
+        let Cloud::Aws(aws) = &spec.spaces[0].cloud else {
+            panic!("an AWS space")
+        };
         assert_eq!(
             (aws.mode, aws.subjects),
             (AwsMode::PodIdentity, Subjects::Exact)

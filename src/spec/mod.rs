@@ -49,6 +49,19 @@ pub struct ControlPlane {
 #[derive(Debug, Clone)]
 pub enum Cloud {
     Aws(AwsSpace),
+    Azure(AzureSpace),
+}
+
+#[derive(Debug, Clone)]
+pub struct AzureSpace {
+    pub subscription: String,
+    pub resource_group: String,
+    /// The Azure region of the managed identities (the spec's `location`).
+    pub region: String,
+    /// The AKS cluster, in the subscription and resource group above.
+    pub cluster: String,
+    /// Where the `azure:` block starts, for limit errors.
+    pub location: Location,
 }
 
 #[derive(Debug, Clone)]
@@ -101,8 +114,14 @@ pub struct Component {
     pub name: Option<String>,
     /// S3 bucket (backup, billing on AWS).
     pub bucket: Option<String>,
-    /// Secret ARNs (sharedSecrets on AWS); non-empty for sharedSecrets.
+    /// Secret ARNs (sharedSecrets on AWS); non-empty for sharedSecrets on AWS.
     pub secrets: Vec<String>,
+    /// Storage account name or resource id (backup, billing on Azure).
+    pub storage_account: Option<String>,
+    /// Blob container (billing on Azure).
+    pub container: Option<String>,
+    /// Key vault name or resource id (sharedSecrets on Azure).
+    pub key_vault: Option<String>,
     pub location: Location,
 }
 

@@ -26,8 +26,20 @@ pub(super) const NAMESPACE_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 pub(super) const REGION_PATTERN: &str = r"^[a-z]{2}(-[a-z]+)+-\d+$";
 pub(super) const CLUSTER_PATTERN: &str = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$";
 pub(super) const BUCKET_PATTERN: &str = "^[a-z0-9][a-z0-9.-]*[a-z0-9]$";
-pub(super) const ROLE_NAME_PATTERN: &str = r"^[\w+=,.@-]{1,64}$";
+/// An IAM role name (AWS, at most 64) or a managed identity name (Azure, 3 to 128 letters,
+/// digits, `-` and `_`): `load` checks the cloud's own rule.
+pub(super) const NAME_PATTERN: &str = r"^[\w+=,.@-]{1,128}$";
 pub(super) const SECRET_ARN_PATTERN: &str = "^arn:";
+pub(super) const SUBSCRIPTION_PATTERN: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+pub(super) const RESOURCE_GROUP_PATTERN: &str = r"^[-\w.()]{0,89}[-\w()]$";
+pub(super) const AZURE_LOCATION_PATTERN: &str = "^[a-z][a-z0-9]*$";
+pub(super) const AKS_NAME_PATTERN: &str = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$";
+/// A bare storage account name, or the full resource id of one anywhere.
+pub(super) const STORAGE_ACCOUNT_PATTERN: &str = "^([a-z0-9]{3,24}|/subscriptions/.+/providers/Microsoft.Storage/storageAccounts/[a-z0-9]{3,24})$";
+pub(super) const CONTAINER_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{1,61})[a-z0-9]$";
+/// A bare key vault name, or the full resource id of one anywhere.
+pub(super) const KEY_VAULT_PATTERN: &str = "^([a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]|/subscriptions/.+/providers/Microsoft.KeyVault/vaults/[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9])$";
 
 pub(super) const SPACE_NAME_MAX: usize = 40;
 pub(super) const NAMESPACE_MAX: usize = 63;
@@ -91,10 +103,13 @@ pub(super) struct RawSpec {
 }
 
 /// One Space: its control planes, its cloud and the components whose identities idplan
-/// manages. Exactly one cloud block (`aws`) must be present.
+/// manages. Exactly one cloud block (`aws`, `azure`) must be present.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(rename = "Space", extend("oneOf" = [{ "required": ["aws"] }]))]
+#[schemars(
+    rename = "Space",
+    extend("oneOf" = [{ "required": ["aws"] }, { "required": ["azure"] }])
+)]
 pub(super) struct RawSpace {
     /// Name of the Space, used in default resource names (`spaces-<name>-<component>`):
     /// lower-case letters, digits and `-`, at most 40 characters, unique in the file.
@@ -111,6 +126,10 @@ pub(super) struct RawSpace {
     #[serde(default)]
     #[schemars(with = "RawAws")]
     pub aws: Option<At<RawAws>>,
+    /// The Space runs on AKS: user-assigned managed identities with federated credentials.
+    #[serde(default)]
+    #[schemars(with = "RawAzure")]
+    pub azure: Option<At<RawAzure>>,
     /// The components whose identities idplan manages; at least one. A component left out is
     /// not managed.
     pub components: At<RawComponents>,
@@ -141,6 +160,25 @@ pub(super) struct RawAws {
     /// the account's quota was raised. Default 2048; at most 8192.
     #[schemars(range(min = 1, max = TRUST_POLICY_QUOTA_MAX))]
     pub trust_policy_quota: Option<At<i64>>,
+}
+
+/// The AKS cluster of an Azure Space and where the managed identities are created.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Azure")]
+pub(super) struct RawAzure {
+    /// Subscription id (a GUID) of the identities and the AKS cluster.
+    #[schemars(regex(pattern = SUBSCRIPTION_PATTERN))]
+    pub subscription: At<String>,
+    /// Resource group of the identities and the AKS cluster.
+    #[schemars(regex(pattern = RESOURCE_GROUP_PATTERN))]
+    pub resource_group: At<String>,
+    /// Azure region of the managed identities, e.g. `eastus`.
+    #[schemars(regex(pattern = AZURE_LOCATION_PATTERN))]
+    pub location: At<String>,
+    /// Name of the AKS cluster the Space runs on (its OIDC issuer is trusted).
+    #[schemars(regex(pattern = AKS_NAME_PATTERN))]
+    pub cluster: At<String>,
 }
 
 /// How pods assume their IAM role.
@@ -190,19 +228,28 @@ pub(super) struct RawComponents {
     pub shared_secrets: Option<At<RawSecretsComponent>>,
 }
 
-/// A component that writes to an S3 bucket (`backup`, `billing`).
+/// A component that writes to object storage (`backup`, `billing`): an S3 bucket on AWS, a
+/// storage account (and, for billing, a container) on Azure.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(rename = "BucketComponent")]
 pub(super) struct RawBucketComponent {
-    /// Name of the S3 bucket (3–63 characters: lower-case letters, digits, `.` and `-`).
-    // Optional for serde so a missing bucket is one of several collected errors; required in
-    // the schema.
-    #[schemars(with = "String", regex(pattern = BUCKET_PATTERN), length(min = 3, max = 63))]
+    /// AWS: name of the S3 bucket (3–63 characters: lower-case letters, digits, `.` and `-`).
+    // Optional for serde so a missing bucket is one of several collected errors; `load`
+    // requires it on AWS.
+    #[schemars(regex(pattern = BUCKET_PATTERN), length(min = 3, max = 63))]
     pub bucket: Option<At<String>>,
-    /// Name of the IAM role; default `spaces-<space>-<component>`.
-    #[schemars(regex(pattern = ROLE_NAME_PATTERN), length(min = 1, max = ROLE_NAME_MAX))]
+    /// Name of the IAM role (AWS) or managed identity (Azure); default
+    /// `spaces-<space>-<component>`.
+    #[schemars(regex(pattern = NAME_PATTERN))]
     pub name: Option<At<String>>,
+    /// Azure: the storage account, by name (in the space's subscription and resource group)
+    /// or by full resource id.
+    #[schemars(regex(pattern = STORAGE_ACCOUNT_PATTERN))]
+    pub storage_account: Option<At<String>>,
+    /// Azure, billing only: the blob container the billing metrics are written to.
+    #[schemars(regex(pattern = CONTAINER_PATTERN))]
+    pub container: Option<At<String>>,
 }
 
 /// A component that reads secrets (`sharedSecrets`).
@@ -212,11 +259,16 @@ pub(super) struct RawBucketComponent {
 pub(super) struct RawSecretsComponent {
     /// ARNs of the Secrets Manager secrets the component may read (wildcards allowed); at
     /// least one.
-    #[schemars(with = "Vec<String>", length(min = 1), inner(regex(pattern = SECRET_ARN_PATTERN)))]
+    #[schemars(with = "Option<Vec<String>>", length(min = 1), inner(regex(pattern = SECRET_ARN_PATTERN)))]
     pub secrets: Option<At<Vec<At<String>>>>,
-    /// Name of the IAM role; default `spaces-<space>-shared-secrets`.
-    #[schemars(regex(pattern = ROLE_NAME_PATTERN), length(min = 1, max = ROLE_NAME_MAX))]
+    /// Name of the IAM role (AWS) or managed identity (Azure); default
+    /// `spaces-<space>-shared-secrets`.
+    #[schemars(regex(pattern = NAME_PATTERN))]
     pub name: Option<At<String>>,
+    /// Azure: the key vault, by name (in the space's subscription and resource group) or by
+    /// full resource id.
+    #[schemars(regex(pattern = KEY_VAULT_PATTERN))]
+    pub key_vault: Option<At<String>>,
 }
 
 #[cfg(test)]
@@ -291,12 +343,27 @@ mod tests {
         assert_eq!(aws["cluster"]["pattern"], CLUSTER_PATTERN);
         assert_eq!(aws["trustPolicyQuota"]["maximum"], TRUST_POLICY_QUOTA_MAX);
         let bucket = &defs["BucketComponent"];
-        assert_eq!(bucket["required"], serde_json::json!(["bucket"]));
         assert_eq!(bucket["properties"]["bucket"]["pattern"], BUCKET_PATTERN);
-        assert_eq!(bucket["properties"]["name"]["pattern"], ROLE_NAME_PATTERN);
-        assert_eq!(bucket["properties"]["name"]["maxLength"], ROLE_NAME_MAX);
+        assert_eq!(bucket["properties"]["name"]["pattern"], NAME_PATTERN);
+        assert_eq!(
+            bucket["properties"]["storageAccount"]["pattern"],
+            STORAGE_ACCOUNT_PATTERN
+        );
+        assert_eq!(
+            bucket["properties"]["container"]["pattern"],
+            CONTAINER_PATTERN
+        );
+        assert_eq!(space["azure"]["$ref"], "#/$defs/Azure");
+        let azure = &defs["Azure"]["properties"];
+        assert_eq!(azure["subscription"]["pattern"], SUBSCRIPTION_PATTERN);
+        assert_eq!(azure["resourceGroup"]["pattern"], RESOURCE_GROUP_PATTERN);
+        assert_eq!(azure["location"]["pattern"], AZURE_LOCATION_PATTERN);
+        assert_eq!(azure["cluster"]["pattern"], AKS_NAME_PATTERN);
         let secrets = &defs["SecretsComponent"];
-        assert_eq!(secrets["required"], serde_json::json!(["secrets"]));
+        assert_eq!(
+            secrets["properties"]["keyVault"]["pattern"],
+            KEY_VAULT_PATTERN
+        );
         assert_eq!(
             secrets["properties"]["secrets"]["items"]["pattern"],
             SECRET_ARN_PATTERN

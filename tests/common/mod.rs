@@ -453,3 +453,159 @@ impl Output {
         self
     }
 }
+
+/// A private fake Azure Resource Manager (`tests/support/fake_arm.py`, Python 3 standard
+/// library only) on a free loopback port; stopped by pid (its process group) when dropped.
+pub struct FakeArm {
+    /// `http://127.0.0.1:<port>`: `IDPLAN_AZURE_ARM_ENDPOINT`.
+    pub endpoint: String,
+    pub port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl FakeArm {
+    #[track_caller]
+    pub fn start() -> FakeArm {
+        let script = repo_root().join("tests/support/fake_arm.py");
+        let dir = unique_temp_dir("idplan-fake-arm");
+        let mut last = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port();
+            let log = dir.join(format!("fake-arm-{port}.log"));
+            let out = File::create(&log).expect("creating the fake ARM log");
+            let err = out.try_clone().expect("cloning the log handle");
+            let child = Command::new("python3")
+                .arg(&script)
+                .arg(port.to_string())
+                .env("PYTHONUNBUFFERED", "1")
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .process_group(0)
+                .spawn()
+                .unwrap_or_else(|e| panic!("python3 is needed for the fake ARM server: {e}"));
+            let mut arm = FakeArm {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                port,
+                child,
+                dir: dir.clone(),
+            };
+            let deadline = Instant::now() + START_TIMEOUT;
+            loop {
+                if let Ok(Some(status)) = arm.child.try_wait() {
+                    last = format!("exited with {status}:\n{}", tail(&log, 20));
+                    break;
+                }
+                if arm.request("GET", "/health", None).0 == 200 {
+                    return arm;
+                }
+                if Instant::now() >= deadline {
+                    last = format!("not healthy after {START_TIMEOUT:?}:\n{}", tail(&log, 20));
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            arm.stop();
+            std::mem::forget(arm);
+        }
+        panic!("the fake ARM server did not start: {last}");
+    }
+
+    /// One HTTP request to the fake: (status, body as JSON or null).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+            return (0, serde_json::Value::Null);
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             Authorization: Bearer test-token\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(request.as_bytes()).is_err() {
+            return (0, serde_json::Value::Null);
+        }
+        let mut response = String::new();
+        if stream.read_to_string(&mut response).is_err() {
+            return (0, serde_json::Value::Null);
+        }
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        (status, serde_json::from_str(body).unwrap_or_default())
+    }
+
+    /// A test-only admin call (`/admin/...`) that must succeed.
+    #[track_caller]
+    pub fn admin(&self, path: &str, body: serde_json::Value) {
+        let (status, out) = self.request("POST", path, Some(&body));
+        assert_eq!(status, 204, "POST {path}: {status} {out}");
+    }
+
+    /// Everything the fake holds: identities, fics, assignments, vaults.
+    pub fn state(&self) -> serde_json::Value {
+        self.request("GET", "/admin/state", None).1
+    }
+
+    /// The environment for the idplan binary: the fake's endpoint and a test token.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("IDPLAN_AZURE_ARM_ENDPOINT".into(), self.endpoint.clone()),
+            ("IDPLAN_AZURE_ACCESS_TOKEN".into(), "test-token".into()),
+        ]
+    }
+
+    fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        signal_group("TERM", &format!("-{}", self.child.id()));
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for FakeArm {
+    fn drop(&mut self) {
+        self.stop();
+        remove_unless_panicking(&self.dir);
+    }
+}
+
+impl TestDir {
+    /// Runs the idplan binary in this directory against the fake ARM server, with no AWS
+    /// or Azure environment of the caller's.
+    pub fn idplan_azure(&self, arm: &FakeArm, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("AWS_")
+                || key.starts_with("AZURE_")
+                || key.starts_with("IDPLAN_AZURE")
+            {
+                cmd.env_remove(key.as_ref());
+            }
+        }
+        cmd.envs(arm.env());
+        run(cmd, args)
+    }
+}

@@ -1,0 +1,331 @@
+//! Azure: one user-assigned managed identity per component, one federated credential per
+//! (component, control plane), and the identity's access to its storage account (role
+//! assignment) or key vault (access policy, or role assignment on an RBAC vault).
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::{resource_name, subject};
+use crate::graph::{self, Kind, Location, Resource};
+use crate::spec::{AzureSpace, Component, ComponentKind, Space, SpecError, SpecErrors};
+
+pub use super::aws::{COMPONENT_TAG, MANAGED_BY, SPACE_TAG};
+
+/// The audience of AKS workload identity tokens.
+pub const AUDIENCE: &str = "api://AzureADTokenExchange";
+/// Azure allows this many federated identity credentials on one managed identity.
+pub const CREDENTIALS_PER_IDENTITY: usize = 20;
+pub const STORAGE_BLOB_DATA_CONTRIBUTOR: &str = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+pub const KEY_VAULT_SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
+/// The secret permissions of idplan's access policy entry.
+pub const SECRET_PERMISSIONS: [&str; 2] = ["get", "list"];
+
+/// What the cloud tells about a space's cluster and key vaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AzureContext {
+    /// The AKS cluster's OIDC issuer URL, trailing `/` kept.
+    pub issuer: String,
+    /// Key vault resource id (lower case) → whether it uses RBAC authorization.
+    pub rbac_vaults: BTreeMap<String, bool>,
+}
+
+impl AzureContext {
+    /// A stand-in so `validate` can build the resources without calling Azure: vaults use
+    /// access policies.
+    pub fn placeholder(azure: &AzureSpace) -> Self {
+        AzureContext {
+            issuer: format!(
+                "https://{}.oic.prod-aks.azure.com/00000000-0000-0000-0000-000000000000/{}/",
+                azure.region,
+                "0".repeat(36)
+            ),
+            rbac_vaults: BTreeMap::new(),
+        }
+    }
+
+    fn rbac(&self, vault_id: &str) -> bool {
+        self.rbac_vaults
+            .get(&vault_id.to_ascii_lowercase())
+            .copied()
+            .unwrap_or(false)
+    }
+}
+
+pub fn resource_group_id(azure: &AzureSpace) -> String {
+    format!(
+        "/subscriptions/{}/resourceGroups/{}",
+        azure.subscription, azure.resource_group
+    )
+}
+
+pub fn cluster_id(azure: &AzureSpace) -> String {
+    format!(
+        "{}/providers/Microsoft.ContainerService/managedClusters/{}",
+        resource_group_id(azure),
+        azure.cluster
+    )
+}
+
+pub fn identity_id(azure: &AzureSpace, name: &str) -> String {
+    format!(
+        "{}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+        resource_group_id(azure)
+    )
+}
+
+/// A storage account or key vault: a bare name lives in the space's resource group, a full
+/// resource id anywhere.
+pub fn scope_id(azure: &AzureSpace, provider_type: &str, name_or_id: &str) -> String {
+    if name_or_id.starts_with('/') {
+        name_or_id.to_string()
+    } else {
+        format!(
+            "{}/providers/{provider_type}/{name_or_id}",
+            resource_group_id(azure)
+        )
+    }
+}
+
+pub fn storage_account_id(azure: &AzureSpace, component: &Component) -> Option<String> {
+    let account = component.storage_account.as_deref()?;
+    Some(scope_id(
+        azure,
+        "Microsoft.Storage/storageAccounts",
+        account,
+    ))
+}
+
+pub fn key_vault_id(azure: &AzureSpace, component: &Component) -> Option<String> {
+    let vault = component.key_vault.as_deref()?;
+    Some(scope_id(azure, "Microsoft.KeyVault/vaults", vault))
+}
+
+pub fn identity_address(space: &str, component: ComponentKind) -> String {
+    format!(
+        "{}.{space}.{}",
+        Kind::AzureUserAssignedIdentity.type_name(),
+        component.spec_key()
+    )
+}
+
+pub fn credential_address(space: &str, component: ComponentKind, namespace: &str) -> String {
+    format!(
+        "{}.{space}.{}.{namespace}",
+        Kind::AzureFederatedIdentityCredential.type_name(),
+        component.spec_key()
+    )
+}
+
+pub fn role_assignment_address(space: &str, component: ComponentKind) -> String {
+    format!(
+        "{}.{space}.{}",
+        Kind::AzureRoleAssignment.type_name(),
+        component.spec_key()
+    )
+}
+
+pub fn access_policy_address(space: &str, component: ComponentKind) -> String {
+    format!(
+        "{}.{space}.{}",
+        Kind::AzureKeyVaultAccessPolicy.type_name(),
+        component.spec_key()
+    )
+}
+
+/// The federated credential name of a host namespace: the namespace itself (a DNS label is
+/// a valid credential name) when it has the 3 characters Azure wants, else prefixed.
+pub fn credential_name(namespace: &str) -> String {
+    if namespace.len() >= 3 {
+        namespace.to_string()
+    } else {
+        format!("ns-{namespace}")
+    }
+}
+
+/// The name of a role assignment: a UUID v5 of its scope, the identity and the role, so a
+/// rerun (or a lost state) finds the same assignment. The identity's resource id stands for
+/// its principal: it is known before the identity exists.
+pub fn role_assignment_name(scope: &str, identity_id: &str, role: &str) -> String {
+    let key = format!(
+        "{}|{}|{}",
+        scope.to_ascii_lowercase(),
+        identity_id.to_ascii_lowercase(),
+        role.to_ascii_lowercase()
+    );
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, key.as_bytes()).to_string()
+}
+
+/// Refuses more credentials on one identity than Azure allows; `others` are credentials on
+/// the identity that idplan does not manage.
+pub fn check_credentials(
+    identity: &str,
+    component: ComponentKind,
+    wanted: usize,
+    others: usize,
+) -> Result<(), String> {
+    check_credentials_named(identity, component.spec_key(), wanted, others)
+}
+
+pub fn check_credentials_named(
+    identity: &str,
+    component: &str,
+    wanted: usize,
+    others: usize,
+) -> Result<(), String> {
+    let total = wanted + others;
+    if total <= CREDENTIALS_PER_IDENTITY {
+        return Ok(());
+    }
+    let theirs = if others > 0 {
+        format!(" ({wanted} of idplan's, {others} of others)")
+    } else {
+        String::new()
+    };
+    Err(format!(
+        "component {component}: managed identity {identity} would need {total} federated \
+         identity credentials{theirs}, over Azure's limit of {CREDENTIALS_PER_IDENTITY} per \
+         identity (AKS issuers allow no wildcard subjects); split the control planes over \
+         more spaces"
+    ))
+}
+
+/// The desired resources of one Azure space; fails when a limit is exceeded, naming the
+/// spec location.
+pub fn resources(
+    spec_path: &std::path::Path,
+    index: usize,
+    space: &Space,
+    azure: &AzureSpace,
+    ctx: &AzureContext,
+) -> Result<Vec<Resource>, SpecErrors> {
+    let location = Location::Azure {
+        subscription: azure.subscription.clone(),
+    };
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for component in space.components.iter() {
+        let kind = component.kind;
+        let name = resource_name(space, component);
+        let id = identity_id(azure, &name);
+        if let Err(message) = check_credentials(&name, kind, space.control_planes.len(), 0) {
+            let cp = &space.control_planes[CREDENTIALS_PER_IDENTITY];
+            errors.push(SpecError {
+                path: spec_path.to_path_buf(),
+                location: Some(cp.location),
+                field: format!("spaces[{index}].controlPlanes[{CREDENTIALS_PER_IDENTITY}]"),
+                message,
+            });
+            continue;
+        }
+        let identity = identity_address(&space.name, kind);
+        out.push(Resource {
+            address: identity.clone(),
+            kind: Kind::AzureUserAssignedIdentity,
+            location: location.clone(),
+            attributes: json!({
+                "id": id,
+                "name": name,
+                "location": azure.region,
+                "tags": {
+                    MANAGED_BY.0: MANAGED_BY.1,
+                    SPACE_TAG: space.name,
+                    COMPONENT_TAG: kind.spec_key(),
+                },
+            }),
+            depends_on: vec![],
+        });
+        for cp in &space.control_planes {
+            out.push(Resource {
+                address: credential_address(&space.name, kind, &cp.namespace),
+                kind: Kind::AzureFederatedIdentityCredential,
+                location: location.clone(),
+                attributes: json!({
+                    "identity": id,
+                    "name": credential_name(&cp.namespace),
+                    "issuer": ctx.issuer,
+                    "subject": subject(&cp.namespace, kind),
+                    "audiences": [AUDIENCE],
+                }),
+                depends_on: vec![identity.clone()],
+            });
+        }
+        let principal = graph::reference(&identity, "principal_id");
+        let (scope, role) = match kind {
+            ComponentKind::Backup | ComponentKind::Billing => (
+                storage_account_id(azure, component).expect("validated: storage account"),
+                STORAGE_BLOB_DATA_CONTRIBUTOR,
+            ),
+            ComponentKind::SharedSecrets => {
+                let vault = key_vault_id(azure, component).expect("validated: key vault");
+                if !ctx.rbac(&vault) {
+                    out.push(Resource {
+                        address: access_policy_address(&space.name, kind),
+                        kind: Kind::AzureKeyVaultAccessPolicy,
+                        location: location.clone(),
+                        attributes: json!({
+                            "vault": vault,
+                            "identity": id,
+                            "object_id": principal,
+                            "secret_permissions": SECRET_PERMISSIONS,
+                        }),
+                        depends_on: vec![identity.clone()],
+                    });
+                    continue;
+                }
+                (vault, KEY_VAULT_SECRETS_USER)
+            }
+        };
+        out.push(Resource {
+            address: role_assignment_address(&space.name, kind),
+            kind: Kind::AzureRoleAssignment,
+            location: location.clone(),
+            attributes: json!({
+                "scope": scope,
+                "name": role_assignment_name(&scope, &id, role),
+                "identity": id,
+                "role_definition_id": role,
+                "principal_id": principal,
+                "principal_type": "ServicePrincipal",
+            }),
+            depends_on: vec![identity.clone()],
+        });
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(SpecErrors(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_assignment_names_are_stable_uuids() {
+        let a = role_assignment_name("/s/A", "/i", STORAGE_BLOB_DATA_CONTRIBUTOR);
+        assert_eq!(
+            a,
+            role_assignment_name("/s/a", "/I", STORAGE_BLOB_DATA_CONTRIBUTOR)
+        );
+        assert_ne!(
+            a,
+            role_assignment_name("/s/a", "/i", KEY_VAULT_SECRETS_USER)
+        );
+        assert!(uuid::Uuid::parse_str(&a).is_ok());
+    }
+
+    #[test]
+    fn credential_names_follow_azure_pattern() {
+        for ns in ["a", "ab", "mxp-706c49fa-5bb8-4a7e-9f41-2fc38ef4b065-system"] {
+            let n = credential_name(ns);
+            assert!((3..=120).contains(&n.len()), "{n}");
+            assert!(n.bytes().next().unwrap().is_ascii_alphanumeric());
+            assert!(
+                n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            );
+        }
+    }
+}

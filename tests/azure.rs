@@ -1,0 +1,817 @@
+//! End to end through the idplan binary against the fake ARM server
+//! (`tests/support/fake_arm.py`): what Azure holds afterwards.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{FakeArm, TestDir};
+use serde_json::{Value, json};
+
+const SUB: &str = "6f1c2a3b-0000-4000-8000-00000000c0de";
+const RG: &str = "/subscriptions/6f1c2a3b-0000-4000-8000-00000000c0de/resourceGroups/spaces";
+const ISSUER: &str = "https://eastus.oic.prod-aks.azure.com/tenant/issuer-guid/";
+const BLOB: &str = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+const SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
+
+fn namespace(i: usize) -> String {
+    format!("mxp-{i:08x}-5bb8-4a7e-9f41-2fc38ef4b065-system")
+}
+
+fn spec(namespaces: &[String]) -> String {
+    let planes: String = namespaces
+        .iter()
+        .map(|n| format!("      - {n}\n"))
+        .collect();
+    let planes = if namespaces.is_empty() {
+        "    controlPlanes: []\n".to_string()
+    } else {
+        format!("    controlPlanes:\n{planes}")
+    };
+    format!(
+        "version: 1\nspaces:\n  - name: prod\n{planes}    azure:\n      subscription: {SUB}\n      \
+         resourceGroup: spaces\n      location: eastus\n      cluster: aks-prod\n    components:\n      \
+         backup: {{ storageAccount: acmebackup }}\n      billing: {{ storageAccount: acmebilling, \
+         container: metrics }}\n      sharedSecrets: {{ keyVault: acme-vault }}\n"
+    )
+}
+
+fn namespaces(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(namespace).collect()
+}
+
+/// A fake ARM seeded with the cluster, the storage accounts and the vault; a directory
+/// whose idplan.yaml is `spec`.
+fn setup(spec: &str) -> (FakeArm, TestDir) {
+    let arm = FakeArm::start();
+    arm.admin(
+        "/admin/clusters",
+        json!({"id": format!("{RG}/providers/Microsoft.ContainerService/managedClusters/aks-prod"),
+               "issuer": ISSUER}),
+    );
+    for account in ["acmebackup", "acmebilling"] {
+        arm.admin(
+            "/admin/storage",
+            json!({"id": format!("{RG}/providers/Microsoft.Storage/storageAccounts/{account}")}),
+        );
+    }
+    arm.admin("/admin/vaults", json!({"id": vault_id(), "rbac": false}));
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", spec);
+    (arm, dir)
+}
+
+fn vault_id() -> String {
+    format!("{RG}/providers/Microsoft.KeyVault/vaults/acme-vault")
+}
+
+fn identity(arm: &FakeArm, name: &str) -> Option<Value> {
+    let key = format!("{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}")
+        .to_lowercase();
+    arm.state()["identities"].get(&key).cloned()
+}
+
+fn principal(arm: &FakeArm, name: &str) -> String {
+    identity(arm, name).unwrap()["properties"]["principalId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The subjects of the credentials on an identity; every one has the cluster's issuer and
+/// the token exchange audience.
+fn subjects(arm: &FakeArm, name: &str) -> BTreeSet<String> {
+    let key = format!("{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}")
+        .to_lowercase();
+    let state = arm.state();
+    let Some(fics) = state["fics"].get(&key).and_then(Value::as_object) else {
+        return BTreeSet::new();
+    };
+    fics.values()
+        .map(|f| {
+            assert_eq!(f["properties"]["issuer"], ISSUER);
+            assert_eq!(
+                f["properties"]["audiences"],
+                json!(["api://AzureADTokenExchange"])
+            );
+            f["properties"]["subject"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+fn expected(namespaces: &[String], sa: &str) -> BTreeSet<String> {
+    namespaces
+        .iter()
+        .map(|n| format!("system:serviceaccount:{n}:{sa}"))
+        .collect()
+}
+
+/// (scope, role GUID, principal) of every role assignment.
+fn assignments(arm: &FakeArm) -> BTreeSet<(String, String, String)> {
+    arm.state()["assignments"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|a| {
+            let p = &a["properties"];
+            assert_eq!(p["principalType"], "ServicePrincipal");
+            (
+                p["scope"].as_str().unwrap().to_string(),
+                p["roleDefinitionId"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                p["principalId"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn access_policies(arm: &FakeArm) -> Vec<Value> {
+    arm.state()["vaults"][vault_id().to_lowercase()]["properties"]["accessPolicies"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn apply_creates_identities_credentials_and_access_and_a_replan_changes_nothing() {
+    let cps = namespaces(0..5);
+    let (arm, dir) = setup(&spec(&cps));
+    // Throttled twice: retried after Retry-After, not an error.
+    arm.admin(
+        "/admin/faults",
+        json!({"method": "PUT", "contains": "userAssignedIdentities/spaces-prod-backup",
+               "status": 429, "code": "TooManyRequests", "message": "slow down", "times": 2}),
+    );
+
+    let plan = dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"]);
+    plan.assert_code(2);
+    assert!(
+        plan.stdout.contains("principal_id") && plan.stdout.contains("(known after apply)"),
+        "{}",
+        plan.stdout
+    );
+    // 3 identities, 15 credentials, 2 role assignments, 1 access policy entry.
+    assert!(
+        plan.stdout
+            .contains("Plan: 21 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+
+    for (name, sa) in [
+        ("spaces-prod-backup", "mxp-controller"),
+        ("spaces-prod-billing", "vector"),
+        ("spaces-prod-shared-secrets", "external-secrets-controller"),
+    ] {
+        let id = identity(&arm, name).unwrap_or_else(|| panic!("{name} exists"));
+        assert_eq!(id["tags"]["managed-by"], "idplan");
+        assert_eq!(id["location"], "eastus");
+        assert_eq!(subjects(&arm, name), expected(&cps, sa));
+    }
+    let storage = |a: &str| format!("{RG}/providers/Microsoft.Storage/storageAccounts/{a}");
+    assert_eq!(
+        assignments(&arm),
+        BTreeSet::from([
+            (
+                storage("acmebackup"),
+                BLOB.into(),
+                principal(&arm, "spaces-prod-backup")
+            ),
+            (
+                storage("acmebilling"),
+                BLOB.into(),
+                principal(&arm, "spaces-prod-billing")
+            ),
+        ])
+    );
+    let policies = access_policies(&arm);
+    assert_eq!(policies.len(), 1, "{policies:?}");
+    assert_eq!(
+        policies[0]["objectId"],
+        principal(&arm, "spaces-prod-shared-secrets")
+    );
+    assert_eq!(
+        policies[0]["permissions"]["secrets"],
+        json!(["get", "list"])
+    );
+
+    // Nothing left to do, and a second apply writes nothing.
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    let again = dir.idplan_azure(&arm, &["apply", "--auto-approve"]);
+    again.assert_code(0);
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+    dir.idplan_azure(&arm, &["drift"]).assert_code(0);
+
+    // Helm values name the client ids Azure assigned.
+    let helm = dir.idplan_azure(&arm, &["helm-values"]);
+    helm.assert_code(0);
+    let client = |name: &str| {
+        identity(&arm, name).unwrap()["properties"]["clientId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for line in [
+        format!(
+            "--set controlPlanes.mxpController.serviceAccount.annotations.\"azure\\.workload\\.identity/client-id\"=\"{}\"",
+            client("spaces-prod-backup")
+        ),
+        format!(
+            "--set controlPlanes.vector.serviceAccount.customAnnotations.\"azure\\.workload\\.identity/client-id\"=\"{}\"",
+            client("spaces-prod-billing")
+        ),
+        format!(
+            "--set controlPlanes.sharedSecrets.serviceAccount.customAnnotations.\"azure\\.workload\\.identity/client-id\"=\"{}\"",
+            client("spaces-prod-shared-secrets")
+        ),
+        "--set controlPlanes.vector.pod.customLabels.\"azure\\.workload\\.identity/use\"=\"true\""
+            .into(),
+        "--set \"billing.storage.provider=azure\"".into(),
+        "--set \"billing.storage.azure.storageAccount=acmebilling\"".into(),
+        "--set \"billing.storage.azure.container=metrics\"".into(),
+        "--set \"billing.storage.secretRef.name=\"".into(),
+    ] {
+        assert!(
+            helm.stdout.contains(&line),
+            "{line}\nnot in:\n{}",
+            helm.stdout
+        );
+    }
+}
+
+#[test]
+fn adding_and_removing_a_control_plane_changes_only_its_credentials() {
+    let (arm, dir) = setup(&spec(&namespaces(0..2)));
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let principals = principal(&arm, "spaces-prod-backup");
+
+    dir.write("idplan.yaml", &spec(&namespaces(0..3)));
+    let plan = dir.idplan_azure(&arm, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("Plan: 3 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(
+        subjects(&arm, "spaces-prod-billing"),
+        expected(&namespaces(0..3), "vector")
+    );
+
+    dir.write("idplan.yaml", &spec(&namespaces(1..3)));
+    let plan = dir.idplan_azure(&arm, &["plan"]);
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to add, 0 to change, 3 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(
+        subjects(&arm, "spaces-prod-backup"),
+        expected(&namespaces(1..3), "mxp-controller")
+    );
+    // The identity itself was kept: same principal.
+    assert_eq!(principal(&arm, "spaces-prod-backup"), principals);
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    // No component left: everything idplan made goes, the vault keeps only others' entries.
+    dir.write(
+        "idplan.yaml",
+        &spec(&[]).replace("      backup: { storageAccount: acmebackup }\n", ""),
+    );
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert!(identity(&arm, "spaces-prod-backup").is_none());
+    assert_eq!(assignments(&arm).len(), 1);
+}
+
+#[test]
+fn switching_the_vault_to_rbac_moves_access_to_a_role_assignment_in_one_plan() {
+    let (arm, dir) = setup(&spec(&namespaces(0..1)));
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(access_policies(&arm).len(), 1);
+
+    arm.admin("/admin/vaults", json!({"id": vault_id(), "rbac": true}));
+    let plan = dir.idplan_azure(&arm, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("azurerm_key_vault_access_policy.prod.sharedSecrets will be destroyed"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("azurerm_role_assignment.prod.sharedSecrets will be created"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert!(access_policies(&arm).is_empty());
+    let principal = principal(&arm, "spaces-prod-shared-secrets");
+    assert!(
+        assignments(&arm).contains(&(vault_id(), SECRETS_USER.into(), principal)),
+        "{:?}",
+        assignments(&arm)
+    );
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[test]
+fn drift_after_an_out_of_band_credential_deletion_and_apply_repairs_it() {
+    let cps = namespaces(0..2);
+    let (arm, dir) = setup(&spec(&cps));
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let fic = format!(
+        "{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/spaces-prod-billing/\
+         federatedIdentityCredentials/{}?api-version=2026-05-31",
+        cps[1]
+    );
+    let (status, _) = arm.request("DELETE", &fic, None);
+    assert_eq!(status, 200);
+
+    let drift = dir.idplan_azure(&arm, &["drift"]);
+    drift.assert_code(2);
+    let address = format!(
+        "azurerm_federated_identity_credential.prod.billing.{} was deleted outside idplan",
+        cps[1]
+    );
+    assert!(drift.stdout.contains(&address), "{}", drift.stdout);
+
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.idplan_azure(&arm, &["drift"]).assert_code(0);
+    assert_eq!(
+        subjects(&arm, "spaces-prod-billing"),
+        expected(&cps, "vector")
+    );
+}
+
+#[test]
+fn twenty_one_control_planes_are_refused_before_any_write() {
+    let (arm, dir) = setup(&spec(&namespaces(0..21)));
+    for command in ["validate", "plan"] {
+        let out = dir.idplan_azure(&arm, &[command]);
+        out.assert_code(1);
+        assert!(
+            out.stderr.contains("spaces[0].controlPlanes[20]")
+                && out.stderr.contains("component backup")
+                && out.stderr.contains("21 federated identity credentials")
+                && out.stderr.contains("limit of 20"),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(1);
+    assert!(arm.state()["identities"].as_object().unwrap().is_empty());
+
+    // Twenty fit.
+    dir.write("idplan.yaml", &spec(&namespaces(0..20)));
+    dir.idplan_azure(&arm, &["validate"]).assert_code(0);
+}
+
+#[test]
+fn an_arm_error_names_the_resource_the_api_and_the_message() {
+    let cps = namespaces(0..1);
+    let (arm, dir) = setup(&spec(&cps));
+    arm.admin(
+        "/admin/faults",
+        json!({"method": "PUT", "contains": "federatedIdentityCredentials", "status": 409,
+               "code": "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
+               "message": "Too many Federated Identity Credentials are written concurrently",
+               "times": 100}),
+    );
+    let out = dir.idplan_azure(&arm, &["apply", "--auto-approve"]);
+    out.assert_code(1);
+    let expected = "PUT Microsoft.ManagedIdentity/userAssignedIdentities/\
+                    federatedIdentityCredentials failed: 409 Conflict: \
+                    ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity: Too \
+                    many Federated Identity Credentials are written concurrently";
+    assert!(
+        out.stderr
+            .contains("azurerm_federated_identity_credential.prod."),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(expected), "{}", out.stderr);
+}
+
+#[test]
+fn a_cluster_without_workload_identity_fails_with_the_command_that_fixes_it() {
+    let (arm, dir) = setup(&spec(&namespaces(0..1)));
+    arm.admin(
+        "/admin/clusters",
+        json!({"id": format!("{RG}/providers/Microsoft.ContainerService/managedClusters/aks-prod"),
+               "issuer": ISSUER, "oidc": false, "workloadIdentity": false}),
+    );
+    let out = dir.idplan_azure(&arm, &["plan"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "az aks update --enable-oidc-issuer --enable-workload-identity -g spaces -n aks-prod"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The fake answers in the shapes of the official examples (`../shared/reference/azure/`),
+/// and enforces ARM's rules the driver relies on.
+#[test]
+fn the_fake_answers_like_the_reference_examples() {
+    let reference =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/azure");
+    let example = |file: &str, status: &str| -> Option<Value> {
+        let text = std::fs::read_to_string(reference.join(file)).ok()?;
+        let v: Value = serde_json::from_str(&text).ok()?;
+        Some(v["responses"][status]["body"].clone())
+    };
+    let (arm, _dir) = setup(&spec(&[]));
+    let id = format!("{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/shape");
+    let v = "api-version=2026-05-31";
+
+    let (status, created) = arm.request(
+        "PUT",
+        &format!("{id}?{v}"),
+        Some(&json!({"location": "eastus", "tags": {"a": "b"}})),
+    );
+    assert_eq!(status, 201);
+    let (status, again) = arm.request(
+        "PUT",
+        &format!("{id}?{v}"),
+        Some(&json!({"location": "eastus"})),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        again["properties"]["principalId"],
+        created["properties"]["principalId"]
+    );
+    let fic = format!("{id}/federatedIdentityCredentials/ns-one?{v}");
+    let (status, fic_body) = arm.request(
+        "PUT",
+        &fic,
+        Some(
+            &json!({"properties": {"issuer": ISSUER, "subject": "system:serviceaccount:ns:sa",
+                     "audiences": ["api://AzureADTokenExchange"]}}),
+        ),
+    );
+    assert_eq!(status, 201);
+    let (_, vault) = arm.request(
+        "GET",
+        &format!("{}?api-version=2026-02-01", vault_id()),
+        None,
+    );
+    let scope = format!("{RG}/providers/Microsoft.Storage/storageAccounts/acmebackup");
+    let assignment = format!(
+        "{scope}/providers/Microsoft.Authorization/roleAssignments/0b5fe924-9a61-425c-96af-cfe6e287ca2d?api-version=2022-04-01"
+    );
+    let principal = created["properties"]["principalId"].as_str().unwrap();
+    let body = json!({"properties": {"roleDefinitionId": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{BLOB}"),
+                       "principalId": principal, "principalType": "ServicePrincipal"}});
+    let (status, ra) = arm.request("PUT", &assignment, Some(&body));
+    assert_eq!(status, 201, "{ra}");
+    let (status, policies) = arm.request(
+        "PUT",
+        &format!("{}/accessPolicies/add?api-version=2026-02-01", vault_id()),
+        Some(
+            &json!({"properties": {"accessPolicies": [{"tenantId": vault["properties"]["tenantId"],
+                     "objectId": principal, "permissions": {"secrets": ["get", "list"]}}]}}),
+        ),
+    );
+    assert_eq!(status, 200, "{policies}");
+
+    /// Every key of `reference` (recursively into objects and first list items) is in `ours`.
+    fn keys_present(path: &str, reference: &Value, ours: &Value, missing: &mut Vec<String>) {
+        match (reference, ours) {
+            (Value::Object(r), Value::Object(o)) => {
+                for (k, rv) in r {
+                    // Optional parts the fake does not model.
+                    if [
+                        "systemData",
+                        "assignmentRestrictions",
+                        "networkAcls",
+                        "createdOn",
+                        "updatedOn",
+                        "createdBy",
+                        "updatedBy",
+                        "condition",
+                        "conditionVersion",
+                        "description",
+                        "enabledForDeployment",
+                        "enabledForDiskEncryption",
+                        "enabledForTemplateDeployment",
+                        "hsmPoolResourceId",
+                        "provisioningState",
+                        "enableSoftDelete",
+                        "softDeleteRetentionInDays",
+                        "enablePurgeProtection",
+                        "publicNetworkAccess",
+                        "privateEndpointConnections",
+                        "accessPolicies",
+                        "delegatedManagedIdentityResourceId",
+                        "claimsMatchingExpression",
+                    ]
+                    .contains(&k.as_str())
+                    {
+                        continue;
+                    }
+                    match o.get(k) {
+                        // Tags are the caller's data: present is enough.
+                        Some(_) if k == "tags" => {}
+                        Some(ov) => keys_present(&format!("{path}.{k}"), rv, ov, missing),
+                        None => missing.push(format!("{path}.{k}")),
+                    }
+                }
+            }
+            (Value::Array(r), Value::Array(o)) if !r.is_empty() && !o.is_empty() => {
+                keys_present(&format!("{path}[0]"), &r[0], &o[0], missing)
+            }
+            _ => {}
+        }
+    }
+    let mut missing = Vec::new();
+    let cases = [
+        ("managedidentity/IdentityCreate.json", "201", &created),
+        (
+            "managedidentity/FederatedIdentityCredentialCreate.json",
+            "201",
+            &fic_body,
+        ),
+        ("keyvault/getVault.json", "200", &vault),
+        (
+            "authorization/RoleAssignments_CreateForResourceGroup.json",
+            "201",
+            &ra,
+        ),
+        ("keyvault/updateAccessPoliciesAdd.json", "200", &policies),
+    ];
+    for (file, status, ours) in cases {
+        let Some(reference) = example(file, status) else {
+            panic!("reference example {file} is missing");
+        };
+        keys_present(file, &reference, ours, &mut missing);
+    }
+    assert!(missing.is_empty(), "keys the fake lacks: {missing:?}");
+
+    // ARM's rules.
+    let (status, err) = arm.request("GET", &id, None);
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("MissingApiVersionParameter"))
+    );
+    let (status, err) = arm.request("GET", &format!("{id}?api-version=1999-01-01"), None);
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("InvalidApiVersionParameter"))
+    );
+    let other = assignment.replace(
+        "0b5fe924-9a61-425c-96af-cfe6e287ca2d",
+        "1b5fe924-9a61-425c-96af-cfe6e287ca2d",
+    );
+    let (status, err) = arm.request("PUT", &other, Some(&body));
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("RoleAssignmentExists"))
+    );
+
+    // Concurrent credential writes on one identity: some are refused with 409.
+    let conflicts: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let arm = &arm;
+                let id = &id;
+                s.spawn(move || {
+                    let (status, _) = arm.request(
+                        "PUT",
+                        &format!("{id}/federatedIdentityCredentials/ns-c{i}?{v}"),
+                        Some(&json!({"properties": {"issuer": ISSUER,
+                            "subject": format!("system:serviceaccount:c{i}:sa"),
+                            "audiences": ["api://AzureADTokenExchange"]}})),
+                    );
+                    usize::from(status == 409)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert!(
+        conflicts > 0,
+        "concurrent writes on one identity were all accepted"
+    );
+
+    // The 21st credential is refused with Azure's message.
+    let mut refused = None;
+    for i in 0..25 {
+        let (status, err) = arm.request(
+            "PUT",
+            &format!("{id}/federatedIdentityCredentials/ns-l{i}?{v}"),
+            Some(&json!({"properties": {"issuer": ISSUER,
+                "subject": format!("system:serviceaccount:l{i}:sa"),
+                "audiences": ["api://AzureADTokenExchange"]}})),
+        );
+        if status == 400 {
+            refused = Some(err);
+            break;
+        }
+        assert!(status == 201, "{status} {err}");
+    }
+    let err = refused.expect("the 21st credential is refused");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("is 20"),
+        "{err}"
+    );
+
+    // Identity delete is a long-running operation, polled to its end.
+    let (status, _) = arm.request("DELETE", &format!("{id}?{v}"), None);
+    assert_eq!(status, 202);
+    let (status, _) = arm.request("GET", &format!("{id}?{v}"), None);
+    assert_eq!(status, 404);
+}
+
+/// The plan counts credentials others put on idplan's identity (listed page by page).
+#[test]
+fn plan_counts_credentials_others_added_to_the_identity() {
+    let (arm, dir) = setup(&spec(&namespaces(0..18)));
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let id = format!(
+        "{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/spaces-prod-backup"
+    );
+    for name in ["ci-one", "ci-two"] {
+        let (status, out) = arm.request(
+            "PUT",
+            &format!("{id}/federatedIdentityCredentials/{name}?api-version=2026-05-31"),
+            Some(
+                &json!({"properties": {"issuer": "https://token.actions.githubusercontent.com",
+                "subject": format!("repo:acme/{name}:ref:refs/heads/main"),
+                "audiences": ["api://AzureADTokenExchange"]}}),
+            ),
+        );
+        assert_eq!(status, 201, "{out}");
+    }
+    // Theirs are not drift; one more of idplan's would be 21.
+    dir.idplan_azure(&arm, &["drift"]).assert_code(0);
+    dir.idplan_azure(&arm, &["plan"]).assert_code(0);
+    dir.write("idplan.yaml", &spec(&namespaces(0..19)));
+    let out = dir.idplan_azure(&arm, &["plan"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "component backup: managed identity spaces-prod-backup would need 21 federated \
+             identity credentials (19 of idplan's, 2 of others), over Azure's limit of 20"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_saved_plan_on_an_empty_subscription_applies_and_a_lost_state_is_rebuilt() {
+    let cps = namespaces(0..2);
+    let (arm, dir) = setup(&spec(&cps));
+    dir.idplan_azure(&arm, &["plan", "--out", "first.json"])
+        .assert_code(0);
+    dir.idplan_azure(&arm, &["apply", "plans/first.json"])
+        .assert_code(0);
+    assert_eq!(assignments(&arm).len(), 2);
+    assert_eq!(access_policies(&arm).len(), 1);
+
+    // Without its state, idplan finds its own resources by their tags and names.
+    std::fs::remove_file(dir.path().join("state/idplan.state.json")).unwrap();
+    let plan = dir.idplan_azure(&arm, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("Plan: 12 to import, 0 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[test]
+fn renaming_an_identity_replaces_it_and_everything_that_names_it() {
+    let cps = namespaces(0..2);
+    let (arm, dir) = setup(&spec(&cps));
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.write(
+        "idplan.yaml",
+        &spec(&cps).replace(
+            "backup: { storageAccount: acmebackup }",
+            "backup: { storageAccount: acmebackup, name: prod-backup-v2 }",
+        ),
+    );
+    let plan = dir.idplan_azure(&arm, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("Plan: 4 to add, 0 to change, 4 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert!(identity(&arm, "spaces-prod-backup").is_none());
+    assert_eq!(
+        subjects(&arm, "prod-backup-v2"),
+        expected(&cps, "mxp-controller")
+    );
+    let principal = principal(&arm, "prod-backup-v2");
+    assert!(
+        assignments(&arm).iter().any(|a| a.2 == principal),
+        "{:?}",
+        assignments(&arm)
+    );
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[test]
+fn the_azure_example_validates_without_a_cloud() {
+    let dir = TestDir::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/azure.yaml");
+    dir.write("idplan.yaml", &std::fs::read_to_string(example).unwrap());
+    let out = dir.idplan_offline(&["validate"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .contains("1 space(s), 2 control plane(s), 3 component(s)"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Azure keeps role assignments and access policy entries of a deleted identity: the new
+/// identity gets new ones, and the orphans idplan made are removed.
+#[test]
+fn an_identity_deleted_out_of_band_is_recreated_with_its_access() {
+    let cps = namespaces(0..1);
+    let (arm, dir) = setup(&spec(&cps));
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let old = principal(&arm, "spaces-prod-shared-secrets");
+    for name in ["spaces-prod-backup", "spaces-prod-shared-secrets"] {
+        let id = format!(
+            "{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}?api-version=2026-05-31"
+        );
+        assert_eq!(arm.request("DELETE", &id, None).0, 202);
+    }
+    dir.idplan_azure(&arm, &["drift"]).assert_code(2);
+    let plan = dir.idplan_azure(&arm, &["plan"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout.contains(
+            "azurerm_role_assignment.prod.backup must be replaced (forces replacement: a \
+             resource it refers to is created anew)"
+        ),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let new = principal(&arm, "spaces-prod-shared-secrets");
+    assert_ne!(old, new);
+    let policies = access_policies(&arm);
+    assert_eq!(policies.len(), 1, "{policies:?}");
+    assert_eq!(policies[0]["objectId"], new.as_str());
+    let backup = principal(&arm, "spaces-prod-backup");
+    let scopes: Vec<_> = assignments(&arm)
+        .into_iter()
+        .filter(|a| a.0.ends_with("acmebackup"))
+        .collect();
+    assert_eq!(scopes.len(), 1, "{scopes:?}");
+    assert_eq!(scopes[0].2, backup);
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
