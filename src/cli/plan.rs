@@ -80,6 +80,9 @@ fn locations(spec: &Spec, state: &StateFile) -> Vec<Location> {
             Cloud::Aws(a) => Location::Aws {
                 region: a.region.clone(),
             },
+            Cloud::Gcp(g) => Location::Gcp {
+                project: g.project.clone(),
+            },
         })
         .chain(state.state().resources.iter().map(|r| r.location.clone()))
         .collect();

@@ -5,6 +5,7 @@ use super::{Exit, print};
 use crate::error::{Error, Result};
 use crate::graph::Kind;
 use crate::recipe::aws::{self, AwsContext};
+use crate::recipe::gcp::{self, GcpContext};
 use crate::spec::{self, Cloud, SpecErrors};
 
 /// Loads the spec and checks the limits with stand-in account and issuer values of the real
@@ -14,6 +15,8 @@ pub fn validate(file: &Path) -> Result<Exit> {
     let mut errors = Vec::new();
     // Associations per (region, cluster): spaces may share a cluster.
     let mut associations: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    // GCP resources of all spaces: spaces may share a bucket or a project's policy.
+    let mut google = Vec::new();
     for (i, space) in spec.spaces.iter().enumerate() {
         match &space.cloud {
             Cloud::Aws(a) => {
@@ -27,6 +30,13 @@ pub fn validate(file: &Path) -> Result<Exit> {
                     Err(SpecErrors(e)) => errors.extend(e),
                 }
             }
+            Cloud::Gcp(g) => {
+                let ctx = GcpContext::placeholder(&g.project);
+                match gcp::resources(&spec.path, i, space, g, &ctx) {
+                    Ok(resources) => google.extend(resources),
+                    Err(SpecErrors(e)) => errors.extend(e),
+                }
+            }
         }
     }
     if !errors.is_empty() {
@@ -34,6 +44,10 @@ pub fn validate(file: &Path) -> Result<Exit> {
     }
     for ((_, cluster), wanted) in associations {
         aws::check_association_quota(cluster, wanted, 0)
+            .map_err(|e| Error::user(format!("{}: {e}", file.display())))?;
+    }
+    for ((_, policy), members) in gcp::policy_members(&google) {
+        gcp::check_principals(&policy, members.len(), 0)
             .map_err(|e| Error::user(format!("{}: {e}", file.display())))?;
     }
     let control_planes: usize = spec.spaces.iter().map(|s| s.control_planes.len()).sum();

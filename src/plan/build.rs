@@ -11,39 +11,81 @@ use crate::error::{Error, Result};
 use crate::graph::{self, Graph, Resource};
 use crate::provider::{self, Adoption, Clouds};
 use crate::recipe;
-use crate::spec::{Cloud, Spec, SpecErrors};
+use crate::spec::{Cloud, GcpMode, GkeCluster, Spec, SpecErrors};
 use crate::state::{Ownership, Record, State};
 
 /// The desired resources of every space, after asking each cloud what names depend on
 /// (account, cluster issuer). Limit errors of all spaces are reported together.
 pub async fn desired_graph(spec: &Spec, clouds: &Clouds) -> Result<Graph> {
-    // One context read per (region, cluster), however many spaces share it.
-    let mut clusters: Vec<(String, String)> = spec
-        .spaces
-        .iter()
-        .map(|s| match &s.cloud {
-            Cloud::Aws(aws) => (aws.region.clone(), aws.cluster.clone()),
-        })
-        .collect();
-    clusters.sort();
-    clusters.dedup();
-    let aws = clouds.aws()?;
-    let contexts: HashMap<(String, String), recipe::aws::AwsContext> =
-        futures::future::try_join_all(clusters.into_iter().map(|key| async move {
-            let ctx = aws.context(&key.0, &key.1).await?;
-            Ok::<_, Error>((key, ctx))
-        }))
-        .await?
-        .into_iter()
-        .collect();
+    // One context read per (region, cluster) or (project, cluster), however many spaces
+    // share it.
+    let mut aws_clusters: Vec<(String, String)> = Vec::new();
+    let mut gcp_clusters: Vec<(String, GkeCluster)> = Vec::new();
+    // Principal identifiers need uniform bucket-level access on every bucket they are given.
+    let mut principal_buckets: Vec<String> = Vec::new();
+    for s in &spec.spaces {
+        match &s.cloud {
+            Cloud::Aws(aws) => aws_clusters.push((aws.region.clone(), aws.cluster.clone())),
+            Cloud::Gcp(gcp) => {
+                gcp_clusters.push((gcp.project.clone(), gcp.cluster.clone()));
+                if gcp.mode == GcpMode::Principal && !s.control_planes.is_empty() {
+                    principal_buckets.extend(s.components.iter().filter_map(|c| c.bucket.clone()));
+                }
+            }
+        }
+    }
+    aws_clusters.sort();
+    aws_clusters.dedup();
+    gcp_clusters
+        .sort_by(|a, b| (&a.0, &a.1.location, &a.1.name).cmp(&(&b.0, &b.1.location, &b.1.name)));
+    gcp_clusters.dedup();
+    principal_buckets.sort();
+    principal_buckets.dedup();
+    let aws_contexts: HashMap<(String, String), recipe::aws::AwsContext> =
+        if aws_clusters.is_empty() {
+            HashMap::new()
+        } else {
+            let aws = clouds.aws()?;
+            futures::future::try_join_all(aws_clusters.into_iter().map(|key| async move {
+                let ctx = aws.context(&key.0, &key.1).await?;
+                Ok::<_, Error>((key, ctx))
+            }))
+            .await?
+            .into_iter()
+            .collect()
+        };
+    let mut gcp_contexts: Vec<((String, GkeCluster), recipe::gcp::GcpContext)> = Vec::new();
+    if !gcp_clusters.is_empty() {
+        let gcp = clouds.gcp()?;
+        gcp_contexts =
+            futures::future::try_join_all(gcp_clusters.into_iter().map(|key| async move {
+                let ctx = gcp.context(&key.0, &key.1).await?;
+                Ok::<_, Error>((key, ctx))
+            }))
+            .await?;
+        futures::future::try_join_all(
+            principal_buckets
+                .iter()
+                .map(|bucket| gcp.check_uniform_access(bucket)),
+        )
+        .await?;
+    }
 
     let mut graph = Graph::default();
     let mut errors = Vec::new();
     for (i, space) in spec.spaces.iter().enumerate() {
         let resources = match &space.cloud {
             Cloud::Aws(aws) => {
-                let ctx = &contexts[&(aws.region.clone(), aws.cluster.clone())];
+                let ctx = &aws_contexts[&(aws.region.clone(), aws.cluster.clone())];
                 recipe::aws::resources(&spec.path, i, space, aws, ctx)
+            }
+            Cloud::Gcp(gcp) => {
+                let ctx = gcp_contexts
+                    .iter()
+                    .find(|(key, _)| key.0 == gcp.project && key.1 == gcp.cluster)
+                    .map(|(_, ctx)| ctx)
+                    .ok_or_else(|| Error::user("internal: no GCP context for a space"))?;
+                recipe::gcp::resources(&spec.path, i, space, gcp, ctx)
             }
         };
         match resources {

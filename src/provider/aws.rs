@@ -93,12 +93,12 @@ impl AwsDriver {
     }
 
     fn iam(&self, location: &Location) -> aws_sdk_iam::Client {
-        let Location::Aws { region } = location;
+        let region = region_of(location);
         self.clients(region).iam
     }
 
     fn eks(&self, location: &Location) -> aws_sdk_eks::Client {
-        let Location::Aws { region } = location;
+        let region = region_of(location);
         self.clients(region).eks
     }
 
@@ -109,12 +109,12 @@ impl AwsDriver {
 
     /// The associations of a cluster, listed once (following `nextToken` to the end).
     async fn listing(&self, location: &Location, cluster: &str) -> Result<CachedListing> {
-        let Location::Aws { region } = location;
+        let region = region_of(location);
         let cell = self
             .listings
             .lock()
             .expect("listing cache lock")
-            .entry((region.clone(), cluster.to_string()))
+            .entry((region.to_string(), cluster.to_string()))
             .or_default()
             .clone();
         cell.get_or_try_init(|| async {
@@ -309,6 +309,7 @@ impl AwsDriver {
                     Err(e) => Err(cloud_error(&r.address, "iam:GetRolePolicy", e)),
                 }
             }
+            other => Err(not_aws(other)),
         }
     }
 
@@ -339,6 +340,7 @@ impl AwsDriver {
                     .map_err(|e| cloud_error(&r.address, "iam:CreateRole", e))?;
             }
             Kind::AwsIamRolePolicy => self.put_role_policy(r).await?,
+            other => return Err(not_aws(other)),
         }
         Ok(json!({}))
     }
@@ -420,6 +422,7 @@ impl AwsDriver {
                 }
             }
             Kind::AwsIamRolePolicy => self.put_role_policy(r).await?,
+            other => return Err(not_aws(other)),
         }
         Ok(())
     }
@@ -468,6 +471,7 @@ impl AwsDriver {
                     .send()
                     .await,
             ),
+            other => Err(not_aws(other)),
         }
     }
 
@@ -627,12 +631,12 @@ impl AwsDriver {
 
     /// The listing of a cluster if this run has one.
     fn cached_listing(&self, location: &Location, cluster: &str) -> Option<CachedListing> {
-        let Location::Aws { region } = location;
+        let region = region_of(location);
         let cell = self
             .listings
             .lock()
             .expect("listing cache lock")
-            .get(&(region.clone(), cluster.to_string()))
+            .get(&(region.to_string(), cluster.to_string()))
             .cloned()?;
         cell.initialized().then_some(cell)
     }
@@ -697,6 +701,19 @@ fn association_key(a: &Value) -> (&str, (String, String)) {
             str_attr(a, "service_account").to_string(),
         ),
     )
+}
+
+/// A resource of another cloud was given to the AWS driver: a bug, reported, not a panic.
+fn not_aws(kind: Kind) -> Error {
+    Error::user(format!("internal: the AWS driver was given a {kind}"))
+}
+
+/// The region of an AWS location (the AWS driver is only given those).
+fn region_of(location: &Location) -> &str {
+    match location {
+        Location::Aws { region } => region,
+        Location::Gcp { .. } => "",
+    }
 }
 
 fn str_attr<'a>(attributes: &'a Value, key: &str) -> &'a str {

@@ -5,6 +5,7 @@
 //! Tags or client ids that someone else added are not in the projection and so never drift.
 
 pub mod aws;
+pub mod gcp;
 
 use serde_json::Value;
 
@@ -14,15 +15,17 @@ use crate::graph::{Kind, Location, Resource};
 /// Every driver the current run needs, each created once.
 pub struct Clouds {
     aws: Option<aws::AwsDriver>,
+    gcp: Option<gcp::GcpDriver>,
 }
 
 impl Clouds {
     /// Creates the drivers for the locations given; no cloud call is made here.
     pub async fn new<'a>(locations: impl IntoIterator<Item = &'a Location>) -> Clouds {
-        let mut need_aws = false;
+        let (mut need_aws, mut need_gcp) = (false, false);
         for location in locations {
             match location {
                 Location::Aws { .. } => need_aws = true,
+                Location::Gcp { .. } => need_gcp = true,
             }
         }
         Clouds {
@@ -31,7 +34,14 @@ impl Clouds {
             } else {
                 None
             },
+            gcp: need_gcp.then(gcp::GcpDriver::new),
         }
+    }
+
+    pub fn gcp(&self) -> Result<&gcp::GcpDriver> {
+        self.gcp
+            .as_ref()
+            .ok_or_else(|| Error::user("internal: no GCP driver was set up"))
     }
 
     pub fn aws(&self) -> Result<&aws::AwsDriver> {
@@ -44,6 +54,7 @@ impl Clouds {
     pub async fn read(&self, resource: &Resource, known: Option<&Value>) -> Result<Option<Value>> {
         match resource.location {
             Location::Aws { .. } => self.aws()?.read(resource, known).await,
+            Location::Gcp { .. } => self.gcp()?.read(resource, known).await,
         }
     }
 
@@ -71,7 +82,9 @@ impl Clouds {
             .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
             .map(|r| (&r.location, &r.attributes, false));
         for (location, attributes, wanted) in desired_associations.chain(recorded) {
-            let Location::Aws { region } = location;
+            let Location::Aws { region } = location else {
+                continue;
+            };
             let (cluster, pair) = key(attributes);
             let entry = clusters
                 .entry((region.clone(), cluster))
@@ -90,6 +103,42 @@ impl Clouds {
             crate::recipe::aws::check_association_quota(&cluster, wanted, others)
                 .map_err(Error::user)?;
         }
+        self.check_policy_sizes(desired, state).await
+    }
+
+    /// Refuses a GCP IAM policy that would hold more principals than Google allows, counting
+    /// the members others hold there. Checked before anything is written.
+    async fn check_policy_sizes(
+        &self,
+        desired: &crate::graph::Graph,
+        state: &crate::state::State,
+    ) -> Result<()> {
+        use crate::recipe::gcp::{check_principals, policy_members};
+        let wanted = policy_members(desired.iter());
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let recorded_resources: Vec<Resource> =
+            state.resources.iter().map(|r| r.resource()).collect();
+        let recorded = policy_members(recorded_resources.iter());
+        let gcp = self.gcp()?;
+        for ((kind, policy), ours) in &wanted {
+            // One resource of this policy stands for it: the driver reads the whole policy.
+            let Some(sample) = desired
+                .iter()
+                .find(|r| r.kind == *kind && r.attributes["resource"] == policy.as_str())
+            else {
+                continue;
+            };
+            let known = recorded.get(&(*kind, policy.clone()));
+            let others = gcp
+                .policy_principals(sample)
+                .await?
+                .into_iter()
+                .filter(|m| !ours.contains(m) && known.is_none_or(|k| !k.contains(m)))
+                .count();
+            check_principals(policy, ours.len(), others).map_err(Error::user)?;
+        }
         Ok(())
     }
 
@@ -104,12 +153,14 @@ impl Clouds {
     pub async fn create(&self, resource: &Resource) -> Result<Value> {
         match resource.location {
             Location::Aws { .. } => self.aws()?.create(resource).await,
+            Location::Gcp { .. } => self.gcp()?.create(resource).await,
         }
     }
 
     pub async fn update(&self, resource: &Resource, actual: &Value) -> Result<()> {
         match resource.location {
             Location::Aws { .. } => self.aws()?.update(resource, actual).await,
+            Location::Gcp { .. } => self.gcp()?.update(resource, actual).await,
         }
     }
 
@@ -117,6 +168,7 @@ impl Clouds {
     pub async fn delete(&self, resource: &Resource) -> Result<()> {
         match resource.location {
             Location::Aws { .. } => self.aws()?.delete(resource).await,
+            Location::Gcp { .. } => self.gcp()?.delete(resource).await,
         }
     }
 
@@ -124,6 +176,7 @@ impl Clouds {
     pub async fn release(&self, resource: &Resource, added: &Value) -> Result<()> {
         match resource.location {
             Location::Aws { .. } => self.aws()?.release(resource, added).await,
+            Location::Gcp { .. } => self.gcp()?.release(resource, added).await,
         }
     }
 }
@@ -155,6 +208,13 @@ pub fn adoption(resource: &Resource, actual: &Value) -> Adoption {
     use crate::recipe::aws::{MANAGED_BY, SPACE_TAG};
     let tag = |attrs: &Value, key: &str| attrs["tags"][key].as_str().map(str::to_string);
     match resource.kind {
+        Kind::GoogleServiceAccount => gcp::adopt_account(resource, actual),
+        // idplan's members of a shared policy: members equal to idplan's are idplan's (a lost
+        // state); nobody else's member is ever in the projection the driver reads.
+        Kind::GoogleStorageBucketIamMembers
+        | Kind::GoogleProjectIamMembers
+        | Kind::GoogleSecretIamMembers
+        | Kind::GoogleServiceAccountIamMembers => Adoption::Owned,
         // A cluster's provider is shared by every space and state on that cluster: whoever
         // made it, a state that did not record its creation never deletes it.
         Kind::AwsIamOpenidConnectProvider => aws::adopt_provider(resource, actual),

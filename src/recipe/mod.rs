@@ -1,6 +1,7 @@
 //! Spaces knowledge: what each cloud needs for a space, as desired resources.
 
 pub mod aws;
+pub mod gcp;
 
 /// The default name of a created cloud resource: `spaces-<space>-<component>`.
 pub fn default_name(space: &str, component: crate::spec::ComponentKind) -> String {

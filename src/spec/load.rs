@@ -10,16 +10,28 @@ use sha2::{Digest, Sha256};
 
 use super::schema::{
     At, NAMESPACE_MAX, ROLE_NAME_MAX, RawAws, RawAwsMode, RawBucketComponent, RawComponents,
-    RawSecretsComponent, RawSpace, RawSpec, RawSubjects, SPACE_NAME_MAX, TRUST_POLICY_QUOTA_MAX,
+    RawGcp, RawGcpMode, RawSecretsComponent, RawSpace, RawSpec, RawSubjects,
+    SERVICE_ACCOUNT_ID_MAX, SERVICE_ACCOUNT_ID_MIN, SPACE_NAME_MAX, TRUST_POLICY_QUOTA_MAX,
 };
 use super::{
     AwsMode, AwsSpace, Cloud, Component, ComponentKind, Components, ControlPlane,
-    DEFAULT_TRUST_POLICY_QUOTA, Location, Space, Spec, SpecError, SpecErrors, Subjects,
+    DEFAULT_TRUST_POLICY_QUOTA, GcpMode, GcpSpace, GkeCluster, Location, Space, Spec, SpecError,
+    SpecErrors, Subjects,
 };
 
 /// The cloud blocks of a space, exactly one of which must be present. A new cloud adds its
 /// key here, an `Option` field on `RawSpace` and an arm in `Check::cloud`.
-const CLOUD_KEYS: &[&str] = &["aws"];
+const CLOUD_KEYS: &[&str] = &["aws", "gcp"];
+
+/// Which cloud's rules the components of a space follow (names, buckets, secrets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rules {
+    Aws,
+    /// GCP; `service_account` when the mode creates Google service accounts (named ones).
+    Gcp {
+        service_account: bool,
+    },
+}
 
 const EMPTY: &str = "spec is empty: expected a mapping with `version` and `spaces`";
 
@@ -170,8 +182,20 @@ impl Check<'_> {
         }
 
         let control_planes = self.control_planes(&field, raw.control_planes);
-        let cloud = self.cloud(&field, location, raw.aws);
-        let components = self.components(&field, &name, name_ok, raw.components);
+        // Decided from the raw block, so that a component is checked by its cloud's rules
+        // even when that block has errors of its own.
+        let rules = match (&raw.aws, &raw.gcp) {
+            (None, Some(gcp)) => Rules::Gcp {
+                service_account: gcp
+                    .value()
+                    .mode
+                    .as_ref()
+                    .is_some_and(|m| m.value() == "service-account"),
+            },
+            _ => Rules::Aws,
+        };
+        let cloud = self.cloud(&field, location, raw.aws, raw.gcp);
+        let components = self.components(&field, &name, name_ok, rules, raw.components);
         Some(Space {
             name,
             location,
@@ -254,12 +278,22 @@ impl Check<'_> {
         out
     }
 
-    fn cloud(&mut self, space: &str, location: Location, aws: Option<At<RawAws>>) -> Option<Cloud> {
+    fn cloud(
+        &mut self,
+        space: &str,
+        location: Location,
+        aws: Option<At<RawAws>>,
+        gcp: Option<At<RawGcp>>,
+    ) -> Option<Cloud> {
         let mut present: Vec<&str> = Vec::new();
         let mut clouds: Vec<Option<Cloud>> = Vec::new();
         if let Some(aws) = aws {
             present.push("aws");
             clouds.push(self.aws(&format!("{space}.aws"), aws).map(Cloud::Aws));
+        }
+        if let Some(gcp) = gcp {
+            present.push("gcp");
+            clouds.push(self.gcp(&format!("{space}.gcp"), gcp).map(Cloud::Gcp));
         }
         let expected = CLOUD_KEYS
             .iter()
@@ -368,6 +402,62 @@ impl Check<'_> {
         })
     }
 
+    fn gcp(&mut self, field: &str, raw: At<RawGcp>) -> Option<GcpSpace> {
+        let location = raw.location();
+        let raw = raw.into_value();
+        let errors_before = self.errors.len();
+        let project = raw.project.value();
+        if !is_gcp_project(project) {
+            self.error(
+                raw.project.location(),
+                format!("{field}.project"),
+                format!(
+                    "invalid project id `{}`: expected 6 to 30 lower-case letters, digits and \
+                     `-`, starting with a letter (the project id, not its number)",
+                    show(project)
+                ),
+            );
+        }
+        let cluster = raw.cluster.into_value();
+        let cluster_location = cluster.location.value();
+        if !is_gke_location(cluster_location) {
+            self.error(
+                cluster.location.location(),
+                format!("{field}.cluster.location"),
+                format!(
+                    "invalid cluster location `{}`: expected a region such as `us-central1` or a \
+                     zone such as `us-central1-a`",
+                    show(cluster_location)
+                ),
+            );
+        }
+        let name = cluster.name.value();
+        if !is_gke_cluster_name(name) {
+            self.error(
+                cluster.name.location(),
+                format!("{field}.cluster.name"),
+                format!(
+                    "invalid GKE cluster name `{}`: expected 1 to 40 lower-case letters, digits \
+                     and `-`, starting with a letter and not ending with `-`",
+                    show(name)
+                ),
+            );
+        }
+        let mode = match self.keyword(field, "mode", raw.mode.as_ref(), &RawGcpMode::KEYWORDS) {
+            None | Some(RawGcpMode::Principal) => GcpMode::Principal,
+            Some(RawGcpMode::ServiceAccount) => GcpMode::ServiceAccount,
+        };
+        (self.errors.len() == errors_before).then(|| GcpSpace {
+            project: raw.project.into_value(),
+            cluster: GkeCluster {
+                location: cluster.location.into_value(),
+                name: cluster.name.into_value(),
+            },
+            mode,
+            location,
+        })
+    }
+
     /// One of a fixed list of words; `None` when absent or unknown (unknown is an error).
     fn keyword<T: Copy>(
         &mut self,
@@ -399,6 +489,7 @@ impl Check<'_> {
         space: &str,
         space_name: &str,
         space_name_ok: bool,
+        rules: Rules,
         raw: At<RawComponents>,
     ) -> Components {
         let location = raw.location();
@@ -414,13 +505,25 @@ impl Check<'_> {
         }
         let backup = raw
             .backup
-            .map(|c| self.bucket_component(&field, ComponentKind::Backup, c));
+            .map(|c| self.bucket_component(&field, ComponentKind::Backup, rules, c));
         let billing = raw
             .billing
-            .map(|c| self.bucket_component(&field, ComponentKind::Billing, c));
+            .map(|c| self.bucket_component(&field, ComponentKind::Billing, rules, c));
         let shared_secrets = raw
             .shared_secrets
-            .map(|c| self.secrets_component(&field, c));
+            .map(|c| self.secrets_component(&field, rules, c));
+        // Principal identifiers create nothing that has a name.
+        if rules
+            == (Rules::Gcp {
+                service_account: false,
+            })
+        {
+            return Components {
+                backup: backup.map(|(c, _)| c),
+                billing: billing.map(|(c, _)| c),
+                shared_secrets: shared_secrets.map(|(c, _)| c),
+            };
+        }
 
         // IAM role names are per account: two components of a space must not share one.
         let mut roles: HashMap<String, ComponentKind> = HashMap::new();
@@ -434,7 +537,20 @@ impl Check<'_> {
                     let role_shown = show(&role);
                     // An invalid space name is reported already; its default names would only
                     // repeat it.
-                    if space_name_ok && len > ROLE_NAME_MAX {
+                    if space_name_ok
+                        && rules != Rules::Aws
+                        && !(SERVICE_ACCOUNT_ID_MIN..=SERVICE_ACCOUNT_ID_MAX).contains(&len)
+                    {
+                        self.error(
+                            component.location,
+                            format!("{field}.{key}"),
+                            format!(
+                                "the default service account id `{role_shown}` is {len} \
+                                 characters, but Google allows {SERVICE_ACCOUNT_ID_MIN} to \
+                                 {SERVICE_ACCOUNT_ID_MAX}: set an explicit `name`"
+                            ),
+                        );
+                    } else if space_name_ok && rules == Rules::Aws && len > ROLE_NAME_MAX {
                         self.error(
                             component.location,
                             format!("{field}.{key}"),
@@ -457,10 +573,16 @@ impl Check<'_> {
                     self.error(
                         at,
                         f,
-                        format!(
-                            "role name `{role_shown}` is already the role of `{other}`: set a \
-                             different `name`"
-                        ),
+                        match rules {
+                            Rules::Aws => format!(
+                                "role name `{role_shown}` is already the role of `{other}`: set \
+                                 a different `name`"
+                            ),
+                            Rules::Gcp { .. } => format!(
+                                "service account id `{role_shown}` is already the one of \
+                                 `{other}`: set a different `name`"
+                            ),
+                        },
                     );
                 }
                 None => {
@@ -480,6 +602,7 @@ impl Check<'_> {
         &mut self,
         components: &str,
         kind: ComponentKind,
+        rules: Rules,
         raw: At<RawBucketComponent>,
     ) -> (Component, Option<Location>) {
         let field = format!("{components}.{}", kind.spec_key());
@@ -487,10 +610,14 @@ impl Check<'_> {
         let raw = raw.into_value();
         let bucket = match raw.bucket {
             None => {
+                let what = match rules {
+                    Rules::Aws => "S3",
+                    Rules::Gcp { .. } => "Cloud Storage",
+                };
                 self.error(
                     location,
                     &field,
-                    "missing required key `bucket` (the name of the S3 bucket)",
+                    format!("missing required key `bucket` (the name of the {what} bucket)"),
                 );
                 None
             }
@@ -498,7 +625,17 @@ impl Check<'_> {
                 let at = bucket.location();
                 let bucket = bucket.into_value();
                 let bucket_shown = show(&bucket);
-                if !is_bucket_name(&bucket) {
+                if rules != Rules::Aws && !is_gcs_bucket_name(&bucket) {
+                    self.error(
+                        at,
+                        format!("{field}.bucket"),
+                        format!(
+                            "invalid Cloud Storage bucket name `{bucket_shown}`: expected 3 to \
+                             63 lower-case letters, digits, `.`, `_` and `-`, starting and \
+                             ending with a letter or digit"
+                        ),
+                    );
+                } else if rules == Rules::Aws && !is_bucket_name(&bucket) {
                     self.error(
                         at,
                         format!("{field}.bucket"),
@@ -512,7 +649,7 @@ impl Check<'_> {
                 Some(bucket)
             }
         };
-        let (name, name_at) = self.role_name(&field, raw.name);
+        let (name, name_at) = self.role_name(&field, rules, raw.name);
         let component = Component {
             kind,
             name,
@@ -526,6 +663,7 @@ impl Check<'_> {
     fn secrets_component(
         &mut self,
         components: &str,
+        rules: Rules,
         raw: At<RawSecretsComponent>,
     ) -> (Component, Option<Location>) {
         let kind = ComponentKind::SharedSecrets;
@@ -534,6 +672,43 @@ impl Check<'_> {
         let raw = raw.into_value();
         let mut secrets = Vec::new();
         match raw.secrets {
+            // GCP: no list means every secret of the project (a project-level binding).
+            None if rules != Rules::Aws => {}
+            Some(list) if rules != Rules::Aws => {
+                let list_at = list.location();
+                let list = list.into_value();
+                if list.is_empty() {
+                    self.error(
+                        list_at,
+                        format!("{field}.secrets"),
+                        "expected at least one secret id; leave `secrets` out to allow every \
+                         secret of the project",
+                    );
+                }
+                for (k, id) in list.into_iter().enumerate() {
+                    let at = id.location();
+                    let id = id.into_value();
+                    if !is_gcp_secret_id(&id) {
+                        self.error(
+                            at,
+                            format!("{field}.secrets[{k}]"),
+                            format!(
+                                "invalid Secret Manager secret id `{}`: expected 1 to 255 \
+                                 letters, digits, `_` and `-` (the id, not the full name)",
+                                show(&id)
+                            ),
+                        );
+                    }
+                    if secrets.contains(&id) {
+                        self.error(
+                            at,
+                            format!("{field}.secrets[{k}]"),
+                            format!("duplicate secret `{}`", show(&id)),
+                        );
+                    }
+                    secrets.push(id);
+                }
+            }
             None => self.error(
                 location,
                 &field,
@@ -566,7 +741,7 @@ impl Check<'_> {
                 }
             }
         }
-        let (name, name_at) = self.role_name(&field, raw.name);
+        let (name, name_at) = self.role_name(&field, rules, raw.name);
         let component = Component {
             kind,
             name,
@@ -580,6 +755,7 @@ impl Check<'_> {
     fn role_name(
         &mut self,
         component: &str,
+        rules: Rules,
         raw: Option<At<String>>,
     ) -> (Option<String>, Option<Location>) {
         let Some(raw) = raw else {
@@ -589,6 +765,27 @@ impl Check<'_> {
         let name = raw.into_value();
         let len = name.chars().count();
         let name_shown = show(&name);
+        if let Rules::Gcp { service_account } = rules {
+            if !service_account {
+                self.error(
+                    at,
+                    format!("{component}.name"),
+                    "`name` is the id of a Google service account, which only `mode: \
+                     service-account` creates: remove it, or set that mode",
+                );
+            } else if !is_service_account_id(&name) {
+                self.error(
+                    at,
+                    format!("{component}.name"),
+                    format!(
+                        "invalid service account id `{name_shown}`: expected \
+                         {SERVICE_ACCOUNT_ID_MIN} to {SERVICE_ACCOUNT_ID_MAX} lower-case letters, \
+                         digits and `-`, starting with a letter and not ending with `-`"
+                    ),
+                );
+            }
+            return (Some(name), Some(at));
+        }
         if !is_role_name(&name, usize::MAX) {
             self.error(
                 at,
@@ -654,6 +851,62 @@ fn is_bucket_name(s: &str) -> bool {
         && s.bytes().all(|b| edge(b) || b == b'.' || b == b'-')
         && s.bytes().next().is_some_and(edge)
         && s.bytes().last().is_some_and(edge)
+}
+
+/// `^[a-z0-9][a-z0-9._-]*[a-z0-9]$`, 3 to 63 characters (Cloud Storage).
+fn is_gcs_bucket_name(s: &str) -> bool {
+    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    (3..=63).contains(&s.len())
+        && s.bytes().all(|b| edge(b) || b"._-".contains(&b))
+        && s.bytes().next().is_some_and(edge)
+        && s.bytes().last().is_some_and(edge)
+}
+
+/// `^[a-z][a-z0-9-]{4,28}[a-z0-9]$`
+fn is_gcp_project(s: &str) -> bool {
+    (6..=30).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.ends_with('-')
+}
+
+/// `^[a-z]+-[a-z]+\d+(-[a-z])?$`: `us-central1`, `europe-west4-b`.
+fn is_gke_location(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let letters = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    let region = |p: &str| {
+        let digits = p.trim_start_matches(|c: char| c.is_ascii_lowercase());
+        letters(&p[..p.len() - digits.len()])
+            && !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+    };
+    match parts.as_slice() {
+        [a, b] => letters(a) && region(b),
+        [a, b, z] => letters(a) && region(b) && z.len() == 1 && letters(z),
+        _ => false,
+    }
+}
+
+/// `^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$`
+fn is_gke_cluster_name(s: &str) -> bool {
+    (1..=40).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.ends_with('-')
+}
+
+/// `^[a-z]([-a-z0-9]*[a-z0-9])$`, 6 to 30 characters.
+fn is_service_account_id(s: &str) -> bool {
+    (SERVICE_ACCOUNT_ID_MIN..=SERVICE_ACCOUNT_ID_MAX).contains(&s.len()) && is_gke_cluster_name(s)
+}
+
+/// `^[A-Za-z0-9_-]{1,255}$`
+fn is_gcp_secret_id(s: &str) -> bool {
+    (1..=255).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// `^[\w+=,.@-]{1,64}$` (with `max` = 64).
@@ -832,8 +1085,8 @@ fn describe(inner: &YamlError, outer: &YamlError, field: &str, found: Option<&st
             expected,
             ..
         } => {
-            let hint = if ["azure", "gcp"].contains(&key.as_str()) {
-                format!("; only {} is supported so far", quoted(CLOUD_KEYS))
+            let hint = if key == "azure" {
+                format!("; only {} are supported so far", quoted(CLOUD_KEYS))
             } else {
                 String::new()
             };
@@ -1144,7 +1397,9 @@ spaces:
             prod.control_planes[1].location,
             Location { line: 6, column: 9 }
         );
-        let Cloud::Aws(aws) = &prod.cloud;
+        let Cloud::Aws(aws) = &prod.cloud else {
+            panic!("an AWS space")
+        };
         assert_eq!(aws.region, "us-east-1");
         assert_eq!(aws.cluster, "spaces-prod");
         assert_eq!(aws.mode, AwsMode::Irsa);
@@ -1168,7 +1423,9 @@ spaces:
         assert_eq!(prod.components.iter().count(), 3);
 
         let dev = &spec.spaces[1];
-        let Cloud::Aws(aws) = &dev.cloud;
+        let Cloud::Aws(aws) = &dev.cloud else {
+            panic!("an AWS space")
+        };
         assert_eq!(aws.mode, AwsMode::PodIdentity);
         assert_eq!(aws.subjects, Subjects::Exact);
         assert_eq!(aws.trust_policy_quota, DEFAULT_TRUST_POLICY_QUOTA);
@@ -1189,7 +1446,9 @@ spaces:
         let spec = ok(&with_line(3, "  - name: yes"));
         assert_eq!(spec.spaces[0].name, "yes");
         let spec = ok(&with_line(9, "      cluster: on"));
-        let Cloud::Aws(aws) = &spec.spaces[0].cloud;
+        let Cloud::Aws(aws) = &spec.spaces[0].cloud else {
+            panic!("an AWS space")
+        };
         assert_eq!(aws.cluster, "on");
     }
 
@@ -1252,7 +1511,10 @@ spaces:
         assert!(msg.contains("`region`, `cluster`, `mode`"), "{msg}");
         let (at, msg) = one(&with_line(7, "    azure:"));
         assert_eq!(at, "7:5 spaces[0].azure");
-        assert!(msg.ends_with("only `aws` is supported so far"), "{msg}");
+        assert!(
+            msg.ends_with("only `aws`, `gcp` are supported so far"),
+            "{msg}"
+        );
         // `secrets` belongs to sharedSecrets only, `bucket` to backup and billing only.
         let (at, _) = one(&with_line(
             15,
@@ -1415,7 +1677,7 @@ spaces:
             one(&text),
             (
                 "17:5 spaces[1]".into(),
-                "expected exactly one of `aws`".into()
+                "expected exactly one of `aws`, `gcp`".into()
             )
         );
     }
@@ -1452,7 +1714,9 @@ spaces:
             assert!(msg.ends_with(&format!("found {bad}")), "{msg}");
         }
         let spec = ok(&with_line(12, "      trustPolicyQuota: 8192"));
-        let Cloud::Aws(aws) = &spec.spaces[0].cloud;
+        let Cloud::Aws(aws) = &spec.spaces[0].cloud else {
+            panic!("an AWS space")
+        };
         assert_eq!(aws.trust_policy_quota, 8192);
     }
 
@@ -1466,7 +1730,9 @@ spaces:
         );
         let spec =
             ok(&with_line(11, "      subjects: exact").replace("mode: irsa", "mode: pod-identity"));
-        let Cloud::Aws(aws) = &spec.spaces[0].cloud;
+        let Cloud::Aws(aws) = &spec.spaces[0].cloud else {
+            panic!("an AWS space")
+        };
         assert_eq!(
             (aws.mode, aws.subjects),
             (AwsMode::PodIdentity, Subjects::Exact)

@@ -25,9 +25,13 @@ pub(super) const SPACE_NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$";
 pub(super) const NAMESPACE_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 pub(super) const REGION_PATTERN: &str = r"^[a-z]{2}(-[a-z]+)+-\d+$";
 pub(super) const CLUSTER_PATTERN: &str = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$";
-pub(super) const BUCKET_PATTERN: &str = "^[a-z0-9][a-z0-9.-]*[a-z0-9]$";
+pub(super) const BUCKET_PATTERN: &str = "^[a-z0-9][a-z0-9._-]*[a-z0-9]$";
+pub(super) const GCP_PROJECT_PATTERN: &str = "^[a-z][a-z0-9-]{4,28}[a-z0-9]$";
+pub(super) const GKE_LOCATION_PATTERN: &str = r"^[a-z]+-[a-z]+\d+(-[a-z])?$";
+pub(super) const GKE_CLUSTER_PATTERN: &str = "^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$";
+pub(super) const SERVICE_ACCOUNT_ID_MIN: usize = 6;
+pub(super) const SERVICE_ACCOUNT_ID_MAX: usize = 30;
 pub(super) const ROLE_NAME_PATTERN: &str = r"^[\w+=,.@-]{1,64}$";
-pub(super) const SECRET_ARN_PATTERN: &str = "^arn:";
 
 pub(super) const SPACE_NAME_MAX: usize = 40;
 pub(super) const NAMESPACE_MAX: usize = 63;
@@ -91,10 +95,13 @@ pub(super) struct RawSpec {
 }
 
 /// One Space: its control planes, its cloud and the components whose identities idplan
-/// manages. Exactly one cloud block (`aws`) must be present.
+/// manages. Exactly one cloud block (`aws` or `gcp`) must be present.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(rename = "Space", extend("oneOf" = [{ "required": ["aws"] }]))]
+#[schemars(
+    rename = "Space",
+    extend("oneOf" = [{ "required": ["aws"] }, { "required": ["gcp"] }])
+)]
 pub(super) struct RawSpace {
     /// Name of the Space, used in default resource names (`spaces-<name>-<component>`):
     /// lower-case letters, digits and `-`, at most 40 characters, unique in the file.
@@ -111,6 +118,10 @@ pub(super) struct RawSpace {
     #[serde(default)]
     #[schemars(with = "RawAws")]
     pub aws: Option<At<RawAws>>,
+    /// The Space runs on GKE: Google IAM bindings (principal identifiers or service accounts).
+    #[serde(default)]
+    #[schemars(with = "RawGcp")]
+    pub gcp: Option<At<RawGcp>>,
     /// The components whose identities idplan manages; at least one. A component left out is
     /// not managed.
     pub components: At<RawComponents>,
@@ -141,6 +152,55 @@ pub(super) struct RawAws {
     /// the account's quota was raised. Default 2048; at most 8192.
     #[schemars(range(min = 1, max = TRUST_POLICY_QUOTA_MAX))]
     pub trust_policy_quota: Option<At<i64>>,
+}
+
+/// The GKE cluster of a GCP Space and how its components get Google credentials.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Gcp")]
+pub(super) struct RawGcp {
+    /// Project id (6–30 characters) of the cluster, the service accounts and project-level
+    /// bindings.
+    #[schemars(regex(pattern = GCP_PROJECT_PATTERN))]
+    pub project: At<String>,
+    /// The GKE cluster the Space runs on; it must have Workload Identity Federation enabled.
+    pub cluster: At<RawGkeCluster>,
+    /// `principal` (IAM bindings for each control plane's principal identifier, no annotation)
+    /// or `service-account` (a Google service account per component, impersonated through
+    /// `roles/iam.workloadIdentityUser`). Default `principal`.
+    #[schemars(with = "Option<RawGcpMode>", extend("default" = "principal"))]
+    pub mode: Option<At<String>>,
+}
+
+/// A GKE cluster: where it is and its name.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "GkeCluster")]
+pub(super) struct RawGkeCluster {
+    /// Region or zone of the cluster, e.g. `us-central1` or `us-central1-a`.
+    #[schemars(regex(pattern = GKE_LOCATION_PATTERN))]
+    pub location: At<String>,
+    /// Name of the cluster.
+    #[schemars(regex(pattern = GKE_CLUSTER_PATTERN))]
+    pub name: At<String>,
+}
+
+/// How GKE workloads get Google credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "GcpMode")]
+pub(super) enum RawGcpMode {
+    /// IAM bindings for principal identifiers, one per control plane.
+    Principal,
+    /// One Google service account per component, linked to each control plane.
+    ServiceAccount,
+}
+
+impl RawGcpMode {
+    pub const KEYWORDS: [(&'static str, Self); 2] = [
+        ("principal", Self::Principal),
+        ("service-account", Self::ServiceAccount),
+    ];
 }
 
 /// How pods assume their IAM role.
@@ -190,17 +250,19 @@ pub(super) struct RawComponents {
     pub shared_secrets: Option<At<RawSecretsComponent>>,
 }
 
-/// A component that writes to an S3 bucket (`backup`, `billing`).
+/// A component that writes to a bucket (`backup`, `billing`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(rename = "BucketComponent")]
 pub(super) struct RawBucketComponent {
-    /// Name of the S3 bucket (3–63 characters: lower-case letters, digits, `.` and `-`).
+    /// Name of the S3 or Cloud Storage bucket (3–63 characters: lower-case letters, digits,
+    /// `.` and `-`; `_` too on Cloud Storage).
     // Optional for serde so a missing bucket is one of several collected errors; required in
     // the schema.
     #[schemars(with = "String", regex(pattern = BUCKET_PATTERN), length(min = 3, max = 63))]
     pub bucket: Option<At<String>>,
-    /// Name of the IAM role; default `spaces-<space>-<component>`.
+    /// Name of the IAM role (AWS) or Google service account id (GCP `service-account` mode:
+    /// 6–30 lower-case letters, digits and `-`); default `spaces-<space>-<component>`.
     #[schemars(regex(pattern = ROLE_NAME_PATTERN), length(min = 1, max = ROLE_NAME_MAX))]
     pub name: Option<At<String>>,
 }
@@ -210,11 +272,13 @@ pub(super) struct RawBucketComponent {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(rename = "SecretsComponent")]
 pub(super) struct RawSecretsComponent {
-    /// ARNs of the Secrets Manager secrets the component may read (wildcards allowed); at
-    /// least one.
-    #[schemars(with = "Vec<String>", length(min = 1), inner(regex(pattern = SECRET_ARN_PATTERN)))]
+    /// AWS: ARNs of the Secrets Manager secrets the component may read (wildcards allowed);
+    /// required, at least one. GCP: ids of the Secret Manager secrets it may read; left out,
+    /// it may read every secret of the project.
+    #[schemars(with = "Option<Vec<String>>", length(min = 1))]
     pub secrets: Option<At<Vec<At<String>>>>,
-    /// Name of the IAM role; default `spaces-<space>-shared-secrets`.
+    /// Name of the IAM role (AWS) or Google service account id (GCP `service-account` mode);
+    /// default `spaces-<space>-shared-secrets`.
     #[schemars(regex(pattern = ROLE_NAME_PATTERN), length(min = 1, max = ROLE_NAME_MAX))]
     pub name: Option<At<String>>,
 }
@@ -272,6 +336,8 @@ mod tests {
         assert_eq!(consts("AwsMode"), mode);
         let subjects: Vec<_> = RawSubjects::KEYWORDS.iter().map(|(k, _)| *k).collect();
         assert_eq!(consts("Subjects"), subjects);
+        let gcp: Vec<_> = RawGcpMode::KEYWORDS.iter().map(|(k, _)| *k).collect();
+        assert_eq!(consts("GcpMode"), gcp);
     }
 
     #[test]
@@ -295,12 +361,15 @@ mod tests {
         assert_eq!(bucket["properties"]["bucket"]["pattern"], BUCKET_PATTERN);
         assert_eq!(bucket["properties"]["name"]["pattern"], ROLE_NAME_PATTERN);
         assert_eq!(bucket["properties"]["name"]["maxLength"], ROLE_NAME_MAX);
+        // Required on AWS only: the loader checks it per cloud.
         let secrets = &defs["SecretsComponent"];
-        assert_eq!(secrets["required"], serde_json::json!(["secrets"]));
-        assert_eq!(
-            secrets["properties"]["secrets"]["items"]["pattern"],
-            SECRET_ARN_PATTERN
-        );
+        assert_eq!(secrets["required"], Value::Null);
         assert_eq!(secrets["properties"]["secrets"]["minItems"], 1);
+        assert_eq!(space["gcp"]["$ref"], "#/$defs/Gcp");
+        let gcp = &defs["Gcp"]["properties"];
+        assert_eq!(gcp["project"]["pattern"], GCP_PROJECT_PATTERN);
+        let cluster = &defs["GkeCluster"]["properties"];
+        assert_eq!(cluster["location"]["pattern"], GKE_LOCATION_PATTERN);
+        assert_eq!(cluster["name"]["pattern"], GKE_CLUSTER_PATTERN);
     }
 }
