@@ -8,6 +8,8 @@
 //! Not every test uses every helper.
 #![allow(dead_code)]
 
+pub mod fake_google;
+
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -395,7 +397,7 @@ impl TestDir {
         run(cmd, args)
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_idplan"));
         cmd.args(args)
             .current_dir(&self.path)
