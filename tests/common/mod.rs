@@ -420,7 +420,7 @@ impl Drop for TestDir {
     }
 }
 
-fn run(mut cmd: Command, args: &[&str]) -> Output {
+pub(crate) fn run(mut cmd: Command, args: &[&str]) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("running idplan {args:?}: {e}"));
