@@ -323,3 +323,116 @@ fn check_policy_sizes(
         Err(SpecErrors(errors))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn space(mode: &str, planes: usize, components: &str) -> crate::spec::Spec {
+        let planes: String = (0..planes)
+            .map(|i| format!("      - mxp-{i}-system\n"))
+            .collect();
+        let planes = if planes.is_empty() {
+            "    controlPlanes: []\n".to_string()
+        } else {
+            format!("    controlPlanes:\n{planes}")
+        };
+        let text = format!(
+            "version: 1\nspaces:\n  - name: prod\n{planes}    gcp:\n      project: acme-spaces\n      \
+             cluster: {{ location: us-central1, name: c }}\n      mode: {mode}\n    components:\n{components}"
+        );
+        crate::spec::parse(Path::new("idplan.yaml"), &text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn build(spec: &crate::spec::Spec) -> Result<Vec<Resource>, SpecErrors> {
+        let s = &spec.spaces[0];
+        let crate::spec::Cloud::Gcp(gcp) = &s.cloud else {
+            panic!("a GCP space")
+        };
+        resources(
+            &spec.path,
+            0,
+            s,
+            gcp,
+            &GcpContext::placeholder(&gcp.project),
+        )
+    }
+
+    #[test]
+    fn principal_mode_binds_each_control_plane() {
+        let spec = space(
+            "principal",
+            2,
+            "      backup: { bucket: bkt1 }\n      sharedSecrets: { secrets: [s1, s2] }\n",
+        );
+        let out = build(&spec).unwrap();
+        let addresses: Vec<&str> = out.iter().map(|r| r.address.as_str()).collect();
+        assert_eq!(
+            addresses,
+            [
+                "google_storage_bucket_iam_members.prod.backup",
+                "google_secret_manager_secret_iam_members.prod.sharedSecrets.s1",
+                "google_secret_manager_secret_iam_members.prod.sharedSecrets.s2",
+            ]
+        );
+        assert_eq!(
+            out[0].attributes["members"][0],
+            "principal://iam.googleapis.com/projects/123456789012/locations/global/\
+             workloadIdentityPools/acme-spaces.svc.id.goog/subject/ns/mxp-0-system/sa/mxp-controller"
+        );
+        assert_eq!(
+            out[1].attributes["resource"],
+            "projects/acme-spaces/secrets/s1"
+        );
+        assert_eq!(out[1].attributes["role"], SECRET_ROLE);
+        // No control plane: no principal, nothing to bind.
+        let spec = space("principal", 0, "      backup: { bucket: bkt1 }\n");
+        assert!(build(&spec).unwrap().is_empty());
+    }
+
+    #[test]
+    fn service_account_mode_links_each_control_plane() {
+        let spec = space("service-account", 1, "      sharedSecrets: {}\n");
+        let out = build(&spec).unwrap();
+        let email = "spaces-prod-shared-secrets@acme-spaces.iam.gserviceaccount.com";
+        assert_eq!(out[0].kind, Kind::GoogleServiceAccount);
+        assert_eq!(out[0].attributes["email"], email);
+        assert_eq!(out[1].kind, Kind::GoogleServiceAccountIamMembers);
+        assert_eq!(
+            out[1].attributes["members"],
+            json!([
+                "serviceAccount:acme-spaces.svc.id.goog[mxp-0-system/external-secrets-controller]"
+            ])
+        );
+        assert_eq!(
+            out[1].depends_on,
+            ["google_service_account.prod.sharedSecrets"]
+        );
+        assert_eq!(out[2].kind, Kind::GoogleProjectIamMembers);
+        assert_eq!(
+            out[2].attributes["members"],
+            json!([format!("serviceAccount:{email}")])
+        );
+        assert_eq!(
+            out[2].depends_on,
+            ["google_service_account.prod.sharedSecrets"]
+        );
+    }
+
+    #[test]
+    fn more_than_1500_principals_in_a_policy_are_refused() {
+        let spec = space("principal", 1501, "      billing: { bucket: bkt1 }\n");
+        let errors = build(&spec).unwrap_err();
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(errors.0[0].field, "spaces[0].controlPlanes[1500]");
+        assert!(errors.0[0].message.contains("would hold 1501 principals"));
+        let spec = space("principal", 1500, "      billing: { bucket: bkt1 }\n");
+        assert!(build(&spec).is_ok());
+        // One member per component in service-account mode's shared policies; the link on
+        // the account is per control plane, so it is what overflows.
+        let spec = space("service-account", 1501, "      billing: { bucket: bkt1 }\n");
+        assert!(build(&spec).is_err());
+    }
+}

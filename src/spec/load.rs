@@ -1926,6 +1926,31 @@ spaces:
         assert!(is_role_name("a", 64) && !is_role_name("", 64) && !is_role_name("é", 64));
         assert!(is_bucket_name("a.b") && !is_bucket_name("a.") && !is_bucket_name("A-b"));
         assert!(is_cluster_name("a") && !is_cluster_name("") && !is_cluster_name("a.b"));
+        assert!(
+            is_gcs_bucket_name("a_b.c") && !is_gcs_bucket_name("_ab") && !is_gcs_bucket_name("AB1")
+        );
+        assert!(
+            is_gcp_project("acme-spaces") && !is_gcp_project("12345678") && !is_gcp_project("abc")
+        );
+        assert!(is_gcp_project(&"a".repeat(30)) && !is_gcp_project(&"a".repeat(31)));
+        for ok in ["us-central1", "europe-west4-b", "asia-northeast1-a"] {
+            assert!(is_gke_location(ok), "{ok}");
+        }
+        for bad in [
+            "us-central",
+            "us-central1-ab",
+            "uscentral1",
+            "us-central1-",
+            "US-central1",
+        ] {
+            assert!(!is_gke_location(bad), "{bad}");
+        }
+        assert!(
+            is_gke_cluster_name("a") && !is_gke_cluster_name("a-") && !is_gke_cluster_name("1a")
+        );
+        assert!(is_service_account_id("spaces-prod-backup") && !is_service_account_id("short"));
+        assert!(!is_service_account_id(&"a".repeat(31)) && is_service_account_id(&"a".repeat(30)));
+        assert!(is_gcp_secret_id("A_b-1") && !is_gcp_secret_id("a/b") && !is_gcp_secret_id(""));
     }
 
     #[test]
