@@ -543,3 +543,128 @@ fn billing_values_for_gcp() {
     }
     assert!(!out.stdout.contains("iam.gke.io"), "{}", out.stdout);
 }
+
+#[test]
+fn throttling_and_unavailability_are_retried() {
+    let (fake, dir) = setup(&spec("principal", &[0], ALL));
+    fake.fail(&[429, 503, 503]);
+    let out = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
+    out.assert_code(0);
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        vec![principal(0, "vector")]
+    );
+    // Past the attempts, the error names the resource, the API and Google's answer.
+    fake.fail(&[503; 5]);
+    let out = dir.idplan_gcp(&fake, &["plan"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "project acme-spaces: cloudresourcemanager.projects.get failed: UNAVAILABLE (HTTP \
+             503): The service is currently unavailable."
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_lost_state_is_rebuilt_from_the_cloud() {
+    let components = "      backup: { bucket: acme-backup }\n      sharedSecrets: {}\n";
+    let (fake, dir) = setup(&spec("service-account", &[0], components));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+    let plan = dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"]);
+    plan.assert_code(2);
+    assert!(
+        plan.stdout.contains("will be recorded in the state")
+            && plan.stdout.contains("0 to add, 0 to change, 0 to destroy"),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[test]
+fn switching_modes_moves_the_roles_to_the_service_accounts() {
+    let components = "      billing: { bucket: acme-billing }\n";
+    let (fake, dir) = setup(&spec("principal", &[0], components));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.write("idplan.yaml", &spec("service-account", &[0], components));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        vec![format!("serviceAccount:{}", email("spaces-prod-billing"))]
+    );
+    dir.write("idplan.yaml", &spec("principal", &[0], components));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        vec![principal(0, "vector")]
+    );
+    let (status, _) = fake.call_status(
+        "GET",
+        &format!(
+            "/v1/projects/{PROJECT}/serviceAccounts/{}",
+            email("spaces-prod-billing")
+        ),
+        None,
+    );
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn a_saved_plan_refuses_a_change_to_idplans_members_but_not_to_others() {
+    let (fake, dir) = setup(&spec("principal", &[0], ALL));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.write("idplan.yaml", &spec("principal", &[0, 1], ALL));
+    dir.idplan_gcp(&fake, &["plan", "--out", "more.json"])
+        .assert_code(0);
+    // Someone else's member arrives meanwhile: the saved plan still applies.
+    fake.set_bindings(
+        "bucket:acme-backup",
+        json!([
+            { "role": OBJECT_ADMIN, "members": [principal(0, "mxp-controller"), "user:dave@example.com"] }
+        ]),
+    );
+    dir.idplan_gcp(&fake, &["apply", "plans/more.json"])
+        .assert_code(0);
+    assert_eq!(
+        fake.members("bucket:acme-backup", OBJECT_ADMIN),
+        sorted(vec![
+            principal(0, "mxp-controller"),
+            principal(1, "mxp-controller"),
+            "user:dave@example.com".to_string()
+        ])
+    );
+    // One of idplan's members removed since the plan: refused, nothing written to it.
+    dir.write("idplan.yaml", &spec("principal", &[0, 1, 2], ALL));
+    dir.idplan_gcp(&fake, &["plan", "--out", "third.json"])
+        .assert_code(0);
+    fake.set_bindings(
+        "bucket:acme-billing",
+        json!([{ "role": OBJECT_ADMIN, "members": [principal(1, "vector")] }]),
+    );
+    let out = dir.idplan_gcp(&fake, &["apply", "plans/third.json"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "google_storage_bucket_iam_members.prod.billing: was modified outside idplan since \
+             the plan was made"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        vec![principal(1, "vector")]
+    );
+}

@@ -154,6 +154,11 @@ impl FakeGoogle {
         self.call("POST", "/_fake/race", Some(&json!({ "count": count })));
     }
 
+    /// Makes the next Google API calls fail with `codes` (429, 503), one each, in order.
+    pub fn fail(&self, codes: &[u16]) {
+        self.call("POST", "/_fake/fail", Some(&json!({ "codes": codes })));
+    }
+
     /// Every Google API call so far, as `METHOD path`.
     pub fn calls(&self) -> Vec<String> {
         self.call("GET", "/_fake/calls", None)["calls"]

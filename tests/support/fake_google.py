@@ -29,7 +29,8 @@ be well formed, and a `serviceAccount:` member of a project must exist; 404 for 
 
 Test-only endpoints under /_fake/: health, seed (projects, clusters, buckets, secrets),
 policy (read or replace a policy as someone else would), race (the next N setIamPolicy calls
-find the policy changed just before they apply: their etag is stale), calls (what was called).
+find the policy changed just before they apply: their etag is stale), fail (the next Google
+calls answer with the given codes, 429 or 503), calls (what was called).
 
 Usage: fake_google.py --port PORT [--exit-with-parent]
 """
@@ -75,6 +76,7 @@ class State:
         self.policies = {}   # target -> {"version", "etag", "bindings"}
         self.serial = 0
         self.races = 0
+        self.failures = []  # HTTP codes the next Google calls answer with, in order
         self.calls = []
 
     def etag(self):
@@ -321,6 +323,9 @@ def admin(method, path, query, body):
         return 200, {"ok": True}
     if path == "/_fake/calls":
         return 200, {"calls": STATE.calls}
+    if path == "/_fake/fail" and method == "POST":
+        STATE.failures = list((body or {}).get("codes", []))
+        return 200, {"failures": STATE.failures}
     if path == "/_fake/race" and method == "POST":
         STATE.races = int((body or {}).get("count", 1))
         return 200, {"races": STATE.races}
@@ -375,6 +380,10 @@ class Handler(BaseHTTPRequestHandler):
                     if not (self.headers.get("Authorization") or "").startswith("Bearer "):
                         raise Failure(401, "Request is missing required authentication credential.")
                     STATE.calls.append(f"{self.command} {path}")
+                    if STATE.failures:
+                        code = STATE.failures.pop(0)
+                        raise Failure(code, "Quota exceeded." if code == 429 else "The service is currently unavailable.",
+                                      "RESOURCE_EXHAUSTED" if code == 429 else "UNAVAILABLE")
                     status, out = google(self.command, path, query, body)
         except Failure as f:
             status = f.code
