@@ -398,7 +398,12 @@ impl TestDir {
     }
 
     pub(crate) fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_idplan"));
+        // IDPLAN_TEST_BINARY runs another build of idplan (a copy of this one when the target
+        // directory is shared with another checkout that may rebuild it under the tests).
+        let binary = std::env::var_os("IDPLAN_TEST_BINARY")
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_idplan").into());
+        let mut cmd = Command::new(binary);
         cmd.args(args)
             .current_dir(&self.path)
             .env("NO_COLOR", "1")
