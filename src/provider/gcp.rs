@@ -827,6 +827,45 @@ mod tests {
     }
 
     #[test]
+    fn only_idplans_own_service_account_is_taken_back() {
+        let resource = Resource {
+            address: "google_service_account.prod.backup".into(),
+            kind: Kind::GoogleServiceAccount,
+            location: crate::graph::Location::Gcp {
+                project: "p".into(),
+            },
+            attributes: json!({
+                "email": "spaces-prod-backup@p.iam.gserviceaccount.com",
+                "description": "Upbound Spaces backup (mxp-controller) of space prod; managed by idplan",
+            }),
+            depends_on: vec![],
+        };
+        let same = json!({ "description": resource.attributes["description"] });
+        assert!(matches!(adopt_account(&resource, &same), Adoption::Owned));
+        let other_space = json!({
+            "description": "Upbound Spaces backup (mxp-controller) of space dev; managed by idplan"
+        });
+        match adopt_account(&resource, &other_space) {
+            Adoption::Conflict(m) => assert!(m.contains("another idplan space"), "{m}"),
+            _ => panic!("expected a conflict"),
+        }
+        match adopt_account(&resource, &json!({ "description": "" })) {
+            Adoption::Conflict(m) => assert!(m.contains("not created by idplan"), "{m}"),
+            _ => panic!("expected a conflict"),
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert!(
+            backoff(1) >= Duration::from_millis(400) && backoff(1) <= Duration::from_millis(601)
+        );
+        for attempt in 1..20 {
+            assert!(backoff(attempt) <= Duration::from_millis(7_501));
+        }
+    }
+
+    #[test]
     fn google_errors_are_read() {
         let f = google_failure(
             409,
