@@ -592,6 +592,12 @@ impl GcpDriver {
                 if add.is_empty() {
                     return Ok(());
                 }
+                // A service account made a moment ago may not be visible to every IAM replica
+                // yet: give it a few seconds before calling it missing.
+                if r.kind == Kind::GoogleServiceAccountIamMembers && round < 6 {
+                    tokio::time::sleep(Duration::from_secs(u64::from(round))).await;
+                    continue;
+                }
                 return Err(Error::Cloud {
                     resource: r.address.clone(),
                     api: Self::policy_ops(r.kind).0,
