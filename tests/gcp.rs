@@ -247,7 +247,7 @@ fn listed_secrets_are_bound_one_by_one() {
         fake.members(&format!("project:{PROJECT}"), SECRET_ACCESSOR),
         Vec::<String>::new()
     );
-    // A secret that does not exist is named with the API's own message.
+    // A secret that does not exist fails the plan, named with the API's own message.
     dir.write(
         "idplan.yaml",
         &spec(
@@ -256,10 +256,13 @@ fn listed_secrets_are_bound_one_by_one() {
             "      sharedSecrets: { secrets: [missing] }\n",
         ),
     );
-    let out = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
+    let out = dir.idplan_gcp(&fake, &["plan"]);
     out.assert_code(1);
     assert!(
-        out.stderr.contains("projects/acme-spaces/secrets/missing"),
+        out.stderr.contains(
+            "secret projects/acme-spaces/secrets/missing: secretmanager.projects.secrets.get \
+             failed: NOT_FOUND (HTTP 404)"
+        ),
         "{}",
         out.stderr
     );

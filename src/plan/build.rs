@@ -21,15 +21,23 @@ pub async fn desired_graph(spec: &Spec, clouds: &Clouds) -> Result<Graph> {
     // share it.
     let mut aws_clusters: Vec<(String, String)> = Vec::new();
     let mut gcp_clusters: Vec<(String, GkeCluster)> = Vec::new();
-    // Principal identifiers need uniform bucket-level access on every bucket they are given.
-    let mut principal_buckets: Vec<String> = Vec::new();
+    // Buckets and listed secrets that members will be bound on must exist, and principal
+    // identifiers need uniform bucket-level access on their buckets: checked before anything
+    // is read or written. (A space without control planes binds no principal.)
+    let mut buckets: Vec<(String, bool)> = Vec::new();
+    let mut secrets: Vec<(String, String)> = Vec::new();
     for s in &spec.spaces {
         match &s.cloud {
             Cloud::Aws(aws) => aws_clusters.push((aws.region.clone(), aws.cluster.clone())),
             Cloud::Gcp(gcp) => {
                 gcp_clusters.push((gcp.project.clone(), gcp.cluster.clone()));
-                if gcp.mode == GcpMode::Principal && !s.control_planes.is_empty() {
-                    principal_buckets.extend(s.components.iter().filter_map(|c| c.bucket.clone()));
+                let principal = gcp.mode == GcpMode::Principal;
+                if principal && s.control_planes.is_empty() {
+                    continue;
+                }
+                for c in s.components.iter() {
+                    buckets.extend(c.bucket.clone().map(|b| (b, principal)));
+                    secrets.extend(c.secrets.iter().map(|id| (gcp.project.clone(), id.clone())));
                 }
             }
         }
@@ -39,8 +47,10 @@ pub async fn desired_graph(spec: &Spec, clouds: &Clouds) -> Result<Graph> {
     gcp_clusters
         .sort_by(|a, b| (&a.0, &a.1.location, &a.1.name).cmp(&(&b.0, &b.1.location, &b.1.name)));
     gcp_clusters.dedup();
-    principal_buckets.sort();
-    principal_buckets.dedup();
+    buckets.sort();
+    buckets.dedup();
+    secrets.sort();
+    secrets.dedup();
     let aws_contexts: HashMap<(String, String), recipe::aws::AwsContext> =
         if aws_clusters.is_empty() {
             HashMap::new()
@@ -64,9 +74,15 @@ pub async fn desired_graph(spec: &Spec, clouds: &Clouds) -> Result<Graph> {
             }))
             .await?;
         futures::future::try_join_all(
-            principal_buckets
+            buckets
                 .iter()
-                .map(|bucket| gcp.check_uniform_access(bucket)),
+                .map(|(bucket, uniform)| gcp.check_bucket(bucket, *uniform)),
+        )
+        .await?;
+        futures::future::try_join_all(
+            secrets
+                .iter()
+                .map(|(project, id)| gcp.check_secret(project, id)),
         )
         .await?;
     }

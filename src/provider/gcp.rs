@@ -257,9 +257,10 @@ impl GcpDriver {
         })
     }
 
-    /// Refuses a bucket without uniform bucket-level access: principal identifiers cannot be
-    /// used on it (the Spaces documents require it).
-    pub async fn check_uniform_access(&self, bucket: &str) -> Result<()> {
+    /// Checks that a bucket exists and, when principal identifiers are to be bound on it
+    /// (`uniform`), that it has uniform bucket-level access: principal identifiers cannot be
+    /// used on a bucket with fine-grained ACLs (the Spaces documents require it).
+    pub async fn check_bucket(&self, bucket: &str, uniform: bool) -> Result<()> {
         let what = format!("bucket {bucket}");
         let b = self
             .call(
@@ -272,7 +273,7 @@ impl GcpDriver {
             )
             .await
             .map_err(|f| f.into_error(&what, "storage.buckets.get"))?;
-        if b["iamConfiguration"]["uniformBucketLevelAccess"]["enabled"] == json!(true) {
+        if !uniform || b["iamConfiguration"]["uniformBucketLevelAccess"]["enabled"] == json!(true) {
             return Ok(());
         }
         Err(Error::user(format!(
@@ -280,6 +281,27 @@ impl GcpDriver {
              need (`mode: principal`); enable it with: gcloud storage buckets update \
              gs://{bucket} --uniform-bucket-level-access (or use `mode: service-account`)"
         )))
+    }
+
+    /// Checks that a listed secret exists, so a typo fails the plan rather than the apply.
+    pub async fn check_secret(&self, project: &str, secret: &str) -> Result<()> {
+        let name = format!("projects/{project}/secrets/{secret}");
+        self.call(
+            Method::GET,
+            Api::SecretManager,
+            &format!("v1/{name}"),
+            &[],
+            None,
+            "secretmanager.projects.secrets.get",
+        )
+        .await
+        .map_err(|f| {
+            f.into_error(
+                &format!("secret {name}"),
+                "secretmanager.projects.secrets.get",
+            )
+        })?;
+        Ok(())
     }
 
     /// Every principal in the policy that `r` puts members into (all roles, all bindings).
