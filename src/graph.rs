@@ -21,6 +21,15 @@ pub enum Kind {
     AzureFederatedIdentityCredential,
     AzureRoleAssignment,
     AzureKeyVaultAccessPolicy,
+    GoogleServiceAccount,
+    /// idplan's members of one role in a bucket's IAM policy.
+    GoogleStorageBucketIamMembers,
+    /// idplan's members of one role in a project's IAM policy.
+    GoogleProjectIamMembers,
+    /// idplan's members of one role in a secret's IAM policy.
+    GoogleSecretIamMembers,
+    /// idplan's members of one role in a service account's IAM policy.
+    GoogleServiceAccountIamMembers,
 }
 
 impl Kind {
@@ -35,7 +44,23 @@ impl Kind {
             Kind::AzureFederatedIdentityCredential => "azurerm_federated_identity_credential",
             Kind::AzureRoleAssignment => "azurerm_role_assignment",
             Kind::AzureKeyVaultAccessPolicy => "azurerm_key_vault_access_policy",
+            Kind::GoogleServiceAccount => "google_service_account",
+            Kind::GoogleStorageBucketIamMembers => "google_storage_bucket_iam_members",
+            Kind::GoogleProjectIamMembers => "google_project_iam_members",
+            Kind::GoogleSecretIamMembers => "google_secret_manager_secret_iam_members",
+            Kind::GoogleServiceAccountIamMembers => "google_service_account_iam_members",
         }
+    }
+
+    /// A kind whose resource is a set of members in a policy that others share.
+    pub fn is_google_iam_members(self) -> bool {
+        matches!(
+            self,
+            Kind::GoogleStorageBucketIamMembers
+                | Kind::GoogleProjectIamMembers
+                | Kind::GoogleSecretIamMembers
+                | Kind::GoogleServiceAccountIamMembers
+        )
     }
 }
 
@@ -64,6 +89,15 @@ pub fn identity(kind: Kind, attributes: &Value) -> String {
         // known once it exists, its resource id always.
         Kind::AzureKeyVaultAccessPolicy => {
             format!("{}/{}", s("vault"), s("identity")).to_ascii_lowercase()
+        }
+        Kind::GoogleServiceAccount => s("email").to_string(),
+        // Several addresses may hold members of one role in one policy (backup and billing on
+        // one bucket): `for` tells their member sets apart.
+        Kind::GoogleStorageBucketIamMembers
+        | Kind::GoogleProjectIamMembers
+        | Kind::GoogleSecretIamMembers
+        | Kind::GoogleServiceAccountIamMembers => {
+            format!("{} {} for {}", s("resource"), s("role"), s("for"))
         }
     }
 }
@@ -122,6 +156,7 @@ impl fmt::Display for Kind {
 pub enum Location {
     Aws { region: String },
     Azure { subscription: String },
+    Gcp { project: String },
 }
 
 /// A desired attribute that another resource's cloud assigns at create (an identity's

@@ -7,10 +7,12 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::recipe::aws::role_address;
-use crate::spec::{AwsMode, Cloud, ComponentKind, Space};
+use crate::recipe::gcp::service_account_address;
+use crate::spec::{AwsMode, AwsSpace, Cloud, ComponentKind, GcpMode, GcpSpace, Space};
 use crate::state::State;
 
 const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+const GCP_SERVICE_ACCOUNT_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
 
 /// One chart value: its key as path segments (a segment may contain dots) and its value.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,10 +29,57 @@ fn value(path: &str, tail: Option<&str>, value: Value) -> HelmValue {
 
 /// The values of one space.
 pub fn values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
-    let aws = match &space.cloud {
-        Cloud::Aws(aws) => aws,
-        Cloud::Azure(_) => return azure_values(space, state),
-    };
+    match &space.cloud {
+        Cloud::Aws(aws) => aws_values(space, aws, state),
+        Cloud::Azure(_) => azure_values(space, state),
+        Cloud::Gcp(gcp) => gcp_values(space, gcp, state),
+    }
+}
+
+/// GKE: billing to a Cloud Storage bucket; in `service-account` mode each component's
+/// Kubernetes service account is annotated with its Google service account (principal
+/// identifiers need no annotation).
+fn gcp_values(space: &Space, gcp: &GcpSpace, state: &State) -> Result<Vec<HelmValue>> {
+    let mut out = Vec::new();
+    if let Some(billing) = &space.components.billing {
+        out.push(value("billing.enabled", None, Value::Bool(true)));
+        out.push(value("billing.storage.provider", None, "gcp".into()));
+        out.push(value(
+            "billing.storage.gcp.bucket",
+            None,
+            billing.bucket.clone().unwrap_or_default().into(),
+        ));
+        // Must be the empty string for workload identity to be used.
+        out.push(value("billing.storage.secretRef.name", None, "".into()));
+    }
+    if gcp.mode == GcpMode::ServiceAccount {
+        for component in space.components.iter() {
+            let address = service_account_address(&space.name, component.kind);
+            let email = state
+                .get(&address)
+                .and_then(|r| r.attributes["email"].as_str())
+                .ok_or_else(|| {
+                    Error::user(format!(
+                        "space {}: the state has no service account for {} ({address}); run \
+                         `idplan apply` first",
+                        space.name, component.kind
+                    ))
+                })?;
+            out.push(value(
+                &format!(
+                    "{}.{}",
+                    component.kind.helm_prefix(),
+                    component.kind.annotations_key()
+                ),
+                Some(GCP_SERVICE_ACCOUNT_ANNOTATION),
+                email.into(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn aws_values(space: &Space, aws: &AwsSpace, state: &State) -> Result<Vec<HelmValue>> {
     let mut out = Vec::new();
     if let Some(billing) = &space.components.billing {
         out.push(value("billing.enabled", None, Value::Bool(true)));

@@ -14,11 +14,11 @@ const CASES: &[(&str, &str, &str, &str, usize)] = &[
     ("wrong_type_control_planes.yaml", "5:20", "spaces[0].controlPlanes", "expected a list, found `5`", 1),
     ("unknown_key_top.yaml", "12:1", "spacez", "unknown key `spacez`: expected one of `version`, `spaces`", 1),
     ("unknown_key_nested.yaml", "10:7", "spaces[0].aws.zone", "unknown key `zone`: expected one of `region`", 1),
-    ("unknown_cloud_gcp.yaml", "7:5", "spaces[0].gcp", "only `aws`, `azure` is supported so far", 1),
+    ("unknown_cloud_oci.yaml", "7:5", "spaces[0].oci", "unknown key `oci`: expected one of `name`, `controlPlanes`, `aws`, `azure`, `gcp`", 1),
     ("azure_missing_storage_account.yaml", "12:16", "spaces[0].components.billing", "missing required key `storageAccount`", 1),
     ("azure_bucket_on_azure.yaml", "12:53", "spaces[0].components.backup.bucket", "`bucket` does not apply to this space's cloud: an Azure space takes `storageAccount`", 1),
     ("azure_bad_subscription.yaml", "7:21", "spaces[0].azure.subscription", "invalid subscription `acme-prod`: expected a subscription id", 1),
-    ("aws_and_azure.yaml", "4:5", "spaces[0]", "expected exactly one of `aws`, `azure`, found `aws` and `azure`", 1),
+    ("aws_and_azure.yaml", "4:5", "spaces[0]", "expected exactly one of `aws`, `azure`, `gcp`, found `aws` and `azure`", 1),
     ("azure_bad_key_vault.yaml", "12:34", "spaces[0].components.sharedSecrets.keyVault", "invalid key vault", 1),
     ("bad_namespace_uppercase.yaml", "6:9", "spaces[0].controlPlanes[0]", "expected a DNS-1123 label", 1),
     ("bad_namespace_too_long.yaml", "7:9", "spaces[0].controlPlanes[1]", "64 characters: a DNS-1123 label has at most 63", 1),
@@ -42,6 +42,14 @@ const CASES: &[(&str, &str, &str, &str, usize)] = &[
     ("multiple_documents.yaml", "12:1", "", "expected a single YAML document", 1),
     ("null_name.yaml", "4:9", "spaces[0].name", "expected a string, found nothing", 1),
     ("bad_bucket_and_more.yaml", "8:15", "spaces[0].aws.region", "invalid region `mars-1`", 3),
+    ("two_clouds.yaml", "4:5", "spaces[0]", "expected exactly one of `aws`, `azure`, `gcp`, found `aws` and `gcp`", 1),
+    ("gcp_default_name_too_long.yaml", "11:22", "spaces[0].components.sharedSecrets", "the default service account id `spaces-production-eu-shared-secrets` is 35 characters, but Google allows 6 to 30: set an explicit `name`", 1),
+    ("gcp_name_in_principal_mode.yaml", "10:44", "spaces[0].components.backup.name", "only `mode: service-account` creates", 1),
+    ("gcp_bad_project.yaml", "7:16", "spaces[0].gcp.project", "invalid project id `123456789012`", 1),
+    ("gcp_unknown_mode.yaml", "9:13", "spaces[0].gcp.mode", "unknown value `workload-identity`: expected one of `principal`, `service-account`", 1),
+    ("gcp_empty_secrets.yaml", "10:33", "spaces[0].components.sharedSecrets.secrets", "leave `secrets` out to allow every secret of the project", 1),
+    ("gcp_secret_arn.yaml", "10:45", "spaces[0].components.sharedSecrets.secrets[1]", "invalid Secret Manager secret id", 1),
+    ("gcp_bad_cluster_location.yaml", "8:28", "spaces[0].gcp.cluster.location", "invalid cluster location `us-central`", 1),
 ];
 
 fn corpus() -> PathBuf {
@@ -105,7 +113,7 @@ fn the_valid_spec_loads() {
     let path = corpus().join("valid.yaml");
     let spec = spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(spec.path, path);
-    assert_eq!(spec.spaces.len(), 3);
+    assert_eq!(spec.spaces.len(), 5);
     assert_eq!(spec.spaces[0].components.iter().count(), 3);
     assert_eq!(spec.hash.len(), 64);
 }

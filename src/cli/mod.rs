@@ -26,7 +26,9 @@ Typical use:
   idplan drift                         exit 2 when the cloud no longer matches the last apply
   idplan helm-values                   the Spaces chart values for the applied identities
 
-Credentials follow each cloud's conventions (AWS: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).
+Credentials follow each cloud's conventions (AWS: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...;
+GCP: GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server, or IDPLAN_GCP_ACCESS_TOKEN;
+IDPLAN_GCP_ENDPOINT for another Google API base URL).
 Exit codes: 0 success, 1 error, 2 changes (plan --detailed-exitcode) or drift (drift).";
 
 #[derive(Debug, Parser)]

@@ -99,6 +99,9 @@ fn locations(spec: &Spec, state: &StateFile) -> Vec<Location> {
             Cloud::Azure(a) => Location::Azure {
                 subscription: a.subscription.clone(),
             },
+            Cloud::Gcp(g) => Location::Gcp {
+                project: g.project.clone(),
+            },
         })
         .chain(state.state().resources.iter().map(|r| r.location.clone()))
         .collect();

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::graph::Kind;
 use crate::recipe::aws::{self, AwsContext};
 use crate::recipe::azure::{self, AzureContext};
+use crate::recipe::gcp::{self, GcpContext};
 use crate::spec::{self, Cloud, SpecError, SpecErrors};
 
 /// Loads the spec and checks the limits with stand-in account and issuer values of the real
@@ -16,6 +17,8 @@ pub fn validate(file: &Path) -> Result<Exit> {
     // Associations per (region, cluster), since spaces may share a cluster, and the last space
     // that adds to it: the one an error points at.
     let mut associations: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+    // GCP resources of all spaces: spaces may share a bucket or a project's policy.
+    let mut google = Vec::new();
     for (i, space) in spec.spaces.iter().enumerate() {
         match &space.cloud {
             Cloud::Aws(a) => {
@@ -39,6 +42,13 @@ pub fn validate(file: &Path) -> Result<Exit> {
                     errors.extend(e);
                 }
             }
+            Cloud::Gcp(g) => {
+                let ctx = GcpContext::placeholder(&g.project);
+                match gcp::resources(&spec.path, i, space, g, &ctx) {
+                    Ok(resources) => google.extend(resources),
+                    Err(SpecErrors(e)) => errors.extend(e),
+                }
+            }
         }
     }
     for ((_, cluster), (wanted, i)) in associations {
@@ -56,6 +66,10 @@ pub fn validate(file: &Path) -> Result<Exit> {
     }
     if !errors.is_empty() {
         return Err(Error::Spec(SpecErrors(errors)));
+    }
+    for ((_, policy), members) in gcp::policy_members(&google) {
+        gcp::check_principals(&policy, members.len(), 0)
+            .map_err(|e| Error::user(format!("{}: {e}", file.display())))?;
     }
     let control_planes: usize = spec.spaces.iter().map(|s| s.control_planes.len()).sum();
     let components: usize = spec

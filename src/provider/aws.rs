@@ -221,10 +221,6 @@ impl AwsDriver {
         let a = &r.attributes;
         match r.kind {
             Kind::AwsEksPodIdentityAssociation => self.read_association(r, known).await,
-            Kind::AzureUserAssignedIdentity
-            | Kind::AzureFederatedIdentityCredential
-            | Kind::AzureRoleAssignment
-            | Kind::AzureKeyVaultAccessPolicy => Err(not_aws(r)),
             Kind::AwsIamOpenidConnectProvider => {
                 let arn = str_attr(a, "arn");
                 match iam
@@ -310,6 +306,7 @@ impl AwsDriver {
                     Err(e) => Err(cloud_error(&r.address, "iam:GetRolePolicy", e)),
                 }
             }
+            _ => Err(not_aws(r)),
         }
     }
 
@@ -319,10 +316,6 @@ impl AwsDriver {
         let a = &r.attributes;
         match r.kind {
             Kind::AwsEksPodIdentityAssociation => return self.create_association(r).await,
-            Kind::AzureUserAssignedIdentity
-            | Kind::AzureFederatedIdentityCredential
-            | Kind::AzureRoleAssignment
-            | Kind::AzureKeyVaultAccessPolicy => return Err(not_aws(r)),
             Kind::AwsIamOpenidConnectProvider => {
                 iam.create_open_id_connect_provider()
                     .url(format!("https://{}", str_attr(a, "url")))
@@ -344,6 +337,7 @@ impl AwsDriver {
                     .map_err(|e| cloud_error(&r.address, "iam:CreateRole", e))?;
             }
             Kind::AwsIamRolePolicy => self.put_role_policy(r).await?,
+            _ => return Err(not_aws(r)),
         }
         Ok(json!({}))
     }
@@ -354,10 +348,6 @@ impl AwsDriver {
         let a = &r.attributes;
         match r.kind {
             Kind::AwsEksPodIdentityAssociation => self.update_association(r, actual).await?,
-            Kind::AzureUserAssignedIdentity
-            | Kind::AzureFederatedIdentityCredential
-            | Kind::AzureRoleAssignment
-            | Kind::AzureKeyVaultAccessPolicy => return Err(not_aws(r)),
             Kind::AwsIamOpenidConnectProvider => {
                 let arn = str_attr(a, "arn");
                 for id in strings(&a["client_ids"]) {
@@ -429,6 +419,7 @@ impl AwsDriver {
                 }
             }
             Kind::AwsIamRolePolicy => self.put_role_policy(r).await?,
+            _ => return Err(not_aws(r)),
         }
         Ok(())
     }
@@ -452,10 +443,6 @@ impl AwsDriver {
         let a = &r.attributes;
         match r.kind {
             Kind::AwsEksPodIdentityAssociation => self.delete_association(r).await,
-            Kind::AzureUserAssignedIdentity
-            | Kind::AzureFederatedIdentityCredential
-            | Kind::AzureRoleAssignment
-            | Kind::AzureKeyVaultAccessPolicy => Err(not_aws(r)),
             Kind::AwsIamOpenidConnectProvider => gone_is_ok(
                 &r.address,
                 "iam:DeleteOpenIDConnectProvider",
@@ -481,6 +468,7 @@ impl AwsDriver {
                     .send()
                     .await,
             ),
+            _ => Err(not_aws(r)),
         }
     }
 
@@ -716,10 +704,11 @@ fn association_key(a: &Value) -> (&str, (String, String)) {
 fn aws_region(location: &Location) -> &str {
     match location {
         Location::Aws { region } => region,
-        Location::Azure { .. } => "",
+        Location::Azure { .. } | Location::Gcp { .. } => "",
     }
 }
 
+/// A resource of another cloud was given to the AWS driver: a bug, reported, not a panic.
 fn not_aws(r: &Resource) -> Error {
     Error::user(format!("internal: {} is not an AWS resource", r.address))
 }

@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod gcp;
 
 use serde_json::Value;
 
@@ -16,16 +17,18 @@ use crate::graph::{Kind, Location, Resource};
 pub struct Clouds {
     aws: Option<aws::AwsDriver>,
     azure: Option<azure::AzureDriver>,
+    gcp: Option<gcp::GcpDriver>,
 }
 
 impl Clouds {
     /// Creates the drivers for the locations given; no cloud call is made here.
     pub async fn new<'a>(locations: impl IntoIterator<Item = &'a Location>) -> Clouds {
-        let (mut need_aws, mut need_azure) = (false, false);
+        let (mut need_aws, mut need_azure, mut need_gcp) = (false, false, false);
         for location in locations {
             match location {
                 Location::Aws { .. } => need_aws = true,
                 Location::Azure { .. } => need_azure = true,
+                Location::Gcp { .. } => need_gcp = true,
             }
         }
         Clouds {
@@ -35,7 +38,14 @@ impl Clouds {
                 None
             },
             azure: need_azure.then(azure::AzureDriver::new),
+            gcp: need_gcp.then(gcp::GcpDriver::new),
         }
+    }
+
+    pub fn gcp(&self) -> Result<&gcp::GcpDriver> {
+        self.gcp
+            .as_ref()
+            .ok_or_else(|| Error::user("internal: no GCP driver was set up"))
     }
 
     pub fn aws(&self) -> Result<&aws::AwsDriver> {
@@ -55,6 +65,7 @@ impl Clouds {
         match resource.location {
             Location::Aws { .. } => self.aws()?.read(resource, known).await,
             Location::Azure { .. } => self.azure()?.read(resource, known).await,
+            Location::Gcp { .. } => self.gcp()?.read(resource, known).await,
         }
     }
 
@@ -103,7 +114,8 @@ impl Clouds {
             crate::recipe::aws::check_association_quota(&cluster, wanted, others)
                 .map_err(Error::user)?;
         }
-        self.check_credentials(desired).await
+        self.check_credentials(desired).await?;
+        self.check_policy_sizes(desired, state).await
     }
 
     /// Refuses more federated credentials on an existing identity than Azure allows,
@@ -139,6 +151,42 @@ impl Clouds {
         Ok(())
     }
 
+    /// Refuses a GCP IAM policy that would hold more principals than Google allows, counting
+    /// the members others hold there. Checked before anything is written.
+    async fn check_policy_sizes(
+        &self,
+        desired: &crate::graph::Graph,
+        state: &crate::state::State,
+    ) -> Result<()> {
+        use crate::recipe::gcp::{check_principals, policy_members};
+        let wanted = policy_members(desired.iter());
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let recorded_resources: Vec<Resource> =
+            state.resources.iter().map(|r| r.resource()).collect();
+        let recorded = policy_members(recorded_resources.iter());
+        let gcp = self.gcp()?;
+        for ((kind, policy), ours) in &wanted {
+            // One resource of this policy stands for it: the driver reads the whole policy.
+            let Some(sample) = desired
+                .iter()
+                .find(|r| r.kind == *kind && r.attributes["resource"] == policy.as_str())
+            else {
+                continue;
+            };
+            let known = recorded.get(&(*kind, policy.clone()));
+            let others = gcp
+                .policy_principals(sample)
+                .await?
+                .into_iter()
+                .filter(|m| !ours.contains(m) && known.is_none_or(|k| !k.contains(m)))
+                .count();
+            check_principals(policy, ours.len(), others).map_err(Error::user)?;
+        }
+        Ok(())
+    }
+
     /// Forgets what was read, so that apply reads afresh what the plan read.
     pub fn refresh(&self) {
         if let Some(aws) = &self.aws {
@@ -154,6 +202,7 @@ impl Clouds {
         match resource.location {
             Location::Aws { .. } => self.aws()?.create(resource).await,
             Location::Azure { .. } => self.azure()?.create(resource).await,
+            Location::Gcp { .. } => self.gcp()?.create(resource).await,
         }
     }
 
@@ -161,6 +210,7 @@ impl Clouds {
         match resource.location {
             Location::Aws { .. } => self.aws()?.update(resource, actual).await,
             Location::Azure { .. } => self.azure()?.update(resource, actual).await,
+            Location::Gcp { .. } => self.gcp()?.update(resource, actual).await,
         }
     }
 
@@ -169,6 +219,7 @@ impl Clouds {
         match resource.location {
             Location::Aws { .. } => self.aws()?.delete(resource).await,
             Location::Azure { .. } => self.azure()?.delete(resource).await,
+            Location::Gcp { .. } => self.gcp()?.delete(resource).await,
         }
     }
 
@@ -181,6 +232,7 @@ impl Clouds {
                 "internal: {} has nothing to release",
                 resource.address
             ))),
+            Location::Gcp { .. } => self.gcp()?.release(resource, added).await,
         }
     }
 }
@@ -212,6 +264,13 @@ pub fn adoption(resource: &Resource, actual: &Value) -> Adoption {
     use crate::recipe::aws::{MANAGED_BY, SPACE_TAG};
     let tag = |attrs: &Value, key: &str| attrs["tags"][key].as_str().map(str::to_string);
     match resource.kind {
+        Kind::GoogleServiceAccount => gcp::adopt_account(resource, actual),
+        // idplan's members of a shared policy: members equal to idplan's are idplan's (a lost
+        // state); nobody else's member is ever in the projection the driver reads.
+        Kind::GoogleStorageBucketIamMembers
+        | Kind::GoogleProjectIamMembers
+        | Kind::GoogleSecretIamMembers
+        | Kind::GoogleServiceAccountIamMembers => Adoption::Owned,
         // A cluster's provider is shared by every space and state on that cluster: whoever
         // made it, a state that did not record its creation never deletes it.
         Kind::AwsIamOpenidConnectProvider => aws::adopt_provider(resource, actual),

@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod gcp;
 
 /// The default name of a created cloud resource: `spaces-<space>-<component>`.
 pub fn default_name(space: &str, component: crate::spec::ComponentKind) -> String {

@@ -10,17 +10,29 @@ use sha2::{Digest, Sha256};
 
 use super::schema::{
     At, NAMESPACE_MAX, ROLE_NAME_MAX, RawAws, RawAwsMode, RawAzure, RawBucketComponent,
-    RawComponents, RawSecretsComponent, RawSpace, RawSpec, RawSubjects, SPACE_NAME_MAX,
-    TRUST_POLICY_QUOTA_MAX,
+    RawComponents, RawGcp, RawGcpMode, RawSecretsComponent, RawSpace, RawSpec, RawSubjects,
+    SERVICE_ACCOUNT_ID_MAX, SERVICE_ACCOUNT_ID_MIN, SPACE_NAME_MAX, TRUST_POLICY_QUOTA_MAX,
 };
 use super::{
     AwsMode, AwsSpace, AzureSpace, Cloud, Component, ComponentKind, Components, ControlPlane,
-    DEFAULT_TRUST_POLICY_QUOTA, Location, Space, Spec, SpecError, SpecErrors, Subjects,
+    DEFAULT_TRUST_POLICY_QUOTA, GcpMode, GcpSpace, GkeCluster, Location, Space, Spec, SpecError,
+    SpecErrors, Subjects,
 };
 
 /// The cloud blocks of a space, exactly one of which must be present. A new cloud adds its
 /// key here, an `Option` field on `RawSpace` and an arm in `Check::cloud`.
-const CLOUD_KEYS: &[&str] = &["aws", "azure"];
+const CLOUD_KEYS: &[&str] = &["aws", "azure", "gcp"];
+
+/// Which cloud's rules the components of a space follow (names, buckets, secrets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rules {
+    Aws,
+    Azure,
+    /// GCP; `service_account` when the mode creates Google service accounts (named ones).
+    Gcp {
+        service_account: bool,
+    },
+}
 
 const EMPTY: &str = "spec is empty: expected a mapping with `version` and `spaces`";
 
@@ -171,10 +183,21 @@ impl Check<'_> {
         }
 
         let control_planes = self.control_planes(&field, raw.control_planes);
-        // Component keys depend on the cloud; with none or two, AWS's rules are checked.
-        let azure = raw.azure.is_some() && raw.aws.is_none();
-        let cloud = self.cloud(&field, location, raw.aws, raw.azure);
-        let components = self.components(&field, &name, name_ok, azure, raw.components);
+        // Decided from the raw block, so that a component is checked by its cloud's rules
+        // even when that block has errors of its own; with none or two, AWS's rules.
+        let rules = match (&raw.aws, &raw.azure, &raw.gcp) {
+            (None, Some(_), None) => Rules::Azure,
+            (None, None, Some(gcp)) => Rules::Gcp {
+                service_account: gcp
+                    .value()
+                    .mode
+                    .as_ref()
+                    .is_some_and(|m| m.value() == "service-account"),
+            },
+            _ => Rules::Aws,
+        };
+        let cloud = self.cloud(&field, location, raw.aws, raw.azure, raw.gcp);
+        let components = self.components(&field, &name, name_ok, rules, raw.components);
         Some(Space {
             name,
             location,
@@ -263,6 +286,7 @@ impl Check<'_> {
         location: Location,
         aws: Option<At<RawAws>>,
         azure: Option<At<RawAzure>>,
+        gcp: Option<At<RawGcp>>,
     ) -> Option<Cloud> {
         let mut present: Vec<&str> = Vec::new();
         let mut clouds: Vec<Option<Cloud>> = Vec::new();
@@ -276,6 +300,10 @@ impl Check<'_> {
                 self.azure(&format!("{space}.azure"), azure)
                     .map(Cloud::Azure),
             );
+        }
+        if let Some(gcp) = gcp {
+            present.push("gcp");
+            clouds.push(self.gcp(&format!("{space}.gcp"), gcp).map(Cloud::Gcp));
         }
         let expected = CLOUD_KEYS
             .iter()
@@ -438,6 +466,62 @@ impl Check<'_> {
         })
     }
 
+    fn gcp(&mut self, field: &str, raw: At<RawGcp>) -> Option<GcpSpace> {
+        let location = raw.location();
+        let raw = raw.into_value();
+        let errors_before = self.errors.len();
+        let project = raw.project.value();
+        if !is_gcp_project(project) {
+            self.error(
+                raw.project.location(),
+                format!("{field}.project"),
+                format!(
+                    "invalid project id `{}`: expected 6 to 30 lower-case letters, digits and \
+                     `-`, starting with a letter (the project id, not its number)",
+                    show(project)
+                ),
+            );
+        }
+        let cluster = raw.cluster.into_value();
+        let cluster_location = cluster.location.value();
+        if !is_gke_location(cluster_location) {
+            self.error(
+                cluster.location.location(),
+                format!("{field}.cluster.location"),
+                format!(
+                    "invalid cluster location `{}`: expected a region such as `us-central1` or a \
+                     zone such as `us-central1-a`",
+                    show(cluster_location)
+                ),
+            );
+        }
+        let name = cluster.name.value();
+        if !is_gke_cluster_name(name) {
+            self.error(
+                cluster.name.location(),
+                format!("{field}.cluster.name"),
+                format!(
+                    "invalid GKE cluster name `{}`: expected 1 to 40 lower-case letters, digits \
+                     and `-`, starting with a letter and not ending with `-`",
+                    show(name)
+                ),
+            );
+        }
+        let mode = match self.keyword(field, "mode", raw.mode.as_ref(), &RawGcpMode::KEYWORDS) {
+            None | Some(RawGcpMode::Principal) => GcpMode::Principal,
+            Some(RawGcpMode::ServiceAccount) => GcpMode::ServiceAccount,
+        };
+        (self.errors.len() == errors_before).then(|| GcpSpace {
+            project: raw.project.into_value(),
+            cluster: GkeCluster {
+                location: cluster.location.into_value(),
+                name: cluster.name.into_value(),
+            },
+            mode,
+            location,
+        })
+    }
+
     /// A key of the other cloud in a component: say which key this cloud takes instead.
     fn not_here(&mut self, at: Option<Location>, field: &str, key: &str, instead: &str) {
         if let Some(at) = at {
@@ -480,7 +564,7 @@ impl Check<'_> {
         space: &str,
         space_name: &str,
         space_name_ok: bool,
-        azure: bool,
+        rules: Rules,
         raw: At<RawComponents>,
     ) -> Components {
         let location = raw.location();
@@ -496,13 +580,25 @@ impl Check<'_> {
         }
         let backup = raw
             .backup
-            .map(|c| self.bucket_component(&field, ComponentKind::Backup, azure, c));
+            .map(|c| self.bucket_component(&field, ComponentKind::Backup, rules, c));
         let billing = raw
             .billing
-            .map(|c| self.bucket_component(&field, ComponentKind::Billing, azure, c));
+            .map(|c| self.bucket_component(&field, ComponentKind::Billing, rules, c));
         let shared_secrets = raw
             .shared_secrets
-            .map(|c| self.secrets_component(&field, azure, c));
+            .map(|c| self.secrets_component(&field, rules, c));
+        // Principal identifiers create nothing that has a name.
+        if rules
+            == (Rules::Gcp {
+                service_account: false,
+            })
+        {
+            return Components {
+                backup: backup.map(|(c, _)| c),
+                billing: billing.map(|(c, _)| c),
+                shared_secrets: shared_secrets.map(|(c, _)| c),
+            };
+        }
 
         // IAM role names are per account: two components of a space must not share one.
         let mut roles: HashMap<String, ComponentKind> = HashMap::new();
@@ -517,7 +613,20 @@ impl Check<'_> {
                     // An invalid space name is reported already; its default names would only
                     // repeat it.
                     // (Managed identity names may have 128: a default one always fits.)
-                    if space_name_ok && !azure && len > ROLE_NAME_MAX {
+                    if space_name_ok
+                        && matches!(rules, Rules::Gcp { .. })
+                        && !(SERVICE_ACCOUNT_ID_MIN..=SERVICE_ACCOUNT_ID_MAX).contains(&len)
+                    {
+                        self.error(
+                            component.location,
+                            format!("{field}.{key}"),
+                            format!(
+                                "the default service account id `{role_shown}` is {len} \
+                                 characters, but Google allows {SERVICE_ACCOUNT_ID_MIN} to \
+                                 {SERVICE_ACCOUNT_ID_MAX}: set an explicit `name`"
+                            ),
+                        );
+                    } else if space_name_ok && rules == Rules::Aws && len > ROLE_NAME_MAX {
                         self.error(
                             component.location,
                             format!("{field}.{key}"),
@@ -537,19 +646,23 @@ impl Check<'_> {
                         Some(at) => (*at, format!("{field}.{key}.name")),
                         None => (component.location, format!("{field}.{key}")),
                     };
-                    let what = if azure {
-                        ("managed identity name", "identity")
-                    } else {
-                        ("role name", "role")
-                    };
                     self.error(
                         at,
                         f,
-                        format!(
-                            "{} `{role_shown}` is already the {} of `{other}`: set a different \
-                             `name`",
-                            what.0, what.1
-                        ),
+                        match rules {
+                            Rules::Aws => format!(
+                                "role name `{role_shown}` is already the role of `{other}`: set \
+                                 a different `name`"
+                            ),
+                            Rules::Azure => format!(
+                                "managed identity name `{role_shown}` is already the identity of \
+                                 `{other}`: set a different `name`"
+                            ),
+                            Rules::Gcp { .. } => format!(
+                                "service account id `{role_shown}` is already the one of \
+                                 `{other}`: set a different `name`"
+                            ),
+                        },
                     );
                 }
                 None => {
@@ -569,13 +682,13 @@ impl Check<'_> {
         &mut self,
         components: &str,
         kind: ComponentKind,
-        azure: bool,
+        rules: Rules,
         raw: At<RawBucketComponent>,
     ) -> (Component, Option<Location>) {
         let field = format!("{components}.{}", kind.spec_key());
         let location = raw.location();
         let raw = raw.into_value();
-        if azure {
+        if rules == Rules::Azure {
             return self.storage_component(&field, kind, location, raw);
         }
         let at = |v: &Option<At<String>>| v.as_ref().map(At::location);
@@ -583,20 +696,25 @@ impl Check<'_> {
             at(&raw.storage_account),
             &field,
             "storageAccount",
-            "an AWS space takes `bucket`",
+            "this space takes `bucket`",
         );
         self.not_here(
             at(&raw.container),
             &field,
             "container",
-            "an AWS space takes `bucket`",
+            "this space takes `bucket`",
         );
         let bucket = match raw.bucket {
             None => {
+                let what = match rules {
+                    Rules::Gcp { .. } => "Cloud Storage",
+                    // Azure components returned above: they take a storage account.
+                    Rules::Aws | Rules::Azure => "S3",
+                };
                 self.error(
                     location,
                     &field,
-                    "missing required key `bucket` (the name of the S3 bucket)",
+                    format!("missing required key `bucket` (the name of the {what} bucket)"),
                 );
                 None
             }
@@ -604,7 +722,17 @@ impl Check<'_> {
                 let at = bucket.location();
                 let bucket = bucket.into_value();
                 let bucket_shown = show(&bucket);
-                if !is_bucket_name(&bucket) {
+                if rules != Rules::Aws && !is_gcs_bucket_name(&bucket) {
+                    self.error(
+                        at,
+                        format!("{field}.bucket"),
+                        format!(
+                            "invalid Cloud Storage bucket name `{bucket_shown}`: expected 3 to \
+                             63 lower-case letters, digits, `.`, `_` and `-`, starting and \
+                             ending with a letter or digit"
+                        ),
+                    );
+                } else if rules == Rules::Aws && !is_bucket_name(&bucket) {
                     self.error(
                         at,
                         format!("{field}.bucket"),
@@ -618,7 +746,7 @@ impl Check<'_> {
                 Some(bucket)
             }
         };
-        let (name, name_at) = self.role_name(&field, raw.name);
+        let (name, name_at) = self.role_name(&field, rules, raw.name);
         let component = Component {
             kind,
             name,
@@ -727,24 +855,61 @@ impl Check<'_> {
     fn secrets_component(
         &mut self,
         components: &str,
-        azure: bool,
+        rules: Rules,
         raw: At<RawSecretsComponent>,
     ) -> (Component, Option<Location>) {
         let kind = ComponentKind::SharedSecrets;
         let field = format!("{components}.{}", kind.spec_key());
         let location = raw.location();
         let raw = raw.into_value();
-        if azure {
+        if rules == Rules::Azure {
             return self.vault_component(&field, location, raw);
         }
         self.not_here(
             raw.key_vault.as_ref().map(At::location),
             &field,
             "keyVault",
-            "an AWS space takes `secrets`",
+            "this space takes `secrets`",
         );
         let mut secrets = Vec::new();
         match raw.secrets {
+            // GCP: no list means every secret of the project (a project-level binding).
+            None if rules != Rules::Aws => {}
+            Some(list) if rules != Rules::Aws => {
+                let list_at = list.location();
+                let list = list.into_value();
+                if list.is_empty() {
+                    self.error(
+                        list_at,
+                        format!("{field}.secrets"),
+                        "expected at least one secret id; leave `secrets` out to allow every \
+                         secret of the project",
+                    );
+                }
+                for (k, id) in list.into_iter().enumerate() {
+                    let at = id.location();
+                    let id = id.into_value();
+                    if !is_gcp_secret_id(&id) {
+                        self.error(
+                            at,
+                            format!("{field}.secrets[{k}]"),
+                            format!(
+                                "invalid Secret Manager secret id `{}`: expected 1 to 255 \
+                                 letters, digits, `_` and `-` (the id, not the full name)",
+                                show(&id)
+                            ),
+                        );
+                    }
+                    if secrets.contains(&id) {
+                        self.error(
+                            at,
+                            format!("{field}.secrets[{k}]"),
+                            format!("duplicate secret `{}`", show(&id)),
+                        );
+                    }
+                    secrets.push(id);
+                }
+            }
             None => self.error(
                 location,
                 &field,
@@ -777,7 +942,7 @@ impl Check<'_> {
                 }
             }
         }
-        let (name, name_at) = self.role_name(&field, raw.name);
+        let (name, name_at) = self.role_name(&field, rules, raw.name);
         let component = Component {
             kind,
             name,
@@ -873,6 +1038,7 @@ impl Check<'_> {
     fn role_name(
         &mut self,
         component: &str,
+        rules: Rules,
         raw: Option<At<String>>,
     ) -> (Option<String>, Option<Location>) {
         let Some(raw) = raw else {
@@ -882,6 +1048,27 @@ impl Check<'_> {
         let name = raw.into_value();
         let len = name.chars().count();
         let name_shown = show(&name);
+        if let Rules::Gcp { service_account } = rules {
+            if !service_account {
+                self.error(
+                    at,
+                    format!("{component}.name"),
+                    "`name` is the id of a Google service account, which only `mode: \
+                     service-account` creates: remove it, or set that mode",
+                );
+            } else if !is_service_account_id(&name) {
+                self.error(
+                    at,
+                    format!("{component}.name"),
+                    format!(
+                        "invalid service account id `{name_shown}`: expected \
+                         {SERVICE_ACCOUNT_ID_MIN} to {SERVICE_ACCOUNT_ID_MAX} lower-case letters, \
+                         digits and `-`, starting with a letter and not ending with `-`"
+                    ),
+                );
+            }
+            return (Some(name), Some(at));
+        }
         if !is_role_name(&name, usize::MAX) {
             self.error(
                 at,
@@ -947,6 +1134,62 @@ fn is_bucket_name(s: &str) -> bool {
         && s.bytes().all(|b| edge(b) || b == b'.' || b == b'-')
         && s.bytes().next().is_some_and(edge)
         && s.bytes().last().is_some_and(edge)
+}
+
+/// `^[a-z0-9][a-z0-9._-]*[a-z0-9]$`, 3 to 63 characters (Cloud Storage).
+fn is_gcs_bucket_name(s: &str) -> bool {
+    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    (3..=63).contains(&s.len())
+        && s.bytes().all(|b| edge(b) || b"._-".contains(&b))
+        && s.bytes().next().is_some_and(edge)
+        && s.bytes().last().is_some_and(edge)
+}
+
+/// `^[a-z][a-z0-9-]{4,28}[a-z0-9]$`
+fn is_gcp_project(s: &str) -> bool {
+    (6..=30).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.ends_with('-')
+}
+
+/// `^[a-z]+-[a-z]+\d+(-[a-z])?$`: `us-central1`, `europe-west4-b`.
+fn is_gke_location(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let letters = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    let region = |p: &str| {
+        let digits = p.trim_start_matches(|c: char| c.is_ascii_lowercase());
+        letters(&p[..p.len() - digits.len()])
+            && !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+    };
+    match parts.as_slice() {
+        [a, b] => letters(a) && region(b),
+        [a, b, z] => letters(a) && region(b) && z.len() == 1 && letters(z),
+        _ => false,
+    }
+}
+
+/// `^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$`
+fn is_gke_cluster_name(s: &str) -> bool {
+    (1..=40).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.ends_with('-')
+}
+
+/// `^[a-z]([-a-z0-9]*[a-z0-9])$`, 6 to 30 characters.
+fn is_service_account_id(s: &str) -> bool {
+    (SERVICE_ACCOUNT_ID_MIN..=SERVICE_ACCOUNT_ID_MAX).contains(&s.len()) && is_gke_cluster_name(s)
+}
+
+/// `^[A-Za-z0-9_-]{1,255}$`
+fn is_gcp_secret_id(s: &str) -> bool {
+    (1..=255).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// `^[\w+=,.@-]{1,64}$` (with `max` = 64).
@@ -1209,13 +1452,8 @@ fn describe(inner: &YamlError, outer: &YamlError, field: &str, found: Option<&st
             expected,
             ..
         } => {
-            let hint = if ["azure", "gcp"].contains(&key.as_str()) {
-                format!("; only {} is supported so far", quoted(CLOUD_KEYS))
-            } else {
-                String::new()
-            };
             format!(
-                "unknown key `{}`: expected one of {}{hint}",
+                "unknown key `{}`: expected one of {}",
                 show(key),
                 quoted(expected)
             )
@@ -1633,10 +1871,12 @@ spaces:
         let (at, msg) = one(&with_line(10, "      zone: a"));
         assert_eq!(at, "10:7 spaces[0].aws.zone");
         assert!(msg.contains("`region`, `cluster`, `mode`"), "{msg}");
-        let (at, msg) = one(&with_line(7, "    gcp:"));
-        assert_eq!(at, "7:5 spaces[0].gcp");
+        let (at, msg) = one(&with_line(7, "    oci:"));
+        assert_eq!(at, "7:5 spaces[0].oci");
         assert!(
-            msg.ends_with("only `aws`, `azure` is supported so far"),
+            msg.ends_with(
+                "expected one of `name`, `controlPlanes`, `aws`, `azure`, `gcp`, `components`"
+            ),
             "{msg}"
         );
         // `secrets` belongs to sharedSecrets only, `bucket` to backup and billing only.
@@ -1801,7 +2041,7 @@ spaces:
             one(&text),
             (
                 "17:5 spaces[1]".into(),
-                "expected exactly one of `aws`, `azure`".into()
+                "expected exactly one of `aws`, `azure`, `gcp`".into()
             )
         );
     }
@@ -2050,6 +2290,31 @@ spaces:
         assert!(is_role_name("a", 64) && !is_role_name("", 64) && !is_role_name("é", 64));
         assert!(is_bucket_name("a.b") && !is_bucket_name("a.") && !is_bucket_name("A-b"));
         assert!(is_cluster_name("a") && !is_cluster_name("") && !is_cluster_name("a.b"));
+        assert!(
+            is_gcs_bucket_name("a_b.c") && !is_gcs_bucket_name("_ab") && !is_gcs_bucket_name("AB1")
+        );
+        assert!(
+            is_gcp_project("acme-spaces") && !is_gcp_project("12345678") && !is_gcp_project("abc")
+        );
+        assert!(is_gcp_project(&"a".repeat(30)) && !is_gcp_project(&"a".repeat(31)));
+        for ok in ["us-central1", "europe-west4-b", "asia-northeast1-a"] {
+            assert!(is_gke_location(ok), "{ok}");
+        }
+        for bad in [
+            "us-central",
+            "us-central1-ab",
+            "uscentral1",
+            "us-central1-",
+            "US-central1",
+        ] {
+            assert!(!is_gke_location(bad), "{bad}");
+        }
+        assert!(
+            is_gke_cluster_name("a") && !is_gke_cluster_name("a-") && !is_gke_cluster_name("1a")
+        );
+        assert!(is_service_account_id("spaces-prod-backup") && !is_service_account_id("short"));
+        assert!(!is_service_account_id(&"a".repeat(31)) && is_service_account_id(&"a".repeat(30)));
+        assert!(is_gcp_secret_id("A_b-1") && !is_gcp_secret_id("a/b") && !is_gcp_secret_id(""));
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub struct ControlPlane {
 pub enum Cloud {
     Aws(AwsSpace),
     Azure(AzureSpace),
+    Gcp(GcpSpace),
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +63,34 @@ pub struct AzureSpace {
     pub cluster: String,
     /// Where the `azure:` block starts, for limit errors.
     pub location: Location,
+}
+
+/// A space on GKE: its project, its cluster and how components get Google credentials.
+#[derive(Debug, Clone)]
+pub struct GcpSpace {
+    /// Project id (not number): where the service accounts live and project-level bindings go.
+    pub project: String,
+    pub cluster: GkeCluster,
+    pub mode: GcpMode,
+    /// Where the `gcp:` block starts, for limit errors.
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GkeCluster {
+    /// Region or zone of the cluster (`us-central1`, `us-central1-a`).
+    pub location: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GcpMode {
+    /// IAM bindings for Workload Identity Federation principal identifiers, one per control
+    /// plane; no Google service account, no annotation.
+    Principal,
+    /// One Google service account per component, impersonated by each control plane's
+    /// Kubernetes service account (`roles/iam.workloadIdentityUser`).
+    ServiceAccount,
 }
 
 #[derive(Debug, Clone)]
@@ -109,12 +138,13 @@ impl Components {
 #[derive(Debug, Clone)]
 pub struct Component {
     pub kind: ComponentKind,
-    /// Explicit name of the created cloud resource (IAM role name on AWS); `None` means the
-    /// default `spaces-<space>-<kebab>`.
+    /// Explicit name of the created cloud resource (IAM role name on AWS, service account id on
+    /// GCP); `None` means the default `spaces-<space>-<kebab>`.
     pub name: Option<String>,
-    /// S3 bucket (backup, billing on AWS).
+    /// S3 or Cloud Storage bucket (backup, billing).
     pub bucket: Option<String>,
-    /// Secret ARNs (sharedSecrets on AWS); non-empty for sharedSecrets on AWS.
+    /// sharedSecrets: secret ARNs on AWS (never empty); Secret Manager secret ids on GCP,
+    /// where empty means access to every secret of the project; unused on Azure.
     pub secrets: Vec<String>,
     /// Storage account name or resource id (backup, billing on Azure).
     pub storage_account: Option<String>,

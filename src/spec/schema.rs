@@ -25,11 +25,16 @@ pub(super) const SPACE_NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$";
 pub(super) const NAMESPACE_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 pub(super) const REGION_PATTERN: &str = r"^[a-z]{2}(-[a-z]+)+-\d+$";
 pub(super) const CLUSTER_PATTERN: &str = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$";
-pub(super) const BUCKET_PATTERN: &str = "^[a-z0-9][a-z0-9.-]*[a-z0-9]$";
-/// An IAM role name (AWS, at most 64) or a managed identity name (Azure, 3 to 128 letters,
-/// digits, `-` and `_`): `load` checks the cloud's own rule.
+pub(super) const BUCKET_PATTERN: &str = "^[a-z0-9][a-z0-9._-]*[a-z0-9]$";
+pub(super) const GCP_PROJECT_PATTERN: &str = "^[a-z][a-z0-9-]{4,28}[a-z0-9]$";
+pub(super) const GKE_LOCATION_PATTERN: &str = r"^[a-z]+-[a-z]+\d+(-[a-z])?$";
+pub(super) const GKE_CLUSTER_PATTERN: &str = "^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$";
+pub(super) const SERVICE_ACCOUNT_ID_MIN: usize = 6;
+pub(super) const SERVICE_ACCOUNT_ID_MAX: usize = 30;
+/// An IAM role name (AWS, at most 64), a managed identity name (Azure, 3 to 128 letters,
+/// digits, `-` and `_`) or a service account id (GCP, 6 to 30): `load` checks the cloud's own
+/// rule.
 pub(super) const NAME_PATTERN: &str = r"^[\w+=,.@-]{1,128}$";
-pub(super) const SECRET_ARN_PATTERN: &str = "^arn:";
 pub(super) const SUBSCRIPTION_PATTERN: &str =
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 pub(super) const RESOURCE_GROUP_PATTERN: &str = r"^[-\w.()]{0,89}[-\w()]$";
@@ -103,12 +108,12 @@ pub(super) struct RawSpec {
 }
 
 /// One Space: its control planes, its cloud and the components whose identities idplan
-/// manages. Exactly one cloud block (`aws`, `azure`) must be present.
+/// manages. Exactly one cloud block (`aws`, `azure` or `gcp`) must be present.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(
     rename = "Space",
-    extend("oneOf" = [{ "required": ["aws"] }, { "required": ["azure"] }])
+    extend("oneOf" = [{ "required": ["aws"] }, { "required": ["azure"] }, { "required": ["gcp"] }])
 )]
 pub(super) struct RawSpace {
     /// Name of the Space, used in default resource names (`spaces-<name>-<component>`):
@@ -130,6 +135,10 @@ pub(super) struct RawSpace {
     #[serde(default)]
     #[schemars(with = "RawAzure")]
     pub azure: Option<At<RawAzure>>,
+    /// The Space runs on GKE: Google IAM bindings (principal identifiers or service accounts).
+    #[serde(default)]
+    #[schemars(with = "RawGcp")]
+    pub gcp: Option<At<RawGcp>>,
     /// The components whose identities idplan manages; at least one. A component left out is
     /// not managed.
     pub components: At<RawComponents>,
@@ -181,6 +190,55 @@ pub(super) struct RawAzure {
     pub cluster: At<String>,
 }
 
+/// The GKE cluster of a GCP Space and how its components get Google credentials.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Gcp")]
+pub(super) struct RawGcp {
+    /// Project id (6–30 characters) of the cluster, the service accounts and project-level
+    /// bindings.
+    #[schemars(regex(pattern = GCP_PROJECT_PATTERN))]
+    pub project: At<String>,
+    /// The GKE cluster the Space runs on; it must have Workload Identity Federation enabled.
+    pub cluster: At<RawGkeCluster>,
+    /// `principal` (IAM bindings for each control plane's principal identifier, no annotation)
+    /// or `service-account` (a Google service account per component, impersonated through
+    /// `roles/iam.workloadIdentityUser`). Default `principal`.
+    #[schemars(with = "Option<RawGcpMode>", extend("default" = "principal"))]
+    pub mode: Option<At<String>>,
+}
+
+/// A GKE cluster: where it is and its name.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "GkeCluster")]
+pub(super) struct RawGkeCluster {
+    /// Region or zone of the cluster, e.g. `us-central1` or `us-central1-a`.
+    #[schemars(regex(pattern = GKE_LOCATION_PATTERN))]
+    pub location: At<String>,
+    /// Name of the cluster.
+    #[schemars(regex(pattern = GKE_CLUSTER_PATTERN))]
+    pub name: At<String>,
+}
+
+/// How GKE workloads get Google credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "GcpMode")]
+pub(super) enum RawGcpMode {
+    /// IAM bindings for principal identifiers, one per control plane.
+    Principal,
+    /// One Google service account per component, linked to each control plane.
+    ServiceAccount,
+}
+
+impl RawGcpMode {
+    pub const KEYWORDS: [(&'static str, Self); 2] = [
+        ("principal", Self::Principal),
+        ("service-account", Self::ServiceAccount),
+    ];
+}
+
 /// How pods assume their IAM role.
 // Only the schema derives from this enum; `load` reads the keyword with `KEYWORDS` (a test
 // checks the two agree).
@@ -229,18 +287,19 @@ pub(super) struct RawComponents {
 }
 
 /// A component that writes to object storage (`backup`, `billing`): an S3 bucket on AWS, a
-/// storage account (and, for billing, a container) on Azure.
+/// storage account (and, for billing, a container) on Azure, a Cloud Storage bucket on GCP.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(rename = "BucketComponent")]
 pub(super) struct RawBucketComponent {
-    /// AWS: name of the S3 bucket (3–63 characters: lower-case letters, digits, `.` and `-`).
+    /// AWS: name of the S3 bucket; GCP: of the Cloud Storage bucket (3–63 characters:
+    /// lower-case letters, digits, `.` and `-`; `_` too on Cloud Storage).
     // Optional for serde so a missing bucket is one of several collected errors; `load`
-    // requires it on AWS.
+    // requires it on AWS and GCP.
     #[schemars(regex(pattern = BUCKET_PATTERN), length(min = 3, max = 63))]
     pub bucket: Option<At<String>>,
-    /// Name of the IAM role (AWS) or managed identity (Azure); default
-    /// `spaces-<space>-<component>`.
+    /// Name of the IAM role (AWS), managed identity (Azure) or Google service account id (GCP
+    /// `service-account` mode); default `spaces-<space>-<component>`.
     #[schemars(regex(pattern = NAME_PATTERN))]
     pub name: Option<At<String>>,
     /// Azure: the storage account, by name (in the space's subscription and resource group)
@@ -257,12 +316,13 @@ pub(super) struct RawBucketComponent {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(rename = "SecretsComponent")]
 pub(super) struct RawSecretsComponent {
-    /// ARNs of the Secrets Manager secrets the component may read (wildcards allowed); at
-    /// least one.
-    #[schemars(with = "Option<Vec<String>>", length(min = 1), inner(regex(pattern = SECRET_ARN_PATTERN)))]
+    /// AWS: ARNs of the Secrets Manager secrets the component may read (wildcards allowed);
+    /// required, at least one. GCP: ids of the Secret Manager secrets it may read; left out,
+    /// it may read every secret of the project. Not used on Azure (`keyVault`).
+    #[schemars(with = "Option<Vec<String>>", length(min = 1))]
     pub secrets: Option<At<Vec<At<String>>>>,
-    /// Name of the IAM role (AWS) or managed identity (Azure); default
-    /// `spaces-<space>-shared-secrets`.
+    /// Name of the IAM role (AWS), managed identity (Azure) or Google service account id (GCP
+    /// `service-account` mode); default `spaces-<space>-shared-secrets`.
     #[schemars(regex(pattern = NAME_PATTERN))]
     pub name: Option<At<String>>,
     /// Azure: the key vault, by name (in the space's subscription and resource group) or by
@@ -324,6 +384,8 @@ mod tests {
         assert_eq!(consts("AwsMode"), mode);
         let subjects: Vec<_> = RawSubjects::KEYWORDS.iter().map(|(k, _)| *k).collect();
         assert_eq!(consts("Subjects"), subjects);
+        let gcp: Vec<_> = RawGcpMode::KEYWORDS.iter().map(|(k, _)| *k).collect();
+        assert_eq!(consts("GcpMode"), gcp);
     }
 
     #[test]
@@ -364,10 +426,14 @@ mod tests {
             secrets["properties"]["keyVault"]["pattern"],
             KEY_VAULT_PATTERN
         );
-        assert_eq!(
-            secrets["properties"]["secrets"]["items"]["pattern"],
-            SECRET_ARN_PATTERN
-        );
+        // Required on AWS only: the loader checks it per cloud.
+        assert_eq!(secrets["required"], Value::Null);
         assert_eq!(secrets["properties"]["secrets"]["minItems"], 1);
+        assert_eq!(space["gcp"]["$ref"], "#/$defs/Gcp");
+        let gcp = &defs["Gcp"]["properties"];
+        assert_eq!(gcp["project"]["pattern"], GCP_PROJECT_PATTERN);
+        let cluster = &defs["GkeCluster"]["properties"];
+        assert_eq!(cluster["location"]["pattern"], GKE_LOCATION_PATTERN);
+        assert_eq!(cluster["name"]["pattern"], GKE_CLUSTER_PATTERN);
     }
 }

@@ -8,6 +8,8 @@
 //! Not every test uses every helper.
 #![allow(dead_code)]
 
+pub mod fake_google;
+
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -395,8 +397,13 @@ impl TestDir {
         run(cmd, args)
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_idplan"));
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        // IDPLAN_TEST_BINARY runs another build of idplan (a copy of this one when the target
+        // directory is shared with another checkout that may rebuild it under the tests).
+        let binary = std::env::var_os("IDPLAN_TEST_BINARY")
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_idplan").into());
+        let mut cmd = Command::new(binary);
         cmd.args(args)
             .current_dir(&self.path)
             .env("NO_COLOR", "1")
@@ -418,7 +425,7 @@ impl Drop for TestDir {
     }
 }
 
-fn run(mut cmd: Command, args: &[&str]) -> Output {
+pub(crate) fn run(mut cmd: Command, args: &[&str]) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("running idplan {args:?}: {e}"));

@@ -1,0 +1,438 @@
+//! GCP: IAM bindings for each control plane's principal identifier (`mode: principal`), or a
+//! Google service account per component that the control planes impersonate
+//! (`mode: service-account`).
+//!
+//! A shared IAM policy (a bucket's, the project's) is never a resource of idplan's: the
+//! resource is "idplan's members of role R in the policy of X", and the driver reads the policy
+//! projected onto those members.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+
+use super::resource_name;
+use crate::graph::{Kind, Location, Resource};
+use crate::spec::{Component, ComponentKind, GcpMode, GcpSpace, Space, SpecError, SpecErrors};
+
+pub const STORAGE_ROLE: &str = "roles/storage.objectAdmin";
+pub const SECRET_ROLE: &str = "roles/secretmanager.secretAccessor";
+pub const WORKLOAD_IDENTITY_USER: &str = "roles/iam.workloadIdentityUser";
+/// Google allows this many principals in one IAM allow policy.
+pub const PRINCIPALS_PER_POLICY: usize = 1500;
+/// Marks the service accounts idplan made (they have no tags).
+pub const MANAGED_MARK: &str = "managed by idplan";
+
+/// What the cloud tells about a space's project and cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcpContext {
+    pub project_number: String,
+    /// `<project>.svc.id.goog`, from the cluster's `workloadIdentityConfig`.
+    pub workload_pool: String,
+}
+
+impl GcpContext {
+    /// Stand-ins of the real lengths, so `validate` needs no cloud call.
+    pub fn placeholder(project: &str) -> Self {
+        GcpContext {
+            project_number: "123456789012".into(),
+            workload_pool: format!("{project}.svc.id.goog"),
+        }
+    }
+
+    /// The principal identifier of a Kubernetes service account in one namespace.
+    pub fn principal(&self, namespace: &str, component: ComponentKind) -> String {
+        format!(
+            "principal://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}/subject/ns/{namespace}/sa/{}",
+            self.project_number,
+            self.workload_pool,
+            component.service_account()
+        )
+    }
+
+    /// The member that may impersonate a Google service account, for one namespace.
+    pub fn workload_member(&self, namespace: &str, component: ComponentKind) -> String {
+        format!(
+            "serviceAccount:{}[{namespace}/{}]",
+            self.workload_pool,
+            component.service_account()
+        )
+    }
+}
+
+/// A Google service account's email: known before it exists.
+pub fn service_account_email(account_id: &str, project: &str) -> String {
+    format!("{account_id}@{project}.iam.gserviceaccount.com")
+}
+
+pub fn service_account_address(space: &str, component: ComponentKind) -> String {
+    format!(
+        "{}.{space}.{}",
+        Kind::GoogleServiceAccount.type_name(),
+        component.spec_key()
+    )
+}
+
+fn members_address(kind: Kind, space: &str, component: ComponentKind) -> String {
+    format!("{}.{space}.{}", kind.type_name(), component.spec_key())
+}
+
+/// The members of one resource, and the policy they go into.
+fn members(
+    kind: Kind,
+    address: String,
+    location: &Location,
+    (policy, role): (String, &str),
+    holder: String,
+    members: BTreeSet<String>,
+    depends_on: Vec<String>,
+) -> Resource {
+    Resource {
+        address,
+        kind,
+        location: location.clone(),
+        attributes: json!({
+            "resource": policy,
+            "role": role,
+            "for": holder,
+            "members": members,
+        }),
+        depends_on,
+    }
+}
+
+/// The desired resources of one GCP space. `index` is the space's position in the spec, for
+/// error paths. Fails when a policy would hold more principals than Google allows.
+pub fn resources(
+    spec_path: &std::path::Path,
+    index: usize,
+    space: &Space,
+    gcp: &GcpSpace,
+    ctx: &GcpContext,
+) -> Result<Vec<Resource>, SpecErrors> {
+    let location = Location::Gcp {
+        project: gcp.project.clone(),
+    };
+    let mut out = Vec::new();
+    for component in space.components.iter() {
+        let kind = component.kind;
+        let holder = format!("{}/{}", space.name, kind.spec_key());
+        // Who gets the component's role, and what must exist before.
+        let (grantee, depends_on): (BTreeSet<String>, Vec<String>) = match gcp.mode {
+            GcpMode::Principal => (
+                space
+                    .control_planes
+                    .iter()
+                    .map(|cp| ctx.principal(&cp.namespace, kind))
+                    .collect(),
+                vec![],
+            ),
+            GcpMode::ServiceAccount => {
+                let id = resource_name(space, component);
+                let email = service_account_email(&id, &gcp.project);
+                let account = service_account_address(&space.name, kind);
+                out.push(Resource {
+                    address: account.clone(),
+                    kind: Kind::GoogleServiceAccount,
+                    location: location.clone(),
+                    attributes: json!({
+                        "project": gcp.project,
+                        "account_id": id,
+                        "email": email,
+                        "display_name": format!("Spaces {} {}", space.name, kind.kebab()),
+                        "description": format!(
+                            "Upbound Spaces {kind} ({}) of space {}; {MANAGED_MARK}",
+                            kind.service_account(),
+                            space.name
+                        ),
+                    }),
+                    depends_on: vec![],
+                });
+                let linked: BTreeSet<String> = space
+                    .control_planes
+                    .iter()
+                    .map(|cp| ctx.workload_member(&cp.namespace, kind))
+                    .collect();
+                if !linked.is_empty() {
+                    out.push(members(
+                        Kind::GoogleServiceAccountIamMembers,
+                        members_address(Kind::GoogleServiceAccountIamMembers, &space.name, kind),
+                        &location,
+                        (
+                            format!("projects/{}/serviceAccounts/{email}", gcp.project),
+                            WORKLOAD_IDENTITY_USER,
+                        ),
+                        holder.clone(),
+                        linked,
+                        vec![account.clone()],
+                    ));
+                }
+                (
+                    BTreeSet::from([format!("serviceAccount:{email}")]),
+                    vec![account],
+                )
+            }
+        };
+        // No control plane, no principal: an empty member set is no resource at all.
+        if grantee.is_empty() {
+            continue;
+        }
+        out.extend(grants(
+            space, gcp, component, &location, &holder, grantee, depends_on,
+        ));
+    }
+    check_policy_sizes(spec_path, index, space, gcp, &out)?;
+    Ok(out)
+}
+
+/// The role bindings of one component: its bucket, or its secrets (the project when none are
+/// listed).
+fn grants(
+    space: &Space,
+    gcp: &GcpSpace,
+    component: &Component,
+    location: &Location,
+    holder: &str,
+    grantee: BTreeSet<String>,
+    depends_on: Vec<String>,
+) -> Vec<Resource> {
+    let kind = component.kind;
+    match kind {
+        ComponentKind::Backup | ComponentKind::Billing => {
+            let bucket = component
+                .bucket
+                .clone()
+                .expect("validated: bucket components have a bucket");
+            let k = Kind::GoogleStorageBucketIamMembers;
+            vec![members(
+                k,
+                members_address(k, &space.name, kind),
+                location,
+                (bucket, STORAGE_ROLE),
+                holder.to_string(),
+                grantee,
+                depends_on,
+            )]
+        }
+        ComponentKind::SharedSecrets if component.secrets.is_empty() => {
+            let k = Kind::GoogleProjectIamMembers;
+            vec![members(
+                k,
+                members_address(k, &space.name, kind),
+                location,
+                (gcp.project.clone(), SECRET_ROLE),
+                holder.to_string(),
+                grantee,
+                depends_on,
+            )]
+        }
+        ComponentKind::SharedSecrets => {
+            let k = Kind::GoogleSecretIamMembers;
+            component
+                .secrets
+                .iter()
+                .map(|secret| {
+                    members(
+                        k,
+                        format!("{}.{secret}", members_address(k, &space.name, kind)),
+                        location,
+                        (
+                            format!("projects/{}/secrets/{secret}", gcp.project),
+                            SECRET_ROLE,
+                        ),
+                        holder.to_string(),
+                        grantee.clone(),
+                        depends_on.clone(),
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
+/// Every IAM policy the resources put members into, with idplan's members there:
+/// (kind, policy resource) → members.
+pub fn policy_members<'a>(
+    resources: impl IntoIterator<Item = &'a Resource>,
+) -> BTreeMap<(Kind, String), BTreeSet<String>> {
+    let mut out: BTreeMap<(Kind, String), BTreeSet<String>> = BTreeMap::new();
+    for r in resources {
+        if !r.kind.is_google_iam_members() {
+            continue;
+        }
+        let entry = out.entry((r.kind, policy_of(&r.attributes))).or_default();
+        entry.extend(
+            r.attributes["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.as_str().map(str::to_string)),
+        );
+    }
+    out
+}
+
+fn policy_of(attributes: &serde_json::Value) -> String {
+    attributes["resource"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Refuses a policy that would hold more than Google's principals; `ours` are idplan's,
+/// `others` those already there that idplan does not manage.
+pub fn check_principals(policy: &str, ours: usize, others: usize) -> Result<(), String> {
+    let total = ours + others;
+    if total <= PRINCIPALS_PER_POLICY {
+        return Ok(());
+    }
+    Err(format!(
+        "the IAM policy of {policy} would hold {total} principals ({ours} of idplan's, {others} \
+         of others), over Google's limit of {PRINCIPALS_PER_POLICY} per policy; move control \
+         planes to another space with its own bucket or secrets, or use `mode: service-account` \
+         (one member per component in shared policies)"
+    ))
+}
+
+/// The limit as the spec alone decides it, located at the space's control planes.
+fn check_policy_sizes(
+    spec_path: &std::path::Path,
+    index: usize,
+    space: &Space,
+    gcp: &GcpSpace,
+    resources: &[Resource],
+) -> Result<(), SpecErrors> {
+    let errors: Vec<SpecError> = policy_members(resources)
+        .into_iter()
+        .filter_map(|((_, policy), members)| check_principals(&policy, members.len(), 0).err())
+        .map(|message| SpecError {
+            path: spec_path.to_path_buf(),
+            location: Some(match space.control_planes.get(PRINCIPALS_PER_POLICY) {
+                Some(cp) => cp.location,
+                None => gcp.location,
+            }),
+            field: match space.control_planes.len() > PRINCIPALS_PER_POLICY {
+                true => format!("spaces[{index}].controlPlanes[{PRINCIPALS_PER_POLICY}]"),
+                false => format!("spaces[{index}].gcp"),
+            },
+            message,
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(SpecErrors(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn space(mode: &str, planes: usize, components: &str) -> crate::spec::Spec {
+        let planes: String = (0..planes)
+            .map(|i| format!("      - mxp-{i}-system\n"))
+            .collect();
+        let planes = if planes.is_empty() {
+            "    controlPlanes: []\n".to_string()
+        } else {
+            format!("    controlPlanes:\n{planes}")
+        };
+        let text = format!(
+            "version: 1\nspaces:\n  - name: prod\n{planes}    gcp:\n      project: acme-spaces\n      \
+             cluster: {{ location: us-central1, name: c }}\n      mode: {mode}\n    components:\n{components}"
+        );
+        crate::spec::parse(Path::new("idplan.yaml"), &text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn build(spec: &crate::spec::Spec) -> Result<Vec<Resource>, SpecErrors> {
+        let s = &spec.spaces[0];
+        let crate::spec::Cloud::Gcp(gcp) = &s.cloud else {
+            panic!("a GCP space")
+        };
+        resources(
+            &spec.path,
+            0,
+            s,
+            gcp,
+            &GcpContext::placeholder(&gcp.project),
+        )
+    }
+
+    #[test]
+    fn principal_mode_binds_each_control_plane() {
+        let spec = space(
+            "principal",
+            2,
+            "      backup: { bucket: bkt1 }\n      sharedSecrets: { secrets: [s1, s2] }\n",
+        );
+        let out = build(&spec).unwrap();
+        let addresses: Vec<&str> = out.iter().map(|r| r.address.as_str()).collect();
+        assert_eq!(
+            addresses,
+            [
+                "google_storage_bucket_iam_members.prod.backup",
+                "google_secret_manager_secret_iam_members.prod.sharedSecrets.s1",
+                "google_secret_manager_secret_iam_members.prod.sharedSecrets.s2",
+            ]
+        );
+        assert_eq!(
+            out[0].attributes["members"][0],
+            "principal://iam.googleapis.com/projects/123456789012/locations/global/\
+             workloadIdentityPools/acme-spaces.svc.id.goog/subject/ns/mxp-0-system/sa/mxp-controller"
+        );
+        assert_eq!(
+            out[1].attributes["resource"],
+            "projects/acme-spaces/secrets/s1"
+        );
+        assert_eq!(out[1].attributes["role"], SECRET_ROLE);
+        // No control plane: no principal, nothing to bind.
+        let spec = space("principal", 0, "      backup: { bucket: bkt1 }\n");
+        assert!(build(&spec).unwrap().is_empty());
+    }
+
+    #[test]
+    fn service_account_mode_links_each_control_plane() {
+        let spec = space("service-account", 1, "      sharedSecrets: {}\n");
+        let out = build(&spec).unwrap();
+        let email = "spaces-prod-shared-secrets@acme-spaces.iam.gserviceaccount.com";
+        assert_eq!(out[0].kind, Kind::GoogleServiceAccount);
+        assert_eq!(out[0].attributes["email"], email);
+        assert_eq!(out[1].kind, Kind::GoogleServiceAccountIamMembers);
+        assert_eq!(
+            out[1].attributes["members"],
+            json!([
+                "serviceAccount:acme-spaces.svc.id.goog[mxp-0-system/external-secrets-controller]"
+            ])
+        );
+        assert_eq!(
+            out[1].depends_on,
+            ["google_service_account.prod.sharedSecrets"]
+        );
+        assert_eq!(out[2].kind, Kind::GoogleProjectIamMembers);
+        assert_eq!(
+            out[2].attributes["members"],
+            json!([format!("serviceAccount:{email}")])
+        );
+        assert_eq!(
+            out[2].depends_on,
+            ["google_service_account.prod.sharedSecrets"]
+        );
+    }
+
+    #[test]
+    fn more_than_1500_principals_in_a_policy_are_refused() {
+        let spec = space("principal", 1501, "      billing: { bucket: bkt1 }\n");
+        let errors = build(&spec).unwrap_err();
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(errors.0[0].field, "spaces[0].controlPlanes[1500]");
+        assert!(errors.0[0].message.contains("would hold 1501 principals"));
+        let spec = space("principal", 1500, "      billing: { bucket: bkt1 }\n");
+        assert!(build(&spec).is_ok());
+        // One member per component in service-account mode's shared policies; the link on
+        // the account is per control plane, so it is what overflows.
+        let spec = space("service-account", 1501, "      billing: { bucket: bkt1 }\n");
+        assert!(build(&spec).is_err());
+    }
+}

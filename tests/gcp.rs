@@ -1,0 +1,673 @@
+//! End to end through the idplan binary against the fake Google APIs
+//! (`tests/support/fake_google.py`): what the IAM policies hold afterwards.
+
+mod common;
+
+use common::TestDir;
+use common::fake_google::FakeGoogle;
+use serde_json::{Value, json};
+
+const PROJECT: &str = "acme-spaces";
+const NUMBER: &str = "123456789012";
+const POOL: &str = "acme-spaces.svc.id.goog";
+const OBJECT_ADMIN: &str = "roles/storage.objectAdmin";
+const SECRET_ACCESSOR: &str = "roles/secretmanager.secretAccessor";
+const WI_USER: &str = "roles/iam.workloadIdentityUser";
+
+fn namespace(i: usize) -> String {
+    format!("mxp-{i:08x}-5bb8-4a7e-9f41-2fc38ef4b065-system")
+}
+
+fn principal(i: usize, sa: &str) -> String {
+    format!(
+        "principal://iam.googleapis.com/projects/{NUMBER}/locations/global/workloadIdentityPools/{POOL}/subject/ns/{}/sa/{sa}",
+        namespace(i)
+    )
+}
+
+fn email(id: &str) -> String {
+    format!("{id}@{PROJECT}.iam.gserviceaccount.com")
+}
+
+/// One space `prod` on cluster `cluster` with control planes `planes` (indexes).
+fn spec_on(cluster: &str, mode: &str, planes: &[usize], components: &str) -> String {
+    let planes = if planes.is_empty() {
+        "    controlPlanes: []\n".to_string()
+    } else {
+        let list: String = planes
+            .iter()
+            .map(|i| format!("      - {}\n", namespace(*i)))
+            .collect();
+        format!("    controlPlanes:\n{list}")
+    };
+    format!(
+        "version: 1\nspaces:\n  - name: prod\n{planes}    gcp:\n      project: {PROJECT}\n      \
+         cluster: {{ location: us-central1, name: {cluster} }}\n      mode: {mode}\n    \
+         components:\n{components}"
+    )
+}
+
+fn spec(mode: &str, planes: &[usize], components: &str) -> String {
+    spec_on("spaces", mode, planes, components)
+}
+
+const ALL: &str = "      backup: { bucket: acme-backup }\n      billing: { bucket: acme-billing }\n      sharedSecrets: {}\n";
+
+/// A fake with the project, two clusters (one without Workload Identity), three buckets (one
+/// without uniform access) and a secret; and a directory holding `spec`.
+fn setup(spec: &str) -> (FakeGoogle, TestDir) {
+    let fake = FakeGoogle::start();
+    fake.seed(json!({
+        "projects": [{ "id": PROJECT, "number": NUMBER }],
+        "clusters": [
+            { "project": PROJECT, "location": "us-central1", "name": "spaces", "workloadPool": POOL },
+            { "project": PROJECT, "location": "us-central1", "name": "no-wi" },
+        ],
+        "buckets": [
+            { "name": "acme-backup", "project": PROJECT },
+            { "name": "acme-billing", "project": PROJECT },
+            { "name": "legacy-acl", "project": PROJECT, "uniform": false },
+        ],
+        "secrets": [{ "project": PROJECT, "id": "spaces-token" }],
+    }));
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", spec);
+    (fake, dir)
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Someone else's bindings on the backup bucket: a member of the same role, a conditional
+/// binding of that role and another role.
+fn foreign_bindings() -> Value {
+    json!([
+        { "role": OBJECT_ADMIN, "members": ["user:alice@example.com"] },
+        { "role": OBJECT_ADMIN, "members": ["user:bob@example.com"],
+          "condition": { "title": "tmp", "expression": "request.time < timestamp(\"2099-01-01T00:00:00Z\")" } },
+        { "role": "roles/storage.objectViewer", "members": ["group:ops@example.com"] },
+    ])
+}
+
+fn assert_foreign_intact(fake: &FakeGoogle) {
+    let policy = fake.policy("bucket:acme-backup");
+    let bindings = policy["bindings"].as_array().unwrap();
+    assert!(
+        fake.members("bucket:acme-backup", OBJECT_ADMIN)
+            .contains(&"user:alice@example.com".to_string()),
+        "{policy:#}"
+    );
+    let conditional = bindings
+        .iter()
+        .find(|b| b.get("condition").is_some())
+        .unwrap_or_else(|| panic!("the conditional binding is gone: {policy:#}"));
+    assert_eq!(conditional["members"], json!(["user:bob@example.com"]));
+    assert_eq!(policy["version"], 3, "{policy:#}");
+    assert!(
+        bindings
+            .iter()
+            .any(|b| b["role"] == "roles/storage.objectViewer"
+                && b["members"] == json!(["group:ops@example.com"])),
+        "{policy:#}"
+    );
+}
+
+#[test]
+fn principal_mode_end_to_end() {
+    let (fake, dir) = setup(&spec("principal", &[0, 1], ALL));
+    fake.set_bindings("bucket:acme-backup", foreign_bindings());
+
+    let plan = dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"]);
+    plan.assert_code(2);
+    assert!(
+        plan.stdout
+            .contains("Plan: 3 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+
+    let mut want = vec!["user:alice@example.com".to_string()];
+    want.extend([
+        principal(0, "mxp-controller"),
+        principal(1, "mxp-controller"),
+    ]);
+    assert_eq!(
+        fake.members("bucket:acme-backup", OBJECT_ADMIN),
+        sorted(want)
+    );
+    assert_foreign_intact(&fake);
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        sorted(vec![principal(0, "vector"), principal(1, "vector")])
+    );
+    assert_eq!(
+        fake.members(&format!("project:{PROJECT}"), SECRET_ACCESSOR),
+        sorted(vec![
+            principal(0, "external-secrets-controller"),
+            principal(1, "external-secrets-controller")
+        ])
+    );
+
+    // Nothing to do, and no write.
+    let writes = |fake: &FakeGoogle| {
+        fake.calls()
+            .iter()
+            .filter(|c| c.contains("setIamPolicy") || c.starts_with("PUT "))
+            .count()
+    };
+    let before = writes(&fake);
+    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    let out = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
+    out.assert_code(0);
+    assert_eq!(writes(&fake), before, "{}", out.stdout);
+
+    // Someone else adds a member of the same role: not drift, and kept by the next apply.
+    let mut bindings = fake.policy("bucket:acme-backup")["bindings"].clone();
+    bindings
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "role": OBJECT_ADMIN, "members": ["user:carol@example.com"] }));
+    fake.set_bindings("bucket:acme-backup", bindings);
+    dir.idplan_gcp(&fake, &["drift"]).assert_code(0);
+
+    // A control plane more, then one less.
+    dir.write("idplan.yaml", &spec("principal", &[0, 1, 2], ALL));
+    let plan = dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"]);
+    plan.assert_code(2);
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to add, 3 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN)
+            .contains(&principal(2, "vector"))
+    );
+    dir.write("idplan.yaml", &spec("principal", &[1, 2], ALL));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let members = fake.members("bucket:acme-backup", OBJECT_ADMIN);
+    assert!(
+        !members.contains(&principal(0, "mxp-controller")),
+        "{members:?}"
+    );
+    assert!(
+        members.contains(&principal(2, "mxp-controller")),
+        "{members:?}"
+    );
+    assert!(members.contains(&"user:carol@example.com".to_string()));
+    assert_foreign_intact(&fake);
+
+    // No control plane left: idplan takes back its members and nothing else.
+    dir.write("idplan.yaml", &spec("principal", &[], ALL));
+    let out = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
+    out.assert_code(0);
+    assert_eq!(
+        fake.members("bucket:acme-backup", OBJECT_ADMIN),
+        vec!["user:alice@example.com", "user:carol@example.com"]
+    );
+    assert_foreign_intact(&fake);
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        fake.members(&format!("project:{PROJECT}"), SECRET_ACCESSOR),
+        Vec::<String>::new()
+    );
+    let list = dir.idplan_gcp(&fake, &["state", "list"]);
+    list.assert_code(0);
+    assert!(
+        list.stdout.trim().is_empty() || !list.stdout.contains("google_"),
+        "{}",
+        list.stdout
+    );
+}
+
+#[test]
+fn listed_secrets_are_bound_one_by_one() {
+    let components = "      sharedSecrets: { secrets: [spaces-token] }\n";
+    let (fake, dir) = setup(&spec("principal", &[0], components));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let target = format!("secret:projects/{PROJECT}/secrets/spaces-token");
+    assert_eq!(
+        fake.members(&target, SECRET_ACCESSOR),
+        vec![principal(0, "external-secrets-controller")]
+    );
+    assert_eq!(
+        fake.members(&format!("project:{PROJECT}"), SECRET_ACCESSOR),
+        Vec::<String>::new()
+    );
+    // A secret that does not exist fails the plan, named with the API's own message.
+    dir.write(
+        "idplan.yaml",
+        &spec(
+            "principal",
+            &[0],
+            "      sharedSecrets: { secrets: [missing] }\n",
+        ),
+    );
+    let out = dir.idplan_gcp(&fake, &["plan"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "secret projects/acme-spaces/secrets/missing: secretmanager.projects.secrets.get \
+             failed: NOT_FOUND (HTTP 404)"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn service_account_mode_end_to_end() {
+    let components = "      backup: { bucket: acme-backup }\n      sharedSecrets: {}\n";
+    let (fake, dir) = setup(&spec("service-account", &[0, 1], components));
+    fake.set_bindings("bucket:acme-backup", foreign_bindings());
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+
+    let backup = email("spaces-prod-backup");
+    let secrets = email("spaces-prod-shared-secrets");
+    let account = fake.call(
+        "GET",
+        &format!("/v1/projects/{PROJECT}/serviceAccounts/{backup}"),
+        None,
+    );
+    assert!(
+        account["description"]
+            .as_str()
+            .unwrap()
+            .ends_with("managed by idplan"),
+        "{account:#}"
+    );
+    assert_eq!(
+        fake.members(&format!("sa:{backup}"), WI_USER),
+        sorted(vec![
+            format!("serviceAccount:{POOL}[{}/mxp-controller]", namespace(0)),
+            format!("serviceAccount:{POOL}[{}/mxp-controller]", namespace(1)),
+        ])
+    );
+    assert_eq!(
+        fake.members("bucket:acme-backup", OBJECT_ADMIN),
+        sorted(vec![
+            "user:alice@example.com".to_string(),
+            format!("serviceAccount:{backup}")
+        ])
+    );
+    assert_foreign_intact(&fake);
+    assert_eq!(
+        fake.members(&format!("project:{PROJECT}"), SECRET_ACCESSOR),
+        vec![format!("serviceAccount:{secrets}")]
+    );
+    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    // The chart values name the service accounts, each under its component's key.
+    let values = dir.idplan_gcp(&fake, &["helm-values"]);
+    values.assert_code(0);
+    assert!(
+        values.stdout.contains(&format!(
+            "--set controlPlanes.mxpController.serviceAccount.annotations.\"iam\\.gke\\.io/gcp-service-account\"=\"{backup}\""
+        )),
+        "{}",
+        values.stdout
+    );
+    assert!(
+        values.stdout.contains(&format!(
+            "controlPlanes.sharedSecrets.serviceAccount.customAnnotations.\"iam\\.gke\\.io/gcp-service-account\"=\"{secrets}\""
+        )),
+        "{}",
+        values.stdout
+    );
+
+    // One control plane less: its link goes, the account stays.
+    dir.write("idplan.yaml", &spec("service-account", &[1], components));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(
+        fake.members(&format!("sa:{backup}"), WI_USER),
+        vec![format!(
+            "serviceAccount:{POOL}[{}/mxp-controller]",
+            namespace(1)
+        )]
+    );
+
+    // backup leaves the spec: its account and its bucket membership go; others' stay.
+    dir.write(
+        "idplan.yaml",
+        &spec("service-account", &[1], "      sharedSecrets: {}\n"),
+    );
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let (status, _) = fake.call_status(
+        "GET",
+        &format!("/v1/projects/{PROJECT}/serviceAccounts/{backup}"),
+        None,
+    );
+    assert_eq!(status, 404);
+    assert_eq!(
+        fake.members("bucket:acme-backup", OBJECT_ADMIN),
+        vec!["user:alice@example.com"]
+    );
+    assert_foreign_intact(&fake);
+    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[test]
+fn a_service_account_idplan_did_not_make_is_refused() {
+    let components = "      backup: { bucket: acme-backup }\n";
+    let (fake, dir) = setup(&spec("service-account", &[0], components));
+    fake.call(
+        "POST",
+        &format!("/v1/projects/{PROJECT}/serviceAccounts"),
+        Some(&json!({ "accountId": "spaces-prod-backup", "serviceAccount": { "description": "mine" } })),
+    );
+    let out = dir.idplan_gcp(&fake, &["plan"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("was not created by idplan"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_etag_race_is_retried() {
+    let (fake, dir) = setup(&spec("principal", &[0], ALL));
+    fake.race(2);
+    let out = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
+    out.assert_code(0);
+    // The racers' members and idplan's are both there.
+    let racers: usize = [
+        "bucket:acme-backup",
+        "bucket:acme-billing",
+        &format!("project:{PROJECT}"),
+    ]
+    .iter()
+    .map(|t| fake.members(t, "roles/viewer").len())
+    .sum();
+    assert_eq!(racers, 2);
+    assert_eq!(
+        fake.members("bucket:acme-backup", OBJECT_ADMIN),
+        vec![principal(0, "mxp-controller")]
+    );
+    assert_eq!(
+        fake.members(&format!("project:{PROJECT}"), SECRET_ACCESSOR),
+        vec![principal(0, "external-secrets-controller")]
+    );
+    let sets = fake
+        .calls()
+        .iter()
+        .filter(|c| c.contains("setIamPolicy") || c.starts_with("PUT "))
+        .count();
+    assert_eq!(sets, 5, "three writes and two retries");
+    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[test]
+fn drift_after_an_out_of_band_removal_is_repaired() {
+    let (fake, dir) = setup(&spec("principal", &[0, 1], ALL));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.idplan_gcp(&fake, &["drift"]).assert_code(0);
+    // Someone removes one of idplan's members.
+    fake.set_bindings(
+        "bucket:acme-billing",
+        json!([{ "role": OBJECT_ADMIN, "members": [principal(1, "vector")] }]),
+    );
+    let drift = dir.idplan_gcp(&fake, &["drift"]);
+    drift.assert_code(2);
+    assert!(
+        drift
+            .stdout
+            .contains("google_storage_bucket_iam_members.prod.billing"),
+        "{}",
+        drift.stdout
+    );
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.idplan_gcp(&fake, &["drift"]).assert_code(0);
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        sorted(vec![principal(0, "vector"), principal(1, "vector")])
+    );
+    // Every member of idplan's removed: the resource is gone, and created again.
+    fake.set_bindings("bucket:acme-billing", json!([]));
+    dir.idplan_gcp(&fake, &["drift"]).assert_code(2);
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(fake.members("bucket:acme-billing", OBJECT_ADMIN).len(), 2);
+}
+
+#[test]
+fn the_principal_limit_is_refused_before_any_write() {
+    let components = "      billing: { bucket: acme-billing }\n";
+    let (fake, dir) = setup(&spec("principal", &[0, 1], components));
+    let others: Vec<String> = (0..1499)
+        .map(|i| format!("user:u{i}@example.com"))
+        .collect();
+    fake.set_bindings(
+        "bucket:acme-billing",
+        json!([{ "role": "roles/storage.objectViewer", "members": others }]),
+    );
+    let out = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("would hold 1501 principals (2 of idplan's, 1499 of others)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !fake.calls().iter().any(|c| c.starts_with("PUT ")),
+        "{:?}",
+        fake.calls()
+    );
+
+    // The spec alone: validate refuses it without a cloud call.
+    let many: Vec<usize> = (0..1501).collect();
+    dir.write("idplan.yaml", &spec("principal", &many, components));
+    let out = dir.idplan_offline(&["validate"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("over Google's limit of 1500"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_cluster_without_workload_identity_fails_the_plan_with_the_fix() {
+    let (fake, dir) = setup(&spec_on("no-wi", "principal", &[0], ALL));
+    let out = dir.idplan_gcp(&fake, &["plan"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "gcloud container clusters update no-wi --location us-central1 \
+             --workload-pool=acme-spaces.svc.id.goog"
+        ),
+        "{}",
+        out.stderr
+    );
+    // A missing cluster: Google's status and message, with the resource.
+    dir.write("idplan.yaml", &spec_on("gone", "principal", &[0], ALL));
+    let out = dir.idplan_gcp(&fake, &["plan"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("GKE cluster gone (us-central1)")
+            && out.stderr.contains("NOT_FOUND (HTTP 404)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn principal_identifiers_need_uniform_bucket_level_access() {
+    let components = "      backup: { bucket: legacy-acl }\n";
+    let (fake, dir) = setup(&spec("principal", &[0], components));
+    let out = dir.idplan_gcp(&fake, &["plan"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "gcloud storage buckets update gs://legacy-acl --uniform-bucket-level-access"
+        ),
+        "{}",
+        out.stderr
+    );
+    // Service accounts work with fine-grained buckets.
+    dir.write("idplan.yaml", &spec("service-account", &[0], components));
+    dir.idplan_gcp(&fake, &["plan"]).assert_code(0);
+}
+
+#[test]
+fn billing_values_for_gcp() {
+    let (fake, dir) = setup(&spec("principal", &[0], ALL));
+    let out = dir.idplan_gcp(&fake, &["helm-values", "--format", "yaml"]);
+    out.assert_code(0);
+    for want in [
+        "provider: gcp",
+        "bucket: acme-billing",
+        "enabled: true",
+        "name: \"\"",
+    ] {
+        assert!(out.stdout.contains(want), "{want} in:\n{}", out.stdout);
+    }
+    assert!(!out.stdout.contains("iam.gke.io"), "{}", out.stdout);
+}
+
+#[test]
+fn throttling_and_unavailability_are_retried() {
+    let (fake, dir) = setup(&spec("principal", &[0], ALL));
+    fake.fail(&[429, 503, 503]);
+    let out = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
+    out.assert_code(0);
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        vec![principal(0, "vector")]
+    );
+    // Past the attempts, the error names the resource, the API and Google's answer.
+    fake.fail(&[503; 5]);
+    let out = dir.idplan_gcp(&fake, &["plan"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "project acme-spaces: cloudresourcemanager.projects.get failed: UNAVAILABLE (HTTP \
+             503): The service is currently unavailable."
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_lost_state_is_rebuilt_from_the_cloud() {
+    let components = "      backup: { bucket: acme-backup }\n      sharedSecrets: {}\n";
+    let (fake, dir) = setup(&spec("service-account", &[0], components));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+    let plan = dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"]);
+    plan.assert_code(2);
+    assert!(
+        plan.stdout.contains("will be recorded in the state")
+            && plan.stdout.contains("0 to add, 0 to change, 0 to destroy"),
+        "{}",
+        plan.stdout
+    );
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[test]
+fn switching_modes_moves_the_roles_to_the_service_accounts() {
+    let components = "      billing: { bucket: acme-billing }\n";
+    let (fake, dir) = setup(&spec("principal", &[0], components));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.write("idplan.yaml", &spec("service-account", &[0], components));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        vec![format!("serviceAccount:{}", email("spaces-prod-billing"))]
+    );
+    dir.write("idplan.yaml", &spec("principal", &[0], components));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        vec![principal(0, "vector")]
+    );
+    let (status, _) = fake.call_status(
+        "GET",
+        &format!(
+            "/v1/projects/{PROJECT}/serviceAccounts/{}",
+            email("spaces-prod-billing")
+        ),
+        None,
+    );
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn a_saved_plan_refuses_a_change_to_idplans_members_but_not_to_others() {
+    let (fake, dir) = setup(&spec("principal", &[0], ALL));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.write("idplan.yaml", &spec("principal", &[0, 1], ALL));
+    dir.idplan_gcp(&fake, &["plan", "--out", "more.json"])
+        .assert_code(0);
+    // Someone else's member arrives meanwhile: the saved plan still applies.
+    fake.set_bindings(
+        "bucket:acme-backup",
+        json!([
+            { "role": OBJECT_ADMIN, "members": [principal(0, "mxp-controller"), "user:dave@example.com"] }
+        ]),
+    );
+    dir.idplan_gcp(&fake, &["apply", "plans/more.json"])
+        .assert_code(0);
+    assert_eq!(
+        fake.members("bucket:acme-backup", OBJECT_ADMIN),
+        sorted(vec![
+            principal(0, "mxp-controller"),
+            principal(1, "mxp-controller"),
+            "user:dave@example.com".to_string()
+        ])
+    );
+    // One of idplan's members removed since the plan: refused, nothing written to it.
+    dir.write("idplan.yaml", &spec("principal", &[0, 1, 2], ALL));
+    dir.idplan_gcp(&fake, &["plan", "--out", "third.json"])
+        .assert_code(0);
+    fake.set_bindings(
+        "bucket:acme-billing",
+        json!([{ "role": OBJECT_ADMIN, "members": [principal(1, "vector")] }]),
+    );
+    let out = dir.idplan_gcp(&fake, &["apply", "plans/third.json"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(
+            "google_storage_bucket_iam_members.prod.billing: was modified outside idplan since \
+             the plan was made"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        vec![principal(1, "vector")]
+    );
+}

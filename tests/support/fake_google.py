@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""A fake of the Google APIs idplan calls, for the tests (Python 3 standard library only).
+
+No emulator covers GCP IAM policies, service-account IAM, etags and GKE, so this server
+behaves like Google on the paths idplan uses, as the discovery documents in
+shared/reference/gcp/ describe them:
+
+  Resource Manager v3  GET  /v3/projects/{p}
+                       POST /v3/projects/{p}:getIamPolicy   {"options": {"requestedPolicyVersion"}}
+                       POST /v3/projects/{p}:setIamPolicy   {"policy", "updateMask"}
+  GKE v1               GET  /v1/projects/{p}/locations/{l}/clusters/{c}
+  Storage JSON v1      GET  /storage/v1/b/{bucket}
+                       GET  /storage/v1/b/{bucket}/iam?optionsRequestedPolicyVersion=
+                       PUT  /storage/v1/b/{bucket}/iam      (body: the Policy)
+  Secret Manager v1    GET  /v1/projects/{p}/secrets/{s}
+                       GET  /v1/projects/{p}/secrets/{s}:getIamPolicy?options.requestedPolicyVersion=
+                       POST /v1/projects/{p}/secrets/{s}:setIamPolicy
+  IAM v1               POST/GET /v1/projects/{p}/serviceAccounts (create, list with pageToken)
+                       GET/PATCH/DELETE /v1/projects/{p}/serviceAccounts/{email}
+                       POST /v1/projects/{p}/serviceAccounts/{email}:getIamPolicy?options.requestedPolicyVersion=
+                       POST /v1/projects/{p}/serviceAccounts/{email}:setIamPolicy
+
+Like Google: error bodies {"error": {"code", "message", "status"}} (Storage: {"error": {"code",
+"message", "errors": [...]}}); a setIamPolicy with a stale etag fails with 409 ABORTED (Storage:
+412 conditionNotMet); policies over 1,500 principals are refused; conditional bindings need
+version 3 (a lower requested version renames their role `<role>_withcond_<hash>`); members must
+be well formed, and a `serviceAccount:` member of a project must exist; 404 for what is missing
+(403 for a project, as Resource Manager does); a bearer token is required.
+
+Test-only endpoints under /_fake/: health, seed (projects, clusters, buckets, secrets),
+policy (read or replace a policy as someone else would), race (the next N setIamPolicy calls
+find the policy changed just before they apply: their etag is stale), fail (the next Google
+calls answer with the given codes, 429 or 503), calls (what was called).
+
+Usage: fake_google.py --port PORT [--exit-with-parent]
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlparse
+
+MAX_PRINCIPALS = 1500
+MEMBER = re.compile(
+    r"^(allUsers|allAuthenticatedUsers|(user|group|domain|serviceAccount|deleted:user|"
+    r"deleted:serviceAccount):.+|principal://iam\.googleapis\.com/projects/\d+/locations/global/"
+    r"workloadIdentityPools/[^/]+/subject/.+|principalSet://.+)$"
+)
+ACCOUNT_ID = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
+STATUS_OF = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+             404: "NOT_FOUND", 409: "ABORTED", 412: "FAILED_PRECONDITION"}
+
+
+class Failure(Exception):
+    def __init__(self, code, message, status=None):
+        super().__init__(message)
+        self.code, self.message = code, message
+        self.status = status or STATUS_OF.get(code, "UNKNOWN")
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.projects = {}   # id -> {"number"}
+        self.clusters = {}   # "projects/p/locations/l/clusters/c" -> workloadPool or None
+        self.buckets = {}    # name -> {"uniform", "project"}
+        self.secrets = {}    # "projects/p/secrets/s" -> {}
+        self.accounts = {}   # email -> {"project", "accountId", "displayName", ...}
+        self.policies = {}   # target -> {"version", "etag", "bindings"}
+        self.serial = 0
+        self.races = 0
+        self.failures = []  # HTTP codes the next Google calls answer with, in order
+        self.calls = []
+
+    def etag(self):
+        self.serial += 1
+        return base64.b64encode(b"\x07\x06" + self.serial.to_bytes(6, "big")).decode()
+
+    def policy(self, target):
+        if target not in self.policies:
+            self.policies[target] = {"version": 1, "etag": self.etag(), "bindings": []}
+        return self.policies[target]
+
+    def project_numbers(self):
+        return {p["number"] for p in self.projects.values()}
+
+
+STATE = State()
+
+
+def conditional(bindings):
+    return any(b.get("condition") for b in bindings)
+
+
+def render(policy, requested, storage, target):
+    """A policy as getIamPolicy returns it for `requested` version."""
+    bindings = []
+    for b in policy["bindings"]:
+        b = json.loads(json.dumps(b))
+        if b.get("condition") and requested < 3:
+            digest = hashlib.sha1(json.dumps(b["condition"], sort_keys=True).encode()).hexdigest()
+            b["role"] = f"{b['role']}_withcond_{digest[:20]}"
+            del b["condition"]
+        bindings.append(b)
+    # Below version 3 a policy is shown as version 1, its conditions hidden as above.
+    out = {"version": policy["version"] if requested >= 3 else 1, "etag": policy["etag"]}
+    if bindings:
+        out["bindings"] = bindings
+    if storage:
+        out = {"kind": "storage#policy", "resourceId": f"projects/_/buckets/{target[7:]}", **out}
+        out.setdefault("bindings", [])
+    return out
+
+
+def set_policy(target, new, storage):
+    """setIamPolicy: etag check (409 ABORTED; Storage 412), validation, a fresh etag."""
+    policy = STATE.policy(target)
+    if STATE.races > 0:
+        # Someone else writes first: add a member of theirs, so the caller's etag is stale.
+        STATE.races -= 1
+        policy["bindings"].append({"role": "roles/viewer", "members": [f"user:racer-{STATE.serial}@example.com"]})
+        policy["etag"] = STATE.etag()
+    etag = new.get("etag")
+    if etag is not None and etag != policy["etag"]:
+        if storage:
+            raise Failure(412, "At least one of the pre-conditions you specified did not hold.", "conditionNotMet")
+        raise Failure(409, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.")
+    bindings = new.get("bindings") or []
+    version = int(new.get("version") or 1)
+    if conditional(bindings) and version < 3:
+        raise Failure(400, "Policy version 3 is required for a policy with conditional role bindings.")
+    principals = set()
+    merged = []
+    for b in bindings:
+        role = b.get("role", "")
+        if not role.startswith(("roles/", "projects/", "organizations/")) or "_withcond_" in role:
+            raise Failure(400, f"Role {role} is not supported for this resource.")
+        members = []
+        for m in b.get("members") or []:
+            if not MEMBER.match(m):
+                raise Failure(400, f"Invalid principal: {m}")
+            if m.startswith("principal://"):
+                number = m.split("/")[4]
+                if number not in STATE.project_numbers():
+                    raise Failure(400, f"Invalid principal: {m}: unknown project {number}")
+            if m.startswith("serviceAccount:") and m.endswith(".iam.gserviceaccount.com"):
+                if m[len("serviceAccount:"):] not in STATE.accounts:
+                    raise Failure(400, f"Service account {m[len('serviceAccount:'):]} does not exist.")
+            if m not in members:
+                members.append(m)
+            principals.add(m)
+        if members:
+            entry = {"role": role, "members": members}
+            if b.get("condition"):
+                entry["condition"] = b["condition"]
+            merged.append(entry)
+    if len(principals) > MAX_PRINCIPALS:
+        raise Failure(400, f"The number of members in the policy ({len(principals):,}) is larger than the maximum allowed size {MAX_PRINCIPALS:,}.")
+    policy["bindings"] = merged
+    policy["version"] = 3 if conditional(merged) else version
+    policy["etag"] = STATE.etag()
+    return policy
+
+
+def account_json(email):
+    a = STATE.accounts[email]
+    out = {"name": f"projects/{a['project']}/serviceAccounts/{email}", "projectId": a["project"],
+           "uniqueId": a["uniqueId"], "email": email, "etag": "MDEwMjE5MjA=",
+           "oauth2ClientId": a["uniqueId"]}
+    for k in ("displayName", "description"):
+        if a.get(k):
+            out[k] = a[k]
+    return out
+
+
+def find_account(project, key):
+    """A service account by email or unique id; `-` stands for any project."""
+    email = key if key in STATE.accounts else next(
+        (e for e, a in STATE.accounts.items() if a["uniqueId"] == key), None)
+    if email is None or (project != "-" and STATE.accounts[email]["project"] != project):
+        raise Failure(404, "Unknown service account")
+    return email
+
+
+def requested_version(query, body, key):
+    raw = query.get(key, [None])[0]
+    if raw is None and body:
+        raw = (body.get("options") or {}).get("requestedPolicyVersion")
+    return int(raw or 0)
+
+
+def google(method, path, query, body):
+    """Routes one Google API call; returns (status, body)."""
+    # Resource Manager v3
+    m = re.fullmatch(r"/v3/projects/([^/:]+)(:getIamPolicy|:setIamPolicy)?", path)
+    if m:
+        project, verb = m.group(1), m.group(2)
+        if project not in STATE.projects:
+            raise Failure(403, f"Permission 'resourcemanager.projects.get' denied on resource '//cloudresourcemanager.googleapis.com/projects/{project}' (or it may not exist).")
+        target = f"project:{project}"
+        if verb is None and method == "GET":
+            number = STATE.projects[project]["number"]
+            return 200, {"name": f"projects/{number}", "parent": "organizations/123456789",
+                         "projectId": project, "state": "ACTIVE", "displayName": project,
+                         "etag": "W/\"1\"", "createTime": "2024-01-01T00:00:00Z"}
+        if verb == ":getIamPolicy" and method == "POST":
+            return 200, render(STATE.policy(target), requested_version(query, body, "-"), False, target)
+        if verb == ":setIamPolicy" and method == "POST":
+            return 200, render(set_policy(target, (body or {}).get("policy") or {}, False), 3, False, target)
+    # GKE v1
+    m = re.fullmatch(r"/v1/(projects/[^/]+/locations/[^/]+/clusters/[^/:]+)", path)
+    if m and method == "GET":
+        name = m.group(1)
+        if name not in STATE.clusters:
+            raise Failure(404, f"Not found: {name}.")
+        parts = name.split("/")
+        out = {"name": parts[5], "location": parts[3], "status": "RUNNING",
+               "selfLink": f"https://container.googleapis.com/v1/{name}"}
+        if STATE.clusters[name]:
+            out["workloadIdentityConfig"] = {"workloadPool": STATE.clusters[name]}
+        return 200, out
+    # Storage JSON v1
+    m = re.fullmatch(r"/storage/v1/b/([^/]+)(/iam)?", path)
+    if m:
+        bucket, iam = m.group(1), m.group(2)
+        if bucket not in STATE.buckets:
+            raise Failure(404, "The specified bucket does not exist.", "notFound")
+        target = f"bucket:{bucket}"
+        if not iam and method == "GET":
+            b = STATE.buckets[bucket]
+            uniform = {"enabled": b["uniform"]}
+            if b["uniform"]:
+                uniform["lockedTime"] = "2099-01-01T00:00:00Z"
+            return 200, {"kind": "storage#bucket", "id": bucket, "name": bucket,
+                         "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}",
+                         "projectNumber": b["project_number"], "metageneration": "1",
+                         "location": "US", "storageClass": "STANDARD", "etag": "CAE=",
+                         "timeCreated": "2024-01-01T00:00:00.000Z", "updated": "2024-01-01T00:00:00.000Z",
+                         "iamConfiguration": {"bucketPolicyOnly": uniform,
+                                              "uniformBucketLevelAccess": uniform,
+                                              "publicAccessPrevention": "inherited"}}
+        if iam and method == "GET":
+            return 200, render(STATE.policy(target), requested_version(query, None, "optionsRequestedPolicyVersion"), True, target)
+        if iam and method == "PUT":
+            return 200, render(set_policy(target, body or {}, True), 3, True, target)
+    # Secret Manager v1
+    m = re.fullmatch(r"/v1/(projects/[^/]+/secrets/[^/:]+)(:getIamPolicy|:setIamPolicy)?", path)
+    if m:
+        name, verb = m.group(1), m.group(2)
+        if name not in STATE.secrets:
+            raise Failure(404, f"Secret [{name}] not found or has no versions.")
+        target = f"secret:{name}"
+        if verb is None and method == "GET":
+            project = name.split("/")[1]
+            number = STATE.projects.get(project, {}).get("number", project)
+            return 200, {"name": f"projects/{number}/secrets/{name.split('/')[3]}",
+                         "replication": {"automatic": {}}, "createTime": "2024-01-01T00:00:00Z",
+                         "etag": "\"1\""}
+        if verb == ":getIamPolicy" and method == "GET":
+            return 200, render(STATE.policy(target), requested_version(query, None, "options.requestedPolicyVersion"), False, target)
+        if verb == ":setIamPolicy" and method == "POST":
+            return 200, render(set_policy(target, (body or {}).get("policy") or {}, False), 3, False, target)
+    # IAM v1 service accounts
+    m = re.fullmatch(r"/v1/projects/([^/]+)/serviceAccounts", path)
+    if m:
+        project = m.group(1)
+        if project not in STATE.projects:
+            raise Failure(404, f"Project {project} not found.")
+        if method == "POST":
+            account_id = (body or {}).get("accountId", "")
+            if not ACCOUNT_ID.match(account_id):
+                raise Failure(400, f"Invalid account id: {account_id}: must match ^[a-z](?:[-a-z0-9]{{4,28}}[a-z0-9])$")
+            email = f"{account_id}@{project}.iam.gserviceaccount.com"
+            if email in STATE.accounts:
+                raise Failure(409, f"Service account {account_id} already exists within project projects/{project}.", "ALREADY_EXISTS")
+            sa = (body or {}).get("serviceAccount") or {}
+            STATE.serial += 1
+            STATE.accounts[email] = {"project": project, "uniqueId": str(100000000000000000000 + STATE.serial),
+                                     "displayName": sa.get("displayName", ""), "description": sa.get("description", "")}
+            return 200, account_json(email)
+        if method == "GET":
+            emails = sorted(e for e, a in STATE.accounts.items() if a["project"] == project)
+            size = int(query.get("pageSize", ["20"])[0] or 20)
+            start = int(query.get("pageToken", ["0"])[0] or 0)
+            out = {"accounts": [account_json(e) for e in emails[start:start + size]]}
+            if start + size < len(emails):
+                out["nextPageToken"] = str(start + size)
+            return 200, out
+    m = re.fullmatch(r"/v1/projects/([^/]+)/serviceAccounts/([^/:]+)(:getIamPolicy|:setIamPolicy)?", path)
+    if m:
+        project, key, verb = m.group(1), m.group(2), m.group(3)
+        email = find_account(project, key)
+        target = f"sa:{email}"
+        if verb is None and method == "GET":
+            return 200, account_json(email)
+        if verb is None and method == "PATCH":
+            sa = (body or {}).get("serviceAccount") or {}
+            for field in ((body or {}).get("updateMask") or "").split(","):
+                if field in ("displayName", "description"):
+                    STATE.accounts[email][field] = sa.get(field, "")
+            return 200, account_json(email)
+        if verb is None and method == "DELETE":
+            del STATE.accounts[email]
+            STATE.policies.pop(target, None)
+            return 200, {}
+        if verb == ":getIamPolicy" and method == "POST":
+            return 200, render(STATE.policy(target), requested_version(query, body, "options.requestedPolicyVersion"), False, target)
+        if verb == ":setIamPolicy" and method == "POST":
+            return 200, render(set_policy(target, (body or {}).get("policy") or {}, False), 3, False, target)
+    raise Failure(404, f"Method not found: {method} {path}")
+
+
+def admin(method, path, query, body):
+    """The test-only endpoints."""
+    if path == "/_fake/health":
+        return 200, {"ok": True}
+    if path == "/_fake/calls":
+        return 200, {"calls": STATE.calls}
+    if path == "/_fake/fail" and method == "POST":
+        STATE.failures = list((body or {}).get("codes", []))
+        return 200, {"failures": STATE.failures}
+    if path == "/_fake/race" and method == "POST":
+        STATE.races = int((body or {}).get("count", 1))
+        return 200, {"races": STATE.races}
+    if path == "/_fake/seed" and method == "POST":
+        body = body or {}
+        for p in body.get("projects", []):
+            STATE.projects[p["id"]] = {"number": str(p["number"])}
+        for c in body.get("clusters", []):
+            name = f"projects/{c['project']}/locations/{c['location']}/clusters/{c['name']}"
+            STATE.clusters[name] = c.get("workloadPool")
+        for b in body.get("buckets", []):
+            project = STATE.projects.get(b.get("project"), {"number": "0"})
+            STATE.buckets[b["name"]] = {"uniform": b.get("uniform", True), "project_number": project["number"]}
+        for s in body.get("secrets", []):
+            STATE.secrets[f"projects/{s['project']}/secrets/{s['id']}"] = {}
+        return 200, {}
+    if path == "/_fake/policy":
+        target = query.get("target", [""])[0]
+        if method == "GET":
+            return 200, STATE.policy(target)
+        if method == "POST":
+            policy = STATE.policy(target)
+            policy["bindings"] = (body or {}).get("bindings", [])
+            if conditional(policy["bindings"]):
+                policy["version"] = 3
+            policy["etag"] = STATE.etag()
+            return 200, policy
+    raise Failure(404, f"no such test endpoint: {method} {path}")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("fake_google: " + (fmt % args) + "\n")
+
+    def handle_one(self):
+        url = urlparse(self.path)
+        path, query = unquote(url.path), parse_qs(url.query)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        storage = path.startswith("/storage/")
+        try:
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                raise Failure(400, "Invalid JSON payload received.")
+            with STATE.lock:
+                if path.startswith("/_fake/"):
+                    status, out = admin(self.command, path, query, body)
+                else:
+                    if not (self.headers.get("Authorization") or "").startswith("Bearer "):
+                        raise Failure(401, "Request is missing required authentication credential.")
+                    STATE.calls.append(f"{self.command} {path}")
+                    if STATE.failures:
+                        code = STATE.failures.pop(0)
+                        raise Failure(code, "Quota exceeded." if code == 429 else "The service is currently unavailable.",
+                                      "RESOURCE_EXHAUSTED" if code == 429 else "UNAVAILABLE")
+                    status, out = google(self.command, path, query, body)
+        except Failure as f:
+            status = f.code
+            if storage:
+                out = {"error": {"code": f.code, "message": f.message,
+                                 "errors": [{"message": f.message, "domain": "global", "reason": f.status}]}}
+            else:
+                out = {"error": {"code": f.code, "message": f.message, "status": f.status}}
+        data = json.dumps(out).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
+
+
+def watch_parent():
+    parent = os.getppid()
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--exit-with-parent", action="store_true")
+    args = parser.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    if args.exit_with_parent:
+        threading.Thread(target=watch_parent, daemon=True).start()
+    print(f"fake_google listening on 127.0.0.1:{args.port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
