@@ -230,9 +230,8 @@ impl AzureDriver {
             let last = attempt >= ATTEMPTS;
             let response = match request.send().await {
                 Ok(r) => r,
-                Err(e) if !last => {
+                Err(_) if !last => {
                     tokio::time::sleep(backoff(attempt)).await;
-                    let _ = e;
                     continue;
                 }
                 Err(e) => {
