@@ -180,7 +180,7 @@ impl<'a> Journal<'a> {
                 "{}: a resource it refers to has no value recorded yet for {}; run `idplan \
                  plan` again",
                 change.address,
-                diff_refs(after)
+                references_in(after)
             )));
         }
         let mut out = change.clone();
@@ -214,18 +214,18 @@ impl<'a> Journal<'a> {
 }
 
 /// The references in `attributes`, for an error message.
-fn diff_refs(attributes: &Value) -> String {
+fn references_in(attributes: &Value) -> String {
     match attributes {
         v if graph::as_reference(v).is_some() => v[graph::REF_KEY].as_str().unwrap_or("").into(),
         Value::Object(map) => map
             .values()
-            .map(diff_refs)
+            .map(references_in)
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(", "),
         Value::Array(items) => items
             .iter()
-            .map(diff_refs)
+            .map(references_in)
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(", "),

@@ -141,11 +141,22 @@ fn access_policies(arm: &FakeArm) -> Vec<Value> {
 fn apply_creates_identities_credentials_and_access_and_a_replan_changes_nothing() {
     let cps = namespaces(0..5);
     let (arm, dir) = setup(&spec(&cps));
-    // Throttled twice: retried after Retry-After, not an error.
+    // Throttled twice: retried after Retry-After, not an error; so are a server error and
+    // a new principal not yet replicated.
     arm.admin(
         "/admin/faults",
         json!({"method": "PUT", "contains": "userAssignedIdentities/spaces-prod-backup",
                "status": 429, "code": "TooManyRequests", "message": "slow down", "times": 2}),
+    );
+    arm.admin(
+        "/admin/faults",
+        json!({"method": "GET", "contains": "managedClusters", "status": 503,
+               "code": "ServiceUnavailable", "message": "try again", "times": 1}),
+    );
+    arm.admin(
+        "/admin/faults",
+        json!({"method": "PUT", "contains": "roleAssignments", "status": 400,
+               "code": "PrincipalNotFound", "message": "Principal does not exist", "times": 1}),
     );
 
     let plan = dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"]);

@@ -7,8 +7,10 @@
 //!   `IDPLAN_ACC_AZURE_LOCATION`, `IDPLAN_ACC_AZURE_CLUSTER`,
 //!   `IDPLAN_ACC_AZURE_STORAGE_ACCOUNT`, `IDPLAN_ACC_AZURE_KEY_VAULT`.
 //!
-//! It applies a space of two control planes, checks a replan is empty, then removes every
-//! component and applies again, so it leaves nothing behind.
+//! It applies a space of two control planes and checks a replan is empty; then idplan takes
+//! back all but one component and the test deletes the last identity and role assignment
+//! through ARM (with `IDPLAN_AZURE_ACCESS_TOKEN` or `az account get-access-token`), so it
+//! leaves nothing behind.
 
 mod common;
 
@@ -70,8 +72,8 @@ fn azure_apply_replan_and_tear_down() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    // Tear down: a space needs one component, so keep backup for one more apply, then
-    // leave the spec empty of it by removing the space's state resources.
+    // Tear down: a space needs one component, so idplan takes away all but backup, and the
+    // backup identity and its role assignment are deleted through ARM directly.
     let backup_only = format!(
         "      backup: {{ storageAccount: {} }}\n",
         var("IDPLAN_ACC_AZURE_STORAGE_ACCOUNT")
@@ -83,4 +85,56 @@ fn azure_apply_replan_and_tear_down() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let state: serde_json::Value =
+        serde_json::from_str(&dir.read("state/idplan.state.json")).unwrap();
+    let mut ids: Vec<String> = Vec::new();
+    for r in state["resources"].as_array().unwrap() {
+        let a = &r["attributes"];
+        match r["kind"].as_str().unwrap() {
+            "azure_role_assignment" => ids.insert(
+                0,
+                format!(
+                    "{}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+                    a["scope"].as_str().unwrap(),
+                    a["name"].as_str().unwrap()
+                ),
+            ),
+            "azure_user_assigned_identity" => ids.push(format!(
+                "{}?api-version=2026-05-31",
+                a["id"].as_str().unwrap()
+            )),
+            _ => {}
+        }
+    }
+    let token = std::env::var("IDPLAN_AZURE_ACCESS_TOKEN").unwrap_or_else(|_| {
+        let out = Command::new("az")
+            .args([
+                "account",
+                "get-access-token",
+                "--query",
+                "accessToken",
+                "-o",
+                "tsv",
+            ])
+            .output()
+            .expect("az is needed to clean up (or set IDPLAN_AZURE_ACCESS_TOKEN)");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    for id in ids {
+        let response = runtime
+            .block_on(
+                client
+                    .delete(format!("https://management.azure.com{id}"))
+                    .bearer_auth(&token)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("cleaning up {id}: {e}"));
+        assert!(
+            response.status().is_success(),
+            "cleaning up {id}: {}",
+            response.status()
+        );
+    }
 }

@@ -115,6 +115,29 @@ fn the_valid_spec_loads() {
     assert_eq!(spec.path, path);
     assert_eq!(spec.spaces.len(), 5);
     assert_eq!(spec.spaces[0].components.iter().count(), 3);
+    let azure = &spec.spaces[2];
+    let spec::Cloud::Azure(cloud) = &azure.cloud else {
+        panic!("the third space is Azure");
+    };
+    assert_eq!(cloud.subscription, "00000000-0000-0000-0000-000000000000");
+    assert_eq!(cloud.resource_group, "spaces");
+    assert_eq!(cloud.region, "eastus");
+    assert_eq!(cloud.cluster, "spaces-prod");
+    let backup = azure.components.backup.as_ref().unwrap();
+    assert_eq!(backup.storage_account.as_deref(), Some("acmebackup"));
+    assert_eq!(backup.name.as_deref(), Some("azure-prod-backup"));
+    let billing = azure.components.billing.as_ref().unwrap();
+    assert_eq!(billing.container.as_deref(), Some("billing"));
+    assert!(
+        billing
+            .storage_account
+            .as_deref()
+            .unwrap()
+            .starts_with("/subscriptions/")
+    );
+    let shared = azure.components.shared_secrets.as_ref().unwrap();
+    assert_eq!(shared.key_vault.as_deref(), Some("acme-vault"));
+    assert!(shared.secrets.is_empty());
     assert_eq!(spec.hash.len(), 64);
 }
 

@@ -230,9 +230,8 @@ impl AzureDriver {
             let last = attempt >= ATTEMPTS;
             let response = match request.send().await {
                 Ok(r) => r,
-                Err(e) if !last => {
+                Err(_) if !last => {
                     tokio::time::sleep(backoff(attempt)).await;
-                    let _ = e;
                     continue;
                 }
                 Err(e) => {
@@ -251,7 +250,13 @@ impl AzureDriver {
             } else {
                 serde_json::from_slice(&bytes).unwrap_or(Value::Null)
             };
-            if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) && !last {
+            // A principal created a moment ago may not have reached every directory replica
+            // yet, even with `principalType` set: Azure says so, and a retry succeeds.
+            let replicating = op.stat == PUT_ASSIGNMENT.stat
+                && value["error"]["code"].as_str() == Some("PrincipalNotFound");
+            if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() || replicating)
+                && !last
+            {
                 let wait = retry_after(&headers).unwrap_or_else(|| backoff(attempt));
                 tokio::time::sleep(wait).await;
                 continue;

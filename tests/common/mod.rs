@@ -486,6 +486,7 @@ impl FakeArm {
                 .arg(&script)
                 .arg(port.to_string())
                 .env("PYTHONUNBUFFERED", "1")
+                .env("PYTHONDONTWRITEBYTECODE", "1")
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)
