@@ -168,11 +168,7 @@ impl<'a> Journal<'a> {
         };
         let state = self.state.lock().expect("state lock");
         let resolved = graph::resolve(after, &|address, key| {
-            let record = state
-                .state()
-                .resources
-                .iter()
-                .find(|r| r.address == address)?;
+            let record = state.state().get(address)?;
             record.attributes.get(key).filter(|v| !v.is_null()).cloned()
         });
         if graph::has_references(&resolved) {
