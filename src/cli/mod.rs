@@ -141,6 +141,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
         }
     };
+    // Both rustls providers are compiled in (the AWS SDK's aws-lc-rs, another crate's ring):
+    // kube's client needs the process default chosen, or it panics.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
