@@ -11,7 +11,7 @@ use idplan::spec::{self, SpecErrors};
 #[rustfmt::skip]
 const CASES: &[(&str, &str, &str, &str, usize)] = &[
     ("wrong_type_version.yaml", "2:10", "version", "expected a non-negative integer, found `one`", 1),
-    ("wrong_type_control_planes.yaml", "5:20", "spaces[0].controlPlanes", "expected a list of namespaces or a mapping with `discover` and `list`, found", 1),
+    ("wrong_type_control_planes.yaml", "5:20", "spaces[0].controlPlanes", "expected a list of namespaces or a mapping with `discover` and `list`, found `5`", 1),
     ("unknown_key_top.yaml", "12:1", "spacez", "unknown key `spacez`: expected one of `version`, `spaces`", 1),
     ("unknown_key_nested.yaml", "10:7", "spaces[0].aws.zone", "unknown key `zone`: expected one of `region`", 1),
     ("unknown_cloud_oci.yaml", "7:5", "spaces[0].oci", "unknown key `oci`: expected one of `name`, `controlPlanes`, `aws`, `azure`, `gcp`", 1),

@@ -1341,6 +1341,14 @@ fn yaml_error(path: &Path, text: &str, err: &YamlError) -> SpecError {
             | YamlError::SerdeMissingField { .. }
     );
     let mut node = find_node(&nodes, location, about_key);
+    // A value deserialized by hand (`controlPlanes`) is reported at its key: point at the value.
+    let at_key = !about_key && node.is_some_and(|n| n.is_key);
+    if at_key && let Some(key) = node {
+        if let Some(value) = nodes.iter().find(|n| !n.is_key && n.path == key.path) {
+            location = value.location();
+            node = Some(value);
+        }
+    }
     if let YamlError::SerdeMissingField { .. } = inner {
         // Reported at the mapping's last key; the mapping itself is what lacks the key.
         if let Some(key) = node.filter(|n| n.is_key) {
@@ -1464,7 +1472,10 @@ fn describe(inner: &YamlError, outer: &YamlError, field: &str, found: Option<&st
             unexpected,
             expected,
             ..
-        } => format!("expected {expected}, found {unexpected}"),
+        } => match found {
+            Some(found) => format!("expected {expected}, found {found}"),
+            None => format!("expected {expected}, found {unexpected}"),
+        },
         YamlError::SerdeInvalidValue {
             unexpected,
             expected,
@@ -1965,7 +1976,10 @@ spaces:
         );
         let (at, msg) = one(&text);
         assert_eq!(at, "4:20 spaces[0].controlPlanes");
-        assert_eq!(msg, "expected a list, found `5`");
+        assert_eq!(
+            msg,
+            "expected a list of namespaces or a mapping with `discover` and `list`, found `5`"
+        );
         let (at, msg) = one(&with_line(3, "  - name: [a]"));
         assert_eq!(at, "3:11 spaces[0].name");
         assert_eq!(msg, "expected a string, found a list");

@@ -161,6 +161,8 @@ pub(super) struct RawControlPlanes {
 pub(super) struct RawControlPlaneSources {
     /// Discover the control planes from the Space's cluster: every
     /// `controlplanes.spaces.upbound.io` in all namespaces.
+    #[serde(default)]
+    #[schemars(with = "RawDiscover")]
     pub discover: Option<At<RawDiscover>>,
     /// Host namespaces listed by hand, as in the list form; joined with the discovered ones.
     #[serde(default)]
