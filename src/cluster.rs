@@ -25,7 +25,11 @@ pub async fn connect(discover: &Discover) -> Result<Client> {
         None => "KUBECONFIG or ~/.kube/config".to_string(),
     };
     let kubeconfig = match &discover.kubeconfig {
-        Some(path) => Kubeconfig::read_from(path),
+        // `~/` as a shell would expand it: the spec is written like a command line.
+        Some(path) => match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+            (Ok(rest), Some(home)) => Kubeconfig::read_from(std::path::Path::new(&home).join(rest)),
+            _ => Kubeconfig::read_from(path),
+        },
         None => Kubeconfig::read(),
     }
     .map_err(|e| Error::user(format!("cannot read the kubeconfig ({where_}): {e}")))?;

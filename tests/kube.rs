@@ -331,3 +331,24 @@ fn an_unreachable_cluster_is_an_error() {
         out.stderr
     );
 }
+
+/// `validate` makes no cluster call: the kubeconfig does not even exist, and the limits
+/// that need the control planes wait for `plan`.
+#[test]
+fn validate_does_not_read_the_cluster() {
+    let dir = TestDir::new();
+    dir.write(
+        "idplan.yaml",
+        "version: 1\nspaces:\n  - name: prod\n    controlPlanes:\n      discover: { context: x, \
+         kubeconfig: /nonexistent/kubeconfig }\n    aws:\n      region: us-east-1\n      \
+         cluster: spaces-prod\n    components:\n      backup: { bucket: acme-spaces-backup }\n",
+    );
+    let out = dir.idplan_offline(&["validate"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .contains("1 space(s) discover more control planes at plan time"),
+        "{}",
+        out.stdout
+    );
+}

@@ -7,10 +7,10 @@ use super::plan::{Planned, make};
 use super::{Exit, PlanInputs, plan_path, print};
 use crate::apply::{self, Event, Verb};
 use crate::error::{Error, Result};
-use crate::plan::{Action, Plan, render};
+use crate::plan::{Plan, render};
 use crate::provider::Clouds;
 use crate::spec;
-use crate::state::{State, StateFile};
+use crate::state::StateFile;
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -145,8 +145,6 @@ async fn execute(
     };
     let outcome = apply::apply(plan, state, clouds, parallelism, &report).await?;
     if outcome.errors.is_empty() {
-        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        state.update(|s| record_spaces(s, plan, &now))?;
         let imported = match outcome.imported {
             0 => String::new(),
             n => format!("{n} imported, "),
@@ -187,41 +185,4 @@ fn finished(verb: Verb) -> &'static str {
         Verb::Recording => "Recorded in the state (no cloud change)",
         Verb::Forgetting => "Removed from the state (no cloud change)",
     }
-}
-
-/// Records what the applied plan covered on the cluster side: the host namespaces of each
-/// space, and when each component's identity last changed. Only a created or replaced resource
-/// changes what a pod gets injected at start (role ARN, client id, an association); the key is
-/// the component, or `component/namespace` for a resource of one control plane.
-fn record_spaces(state: &mut State, plan: &Plan, now: &str) -> bool {
-    // A plan saved before idplan recorded this says nothing: keep what is there.
-    if plan.control_planes.is_empty() {
-        return false;
-    }
-    let before = state.spaces.clone();
-    state
-        .spaces
-        .retain(|name, _| plan.control_planes.contains_key(name));
-    for (name, namespaces) in &plan.control_planes {
-        state.spaces.entry(name.clone()).or_default().control_planes = namespaces.clone();
-    }
-    for change in &plan.resource_changes {
-        if !matches!(change.action, Action::Create | Action::Replace) {
-            continue;
-        }
-        // Addresses are `<type>.<space>.<component>[.<namespace>]`.
-        let parts: Vec<&str> = change.address.splitn(4, '.').collect();
-        let (Some(space), Some(component)) = (parts.get(1), parts.get(2)) else {
-            continue;
-        };
-        let Some(record) = state.spaces.get_mut(*space) else {
-            continue;
-        };
-        let key = match parts.get(3) {
-            Some(namespace) => format!("{component}/{namespace}"),
-            None => component.to_string(),
-        };
-        record.identity_changed.insert(key, now.to_string());
-    }
-    state.spaces != before
 }

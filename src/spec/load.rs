@@ -1343,11 +1343,12 @@ fn yaml_error(path: &Path, text: &str, err: &YamlError) -> SpecError {
     let mut node = find_node(&nodes, location, about_key);
     // A value deserialized by hand (`controlPlanes`) is reported at its key: point at the value.
     let at_key = !about_key && node.is_some_and(|n| n.is_key);
-    if at_key && let Some(key) = node {
-        if let Some(value) = nodes.iter().find(|n| !n.is_key && n.path == key.path) {
-            location = value.location();
-            node = Some(value);
-        }
+    if at_key
+        && let Some(key) = node
+        && let Some(value) = nodes.iter().find(|n| !n.is_key && n.path == key.path)
+    {
+        location = value.location();
+        node = Some(value);
     }
     if let YamlError::SerdeMissingField { .. } = inner {
         // Reported at the mapping's last key; the mapping itself is what lacks the key.
