@@ -352,3 +352,57 @@ fn validate_does_not_read_the_cluster() {
         out.stdout
     );
 }
+
+/// The fake answers like the API server where idplan depends on it: `Status` bodies, the
+/// token, field selectors it does not support, patch content types.
+#[test]
+fn the_fake_api_server_speaks_kubernetes() {
+    let kube = FakeKube::start();
+    let (code, body) = kube
+        .0
+        .request("GET", "/api/v1/namespaces/x/serviceaccounts/none", None);
+    assert_eq!(code, 401, "the test token is not the fake's: {body}");
+    let get = |path: &str| {
+        kube.0
+            .request_with_token("GET", path, None, common::KUBE_TOKEN, "application/json")
+    };
+    let (code, body) = get("/api/v1/namespaces/x/serviceaccounts/none");
+    assert_eq!(code, 404);
+    assert_eq!(
+        body,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "serviceaccounts \"none\" not found", "reason": "NotFound", "code": 404})
+    );
+    let (code, body) = get("/api/v1/namespaces/x/pods?fieldSelector=spec.image%3Dx");
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["reason"], "BadRequest");
+    let (code, body) = get("/apis/spaces.upbound.io/v1beta1/controlplanes");
+    assert_eq!(code, 200);
+    assert_eq!(body["kind"], "ControlPlaneList");
+    kube.put(
+        "deployments",
+        json!({"metadata": {"name": "d", "namespace": "x"}, "spec": {"template": {}}}),
+    );
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {"a": "b"}}}}});
+    let (code, body) = kube.0.request_with_token(
+        "PATCH",
+        "/apis/apps/v1/namespaces/x/deployments/d",
+        Some(&patch),
+        common::KUBE_TOKEN,
+        "application/json-patch+json",
+    );
+    assert_eq!(code, 415, "{body}");
+    let (code, body) = kube.0.request_with_token(
+        "PATCH",
+        "/apis/apps/v1/namespaces/x/deployments/d",
+        Some(&patch),
+        common::KUBE_TOKEN,
+        "application/merge-patch+json",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body["spec"]["template"]["metadata"]["annotations"]["a"],
+        "b"
+    );
+    assert_eq!(body["metadata"]["generation"], 2);
+}

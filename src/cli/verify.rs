@@ -309,3 +309,92 @@ fn render(report: &Report, format: Format) -> String {
     let _ = writeln!(out, "{summary}");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn value(path: &str, key: &str, value: Value) -> helm::HelmValue {
+        let mut path: Vec<String> = path.split('.').map(String::from).collect();
+        path.push(key.to_string());
+        helm::HelmValue { path, value }
+    }
+
+    #[test]
+    fn expected_annotations_and_labels_follow_the_chart_keys() {
+        let values = [
+            value("billing", "enabled", json!(true)),
+            value(
+                "controlPlanes.mxpController.serviceAccount.annotations",
+                "eks.amazonaws.com/role-arn",
+                json!("arn:aws:iam::123456789012:role/spaces-prod-backup"),
+            ),
+            value(
+                "controlPlanes.vector.serviceAccount.customAnnotations",
+                "azure.workload.identity/client-id",
+                json!("c1"),
+            ),
+            value(
+                "controlPlanes.vector.pod.customLabels",
+                "azure.workload.identity/use",
+                json!("true"),
+            ),
+        ];
+        let (annotations, labels) = expected(&values, ComponentKind::Backup);
+        assert_eq!(
+            annotations,
+            [(
+                "eks.amazonaws.com/role-arn".to_string(),
+                "arn:aws:iam::123456789012:role/spaces-prod-backup".to_string()
+            )]
+        );
+        assert!(labels.is_empty());
+        let (annotations, labels) = expected(&values, ComponentKind::Billing);
+        assert_eq!(
+            annotations,
+            [(
+                "azure.workload.identity/client-id".to_string(),
+                "c1".to_string()
+            )]
+        );
+        assert_eq!(
+            labels,
+            [(
+                "azure.workload.identity/use".to_string(),
+                "true".to_string()
+            )]
+        );
+        // Pod identity and GCP principal mode set none: nothing is expected.
+        assert_eq!(
+            expected(&values, ComponentKind::SharedSecrets),
+            (vec![], vec![])
+        );
+    }
+
+    #[test]
+    fn the_latest_change_of_the_component_or_its_namespace_counts() {
+        let mut record = SpaceRecord::default();
+        assert_eq!(changed_at(Some(&record), ComponentKind::Backup, "ns"), None);
+        record
+            .identity_changed
+            .insert("backup".into(), "2026-01-01T00:00:00Z".into());
+        record
+            .identity_changed
+            .insert("backup/ns".into(), "2026-02-01T00:00:00Z".into());
+        record
+            .identity_changed
+            .insert("backup/other".into(), "2026-03-01T00:00:00Z".into());
+        let at = |s| humantime::parse_rfc3339_weak(s).unwrap();
+        assert_eq!(
+            changed_at(Some(&record), ComponentKind::Backup, "ns"),
+            Some(at("2026-02-01T00:00:00Z"))
+        );
+        assert_eq!(
+            changed_at(Some(&record), ComponentKind::Backup, "third"),
+            Some(at("2026-01-01T00:00:00Z"))
+        );
+        assert_eq!(changed_at(None, ComponentKind::Backup, "ns"), None);
+    }
+}

@@ -535,6 +535,18 @@ impl FakeArm {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        self.request_with_token(method, path, body, "test-token", "application/json")
+    }
+
+    /// One HTTP request with this bearer token and content type.
+    pub fn request_with_token(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        token: &str,
+        content_type: &str,
+    ) -> (u16, serde_json::Value) {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
             return (0, serde_json::Value::Null);
@@ -543,7 +555,7 @@ impl FakeArm {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-             Authorization: Bearer test-token\r\nContent-Type: application/json\r\n\
+             Authorization: Bearer {token}\r\nContent-Type: {content_type}\r\n\
              Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
