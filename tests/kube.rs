@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{FakeArm, FakeKube, Output, TestDir};
+use common::{FakeArm, FakeKube, Ministack, Output, TestDir};
 use serde_json::{Value, json};
 
 const SUB: &str = "6f1c2a3b-0000-4000-8000-00000000c0de";
@@ -405,4 +405,92 @@ fn the_fake_api_server_speaks_kubernetes() {
         "b"
     );
     assert_eq!(body["metadata"]["generation"], 2);
+}
+
+/// AWS IRSA: the trust policy names the discovered control planes, verify expects the role
+/// ARN from the state on the service account (and no label), and a pod identity space
+/// expects no annotation at all.
+#[tokio::test]
+async fn irsa_verify_expects_the_role_arn_of_the_state() {
+    let ms = Ministack::start();
+    ms.create_cluster("spaces-prod").await;
+    let kube = FakeKube::start();
+    kube.put(
+        "controlplanes",
+        control_plane(
+            "default",
+            "alpha",
+            Some("aaaaaaaa-5bb8-4a7e-9f41-2fc38ef4b065"),
+            None,
+        ),
+    );
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig("space-prod"));
+    let spec = |mode: &str| {
+        format!(
+            "version: 1\nspaces:\n  - name: prod\n    controlPlanes:\n      discover: {{ context: \
+             space-prod, kubeconfig: {} }}\n    aws:\n      region: us-east-1\n      cluster: \
+             spaces-prod\n      mode: {mode}\n    components:\n      backup: {{ bucket: \
+             acme-spaces-backup }}\n",
+            kubeconfig.display()
+        )
+    };
+    dir.write("idplan.yaml", &spec("irsa"));
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let state: Value = serde_json::from_str(&dir.read("state/idplan.state.json")).unwrap();
+    let role = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "aws_iam_role.prod.backup")
+        .unwrap();
+    assert!(
+        role["attributes"].to_string().contains(&subject(ALPHA)),
+        "the trust policy names the discovered control plane: {role}"
+    );
+    let arn = role["attributes"]["arn"].as_str().unwrap().to_string();
+
+    let w = World {
+        arm: FakeArm::start(),
+        kube,
+        dir,
+    };
+    // The Azure label on the seeded pod is harmless: nothing expects a label on AWS.
+    w.workload(ALPHA, None, "2099-01-01T00:00:00Z");
+    w.kube.put(
+        "serviceaccounts",
+        json!({"metadata": {"name": SA, "namespace": ALPHA,
+                            "annotations": {"eks.amazonaws.com/role-arn":
+                                            "arn:aws:iam::000000000000:role/someone-else"}}}),
+    );
+    let verify = w.dir.idplan(&ms, &["verify", "--format", "json"]);
+    verify.assert_code(2);
+    let report: Value = serde_json::from_str(&verify.stdout).unwrap();
+    assert_eq!(report["findings"].as_array().unwrap().len(), 1, "{report}");
+    assert!(
+        report["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(
+                "has annotation eks.amazonaws.com/role-arn=arn:aws:iam::000000000000:role/someone-else, expected {arn}"
+            )),
+        "{report}"
+    );
+    w.kube.put(
+        "serviceaccounts",
+        json!({"metadata": {"name": SA, "namespace": ALPHA,
+                            "annotations": {"eks.amazonaws.com/role-arn": arn}}}),
+    );
+    w.dir.idplan(&ms, &["verify"]).assert_code(0);
+
+    // Pod identity: no annotation is expected, whatever the service account carries.
+    w.dir.write("idplan.yaml", &spec("pod-identity"));
+    w.dir
+        .idplan(&ms, &["apply", "--auto-approve"])
+        .assert_code(0);
+    w.kube.put(
+        "serviceaccounts",
+        json!({"metadata": {"name": SA, "namespace": ALPHA}}),
+    );
+    w.dir.idplan(&ms, &["verify"]).assert_code(0);
 }
