@@ -79,9 +79,11 @@ pub async fn apply(
         .collect();
     journal
         .record(&|s| {
-            unchanged.iter().fold(false, |changed, (_, record)| {
-                s.put(record.clone()) | changed
-            })
+            unchanged
+                .iter()
+                .fold(covered(s, plan), |changed, (_, record)| {
+                    s.put(record.clone()) | changed
+                })
         })
         .await?;
     for (change, _) in unchanged.iter().filter(|(c, _)| c.importing) {
@@ -121,7 +123,9 @@ pub async fn apply(
                         let record = change
                             .record(Some(&actual))
                             .expect("built changes have an after");
-                        journal.record(&|s| s.put(record.clone())).await
+                        journal
+                            .record(&|s| s.put(record.clone()) | identity_changed(s, change))
+                            .await
                     }
                 })
                 .buffer_unordered(parallelism.max(1))
@@ -367,4 +371,46 @@ async fn build_one(
         elapsed: started.elapsed(),
     });
     Ok(actual)
+}
+
+/// Records the host namespaces each space of the plan covers (drift compares the cluster with
+/// them), and forgets spaces the plan no longer has. A plan saved before idplan recorded them
+/// says nothing: the state keeps what it has.
+fn covered(state: &mut crate::state::State, plan: &Plan) -> bool {
+    if plan.control_planes.is_empty() {
+        return false;
+    }
+    let before = state.spaces.clone();
+    state
+        .spaces
+        .retain(|name, _| plan.control_planes.contains_key(name));
+    for (name, namespaces) in &plan.control_planes {
+        state.spaces.entry(name.clone()).or_default().control_planes = namespaces.clone();
+    }
+    state.spaces != before
+}
+
+/// Records when a created or replaced resource changed what a component's pods get at start
+/// (a role ARN, a client id, an association): `verify` flags pods started before. Updates
+/// (a policy's permissions) take effect without a restart. The key is the component, or
+/// `component/namespace` for a resource of one control plane.
+fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) -> bool {
+    if !matches!(change.action, Action::Create | Action::Replace) {
+        return false;
+    }
+    // Addresses are `<type>.<space>.<component>[.<namespace>]`.
+    let parts: Vec<&str> = change.address.splitn(4, '.').collect();
+    let (Some(space), Some(component)) = (parts.get(1), parts.get(2)) else {
+        return false;
+    };
+    let Some(record) = state.spaces.get_mut(*space) else {
+        return false;
+    };
+    let key = match parts.get(3) {
+        Some(namespace) => format!("{component}/{namespace}"),
+        None => component.to_string(),
+    };
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    record.identity_changed.insert(key, now);
+    true
 }

@@ -8,7 +8,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::diff::{self, CHANGE, REMOVE};
+use crate::diff::{self, ADD, CHANGE, REMOVE};
 use crate::error::Result;
 use crate::plan::render::Format;
 use crate::provider::Clouds;
@@ -31,11 +31,77 @@ pub struct Drifted {
     pub actual: Option<Value>,
 }
 
+/// A control plane whose identity does not match the cluster any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ControlPlaneDrift {
+    pub space: String,
+    pub namespace: String,
+    /// `<namespace>/<name>` of the ControlPlane, when discovered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<String>,
+    pub status: ControlPlaneStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlPlaneStatus {
+    /// Discovered on the cluster, but the last apply gave it no identity.
+    New,
+    /// The last apply gave it an identity, but it is neither discovered nor listed any more.
+    Gone,
+}
+
+/// Compares the control planes the spec covers now (after discovery) with those the last
+/// apply covered. A space the state has no record of (never applied, or by an older idplan)
+/// is skipped: nothing to compare with. Listed control planes that are new are spec edits,
+/// shown as pending changes, not drift.
+pub fn control_planes(
+    spec: &crate::spec::Spec,
+    state: &State,
+    discovered: &[crate::cluster::Discovered],
+) -> Vec<ControlPlaneDrift> {
+    let mut out = Vec::new();
+    for space in &spec.spaces {
+        let Some(record) = state.spaces.get(&space.name) else {
+            continue;
+        };
+        for d in discovered.iter().filter(|d| d.space == space.name) {
+            if let Some(ns) = &d.namespace
+                && !record.control_planes.contains(ns)
+            {
+                out.push(ControlPlaneDrift {
+                    space: space.name.clone(),
+                    namespace: ns.clone(),
+                    control_plane: Some(d.control_plane.clone()),
+                    status: ControlPlaneStatus::New,
+                });
+            }
+        }
+        for ns in &record.control_planes {
+            if !space.control_planes.iter().any(|c| &c.namespace == ns) {
+                out.push(ControlPlaneDrift {
+                    space: space.name.clone(),
+                    namespace: ns.clone(),
+                    control_plane: None,
+                    status: ControlPlaneStatus::Gone,
+                });
+            }
+        }
+    }
+    out
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub has_drift: bool,
     pub checked: usize,
     pub resources: Vec<Drifted>,
+    /// Control planes that appeared on or disappeared from the cluster since the last apply.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub control_planes: Vec<ControlPlaneDrift>,
+    /// Discovered control planes without an ID yet: not planned, not drift; reported.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<crate::cluster::Discovered>,
     /// Changes of the spec that were never applied: not drift, shown for context.
     pub pending: Option<crate::plan::Summary>,
     /// Why the spec could not be planned, when it could not: `idplan plan` shows it too.
@@ -70,7 +136,13 @@ pub async fn detect(state: &State, clouds: &Clouds, parallelism: usize) -> Resul
 }
 
 pub fn render(report: &Report, format: Format) -> String {
-    let summary = if report.has_drift {
+    let summary = if report.resources.is_empty() && report.has_drift {
+        format!(
+            "Drift: the Spaces' control planes changed since the last apply (the {} resources \
+             idplan manages match it). `idplan apply` catches up.",
+            report.checked
+        )
+    } else if report.has_drift {
         format!(
             "Drift: {} of {} resources changed outside idplan. `idplan apply` puts them back.",
             report.resources.len(),
@@ -95,6 +167,39 @@ pub fn render(report: &Report, format: Format) -> String {
         None => pending,
     };
     let mut body = String::new();
+    for d in &report.waiting {
+        let _ = writeln!(
+            body,
+            "  Warning: control plane {} in space {} has no ID yet: not planned",
+            d.control_plane, d.space
+        );
+    }
+    if !report.waiting.is_empty() {
+        body.push('\n');
+    }
+    for c in &report.control_planes {
+        let name = c
+            .control_plane
+            .as_ref()
+            .map(|n| format!(" (control plane {n})"))
+            .unwrap_or_default();
+        let (style, sign, what) = match c.status {
+            ControlPlaneStatus::New => (ADD, '+', "has no identity yet"),
+            ControlPlaneStatus::Gone => (
+                REMOVE,
+                '-',
+                "is gone from the cluster and the spec, but its identity remains",
+            ),
+        };
+        let _ = writeln!(
+            body,
+            "  {style}{sign}{style:#} space {}: host namespace {}{name} {what}",
+            c.space, c.namespace
+        );
+    }
+    if !report.control_planes.is_empty() {
+        body.push('\n');
+    }
     for d in &report.resources {
         let (style, what) = match d.status {
             Status::Modified => (CHANGE, "was modified outside idplan"),
@@ -116,7 +221,9 @@ pub fn render(report: &Report, format: Format) -> String {
             s.push('\n');
             s
         }
-        Format::Text if report.has_drift => format!("{body}{summary}\n{pending}"),
+        Format::Text if report.has_drift || !report.waiting.is_empty() => {
+            format!("{body}{summary}\n{pending}")
+        }
         Format::Text => format!("{summary}\n{pending}"),
         Format::Markdown => {
             let mut out = format!("### idplan drift\n\n**{summary}**\n");

@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod cluster;
 pub mod diff;
 pub mod drift;
 pub mod error;

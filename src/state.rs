@@ -3,6 +3,7 @@
 //! Written atomically (temp file, fsync, rename) with the previous version kept as `.backup`,
 //! mode 0600, and guarded by an OS lock that is held for a whole plan or apply.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,21 @@ pub struct State {
     pub serial: u64,
     /// Sorted by address.
     pub resources: Vec<Record>,
+    /// Per space name: what the last apply covered on the cluster side.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spaces: BTreeMap<String, SpaceRecord>,
+}
+
+/// What the last apply covered of one space: drift and verify compare the cluster with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceRecord {
+    /// The host namespaces the applied identities cover.
+    #[serde(default)]
+    pub control_planes: Vec<String>,
+    /// Per component (spec key): when apply last changed its identity (RFC 3339); pods started
+    /// before run without what changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub identity_changed: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +86,7 @@ impl State {
             lineage: uuid::Uuid::new_v4().to_string(),
             serial: 0,
             resources: Vec::new(),
+            spaces: BTreeMap::new(),
         }
     }
 

@@ -11,7 +11,7 @@ use idplan::spec::{self, SpecErrors};
 #[rustfmt::skip]
 const CASES: &[(&str, &str, &str, &str, usize)] = &[
     ("wrong_type_version.yaml", "2:10", "version", "expected a non-negative integer, found `one`", 1),
-    ("wrong_type_control_planes.yaml", "5:20", "spaces[0].controlPlanes", "expected a list, found `5`", 1),
+    ("wrong_type_control_planes.yaml", "5:20", "spaces[0].controlPlanes", "expected a list of namespaces or a mapping with `discover` and `list`, found `5`", 1),
     ("unknown_key_top.yaml", "12:1", "spacez", "unknown key `spacez`: expected one of `version`, `spaces`", 1),
     ("unknown_key_nested.yaml", "10:7", "spaces[0].aws.zone", "unknown key `zone`: expected one of `region`", 1),
     ("unknown_cloud_oci.yaml", "7:5", "spaces[0].oci", "unknown key `oci`: expected one of `name`, `controlPlanes`, `aws`, `azure`, `gcp`", 1),
@@ -49,6 +49,9 @@ const CASES: &[(&str, &str, &str, &str, usize)] = &[
     ("gcp_unknown_mode.yaml", "9:13", "spaces[0].gcp.mode", "unknown value `workload-identity`: expected one of `principal`, `service-account`", 1),
     ("gcp_empty_secrets.yaml", "10:33", "spaces[0].components.sharedSecrets.secrets", "leave `secrets` out to allow every secret of the project", 1),
     ("gcp_secret_arn.yaml", "10:45", "spaces[0].components.sharedSecrets.secrets[1]", "invalid Secret Manager secret id", 1),
+    ("discover_unknown_key.yaml", "8:9", "spaces[0].controlPlanes.discover.namespace", "unknown key `namespace`: expected one of `context`, `kubeconfig`", 1),
+    ("discover_bad_listed_namespace.yaml", "9:11", "spaces[0].controlPlanes.list[1]", "invalid namespace `MXP-Upper-system`", 1),
+    ("discover_empty_context.yaml", "6:28", "spaces[0].controlPlanes.discover.context", "`context` is empty", 1),
     ("gcp_bad_cluster_location.yaml", "8:28", "spaces[0].gcp.cluster.location", "invalid cluster location `us-central`", 1),
 ];
 

@@ -17,32 +17,39 @@ pub struct DriftArgs {
 /// Drift is judged against the state alone; the spec is planned too, to mention changes never
 /// applied, but a plan that cannot be made (a conflict, say) does not hide the drift.
 pub async fn run(args: DriftArgs) -> Result<Exit> {
-    let (spec, state, clouds) = open(&args.inputs, "drift").await?;
+    let (spec, state, clouds, discovered) = open(&args.inputs, "drift").await?;
+    let control_planes = drift::control_planes(&spec, state.state(), &discovered);
     let resources = drift::detect(
         state.state(),
         &clouds,
         usize::from(args.inputs.run.parallelism),
     )
     .await?;
-    let (pending, plan_error) = match decide(&spec, &state, &clouds, &args.inputs).await {
-        Ok(plan) => {
-            // What the plan would change beyond repairing the drift: spec edits never applied.
-            let pending: Vec<_> = plan
-                .resource_changes
-                .into_iter()
-                .filter(|c| !resources.iter().any(|d| d.address == c.address))
-                .collect();
-            (
-                Some(Plan::new(String::new(), 0, String::new(), pending).summary),
-                None,
-            )
-        }
-        Err(e) => (None, Some(e.to_string())),
-    };
+    let (pending, plan_error) =
+        match decide(&spec, &state, &clouds, &discovered, &args.inputs).await {
+            Ok(plan) => {
+                // What the plan would change beyond repairing the drift: spec edits never applied.
+                let pending: Vec<_> = plan
+                    .resource_changes
+                    .into_iter()
+                    .filter(|c| !resources.iter().any(|d| d.address == c.address))
+                    .collect();
+                (
+                    Some(Plan::new(String::new(), 0, String::new(), pending).summary),
+                    None,
+                )
+            }
+            Err(e) => (None, Some(e.to_string())),
+        };
     let report = Report {
-        has_drift: !resources.is_empty(),
+        has_drift: !resources.is_empty() || !control_planes.is_empty(),
         checked: state.state().resources.len(),
         resources,
+        control_planes,
+        waiting: discovered
+            .into_iter()
+            .filter(|d| d.namespace.is_none())
+            .collect(),
         pending,
         plan_error,
     };

@@ -8,6 +8,7 @@ mod plan;
 mod show;
 mod state;
 mod validate;
+mod verify;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,11 +26,14 @@ Typical use:
   idplan apply plans/pr.json           apply exactly the reviewed plan
   idplan drift                         exit 2 when the cloud no longer matches the last apply
   idplan helm-values                   the Spaces chart values for the applied identities
+  idplan verify --restart              check the cluster; restart pods that predate their identity
 
 Credentials follow each cloud's conventions (AWS: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...;
 GCP: GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server, or IDPLAN_GCP_ACCESS_TOKEN;
 IDPLAN_GCP_ENDPOINT for another Google API base URL).
-Exit codes: 0 success, 1 error, 2 changes (plan --detailed-exitcode) or drift (drift).";
+Discovery (`controlPlanes.discover`) reads the kubeconfig context's cluster (KUBECONFIG).
+Exit codes: 0 success, 1 error, 2 changes (plan --detailed-exitcode), drift (drift) or
+findings (verify).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,6 +67,9 @@ enum Command {
     Show(show::ShowArgs),
     /// Print the Spaces Helm chart values that point each component at its identity.
     HelmValues(helm_values::HelmValuesArgs),
+    /// Check the Space's cluster: service accounts, annotations, labels and pods of every
+    /// control plane (exit 2 on findings); `--restart` restarts stale deployments.
+    Verify(verify::VerifyArgs),
     /// Inspect the state.
     #[command(subcommand)]
     State(state::StateCommand),
@@ -134,6 +141,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
         }
     };
+    // Both rustls providers are compiled in (the AWS SDK's aws-lc-rs, another crate's ring):
+    // kube's client needs the process default chosen, or it panics.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -169,6 +179,7 @@ async fn run(command: Command) -> Result<Exit> {
         Command::Drift(args) => drift::run(args).await,
         Command::Show(args) => show::run(args),
         Command::HelmValues(args) => helm_values::run(args),
+        Command::Verify(args) => verify::run(args).await,
         Command::State(cmd) => state::run(cmd),
     }
 }

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Exit, FormatArgs, PlanInputs, out_path, print};
+use crate::cluster::{self, Discovered};
 use crate::error::Result;
 use crate::graph::Location;
 use crate::plan::{self, Plan, render};
@@ -52,8 +53,8 @@ pub struct Planned {
 
 /// Loads the spec, locks the state, reads the clouds and decides.
 pub async fn make(inputs: &PlanInputs, command: &str) -> Result<Planned> {
-    let (spec, state, clouds) = open(inputs, command).await?;
-    let plan = decide(&spec, &state, &clouds, inputs).await?;
+    let (spec, state, clouds, discovered) = open(inputs, command).await?;
+    let plan = decide(&spec, &state, &clouds, &discovered, inputs).await?;
     Ok(Planned {
         state,
         clouds,
@@ -61,12 +62,17 @@ pub async fn make(inputs: &PlanInputs, command: &str) -> Result<Planned> {
     })
 }
 
-/// Loads the spec and locks the state; sets up the drivers both need.
-pub async fn open(inputs: &PlanInputs, command: &str) -> Result<(Spec, StateFile, Clouds)> {
-    let spec = spec::load(&inputs.spec.file)?;
+/// Loads the spec, discovers control planes, and locks the state; sets up the drivers both
+/// need.
+pub async fn open(
+    inputs: &PlanInputs,
+    command: &str,
+) -> Result<(Spec, StateFile, Clouds, Vec<Discovered>)> {
+    let mut spec = spec::load(&inputs.spec.file)?;
+    let discovered = cluster::discover(&mut spec).await?;
     let state = StateFile::open(&inputs.state.state, command)?;
     let clouds = Clouds::new(locations(&spec, &state).iter()).await;
-    Ok((spec, state, clouds))
+    Ok((spec, state, clouds, discovered))
 }
 
 /// Reads the clouds and decides.
@@ -74,17 +80,21 @@ pub async fn decide(
     spec: &Spec,
     state: &StateFile,
     clouds: &Clouds,
+    discovered: &[Discovered],
     inputs: &PlanInputs,
 ) -> Result<Plan> {
     let graph = plan::desired_graph(spec, clouds).await?;
-    plan::build(
+    let mut plan = plan::build(
         spec,
         state.state(),
         clouds,
         &graph,
         usize::from(inputs.run.parallelism),
     )
-    .await
+    .await?;
+    plan.discovered = discovered.to_vec();
+    plan.control_planes = cluster::covered(spec);
+    Ok(plan)
 }
 
 /// Where the spec and the state have resources: which drivers are needed.

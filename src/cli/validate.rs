@@ -20,6 +20,11 @@ pub fn validate(file: &Path) -> Result<Exit> {
     // GCP resources of all spaces: spaces may share a bucket or a project's policy.
     let mut google = Vec::new();
     for (i, space) in spec.spaces.iter().enumerate() {
+        // Control planes still to be discovered: the limits are checked by `plan`, which
+        // knows them (validate makes no cluster call).
+        if space.discover.is_some() && space.control_planes.is_empty() {
+            continue;
+        }
         match &space.cloud {
             Cloud::Aws(a) => {
                 match aws::resources(&spec.path, i, space, a, &AwsContext::placeholder(&a.region)) {
@@ -77,8 +82,14 @@ pub fn validate(file: &Path) -> Result<Exit> {
         .iter()
         .map(|s| s.components.iter().count())
         .sum();
+    let discovering = spec.spaces.iter().filter(|s| s.discover.is_some()).count();
+    let discovering = match discovering {
+        0 => String::new(),
+        n => format!(" {n} space(s) discover more control planes at plan time."),
+    };
     print(&format!(
-        "{} is valid: {} space(s), {control_planes} control plane(s), {components} component(s).\n",
+        "{} is valid: {} space(s), {control_planes} control plane(s), {components} \
+         component(s).{discovering}\n",
         file.display(),
         spec.spaces.len()
     ));

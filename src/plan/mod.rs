@@ -6,6 +6,7 @@
 mod build;
 pub mod render;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -149,6 +150,13 @@ pub struct Plan {
     pub has_changes: bool,
     pub summary: Summary,
     pub resource_changes: Vec<ResourceChange>,
+    /// Control planes found on the Spaces' clusters (`controlPlanes.discover`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discovered: Vec<crate::cluster::Discovered>,
+    /// Per space: every host namespace the plan covers (listed and discovered); apply records
+    /// it in the state.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub control_planes: BTreeMap<String, Vec<String>>,
 }
 
 impl Plan {
@@ -188,6 +196,8 @@ impl Plan {
             has_changes: summary != Summary::default(),
             summary,
             resource_changes: changes,
+            discovered: Vec::new(),
+            control_planes: BTreeMap::new(),
         }
     }
 

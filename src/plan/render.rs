@@ -107,12 +107,37 @@ fn body(plan: &Plan) -> String {
     out
 }
 
+/// One line per discovered control plane, and a warning for those without an ID yet.
+pub fn discovered(plan: &Plan) -> String {
+    let mut out = String::new();
+    for d in &plan.discovered {
+        let _ = match &d.namespace {
+            Some(ns) => writeln!(
+                out,
+                "Discovered control plane {} in space {}: host namespace {ns}",
+                d.control_plane, d.space
+            ),
+            None => writeln!(
+                out,
+                "Warning: control plane {} in space {} has no ID yet: not planned; plan again \
+                 once it has one",
+                d.control_plane, d.space
+            ),
+        };
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
 pub fn text(plan: &Plan) -> String {
+    let discovered = discovered(plan);
     if !plan.has_changes {
-        return format!("{}\n", summary_line(plan));
+        return format!("{discovered}{}\n", summary_line(plan));
     }
     format!(
-        "idplan will perform the following actions:\n\n{}{}\n",
+        "{discovered}idplan will perform the following actions:\n\n{}{}\n",
         body(plan),
         summary_line(plan)
     )
@@ -121,6 +146,10 @@ pub fn text(plan: &Plan) -> String {
 /// Summary first, a table of the changes, details folded: fits a pull-request comment.
 pub fn markdown(plan: &Plan) -> String {
     let mut out = format!("### idplan plan\n\n**{}**\n", summary_line(plan));
+    let discovered = discovered(plan);
+    if !discovered.is_empty() {
+        let _ = write!(out, "\n{discovered}");
+    }
     if !plan.has_changes {
         return out;
     }

@@ -10,13 +10,14 @@ use sha2::{Digest, Sha256};
 
 use super::schema::{
     At, NAMESPACE_MAX, ROLE_NAME_MAX, RawAws, RawAwsMode, RawAzure, RawBucketComponent,
-    RawComponents, RawGcp, RawGcpMode, RawSecretsComponent, RawSpace, RawSpec, RawSubjects,
-    SERVICE_ACCOUNT_ID_MAX, SERVICE_ACCOUNT_ID_MIN, SPACE_NAME_MAX, TRUST_POLICY_QUOTA_MAX,
+    RawComponents, RawControlPlanes, RawGcp, RawGcpMode, RawSecretsComponent, RawSpace, RawSpec,
+    RawSubjects, SERVICE_ACCOUNT_ID_MAX, SERVICE_ACCOUNT_ID_MIN, SPACE_NAME_MAX,
+    TRUST_POLICY_QUOTA_MAX,
 };
 use super::{
     AwsMode, AwsSpace, AzureSpace, Cloud, Component, ComponentKind, Components, ControlPlane,
-    DEFAULT_TRUST_POLICY_QUOTA, GcpMode, GcpSpace, GkeCluster, Location, Space, Spec, SpecError,
-    SpecErrors, Subjects,
+    DEFAULT_TRUST_POLICY_QUOTA, Discover, GcpMode, GcpSpace, GkeCluster, Location, Space, Spec,
+    SpecError, SpecErrors, Subjects,
 };
 
 /// The cloud blocks of a space, exactly one of which must be present. A new cloud adds its
@@ -182,7 +183,7 @@ impl Check<'_> {
             }
         }
 
-        let control_planes = self.control_planes(&field, raw.control_planes);
+        let (control_planes, discover) = self.control_planes(&field, raw.control_planes);
         // Decided from the raw block, so that a component is checked by its cloud's rules
         // even when that block has errors of its own; with none or two, AWS's rules.
         let rules = match (&raw.aws, &raw.azure, &raw.gcp) {
@@ -202,6 +203,7 @@ impl Check<'_> {
             name,
             location,
             control_planes,
+            discover,
             cloud: cloud?,
             components,
         })
@@ -232,11 +234,43 @@ impl Check<'_> {
         }
     }
 
-    fn control_planes(&mut self, space: &str, raw: At<Vec<At<String>>>) -> Vec<ControlPlane> {
+    fn control_planes(
+        &mut self,
+        space: &str,
+        raw: At<RawControlPlanes>,
+    ) -> (Vec<ControlPlane>, Option<Discover>) {
+        let raw = raw.into_value();
+        let list = match raw.mapping {
+            true => format!("{space}.controlPlanes.list"),
+            false => format!("{space}.controlPlanes"),
+        };
+        let discover = raw.discover.and_then(|d| {
+            let location = d.location();
+            let d = d.into_value();
+            let mut ok = true;
+            for (key, value) in [
+                ("context", Some(&d.context)),
+                ("kubeconfig", d.kubeconfig.as_ref()),
+            ] {
+                if let Some(v) = value.filter(|v| v.value().trim().is_empty()) {
+                    self.error(
+                        v.location(),
+                        format!("{space}.controlPlanes.discover.{key}"),
+                        format!("`{key}` is empty"),
+                    );
+                    ok = false;
+                }
+            }
+            ok.then(|| Discover {
+                context: d.context.into_value(),
+                kubeconfig: d.kubeconfig.map(|k| k.into_value().into()),
+                location,
+            })
+        });
         let mut seen: HashMap<String, Location> = HashMap::new();
         let mut out = Vec::new();
-        for (j, item) in raw.into_value().into_iter().enumerate() {
-            let field = format!("{space}.controlPlanes[{j}]");
+        for (j, item) in raw.list.into_iter().enumerate() {
+            let field = format!("{list}[{j}]");
             let location = item.location();
             let namespace = item.into_value();
             let len = namespace.chars().count();
@@ -277,7 +311,7 @@ impl Check<'_> {
                 location,
             });
         }
-        out
+        (out, discover)
     }
 
     fn cloud(
@@ -1307,6 +1341,15 @@ fn yaml_error(path: &Path, text: &str, err: &YamlError) -> SpecError {
             | YamlError::SerdeMissingField { .. }
     );
     let mut node = find_node(&nodes, location, about_key);
+    // A value deserialized by hand (`controlPlanes`) is reported at its key: point at the value.
+    let at_key = !about_key && node.is_some_and(|n| n.is_key);
+    if at_key
+        && let Some(key) = node
+        && let Some(value) = nodes.iter().find(|n| !n.is_key && n.path == key.path)
+    {
+        location = value.location();
+        node = Some(value);
+    }
     if let YamlError::SerdeMissingField { .. } = inner {
         // Reported at the mapping's last key; the mapping itself is what lacks the key.
         if let Some(key) = node.filter(|n| n.is_key) {
@@ -1430,7 +1473,10 @@ fn describe(inner: &YamlError, outer: &YamlError, field: &str, found: Option<&st
             unexpected,
             expected,
             ..
-        } => format!("expected {expected}, found {unexpected}"),
+        } => match found {
+            Some(found) => format!("expected {expected}, found {found}"),
+            None => format!("expected {expected}, found {unexpected}"),
+        },
         YamlError::SerdeInvalidValue {
             unexpected,
             expected,
@@ -1931,7 +1977,10 @@ spaces:
         );
         let (at, msg) = one(&text);
         assert_eq!(at, "4:20 spaces[0].controlPlanes");
-        assert_eq!(msg, "expected a list, found `5`");
+        assert_eq!(
+            msg,
+            "expected a list of namespaces or a mapping with `discover` and `list`, found `5`"
+        );
         let (at, msg) = one(&with_line(3, "  - name: [a]"));
         assert_eq!(at, "3:11 spaces[0].name");
         assert_eq!(msg, "expected a string, found a list");

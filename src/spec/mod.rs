@@ -36,6 +36,9 @@ pub struct Space {
     pub location: Location,
     /// Host namespaces, in file order, no duplicates.
     pub control_planes: Vec<ControlPlane>,
+    /// Where to discover more control planes (`controlPlanes.discover`); the commands that
+    /// read the cluster add them to `control_planes`.
+    pub discover: Option<Discover>,
     pub cloud: Cloud,
     pub components: Components,
 }
@@ -43,6 +46,16 @@ pub struct Space {
 #[derive(Debug, Clone)]
 pub struct ControlPlane {
     pub namespace: String,
+    /// In the file; for a discovered control plane, the `discover:` block.
+    pub location: Location,
+}
+
+/// The Space's cluster, to discover control planes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discover {
+    pub context: String,
+    /// `None`: `KUBECONFIG`, else `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
     pub location: Location,
 }
 

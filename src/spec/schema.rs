@@ -121,9 +121,9 @@ pub(super) struct RawSpace {
     #[schemars(regex(pattern = SPACE_NAME_PATTERN), length(min = 1, max = SPACE_NAME_MAX))]
     pub name: At<String>,
     /// Host namespaces of the Space's control planes (`mxp-<controlPlaneID>-system`), each a
-    /// DNS-1123 label, no duplicates. May be empty.
-    #[schemars(inner(regex(pattern = NAMESPACE_PATTERN), length(min = 1, max = NAMESPACE_MAX)))]
-    pub control_planes: At<Vec<At<String>>>,
+    /// DNS-1123 label, no duplicates, may be empty; or a mapping that discovers them from the
+    /// Space's cluster (`discover`), with an optional static `list` beside.
+    pub control_planes: At<RawControlPlanes>,
     /// The Space runs on EKS: AWS IAM roles (IRSA or EKS Pod Identity).
     // Other clouds are siblings of this field: add the field, its key in `load::CLOUD_KEYS`
     // and the schema's `oneOf` above. `with` + `default`: optional, but not null, in the schema
@@ -142,6 +142,109 @@ pub(super) struct RawSpace {
     /// The components whose identities idplan manages; at least one. A component left out is
     /// not managed.
     pub components: At<RawComponents>,
+}
+
+/// `controlPlanes` as written: a list of host namespaces, or a mapping with `discover` and
+/// `list`. Deserialized by hand because an untagged enum would lose the positions.
+#[derive(Debug)]
+pub(super) struct RawControlPlanes {
+    /// The mapping form (field paths then go through `list`).
+    pub mapping: bool,
+    pub discover: Option<At<RawDiscover>>,
+    pub list: Vec<At<String>>,
+}
+
+/// `controlPlanes` as a mapping: discovery, and host namespaces listed beside it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "ControlPlaneSources")]
+pub(super) struct RawControlPlaneSources {
+    /// Discover the control planes from the Space's cluster: every
+    /// `controlplanes.spaces.upbound.io` in all namespaces.
+    #[serde(default)]
+    #[schemars(with = "RawDiscover")]
+    pub discover: Option<At<RawDiscover>>,
+    /// Host namespaces listed by hand, as in the list form; joined with the discovered ones.
+    #[serde(default)]
+    #[schemars(inner(regex(pattern = NAMESPACE_PATTERN), length(min = 1, max = NAMESPACE_MAX)))]
+    pub list: Vec<At<String>>,
+}
+
+/// Where the Space's cluster is: a kubeconfig context.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Discover")]
+pub(super) struct RawDiscover {
+    /// The kubeconfig context of the Space's cluster.
+    #[schemars(length(min = 1))]
+    pub context: At<String>,
+    /// The kubeconfig file; default `KUBECONFIG`, else `~/.kube/config`.
+    #[schemars(length(min = 1))]
+    pub kubeconfig: Option<At<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawControlPlanes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawControlPlanes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of namespaces or a mapping with `discover` and `list`")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let list = Vec::<At<String>>::deserialize(
+                    serde::de::value::SeqAccessDeserializer::new(seq),
+                )?;
+                Ok(RawControlPlanes {
+                    mapping: false,
+                    discover: None,
+                    list,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let raw = RawControlPlaneSources::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(RawControlPlanes {
+                    mapping: true,
+                    discover: raw.discover,
+                    list: raw.list,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl JsonSchema for RawControlPlanes {
+    fn schema_name() -> Cow<'static, str> {
+        "ControlPlanes".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let sources = generator.subschema_for::<RawControlPlaneSources>();
+        schemars::json_schema!({
+            "description": "Host namespaces, or a mapping that discovers them.",
+            "oneOf": [
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "string",
+                        "pattern": NAMESPACE_PATTERN,
+                        "minLength": 1,
+                        "maxLength": NAMESPACE_MAX,
+                    },
+                },
+                sources,
+            ],
+        })
+    }
 }
 
 /// The EKS cluster of an AWS Space and how its components get their IAM roles.
@@ -394,11 +497,13 @@ mod tests {
         let space = &defs["Space"]["properties"];
         assert_eq!(space["name"]["pattern"], SPACE_NAME_PATTERN);
         assert_eq!(space["name"]["maxLength"], SPACE_NAME_MAX);
-        assert_eq!(
-            space["controlPlanes"]["items"]["pattern"],
-            NAMESPACE_PATTERN
-        );
-        assert_eq!(space["controlPlanes"]["items"]["maxLength"], NAMESPACE_MAX);
+        let planes = &defs["ControlPlanes"]["oneOf"];
+        assert_eq!(planes[0]["items"]["pattern"], NAMESPACE_PATTERN);
+        assert_eq!(planes[0]["items"]["maxLength"], NAMESPACE_MAX);
+        assert_eq!(planes[1]["$ref"], "#/$defs/ControlPlaneSources");
+        let sources = &defs["ControlPlaneSources"]["properties"];
+        assert_eq!(sources["list"]["items"]["pattern"], NAMESPACE_PATTERN);
+        assert_eq!(sources["discover"]["$ref"], "#/$defs/Discover");
         assert_eq!(space["aws"]["$ref"], "#/$defs/Aws");
         let aws = &defs["Aws"]["properties"];
         assert_eq!(aws["region"]["pattern"], REGION_PATTERN);

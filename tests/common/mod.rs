@@ -474,17 +474,25 @@ pub struct FakeArm {
 impl FakeArm {
     #[track_caller]
     pub fn start() -> FakeArm {
-        let script = repo_root().join("tests/support/fake_arm.py");
-        let dir = unique_temp_dir("idplan-fake-arm");
+        Self::launch("fake_arm.py", &[])
+    }
+
+    /// Starts `tests/support/<script> PORT [ARGS...]`, a fake with `/health`.
+    #[track_caller]
+    pub(crate) fn launch(script: &str, args: &[&str]) -> FakeArm {
+        let name = script.trim_end_matches(".py").replace('_', "-");
+        let script = repo_root().join("tests/support").join(script);
+        let dir = unique_temp_dir(&format!("idplan-{name}"));
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            let log = dir.join(format!("fake-arm-{port}.log"));
-            let out = File::create(&log).expect("creating the fake ARM log");
+            let log = dir.join(format!("{name}-{port}.log"));
+            let out = File::create(&log).expect("creating the fake's log");
             let err = out.try_clone().expect("cloning the log handle");
             let child = Command::new("python3")
                 .arg(&script)
                 .arg(port.to_string())
+                .args(args)
                 .env("PYTHONUNBUFFERED", "1")
                 .env("PYTHONDONTWRITEBYTECODE", "1")
                 .stdin(Stdio::null())
@@ -492,7 +500,7 @@ impl FakeArm {
                 .stderr(err)
                 .process_group(0)
                 .spawn()
-                .unwrap_or_else(|e| panic!("python3 is needed for the fake ARM server: {e}"));
+                .unwrap_or_else(|e| panic!("python3 is needed for the fake {name} server: {e}"));
             let mut arm = FakeArm {
                 endpoint: format!("http://127.0.0.1:{port}"),
                 port,
@@ -517,7 +525,7 @@ impl FakeArm {
             arm.stop();
             std::mem::forget(arm);
         }
-        panic!("the fake ARM server did not start: {last}");
+        panic!("the fake {name} server did not start: {last}");
     }
 
     /// One HTTP request to the fake: (status, body as JSON or null).
@@ -527,6 +535,18 @@ impl FakeArm {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        self.request_with_token(method, path, body, "test-token", "application/json")
+    }
+
+    /// One HTTP request with this bearer token and content type.
+    pub fn request_with_token(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        token: &str,
+        content_type: &str,
+    ) -> (u16, serde_json::Value) {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
             return (0, serde_json::Value::Null);
@@ -535,7 +555,7 @@ impl FakeArm {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-             Authorization: Bearer test-token\r\nContent-Type: application/json\r\n\
+             Authorization: Bearer {token}\r\nContent-Type: {content_type}\r\n\
              Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
@@ -615,5 +635,52 @@ impl TestDir {
         }
         cmd.envs(arm.env());
         run(cmd, args)
+    }
+}
+
+/// A private fake Kubernetes API server (`tests/support/fake_kube.py`) on a free loopback
+/// port, requiring a bearer token; the same process handling as [`FakeArm`].
+pub struct FakeKube(pub FakeArm);
+
+pub const KUBE_TOKEN: &str = "kube-test-token";
+
+impl FakeKube {
+    #[track_caller]
+    pub fn start() -> FakeKube {
+        FakeKube(FakeArm::launch("fake_kube.py", &[KUBE_TOKEN]))
+    }
+
+    /// Creates or replaces an object (`resource`: controlplanes, serviceaccounts, pods,
+    /// replicasets, deployments).
+    #[track_caller]
+    pub fn put(&self, resource: &str, object: serde_json::Value) {
+        self.0.admin(
+            "/admin/objects",
+            serde_json::json!({"resource": resource, "object": object}),
+        );
+    }
+
+    #[track_caller]
+    pub fn delete(&self, resource: &str, namespace: &str, name: &str) {
+        self.0.admin(
+            "/admin/delete",
+            serde_json::json!({"resource": resource, "namespace": namespace, "name": name}),
+        );
+    }
+
+    /// `{"objects": {resource: {"ns/name": object}}, "patches": [...]}`.
+    pub fn state(&self) -> serde_json::Value {
+        self.0.state()
+    }
+
+    /// A kubeconfig whose context `context` points at the fake over plain HTTP.
+    pub fn kubeconfig(&self, context: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n  - name: fake\n    cluster:\n      \
+             server: {}\ncontexts:\n  - name: {context}\n    context:\n      cluster: fake\n      \
+             user: tester\ncurrent-context: {context}\nusers:\n  - name: tester\n    user:\n      \
+             token: {KUBE_TOKEN}\n",
+            self.0.endpoint
+        )
     }
 }

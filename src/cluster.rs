@@ -1,0 +1,255 @@
+//! The Space's cluster: its control planes, and the service accounts, pods and deployments of
+//! the components in their host namespaces. Read with kube-rs from a kubeconfig context; the
+//! only write is `restart` (what `kubectl rollout restart` patches).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::GroupVersionKind;
+use kube::{Client, Config};
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::spec::{ControlPlane, Discover, Spec};
+
+/// The annotation `kubectl rollout restart` sets on a deployment's pod template.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// A client for the discover block's context.
+pub async fn connect(discover: &Discover) -> Result<Client> {
+    let where_ = match &discover.kubeconfig {
+        Some(path) => path.display().to_string(),
+        None => "KUBECONFIG or ~/.kube/config".to_string(),
+    };
+    let kubeconfig = match &discover.kubeconfig {
+        // `~/` as a shell would expand it: the spec is written like a command line.
+        Some(path) => match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+            (Ok(rest), Some(home)) => Kubeconfig::read_from(std::path::Path::new(&home).join(rest)),
+            _ => Kubeconfig::read_from(path),
+        },
+        None => Kubeconfig::read(),
+    }
+    .map_err(|e| Error::user(format!("cannot read the kubeconfig ({where_}): {e}")))?;
+    let options = KubeConfigOptions {
+        context: Some(discover.context.clone()),
+        ..Default::default()
+    };
+    let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| {
+            Error::user(format!(
+                "kubeconfig context `{}` ({where_}): {e}",
+                discover.context
+            ))
+        })?;
+    Client::try_from(config).map_err(|e| {
+        Error::user(format!(
+            "cannot connect to the cluster of context `{}`: {e}",
+            discover.context
+        ))
+    })
+}
+
+/// One `controlplanes.spaces.upbound.io` of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FoundControlPlane {
+    /// `<namespace>/<name>` of the ControlPlane object.
+    pub name: String,
+    /// Its host namespace; `None` while it has no ID yet (never guessed).
+    pub host_namespace: Option<String>,
+}
+
+fn failed(resource: impl Into<String>, api: &'static str, e: kube::Error) -> Error {
+    let message = match e {
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
+        other => other.to_string(),
+    };
+    Error::Cloud {
+        resource: resource.into(),
+        api,
+        message,
+    }
+}
+
+fn not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// Every control plane in all namespaces, sorted by name.
+pub async fn control_planes(client: &Client) -> Result<Vec<FoundControlPlane>> {
+    let gvk = GroupVersionKind::gvk("spaces.upbound.io", "v1beta1", "ControlPlane");
+    let resource = ApiResource::from_gvk_with_plural(&gvk, "controlplanes");
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| failed("controlplanes.spaces.upbound.io", "list", e))?;
+    let mut out: Vec<FoundControlPlane> = list
+        .items
+        .into_iter()
+        .map(|cp| {
+            let name = format!(
+                "{}/{}",
+                cp.metadata.namespace.as_deref().unwrap_or_default(),
+                cp.metadata.name.as_deref().unwrap_or_default()
+            );
+            let text =
+                |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
+            let host_namespace = text(&cp.data["spec"]["hostNamespace"]["name"]).or_else(|| {
+                text(&cp.data["status"]["controlPlaneID"]).map(|id| format!("mxp-{id}-system"))
+            });
+            FoundControlPlane {
+                name,
+                host_namespace,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The service account, or `None` when it does not exist.
+pub async fn service_account(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<ServiceAccount>> {
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    match api.get(name).await {
+        Ok(sa) => Ok(Some(sa)),
+        Err(e) if not_found(&e) => Ok(None),
+        Err(e) => Err(failed(
+            format!("serviceaccount {namespace}/{name}"),
+            "get",
+            e,
+        )),
+    }
+}
+
+/// The pods that run as the service account.
+pub async fn pods(client: &Client, namespace: &str, service_account: &str) -> Result<Vec<Pod>> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params =
+        ListParams::default().fields(&format!("spec.serviceAccountName={service_account}"));
+    let list = api
+        .list(&params)
+        .await
+        .map_err(|e| failed(format!("pods in {namespace}"), "list", e))?;
+    // Filtered again: the selector is a server-side convenience, the match is the contract.
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|p| {
+            p.spec
+                .as_ref()
+                .and_then(|s| s.service_account_name.as_deref())
+                == Some(service_account)
+        })
+        .collect())
+}
+
+fn controller<'a>(
+    owners: Option<&'a Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
+    kind: &str,
+) -> Option<&'a str> {
+    owners?
+        .iter()
+        .find(|o| o.kind == kind && o.controller == Some(true))
+        .map(|o| o.name.as_str())
+}
+
+/// The deployment that owns the pod (pod → ReplicaSet → Deployment), if any.
+pub async fn owning_deployment(
+    client: &Client,
+    namespace: &str,
+    pod: &Pod,
+) -> Result<Option<String>> {
+    let Some(rs_name) = controller(pod.metadata.owner_references.as_ref(), "ReplicaSet") else {
+        return Ok(None);
+    };
+    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
+    let rs = match api.get(rs_name).await {
+        Ok(rs) => rs,
+        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) => {
+            return Err(failed(
+                format!("replicaset {namespace}/{rs_name}"),
+                "get",
+                e,
+            ));
+        }
+    };
+    Ok(controller(rs.metadata.owner_references.as_ref(), "Deployment").map(String::from))
+}
+
+/// Restarts the deployment's pods the way `kubectl rollout restart` does.
+pub async fn restart(client: &Client, namespace: &str, deployment: &str, now: &str) -> Result<()> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let patch = json!({
+        "spec": { "template": { "metadata": { "annotations": { RESTARTED_AT: now } } } }
+    });
+    api.patch(
+        deployment,
+        &PatchParams::default(),
+        &Patch::Strategic(patch),
+    )
+    .await
+    .map_err(|e| failed(format!("deployment {namespace}/{deployment}"), "patch", e))?;
+    Ok(())
+}
+
+/// A control plane found by discovery, as the plan shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Discovered {
+    pub space: String,
+    /// `<namespace>/<name>` of the ControlPlane object.
+    pub control_plane: String,
+    /// Its host namespace; null while the control plane has no ID yet (then it is not planned).
+    pub namespace: Option<String>,
+}
+
+/// Lists the control planes of every space that discovers them and adds their host namespaces
+/// to the space's, after the listed ones and without duplicates.
+pub async fn discover(spec: &mut Spec) -> Result<Vec<Discovered>> {
+    let mut out = Vec::new();
+    for space in &mut spec.spaces {
+        let Some(discover) = space.discover.clone() else {
+            continue;
+        };
+        let client = connect(&discover).await?;
+        for cp in control_planes(&client).await? {
+            if let Some(ns) = &cp.host_namespace
+                && !space.control_planes.iter().any(|c| &c.namespace == ns)
+            {
+                space.control_planes.push(ControlPlane {
+                    namespace: ns.clone(),
+                    location: discover.location,
+                });
+            }
+            out.push(Discovered {
+                space: space.name.clone(),
+                control_plane: cp.name,
+                namespace: cp.host_namespace,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Per space: the host namespaces it covers now (listed and discovered).
+pub fn covered(spec: &Spec) -> BTreeMap<String, Vec<String>> {
+    spec.spaces
+        .iter()
+        .map(|s| {
+            let namespaces = s
+                .control_planes
+                .iter()
+                .map(|c| c.namespace.clone())
+                .collect();
+            (s.name.clone(), namespaces)
+        })
+        .collect()
+}
