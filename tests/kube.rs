@@ -494,3 +494,28 @@ async fn irsa_verify_expects_the_role_arn_of_the_state() {
     );
     w.dir.idplan(&ms, &["verify"]).assert_code(0);
 }
+
+#[test]
+fn an_empty_discovery_does_not_remove_identities() {
+    let w = World::new();
+    w.idplan(&["apply", "--auto-approve"]).assert_code(0);
+    let before = w.subjects();
+    assert!(before.contains(&subject(ALPHA)), "{before:?}");
+
+    // The context now answers with no control plane at all (a wrong cluster, say).
+    w.kube.delete("controlplanes", "default", "alpha");
+    w.kube.delete("controlplanes", "team", "beta");
+    w.kube.delete("controlplanes", "team", "gamma");
+    let plan = w.idplan(&["apply", "--auto-approve"]);
+    plan.assert_code(1);
+    assert!(
+        plan.stderr
+            .contains("discovery in kubeconfig context `space-prod` found no control plane")
+            && plan.stderr.contains(ALPHA),
+        "{}",
+        plan.stderr
+    );
+    assert_eq!(w.subjects(), before, "no credential was deleted");
+    // drift still says the identities outlive their control planes.
+    w.idplan(&["drift"]).assert_code(2);
+}

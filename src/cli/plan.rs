@@ -83,6 +83,7 @@ pub async fn decide(
     discovered: &[Discovered],
     inputs: &PlanInputs,
 ) -> Result<Plan> {
+    refuse_empty_discovery(spec, state, discovered)?;
     let graph = plan::desired_graph(spec, clouds).await?;
     let mut plan = plan::build(
         spec,
@@ -95,6 +96,45 @@ pub async fn decide(
     plan.discovered = discovered.to_vec();
     plan.control_planes = cluster::covered(spec);
     Ok(plan)
+}
+
+/// A discovery that finds no control plane at all, for a space whose last apply covered some
+/// beyond its listed ones, is far likelier a wrong kubeconfig context than a Space emptied: the
+/// plan would delete every one of their identities, so it is refused.
+fn refuse_empty_discovery(spec: &Spec, state: &StateFile, discovered: &[Discovered]) -> Result<()> {
+    for space in &spec.spaces {
+        let Some(discover) = &space.discover else {
+            continue;
+        };
+        if discovered.iter().any(|d| d.space == space.name) {
+            continue;
+        }
+        let Some(record) = state.state().spaces.get(&space.name) else {
+            continue;
+        };
+        let would_lose: Vec<&String> = record
+            .control_planes
+            .iter()
+            .filter(|ns| !space.control_planes.iter().any(|c| &c.namespace == *ns))
+            .collect();
+        if !would_lose.is_empty() {
+            return Err(crate::error::Error::user(format!(
+                "space {}: discovery in kubeconfig context `{}` found no control plane, but the \
+                 last apply gave {} of them identities ({}); idplan does not remove identities \
+                 on an empty answer: check the context, or list the control planes instead of \
+                 discovering them to remove them on purpose",
+                space.name,
+                discover.context,
+                would_lose.len(),
+                would_lose
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Where the spec and the state have resources: which drivers are needed.
