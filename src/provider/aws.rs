@@ -791,27 +791,11 @@ where
     let message = match (&e, e.code(), e.message()) {
         (SdkError::ServiceError(_), Some(code), Some(msg)) => format!("{code}: {msg}"),
         (SdkError::ServiceError(_), Some(code), None) => code.to_string(),
-        _ => causes(&e),
+        _ => super::causes(&e),
     };
     Error::Cloud {
         resource: resource.to_string(),
         api,
         message,
     }
-}
-
-/// An error and its sources on one line ("dispatch failure: io error: ... Connection refused"),
-/// without the debug dump the SDK's own formatter appends.
-pub(super) fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let text = err.to_string();
-        // Wrappers often repeat their source's text.
-        if !parts.last().is_some_and(|last| last.contains(&text)) {
-            parts.push(text);
-        }
-        next = err.source();
-    }
-    parts.join(": ")
 }

@@ -168,7 +168,7 @@ impl AzureDriver {
         let token = credential
             .get_token(&[SCOPE], None)
             .await
-            .map_err(|e| fail(super::aws::causes(&e)))?;
+            .map_err(|e| fail(super::causes(&e)))?;
         Ok(token.token.secret().to_string())
     }
 
@@ -238,7 +238,7 @@ impl AzureDriver {
                     return Err(Error::Cloud {
                         resource: resource.to_string(),
                         api: op.api,
-                        message: super::aws::causes(&e),
+                        message: super::causes(&e),
                     });
                 }
             };
@@ -722,14 +722,9 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(MAX_WAIT))
 }
 
-/// Exponential backoff from 0.5 s with up to 50% jitter.
+/// Exponential backoff from 0.5 s (up to 32 s) with jitter.
 fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(500) * 2u32.pow(attempt.saturating_sub(1).min(6));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+    super::backoff(attempt, Duration::from_millis(500), Duration::from_secs(32))
 }
 
 fn is_idplan_tag(key: &str) -> bool {
