@@ -1,20 +1,9 @@
-use std::fmt::Write;
+use clap::Args;
 
-use clap::{Args, ValueEnum};
-
-use super::{Exit, SpecArgs, StateArgs, print};
-use crate::error::{Error, Result};
-use crate::helm;
-use crate::spec;
-use crate::state::StateFile;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum HelmFormat {
-    /// `--set` arguments for `helm upgrade`.
-    Set,
-    /// A values file for `helm upgrade -f`.
-    Yaml,
-}
+use super::ExitStatus;
+use super::args::{SpecArgs, StateArgs, print};
+use crate::error::Result;
+use crate::ops::helm_values::{self, HelmFormat};
 
 #[derive(Debug, Args)]
 pub struct HelmValuesArgs {
@@ -30,37 +19,12 @@ pub struct HelmValuesArgs {
     format: HelmFormat,
 }
 
-pub fn run(args: HelmValuesArgs) -> Result<Exit> {
-    let spec = spec::load(&args.spec.file)?;
-    let state = StateFile::read_only(&args.state.state)?;
-    let spaces: Vec<_> = spec
-        .spaces
-        .iter()
-        .filter(|s| args.space.as_ref().is_none_or(|name| &s.name == name))
-        .collect();
-    if spaces.is_empty() {
-        return Err(Error::user(format!(
-            "{}: no space named {}",
-            spec.path.display(),
-            args.space.unwrap_or_default()
-        )));
-    }
-    let mut out = String::new();
-    for space in &spaces {
-        let values = helm::values(space, state.state())?;
-        if spaces.len() > 1 {
-            let separator = if args.format == HelmFormat::Yaml && !out.is_empty() {
-                "---\n"
-            } else {
-                ""
-            };
-            let _ = writeln!(out, "{separator}# space {}", space.name);
-        }
-        out.push_str(&match args.format {
-            HelmFormat::Set => helm::render_set(&values),
-            HelmFormat::Yaml => helm::render_yaml(&values),
-        });
-    }
-    print(&out);
-    Ok(Exit::Success)
+pub fn run(args: HelmValuesArgs) -> Result<ExitStatus> {
+    print(&helm_values::helm_values(
+        &args.spec.file,
+        &args.state.state,
+        args.space.as_deref(),
+        args.format,
+    )?);
+    Ok(ExitStatus::Success)
 }

@@ -1,23 +1,24 @@
-//! The command line: parse, call the library, map the outcome to an exit code.
-//! One file per command; the work is in the library.
+//! The command line, in the manner of cargo's `commands/<verb>.rs`: each file parses its
+//! arguments, calls one operation of [`crate::ops`], prints its outcome and maps it to an
+//! [`ExitStatus`]. This file holds the command list and the dispatch; `args.rs` the argument
+//! groups commands share, `status.rs` the process around them.
 
 mod apply;
+mod args;
 mod drift;
 mod helm_values;
 mod plan;
 mod show;
 mod state;
+mod status;
 mod validate;
 mod verify;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use clap::{Parser, Subcommand};
 
-use clap::{Args, Parser, Subcommand};
+pub use status::{ExitStatus, main};
 
 use crate::error::Result;
-use crate::plan::render::Format;
 
 const AFTER_HELP: &str = "\
 Typical use:
@@ -54,7 +55,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check the spec and every limit it alone decides; makes no cloud call.
-    Validate(SpecArgs),
+    Validate(args::SpecArgs),
     /// Print the JSON Schema of the spec file.
     Schema,
     /// Read the clouds and show what apply would change.
@@ -75,104 +76,9 @@ enum Command {
     State(state::StateCommand),
 }
 
-#[derive(Debug, Args)]
-struct SpecArgs {
-    /// The identity spec.
-    #[arg(
-        short = 'f',
-        long = "file",
-        value_name = "FILE",
-        default_value = "idplan.yaml"
-    )]
-    file: PathBuf,
-}
-
-#[derive(Debug, Args)]
-struct StateArgs {
-    /// The state file; its lock file sits beside it.
-    #[arg(
-        long = "state",
-        value_name = "FILE",
-        default_value = "state/idplan.state.json"
-    )]
-    state: PathBuf,
-}
-
-#[derive(Debug, Args)]
-struct RunArgs {
-    /// How many cloud calls may be in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
-    parallelism: u16,
-}
-
-/// What every command that reads the clouds needs.
-#[derive(Debug, Args)]
-struct PlanInputs {
-    #[command(flatten)]
-    spec: SpecArgs,
-    #[command(flatten)]
-    state: StateArgs,
-    #[command(flatten)]
-    run: RunArgs,
-}
-
-#[derive(Debug, Args)]
-struct FormatArgs {
-    /// Output format: text for terminals, markdown for pull-request comments, json for tools.
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
-}
-
-/// The process outcome; errors are exit code 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exit {
-    Success,
-    /// `plan --detailed-exitcode` found changes, or `drift` found drift.
-    Changes,
-}
-
-pub fn main() -> ExitCode {
-    // Usage errors exit 1 like every other error (clap's own default is 2, which scripts
-    // would read as "changes").
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
-        }
-    };
-    // Both rustls providers are compiled in (the AWS SDK's aws-lc-rs, another crate's ring):
-    // kube's client needs the process default chosen, or it panics.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = runtime.block_on(run(cli.command));
-    crate::stats::report();
-    match result {
-        Ok(Exit::Success) => ExitCode::SUCCESS,
-        Ok(Exit::Changes) => ExitCode::from(2),
-        Err(e) => {
-            let style = anstyle::AnsiColor::Red.on_default().bold();
-            let mut err = anstream::stderr();
-            for line in e.to_string().lines() {
-                let _ = writeln!(err, "{style}error:{style:#} {line}");
-            }
-            ExitCode::from(1)
-        }
-    }
-}
-
-async fn run(command: Command) -> Result<Exit> {
+async fn run(command: Command) -> Result<ExitStatus> {
     match command {
-        Command::Validate(args) => validate::validate(&args.file),
+        Command::Validate(args) => validate::validate(args),
         Command::Schema => validate::schema(),
         Command::Plan(args) => plan::run(args).await,
         Command::Apply(args) => apply::run(args).await,
@@ -181,31 +87,5 @@ async fn run(command: Command) -> Result<Exit> {
         Command::HelmValues(args) => helm_values::run(args),
         Command::Verify(args) => verify::run(args).await,
         Command::State(cmd) => state::run(cmd),
-    }
-}
-
-/// Writes to stdout; colours are stripped when it is not a terminal (or NO_COLOR is set).
-fn print(text: &str) {
-    let mut out = anstream::stdout();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
-}
-
-/// Where `plan --out NAME` saves: a bare file name goes to `plans/`, so that a plan never
-/// lands on a file of the working directory (the spec, say).
-fn out_path(name: &Path) -> PathBuf {
-    if name.parent().is_none_or(|p| p.as_os_str().is_empty()) {
-        Path::new("plans").join(name)
-    } else {
-        name.to_path_buf()
-    }
-}
-
-/// A saved plan to read: as given when it exists, else where `plan --out` put it.
-fn plan_path(name: &Path) -> PathBuf {
-    if name.exists() {
-        name.to_path_buf()
-    } else {
-        out_path(name)
     }
 }

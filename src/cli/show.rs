@@ -2,9 +2,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Exit, FormatArgs, plan_path, print};
+use super::ExitStatus;
+use super::args::{FormatArgs, print};
 use crate::error::Result;
-use crate::plan::{Plan, render};
+use crate::ops::inspect;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -15,8 +16,7 @@ pub struct ShowArgs {
     format: FormatArgs,
 }
 
-pub fn run(args: ShowArgs) -> Result<Exit> {
-    let plan = Plan::load(&plan_path(&args.plan))?;
-    print(&render::render(&plan, args.format.format));
-    Ok(Exit::Success)
+pub fn run(args: ShowArgs) -> Result<ExitStatus> {
+    print(&inspect::show(&args.plan, args.format.format)?);
+    Ok(ExitStatus::Success)
 }

@@ -1,8 +1,9 @@
 use clap::Subcommand;
 
-use super::{Exit, StateArgs, print};
-use crate::error::{Error, Result};
-use crate::state::StateFile;
+use super::ExitStatus;
+use super::args::{StateArgs, print};
+use crate::error::Result;
+use crate::ops::inspect;
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
@@ -20,29 +21,10 @@ pub enum StateCommand {
     },
 }
 
-pub fn run(command: StateCommand) -> Result<Exit> {
-    match command {
-        StateCommand::List { state } => {
-            let file = StateFile::read_only(&state.state)?;
-            let mut out = String::new();
-            for r in &file.state().resources {
-                out.push_str(&r.address);
-                out.push('\n');
-            }
-            print(&out);
-        }
-        StateCommand::Show { address, state } => {
-            let file = StateFile::read_only(&state.state)?;
-            let record = file.state().get(&address).ok_or_else(|| {
-                Error::user(format!(
-                    "{}: no resource {address} (see `idplan state list`)",
-                    file.path().display()
-                ))
-            })?;
-            let mut text = serde_json::to_string_pretty(record).expect("record serializes");
-            text.push('\n');
-            print(&text);
-        }
-    }
-    Ok(Exit::Success)
+pub fn run(command: StateCommand) -> Result<ExitStatus> {
+    print(&match command {
+        StateCommand::List { state } => inspect::state_list(&state.state)?,
+        StateCommand::Show { address, state } => inspect::state_show(&state.state, &address)?,
+    });
+    Ok(ExitStatus::Success)
 }

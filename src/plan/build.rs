@@ -1,5 +1,5 @@
-//! Making a plan: desired graph from the spec, actual from the clouds, and a decision per
-//! address.
+//! Deciding a plan: the desired graph (`ops::plan::desired`) against what the clouds hold, a
+//! decision per address.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,139 +10,8 @@ use super::{Action, Plan, Prior, ResourceChange};
 use crate::error::{Error, Result};
 use crate::graph::{self, Graph, Resource};
 use crate::provider::{self, Adoption, Clouds};
-use crate::recipe;
-use crate::spec::{AwsMode, Cloud, GcpMode, GkeCluster, Spec, SpecErrors};
+use crate::spec::Spec;
 use crate::state::{Ownership, Record, State};
-
-/// The desired resources of every space, after asking each cloud what names depend on
-/// (account, cluster issuer). Limit errors of all spaces are reported together.
-pub async fn desired_graph(spec: &Spec, clouds: &Clouds) -> Result<Graph> {
-    // One context read per (region, cluster) or (project, cluster), however many spaces
-    // share it.
-    let mut aws_clusters: Vec<(String, String)> = Vec::new();
-    let mut gcp_clusters: Vec<(String, GkeCluster)> = Vec::new();
-    // Buckets and listed secrets that members will be bound on must exist, and principal
-    // identifiers need uniform bucket-level access on their buckets: checked before anything
-    // is read or written. (A space without control planes binds no principal.)
-    let mut buckets: Vec<(String, bool)> = Vec::new();
-    let mut secrets: Vec<(String, String)> = Vec::new();
-    for s in &spec.spaces {
-        match &s.cloud {
-            Cloud::Aws(aws) => aws_clusters.push((aws.region.clone(), aws.cluster.clone())),
-            Cloud::Azure(_) => {}
-            Cloud::Gcp(gcp) => {
-                gcp_clusters.push((gcp.project.clone(), gcp.cluster.clone()));
-                let principal = gcp.mode == GcpMode::Principal;
-                if principal && s.control_planes.is_empty() {
-                    continue;
-                }
-                for c in s.components.iter() {
-                    buckets.extend(c.bucket.clone().map(|b| (b, principal)));
-                    secrets.extend(c.secrets.iter().map(|id| (gcp.project.clone(), id.clone())));
-                }
-            }
-        }
-    }
-    aws_clusters.sort();
-    aws_clusters.dedup();
-    gcp_clusters
-        .sort_by(|a, b| (&a.0, &a.1.location, &a.1.name).cmp(&(&b.0, &b.1.location, &b.1.name)));
-    gcp_clusters.dedup();
-    buckets.sort();
-    buckets.dedup();
-    secrets.sort();
-    secrets.dedup();
-    let aws_contexts: HashMap<(String, String), recipe::aws::AwsContext> =
-        if aws_clusters.is_empty() {
-            HashMap::new()
-        } else {
-            let aws = clouds.aws()?;
-            futures::future::try_join_all(aws_clusters.into_iter().map(|key| async move {
-                let ctx = aws.context(&key.0, &key.1).await?;
-                Ok::<_, Error>((key, ctx))
-            }))
-            .await?
-            .into_iter()
-            .collect()
-        };
-    let mut gcp_contexts: Vec<((String, GkeCluster), recipe::gcp::GcpContext)> = Vec::new();
-    if !gcp_clusters.is_empty() {
-        let gcp = clouds.gcp()?;
-        gcp_contexts =
-            futures::future::try_join_all(gcp_clusters.into_iter().map(|key| async move {
-                let ctx = gcp.context(&key.0, &key.1).await?;
-                Ok::<_, Error>((key, ctx))
-            }))
-            .await?;
-        futures::future::try_join_all(
-            buckets
-                .iter()
-                .map(|(bucket, uniform)| gcp.check_bucket(bucket, *uniform)),
-        )
-        .await?;
-        futures::future::try_join_all(
-            secrets
-                .iter()
-                .map(|(project, id)| gcp.check_secret(project, id)),
-        )
-        .await?;
-    }
-    // Azure: one read per space (its cluster's issuer, its vaults' authorization mode).
-    let azure_contexts: Vec<Option<recipe::azure::AzureContext>> =
-        futures::future::try_join_all(spec.spaces.iter().map(|space| async move {
-            match &space.cloud {
-                Cloud::Azure(azure) => {
-                    Ok::<_, Error>(Some(clouds.azure()?.context(space, azure).await?))
-                }
-                Cloud::Aws(_) | Cloud::Gcp(_) => Ok(None),
-            }
-        }))
-        .await?;
-
-    let mut graph = Graph::default();
-    let mut errors = Vec::new();
-    for (i, space) in spec.spaces.iter().enumerate() {
-        let resources = match &space.cloud {
-            Cloud::Aws(aws) => {
-                let ctx = &aws_contexts[&(aws.region.clone(), aws.cluster.clone())];
-                if aws.mode == AwsMode::Irsa && ctx.issuer.is_empty() {
-                    return Err(Error::user(format!(
-                        "EKS cluster {} ({}) has no OIDC issuer, which IRSA needs (EKS makes one \
-                         with every cluster since 1.13); use `mode: pod-identity`, or recreate \
-                         the cluster",
-                        aws.cluster, aws.region
-                    )));
-                }
-                recipe::aws::resources(&spec.path, i, space, aws, ctx)
-            }
-            Cloud::Azure(azure) => {
-                let ctx = azure_contexts[i].as_ref().expect("read above");
-                recipe::azure::resources(&spec.path, i, space, azure, ctx)
-            }
-            Cloud::Gcp(gcp) => {
-                let ctx = gcp_contexts
-                    .iter()
-                    .find(|(key, _)| key.0 == gcp.project && key.1 == gcp.cluster)
-                    .map(|(_, ctx)| ctx)
-                    .ok_or_else(|| Error::user("internal: no GCP context for a space"))?;
-                recipe::gcp::resources(&spec.path, i, space, gcp, ctx)
-            }
-        };
-        match resources {
-            Ok(resources) => {
-                for r in resources {
-                    graph.add(r)?;
-                }
-            }
-            Err(SpecErrors(e)) => errors.extend(e),
-        }
-    }
-    if errors.is_empty() {
-        Ok(graph)
-    } else {
-        Err(SpecErrors(errors).into())
-    }
-}
 
 /// One address: what the spec wants and what the state remembers.
 struct Item {

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use build::{build, desired_graph};
+pub use build::build;
 
 use crate::error::{Error, Result};
 use crate::graph::{Kind, Location, Resource};

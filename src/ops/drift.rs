@@ -8,8 +8,10 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::Inputs;
 use crate::diff::{self, ADD, CHANGE, REMOVE};
 use crate::error::Result;
+use crate::plan::Plan;
 use crate::plan::render::Format;
 use crate::provider::Clouds;
 use crate::state::State;
@@ -107,6 +109,45 @@ pub struct Report {
     /// Why the spec could not be planned, when it could not: `idplan plan` shows it too.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan_error: Option<String>,
+}
+
+/// Compares the clouds with the last apply. Drift is judged against the state alone; the spec
+/// is planned too, to mention changes never applied, but a plan that cannot be made (a
+/// conflict, say) does not hide the drift.
+pub async fn drift(inputs: &Inputs) -> Result<Report> {
+    let opened = super::plan::open(inputs, "drift").await?;
+    let state = opened.state.state();
+    let control_planes = control_planes(&opened.spec, state, &opened.discovered);
+    let resources = detect(state, &opened.clouds, inputs.parallelism).await?;
+    let (pending, plan_error) = match super::plan::decide(&opened, inputs.parallelism).await {
+        Ok(plan) => {
+            // What the plan would change beyond repairing the drift: spec edits never applied.
+            let pending: Vec<_> = plan
+                .resource_changes
+                .into_iter()
+                .filter(|c| !resources.iter().any(|d| d.address == c.address))
+                .collect();
+            (
+                Some(Plan::new(String::new(), 0, String::new(), pending).summary),
+                None,
+            )
+        }
+        Err(e) => (None, Some(e.to_string())),
+    };
+    Ok(Report {
+        has_drift: !resources.is_empty() || !control_planes.is_empty(),
+        checked: state.resources.len(),
+        resources,
+        control_planes,
+        waiting: opened
+            .discovered
+            .iter()
+            .filter(|d| d.namespace.is_none())
+            .cloned()
+            .collect(),
+        pending,
+        plan_error,
+    })
 }
 
 pub async fn detect(state: &State, clouds: &Clouds, parallelism: usize) -> Result<Vec<Drifted>> {

@@ -1,0 +1,159 @@
+//! `apply`: a saved plan exactly, refused when it no longer describes the state or the spec,
+//! or a fresh plan the user approves; then the writes in graph order (`crate::apply`), the
+//! state written after each. Asking the user is the command line's part.
+
+use std::path::Path;
+
+use super::Inputs;
+use super::plan::{self, Planned};
+pub use crate::apply::Event;
+use crate::apply::{self, Verb};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::provider::Clouds;
+use crate::spec;
+use crate::state::StateFile;
+
+/// Loads a saved plan (`name` as given, or where `plan --out` put it) and locks the state;
+/// refuses a plan that no longer describes the state or the spec.
+pub async fn saved(inputs: &Inputs, name: &Path) -> Result<Planned> {
+    let file = plan::saved_path(name);
+    let plan = Plan::load(&file)?;
+    let spec = spec::load(&inputs.spec)?;
+    let mut state = StateFile::open(&inputs.state, "apply")?;
+    let stale = |why: String| {
+        Error::user(format!(
+            "saved plan {} is stale: {why}. Run `idplan plan` again",
+            file.display()
+        ))
+    };
+    if spec.hash != plan.spec_hash {
+        return Err(stale(format!(
+            "{} changed since the plan was made",
+            spec.path.display()
+        )));
+    }
+    if state.exists() {
+        if state.state().lineage != plan.lineage {
+            return Err(stale(format!(
+                "it was made for another state (lineage {}, this state is {})",
+                plan.lineage,
+                state.state().lineage
+            )));
+        }
+        if state.state().serial != plan.serial {
+            return Err(stale(format!(
+                "the state changed since the plan was made (serial {} then, {} now)",
+                plan.serial,
+                state.state().serial
+            )));
+        }
+    } else if plan.serial != 0 {
+        return Err(stale(format!(
+            "it was made against state serial {}, and {} does not exist",
+            plan.serial,
+            state.path().display()
+        )));
+    } else {
+        state.set_lineage(&plan.lineage);
+    }
+    let clouds = Clouds::new(plan.resource_changes.iter().map(|c| &c.location)).await;
+    Ok(Planned {
+        state,
+        clouds,
+        plan,
+    })
+}
+
+/// Refuses a fresh plan nobody can approve, before the clouds are read: without
+/// `auto_approve` the user answers on the terminal, so one must be there.
+pub fn approvable(auto_approve: bool, interactive: bool) -> Result<()> {
+    if auto_approve || interactive {
+        return Ok(());
+    }
+    Err(Error::user(
+        "apply needs confirmation, and standard input is not a terminal: pass \
+         --auto-approve, or apply a reviewed plan with `idplan apply PLANFILE`",
+    ))
+}
+
+/// Plans afresh for apply, holding the state lock.
+pub async fn fresh(inputs: &Inputs) -> Result<Planned> {
+    plan::make(inputs, "apply").await
+}
+
+/// Whether a fresh plan needs the user's "yes": only when it changes something.
+pub fn needs_approval(plan: &Plan, auto_approve: bool) -> bool {
+    plan.has_changes && !auto_approve
+}
+
+/// Applies the plan, telling `report` the progress of each resource; returns the closing
+/// line. A failed write stops the apply with every failure and where the state stands.
+pub async fn execute(
+    planned: &mut Planned,
+    parallelism: usize,
+    report: &(dyn Fn(Event) + Sync),
+) -> Result<String> {
+    let Planned {
+        state,
+        clouds,
+        plan,
+    } = planned;
+    let outcome = apply::apply(plan, state, clouds, parallelism, report).await?;
+    if outcome.errors.is_empty() {
+        let imported = match outcome.imported {
+            0 => String::new(),
+            n => format!("{n} imported, "),
+        };
+        return Ok(format!(
+            "\nApply complete! Resources: {imported}{} added, {} changed, {} destroyed.\n",
+            outcome.added, outcome.changed, outcome.destroyed
+        ));
+    }
+    let messages: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
+    Err(Error::user(format!(
+        "{}\napply stopped after {} of the planned writes; {} holds everything that was \
+         applied. Run `idplan plan` to see what remains.",
+        messages.join("\n"),
+        outcome.writes,
+        state.path().display()
+    )))
+}
+
+/// The progress line of one event.
+pub fn progress(event: Event) -> String {
+    match event {
+        Event::Started { address, verb } => format!("{address}: {}...\n", started(verb)),
+        Event::Finished {
+            address,
+            verb,
+            elapsed,
+        } => format!(
+            "{address}: {} after {:.1}s\n",
+            finished(verb),
+            elapsed.as_secs_f64()
+        ),
+    }
+}
+
+fn started(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Creating => "Creating",
+        Verb::Modifying => "Modifying",
+        Verb::Destroying => "Destroying",
+        Verb::Releasing => "Releasing what idplan added",
+        Verb::Recording => "Recording in the state",
+        Verb::Forgetting => "Forgetting",
+    }
+}
+
+fn finished(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Creating => "Creation complete",
+        Verb::Modifying => "Modifications complete",
+        Verb::Destroying => "Destruction complete",
+        Verb::Releasing => "Released",
+        Verb::Recording => "Recorded in the state (no cloud change)",
+        Verb::Forgetting => "Removed from the state (no cloud change)",
+    }
+}

@@ -1,0 +1,393 @@
+//! `verify`: whether the Space's cluster carries the identities idplan applied: per control
+//! plane and component, the service account and its annotations, and the labels, phase and
+//! start time of its pods. `restart` restarts the deployments whose pods predate their
+//! identity, and only those. Beside drift, which compares the clouds with the state.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cluster::{self, Discovered};
+use crate::error::Result;
+use crate::helm;
+use crate::plan::render::Format;
+use crate::spec::{self, ComponentKind, Space};
+use crate::state::{SpaceRecord, StateFile};
+
+#[derive(Debug, Serialize)]
+pub struct Finding {
+    pub space: String,
+    pub namespace: String,
+    /// The spec key: `backup`, `billing` or `sharedSecrets`.
+    pub component: String,
+    pub message: String,
+    /// Set for a pod that started before its identity last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_pod: Option<String>,
+    /// The deployment owning the stale pod, which `--restart` restarts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub checked: usize,
+    pub findings: Vec<Finding>,
+    /// `<namespace>/<deployment>` restarted by `--restart`.
+    pub restarted: Vec<String>,
+    /// Discovered control planes without an ID yet: nothing to verify there yet.
+    pub waiting: Vec<Discovered>,
+    /// Spaces without `controlPlanes.discover`: no cluster to verify.
+    pub skipped: Vec<String>,
+}
+
+impl Report {
+    pub fn has_findings(&self) -> bool {
+        !self.findings.is_empty()
+    }
+}
+
+/// Checks every control plane of the spaces that discover them, against the Helm values of
+/// the state; with `restart`, restarts the deployments of stale pods.
+pub async fn verify(spec_file: &Path, state_file: &Path, restart: bool) -> Result<Report> {
+    let mut spec = spec::load(spec_file)?;
+    let discovered = cluster::discover(&mut spec).await?;
+    let state = StateFile::read_only(state_file)?;
+    let mut report = Report {
+        checked: 0,
+        findings: Vec::new(),
+        restarted: Vec::new(),
+        waiting: discovered
+            .into_iter()
+            .filter(|d| d.namespace.is_none())
+            .collect(),
+        skipped: Vec::new(),
+    };
+    for space in &spec.spaces {
+        let Some(discover) = &space.discover else {
+            report.skipped.push(space.name.clone());
+            continue;
+        };
+        let client = cluster::connect(discover).await?;
+        let values = helm::values(space, state.state())?;
+        let record = state.state().spaces.get(&space.name);
+        verify_space(&client, space, &values, record, &mut report).await?;
+    }
+    if restart {
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let stale: BTreeSet<(String, String, String)> = report
+            .findings
+            .iter()
+            .filter_map(|f| {
+                let deployment = f.deployment.clone()?;
+                Some((f.space.clone(), f.namespace.clone(), deployment))
+            })
+            .collect();
+        for (space_name, namespace, deployment) in stale {
+            let Some(discover) = spec
+                .spaces
+                .iter()
+                .find(|s| s.name == space_name)
+                .and_then(|s| s.discover.as_ref())
+            else {
+                continue;
+            };
+            let client = cluster::connect(discover).await?;
+            cluster::restart(&client, &namespace, &deployment, &now).await?;
+            report.restarted.push(format!("{namespace}/{deployment}"));
+        }
+        // A restarted deployment's stale pods are being replaced: no longer findings.
+        report.findings.retain(|f| {
+            f.deployment
+                .as_ref()
+                .is_none_or(|d| !report.restarted.contains(&format!("{}/{d}", f.namespace)))
+        });
+    }
+    Ok(report)
+}
+
+/// What idplan's Helm values set for the component: (annotation key, value) on the service
+/// account, (label key, value) on its pods.
+type Expected = (Vec<(String, String)>, Vec<(String, String)>);
+
+fn expected(values: &[helm::HelmValue], kind: ComponentKind) -> Expected {
+    let prefix: Vec<&str> = kind.helm_prefix().split('.').collect();
+    let annotations: Vec<&str> = prefix
+        .iter()
+        .copied()
+        .chain(kind.annotations_key().split('.'))
+        .collect();
+    let labels: Vec<&str> = prefix
+        .iter()
+        .copied()
+        .chain(["pod", "customLabels"])
+        .collect();
+    let pick = |under: &[&str]| -> Vec<(String, String)> {
+        values
+            .iter()
+            .filter(|v| {
+                v.path.len() == under.len() + 1 && v.path.iter().zip(under).all(|(a, b)| a == b)
+            })
+            .map(|v| {
+                let value = match &v.value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (v.path[under.len()].clone(), value)
+            })
+            .collect()
+    };
+    (pick(&annotations), pick(&labels))
+}
+
+/// When apply last changed what the component's pods in `namespace` get injected.
+fn changed_at(
+    record: Option<&SpaceRecord>,
+    kind: ComponentKind,
+    namespace: &str,
+) -> Option<std::time::SystemTime> {
+    let record = record?;
+    [
+        record.identity_changed.get(kind.spec_key()),
+        record
+            .identity_changed
+            .get(&format!("{}/{namespace}", kind.spec_key())),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|t| humantime::parse_rfc3339_weak(t).ok())
+    .max()
+}
+
+async fn verify_space(
+    client: &kube::Client,
+    space: &Space,
+    values: &[helm::HelmValue],
+    record: Option<&SpaceRecord>,
+    report: &mut Report,
+) -> Result<()> {
+    for cp in &space.control_planes {
+        let ns = &cp.namespace;
+        for component in space.components.iter() {
+            let kind = component.kind;
+            let sa_name = kind.service_account();
+            report.checked += 1;
+            let mut finding =
+                |message: String, stale_pod: Option<String>, deployment: Option<String>| {
+                    report.findings.push(Finding {
+                        space: space.name.clone(),
+                        namespace: ns.clone(),
+                        component: kind.spec_key().to_string(),
+                        message,
+                        stale_pod,
+                        deployment,
+                    });
+                };
+            let (annotations, labels) = expected(values, kind);
+            let Some(sa) = cluster::service_account(client, ns, sa_name).await? else {
+                finding(
+                    format!("service account {sa_name} does not exist"),
+                    None,
+                    None,
+                );
+                continue;
+            };
+            let actual = sa.metadata.annotations.unwrap_or_default();
+            for (key, want) in &annotations {
+                match actual.get(key) {
+                    None => finding(
+                        format!("service account {sa_name} lacks annotation {key}={want}"),
+                        None,
+                        None,
+                    ),
+                    Some(have) if have != want => finding(
+                        format!(
+                            "service account {sa_name} has annotation {key}={have}, expected {want}"
+                        ),
+                        None,
+                        None,
+                    ),
+                    Some(_) => {}
+                }
+            }
+            let pods = cluster::pods(client, ns, sa_name).await?;
+            if pods.is_empty() {
+                finding(
+                    format!("no pod runs as service account {sa_name}"),
+                    None,
+                    None,
+                );
+            }
+            let changed = changed_at(record, kind, ns);
+            for pod in &pods {
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                let status = pod.status.as_ref();
+                let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Unknown");
+                if phase != "Running" {
+                    finding(format!("pod {name} is {phase}, not Running"), None, None);
+                }
+                let pod_labels = pod.metadata.labels.clone().unwrap_or_default();
+                for (key, want) in &labels {
+                    if pod_labels.get(key) != Some(want) {
+                        finding(format!("pod {name} lacks label {key}={want}"), None, None);
+                    }
+                }
+                let started = status
+                    .and_then(|s| s.start_time.as_ref())
+                    .and_then(|t| humantime::parse_rfc3339_weak(&t.0.to_string()).ok());
+                if let (Some(started), Some(changed)) = (started, changed)
+                    && started < changed
+                {
+                    let deployment = cluster::owning_deployment(client, ns, pod).await?;
+                    let how = match &deployment {
+                        Some(d) => format!("restart deployment {d}"),
+                        None => "it is not owned by a deployment: restart it by hand".into(),
+                    };
+                    finding(
+                        format!(
+                            "pod {name} started before the identity last changed ({}): it runs \
+                             without the injected credentials; {how}",
+                            humantime::format_rfc3339_seconds(changed)
+                        ),
+                        Some(name.clone()),
+                        deployment,
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn render(report: &Report, format: Format) -> String {
+    if format == Format::Json {
+        let mut s = serde_json::to_string_pretty(report).expect("report serializes");
+        s.push('\n');
+        return s;
+    }
+    let mut out = String::new();
+    for d in &report.waiting {
+        let _ = writeln!(
+            out,
+            "Warning: control plane {} in space {} has no ID yet: nothing to verify there",
+            d.control_plane, d.space
+        );
+    }
+    for s in &report.skipped {
+        let _ = writeln!(
+            out,
+            "Space {s} has no `controlPlanes.discover`: no cluster to verify"
+        );
+    }
+    for f in &report.findings {
+        let _ = writeln!(
+            out,
+            "{} {} {}: {}",
+            f.space, f.namespace, f.component, f.message
+        );
+    }
+    for r in &report.restarted {
+        let _ = writeln!(out, "Restarted deployment {r}");
+    }
+    let summary = match report.findings.len() {
+        0 => format!(
+            "Verified: the {} component(s) on the clusters carry their identities.",
+            report.checked
+        ),
+        n => format!("{n} finding(s) in {} component(s) checked.", report.checked),
+    };
+    let _ = writeln!(out, "{summary}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn value(path: &str, key: &str, value: Value) -> helm::HelmValue {
+        let mut path: Vec<String> = path.split('.').map(String::from).collect();
+        path.push(key.to_string());
+        helm::HelmValue { path, value }
+    }
+
+    #[test]
+    fn expected_annotations_and_labels_follow_the_chart_keys() {
+        let values = [
+            value("billing", "enabled", json!(true)),
+            value(
+                "controlPlanes.mxpController.serviceAccount.annotations",
+                "eks.amazonaws.com/role-arn",
+                json!("arn:aws:iam::123456789012:role/spaces-prod-backup"),
+            ),
+            value(
+                "controlPlanes.vector.serviceAccount.customAnnotations",
+                "azure.workload.identity/client-id",
+                json!("c1"),
+            ),
+            value(
+                "controlPlanes.vector.pod.customLabels",
+                "azure.workload.identity/use",
+                json!("true"),
+            ),
+        ];
+        let (annotations, labels) = expected(&values, ComponentKind::Backup);
+        assert_eq!(
+            annotations,
+            [(
+                "eks.amazonaws.com/role-arn".to_string(),
+                "arn:aws:iam::123456789012:role/spaces-prod-backup".to_string()
+            )]
+        );
+        assert!(labels.is_empty());
+        let (annotations, labels) = expected(&values, ComponentKind::Billing);
+        assert_eq!(
+            annotations,
+            [(
+                "azure.workload.identity/client-id".to_string(),
+                "c1".to_string()
+            )]
+        );
+        assert_eq!(
+            labels,
+            [(
+                "azure.workload.identity/use".to_string(),
+                "true".to_string()
+            )]
+        );
+        // Pod identity and GCP principal mode set none: nothing is expected.
+        assert_eq!(
+            expected(&values, ComponentKind::SharedSecrets),
+            (vec![], vec![])
+        );
+    }
+
+    #[test]
+    fn the_latest_change_of_the_component_or_its_namespace_counts() {
+        let mut record = SpaceRecord::default();
+        assert_eq!(changed_at(Some(&record), ComponentKind::Backup, "ns"), None);
+        record
+            .identity_changed
+            .insert("backup".into(), "2026-01-01T00:00:00Z".into());
+        record
+            .identity_changed
+            .insert("backup/ns".into(), "2026-02-01T00:00:00Z".into());
+        record
+            .identity_changed
+            .insert("backup/other".into(), "2026-03-01T00:00:00Z".into());
+        let at = |s| humantime::parse_rfc3339_weak(s).unwrap();
+        assert_eq!(
+            changed_at(Some(&record), ComponentKind::Backup, "ns"),
+            Some(at("2026-02-01T00:00:00Z"))
+        );
+        assert_eq!(
+            changed_at(Some(&record), ComponentKind::Backup, "third"),
+            Some(at("2026-01-01T00:00:00Z"))
+        );
+        assert_eq!(changed_at(None, ComponentKind::Backup, "ns"), None);
+    }
+}
