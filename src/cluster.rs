@@ -211,6 +211,16 @@ pub struct Discovered {
     pub namespace: Option<String>,
 }
 
+impl Discovered {
+    /// The warning for a control plane without an ID yet, ending with what that means here.
+    pub fn no_id_warning(&self, meaning: &str) -> String {
+        format!(
+            "Warning: control plane {} in space {} has no ID yet: {meaning}",
+            self.control_plane, self.space
+        )
+    }
+}
+
 /// Lists the control planes of every space that discovers them and adds their host namespaces
 /// to the space's, after the listed ones and without duplicates.
 pub async fn discover(spec: &mut Spec) -> Result<Vec<Discovered>> {

@@ -3,8 +3,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::ExitStatus;
-use super::args::{PlanInputs, print};
+use super::{ExitStatus, PlanInputs, print};
 use crate::error::{Error, Result};
 use crate::ops::apply;
 use crate::plan::render;

@@ -1,7 +1,6 @@
 use clap::Args;
 
-use super::ExitStatus;
-use super::args::{FormatArgs, PlanInputs, print};
+use super::{ExitStatus, FormatArgs, PlanInputs, print};
 use crate::error::Result;
 use crate::ops::drift;
 

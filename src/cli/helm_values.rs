@@ -1,7 +1,6 @@
 use clap::Args;
 
-use super::ExitStatus;
-use super::args::{SpecArgs, StateArgs, print};
+use super::{ExitStatus, SpecArgs, StateArgs, print};
 use crate::error::Result;
 use crate::ops::helm_values::{self, HelmFormat};
 

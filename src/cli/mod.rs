@@ -1,10 +1,10 @@
 //! The command line, in the manner of cargo's `commands/<verb>.rs`: each file parses its
 //! arguments, calls one operation of [`crate::ops`], prints its outcome and maps it to an
-//! [`ExitStatus`]. This file holds the command list and the dispatch; `args.rs` the argument
-//! groups commands share, `status.rs` the process around them.
+//! [`ExitStatus`]. This file holds the argument groups commands share; `command.rs` the command
+//! list and the dispatch, `status.rs` the process around a command and its output.
 
 mod apply;
-mod args;
+mod command;
 mod drift;
 mod helm_values;
 mod plan;
@@ -14,78 +14,70 @@ mod status;
 mod validate;
 mod verify;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
+use clap::Args;
+
+use status::print;
 pub use status::{ExitStatus, main};
 
-use crate::error::Result;
+use crate::ops::Inputs;
+use crate::plan::render::Format;
 
-const AFTER_HELP: &str = "\
-Typical use:
-  idplan validate                      check idplan.yaml and its limits, no cloud calls
-  idplan plan --out pr.json            what would change; saved for review
-  idplan apply plans/pr.json           apply exactly the reviewed plan
-  idplan drift                         exit 2 when the cloud no longer matches the last apply
-  idplan helm-values                   the Spaces chart values for the applied identities
-  idplan verify --restart              check the cluster; restart pods that predate their identity
-
-Credentials follow each cloud's conventions (AWS: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...;
-GCP: GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server, or IDPLAN_GCP_ACCESS_TOKEN;
-IDPLAN_GCP_ENDPOINT for another Google API base URL).
-Discovery (`controlPlanes.discover`) reads the kubeconfig context's cluster (KUBECONFIG).
-Exit codes: 0 success, 1 error, 2 changes (plan --detailed-exitcode), drift (drift) or
-findings (verify).";
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "idplan",
-    version,
-    about = "Plan and apply the cloud workload identities of Upbound Spaces components",
-    long_about = "idplan turns a declarative identity spec (idplan.yaml) into the cloud roles, \
-policies and trust that the Spaces components backup (mxp-controller), billing (vector) and \
-sharedSecrets (external-secrets-controller) need, shows the plan, applies it idempotently with a \
-local state file, detects drift, and renders the Spaces Helm values.",
-    after_help = AFTER_HELP
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
+#[derive(Debug, Args)]
+struct SpecArgs {
+    /// The identity spec.
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        default_value = "idplan.yaml"
+    )]
+    file: PathBuf,
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Check the spec and every limit it alone decides; makes no cloud call.
-    Validate(args::SpecArgs),
-    /// Print the JSON Schema of the spec file.
-    Schema,
-    /// Read the clouds and show what apply would change.
-    Plan(plan::PlanArgs),
-    /// Apply a saved plan exactly, or make a plan and apply it after confirmation.
-    Apply(apply::ApplyArgs),
-    /// Report what changed outside idplan since the last apply (exit 2 when anything did).
-    Drift(drift::DriftArgs),
-    /// Render a saved plan.
-    Show(show::ShowArgs),
-    /// Print the Spaces Helm chart values that point each component at its identity.
-    HelmValues(helm_values::HelmValuesArgs),
-    /// Check the Space's cluster: service accounts, annotations, labels and pods of every
-    /// control plane (exit 2 on findings); `--restart` restarts stale deployments.
-    Verify(verify::VerifyArgs),
-    /// Inspect the state.
-    #[command(subcommand)]
-    State(state::StateCommand),
+#[derive(Debug, Args)]
+struct StateArgs {
+    /// The state file; its lock file sits beside it.
+    #[arg(
+        long = "state",
+        value_name = "FILE",
+        default_value = "state/idplan.state.json"
+    )]
+    state: PathBuf,
 }
 
-async fn run(command: Command) -> Result<ExitStatus> {
-    match command {
-        Command::Validate(args) => validate::validate(args),
-        Command::Schema => validate::schema(),
-        Command::Plan(args) => plan::run(args).await,
-        Command::Apply(args) => apply::run(args).await,
-        Command::Drift(args) => drift::run(args).await,
-        Command::Show(args) => show::run(args),
-        Command::HelmValues(args) => helm_values::run(args),
-        Command::Verify(args) => verify::run(args).await,
-        Command::State(cmd) => state::run(cmd),
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// How many cloud calls may be in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    parallelism: u16,
+}
+
+/// What every command that reads the clouds needs.
+#[derive(Debug, Args)]
+struct PlanInputs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    #[command(flatten)]
+    state: StateArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+struct FormatArgs {
+    /// Output format: text for terminals, markdown for pull-request comments, json for tools.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+impl PlanInputs {
+    fn inputs(&self) -> Inputs {
+        Inputs {
+            spec: self.spec.file.clone(),
+            state: self.state.state.clone(),
+            parallelism: usize::from(self.run.parallelism),
+        }
     }
 }

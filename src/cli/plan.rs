@@ -2,8 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::ExitStatus;
-use super::args::{FormatArgs, PlanInputs, print};
+use super::{ExitStatus, FormatArgs, PlanInputs, print};
 use crate::error::Result;
 use crate::ops::plan;
 use crate::plan::render;

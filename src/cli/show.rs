@@ -2,8 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::ExitStatus;
-use super::args::{FormatArgs, print};
+use super::{ExitStatus, FormatArgs, print};
 use crate::error::Result;
 use crate::ops::inspect;
 

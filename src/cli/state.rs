@@ -1,7 +1,6 @@
 use clap::Subcommand;
 
-use super::ExitStatus;
-use super::args::{StateArgs, print};
+use super::{ExitStatus, StateArgs, print};
 use crate::error::Result;
 use crate::ops::inspect;
 

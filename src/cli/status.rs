@@ -5,27 +5,23 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use super::{Cli, run};
+use super::command::{Cli, run};
 
-/// How a command ended, as the process reports it.
+/// How a command ended; the discriminant is the process's exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum ExitStatus {
-    /// Exit 0.
-    Success,
-    /// Exit 2: `plan --detailed-exitcode` found changes, `drift` found drift, or `verify`
-    /// found something to fix.
-    Changes,
-    /// Exit 1: any error, usage errors included.
-    Error,
+    Success = 0,
+    /// Any error, usage errors included.
+    Error = 1,
+    /// `plan --detailed-exitcode` found changes, `drift` found drift, or `verify` found
+    /// something to fix.
+    Changes = 2,
 }
 
 impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> ExitCode {
-        match status {
-            ExitStatus::Success => ExitCode::SUCCESS,
-            ExitStatus::Error => ExitCode::from(1),
-            ExitStatus::Changes => ExitCode::from(2),
-        }
+        ExitCode::from(status as u8)
     }
 }
 
@@ -81,4 +77,11 @@ pub fn main() -> ExitCode {
             ExitStatus::Error.into()
         }
     }
+}
+
+/// Writes to stdout; colours are stripped when it is not a terminal (or NO_COLOR is set).
+pub(super) fn print(text: &str) {
+    let mut out = anstream::stdout();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }

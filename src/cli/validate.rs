@@ -1,5 +1,4 @@
-use super::ExitStatus;
-use super::args::{SpecArgs, print};
+use super::{ExitStatus, SpecArgs, print};
 use crate::error::Result;
 use crate::ops::validate;
 

@@ -1,7 +1,6 @@
 use clap::Args;
 
-use super::ExitStatus;
-use super::args::{FormatArgs, SpecArgs, StateArgs, print};
+use super::{ExitStatus, FormatArgs, SpecArgs, StateArgs, print};
 use crate::error::Result;
 use crate::ops::verify;
 

@@ -208,39 +208,35 @@ pub fn render(report: &Report, format: Format) -> String {
         None => pending,
     };
     let mut body = String::new();
-    for d in &report.waiting {
-        let _ = writeln!(
-            body,
-            "  Warning: control plane {} in space {} has no ID yet: not planned",
-            d.control_plane, d.space
-        );
-    }
-    if !report.waiting.is_empty() {
-        body.push('\n');
-    }
-    for c in &report.control_planes {
-        let name = c
-            .control_plane
-            .as_ref()
-            .map(|n| format!(" (control plane {n})"))
-            .unwrap_or_default();
-        let (style, sign, what) = match c.status {
-            ControlPlaneStatus::New => (ADD, '+', "has no identity yet"),
-            ControlPlaneStatus::Gone => (
-                REMOVE,
-                '-',
-                "is gone from the cluster and the spec, but its identity remains",
-            ),
-        };
-        let _ = writeln!(
-            body,
-            "  {style}{sign}{style:#} space {}: host namespace {}{name} {what}",
-            c.space, c.namespace
-        );
-    }
-    if !report.control_planes.is_empty() {
-        body.push('\n');
-    }
+    section(
+        &mut body,
+        report
+            .waiting
+            .iter()
+            .map(|d| format!("  {}", d.no_id_warning("not planned"))),
+    );
+    section(
+        &mut body,
+        report.control_planes.iter().map(|c| {
+            let name = c
+                .control_plane
+                .as_ref()
+                .map(|n| format!(" (control plane {n})"))
+                .unwrap_or_default();
+            let (style, sign, what) = match c.status {
+                ControlPlaneStatus::New => (ADD, '+', "has no identity yet"),
+                ControlPlaneStatus::Gone => (
+                    REMOVE,
+                    '-',
+                    "is gone from the cluster and the spec, but its identity remains",
+                ),
+            };
+            format!(
+                "  {style}{sign}{style:#} space {}: host namespace {}{name} {what}",
+                c.space, c.namespace
+            )
+        }),
+    );
     for d in &report.resources {
         let (style, what) = match d.status {
             Status::Modified => (CHANGE, "was modified outside idplan"),
@@ -281,5 +277,16 @@ pub fn render(report: &Report, format: Format) -> String {
             }
             out
         }
+    }
+}
+
+/// Writes the lines, then a blank line when there were any.
+fn section(body: &mut String, lines: impl Iterator<Item = String>) {
+    let before = body.len();
+    for line in lines {
+        let _ = writeln!(body, "{line}");
+    }
+    if body.len() > before {
+        body.push('\n');
     }
 }

@@ -18,30 +18,30 @@ use crate::spec::{self, ComponentKind, Space};
 use crate::state::{SpaceRecord, StateFile};
 
 #[derive(Debug, Serialize)]
-pub struct Finding {
-    pub space: String,
-    pub namespace: String,
+struct Finding {
+    space: String,
+    namespace: String,
     /// The spec key: `backup`, `billing` or `sharedSecrets`.
-    pub component: String,
-    pub message: String,
+    component: String,
+    message: String,
     /// Set for a pod that started before its identity last changed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stale_pod: Option<String>,
+    stale_pod: Option<String>,
     /// The deployment owning the stale pod, which `--restart` restarts.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<String>,
+    deployment: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Report {
-    pub checked: usize,
-    pub findings: Vec<Finding>,
+    checked: usize,
+    findings: Vec<Finding>,
     /// `<namespace>/<deployment>` restarted by `--restart`.
-    pub restarted: Vec<String>,
+    restarted: Vec<String>,
     /// Discovered control planes without an ID yet: nothing to verify there yet.
-    pub waiting: Vec<Discovered>,
+    waiting: Vec<Discovered>,
     /// Spaces without `controlPlanes.discover`: no cluster to verify.
-    pub skipped: Vec<String>,
+    skipped: Vec<String>,
 }
 
 impl Report {
@@ -270,11 +270,7 @@ pub fn render(report: &Report, format: Format) -> String {
     }
     let mut out = String::new();
     for d in &report.waiting {
-        let _ = writeln!(
-            out,
-            "Warning: control plane {} in space {} has no ID yet: nothing to verify there",
-            d.control_plane, d.space
-        );
+        let _ = writeln!(out, "{}", d.no_id_warning("nothing to verify there"));
     }
     for s in &report.skipped {
         let _ = writeln!(

@@ -1,0 +1,77 @@
+//! The commands, their help, and the dispatch.
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+
+use super::{ExitStatus, SpecArgs, apply, drift, helm_values, plan, show, state, validate, verify};
+
+const AFTER_HELP: &str = "\
+Typical use:
+  idplan validate                      check idplan.yaml and its limits, no cloud calls
+  idplan plan --out pr.json            what would change; saved for review
+  idplan apply plans/pr.json           apply exactly the reviewed plan
+  idplan drift                         exit 2 when the cloud no longer matches the last apply
+  idplan helm-values                   the Spaces chart values for the applied identities
+  idplan verify --restart              check the cluster; restart pods that predate their identity
+
+Credentials follow each cloud's conventions (AWS: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...;
+GCP: GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server, or IDPLAN_GCP_ACCESS_TOKEN;
+IDPLAN_GCP_ENDPOINT for another Google API base URL).
+Discovery (`controlPlanes.discover`) reads the kubeconfig context's cluster (KUBECONFIG).
+Exit codes: 0 success, 1 error, 2 changes (plan --detailed-exitcode), drift (drift) or
+findings (verify).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "idplan",
+    version,
+    about = "Plan and apply the cloud workload identities of Upbound Spaces components",
+    long_about = "idplan turns a declarative identity spec (idplan.yaml) into the cloud roles, \
+policies and trust that the Spaces components backup (mxp-controller), billing (vector) and \
+sharedSecrets (external-secrets-controller) need, shows the plan, applies it idempotently with a \
+local state file, detects drift, and renders the Spaces Helm values.",
+    after_help = AFTER_HELP
+)]
+pub(super) struct Cli {
+    #[command(subcommand)]
+    pub(super) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Command {
+    /// Check the spec and every limit it alone decides; makes no cloud call.
+    Validate(SpecArgs),
+    /// Print the JSON Schema of the spec file.
+    Schema,
+    /// Read the clouds and show what apply would change.
+    Plan(plan::PlanArgs),
+    /// Apply a saved plan exactly, or make a plan and apply it after confirmation.
+    Apply(apply::ApplyArgs),
+    /// Report what changed outside idplan since the last apply (exit 2 when anything did).
+    Drift(drift::DriftArgs),
+    /// Render a saved plan.
+    Show(show::ShowArgs),
+    /// Print the Spaces Helm chart values that point each component at its identity.
+    HelmValues(helm_values::HelmValuesArgs),
+    /// Check the Space's cluster: service accounts, annotations, labels and pods of every
+    /// control plane (exit 2 on findings); `--restart` restarts stale deployments.
+    Verify(verify::VerifyArgs),
+    /// Inspect the state.
+    #[command(subcommand)]
+    State(state::StateCommand),
+}
+
+pub(super) async fn run(command: Command) -> Result<ExitStatus> {
+    match command {
+        Command::Validate(args) => validate::validate(args),
+        Command::Schema => validate::schema(),
+        Command::Plan(args) => plan::run(args).await,
+        Command::Apply(args) => apply::run(args).await,
+        Command::Drift(args) => drift::run(args).await,
+        Command::Show(args) => show::run(args),
+        Command::HelmValues(args) => helm_values::run(args),
+        Command::Verify(args) => verify::run(args).await,
+        Command::State(cmd) => state::run(cmd),
+    }
+}
