@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::diff::{self, ADD, CHANGE, REMOVE};
 use crate::error::Result;
+use crate::graph::Address;
 use crate::plan::render::Format;
 use crate::provider::Clouds;
 use crate::state::State;
@@ -23,7 +24,7 @@ pub enum Status {
 
 #[derive(Debug, Serialize)]
 pub struct Drifted {
-    pub address: String,
+    pub address: Address,
     pub status: Status,
     /// What the last apply left.
     pub recorded: Value,
