@@ -11,7 +11,7 @@ use futures::{StreamExt, stream};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::graph;
+use crate::graph::{self, Address, Scope};
 use crate::plan::{Action, Plan, ResourceChange};
 use crate::provider::Clouds;
 use crate::state::{Ownership, Record, StateFile};
@@ -234,16 +234,16 @@ fn references_in(attributes: &Value) -> String {
 }
 
 fn waves<'a>(changes: &[&'a ResourceChange]) -> Result<Vec<Vec<&'a ResourceChange>>> {
-    let by_address: std::collections::HashMap<&str, &ResourceChange> =
-        changes.iter().map(|c| (c.address.as_str(), *c)).collect();
+    let by_address: std::collections::HashMap<&Address, &ResourceChange> =
+        changes.iter().map(|c| (&c.address, *c)).collect();
     let waves = graph::waves(
         changes
             .iter()
-            .map(|c| (c.address.as_str(), c.depends_on.as_slice())),
+            .map(|c| (&c.address, c.depends_on.as_slice())),
     )?;
     Ok(waves
         .into_iter()
-        .map(|w| w.iter().map(|a| by_address[a.as_str()]).collect())
+        .map(|w| w.iter().map(|a| by_address[a]).collect())
         .collect())
 }
 
@@ -398,15 +398,18 @@ fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) ->
     if !matches!(change.action, Action::Create | Action::Replace) {
         return false;
     }
-    // Addresses are `<type>.<space>.<component>[.<namespace>]`.
-    let parts: Vec<&str> = change.address.splitn(4, '.').collect();
-    let (Some(space), Some(component)) = (parts.get(1), parts.get(2)) else {
+    let Scope::Component {
+        space,
+        component,
+        item,
+    } = change.address.scope()
+    else {
         return false;
     };
-    let Some(record) = state.spaces.get_mut(*space) else {
+    let Some(record) = state.spaces.get_mut(space) else {
         return false;
     };
-    let key = match parts.get(3) {
+    let key = match item {
         Some(namespace) => format!("{component}/{namespace}"),
         None => component.to_string(),
     };

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::address::{Address, Scope};
 use crate::error::{Error, Result};
 
 /// What a resource is; decides the driver and the API calls used for it.
@@ -33,6 +34,28 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 13] = [
+        Kind::AwsIamOpenidConnectProvider,
+        Kind::AwsIamRole,
+        Kind::AwsIamRolePolicy,
+        Kind::AwsEksPodIdentityAssociation,
+        Kind::AzureUserAssignedIdentity,
+        Kind::AzureFederatedIdentityCredential,
+        Kind::AzureRoleAssignment,
+        Kind::AzureKeyVaultAccessPolicy,
+        Kind::GoogleServiceAccount,
+        Kind::GoogleStorageBucketIamMembers,
+        Kind::GoogleProjectIamMembers,
+        Kind::GoogleSecretIamMembers,
+        Kind::GoogleServiceAccountIamMembers,
+    ];
+
+    /// A kind of which a cluster has one, shared by its spaces: addressed by region and
+    /// cluster rather than by space and component.
+    pub fn is_per_cluster(self) -> bool {
+        self == Kind::AwsIamOpenidConnectProvider
+    }
+
     /// The first segment of an address, terraform style.
     pub fn type_name(self) -> &'static str {
         match self {
@@ -166,7 +189,7 @@ pub enum Location {
 /// wave: a reference is always also a dependency).
 pub const REF_KEY: &str = "$ref";
 
-pub fn reference(address: &str, key: &str) -> Value {
+pub fn reference(address: &Address, key: &str) -> Value {
     serde_json::json!({ REF_KEY: format!("{address}#{key}") })
 }
 
@@ -205,24 +228,24 @@ pub fn resolve(attributes: &Value, lookup: &dyn Fn(&str, &str) -> Option<Value>)
 /// One desired resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resource {
-    /// `<type>.<space>.<component>` or `<type>.<name>`; unique in a graph.
-    pub address: String,
+    /// Unique in a graph.
+    pub address: Address,
     pub kind: Kind,
     pub location: Location,
     /// Desired attributes, normalised so they compare equal to what a driver reads back.
     pub attributes: Value,
     /// Addresses that must exist before this one is written (and outlive it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<Address>,
 }
 
 /// The desired resources of all spaces, deduplicated by address.
 #[derive(Debug, Default)]
 pub struct Graph {
-    resources: BTreeMap<String, Resource>,
+    resources: BTreeMap<Address, Resource>,
     /// (kind, identity) → address: one cloud object, one address. IAM names are global to an
     /// account, so the region is not part of the key.
-    identities: HashMap<(Kind, String), String>,
+    identities: HashMap<(Kind, String), Address>,
 }
 
 impl Graph {
@@ -277,15 +300,15 @@ impl Graph {
 /// Groups addresses into waves: every address comes after all its dependencies. Dependencies
 /// outside `nodes` are already satisfied. Within a wave, writes may run in parallel.
 pub fn waves<'a>(
-    nodes: impl IntoIterator<Item = (&'a str, &'a [String])>,
-) -> Result<Vec<Vec<String>>> {
-    let deps: HashMap<&str, &[String]> = nodes.into_iter().collect();
-    let mut depth: HashMap<&str, usize> = HashMap::new();
+    nodes: impl IntoIterator<Item = (&'a Address, &'a [Address])>,
+) -> Result<Vec<Vec<&'a Address>>> {
+    let deps: HashMap<&Address, &[Address]> = nodes.into_iter().collect();
+    let mut depth: HashMap<&Address, usize> = HashMap::new();
     fn visit<'a>(
-        node: &'a str,
-        deps: &HashMap<&'a str, &'a [String]>,
-        depth: &mut HashMap<&'a str, usize>,
-        stack: &mut Vec<&'a str>,
+        node: &'a Address,
+        deps: &HashMap<&'a Address, &'a [Address]>,
+        depth: &mut HashMap<&'a Address, usize>,
+        stack: &mut Vec<&'a Address>,
     ) -> Result<usize> {
         if let Some(&d) = depth.get(node) {
             return Ok(d);
@@ -296,7 +319,7 @@ pub fn waves<'a>(
         stack.push(node);
         let mut d = 0;
         for dep in deps[node].iter() {
-            if let Some((dep, _)) = deps.get_key_value(dep.as_str()) {
+            if let Some((dep, _)) = deps.get_key_value(dep) {
                 d = d.max(visit(dep, deps, depth, stack)? + 1);
             }
         }
@@ -304,15 +327,15 @@ pub fn waves<'a>(
         depth.insert(node, d);
         Ok(d)
     }
-    let mut keys: Vec<&str> = deps.keys().copied().collect();
+    let mut keys: Vec<&Address> = deps.keys().copied().collect();
     keys.sort_unstable();
-    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut out: Vec<Vec<&Address>> = Vec::new();
     for key in keys {
         let d = visit(key, &deps, &mut depth, &mut Vec::new())?;
         if out.len() <= d {
             out.resize_with(d + 1, Vec::new);
         }
-        out[d].push(key.to_string());
+        out[d].push(key);
     }
     Ok(out)
 }
@@ -320,28 +343,36 @@ pub fn waves<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::ComponentKind;
+
+    fn role(space: &str) -> Address {
+        Address::component(Kind::AwsIamRole, space, ComponentKind::Backup)
+    }
 
     #[test]
     fn waves_follow_dependencies() {
-        let none: Vec<String> = vec![];
-        let provider = vec![];
-        let role = vec!["p".to_string()];
-        let policy = vec!["r".to_string(), "elsewhere".to_string()];
+        let (p, r, pol, lone) = (role("p"), role("r"), role("pol"), role("lone"));
+        let none: Vec<Address> = vec![];
+        let on_p = vec![p.clone()];
+        let on_r = vec![r.clone(), role("elsewhere")];
         let w = waves([
-            ("pol", policy.as_slice()),
-            ("r", role.as_slice()),
-            ("p", provider.as_slice()),
-            ("lone", none.as_slice()),
+            (&pol, on_r.as_slice()),
+            (&r, on_p.as_slice()),
+            (&p, none.as_slice()),
+            (&lone, none.as_slice()),
         ])
         .unwrap();
-        assert_eq!(w, vec![vec!["lone", "p"], vec!["r"], vec!["pol"]]);
+        assert_eq!(w, vec![vec![&lone, &p], vec![&r], vec![&pol]]);
     }
 
     #[test]
     fn references_resolve_when_known() {
         let attrs = serde_json::json!({
             "scope": "/s",
-            "principal_id": reference("azurerm_user_assigned_identity.p.backup", "principal_id"),
+            "principal_id": reference(
+                &Address::component(Kind::AzureUserAssignedIdentity, "p", ComponentKind::Backup),
+                "principal_id"
+            ),
         });
         assert!(has_references(&attrs));
         let unknown = resolve(&attrs, &|_, _| None);
@@ -356,8 +387,8 @@ mod tests {
 
     #[test]
     fn cycles_are_errors() {
-        let a = vec!["b".to_string()];
-        let b = vec!["a".to_string()];
-        assert!(waves([("a", a.as_slice()), ("b", b.as_slice())]).is_err());
+        let (a, b) = (role("a"), role("b"));
+        let (on_a, on_b) = (vec![a.clone()], vec![b.clone()]);
+        assert!(waves([(&a, on_b.as_slice()), (&b, on_a.as_slice())]).is_err());
     }
 }

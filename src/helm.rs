@@ -6,8 +6,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::recipe::aws::role_address;
-use crate::recipe::gcp::service_account_address;
+use crate::graph::{Address, Kind};
 use crate::spec::{AwsMode, AwsSpace, Cloud, ComponentKind, GcpMode, GcpSpace, Space};
 use crate::state::State;
 
@@ -54,7 +53,8 @@ fn gcp_values(space: &Space, gcp: &GcpSpace, state: &State) -> Result<Vec<HelmVa
     }
     if gcp.mode == GcpMode::ServiceAccount {
         for component in space.components.iter() {
-            let address = service_account_address(&space.name, component.kind);
+            let address =
+                Address::component(Kind::GoogleServiceAccount, &space.name, component.kind);
             let email = state
                 .get(&address)
                 .and_then(|r| r.attributes["email"].as_str())
@@ -141,7 +141,7 @@ fn azure_values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
     }
     for component in space.components.iter() {
         let kind = component.kind;
-        let address = crate::recipe::azure::identity_address(&space.name, kind);
+        let address = Address::component(Kind::AzureUserAssignedIdentity, &space.name, kind);
         let client_id = state
             .get(&address)
             .and_then(|r| r.attributes["client_id"].as_str())
@@ -167,7 +167,7 @@ fn azure_values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
 }
 
 fn role_arn(space: &Space, kind: ComponentKind, state: &State) -> Result<String> {
-    let address = role_address(&space.name, kind);
+    let address = Address::component(Kind::AwsIamRole, &space.name, kind);
     state
         .get(&address)
         .and_then(|r| r.attributes["arn"].as_str())

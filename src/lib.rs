@@ -3,6 +3,7 @@
 //! Data flows one way: spec → recipe → desired graph; drivers read the actual resources;
 //! diff → plan → render, or → apply (graph order, state written after every cloud write).
 
+pub mod address;
 pub mod apply;
 pub mod cli;
 pub mod cluster;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::graph::{Kind, Location, Resource};
+use crate::graph::{Address, Kind, Location, Resource};
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -54,14 +54,14 @@ pub enum Ownership {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    pub address: String,
+    pub address: Address,
     pub kind: Kind,
     pub location: Location,
     pub ownership: Ownership,
     /// The attributes last applied (for adopted resources: only the parts idplan manages).
     pub attributes: Value,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<Address>,
     /// For adopted resources: what idplan added and takes back when the resource leaves the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added: Option<Value>,
@@ -331,17 +331,18 @@ fn lock(state: &Path, command: &str) -> Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::ComponentKind;
     use serde_json::json;
 
-    fn record(address: &str) -> Record {
+    fn record(space: &str) -> Record {
         Record {
-            address: address.into(),
+            address: Address::component(Kind::AwsIamRole, space, ComponentKind::Backup),
             kind: Kind::AwsIamRole,
             location: Location::Aws {
                 region: "us-east-1".into(),
             },
             ownership: Ownership::Created,
-            attributes: json!({"name": address}),
+            attributes: json!({"name": space}),
             depends_on: vec![],
             added: None,
         }
@@ -362,8 +363,16 @@ mod tests {
 
         let again = StateFile::open(&path, "test").unwrap();
         assert_eq!(again.state().lineage, lineage);
-        let addresses: Vec<_> = again.state().resources.iter().map(|r| &r.address).collect();
-        assert_eq!(addresses, ["a", "b"]);
+        let addresses: Vec<_> = again
+            .state()
+            .resources
+            .iter()
+            .map(|r| r.address.as_str())
+            .collect();
+        assert_eq!(
+            addresses,
+            ["aws_iam_role.a.backup", "aws_iam_role.b.backup"]
+        );
         let backup: State =
             serde_json::from_slice(&fs::read(sibling(&path, ".backup")).unwrap()).unwrap();
         assert_eq!(backup.serial, 1);

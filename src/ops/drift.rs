@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::Inputs;
 use crate::diff::{self, ADD, CHANGE, REMOVE};
 use crate::error::Result;
+use crate::graph::Address;
 use crate::plan::Plan;
 use crate::plan::render::Format;
 use crate::provider::Clouds;
@@ -25,7 +26,7 @@ pub enum Status {
 
 #[derive(Debug, Serialize)]
 pub struct Drifted {
-    pub address: String,
+    pub address: Address,
     pub status: Status,
     /// What the last apply left.
     pub recorded: Value,

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{Action, Plan, Prior, ResourceChange};
 use crate::error::{Error, Result};
-use crate::graph::{self, Graph, Resource};
+use crate::graph::{self, Address, Graph, Resource};
 use crate::provider::{self, Adoption, Clouds};
 use crate::spec::Spec;
 use crate::state::{Ownership, Record, State};
@@ -47,7 +47,7 @@ pub async fn build(
     graph: &Graph,
     parallelism: usize,
 ) -> Result<Plan> {
-    let mut items: BTreeMap<&str, Item> = BTreeMap::new();
+    let mut items: BTreeMap<&Address, Item> = BTreeMap::new();
     for r in graph.iter() {
         items.insert(
             &r.address,

@@ -15,7 +15,7 @@ use serde_json::Value;
 pub use build::build;
 
 use crate::error::{Error, Result};
-use crate::graph::{Kind, Location, Resource};
+use crate::graph::{Address, Kind, Location, Resource};
 use crate::state::{Ownership, Record};
 
 pub const FORMAT_VERSION: &str = "1.0";
@@ -33,7 +33,7 @@ pub enum Action {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResourceChange {
-    pub address: String,
+    pub address: Address,
     pub kind: Kind,
     pub location: Location,
     pub action: Action,
@@ -53,7 +53,7 @@ pub struct ResourceChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior: Option<Prior>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<Address>,
     /// Why, when it is not obvious: "deleted outside idplan", "forces replacement: name".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

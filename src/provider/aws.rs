@@ -259,7 +259,7 @@ impl AwsDriver {
                             match role.assume_role_policy_document() {
                                 Some(doc) => policy::normalize(
                                     &policy::parse_returned(doc).map_err(|m| Error::Cloud {
-                                        resource: r.address.clone(),
+                                        resource: r.address.to_string(),
                                         api: "iam:GetRole",
                                         message: m,
                                     })?,
@@ -291,7 +291,7 @@ impl AwsDriver {
                     Ok(out) => {
                         let doc = policy::parse_returned(out.policy_document()).map_err(|m| {
                             Error::Cloud {
-                                resource: r.address.clone(),
+                                resource: r.address.to_string(),
                                 api: "iam:GetRolePolicy",
                                 message: m,
                             }

@@ -621,7 +621,7 @@ impl GcpDriver {
                     continue;
                 }
                 return Err(Error::Cloud {
-                    resource: r.address.clone(),
+                    resource: r.address.to_string(),
                     api: Self::policy_ops(r.kind).0,
                     message: format!("{} does not exist", str_attr(&r.attributes, "resource")),
                 });
@@ -838,7 +838,7 @@ mod tests {
     #[test]
     fn only_idplans_own_service_account_is_taken_back() {
         let resource = Resource {
-            address: "google_service_account.prod.backup".into(),
+            address: "google_service_account.prod.backup".parse().unwrap(),
             kind: Kind::GoogleServiceAccount,
             location: crate::graph::Location::Gcp {
                 project: "p".into(),

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{resource_name, subject};
-use crate::graph::{Kind, Location, Resource};
+use crate::graph::{Address, Kind, Location, Resource};
 use crate::policy::{self, IrsaSubjects, Trust};
 use crate::spec::{
     AwsMode, AwsSpace, Component, ComponentKind, Space, SpecError, SpecErrors, Subjects,
@@ -75,39 +75,6 @@ pub fn issuer_host_path(issuer: &str) -> &str {
     rest.trim_end_matches('/')
 }
 
-pub fn provider_address(aws: &AwsSpace) -> String {
-    format!(
-        "{}.{}.{}",
-        Kind::AwsIamOpenidConnectProvider.type_name(),
-        aws.region,
-        aws.cluster
-    )
-}
-
-pub fn role_address(space: &str, component: ComponentKind) -> String {
-    format!(
-        "{}.{space}.{}",
-        Kind::AwsIamRole.type_name(),
-        component.spec_key()
-    )
-}
-
-pub fn policy_address(space: &str, component: ComponentKind) -> String {
-    format!(
-        "{}.{space}.{}",
-        Kind::AwsIamRolePolicy.type_name(),
-        component.spec_key()
-    )
-}
-
-pub fn association_address(space: &str, component: ComponentKind, namespace: &str) -> String {
-    format!(
-        "{}.{space}.{}.{namespace}",
-        Kind::AwsEksPodIdentityAssociation.type_name(),
-        component.spec_key()
-    )
-}
-
 /// EKS allows this many pod identity associations in one cluster.
 pub const ASSOCIATIONS_PER_CLUSTER: usize = 5000;
 
@@ -138,7 +105,7 @@ pub fn resources(
     let location = Location::Aws {
         region: aws.region.clone(),
     };
-    let provider = provider_address(aws);
+    let provider = Address::cluster(Kind::AwsIamOpenidConnectProvider, &aws.region, &aws.cluster);
     let mut out = Vec::new();
     // Pod identity needs no OIDC provider: EKS's agent exchanges the token itself.
     if aws.mode == AwsMode::Irsa {
@@ -163,7 +130,7 @@ pub fn resources(
             errors.push(e);
             continue;
         }
-        let role = role_address(&space.name, component.kind);
+        let role = Address::component(Kind::AwsIamRole, &space.name, component.kind);
         out.push(Resource {
             address: role.clone(),
             kind: Kind::AwsIamRole,
@@ -189,7 +156,7 @@ pub fn resources(
             },
         });
         out.push(Resource {
-            address: policy_address(&space.name, component.kind),
+            address: Address::component(Kind::AwsIamRolePolicy, &space.name, component.kind),
             kind: Kind::AwsIamRolePolicy,
             location: location.clone(),
             attributes: json!({
@@ -203,7 +170,12 @@ pub fn resources(
             // One association per host namespace: pod identity has no wildcards.
             for cp in &space.control_planes {
                 out.push(Resource {
-                    address: association_address(&space.name, component.kind, &cp.namespace),
+                    address: Address::item(
+                        Kind::AwsEksPodIdentityAssociation,
+                        &space.name,
+                        component.kind,
+                        &cp.namespace,
+                    ),
                     kind: Kind::AwsEksPodIdentityAssociation,
                     location: location.clone(),
                     attributes: json!({

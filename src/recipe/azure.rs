@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::{resource_name, subject};
-use crate::graph::{self, Kind, Location, Resource};
+use crate::graph::{self, Address, Kind, Location, Resource};
 use crate::spec::{AzureSpace, Component, ComponentKind, Space, SpecError, SpecErrors};
 
 pub use super::aws::{COMPONENT_TAG, MANAGED_BY, SPACE_TAG};
@@ -101,38 +101,6 @@ pub fn key_vault_id(azure: &AzureSpace, component: &Component) -> Option<String>
     Some(scope_id(azure, "Microsoft.KeyVault/vaults", vault))
 }
 
-pub fn identity_address(space: &str, component: ComponentKind) -> String {
-    format!(
-        "{}.{space}.{}",
-        Kind::AzureUserAssignedIdentity.type_name(),
-        component.spec_key()
-    )
-}
-
-pub fn credential_address(space: &str, component: ComponentKind, namespace: &str) -> String {
-    format!(
-        "{}.{space}.{}.{namespace}",
-        Kind::AzureFederatedIdentityCredential.type_name(),
-        component.spec_key()
-    )
-}
-
-pub fn role_assignment_address(space: &str, component: ComponentKind) -> String {
-    format!(
-        "{}.{space}.{}",
-        Kind::AzureRoleAssignment.type_name(),
-        component.spec_key()
-    )
-}
-
-pub fn access_policy_address(space: &str, component: ComponentKind) -> String {
-    format!(
-        "{}.{space}.{}",
-        Kind::AzureKeyVaultAccessPolicy.type_name(),
-        component.spec_key()
-    )
-}
-
 /// The federated credential name of a host namespace: the namespace itself (a DNS label is
 /// a valid credential name) when it has the 3 characters Azure wants, else prefixed.
 pub fn credential_name(namespace: &str) -> String {
@@ -218,7 +186,7 @@ pub fn resources(
             });
             continue;
         }
-        let identity = identity_address(&space.name, kind);
+        let identity = Address::component(Kind::AzureUserAssignedIdentity, &space.name, kind);
         out.push(Resource {
             address: identity.clone(),
             kind: Kind::AzureUserAssignedIdentity,
@@ -237,7 +205,12 @@ pub fn resources(
         });
         for cp in &space.control_planes {
             out.push(Resource {
-                address: credential_address(&space.name, kind, &cp.namespace),
+                address: Address::item(
+                    Kind::AzureFederatedIdentityCredential,
+                    &space.name,
+                    kind,
+                    &cp.namespace,
+                ),
                 kind: Kind::AzureFederatedIdentityCredential,
                 location: location.clone(),
                 attributes: json!({
@@ -260,7 +233,11 @@ pub fn resources(
                 let vault = key_vault_id(azure, component).expect("validated: key vault");
                 if !ctx.rbac(&vault) {
                     out.push(Resource {
-                        address: access_policy_address(&space.name, kind),
+                        address: Address::component(
+                            Kind::AzureKeyVaultAccessPolicy,
+                            &space.name,
+                            kind,
+                        ),
                         kind: Kind::AzureKeyVaultAccessPolicy,
                         location: location.clone(),
                         attributes: json!({
@@ -277,7 +254,7 @@ pub fn resources(
             }
         };
         out.push(Resource {
-            address: role_assignment_address(&space.name, kind),
+            address: Address::component(Kind::AzureRoleAssignment, &space.name, kind),
             kind: Kind::AzureRoleAssignment,
             location: location.clone(),
             attributes: json!({

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::json;
 
 use super::resource_name;
-use crate::graph::{Kind, Location, Resource};
+use crate::graph::{Address, Kind, Location, Resource};
 use crate::spec::{Component, ComponentKind, GcpMode, GcpSpace, Space, SpecError, SpecErrors};
 
 pub const STORAGE_ROLE: &str = "roles/storage.objectAdmin";
@@ -64,27 +64,15 @@ pub fn service_account_email(account_id: &str, project: &str) -> String {
     format!("{account_id}@{project}.iam.gserviceaccount.com")
 }
 
-pub fn service_account_address(space: &str, component: ComponentKind) -> String {
-    format!(
-        "{}.{space}.{}",
-        Kind::GoogleServiceAccount.type_name(),
-        component.spec_key()
-    )
-}
-
-fn members_address(kind: Kind, space: &str, component: ComponentKind) -> String {
-    format!("{}.{space}.{}", kind.type_name(), component.spec_key())
-}
-
 /// The members of one resource, and the policy they go into.
 fn members(
     kind: Kind,
-    address: String,
+    address: Address,
     location: &Location,
     (policy, role): (String, &str),
     holder: String,
     members: BTreeSet<String>,
-    depends_on: Vec<String>,
+    depends_on: Vec<Address>,
 ) -> Resource {
     Resource {
         address,
@@ -117,7 +105,7 @@ pub fn resources(
         let kind = component.kind;
         let holder = format!("{}/{}", space.name, kind.spec_key());
         // Who gets the component's role, and what must exist before.
-        let (grantee, depends_on): (BTreeSet<String>, Vec<String>) = match gcp.mode {
+        let (grantee, depends_on): (BTreeSet<String>, Vec<Address>) = match gcp.mode {
             GcpMode::Principal => (
                 space
                     .control_planes
@@ -129,7 +117,7 @@ pub fn resources(
             GcpMode::ServiceAccount => {
                 let id = resource_name(space, component);
                 let email = service_account_email(&id, &gcp.project);
-                let account = service_account_address(&space.name, kind);
+                let account = Address::component(Kind::GoogleServiceAccount, &space.name, kind);
                 out.push(Resource {
                     address: account.clone(),
                     kind: Kind::GoogleServiceAccount,
@@ -155,7 +143,7 @@ pub fn resources(
                 if !linked.is_empty() {
                     out.push(members(
                         Kind::GoogleServiceAccountIamMembers,
-                        members_address(Kind::GoogleServiceAccountIamMembers, &space.name, kind),
+                        Address::component(Kind::GoogleServiceAccountIamMembers, &space.name, kind),
                         &location,
                         (
                             format!("projects/{}/serviceAccounts/{email}", gcp.project),
@@ -193,7 +181,7 @@ fn grants(
     location: &Location,
     holder: &str,
     grantee: BTreeSet<String>,
-    depends_on: Vec<String>,
+    depends_on: Vec<Address>,
 ) -> Vec<Resource> {
     let kind = component.kind;
     match kind {
@@ -205,7 +193,7 @@ fn grants(
             let k = Kind::GoogleStorageBucketIamMembers;
             vec![members(
                 k,
-                members_address(k, &space.name, kind),
+                Address::component(k, &space.name, kind),
                 location,
                 (bucket, STORAGE_ROLE),
                 holder.to_string(),
@@ -217,7 +205,7 @@ fn grants(
             let k = Kind::GoogleProjectIamMembers;
             vec![members(
                 k,
-                members_address(k, &space.name, kind),
+                Address::component(k, &space.name, kind),
                 location,
                 (gcp.project.clone(), SECRET_ROLE),
                 holder.to_string(),
@@ -233,7 +221,7 @@ fn grants(
                 .map(|secret| {
                     members(
                         k,
-                        format!("{}.{secret}", members_address(k, &space.name, kind)),
+                        Address::item(k, &space.name, kind, secret),
                         location,
                         (
                             format!("projects/{}/secrets/{secret}", gcp.project),
