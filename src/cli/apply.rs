@@ -99,7 +99,7 @@ async fn saved(args: &ApplyArgs, file: &std::path::Path) -> Result<(Plan, StateF
     } else {
         state.set_lineage(&plan.lineage);
     }
-    let clouds = Clouds::new(plan.resource_changes.iter().map(|c| &c.location)).await;
+    let clouds = Clouds::new(plan.resource_changes.iter().map(|c| &c.location)).await?;
     Ok((plan, state, clouds))
 }
 

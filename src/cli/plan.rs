@@ -71,7 +71,7 @@ pub async fn open(
     let mut spec = spec::load(&inputs.spec.file)?;
     let discovered = cluster::discover(&mut spec).await?;
     let state = StateFile::open(&inputs.state.state, command)?;
-    let clouds = Clouds::new(locations(&spec, &state).iter()).await;
+    let clouds = Clouds::new(locations(&spec, &state).iter()).await?;
     Ok((spec, state, clouds, discovered))
 }
 

@@ -124,7 +124,7 @@ pub async fn desired_graph(spec: &Spec, clouds: &Clouds) -> Result<Graph> {
                     .iter()
                     .find(|(key, _)| key.0 == gcp.project && key.1 == gcp.cluster)
                     .map(|(_, ctx)| ctx)
-                    .ok_or_else(|| Error::user("internal: no GCP context for a space"))?;
+                    .ok_or_else(|| Error::internal("no GCP context for a space"))?;
                 recipe::gcp::resources(&spec.path, i, space, gcp, ctx)
             }
         };
@@ -375,7 +375,7 @@ fn decide(
         Some(_) => {}
         None => {
             change.importing = true;
-            match provider::adoption(&desired, &actual) {
+            match provider::adoption(&desired, &actual)? {
                 Adoption::Owned => {}
                 Adoption::Shared { desired: d, added } => {
                     change.ownership = Ownership::Adopted;
