@@ -25,6 +25,9 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Location, Resource};
 use crate::state::State;
 
+/// What a driver's cloud calls return.
+pub type Call<'a, T> = BoxFuture<'a, Result<T>>;
+
 /// One cloud's driver. The first three functions are what the cloud knows of its kinds
 /// without a driver instance (the graph needs identities before any driver is set up); the
 /// others talk to the cloud.
@@ -51,31 +54,25 @@ pub trait Driver: Send + Sync {
         &'a self,
         resource: &'a Resource,
         known: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Option<Value>>>;
+    ) -> Call<'a, Option<Value>>;
 
     /// Creates `resource`; returns what the cloud assigned (`computed_keys`).
-    fn create<'a>(&'a self, resource: &'a Resource) -> BoxFuture<'a, Result<Value>>;
+    fn create<'a>(&'a self, resource: &'a Resource) -> Call<'a, Value>;
 
     /// Brings `actual` to the resource's attributes.
-    fn update<'a>(&'a self, resource: &'a Resource, actual: &'a Value)
-    -> BoxFuture<'a, Result<()>>;
+    fn update<'a>(&'a self, resource: &'a Resource, actual: &'a Value) -> Call<'a, ()>;
 
     /// Deletes a resource idplan created; one already gone counts as deleted.
-    fn delete<'a>(&'a self, resource: &'a Resource) -> BoxFuture<'a, Result<()>>;
+    fn delete<'a>(&'a self, resource: &'a Resource) -> Call<'a, ()>;
 
     /// Takes back from an adopted resource only what idplan `added` to it.
-    fn release<'a>(&'a self, resource: &'a Resource, added: &'a Value)
-    -> BoxFuture<'a, Result<()>>;
+    fn release<'a>(&'a self, resource: &'a Resource, added: &'a Value) -> Call<'a, ()>;
 
     /// Forgets what was read, so that apply reads afresh what the plan read.
     fn refresh(&self);
 
     /// Refuses a plan that would break one of the cloud's limits, counting what others hold.
-    fn check_limits<'a>(
-        &'a self,
-        desired: &'a Graph,
-        state: &'a State,
-    ) -> BoxFuture<'a, Result<()>>;
+    fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()>;
 }
 
 /// Which cloud a kind belongs to.

@@ -11,12 +11,11 @@ use std::sync::Mutex;
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
-use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::tags::{self, Tags};
-use super::{Adoption, Driver, attributes_of};
+use super::{Adoption, Call, Driver, attributes_of};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Location, Resource};
 use crate::recipe::aws::{AwsContext, issuer_host_path};
@@ -184,11 +183,7 @@ impl Driver for AwsDriver {
         }
     }
 
-    fn read<'a>(
-        &'a self,
-        r: &'a Resource,
-        known: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Option<Value>>> {
+    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
         Box::pin(async move {
             let iam = self.iam(&r.location);
             match r.kind {
@@ -201,7 +196,7 @@ impl Driver for AwsDriver {
         })
     }
 
-    fn create<'a>(&'a self, r: &'a Resource) -> BoxFuture<'a, Result<Value>> {
+    fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
         Box::pin(async move {
             let iam = self.iam(&r.location);
             match r.kind {
@@ -215,7 +210,7 @@ impl Driver for AwsDriver {
         })
     }
 
-    fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> BoxFuture<'a, Result<()>> {
+    fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> Call<'a, ()> {
         Box::pin(async move {
             let iam = self.iam(&r.location);
             match r.kind {
@@ -228,7 +223,7 @@ impl Driver for AwsDriver {
         })
     }
 
-    fn delete<'a>(&'a self, r: &'a Resource) -> BoxFuture<'a, Result<()>> {
+    fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
         Box::pin(async move {
             let iam = self.iam(&r.location);
             match r.kind {
@@ -241,7 +236,7 @@ impl Driver for AwsDriver {
         })
     }
 
-    fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> BoxFuture<'a, Result<()>> {
+    fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
         Box::pin(async move {
             match r.kind {
                 Kind::AwsIamOpenidConnectProvider => {
@@ -257,11 +252,7 @@ impl Driver for AwsDriver {
         self.listings.clear();
     }
 
-    fn check_limits<'a>(
-        &'a self,
-        desired: &'a Graph,
-        state: &'a State,
-    ) -> BoxFuture<'a, Result<()>> {
+    fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()> {
         Box::pin(self.check_association_quotas(desired, state))
     }
 }

@@ -84,9 +84,8 @@ struct ArmProperties {
 
 /// The GUID of a role definition id, whatever its form (tenant or subscription scoped).
 fn role_guid(id: &str) -> String {
-    id.rsplit('/')
-        .next()
-        .unwrap_or_default()
+    id.rsplit_once('/')
+        .map_or(id, |(_, guid)| guid)
         .to_ascii_lowercase()
 }
 

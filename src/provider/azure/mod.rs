@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::rest::{self, ErrorBody, FixedToken, Request, Rest, Retries, TokenSource};
-use super::{Adoption, Driver};
+use super::{Adoption, Call, Driver};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
 use crate::recipe::azure::{self as recipe, AzureContext};
@@ -323,11 +323,7 @@ impl Driver for AzureDriver {
         }
     }
 
-    fn read<'a>(
-        &'a self,
-        r: &'a Resource,
-        _known: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Option<Value>>> {
+    fn read<'a>(&'a self, r: &'a Resource, _known: Option<&'a Value>) -> Call<'a, Option<Value>> {
         Box::pin(async move {
             match r.kind {
                 Kind::AzureUserAssignedIdentity => self.read_identity(r).await,
@@ -340,7 +336,7 @@ impl Driver for AzureDriver {
     }
 
     /// Returns what Azure assigned (an identity's principal and client ids).
-    fn create<'a>(&'a self, r: &'a Resource) -> BoxFuture<'a, Result<Value>> {
+    fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
         Box::pin(async move {
             match r.kind {
                 Kind::AzureUserAssignedIdentity => self.create_identity(r).await,
@@ -352,12 +348,12 @@ impl Driver for AzureDriver {
         })
     }
 
-    fn update<'a>(&'a self, r: &'a Resource, _actual: &'a Value) -> BoxFuture<'a, Result<()>> {
+    fn update<'a>(&'a self, r: &'a Resource, _actual: &'a Value) -> Call<'a, ()> {
         Box::pin(self.write(r, true))
     }
 
     /// For an access policy, only idplan's entry goes.
-    fn delete<'a>(&'a self, r: &'a Resource) -> BoxFuture<'a, Result<()>> {
+    fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
         Box::pin(async move {
             match r.kind {
                 Kind::AzureUserAssignedIdentity => self.delete_identity(r).await,
@@ -371,7 +367,7 @@ impl Driver for AzureDriver {
 
     /// idplan adopts nothing on Azure with additions: an identity not made by idplan is
     /// refused, so nothing is ever released.
-    fn release<'a>(&'a self, r: &'a Resource, _added: &'a Value) -> BoxFuture<'a, Result<()>> {
+    fn release<'a>(&'a self, r: &'a Resource, _added: &'a Value) -> Call<'a, ()> {
         Box::pin(async move {
             Err(Error::internal(format!(
                 "{} has nothing to release",
@@ -383,11 +379,7 @@ impl Driver for AzureDriver {
     /// Nothing is cached between reads.
     fn refresh(&self) {}
 
-    fn check_limits<'a>(
-        &'a self,
-        desired: &'a Graph,
-        _state: &'a State,
-    ) -> BoxFuture<'a, Result<()>> {
+    fn check_limits<'a>(&'a self, desired: &'a Graph, _state: &'a State) -> Call<'a, ()> {
         Box::pin(self.check_credential_counts(desired))
     }
 }

@@ -74,7 +74,11 @@ impl GcpDriver {
                 let sa: IamAccount = answer(body, &r.address, API)?;
                 Ok(Some(to_attributes(&AccountAttributes {
                     project: a.project,
-                    account_id: sa.email.split('@').next().unwrap_or_default().to_string(),
+                    account_id: sa
+                        .email
+                        .split_once('@')
+                        .map_or(sa.email.as_str(), |(id, _)| id)
+                        .to_string(),
                     email: sa.email,
                     display_name: sa.display_name,
                     description: sa.description,

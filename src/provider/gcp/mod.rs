@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use super::rest::{ErrorBody, Failure, FixedToken, Request, Rest, Retries, TokenSource};
-use super::{Adoption, Driver};
+use super::{Adoption, Call, Driver};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
 use crate::recipe::gcp::GcpContext;
@@ -268,11 +268,7 @@ impl Driver for GcpDriver {
         }
     }
 
-    fn read<'a>(
-        &'a self,
-        r: &'a Resource,
-        known: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Option<Value>>> {
+    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
         Box::pin(async move {
             match r.kind {
                 Kind::GoogleServiceAccount => self.read_account(r).await,
@@ -283,7 +279,7 @@ impl Driver for GcpDriver {
     }
 
     /// Nothing is assigned that idplan records.
-    fn create<'a>(&'a self, r: &'a Resource) -> BoxFuture<'a, Result<Value>> {
+    fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
         Box::pin(async move {
             match r.kind {
                 Kind::GoogleServiceAccount => self.create_account(r).await?,
@@ -294,7 +290,7 @@ impl Driver for GcpDriver {
         })
     }
 
-    fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> BoxFuture<'a, Result<()>> {
+    fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> Call<'a, ()> {
         Box::pin(async move {
             match r.kind {
                 Kind::GoogleServiceAccount => self.update_account(r).await,
@@ -305,7 +301,7 @@ impl Driver for GcpDriver {
     }
 
     /// Deletes what idplan created: a service account, or idplan's members of a policy.
-    fn delete<'a>(&'a self, r: &'a Resource) -> BoxFuture<'a, Result<()>> {
+    fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
         Box::pin(async move {
             match r.kind {
                 Kind::GoogleServiceAccount => self.delete_account(r).await,
@@ -316,18 +312,14 @@ impl Driver for GcpDriver {
     }
 
     /// Nothing GCP is ever adopted with additions: there is nothing to take back.
-    fn release<'a>(&'a self, _r: &'a Resource, _added: &'a Value) -> BoxFuture<'a, Result<()>> {
+    fn release<'a>(&'a self, _r: &'a Resource, _added: &'a Value) -> Call<'a, ()> {
         Box::pin(async { Ok(()) })
     }
 
     /// Nothing is cached between reads.
     fn refresh(&self) {}
 
-    fn check_limits<'a>(
-        &'a self,
-        desired: &'a Graph,
-        state: &'a State,
-    ) -> BoxFuture<'a, Result<()>> {
+    fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()> {
         Box::pin(self.check_policy_sizes(desired, state))
     }
 }
