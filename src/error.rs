@@ -25,6 +25,9 @@ pub enum Error {
     /// Anything the user must act on: a limit, a conflict, a stale plan, a held lock.
     #[error("{0}")]
     User(String),
+    /// An invariant idplan guarantees did not hold: a bug in idplan, not the user's to fix.
+    #[error("internal error (a bug in idplan, please report it): {0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -32,6 +35,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn user(msg: impl Into<String>) -> Self {
         Error::User(msg.into())
+    }
+
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Error::Internal(msg.into())
     }
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

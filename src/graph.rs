@@ -88,51 +88,18 @@ impl Kind {
 }
 
 /// The cloud identity of a resource: two addresses may not share one, and when it differs
-/// between state and spec the resource is replaced.
+/// between state and spec the resource is replaced. Each cloud's driver knows its kinds'
+/// (`provider::Driver::identity`).
 pub fn identity(kind: Kind, attributes: &Value) -> String {
-    let s = |k: &str| attributes[k].as_str().unwrap_or_default();
-    match kind {
-        Kind::AwsIamOpenidConnectProvider => s("arn").to_string(),
-        // IAM role names are unique in an account whatever their path.
-        Kind::AwsIamRole => s("name").to_string(),
-        Kind::AwsIamRolePolicy => format!("{}/{}", s("role"), s("name")),
-        Kind::AwsEksPodIdentityAssociation => format!(
-            "{}/{}/{}",
-            s("cluster"),
-            s("namespace"),
-            s("service_account")
-        ),
-        // ARM ids are case-insensitive.
-        Kind::AzureUserAssignedIdentity => s("id").to_ascii_lowercase(),
-        Kind::AzureFederatedIdentityCredential => {
-            format!("{}/{}", s("identity"), s("name")).to_ascii_lowercase()
-        }
-        Kind::AzureRoleAssignment => format!("{}/{}", s("scope"), s("name")).to_ascii_lowercase(),
-        // One access policy entry per (vault, identity): the identity's object id is only
-        // known once it exists, its resource id always.
-        Kind::AzureKeyVaultAccessPolicy => {
-            format!("{}/{}", s("vault"), s("identity")).to_ascii_lowercase()
-        }
-        Kind::GoogleServiceAccount => s("email").to_string(),
-        // Several addresses may hold members of one role in one policy (backup and billing on
-        // one bucket): `for` tells their member sets apart.
-        Kind::GoogleStorageBucketIamMembers
-        | Kind::GoogleProjectIamMembers
-        | Kind::GoogleSecretIamMembers
-        | Kind::GoogleServiceAccountIamMembers => {
-            format!("{} {} for {}", s("resource"), s("role"), s("for"))
-        }
-    }
+    // Attributes that do not fit their kind are a bug: their text stands for the identity,
+    // unequal to any other and visible in whatever message names it.
+    crate::provider::identity(kind, attributes).unwrap_or_else(|_| attributes.to_string())
 }
 
 /// Attributes the cloud assigns when a resource is created (an association's id): recorded in
 /// the state and read back, but never desired, so never compared with the spec.
 pub fn computed_keys(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::AwsEksPodIdentityAssociation => &["association_id"],
-        Kind::AzureUserAssignedIdentity => &["principal_id", "client_id", "tenant_id"],
-        _ => &[],
-    }
+    crate::provider::computed_keys(kind)
 }
 
 /// `attributes` without the computed keys: what the spec decides.

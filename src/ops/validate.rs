@@ -57,7 +57,7 @@ pub fn validate(file: &Path) -> Result<String> {
     if !errors.is_empty() {
         return Err(Error::Spec(SpecErrors(errors)));
     }
-    for ((_, policy), members) in gcp::policy_members(&google) {
+    for ((_, policy), members) in gcp::policy_members(&google)? {
         gcp::check_principals(&policy, members.len(), 0)
             .map_err(|e| Error::user(format!("{}: {e}", file.display())))?;
     }

@@ -244,7 +244,7 @@ fn decide(
         Some(_) => {}
         None => {
             change.importing = true;
-            match provider::adoption(&desired, &actual) {
+            match provider::adoption(&desired, &actual)? {
                 Adoption::Owned => {}
                 Adoption::Shared { desired: d, added } => {
                     change.ownership = Ownership::Adopted;

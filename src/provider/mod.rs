@@ -3,15 +3,147 @@
 //! A driver's `read` returns the actual attributes *projected* onto what idplan manages, in
 //! the same normal form as the desired attributes, so that equal means "nothing to do".
 //! Tags or client ids that someone else added are not in the projection and so never drift.
+//!
+//! Each cloud's knowledge lives in its own folder: `aws/`, `azure/`, `gcp/`, one file per
+//! resource kind with the kind's typed attributes. `rest` is the HTTP transport of Azure and
+//! GCP; `tags` the tag names idplan uses on every cloud that has tags.
 
 pub mod aws;
 pub mod azure;
 pub mod gcp;
+pub mod rest;
+pub mod tags;
 
+use std::fmt::Display;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::graph::{Kind, Location, Resource};
+use crate::graph::{Graph, Kind, Location, Resource};
+use crate::state::State;
+
+/// What a driver's cloud calls return.
+pub type Call<'a, T> = BoxFuture<'a, Result<T>>;
+
+/// One cloud's driver. The first three functions are what the cloud knows of its kinds
+/// without a driver instance (the graph needs identities before any driver is set up); the
+/// others talk to the cloud.
+pub trait Driver: Send + Sync {
+    /// The cloud identity of a resource: two addresses may not share one, and when it differs
+    /// between state and spec the resource is replaced.
+    fn identity(kind: Kind, attributes: &Value) -> Result<String>
+    where
+        Self: Sized;
+
+    /// Attributes the cloud assigns when a resource is created (an association's id):
+    /// recorded in the state and read back, but never desired, so never compared.
+    fn computed_keys(kind: Kind) -> &'static [&'static str]
+    where
+        Self: Sized;
+
+    /// Whether an existing resource that the state does not know can be taken over.
+    fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption>
+    where
+        Self: Sized;
+
+    /// What the cloud holds for `resource`, given what the state `known`s of it.
+    fn read<'a>(
+        &'a self,
+        resource: &'a Resource,
+        known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>>;
+
+    /// Creates `resource`; returns what the cloud assigned (`computed_keys`).
+    fn create<'a>(&'a self, resource: &'a Resource) -> Call<'a, Value>;
+
+    /// Brings `actual` to the resource's attributes.
+    fn update<'a>(&'a self, resource: &'a Resource, actual: &'a Value) -> Call<'a, ()>;
+
+    /// Deletes a resource idplan created; one already gone counts as deleted.
+    fn delete<'a>(&'a self, resource: &'a Resource) -> Call<'a, ()>;
+
+    /// Takes back from an adopted resource only what idplan `added` to it.
+    fn release<'a>(&'a self, resource: &'a Resource, added: &'a Value) -> Call<'a, ()>;
+
+    /// Forgets what was read, so that apply reads afresh what the plan read.
+    fn refresh(&self);
+
+    /// Refuses a plan that would break one of the cloud's limits, counting what others hold.
+    fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()>;
+}
+
+/// Which cloud a kind belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cloud {
+    Aws,
+    Azure,
+    Gcp,
+}
+
+fn cloud_of(kind: Kind) -> Cloud {
+    match kind {
+        Kind::AwsIamOpenidConnectProvider
+        | Kind::AwsIamRole
+        | Kind::AwsIamRolePolicy
+        | Kind::AwsEksPodIdentityAssociation => Cloud::Aws,
+        Kind::AzureUserAssignedIdentity
+        | Kind::AzureFederatedIdentityCredential
+        | Kind::AzureRoleAssignment
+        | Kind::AzureKeyVaultAccessPolicy => Cloud::Azure,
+        Kind::GoogleServiceAccount
+        | Kind::GoogleStorageBucketIamMembers
+        | Kind::GoogleProjectIamMembers
+        | Kind::GoogleSecretIamMembers
+        | Kind::GoogleServiceAccountIamMembers => Cloud::Gcp,
+    }
+}
+
+/// The cloud identity of a resource (see [`Driver::identity`]).
+pub fn identity(kind: Kind, attributes: &Value) -> Result<String> {
+    match cloud_of(kind) {
+        Cloud::Aws => aws::AwsDriver::identity(kind, attributes),
+        Cloud::Azure => azure::AzureDriver::identity(kind, attributes),
+        Cloud::Gcp => gcp::GcpDriver::identity(kind, attributes),
+    }
+}
+
+/// See [`Driver::computed_keys`].
+pub fn computed_keys(kind: Kind) -> &'static [&'static str] {
+    match cloud_of(kind) {
+        Cloud::Aws => aws::AwsDriver::computed_keys(kind),
+        Cloud::Azure => azure::AzureDriver::computed_keys(kind),
+        Cloud::Gcp => gcp::GcpDriver::computed_keys(kind),
+    }
+}
+
+/// Decides how to treat an existing resource that is not in the state.
+pub fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption> {
+    match cloud_of(resource.kind) {
+        Cloud::Aws => aws::AwsDriver::adoption(resource, actual),
+        Cloud::Azure => azure::AzureDriver::adoption(resource, actual),
+        Cloud::Gcp => gcp::GcpDriver::adoption(resource, actual),
+    }
+}
+
+/// Typed attributes as plans and state hold them: JSON.
+pub fn to_attributes<T: Serialize>(attributes: &T) -> Value {
+    serde_json::to_value(attributes).expect("attributes are plain JSON: string keys only")
+}
+
+/// `value` read as the attributes of a kind; `what` names the resource. Attributes come from
+/// idplan's own recipes and state, so a mismatch is a bug.
+pub fn attributes<T: DeserializeOwned>(what: impl Display, value: &Value) -> Result<T> {
+    T::deserialize(value)
+        .map_err(|e| Error::internal(format!("{what}: unexpected attributes {value}: {e}")))
+}
+
+/// The attributes of `resource`, typed.
+pub fn attributes_of<T: DeserializeOwned>(resource: &Resource) -> Result<T> {
+    attributes(&resource.address, &resource.attributes)
+}
 
 /// Every driver the current run needs, each created once.
 pub struct Clouds {
@@ -22,7 +154,7 @@ pub struct Clouds {
 
 impl Clouds {
     /// Creates the drivers for the locations given; no cloud call is made here.
-    pub async fn new<'a>(locations: impl IntoIterator<Item = &'a Location>) -> Clouds {
+    pub async fn new<'a>(locations: impl IntoIterator<Item = &'a Location>) -> Result<Clouds> {
         let (mut need_aws, mut need_azure, mut need_gcp) = (false, false, false);
         for location in locations {
             match location {
@@ -31,213 +163,95 @@ impl Clouds {
                 Location::Gcp { .. } => need_gcp = true,
             }
         }
-        Clouds {
-            aws: if need_aws {
-                Some(aws::AwsDriver::new().await)
-            } else {
-                None
+        Ok(Clouds {
+            aws: match need_aws {
+                true => Some(aws::AwsDriver::new().await),
+                false => None,
             },
-            azure: need_azure.then(azure::AzureDriver::new),
-            gcp: need_gcp.then(gcp::GcpDriver::new),
+            azure: need_azure.then(azure::AzureDriver::new).transpose()?,
+            gcp: need_gcp.then(gcp::GcpDriver::new).transpose()?,
+        })
+    }
+
+    /// The driver of the cloud a location is in.
+    pub fn driver(&self, location: &Location) -> Result<&dyn Driver> {
+        match location {
+            Location::Aws { .. } => Ok(self.aws()?),
+            Location::Azure { .. } => Ok(self.azure()?),
+            Location::Gcp { .. } => Ok(self.gcp()?),
         }
     }
 
-    pub fn gcp(&self) -> Result<&gcp::GcpDriver> {
-        self.gcp
-            .as_ref()
-            .ok_or_else(|| Error::user("internal: no GCP driver was set up"))
+    /// Every driver set up, in a fixed order (AWS, Azure, GCP).
+    fn drivers(&self) -> impl Iterator<Item = &dyn Driver> {
+        let aws = self.aws.as_ref().map(|d| d as &dyn Driver);
+        let azure = self.azure.as_ref().map(|d| d as &dyn Driver);
+        let gcp = self.gcp.as_ref().map(|d| d as &dyn Driver);
+        [aws, azure, gcp].into_iter().flatten()
     }
 
     pub fn aws(&self) -> Result<&aws::AwsDriver> {
         self.aws
             .as_ref()
-            .ok_or_else(|| Error::user("internal: no AWS driver was set up"))
+            .ok_or_else(|| Error::internal("no AWS driver was set up"))
     }
 
     pub fn azure(&self) -> Result<&azure::AzureDriver> {
         self.azure
             .as_ref()
-            .ok_or_else(|| Error::user("internal: no Azure driver was set up"))
+            .ok_or_else(|| Error::internal("no Azure driver was set up"))
+    }
+
+    pub fn gcp(&self) -> Result<&gcp::GcpDriver> {
+        self.gcp
+            .as_ref()
+            .ok_or_else(|| Error::internal("no GCP driver was set up"))
     }
 
     /// What the cloud holds for `resource`, given what the state `known`s of it.
     pub async fn read(&self, resource: &Resource, known: Option<&Value>) -> Result<Option<Value>> {
-        match resource.location {
-            Location::Aws { .. } => self.aws()?.read(resource, known).await,
-            Location::Azure { .. } => self.azure()?.read(resource, known).await,
-            Location::Gcp { .. } => self.gcp()?.read(resource, known).await,
-        }
+        self.driver(&resource.location)?.read(resource, known).await
     }
 
-    /// Refuses a plan that would break a per-cluster limit, counting what others hold there.
-    pub async fn check_limits(
-        &self,
-        desired: &crate::graph::Graph,
-        state: &crate::state::State,
-    ) -> Result<()> {
-        use std::collections::{BTreeMap, HashSet};
-        // (location, cluster) → (idplan's wanted associations, every (ns, sa) idplan knows)
-        type Ours = (usize, HashSet<(String, String)>);
-        let mut clusters: BTreeMap<(String, String), (Location, Ours)> = BTreeMap::new();
-        let key = |a: &Value| {
-            let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
-            (s("cluster"), (s("namespace"), s("service_account")))
-        };
-        let desired_associations = desired
-            .iter()
-            .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
-            .map(|r| (&r.location, &r.attributes, true));
-        let recorded = state
-            .resources
-            .iter()
-            .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
-            .map(|r| (&r.location, &r.attributes, false));
-        for (location, attributes, wanted) in desired_associations.chain(recorded) {
-            let Location::Aws { region } = location else {
-                continue;
-            };
-            let (cluster, pair) = key(attributes);
-            let entry = clusters
-                .entry((region.clone(), cluster))
-                .or_insert_with(|| (location.clone(), (0, HashSet::new())));
-            entry.1.0 += usize::from(wanted);
-            entry.1.1.insert(pair);
-        }
-        for ((_, cluster), (location, (wanted, ours))) in clusters {
-            if wanted == 0 {
-                continue;
-            }
-            let others = self
-                .aws()?
-                .foreign_associations(&location, &cluster, &ours)
-                .await?;
-            crate::recipe::aws::check_association_quota(&cluster, wanted, others)
-                .map_err(Error::user)?;
-        }
-        self.check_credentials(desired).await?;
-        self.check_policy_sizes(desired, state).await
-    }
-
-    /// Refuses more federated credentials on an existing identity than Azure allows,
-    /// counting those others put there.
-    async fn check_credentials(&self, desired: &crate::graph::Graph) -> Result<()> {
-        use std::collections::{BTreeMap, HashSet};
-        let mut identities: BTreeMap<String, HashSet<String>> = BTreeMap::new();
-        for r in desired
-            .iter()
-            .filter(|r| r.kind == Kind::AzureFederatedIdentityCredential)
-        {
-            let s = |k: &str| r.attributes[k].as_str().unwrap_or_default().to_string();
-            identities
-                .entry(s("identity"))
-                .or_default()
-                .insert(s("name").to_ascii_lowercase());
-        }
-        for identity in desired
-            .iter()
-            .filter(|r| r.kind == Kind::AzureUserAssignedIdentity)
-        {
-            let id = identity.attributes["id"].as_str().unwrap_or_default();
-            let ours = identities.remove(id).unwrap_or_default();
-            if self.azure()?.read(identity, None).await?.is_none() {
-                continue;
-            }
-            let others = self.azure()?.foreign_credentials(id, &ours).await?;
-            let component = identity.address.rsplit('.').next().unwrap_or_default();
-            let name = identity.attributes["name"].as_str().unwrap_or_default();
-            crate::recipe::azure::check_credentials_named(name, component, ours.len(), others)
-                .map_err(Error::user)?;
-        }
-        Ok(())
-    }
-
-    /// Refuses a GCP IAM policy that would hold more principals than Google allows, counting
-    /// the members others hold there. Checked before anything is written.
-    async fn check_policy_sizes(
-        &self,
-        desired: &crate::graph::Graph,
-        state: &crate::state::State,
-    ) -> Result<()> {
-        use crate::recipe::gcp::{check_principals, policy_members};
-        let wanted = policy_members(desired.iter());
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        let recorded_resources: Vec<Resource> =
-            state.resources.iter().map(|r| r.resource()).collect();
-        let recorded = policy_members(recorded_resources.iter());
-        let gcp = self.gcp()?;
-        for ((kind, policy), ours) in &wanted {
-            // One resource of this policy stands for it: the driver reads the whole policy.
-            let Some(sample) = desired
-                .iter()
-                .find(|r| r.kind == *kind && r.attributes["resource"] == policy.as_str())
-            else {
-                continue;
-            };
-            let known = recorded.get(&(*kind, policy.clone()));
-            let others = gcp
-                .policy_principals(sample)
-                .await?
-                .into_iter()
-                .filter(|m| !ours.contains(m) && known.is_none_or(|k| !k.contains(m)))
-                .count();
-            check_principals(policy, ours.len(), others).map_err(Error::user)?;
+    /// Refuses a plan that would break a cloud's limit, counting what others hold there.
+    pub async fn check_limits(&self, desired: &Graph, state: &State) -> Result<()> {
+        for driver in self.drivers() {
+            driver.check_limits(desired, state).await?;
         }
         Ok(())
     }
 
     /// Forgets what was read, so that apply reads afresh what the plan read.
     pub fn refresh(&self) {
-        if let Some(aws) = &self.aws {
-            aws.refresh();
-        }
-        if let Some(azure) = &self.azure {
-            azure.refresh();
-        }
+        self.drivers().for_each(|d| d.refresh());
     }
 
-    /// Creates `resource`; returns what the cloud assigned (`graph::computed_keys`).
+    /// Creates `resource`; returns what the cloud assigned (`computed_keys`).
     pub async fn create(&self, resource: &Resource) -> Result<Value> {
-        match resource.location {
-            Location::Aws { .. } => self.aws()?.create(resource).await,
-            Location::Azure { .. } => self.azure()?.create(resource).await,
-            Location::Gcp { .. } => self.gcp()?.create(resource).await,
-        }
+        self.driver(&resource.location)?.create(resource).await
     }
 
     pub async fn update(&self, resource: &Resource, actual: &Value) -> Result<()> {
-        match resource.location {
-            Location::Aws { .. } => self.aws()?.update(resource, actual).await,
-            Location::Azure { .. } => self.azure()?.update(resource, actual).await,
-            Location::Gcp { .. } => self.gcp()?.update(resource, actual).await,
-        }
+        self.driver(&resource.location)?
+            .update(resource, actual)
+            .await
     }
 
     /// Deletes a resource idplan created.
     pub async fn delete(&self, resource: &Resource) -> Result<()> {
-        match resource.location {
-            Location::Aws { .. } => self.aws()?.delete(resource).await,
-            Location::Azure { .. } => self.azure()?.delete(resource).await,
-            Location::Gcp { .. } => self.gcp()?.delete(resource).await,
-        }
+        self.driver(&resource.location)?.delete(resource).await
     }
 
     /// Takes back from an adopted resource only what idplan added to it.
     pub async fn release(&self, resource: &Resource, added: &Value) -> Result<()> {
-        match resource.location {
-            Location::Aws { .. } => self.aws()?.release(resource, added).await,
-            // idplan adopts nothing on Azure: an identity not made by idplan is refused.
-            Location::Azure { .. } => Err(Error::user(format!(
-                "internal: {} has nothing to release",
-                resource.address
-            ))),
-            Location::Gcp { .. } => self.gcp()?.release(resource, added).await,
-        }
+        self.driver(&resource.location)?
+            .release(resource, added)
+            .await
     }
 }
 
 /// Whether an existing resource that the state does not know can be taken over.
+#[derive(Debug)]
 pub enum Adoption {
     /// It carries idplan's marker: idplan made it (a lost state): manage it as created.
     Owned,
@@ -259,72 +273,12 @@ pub fn shared_desired(resource: &Resource, actual: &Value) -> Value {
     desired
 }
 
-/// Decides how to treat an existing resource that is not in the state.
-pub fn adoption(resource: &Resource, actual: &Value) -> Adoption {
-    use crate::recipe::aws::{MANAGED_BY, SPACE_TAG};
-    let tag = |attrs: &Value, key: &str| attrs["tags"][key].as_str().map(str::to_string);
-    match resource.kind {
-        Kind::GoogleServiceAccount => gcp::adopt_account(resource, actual),
-        // idplan's members of a shared policy: members equal to idplan's are idplan's (a lost
-        // state); nobody else's member is ever in the projection the driver reads.
-        Kind::GoogleStorageBucketIamMembers
-        | Kind::GoogleProjectIamMembers
-        | Kind::GoogleSecretIamMembers
-        | Kind::GoogleServiceAccountIamMembers => Adoption::Owned,
-        // A cluster's provider is shared by every space and state on that cluster: whoever
-        // made it, a state that did not record its creation never deletes it.
-        Kind::AwsIamOpenidConnectProvider => aws::adopt_provider(resource, actual),
-        // An inline policy belongs to its role: the role's adoption decides.
-        Kind::AwsIamRolePolicy => Adoption::Owned,
-        Kind::AwsEksPodIdentityAssociation => {
-            let managed = tag(actual, MANAGED_BY.0).as_deref() == Some(MANAGED_BY.1);
-            if managed && tag(actual, SPACE_TAG) == tag(&resource.attributes, SPACE_TAG) {
-                Adoption::Owned
-            } else {
-                aws::adopt_association(resource, actual)
-            }
-        }
-        // Credentials, assignments and access policy entries belong to their identity (the
-        // name or the principal is the identity's): its adoption decides.
-        Kind::AzureFederatedIdentityCredential
-        | Kind::AzureRoleAssignment
-        | Kind::AzureKeyVaultAccessPolicy => Adoption::Owned,
-        Kind::AzureUserAssignedIdentity => {
-            let name = resource.attributes["name"].as_str().unwrap_or_default();
-            let managed = tag(actual, MANAGED_BY.0).as_deref() == Some(MANAGED_BY.1);
-            match (managed, tag(actual, SPACE_TAG)) {
-                (true, space) if space == tag(&resource.attributes, SPACE_TAG) => Adoption::Owned,
-                (true, space) => Adoption::Conflict(format!(
-                    "managed identity {name} belongs to idplan space {}; two spaces cannot \
-                     share an identity: set another `name` for the component",
-                    space.unwrap_or_default()
-                )),
-                (false, _) => Adoption::Conflict(format!(
-                    "managed identity {name} already exists and was not created by idplan (no \
-                     tag managed-by=idplan); idplan will not take it over: set another `name` \
-                     for the component, or delete the identity"
-                )),
-            }
-        }
-        Kind::AwsIamRole => {
-            let name = resource.attributes["name"].as_str().unwrap_or_default();
-            let managed = tag(actual, MANAGED_BY.0).as_deref() == Some(MANAGED_BY.1);
-            match (managed, tag(actual, SPACE_TAG)) {
-                // idplan made it for this space: the state was lost or reset.
-                (true, space) if space == tag(&resource.attributes, SPACE_TAG) => Adoption::Owned,
-                (true, space) => Adoption::Conflict(format!(
-                    "IAM role {name} belongs to idplan space {}; two spaces cannot share a role: \
-                     set another `name` for the component",
-                    space.unwrap_or_default()
-                )),
-                (false, _) => Adoption::Conflict(format!(
-                    "IAM role {name} already exists and was not created by idplan (no tag \
-                     managed-by=idplan); idplan will not take it over: set another `name` for \
-                     the component, or delete the role"
-                )),
-            }
-        }
-    }
+/// A kind given to the driver of another cloud: a bug, reported, not a panic.
+pub(crate) fn wrong_cloud(resource: &Resource, cloud: &str) -> Error {
+    Error::internal(format!(
+        "{} ({}) was given to the {cloud} driver",
+        resource.address, resource.kind
+    ))
 }
 
 /// An error and its sources on one line ("dispatch failure: io error: ... Connection refused"),

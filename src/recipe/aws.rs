@@ -1,20 +1,20 @@
 //! AWS: the cluster's OIDC provider, one role per component with its trust policy, and one
 //! inline permissions policy per role.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{resource_name, subject};
 use crate::graph::{Address, Kind, Location, Resource};
 use crate::policy::{self, IrsaSubjects, Trust};
+use crate::provider::aws::association::AssociationAttributes;
+use crate::provider::aws::oidc::{CLUSTER_TAG, ProviderAttributes};
+use crate::provider::aws::role::{PolicyAttributes, RoleAttributes};
+use crate::provider::tags::{MANAGED_BY, Tags, component_tags};
+use crate::provider::to_attributes;
 use crate::spec::{
     AwsMode, AwsSpace, Component, ComponentKind, Space, SpecError, SpecErrors, Subjects,
 };
 
-/// The tag that marks what idplan owns.
-pub const MANAGED_BY: (&str, &str) = ("managed-by", "idplan");
-pub const SPACE_TAG: &str = "idplan/space";
-pub const COMPONENT_TAG: &str = "idplan/component";
-pub const CLUSTER_TAG: &str = "idplan/cluster";
 /// Name of the inline permissions policy idplan puts on each role.
 pub const POLICY_NAME: &str = "idplan";
 /// The audience of IRSA tokens, and the client id of the cluster's OIDC provider.
@@ -113,11 +113,14 @@ pub fn resources(
             address: provider.clone(),
             kind: Kind::AwsIamOpenidConnectProvider,
             location: location.clone(),
-            attributes: json!({
-                "arn": ctx.provider_arn(),
-                "url": ctx.issuer,
-                "client_ids": [STS_AUDIENCE],
-                "tags": { MANAGED_BY.0: MANAGED_BY.1, CLUSTER_TAG: aws.cluster },
+            attributes: to_attributes(&ProviderAttributes {
+                arn: ctx.provider_arn(),
+                url: ctx.issuer.clone(),
+                client_ids: vec![STS_AUDIENCE.to_string()],
+                tags: Tags::from([
+                    (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+                    (CLUSTER_TAG.to_string(), aws.cluster.clone()),
+                ]),
             }),
             depends_on: vec![],
         });
@@ -135,20 +138,18 @@ pub fn resources(
             address: role.clone(),
             kind: Kind::AwsIamRole,
             location: location.clone(),
-            attributes: json!({
-                "name": name,
-                "arn": ctx.role_arn(&name),
-                "path": "/",
-                "description": format!(
+            attributes: to_attributes(&RoleAttributes {
+                name: name.clone(),
+                arn: ctx.role_arn(&name),
+                path: "/".into(),
+                description: format!(
                     "Upbound Spaces {} ({}) of space {}; managed by idplan",
-                    component.kind, component.kind.service_account(), space.name
+                    component.kind,
+                    component.kind.service_account(),
+                    space.name
                 ),
-                "assume_role_policy": policy::normalize(&policy::trust_policy(&trust)),
-                "tags": {
-                    MANAGED_BY.0: MANAGED_BY.1,
-                    SPACE_TAG: space.name,
-                    COMPONENT_TAG: component.kind.spec_key(),
-                },
+                assume_role_policy: policy::normalize(&policy::trust_policy(&trust)),
+                tags: component_tags(&space.name, component.kind.spec_key()),
             }),
             depends_on: match aws.mode {
                 AwsMode::Irsa => vec![provider.clone()],
@@ -159,10 +160,10 @@ pub fn resources(
             address: Address::component(Kind::AwsIamRolePolicy, &space.name, component.kind),
             kind: Kind::AwsIamRolePolicy,
             location: location.clone(),
-            attributes: json!({
-                "role": name,
-                "name": POLICY_NAME,
-                "policy": policy::normalize(&permissions(component, &ctx.partition)),
+            attributes: to_attributes(&PolicyAttributes {
+                role: name.clone(),
+                name: POLICY_NAME.into(),
+                policy: policy::normalize(&permissions(component, &ctx.partition)),
             }),
             depends_on: vec![role.clone()],
         });
@@ -178,16 +179,13 @@ pub fn resources(
                     ),
                     kind: Kind::AwsEksPodIdentityAssociation,
                     location: location.clone(),
-                    attributes: json!({
-                        "cluster": aws.cluster,
-                        "namespace": cp.namespace,
-                        "service_account": component.kind.service_account(),
-                        "role_arn": ctx.role_arn(&name),
-                        "tags": {
-                            MANAGED_BY.0: MANAGED_BY.1,
-                            SPACE_TAG: space.name,
-                            COMPONENT_TAG: component.kind.spec_key(),
-                        },
+                    attributes: to_attributes(&AssociationAttributes {
+                        cluster: aws.cluster.clone(),
+                        namespace: cp.namespace.clone(),
+                        service_account: component.kind.service_account().to_string(),
+                        role_arn: ctx.role_arn(&name),
+                        tags: component_tags(&space.name, component.kind.spec_key()),
+                        association_id: None,
                     }),
                     depends_on: vec![role.clone()],
                 });

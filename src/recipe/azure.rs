@@ -4,13 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
-
 use super::{resource_name, subject};
 use crate::graph::{self, Address, Kind, Location, Resource};
+use crate::provider::azure::assignment::AssignmentAttributes;
+use crate::provider::azure::credential::CredentialAttributes;
+use crate::provider::azure::identity::IdentityAttributes;
+use crate::provider::azure::vault::AccessPolicyAttributes;
+use crate::provider::tags::component_tags;
+use crate::provider::to_attributes;
 use crate::spec::{AzureSpace, Component, ComponentKind, Space, SpecError, SpecErrors};
-
-pub use super::aws::{COMPONENT_TAG, MANAGED_BY, SPACE_TAG};
 
 /// The audience of AKS workload identity tokens.
 pub const AUDIENCE: &str = "api://AzureADTokenExchange";
@@ -191,15 +193,12 @@ pub fn resources(
             address: identity.clone(),
             kind: Kind::AzureUserAssignedIdentity,
             location: location.clone(),
-            attributes: json!({
-                "id": id,
-                "name": name,
-                "location": azure.region,
-                "tags": {
-                    MANAGED_BY.0: MANAGED_BY.1,
-                    SPACE_TAG: space.name,
-                    COMPONENT_TAG: kind.spec_key(),
-                },
+            attributes: to_attributes(&IdentityAttributes {
+                id: id.clone(),
+                name: name.clone(),
+                location: azure.region.clone(),
+                tags: component_tags(&space.name, kind.spec_key()),
+                computed: Default::default(),
             }),
             depends_on: vec![],
         });
@@ -213,12 +212,12 @@ pub fn resources(
                 ),
                 kind: Kind::AzureFederatedIdentityCredential,
                 location: location.clone(),
-                attributes: json!({
-                    "identity": id,
-                    "name": credential_name(&cp.namespace),
-                    "issuer": ctx.issuer,
-                    "subject": subject(&cp.namespace, kind),
-                    "audiences": [AUDIENCE],
+                attributes: to_attributes(&CredentialAttributes {
+                    identity: id.clone(),
+                    name: credential_name(&cp.namespace),
+                    issuer: ctx.issuer.clone(),
+                    subject: subject(&cp.namespace, kind),
+                    audiences: vec![AUDIENCE.to_string()],
                 }),
                 depends_on: vec![identity.clone()],
             });
@@ -240,11 +239,11 @@ pub fn resources(
                         ),
                         kind: Kind::AzureKeyVaultAccessPolicy,
                         location: location.clone(),
-                        attributes: json!({
-                            "vault": vault,
-                            "identity": id,
-                            "object_id": principal,
-                            "secret_permissions": SECRET_PERMISSIONS,
+                        attributes: to_attributes(&AccessPolicyAttributes {
+                            vault,
+                            identity: id.clone(),
+                            object_id: principal,
+                            secret_permissions: SECRET_PERMISSIONS.map(str::to_string).to_vec(),
                         }),
                         depends_on: vec![identity.clone()],
                     });
@@ -257,13 +256,13 @@ pub fn resources(
             address: Address::component(Kind::AzureRoleAssignment, &space.name, kind),
             kind: Kind::AzureRoleAssignment,
             location: location.clone(),
-            attributes: json!({
-                "scope": scope,
-                "name": role_assignment_name(&scope, &id, role),
-                "identity": id,
-                "role_definition_id": role,
-                "principal_id": principal,
-                "principal_type": "ServicePrincipal",
+            attributes: to_attributes(&AssignmentAttributes {
+                name: role_assignment_name(&scope, &id, role),
+                scope,
+                identity: id.clone(),
+                role_definition_id: role.to_string(),
+                principal_id: principal,
+                principal_type: "ServicePrincipal".into(),
             }),
             depends_on: vec![identity.clone()],
         });

@@ -8,10 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::json;
-
 use super::resource_name;
 use crate::graph::{Address, Kind, Location, Resource};
+use crate::provider::gcp::account::AccountAttributes;
+use crate::provider::gcp::policy::{self, MembersAttributes};
+use crate::provider::to_attributes;
 use crate::spec::{Component, ComponentKind, GcpMode, GcpSpace, Space, SpecError, SpecErrors};
 
 pub const STORAGE_ROLE: &str = "roles/storage.objectAdmin";
@@ -78,11 +79,11 @@ fn members(
         address,
         kind,
         location: location.clone(),
-        attributes: json!({
-            "resource": policy,
-            "role": role,
-            "for": holder,
-            "members": members,
+        attributes: to_attributes(&MembersAttributes {
+            resource: policy,
+            role: role.to_string(),
+            holder,
+            members,
         }),
         depends_on,
     }
@@ -122,12 +123,12 @@ pub fn resources(
                     address: account.clone(),
                     kind: Kind::GoogleServiceAccount,
                     location: location.clone(),
-                    attributes: json!({
-                        "project": gcp.project,
-                        "account_id": id,
-                        "email": email,
-                        "display_name": format!("Spaces {} {}", space.name, kind.kebab()),
-                        "description": format!(
+                    attributes: to_attributes(&AccountAttributes {
+                        project: gcp.project.clone(),
+                        account_id: id.clone(),
+                        email: email.clone(),
+                        display_name: format!("Spaces {} {}", space.name, kind.kebab()),
+                        description: format!(
                             "Upbound Spaces {kind} ({}) of space {}; {MANAGED_MARK}",
                             kind.service_account(),
                             space.name
@@ -241,29 +242,9 @@ fn grants(
 /// (kind, policy resource) → members.
 pub fn policy_members<'a>(
     resources: impl IntoIterator<Item = &'a Resource>,
-) -> BTreeMap<(Kind, String), BTreeSet<String>> {
-    let mut out: BTreeMap<(Kind, String), BTreeSet<String>> = BTreeMap::new();
-    for r in resources {
-        if !r.kind.is_google_iam_members() {
-            continue;
-        }
-        let entry = out.entry((r.kind, policy_of(&r.attributes))).or_default();
-        entry.extend(
-            r.attributes["members"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m.as_str().map(str::to_string)),
-        );
-    }
-    out
-}
-
-fn policy_of(attributes: &serde_json::Value) -> String {
-    attributes["resource"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+) -> crate::error::Result<BTreeMap<(Kind, String), BTreeSet<String>>> {
+    let typed = policy::members_of(resources)?;
+    Ok(policy::policy_members(typed.iter().map(|(k, m)| (*k, m))))
 }
 
 /// Refuses a policy that would hold more than Google's principals; `ours` are idplan's,
@@ -289,7 +270,9 @@ fn check_policy_sizes(
     gcp: &GcpSpace,
     resources: &[Resource],
 ) -> Result<(), SpecErrors> {
+    // Built from `MembersAttributes` by this recipe: they read back.
     let errors: Vec<SpecError> = policy_members(resources)
+        .expect("member attributes built by this recipe read back")
         .into_iter()
         .filter_map(|((_, policy), members)| check_principals(&policy, members.len(), 0).err())
         .map(|message| SpecError {
@@ -315,6 +298,8 @@ fn check_policy_sizes(
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    use serde_json::json;
 
     use super::*;
 

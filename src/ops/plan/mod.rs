@@ -55,7 +55,7 @@ pub async fn open(inputs: &Inputs, command: &str) -> Result<Opened> {
     let mut spec = spec::load(&inputs.spec)?;
     let discovered = cluster::discover(&mut spec).await?;
     let state = StateFile::open(&inputs.state, command)?;
-    let clouds = Clouds::new(locations(&spec, &state).iter()).await;
+    let clouds = Clouds::new(locations(&spec, &state).iter()).await?;
     Ok(Opened {
         spec,
         state,

@@ -1,0 +1,350 @@
+//! EKS pod identity associations: one per (component, host namespace) in pod identity mode.
+//!
+//! EKS lists associations without their role, so each cluster is listed once per run and the
+//! listing is kept current by idplan's own writes; an association idplan did not record is
+//! described to learn its role and tags.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use super::{AwsDriver, attrs, cloud_error, region};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Kind, Location, Resource};
+use crate::provider::tags::{self, Tags};
+use crate::provider::{Adoption, attributes, shared_desired, to_attributes};
+use crate::recipe::aws::check_association_quota;
+use crate::state::State;
+
+/// What EKS assigns at create: the association's id.
+pub const COMPUTED: &[&str] = &["association_id"];
+
+/// `aws_eks_pod_identity_association`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssociationAttributes {
+    pub cluster: String,
+    pub namespace: String,
+    pub service_account: String,
+    pub role_arn: String,
+    pub tags: Tags,
+    /// Assigned by EKS (see [`COMPUTED`]): absent from what the spec wants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub association_id: Option<String>,
+}
+
+impl AssociationAttributes {
+    /// (namespace, service account): what a cluster's listing is keyed by.
+    fn key(&self) -> (String, String) {
+        (self.namespace.clone(), self.service_account.clone())
+    }
+}
+
+/// A cluster's pod identity associations by (namespace, service account): their ids.
+type Listing = HashMap<(String, String), String>;
+/// A listing made once per run, on first use.
+type CachedListing = Arc<OnceCell<Mutex<Listing>>>;
+
+/// Each (region, cluster)'s listing.
+#[derive(Default)]
+pub(super) struct Listings(Mutex<HashMap<(String, String), CachedListing>>);
+
+impl Listings {
+    fn map(&self) -> MutexGuard<'_, HashMap<(String, String), CachedListing>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets every listing, so the next read lists again.
+    pub(super) fn clear(&self) {
+        self.map().clear();
+    }
+
+    fn cell(&self, location: &Location, cluster: &str) -> CachedListing {
+        self.map()
+            .entry((region(location).to_string(), cluster.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    /// Changes the listing of a cluster if this run has one.
+    fn edit(&self, location: &Location, cluster: &str, f: impl FnOnce(&mut Listing)) {
+        let key = (region(location).to_string(), cluster.to_string());
+        let cell = self.map().get(&key).cloned();
+        if let Some(listing) = cell.as_deref().and_then(OnceCell::get) {
+            f(&mut lock(listing));
+        }
+    }
+}
+
+fn lock(listing: &Mutex<Listing>) -> MutexGuard<'_, Listing> {
+    listing.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An association idplan made for this space (a lost state) is taken back. Another one is
+/// taken over when it already points at the role idplan wants (its tags are its owner's);
+/// one that points elsewhere is someone else's: a conflict.
+pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
+    let desired: AssociationAttributes = attrs(resource)?;
+    let found: AssociationAttributes = attributes(&resource.address, actual)?;
+    if tags::made_for_same_space(&desired.tags, &found.tags) {
+        return Ok(Adoption::Owned);
+    }
+    if found.role_arn != desired.role_arn {
+        // JSON-quoted, as the cloud's value is shown.
+        let wanted = Value::from(desired.role_arn.as_str());
+        return Ok(Adoption::Conflict(format!(
+            "a pod identity association for {}/{} already exists in cluster {}, pointing at {} \
+             instead of {wanted}; it was not created by idplan, so idplan leaves it alone: \
+             delete it, or point it at {wanted}",
+            found.namespace, found.service_account, found.cluster, actual["role_arn"],
+        )));
+    }
+    Ok(Adoption::Shared {
+        desired: shared_desired(resource, actual),
+        added: None,
+    })
+}
+
+impl AwsDriver {
+    /// The associations of a cluster, listed once (following `nextToken` to the end).
+    async fn listing(&self, location: &Location, cluster: &str) -> Result<CachedListing> {
+        let cell = self.listings.cell(location, cluster);
+        cell.get_or_try_init(|| async {
+            let items = self.list_associations(location, cluster, None).await?;
+            Ok::<_, Error>(Mutex::new(items.into_iter().collect()))
+        })
+        .await?;
+        Ok(cell)
+    }
+
+    /// Lists a cluster's associations, all or those of one (namespace, service account).
+    async fn list_associations(
+        &self,
+        location: &Location,
+        cluster: &str,
+        only: Option<&(String, String)>,
+    ) -> Result<Vec<((String, String), String)>> {
+        let resource = format!("EKS cluster {cluster}");
+        let mut pages = self
+            .eks(location)
+            .list_pod_identity_associations()
+            .cluster_name(cluster)
+            .set_namespace(only.map(|o| o.0.clone()))
+            .set_service_account(only.map(|o| o.1.clone()))
+            .max_results(100)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| cloud_error(&resource, "eks:ListPodIdentityAssociations", e))?;
+            for a in page.associations() {
+                if let (Some(ns), Some(sa), Some(id)) =
+                    (a.namespace(), a.service_account(), a.association_id())
+                {
+                    out.push(((ns.to_string(), sa.to_string()), id.to_string()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Refuses a cluster whose associations would exceed EKS's quota, counting those others
+    /// hold there.
+    pub(super) async fn check_association_quotas(
+        &self,
+        desired: &Graph,
+        state: &State,
+    ) -> Result<()> {
+        // (region, cluster) → (location, idplan's wanted associations, every (ns, sa) idplan knows)
+        type Ours = (Location, usize, HashSet<(String, String)>);
+        let mut clusters: BTreeMap<(String, String), Ours> = BTreeMap::new();
+        let desired_associations = desired
+            .iter()
+            .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
+            .map(|r| (&r.address, &r.location, &r.attributes, true));
+        let recorded = state
+            .resources
+            .iter()
+            .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
+            .map(|r| (&r.address, &r.location, &r.attributes, false));
+        for (address, location, attributes, wanted) in desired_associations.chain(recorded) {
+            let Location::Aws { region } = location else {
+                continue;
+            };
+            let a: AssociationAttributes = crate::provider::attributes(address, attributes)?;
+            let entry = clusters
+                .entry((region.clone(), a.cluster.clone()))
+                .or_insert_with(|| (location.clone(), 0, HashSet::new()));
+            entry.1 += usize::from(wanted);
+            entry.2.insert(a.key());
+        }
+        for ((_, cluster), (location, wanted, ours)) in clusters {
+            if wanted == 0 {
+                continue;
+            }
+            let cell = self.listing(&location, &cluster).await?;
+            let others = cell
+                .get()
+                .map_or(0, |l| lock(l).keys().filter(|k| !ours.contains(*k)).count());
+            check_association_quota(&cluster, wanted, others).map_err(Error::user)?;
+        }
+        Ok(())
+    }
+
+    /// Answers from the cluster's listing: an association idplan recorded, under the id it
+    /// recorded, is what idplan made (its role changes only through idplan); any other one is
+    /// described.
+    pub(super) async fn read_association(
+        &self,
+        r: &Resource,
+        known: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let a: AssociationAttributes = attrs(r)?;
+        let key = a.key();
+        let cell = self.listing(&r.location, &a.cluster).await?;
+        let listing = cell
+            .get()
+            .ok_or_else(|| Error::internal("a cluster's listing is made before it is read"))?;
+        let listed = lock(listing).get(&key).cloned();
+        let id = match listed {
+            Some(id) => id,
+            None if known.is_some() => {
+                // The list may lag behind a create just made: ask for this one before saying
+                // it is gone.
+                let found = self
+                    .list_associations(&r.location, &a.cluster, Some(&key))
+                    .await?;
+                match found.into_iter().next() {
+                    Some((k, id)) => {
+                        lock(listing).insert(k, id.clone());
+                        id
+                    }
+                    None => return Ok(None),
+                }
+            }
+            None => return Ok(None),
+        };
+        if let Some(known) = known {
+            let recorded: AssociationAttributes = attributes(&r.address, known)?;
+            if recorded.association_id.as_deref() == Some(id.as_str()) {
+                return Ok(Some(known.clone()));
+            }
+        }
+        let out = self
+            .eks(&r.location)
+            .describe_pod_identity_association()
+            .cluster_name(&a.cluster)
+            .association_id(&id)
+            .send()
+            .await;
+        let association = match out {
+            Ok(out) => out.association().cloned(),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => None,
+            Err(e) => {
+                return Err(cloud_error(
+                    &r.address,
+                    "eks:DescribePodIdentityAssociation",
+                    e,
+                ));
+            }
+        };
+        Ok(association.map(|assoc| {
+            let found = tags::idplan_tags(
+                assoc
+                    .tags()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            to_attributes(&AssociationAttributes {
+                cluster: a.cluster.clone(),
+                namespace: assoc.namespace().unwrap_or_default().to_string(),
+                service_account: assoc.service_account().unwrap_or_default().to_string(),
+                role_arn: assoc.role_arn().unwrap_or_default().to_string(),
+                tags: found,
+                association_id: Some(id),
+            })
+        }))
+    }
+
+    pub(super) async fn create_association(&self, r: &Resource) -> Result<Value> {
+        let a: AssociationAttributes = attrs(r)?;
+        let out = self
+            .eks(&r.location)
+            .create_pod_identity_association()
+            .cluster_name(&a.cluster)
+            .namespace(&a.namespace)
+            .service_account(&a.service_account)
+            .role_arn(&a.role_arn)
+            .set_tags(Some(a.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| cloud_error(&r.address, "eks:CreatePodIdentityAssociation", e))?;
+        let id = out
+            .association()
+            .and_then(|assoc| assoc.association_id())
+            .ok_or_else(|| Error::Cloud {
+                resource: r.address.to_string(),
+                api: "eks:CreatePodIdentityAssociation",
+                message: "no association id in the answer".into(),
+            })?
+            .to_string();
+        self.listings.edit(&r.location, &a.cluster, |listing| {
+            listing.insert(a.key(), id.clone());
+        });
+        Ok(to_attributes(&Computed { association_id: id }))
+    }
+
+    /// Points an association at another role, in place: its id and its pods' credentials
+    /// stay.
+    pub(super) async fn update_association(&self, r: &Resource, actual: &Value) -> Result<()> {
+        let a: AssociationAttributes = attrs(r)?;
+        let actual: AssociationAttributes = attributes(&r.address, actual)?;
+        if a.role_arn != actual.role_arn {
+            self.eks(&r.location)
+                .update_pod_identity_association()
+                .cluster_name(&a.cluster)
+                .set_association_id(actual.association_id)
+                .role_arn(&a.role_arn)
+                .send()
+                .await
+                .map_err(|e| cloud_error(&r.address, "eks:UpdatePodIdentityAssociation", e))?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn delete_association(&self, r: &Resource) -> Result<()> {
+        let a: AssociationAttributes = attrs(r)?;
+        let result = self
+            .eks(&r.location)
+            .delete_pod_identity_association()
+            .cluster_name(&a.cluster)
+            .set_association_id(a.association_id.clone())
+            .send()
+            .await;
+        match result {
+            Err(e) if e.code() != Some("ResourceNotFoundException") => {
+                return Err(cloud_error(
+                    &r.address,
+                    "eks:DeletePodIdentityAssociation",
+                    e,
+                ));
+            }
+            _ => {}
+        }
+        self.listings.edit(&r.location, &a.cluster, |listing| {
+            listing.remove(&a.key());
+        });
+        Ok(())
+    }
+}
+
+/// What a create returns: the attributes EKS assigned.
+#[derive(Serialize)]
+struct Computed {
+    association_id: String,
+}

@@ -1,0 +1,339 @@
+//! The AWS driver: IAM roles, inline policies and OIDC providers; EKS for the cluster issuer
+//! and pod identity associations; STS for the account. Retries with backoff and jitter are the
+//! SDK's standard retry mode.
+
+pub mod association;
+pub mod oidc;
+pub mod role;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use super::tags::{self, Tags};
+use super::{Adoption, Call, Driver, attributes_of};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Kind, Location, Resource};
+use crate::recipe::aws::{AwsContext, issuer_host_path};
+use crate::state::State;
+
+#[derive(Clone)]
+struct Clients {
+    iam: aws_sdk_iam::Client,
+    eks: aws_sdk_eks::Client,
+    sts: aws_sdk_sts::Client,
+}
+
+pub struct AwsDriver {
+    /// One SDK configuration (credentials chain, HTTP client) shared by all clients.
+    config: aws_config::SdkConfig,
+    clients: Mutex<HashMap<String, Clients>>,
+    caller: OnceCell<(String, String)>,
+    /// Each cluster's pod identity associations, listed once per run.
+    listings: association::Listings,
+}
+
+impl AwsDriver {
+    pub async fn new() -> AwsDriver {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            // Throttling and transient errors: the SDK retries with exponential backoff and
+            // jitter; five attempts ride out a burst without hiding an outage for long.
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+            .load()
+            .await;
+        AwsDriver {
+            config,
+            clients: Mutex::new(HashMap::new()),
+            caller: OnceCell::new(),
+            listings: association::Listings::default(),
+        }
+    }
+
+    /// Clients for a region (the spec's region wins over the environment's); made once and
+    /// shared, with one connection pool.
+    fn clients(&self, region: &str) -> Clients {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let config = self
+                    .config
+                    .to_builder()
+                    .region(aws_config::Region::new(region.to_string()))
+                    .build();
+                let stats = crate::stats::AwsCalls;
+                Clients {
+                    iam: aws_sdk_iam::Client::from_conf(
+                        aws_sdk_iam::config::Builder::from(&config)
+                            .interceptor(stats)
+                            .build(),
+                    ),
+                    eks: aws_sdk_eks::Client::from_conf(
+                        aws_sdk_eks::config::Builder::from(&config)
+                            .interceptor(stats)
+                            .build(),
+                    ),
+                    sts: aws_sdk_sts::Client::from_conf(
+                        aws_sdk_sts::config::Builder::from(&config)
+                            .interceptor(stats)
+                            .build(),
+                    ),
+                }
+            })
+            .clone()
+    }
+
+    fn iam(&self, location: &Location) -> aws_sdk_iam::Client {
+        self.clients(region(location)).iam
+    }
+
+    fn eks(&self, location: &Location) -> aws_sdk_eks::Client {
+        self.clients(region(location)).eks
+    }
+
+    /// The account, partition and cluster issuer that a space's resources are named after.
+    pub async fn context(&self, region: &str, cluster: &str) -> Result<AwsContext> {
+        let (account_id, partition) = self
+            .caller
+            .get_or_try_init(|| async {
+                let me = self
+                    .clients(region)
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| cloud_error("AWS account", "sts:GetCallerIdentity", e))?;
+                let account = me.account().unwrap_or_default().to_string();
+                // arn:<partition>:sts::<account>:...
+                let partition = me
+                    .arn()
+                    .and_then(|arn| arn.split(':').nth(1))
+                    .unwrap_or("aws")
+                    .to_string();
+                Ok::<_, Error>((account, partition))
+            })
+            .await?
+            .clone();
+        let eks = self.clients(region).eks;
+        let resource = format!("EKS cluster {cluster} ({region})");
+        let out = eks
+            .describe_cluster()
+            .name(cluster)
+            .send()
+            .await
+            .map_err(|e| cloud_error(&resource, "eks:DescribeCluster", e))?;
+        // Only IRSA needs the issuer; the recipe refuses an IRSA space without one.
+        let issuer = out
+            .cluster()
+            .and_then(|c| c.identity())
+            .and_then(|i| i.oidc())
+            .and_then(|o| o.issuer())
+            .map(|issuer| issuer_host_path(issuer).to_string())
+            .unwrap_or_default();
+        Ok(AwsContext {
+            account_id,
+            partition,
+            issuer,
+        })
+    }
+}
+
+impl Driver for AwsDriver {
+    fn identity(kind: Kind, a: &Value) -> Result<String> {
+        let what = kind.type_name();
+        Ok(match kind {
+            Kind::AwsIamOpenidConnectProvider => {
+                super::attributes::<oidc::ProviderAttributes>(what, a)?.arn
+            }
+            // IAM role names are unique in an account whatever their path.
+            Kind::AwsIamRole => super::attributes::<role::RoleAttributes>(what, a)?.name,
+            Kind::AwsIamRolePolicy => {
+                let p: role::PolicyAttributes = super::attributes(what, a)?;
+                format!("{}/{}", p.role, p.name)
+            }
+            Kind::AwsEksPodIdentityAssociation => {
+                let s: association::AssociationAttributes = super::attributes(what, a)?;
+                format!("{}/{}/{}", s.cluster, s.namespace, s.service_account)
+            }
+            _ => return Err(Error::internal(format!("{kind} is not an AWS kind"))),
+        })
+    }
+
+    fn computed_keys(kind: Kind) -> &'static [&'static str] {
+        match kind {
+            Kind::AwsEksPodIdentityAssociation => association::COMPUTED,
+            _ => &[],
+        }
+    }
+
+    fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption> {
+        match resource.kind {
+            // A cluster's provider is shared by every space and state on that cluster: whoever
+            // made it, a state that did not record its creation never deletes it.
+            Kind::AwsIamOpenidConnectProvider => oidc::adopt(resource, actual),
+            Kind::AwsIamRole => role::adopt(resource, actual),
+            // An inline policy belongs to its role: the role's adoption decides.
+            Kind::AwsIamRolePolicy => Ok(Adoption::Owned),
+            Kind::AwsEksPodIdentityAssociation => association::adopt(resource, actual),
+            _ => Err(super::wrong_cloud(resource, "AWS")),
+        }
+    }
+
+    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
+        Box::pin(async move {
+            let iam = self.iam(&r.location);
+            match r.kind {
+                Kind::AwsEksPodIdentityAssociation => self.read_association(r, known).await,
+                Kind::AwsIamOpenidConnectProvider => oidc::read(&iam, r).await,
+                Kind::AwsIamRole => role::read_role(&iam, r).await,
+                Kind::AwsIamRolePolicy => role::read_policy(&iam, r).await,
+                _ => Err(super::wrong_cloud(r, "AWS")),
+            }
+        })
+    }
+
+    fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
+        Box::pin(async move {
+            let iam = self.iam(&r.location);
+            match r.kind {
+                Kind::AwsEksPodIdentityAssociation => return self.create_association(r).await,
+                Kind::AwsIamOpenidConnectProvider => oidc::create(&iam, r).await?,
+                Kind::AwsIamRole => role::create_role(&iam, r).await?,
+                Kind::AwsIamRolePolicy => role::put_policy(&iam, r).await?,
+                _ => return Err(super::wrong_cloud(r, "AWS")),
+            }
+            Ok(Value::Object(serde_json::Map::new()))
+        })
+    }
+
+    fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> Call<'a, ()> {
+        Box::pin(async move {
+            let iam = self.iam(&r.location);
+            match r.kind {
+                Kind::AwsEksPodIdentityAssociation => self.update_association(r, actual).await,
+                Kind::AwsIamOpenidConnectProvider => oidc::update(&iam, r, actual).await,
+                Kind::AwsIamRole => role::update_role(&iam, r, actual).await,
+                Kind::AwsIamRolePolicy => role::put_policy(&iam, r).await,
+                _ => Err(super::wrong_cloud(r, "AWS")),
+            }
+        })
+    }
+
+    fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(async move {
+            let iam = self.iam(&r.location);
+            match r.kind {
+                Kind::AwsEksPodIdentityAssociation => self.delete_association(r).await,
+                Kind::AwsIamOpenidConnectProvider => oidc::delete(&iam, r).await,
+                Kind::AwsIamRole => role::delete_role(&iam, r).await,
+                Kind::AwsIamRolePolicy => role::delete_policy(&iam, r).await,
+                _ => Err(super::wrong_cloud(r, "AWS")),
+            }
+        })
+    }
+
+    fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
+        Box::pin(async move {
+            match r.kind {
+                Kind::AwsIamOpenidConnectProvider => {
+                    oidc::release(&self.iam(&r.location), r, added).await
+                }
+                // Associations are adopted as they are: idplan added nothing to them.
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn refresh(&self) {
+        self.listings.clear();
+    }
+
+    fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()> {
+        Box::pin(self.check_association_quotas(desired, state))
+    }
+}
+
+/// The typed attributes of an AWS resource.
+fn attrs<T: serde::de::DeserializeOwned>(r: &Resource) -> Result<T> {
+    attributes_of(r)
+}
+
+/// The region of an AWS location (`Clouds` only gives this driver AWS resources).
+fn region(location: &Location) -> &str {
+    match location {
+        Location::Aws { region } => region,
+        Location::Azure { .. } | Location::Gcp { .. } => "",
+    }
+}
+
+/// idplan's tags among a resource's IAM tags.
+fn idplan_tags(tags: &[Tag]) -> Tags {
+    tags::idplan_tags(tags.iter().map(|t| (t.key(), t.value())))
+}
+
+fn sdk_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter()
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+        .collect()
+}
+
+/// Tags to set and idplan tag keys to remove so that `actual` becomes `desired`.
+fn tag_changes(desired: &Tags, actual: &Tags) -> (Vec<Tag>, Vec<String>) {
+    let set: Tags = desired
+        .iter()
+        .filter(|(k, v)| actual.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let unset = actual
+        .keys()
+        .filter(|k| !desired.contains_key(*k))
+        .cloned()
+        .collect();
+    (sdk_tags(&set), unset)
+}
+
+/// A delete of something already gone has done its job.
+fn gone_is_ok<T, E, R>(
+    resource: impl std::fmt::Display,
+    api: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match result {
+        Err(e) if !is_no_such_entity(&e) => Err(cloud_error(resource, api, e)),
+        _ => Ok(()),
+    }
+}
+
+fn is_no_such_entity<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.code() == Some("NoSuchEntity")
+}
+
+/// A failed call, named by resource and API, with the cloud's own code and message.
+fn cloud_error<E, R>(
+    resource: impl std::fmt::Display,
+    api: &'static str,
+    e: SdkError<E, R>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let message = match (&e, e.code(), e.message()) {
+        (SdkError::ServiceError(_), Some(code), Some(msg)) => format!("{code}: {msg}"),
+        (SdkError::ServiceError(_), Some(code), None) => code.to_string(),
+        _ => super::causes(&e),
+    };
+    Error::Cloud {
+        resource: resource.to_string(),
+        api,
+        message,
+    }
+}

@@ -1,0 +1,196 @@
+//! A component's IAM role, with its trust policy, and the inline permissions policy idplan
+//! puts on it.
+
+use aws_sdk_iam::Client;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{attrs, cloud_error, gone_is_ok, idplan_tags, is_no_such_entity, tag_changes};
+use crate::error::{Error, Result};
+use crate::graph::Resource;
+use crate::policy;
+use crate::provider::tags::{self, Noun, Tags};
+use crate::provider::{Adoption, attributes, to_attributes};
+
+/// `aws_iam_role`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleAttributes {
+    pub name: String,
+    pub arn: String,
+    pub path: String,
+    pub description: String,
+    /// The trust policy, normalised (`policy::normalize`); null when IAM returns none.
+    pub assume_role_policy: Value,
+    pub tags: Tags,
+}
+
+/// `aws_iam_role_policy`: the inline permissions policy of a role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyAttributes {
+    pub role: String,
+    pub name: String,
+    /// The policy document, normalised.
+    pub policy: Value,
+}
+
+const ROLE: Noun = Noun {
+    kind: "IAM role",
+    short: "role",
+    article: "a",
+};
+
+/// A role belongs to one space: idplan's own for this space is taken back (a lost state).
+pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
+    let desired: RoleAttributes = attrs(resource)?;
+    let actual: RoleAttributes = attributes(&resource.address, actual)?;
+    Ok(tags::adopt_space_owned(
+        &ROLE,
+        &desired.name,
+        &desired.tags,
+        &actual.tags,
+    ))
+}
+
+/// A policy document IAM returned, normalised; `api` names the call that returned it.
+fn returned_policy(r: &Resource, api: &'static str, doc: &str) -> Result<Value> {
+    let parsed = policy::parse_returned(doc).map_err(|message| Error::Cloud {
+        resource: r.address.to_string(),
+        api,
+        message,
+    })?;
+    Ok(policy::normalize(&parsed))
+}
+
+pub(super) async fn read_role(iam: &Client, r: &Resource) -> Result<Option<Value>> {
+    let a: RoleAttributes = attrs(r)?;
+    match iam.get_role().role_name(&a.name).send().await {
+        Ok(out) => {
+            let Some(role) = out.role() else {
+                return Ok(None);
+            };
+            let trust = match role.assume_role_policy_document() {
+                Some(doc) => returned_policy(r, "iam:GetRole", doc)?,
+                None => Value::Null,
+            };
+            Ok(Some(to_attributes(&RoleAttributes {
+                name: role.role_name().to_string(),
+                arn: role.arn().to_string(),
+                path: role.path().to_string(),
+                description: role.description().unwrap_or_default().to_string(),
+                assume_role_policy: trust,
+                tags: idplan_tags(role.tags()),
+            })))
+        }
+        Err(e) if is_no_such_entity(&e) => Ok(None),
+        Err(e) => Err(cloud_error(&r.address, "iam:GetRole", e)),
+    }
+}
+
+pub(super) async fn create_role(iam: &Client, r: &Resource) -> Result<()> {
+    let a: RoleAttributes = attrs(r)?;
+    iam.create_role()
+        .role_name(a.name)
+        .path(a.path)
+        .description(a.description)
+        .assume_role_policy_document(a.assume_role_policy.to_string())
+        .set_tags(Some(super::sdk_tags(&a.tags)))
+        .send()
+        .await
+        .map_err(|e| cloud_error(&r.address, "iam:CreateRole", e))?;
+    Ok(())
+}
+
+/// Brings `actual` to the desired role, one API call per attribute that differs.
+pub(super) async fn update_role(iam: &Client, r: &Resource, actual: &Value) -> Result<()> {
+    let a: RoleAttributes = attrs(r)?;
+    let actual: RoleAttributes = attributes(&r.address, actual)?;
+    let name = &a.name;
+    if a.assume_role_policy != actual.assume_role_policy {
+        iam.update_assume_role_policy()
+            .role_name(name)
+            .policy_document(a.assume_role_policy.to_string())
+            .send()
+            .await
+            .map_err(|e| cloud_error(&r.address, "iam:UpdateAssumeRolePolicy", e))?;
+    }
+    if a.description != actual.description {
+        iam.update_role()
+            .role_name(name)
+            .description(&a.description)
+            .send()
+            .await
+            .map_err(|e| cloud_error(&r.address, "iam:UpdateRole", e))?;
+    }
+    let (set, unset) = tag_changes(&a.tags, &actual.tags);
+    if !set.is_empty() {
+        iam.tag_role()
+            .role_name(name)
+            .set_tags(Some(set))
+            .send()
+            .await
+            .map_err(|e| cloud_error(&r.address, "iam:TagRole", e))?;
+    }
+    if !unset.is_empty() {
+        iam.untag_role()
+            .role_name(name)
+            .set_tag_keys(Some(unset))
+            .send()
+            .await
+            .map_err(|e| cloud_error(&r.address, "iam:UntagRole", e))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn delete_role(iam: &Client, r: &Resource) -> Result<()> {
+    let a: RoleAttributes = attrs(r)?;
+    gone_is_ok(
+        &r.address,
+        "iam:DeleteRole",
+        iam.delete_role().role_name(a.name).send().await,
+    )
+}
+
+pub(super) async fn read_policy(iam: &Client, r: &Resource) -> Result<Option<Value>> {
+    let a: PolicyAttributes = attrs(r)?;
+    match iam
+        .get_role_policy()
+        .role_name(&a.role)
+        .policy_name(&a.name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(to_attributes(&PolicyAttributes {
+            role: out.role_name().to_string(),
+            name: out.policy_name().to_string(),
+            policy: returned_policy(r, "iam:GetRolePolicy", out.policy_document())?,
+        }))),
+        Err(e) if is_no_such_entity(&e) => Ok(None),
+        Err(e) => Err(cloud_error(&r.address, "iam:GetRolePolicy", e)),
+    }
+}
+
+/// Creates or replaces the inline policy: IAM's put is both.
+pub(super) async fn put_policy(iam: &Client, r: &Resource) -> Result<()> {
+    let a: PolicyAttributes = attrs(r)?;
+    iam.put_role_policy()
+        .role_name(a.role)
+        .policy_name(a.name)
+        .policy_document(a.policy.to_string())
+        .send()
+        .await
+        .map_err(|e| cloud_error(&r.address, "iam:PutRolePolicy", e))?;
+    Ok(())
+}
+
+pub(super) async fn delete_policy(iam: &Client, r: &Resource) -> Result<()> {
+    let a: PolicyAttributes = attrs(r)?;
+    gone_is_ok(
+        &r.address,
+        "iam:DeleteRolePolicy",
+        iam.delete_role_policy()
+            .role_name(a.role)
+            .policy_name(a.name)
+            .send()
+            .await,
+    )
+}

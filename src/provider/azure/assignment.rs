@@ -1,0 +1,149 @@
+//! A role assignment of a component's identity on its storage account or RBAC key vault.
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{AzureDriver, Op};
+use crate::error::Result;
+use crate::graph::Resource;
+use crate::provider::rest::answer;
+use crate::provider::{attributes_of, to_attributes};
+
+const AUTHZ: &str = "2022-04-01";
+
+const GET_ASSIGNMENT: Op = Op {
+    api: "GET Microsoft.Authorization/roleAssignments",
+    stat: "azure:RoleAssignments_Get",
+    version: AUTHZ,
+    retry_code: None,
+};
+const PUT_ASSIGNMENT: Op = Op {
+    api: "PUT Microsoft.Authorization/roleAssignments",
+    stat: "azure:RoleAssignments_Create",
+    version: AUTHZ,
+    // A principal created a moment ago may not have reached every directory replica yet,
+    // even with `principalType` set: Azure says so, and a retry succeeds.
+    retry_code: Some("PrincipalNotFound"),
+};
+const DELETE_ASSIGNMENT: Op = Op {
+    api: "DELETE Microsoft.Authorization/roleAssignments",
+    stat: "azure:RoleAssignments_Delete",
+    version: AUTHZ,
+    retry_code: None,
+};
+
+/// `azurerm_role_assignment`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssignmentAttributes {
+    pub scope: String,
+    /// A UUID, stable for (scope, identity, role): see `recipe::azure::role_assignment_name`.
+    pub name: String,
+    /// The identity's resource id.
+    pub identity: String,
+    /// The role definition's GUID.
+    pub role_definition_id: String,
+    /// The identity's principal id: a string, or a `graph::reference` to it until the
+    /// identity exists.
+    pub principal_id: Value,
+    pub principal_type: String,
+}
+
+impl AssignmentAttributes {
+    fn id(&self) -> String {
+        format!(
+            "{}/providers/Microsoft.Authorization/roleAssignments/{}",
+            self.scope, self.name
+        )
+    }
+
+    /// The subscription-scoped role definition id of the role, in the scope's subscription.
+    fn role_definition(&self) -> String {
+        let subscription = self.scope.split('/').nth(2).unwrap_or_default();
+        format!(
+            "/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{}",
+            self.role_definition_id
+        )
+    }
+}
+
+/// ARM's answer for an assignment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ArmAssignment {
+    properties: ArmProperties,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ArmProperties {
+    role_definition_id: String,
+    principal_id: Value,
+    principal_type: String,
+}
+
+/// The GUID of a role definition id, whatever its form (tenant or subscription scoped).
+fn role_guid(id: &str) -> String {
+    id.rsplit_once('/')
+        .map_or(id, |(_, guid)| guid)
+        .to_ascii_lowercase()
+}
+
+impl AzureDriver {
+    pub(super) async fn read_assignment(&self, r: &Resource) -> Result<Option<Value>> {
+        let a: AssignmentAttributes = attributes_of(r)?;
+        let Some(body) = self.get(&r.address, &GET_ASSIGNMENT, &a.id()).await? else {
+            return Ok(None);
+        };
+        let props = answer::<ArmAssignment>(body, &r.address, GET_ASSIGNMENT.api)?.properties;
+        Ok(Some(to_attributes(&AssignmentAttributes {
+            role_definition_id: role_guid(&props.role_definition_id),
+            principal_id: props.principal_id,
+            principal_type: props.principal_type,
+            ..a
+        })))
+    }
+
+    /// Role assignments cannot be changed in place: one that `exists` is deleted, then
+    /// created.
+    pub(super) async fn put_assignment(&self, r: &Resource, exists: bool) -> Result<()> {
+        let a: AssignmentAttributes = attributes_of(r)?;
+        if exists {
+            self.delete_id(&r.address, &DELETE_ASSIGNMENT, &a.id())
+                .await?;
+        }
+        let body = json!({ "properties": {
+            "roleDefinitionId": a.role_definition(),
+            "principalId": a.principal_id,
+            // A new identity may not have reached every directory replica yet.
+            "principalType": a.principal_type,
+        }});
+        self.call(
+            &r.address,
+            &PUT_ASSIGNMENT,
+            Method::PUT,
+            &a.id(),
+            Some(&body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn delete_assignment(&self, r: &Resource) -> Result<()> {
+        let a: AssignmentAttributes = attributes_of(r)?;
+        self.delete_id(&r.address, &DELETE_ASSIGNMENT, &a.id())
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_guids_compare_whatever_the_scope() {
+        let tenant = "/providers/Microsoft.Authorization/roleDefinitions/BA92F5B4-2D11-453D-A403-E96B0029C9FE";
+        let sub = "/subscriptions/x/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+        assert_eq!(role_guid(tenant), role_guid(sub));
+    }
+}

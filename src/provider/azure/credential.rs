@@ -1,0 +1,192 @@
+//! The federated identity credentials of a managed identity: one per (component, control
+//! plane), trusting the AKS issuer for the component's service account in one namespace.
+
+use std::collections::{BTreeMap, HashSet};
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::identity::IdentityAttributes;
+use super::{AzureDriver, Op};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Kind, Resource};
+use crate::provider::rest::answer;
+use crate::provider::tags::COMPONENT_TAG;
+use crate::provider::{attributes_of, to_attributes};
+use crate::recipe::azure::check_credentials_named;
+
+const MSI: &str = "2026-05-31";
+
+const GET_CREDENTIAL: Op = Op {
+    api: "GET Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    stat: "azure:FederatedIdentityCredentials_Get",
+    version: MSI,
+    retry_code: None,
+};
+const LIST_CREDENTIALS: Op = Op {
+    api: "GET Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    stat: "azure:FederatedIdentityCredentials_List",
+    version: MSI,
+    retry_code: None,
+};
+const PUT_CREDENTIAL: Op = Op {
+    api: "PUT Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    stat: "azure:FederatedIdentityCredentials_CreateOrUpdate",
+    version: MSI,
+    retry_code: None,
+};
+const DELETE_CREDENTIAL: Op = Op {
+    api: "DELETE Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    stat: "azure:FederatedIdentityCredentials_Delete",
+    version: MSI,
+    retry_code: None,
+};
+
+/// `azurerm_federated_identity_credential`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialAttributes {
+    /// The managed identity's resource id.
+    pub identity: String,
+    pub name: String,
+    pub issuer: String,
+    pub subject: String,
+    pub audiences: Vec<String>,
+}
+
+impl CredentialAttributes {
+    fn id(&self) -> String {
+        format!(
+            "{}/federatedIdentityCredentials/{}",
+            self.identity, self.name
+        )
+    }
+}
+
+/// ARM's answer for a credential.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ArmCredential {
+    name: Option<String>,
+    properties: ArmProperties,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ArmProperties {
+    issuer: String,
+    subject: String,
+    audiences: Vec<String>,
+}
+
+impl AzureDriver {
+    /// One writer per identity at a time (see `credential_locks`).
+    fn credential_lock(&self, identity: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        self.credential_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(identity.to_ascii_lowercase())
+            .or_default()
+            .clone()
+    }
+
+    pub(super) async fn read_credential(&self, r: &Resource) -> Result<Option<Value>> {
+        let a: CredentialAttributes = attributes_of(r)?;
+        let Some(body) = self.get(&r.address, &GET_CREDENTIAL, &a.id()).await? else {
+            return Ok(None);
+        };
+        let props = answer::<ArmCredential>(body, &r.address, GET_CREDENTIAL.api)?.properties;
+        Ok(Some(to_attributes(&CredentialAttributes {
+            identity: a.identity,
+            name: a.name,
+            issuer: props.issuer,
+            subject: props.subject,
+            audiences: props.audiences,
+        })))
+    }
+
+    pub(super) async fn put_credential(&self, r: &Resource) -> Result<()> {
+        let a: CredentialAttributes = attributes_of(r)?;
+        let body = json!({ "properties": {
+            "issuer": a.issuer,
+            "subject": a.subject,
+            "audiences": a.audiences,
+        }});
+        let lock = self.credential_lock(&a.identity);
+        let _one_at_a_time = lock.lock().await;
+        self.call(
+            &r.address,
+            &PUT_CREDENTIAL,
+            Method::PUT,
+            &a.id(),
+            Some(&body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn delete_credential(&self, r: &Resource) -> Result<()> {
+        let a: CredentialAttributes = attributes_of(r)?;
+        let lock = self.credential_lock(&a.identity);
+        let _one_at_a_time = lock.lock().await;
+        self.delete_id(&r.address, &DELETE_CREDENTIAL, &a.id())
+            .await
+    }
+
+    /// Federated credentials on an identity that idplan does not manage (not in `ours`).
+    async fn foreign_credentials(
+        &self,
+        identity_id: &str,
+        ours: &HashSet<String>,
+    ) -> Result<usize> {
+        let path = format!("{identity_id}/federatedIdentityCredentials");
+        let items = self.list(identity_id, &LIST_CREDENTIALS, &path).await?;
+        let mut count = 0;
+        for item in items {
+            let item: ArmCredential = answer(item, identity_id, LIST_CREDENTIALS.api)?;
+            if item
+                .name
+                .is_some_and(|n| !ours.contains(&n.to_ascii_lowercase()))
+            {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Refuses more federated credentials on an existing identity than Azure allows,
+    /// counting those others put there.
+    pub(super) async fn check_credential_counts(&self, desired: &Graph) -> Result<()> {
+        let mut identities: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+        for r in desired
+            .iter()
+            .filter(|r| r.kind == Kind::AzureFederatedIdentityCredential)
+        {
+            let c: CredentialAttributes = attributes_of(r)?;
+            identities
+                .entry(c.identity)
+                .or_default()
+                .insert(c.name.to_ascii_lowercase());
+        }
+        for r in desired
+            .iter()
+            .filter(|r| r.kind == Kind::AzureUserAssignedIdentity)
+        {
+            let identity: IdentityAttributes = attributes_of(r)?;
+            let ours = identities.remove(&identity.id).unwrap_or_default();
+            if self.read_identity(r).await?.is_none() {
+                continue;
+            }
+            let others = self.foreign_credentials(&identity.id, &ours).await?;
+            let component = identity.tags.get(COMPONENT_TAG).ok_or_else(|| {
+                Error::internal(format!(
+                    "{}: an identity without {COMPONENT_TAG} tag",
+                    r.address
+                ))
+            })?;
+            check_credentials_named(&identity.name, component, ours.len(), others)
+                .map_err(Error::user)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,166 @@
+//! A component's user-assigned managed identity. It belongs to one space: one that idplan
+//! did not make for this space is refused, never adopted.
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{AzureDriver, Op};
+use crate::error::Result;
+use crate::graph::Resource;
+use crate::provider::rest::answer;
+use crate::provider::tags::{self, Noun, Tags};
+use crate::provider::{Adoption, attributes, attributes_of, to_attributes};
+
+const MSI: &str = "2026-05-31";
+
+const GET_IDENTITY: Op = Op {
+    api: "GET Microsoft.ManagedIdentity/userAssignedIdentities",
+    stat: "azure:UserAssignedIdentities_Get",
+    version: MSI,
+    retry_code: None,
+};
+const PUT_IDENTITY: Op = Op {
+    api: "PUT Microsoft.ManagedIdentity/userAssignedIdentities",
+    stat: "azure:UserAssignedIdentities_CreateOrUpdate",
+    version: MSI,
+    retry_code: None,
+};
+const DELETE_IDENTITY: Op = Op {
+    api: "DELETE Microsoft.ManagedIdentity/userAssignedIdentities",
+    stat: "azure:UserAssignedIdentities_Delete",
+    version: MSI,
+    retry_code: None,
+};
+
+/// What Azure assigns at create.
+pub const COMPUTED: &[&str] = &["principal_id", "client_id", "tenant_id"];
+
+/// `azurerm_user_assigned_identity`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentityAttributes {
+    /// The ARM resource id.
+    pub id: String,
+    pub name: String,
+    /// The Azure region.
+    pub location: String,
+    pub tags: Tags,
+    /// Assigned by Azure (see [`COMPUTED`]): absent from what the spec wants.
+    #[serde(default, flatten)]
+    pub computed: Computed,
+}
+
+/// An identity's ids, assigned by Azure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Computed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+}
+
+/// ARM's answer for an identity.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ArmIdentity {
+    name: Option<String>,
+    location: String,
+    tags: std::collections::BTreeMap<String, String>,
+    properties: ArmProperties,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ArmProperties {
+    principal_id: Option<String>,
+    client_id: Option<String>,
+    tenant_id: Option<String>,
+}
+
+impl From<ArmProperties> for Computed {
+    fn from(p: ArmProperties) -> Self {
+        Computed {
+            principal_id: p.principal_id,
+            client_id: p.client_id,
+            tenant_id: p.tenant_id,
+        }
+    }
+}
+
+const IDENTITY: Noun = Noun {
+    kind: "managed identity",
+    short: "identity",
+    article: "an",
+};
+
+pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
+    let desired: IdentityAttributes = attributes_of(resource)?;
+    let actual: IdentityAttributes = attributes(&resource.address, actual)?;
+    Ok(tags::adopt_space_owned(
+        &IDENTITY,
+        &desired.name,
+        &desired.tags,
+        &actual.tags,
+    ))
+}
+
+impl AzureDriver {
+    async fn get_identity(&self, r: &Resource, id: &str) -> Result<Option<ArmIdentity>> {
+        match self.get(&r.address, &GET_IDENTITY, id).await? {
+            Some(body) => Ok(Some(answer(body, &r.address, GET_IDENTITY.api)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) async fn read_identity(&self, r: &Resource) -> Result<Option<Value>> {
+        let a: IdentityAttributes = attributes_of(r)?;
+        let Some(body) = self.get_identity(r, &a.id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(to_attributes(&IdentityAttributes {
+            id: a.id,
+            name: body.name.unwrap_or(a.name),
+            location: body.location,
+            tags: tags::idplan_tags(body.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            computed: body.properties.into(),
+        })))
+    }
+
+    /// Returns the ids Azure assigned; each is null when Azure's answer lacks it.
+    pub(super) async fn create_identity(&self, r: &Resource) -> Result<Value> {
+        let a: IdentityAttributes = attributes_of(r)?;
+        let body = json!({ "location": a.location, "tags": a.tags });
+        let (_, created) = self
+            .call(&r.address, &PUT_IDENTITY, Method::PUT, &a.id, Some(&body))
+            .await?;
+        let created: ArmIdentity = answer(created, &r.address, PUT_IDENTITY.api)?;
+        let p = created.properties;
+        Ok(json!({
+            "principal_id": p.principal_id,
+            "client_id": p.client_id,
+            "tenant_id": p.tenant_id,
+        }))
+    }
+
+    /// A PUT replaces all tags: the ones others set are kept.
+    pub(super) async fn put_identity(&self, r: &Resource) -> Result<()> {
+        let a: IdentityAttributes = attributes_of(r)?;
+        let mut tags = match self.get_identity(r, &a.id).await? {
+            Some(body) => body.tags,
+            None => Tags::new(),
+        };
+        tags.retain(|k, _| !tags::is_idplan_tag(k));
+        tags.extend(a.tags);
+        let body = json!({ "location": a.location, "tags": tags });
+        self.call(&r.address, &PUT_IDENTITY, Method::PUT, &a.id, Some(&body))
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn delete_identity(&self, r: &Resource) -> Result<()> {
+        let a: IdentityAttributes = attributes_of(r)?;
+        self.delete_id(&r.address, &DELETE_IDENTITY, &a.id).await
+    }
+}

@@ -1,0 +1,480 @@
+//! The Azure driver: ARM over HTTPS (the shared REST transport), one `api-version` per
+//! resource type. Managed identities and their federated credentials, role assignments, key
+//! vault access policies; AKS for the cluster issuer. Long-running operations are polled,
+//! lists follow `nextLink`.
+
+pub mod assignment;
+pub mod credential;
+pub mod identity;
+pub mod vault;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use azure_core::credentials::TokenCredential;
+use futures::future::BoxFuture;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use super::rest::{self, ErrorBody, FixedToken, Request, Rest, Retries, TokenSource};
+use super::{Adoption, Call, Driver};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Kind, Resource};
+use crate::recipe::azure::{self as recipe, AzureContext};
+use crate::spec::{AzureSpace, Space};
+use crate::state::State;
+
+pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
+const SCOPE: &str = "https://management.azure.com/.default";
+/// Polls of one long-running operation before giving up.
+const POLLS: u32 = 120;
+
+/// One ARM operation: how it is named in errors and stats, and its `api-version`.
+pub(crate) struct Op {
+    api: &'static str,
+    stat: &'static str,
+    version: &'static str,
+    /// An ARM error code that is transient for this operation.
+    retry_code: Option<&'static str>,
+}
+
+const AKS: &str = "2026-08-01";
+const STORAGE: &str = "2025-01-01";
+
+const GET_CLUSTER: Op = Op {
+    api: "GET Microsoft.ContainerService/managedClusters",
+    stat: "azure:ManagedClusters_Get",
+    version: AKS,
+    retry_code: None,
+};
+const GET_STORAGE: Op = Op {
+    api: "GET Microsoft.Storage/storageAccounts",
+    stat: "azure:StorageAccounts_GetProperties",
+    version: STORAGE,
+    retry_code: None,
+};
+
+/// azure_identity's credential, chosen from the environment on first use.
+struct AzureTokens(OnceCell<Arc<dyn TokenCredential>>);
+
+impl TokenSource for AzureTokens {
+    fn token(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async {
+            let fail = |message: String| format!("no Azure credentials: {message}");
+            let credential = self
+                .0
+                .get_or_try_init(|| async { credential().map_err(|e| fail(e.to_string())) })
+                .await?;
+            let token = credential
+                .get_token(&[SCOPE], None)
+                .await
+                .map_err(|e| fail(super::causes(&e)))?;
+            Ok(token.token.secret().to_string())
+        })
+    }
+}
+
+pub struct AzureDriver {
+    rest: Rest,
+    /// ARM base URL without a trailing `/`.
+    base: String,
+    /// One lock per managed identity: Azure refuses concurrent federated credential writes
+    /// on one identity (409), while different identities are written in parallel.
+    credential_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl AzureDriver {
+    pub fn new() -> Result<AzureDriver> {
+        let base = std::env::var("IDPLAN_AZURE_ARM_ENDPOINT")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let tokens: Box<dyn TokenSource> = match std::env::var("IDPLAN_AZURE_ACCESS_TOKEN") {
+            Ok(token) if !token.is_empty() => Box::new(FixedToken(token)),
+            _ => Box::new(AzureTokens(OnceCell::new())),
+        };
+        // Exponential backoff from 0.5 s (up to 32 s) with jitter, six attempts.
+        let retries = Retries {
+            attempts: 6,
+            first: Duration::from_millis(500),
+            cap: Duration::from_secs(32),
+        };
+        Ok(AzureDriver {
+            rest: Rest::new(tokens, retries, describe)?,
+            base: base.trim_end_matches('/').to_string(),
+            credential_locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// One ARM call with retries and long-running operations followed. `path` is a resource
+    /// id (or a full URL, for `nextLink`). Returns the status and body (null when empty); a
+    /// resource that is not there answers 404 with a null body.
+    async fn call(
+        &self,
+        resource: &str,
+        op: &Op,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value)> {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            format!("{}{path}{sep}api-version={}", self.base, op.version)
+        };
+        let mut request = Request::new(method, &url, op.stat).body(body);
+        request.retry_code = op.retry_code;
+        let response = match self.rest.send(&request).await {
+            Ok(response) => response,
+            Err(f) if f.is(404) => return Ok((StatusCode::NOT_FOUND, Value::Null)),
+            Err(f) => return Err(f.into_error(resource, op.api)),
+        };
+        let status = response.status;
+        if status == StatusCode::ACCEPTED || status == StatusCode::CREATED {
+            let headers = &response.headers;
+            let poll = headers
+                .get("azure-asyncoperation")
+                .or_else(|| headers.get("location"))
+                .and_then(|h| h.to_str().ok());
+            if let Some(poll) = poll {
+                self.wait(resource, op, poll, rest::retry_after(headers))
+                    .await?;
+                return Ok((StatusCode::OK, response.body));
+            }
+        }
+        Ok((status, response.body))
+    }
+
+    /// Polls a long-running operation until it succeeds; fails with its error otherwise.
+    async fn wait(
+        &self,
+        resource: &str,
+        op: &Op,
+        url: &str,
+        mut delay: Option<Duration>,
+    ) -> Result<()> {
+        for _ in 0..POLLS {
+            let first_poll = Duration::from_secs(1);
+            tokio::time::sleep(delay.unwrap_or(first_poll).min(rest::MAX_WAIT)).await;
+            let response = match self
+                .rest
+                .send(&Request::new(Method::GET, url, op.stat))
+                .await
+            {
+                Ok(response) => response,
+                Err(f) if f.is(404) => return Ok(()),
+                Err(f) => return Err(f.into_error(resource, op.api)),
+            };
+            let body = &response.body;
+            match body["status"].as_str() {
+                Some(s) if s.eq_ignore_ascii_case("Succeeded") => return Ok(()),
+                Some(s)
+                    if s.eq_ignore_ascii_case("Failed") || s.eq_ignore_ascii_case("Canceled") =>
+                {
+                    return Err(arm_error(resource, op.api, response.status, body));
+                }
+                // A `Location` poll answers 202 until done, then the final status.
+                None if response.status != StatusCode::ACCEPTED => return Ok(()),
+                _ => delay = rest::retry_after(&response.headers),
+            }
+        }
+        Err(Error::Cloud {
+            resource: resource.to_string(),
+            api: op.api,
+            message: format!("the long-running operation did not finish after {POLLS} polls"),
+        })
+    }
+
+    async fn get(&self, resource: &str, op: &Op, id: &str) -> Result<Option<Value>> {
+        let (status, body) = self.call(resource, op, Method::GET, id, None).await?;
+        Ok((status != StatusCode::NOT_FOUND).then_some(body))
+    }
+
+    /// Every item of a list, following `nextLink` to the end.
+    async fn list(&self, resource: &str, op: &Op, path: &str) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut next = Some(path.to_string());
+        while let Some(page) = next.take() {
+            let (status, body) = self.call(resource, op, Method::GET, &page, None).await?;
+            if status == StatusCode::NOT_FOUND {
+                break;
+            }
+            if let Some(items) = body["value"].as_array() {
+                out.extend(items.iter().cloned());
+            }
+            next = body["nextLink"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+        }
+        Ok(out)
+    }
+
+    /// Deletes; a resource already gone is fine.
+    async fn delete_id(&self, resource: &str, op: &Op, id: &str) -> Result<()> {
+        self.call(resource, op, Method::DELETE, id, None).await?;
+        Ok(())
+    }
+
+    /// The space's cluster issuer and its vaults' authorization mode; refuses a cluster
+    /// without OIDC issuer or workload identity, and storage accounts or vaults that do not
+    /// exist.
+    pub async fn context(&self, space: &Space, azure: &AzureSpace) -> Result<AzureContext> {
+        let what = format!("space {}", space.name);
+        let cluster_id = recipe::cluster_id(azure);
+        let cluster = self
+            .get(&what, &GET_CLUSTER, &cluster_id)
+            .await?
+            .ok_or_else(|| {
+                Error::user(format!(
+                    "{what}: AKS cluster {} not found in resource group {} of subscription {}",
+                    azure.cluster, azure.resource_group, azure.subscription
+                ))
+            })?;
+        let props = &cluster["properties"];
+        let oidc = &props["oidcIssuerProfile"];
+        let issuer = oidc["issuerURL"]
+            .as_str()
+            .or_else(|| oidc["issuerUrl"].as_str())
+            .filter(|s| !s.is_empty() && oidc["enabled"].as_bool() != Some(false));
+        let workload = props["securityProfile"]["workloadIdentity"]["enabled"].as_bool();
+        let issuer = match (issuer, workload) {
+            (Some(issuer), Some(true)) => issuer.to_string(),
+            (issuer, _) => {
+                let missing = match (issuer.is_none(), workload != Some(true)) {
+                    (true, true) => "the OIDC issuer and workload identity",
+                    (true, false) => "the OIDC issuer",
+                    _ => "workload identity",
+                };
+                return Err(Error::user(format!(
+                    "{what}: AKS cluster {} does not have {missing} enabled; enable them with: \
+                     az aks update --enable-oidc-issuer --enable-workload-identity -g {} -n {}",
+                    azure.cluster, azure.resource_group, azure.cluster
+                )));
+            }
+        };
+        let mut rbac_vaults = std::collections::BTreeMap::new();
+        for component in space.components.iter() {
+            if let Some(vault) = recipe::key_vault_id(azure, component) {
+                let rbac = self.vault_uses_rbac(&what, &vault).await?;
+                rbac_vaults.insert(vault.to_ascii_lowercase(), rbac);
+            }
+            if let Some(account) = recipe::storage_account_id(azure, component)
+                && self.get(&what, &GET_STORAGE, &account).await?.is_none()
+            {
+                return Err(Error::user(format!(
+                    "{what}: storage account {account} not found"
+                )));
+            }
+        }
+        Ok(AzureContext {
+            issuer,
+            rbac_vaults,
+        })
+    }
+}
+
+impl Driver for AzureDriver {
+    fn identity(kind: Kind, a: &Value) -> Result<String> {
+        let what = kind.type_name();
+        // ARM ids are case-insensitive.
+        let id = match kind {
+            Kind::AzureUserAssignedIdentity => {
+                super::attributes::<identity::IdentityAttributes>(what, a)?.id
+            }
+            Kind::AzureFederatedIdentityCredential => {
+                let c: credential::CredentialAttributes = super::attributes(what, a)?;
+                format!("{}/{}", c.identity, c.name)
+            }
+            Kind::AzureRoleAssignment => {
+                let r: assignment::AssignmentAttributes = super::attributes(what, a)?;
+                format!("{}/{}", r.scope, r.name)
+            }
+            // One access policy entry per (vault, identity): the identity's object id is only
+            // known once it exists, its resource id always.
+            Kind::AzureKeyVaultAccessPolicy => {
+                let p: vault::AccessPolicyAttributes = super::attributes(what, a)?;
+                format!("{}/{}", p.vault, p.identity)
+            }
+            _ => return Err(Error::internal(format!("{kind} is not an Azure kind"))),
+        };
+        Ok(id.to_ascii_lowercase())
+    }
+
+    fn computed_keys(kind: Kind) -> &'static [&'static str] {
+        match kind {
+            Kind::AzureUserAssignedIdentity => identity::COMPUTED,
+            _ => &[],
+        }
+    }
+
+    fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption> {
+        match resource.kind {
+            Kind::AzureUserAssignedIdentity => identity::adopt(resource, actual),
+            // Credentials, assignments and access policy entries belong to their identity (the
+            // name or the principal is the identity's): its adoption decides.
+            Kind::AzureFederatedIdentityCredential
+            | Kind::AzureRoleAssignment
+            | Kind::AzureKeyVaultAccessPolicy => Ok(Adoption::Owned),
+            _ => Err(super::wrong_cloud(resource, "Azure")),
+        }
+    }
+
+    fn read<'a>(&'a self, r: &'a Resource, _known: Option<&'a Value>) -> Call<'a, Option<Value>> {
+        Box::pin(async move {
+            match r.kind {
+                Kind::AzureUserAssignedIdentity => self.read_identity(r).await,
+                Kind::AzureFederatedIdentityCredential => self.read_credential(r).await,
+                Kind::AzureRoleAssignment => self.read_assignment(r).await,
+                Kind::AzureKeyVaultAccessPolicy => self.read_access_policy(r).await,
+                _ => Err(super::wrong_cloud(r, "Azure")),
+            }
+        })
+    }
+
+    /// Returns what Azure assigned (an identity's principal and client ids).
+    fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
+        Box::pin(async move {
+            match r.kind {
+                Kind::AzureUserAssignedIdentity => self.create_identity(r).await,
+                _ => {
+                    self.write(r, false).await?;
+                    Ok(Value::Object(serde_json::Map::new()))
+                }
+            }
+        })
+    }
+
+    fn update<'a>(&'a self, r: &'a Resource, _actual: &'a Value) -> Call<'a, ()> {
+        Box::pin(self.write(r, true))
+    }
+
+    /// For an access policy, only idplan's entry goes.
+    fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(async move {
+            match r.kind {
+                Kind::AzureUserAssignedIdentity => self.delete_identity(r).await,
+                Kind::AzureFederatedIdentityCredential => self.delete_credential(r).await,
+                Kind::AzureRoleAssignment => self.delete_assignment(r).await,
+                Kind::AzureKeyVaultAccessPolicy => self.access_policy(r, "remove").await,
+                _ => Err(super::wrong_cloud(r, "Azure")),
+            }
+        })
+    }
+
+    /// idplan adopts nothing on Azure with additions: an identity not made by idplan is
+    /// refused, so nothing is ever released.
+    fn release<'a>(&'a self, r: &'a Resource, _added: &'a Value) -> Call<'a, ()> {
+        Box::pin(async move {
+            Err(Error::internal(format!(
+                "{} has nothing to release",
+                r.address
+            )))
+        })
+    }
+
+    /// Nothing is cached between reads.
+    fn refresh(&self) {}
+
+    fn check_limits<'a>(&'a self, desired: &'a Graph, _state: &'a State) -> Call<'a, ()> {
+        Box::pin(self.check_credential_counts(desired))
+    }
+}
+
+impl AzureDriver {
+    /// Creates or brings a resource to its attributes; `exists` says whether it is there.
+    async fn write(&self, r: &Resource, exists: bool) -> Result<()> {
+        match r.kind {
+            Kind::AzureUserAssignedIdentity => self.put_identity(r).await,
+            Kind::AzureFederatedIdentityCredential => self.put_credential(r).await,
+            Kind::AzureRoleAssignment => self.put_assignment(r, exists).await,
+            Kind::AzureKeyVaultAccessPolicy => self.access_policy(r, "add").await,
+            _ => Err(super::wrong_cloud(r, "Azure")),
+        }
+    }
+}
+
+/// The azure_identity credential the environment calls for: a service principal's secret
+/// (`AZURE_CLIENT_SECRET`), workload identity (`AZURE_FEDERATED_TOKEN_FILE`), a managed
+/// identity (`IDENTITY_ENDPOINT`, or `IDPLAN_AZURE_MANAGED_IDENTITY=1` on a VM), else the
+/// developer tools (az, azd).
+fn credential() -> azure_core::Result<Arc<dyn TokenCredential>> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let (Some(tenant), Some(client), Some(secret)) = (
+        var("AZURE_TENANT_ID"),
+        var("AZURE_CLIENT_ID"),
+        var("AZURE_CLIENT_SECRET"),
+    ) {
+        return Ok(azure_identity::ClientSecretCredential::new(
+            &tenant,
+            client,
+            secret.into(),
+            None,
+        )?);
+    }
+    if var("AZURE_FEDERATED_TOKEN_FILE").is_some() {
+        return Ok(azure_identity::WorkloadIdentityCredential::new(None)?);
+    }
+    if var("IDENTITY_ENDPOINT").is_some() || var("IDPLAN_AZURE_MANAGED_IDENTITY").is_some() {
+        return Ok(azure_identity::ManagedIdentityCredential::new(None)?);
+    }
+    Ok(azure_identity::DeveloperToolsCredential::new(None)?)
+}
+
+/// How ARM failures read: `<status>: <error.code>: <error.message>`.
+fn describe(status: StatusCode, error: &ErrorBody) -> String {
+    match (error.code, error.message) {
+        (Some(code), Some(msg)) => format!("{status}: {code}: {msg}"),
+        (Some(code), None) => format!("{status}: {code}"),
+        _ => status.to_string(),
+    }
+}
+
+/// An ARM failure reported in a body (a long-running operation's).
+fn arm_error(resource: &str, api: &'static str, status: StatusCode, body: &Value) -> Error {
+    let error = &body["error"];
+    let message = describe(
+        status,
+        &ErrorBody {
+            code: error["code"].as_str(),
+            message: error["message"].as_str(),
+            text: "",
+        },
+    );
+    Error::Cloud {
+        resource: resource.to_string(),
+        api,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn arm_errors_name_code_and_message() {
+        let e = arm_error(
+            "azurerm_user_assigned_identity.p.backup",
+            "PUT Microsoft.ManagedIdentity/userAssignedIdentities",
+            StatusCode::CONFLICT,
+            &json!({"error": {"code": "Busy", "message": "try later"}}),
+        );
+        assert_eq!(
+            e.to_string(),
+            "azurerm_user_assigned_identity.p.backup: PUT Microsoft.ManagedIdentity/\
+             userAssignedIdentities failed: 409 Conflict: Busy: try later"
+        );
+        let e = rest::failure(
+            describe,
+            StatusCode::CONFLICT,
+            br#"{"error": {"code": "Busy", "message": "try later"}}"#,
+        );
+        assert_eq!(e.message, "409 Conflict: Busy: try later");
+    }
+}

@@ -1,0 +1,146 @@
+//! idplan's entry in a key vault's access policy (a vault without RBAC authorization): `get`
+//! and `list` on secrets for a component's identity. The rest of the policy is the vault
+//! owner's and is never touched.
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{AzureDriver, Op};
+use crate::error::{Error, Result};
+use crate::graph::Resource;
+use crate::provider::rest::answer;
+use crate::provider::{attributes_of, to_attributes};
+use crate::recipe::azure::SECRET_PERMISSIONS;
+
+const KEYVAULT: &str = "2026-02-01";
+
+const GET_VAULT: Op = Op {
+    api: "GET Microsoft.KeyVault/vaults",
+    stat: "azure:Vaults_Get",
+    version: KEYVAULT,
+    retry_code: None,
+};
+const UPDATE_ACCESS_POLICY: Op = Op {
+    api: "PUT Microsoft.KeyVault/vaults/accessPolicies",
+    stat: "azure:Vaults_UpdateAccessPolicy",
+    version: KEYVAULT,
+    retry_code: None,
+};
+
+/// `azurerm_key_vault_access_policy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessPolicyAttributes {
+    /// The vault's resource id.
+    pub vault: String,
+    /// The identity's resource id.
+    pub identity: String,
+    /// The identity's principal (object) id: a string, or a `graph::reference` to it until
+    /// the identity exists.
+    pub object_id: Value,
+    pub secret_permissions: Vec<String>,
+}
+
+/// ARM's answer for a vault.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ArmVault {
+    properties: ArmProperties,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ArmProperties {
+    tenant_id: Value,
+    access_policies: Vec<ArmEntry>,
+    enable_rbac_authorization: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ArmEntry {
+    object_id: String,
+    permissions: ArmPermissions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ArmPermissions {
+    secrets: Vec<String>,
+}
+
+impl AzureDriver {
+    async fn get_vault(&self, what: &str, id: &str) -> Result<Option<ArmVault>> {
+        match self.get(what, &GET_VAULT, id).await? {
+            Some(body) => Ok(Some(answer(body, what, GET_VAULT.api)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether a vault uses RBAC authorization (else access policies); refuses one that does
+    /// not exist.
+    pub(super) async fn vault_uses_rbac(&self, what: &str, id: &str) -> Result<bool> {
+        let vault = self
+            .get_vault(what, id)
+            .await?
+            .ok_or_else(|| Error::user(format!("{what}: key vault {id} not found")))?;
+        Ok(vault.properties.enable_rbac_authorization)
+    }
+
+    pub(super) async fn read_access_policy(&self, r: &Resource) -> Result<Option<Value>> {
+        let a: AccessPolicyAttributes = attributes_of(r)?;
+        let Some(vault) = self.get_vault(&r.address, &a.vault).await? else {
+            return Ok(None);
+        };
+        let object_id = a.object_id.as_str();
+        let entry = vault
+            .properties
+            .access_policies
+            .into_iter()
+            .find(|p| object_id.is_some_and(|o| p.object_id.eq_ignore_ascii_case(o)));
+        let Some(entry) = entry else {
+            return Ok(None);
+        };
+        // Only the secret permissions idplan grants are its own.
+        let granted: Vec<String> = SECRET_PERMISSIONS
+            .into_iter()
+            .filter(|p| {
+                entry
+                    .permissions
+                    .secrets
+                    .iter()
+                    .any(|g| g.eq_ignore_ascii_case(p))
+            })
+            .map(str::to_string)
+            .collect();
+        if granted.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(to_attributes(&AccessPolicyAttributes {
+            secret_permissions: granted,
+            ..a
+        })))
+    }
+
+    /// Adds or removes idplan's entry (`get`, `list` on secrets) in a vault's access policy.
+    pub(super) async fn access_policy(&self, r: &Resource, operation: &str) -> Result<()> {
+        let a: AccessPolicyAttributes = attributes_of(r)?;
+        let vault = self.get_vault(&r.address, &a.vault).await?.ok_or_else(|| {
+            Error::user(format!("{}: key vault {} not found", r.address, a.vault))
+        })?;
+        let body = json!({ "properties": { "accessPolicies": [{
+            "tenantId": vault.properties.tenant_id,
+            "objectId": a.object_id,
+            "permissions": { "secrets": SECRET_PERMISSIONS },
+        }]}});
+        self.call(
+            &r.address,
+            &UPDATE_ACCESS_POLICY,
+            Method::PUT,
+            &format!("{}/accessPolicies/{operation}", a.vault),
+            Some(&body),
+        )
+        .await?;
+        Ok(())
+    }
+}

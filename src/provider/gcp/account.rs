@@ -1,0 +1,181 @@
+//! A component's Google service account (`mode: service-account`). It has no tags: idplan
+//! marks its own in the description.
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{Api, GcpDriver};
+use crate::error::Result;
+use crate::graph::Resource;
+use crate::provider::rest::answer;
+use crate::provider::{Adoption, attributes, attributes_of, to_attributes};
+use crate::recipe::gcp::MANAGED_MARK;
+
+/// `google_service_account`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountAttributes {
+    pub project: String,
+    pub account_id: String,
+    pub email: String,
+    pub display_name: String,
+    /// Ends with `recipe::gcp::MANAGED_MARK` on the accounts idplan made.
+    pub description: String,
+}
+
+impl AccountAttributes {
+    fn path(&self) -> String {
+        format!(
+            "v1/projects/{}/serviceAccounts/{}",
+            self.project, self.email
+        )
+    }
+}
+
+/// IAM's answer for a service account.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct IamAccount {
+    email: String,
+    display_name: String,
+    description: String,
+}
+
+/// A service account that exists and was not made by idplan for this space is someone else's.
+pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
+    let desired: AccountAttributes = attributes_of(resource)?;
+    let ours = attributes::<AccountAttributes>(&resource.address, actual)?.description;
+    if ours == desired.description {
+        return Ok(Adoption::Owned);
+    }
+    let email = &desired.email;
+    Ok(Adoption::Conflict(if ours.ends_with(MANAGED_MARK) {
+        format!(
+            "service account {email} belongs to another idplan space ({ours}); two spaces \
+             cannot share one: set another `name` for the component"
+        )
+    } else {
+        format!(
+            "service account {email} already exists and was not created by idplan; idplan will \
+             not take it over: set another `name` for the component, or delete it"
+        )
+    }))
+}
+
+impl GcpDriver {
+    pub(super) async fn read_account(&self, r: &Resource) -> Result<Option<Value>> {
+        const API: &str = "iam.projects.serviceAccounts.get";
+        let a: AccountAttributes = attributes_of(r)?;
+        match self
+            .call(Method::GET, Api::Iam, &a.path(), &[], None, API)
+            .await
+        {
+            Ok(body) => {
+                let sa: IamAccount = answer(body, &r.address, API)?;
+                Ok(Some(to_attributes(&AccountAttributes {
+                    project: a.project,
+                    account_id: sa
+                        .email
+                        .split_once('@')
+                        .map_or(sa.email.as_str(), |(id, _)| id)
+                        .to_string(),
+                    email: sa.email,
+                    display_name: sa.display_name,
+                    description: sa.description,
+                })))
+            }
+            Err(f) if f.is(404) => Ok(None),
+            Err(f) => Err(f.into_error(&r.address, API)),
+        }
+    }
+
+    pub(super) async fn create_account(&self, r: &Resource) -> Result<()> {
+        const API: &str = "iam.projects.serviceAccounts.create";
+        let a: AccountAttributes = attributes_of(r)?;
+        let body = json!({
+            "accountId": a.account_id,
+            "serviceAccount": {
+                "displayName": a.display_name,
+                "description": a.description,
+            },
+        });
+        let path = format!("v1/projects/{}/serviceAccounts", a.project);
+        self.call(Method::POST, Api::Iam, &path, &[], Some(&body), API)
+            .await
+            .map_err(|f| f.into_error(&r.address, API))?;
+        Ok(())
+    }
+
+    pub(super) async fn update_account(&self, r: &Resource) -> Result<()> {
+        const API: &str = "iam.projects.serviceAccounts.patch";
+        let a: AccountAttributes = attributes_of(r)?;
+        let body = json!({
+            "serviceAccount": {
+                "displayName": a.display_name,
+                "description": a.description,
+            },
+            "updateMask": "displayName,description",
+        });
+        self.call(Method::PATCH, Api::Iam, &a.path(), &[], Some(&body), API)
+            .await
+            .map_err(|f| f.into_error(&r.address, API))?;
+        Ok(())
+    }
+
+    /// Deletes the account; one already gone counts as deleted.
+    pub(super) async fn delete_account(&self, r: &Resource) -> Result<()> {
+        const API: &str = "iam.projects.serviceAccounts.delete";
+        let a: AccountAttributes = attributes_of(r)?;
+        match self
+            .call(Method::DELETE, Api::Iam, &a.path(), &[], None, API)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(f) if f.is(404) => Ok(()),
+            Err(f) => Err(f.into_error(&r.address, API)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Kind;
+
+    fn account(description: &str) -> Value {
+        to_attributes(&AccountAttributes {
+            project: "p".into(),
+            account_id: "spaces-prod-backup".into(),
+            email: "spaces-prod-backup@p.iam.gserviceaccount.com".into(),
+            display_name: "Spaces prod backup".into(),
+            description: description.into(),
+        })
+    }
+
+    #[test]
+    fn only_idplans_own_service_account_is_taken_back() {
+        let resource = Resource {
+            address: "google_service_account.prod.backup".parse().unwrap(),
+            kind: Kind::GoogleServiceAccount,
+            location: crate::graph::Location::Gcp {
+                project: "p".into(),
+            },
+            attributes: account(
+                "Upbound Spaces backup (mxp-controller) of space prod; managed by idplan",
+            ),
+            depends_on: vec![],
+        };
+        let same = account(resource.attributes["description"].as_str().unwrap());
+        assert!(matches!(adopt(&resource, &same), Ok(Adoption::Owned)));
+        let other_space =
+            account("Upbound Spaces backup (mxp-controller) of space dev; managed by idplan");
+        match adopt(&resource, &other_space) {
+            Ok(Adoption::Conflict(m)) => assert!(m.contains("another idplan space"), "{m}"),
+            _ => panic!("expected a conflict"),
+        }
+        match adopt(&resource, &account("")) {
+            Ok(Adoption::Conflict(m)) => assert!(m.contains("not created by idplan"), "{m}"),
+            _ => panic!("expected a conflict"),
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The GCP driver: Google service accounts (IAM v1) and idplan's members in IAM allow policies
+//! (Storage JSON v1 buckets, Resource Manager v3 projects, Secret Manager v1 secrets, IAM v1
+//! service accounts); Resource Manager and GKE for the project number and workload pool.
+//! Calls go through the shared REST transport.
+
+pub mod account;
+pub mod policy;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use super::rest::{ErrorBody, Failure, FixedToken, Request, Rest, Retries, TokenSource};
+use super::{Adoption, Call, Driver};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Kind, Resource};
+use crate::recipe::gcp::GcpContext;
+use crate::spec::GkeCluster;
+use crate::state::State;
+
+const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+/// The Google APIs idplan calls; each has its own host unless `IDPLAN_GCP_ENDPOINT` is set.
+#[derive(Debug, Clone, Copy)]
+enum Api {
+    ResourceManager,
+    Iam,
+    Storage,
+    SecretManager,
+    Container,
+}
+
+impl Api {
+    fn base(self) -> (&'static str, &'static str) {
+        match self {
+            Api::ResourceManager => ("https://cloudresourcemanager.googleapis.com", ""),
+            Api::Iam => ("https://iam.googleapis.com", ""),
+            Api::Storage => ("https://storage.googleapis.com", "/storage/v1"),
+            Api::SecretManager => ("https://secretmanager.googleapis.com", ""),
+            Api::Container => ("https://container.googleapis.com", ""),
+        }
+    }
+}
+
+/// gcp_auth's chain (service account key, ADC, metadata server, gcloud), set up on first use.
+struct GoogleTokens(OnceCell<Arc<dyn gcp_auth::TokenProvider>>);
+
+impl TokenSource for GoogleTokens {
+    fn token(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async {
+            let provider = self
+                .0
+                .get_or_try_init(|| async { gcp_auth::provider().await })
+                .await
+                .map_err(|e| {
+                    format!(
+                        "no Google credentials ({e}); set GOOGLE_APPLICATION_CREDENTIALS, run \
+                         `gcloud auth application-default login`, or set IDPLAN_GCP_ACCESS_TOKEN"
+                    )
+                })?;
+            let token = provider
+                .token(&[SCOPE])
+                .await
+                .map_err(|e| format!("getting a Google access token failed: {e}"))?;
+            Ok(token.as_str().to_string())
+        })
+    }
+}
+
+pub struct GcpDriver {
+    rest: Rest,
+    endpoint: Option<String>,
+    /// One writer per policy in this process: idplan's own writes never race each other.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl GcpDriver {
+    pub fn new() -> Result<GcpDriver> {
+        let tokens: Box<dyn TokenSource> = match std::env::var("IDPLAN_GCP_ACCESS_TOKEN") {
+            Ok(token) if !token.trim().is_empty() => Box::new(FixedToken(token.trim().to_string())),
+            _ => Box::new(GoogleTokens(OnceCell::new())),
+        };
+        let endpoint = std::env::var("IDPLAN_GCP_ENDPOINT")
+            .ok()
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| e.trim().trim_end_matches('/').to_string());
+        // Exponential backoff from 400 ms (up to 5 s) with jitter, five attempts.
+        let retries = Retries {
+            attempts: 5,
+            first: Duration::from_millis(400),
+            cap: Duration::from_secs(5),
+        };
+        Ok(GcpDriver {
+            rest: Rest::new(tokens, retries, describe)?,
+            endpoint,
+            locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn url(&self, api: Api, path: &str) -> String {
+        let (host, prefix) = api.base();
+        match &self.endpoint {
+            Some(base) => format!("{base}{prefix}/{path}"),
+            None => format!("{host}{prefix}/{path}"),
+        }
+    }
+
+    /// One API call (retried by the transport); the body of a success is returned (`{}`
+    /// when empty).
+    async fn call(
+        &self,
+        method: Method,
+        api: Api,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        op: &'static str,
+    ) -> Result<Value, Failure> {
+        let url = self.url(api, path);
+        let stat = format!("gcp:{op}");
+        let request = Request::new(method, &url, &stat).query(query).body(body);
+        Ok(match self.rest.send(&request).await?.body {
+            Value::Null => json!({}),
+            body => body,
+        })
+    }
+
+    /// The project number and workload pool a space's members are named after.
+    pub async fn context(&self, project: &str, cluster: &GkeCluster) -> Result<GcpContext> {
+        let what = format!("project {project}");
+        let p = self
+            .call(
+                Method::GET,
+                Api::ResourceManager,
+                &format!("v3/projects/{project}"),
+                &[],
+                None,
+                "cloudresourcemanager.projects.get",
+            )
+            .await
+            .map_err(|f| f.into_error(&what, "cloudresourcemanager.projects.get"))?;
+        let project_number = p["name"]
+            .as_str()
+            .and_then(|n| n.strip_prefix("projects/"))
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| Error::Cloud {
+                resource: what.clone(),
+                api: "cloudresourcemanager.projects.get",
+                message: format!("no project number in the answer (name: {})", p["name"]),
+            })?
+            .to_string();
+        let name = format!(
+            "projects/{project}/locations/{}/clusters/{}",
+            cluster.location, cluster.name
+        );
+        let what = format!("GKE cluster {} ({})", cluster.name, cluster.location);
+        let c = self
+            .call(
+                Method::GET,
+                Api::Container,
+                &format!("v1/{name}"),
+                &[],
+                None,
+                "container.projects.locations.clusters.get",
+            )
+            .await
+            .map_err(|f| f.into_error(&what, "container.projects.locations.clusters.get"))?;
+        let workload_pool = c["workloadIdentityConfig"]["workloadPool"]
+            .as_str()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| {
+                Error::user(format!(
+                    "{what} does not have Workload Identity Federation for GKE enabled; enable \
+                     it with: gcloud container clusters update {} --location {} \
+                     --workload-pool={project}.svc.id.goog (and the GKE metadata server on its \
+                     node pools)",
+                    cluster.name, cluster.location
+                ))
+            })?
+            .to_string();
+        Ok(GcpContext {
+            project_number,
+            workload_pool,
+        })
+    }
+
+    /// Checks that a bucket exists and, when principal identifiers are to be bound on it
+    /// (`uniform`), that it has uniform bucket-level access: principal identifiers cannot be
+    /// used on a bucket with fine-grained ACLs (the Spaces documents require it).
+    pub async fn check_bucket(&self, bucket: &str, uniform: bool) -> Result<()> {
+        let what = format!("bucket {bucket}");
+        let b = self
+            .call(
+                Method::GET,
+                Api::Storage,
+                &format!("b/{bucket}"),
+                &[],
+                None,
+                "storage.buckets.get",
+            )
+            .await
+            .map_err(|f| f.into_error(&what, "storage.buckets.get"))?;
+        if !uniform || b["iamConfiguration"]["uniformBucketLevelAccess"]["enabled"] == json!(true) {
+            return Ok(());
+        }
+        Err(Error::user(format!(
+            "{what} does not have uniform bucket-level access, which IAM principal identifiers \
+             need (`mode: principal`); enable it with: gcloud storage buckets update \
+             gs://{bucket} --uniform-bucket-level-access (or use `mode: service-account`)"
+        )))
+    }
+
+    /// Checks that a listed secret exists, so a typo fails the plan rather than the apply.
+    pub async fn check_secret(&self, project: &str, secret: &str) -> Result<()> {
+        let name = format!("projects/{project}/secrets/{secret}");
+        self.call(
+            Method::GET,
+            Api::SecretManager,
+            &format!("v1/{name}"),
+            &[],
+            None,
+            "secretmanager.projects.secrets.get",
+        )
+        .await
+        .map_err(|f| {
+            f.into_error(
+                &format!("secret {name}"),
+                "secretmanager.projects.secrets.get",
+            )
+        })?;
+        Ok(())
+    }
+}
+
+impl Driver for GcpDriver {
+    fn identity(kind: Kind, a: &Value) -> Result<String> {
+        let what = kind.type_name();
+        match kind {
+            Kind::GoogleServiceAccount => {
+                Ok(super::attributes::<account::AccountAttributes>(what, a)?.email)
+            }
+            // Several addresses may hold members of one role in one policy (backup and billing
+            // on one bucket): `for` tells their member sets apart.
+            _ if kind.is_google_iam_members() => {
+                let m: policy::MembersAttributes = super::attributes(what, a)?;
+                Ok(format!("{} {} for {}", m.resource, m.role, m.holder))
+            }
+            _ => Err(Error::internal(format!("{kind} is not a GCP kind"))),
+        }
+    }
+
+    fn computed_keys(_kind: Kind) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption> {
+        match resource.kind {
+            Kind::GoogleServiceAccount => account::adopt(resource, actual),
+            // idplan's members of a shared policy: members equal to idplan's are idplan's (a
+            // lost state); nobody else's member is ever in the projection the driver reads.
+            kind if kind.is_google_iam_members() => Ok(Adoption::Owned),
+            _ => Err(super::wrong_cloud(resource, "GCP")),
+        }
+    }
+
+    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
+        Box::pin(async move {
+            match r.kind {
+                Kind::GoogleServiceAccount => self.read_account(r).await,
+                kind if kind.is_google_iam_members() => self.read_members(r, known).await,
+                _ => Err(super::wrong_cloud(r, "GCP")),
+            }
+        })
+    }
+
+    /// Nothing is assigned that idplan records.
+    fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
+        Box::pin(async move {
+            match r.kind {
+                Kind::GoogleServiceAccount => self.create_account(r).await?,
+                kind if kind.is_google_iam_members() => self.create_members(r).await?,
+                _ => return Err(super::wrong_cloud(r, "GCP")),
+            }
+            Ok(json!({}))
+        })
+    }
+
+    fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> Call<'a, ()> {
+        Box::pin(async move {
+            match r.kind {
+                Kind::GoogleServiceAccount => self.update_account(r).await,
+                kind if kind.is_google_iam_members() => self.update_members(r, actual).await,
+                _ => Err(super::wrong_cloud(r, "GCP")),
+            }
+        })
+    }
+
+    /// Deletes what idplan created: a service account, or idplan's members of a policy.
+    fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(async move {
+            match r.kind {
+                Kind::GoogleServiceAccount => self.delete_account(r).await,
+                kind if kind.is_google_iam_members() => self.delete_members(r).await,
+                _ => Err(super::wrong_cloud(r, "GCP")),
+            }
+        })
+    }
+
+    /// Nothing GCP is ever adopted with additions: there is nothing to take back.
+    fn release<'a>(&'a self, _r: &'a Resource, _added: &'a Value) -> Call<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Nothing is cached between reads.
+    fn refresh(&self) {}
+
+    fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()> {
+        Box::pin(self.check_policy_sizes(desired, state))
+    }
+}
+
+/// How Google failures read: `<error.status> (HTTP <code>): <error.message>`, or the start of
+/// the body when it is not Google's error JSON.
+fn describe(status: StatusCode, error: &ErrorBody) -> String {
+    let message = match error.message {
+        Some(m) => m.to_string(),
+        None => error.text.chars().take(300).collect(),
+    };
+    let code = status.as_u16();
+    match error.code.filter(|s| !s.is_empty()) {
+        None => format!("HTTP {code}: {message}"),
+        Some(s) => format!("{s} (HTTP {code}): {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::rest;
+
+    #[test]
+    fn google_errors_are_read() {
+        let f = rest::failure(
+            describe,
+            StatusCode::CONFLICT,
+            br#"{"error":{"code":409,"message":"There were concurrent policy changes.","status":"ABORTED"}}"#,
+        );
+        let e = f.into_error("google_project_iam_members.prod.sharedSecrets", "op");
+        assert_eq!(
+            e.to_string(),
+            "google_project_iam_members.prod.sharedSecrets: op failed: ABORTED (HTTP 409): There \
+             were concurrent policy changes."
+        );
+        let f = rest::failure(describe, StatusCode::BAD_GATEWAY, b"bad gateway");
+        assert_eq!(f.message, "HTTP 502: bad gateway");
+    }
+}

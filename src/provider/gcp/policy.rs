@@ -1,0 +1,454 @@
+//! idplan's members of one role in a shared IAM allow policy (a bucket's, the project's, a
+//! secret's, a service account's).
+//!
+//! Policies are shared with their owners: every change is a read-modify-write of the whole
+//! policy under its `etag` that touches only idplan's members of one role in the binding
+//! without a condition; a race (409 ABORTED, or 412 on Storage) is retried on a fresh read.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{Api, GcpDriver};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Kind, Resource};
+use crate::provider::rest::Failure;
+use crate::provider::{attributes, attributes_of, to_attributes};
+use crate::recipe::gcp::check_principals;
+use crate::state::State;
+
+/// Read-modify-write rounds of one policy change when others write at the same time.
+const RACE_ATTEMPTS: u32 = 8;
+
+/// `google_*_iam_members`: idplan's members of one role in one resource's policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MembersAttributes {
+    /// The resource whose policy it is: a bucket name, a project id, or a resource name.
+    pub resource: String,
+    pub role: String,
+    /// Whose members these are (`<space>/<component>`): several member sets may share one
+    /// role in one policy.
+    #[serde(rename = "for")]
+    pub holder: String,
+    pub members: BTreeSet<String>,
+}
+
+/// Every IAM policy the resources put members into, with idplan's members there:
+/// (kind, policy resource) → members.
+pub fn policy_members<'a>(
+    resources: impl IntoIterator<Item = (Kind, &'a MembersAttributes)>,
+) -> BTreeMap<(Kind, String), BTreeSet<String>> {
+    let mut out: BTreeMap<(Kind, String), BTreeSet<String>> = BTreeMap::new();
+    for (kind, m) in resources {
+        out.entry((kind, m.resource.clone()))
+            .or_default()
+            .extend(m.members.iter().cloned());
+    }
+    out
+}
+
+/// The member attributes among `resources`.
+pub fn members_of<'a>(
+    resources: impl IntoIterator<Item = &'a Resource>,
+) -> Result<Vec<(Kind, MembersAttributes)>> {
+    resources
+        .into_iter()
+        .filter(|r| r.kind.is_google_iam_members())
+        .map(|r| Ok((r.kind, attributes_of(r)?)))
+        .collect()
+}
+
+impl GcpDriver {
+    /// Refuses a GCP IAM policy that would hold more principals than Google allows, counting
+    /// the members others hold there. Checked before anything is written.
+    pub(super) async fn check_policy_sizes(&self, desired: &Graph, state: &State) -> Result<()> {
+        let desired_members = members_of(desired.iter())?;
+        let wanted = policy_members(desired_members.iter().map(|(k, m)| (*k, m)));
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let recorded_resources: Vec<Resource> =
+            state.resources.iter().map(|r| r.resource()).collect();
+        let recorded_members = members_of(recorded_resources.iter())?;
+        let recorded = policy_members(recorded_members.iter().map(|(k, m)| (*k, m)));
+        for ((kind, policy), ours) in &wanted {
+            // One resource of this policy stands for it: the driver reads the whole policy.
+            let Some(sample) = desired.iter().find(|r| {
+                r.kind == *kind
+                    && attributes_of::<MembersAttributes>(r).is_ok_and(|m| m.resource == *policy)
+            }) else {
+                continue;
+            };
+            let known = recorded.get(&(*kind, policy.clone()));
+            let others = self
+                .policy_principals(sample)
+                .await?
+                .into_iter()
+                .filter(|m| !ours.contains(m) && known.is_none_or(|k| !k.contains(m)))
+                .count();
+            check_principals(policy, ours.len(), others).map_err(Error::user)?;
+        }
+        Ok(())
+    }
+
+    /// Every principal in the policy that `r` puts members into (all roles, all bindings).
+    async fn policy_principals(&self, r: &Resource) -> Result<BTreeSet<String>> {
+        let Some(policy) = self.get_policy(r).await? else {
+            return Ok(BTreeSet::new());
+        };
+        Ok(policy["bindings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|b| b["members"].as_array().into_iter().flatten())
+            .filter_map(|m| m.as_str().map(str::to_string))
+            .collect())
+    }
+
+    /// idplan's members in the policy: those it wants or recorded that the policy holds in
+    /// the role's binding without a condition. Anyone else's members are not part of the
+    /// answer.
+    pub(super) async fn read_members(
+        &self,
+        r: &Resource,
+        known: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let a: MembersAttributes = attributes_of(r)?;
+        let Some(policy) = self.get_policy(r).await? else {
+            return Ok(None);
+        };
+        let mut candidates = a.members.clone();
+        if let Some(known) = known {
+            candidates.extend(attributes::<MembersAttributes>(&r.address, known)?.members);
+        }
+        let held: BTreeSet<String> = role_members(&policy, &a.role)
+            .intersection(&candidates)
+            .cloned()
+            .collect();
+        if held.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(to_attributes(&MembersAttributes {
+            members: held,
+            ..a
+        })))
+    }
+
+    pub(super) async fn create_members(&self, r: &Resource) -> Result<()> {
+        let a: MembersAttributes = attributes_of(r)?;
+        self.change_members(r, &a, &a.members, &BTreeSet::new())
+            .await
+    }
+
+    pub(super) async fn update_members(&self, r: &Resource, actual: &Value) -> Result<()> {
+        let a: MembersAttributes = attributes_of(r)?;
+        let have = attributes::<MembersAttributes>(&r.address, actual)?.members;
+        let add = a.members.difference(&have).cloned().collect();
+        let remove = have.difference(&a.members).cloned().collect();
+        self.change_members(r, &a, &add, &remove).await
+    }
+
+    pub(super) async fn delete_members(&self, r: &Resource) -> Result<()> {
+        let a: MembersAttributes = attributes_of(r)?;
+        self.change_members(r, &a, &BTreeSet::new(), &a.members)
+            .await
+    }
+
+    /// The policy of `r`'s resource at version 3 (so conditional bindings come back whole);
+    /// `None` when the resource does not exist.
+    async fn get_policy(&self, r: &Resource) -> Result<Option<Value>> {
+        let resource = attributes_of::<MembersAttributes>(r)?.resource;
+        let (op, _) = policy_ops(r.kind);
+        let (method, api, path, query, body) = match r.kind {
+            Kind::GoogleStorageBucketIamMembers => (
+                Method::GET,
+                Api::Storage,
+                format!("b/{resource}/iam"),
+                [("optionsRequestedPolicyVersion", "3")].as_slice(),
+                None,
+            ),
+            Kind::GoogleProjectIamMembers => (
+                Method::POST,
+                Api::ResourceManager,
+                format!("v3/projects/{resource}:getIamPolicy"),
+                [].as_slice(),
+                Some(json!({ "options": { "requestedPolicyVersion": 3 } })),
+            ),
+            Kind::GoogleSecretIamMembers => (
+                Method::GET,
+                Api::SecretManager,
+                format!("v1/{resource}:getIamPolicy"),
+                [("options.requestedPolicyVersion", "3")].as_slice(),
+                None,
+            ),
+            _ => (
+                Method::POST,
+                Api::Iam,
+                format!("v1/{resource}:getIamPolicy"),
+                [("options.requestedPolicyVersion", "3")].as_slice(),
+                None,
+            ),
+        };
+        match self
+            .call(method, api, &path, query, body.as_ref(), op)
+            .await
+        {
+            Ok(policy) => Ok(Some(policy)),
+            // The bucket, secret or service account is gone: so are idplan's members there.
+            // A project that cannot be found is an error worth seeing.
+            Err(f) if f.is(404) && r.kind != Kind::GoogleProjectIamMembers => Ok(None),
+            Err(f) => Err(f.into_error(&r.address, op)),
+        }
+    }
+
+    async fn set_policy(
+        &self,
+        r: &Resource,
+        resource: &str,
+        policy: &Value,
+    ) -> Result<(), Failure> {
+        let (_, op) = policy_ops(r.kind);
+        let (method, api, path, body) = match r.kind {
+            Kind::GoogleStorageBucketIamMembers => (
+                Method::PUT,
+                Api::Storage,
+                format!("b/{resource}/iam"),
+                policy.clone(),
+            ),
+            Kind::GoogleProjectIamMembers => (
+                Method::POST,
+                Api::ResourceManager,
+                format!("v3/projects/{resource}:setIamPolicy"),
+                json!({ "policy": policy }),
+            ),
+            Kind::GoogleSecretIamMembers => (
+                Method::POST,
+                Api::SecretManager,
+                format!("v1/{resource}:setIamPolicy"),
+                json!({ "policy": policy }),
+            ),
+            _ => (
+                Method::POST,
+                Api::Iam,
+                format!("v1/{resource}:setIamPolicy"),
+                json!({ "policy": policy }),
+            ),
+        };
+        self.call(method, api, &path, &[], Some(&body), op)
+            .await
+            .map(|_| ())
+    }
+
+    /// Adds and removes idplan's members of `r`'s role, read-modify-write under the etag,
+    /// leaving every other binding and member as it is.
+    async fn change_members(
+        &self,
+        r: &Resource,
+        a: &MembersAttributes,
+        add: &BTreeSet<String>,
+        remove: &BTreeSet<String>,
+    ) -> Result<()> {
+        if add.is_empty() && remove.is_empty() {
+            return Ok(());
+        }
+        let key = format!("{:?} {}", r.kind, a.resource);
+        let lock = self
+            .locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        let _held = lock.lock().await;
+        let (get, set) = policy_ops(r.kind);
+        let mut round = 0;
+        loop {
+            round += 1;
+            let Some(mut policy) = self.get_policy(r).await? else {
+                if add.is_empty() {
+                    return Ok(());
+                }
+                // A service account made a moment ago may not be visible to every IAM replica
+                // yet: give it a few seconds before calling it missing.
+                if r.kind == Kind::GoogleServiceAccountIamMembers && round < 6 {
+                    tokio::time::sleep(Duration::from_secs(u64::from(round))).await;
+                    continue;
+                }
+                return Err(Error::Cloud {
+                    resource: r.address.to_string(),
+                    api: get,
+                    message: format!("{} does not exist", a.resource),
+                });
+            };
+            if !edit_policy(&mut policy, &a.role, add, remove) {
+                return Ok(());
+            }
+            match self.set_policy(r, &a.resource, &policy).await {
+                Ok(()) => return Ok(()),
+                // Someone else changed the policy since it was read: read it again.
+                Err(f) if (f.is(409) || f.is(412)) && round < RACE_ATTEMPTS => {
+                    tokio::time::sleep(backoff(round)).await;
+                }
+                // A service account just made is not yet known to every IAM replica.
+                Err(f) if f.is(400) && f.message.contains("does not exist") && round < 6 => {
+                    tokio::time::sleep(Duration::from_secs(2 * u64::from(round))).await;
+                }
+                Err(f) => return Err(f.into_error(&r.address, set)),
+            }
+        }
+    }
+}
+
+/// Backoff between read-modify-write rounds: from 400 ms (up to 5 s) with jitter.
+fn backoff(round: u32) -> Duration {
+    crate::provider::backoff(round, Duration::from_millis(400), Duration::from_secs(5))
+}
+
+/// The API operations of a policy kind: (get, set).
+fn policy_ops(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::GoogleStorageBucketIamMembers => (
+            "storage.buckets.getIamPolicy",
+            "storage.buckets.setIamPolicy",
+        ),
+        Kind::GoogleProjectIamMembers => (
+            "cloudresourcemanager.projects.getIamPolicy",
+            "cloudresourcemanager.projects.setIamPolicy",
+        ),
+        Kind::GoogleSecretIamMembers => (
+            "secretmanager.projects.secrets.getIamPolicy",
+            "secretmanager.projects.secrets.setIamPolicy",
+        ),
+        _ => (
+            "iam.projects.serviceAccounts.getIamPolicy",
+            "iam.projects.serviceAccounts.setIamPolicy",
+        ),
+    }
+}
+
+/// Applies idplan's changes to the role's binding without a condition; returns whether the
+/// policy changed. Bindings with a condition, other roles and other members stay as they are.
+pub fn edit_policy(
+    policy: &mut Value,
+    role: &str,
+    add: &BTreeSet<String>,
+    remove: &BTreeSet<String>,
+) -> bool {
+    if !policy["bindings"].is_array() {
+        policy["bindings"] = json!([]);
+    }
+    let bindings = policy["bindings"]
+        .as_array_mut()
+        .expect("bindings is an array");
+    let index = bindings
+        .iter()
+        .position(|b| b["role"] == role && b.get("condition").is_none_or(Value::is_null));
+    let mut changed = false;
+    match index {
+        Some(i) => {
+            let list = &mut bindings[i]["members"];
+            if !list.is_array() {
+                *list = json!([]);
+            }
+            let list = list.as_array_mut().expect("members is an array");
+            let before = list.len();
+            list.retain(|m| !m.as_str().is_some_and(|m| remove.contains(m)));
+            changed |= list.len() != before;
+            for m in add {
+                if !list.iter().any(|x| x == m.as_str()) {
+                    list.push(json!(m));
+                    changed = true;
+                }
+            }
+            if list.is_empty() {
+                bindings.remove(i);
+            }
+        }
+        None if !add.is_empty() => {
+            bindings.push(json!({ "role": role, "members": add }));
+            changed = true;
+        }
+        None => {}
+    }
+    // A policy with a condition must be written as version 3; one without keeps its version.
+    let conditional = bindings
+        .iter()
+        .any(|b| b.get("condition").is_some_and(|c| !c.is_null()));
+    if conditional {
+        policy["version"] = json!(3);
+    }
+    changed
+}
+
+/// The members of one role in the binding without a condition.
+fn role_members(policy: &Value, role: &str) -> BTreeSet<String> {
+    policy["bindings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["role"] == role && b.get("condition").is_none_or(Value::is_null))
+        .flat_map(|b| b["members"].as_array().into_iter().flatten())
+        .filter_map(|m| m.as_str().map(str::to_string))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn edits_touch_only_idplans_members_of_the_unconditional_binding() {
+        let mut policy = json!({
+            "version": 1,
+            "etag": "BwX",
+            "bindings": [
+                { "role": "roles/a", "members": ["user:x", "principal://old"] },
+                { "role": "roles/a", "members": ["user:y"],
+                  "condition": { "title": "t", "expression": "true" } },
+                { "role": "roles/b", "members": ["principal://old"] },
+            ],
+        });
+        let changed = edit_policy(
+            &mut policy,
+            "roles/a",
+            &set(&["principal://new"]),
+            &set(&["principal://old"]),
+        );
+        assert!(changed);
+        assert_eq!(
+            policy["bindings"][0]["members"],
+            json!(["user:x", "principal://new"])
+        );
+        assert_eq!(policy["bindings"][1]["members"], json!(["user:y"]));
+        assert_eq!(policy["bindings"][2]["members"], json!(["principal://old"]));
+        assert_eq!(policy["version"], 3);
+        assert_eq!(policy["etag"], "BwX");
+        // Nothing to do: no change.
+        assert!(!edit_policy(
+            &mut policy,
+            "roles/a",
+            &set(&["principal://new"]),
+            &set(&[])
+        ));
+    }
+
+    #[test]
+    fn an_emptied_binding_goes_and_a_missing_one_is_added() {
+        let mut policy = json!({ "etag": "e" });
+        assert!(edit_policy(&mut policy, "roles/r", &set(&["m"]), &set(&[])));
+        assert_eq!(
+            policy["bindings"],
+            json!([{ "role": "roles/r", "members": ["m"] }])
+        );
+        assert!(edit_policy(&mut policy, "roles/r", &set(&[]), &set(&["m"])));
+        assert_eq!(policy["bindings"], json!([]));
+        assert!(policy.get("version").is_none());
+    }
+}
