@@ -44,27 +44,21 @@ fn principal(arm: &FakeArm, name: &str) -> String {
 }
 
 /// (scope, role GUID, principal) of every role assignment.
+#[track_caller]
 fn assignments(arm: &FakeArm) -> BTreeSet<(String, String, String)> {
-    arm.state()["assignments"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|a| {
-            let p = &a["properties"];
-            assert_eq!(p["principalType"], "ServicePrincipal");
-            (
-                p["scope"].as_str().unwrap().to_string(),
-                p["roleDefinitionId"]
-                    .as_str()
-                    .unwrap()
-                    .rsplit('/')
-                    .next()
-                    .unwrap()
-                    .to_string(),
-                p["principalId"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    let state = arm.state();
+    let mut out = BTreeSet::new();
+    for a in state["assignments"].as_object().unwrap().values() {
+        let p = &a["properties"];
+        assert_eq!(p["principalType"], "ServicePrincipal");
+        let role = p["roleDefinitionId"].as_str().unwrap();
+        out.insert((
+            p["scope"].as_str().unwrap().to_string(),
+            role.rsplit('/').next().unwrap().to_string(),
+            p["principalId"].as_str().unwrap().to_string(),
+        ));
+    }
+    out
 }
 
 fn access_policies(arm: &FakeArm) -> Vec<Value> {

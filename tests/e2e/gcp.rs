@@ -94,10 +94,9 @@ fn assert_foreign_intact(fake: &FakeGoogle) {
             .contains(&"user:alice@example.com".to_string()),
         "{policy:#}"
     );
-    let conditional = bindings
-        .iter()
-        .find(|b| b.get("condition").is_some())
-        .unwrap_or_else(|| panic!("the conditional binding is gone: {policy:#}"));
+    let Some(conditional) = bindings.iter().find(|b| b.get("condition").is_some()) else {
+        panic!("the conditional binding is gone: {policy:#}");
+    };
     assert_eq!(conditional["members"], json!(["user:bob@example.com"]));
     assert_eq!(policy["version"], 3, "{policy:#}");
     assert!(

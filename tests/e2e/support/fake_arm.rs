@@ -146,13 +146,13 @@ impl FakeArm {
     /// A property (`principalId`, `clientId`) of identity `name`, which must exist.
     #[track_caller]
     pub fn identity_property(&self, name: &str, property: &str) -> String {
-        let identity = self
-            .identity(name)
-            .unwrap_or_else(|| panic!("identity {name} exists"));
-        identity["properties"][property]
-            .as_str()
-            .unwrap_or_else(|| panic!("identity {name} has a {property}: {identity}"))
-            .to_string()
+        let Some(identity) = self.identity(name) else {
+            panic!("identity {name} does not exist");
+        };
+        let Some(value) = identity["properties"][property].as_str() else {
+            panic!("identity {name} has no {property}: {identity}");
+        };
+        value.to_string()
     }
 
     /// The subjects of the federated credentials on identity `name`; every one has the
@@ -166,16 +166,16 @@ impl FakeArm {
         else {
             return BTreeSet::new();
         };
-        fics.values()
-            .map(|f| {
-                assert_eq!(f["properties"]["issuer"], ISSUER);
-                assert_eq!(
-                    f["properties"]["audiences"],
-                    json!(["api://AzureADTokenExchange"])
-                );
-                f["properties"]["subject"].as_str().unwrap().to_string()
-            })
-            .collect()
+        let mut subjects = BTreeSet::new();
+        for f in fics.values() {
+            assert_eq!(f["properties"]["issuer"], ISSUER);
+            assert_eq!(
+                f["properties"]["audiences"],
+                json!(["api://AzureADTokenExchange"])
+            );
+            subjects.insert(f["properties"]["subject"].as_str().unwrap().to_string());
+        }
+        subjects
     }
 
     /// The environment for the idplan binary: the fake's endpoint and a test token.

@@ -67,23 +67,29 @@ impl FakeGoogle {
     }
 
     /// A call that may fail: its status and Google's answer.
+    #[track_caller]
     pub fn call_status(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        self.try_call(method, path, body)
-            .unwrap_or_else(|| panic!("{method} {path}: the fake cannot be reached"))
+        match self.try_call(method, path, body) {
+            Some(answer) => answer,
+            None => panic!("{method} {path}: the fake cannot be reached"),
+        }
     }
 
     /// Seeds projects, clusters, buckets and secrets (see the script's `/_fake/seed`).
+    #[track_caller]
     pub fn seed(&self, seed: Value) {
         self.call("POST", "/_fake/seed", Some(&seed));
     }
 
     /// The stored policy of `target` (`bucket:<name>`, `project:<id>`,
     /// `secret:projects/<p>/secrets/<s>`, `sa:<email>`), at version 3.
+    #[track_caller]
     pub fn policy(&self, target: &str) -> Value {
         self.call("GET", &format!("/_fake/policy?target={target}"), None)
     }
 
     /// Replaces a policy's bindings, as someone else would: a new etag.
+    #[track_caller]
     pub fn set_bindings(&self, target: &str, bindings: Value) {
         self.call(
             "POST",
@@ -93,6 +99,7 @@ impl FakeGoogle {
     }
 
     /// The members of `role` in the binding without a condition, sorted.
+    #[track_caller]
     pub fn members(&self, target: &str, role: &str) -> Vec<String> {
         let mut out: Vec<String> = self.policy(target)["bindings"]
             .as_array()
@@ -107,16 +114,19 @@ impl FakeGoogle {
     }
 
     /// Makes the next `count` setIamPolicy calls find the policy changed under them.
+    #[track_caller]
     pub fn race(&self, count: u32) {
         self.call("POST", "/_fake/race", Some(&json!({ "count": count })));
     }
 
     /// Makes the next Google API calls fail with `codes` (429, 503), one each, in order.
+    #[track_caller]
     pub fn fail(&self, codes: &[u16]) {
         self.call("POST", "/_fake/fail", Some(&json!({ "codes": codes })));
     }
 
     /// Every Google API call so far, as `METHOD path`.
+    #[track_caller]
     pub fn calls(&self) -> Vec<String> {
         self.call("GET", "/_fake/calls", None)["calls"]
             .as_array()

@@ -135,14 +135,19 @@ impl TestDir {
     #[track_caller]
     pub fn read(&self, name: &str) -> String {
         let path = self.path.join(name);
-        fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => panic!("reading {}: {e}", path.display()),
+        }
     }
 
     /// The local state file, parsed.
     #[track_caller]
     pub fn state(&self) -> Value {
-        let text = self.read(STATE_FILE);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{STATE_FILE} is not JSON: {e}"))
+        match serde_json::from_str(&self.read(STATE_FILE)) {
+            Ok(state) => state,
+            Err(e) => panic!("{STATE_FILE} is not JSON: {e}"),
+        }
     }
 
     /// Runs the idplan binary in this directory with no AWS environment at all (for commands
@@ -207,9 +212,10 @@ impl Drop for TestDir {
 /// Runs `cmd` (idplan with `args`) to its end.
 #[track_caller]
 pub(crate) fn run(mut cmd: Command, args: &[&str]) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running idplan {args:?}: {e}"));
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => panic!("running idplan {args:?}: {e}"),
+    };
     Output {
         args: args.iter().map(|a| a.to_string()).collect(),
         // A signal is not an exit code; -1 never matches an expected one.
@@ -268,11 +274,12 @@ impl Output {
     /// stdout parsed as JSON (`--format json`).
     #[track_caller]
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
+        match serde_json::from_str(&self.stdout) {
+            Ok(json) => json,
+            Err(e) => panic!(
                 "idplan {:?}: stdout is not JSON ({e}):\n{}",
                 self.args, self.stdout
-            )
-        })
+            ),
+        }
     }
 }
