@@ -4,7 +4,8 @@
 //! Each measurement is the whole binary (start, spec, STS/EKS/IAM reads, render), repeated;
 //! the table gives min / median / max in milliseconds.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
+#[allow(dead_code, unused_imports)] // the benches use a part of the end-to-end helpers
 mod common;
 
 use std::time::{Duration, Instant};

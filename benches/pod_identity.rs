@@ -4,7 +4,8 @@
 //! from `IDPLAN_STATS=json`) and idplan's peak memory. Run with
 //! `cargo bench --bench pod_identity` (`-- 10 100` for other sizes).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
+#[allow(dead_code, unused_imports)] // the benches use a part of the end-to-end helpers
 mod common;
 
 use std::collections::BTreeMap;

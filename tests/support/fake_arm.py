@@ -3,7 +3,7 @@
 
 No emulator covers ARM managed identities, role assignments or key vault access policies, so
 the tests run against this server. It behaves like ARM where idplan depends on it (checked
-against the official examples in ../shared/reference/azure/ by tests/azure.rs):
+against the official examples in ../shared/reference/azure/ by tests/e2e/azure.rs):
 
 - paths of resource group scoped resources, matched case-insensitively like ARM;
 - `api-version` required (400 MissingApiVersionParameter / InvalidApiVersionParameter);

@@ -1,22 +1,18 @@
 //! The command line without a cloud: bad input gets located errors and never a panic; help
 //! and schema are there.
 
-mod common;
-
-use std::path::Path;
-
-use common::TestDir;
+use crate::support::{TestDir, repo_path};
 
 #[test]
 fn every_malformed_spec_fails_validate_with_a_located_error_and_no_panic() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec_corpus");
+    let corpus = repo_path("tests/spec_corpus");
     let dir = TestDir::new();
     let mut checked = 0;
     for entry in std::fs::read_dir(&corpus).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if name == "valid.yaml" {
-            // Loaded by tests/spec_errors.rs; this test is about the malformed ones.
+            // Loaded by spec_errors.rs; this test is about the malformed ones.
             continue;
         }
         dir.write("idplan.yaml", &std::fs::read_to_string(&path).unwrap());
@@ -49,11 +45,7 @@ fn a_missing_spec_file_is_named() {
     let dir = TestDir::new();
     let out = dir.idplan_offline(&["validate", "-f", "nope.yaml"]);
     out.assert_code(1);
-    assert!(
-        out.stderr.contains("nope.yaml: cannot read spec"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("nope.yaml: cannot read spec");
 }
 
 #[test]
@@ -70,22 +62,14 @@ fn help_teaches_and_schema_is_json_schema() {
         "helm-values",
         "state",
     ] {
-        assert!(
-            help.stdout.contains(command),
-            "{command} in {}",
-            help.stdout
-        );
+        help.assert_stdout_contains(command);
     }
     let plan_help = dir.idplan_offline(&["plan", "--help"]);
-    assert!(
-        plan_help.stdout.contains("--detailed-exitcode"),
-        "{}",
-        plan_help.stdout
-    );
+    plan_help.assert_stdout_contains("--detailed-exitcode");
 
     let schema = dir.idplan_offline(&["schema"]);
     schema.assert_code(0);
-    let schema: serde_json::Value = serde_json::from_str(&schema.stdout).unwrap();
+    let schema = schema.json();
     assert_eq!(
         schema["$schema"],
         "https://json-schema.org/draft/2020-12/schema"
@@ -99,10 +83,5 @@ fn show_refuses_what_is_not_a_plan() {
     dir.write("plans/bad.json", "{\"format_version\": 3}");
     let out = dir.idplan_offline(&["show", "bad.json"]);
     out.assert_code(1);
-    assert!(
-        out.stderr
-            .contains("plans/bad.json: not an idplan plan file"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("plans/bad.json: not an idplan plan file");
 }

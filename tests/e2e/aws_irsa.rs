@@ -1,29 +1,19 @@
 //! End to end through the idplan binary against ministack: what IAM holds afterwards.
 
-mod common;
-
 use std::collections::BTreeSet;
+use std::process::Stdio;
 
-use common::{Ministack, TestDir};
 use serde_json::Value;
 
-const CLUSTER: &str = "spaces-prod";
+use crate::support::ministack::Iam;
+use crate::support::{Ministack, TestDir, control_planes, namespace, namespaces, subjects};
 
-fn namespace(i: usize) -> String {
-    format!("mxp-{i:08x}-5bb8-4a7e-9f41-2fc38ef4b065-system")
-}
+const CLUSTER: &str = "spaces-prod";
 
 /// A spec with one space `prod` and `n` control planes; `extra` goes into the `aws` block,
 /// `components` replaces the default three.
 fn spec(n: usize, extra: &str, components: Option<&str>) -> String {
-    let planes: String = (0..n)
-        .map(|i| format!("      - {}\n", namespace(i)))
-        .collect();
-    let planes = if n == 0 {
-        "    controlPlanes: []\n".to_string()
-    } else {
-        format!("    controlPlanes:\n{planes}")
-    };
+    let planes = control_planes(namespaces(0..n));
     let components = components.unwrap_or(
         "      backup: { bucket: acme-spaces-backup }\n      billing: { bucket: acme-spaces-billing }\n      sharedSecrets: { secrets: [\"arn:aws:secretsmanager:us-east-1:000000000000:secret:spaces/*\"] }\n",
     );
@@ -41,53 +31,9 @@ async fn setup(spec: &str) -> (Ministack, TestDir) {
     (ms, dir)
 }
 
-struct Iam {
-    client: aws_sdk_iam::Client,
-}
-
-impl Iam {
-    async fn new(ms: &Ministack) -> Iam {
-        Iam {
-            client: aws_sdk_iam::Client::new(&ms.sdk_config().await),
-        }
-    }
-
-    async fn role(&self, name: &str) -> Option<aws_sdk_iam::types::Role> {
-        match self.client.get_role().role_name(name).send().await {
-            Ok(out) => out.role().cloned(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
-            {
-                None
-            }
-            Err(e) => panic!("GetRole {name}: {e:?}"),
-        }
-    }
-
-    async fn trust(&self, name: &str) -> Value {
-        let role = self
-            .role(name)
-            .await
-            .unwrap_or_else(|| panic!("role {name} exists"));
-        idplan::policy::parse_returned(role.assume_role_policy_document().unwrap()).unwrap()
-    }
-
-    async fn policy(&self, role: &str) -> Value {
-        let out = self
-            .client
-            .get_role_policy()
-            .role_name(role)
-            .policy_name("idplan")
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GetRolePolicy {role}: {e:?}"));
-        idplan::policy::parse_returned(out.policy_document()).unwrap()
-    }
-}
-
 /// The `sub` values a trust policy admits, under whichever operator.
-fn subjects(trust: &Value, operator: &str) -> BTreeSet<String> {
+#[track_caller]
+fn trust_subjects(trust: &Value, operator: &str) -> BTreeSet<String> {
     let condition = &trust["Statement"][0]["Condition"][operator];
     let obj = condition.as_object().expect("condition operator present");
     let (_, v) = obj
@@ -95,12 +41,12 @@ fn subjects(trust: &Value, operator: &str) -> BTreeSet<String> {
         .find(|(k, _)| k.ends_with(":sub"))
         .expect("a :sub condition");
     match v {
-        Value::String(s) => [s.clone()].into(),
-        Value::Array(a) => a.iter().map(|s| s.as_str().unwrap().to_string()).collect(),
+        Value::String(_) | Value::Array(_) => strings(v),
         other => panic!("unexpected sub {other}"),
     }
 }
 
+/// A policy value that may be one string or a list of them, as a set.
 fn strings(v: &Value) -> BTreeSet<String> {
     match v {
         Value::String(s) => [s.clone()].into(),
@@ -109,15 +55,13 @@ fn strings(v: &Value) -> BTreeSet<String> {
     }
 }
 
+/// The subjects of service account `sa` in the first `n` control planes.
 fn expected_subjects(n: usize, sa: &str) -> BTreeSet<String> {
-    (0..n)
-        .map(|i| format!("system:serviceaccount:{}:{sa}", namespace(i)))
-        .collect()
+    subjects(&namespaces(0..n), sa)
 }
 
 fn state_serial(dir: &TestDir) -> u64 {
-    let state: Value = serde_json::from_str(&dir.read("state/idplan.state.json")).unwrap();
-    state["serial"].as_u64().unwrap()
+    dir.state()["serial"].as_u64().unwrap()
 }
 
 #[tokio::test]
@@ -130,12 +74,7 @@ async fn apply_creates_exactly_what_the_spec_says_and_a_second_apply_writes_noth
 
     let plan = dir.idplan(&ms, &["plan", "--out", "first.json", "--detailed-exitcode"]);
     plan.assert_code(2);
-    assert!(
-        plan.stdout
-            .contains("Plan: 7 to add, 0 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 7 to add, 0 to change, 0 to destroy.");
     dir.idplan(&ms, &["apply", "plans/first.json"])
         .assert_code(0);
 
@@ -187,7 +126,7 @@ async fn apply_creates_exactly_what_the_spec_says_and_a_second_apply_writes_noth
             [provider_arn.clone()].into()
         );
         assert_eq!(
-            subjects(&trust, "StringEquals"),
+            trust_subjects(&trust, "StringEquals"),
             expected_subjects(3, sa),
             "{name}"
         );
@@ -240,11 +179,11 @@ async fn apply_creates_exactly_what_the_spec_says_and_a_second_apply_writes_noth
     // Converged: the plan is empty, and applying again writes nothing, not even the state.
     let again = dir.idplan(&ms, &["plan", "--detailed-exitcode"]);
     again.assert_code(0);
-    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+    again.assert_stdout_contains("No changes.");
     let serial = state_serial(&dir);
     let second = dir.idplan(&ms, &["apply", "--auto-approve"]);
     second.assert_code(0);
-    assert!(second.stdout.contains("No changes."), "{}", second.stdout);
+    second.assert_stdout_contains("No changes.");
     assert!(
         !second.stdout.contains("Creating") && !second.stdout.contains("Modifying"),
         "{}",
@@ -269,21 +208,13 @@ async fn apply_creates_exactly_what_the_spec_says_and_a_second_apply_writes_noth
         "--set controlPlanes.vector.serviceAccount.customAnnotations.\"eks\\.amazonaws\\.com/role-arn\"=\"arn:aws:iam::000000000000:role/spaces-prod-billing\"",
         "--set controlPlanes.sharedSecrets.serviceAccount.customAnnotations.\"eks\\.amazonaws\\.com/role-arn\"=\"arn:aws:iam::000000000000:role/spaces-prod-shared-secrets\"",
     ] {
-        assert!(
-            helm.stdout.contains(expected),
-            "missing {expected} in\n{}",
-            helm.stdout
-        );
+        helm.assert_stdout_contains(expected);
     }
     let yaml = dir.idplan(&ms, &["helm-values", "--format", "yaml"]);
     yaml.assert_code(0);
-    assert!(yaml.stdout.contains("name: \"\""), "{}", yaml.stdout);
-    assert!(
-        yaml.stdout.contains(
-            "eks.amazonaws.com/role-arn: arn:aws:iam::000000000000:role/spaces-prod-backup"
-        ),
-        "{}",
-        yaml.stdout
+    yaml.assert_stdout_contains("name: \"\"");
+    yaml.assert_stdout_contains(
+        "eks.amazonaws.com/role-arn: arn:aws:iam::000000000000:role/spaces-prod-backup",
     );
 }
 
@@ -296,23 +227,15 @@ async fn removing_a_control_plane_narrows_trust_and_removing_a_component_deletes
     dir.write("idplan.yaml", &spec(2, "", None));
     let plan = dir.idplan(&ms, &["plan"]);
     plan.assert_code(0);
-    assert!(
-        plan.stdout
-            .contains("Plan: 0 to add, 3 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout.contains(&format!(
-            "-             \"system:serviceaccount:{}:vector\"",
-            namespace(2)
-        )),
-        "line diff of the trust policy:\n{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 0 to add, 3 to change, 0 to destroy.");
+    // A line diff of the trust policy.
+    plan.assert_stdout_contains(&format!(
+        "-             \"system:serviceaccount:{}:vector\"",
+        namespace(2)
+    ));
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     assert_eq!(
-        subjects(&iam.trust("spaces-prod-billing").await, "StringEquals"),
+        trust_subjects(&iam.trust("spaces-prod-billing").await, "StringEquals"),
         expected_subjects(2, "vector")
     );
 
@@ -320,7 +243,7 @@ async fn removing_a_control_plane_narrows_trust_and_removing_a_component_deletes
     dir.write("idplan.yaml", &spec(2, "", Some(two)));
     let plan = dir.idplan(&ms, &["plan", "--format", "json"]);
     plan.assert_code(0);
-    let json: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let json = plan.json();
     assert_eq!(json["summary"]["destroy"], 2);
     let deleted: BTreeSet<&str> = json["resource_changes"]
         .as_array()
@@ -386,17 +309,11 @@ async fn drift_catches_an_out_of_band_edit_and_apply_repairs_it() {
         .unwrap();
     let drift = dir.idplan(&ms, &["drift"]);
     drift.assert_code(2);
-    assert!(
-        drift
-            .stdout
-            .contains("aws_iam_role.prod.backup was modified outside idplan"),
-        "{}",
-        drift.stdout
-    );
-    assert!(drift.stdout.contains("intruder"), "{}", drift.stdout);
+    drift.assert_stdout_contains("aws_iam_role.prod.backup was modified outside idplan");
+    drift.assert_stdout_contains("intruder");
     let json = dir.idplan(&ms, &["drift", "--format", "json"]);
     json.assert_code(2);
-    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    let report = json.json();
     assert_eq!(
         report["resources"][0]["address"],
         "aws_iam_role.prod.backup"
@@ -412,18 +329,12 @@ async fn drift_catches_an_out_of_band_edit_and_apply_repairs_it() {
         .unwrap();
     let drift = dir.idplan(&ms, &["drift"]);
     drift.assert_code(2);
-    assert!(
-        drift
-            .stdout
-            .contains("aws_iam_role_policy.prod.billing was deleted outside idplan"),
-        "{}",
-        drift.stdout
-    );
+    drift.assert_stdout_contains("aws_iam_role_policy.prod.billing was deleted outside idplan");
 
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     dir.idplan(&ms, &["drift"]).assert_code(0);
     assert_eq!(
-        subjects(&iam.trust("spaces-prod-backup").await, "StringEquals"),
+        trust_subjects(&iam.trust("spaces-prod-backup").await, "StringEquals"),
         expected_subjects(2, "mxp-controller")
     );
     iam.policy("spaces-prod-billing").await;
@@ -445,11 +356,7 @@ async fn a_stale_saved_plan_is_refused() {
         .assert_code(0);
     let stale = dir.idplan(&ms, &["apply", "plans/old.json"]);
     stale.assert_code(1);
-    assert!(
-        stale.stderr.contains("saved plan plans/old.json is stale"),
-        "{}",
-        stale.stderr
-    );
+    stale.assert_stderr_contains("saved plan plans/old.json is stale");
     assert!(stale.stdout.is_empty(), "nothing applied: {}", stale.stdout);
 
     dir.write("idplan.yaml", &spec(2, "", None));
@@ -458,13 +365,7 @@ async fn a_stale_saved_plan_is_refused() {
     dir.write("idplan.yaml", &spec(3, "", None));
     let changed = dir.idplan(&ms, &["apply", "plans/two.json"]);
     changed.assert_code(1);
-    assert!(
-        changed
-            .stderr
-            .contains("idplan.yaml changed since the plan was made"),
-        "{}",
-        changed.stderr
-    );
+    changed.assert_stderr_contains("idplan.yaml changed since the plan was made");
 
     // A plan saved for another state (another lineage) is refused too.
     let other = TestDir::new();
@@ -481,11 +382,7 @@ async fn a_stale_saved_plan_is_refused() {
     .unwrap();
     let foreign = dir.idplan(&ms, &["apply", "plans/three.json"]);
     foreign.assert_code(1);
-    assert!(
-        foreign.stderr.contains("another state"),
-        "{}",
-        foreign.stderr
-    );
+    foreign.assert_stderr_contains("another state");
 }
 
 #[tokio::test]
@@ -493,7 +390,7 @@ async fn apply_without_a_terminal_needs_auto_approve() {
     let (ms, dir) = setup(&spec(1, "", None)).await;
     let out = dir.idplan(&ms, &["apply"]);
     out.assert_code(1);
-    assert!(out.stderr.contains("--auto-approve"), "{}", out.stderr);
+    out.assert_stderr_contains("--auto-approve");
     assert!(
         Iam::new(&ms)
             .await
@@ -518,28 +415,19 @@ async fn a_second_concurrent_apply_is_refused_and_the_state_stays_intact() {
     dir.write("idplan.yaml", &spec(3, "", None));
     let refused = dir.idplan(&ms, &["apply", "--auto-approve"]);
     refused.assert_code(1);
-    assert!(
-        refused.stderr.contains("is locked by another idplan"),
-        "{}",
-        refused.stderr
-    );
+    refused.assert_stderr_contains("is locked by another idplan");
     assert_eq!(dir.read("state/idplan.state.json"), before);
     drop(lock);
 
     // Two real applies at once: every one either applies or is refused by the lock, and the
     // state ends whole and converged.
-    let bin = env!("CARGO_BIN_EXE_idplan");
     let children: Vec<_> = (0..2)
         .map(|_| {
-            let mut cmd = std::process::Command::new(bin);
-            cmd.args(["apply", "--auto-approve"])
-                .current_dir(dir.path())
-                .env("NO_COLOR", "1")
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            ms.apply_env(&mut cmd);
-            cmd.spawn().unwrap()
+            dir.ministack_command(&ms, &["apply", "--auto-approve"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     for child in children {
@@ -550,7 +438,7 @@ async fn a_second_concurrent_apply_is_refused_and_the_state_stays_intact() {
             "{stderr}"
         );
     }
-    let state: Value = serde_json::from_str(&dir.read("state/idplan.state.json")).unwrap();
+    let state = dir.state();
     assert_eq!(state["resources"].as_array().unwrap().len(), 7);
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
         .assert_code(0);
@@ -565,29 +453,18 @@ async fn an_oversized_trust_policy_is_refused_before_any_write_and_wildcard_fits
     let plan = dir.idplan(&ms, &["plan"]);
     plan.assert_code(1);
     for out in [&validate, &plan] {
-        assert!(out.stderr.contains("control planes fit"), "{}", out.stderr);
-        assert!(out.stderr.contains("subjects: wildcard"), "{}", out.stderr);
-        assert!(
-            out.stderr.contains("idplan.yaml:"),
-            "names the file: {}",
-            out.stderr
-        );
-        assert!(
-            out.stderr.contains("spaces[0].controlPlanes["),
-            "names the field: {}",
-            out.stderr
-        );
+        out.assert_stderr_contains("control planes fit");
+        out.assert_stderr_contains("subjects: wildcard");
+        // The file and the field.
+        out.assert_stderr_contains("idplan.yaml:");
+        out.assert_stderr_contains("spaces[0].controlPlanes[");
     }
     let iam = Iam::new(&ms).await;
     assert!(
-        iam.client
-            .list_roles()
-            .send()
+        iam.role_names()
             .await
-            .unwrap()
-            .roles()
             .iter()
-            .all(|r| !r.role_name().starts_with("spaces-"))
+            .all(|r| !r.starts_with("spaces-"))
     );
 
     // A raised quota admits it.
@@ -604,7 +481,7 @@ async fn an_oversized_trust_policy_is_refused_before_any_write_and_wildcard_fits
         .trust("spaces-prod-vector".replace("vector", "billing").as_str())
         .await;
     assert_eq!(
-        subjects(&trust, "StringLike"),
+        trust_subjects(&trust, "StringLike"),
         ["system:serviceaccount:mxp-*-system:vector".to_string()].into()
     );
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
@@ -631,17 +508,8 @@ async fn an_existing_oidc_provider_is_adopted_and_never_deleted() {
     dir.write("idplan.yaml", &spec(1, "", None));
     let plan = dir.idplan(&ms, &["plan"]);
     plan.assert_code(0);
-    assert!(
-        plan.stdout.contains("will be adopted and updated"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout
-            .contains("Plan: 1 to import, 6 to add, 1 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("will be adopted and updated");
+    plan.assert_stdout_contains("Plan: 1 to import, 6 to add, 1 to change, 0 to destroy.");
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     let ids = |out: aws_sdk_iam::operation::get_open_id_connect_provider::GetOpenIdConnectProviderOutput| {
         out.client_id_list().iter().cloned().collect::<BTreeSet<_>>()
@@ -667,11 +535,7 @@ async fn an_existing_oidc_provider_is_adopted_and_never_deleted() {
     dir.write("idplan.yaml", &spec(1, "", None).replace(CLUSTER, "other"));
     let moved = dir.idplan(&ms, &["apply", "--auto-approve"]);
     moved.assert_code(0);
-    assert!(
-        moved.stdout.contains("will be released"),
-        "{}",
-        moved.stdout
-    );
+    moved.assert_stdout_contains("will be released");
     assert_eq!(
         ids(get().await.unwrap()),
         ["other.example.com".to_string()].into()
@@ -694,7 +558,7 @@ async fn a_role_idplan_did_not_create_is_a_conflict() {
     dir.write("idplan.yaml", &spec(1, "", None));
     let plan = dir.idplan(&ms, &["apply", "--auto-approve"]);
     plan.assert_code(1);
-    assert!(plan.stderr.contains("aws_iam_role.prod.backup: IAM role spaces-prod-backup already exists and was not created by idplan"), "{}", plan.stderr);
+    plan.assert_stderr_contains("aws_iam_role.prod.backup: IAM role spaces-prod-backup already exists and was not created by idplan");
     let trust = iam.trust("spaces-prod-backup").await;
     assert_eq!(
         trust["Statement"][0]["Principal"]["Service"], "ec2.amazonaws.com",
@@ -713,7 +577,7 @@ async fn a_missing_cluster_names_the_resource_the_api_and_the_message() {
     dir.write("idplan.yaml", &spec(1, "", None));
     let out = dir.idplan(&ms, &["plan"]);
     out.assert_code(1);
-    assert!(out.stderr.contains("EKS cluster spaces-prod (us-east-1): eks:DescribeCluster failed: ResourceNotFoundException"), "{}", out.stderr);
+    out.assert_stderr_contains("EKS cluster spaces-prod (us-east-1): eks:DescribeCluster failed: ResourceNotFoundException");
 }
 
 #[tokio::test]
@@ -725,13 +589,8 @@ async fn renaming_a_role_replaces_it() {
     dir.write("idplan.yaml", &spec(1, "", Some(renamed)));
     let plan = dir.idplan(&ms, &["plan"]);
     plan.assert_code(0);
-    assert!(plan.stdout.contains("aws_iam_role.prod.sharedSecrets must be replaced (forces replacement: spaces-prod-shared-secrets becomes acme-prod-eso)"), "{}", plan.stdout);
-    assert!(
-        plan.stdout
-            .contains("Plan: 2 to add, 0 to change, 2 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("aws_iam_role.prod.sharedSecrets must be replaced (forces replacement: spaces-prod-shared-secrets becomes acme-prod-eso)");
+    plan.assert_stdout_contains("Plan: 2 to add, 0 to change, 2 to destroy.");
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
 
     let iam = Iam::new(&ms).await;
@@ -740,18 +599,14 @@ async fn renaming_a_role_replaces_it() {
         "the old role is deleted"
     );
     assert_eq!(
-        subjects(&iam.trust("acme-prod-eso").await, "StringEquals"),
+        trust_subjects(&iam.trust("acme-prod-eso").await, "StringEquals"),
         expected_subjects(1, "external-secrets-controller")
     );
     iam.policy("acme-prod-eso").await;
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
         .assert_code(0);
     let helm = dir.idplan(&ms, &["helm-values"]);
-    assert!(
-        helm.stdout.contains("role/acme-prod-eso"),
-        "{}",
-        helm.stdout
-    );
+    helm.assert_stdout_contains("role/acme-prod-eso");
 }
 
 #[tokio::test]
@@ -770,9 +625,5 @@ async fn two_spaces_cannot_want_one_role() {
     dir.write("idplan.yaml", &format!("{one}{two}"));
     let plan = dir.idplan(&ms, &["plan"]);
     plan.assert_code(1);
-    assert!(
-        plan.stderr.contains("both want aws_iam_role shared-backup"),
-        "{}",
-        plan.stderr
-    );
+    plan.assert_stderr_contains("both want aws_iam_role shared-backup");
 }

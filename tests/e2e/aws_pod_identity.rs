@@ -1,36 +1,22 @@
 //! Pod identity mode end to end through the binary against ministack: what EKS and IAM hold.
 
-mod common;
+use std::collections::BTreeMap;
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use common::{Ministack, TestDir};
-use serde_json::Value;
+use crate::support::ministack::Iam;
+use crate::support::{Ministack, TestDir, control_planes, namespace};
 
 const CLUSTER: &str = "spaces-pi";
 const ROLE_PREFIX: &str = "arn:aws:iam::000000000000:role/";
 
-fn namespace(i: usize) -> String {
-    format!("mxp-{i:08x}-0000-4000-8000-000000000000-system")
-}
-
 /// One pod-identity space with the control planes `planes` (indices) and the three components;
 /// `shared_name` renames the sharedSecrets role.
 fn spec(planes: &[usize], shared_name: Option<&str>) -> String {
-    let planes: String = planes
-        .iter()
-        .map(|i| format!("      - {}\n", namespace(*i)))
-        .collect();
-    let planes = if planes.is_empty() {
-        " []\n".to_string()
-    } else {
-        format!("\n{planes}")
-    };
+    let planes = control_planes(planes.iter().map(|i| namespace(*i)));
     let name = shared_name
         .map(|n| format!("name: {n}, "))
         .unwrap_or_default();
     format!(
-        "version: 1\nspaces:\n  - name: pi\n    controlPlanes:{planes}    aws:\n      region: us-east-1\n      cluster: {CLUSTER}\n      mode: pod-identity\n    components:\n      backup: {{ bucket: acme-backup }}\n      billing: {{ bucket: acme-billing }}\n      sharedSecrets: {{ {name}secrets: [\"arn:aws:secretsmanager:us-east-1:000000000000:secret:s\"] }}\n"
+        "version: 1\nspaces:\n  - name: pi\n{planes}    aws:\n      region: us-east-1\n      cluster: {CLUSTER}\n      mode: pod-identity\n    components:\n      backup: {{ bucket: acme-backup }}\n      billing: {{ bucket: acme-billing }}\n      sharedSecrets: {{ {name}secrets: [\"arn:aws:secretsmanager:us-east-1:000000000000:secret:s\"] }}\n"
     )
 }
 
@@ -43,9 +29,10 @@ async fn setup(launcher_args: &[&str], spec: &str) -> (Ministack, TestDir, Eks) 
     (ms, dir, eks)
 }
 
+/// What EKS holds, and IAM beside it.
 struct Eks {
     eks: aws_sdk_eks::Client,
-    iam: aws_sdk_iam::Client,
+    iam: Iam,
 }
 
 /// An association as EKS holds it.
@@ -57,10 +44,9 @@ struct Association {
 
 impl Eks {
     async fn new(ms: &Ministack) -> Eks {
-        let config = ms.sdk_config().await;
         Eks {
-            eks: aws_sdk_eks::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
+            eks: aws_sdk_eks::Client::new(&ms.sdk_config().await),
+            iam: Iam::new(ms).await,
         }
     }
 
@@ -115,20 +101,6 @@ impl Eks {
             .unwrap()
             .to_string()
     }
-
-    async fn trust(&self, role: &str) -> Value {
-        let out = self.iam.get_role().role_name(role).send().await.unwrap();
-        idplan::policy::parse_returned(out.role().unwrap().assume_role_policy_document().unwrap())
-            .unwrap()
-    }
-
-    async fn roles(&self) -> BTreeSet<String> {
-        let out = self.iam.list_roles().send().await.unwrap();
-        out.roles()
-            .iter()
-            .map(|r| r.role_name().to_string())
-            .collect()
-    }
 }
 
 /// What idplan should have made for these control planes.
@@ -169,7 +141,7 @@ async fn associations_follow_the_control_planes_and_only_idplans_are_deleted() {
     );
 
     // Roles are trusted by the pod identity agent, for AssumeRole and TagSession.
-    let trust = eks.trust("spaces-pi-billing").await;
+    let trust = eks.iam.trust("spaces-pi-billing").await;
     let statement = &trust["Statement"][0];
     assert_eq!(
         statement["Principal"]["Service"],
@@ -187,22 +159,12 @@ async fn associations_follow_the_control_planes_and_only_idplans_are_deleted() {
     let helm = dir.idplan(&ms, &["helm-values"]);
     helm.assert_code(0);
     assert!(!helm.stdout.contains("role-arn"), "{}", helm.stdout);
-    assert!(
-        helm.stdout
-            .contains("--set \"billing.storage.secretRef.name=\""),
-        "{}",
-        helm.stdout
-    );
+    helm.assert_stdout_contains("--set \"billing.storage.secretRef.name=\"");
 
     // A fourth control plane: three more associations.
     dir.write("idplan.yaml", &spec(&[0, 1, 2, 3], None));
     let plan = dir.idplan(&ms, &["plan"]);
-    assert!(
-        plan.stdout
-            .contains("Plan: 3 to add, 0 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 3 to add, 0 to change, 0 to destroy.");
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     assert_eq!(
         roles_of(&eks.associations().await),
@@ -219,12 +181,7 @@ async fn associations_follow_the_control_planes_and_only_idplans_are_deleted() {
         .await;
     dir.write("idplan.yaml", &spec(&[0, 2, 3], None));
     let plan = dir.idplan(&ms, &["plan"]);
-    assert!(
-        plan.stdout
-            .contains("Plan: 0 to add, 0 to change, 3 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 0 to add, 0 to change, 3 to destroy.");
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     let held = eks.associations().await;
     let mut want = expected(&[0, 2, 3], "spaces-pi-shared-secrets");
@@ -247,7 +204,7 @@ async fn a_new_role_name_updates_the_associations_in_place() {
     dir.write("idplan.yaml", &spec(&[0, 1], Some("acme-pi-eso")));
     let plan = dir.idplan(&ms, &["plan", "--format", "json"]);
     plan.assert_code(0);
-    let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let plan = plan.json();
     let actions: BTreeMap<&str, &str> = plan["resource_changes"]
         .as_array()
         .unwrap()
@@ -291,7 +248,12 @@ async fn a_new_role_name_updates_the_associations_in_place() {
             "{key:?} was updated in place, not recreated"
         );
     }
-    assert!(!eks.roles().await.contains("spaces-pi-shared-secrets"));
+    assert!(
+        !eks.iam
+            .role_names()
+            .await
+            .contains("spaces-pi-shared-secrets")
+    );
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
         .assert_code(0);
 }
@@ -316,22 +278,11 @@ async fn an_association_deleted_out_of_band_is_drift_and_apply_recreates_it() {
         "aws_eks_pod_identity_association.pi.billing.{}",
         namespace(1)
     );
-    assert!(
-        drift
-            .stdout
-            .contains(&format!("{address} was deleted outside idplan")),
-        "{}",
-        drift.stdout
-    );
-    assert!(drift.stdout.contains("Drift: 1 of 15"), "{}", drift.stdout);
+    drift.assert_stdout_contains(&format!("{address} was deleted outside idplan"));
+    drift.assert_stdout_contains("Drift: 1 of 15");
 
     let plan = dir.idplan(&ms, &["plan"]);
-    assert!(
-        plan.stdout
-            .contains("Plan: 1 to add, 0 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 1 to add, 0 to change, 0 to destroy.");
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     dir.idplan(&ms, &["drift"]).assert_code(0);
     assert_eq!(
@@ -353,12 +304,7 @@ async fn an_existing_association_is_adopted_when_it_points_at_the_right_role_and
         .await;
     let plan = dir.idplan(&ms, &["plan"]);
     plan.assert_code(0);
-    assert!(
-        plan.stdout
-            .contains("Plan: 1 to import, 8 to add, 0 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 1 to import, 8 to add, 0 to change, 0 to destroy.");
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     assert_eq!(
         eks.associations().await[&(namespace(0), "vector".to_string())].id,
@@ -388,11 +334,7 @@ async fn an_existing_association_is_adopted_when_it_points_at_the_right_role_and
         &spec(&[], None).replace("billing: { bucket", "billing: { name: acme-billing, bucket"),
     );
     let plan = dir.idplan(&ms, &["plan"]);
-    assert!(
-        plan.stdout.contains("2 to destroy, 1 to forget."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("2 to destroy, 1 to forget.");
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     let held = eks.associations().await;
     assert_eq!(held.len(), 1, "{held:?}");
@@ -406,17 +348,11 @@ async fn an_existing_association_is_adopted_when_it_points_at_the_right_role_and
     )
     .await;
     dir.write("idplan.yaml", &spec(&[5], None));
-    let roles = eks.roles().await;
+    let roles = eks.iam.role_names().await;
     let refused = dir.idplan(&ms, &["apply", "--auto-approve"]);
     refused.assert_code(1);
-    assert!(
-        refused
-            .stderr
-            .contains("already exists in cluster spaces-pi, pointing at"),
-        "{}",
-        refused.stderr
-    );
-    assert_eq!(eks.roles().await, roles, "nothing was written");
+    refused.assert_stderr_contains("already exists in cluster spaces-pi, pointing at");
+    assert_eq!(eks.iam.role_names().await, roles, "nothing was written");
 }
 
 #[tokio::test]
@@ -426,19 +362,12 @@ async fn the_5000_associations_limit_counts_others_and_refuses_before_any_write(
     // 1,667 control planes × 3 = 5,001: the spec alone is over.
     let validate = dir.idplan_offline(&["validate"]);
     validate.assert_code(1);
-    assert!(
-        validate
-            .stderr
-            .contains("would hold 5001 pod identity associations (5001 of idplan's, 0 of others)"),
-        "{}",
-        validate.stderr
+    validate.assert_stderr_contains(
+        "would hold 5001 pod identity associations (5001 of idplan's, 0 of others)",
     );
-    assert!(
-        validate.stderr.contains("error: idplan.yaml:")
-            && validate.stderr.contains(": spaces[0].controlPlanes: "),
-        "located: {}",
-        validate.stderr
-    );
+    // Located.
+    validate.assert_stderr_contains("error: idplan.yaml:");
+    validate.assert_stderr_contains(": spaces[0].controlPlanes: ");
 
     // 4,995 of idplan's fit alone; with 6 of someone else's they do not.
     let planes: Vec<usize> = (0..1665).collect();
@@ -450,14 +379,15 @@ async fn the_5000_associations_limit_counts_others_and_refuses_before_any_write(
     }
     let plan = dir.idplan(&ms, &["apply", "--auto-approve"]);
     plan.assert_code(1);
-    assert!(
-        plan.stderr
-            .contains("would hold 5001 pod identity associations (4995 of idplan's, 6 of others)"),
-        "{}",
-        plan.stderr
+    plan.assert_stderr_contains(
+        "would hold 5001 pod identity associations (4995 of idplan's, 6 of others)",
     );
     assert!(
-        eks.roles().await.iter().all(|r| !r.starts_with("spaces-")),
+        eks.iam
+            .role_names()
+            .await
+            .iter()
+            .all(|r| !r.starts_with("spaces-")),
         "no role was created"
     );
     assert_eq!(
@@ -498,7 +428,8 @@ async fn switching_between_irsa_and_pod_identity_rewrites_trust_and_associations
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     assert!(eks.associations().await.is_empty());
     assert!(
-        eks.trust("spaces-pi-backup")
+        eks.iam
+            .trust("spaces-pi-backup")
             .await
             .to_string()
             .contains("AssumeRoleWithWebIdentity")
@@ -507,25 +438,22 @@ async fn switching_between_irsa_and_pod_identity_rewrites_trust_and_associations
     dir.write("idplan.yaml", &spec(&[0, 1], None));
     let plan = dir.idplan(&ms, &["plan"]);
     // 6 associations; 3 trust policies; the OIDC provider idplan made goes.
-    assert!(
-        plan.stdout
-            .contains("Plan: 6 to add, 3 to change, 1 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 6 to add, 3 to change, 1 to destroy.");
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     assert_eq!(
         roles_of(&eks.associations().await),
         expected(&[0, 1], "spaces-pi-shared-secrets")
     );
     assert!(
-        eks.trust("spaces-pi-backup")
+        eks.iam
+            .trust("spaces-pi-backup")
             .await
             .to_string()
             .contains("pods.eks.amazonaws.com")
     );
     let providers = eks
         .iam
+        .client
         .list_open_id_connect_providers()
         .send()
         .await
@@ -548,27 +476,16 @@ async fn a_lost_state_is_rebuilt_from_idplans_tags_without_a_cloud_write() {
 
     let plan = dir.idplan(&ms, &["plan"]);
     plan.assert_code(0);
-    assert!(
-        plan.stdout
-            .contains("Plan: 12 to import, 0 to add, 0 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 12 to import, 0 to add, 0 to change, 0 to destroy.");
     let apply = dir.idplan(&ms, &["apply", "--auto-approve"]);
     apply.assert_code(0);
-    assert!(
-        apply
-            .stdout
-            .contains("Resources: 12 imported, 0 added, 0 changed, 0 destroyed."),
-        "{}",
-        apply.stdout
-    );
+    apply.assert_stdout_contains("Resources: 12 imported, 0 added, 0 changed, 0 destroyed.");
     assert_eq!(
         eks.associations().await,
         held,
         "nothing was written to the cloud"
     );
-    let state: Value = serde_json::from_str(&dir.read("state/idplan.state.json")).unwrap();
+    let state = dir.state();
     assert_eq!(state["serial"], 1, "one state write for all the imports");
     assert!(
         state["resources"]
@@ -606,19 +523,10 @@ async fn an_association_made_again_outside_idplan_is_not_idplans() {
         .await;
     let drift = dir.idplan(&ms, &["drift"]);
     drift.assert_code(2);
-    assert!(
-        drift.stdout.contains("was deleted outside idplan"),
-        "{}",
-        drift.stdout
-    );
+    drift.assert_stdout_contains("was deleted outside idplan");
     let plan = dir.idplan(&ms, &["plan"]);
     plan.assert_code(1);
-    assert!(
-        plan.stderr
-            .contains("pointing at \"arn:aws:iam::000000000000:role/theirs\""),
-        "{}",
-        plan.stderr
-    );
+    plan.assert_stderr_contains("pointing at \"arn:aws:iam::000000000000:role/theirs\"");
 
     // Made again for idplan's role, it is adopted; when its control plane leaves the spec it
     // is forgotten, not deleted.
@@ -628,21 +536,11 @@ async fn an_association_made_again_outside_idplan_is_not_idplans() {
         .await;
     let plan = dir.idplan(&ms, &["plan"]);
     plan.assert_code(0);
-    assert!(
-        plan.stdout
-            .contains("Plan: 1 to import, 0 to add, 0 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 1 to import, 0 to add, 0 to change, 0 to destroy.");
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     dir.write("idplan.yaml", &spec(&[0], None));
     let plan = dir.idplan(&ms, &["plan"]);
-    assert!(
-        plan.stdout
-            .contains("Plan: 0 to add, 0 to change, 2 to destroy, 1 to forget."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 0 to add, 0 to change, 2 to destroy, 1 to forget.");
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     let held = eks.associations().await;
     assert_eq!(held[&key].id, again, "the adopted association stays");

@@ -1,33 +1,18 @@
 //! End to end through the idplan binary against the fake ARM server
 //! (`tests/support/fake_arm.py`): what Azure holds afterwards.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{FakeArm, TestDir};
 use serde_json::{Value, json};
 
-const SUB: &str = "6f1c2a3b-0000-4000-8000-00000000c0de";
-const RG: &str = "/subscriptions/6f1c2a3b-0000-4000-8000-00000000c0de/resourceGroups/spaces";
-const ISSUER: &str = "https://eastus.oic.prod-aks.azure.com/tenant/issuer-guid/";
+use crate::support::fake_arm::{ISSUER, RG, SUB, identity_id, storage_id};
+use crate::support::{FakeArm, TestDir, control_planes, namespaces, repo_path, subjects};
+
 const BLOB: &str = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
 const SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
 
-fn namespace(i: usize) -> String {
-    format!("mxp-{i:08x}-5bb8-4a7e-9f41-2fc38ef4b065-system")
-}
-
 fn spec(namespaces: &[String]) -> String {
-    let planes: String = namespaces
-        .iter()
-        .map(|n| format!("      - {n}\n"))
-        .collect();
-    let planes = if namespaces.is_empty() {
-        "    controlPlanes: []\n".to_string()
-    } else {
-        format!("    controlPlanes:\n{planes}")
-    };
+    let planes = control_planes(namespaces);
     format!(
         "version: 1\nspaces:\n  - name: prod\n{planes}    azure:\n      subscription: {SUB}\n      \
          resourceGroup: spaces\n      location: eastus\n      cluster: aks-prod\n    components:\n      \
@@ -36,25 +21,13 @@ fn spec(namespaces: &[String]) -> String {
     )
 }
 
-fn namespaces(range: std::ops::Range<usize>) -> Vec<String> {
-    range.map(namespace).collect()
-}
-
 /// A fake ARM seeded with the cluster, the storage accounts and the vault; a directory
 /// whose idplan.yaml is `spec`.
 fn setup(spec: &str) -> (FakeArm, TestDir) {
     let arm = FakeArm::start();
-    arm.admin(
-        "/admin/clusters",
-        json!({"id": format!("{RG}/providers/Microsoft.ContainerService/managedClusters/aks-prod"),
-               "issuer": ISSUER}),
-    );
-    for account in ["acmebackup", "acmebilling"] {
-        arm.admin(
-            "/admin/storage",
-            json!({"id": format!("{RG}/providers/Microsoft.Storage/storageAccounts/{account}")}),
-        );
-    }
+    arm.seed_cluster(json!({}));
+    arm.seed_storage("acmebackup");
+    arm.seed_storage("acmebilling");
     arm.admin("/admin/vaults", json!({"id": vault_id(), "rbac": false}));
     let dir = TestDir::new();
     dir.write("idplan.yaml", spec);
@@ -65,69 +38,27 @@ fn vault_id() -> String {
     format!("{RG}/providers/Microsoft.KeyVault/vaults/acme-vault")
 }
 
-fn identity(arm: &FakeArm, name: &str) -> Option<Value> {
-    let key = format!("{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}")
-        .to_lowercase();
-    arm.state()["identities"].get(&key).cloned()
-}
-
+#[track_caller]
 fn principal(arm: &FakeArm, name: &str) -> String {
-    identity(arm, name).unwrap()["properties"]["principalId"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// The subjects of the credentials on an identity; every one has the cluster's issuer and
-/// the token exchange audience.
-fn subjects(arm: &FakeArm, name: &str) -> BTreeSet<String> {
-    let key = format!("{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}")
-        .to_lowercase();
-    let state = arm.state();
-    let Some(fics) = state["fics"].get(&key).and_then(Value::as_object) else {
-        return BTreeSet::new();
-    };
-    fics.values()
-        .map(|f| {
-            assert_eq!(f["properties"]["issuer"], ISSUER);
-            assert_eq!(
-                f["properties"]["audiences"],
-                json!(["api://AzureADTokenExchange"])
-            );
-            f["properties"]["subject"].as_str().unwrap().to_string()
-        })
-        .collect()
-}
-
-fn expected(namespaces: &[String], sa: &str) -> BTreeSet<String> {
-    namespaces
-        .iter()
-        .map(|n| format!("system:serviceaccount:{n}:{sa}"))
-        .collect()
+    arm.identity_property(name, "principalId")
 }
 
 /// (scope, role GUID, principal) of every role assignment.
+#[track_caller]
 fn assignments(arm: &FakeArm) -> BTreeSet<(String, String, String)> {
-    arm.state()["assignments"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|a| {
-            let p = &a["properties"];
-            assert_eq!(p["principalType"], "ServicePrincipal");
-            (
-                p["scope"].as_str().unwrap().to_string(),
-                p["roleDefinitionId"]
-                    .as_str()
-                    .unwrap()
-                    .rsplit('/')
-                    .next()
-                    .unwrap()
-                    .to_string(),
-                p["principalId"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    let state = arm.state();
+    let mut out = BTreeSet::new();
+    for a in state["assignments"].as_object().unwrap().values() {
+        let p = &a["properties"];
+        assert_eq!(p["principalType"], "ServicePrincipal");
+        let role = p["roleDefinitionId"].as_str().unwrap();
+        out.insert((
+            p["scope"].as_str().unwrap().to_string(),
+            role.rsplit('/').next().unwrap().to_string(),
+            p["principalId"].as_str().unwrap().to_string(),
+        ));
+    }
+    out
 }
 
 fn access_policies(arm: &FakeArm) -> Vec<Value> {
@@ -143,18 +74,15 @@ fn apply_creates_identities_credentials_and_access_and_a_replan_changes_nothing(
     let (arm, dir) = setup(&spec(&cps));
     // Throttled twice: retried after Retry-After, not an error; so are a server error and
     // a new principal not yet replicated.
-    arm.admin(
-        "/admin/faults",
+    arm.fault(
         json!({"method": "PUT", "contains": "userAssignedIdentities/spaces-prod-backup",
                "status": 429, "code": "TooManyRequests", "message": "slow down", "times": 2}),
     );
-    arm.admin(
-        "/admin/faults",
+    arm.fault(
         json!({"method": "GET", "contains": "managedClusters", "status": 503,
                "code": "ServiceUnavailable", "message": "try again", "times": 1}),
     );
-    arm.admin(
-        "/admin/faults",
+    arm.fault(
         json!({"method": "PUT", "contains": "roleAssignments", "status": 400,
                "code": "PrincipalNotFound", "message": "Principal does not exist", "times": 1}),
     );
@@ -167,12 +95,7 @@ fn apply_creates_identities_credentials_and_access_and_a_replan_changes_nothing(
         plan.stdout
     );
     // 3 identities, 15 credentials, 2 role assignments, 1 access policy entry.
-    assert!(
-        plan.stdout
-            .contains("Plan: 21 to add, 0 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 21 to add, 0 to change, 0 to destroy.");
 
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);
@@ -182,22 +105,23 @@ fn apply_creates_identities_credentials_and_access_and_a_replan_changes_nothing(
         ("spaces-prod-billing", "vector"),
         ("spaces-prod-shared-secrets", "external-secrets-controller"),
     ] {
-        let id = identity(&arm, name).unwrap_or_else(|| panic!("{name} exists"));
+        let id = arm
+            .identity(name)
+            .unwrap_or_else(|| panic!("{name} exists"));
         assert_eq!(id["tags"]["managed-by"], "idplan");
         assert_eq!(id["location"], "eastus");
-        assert_eq!(subjects(&arm, name), expected(&cps, sa));
+        assert_eq!(arm.subjects(name), subjects(&cps, sa));
     }
-    let storage = |a: &str| format!("{RG}/providers/Microsoft.Storage/storageAccounts/{a}");
     assert_eq!(
         assignments(&arm),
         BTreeSet::from([
             (
-                storage("acmebackup"),
+                storage_id("acmebackup"),
                 BLOB.into(),
                 principal(&arm, "spaces-prod-backup")
             ),
             (
-                storage("acmebilling"),
+                storage_id("acmebilling"),
                 BLOB.into(),
                 principal(&arm, "spaces-prod-billing")
             ),
@@ -219,18 +143,13 @@ fn apply_creates_identities_credentials_and_access_and_a_replan_changes_nothing(
         .assert_code(0);
     let again = dir.idplan_azure(&arm, &["apply", "--auto-approve"]);
     again.assert_code(0);
-    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+    again.assert_stdout_contains("No changes");
     dir.idplan_azure(&arm, &["drift"]).assert_code(0);
 
     // Helm values name the client ids Azure assigned.
     let helm = dir.idplan_azure(&arm, &["helm-values"]);
     helm.assert_code(0);
-    let client = |name: &str| {
-        identity(&arm, name).unwrap()["properties"]["clientId"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let client = |name: &str| arm.identity_property(name, "clientId");
     for line in [
         format!(
             "--set controlPlanes.mxpController.serviceAccount.annotations.\"azure\\.workload\\.identity/client-id\"=\"{}\"",
@@ -269,32 +188,22 @@ fn adding_and_removing_a_control_plane_changes_only_its_credentials() {
     dir.write("idplan.yaml", &spec(&namespaces(0..3)));
     let plan = dir.idplan_azure(&arm, &["plan"]);
     plan.assert_code(0);
-    assert!(
-        plan.stdout
-            .contains("Plan: 3 to add, 0 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 3 to add, 0 to change, 0 to destroy.");
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);
     assert_eq!(
-        subjects(&arm, "spaces-prod-billing"),
-        expected(&namespaces(0..3), "vector")
+        arm.subjects("spaces-prod-billing"),
+        subjects(&namespaces(0..3), "vector")
     );
 
     dir.write("idplan.yaml", &spec(&namespaces(1..3)));
     let plan = dir.idplan_azure(&arm, &["plan"]);
-    assert!(
-        plan.stdout
-            .contains("Plan: 0 to add, 0 to change, 3 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 0 to add, 0 to change, 3 to destroy.");
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);
     assert_eq!(
-        subjects(&arm, "spaces-prod-backup"),
-        expected(&namespaces(1..3), "mxp-controller")
+        arm.subjects("spaces-prod-backup"),
+        subjects(&namespaces(1..3), "mxp-controller")
     );
     // The identity itself was kept: same principal.
     assert_eq!(principal(&arm, "spaces-prod-backup"), principals);
@@ -308,7 +217,7 @@ fn adding_and_removing_a_control_plane_changes_only_its_credentials() {
     );
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);
-    assert!(identity(&arm, "spaces-prod-backup").is_none());
+    assert!(arm.identity("spaces-prod-backup").is_none());
     assert_eq!(assignments(&arm).len(), 1);
 }
 
@@ -322,24 +231,11 @@ fn switching_the_vault_to_rbac_moves_access_to_a_role_assignment_in_one_plan() {
     arm.admin("/admin/vaults", json!({"id": vault_id(), "rbac": true}));
     let plan = dir.idplan_azure(&arm, &["plan"]);
     plan.assert_code(0);
-    assert!(
-        plan.stdout
-            .contains("azurerm_key_vault_access_policy.prod.sharedSecrets will be destroyed"),
-        "{}",
-        plan.stdout
+    plan.assert_stdout_contains(
+        "azurerm_key_vault_access_policy.prod.sharedSecrets will be destroyed",
     );
-    assert!(
-        plan.stdout
-            .contains("azurerm_role_assignment.prod.sharedSecrets will be created"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout
-            .contains("Plan: 1 to add, 0 to change, 1 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("azurerm_role_assignment.prod.sharedSecrets will be created");
+    plan.assert_stdout_contains("Plan: 1 to add, 0 to change, 1 to destroy.");
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);
     assert!(access_policies(&arm).is_empty());
@@ -360,8 +256,8 @@ fn drift_after_an_out_of_band_credential_deletion_and_apply_repairs_it() {
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);
     let fic = format!(
-        "{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/spaces-prod-billing/\
-         federatedIdentityCredentials/{}?api-version=2026-05-31",
+        "{}/federatedIdentityCredentials/{}?api-version=2026-05-31",
+        identity_id("spaces-prod-billing"),
         cps[1]
     );
     let (status, _) = arm.request("DELETE", &fic, None);
@@ -373,14 +269,14 @@ fn drift_after_an_out_of_band_credential_deletion_and_apply_repairs_it() {
         "azurerm_federated_identity_credential.prod.billing.{} was deleted outside idplan",
         cps[1]
     );
-    assert!(drift.stdout.contains(&address), "{}", drift.stdout);
+    drift.assert_stdout_contains(&address);
 
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);
     dir.idplan_azure(&arm, &["drift"]).assert_code(0);
     assert_eq!(
-        subjects(&arm, "spaces-prod-billing"),
-        expected(&cps, "vector")
+        arm.subjects("spaces-prod-billing"),
+        subjects(&cps, "vector")
     );
 }
 
@@ -412,8 +308,7 @@ fn twenty_one_control_planes_are_refused_before_any_write() {
 fn an_arm_error_names_the_resource_the_api_and_the_message() {
     let cps = namespaces(0..1);
     let (arm, dir) = setup(&spec(&cps));
-    arm.admin(
-        "/admin/faults",
+    arm.fault(
         json!({"method": "PUT", "contains": "federatedIdentityCredentials", "status": 409,
                "code": "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
                "message": "Too many Federated Identity Credentials are written concurrently",
@@ -425,31 +320,18 @@ fn an_arm_error_names_the_resource_the_api_and_the_message() {
                     federatedIdentityCredentials failed: 409 Conflict: \
                     ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity: Too \
                     many Federated Identity Credentials are written concurrently";
-    assert!(
-        out.stderr
-            .contains("azurerm_federated_identity_credential.prod."),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains(expected), "{}", out.stderr);
+    out.assert_stderr_contains("azurerm_federated_identity_credential.prod.");
+    out.assert_stderr_contains(expected);
 }
 
 #[test]
 fn a_cluster_without_workload_identity_fails_with_the_command_that_fixes_it() {
     let (arm, dir) = setup(&spec(&namespaces(0..1)));
-    arm.admin(
-        "/admin/clusters",
-        json!({"id": format!("{RG}/providers/Microsoft.ContainerService/managedClusters/aks-prod"),
-               "issuer": ISSUER, "oidc": false, "workloadIdentity": false}),
-    );
+    arm.seed_cluster(json!({"oidc": false, "workloadIdentity": false}));
     let out = dir.idplan_azure(&arm, &["plan"]);
     out.assert_code(1);
-    assert!(
-        out.stderr.contains(
-            "az aks update --enable-oidc-issuer --enable-workload-identity -g spaces -n aks-prod"
-        ),
-        "{}",
-        out.stderr
+    out.assert_stderr_contains(
+        "az aks update --enable-oidc-issuer --enable-workload-identity -g spaces -n aks-prod",
     );
 }
 
@@ -457,15 +339,14 @@ fn a_cluster_without_workload_identity_fails_with_the_command_that_fixes_it() {
 /// and enforces ARM's rules the driver relies on.
 #[test]
 fn the_fake_answers_like_the_reference_examples() {
-    let reference =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/azure");
+    let reference = repo_path("../shared/reference/azure");
     let example = |file: &str, status: &str| -> Option<Value> {
         let text = std::fs::read_to_string(reference.join(file)).ok()?;
         let v: Value = serde_json::from_str(&text).ok()?;
         Some(v["responses"][status]["body"].clone())
     };
     let (arm, _dir) = setup(&spec(&[]));
-    let id = format!("{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/shape");
+    let id = identity_id("shape");
     let v = "api-version=2026-05-31";
 
     let (status, created) = arm.request(
@@ -499,7 +380,7 @@ fn the_fake_answers_like_the_reference_examples() {
         &format!("{}?api-version=2026-02-01", vault_id()),
         None,
     );
-    let scope = format!("{RG}/providers/Microsoft.Storage/storageAccounts/acmebackup");
+    let scope = storage_id("acmebackup");
     let assignment = format!(
         "{scope}/providers/Microsoft.Authorization/roleAssignments/0b5fe924-9a61-425c-96af-cfe6e287ca2d?api-version=2022-04-01"
     );
@@ -672,9 +553,7 @@ fn plan_counts_credentials_others_added_to_the_identity() {
     let (arm, dir) = setup(&spec(&namespaces(0..18)));
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);
-    let id = format!(
-        "{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/spaces-prod-backup"
-    );
+    let id = identity_id("spaces-prod-backup");
     for name in ["ci-one", "ci-two"] {
         let (status, out) = arm.request(
             "PUT",
@@ -693,13 +572,9 @@ fn plan_counts_credentials_others_added_to_the_identity() {
     dir.write("idplan.yaml", &spec(&namespaces(0..19)));
     let out = dir.idplan_azure(&arm, &["plan"]);
     out.assert_code(1);
-    assert!(
-        out.stderr.contains(
-            "component backup: managed identity spaces-prod-backup would need 21 federated \
-             identity credentials (19 of idplan's, 2 of others), over Azure's limit of 20"
-        ),
-        "{}",
-        out.stderr
+    out.assert_stderr_contains(
+        "component backup: managed identity spaces-prod-backup would need 21 federated \
+             identity credentials (19 of idplan's, 2 of others), over Azure's limit of 20",
     );
 }
 
@@ -718,12 +593,7 @@ fn a_saved_plan_on_an_empty_subscription_applies_and_a_lost_state_is_rebuilt() {
     std::fs::remove_file(dir.path().join("state/idplan.state.json")).unwrap();
     let plan = dir.idplan_azure(&arm, &["plan"]);
     plan.assert_code(0);
-    assert!(
-        plan.stdout
-            .contains("Plan: 12 to import, 0 to add, 0 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 12 to import, 0 to add, 0 to change, 0 to destroy.");
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);
     dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
@@ -745,18 +615,13 @@ fn renaming_an_identity_replaces_it_and_everything_that_names_it() {
     );
     let plan = dir.idplan_azure(&arm, &["plan"]);
     plan.assert_code(0);
-    assert!(
-        plan.stdout
-            .contains("Plan: 4 to add, 0 to change, 4 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 4 to add, 0 to change, 4 to destroy.");
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);
-    assert!(identity(&arm, "spaces-prod-backup").is_none());
+    assert!(arm.identity("spaces-prod-backup").is_none());
     assert_eq!(
-        subjects(&arm, "prod-backup-v2"),
-        expected(&cps, "mxp-controller")
+        arm.subjects("prod-backup-v2"),
+        subjects(&cps, "mxp-controller")
     );
     let principal = principal(&arm, "prod-backup-v2");
     assert!(
@@ -771,16 +636,11 @@ fn renaming_an_identity_replaces_it_and_everything_that_names_it() {
 #[test]
 fn the_azure_example_validates_without_a_cloud() {
     let dir = TestDir::new();
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/azure.yaml");
+    let example = repo_path("examples/azure.yaml");
     dir.write("idplan.yaml", &std::fs::read_to_string(example).unwrap());
     let out = dir.idplan_offline(&["validate"]);
     out.assert_code(0);
-    assert!(
-        out.stdout
-            .contains("1 space(s), 2 control plane(s), 3 component(s)"),
-        "{}",
-        out.stdout
-    );
+    out.assert_stdout_contains("1 space(s), 2 control plane(s), 3 component(s)");
 }
 
 /// Azure keeps role assignments and access policy entries of a deleted identity: the new
@@ -793,21 +653,15 @@ fn an_identity_deleted_out_of_band_is_recreated_with_its_access() {
         .assert_code(0);
     let old = principal(&arm, "spaces-prod-shared-secrets");
     for name in ["spaces-prod-backup", "spaces-prod-shared-secrets"] {
-        let id = format!(
-            "{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}?api-version=2026-05-31"
-        );
+        let id = format!("{}?api-version=2026-05-31", identity_id(name));
         assert_eq!(arm.request("DELETE", &id, None).0, 202);
     }
     dir.idplan_azure(&arm, &["drift"]).assert_code(2);
     let plan = dir.idplan_azure(&arm, &["plan"]);
     plan.assert_code(0);
-    assert!(
-        plan.stdout.contains(
-            "azurerm_role_assignment.prod.backup must be replaced (forces replacement: a \
-             resource it refers to is created anew)"
-        ),
-        "{}",
-        plan.stdout
+    plan.assert_stdout_contains(
+        "azurerm_role_assignment.prod.backup must be replaced (forces replacement: a \
+             resource it refers to is created anew)",
     );
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);

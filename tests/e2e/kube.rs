@@ -3,16 +3,13 @@
 //! (`tests/support/fake_kube.py`); drift of new and gone control planes; `verify` findings;
 //! `verify --restart` patches exactly the stale deployments.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{FakeArm, FakeKube, Ministack, Output, TestDir};
 use serde_json::{Value, json};
 
-const SUB: &str = "6f1c2a3b-0000-4000-8000-00000000c0de";
-const RG: &str = "/subscriptions/6f1c2a3b-0000-4000-8000-00000000c0de/resourceGroups/spaces";
-const ISSUER: &str = "https://eastus.oic.prod-aks.azure.com/tenant/issuer-guid/";
+use crate::support::fake_arm::SUB;
+use crate::support::fake_kube::KUBE_TOKEN;
+use crate::support::{FakeArm, FakeKube, Ministack, Output, TestDir, subject};
 const ALPHA: &str = "mxp-aaaaaaaa-5bb8-4a7e-9f41-2fc38ef4b065-system";
 const BETA: &str = "beta-host";
 const DELTA: &str = "mxp-dddddddd-5bb8-4a7e-9f41-2fc38ef4b065-system";
@@ -33,6 +30,16 @@ fn control_plane(namespace: &str, name: &str, id: Option<&str>, host: Option<&st
     cp
 }
 
+/// Control plane default/alpha, whose host namespace is [`ALPHA`].
+fn alpha() -> Value {
+    control_plane(
+        "default",
+        "alpha",
+        Some("aaaaaaaa-5bb8-4a7e-9f41-2fc38ef4b065"),
+        None,
+    )
+}
+
 struct World {
     arm: FakeArm,
     kube: FakeKube,
@@ -42,25 +49,10 @@ struct World {
 impl World {
     fn new() -> World {
         let arm = FakeArm::start();
-        arm.admin(
-            "/admin/clusters",
-            json!({"id": format!("{RG}/providers/Microsoft.ContainerService/managedClusters/aks-prod"),
-                   "issuer": ISSUER}),
-        );
-        arm.admin(
-            "/admin/storage",
-            json!({"id": format!("{RG}/providers/Microsoft.Storage/storageAccounts/acmebackup")}),
-        );
+        arm.seed_cluster(json!({}));
+        arm.seed_storage("acmebackup");
         let kube = FakeKube::start();
-        kube.put(
-            "controlplanes",
-            control_plane(
-                "default",
-                "alpha",
-                Some("aaaaaaaa-5bb8-4a7e-9f41-2fc38ef4b065"),
-                None,
-            ),
-        );
+        kube.put("controlplanes", alpha());
         kube.put(
             "controlplanes",
             control_plane("team", "beta", Some("bbbbbbbb"), Some(BETA)),
@@ -85,30 +77,15 @@ impl World {
         self.dir.idplan_azure(&self.arm, args)
     }
 
+    /// The subjects of the backup identity's credentials.
+    #[track_caller]
     fn subjects(&self) -> BTreeSet<String> {
-        let key = format!(
-            "{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/spaces-prod-backup"
-        )
-        .to_lowercase();
-        self.arm.state()["fics"][&key]
-            .as_object()
-            .map(|fics| {
-                fics.values()
-                    .map(|f| f["properties"]["subject"].as_str().unwrap().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.arm.subjects("spaces-prod-backup")
     }
 
+    #[track_caller]
     fn client_id(&self) -> String {
-        let key = format!(
-            "{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/spaces-prod-backup"
-        )
-        .to_lowercase();
-        self.arm.state()["identities"][&key]["properties"]["clientId"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.arm.identity_property("spaces-prod-backup", "clientId")
     }
 
     /// The component's service account, its deployment, replica set and one pod.
@@ -152,10 +129,6 @@ impl World {
     }
 }
 
-fn subject(ns: &str) -> String {
-    format!("system:serviceaccount:{ns}:{SA}")
-}
-
 #[test]
 fn discovery_drift_verify_and_restart() {
     let w = World::new();
@@ -165,7 +138,7 @@ fn discovery_drift_verify_and_restart() {
 
     let plan = w.idplan(&["plan", "--format", "json"]);
     plan.assert_code(0);
-    let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let plan = plan.json();
     assert_eq!(
         plan["discovered"],
         json!([
@@ -176,27 +149,18 @@ fn discovery_drift_verify_and_restart() {
     );
     let text = w.idplan(&["plan"]);
     text.assert_code(0);
-    assert!(
-        text.stdout.contains(
-            "Discovered control plane default/alpha in space prod: host namespace mxp-aaaaaaaa"
-        ),
-        "{}",
-        text.stdout
+    text.assert_stdout_contains(
+        "Discovered control plane default/alpha in space prod: host namespace mxp-aaaaaaaa",
     );
-    assert!(
-        text.stdout
-            .contains("team/gamma in space prod has no ID yet"),
-        "{}",
-        text.stdout
-    );
+    text.assert_stdout_contains("team/gamma in space prod has no ID yet");
 
     w.idplan(&["apply", "--auto-approve"]).assert_code(0);
     // Static and discovered, deduplicated; the one without an ID is not guessed.
     assert_eq!(
         w.subjects(),
-        BTreeSet::from([subject(STATIC), subject(BETA), subject(ALPHA)])
+        BTreeSet::from([subject(STATIC, SA), subject(BETA, SA), subject(ALPHA, SA)])
     );
-    let state: Value = serde_json::from_str(&w.dir.read("state/idplan.state.json")).unwrap();
+    let state = w.dir.state();
     assert_eq!(
         state["spaces"]["prod"]["control_planes"],
         json!([STATIC, BETA, ALPHA])
@@ -215,40 +179,28 @@ fn discovery_drift_verify_and_restart() {
     );
     let drift = w.idplan(&["drift", "--format", "json"]);
     drift.assert_code(2);
-    let report: Value = serde_json::from_str(&drift.stdout).unwrap();
+    let report = drift.json();
     assert_eq!(
         report["control_planes"],
         json!([{"space": "prod", "namespace": DELTA, "control_plane": "team/delta", "status": "new"}])
     );
     let drift = w.idplan(&["drift"]);
     drift.assert_code(2);
-    assert!(
-        drift.stdout.contains(&format!(
-            "host namespace {DELTA} (control plane team/delta) has no identity yet"
-        )),
-        "{}",
-        drift.stdout
-    );
+    drift.assert_stdout_contains(&format!(
+        "host namespace {DELTA} (control plane team/delta) has no identity yet"
+    ));
 
     // It goes, and alpha goes too: alpha's identity remains.
     w.kube.delete("controlplanes", "team", "delta");
     w.kube.delete("controlplanes", "default", "alpha");
     let drift = w.idplan(&["drift", "--format", "json"]);
     drift.assert_code(2);
-    let report: Value = serde_json::from_str(&drift.stdout).unwrap();
+    let report = drift.json();
     assert_eq!(
         report["control_planes"],
         json!([{"space": "prod", "namespace": ALPHA, "status": "gone"}])
     );
-    w.kube.put(
-        "controlplanes",
-        control_plane(
-            "default",
-            "alpha",
-            Some("aaaaaaaa-5bb8-4a7e-9f41-2fc38ef4b065"),
-            None,
-        ),
-    );
+    w.kube.put("controlplanes", alpha());
     w.idplan(&["drift"]).assert_code(0);
 
     // The cluster: beta's service account lacks the annotation, alpha's pod is stale.
@@ -258,7 +210,7 @@ fn discovery_drift_verify_and_restart() {
     w.workload(ALPHA, Some(&client_id), "2020-01-01T00:00:00Z");
     let verify = w.idplan(&["verify", "--format", "json"]);
     verify.assert_code(2);
-    let report: Value = serde_json::from_str(&verify.stdout).unwrap();
+    let report = verify.json();
     let findings: Vec<(String, String)> = report["findings"]
         .as_array()
         .unwrap()
@@ -292,13 +244,7 @@ fn discovery_drift_verify_and_restart() {
     // --restart patches the stale deployment only.
     let restart = w.idplan(&["verify", "--restart"]);
     restart.assert_code(2);
-    assert!(
-        restart
-            .stdout
-            .contains(&format!("Restarted deployment {ALPHA}/{SA}")),
-        "{}",
-        restart.stdout
-    );
+    restart.assert_stdout_contains(&format!("Restarted deployment {ALPHA}/{SA}"));
     assert!(w.restarted(ALPHA));
     assert!(!w.restarted(BETA));
     assert!(!w.restarted(STATIC));
@@ -314,7 +260,7 @@ fn discovery_drift_verify_and_restart() {
     w.workload(ALPHA, Some(&client_id), "2099-01-01T00:00:00Z");
     let verify = w.idplan(&["verify"]);
     verify.assert_code(0);
-    assert!(verify.stdout.contains("Verified"), "{}", verify.stdout);
+    verify.assert_stdout_contains("Verified");
 }
 
 #[test]
@@ -345,12 +291,7 @@ fn validate_does_not_read_the_cluster() {
     );
     let out = dir.idplan_offline(&["validate"]);
     out.assert_code(0);
-    assert!(
-        out.stdout
-            .contains("1 space(s) discover more control planes at plan time"),
-        "{}",
-        out.stdout
-    );
+    out.assert_stdout_contains("1 space(s) discover more control planes at plan time");
 }
 
 /// The fake answers like the API server where idplan depends on it: `Status` bodies, the
@@ -364,7 +305,7 @@ fn the_fake_api_server_speaks_kubernetes() {
     assert_eq!(code, 401, "the test token is not the fake's: {body}");
     let get = |path: &str| {
         kube.0
-            .request_with_token("GET", path, None, common::KUBE_TOKEN, "application/json")
+            .request_with_token("GET", path, None, KUBE_TOKEN, "application/json")
     };
     let (code, body) = get("/api/v1/namespaces/x/serviceaccounts/none");
     assert_eq!(code, 404);
@@ -388,7 +329,7 @@ fn the_fake_api_server_speaks_kubernetes() {
         "PATCH",
         "/apis/apps/v1/namespaces/x/deployments/d",
         Some(&patch),
-        common::KUBE_TOKEN,
+        KUBE_TOKEN,
         "application/json-patch+json",
     );
     assert_eq!(code, 415, "{body}");
@@ -396,7 +337,7 @@ fn the_fake_api_server_speaks_kubernetes() {
         "PATCH",
         "/apis/apps/v1/namespaces/x/deployments/d",
         Some(&patch),
-        common::KUBE_TOKEN,
+        KUBE_TOKEN,
         "application/merge-patch+json",
     );
     assert_eq!(code, 200, "{body}");
@@ -415,15 +356,7 @@ async fn irsa_verify_expects_the_role_arn_of_the_state() {
     let ms = Ministack::start();
     ms.create_cluster("spaces-prod").await;
     let kube = FakeKube::start();
-    kube.put(
-        "controlplanes",
-        control_plane(
-            "default",
-            "alpha",
-            Some("aaaaaaaa-5bb8-4a7e-9f41-2fc38ef4b065"),
-            None,
-        ),
-    );
+    kube.put("controlplanes", alpha());
     let dir = TestDir::new();
     let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig("space-prod"));
     let spec = |mode: &str| {
@@ -437,7 +370,7 @@ async fn irsa_verify_expects_the_role_arn_of_the_state() {
     };
     dir.write("idplan.yaml", &spec("irsa"));
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
-    let state: Value = serde_json::from_str(&dir.read("state/idplan.state.json")).unwrap();
+    let state = dir.state();
     let role = state["resources"]
         .as_array()
         .unwrap()
@@ -445,7 +378,7 @@ async fn irsa_verify_expects_the_role_arn_of_the_state() {
         .find(|r| r["address"] == "aws_iam_role.prod.backup")
         .unwrap();
     assert!(
-        role["attributes"].to_string().contains(&subject(ALPHA)),
+        role["attributes"].to_string().contains(&subject(ALPHA, SA)),
         "the trust policy names the discovered control plane: {role}"
     );
     let arn = role["attributes"]["arn"].as_str().unwrap().to_string();
@@ -465,7 +398,7 @@ async fn irsa_verify_expects_the_role_arn_of_the_state() {
     );
     let verify = w.dir.idplan(&ms, &["verify", "--format", "json"]);
     verify.assert_code(2);
-    let report: Value = serde_json::from_str(&verify.stdout).unwrap();
+    let report = verify.json();
     assert_eq!(report["findings"].as_array().unwrap().len(), 1, "{report}");
     assert!(
         report["findings"][0]["message"]
@@ -500,7 +433,7 @@ fn an_empty_discovery_does_not_remove_identities() {
     let w = World::new();
     w.idplan(&["apply", "--auto-approve"]).assert_code(0);
     let before = w.subjects();
-    assert!(before.contains(&subject(ALPHA)), "{before:?}");
+    assert!(before.contains(&subject(ALPHA, SA)), "{before:?}");
 
     // The context now answers with no control plane at all (a wrong cluster, say).
     w.kube.delete("controlplanes", "default", "alpha");

@@ -3,17 +3,12 @@
 //! that path and HTTP method, and every key of the fake's answers is a property of the
 //! method's response schema (recursively).
 
-mod common;
-
-use std::path::PathBuf;
-
-use common::fake_google::FakeGoogle;
 use serde_json::{Value, json};
 
+use crate::support::{FakeGoogle, repo_path};
+
 fn discovery(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/reference/gcp")
-        .join(format!("{name}-api.json"));
+    let path = repo_path(&format!("../shared/reference/gcp/{name}-api.json"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).expect("a discovery document is JSON")

@@ -1,7 +1,8 @@
 //! Real-Azure acceptance test: ignored unless asked for (`IDPLAN_ACC=azure cargo test --test
-//! azure_acceptance -- --ignored`), so a run without Azure reports it ignored, never passed. It needs an existing AKS cluster with
-//! the OIDC issuer and workload identity enabled, a storage account and a key vault in one
-//! resource group, and credentials azure_identity finds (or `IDPLAN_AZURE_ACCESS_TOKEN`):
+//! e2e azure_acceptance -- --ignored`), so a run without Azure reports it ignored, never passed.
+//! It needs an existing AKS cluster with the OIDC issuer and workload identity enabled, a
+//! storage account and a key vault in one resource group, and credentials azure_identity finds
+//! (or `IDPLAN_AZURE_ACCESS_TOKEN`):
 //!
 //! - `IDPLAN_ACC_AZURE_SUBSCRIPTION`, `IDPLAN_ACC_AZURE_RESOURCE_GROUP`,
 //!   `IDPLAN_ACC_AZURE_LOCATION`, `IDPLAN_ACC_AZURE_CLUSTER`,
@@ -12,27 +13,23 @@
 //! through ARM (with `IDPLAN_AZURE_ACCESS_TOKEN` or `az account get-access-token`), so it
 //! leaves nothing behind.
 
-mod common;
-
 use std::process::Command;
+
+use crate::support::{Output, TestDir};
 
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("IDPLAN_ACC=azure needs {name}"))
 }
 
-fn idplan(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_idplan"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("running idplan")
+/// idplan with the machine's credentials, against ARM itself (not a fake's endpoint).
+fn idplan(dir: &TestDir, args: &[&str]) -> Output {
+    dir.idplan_real(args, &["IDPLAN_AZURE_ARM_ENDPOINT"])
 }
 
 // Ignored, not passed, when not asked for: `IDPLAN_ACC=azure cargo test --test
-// azure_acceptance -- --ignored` runs it.
+// e2e azure_acceptance -- --ignored` runs it.
 #[test]
-#[ignore = "real Azure: IDPLAN_ACC=azure cargo test --test azure_acceptance -- --ignored"]
+#[ignore = "real Azure: IDPLAN_ACC=azure cargo test --test e2e azure_acceptance -- --ignored"]
 fn azure_apply_replan_and_tear_down() {
     assert_eq!(
         std::env::var("IDPLAN_ACC").as_deref(),
@@ -40,7 +37,7 @@ fn azure_apply_replan_and_tear_down() {
         "the real-Azure acceptance test runs against a real subscription: set IDPLAN_ACC=azure \
          and the IDPLAN_ACC_AZURE_* variables"
     );
-    let dir = common::TestDir::new();
+    let dir = TestDir::new();
     let space = format!("acc{}", std::process::id());
     let spec = |components: &str| {
         format!(
@@ -59,19 +56,8 @@ fn azure_apply_replan_and_tear_down() {
         var("IDPLAN_ACC_AZURE_KEY_VAULT"),
     );
     dir.write("idplan.yaml", &spec(&all));
-    let out = idplan(dir.path(), &["apply", "--auto-approve"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = idplan(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    idplan(&dir, &["apply", "--auto-approve"]).assert_code(0);
+    idplan(&dir, &["plan", "--detailed-exitcode"]).assert_code(0);
     // Tear down: a space needs one component, so idplan takes away all but backup, and the
     // backup identity and its role assignment are deleted through ARM directly.
     let backup_only = format!(
@@ -79,14 +65,8 @@ fn azure_apply_replan_and_tear_down() {
         var("IDPLAN_ACC_AZURE_STORAGE_ACCOUNT")
     );
     dir.write("idplan.yaml", &spec(&backup_only));
-    let out = idplan(dir.path(), &["apply", "--auto-approve"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let state: serde_json::Value =
-        serde_json::from_str(&dir.read("state/idplan.state.json")).unwrap();
+    idplan(&dir, &["apply", "--auto-approve"]).assert_code(0);
+    let state = dir.state();
     let mut ids: Vec<String> = Vec::new();
     for r in state["resources"].as_array().unwrap() {
         let a = &r["attributes"];

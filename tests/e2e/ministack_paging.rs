@@ -3,13 +3,12 @@
 //! returns at most `maxResults` and never a `nextToken`), and every test gets
 //! a server of its own.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use common::Ministack;
 use futures::{StreamExt, TryStreamExt};
+
+use crate::support::Ministack;
 
 const TRUST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
 

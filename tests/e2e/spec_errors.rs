@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use idplan::spec::{self, SpecErrors};
 
+use crate::support::repo_path;
+
 /// file, `line:column` of the first error, its field (empty: the whole file), a piece of its
 /// message, and how many errors in all.
 #[rustfmt::skip]
@@ -56,7 +58,7 @@ const CASES: &[(&str, &str, &str, &str, usize)] = &[
 ];
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec_corpus")
+    repo_path("tests/spec_corpus")
 }
 
 #[test]

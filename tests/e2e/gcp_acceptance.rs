@@ -3,7 +3,7 @@
 //! ```text
 //! IDPLAN_ACC=gcp IDPLAN_ACC_GCP_PROJECT=my-project IDPLAN_ACC_GCP_LOCATION=us-central1 \
 //! IDPLAN_ACC_GCP_CLUSTER=my-gke IDPLAN_ACC_GCP_BUCKET=my-uniform-bucket \
-//!   cargo test --test gcp_acceptance -- --ignored
+//!   cargo test --test e2e gcp_acceptance -- --ignored
 //! ```
 //!
 //! Credentials come from gcp_auth's chain (GOOGLE_APPLICATION_CREDENTIALS, gcloud, metadata
@@ -12,9 +12,7 @@
 //! They add members for made-up namespaces to the bucket's policy (and, in service-account
 //! mode, create two service accounts) and take everything back at the end.
 
-mod common;
-
-use common::TestDir;
+use crate::support::{Output, TestDir, control_planes};
 
 struct Acc {
     project: String,
@@ -40,12 +38,7 @@ fn acc() -> Acc {
 }
 
 fn spec(acc: &Acc, mode: &str, planes: &[&str]) -> String {
-    let planes = if planes.is_empty() {
-        "    controlPlanes: []\n".to_string()
-    } else {
-        let list: String = planes.iter().map(|p| format!("      - {p}\n")).collect();
-        format!("    controlPlanes:\n{list}")
-    };
+    let planes = control_planes(planes);
     format!(
         "version: 1\nspaces:\n  - name: acc\n{planes}    gcp:\n      project: {}\n      \
          cluster: {{ location: {}, name: {} }}\n      mode: {mode}\n    components:\n      \
@@ -54,10 +47,9 @@ fn spec(acc: &Acc, mode: &str, planes: &[&str]) -> String {
     )
 }
 
-fn run(dir: &TestDir, args: &[&str]) -> common::Output {
-    let mut cmd = dir.command(args);
-    cmd.env_remove("IDPLAN_GCP_ENDPOINT");
-    common::run(cmd, args)
+/// idplan with the machine's credentials, against Google itself (not a fake's endpoint).
+fn run(dir: &TestDir, args: &[&str]) -> Output {
+    dir.idplan_real(args, &["IDPLAN_GCP_ENDPOINT"])
 }
 
 fn round_trip(mode: &str) {
@@ -77,13 +69,13 @@ fn round_trip(mode: &str) {
 }
 
 #[test]
-#[ignore = "real GCP: IDPLAN_ACC=gcp cargo test --test gcp_acceptance -- --ignored"]
+#[ignore = "real GCP: IDPLAN_ACC=gcp cargo test --test e2e gcp_acceptance -- --ignored"]
 fn principal_mode_on_real_gcp() {
     round_trip("principal");
 }
 
 #[test]
-#[ignore = "real GCP: IDPLAN_ACC=gcp cargo test --test gcp_acceptance -- --ignored"]
+#[ignore = "real GCP: IDPLAN_ACC=gcp cargo test --test e2e gcp_acceptance -- --ignored"]
 fn service_account_mode_on_real_gcp() {
     round_trip("service-account");
 }

@@ -1,11 +1,9 @@
 //! End to end through the idplan binary against the fake Google APIs
 //! (`tests/support/fake_google.py`): what the IAM policies hold afterwards.
 
-mod common;
-
-use common::TestDir;
-use common::fake_google::FakeGoogle;
 use serde_json::{Value, json};
+
+use crate::support::{FakeGoogle, TestDir, control_planes, namespace};
 
 const PROJECT: &str = "acme-spaces";
 const NUMBER: &str = "123456789012";
@@ -13,10 +11,6 @@ const POOL: &str = "acme-spaces.svc.id.goog";
 const OBJECT_ADMIN: &str = "roles/storage.objectAdmin";
 const SECRET_ACCESSOR: &str = "roles/secretmanager.secretAccessor";
 const WI_USER: &str = "roles/iam.workloadIdentityUser";
-
-fn namespace(i: usize) -> String {
-    format!("mxp-{i:08x}-5bb8-4a7e-9f41-2fc38ef4b065-system")
-}
 
 fn principal(i: usize, sa: &str) -> String {
     format!(
@@ -31,15 +25,7 @@ fn email(id: &str) -> String {
 
 /// One space `prod` on cluster `cluster` with control planes `planes` (indexes).
 fn spec_on(cluster: &str, mode: &str, planes: &[usize], components: &str) -> String {
-    let planes = if planes.is_empty() {
-        "    controlPlanes: []\n".to_string()
-    } else {
-        let list: String = planes
-            .iter()
-            .map(|i| format!("      - {}\n", namespace(*i)))
-            .collect();
-        format!("    controlPlanes:\n{list}")
-    };
+    let planes = control_planes(planes.iter().map(|i| namespace(*i)));
     format!(
         "version: 1\nspaces:\n  - name: prod\n{planes}    gcp:\n      project: {PROJECT}\n      \
          cluster: {{ location: us-central1, name: {cluster} }}\n      mode: {mode}\n    \
@@ -91,6 +77,15 @@ fn foreign_bindings() -> Value {
     ])
 }
 
+/// How many policy writes (setIamPolicy, or PUT for a bucket) the fake has had.
+fn writes(fake: &FakeGoogle) -> usize {
+    fake.calls()
+        .iter()
+        .filter(|c| c.contains("setIamPolicy") || c.starts_with("PUT "))
+        .count()
+}
+
+#[track_caller]
 fn assert_foreign_intact(fake: &FakeGoogle) {
     let policy = fake.policy("bucket:acme-backup");
     let bindings = policy["bindings"].as_array().unwrap();
@@ -99,10 +94,9 @@ fn assert_foreign_intact(fake: &FakeGoogle) {
             .contains(&"user:alice@example.com".to_string()),
         "{policy:#}"
     );
-    let conditional = bindings
-        .iter()
-        .find(|b| b.get("condition").is_some())
-        .unwrap_or_else(|| panic!("the conditional binding is gone: {policy:#}"));
+    let Some(conditional) = bindings.iter().find(|b| b.get("condition").is_some()) else {
+        panic!("the conditional binding is gone: {policy:#}");
+    };
     assert_eq!(conditional["members"], json!(["user:bob@example.com"]));
     assert_eq!(policy["version"], 3, "{policy:#}");
     assert!(
@@ -121,12 +115,7 @@ fn principal_mode_end_to_end() {
 
     let plan = dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"]);
     plan.assert_code(2);
-    assert!(
-        plan.stdout
-            .contains("Plan: 3 to add, 0 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 3 to add, 0 to change, 0 to destroy.");
     dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
         .assert_code(0);
 
@@ -153,12 +142,6 @@ fn principal_mode_end_to_end() {
     );
 
     // Nothing to do, and no write.
-    let writes = |fake: &FakeGoogle| {
-        fake.calls()
-            .iter()
-            .filter(|c| c.contains("setIamPolicy") || c.starts_with("PUT "))
-            .count()
-    };
     let before = writes(&fake);
     dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
         .assert_code(0);
@@ -179,12 +162,7 @@ fn principal_mode_end_to_end() {
     dir.write("idplan.yaml", &spec("principal", &[0, 1, 2], ALL));
     let plan = dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"]);
     plan.assert_code(2);
-    assert!(
-        plan.stdout
-            .contains("Plan: 0 to add, 3 to change, 0 to destroy."),
-        "{}",
-        plan.stdout
-    );
+    plan.assert_stdout_contains("Plan: 0 to add, 3 to change, 0 to destroy.");
     dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
         .assert_code(0);
     assert!(
@@ -258,13 +236,9 @@ fn listed_secrets_are_bound_one_by_one() {
     );
     let out = dir.idplan_gcp(&fake, &["plan"]);
     out.assert_code(1);
-    assert!(
-        out.stderr.contains(
-            "secret projects/acme-spaces/secrets/missing: secretmanager.projects.secrets.get \
-             failed: NOT_FOUND (HTTP 404)"
-        ),
-        "{}",
-        out.stderr
+    out.assert_stderr_contains(
+        "secret projects/acme-spaces/secrets/missing: secretmanager.projects.secrets.get \
+             failed: NOT_FOUND (HTTP 404)",
     );
 }
 
@@ -315,20 +289,12 @@ fn service_account_mode_end_to_end() {
     // The chart values name the service accounts, each under its component's key.
     let values = dir.idplan_gcp(&fake, &["helm-values"]);
     values.assert_code(0);
-    assert!(
-        values.stdout.contains(&format!(
+    values.assert_stdout_contains(&format!(
             "--set controlPlanes.mxpController.serviceAccount.annotations.\"iam\\.gke\\.io/gcp-service-account\"=\"{backup}\""
-        )),
-        "{}",
-        values.stdout
-    );
-    assert!(
-        values.stdout.contains(&format!(
+        ));
+    values.assert_stdout_contains(&format!(
             "controlPlanes.sharedSecrets.serviceAccount.customAnnotations.\"iam\\.gke\\.io/gcp-service-account\"=\"{secrets}\""
-        )),
-        "{}",
-        values.stdout
-    );
+        ));
 
     // One control plane less: its link goes, the account stays.
     dir.write("idplan.yaml", &spec("service-account", &[1], components));
@@ -375,11 +341,7 @@ fn a_service_account_idplan_did_not_make_is_refused() {
     );
     let out = dir.idplan_gcp(&fake, &["plan"]);
     out.assert_code(1);
-    assert!(
-        out.stderr.contains("was not created by idplan"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("was not created by idplan");
 }
 
 #[test]
@@ -406,12 +368,7 @@ fn an_etag_race_is_retried() {
         fake.members(&format!("project:{PROJECT}"), SECRET_ACCESSOR),
         vec![principal(0, "external-secrets-controller")]
     );
-    let sets = fake
-        .calls()
-        .iter()
-        .filter(|c| c.contains("setIamPolicy") || c.starts_with("PUT "))
-        .count();
-    assert_eq!(sets, 5, "three writes and two retries");
+    assert_eq!(writes(&fake), 5, "three writes and two retries");
     dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
         .assert_code(0);
 }
@@ -429,13 +386,7 @@ fn drift_after_an_out_of_band_removal_is_repaired() {
     );
     let drift = dir.idplan_gcp(&fake, &["drift"]);
     drift.assert_code(2);
-    assert!(
-        drift
-            .stdout
-            .contains("google_storage_bucket_iam_members.prod.billing"),
-        "{}",
-        drift.stdout
-    );
+    drift.assert_stdout_contains("google_storage_bucket_iam_members.prod.billing");
     dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
         .assert_code(0);
     dir.idplan_gcp(&fake, &["drift"]).assert_code(0);
@@ -464,12 +415,7 @@ fn the_principal_limit_is_refused_before_any_write() {
     );
     let out = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
     out.assert_code(1);
-    assert!(
-        out.stderr
-            .contains("would hold 1501 principals (2 of idplan's, 1499 of others)"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("would hold 1501 principals (2 of idplan's, 1499 of others)");
     assert!(
         !fake.calls().iter().any(|c| c.starts_with("PUT ")),
         "{:?}",
@@ -481,11 +427,7 @@ fn the_principal_limit_is_refused_before_any_write() {
     dir.write("idplan.yaml", &spec("principal", &many, components));
     let out = dir.idplan_offline(&["validate"]);
     out.assert_code(1);
-    assert!(
-        out.stderr.contains("over Google's limit of 1500"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("over Google's limit of 1500");
 }
 
 #[test]
@@ -493,13 +435,9 @@ fn a_cluster_without_workload_identity_fails_the_plan_with_the_fix() {
     let (fake, dir) = setup(&spec_on("no-wi", "principal", &[0], ALL));
     let out = dir.idplan_gcp(&fake, &["plan"]);
     out.assert_code(1);
-    assert!(
-        out.stderr.contains(
-            "gcloud container clusters update no-wi --location us-central1 \
-             --workload-pool=acme-spaces.svc.id.goog"
-        ),
-        "{}",
-        out.stderr
+    out.assert_stderr_contains(
+        "gcloud container clusters update no-wi --location us-central1 \
+             --workload-pool=acme-spaces.svc.id.goog",
     );
     // A missing cluster: Google's status and message, with the resource.
     dir.write("idplan.yaml", &spec_on("gone", "principal", &[0], ALL));
@@ -519,12 +457,8 @@ fn principal_identifiers_need_uniform_bucket_level_access() {
     let (fake, dir) = setup(&spec("principal", &[0], components));
     let out = dir.idplan_gcp(&fake, &["plan"]);
     out.assert_code(1);
-    assert!(
-        out.stderr.contains(
-            "gcloud storage buckets update gs://legacy-acl --uniform-bucket-level-access"
-        ),
-        "{}",
-        out.stderr
+    out.assert_stderr_contains(
+        "gcloud storage buckets update gs://legacy-acl --uniform-bucket-level-access",
     );
     // Service accounts work with fine-grained buckets.
     dir.write("idplan.yaml", &spec("service-account", &[0], components));
@@ -542,7 +476,7 @@ fn billing_values_for_gcp() {
         "enabled: true",
         "name: \"\"",
     ] {
-        assert!(out.stdout.contains(want), "{want} in:\n{}", out.stdout);
+        out.assert_stdout_contains(want);
     }
     assert!(!out.stdout.contains("iam.gke.io"), "{}", out.stdout);
 }
@@ -561,13 +495,9 @@ fn throttling_and_unavailability_are_retried() {
     fake.fail(&[503; 5]);
     let out = dir.idplan_gcp(&fake, &["plan"]);
     out.assert_code(1);
-    assert!(
-        out.stderr.contains(
-            "project acme-spaces: cloudresourcemanager.projects.get failed: UNAVAILABLE (HTTP \
-             503): The service is currently unavailable."
-        ),
-        "{}",
-        out.stderr
+    out.assert_stderr_contains(
+        "project acme-spaces: cloudresourcemanager.projects.get failed: UNAVAILABLE (HTTP \
+             503): The service is currently unavailable.",
     );
 }
 
@@ -658,13 +588,9 @@ fn a_saved_plan_refuses_a_change_to_idplans_members_but_not_to_others() {
     );
     let out = dir.idplan_gcp(&fake, &["apply", "plans/third.json"]);
     out.assert_code(1);
-    assert!(
-        out.stderr.contains(
-            "google_storage_bucket_iam_members.prod.billing: was modified outside idplan since \
-             the plan was made"
-        ),
-        "{}",
-        out.stderr
+    out.assert_stderr_contains(
+        "google_storage_bucket_iam_members.prod.billing: was modified outside idplan since \
+             the plan was made",
     );
     assert_eq!(
         fake.members("bucket:acme-billing", OBJECT_ADMIN),

@@ -1,0 +1,20 @@
+//! idplan's end-to-end tests, in one binary so that the cloud SDKs are linked once: a module
+//! per suite, the helpers they share in `support/`, the peers they start in `tests/support/`.
+//!
+//! `cargo test --test e2e` runs them all; `cargo test --test e2e azure::` one suite. The
+//! real-cloud acceptance suites are ignored unless asked for:
+//! `IDPLAN_ACC=azure cargo test --test e2e azure_acceptance -- --ignored` (see each file).
+
+mod support;
+
+mod aws_irsa;
+mod aws_pod_identity;
+mod azure;
+mod azure_acceptance;
+mod cli;
+mod gcp;
+mod gcp_acceptance;
+mod gcp_fake_shapes;
+mod kube;
+mod ministack_paging;
+mod spec_errors;

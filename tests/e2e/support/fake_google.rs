@@ -1,0 +1,156 @@
+//! [`FakeGoogle`] runs `tests/support/fake_google.py` (Python 3 standard library only) on a
+//! free loopback port for one test, and stops it by process group when dropped.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use super::peer::{Launch, Peer, http};
+use super::{Output, TestDir, run};
+
+const INSTALL_HINT: &str =
+    "python3 is needed for the fake Google API server: install it (apt-get install python3)";
+
+pub struct FakeGoogle {
+    /// `http://127.0.0.1:<port>`: the base URL of every Google API (`IDPLAN_GCP_ENDPOINT`).
+    pub endpoint: String,
+    pub port: u16,
+    _peer: Peer,
+}
+
+impl FakeGoogle {
+    /// Starts the fake and waits for its health check. Panics, saying how to fix it, when
+    /// python3 is missing or the server does not come up.
+    #[track_caller]
+    pub fn start() -> FakeGoogle {
+        let command = |port: u16, _: &std::path::Path| {
+            let mut cmd = Command::new("python3");
+            cmd.arg("tests/support/fake_google.py").args([
+                "--port",
+                &port.to_string(),
+                "--exit-with-parent",
+            ]);
+            cmd
+        };
+        let peer = Peer::start(&Launch {
+            name: "fake-google",
+            command: &command,
+            health: "/_fake/health",
+            healthy: |status, _| status == 200,
+            install_hint: INSTALL_HINT,
+        });
+        FakeGoogle {
+            endpoint: peer.endpoint.clone(),
+            port: peer.port,
+            _peer: peer,
+        }
+    }
+
+    /// One HTTP call to the fake; `None` when it cannot be reached.
+    fn try_call(&self, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
+        let headers = [
+            ("Authorization", "Bearer test"),
+            ("Content-Type", "application/json"),
+        ];
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let (status, body) = http(self.port, method, path, &headers, &body)?;
+        Some((status, serde_json::from_str(&body).unwrap_or(Value::Null)))
+    }
+
+    /// A call that must succeed; its answer.
+    #[track_caller]
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        match self.try_call(method, path, body) {
+            Some((200, v)) => v,
+            other => panic!("{method} {path} on the fake: {other:?}"),
+        }
+    }
+
+    /// A call that may fail: its status and Google's answer.
+    #[track_caller]
+    pub fn call_status(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        match self.try_call(method, path, body) {
+            Some(answer) => answer,
+            None => panic!("{method} {path}: the fake cannot be reached"),
+        }
+    }
+
+    /// Seeds projects, clusters, buckets and secrets (see the script's `/_fake/seed`).
+    #[track_caller]
+    pub fn seed(&self, seed: Value) {
+        self.call("POST", "/_fake/seed", Some(&seed));
+    }
+
+    /// The stored policy of `target` (`bucket:<name>`, `project:<id>`,
+    /// `secret:projects/<p>/secrets/<s>`, `sa:<email>`), at version 3.
+    #[track_caller]
+    pub fn policy(&self, target: &str) -> Value {
+        self.call("GET", &format!("/_fake/policy?target={target}"), None)
+    }
+
+    /// Replaces a policy's bindings, as someone else would: a new etag.
+    #[track_caller]
+    pub fn set_bindings(&self, target: &str, bindings: Value) {
+        self.call(
+            "POST",
+            &format!("/_fake/policy?target={target}"),
+            Some(&json!({ "bindings": bindings })),
+        );
+    }
+
+    /// The members of `role` in the binding without a condition, sorted.
+    #[track_caller]
+    pub fn members(&self, target: &str, role: &str) -> Vec<String> {
+        let mut out: Vec<String> = self.policy(target)["bindings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["role"] == role && b.get("condition").is_none())
+            .flat_map(|b| b["members"].as_array().cloned().unwrap_or_default())
+            .filter_map(|m| m.as_str().map(str::to_string))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Makes the next `count` setIamPolicy calls find the policy changed under them.
+    #[track_caller]
+    pub fn race(&self, count: u32) {
+        self.call("POST", "/_fake/race", Some(&json!({ "count": count })));
+    }
+
+    /// Makes the next Google API calls fail with `codes` (429, 503), one each, in order.
+    #[track_caller]
+    pub fn fail(&self, codes: &[u16]) {
+        self.call("POST", "/_fake/fail", Some(&json!({ "codes": codes })));
+    }
+
+    /// Every Google API call so far, as `METHOD path`.
+    #[track_caller]
+    pub fn calls(&self) -> Vec<String> {
+        self.call("GET", "/_fake/calls", None)["calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The environment for idplan: every Google API at the fake, a fixed bearer token.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("IDPLAN_GCP_ENDPOINT", self.endpoint.clone()),
+            ("IDPLAN_GCP_ACCESS_TOKEN", "fake-token".to_string()),
+        ]
+    }
+}
+
+impl TestDir {
+    /// Runs the idplan binary in this directory against the fake Google APIs (no AWS or
+    /// Google credentials of the machine are used).
+    pub fn idplan_gcp(&self, fake: &FakeGoogle, args: &[&str]) -> Output {
+        let mut cmd = self.command_without(args, &["AWS_", "GOOGLE_", "IDPLAN_GCP_"]);
+        cmd.envs(fake.env());
+        run(cmd, args)
+    }
+}
