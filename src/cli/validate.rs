@@ -77,11 +77,7 @@ pub fn validate(file: &Path) -> Result<Exit> {
             .map_err(|e| Error::user(format!("{}: {e}", file.display())))?;
     }
     let control_planes: usize = spec.spaces.iter().map(|s| s.control_planes.len()).sum();
-    let components: usize = spec
-        .spaces
-        .iter()
-        .map(|s| s.components.iter().count())
-        .sum();
+    let components: usize = spec.spaces.iter().map(|s| s.component_kinds().len()).sum();
     let discovering = spec.spaces.iter().filter(|s| s.discover.is_some()).count();
     let discovering = match discovering {
         0 => String::new(),

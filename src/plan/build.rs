@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::graph::{self, Graph, Resource};
 use crate::provider::{self, Adoption, Clouds};
 use crate::recipe;
-use crate::spec::{AwsMode, Cloud, GcpMode, GkeCluster, Spec, SpecErrors};
+use crate::spec::{AwsMode, Cloud, GcpAccess, GcpMode, GkeCluster, Spec, SpecErrors};
 use crate::state::{Ownership, Record, State};
 
 /// The desired resources of every space, after asking each cloud what names depend on
@@ -36,9 +36,14 @@ pub async fn desired_graph(spec: &Spec, clouds: &Clouds) -> Result<Graph> {
                 if principal && s.control_planes.is_empty() {
                     continue;
                 }
-                for c in s.components.iter() {
-                    buckets.extend(c.bucket.clone().map(|b| (b, principal)));
-                    secrets.extend(c.secrets.iter().map(|id| (gcp.project.clone(), id.clone())));
+                for c in gcp.components.iter() {
+                    match &c.access {
+                        GcpAccess::Bucket(b) => buckets.push((b.clone(), principal)),
+                        GcpAccess::Secrets(ids) => {
+                            secrets.extend(ids.iter().map(|id| (gcp.project.clone(), id.clone())))
+                        }
+                        GcpAccess::ProjectSecrets => {}
+                    }
                 }
             }
         }

@@ -376,7 +376,7 @@ impl AzureDriver {
             }
         };
         let mut rbac_vaults = std::collections::BTreeMap::new();
-        for component in space.components.iter() {
+        for component in azure.components.iter() {
             if let Some(vault) = recipe::key_vault_id(azure, component) {
                 let body = self
                     .get(&what, &GET_VAULT, &vault)

@@ -7,7 +7,7 @@ use super::{resource_name, subject};
 use crate::graph::{Kind, Location, Resource};
 use crate::policy::{self, IrsaSubjects, Trust};
 use crate::spec::{
-    AwsMode, AwsSpace, Component, ComponentKind, Space, SpecError, SpecErrors, Subjects,
+    AwsAccess, AwsMode, AwsSpace, Component, ComponentKind, Space, SpecError, SpecErrors, Subjects,
 };
 
 /// The tag that marks what idplan owns.
@@ -156,7 +156,7 @@ pub fn resources(
         });
     }
     let mut errors = Vec::new();
-    for component in space.components.iter() {
+    for component in aws.components.iter() {
         let name = resource_name(space, component);
         let trust = trust(space, aws, ctx, component.kind);
         if let Err(e) = check_trust_size(spec_path, index, space, aws, &name, &trust) {
@@ -250,16 +250,10 @@ fn trust(space: &Space, aws: &AwsSpace, ctx: &AwsContext, component: ComponentKi
     }
 }
 
-fn permissions(component: &Component, partition: &str) -> Value {
-    match component.kind {
-        ComponentKind::Backup | ComponentKind::Billing => policy::s3_bucket_policy(
-            partition,
-            component
-                .bucket
-                .as_deref()
-                .expect("validated: bucket components have a bucket"),
-        ),
-        ComponentKind::SharedSecrets => policy::secrets_read_policy(&component.secrets),
+fn permissions(component: &Component<AwsAccess>, partition: &str) -> Value {
+    match &component.access {
+        AwsAccess::Bucket(bucket) => policy::s3_bucket_policy(partition, bucket),
+        AwsAccess::Secrets(arns) => policy::secrets_read_policy(arns),
     }
 }
 

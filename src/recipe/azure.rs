@@ -8,7 +8,9 @@ use serde_json::json;
 
 use super::{resource_name, subject};
 use crate::graph::{self, Kind, Location, Resource};
-use crate::spec::{AzureSpace, Component, ComponentKind, Space, SpecError, SpecErrors};
+use crate::spec::{
+    AzureAccess, AzureSpace, Component, ComponentKind, Space, SpecError, SpecErrors,
+};
 
 pub use super::aws::{COMPONENT_TAG, MANAGED_BY, SPACE_TAG};
 
@@ -87,8 +89,13 @@ pub fn scope_id(azure: &AzureSpace, provider_type: &str, name_or_id: &str) -> St
     }
 }
 
-pub fn storage_account_id(azure: &AzureSpace, component: &Component) -> Option<String> {
-    let account = component.storage_account.as_deref()?;
+pub fn storage_account_id(
+    azure: &AzureSpace,
+    component: &Component<AzureAccess>,
+) -> Option<String> {
+    let AzureAccess::Storage { account, .. } = &component.access else {
+        return None;
+    };
     Some(scope_id(
         azure,
         "Microsoft.Storage/storageAccounts",
@@ -96,8 +103,10 @@ pub fn storage_account_id(azure: &AzureSpace, component: &Component) -> Option<S
     ))
 }
 
-pub fn key_vault_id(azure: &AzureSpace, component: &Component) -> Option<String> {
-    let vault = component.key_vault.as_deref()?;
+pub fn key_vault_id(azure: &AzureSpace, component: &Component<AzureAccess>) -> Option<String> {
+    let AzureAccess::KeyVault(vault) = &component.access else {
+        return None;
+    };
     Some(scope_id(azure, "Microsoft.KeyVault/vaults", vault))
 }
 
@@ -204,7 +213,7 @@ pub fn resources(
     };
     let mut out = Vec::new();
     let mut errors = Vec::new();
-    for component in space.components.iter() {
+    for component in azure.components.iter() {
         let kind = component.kind;
         let name = resource_name(space, component);
         let id = identity_id(azure, &name);
