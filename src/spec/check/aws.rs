@@ -1,34 +1,19 @@
 //! AWS: the `aws:` block (an EKS cluster, IRSA or pod identity) and its components: S3
 //! buckets, Secrets Manager ARNs and IAM role names.
 
-use super::{Check, Checked, Owner, Rules, show};
+use super::{BucketRule, Build, Check, Checked, Named, Rules, Written, show};
 use crate::spec::names::{is_bucket_name, is_cluster_name, is_region, is_role_name};
 use crate::spec::schema::{
-    At, ROLE_NAME_MAX, RawAws, RawAwsMode, RawBucketComponent, RawComponents, RawSecretsComponent,
-    RawSubjects, TRUST_POLICY_QUOTA_MAX,
+    At, ROLE_NAME_MAX, RawAws, RawAwsMode, RawBucketComponent, RawSecretsComponent, RawSubjects,
+    TRUST_POLICY_QUOTA_MAX,
 };
 use crate::spec::{
-    AwsAccess, AwsMode, AwsSpace, Cloud, ComponentKind, Components, DEFAULT_TRUST_POLICY_QUOTA,
-    Location, Subjects,
+    AwsAccess, AwsMode, AwsSpace, Cloud, ComponentKind, DEFAULT_TRUST_POLICY_QUOTA, Subjects,
 };
 
-/// An AWS space: its block, then its components.
-pub(super) fn space(
-    check: &mut Check,
-    owner: &Owner,
-    raw: At<RawAws>,
-    components: At<RawComponents>,
-) -> Option<Cloud> {
-    let block = block(check, &format!("{}.aws", owner.field), raw);
-    let components = check.components(owner, &AwsRules, components);
-    Some(Cloud::Aws(AwsSpace {
-        components,
-        ..block?
-    }))
-}
-
 /// The `aws:` block; `None` when it has errors.
-pub(super) fn block(check: &mut Check, field: &str, raw: At<RawAws>) -> Option<AwsSpace> {
+pub(super) fn block(check: &mut Check, space: &str, raw: At<RawAws>) -> Option<Build<AwsAccess>> {
+    let field = &format!("{space}.aws");
     let location = raw.location();
     let raw = raw.into_value();
     let errors_before = check.errors.len();
@@ -94,98 +79,91 @@ pub(super) fn block(check: &mut Check, field: &str, raw: At<RawAws>) -> Option<A
             }
         },
     };
-    (check.errors.len() == errors_before).then(|| AwsSpace {
-        region: raw.region.into_value(),
-        cluster: raw.cluster.into_value(),
-        mode,
-        subjects,
-        trust_policy_quota,
-        location,
-        components: Components::default(),
+    (check.errors.len() == errors_before).then(|| -> Build<_> {
+        Box::new(move |components| {
+            Cloud::Aws(AwsSpace {
+                region: raw.region.into_value(),
+                cluster: raw.cluster.into_value(),
+                mode,
+                subjects,
+                trust_policy_quota,
+                location,
+                components,
+            })
+        })
     })
 }
 
-/// The components' rules on AWS; also those of a space without exactly one cloud.
+const S3: BucketRule = BucketRule {
+    what: "S3",
+    valid: is_bucket_name,
+    expected: "expected 3 to 63 lower-case letters, digits, `.` and `-`, starting and ending \
+               with a letter or digit",
+};
+
+/// AWS's rules; also those of the components of a space without exactly one cloud.
 pub(super) struct AwsRules;
 
 impl Rules for AwsRules {
     type Access = AwsAccess;
 
-    fn bucket_component(
-        &self,
-        check: &mut Check,
-        field: &str,
-        kind: ComponentKind,
-        location: Location,
-        raw: RawBucketComponent,
-    ) -> Checked<AwsAccess> {
-        let bucket = check.bucket(
-            field,
-            location,
-            &raw,
-            "S3",
-            is_bucket_name,
-            "expected 3 to 63 lower-case letters, digits, `.` and `-`, starting and ending with \
-             a letter or digit",
-        );
-        let name = role_name(check, field, raw.name);
-        Checked::new(kind, location, name, bucket.map(AwsAccess::Bucket))
-    }
-
-    fn secrets_component(
-        &self,
-        check: &mut Check,
-        field: &str,
-        location: Location,
-        raw: RawSecretsComponent,
-    ) -> Checked<AwsAccess> {
-        check.not_here(
-            raw.key_vault.as_ref().map(At::location),
-            field,
-            "keyVault",
-            "this space takes `secrets`",
-        );
-        let secrets = match raw.secrets {
+    fn secrets(&self, check: &mut Check, c: Written<RawSecretsComponent>) -> Checked<AwsAccess> {
+        check.no_key_vault(&c);
+        let field = &c.field;
+        let secrets = match c.raw.secrets {
             None => {
                 check.error(
-                    location,
+                    c.location,
                     field,
                     "missing required key `secrets` (the ARNs of the secrets it may read)",
                 );
                 None
             }
             Some(list) => {
-                let list_at = list.location();
-                let list = list.into_value();
-                let mut secrets = Vec::new();
-                if list.is_empty() {
-                    check.error(
-                        list_at,
-                        format!("{field}.secrets"),
-                        "expected at least one secret ARN",
-                    );
-                }
-                for (k, arn) in list.into_iter().enumerate() {
-                    let at = arn.location();
-                    let arn = arn.into_value();
-                    let arn_shown = show(&arn);
+                let empty = "expected at least one secret ARN";
+                let secrets = check.secret_list(field, list, empty, |check, f, _, at, arn| {
                     if !arn.starts_with("arn:") {
-                        check.error(
-                            at,
-                            format!("{field}.secrets[{k}]"),
-                            format!(
-                                "expected a secret ARN starting with `arn:`, found `{arn_shown}`"
-                            ),
-                        );
+                        let shown = show(arn);
+                        let message =
+                            format!("expected a secret ARN starting with `arn:`, found `{shown}`");
+                        check.error(at, f, message);
                     }
-                    secrets.push(arn);
-                }
+                });
                 Some(secrets)
             }
         };
-        let name = role_name(check, field, raw.name);
         let access = secrets.map(AwsAccess::Secrets);
-        Checked::new(ComponentKind::SharedSecrets, location, name, access)
+        let name = self.name(check, field, c.raw.name);
+        Checked::new(c.kind, c.location, name, access)
+    }
+
+    fn bucket(&self, check: &mut Check, c: Written<RawBucketComponent>) -> Checked<AwsAccess> {
+        check.bucket_component(self, c, &S3, AwsAccess::Bucket)
+    }
+
+    /// An IAM role name.
+    fn name(&self, check: &mut Check, component: &str, raw: Option<At<String>>) -> Named {
+        let raw = raw?;
+        let at = raw.location();
+        let name = raw.into_value();
+        let len = name.chars().count();
+        let name_shown = show(&name);
+        if !is_role_name(&name, usize::MAX) {
+            check.error(
+                at,
+                format!("{component}.name"),
+                format!(
+                    "invalid IAM role name `{name_shown}`: expected letters, digits and `+=,.@_-`"
+                ),
+            );
+        } else if len > ROLE_NAME_MAX {
+            check.error(
+                at,
+                format!("{component}.name"),
+                format!("IAM role name is {len} characters: expected at most {ROLE_NAME_MAX}"),
+            );
+        }
+        Some((name, at))
     }
 
     fn default_name_error(&self, name: &str) -> Option<String> {
@@ -202,35 +180,6 @@ impl Rules for AwsRules {
     fn taken(&self, name: &str, other: ComponentKind) -> String {
         format!("role name `{name}` is already the role of `{other}`: set a different `name`")
     }
-}
-
-/// An explicit IAM role name.
-fn role_name(
-    check: &mut Check,
-    component: &str,
-    raw: Option<At<String>>,
-) -> (Option<String>, Option<Location>) {
-    let Some(raw) = raw else {
-        return (None, None);
-    };
-    let at = raw.location();
-    let name = raw.into_value();
-    let len = name.chars().count();
-    let name_shown = show(&name);
-    if !is_role_name(&name, usize::MAX) {
-        check.error(
-            at,
-            format!("{component}.name"),
-            format!("invalid IAM role name `{name_shown}`: expected letters, digits and `+=,.@_-`"),
-        );
-    } else if len > ROLE_NAME_MAX {
-        check.error(
-            at,
-            format!("{component}.name"),
-            format!("IAM role name is {len} characters: expected at most {ROLE_NAME_MAX}"),
-        );
-    }
-    (Some(name), Some(at))
 }
 
 #[cfg(test)]

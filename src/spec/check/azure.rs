@@ -1,31 +1,21 @@
 //! Azure: the `azure:` block (an AKS cluster in a subscription and resource group) and its
 //! components: storage accounts, billing's container, key vaults and managed identity names.
 
-use super::{Check, Checked, Owner, Rules, show};
+use super::{Build, Check, Checked, Named, Rules, Written, show};
 use crate::spec::names::{
     is_aks_name, is_azure_location, is_azure_resource, is_container_name, is_guid,
     is_identity_name, is_resource_group, is_storage_name, is_vault_name,
 };
-use crate::spec::schema::{At, RawAzure, RawBucketComponent, RawComponents, RawSecretsComponent};
-use crate::spec::{AzureAccess, AzureSpace, Cloud, ComponentKind, Components, Location};
-
-/// An Azure space: its block, then its components.
-pub(super) fn space(
-    check: &mut Check,
-    owner: &Owner,
-    raw: At<RawAzure>,
-    components: At<RawComponents>,
-) -> Option<Cloud> {
-    let block = block(check, &format!("{}.azure", owner.field), raw);
-    let components = check.components(owner, &AzureRules, components);
-    Some(Cloud::Azure(AzureSpace {
-        components,
-        ..block?
-    }))
-}
+use crate::spec::schema::{At, RawAzure, RawBucketComponent, RawSecretsComponent};
+use crate::spec::{AzureAccess, AzureSpace, Cloud, ComponentKind};
 
 /// The `azure:` block; `None` when it has errors.
-pub(super) fn block(check: &mut Check, field: &str, raw: At<RawAzure>) -> Option<AzureSpace> {
+pub(super) fn block(
+    check: &mut Check,
+    space: &str,
+    raw: At<RawAzure>,
+) -> Option<Build<AzureAccess>> {
+    let field = &format!("{space}.azure");
     let location = raw.location();
     let raw = raw.into_value();
     let errors_before = check.errors.len();
@@ -70,36 +60,32 @@ pub(super) fn block(check: &mut Check, field: &str, raw: At<RawAzure>) -> Option
             );
         }
     }
-    (check.errors.len() == errors_before).then(|| AzureSpace {
-        subscription: raw.subscription.into_value().to_ascii_lowercase(),
-        resource_group: raw.resource_group.into_value(),
-        region: raw.location.into_value(),
-        cluster: raw.cluster.into_value(),
-        location,
-        components: Components::default(),
+    (check.errors.len() == errors_before).then(|| -> Build<_> {
+        Box::new(move |components| {
+            Cloud::Azure(AzureSpace {
+                subscription: raw.subscription.into_value().to_ascii_lowercase(),
+                resource_group: raw.resource_group.into_value(),
+                region: raw.location.into_value(),
+                cluster: raw.cluster.into_value(),
+                location,
+                components,
+            })
+        })
     })
 }
 
-struct AzureRules;
+/// Azure's rules.
+pub(super) struct AzureRules;
 
 impl Rules for AzureRules {
     type Access = AzureAccess;
 
     /// A storage account, and billing's container.
-    fn bucket_component(
-        &self,
-        check: &mut Check,
-        field: &str,
-        kind: ComponentKind,
-        location: Location,
-        raw: RawBucketComponent,
-    ) -> Checked<AzureAccess> {
-        check.not_here(
-            raw.bucket.as_ref().map(At::location),
-            field,
-            "bucket",
-            "an Azure space takes `storageAccount`",
-        );
+    fn bucket(&self, check: &mut Check, c: Written<RawBucketComponent>) -> Checked<AzureAccess> {
+        let (field, raw) = (c.field.as_str(), c.raw);
+        let (kind, location) = (c.kind, c.location);
+        let takes = "an Azure space takes `storageAccount`";
+        check.not_here(raw.bucket.as_ref(), field, "bucket", takes);
         let storage_account = match raw.storage_account {
             None => {
                 check.error(
@@ -164,25 +150,17 @@ impl Rules for AzureRules {
             }
             (_, None) => None,
         };
-        let name = identity_name(check, field, raw.name);
+        let name = self.name(check, field, raw.name);
         let access = storage_account.map(|account| AzureAccess::Storage { account, container });
         Checked::new(kind, location, name, access)
     }
 
     /// A key vault.
-    fn secrets_component(
-        &self,
-        check: &mut Check,
-        field: &str,
-        location: Location,
-        raw: RawSecretsComponent,
-    ) -> Checked<AzureAccess> {
-        check.not_here(
-            raw.secrets.as_ref().map(At::location),
-            field,
-            "secrets",
-            "an Azure space takes `keyVault`",
-        );
+    fn secrets(&self, check: &mut Check, c: Written<RawSecretsComponent>) -> Checked<AzureAccess> {
+        let (field, raw) = (c.field.as_str(), c.raw);
+        let (kind, location) = (c.kind, c.location);
+        let takes = "an Azure space takes `keyVault`";
+        check.not_here(raw.secrets.as_ref(), field, "secrets", takes);
         let key_vault = match raw.key_vault {
             None => {
                 check.error(
@@ -211,9 +189,28 @@ impl Rules for AzureRules {
                 Some(v)
             }
         };
-        let name = identity_name(check, field, raw.name);
+        let name = self.name(check, field, raw.name);
         let access = key_vault.map(AzureAccess::KeyVault);
-        Checked::new(ComponentKind::SharedSecrets, location, name, access)
+        Checked::new(kind, location, name, access)
+    }
+
+    /// A managed identity name.
+    fn name(&self, check: &mut Check, component: &str, raw: Option<At<String>>) -> Named {
+        let raw = raw?;
+        let at = raw.location();
+        let name = raw.into_value();
+        if !is_identity_name(&name) {
+            let shown = show(&name);
+            check.error(
+                at,
+                format!("{component}.name"),
+                format!(
+                    "invalid managed identity name `{shown}`: expected 3 to 128 letters, digits, \
+                     `-` and `_`, starting with a letter or digit"
+                ),
+            );
+        }
+        Some((name, at))
     }
 
     /// Managed identity names may have 128 characters: a default one always fits.
@@ -227,29 +224,4 @@ impl Rules for AzureRules {
              different `name`"
         )
     }
-}
-
-/// An explicit managed identity name.
-fn identity_name(
-    check: &mut Check,
-    component: &str,
-    raw: Option<At<String>>,
-) -> (Option<String>, Option<Location>) {
-    let Some(raw) = raw else {
-        return (None, None);
-    };
-    let at = raw.location();
-    let name = raw.into_value();
-    if !is_identity_name(&name) {
-        let shown = show(&name);
-        check.error(
-            at,
-            format!("{component}.name"),
-            format!(
-                "invalid managed identity name `{shown}`: expected 3 to 128 letters, digits, \
-                 `-` and `_`, starting with a letter or digit"
-            ),
-        );
-    }
-    (Some(name), Some(at))
 }

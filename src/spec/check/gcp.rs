@@ -2,44 +2,20 @@
 //! accounts) and its components: Cloud Storage buckets, Secret Manager ids and service
 //! account ids.
 
-use super::{Check, Checked, Owner, Rules, show};
+use super::{BucketRule, Build, Check, Checked, Named, Rules, Written, show};
 use crate::spec::names::{
     is_gcp_project, is_gcp_secret_id, is_gcs_bucket_name, is_gke_cluster_name, is_gke_location,
     is_service_account_id,
 };
 use crate::spec::schema::{
-    At, RawBucketComponent, RawComponents, RawGcp, RawGcpMode, RawSecretsComponent,
-    SERVICE_ACCOUNT_ID_MAX, SERVICE_ACCOUNT_ID_MIN,
+    At, RawBucketComponent, RawGcp, RawGcpMode, RawSecretsComponent, SERVICE_ACCOUNT_ID_MAX,
+    SERVICE_ACCOUNT_ID_MIN,
 };
-use crate::spec::{
-    Cloud, ComponentKind, Components, GcpAccess, GcpMode, GcpSpace, GkeCluster, Location,
-};
-
-/// A GCP space: its block, then its components.
-pub(super) fn space(
-    check: &mut Check,
-    owner: &Owner,
-    raw: At<RawGcp>,
-    components: At<RawComponents>,
-) -> Option<Cloud> {
-    // From the raw mode, so that the components follow it even when the block has errors.
-    let rules = GcpRules {
-        service_account: raw
-            .value()
-            .mode
-            .as_ref()
-            .is_some_and(|m| m.value() == "service-account"),
-    };
-    let block = block(check, &format!("{}.gcp", owner.field), raw);
-    let components = check.components(owner, &rules, components);
-    Some(Cloud::Gcp(GcpSpace {
-        components,
-        ..block?
-    }))
-}
+use crate::spec::{Cloud, ComponentKind, GcpAccess, GcpMode, GcpSpace, GkeCluster};
 
 /// The `gcp:` block; `None` when it has errors.
-pub(super) fn block(check: &mut Check, field: &str, raw: At<RawGcp>) -> Option<GcpSpace> {
+pub(super) fn block(check: &mut Check, space: &str, raw: At<RawGcp>) -> Option<Build<GcpAccess>> {
+    let field = &format!("{space}.gcp");
     let location = raw.location();
     let raw = raw.into_value();
     let errors_before = check.errors.len();
@@ -84,103 +60,112 @@ pub(super) fn block(check: &mut Check, field: &str, raw: At<RawGcp>) -> Option<G
         None | Some(RawGcpMode::Principal) => GcpMode::Principal,
         Some(RawGcpMode::ServiceAccount) => GcpMode::ServiceAccount,
     };
-    (check.errors.len() == errors_before).then(|| GcpSpace {
-        project: raw.project.into_value(),
-        cluster: GkeCluster {
-            location: cluster.location.into_value(),
-            name: cluster.name.into_value(),
-        },
-        mode,
-        location,
-        components: Components::default(),
+    (check.errors.len() == errors_before).then(|| -> Build<_> {
+        Box::new(move |components| {
+            Cloud::Gcp(GcpSpace {
+                project: raw.project.into_value(),
+                cluster: GkeCluster {
+                    location: cluster.location.into_value(),
+                    name: cluster.name.into_value(),
+                },
+                mode,
+                location,
+                components,
+            })
+        })
     })
 }
 
-struct GcpRules {
+const CLOUD_STORAGE: BucketRule = BucketRule {
+    what: "Cloud Storage",
+    valid: is_gcs_bucket_name,
+    expected: "expected 3 to 63 lower-case letters, digits, `.`, `_` and `-`, starting and \
+               ending with a letter or digit",
+};
+
+/// GCP's rules.
+pub(super) struct GcpRules {
     /// `mode: service-account`: a Google service account (named) per component.
     service_account: bool,
+}
+
+impl GcpRules {
+    /// The rules beside a `gcp:` block as written.
+    pub(super) fn new(raw: &RawGcp) -> Self {
+        GcpRules {
+            service_account: raw
+                .mode
+                .as_ref()
+                .is_some_and(|m| m.value() == "service-account"),
+        }
+    }
 }
 
 impl Rules for GcpRules {
     type Access = GcpAccess;
 
-    fn bucket_component(
-        &self,
-        check: &mut Check,
-        field: &str,
-        kind: ComponentKind,
-        location: Location,
-        raw: RawBucketComponent,
-    ) -> Checked<GcpAccess> {
-        let bucket = check.bucket(
-            field,
-            location,
-            &raw,
-            "Cloud Storage",
-            is_gcs_bucket_name,
-            "expected 3 to 63 lower-case letters, digits, `.`, `_` and `-`, starting and ending \
-             with a letter or digit",
-        );
-        let name = self.service_account_id(check, field, raw.name);
-        Checked::new(kind, location, name, bucket.map(GcpAccess::Bucket))
+    fn bucket(&self, check: &mut Check, c: Written<RawBucketComponent>) -> Checked<GcpAccess> {
+        check.bucket_component(self, c, &CLOUD_STORAGE, GcpAccess::Bucket)
     }
 
-    fn secrets_component(
-        &self,
-        check: &mut Check,
-        field: &str,
-        location: Location,
-        raw: RawSecretsComponent,
-    ) -> Checked<GcpAccess> {
-        check.not_here(
-            raw.key_vault.as_ref().map(At::location),
-            field,
-            "keyVault",
-            "this space takes `secrets`",
-        );
+    fn secrets(&self, check: &mut Check, c: Written<RawSecretsComponent>) -> Checked<GcpAccess> {
+        check.no_key_vault(&c);
+        let (field, raw) = (c.field.as_str(), c.raw);
+        let (kind, location) = (c.kind, c.location);
         let access = match raw.secrets {
             // No list: every secret of the project (a project-level binding).
             None => GcpAccess::ProjectSecrets,
             Some(list) => {
-                let list_at = list.location();
-                let list = list.into_value();
-                let mut secrets = Vec::new();
-                if list.is_empty() {
-                    check.error(
-                        list_at,
-                        format!("{field}.secrets"),
-                        "expected at least one secret id; leave `secrets` out to allow every \
-                         secret of the project",
-                    );
-                }
-                for (k, id) in list.into_iter().enumerate() {
-                    let at = id.location();
-                    let id = id.into_value();
-                    if !is_gcp_secret_id(&id) {
+                let empty = "expected at least one secret id; leave `secrets` out to allow every \
+                             secret of the project";
+                let secrets = check.secret_list(field, list, empty, |check, f, before, at, id| {
+                    if !is_gcp_secret_id(id) {
                         check.error(
                             at,
-                            format!("{field}.secrets[{k}]"),
+                            f.clone(),
                             format!(
                                 "invalid Secret Manager secret id `{}`: expected 1 to 255 \
                                  letters, digits, `_` and `-` (the id, not the full name)",
-                                show(&id)
+                                show(id)
                             ),
                         );
                     }
-                    if secrets.contains(&id) {
-                        check.error(
-                            at,
-                            format!("{field}.secrets[{k}]"),
-                            format!("duplicate secret `{}`", show(&id)),
-                        );
+                    if before.iter().any(|s| s == id) {
+                        check.error(at, f, format!("duplicate secret `{}`", show(id)));
                     }
-                    secrets.push(id);
-                }
+                });
                 GcpAccess::Secrets(secrets)
             }
         };
-        let name = self.service_account_id(check, field, raw.name);
-        Checked::new(ComponentKind::SharedSecrets, location, name, Some(access))
+        let name = self.name(check, field, raw.name);
+        Checked::new(kind, location, name, Some(access))
+    }
+
+    /// The id of the Google service account, in that mode only.
+    fn name(&self, check: &mut Check, component: &str, raw: Option<At<String>>) -> Named {
+        let raw = raw?;
+        let at = raw.location();
+        let name = raw.into_value();
+        let name_shown = show(&name);
+        if !self.service_account {
+            check.error(
+                at,
+                format!("{component}.name"),
+                "`name` is the id of a Google service account, which only `mode: \
+                 service-account` creates: remove it, or set that mode",
+            );
+        } else if !is_service_account_id(&name) {
+            check.error(
+                at,
+                format!("{component}.name"),
+                format!(
+                    "invalid service account id `{name_shown}`: expected \
+                     {SERVICE_ACCOUNT_ID_MIN} to {SERVICE_ACCOUNT_ID_MAX} lower-case letters, \
+                     digits and `-`, starting with a letter and not ending with `-`"
+                ),
+            );
+        }
+        Some((name, at))
     }
 
     /// Principal identifiers create nothing that has a name.
@@ -204,41 +189,5 @@ impl Rules for GcpRules {
             "service account id `{name}` is already the one of `{other}`: set a different \
              `name`"
         )
-    }
-}
-
-impl GcpRules {
-    /// An explicit `name`: the id of the Google service account, in that mode only.
-    fn service_account_id(
-        &self,
-        check: &mut Check,
-        component: &str,
-        raw: Option<At<String>>,
-    ) -> (Option<String>, Option<Location>) {
-        let Some(raw) = raw else {
-            return (None, None);
-        };
-        let at = raw.location();
-        let name = raw.into_value();
-        let name_shown = show(&name);
-        if !self.service_account {
-            check.error(
-                at,
-                format!("{component}.name"),
-                "`name` is the id of a Google service account, which only `mode: \
-                 service-account` creates: remove it, or set that mode",
-            );
-        } else if !is_service_account_id(&name) {
-            check.error(
-                at,
-                format!("{component}.name"),
-                format!(
-                    "invalid service account id `{name_shown}`: expected \
-                     {SERVICE_ACCOUNT_ID_MIN} to {SERVICE_ACCOUNT_ID_MAX} lower-case letters, \
-                     digits and `-`, starting with a letter and not ending with `-`"
-                ),
-            );
-        }
-        (Some(name), Some(at))
     }
 }

@@ -1,6 +1,6 @@
 //! The semantic checks of a deserialized spec: every rule at once, each error located, in
 //! file order. What all clouds share is here; each cloud's block and components follow that
-//! cloud's rules in `<cloud>.rs` (a [`Rules`] each).
+//! cloud's rules in `<cloud>.rs`: its block, and its [`Rules`] for components.
 
 mod aws;
 mod azure;
@@ -15,9 +15,12 @@ use super::schema::{
     RawGcp, RawSecretsComponent, RawSpace, RawSpec, SPACE_NAME_MAX,
 };
 use super::{
-    Component, ComponentKind, Components, ControlPlane, Discover, Location, Space, SpecError,
-    SpecErrors,
+    Cloud, Component, ComponentKind, Components, ControlPlane, Discover, Location, Space,
+    SpecError, SpecErrors,
 };
+use aws::AwsRules;
+use azure::AzureRules;
+use gcp::GcpRules;
 
 /// The cloud blocks of a space, exactly one of which must be present. A new cloud adds its
 /// key here, an `Option` field on `RawSpace`, a module beside this one and an arm in
@@ -40,29 +43,19 @@ struct Owner<'s> {
     name_ok: bool,
 }
 
-/// What differs between clouds when checking the components of a space.
+/// One cloud's rules for the components of its spaces.
 trait Rules {
     /// What a component gets access to on this cloud.
     type Access;
 
-    /// `backup` or `billing`; `field` is its path, `location` where it starts.
-    fn bucket_component(
-        &self,
-        check: &mut Check,
-        field: &str,
-        kind: ComponentKind,
-        location: Location,
-        raw: RawBucketComponent,
-    ) -> Checked<Self::Access>;
+    /// `backup` or `billing`.
+    fn bucket(&self, check: &mut Check, c: Written<RawBucketComponent>) -> Checked<Self::Access>;
 
     /// `sharedSecrets`.
-    fn secrets_component(
-        &self,
-        check: &mut Check,
-        field: &str,
-        location: Location,
-        raw: RawSecretsComponent,
-    ) -> Checked<Self::Access>;
+    fn secrets(&self, check: &mut Check, c: Written<RawSecretsComponent>) -> Checked<Self::Access>;
+
+    /// A component's explicit `name` (`component` is the component's path).
+    fn name(&self, check: &mut Check, component: &str, raw: Option<At<String>>) -> Named;
 
     /// Whether each component gets a named resource, so that two must not share a name.
     fn names_resources(&self) -> bool {
@@ -76,29 +69,43 @@ trait Rules {
     fn taken(&self, name: &str, other: ComponentKind) -> String;
 }
 
+/// An explicit `name`, and where it is.
+type Named = Option<(String, Location)>;
+
+/// A checked cloud block: the space's cloud, once given its components.
+type Build<A> = Box<dyn FnOnce(Components<A>) -> Cloud>;
+
+/// The bucket of a cloud of buckets (AWS, GCP): what messages call it, its rule, and what
+/// the rule expects.
+struct BucketRule {
+    what: &'static str,
+    valid: fn(&str) -> bool,
+    expected: &'static str,
+}
+
+/// A component as written, and where: its field path and where it starts.
+struct Written<T> {
+    kind: ComponentKind,
+    field: String,
+    location: Location,
+    raw: T,
+}
+
 /// A component as its cloud's rules checked it.
 struct Checked<T> {
     kind: ComponentKind,
     location: Location,
-    name: Option<String>,
-    /// Where the explicit `name` is.
-    name_at: Option<Location>,
+    name: Named,
     /// `None` when missing (an error is recorded).
     access: Option<T>,
 }
 
 impl<T> Checked<T> {
-    fn new(
-        kind: ComponentKind,
-        location: Location,
-        (name, name_at): (Option<String>, Option<Location>),
-        access: Option<T>,
-    ) -> Self {
+    fn new(kind: ComponentKind, location: Location, name: Named, access: Option<T>) -> Self {
         Checked {
             kind,
             location,
             name,
-            name_at,
             access,
         }
     }
@@ -106,7 +113,7 @@ impl<T> Checked<T> {
     fn into_component(self) -> Option<Component<T>> {
         Some(Component {
             kind: self.kind,
-            name: self.name,
+            name: self.name.map(|(name, _)| name),
             location: self.location,
             access: self.access?,
         })
@@ -201,12 +208,20 @@ impl<'a> Check<'a> {
             name: &name,
             name_ok,
         };
+        let components = raw.components;
         let cloud = match (raw.aws, raw.azure, raw.gcp) {
-            (Some(block), None, None) => aws::space(self, &owner, block, raw.components),
-            (None, Some(block), None) => azure::space(self, &owner, block, raw.components),
-            (None, None, Some(block)) => gcp::space(self, &owner, block, raw.components),
+            (Some(raw), None, None) => self.cloud(&owner, &AwsRules, components, |c| {
+                aws::block(c, &field, raw)
+            }),
+            (None, Some(raw), None) => self.cloud(&owner, &AzureRules, components, |c| {
+                azure::block(c, &field, raw)
+            }),
+            (None, None, Some(raw)) => {
+                let rules = GcpRules::new(raw.value());
+                self.cloud(&owner, &rules, components, |c| gcp::block(c, &field, raw))
+            }
             (aws, azure, gcp) => {
-                self.not_one_cloud(&owner, location, aws, azure, gcp, raw.components);
+                self.not_one_cloud(&owner, location, aws, azure, gcp, components);
                 None
             }
         };
@@ -324,6 +339,20 @@ impl<'a> Check<'a> {
         (out, discover)
     }
 
+    /// A space's one cloud block (checked by `block`), then its components by `rules`; the
+    /// space's cloud when neither has errors.
+    fn cloud<R: Rules>(
+        &mut self,
+        owner: &Owner,
+        rules: &R,
+        components: At<RawComponents>,
+        block: impl FnOnce(&mut Self) -> Option<Build<R::Access>>,
+    ) -> Option<Cloud> {
+        let cloud = block(self);
+        let components = self.components(owner, rules, components);
+        Some(cloud?(components))
+    }
+
     /// None or several cloud blocks: each present one is still checked for its own errors,
     /// and the components by AWS's rules.
     fn not_one_cloud(
@@ -335,19 +364,19 @@ impl<'a> Check<'a> {
         gcp: Option<At<RawGcp>>,
         components: At<RawComponents>,
     ) {
-        let space = owner.field;
+        // Each block's cloud, were it the only one, is dropped.
         let mut present: Vec<&str> = Vec::new();
         if let Some(raw) = aws {
             present.push("aws");
-            aws::block(self, &format!("{space}.aws"), raw);
+            aws::block(self, owner.field, raw);
         }
         if let Some(raw) = azure {
             present.push("azure");
-            azure::block(self, &format!("{space}.azure"), raw);
+            azure::block(self, owner.field, raw);
         }
         if let Some(raw) = gcp {
             present.push("gcp");
-            gcp::block(self, &format!("{space}.gcp"), raw);
+            gcp::block(self, owner.field, raw);
         }
         let expected = CLOUD_KEYS
             .iter()
@@ -361,15 +390,15 @@ impl<'a> Check<'a> {
                 present.join("` and `")
             ),
         };
-        self.error(location, space, message);
-        self.components(owner, &aws::AwsRules, components);
+        self.error(location, owner.field, message);
+        self.components(owner, &AwsRules, components);
     }
 
     /// A key of the other cloud in a component: say which key this cloud takes instead.
-    fn not_here(&mut self, at: Option<Location>, field: &str, key: &str, instead: &str) {
-        if let Some(at) = at {
+    fn not_here<T>(&mut self, value: Option<&At<T>>, field: &str, key: &str, instead: &str) {
+        if let Some(value) = value {
             self.error(
-                at,
+                value.location(),
                 format!("{field}.{key}"),
                 format!("`{key}` does not apply to this space's cloud: {instead}"),
             );
@@ -421,16 +450,15 @@ impl<'a> Check<'a> {
                 format!("expected at least one of {}", keys.join(", ")),
             );
         }
-        let path = |kind: ComponentKind| format!("{field}.{}", kind.spec_key());
-        let bucket = |check: &mut Self, kind, raw: At<RawBucketComponent>| {
-            rules.bucket_component(check, &path(kind), kind, raw.location(), raw.into_value())
-        };
-        let backup = raw.backup.map(|c| bucket(self, ComponentKind::Backup, c));
-        let billing = raw.billing.map(|c| bucket(self, ComponentKind::Billing, c));
-        let shared_secrets = raw.shared_secrets.map(|c| {
-            let kind = ComponentKind::SharedSecrets;
-            rules.secrets_component(self, &path(kind), c.location(), c.into_value())
-        });
+        let backup = raw
+            .backup
+            .map(|c| rules.bucket(self, written(&field, ComponentKind::Backup, c)));
+        let billing = raw
+            .billing
+            .map(|c| rules.bucket(self, written(&field, ComponentKind::Billing, c)));
+        let shared_secrets = raw
+            .shared_secrets
+            .map(|c| rules.secrets(self, written(&field, ComponentKind::SharedSecrets, c)));
         let checked = [backup, billing, shared_secrets];
         if rules.names_resources() {
             self.unique_names(owner, &field, rules, &checked);
@@ -457,7 +485,7 @@ impl<'a> Check<'a> {
         for component in checked.iter().flatten() {
             let key = component.kind.spec_key();
             let name = match &component.name {
-                Some(name) => name.clone(),
+                Some((name, _)) => name.clone(),
                 None => {
                     let name = default_name(owner.name, component.kind);
                     if owner.name_ok
@@ -470,8 +498,8 @@ impl<'a> Check<'a> {
             };
             match taken.get(&name) {
                 Some(other) => {
-                    let (at, f) = match component.name_at {
-                        Some(at) => (at, format!("{field}.{key}.name")),
+                    let (at, f) = match &component.name {
+                        Some((_, at)) => (*at, format!("{field}.{key}.name")),
                         None => (component.location, format!("{field}.{key}")),
                     };
                     self.error(at, f, rules.taken(&show(&name), *other));
@@ -483,50 +511,88 @@ impl<'a> Check<'a> {
         }
     }
 
-    /// The `bucket` of `backup` or `billing` on a cloud of buckets (AWS, GCP): Azure's
-    /// storage keys are refused, the bucket is required and must be `valid` (else `invalid
-    /// <what> bucket name ...: <expected>`).
-    fn bucket(
+    /// `backup` or `billing` on a cloud of buckets (AWS, GCP): Azure's storage keys are
+    /// refused, the bucket is required and must follow `rule`, then the explicit name.
+    fn bucket_component<R: Rules>(
         &mut self,
-        field: &str,
-        location: Location,
-        raw: &RawBucketComponent,
-        what: &str,
-        valid: fn(&str) -> bool,
-        expected: &str,
-    ) -> Option<String> {
-        let at = |v: &Option<At<String>>| v.as_ref().map(At::location);
-        self.not_here(
-            at(&raw.storage_account),
-            field,
-            "storageAccount",
-            "this space takes `bucket`",
-        );
-        self.not_here(
-            at(&raw.container),
-            field,
-            "container",
-            "this space takes `bucket`",
-        );
-        let Some(bucket) = &raw.bucket else {
-            self.error(
-                location,
-                field,
-                format!("missing required key `bucket` (the name of the {what} bucket)"),
-            );
-            return None;
+        rules: &R,
+        c: Written<RawBucketComponent>,
+        rule: &BucketRule,
+        access: fn(String) -> R::Access,
+    ) -> Checked<R::Access> {
+        let (field, raw) = (c.field.as_str(), c.raw);
+        let takes = "this space takes `bucket`";
+        self.not_here(raw.storage_account.as_ref(), field, "storageAccount", takes);
+        self.not_here(raw.container.as_ref(), field, "container", takes);
+        let what = rule.what;
+        let bucket = match raw.bucket {
+            None => {
+                let message =
+                    format!("missing required key `bucket` (the name of the {what} bucket)");
+                self.error(c.location, field, message);
+                None
+            }
+            Some(bucket) => {
+                if !(rule.valid)(bucket.value()) {
+                    let shown = show(bucket.value());
+                    self.error(
+                        bucket.location(),
+                        format!("{field}.bucket"),
+                        format!("invalid {what} bucket name `{shown}`: {}", rule.expected),
+                    );
+                }
+                Some(access(bucket.into_value()))
+            }
         };
-        if !valid(bucket.value()) {
-            self.error(
-                bucket.location(),
-                format!("{field}.bucket"),
-                format!(
-                    "invalid {what} bucket name `{}`: {expected}",
-                    show(bucket.value())
-                ),
-            );
+        let name = rules.name(self, field, raw.name);
+        Checked::new(c.kind, c.location, name, bucket)
+    }
+
+    /// The `secrets` list of `sharedSecrets` (`component` is its path) on AWS or GCP: an
+    /// error when empty (`empty` says what is expected), then each item by `item` (given its
+    /// path, the items before it, where it is and its value).
+    fn secret_list(
+        &mut self,
+        component: &str,
+        list: At<Vec<At<String>>>,
+        empty: &str,
+        mut item: impl FnMut(&mut Self, String, &[String], Location, &str),
+    ) -> Vec<String> {
+        let list_at = list.location();
+        let list = list.into_value();
+        if list.is_empty() {
+            self.error(list_at, format!("{component}.secrets"), empty);
         }
-        Some(bucket.value().clone())
+        let mut secrets = Vec::new();
+        for (k, value) in list.into_iter().enumerate() {
+            let at = value.location();
+            let value = value.into_value();
+            item(
+                self,
+                format!("{component}.secrets[{k}]"),
+                &secrets,
+                at,
+                &value,
+            );
+            secrets.push(value);
+        }
+        secrets
+    }
+
+    /// On a cloud of secret lists (AWS, GCP), Azure's `keyVault` is refused.
+    fn no_key_vault(&mut self, c: &Written<RawSecretsComponent>) {
+        let takes = "this space takes `secrets`";
+        self.not_here(c.raw.key_vault.as_ref(), &c.field, "keyVault", takes);
+    }
+}
+
+/// A component of `components` (the field path) as written.
+fn written<T>(components: &str, kind: ComponentKind, raw: At<T>) -> Written<T> {
+    Written {
+        kind,
+        field: format!("{components}.{}", kind.spec_key()),
+        location: raw.location(),
+        raw: raw.into_value(),
     }
 }
 
