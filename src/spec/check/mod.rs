@@ -23,8 +23,8 @@ use azure::AzureRules;
 use gcp::GcpRules;
 
 /// The cloud blocks of a space, exactly one of which must be present. A new cloud adds its
-/// key here, an `Option` field on `RawSpace`, a module beside this one and an arm in
-/// `Check::space`.
+/// key here, an `Option` field on `RawSpace`, a module beside this one (its block and its
+/// [`Rules`]) and arms in `Check::space` and `Check::not_one_cloud`.
 const CLOUD_KEYS: &[&str] = &["aws", "azure", "gcp"];
 
 /// The errors found so far in one spec file.
