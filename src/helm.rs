@@ -7,7 +7,10 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::graph::{Address, Kind};
-use crate::spec::{AwsMode, AwsSpace, Cloud, ComponentKind, GcpMode, GcpSpace, Space};
+use crate::spec::{
+    AwsAccess, AwsMode, AwsSpace, AzureAccess, AzureSpace, Cloud, Component, ComponentKind,
+    GcpAccess, GcpMode, GcpSpace, Space,
+};
 use crate::state::State;
 
 const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
@@ -30,7 +33,7 @@ fn value(path: &str, tail: Option<&str>, value: Value) -> HelmValue {
 pub fn values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
     match &space.cloud {
         Cloud::Aws(aws) => aws_values(space, aws, state),
-        Cloud::Azure(_) => azure_values(space, state),
+        Cloud::Azure(azure) => azure_values(space, azure, state),
         Cloud::Gcp(gcp) => gcp_values(space, gcp, state),
     }
 }
@@ -40,19 +43,23 @@ pub fn values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
 /// identifiers need no annotation).
 fn gcp_values(space: &Space, gcp: &GcpSpace, state: &State) -> Result<Vec<HelmValue>> {
     let mut out = Vec::new();
-    if let Some(billing) = &space.components.billing {
+    if let Some(Component {
+        access: GcpAccess::Bucket(bucket),
+        ..
+    }) = &gcp.components.billing
+    {
         out.push(value("billing.enabled", None, Value::Bool(true)));
         out.push(value("billing.storage.provider", None, "gcp".into()));
         out.push(value(
             "billing.storage.gcp.bucket",
             None,
-            billing.bucket.clone().unwrap_or_default().into(),
+            bucket.clone().into(),
         ));
         // Must be the empty string for workload identity to be used.
         out.push(value("billing.storage.secretRef.name", None, "".into()));
     }
     if gcp.mode == GcpMode::ServiceAccount {
-        for component in space.components.iter() {
+        for component in gcp.components.iter() {
             let address =
                 Address::component(Kind::GoogleServiceAccount, &space.name, component.kind);
             let email = state
@@ -81,7 +88,11 @@ fn gcp_values(space: &Space, gcp: &GcpSpace, state: &State) -> Result<Vec<HelmVa
 
 fn aws_values(space: &Space, aws: &AwsSpace, state: &State) -> Result<Vec<HelmValue>> {
     let mut out = Vec::new();
-    if let Some(billing) = &space.components.billing {
+    if let Some(Component {
+        access: AwsAccess::Bucket(bucket),
+        ..
+    }) = &aws.components.billing
+    {
         out.push(value("billing.enabled", None, Value::Bool(true)));
         out.push(value("billing.storage.provider", None, "aws".into()));
         out.push(value(
@@ -92,13 +103,13 @@ fn aws_values(space: &Space, aws: &AwsSpace, state: &State) -> Result<Vec<HelmVa
         out.push(value(
             "billing.storage.aws.bucket",
             None,
-            billing.bucket.clone().unwrap_or_default().into(),
+            bucket.clone().into(),
         ));
         // Must be the empty string for workload identity to be used.
         out.push(value("billing.storage.secretRef.name", None, "".into()));
     }
     if aws.mode == AwsMode::Irsa {
-        for component in space.components.iter() {
+        for component in aws.components.iter() {
             let arn = role_arn(space, component.kind, state)?;
             out.push(value(
                 &format!(
@@ -119,11 +130,18 @@ const USE_LABEL: &str = "azure.workload.identity/use";
 
 /// Azure: the storage account and container for billing; every component's client id
 /// annotation and the label that has the workload identity webhook inject the token.
-fn azure_values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
+fn azure_values(space: &Space, azure: &AzureSpace, state: &State) -> Result<Vec<HelmValue>> {
     let mut out = Vec::new();
-    if let Some(billing) = &space.components.billing {
+    if let Some(Component {
+        access:
+            AzureAccess::Storage {
+                account,
+                container: Some(container),
+            },
+        ..
+    }) = &azure.components.billing
+    {
         // A resource id names the account in its last segment; the chart wants the name.
-        let account = billing.storage_account.as_deref().unwrap_or_default();
         let account = account.rsplit('/').next().unwrap_or(account);
         out.push(value("billing.enabled", None, Value::Bool(true)));
         out.push(value("billing.storage.provider", None, "azure".into()));
@@ -135,11 +153,11 @@ fn azure_values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
         out.push(value(
             "billing.storage.azure.container",
             None,
-            billing.container.clone().unwrap_or_default().into(),
+            container.clone().into(),
         ));
         out.push(value("billing.storage.secretRef.name", None, "".into()));
     }
-    for component in space.components.iter() {
+    for component in azure.components.iter() {
         let kind = component.kind;
         let address = Address::component(Kind::AzureUserAssignedIdentity, &space.name, kind);
         let client_id = state

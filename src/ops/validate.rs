@@ -62,11 +62,7 @@ pub fn validate(file: &Path) -> Result<String> {
             .map_err(|e| Error::user(format!("{}: {e}", file.display())))?;
     }
     let control_planes: usize = spec.spaces.iter().map(|s| s.control_planes.len()).sum();
-    let components: usize = spec
-        .spaces
-        .iter()
-        .map(|s| s.components.iter().count())
-        .sum();
+    let components: usize = spec.spaces.iter().map(|s| s.component_kinds().len()).sum();
     let discovering = match spec.spaces.iter().filter(|s| s.discover.is_some()).count() {
         0 => String::new(),
         n => format!(" {n} space(s) discover more control planes at plan time."),

@@ -171,8 +171,7 @@ async fn verify_space(
 ) -> Result<()> {
     for cp in &space.control_planes {
         let ns = &cp.namespace;
-        for component in space.components.iter() {
-            let kind = component.kind;
+        for kind in space.component_kinds() {
             let sa_name = kind.service_account();
             report.checked += 1;
             let mut finding =

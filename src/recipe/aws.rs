@@ -12,7 +12,7 @@ use crate::provider::aws::role::{PolicyAttributes, RoleAttributes};
 use crate::provider::tags::{MANAGED_BY, Tags, component_tags};
 use crate::provider::to_attributes;
 use crate::spec::{
-    AwsMode, AwsSpace, Component, ComponentKind, Space, SpecError, SpecErrors, Subjects,
+    AwsAccess, AwsMode, AwsSpace, Component, ComponentKind, Space, SpecError, SpecErrors, Subjects,
 };
 
 /// Name of the inline permissions policy idplan puts on each role.
@@ -126,7 +126,7 @@ pub fn resources(
         });
     }
     let mut errors = Vec::new();
-    for component in space.components.iter() {
+    for component in aws.components.iter() {
         let name = resource_name(space, component);
         let trust = trust(space, aws, ctx, component.kind);
         if let Err(e) = check_trust_size(spec_path, index, space, aws, &name, &trust) {
@@ -220,16 +220,10 @@ fn trust(space: &Space, aws: &AwsSpace, ctx: &AwsContext, component: ComponentKi
     }
 }
 
-fn permissions(component: &Component, partition: &str) -> Value {
-    match component.kind {
-        ComponentKind::Backup | ComponentKind::Billing => policy::s3_bucket_policy(
-            partition,
-            component
-                .bucket
-                .as_deref()
-                .expect("validated: bucket components have a bucket"),
-        ),
-        ComponentKind::SharedSecrets => policy::secrets_read_policy(&component.secrets),
+fn permissions(component: &Component<AwsAccess>, partition: &str) -> Value {
+    match &component.access {
+        AwsAccess::Bucket(bucket) => policy::s3_bucket_policy(partition, bucket),
+        AwsAccess::Secrets(arns) => policy::secrets_read_policy(arns),
     }
 }
 

@@ -12,7 +12,9 @@ use crate::provider::azure::identity::IdentityAttributes;
 use crate::provider::azure::vault::AccessPolicyAttributes;
 use crate::provider::tags::component_tags;
 use crate::provider::to_attributes;
-use crate::spec::{AzureSpace, Component, ComponentKind, Space, SpecError, SpecErrors};
+use crate::spec::{
+    AzureAccess, AzureSpace, Component, ComponentKind, Space, SpecError, SpecErrors,
+};
 
 /// The audience of AKS workload identity tokens.
 pub const AUDIENCE: &str = "api://AzureADTokenExchange";
@@ -89,8 +91,13 @@ pub fn scope_id(azure: &AzureSpace, provider_type: &str, name_or_id: &str) -> St
     }
 }
 
-pub fn storage_account_id(azure: &AzureSpace, component: &Component) -> Option<String> {
-    let account = component.storage_account.as_deref()?;
+pub fn storage_account_id(
+    azure: &AzureSpace,
+    component: &Component<AzureAccess>,
+) -> Option<String> {
+    let AzureAccess::Storage { account, .. } = &component.access else {
+        return None;
+    };
     Some(scope_id(
         azure,
         "Microsoft.Storage/storageAccounts",
@@ -98,8 +105,10 @@ pub fn storage_account_id(azure: &AzureSpace, component: &Component) -> Option<S
     ))
 }
 
-pub fn key_vault_id(azure: &AzureSpace, component: &Component) -> Option<String> {
-    let vault = component.key_vault.as_deref()?;
+pub fn key_vault_id(azure: &AzureSpace, component: &Component<AzureAccess>) -> Option<String> {
+    let AzureAccess::KeyVault(vault) = &component.access else {
+        return None;
+    };
     Some(scope_id(azure, "Microsoft.KeyVault/vaults", vault))
 }
 
@@ -174,7 +183,7 @@ pub fn resources(
     };
     let mut out = Vec::new();
     let mut errors = Vec::new();
-    for component in space.components.iter() {
+    for component in azure.components.iter() {
         let kind = component.kind;
         let name = resource_name(space, component);
         let id = identity_id(azure, &name);

@@ -13,7 +13,9 @@ use crate::graph::{Address, Kind, Location, Resource};
 use crate::provider::gcp::account::AccountAttributes;
 use crate::provider::gcp::policy::{self, MembersAttributes};
 use crate::provider::to_attributes;
-use crate::spec::{Component, ComponentKind, GcpMode, GcpSpace, Space, SpecError, SpecErrors};
+use crate::spec::{
+    Component, ComponentKind, GcpAccess, GcpMode, GcpSpace, Space, SpecError, SpecErrors,
+};
 
 pub const STORAGE_ROLE: &str = "roles/storage.objectAdmin";
 pub const SECRET_ROLE: &str = "roles/secretmanager.secretAccessor";
@@ -102,7 +104,7 @@ pub fn resources(
         project: gcp.project.clone(),
     };
     let mut out = Vec::new();
-    for component in space.components.iter() {
+    for component in gcp.components.iter() {
         let kind = component.kind;
         let holder = format!("{}/{}", space.name, kind.spec_key());
         // Who gets the component's role, and what must exist before.
@@ -178,31 +180,27 @@ pub fn resources(
 fn grants(
     space: &Space,
     gcp: &GcpSpace,
-    component: &Component,
+    component: &Component<GcpAccess>,
     location: &Location,
     holder: &str,
     grantee: BTreeSet<String>,
     depends_on: Vec<Address>,
 ) -> Vec<Resource> {
     let kind = component.kind;
-    match kind {
-        ComponentKind::Backup | ComponentKind::Billing => {
-            let bucket = component
-                .bucket
-                .clone()
-                .expect("validated: bucket components have a bucket");
+    match &component.access {
+        GcpAccess::Bucket(bucket) => {
             let k = Kind::GoogleStorageBucketIamMembers;
             vec![members(
                 k,
                 Address::component(k, &space.name, kind),
                 location,
-                (bucket, STORAGE_ROLE),
+                (bucket.clone(), STORAGE_ROLE),
                 holder.to_string(),
                 grantee,
                 depends_on,
             )]
         }
-        ComponentKind::SharedSecrets if component.secrets.is_empty() => {
+        GcpAccess::ProjectSecrets => {
             let k = Kind::GoogleProjectIamMembers;
             vec![members(
                 k,
@@ -214,10 +212,9 @@ fn grants(
                 depends_on,
             )]
         }
-        ComponentKind::SharedSecrets => {
+        GcpAccess::Secrets(secrets) => {
             let k = Kind::GoogleSecretIamMembers;
-            component
-                .secrets
+            secrets
                 .iter()
                 .map(|secret| {
                     members(

@@ -4,13 +4,10 @@ pub mod aws;
 pub mod azure;
 pub mod gcp;
 
-/// The default name of a created cloud resource: `spaces-<space>-<component>`.
-pub fn default_name(space: &str, component: crate::spec::ComponentKind) -> String {
-    format!("spaces-{space}-{}", component.kebab())
-}
+use crate::spec::{Component, Space, default_name};
 
 /// The resource name of a component: the spec's explicit `name`, or the default.
-pub fn resource_name(space: &crate::spec::Space, component: &crate::spec::Component) -> String {
+pub fn resource_name<T>(space: &Space, component: &Component<T>) -> String {
     component
         .name
         .clone()

@@ -2,15 +2,29 @@
 //!
 //! `load` turns a file into a [`Spec`]; every error names file:line:column and the field.
 //! The types here are the validated form: everything downstream (recipes, plan, helm values)
-//! may rely on the invariants `load` checks.
+//! may rely on the invariants `load` checks. Each cloud's space carries its own component
+//! types, so a recipe reads only what exists on its cloud.
+//!
+//! The loader, by phase:
+//! 1. `load`: the file's bytes, UTF-8, strict YAML into the raw types of `schema`;
+//! 2. `yaml`: a deserializer error as a located spec error naming the field;
+//! 3. `check`: every rule of the raw spec at once (`check/<cloud>.rs` per cloud), into the
+//!    types here;
+//! 4. `names`: the name rules those checks use, and the one default resource name.
 
+mod check;
+#[cfg(test)]
+mod fixtures;
 mod load;
+mod names;
 mod schema;
+mod yaml;
 
 use std::fmt;
 use std::path::PathBuf;
 
 pub use load::{load, parse};
+pub use names::default_name;
 pub use schema::json_schema;
 
 /// A 1-based position in the spec file.
@@ -39,8 +53,20 @@ pub struct Space {
     /// Where to discover more control planes (`controlPlanes.discover`); the commands that
     /// read the cluster add them to `control_planes`.
     pub discover: Option<Discover>,
+    /// The space's cloud, with its components.
     pub cloud: Cloud,
-    pub components: Components,
+}
+
+impl Space {
+    /// The kinds of the components the space manages, in the order backup, billing,
+    /// sharedSecrets.
+    pub fn component_kinds(&self) -> Vec<ComponentKind> {
+        match &self.cloud {
+            Cloud::Aws(aws) => aws.components.kinds(),
+            Cloud::Azure(azure) => azure.components.kinds(),
+            Cloud::Gcp(gcp) => gcp.components.kinds(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +102,7 @@ pub struct AzureSpace {
     pub cluster: String,
     /// Where the `azure:` block starts, for limit errors.
     pub location: Location,
+    pub components: Components<AzureAccess>,
 }
 
 /// A space on GKE: its project, its cluster and how components get Google credentials.
@@ -87,6 +114,7 @@ pub struct GcpSpace {
     pub mode: GcpMode,
     /// Where the `gcp:` block starts, for limit errors.
     pub location: Location,
+    pub components: Components<GcpAccess>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +144,7 @@ pub struct AwsSpace {
     pub trust_policy_quota: usize,
     /// Where the `aws:` block starts, for limit errors.
     pub location: Location,
+    pub components: Components<AwsAccess>,
 }
 
 pub const DEFAULT_TRUST_POLICY_QUOTA: usize = 2048;
@@ -132,40 +161,80 @@ pub enum Subjects {
     Wildcard,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Components {
-    pub backup: Option<Component>,
-    pub billing: Option<Component>,
-    pub shared_secrets: Option<Component>,
+/// The components a space manages, each with what it gets access to on the space's cloud
+/// (`T`: [`AwsAccess`], [`AzureAccess`] or [`GcpAccess`]).
+#[derive(Debug, Clone)]
+pub struct Components<T> {
+    pub backup: Option<Component<T>>,
+    pub billing: Option<Component<T>>,
+    pub shared_secrets: Option<Component<T>>,
 }
 
-impl Components {
+impl<T> Default for Components<T> {
+    fn default() -> Self {
+        Components {
+            backup: None,
+            billing: None,
+            shared_secrets: None,
+        }
+    }
+}
+
+impl<T> Components<T> {
     /// The components the space manages, always in the order backup, billing, sharedSecrets.
-    pub fn iter(&self) -> impl Iterator<Item = &Component> {
+    pub fn iter(&self) -> impl Iterator<Item = &Component<T>> {
         [&self.backup, &self.billing, &self.shared_secrets]
             .into_iter()
             .flatten()
     }
+
+    pub fn kinds(&self) -> Vec<ComponentKind> {
+        self.iter().map(|c| c.kind).collect()
+    }
 }
 
 #[derive(Debug, Clone)]
-pub struct Component {
+pub struct Component<T> {
     pub kind: ComponentKind,
-    /// Explicit name of the created cloud resource (IAM role name on AWS, service account id on
-    /// GCP); `None` means the default `spaces-<space>-<kebab>`.
+    /// Explicit name of the created cloud resource (IAM role name on AWS, managed identity on
+    /// Azure, service account id on GCP); `None` means [`default_name`].
     pub name: Option<String>,
-    /// S3 or Cloud Storage bucket (backup, billing).
-    pub bucket: Option<String>,
-    /// sharedSecrets: secret ARNs on AWS (never empty); Secret Manager secret ids on GCP,
-    /// where empty means access to every secret of the project; unused on Azure.
-    pub secrets: Vec<String>,
-    /// Storage account name or resource id (backup, billing on Azure).
-    pub storage_account: Option<String>,
-    /// Blob container (billing on Azure).
-    pub container: Option<String>,
-    /// Key vault name or resource id (sharedSecrets on Azure).
-    pub key_vault: Option<String>,
     pub location: Location,
+    /// What the component gets access to; its variant always fits `kind`.
+    pub access: T,
+}
+
+/// What an AWS component gets access to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsAccess {
+    /// backup, billing: read/write on an S3 bucket.
+    Bucket(String),
+    /// sharedSecrets: read on Secrets Manager secrets, by ARN (wildcards allowed); never empty.
+    Secrets(Vec<String>),
+}
+
+/// What an Azure component gets access to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AzureAccess {
+    /// backup, billing: a storage account, by name (in the space's resource group) or
+    /// resource id; billing also names its blob container (`None` on backup).
+    Storage {
+        account: String,
+        container: Option<String>,
+    },
+    /// sharedSecrets: a key vault, by name (in the space's resource group) or resource id.
+    KeyVault(String),
+}
+
+/// What a GCP component gets access to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GcpAccess {
+    /// backup, billing: a Cloud Storage bucket.
+    Bucket(String),
+    /// sharedSecrets: the listed Secret Manager secret ids; never empty.
+    Secrets(Vec<String>),
+    /// sharedSecrets without a list: every secret of the project.
+    ProjectSecrets,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

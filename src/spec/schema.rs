@@ -2,7 +2,7 @@
 //! generated from those same types (so the schema cannot drift from the loader).
 //!
 //! Doc comments on these types are user-facing: they become the schema's descriptions.
-//! The loader (`load.rs`) checks every rule again; the schema is for editors and CI.
+//! The loader (`check/`) checks every rule again; the schema is for editors and CI.
 
 use std::borrow::Cow;
 
@@ -19,7 +19,7 @@ pub fn json_schema() -> serde_json::Value {
     schema.to_value()
 }
 
-/// Patterns of the schema. `load.rs` checks each by hand (no regex engine in the
+/// Patterns of the schema. `names.rs` checks each by hand (no regex engine in the
 /// dependencies): a change here needs the same change there.
 pub(super) const SPACE_NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$";
 pub(super) const NAMESPACE_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
@@ -125,7 +125,7 @@ pub(super) struct RawSpace {
     /// Space's cluster (`discover`), with an optional static `list` beside.
     pub control_planes: At<RawControlPlanes>,
     /// The Space runs on EKS: AWS IAM roles (IRSA or EKS Pod Identity).
-    // Other clouds are siblings of this field: add the field, its key in `load::CLOUD_KEYS`
+    // Other clouds are siblings of this field: add the field, its key in `check::CLOUD_KEYS`
     // and the schema's `oneOf` above. `with` + `default`: optional, but not null, in the schema
     // (`aws: ~` counts as no cloud).
     #[serde(default)]

@@ -119,7 +119,7 @@ fn the_valid_spec_loads() {
     let spec = spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(spec.path, path);
     assert_eq!(spec.spaces.len(), 5);
-    assert_eq!(spec.spaces[0].components.iter().count(), 3);
+    assert_eq!(spec.spaces[0].component_kinds().len(), 3);
     let azure = &spec.spaces[2];
     let spec::Cloud::Azure(cloud) = &azure.cloud else {
         panic!("the third space is Azure");
@@ -128,21 +128,23 @@ fn the_valid_spec_loads() {
     assert_eq!(cloud.resource_group, "spaces");
     assert_eq!(cloud.region, "eastus");
     assert_eq!(cloud.cluster, "spaces-prod");
-    let backup = azure.components.backup.as_ref().unwrap();
-    assert_eq!(backup.storage_account.as_deref(), Some("acmebackup"));
+    let backup = cloud.components.backup.as_ref().unwrap();
+    let spec::AzureAccess::Storage { account, .. } = &backup.access else {
+        panic!("backup writes to a storage account");
+    };
+    assert_eq!(account, "acmebackup");
     assert_eq!(backup.name.as_deref(), Some("azure-prod-backup"));
-    let billing = azure.components.billing.as_ref().unwrap();
-    assert_eq!(billing.container.as_deref(), Some("billing"));
-    assert!(
-        billing
-            .storage_account
-            .as_deref()
-            .unwrap()
-            .starts_with("/subscriptions/")
+    let billing = cloud.components.billing.as_ref().unwrap();
+    let spec::AzureAccess::Storage { account, container } = &billing.access else {
+        panic!("billing writes to a storage account");
+    };
+    assert_eq!(container.as_deref(), Some("billing"));
+    assert!(account.starts_with("/subscriptions/"));
+    let shared = cloud.components.shared_secrets.as_ref().unwrap();
+    assert_eq!(
+        shared.access,
+        spec::AzureAccess::KeyVault("acme-vault".into())
     );
-    let shared = azure.components.shared_secrets.as_ref().unwrap();
-    assert_eq!(shared.key_vault.as_deref(), Some("acme-vault"));
-    assert!(shared.secrets.is_empty());
     assert_eq!(spec.hash.len(), 64);
 }
 

@@ -15,7 +15,7 @@ use crate::recipe::aws::AwsContext;
 use crate::recipe::azure::AzureContext;
 use crate::recipe::gcp::GcpContext;
 use crate::recipe::{aws, azure, gcp};
-use crate::spec::{AwsMode, Cloud, GcpMode, GkeCluster, Spec, SpecErrors};
+use crate::spec::{AwsMode, Cloud, GcpAccess, GcpMode, GkeCluster, Spec, SpecErrors};
 
 /// What a space's recipe needs besides the spec.
 #[derive(Debug, Clone)]
@@ -70,10 +70,13 @@ impl Contexts {
                     if principal && s.control_planes.is_empty() {
                         continue;
                     }
-                    for c in s.components.iter() {
-                        buckets.extend(c.bucket.clone().map(|b| (b, principal)));
-                        secrets
-                            .extend(c.secrets.iter().map(|id| (gcp.project.clone(), id.clone())));
+                    for c in gcp.components.iter() {
+                        match &c.access {
+                            GcpAccess::Bucket(b) => buckets.push((b.clone(), principal)),
+                            GcpAccess::Secrets(ids) => secrets
+                                .extend(ids.iter().map(|id| (gcp.project.clone(), id.clone()))),
+                            GcpAccess::ProjectSecrets => {}
+                        }
                     }
                 }
             }

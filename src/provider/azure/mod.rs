@@ -257,7 +257,7 @@ impl AzureDriver {
             }
         };
         let mut rbac_vaults = std::collections::BTreeMap::new();
-        for component in space.components.iter() {
+        for component in azure.components.iter() {
             if let Some(vault) = recipe::key_vault_id(azure, component) {
                 let rbac = self.vault_uses_rbac(&what, &vault).await?;
                 rbac_vaults.insert(vault.to_ascii_lowercase(), rbac);
