@@ -95,21 +95,7 @@ pub async fn apply(
         });
     }
 
-    let destroying: Vec<&ResourceChange> = plan
-        .resource_changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
-        .collect();
-    let building: Vec<&ResourceChange> = plan
-        .resource_changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
-        .collect();
-
-    let mut destroy_waves = waves(&destroying)?;
-    destroy_waves.reverse();
-    let phases = [(destroy_waves, true), (waves(&building)?, false)];
-    for (waves, destroy) in phases {
+    for (waves, destroy) in order(plan)? {
         for wave in waves {
             let results: Vec<Result<()>> = stream::iter(wave)
                 .map(|change| async {
@@ -233,7 +219,29 @@ fn references_in(attributes: &Value) -> String {
     }
 }
 
-fn waves<'a>(changes: &[&'a ResourceChange]) -> Result<Vec<Vec<&'a ResourceChange>>> {
+/// The writes of a plan in the order apply makes them: the destroy waves, dependents before
+/// what they depend on (`true`), then the create and update waves, dependencies first. A
+/// replacement is in both: its old object goes before its new one is made.
+fn order(plan: &Plan) -> Result<[(Waves<'_>, bool); 2]> {
+    let destroying: Vec<&ResourceChange> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        .collect();
+    let building: Vec<&ResourceChange> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
+        .collect();
+    let mut destroy_waves = waves(&destroying)?;
+    destroy_waves.reverse();
+    Ok([(destroy_waves, true), (waves(&building)?, false)])
+}
+
+/// Changes grouped into waves: each wave's writes may run at once.
+type Waves<'a> = Vec<Vec<&'a ResourceChange>>;
+
+fn waves<'a>(changes: &[&'a ResourceChange]) -> Result<Waves<'a>> {
     let by_address: std::collections::HashMap<&Address, &ResourceChange> =
         changes.iter().map(|c| (&c.address, *c)).collect();
     let waves = graph::waves(
@@ -416,4 +424,126 @@ fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) ->
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     record.identity_changed.insert(key, now);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Kind, Location};
+    use crate::spec::ComponentKind::{self, Backup, Billing};
+
+    fn change(
+        kind: Kind,
+        component: ComponentKind,
+        action: Action,
+        on: &[&Address],
+    ) -> ResourceChange {
+        let address = match kind {
+            Kind::AwsIamOpenidConnectProvider => Address::cluster(kind, "us-east-1", "c"),
+            _ => Address::component(kind, "prod", component),
+        };
+        ResourceChange {
+            address,
+            kind,
+            location: Location::Aws {
+                region: "us-east-1".into(),
+            },
+            action,
+            before: None,
+            after: None,
+            ownership: Ownership::Created,
+            importing: false,
+            added: None,
+            prior: None,
+            depends_on: on.iter().map(|a| (*a).clone()).collect(),
+            reason: None,
+        }
+    }
+
+    /// (case, changes, the waves in order)
+    type Case = (&'static str, Vec<ResourceChange>, Vec<Vec<&'static str>>);
+
+    /// The addresses of each wave, destroy waves marked with `-`.
+    fn schedule(changes: Vec<ResourceChange>) -> Vec<Vec<String>> {
+        let plan = Plan::new("l".into(), 0, "h".into(), changes);
+        order(&plan)
+            .unwrap()
+            .into_iter()
+            .flat_map(|(waves, destroy)| {
+                waves.into_iter().map(move |wave| {
+                    let sign = if destroy { "-" } else { "+" };
+                    wave.iter()
+                        .map(|c| format!("{sign}{}", c.address))
+                        .collect()
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn orders_writes_by_dependency_and_phase() {
+        use Action::*;
+        use Kind::{
+            AwsIamOpenidConnectProvider as Oidc, AwsIamRole as Role, AwsIamRolePolicy as Policy,
+        };
+        let oidc = Address::cluster(Oidc, "us-east-1", "c");
+        let role = Address::component(Role, "prod", Backup);
+        let billing_role = Address::component(Role, "prod", Billing);
+        let cases: Vec<Case> = vec![
+            (
+                "create: provider, then role, then policy",
+                vec![
+                    change(Policy, Backup, Create, &[&role]),
+                    change(Role, Backup, Create, &[&oidc]),
+                    change(Oidc, Backup, Create, &[]),
+                ],
+                vec![
+                    vec!["+aws_iam_openid_connect_provider.us-east-1.c"],
+                    vec!["+aws_iam_role.prod.backup"],
+                    vec!["+aws_iam_role_policy.prod.backup"],
+                ],
+            ),
+            (
+                "destroy: policy, then role, then provider",
+                vec![
+                    change(Policy, Backup, Delete, &[&role]),
+                    change(Role, Backup, Delete, &[&oidc]),
+                    change(Oidc, Backup, Delete, &[]),
+                ],
+                vec![
+                    vec!["-aws_iam_role_policy.prod.backup"],
+                    vec!["-aws_iam_role.prod.backup"],
+                    vec!["-aws_iam_openid_connect_provider.us-east-1.c"],
+                ],
+            ),
+            (
+                "independent writes share a wave; what exists already is not waited for",
+                vec![
+                    change(Role, Backup, Update, &[&oidc]),
+                    change(Role, Billing, Create, &[&oidc]),
+                    change(Policy, Billing, Create, &[&billing_role]),
+                ],
+                vec![
+                    vec!["+aws_iam_role.prod.backup", "+aws_iam_role.prod.billing"],
+                    vec!["+aws_iam_role_policy.prod.billing"],
+                ],
+            ),
+            (
+                "replace: the old object goes in the destroy phase, the new one after",
+                vec![
+                    change(Role, Backup, Replace, &[]),
+                    change(Policy, Backup, Update, &[&role]),
+                    change(Role, Billing, NoOp, &[]),
+                ],
+                vec![
+                    vec!["-aws_iam_role.prod.backup"],
+                    vec!["+aws_iam_role.prod.backup"],
+                    vec!["+aws_iam_role_policy.prod.backup"],
+                ],
+            ),
+        ];
+        for (case, changes, expected) in cases {
+            assert_eq!(schedule(changes), expected, "{case}");
+        }
+    }
 }

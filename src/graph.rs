@@ -281,7 +281,7 @@ pub fn waves<'a>(
             return Ok(d);
         }
         if stack.contains(&node) {
-            return Err(Error::user(format!("dependency cycle through {node}")));
+            return Err(Error::internal(format!("dependency cycle through {node}")));
         }
         stack.push(node);
         let mut d = 0;

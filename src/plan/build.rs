@@ -264,3 +264,245 @@ fn decide(
     }
     Ok(change)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::graph::{Kind, Location};
+    use crate::spec::ComponentKind;
+
+    fn role(name: &str, space_tag: Option<&str>, description: &str) -> Value {
+        let mut tags = serde_json::Map::new();
+        if let Some(space) = space_tag {
+            tags.insert("managed-by".into(), "idplan".into());
+            tags.insert("idplan/space".into(), space.into());
+            tags.insert("idplan/component".into(), "backup".into());
+        }
+        json!({
+            "name": name,
+            "arn": format!("arn:aws:iam::123456789012:role/{name}"),
+            "path": "/",
+            "description": description,
+            "assume_role_policy": {"Version": "2012-10-17", "Statement": []},
+            "tags": tags,
+        })
+    }
+
+    fn provider(client_ids: &[&str]) -> Value {
+        json!({
+            "arn": "arn:aws:iam::123456789012:oidc-provider/oidc.example/id/1",
+            "url": "oidc.example/id/1",
+            "client_ids": client_ids,
+            "tags": {"managed-by": "idplan", "idplan/cluster": "c"},
+        })
+    }
+
+    fn resource(kind: Kind, attributes: Value) -> Resource {
+        let address = match kind {
+            Kind::AwsIamOpenidConnectProvider => Address::cluster(kind, "us-east-1", "c"),
+            _ => Address::component(kind, "prod", ComponentKind::Backup),
+        };
+        Resource {
+            address,
+            kind,
+            location: Location::Aws {
+                region: "us-east-1".into(),
+            },
+            attributes,
+            depends_on: vec![],
+        }
+    }
+
+    fn record(kind: Kind, attributes: Value, ownership: Ownership) -> Record {
+        let r = resource(kind, attributes);
+        Record {
+            address: r.address,
+            kind,
+            location: r.location,
+            ownership,
+            attributes: r.attributes,
+            depends_on: vec![],
+            added: None,
+        }
+    }
+
+    /// What `decide` made of one case: the action, the owner, whether it is imported, and
+    /// its reason; or the error's text.
+    type Outcome = std::result::Result<(Action, Ownership, bool, Option<String>), String>;
+
+    /// (case, desired, record, actual, actual under the recorded identity, outcome)
+    type Case = (
+        &'static str,
+        Option<Resource>,
+        Option<Record>,
+        Option<Value>,
+        Option<Value>,
+        Outcome,
+    );
+
+    #[test]
+    fn decides_each_resource_from_spec_state_and_cloud() {
+        let mine = role("spaces-prod-backup", Some("prod"), "d");
+        let renamed = role("spaces-prod-backup-2", Some("prod"), "d");
+        let created =
+            |attrs: &Value| Some(record(Kind::AwsIamRole, attrs.clone(), Ownership::Created));
+        let want = |attrs: &Value| Some(resource(Kind::AwsIamRole, attrs.clone()));
+        let ok = |action, ownership, importing, reason: Option<&str>| -> Outcome {
+            Ok((action, ownership, importing, reason.map(str::to_string)))
+        };
+        use Action::*;
+        use Ownership::*;
+        let cases: Vec<Case> = vec![
+            (
+                "create",
+                want(&mine),
+                None,
+                None,
+                None,
+                ok(Create, Created, false, None),
+            ),
+            (
+                "no-op",
+                want(&mine),
+                created(&mine),
+                Some(mine.clone()),
+                None,
+                ok(NoOp, Created, false, None),
+            ),
+            (
+                "update",
+                want(&mine),
+                created(&mine),
+                Some(role("spaces-prod-backup", Some("prod"), "edited by hand")),
+                None,
+                ok(Update, Created, false, None),
+            ),
+            (
+                "created again",
+                want(&mine),
+                created(&mine),
+                None,
+                None,
+                ok(
+                    Create,
+                    Created,
+                    false,
+                    Some("deleted outside idplan: will be created again"),
+                ),
+            ),
+            (
+                "replace",
+                want(&renamed),
+                created(&mine),
+                None,
+                Some(mine.clone()),
+                ok(
+                    Replace,
+                    Created,
+                    false,
+                    Some("forces replacement: spaces-prod-backup becomes spaces-prod-backup-2"),
+                ),
+            ),
+            (
+                "rename into an existing role",
+                want(&renamed),
+                created(&mine),
+                Some(renamed.clone()),
+                Some(mine.clone()),
+                Err("already exists; idplan cannot rename into it".into()),
+            ),
+            (
+                "destroy",
+                None,
+                created(&mine),
+                None,
+                Some(mine.clone()),
+                ok(Delete, Created, false, None),
+            ),
+            (
+                "forget",
+                None,
+                created(&mine),
+                None,
+                None,
+                ok(
+                    Delete,
+                    Created,
+                    false,
+                    Some("already deleted outside idplan: only forgotten"),
+                ),
+            ),
+            (
+                "lost state: owned",
+                want(&mine),
+                None,
+                Some(mine.clone()),
+                None,
+                ok(NoOp, Created, true, None),
+            ),
+            (
+                "conflict: made by someone else",
+                want(&mine),
+                None,
+                Some(role("spaces-prod-backup", None, "d")),
+                None,
+                Err("was not created by idplan".into()),
+            ),
+            (
+                "conflict: another space's",
+                want(&mine),
+                None,
+                Some(role("spaces-prod-backup", Some("staging"), "d")),
+                None,
+                Err("belongs to idplan space staging".into()),
+            ),
+            (
+                "adopt a shared provider",
+                Some(resource(
+                    Kind::AwsIamOpenidConnectProvider,
+                    provider(&["sts.amazonaws.com"]),
+                )),
+                None,
+                Some(provider(&["other"])),
+                None,
+                ok(
+                    Update,
+                    Adopted,
+                    true,
+                    Some("exists and was not created by idplan: adopted, never deleted"),
+                ),
+            ),
+            (
+                "release an adopted provider",
+                None,
+                Some(Record {
+                    added: Some(json!({"client_ids": ["sts.amazonaws.com"]})),
+                    ..record(
+                        Kind::AwsIamOpenidConnectProvider,
+                        provider(&["sts.amazonaws.com"]),
+                        Adopted,
+                    )
+                }),
+                None,
+                Some(provider(&["other", "sts.amazonaws.com"])),
+                ok(
+                    Delete,
+                    Adopted,
+                    false,
+                    Some("not created by idplan: only what idplan added is taken back"),
+                ),
+            ),
+        ];
+        for (case, desired, record, actual, stale_actual, expected) in cases {
+            let outcome: Outcome = decide(Item { desired, record }, actual, stale_actual)
+                .map(|c| (c.action, c.ownership, c.importing, c.reason))
+                .map_err(|e| e.to_string());
+            match (&outcome, &expected) {
+                (Err(got), Err(want)) => assert!(got.contains(want.as_str()), "{case}: {got}"),
+                _ => assert_eq!(outcome, expected, "{case}"),
+            }
+        }
+    }
+}
