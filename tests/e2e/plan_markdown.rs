@@ -337,3 +337,99 @@ fn many_spaces_in_one_spec_fit_one_comment() {
     }
     assert_eq!(namespace(0), spaces[0].1[0]);
 }
+
+// ---- At each cloud's own ceiling: IRSA exact subjects, Azure's 20 credentials --------------
+
+#[tokio::test]
+async fn irsa_exact_subjects_at_the_raised_quota_and_the_text_plan_says_what_changed() {
+    // 77 control planes fill a trust policy of 8,192 characters (the sharedSecrets subject
+    // is the longest).
+    let quota = "      trustPolicyQuota: 8192\n";
+    let (ms, dir) = crate::aws_irsa::setup(&crate::aws_irsa::spec(77, quota, None)).await;
+    let run = |args: &[&str]| dir.idplan(&ms, args);
+    let md = plan_markdown(run, "irsa.json", &[]);
+    check_fits(&md, &saved(&dir, "irsa.json"), MAX);
+    let section = space_section(&md, "prod");
+    assert!(
+        section.contains("  - subjects added: 77 (the added control planes)"),
+        "{section}"
+    );
+    run(&["apply", "plans/irsa.json"]).assert_code(0);
+    // Two control planes leave, two arrive: the text plan names the subjects first, the
+    // line diff of the documents is only the detail after it.
+    let now = namespaces((2..77).chain(77..79));
+    let spec = crate::aws_irsa::spec(77, quota, None)
+        .replace(&control_planes(namespaces(0..77)), &control_planes(&now));
+    dir.write("idplan.yaml", &spec);
+    let text = run(&["plan"]).assert_code(0).stdout.clone();
+    let role = text
+        .split("# aws_iam_role.prod.backup will be updated in place")
+        .nth(1)
+        .expect("the backup role is updated");
+    let semantic = role.find(&format!(
+        "+ subjects: system:serviceaccount:{}:mxp-controller",
+        namespace(77)
+    ));
+    let removed = role.find(&format!(
+        "- subjects: system:serviceaccount:{}:mxp-controller",
+        namespace(0)
+    ));
+    let lines = role.find("the document, line by line:");
+    assert!(
+        semantic.is_some() && removed.is_some() && lines.is_some(),
+        "{role}"
+    );
+    assert!(semantic < lines && removed < lines, "{role}");
+    let md = plan_markdown(run, "irsa2.json", &[]);
+    check_fits(&md, &saved(&dir, "irsa2.json"), MAX);
+    let section = space_section(&md, "prod");
+    assert!(
+        section.contains("  - subjects added: 2 (the added control planes)"),
+        "{section}"
+    );
+    assert!(
+        section.contains("  - subjects removed: 2 (the removed control planes)"),
+        "{section}"
+    );
+    assert_eq!(
+        folded_namespaces(&md, "prod", "added"),
+        namespaces(77..79).into_iter().collect()
+    );
+    assert_eq!(
+        folded_namespaces(&md, "prod", "removed"),
+        namespaces(0..2).into_iter().collect()
+    );
+}
+
+#[test]
+fn azure_at_20_credentials_per_identity() {
+    let planes = namespaces(0..20);
+    let (arm, dir) = crate::azure::setup(&crate::azure::spec(&planes));
+    let run = |args: &[&str]| dir.idplan_azure(&arm, args);
+    let md = plan_markdown(run, "az.json", &[]);
+    check_fits(&md, &saved(&dir, "az.json"), MAX);
+    assert_eq!(
+        folded_namespaces(&md, "prod", "added"),
+        planes.iter().cloned().collect()
+    );
+    let section = space_section(&md, "prod");
+    assert!(
+        section.contains("- federated identity credentials: 20 to add"),
+        "{section}"
+    );
+    run(&["apply", "plans/az.json"]).assert_code(0);
+    // At the ceiling a control plane can only leave.
+    dir.write("idplan.yaml", &crate::azure::spec(&namespaces(1..20)));
+    let md = plan_markdown(run, "az2.json", &[]);
+    check_fits(&md, &saved(&dir, "az2.json"), MAX);
+    assert!(folded_namespaces(&md, "prod", "added").is_empty());
+    assert_eq!(
+        folded_namespaces(&md, "prod", "removed"),
+        [namespace(0)].into()
+    );
+    assert!(md.contains("Control planes: **0 added**, **1 removed**; 19 after this plan."));
+    assert!(
+        md.contains("- federated identity credentials: 1 to destroy"),
+        "{md}"
+    );
+}
