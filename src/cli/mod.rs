@@ -5,6 +5,7 @@
 
 mod apply;
 mod command;
+mod docs;
 mod drift;
 mod helm_values;
 mod plan;

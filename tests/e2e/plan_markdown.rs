@@ -289,6 +289,26 @@ fn gcp_plans_fit_one_comment_at_1000_control_planes_and_through_a_mode_switch() 
         1000
     );
 
+    // Drift by the same rules: someone keeps one member of 1,000; the report fits, says what
+    // drifted, and counts the detail it could not hold.
+    let kept = &fake.members("bucket:acme-backup", "roles/storage.objectAdmin")[..1];
+    fake.set_bindings(
+        "bucket:acme-backup",
+        json!([{ "role": "roles/storage.objectAdmin", "members": kept }]),
+    );
+    let drift = run(&["drift", "--format", "markdown"]);
+    drift.assert_code(2);
+    let md = &drift.stdout;
+    assert!(md.chars().count() <= MAX);
+    assert!(md.starts_with("### idplan drift\n\n**Drift: 1 of "), "{md}");
+    assert!(
+        md.contains("- `google_storage_bucket_iam_members`: 1 modified outside idplan"),
+        "{md}"
+    );
+    assert!(md.contains("_1 of 1 details left out"), "{md}");
+    run(&["apply", "--auto-approve"]).assert_code(0);
+    run(&["drift", "--format", "markdown"]).assert_code(0);
+
     // A mode switch: every principal goes, service accounts come.
     dir.write(
         "idplan.yaml",

@@ -65,7 +65,7 @@ pub(super) fn markdown(plan: &Plan, options: &Options) -> Result<String> {
 }
 
 /// A folded block: `summary` shown, `body` in a fenced block (a diff, or plain text).
-pub(crate) fn folded(summary: &str, body: &str, diff: bool) -> String {
+pub fn folded(summary: &str, body: &str, diff: bool) -> String {
     let fence = if diff { "```diff" } else { "```text" };
     format!(
         "<details><summary>{summary}</summary>\n\n{fence}\n{}\n```\n\n</details>\n",
@@ -74,7 +74,7 @@ pub(crate) fn folded(summary: &str, body: &str, diff: bool) -> String {
 }
 
 /// Text safe inside an HTML element of a Markdown document.
-pub(crate) fn html(text: &str) -> String {
+pub fn html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -6,7 +6,7 @@ mod summary;
 
 use std::fmt::Write;
 
-pub use markdown::{DEFAULT_MAX_CHARS, fit};
+pub use markdown::{DEFAULT_MAX_CHARS, fit, folded, html};
 
 use super::{Action, Plan, ResourceChange};
 use crate::diff::{self, ADD, CHANGE, REMOVE};
