@@ -11,6 +11,7 @@ mod aws_irsa;
 mod aws_pod_identity;
 mod azure;
 mod azure_acceptance;
+mod ci_recipes;
 mod cli;
 mod gcp;
 mod gcp_acceptance;

@@ -154,6 +154,9 @@ mod tests {
         // The minimum it names is the smallest budget that works.
         let fits = |max| fit("x".repeat(50), vec!["b".into()], "details", "`x`", max).is_ok();
         let minimum = (60..1000).find(|m| fits(*m)).unwrap();
-        assert!(err.contains(&format!("use --max-chars {minimum} or more")), "{err}");
+        assert!(
+            err.contains(&format!("use --max-chars {minimum} or more")),
+            "{err}"
+        );
     }
 }
