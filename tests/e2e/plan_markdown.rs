@@ -331,6 +331,33 @@ fn gcp_plans_fit_one_comment_at_1000_control_planes_and_through_a_mode_switch() 
         section.contains("- service account `spaces-prod-backup` will be created"),
         "{section}"
     );
+
+    // Renamed: the service account and the 1,000 members on it are replaced, and the warning
+    // comes first, naming them.
+    run(&["apply", "plans/switch.json"]).assert_code(0);
+    let renamed = gcp(&[("prod", planes.clone())], "service-account").replace(
+        "backup: { bucket: acme-backup }",
+        "backup: { name: spaces-prod-bk2, bucket: acme-backup }",
+    );
+    dir.write("idplan.yaml", &renamed);
+    let md = plan_markdown(run, "rename.json", &[]);
+    eprintln!(
+        "gcp rename, 1000 control planes: {} characters",
+        md.chars().count()
+    );
+    check_fits(&md, &saved(&dir, "rename.json"), MAX);
+    let warning = md.split_once("> [!WARNING]\n").expect("a warning").1;
+    let warning = warning.split("\n\n").next().unwrap();
+    for replaced in [
+        "google_service_account.prod.backup",
+        "google_service_account_iam_members.prod.backup",
+    ] {
+        assert!(
+            warning.contains(&format!("> - `{replaced}` must be replaced")),
+            "{warning}"
+        );
+    }
+    assert!(md.find("> [!WARNING]") < md.find("#### Space"));
 }
 
 #[test]

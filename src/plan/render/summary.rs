@@ -365,9 +365,9 @@ fn one_space(plan: &Plan, space: &str, changes: &[&ResourceChange]) -> String {
             namespaces_in(a, &mut after);
         }
     }
-    if let Some(covered) = plan.control_planes.get(space) {
-        after.extend(covered.iter().cloned());
-    }
+    // Added and removed as the resources show them (a wildcard trust names none); the count
+    // after the plan as the plan covers them.
+    let covered = plan.control_planes.get(space).map_or(after.len(), Vec::len);
     let ns = Namespaces {
         added: after.difference(&before).cloned().collect(),
         removed: before.difference(&after).cloned().collect(),
@@ -379,7 +379,7 @@ fn one_space(plan: &Plan, space: &str, changes: &[&ResourceChange]) -> String {
         "Control planes: **{} added**, **{} removed**; {} after this plan.",
         ns.added.len(),
         ns.removed.len(),
-        ns.after.len()
+        covered
     );
     for (set, words) in [(&ns.added, "added"), (&ns.removed, "removed")] {
         if !set.is_empty() {
