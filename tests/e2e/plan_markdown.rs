@@ -257,10 +257,23 @@ fn google() -> FakeGoogle {
 }
 
 #[test]
-fn gcp_plans_fit_one_comment_at_1000_control_planes_and_through_a_mode_switch() {
+fn gcp_plans_fit_one_comment_at_1_100_and_1000_control_planes_through_a_mode_switch() {
     let fake = google();
     let dir = TestDir::new();
     let run = |args: &[&str]| dir.idplan_gcp(&fake, args);
+    for n in [1, 100] {
+        let planes = namespaces(0..n);
+        dir.write(
+            "idplan.yaml",
+            &gcp(&[("prod", planes.clone())], "principal"),
+        );
+        let md = plan_markdown(run, "small.json", &[]);
+        check_fits(&md, &saved(&dir, "small.json"), MAX);
+        assert_eq!(
+            folded_namespaces(&md, "prod", "added"),
+            planes.into_iter().collect()
+        );
+    }
     let planes = namespaces(0..1000);
     dir.write(
         "idplan.yaml",
@@ -392,8 +405,15 @@ async fn irsa_exact_subjects_at_the_raised_quota_and_the_text_plan_says_what_cha
     // 77 control planes fill a trust policy of 8,192 characters (the sharedSecrets subject
     // is the longest).
     let quota = "      trustPolicyQuota: 8192\n";
-    let (ms, dir) = crate::aws_irsa::setup(&crate::aws_irsa::spec(77, quota, None)).await;
+    let (ms, dir) = crate::aws_irsa::setup(&crate::aws_irsa::spec(1, quota, None)).await;
     let run = |args: &[&str]| dir.idplan(&ms, args);
+    let md = plan_markdown(run, "irsa1.json", &[]);
+    check_fits(&md, &saved(&dir, "irsa1.json"), MAX);
+    assert_eq!(
+        folded_namespaces(&md, "prod", "added"),
+        [namespace(0)].into()
+    );
+    dir.write("idplan.yaml", &crate::aws_irsa::spec(77, quota, None));
     let md = plan_markdown(run, "irsa.json", &[]);
     check_fits(&md, &saved(&dir, "irsa.json"), MAX);
     let section = space_section(&md, "prod");
@@ -449,10 +469,17 @@ async fn irsa_exact_subjects_at_the_raised_quota_and_the_text_plan_says_what_cha
 }
 
 #[test]
-fn azure_at_20_credentials_per_identity() {
-    let planes = namespaces(0..20);
-    let (arm, dir) = crate::azure::setup(&crate::azure::spec(&planes));
+fn azure_at_1_and_at_20_credentials_per_identity() {
+    let (arm, dir) = crate::azure::setup(&crate::azure::spec(&namespaces(0..1)));
     let run = |args: &[&str]| dir.idplan_azure(&arm, args);
+    let md = plan_markdown(run, "az1.json", &[]);
+    check_fits(&md, &saved(&dir, "az1.json"), MAX);
+    assert_eq!(
+        folded_namespaces(&md, "prod", "added"),
+        [namespace(0)].into()
+    );
+    let planes = namespaces(0..20);
+    dir.write("idplan.yaml", &crate::azure::spec(&planes));
     let md = plan_markdown(run, "az.json", &[]);
     check_fits(&md, &saved(&dir, "az.json"), MAX);
     assert_eq!(
