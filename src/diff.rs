@@ -34,6 +34,17 @@ pub fn attributes(before: Option<&Value>, after: Option<&Value>, indent: &str) -
         };
         let label = format!("{indent}{style}{sign}{style:#} {key:<width$} = ");
         match (old, new) {
+            (Some(o), Some(n))
+                if crate::policy::is_document(o) || crate::policy::is_document(n) =>
+            {
+                // What changed first, in the words of IAM; the line diff after it as detail.
+                out.push(format!("{indent}{style}{sign}{style:#} {key}:"));
+                out.extend(policy_changes(o, n, &format!("{indent}    ")));
+                out.push(format!(
+                    "{indent}    {DIM}the document, line by line:{DIM:#}"
+                ));
+                out.extend(document_diff(o, n, &format!("{indent}    ")));
+            }
             (Some(o), Some(n)) if is_document(o) || is_document(n) => {
                 out.push(format!("{indent}{style}{sign}{style:#} {key}:"));
                 out.extend(document_diff(o, n, &format!("{indent}    ")));
@@ -77,6 +88,24 @@ fn pretty(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The semantic change of a policy document, one line per value added or removed:
+/// `+ subjects: system:serviceaccount:...`.
+pub fn policy_changes(before: &Value, after: &Value, indent: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for change in crate::policy::changes(Some(before), Some(after)) {
+        for v in &change.added {
+            out.push(format!("{indent}{ADD}+{ADD:#} {}: {v}", change.aspect));
+        }
+        for v in &change.removed {
+            out.push(format!(
+                "{indent}{REMOVE}-{REMOVE:#} {}: {v}",
+                change.aspect
+            ));
+        }
+    }
+    out
+}
+
 /// A unified line diff of two documents, pretty-printed in their canonical form, with a few
 /// lines of context.
 pub fn document_diff(before: &Value, after: &Value, indent: &str) -> Vec<String> {
@@ -113,10 +142,15 @@ mod tests {
 
     #[test]
     fn document_changes_are_line_diffs() {
-        let before = json!({"name": "r", "doc": {"Statement": [{"sub": ["a", "b"]}]}});
-        let after = json!({"name": "r", "doc": {"Statement": [{"sub": ["a"]}]}});
+        let cond = |subs: &[&str]| json!({"StringEquals": {"x:sub": subs}});
+        let before = json!({"name": "r", "doc": {"Statement": [{"Condition": cond(&["a", "b"])}]}});
+        let after = json!({"name": "r", "doc": {"Statement": [{"Condition": cond(&["a"])}]}});
         let text = plain(attributes(Some(&before), Some(&after), ""));
         assert!(text.contains("~ doc:"), "{text}");
+        assert!(
+            text.contains("- subjects: b"),
+            "the semantic change first: {text}"
+        );
         let removed: Vec<&str> = text
             .lines()
             .filter(|l| l.trim_start().starts_with("- "))

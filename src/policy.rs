@@ -187,6 +187,119 @@ pub fn secrets_read_policy(secrets: &[String]) -> Value {
     })
 }
 
+/// What changed in a policy document, in its own words: per aspect (principals, actions,
+/// resources, subjects, other condition values), the values added and removed. Statement
+/// structure is flattened: the reviewer learns who and what gained or lost access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// `actions`, `resources`, `principals (Federated)`, `subjects`, `condition StringEquals k`;
+    /// prefixed with `denied ` for a Deny statement.
+    pub aspect: String,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// Whether a value is an IAM policy document.
+pub fn is_document(v: &Value) -> bool {
+    v.get("Statement").is_some()
+}
+
+/// The semantic change from `before` to `after` (either may be absent: everything added or
+/// removed), aspects in a stable order; an aspect that did not change is left out.
+pub fn changes(before: Option<&Value>, after: Option<&Value>) -> Vec<Change> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let facts = |doc: Option<&Value>| -> BTreeMap<String, BTreeSet<String>> {
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let Some(doc) = doc.map(normalize) else {
+            return out;
+        };
+        for statement in doc.get("Statement").map(as_list).unwrap_or_default() {
+            let deny = statement.get("Effect").and_then(Value::as_str) == Some("Deny");
+            let mut add = |aspect: String, values: &Value| {
+                let aspect = if deny {
+                    format!("denied {aspect}")
+                } else {
+                    aspect
+                };
+                let set = out.entry(aspect).or_default();
+                for v in as_list(&string_set(values)) {
+                    set.insert(v.as_str().unwrap_or_default().to_string());
+                }
+            };
+            let Value::Object(fields) = &statement else {
+                continue;
+            };
+            for (key, value) in fields {
+                match key.as_str() {
+                    "Action" => add("actions".into(), value),
+                    "NotAction" => add("all actions but".into(), value),
+                    "Resource" => add("resources".into(), value),
+                    "NotResource" => add("all resources but".into(), value),
+                    "Principal" | "NotPrincipal" => match value {
+                        Value::Object(types) => {
+                            for (t, v) in types {
+                                add(format!("{} ({t})", key.to_lowercase()), v);
+                            }
+                        }
+                        other => add(key.to_lowercase(), other),
+                    },
+                    "Condition" => {
+                        let Value::Object(ops) = value else { continue };
+                        for (op, keys) in ops {
+                            let Value::Object(keys) = keys else { continue };
+                            for (k, v) in keys {
+                                let aspect = if k.ends_with(":sub") {
+                                    "subjects".to_string()
+                                } else if k.ends_with(":aud") {
+                                    "audiences".to_string()
+                                } else {
+                                    format!("condition {op} {k}")
+                                };
+                                add(aspect, v);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    };
+    let (old, new) = (facts(before), facts(after));
+    let empty = std::collections::BTreeSet::new();
+    let mut aspects: Vec<&String> = old.keys().chain(new.keys()).collect();
+    aspects.sort_by_key(|a| (aspect_rank(a), a.as_str()));
+    aspects.dedup();
+    aspects
+        .into_iter()
+        .filter_map(|aspect| {
+            let (o, n) = (
+                old.get(aspect).unwrap_or(&empty),
+                new.get(aspect).unwrap_or(&empty),
+            );
+            let change = Change {
+                aspect: aspect.clone(),
+                added: n.difference(o).cloned().collect(),
+                removed: o.difference(n).cloned().collect(),
+            };
+            (!change.added.is_empty() || !change.removed.is_empty()).then_some(change)
+        })
+        .collect()
+}
+
+/// Who first (principals, subjects), then what (actions, resources), then the rest.
+fn aspect_rank(aspect: &str) -> u8 {
+    let aspect = aspect.strip_prefix("denied ").unwrap_or(aspect);
+    match aspect {
+        a if a.starts_with("principal") || a.starts_with("notprincipal") => 0,
+        "subjects" => 1,
+        "audiences" => 2,
+        "actions" | "all actions but" => 3,
+        "resources" | "all resources but" => 4,
+        _ => 5,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +359,45 @@ mod tests {
             pretty.chars().filter(|c| !c.is_whitespace()).count()
         );
         assert_eq!(size(&doc), doc.to_string().len() - 1);
+    }
+
+    #[test]
+    fn changes_name_what_was_added_and_removed() {
+        let trust = |subs: &[&str]| {
+            trust_policy(&Trust::Irsa {
+                provider_arn: "arn:aws:iam::1:oidc-provider/x".into(),
+                issuer: "x".into(),
+                subjects: IrsaSubjects::Exact(subs.iter().map(|s| s.to_string()).collect()),
+            })
+        };
+        let c = changes(Some(&trust(&["a", "b"])), Some(&trust(&["b", "c"])));
+        assert_eq!(
+            c,
+            [Change {
+                aspect: "subjects".into(),
+                added: vec!["c".into()],
+                removed: vec!["a".into()],
+            }]
+        );
+        let created = changes(None, Some(&s3_bucket_policy("aws", "bk")));
+        let aspects: Vec<&str> = created.iter().map(|c| c.aspect.as_str()).collect();
+        assert_eq!(aspects, ["actions", "resources"]);
+        assert_eq!(created[1].added, ["arn:aws:s3:::bk", "arn:aws:s3:::bk/*"]);
+        assert!(changes(Some(&trust(&["a"])), Some(&trust(&["a"]))).is_empty());
+        let switched = changes(
+            Some(&trust(&["a"])),
+            Some(&trust_policy(&Trust::PodIdentity)),
+        );
+        let aspects: Vec<&str> = switched.iter().map(|c| c.aspect.as_str()).collect();
+        assert_eq!(
+            aspects,
+            [
+                "principal (Federated)",
+                "principal (Service)",
+                "subjects",
+                "audiences",
+                "actions"
+            ]
+        );
     }
 }

@@ -4,7 +4,9 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
-use super::{ExitStatus, SpecArgs, apply, drift, helm_values, plan, show, state, validate, verify};
+use super::{
+    ExitStatus, SpecArgs, apply, docs, drift, helm_values, plan, show, state, validate, verify,
+};
 
 const AFTER_HELP: &str = "\
 Typical use:
@@ -60,6 +62,10 @@ pub(super) enum Command {
     /// Inspect the state.
     #[command(subcommand)]
     State(state::StateCommand),
+    /// Print the shell completion script (e.g. `idplan completions bash > /etc/bash_completion.d/idplan`).
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (`idplan man > idplan.1`), or write one per command with --dir.
+    Man(docs::ManArgs),
 }
 
 pub(super) async fn run(command: Command) -> Result<ExitStatus> {
@@ -73,5 +79,7 @@ pub(super) async fn run(command: Command) -> Result<ExitStatus> {
         Command::HelmValues(args) => helm_values::run(args),
         Command::Verify(args) => verify::run(args).await,
         Command::State(cmd) => state::run(cmd),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     }
 }

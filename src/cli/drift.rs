@@ -14,6 +14,10 @@ pub struct DriftArgs {
 
 pub async fn run(args: DriftArgs) -> Result<ExitStatus> {
     let report = drift::drift(&args.inputs.inputs()).await?;
-    print(&drift::render(&report, args.format.format));
+    print(&drift::render(
+        &report,
+        args.format.format,
+        args.format.max_chars,
+    )?);
     Ok(ExitStatus::changes_if(report.has_drift))
 }

@@ -5,6 +5,7 @@
 
 mod apply;
 mod command;
+mod docs;
 mod drift;
 mod helm_values;
 mod plan;
@@ -70,6 +71,10 @@ struct FormatArgs {
     /// Output format: text for terminals, markdown for pull-request comments, json for tools.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// The most characters of `--format markdown` (a pull-request comment holds 65,536): the
+    /// summary is never cut, the details are cut to fit and what was left out is counted.
+    #[arg(long, value_name = "N", default_value_t = crate::plan::render::DEFAULT_MAX_CHARS)]
+    max_chars: usize,
 }
 
 impl PlanInputs {

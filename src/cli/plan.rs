@@ -23,7 +23,13 @@ pub struct PlanArgs {
 
 pub async fn run(args: PlanArgs) -> Result<ExitStatus> {
     let planned = plan::make(&args.inputs.inputs(), "plan").await?;
-    print(&render::render(&planned.plan, args.format.format));
+    let saved = args.out.as_deref().map(plan::out_path);
+    let options = render::Options {
+        max_chars: args.format.max_chars,
+        plan_file: saved.as_ref().map(|p| p.display().to_string()),
+    };
+    let rendered = render::render(&planned.plan, args.format.format, &options)?;
+    print(&rendered);
     if let Some(out) = args.out {
         let path = plan::save(&planned.plan, &out)?;
         // Stderr, so that `--format json > plan.json` stays pure JSON.

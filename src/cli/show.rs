@@ -16,6 +16,10 @@ pub struct ShowArgs {
 }
 
 pub fn run(args: ShowArgs) -> Result<ExitStatus> {
-    print(&inspect::show(&args.plan, args.format.format)?);
+    print(&inspect::show(
+        &args.plan,
+        args.format.format,
+        args.format.max_chars,
+    )?);
     Ok(ExitStatus::Success)
 }

@@ -20,6 +20,10 @@ pub struct VerifyArgs {
 
 pub async fn run(args: VerifyArgs) -> Result<ExitStatus> {
     let report = verify::verify(&args.spec.file, &args.state.state, args.restart).await?;
-    print(&verify::render(&report, args.format.format));
+    print(&verify::render(
+        &report,
+        args.format.format,
+        args.format.max_chars,
+    )?);
     Ok(ExitStatus::changes_if(report.has_findings()))
 }

@@ -177,7 +177,10 @@ pub async fn detect(state: &State, clouds: &Clouds, parallelism: usize) -> Resul
     Ok(found.into_iter().flatten().collect())
 }
 
-pub fn render(report: &Report, format: Format) -> String {
+/// The report in `format`; Markdown fits `max_chars` (an issue body or a comment) by the
+/// plan's rules: what changed is summed up first and never cut, the details per resource are
+/// folded and cut to the budget.
+pub fn render(report: &Report, format: Format, max_chars: usize) -> Result<String> {
     let summary = if report.resources.is_empty() && report.has_drift {
         format!(
             "Drift: the Spaces' control planes changed since the last apply (the {} resources \
@@ -208,77 +211,147 @@ pub fn render(report: &Report, format: Format) -> String {
         Some(e) => format!("The spec cannot be planned now (`idplan plan` says why): {e}\n"),
         None => pending,
     };
-    let mut body = String::new();
-    section(
-        &mut body,
-        report
-            .waiting
-            .iter()
-            .map(|d| format!("  {}", d.no_id_warning("not planned"))),
-    );
-    section(
-        &mut body,
-        report.control_planes.iter().map(|c| {
-            let name = c
-                .control_plane
-                .as_ref()
-                .map(|n| format!(" (control plane {n})"))
-                .unwrap_or_default();
-            let (style, sign, what) = match c.status {
-                ControlPlaneStatus::New => (ADD, '+', "has no identity yet"),
-                ControlPlaneStatus::Gone => (
-                    REMOVE,
-                    '-',
-                    "is gone from the cluster and the spec, but its identity remains",
-                ),
-            };
-            format!(
-                "  {style}{sign}{style:#} space {}: host namespace {}{name} {what}",
-                c.space, c.namespace
-            )
-        }),
-    );
-    for d in &report.resources {
-        let (style, what) = match d.status {
-            Status::Modified => (CHANGE, "was modified outside idplan"),
-            Status::Deleted => (REMOVE, "was deleted outside idplan"),
-        };
-        let _ = writeln!(body, "  # {} {what}", d.address);
-        let _ = writeln!(body, "  {style}!{style:#} {}", d.address);
-        let actual = d.actual.as_ref();
-        if actual.is_some() {
-            for line in diff::attributes(Some(&d.recorded), actual, "      ") {
-                let _ = writeln!(body, "{line}");
-            }
-        }
-        body.push('\n');
-    }
     match format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(report).expect("report serializes");
             s.push('\n');
-            s
+            Ok(s)
         }
-        Format::Text if report.has_drift || !report.waiting.is_empty() => {
-            format!("{body}{summary}\n{pending}")
-        }
-        Format::Text => format!("{summary}\n{pending}"),
-        Format::Markdown => {
-            let mut out = format!("### idplan drift\n\n**{summary}**\n");
-            if !pending.is_empty() {
-                let _ = write!(out, "\n{pending}");
+        Format::Markdown => markdown(report, &summary, &pending, max_chars),
+        Format::Text => {
+            let mut body = String::new();
+            section(
+                &mut body,
+                report
+                    .waiting
+                    .iter()
+                    .map(|d| format!("  {}", d.no_id_warning("not planned"))),
+            );
+            section(
+                &mut body,
+                report.control_planes.iter().map(control_plane_line),
+            );
+            for d in &report.resources {
+                body.push_str(&resource_block(d));
             }
-            if report.has_drift {
-                let body = anstream::adapter::strip_str(&body).to_string();
-                let _ = write!(
-                    out,
-                    "\n<details><summary>Details</summary>\n\n```diff\n{}\n```\n\n</details>\n",
-                    body.trim_end()
-                );
-            }
-            out
+            Ok(format!("{body}{summary}\n{pending}"))
         }
     }
+}
+
+fn control_plane_line(c: &ControlPlaneDrift) -> String {
+    let name = c
+        .control_plane
+        .as_ref()
+        .map(|n| format!(" (control plane {n})"))
+        .unwrap_or_default();
+    let (style, sign, what) = match c.status {
+        ControlPlaneStatus::New => (ADD, '+', "has no identity yet"),
+        ControlPlaneStatus::Gone => (
+            REMOVE,
+            '-',
+            "is gone from the cluster and the spec, but its identity remains",
+        ),
+    };
+    format!(
+        "  {style}{sign}{style:#} space {}: host namespace {}{name} {what}",
+        c.space, c.namespace
+    )
+}
+
+/// One drifted resource as the text report shows it (ANSI styled).
+fn resource_block(d: &Drifted) -> String {
+    let mut body = String::new();
+    let (style, what) = match d.status {
+        Status::Modified => (CHANGE, "was modified outside idplan"),
+        Status::Deleted => (REMOVE, "was deleted outside idplan"),
+    };
+    let _ = writeln!(body, "  # {} {what}", d.address);
+    let _ = writeln!(body, "  {style}!{style:#} {}", d.address);
+    if let Some(actual) = &d.actual {
+        for line in diff::attributes(Some(&d.recorded), Some(actual), "      ") {
+            let _ = writeln!(body, "{line}");
+        }
+    }
+    body.push('\n');
+    body
+}
+
+fn markdown(report: &Report, summary: &str, pending: &str, max_chars: usize) -> Result<String> {
+    use crate::plan::render::{fit, folded};
+    let mut head = format!("### idplan drift\n\n**{summary}**\n");
+    if !pending.is_empty() {
+        let _ = write!(head, "\n{pending}");
+    }
+    for d in &report.waiting {
+        let _ = write!(
+            head,
+            "\n> [!WARNING]\n> {}\n",
+            d.no_id_warning("not planned")
+        );
+    }
+    // Deleted first, as the plan warns first of what it destroys; then counts per kind.
+    let mut counts: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
+    for d in &report.resources {
+        let status = match d.status {
+            Status::Modified => "modified",
+            Status::Deleted => "deleted",
+        };
+        *counts
+            .entry((status, d.address.kind().type_name()))
+            .or_default() += 1;
+    }
+    if !counts.is_empty() {
+        head.push('\n');
+        for ((status, kind), n) in counts {
+            let _ = writeln!(head, "- `{kind}`: {n} {status} outside idplan");
+        }
+    }
+    for (status, words) in [
+        (
+            ControlPlaneStatus::New,
+            "appeared on the cluster without an identity",
+        ),
+        (
+            ControlPlaneStatus::Gone,
+            "gone, but their identities remain",
+        ),
+    ] {
+        let list: Vec<String> = report
+            .control_planes
+            .iter()
+            .filter(|c| c.status == status)
+            .map(|c| format!("{} {}", c.space, c.namespace))
+            .collect();
+        if !list.is_empty() {
+            let _ = write!(
+                head,
+                "\n{}",
+                folded(
+                    &format!("{} control planes {words}", list.len()),
+                    &list.join("\n"),
+                    false
+                )
+            );
+        }
+    }
+    let blocks = report
+        .resources
+        .iter()
+        .map(|d| {
+            let text = anstream::adapter::strip_str(&resource_block(d)).to_string();
+            let diff = text.split_once('\n').map_or("", |(_, rest)| rest);
+            let what = match d.status {
+                Status::Modified => "was modified outside idplan",
+                Status::Deleted => "was deleted outside idplan",
+            };
+            folded(&format!("<code>{}</code> {what}", d.address), diff, true)
+        })
+        .collect::<Vec<_>>();
+    if !blocks.is_empty() {
+        head.push_str("\n#### Details\n\n");
+    }
+    fit(head, blocks, "details", "`idplan drift`", max_chars)
 }
 
 /// Writes the lines, then a blank line when there were any.

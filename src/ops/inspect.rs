@@ -34,7 +34,12 @@ pub fn state_show(state_file: &Path, address: &str) -> Result<String> {
 }
 
 /// A saved plan (as given, or where `plan --out` put it), rendered.
-pub fn show(name: &Path, format: Format) -> Result<String> {
-    let plan = Plan::load(&saved_path(name))?;
-    Ok(render::render(&plan, format))
+pub fn show(name: &Path, format: Format, max_chars: usize) -> Result<String> {
+    let path = saved_path(name);
+    let plan = Plan::load(&path)?;
+    let options = render::Options {
+        max_chars,
+        plan_file: Some(path.display().to_string()),
+    };
+    render::render(&plan, format, &options)
 }

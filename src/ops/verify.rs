@@ -261,21 +261,37 @@ async fn verify_space(
     Ok(())
 }
 
-pub fn render(report: &Report, format: Format) -> String {
+/// The report in `format`; Markdown fits `max_chars` (a comment or an issue body): the
+/// summary and the counts per space are never cut, the findings are listed while they fit.
+pub fn render(report: &Report, format: Format, max_chars: usize) -> Result<String> {
     if format == Format::Json {
         let mut s = serde_json::to_string_pretty(report).expect("report serializes");
         s.push('\n');
-        return s;
+        return Ok(s);
+    }
+    let waiting: Vec<String> = report
+        .waiting
+        .iter()
+        .map(|d| d.no_id_warning("nothing to verify there"))
+        .collect();
+    let skipped: Vec<String> = report
+        .skipped
+        .iter()
+        .map(|s| format!("Space {s} has no `controlPlanes.discover`: no cluster to verify"))
+        .collect();
+    let summary = match report.findings.len() {
+        0 => format!(
+            "Verified: the {} component(s) on the clusters carry their identities.",
+            report.checked
+        ),
+        n => format!("{n} finding(s) in {} component(s) checked.", report.checked),
+    };
+    if format == Format::Markdown {
+        return markdown(report, &summary, &waiting, &skipped, max_chars);
     }
     let mut out = String::new();
-    for d in &report.waiting {
-        let _ = writeln!(out, "{}", d.no_id_warning("nothing to verify there"));
-    }
-    for s in &report.skipped {
-        let _ = writeln!(
-            out,
-            "Space {s} has no `controlPlanes.discover`: no cluster to verify"
-        );
+    for line in waiting.iter().chain(&skipped) {
+        let _ = writeln!(out, "{line}");
     }
     for f in &report.findings {
         let _ = writeln!(
@@ -287,15 +303,58 @@ pub fn render(report: &Report, format: Format) -> String {
     for r in &report.restarted {
         let _ = writeln!(out, "Restarted deployment {r}");
     }
-    let summary = match report.findings.len() {
-        0 => format!(
-            "Verified: the {} component(s) on the clusters carry their identities.",
-            report.checked
-        ),
-        n => format!("{n} finding(s) in {} component(s) checked.", report.checked),
-    };
     let _ = writeln!(out, "{summary}");
-    out
+    Ok(out)
+}
+
+fn markdown(
+    report: &Report,
+    summary: &str,
+    waiting: &[String],
+    skipped: &[String],
+    max_chars: usize,
+) -> Result<String> {
+    let mut head = format!("### idplan verify\n\n**{summary}**\n");
+    for line in waiting {
+        let _ = write!(head, "\n> [!WARNING]\n> {line}\n");
+    }
+    for line in skipped {
+        let _ = write!(head, "\n{line}\n");
+    }
+    if !report.restarted.is_empty() {
+        let _ = write!(
+            head,
+            "\nRestarted {} deployment(s).\n",
+            report.restarted.len()
+        );
+    }
+    let mut per_space: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
+    for f in &report.findings {
+        *per_space.entry((&f.space, &f.component)).or_default() += 1;
+    }
+    let mut blocks = Vec::new();
+    if !per_space.is_empty() {
+        head.push('\n');
+        for ((space, component), n) in per_space {
+            let _ = writeln!(head, "- space `{space}`, `{component}`: {n} finding(s)");
+        }
+        head.push_str("\n| space | namespace | component | finding |\n| --- | --- | --- | --- |\n");
+        let cell = |s: &str| crate::plan::render::html(s).replace('|', "\\|");
+        blocks = report
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "| {} | `{}` | {} | {} |\n",
+                    f.space,
+                    f.namespace,
+                    f.component,
+                    cell(&f.message)
+                )
+            })
+            .collect();
+    }
+    crate::plan::render::fit(head, blocks, "findings", "`idplan verify`", max_chars)
 }
 
 #[cfg(test)]

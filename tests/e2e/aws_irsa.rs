@@ -12,7 +12,7 @@ const CLUSTER: &str = "spaces-prod";
 
 /// A spec with one space `prod` and `n` control planes; `extra` goes into the `aws` block,
 /// `components` replaces the default three.
-fn spec(n: usize, extra: &str, components: Option<&str>) -> String {
+pub(crate) fn spec(n: usize, extra: &str, components: Option<&str>) -> String {
     let planes = control_planes(namespaces(0..n));
     let components = components.unwrap_or(
         "      backup: { bucket: acme-spaces-backup }\n      billing: { bucket: acme-spaces-billing }\n      sharedSecrets: { secrets: [\"arn:aws:secretsmanager:us-east-1:000000000000:secret:spaces/*\"] }\n",
@@ -23,7 +23,7 @@ fn spec(n: usize, extra: &str, components: Option<&str>) -> String {
 }
 
 /// A ministack with the cluster, and a directory whose idplan.yaml is `spec`.
-async fn setup(spec: &str) -> (Ministack, TestDir) {
+pub(crate) async fn setup(spec: &str) -> (Ministack, TestDir) {
     let ms = Ministack::start();
     ms.create_cluster(CLUSTER).await;
     let dir = TestDir::new();

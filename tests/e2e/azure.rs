@@ -11,7 +11,7 @@ use crate::support::{FakeArm, TestDir, control_planes, namespaces, repo_path, su
 const BLOB: &str = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
 const SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
 
-fn spec(namespaces: &[String]) -> String {
+pub(crate) fn spec(namespaces: &[String]) -> String {
     let planes = control_planes(namespaces);
     format!(
         "version: 1\nspaces:\n  - name: prod\n{planes}    azure:\n      subscription: {SUB}\n      \
@@ -23,7 +23,7 @@ fn spec(namespaces: &[String]) -> String {
 
 /// A fake ARM seeded with the cluster, the storage accounts and the vault; a directory
 /// whose idplan.yaml is `spec`.
-fn setup(spec: &str) -> (FakeArm, TestDir) {
+pub(crate) fn setup(spec: &str) -> (FakeArm, TestDir) {
     let arm = FakeArm::start();
     arm.seed_cluster(json!({}));
     arm.seed_storage("acmebackup");

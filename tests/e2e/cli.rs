@@ -85,3 +85,45 @@ fn show_refuses_what_is_not_a_plan() {
     out.assert_code(1);
     out.assert_stderr_contains("plans/bad.json: not an idplan plan file");
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_parser() {
+    let dir = TestDir::new();
+    for (shell, marker) in [
+        ("bash", "_idplan()"),
+        ("zsh", "#compdef idplan"),
+        ("fish", "complete -c idplan"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = dir.idplan_offline(&["completions", shell]);
+        out.assert_code(0).assert_stdout_contains(marker);
+        // The commands and their options are all there, the new ones included.
+        for word in ["plan", "drift", "verify", "max-chars", "detailed-exitcode"] {
+            out.assert_stdout_contains(word);
+        }
+    }
+    // The bash script is valid bash.
+    let script = dir.write(
+        "idplan.bash",
+        &dir.idplan_offline(&["completions", "bash"]).stdout,
+    );
+    let status = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir.idplan_offline(&["completions", "tcsh"])
+        .assert_code(1)
+        .assert_stderr_contains("invalid value 'tcsh'");
+
+    let man = dir.idplan_offline(&["man"]);
+    man.assert_code(0);
+    assert!(man.stdout.starts_with(".ie"), "{}", &man.stdout[..200]);
+    man.assert_stdout_contains(".TH idplan 1");
+    man.assert_stdout_contains("idplan\\-completions");
+    dir.idplan_offline(&["man", "--dir", "man"]).assert_code(0);
+    let plan_page = dir.read("man/idplan-plan.1");
+    assert!(plan_page.contains("max\\-chars"), "{plan_page}");
+    assert!(dir.read("man/idplan.1").contains(".TH idplan 1"));
+}

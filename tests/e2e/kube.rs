@@ -200,6 +200,12 @@ fn discovery_drift_verify_and_restart() {
         report["control_planes"],
         json!([{"space": "prod", "namespace": ALPHA, "status": "gone"}])
     );
+    let md = w.idplan(&["drift", "--format", "markdown"]);
+    md.assert_code(2);
+    md.assert_stdout_contains(
+        "<summary>1 control planes gone, but their identities remain</summary>",
+    );
+    md.assert_stdout_contains(&format!("\nprod {ALPHA}\n"));
     w.kube.put("controlplanes", alpha());
     w.idplan(&["drift"]).assert_code(0);
 
@@ -239,6 +245,22 @@ fn discovery_drift_verify_and_restart() {
     );
     assert_eq!(report["findings"][1]["deployment"], SA);
     assert_eq!(report["waiting"][0]["control_plane"], "team/gamma");
+    assert!(!w.restarted(ALPHA));
+    // In Markdown, for a comment or an issue: the findings while they fit, then a count.
+    let md = w.idplan(&["verify", "--format", "markdown"]);
+    md.assert_code(2);
+    assert!(
+        md.stdout.starts_with("### idplan verify\n\n**2 finding(s)"),
+        "{}",
+        md.stdout
+    );
+    md.assert_stdout_contains(&format!("| prod | `{BETA}` | "));
+    md.assert_stdout_contains(&format!("| prod | `{ALPHA}` | "));
+    let budget = (md.stdout.chars().count() - 1).to_string();
+    let cut = w.idplan(&["verify", "--format", "markdown", "--max-chars", &budget]);
+    cut.assert_code(2);
+    cut.assert_stdout_contains(" of 2 findings left out");
+    assert!(cut.stdout.chars().count() < md.stdout.chars().count());
     assert!(!w.restarted(ALPHA));
 
     // --restart patches the stale deployment only.

@@ -1,9 +1,16 @@
-//! Plan renderers: text for terminals, Markdown for pull-request comments, JSON for machines.
+//! Plan renderers: text for terminals, Markdown for pull-request comments (`markdown.rs`, with
+//! the domain summary of `summary.rs`), JSON for machines.
+
+mod markdown;
+mod summary;
 
 use std::fmt::Write;
 
+pub use markdown::{DEFAULT_MAX_CHARS, fit, folded, html};
+
 use super::{Action, Plan, ResourceChange};
 use crate::diff::{self, ADD, CHANGE, REMOVE};
+use crate::error::Result;
 use crate::state::Ownership;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -13,16 +20,36 @@ pub enum Format {
     Json,
 }
 
-pub fn render(plan: &Plan, format: Format) -> String {
-    match format {
+/// How to render beyond the format.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The most characters of a Markdown rendering (a pull-request comment's limit).
+    pub max_chars: usize,
+    /// The saved plan, when there is one: the Markdown says how to see all of it.
+    pub plan_file: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_chars: DEFAULT_MAX_CHARS,
+            plan_file: None,
+        }
+    }
+}
+
+/// The plan in `format`. Fails only when a Markdown budget is below what its always-shown
+/// part needs.
+pub fn render(plan: &Plan, format: Format, options: &Options) -> Result<String> {
+    Ok(match format {
         Format::Text => text(plan),
-        Format::Markdown => markdown(plan),
+        Format::Markdown => markdown::markdown(plan, options)?,
         Format::Json => {
             let mut s = serde_json::to_string_pretty(plan).expect("plan serializes");
             s.push('\n');
             s
         }
-    }
+    })
 }
 
 /// The closing line: `Plan: X to add, Y to change, Z to destroy.` or `No changes.`
@@ -80,11 +107,14 @@ fn header(change: &ResourceChange) -> Option<(char, anstyle::Style, String)> {
 
 /// The changes, one block per resource that is not a no-op.
 fn body(plan: &Plan) -> String {
+    plan.resource_changes.iter().filter_map(block).collect()
+}
+
+/// One resource's change as the text plan shows it (ANSI styled); None for a no-op.
+fn block(change: &ResourceChange) -> Option<String> {
     let mut out = String::new();
-    for change in &plan.resource_changes {
-        let Some((sign, style, what)) = header(change) else {
-            continue;
-        };
+    {
+        let (sign, style, what) = header(change)?;
         let _ = writeln!(out, "  # {} {what}", change.address);
         let _ = writeln!(out, "  {style}{sign}{style:#} {}", change.address);
         let after = match change.action {
@@ -104,7 +134,7 @@ fn body(plan: &Plan) -> String {
         }
         out.push('\n');
     }
-    out
+    Some(out)
 }
 
 /// One line per discovered control plane, and a warning for those without an ID yet.
@@ -141,29 +171,4 @@ pub fn text(plan: &Plan) -> String {
         body(plan),
         summary_line(plan)
     )
-}
-
-/// Summary first, a table of the changes, details folded: fits a pull-request comment.
-pub fn markdown(plan: &Plan) -> String {
-    let mut out = format!("### idplan plan\n\n**{}**\n", summary_line(plan));
-    let discovered = discovered(plan);
-    if !discovered.is_empty() {
-        let _ = write!(out, "\n{discovered}");
-    }
-    if !plan.has_changes {
-        return out;
-    }
-    out.push_str("\n| action | resource |\n| --- | --- |\n");
-    for change in &plan.resource_changes {
-        if let Some((_, _, what)) = header(change) {
-            let _ = writeln!(out, "| {what} | `{}` |", change.address);
-        }
-    }
-    let details = anstream::adapter::strip_str(&body(plan)).to_string();
-    let _ = write!(
-        out,
-        "\n<details><summary>Details</summary>\n\n```diff\n{}```\n\n</details>\n",
-        details.trim_end().to_string() + "\n"
-    );
-    out
 }
