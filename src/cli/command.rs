@@ -70,8 +70,8 @@ pub(super) async fn run(command: Command) -> Result<ExitStatus> {
         Command::Apply(args) => apply::run(args).await,
         Command::Drift(args) => drift::run(args).await,
         Command::Show(args) => show::run(args),
-        Command::HelmValues(args) => helm_values::run(args),
+        Command::HelmValues(args) => helm_values::run(args).await,
         Command::Verify(args) => verify::run(args).await,
-        Command::State(cmd) => state::run(cmd),
+        Command::State(cmd) => state::run(cmd).await,
     }
 }
