@@ -17,4 +17,5 @@ mod gcp_acceptance;
 mod gcp_fake_shapes;
 mod kube;
 mod ministack_paging;
+mod remote_state;
 mod spec_errors;

@@ -1,0 +1,147 @@
+//! The remote state scenarios with the state in S3 (ministack's), and what only S3 shows: the
+//! previous state kept as `KEY.backup`, a missing bucket named with the command that makes it.
+
+use aws_sdk_s3::Client;
+use serde_json::Value;
+
+use super::{Remote, Team, ministack};
+use crate::support::{Ministack, TestDir};
+
+const BUCKET: &str = "team-state";
+
+struct S3 {
+    client: Client,
+    env: Vec<(String, String)>,
+}
+
+impl S3 {
+    async fn new(ms: &Ministack) -> S3 {
+        let config = aws_sdk_s3::config::Builder::from(&ms.sdk_config().await)
+            .force_path_style(true)
+            .build();
+        let client = Client::from_conf(config);
+        client
+            .create_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("creating the state bucket");
+        S3 {
+            client,
+            env: vec![],
+        }
+    }
+
+    async fn object(&self, key: &str) -> Option<Vec<u8>> {
+        match self
+            .client
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Some(out.body.collect().await.unwrap().to_vec()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => None,
+            Err(e) => panic!("GetObject {key}: {e:?}"),
+        }
+    }
+}
+
+impl Remote for S3 {
+    fn url(&self, name: &str) -> String {
+        format!("s3://{BUCKET}/{name}")
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        self.env.clone()
+    }
+
+    async fn state(&self, name: &str) -> Option<Value> {
+        let bytes = self.object(name).await?;
+        Some(serde_json::from_slice(&bytes).expect("the state is JSON"))
+    }
+
+    async fn locked(&self, name: &str) -> bool {
+        self.client
+            .head_object()
+            .bucket(BUCKET)
+            .key(format!("{name}.lock"))
+            .send()
+            .await
+            .is_ok()
+    }
+
+    fn stat_prefix(&self) -> &'static str {
+        "s3:"
+    }
+}
+
+async fn setup() -> (Ministack, S3) {
+    let ms = ministack().await;
+    let s3 = S3::new(&ms).await;
+    (ms, s3)
+}
+
+#[tokio::test]
+async fn two_machines_share_one_state() {
+    let (ms, s3) = setup().await;
+    super::two_machines(&ms, &s3).await;
+}
+
+#[tokio::test]
+async fn two_applies_at_once_one_is_refused() {
+    let (ms, s3) = setup().await;
+    super::two_applies_at_once(&ms, &s3).await;
+}
+
+#[tokio::test]
+async fn killed_apply_leaves_a_lock_that_unlock_frees() {
+    let (ms, s3) = setup().await;
+    super::killed_apply(&ms, &s3).await;
+}
+
+#[tokio::test]
+async fn a_run_whose_lock_was_broken_overwrites_nothing() {
+    let (ms, s3) = setup().await;
+    super::broken_lock(&ms, &s3).await;
+}
+
+#[tokio::test]
+async fn migrate_a_local_state_to_s3() {
+    let (ms, s3) = setup().await;
+    super::migrate(&ms, &s3).await;
+}
+
+#[tokio::test]
+async fn previous_state_is_kept_and_a_missing_bucket_is_named() {
+    let (ms, s3) = setup().await;
+    let team = Team {
+        ms: &ms,
+        remote: &s3,
+    };
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &super::spec(1, Some(&s3.url("kept.json"))));
+    team.idplan(&dir, &["apply", "--auto-approve"], &[])
+        .assert_code(0);
+    let state = s3.state("kept.json").await.unwrap();
+    let backup: Value =
+        serde_json::from_slice(&s3.object("kept.json.backup").await.expect("a backup")).unwrap();
+    assert_eq!(backup["lineage"], state["lineage"]);
+    assert!(backup["serial"].as_u64() < state["serial"].as_u64());
+
+    dir.write(
+        "idplan.yaml",
+        &super::spec(1, Some("s3://no-such-bucket/x.json")),
+    );
+    team.idplan(&dir, &["plan"], &[])
+        .assert_code(1)
+        .assert_stderr_contains("bucket no-such-bucket does not exist")
+        .assert_stderr_contains("aws s3api create-bucket --bucket no-such-bucket");
+
+    dir.write("idplan.yaml", &super::spec(1, Some("s3://Bad_Bucket")));
+    team.idplan(&dir, &["validate"], &[])
+        .assert_code(1)
+        .assert_stderr_contains("idplan.yaml:2:8: state:")
+        .assert_stderr_contains("no object name after the bucket");
+}
