@@ -11,6 +11,7 @@
 //!   [`control_planes`], [`subject`], [`subjects`].
 
 pub mod fake_arm;
+pub mod fake_gcs;
 pub mod fake_google;
 pub mod fake_kube;
 pub mod ministack;
