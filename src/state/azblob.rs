@@ -244,6 +244,8 @@ impl AzBlobStore {
                 .http
                 .request(method.clone(), url.clone())
                 .query(query)
+                // The blob service wants a length on every PUT, 0 included.
+                .header("content-length", body.len())
                 .body(body.to_vec());
             for (k, v) in &sent {
                 request = request.header(k, v);

@@ -13,6 +13,7 @@
 //! - `state migrate` of a local state, then a plan from a clean directory shows no changes; a
 //!   state of another lineage is refused.
 
+mod azblob;
 mod gcs;
 mod s3;
 
