@@ -153,7 +153,7 @@ pub struct AzBlobStore {
 }
 
 impl AzBlobStore {
-    pub fn new(account: &str, container: &str, blob: &str, url: String) -> Result<Box<dyn Store>> {
+    pub fn new(account: &str, container: &str, blob: &str, url: String) -> Result<AzBlobStore> {
         let env = |name| {
             std::env::var(name)
                 .ok()
@@ -180,7 +180,7 @@ impl AzBlobStore {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| Error::internal(format!("the HTTP client does not build: {e}")))?;
-        Ok(Box::new(AzBlobStore {
+        Ok(AzBlobStore {
             http,
             auth,
             endpoint: endpoint.trim_end_matches('/').to_string(),
@@ -190,7 +190,7 @@ impl AzBlobStore {
             etag: Mutex::new(None),
             previous: Mutex::new(None),
             lease: Mutex::new(None),
-        }))
+        })
     }
 
     /// Sends one request about blob `name`, retrying throttling, server errors and lost

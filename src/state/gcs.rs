@@ -36,7 +36,7 @@ pub struct GcsStore {
 const BOUNDARY: &str = "idplan-state-7f3a91c2";
 
 impl GcsStore {
-    pub fn new(bucket: &str, object: &str, url: String) -> Result<Box<dyn Store>> {
+    pub fn new(bucket: &str, object: &str, url: String) -> Result<GcsStore> {
         let env = |name| {
             std::env::var(name)
                 .ok()
@@ -59,7 +59,7 @@ impl GcsStore {
             first: Duration::from_millis(400),
             cap: Duration::from_secs(5),
         };
-        Ok(Box::new(GcsStore {
+        Ok(GcsStore {
             rest: Rest::new(tokens, retries, crate::provider::gcp::describe)?,
             base: base.trim_end_matches('/').to_string(),
             bucket: bucket.to_string(),
@@ -68,7 +68,7 @@ impl GcsStore {
             generation: Mutex::new("0".into()),
             previous: Mutex::new(None),
             lock_id: Mutex::new(None),
-        }))
+        })
     }
 
     fn lock_name(&self) -> String {

@@ -123,7 +123,7 @@ pub async fn open(location: &StateLocation) -> Result<Arc<dyn Store>> {
             account,
             container,
             blob,
-        } => Arc::from(super::azblob::AzBlobStore::new(
+        } => Arc::new(super::azblob::AzBlobStore::new(
             account,
             container,
             blob,

@@ -104,7 +104,6 @@ impl Azurite {
         }
     }
 
-    #[track_caller]
     pub async fn create_container(&self, name: &str) {
         let answer = self.request("PUT", name, &[("restype", "container")]).await;
         assert_eq!(
