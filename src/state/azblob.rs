@@ -310,8 +310,26 @@ impl AzBlobStore {
         vec![("x-ms-lease-action".into(), action.into())]
     }
 
+    /// `PUT BLOB?comp=COMP` (a lease action, metadata) with `headers`.
+    async fn put_comp(
+        &self,
+        comp: &str,
+        headers: Vec<(String, String)>,
+        stat: &str,
+    ) -> Result<Answer, Failure> {
+        self.send(
+            Method::PUT,
+            &self.blob,
+            &[("comp", comp)],
+            headers,
+            &[],
+            stat,
+        )
+        .await
+    }
+
     /// The blob's lease state and holder (`None` when unleased), from its properties.
-    async fn held(&self) -> Result<Option<(Option<String>, String)>> {
+    async fn held(&self) -> Result<store::Held> {
         let answer = self
             .send(
                 Method::HEAD,
@@ -348,16 +366,9 @@ impl AzBlobStore {
     async fn break_lease(&self) -> Result<()> {
         let mut headers = Self::lease_headers("break");
         headers.push(("x-ms-lease-break-period".into(), "0".into()));
-        self.send(
-            Method::PUT,
-            &self.blob,
-            &[("comp", "lease")],
-            headers,
-            &[],
-            "blob:LeaseBlob",
-        )
-        .await
-        .map_err(|f| self.error("blob:LeaseBlob", f))?;
+        self.put_comp("lease", headers, "blob:LeaseBlob")
+            .await
+            .map_err(|f| self.error("blob:LeaseBlob", f))?;
         Ok(())
     }
 
@@ -368,14 +379,7 @@ impl AzBlobStore {
         headers.push(("x-ms-proposed-lease-id".into(), info.id.clone()));
         for _ in 0..3 {
             let answer = self
-                .send(
-                    Method::PUT,
-                    &self.blob,
-                    &[("comp", "lease")],
-                    headers.clone(),
-                    &[],
-                    "blob:LeaseBlob",
-                )
+                .put_comp("lease", headers.clone(), "blob:LeaseBlob")
                 .await;
             match answer {
                 Ok(_) => return Ok(()),
@@ -467,16 +471,9 @@ impl Store for AzBlobStore {
                 ("x-ms-lease-id".into(), info.id.clone()),
                 (META.into(), meta),
             ];
-            self.send(
-                Method::PUT,
-                &self.blob,
-                &[("comp", "metadata")],
-                headers,
-                &[],
-                "blob:SetBlobMetadata",
-            )
-            .await
-            .map_err(|f| self.error("blob:SetBlobMetadata", f))?;
+            self.put_comp("metadata", headers, "blob:SetBlobMetadata")
+                .await
+                .map_err(|f| self.error("blob:SetBlobMetadata", f))?;
             Ok(())
         })
     }
@@ -488,17 +485,7 @@ impl Store for AzBlobStore {
             };
             let mut headers = Self::lease_headers("release");
             headers.push(("x-ms-lease-id".into(), id));
-            match self
-                .send(
-                    Method::PUT,
-                    &self.blob,
-                    &[("comp", "lease")],
-                    headers,
-                    &[],
-                    "blob:LeaseBlob",
-                )
-                .await
-            {
+            match self.put_comp("lease", headers, "blob:LeaseBlob").await {
                 Ok(_) => Ok(()),
                 Err(f) if f.is(409) => Err(Error::user(format!(
                     "this run's lease on state {} was broken ({}); it was left as it is",
@@ -511,10 +498,8 @@ impl Store for AzBlobStore {
 
     fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            match self.held().await? {
-                Some((Some(held), _)) if held == id => self.break_lease().await,
-                other => Err(store::wrong_lock(&self.url, id, other)),
-            }
+            store::may_break(&self.url, id, &self.held().await?)?;
+            self.break_lease().await
         })
     }
 

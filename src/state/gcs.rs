@@ -176,11 +176,12 @@ impl GcsStore {
         }
     }
 
-    async fn held(&self) -> Result<Option<((Option<String>, String), String)>> {
-        Ok(self
-            .download(&self.lock_name())
-            .await?
-            .map(|(bytes, generation)| (LockInfo::describe(&bytes), generation)))
+    /// The lock object's id and holder line, and its generation.
+    async fn held(&self) -> Result<(store::Held, String)> {
+        Ok(match self.download(&self.lock_name()).await? {
+            Some((bytes, generation)) => (Some(LockInfo::describe(&bytes)), generation),
+            None => (None, "0".into()),
+        })
     }
 
     async fn delete_lock(&self, generation: &str) -> Result<()> {
@@ -217,8 +218,8 @@ impl Store for GcsStore {
                     *self.lock_id.lock().expect("lock id") = Some(info.id.clone());
                     Ok(())
                 }
-                Err(f) if f.is(412) => Err(Refused::Held(match self.held().await? {
-                    Some(((_, holder), _)) => holder,
+                Err(f) if f.is(412) => Err(Refused::Held(match self.held().await?.0 {
+                    Some((_, holder)) => holder,
                     None => "released just now".into(),
                 })),
                 Err(f) => Err(Refused::Failed(self.upload_error(f))),
@@ -231,28 +232,19 @@ impl Store for GcsStore {
             let Some(mine) = self.lock_id.lock().expect("lock id").take() else {
                 return Ok(());
             };
-            match self.held().await? {
-                Some(((Some(id), _), generation)) if id == mine => {
-                    self.delete_lock(&generation).await
-                }
-                Some(((_, holder), _)) => Err(Error::user(format!(
-                    "this run's lock of state {} was broken, and {holder} holds it now; it was \
-                     left in place",
-                    self.url
-                ))),
-                None => Ok(()),
+            let (held, generation) = self.held().await?;
+            match store::is_mine(&self.url, &mine, &held)? {
+                true => self.delete_lock(&generation).await,
+                false => Ok(()),
             }
         })
     }
 
     fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            match self.held().await? {
-                Some(((Some(held), _), generation)) if held == id => {
-                    self.delete_lock(&generation).await
-                }
-                other => Err(store::wrong_lock(&self.url, id, other.map(|(h, _)| h))),
-            }
+            let (held, generation) = self.held().await?;
+            store::may_break(&self.url, id, &held)?;
+            self.delete_lock(&generation).await
         })
     }
 

@@ -67,7 +67,7 @@ impl S3Store {
     }
 
     /// The lock object's content (its id and holder line), or `None` when there is none.
-    async fn held(&self) -> Result<Option<(Option<String>, String)>> {
+    async fn held(&self) -> Result<store::Held> {
         let got = self
             .client
             .get_object()
@@ -162,24 +162,17 @@ impl Store for S3Store {
             let Some(mine) = self.lock_id.lock().expect("lock id").take() else {
                 return Ok(());
             };
-            match self.held().await? {
-                Some((Some(id), _)) if id == mine => self.delete_lock().await,
-                Some((_, holder)) => Err(Error::user(format!(
-                    "this run's lock of state {} was broken, and {holder} holds it now; it was \
-                     left in place",
-                    self.url
-                ))),
-                None => Ok(()),
+            match store::is_mine(&self.url, &mine, &self.held().await?)? {
+                true => self.delete_lock().await,
+                false => Ok(()),
             }
         })
     }
 
     fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            match self.held().await? {
-                Some((Some(held), _)) if held == id => self.delete_lock().await,
-                other => Err(store::wrong_lock(&self.url, id, other)),
-            }
+            store::may_break(&self.url, id, &self.held().await?)?;
+            self.delete_lock().await
         })
     }
 

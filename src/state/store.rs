@@ -200,13 +200,34 @@ pub fn changed_since_read(location: &str) -> Error {
     ))
 }
 
-/// The refusal of `state unlock ID` for a lock with another id, or no lock.
-pub fn wrong_lock(location: &str, id: &str, held: Option<(Option<String>, String)>) -> Error {
+/// A lock as found in the storage: its id (when idplan wrote it) and its holder line.
+pub type Held = Option<(Option<String>, String)>;
+
+/// Whether this run, holding lock `mine`, may remove the lock `held` it finds at the end:
+/// true when it is its own, false when there is none; an error when another run took it
+/// after this run's lock was broken.
+pub fn is_mine(location: &str, mine: &str, held: &Held) -> Result<bool> {
     match held {
-        None => Error::user(format!("state {location} is not locked; nothing to unlock")),
-        Some((_, holder)) => Error::user(format!(
+        Some((Some(id), _)) if id == mine => Ok(true),
+        Some((_, holder)) => Err(Error::user(format!(
+            "this run's lock of state {location} was broken, and {holder} holds it now; it was \
+             left in place"
+        ))),
+        None => Ok(false),
+    }
+}
+
+/// Allows `state unlock ID` to break `held` when it is the lock `id`; refuses another lock, or
+/// none.
+pub fn may_break(location: &str, id: &str, held: &Held) -> Result<()> {
+    match held {
+        Some((Some(held), _)) if held == id => Ok(()),
+        None => Err(Error::user(format!(
+            "state {location} is not locked; nothing to unlock"
+        ))),
+        Some((_, holder)) => Err(Error::user(format!(
             "state {location} is locked by {holder}, not by lock {id}; nothing was unlocked \
              (give the id the refusal named)"
-        )),
+        ))),
     }
 }
