@@ -18,6 +18,8 @@ Typical use:
 Credentials follow each cloud's conventions (AWS: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...;
 GCP: GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server, or IDPLAN_GCP_ACCESS_TOKEN;
 IDPLAN_GCP_ENDPOINT for another Google API base URL).
+The state: --state, IDPLAN_STATE or the spec's `state:`, a path or s3://BUCKET/KEY,
+gs://BUCKET/OBJECT, azblob://ACCOUNT/CONTAINER/BLOB (shared by a team, locked there).
 Discovery (`controlPlanes.discover`) reads the kubeconfig context's cluster (KUBECONFIG).
 Exit codes: 0 success, 1 error, 2 changes (plan --detailed-exitcode), drift (drift) or
 findings (verify).";

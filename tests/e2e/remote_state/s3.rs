@@ -1,5 +1,6 @@
 //! The remote state scenarios with the state in S3 (ministack's), and what only S3 shows: the
-//! previous state kept as `KEY.backup`, a missing bucket named with the command that makes it.
+//! previous state kept as `KEY.backup`, a missing bucket named with the command that makes it,
+//! a network failure retried then named, a malformed URL in the spec located.
 
 use aws_sdk_s3::Client;
 use serde_json::Value;
@@ -114,7 +115,7 @@ async fn migrate_a_local_state_to_s3() {
 }
 
 #[tokio::test]
-async fn previous_state_is_kept_and_a_missing_bucket_is_named() {
+async fn previous_state_is_kept_and_bad_input_is_named() {
     let (ms, s3) = setup().await;
     let team = Team {
         ms: &ms,
@@ -138,6 +139,27 @@ async fn previous_state_is_kept_and_a_missing_bucket_is_named() {
         .assert_code(1)
         .assert_stderr_contains("bucket no-such-bucket does not exist")
         .assert_stderr_contains("aws s3api create-bucket --bucket no-such-bucket");
+
+    // A network failure is retried with backoff, then named.
+    let unreachable = team.idplan(
+        &dir,
+        &["state", "list", "--state", &s3.url("kept.json")],
+        &[
+            ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1"),
+            ("IDPLAN_STATS", "json"),
+        ],
+    );
+    unreachable
+        .assert_code(1)
+        .assert_stderr_contains("s3://team-state/kept.json: s3:GetObject failed")
+        .assert_stderr_contains("Connection refused");
+    let stats = unreachable
+        .stderr
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap();
+    let stats: Value = serde_json::from_str(stats).unwrap();
+    assert_eq!(stats["api_calls"]["s3:GetObject"], 5, "retried: {stats}");
 
     dir.write("idplan.yaml", &super::spec(1, Some("s3://Bad_Bucket")));
     team.idplan(&dir, &["validate"], &[])
