@@ -199,9 +199,12 @@ pub async fn two_applies_at_once<R: Remote>(ms: &Ministack, remote: &R) {
     let (a, b) = (TestDir::new(), TestDir::new());
     a.write("idplan.yaml", &spec(12, Some(&url)));
     b.write("idplan.yaml", &spec(12, Some(&url)));
-    let mut first = team.spawn(&a, &["apply", "--auto-approve", "--parallelism", "1"], &[]);
+    // The spaces' cloud frozen: the first apply takes the lock and waits on its first read.
+    ms.signal("STOP");
+    let mut first = team.spawn(&a, &["apply", "--auto-approve"], &[]);
     team.wait_locked(name, &mut first).await;
     signal(&first, "STOP");
+    ms.signal("CONT");
     let refused = team.idplan(&b, &["apply", "--auto-approve"], &[]);
     refused
         .assert_code(1)
@@ -230,13 +233,12 @@ pub async fn killed_apply<R: Remote>(ms: &Ministack, remote: &R) {
     let name = "killed.json";
     let dir = TestDir::new();
     dir.write("idplan.yaml", &spec(12, Some(&remote.url(name))));
-    let mut crashed = team.spawn(
-        &dir,
-        &["apply", "--auto-approve", "--parallelism", "1"],
-        &[],
-    );
+    // The spaces' cloud frozen: the apply takes the lock and waits on its first read.
+    ms.signal("STOP");
+    let mut crashed = team.spawn(&dir, &["apply", "--auto-approve"], &[]);
     team.wait_locked(name, &mut crashed).await;
     signal(&crashed, "KILL");
+    ms.signal("CONT");
     finish(crashed);
     assert!(remote.locked(name).await, "the lock outlives a killed run");
 
@@ -262,16 +264,20 @@ pub async fn killed_apply<R: Remote>(ms: &Ministack, remote: &R) {
 }
 
 /// A run whose lock was broken while another run applied: its state write is refused and the
-/// other run's state stays whole.
+/// other run's state stays whole. The spaces' cloud is frozen while the first run takes the
+/// lock, so that run holds the lock with all its work, and every state write, still ahead.
 pub async fn broken_lock<R: Remote>(ms: &Ministack, remote: &R) {
     let team = Team { ms, remote };
     let name = "broken.json";
     let (a, b) = (TestDir::new(), TestDir::new());
     a.write("idplan.yaml", &spec(12, Some(&remote.url(name))));
     b.write("idplan.yaml", &spec(12, Some(&remote.url(name))));
-    let mut stale = team.spawn(&a, &["apply", "--auto-approve", "--parallelism", "1"], &[]);
+    ms.signal("STOP");
+    let mut stale = team.spawn(&a, &["apply", "--auto-approve"], &[]);
     team.wait_locked(name, &mut stale).await;
     signal(&stale, "STOP");
+    ms.signal("CONT");
+    assert!(remote.state(name).await.is_none(), "nothing written yet");
     let refused = team.idplan(&b, &["plan"], &[]);
     refused.assert_code(1);
     team.idplan(&b, &["state", "unlock", &lock_id(&refused)], &[])

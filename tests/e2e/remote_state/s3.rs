@@ -10,14 +10,17 @@ use crate::support::{Ministack, TestDir};
 
 const BUCKET: &str = "team-state";
 
+/// The state's S3: a ministack of its own (`AWS_ENDPOINT_URL_S3`), apart from the spaces'
+/// cloud, so that a test can freeze the one without the other.
 struct S3 {
     client: Client,
-    env: Vec<(String, String)>,
+    storage: Ministack,
 }
 
 impl S3 {
-    async fn new(ms: &Ministack) -> S3 {
-        let config = aws_sdk_s3::config::Builder::from(&ms.sdk_config().await)
+    async fn new() -> S3 {
+        let storage = Ministack::start();
+        let config = aws_sdk_s3::config::Builder::from(&storage.sdk_config().await)
             .force_path_style(true)
             .build();
         let client = Client::from_conf(config);
@@ -27,10 +30,7 @@ impl S3 {
             .send()
             .await
             .expect("creating the state bucket");
-        S3 {
-            client,
-            env: vec![],
-        }
+        S3 { client, storage }
     }
 
     async fn object(&self, key: &str) -> Option<Vec<u8>> {
@@ -55,7 +55,7 @@ impl Remote for S3 {
     }
 
     fn env(&self) -> Vec<(String, String)> {
-        self.env.clone()
+        vec![("AWS_ENDPOINT_URL_S3".into(), self.storage.endpoint.clone())]
     }
 
     async fn state(&self, name: &str) -> Option<Value> {
@@ -79,8 +79,7 @@ impl Remote for S3 {
 }
 
 async fn setup() -> (Ministack, S3) {
-    let ms = ministack().await;
-    let s3 = S3::new(&ms).await;
+    let (ms, s3) = tokio::join!(ministack(), S3::new());
     (ms, s3)
 }
 
