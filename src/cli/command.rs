@@ -20,6 +20,8 @@ Typical use:
 Credentials follow each cloud's conventions (AWS: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...;
 GCP: GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server, or IDPLAN_GCP_ACCESS_TOKEN;
 IDPLAN_GCP_ENDPOINT for another Google API base URL).
+The state: --state, IDPLAN_STATE or the spec's `state:`, a path or s3://BUCKET/KEY,
+gs://BUCKET/OBJECT, azblob://ACCOUNT/CONTAINER/BLOB (shared by a team, locked there).
 Discovery (`controlPlanes.discover`) reads the kubeconfig context's cluster (KUBECONFIG).
 Exit codes: 0 success, 1 error, 2 changes (plan --detailed-exitcode), drift (drift) or
 findings (verify).";
@@ -76,9 +78,9 @@ pub(super) async fn run(command: Command) -> Result<ExitStatus> {
         Command::Apply(args) => apply::run(args).await,
         Command::Drift(args) => drift::run(args).await,
         Command::Show(args) => show::run(args),
-        Command::HelmValues(args) => helm_values::run(args),
+        Command::HelmValues(args) => helm_values::run(args).await,
         Command::Verify(args) => verify::run(args).await,
-        Command::State(cmd) => state::run(cmd),
+        Command::State(cmd) => state::run(cmd).await,
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
     }

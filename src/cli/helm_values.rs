@@ -18,12 +18,15 @@ pub struct HelmValuesArgs {
     format: HelmFormat,
 }
 
-pub fn run(args: HelmValuesArgs) -> Result<ExitStatus> {
-    print(&helm_values::helm_values(
-        &args.spec.file,
-        &args.state.state,
-        args.space.as_deref(),
-        args.format,
-    )?);
+pub async fn run(args: HelmValuesArgs) -> Result<ExitStatus> {
+    print(
+        &helm_values::helm_values(
+            &args.spec.file,
+            args.state.state.as_ref(),
+            args.space.as_deref(),
+            args.format,
+        )
+        .await?,
+    );
     Ok(ExitStatus::Success)
 }

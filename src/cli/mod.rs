@@ -16,6 +16,7 @@ mod validate;
 mod verify;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -24,6 +25,7 @@ pub use status::{ExitStatus, main};
 
 use crate::ops::Inputs;
 use crate::plan::render::Format;
+use crate::state::StateLocation;
 
 #[derive(Debug, Args)]
 struct SpecArgs {
@@ -39,13 +41,11 @@ struct SpecArgs {
 
 #[derive(Debug, Args)]
 struct StateArgs {
-    /// The state file; its lock file sits beside it.
-    #[arg(
-        long = "state",
-        value_name = "FILE",
-        default_value = "state/idplan.state.json"
-    )]
-    state: PathBuf,
+    /// Where the state is kept: a path, or s3://BUCKET/KEY, gs://BUCKET/OBJECT,
+    /// azblob://ACCOUNT/CONTAINER/BLOB (locked there for a team). Default: the spec's
+    /// `state:`, else state/idplan.state.json.
+    #[arg(long = "state", value_name = "LOCATION", env = "IDPLAN_STATE")]
+    state: Option<StateLocation>,
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +53,17 @@ struct RunArgs {
     /// How many cloud calls may be in flight at once.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     parallelism: u16,
+    /// How long to wait for a state lock another run holds (`30s`, `5m`); 0 refuses at once.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration)]
+    lock_timeout: Duration,
+}
+
+/// A duration as `30s`, `5m`, `1h 30m`, or `0`.
+fn duration(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "0" => Ok(Duration::ZERO),
+        t => humantime::parse_duration(t).map_err(|e| format!("{e} (write it as 30s, 5m or 1h)")),
+    }
 }
 
 /// What every command that reads the clouds needs.
@@ -82,6 +93,7 @@ impl PlanInputs {
         Inputs {
             spec: self.spec.file.clone(),
             state: self.state.state.clone(),
+            lock_timeout: self.run.lock_timeout,
             parallelism: usize::from(self.run.parallelism),
         }
     }

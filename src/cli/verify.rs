@@ -19,7 +19,7 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(args: VerifyArgs) -> Result<ExitStatus> {
-    let report = verify::verify(&args.spec.file, &args.state.state, args.restart).await?;
+    let report = verify::verify(&args.spec.file, args.state.state.as_ref(), args.restart).await?;
     print(&verify::render(
         &report,
         args.format.format,

@@ -20,7 +20,8 @@ pub async fn saved(inputs: &Inputs, name: &Path) -> Result<Planned> {
     let file = plan::saved_path(name);
     let plan = Plan::load(&file)?;
     let spec = spec::load(&inputs.spec)?;
-    let mut state = StateFile::open(&inputs.state, "apply")?;
+    let location = super::state_location(inputs.state.as_ref(), Some(&spec));
+    let mut state = StateFile::open(&location, "apply", inputs.lock_timeout).await?;
     let stale = |why: String| {
         Error::user(format!(
             "saved plan {} is stale: {why}. Run `idplan plan` again",
@@ -52,7 +53,7 @@ pub async fn saved(inputs: &Inputs, name: &Path) -> Result<Planned> {
         return Err(stale(format!(
             "it was made against state serial {}, and {} does not exist",
             plan.serial,
-            state.path().display()
+            state.location()
         )));
     } else {
         state.set_lineage(&plan.lineage);
@@ -116,7 +117,7 @@ pub async fn execute(
          applied. Run `idplan plan` to see what remains.",
         messages.join("\n"),
         outcome.writes,
-        state.path().display()
+        state.location()
     )))
 }
 

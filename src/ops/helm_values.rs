@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::helm;
 use crate::spec;
-use crate::state::StateFile;
+use crate::state::{StateFile, StateLocation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HelmFormat {
@@ -19,14 +19,14 @@ pub enum HelmFormat {
 
 /// The values of one space (`only`) or of every space in the spec, each headed by its name
 /// when there are several.
-pub fn helm_values(
+pub async fn helm_values(
     spec_file: &Path,
-    state_file: &Path,
+    state: Option<&StateLocation>,
     only: Option<&str>,
     format: HelmFormat,
 ) -> Result<String> {
     let spec = spec::load(spec_file)?;
-    let state = StateFile::read_only(state_file)?;
+    let state = StateFile::read_only(&super::state_location(state, Some(&spec))).await?;
     let spaces: Vec<_> = spec
         .spaces
         .iter()

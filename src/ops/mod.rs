@@ -11,14 +11,29 @@ pub mod validate;
 pub mod verify;
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::spec::Spec;
+use crate::state::StateLocation;
 
 /// What every operation that reads the clouds needs.
 #[derive(Debug, Clone)]
 pub struct Inputs {
     /// The identity spec.
     pub spec: PathBuf,
-    /// The state file; its lock file sits beside it.
-    pub state: PathBuf,
+    /// The state's location from `--state` or `IDPLAN_STATE`; else the spec's `state:`.
+    pub state: Option<StateLocation>,
+    /// How long to wait for a state lock another run holds.
+    pub lock_timeout: Duration,
     /// How many cloud calls may be in flight at once.
     pub parallelism: usize,
+}
+
+/// Where the state is: `--state` or `IDPLAN_STATE` (`explicit`), else the spec's `state:`,
+/// else the default local file.
+pub fn state_location(explicit: Option<&StateLocation>, spec: Option<&Spec>) -> StateLocation {
+    explicit
+        .or_else(|| spec.and_then(|s| s.state.as_ref()))
+        .cloned()
+        .unwrap_or_default()
 }

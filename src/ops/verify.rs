@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::helm;
 use crate::plan::render::Format;
 use crate::spec::{self, ComponentKind, Space};
-use crate::state::{SpaceRecord, StateFile};
+use crate::state::{SpaceRecord, StateFile, StateLocation};
 
 #[derive(Debug, Serialize)]
 struct Finding {
@@ -52,10 +52,14 @@ impl Report {
 
 /// Checks every control plane of the spaces that discover them, against the Helm values of
 /// the state; with `restart`, restarts the deployments of stale pods.
-pub async fn verify(spec_file: &Path, state_file: &Path, restart: bool) -> Result<Report> {
+pub async fn verify(
+    spec_file: &Path,
+    state: Option<&StateLocation>,
+    restart: bool,
+) -> Result<Report> {
     let mut spec = spec::load(spec_file)?;
     let discovered = cluster::discover(&mut spec).await?;
-    let state = StateFile::read_only(state_file)?;
+    let state = StateFile::read_only(&super::state_location(state, Some(&spec))).await?;
     let mut report = Report {
         checked: 0,
         findings: Vec::new(),

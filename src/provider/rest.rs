@@ -20,7 +20,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// Where bearer tokens come from; a token is never logged or stored.
 pub trait TokenSource: Send + Sync {
-    /// A token, or why there is none (said to the user as it is).
+    /// A token, or why there is none (said to the user as it is); an empty token sends no
+    /// `Authorization` (an emulator).
     fn token(&self) -> BoxFuture<'_, Result<String, String>>;
 }
 
@@ -63,6 +64,10 @@ pub struct Request<'a> {
     pub stat: &'a str,
     /// A cloud error code that is transient for this call, besides 429 and 5xx.
     pub retry_code: Option<&'static str>,
+    /// A body sent as it is, with its content type, instead of `body`.
+    pub raw: Option<(&'a str, &'a [u8])>,
+    /// Whether the answer is kept as bytes (`Response::bytes`) rather than read as JSON.
+    pub raw_answer: bool,
 }
 
 impl<'a> Request<'a> {
@@ -74,7 +79,21 @@ impl<'a> Request<'a> {
             body: None,
             stat,
             retry_code: None,
+            raw: None,
+            raw_answer: false,
         }
+    }
+
+    /// Sends `bytes` as they are, as `content_type`.
+    pub fn raw(mut self, content_type: &'a str, bytes: &'a [u8]) -> Self {
+        self.raw = Some((content_type, bytes));
+        self
+    }
+
+    /// Keeps the answer as bytes.
+    pub fn raw_answer(mut self) -> Self {
+        self.raw_answer = true;
+        self
     }
 
     pub fn query(mut self, query: &'a [(&'a str, &'a str)]) -> Self {
@@ -88,11 +107,13 @@ impl<'a> Request<'a> {
     }
 }
 
-/// A successful answer; the body is null when empty.
+/// A successful answer; the body is null when empty or asked for as bytes.
 pub struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The answer as it came, for a request with `raw_answer`.
+    pub bytes: Vec<u8>,
 }
 
 /// A failed call, after its retries.
@@ -160,13 +181,20 @@ impl Rest {
             let mut request = self
                 .http
                 .request(req.method.clone(), req.url)
-                .bearer_auth(token)
                 .header("accept", "application/json");
+            if !token.is_empty() {
+                request = request.bearer_auth(token);
+            }
             if !req.query.is_empty() {
                 request = request.query(req.query);
             }
             if let Some(body) = req.body {
                 request = request.json(body);
+            }
+            if let Some((content_type, bytes)) = req.raw {
+                request = request
+                    .header("content-type", content_type)
+                    .body(bytes.to_vec());
             }
             let last = attempt >= self.retries.attempts;
             let answer = match request.send().await {
@@ -179,6 +207,14 @@ impl Rest {
             let wait = match answer {
                 Err(e) if last => return Err(Failure::unanswered(super::causes(&e))),
                 Err(_) => None,
+                Ok((status, headers, bytes)) if status.is_success() && req.raw_answer => {
+                    return Ok(Response {
+                        status,
+                        headers,
+                        body: Value::Null,
+                        bytes: bytes.to_vec(),
+                    });
+                }
                 Ok((status, headers, bytes)) if status.is_success() => {
                     let body = match bytes.is_empty() {
                         true => Value::Null,
@@ -192,6 +228,7 @@ impl Rest {
                         status,
                         headers,
                         body,
+                        bytes: Vec::new(),
                     });
                 }
                 Ok((status, headers, bytes)) => {

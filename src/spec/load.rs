@@ -10,6 +10,7 @@ use super::check::Check;
 use super::schema::RawSpec;
 use super::yaml::yaml_error;
 use super::{Location, Spec, SpecError, SpecErrors};
+use crate::state::StateLocation;
 
 const EMPTY: &str = "spec is empty: expected a mapping with `version` and `spaces`";
 
@@ -54,6 +55,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecErrors> {
     };
     let raw: RawSpec = serde_saphyr::from_str_with_options(text, options)
         .map_err(|e| SpecErrors(vec![yaml_error(path, text, &e)]))?;
+    let state = raw.state.clone().and_then(|at| {
+        StateLocation::parse(at.value())
+            .map_err(|e| check.error(at.location(), "state", e))
+            .ok()
+    });
     let (version, spaces) = check.spec(raw);
     if check.failed() {
         return Err(check.into_errors());
@@ -62,6 +68,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecErrors> {
         path: path.to_path_buf(),
         version,
         spaces,
+        state,
         hash,
     })
 }

@@ -40,6 +40,8 @@ pub struct Spec {
     pub path: PathBuf,
     pub version: u32,
     pub spaces: Vec<Space>,
+    /// Where the state is kept (`state:`), when the spec says.
+    pub state: Option<crate::state::StateLocation>,
     /// sha256 of the file's bytes, lower-case hex: a saved plan records it to detect a changed spec.
     pub hash: String,
 }

@@ -105,6 +105,11 @@ pub(super) struct RawSpec {
     /// The Spaces to manage; at least one.
     #[schemars(length(min = 1))]
     pub spaces: At<Vec<At<RawSpace>>>,
+    /// Where the state is kept: a local path (the default `state/idplan.state.json`) or
+    /// `s3://BUCKET/KEY`, `gs://BUCKET/OBJECT`, `azblob://ACCOUNT/CONTAINER/BLOB`, shared by
+    /// a team with a lock. `--state` and `IDPLAN_STATE` override it.
+    #[serde(default)]
+    pub state: Option<At<String>>,
 }
 
 /// One Space: its control planes, its cloud and the components whose identities idplan

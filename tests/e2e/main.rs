@@ -19,4 +19,5 @@ mod gcp_fake_shapes;
 mod kube;
 mod ministack_paging;
 mod plan_markdown;
+mod remote_state;
 mod spec_errors;

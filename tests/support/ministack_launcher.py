@@ -4,7 +4,7 @@
     python tests/support/ministack_launcher.py --port N     (or GATEWAY_PORT=N)
 
 Runs ministack (https://pypi.org/project/ministack/, MIT) in the foreground on
-127.0.0.1:N serving only IAM, STS and EKS, with its log on stderr. Before it
+127.0.0.1:N serving only IAM, STS, EKS and S3 (for remote state), with its log on stderr. Before it
 starts, two things are changed:
 
 * EKS ListPodIdentityAssociations pages like real EKS. ministack returns at most
@@ -87,7 +87,7 @@ def configure_environment(port):
     # (http://127.0.0.1:N/oidc/id/<ID>); 127.0.0.1 rather than "localhost"
     # because only the IPv4 loopback is bound.
     os.environ["MINISTACK_HOST"] = "127.0.0.1"
-    os.environ["SERVICES"] = "iam,sts,eks"
+    os.environ["SERVICES"] = "iam,sts,eks,s3"
     # Plain HTTP, in-memory state only, whatever the caller's environment says.
     os.environ["USE_SSL"] = "0"
     os.environ["PERSIST_STATE"] = "0"

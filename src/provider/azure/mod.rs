@@ -56,8 +56,17 @@ const GET_STORAGE: Op = Op {
     retry_code: None,
 };
 
-/// azure_identity's credential, chosen from the environment on first use.
-struct AzureTokens(OnceCell<Arc<dyn TokenCredential>>);
+/// azure_identity's credential, chosen from the environment on first use, for tokens of one
+/// scope.
+struct AzureTokens(OnceCell<Arc<dyn TokenCredential>>, &'static str);
+
+/// Entra ID tokens for `scope`: `IDPLAN_AZURE_ACCESS_TOKEN` when set, else azure_identity's.
+pub(crate) fn tokens(scope: &'static str) -> Box<dyn TokenSource> {
+    match std::env::var("IDPLAN_AZURE_ACCESS_TOKEN") {
+        Ok(token) if !token.is_empty() => Box::new(FixedToken(token)),
+        _ => Box::new(AzureTokens(OnceCell::new(), scope)),
+    }
+}
 
 impl TokenSource for AzureTokens {
     fn token(&self) -> BoxFuture<'_, Result<String, String>> {
@@ -68,7 +77,7 @@ impl TokenSource for AzureTokens {
                 .get_or_try_init(|| async { credential().map_err(|e| fail(e.to_string())) })
                 .await?;
             let token = credential
-                .get_token(&[SCOPE], None)
+                .get_token(&[self.1], None)
                 .await
                 .map_err(|e| fail(super::causes(&e)))?;
             Ok(token.token.secret().to_string())
@@ -91,10 +100,7 @@ impl AzureDriver {
             .ok()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-        let tokens: Box<dyn TokenSource> = match std::env::var("IDPLAN_AZURE_ACCESS_TOKEN") {
-            Ok(token) if !token.is_empty() => Box::new(FixedToken(token)),
-            _ => Box::new(AzureTokens(OnceCell::new())),
-        };
+        let tokens = tokens(SCOPE);
         // Exponential backoff from 0.5 s (up to 32 s) with jitter, six attempts.
         let retries = Retries {
             attempts: 6,

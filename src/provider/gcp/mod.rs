@@ -50,6 +50,14 @@ impl Api {
 /// gcp_auth's chain (service account key, ADC, metadata server, gcloud), set up on first use.
 struct GoogleTokens(OnceCell<Arc<dyn gcp_auth::TokenProvider>>);
 
+/// Google tokens: `IDPLAN_GCP_ACCESS_TOKEN` when set, else gcp_auth's chain.
+pub(crate) fn tokens() -> Box<dyn TokenSource> {
+    match std::env::var("IDPLAN_GCP_ACCESS_TOKEN") {
+        Ok(token) if !token.trim().is_empty() => Box::new(FixedToken(token.trim().to_string())),
+        _ => Box::new(GoogleTokens(OnceCell::new())),
+    }
+}
+
 impl TokenSource for GoogleTokens {
     fn token(&self) -> BoxFuture<'_, Result<String, String>> {
         Box::pin(async {
@@ -81,10 +89,7 @@ pub struct GcpDriver {
 
 impl GcpDriver {
     pub fn new() -> Result<GcpDriver> {
-        let tokens: Box<dyn TokenSource> = match std::env::var("IDPLAN_GCP_ACCESS_TOKEN") {
-            Ok(token) if !token.trim().is_empty() => Box::new(FixedToken(token.trim().to_string())),
-            _ => Box::new(GoogleTokens(OnceCell::new())),
-        };
+        let tokens = tokens();
         let endpoint = std::env::var("IDPLAN_GCP_ENDPOINT")
             .ok()
             .filter(|e| !e.trim().is_empty())
@@ -326,7 +331,7 @@ impl Driver for GcpDriver {
 
 /// How Google failures read: `<error.status> (HTTP <code>): <error.message>`, or the start of
 /// the body when it is not Google's error JSON.
-fn describe(status: StatusCode, error: &ErrorBody) -> String {
+pub(crate) fn describe(status: StatusCode, error: &ErrorBody) -> String {
     let message = match error.message {
         Some(m) => m.to_string(),
         None => error.text.chars().take(300).collect(),

@@ -70,6 +70,11 @@ impl Ministack {
         }
     }
 
+    /// Freezes (`STOP`) or resumes (`CONT`) this ministack: its clients wait meanwhile.
+    pub fn signal(&self, signal: &str) {
+        self.peer.signal(signal);
+    }
+
     /// The environment for the idplan binary (and any AWS SDK) to talk to this ministack:
     /// its endpoint, static test credentials and us-east-1. The caller's `AWS_*` variables
     /// must not be inherited besides these (see [`TestDir::ministack_command`]); the shared

@@ -10,7 +10,9 @@
 //! - Spec fragments and expectations several suites share: [`namespace`],
 //!   [`control_planes`], [`subject`], [`subjects`].
 
+pub mod azurite;
 pub mod fake_arm;
+pub mod fake_gcs;
 pub mod fake_google;
 pub mod fake_kube;
 pub mod ministack;

@@ -127,6 +127,12 @@ impl Peer {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the peer's process group: a test freezes a peer to
+    /// hold a client at a known point.
+    pub fn signal(&self, signal: &str) {
+        signal_group(signal, &format!("-{}", self.child.id()));
+    }
+
     /// SIGTERM to its process group, SIGKILL after [`STOP_TIMEOUT`], then reaps it.
     fn stop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {

@@ -1,0 +1,561 @@
+//! A state in Azure Blob Storage: the blob `BLOB` (created empty when missing), its previous
+//! version `BLOB.backup`, and the lock: an infinite lease on the state blob, whose id is the
+//! lock id, with who holds it in the blob's metadata (`idplanlock`). Every write carries the
+//! lease id and `If-Match` on the ETag this run read or wrote.
+//!
+//! Credentials: `AZURE_STORAGE_CONNECTION_STRING` (shared key, what the Azure emulator speaks),
+//! else Entra ID tokens (`IDPLAN_AZURE_ACCESS_TOKEN` or azure_identity). Endpoint:
+//! `IDPLAN_AZURE_BLOB_ENDPOINT`, the connection string's `BlobEndpoint`, or
+//! `https://ACCOUNT.blob.core.windows.net`.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use futures::future::BoxFuture;
+use hmac::{Hmac, Mac};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use sha2::Sha256;
+
+use super::store::{self, LockInfo, Refused, Store};
+use crate::error::{Error, Result};
+use crate::provider::rest::{TokenSource, retry_after};
+
+const VERSION: &str = "2021-08-06";
+const META: &str = "x-ms-meta-idplanlock";
+const ATTEMPTS: u32 = 5;
+
+/// An account's shared key, signing requests as the Blob service's Shared Key scheme says.
+pub struct SharedKey {
+    pub account: String,
+    key: Vec<u8>,
+}
+
+impl SharedKey {
+    pub fn new(account: &str, key_base64: &str) -> Result<SharedKey, String> {
+        let key = BASE64
+            .decode(key_base64.trim())
+            .map_err(|e| format!("AccountKey is not base64: {e}"))?;
+        Ok(SharedKey {
+            account: account.to_string(),
+            key,
+        })
+    }
+
+    /// The `Authorization` value of a request: `method`, its URL `path` (as sent, with the
+    /// account for a path-style endpoint), its `query` and its headers, `x-ms-date` included.
+    pub fn authorization(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(String, String)],
+        length: usize,
+    ) -> String {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map_or("", |(_, v)| v.as_str())
+        };
+        let length = match length {
+            0 => String::new(),
+            n => n.to_string(),
+        };
+        let mut ms: Vec<(String, &str)> = headers
+            .iter()
+            .filter(|(k, _)| k.to_ascii_lowercase().starts_with("x-ms-"))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.trim()))
+            .collect();
+        ms.sort();
+        let mut query: Vec<(String, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), *v))
+            .collect();
+        query.sort();
+        let mut text = format!(
+            "{method}\n\n\n{length}\n\n{}\n\n\n{}\n{}\n\n\n",
+            header("content-type"),
+            header("if-match"),
+            header("if-none-match"),
+        );
+        for (k, v) in &ms {
+            text.push_str(&format!("{k}:{v}\n"));
+        }
+        text.push_str(&format!("/{}{path}", self.account));
+        for (k, v) in &query {
+            text.push_str(&format!("\n{k}:{v}"));
+        }
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(text.as_bytes());
+        let signature = BASE64.encode(mac.finalize().into_bytes());
+        format!("SharedKey {}:{signature}", self.account)
+    }
+}
+
+/// The account key and blob endpoint of a connection string, when it is for `account`.
+pub fn connection_string(text: &str, account: &str) -> Result<(SharedKey, Option<String>), String> {
+    let field = |name: &str| {
+        text.split(';')
+            .filter_map(|part| part.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let name = field("AccountName").ok_or("it has no AccountName")?;
+    if name != account {
+        return Err(format!(
+            "it is for storage account {name}, and the state is in {account}"
+        ));
+    }
+    let key = field("AccountKey").ok_or("it has no AccountKey")?;
+    Ok((SharedKey::new(&name, &key)?, field("BlobEndpoint")))
+}
+
+enum Auth {
+    SharedKey(SharedKey),
+    Bearer(Box<dyn TokenSource>),
+}
+
+/// An answer, or why there is none.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    bytes: Vec<u8>,
+}
+
+struct Failure {
+    status: Option<StatusCode>,
+    code: String,
+    message: String,
+}
+
+impl Failure {
+    fn is(&self, status: u16) -> bool {
+        self.status.is_some_and(|s| s.as_u16() == status)
+    }
+}
+
+pub struct AzBlobStore {
+    http: reqwest::Client,
+    auth: Auth,
+    /// The endpoint's URL, without a trailing `/`.
+    endpoint: String,
+    container: String,
+    blob: String,
+    /// `azblob://ACCOUNT/CONTAINER/BLOB`, for messages.
+    url: String,
+    etag: Mutex<Option<String>>,
+    previous: Mutex<Option<Vec<u8>>>,
+    /// The lease this run holds, and the holder metadata every write carries.
+    lease: Mutex<Option<(String, String)>>,
+}
+
+impl AzBlobStore {
+    pub fn new(account: &str, container: &str, blob: &str, url: String) -> Result<AzBlobStore> {
+        let env = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v: &String| !v.trim().is_empty())
+        };
+        let (auth, from_string) = match env("AZURE_STORAGE_CONNECTION_STRING") {
+            Some(text) => {
+                let (key, endpoint) = connection_string(&text, account).map_err(|e| {
+                    Error::user(format!("state {url}: AZURE_STORAGE_CONNECTION_STRING: {e}"))
+                })?;
+                (Auth::SharedKey(key), endpoint)
+            }
+            None => (
+                Auth::Bearer(crate::provider::azure::tokens(
+                    "https://storage.azure.com/.default",
+                )),
+                None,
+            ),
+        };
+        let endpoint = env("IDPLAN_AZURE_BLOB_ENDPOINT")
+            .or(from_string)
+            .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::internal(format!("the HTTP client does not build: {e}")))?;
+        Ok(AzBlobStore {
+            http,
+            auth,
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            container: container.to_string(),
+            blob: blob.to_string(),
+            url,
+            etag: Mutex::new(None),
+            previous: Mutex::new(None),
+            lease: Mutex::new(None),
+        })
+    }
+
+    /// Sends one request about blob `name`, retrying throttling, server errors and lost
+    /// connections with backoff; any status but 2xx is a [`Failure`].
+    async fn send(
+        &self,
+        method: Method,
+        name: &str,
+        query: &[(&str, &str)],
+        mut headers: Vec<(String, String)>,
+        body: &[u8],
+        stat: &str,
+    ) -> Result<Answer, Failure> {
+        let path_url = format!(
+            "{}/{}/{}",
+            self.endpoint,
+            self.container,
+            percent_encoding::utf8_percent_encode(name, PATH)
+        );
+        let url = reqwest::Url::parse(&path_url).map_err(|e| Failure {
+            status: None,
+            code: String::new(),
+            message: format!("{path_url} is not a URL: {e}"),
+        })?;
+        headers.push(("x-ms-version".into(), VERSION.into()));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            crate::stats::count(stat);
+            let mut sent = headers.clone();
+            sent.push((
+                "x-ms-date".into(),
+                httpdate::fmt_http_date(SystemTime::now()),
+            ));
+            match &self.auth {
+                Auth::SharedKey(key) => {
+                    let authorization =
+                        key.authorization(method.as_str(), url.path(), query, &sent, body.len());
+                    sent.push(("authorization".into(), authorization));
+                }
+                Auth::Bearer(tokens) => {
+                    let token = tokens.token().await.map_err(|message| Failure {
+                        status: None,
+                        code: String::new(),
+                        message,
+                    })?;
+                    sent.push(("authorization".into(), format!("Bearer {token}")));
+                }
+            }
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .query(query)
+                // The blob service wants a length on every PUT, 0 included.
+                .header("content-length", body.len())
+                .body(body.to_vec());
+            for (k, v) in &sent {
+                request = request.header(k, v);
+            }
+            let last = attempt >= ATTEMPTS;
+            let wait = match request.send().await {
+                Err(e) if last => {
+                    return Err(Failure {
+                        status: None,
+                        code: String::new(),
+                        message: crate::provider::causes(&e),
+                    });
+                }
+                Err(_) => None,
+                Ok(response) => {
+                    let (status, headers) = (response.status(), response.headers().clone());
+                    let bytes = response
+                        .bytes()
+                        .await
+                        .map(|b| b.to_vec())
+                        .unwrap_or_default();
+                    if status.is_success() {
+                        return Ok(Answer {
+                            status,
+                            headers,
+                            bytes,
+                        });
+                    }
+                    let transient = status.is_server_error() || status.as_u16() == 429;
+                    if !transient || last {
+                        return Err(failure(status, &headers, &bytes));
+                    }
+                    retry_after(&headers)
+                }
+            };
+            let backoff = crate::provider::backoff(
+                attempt,
+                Duration::from_millis(400),
+                Duration::from_secs(5),
+            );
+            tokio::time::sleep(wait.unwrap_or(backoff)).await;
+        }
+    }
+
+    fn error(&self, api: &'static str, f: Failure) -> Error {
+        if f.code == "ContainerNotFound" {
+            return Error::user(format!(
+                "state {}: container {} does not exist; create it: `az storage container create \
+                 --name {} --account-name ACCOUNT` (and turn on blob versioning to keep every \
+                 state)",
+                self.url, self.container, self.container
+            ));
+        }
+        Error::Cloud {
+            resource: self.url.clone(),
+            api,
+            message: f.message,
+        }
+    }
+
+    fn lease_headers(action: &str) -> Vec<(String, String)> {
+        vec![("x-ms-lease-action".into(), action.into())]
+    }
+
+    /// `PUT BLOB?comp=COMP` (a lease action, metadata) with `headers`.
+    async fn put_comp(
+        &self,
+        comp: &str,
+        headers: Vec<(String, String)>,
+        stat: &str,
+    ) -> Result<Answer, Failure> {
+        self.send(
+            Method::PUT,
+            &self.blob,
+            &[("comp", comp)],
+            headers,
+            &[],
+            stat,
+        )
+        .await
+    }
+
+    /// The blob's lease state and holder (`None` when unleased), from its properties.
+    async fn held(&self) -> Result<store::Held> {
+        let answer = self
+            .send(
+                Method::HEAD,
+                &self.blob,
+                &[],
+                vec![],
+                &[],
+                "blob:GetBlobProperties",
+            )
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(f) if f.is(404) && f.code != "ContainerNotFound" => return Ok(None),
+            Err(f) => return Err(self.error("blob:GetBlobProperties", f)),
+        };
+        let header = |name: &str| {
+            answer
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        if header("x-ms-lease-state") != "leased" {
+            return Ok(None);
+        }
+        let info = BASE64.decode(header(META)).unwrap_or_default();
+        Ok(Some(match info.is_empty() {
+            true => (None, "a lease idplan did not take".into()),
+            false => LockInfo::describe(&info),
+        }))
+    }
+
+    async fn break_lease(&self) -> Result<()> {
+        let mut headers = Self::lease_headers("break");
+        headers.push(("x-ms-lease-break-period".into(), "0".into()));
+        self.put_comp("lease", headers, "blob:LeaseBlob")
+            .await
+            .map_err(|f| self.error("blob:LeaseBlob", f))?;
+        Ok(())
+    }
+
+    /// Acquires an infinite lease with `info`'s id; creates the blob, empty, when missing.
+    async fn acquire(&self, info: &LockInfo) -> Result<(), Refused> {
+        let mut headers = Self::lease_headers("acquire");
+        headers.push(("x-ms-lease-duration".into(), "-1".into()));
+        headers.push(("x-ms-proposed-lease-id".into(), info.id.clone()));
+        for _ in 0..3 {
+            let answer = self
+                .put_comp("lease", headers.clone(), "blob:LeaseBlob")
+                .await;
+            match answer {
+                Ok(_) => return Ok(()),
+                Err(f) if f.code == "LeaseAlreadyPresent" || f.is(409) => {
+                    return Err(Refused::Held(match self.held().await? {
+                        Some((_, holder)) => holder,
+                        None => "released just now".into(),
+                    }));
+                }
+                Err(f) if f.code == "BlobNotFound" => {
+                    let create = self
+                        .put_blob(&self.blob, &[], vec![("if-none-match".into(), "*".into())])
+                        .await;
+                    match create {
+                        Ok(_) => {}
+                        Err(f) if f.is(409) || f.is(412) => {}
+                        Err(f) => return Err(self.error("blob:PutBlob", f).into()),
+                    }
+                }
+                Err(f) => return Err(self.error("blob:LeaseBlob", f).into()),
+            }
+        }
+        Err(Error::user(format!(
+            "state {}: the blob vanished while it was being locked",
+            self.url
+        ))
+        .into())
+    }
+
+    async fn put_blob(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        mut headers: Vec<(String, String)>,
+    ) -> Result<Answer, Failure> {
+        headers.push(("x-ms-blob-type".into(), "BlockBlob".into()));
+        headers.push(("content-type".into(), "application/json".into()));
+        self.send(Method::PUT, name, &[], headers, bytes, "blob:PutBlob")
+            .await
+    }
+}
+
+/// Path bytes kept as they are in a blob URL.
+const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn failure(status: StatusCode, headers: &HeaderMap, bytes: &[u8]) -> Failure {
+    let text = String::from_utf8_lossy(bytes);
+    let code = headers
+        .get("x-ms-error-code")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| between(&text, "<Code>", "</Code>"))
+        .unwrap_or_default();
+    let message = between(&text, "<Message>", "</Message>")
+        .map(|m| m.lines().next().unwrap_or("").to_string())
+        .unwrap_or_else(|| text.chars().take(300).collect());
+    Failure {
+        status: Some(status),
+        message: format!("{code} (HTTP {}): {message}", status.as_u16()),
+        code,
+    }
+}
+
+fn between(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(text[from..to].to_string())
+}
+
+fn etag_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+impl Store for AzBlobStore {
+    fn lock<'a>(&'a self, info: &'a LockInfo) -> BoxFuture<'a, Result<(), Refused>> {
+        Box::pin(async move {
+            self.acquire(info).await?;
+            let meta = BASE64.encode(info.to_json());
+            *self.lease.lock().expect("lease") = Some((info.id.clone(), meta.clone()));
+            let headers = vec![
+                ("x-ms-lease-id".into(), info.id.clone()),
+                (META.into(), meta),
+            ];
+            self.put_comp("metadata", headers, "blob:SetBlobMetadata")
+                .await
+                .map_err(|f| self.error("blob:SetBlobMetadata", f))?;
+            Ok(())
+        })
+    }
+
+    fn unlock(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let Some((id, _)) = self.lease.lock().expect("lease").take() else {
+                return Ok(());
+            };
+            let mut headers = Self::lease_headers("release");
+            headers.push(("x-ms-lease-id".into(), id));
+            match self.put_comp("lease", headers, "blob:LeaseBlob").await {
+                Ok(_) => Ok(()),
+                Err(f) if f.is(409) => Err(Error::user(format!(
+                    "this run's lease on state {} was broken ({}); it was left as it is",
+                    self.url, f.message
+                ))),
+                Err(f) => Err(self.error("blob:LeaseBlob", f)),
+            }
+        })
+    }
+
+    fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            store::may_break(&self.url, id, &self.held().await?)?;
+            self.break_lease().await
+        })
+    }
+
+    fn read(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            let answer = match self
+                .send(Method::GET, &self.blob, &[], vec![], &[], "blob:GetBlob")
+                .await
+            {
+                Ok(answer) => answer,
+                Err(f) if f.code == "BlobNotFound" => return Ok(None),
+                Err(f) => return Err(self.error("blob:GetBlob", f)),
+            };
+            *self.etag.lock().expect("etag") = etag_of(&answer.headers);
+            if answer.bytes.is_empty() {
+                // The blob a lock created: no state yet.
+                return Ok(None);
+            }
+            *self.previous.lock().expect("previous") = Some(answer.bytes.clone());
+            debug_assert!(answer.status.is_success());
+            Ok(Some(answer.bytes))
+        })
+    }
+
+    fn write(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let previous = self.previous.lock().expect("previous").clone();
+            let etag = self.etag.lock().expect("etag").clone();
+            let lease = self.lease.lock().expect("lease").clone();
+            let Some((id, meta)) = lease else {
+                return Err(Error::internal("a state write without the lease"));
+            };
+            if let Some(previous) = previous {
+                self.put_blob(&format!("{}.backup", self.blob), &previous, vec![])
+                    .await
+                    .map_err(|f| self.error("blob:PutBlob", f))?;
+            }
+            let mut headers = vec![("x-ms-lease-id".into(), id), (META.into(), meta)];
+            headers.push(match etag {
+                Some(etag) => ("if-match".into(), etag),
+                None => ("if-none-match".into(), "*".into()),
+            });
+            let answer = self
+                .put_blob(&self.blob, &bytes, headers)
+                .await
+                .map_err(|f| match f.is(412) {
+                    true => store::changed_since_read(&self.url),
+                    false => self.error("blob:PutBlob", f),
+                })?;
+            *self.etag.lock().expect("etag") = etag_of(&answer.headers);
+            *self.previous.lock().expect("previous") = Some(bytes);
+            Ok(())
+        })
+    }
+
+    fn backup(&self) -> String {
+        format!("{}.backup", self.url)
+    }
+}

@@ -1,0 +1,287 @@
+//! A state in Google Cloud Storage: the object `OBJECT`, its previous version `OBJECT.backup`,
+//! and the lock object `OBJECT.lock` created with `ifGenerationMatch=0` while a run holds it.
+//! The state is written with `ifGenerationMatch` on the generation this run read or wrote
+//! (0: there was none), as multipart uploads (the emulator honours preconditions only there).
+//! Tokens: `IDPLAN_GCP_ACCESS_TOKEN` or gcp_auth's chain; none for an emulator named by
+//! `STORAGE_EMULATOR_HOST`. Base URL: `IDPLAN_GCP_ENDPOINT`, `STORAGE_EMULATOR_HOST`, or
+//! Google's.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
+use serde_json::json;
+
+use super::store::{self, LockInfo, Refused, Store};
+use crate::error::{Error, Result};
+use crate::provider::rest::{Failure, FixedToken, Request, Rest, Retries, TokenSource};
+
+pub struct GcsStore {
+    rest: Rest,
+    base: String,
+    bucket: String,
+    object: String,
+    /// `gs://BUCKET/OBJECT`, for messages.
+    url: String,
+    /// The generation of the state this run read or wrote last; 0: there was none.
+    generation: Mutex<String>,
+    /// The state this run read or wrote last, kept as `OBJECT.backup` before the next write.
+    previous: Mutex<Option<Vec<u8>>>,
+    /// The id of the lock this run holds.
+    lock_id: Mutex<Option<String>>,
+}
+
+const BOUNDARY: &str = "idplan-state-7f3a91c2";
+
+impl GcsStore {
+    pub fn new(bucket: &str, object: &str, url: String) -> Result<GcsStore> {
+        let env = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v: &String| !v.trim().is_empty())
+        };
+        let emulator = env("STORAGE_EMULATOR_HOST").map(|host| match host.contains("://") {
+            true => host,
+            false => format!("http://{host}"),
+        });
+        let base = env("IDPLAN_GCP_ENDPOINT")
+            .or_else(|| emulator.clone())
+            .unwrap_or_else(|| "https://storage.googleapis.com".into());
+        let tokens: Box<dyn TokenSource> =
+            match emulator.is_some() && env("IDPLAN_GCP_ACCESS_TOKEN").is_none() {
+                true => Box::new(FixedToken(String::new())),
+                false => crate::provider::gcp::tokens(),
+            };
+        let retries = Retries {
+            attempts: 5,
+            first: Duration::from_millis(400),
+            cap: Duration::from_secs(5),
+        };
+        Ok(GcsStore {
+            rest: Rest::new(tokens, retries, crate::provider::gcp::describe)?,
+            base: base.trim_end_matches('/').to_string(),
+            bucket: bucket.to_string(),
+            object: object.to_string(),
+            url,
+            generation: Mutex::new("0".into()),
+            previous: Mutex::new(None),
+            lock_id: Mutex::new(None),
+        })
+    }
+
+    fn lock_name(&self) -> String {
+        format!("{}.lock", self.object)
+    }
+
+    fn object_url(&self, name: &str) -> String {
+        format!(
+            "{}/storage/v1/b/{}/o/{}",
+            self.base,
+            self.bucket,
+            utf8_percent_encode(name, NON_ALPHANUMERIC)
+        )
+    }
+
+    fn error(&self, api: &'static str, failure: Failure) -> Error {
+        failure.into_error(&self.url, api)
+    }
+
+    /// Uploads `bytes` as `name` when its generation is `if_generation` (`None`: any);
+    /// returns the new generation.
+    async fn upload(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        if_generation: Option<&str>,
+    ) -> Result<String, Failure> {
+        let mut body = format!(
+            "--{BOUNDARY}\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n{}\r\n\
+             --{BOUNDARY}\r\ncontent-type: application/json\r\n\r\n",
+            json!({ "name": name, "contentType": "application/json" })
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        let url = format!("{}/upload/storage/v1/b/{}/o", self.base, self.bucket);
+        let mut query = vec![("uploadType", "multipart")];
+        if let Some(generation) = if_generation {
+            query.push(("ifGenerationMatch", generation));
+        }
+        let content_type = format!("multipart/related; boundary={BOUNDARY}");
+        let answer = self
+            .rest
+            .send(
+                &Request::new(Method::POST, &url, "gcs:objects.insert")
+                    .query(&query)
+                    .raw(&content_type, &body),
+            )
+            .await?;
+        Ok(generation_of(&answer.body["generation"]))
+    }
+
+    /// The object `name` and its generation; `None` when there is none.
+    async fn download(&self, name: &str) -> Result<Option<(Vec<u8>, String)>> {
+        let url = self.object_url(name);
+        let query = [("alt", "media")];
+        let request = Request::new(Method::GET, &url, "gcs:objects.get")
+            .query(&query)
+            .raw_answer();
+        match self.rest.send(&request).await {
+            Ok(answer) => {
+                let generation = answer
+                    .headers
+                    .get("x-goog-generation")
+                    .and_then(|g| g.to_str().ok())
+                    .unwrap_or("0")
+                    .to_string();
+                Ok(Some((answer.bytes, generation)))
+            }
+            Err(f) if f.is(404) => match self.bucket_exists().await? {
+                true => Ok(None),
+                false => Err(self.missing_bucket()),
+            },
+            Err(f) => Err(self.error("storage.objects.get", f)),
+        }
+    }
+
+    async fn bucket_exists(&self) -> Result<bool> {
+        let url = format!("{}/storage/v1/b/{}", self.base, self.bucket);
+        match self
+            .rest
+            .send(&Request::new(Method::GET, &url, "gcs:buckets.get"))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(f) if f.is(404) => Ok(false),
+            Err(f) => Err(self.error("storage.buckets.get", f)),
+        }
+    }
+
+    fn missing_bucket(&self) -> Error {
+        Error::user(format!(
+            "state {}: bucket {} does not exist; create it (with object versioning, to keep every \
+             state): `gcloud storage buckets create gs://{} && gcloud storage buckets update \
+             gs://{} --versioning`",
+            self.url, self.bucket, self.bucket, self.bucket
+        ))
+    }
+
+    /// An upload's failure: a missing bucket named, else the API and Google's message.
+    fn upload_error(&self, f: Failure) -> Error {
+        match f.is(404) {
+            true => self.missing_bucket(),
+            false => self.error("storage.objects.insert", f),
+        }
+    }
+
+    /// The lock object's id and holder line, and its generation.
+    async fn held(&self) -> Result<(store::Held, String)> {
+        Ok(match self.download(&self.lock_name()).await? {
+            Some((bytes, generation)) => (Some(LockInfo::describe(&bytes)), generation),
+            None => (None, "0".into()),
+        })
+    }
+
+    async fn delete_lock(&self, generation: &str) -> Result<()> {
+        let url = self.object_url(&self.lock_name());
+        let query = [("ifGenerationMatch", generation)];
+        match self
+            .rest
+            .send(&Request::new(Method::DELETE, &url, "gcs:objects.delete").query(&query))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(f) if f.is(404) => Ok(()),
+            Err(f) => Err(self.error("storage.objects.delete", f)),
+        }
+    }
+}
+
+fn generation_of(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => "0".into(),
+    }
+}
+
+impl Store for GcsStore {
+    fn lock<'a>(&'a self, info: &'a LockInfo) -> BoxFuture<'a, Result<(), Refused>> {
+        Box::pin(async move {
+            match self
+                .upload(&self.lock_name(), &info.to_json(), Some("0"))
+                .await
+            {
+                Ok(_) => {
+                    *self.lock_id.lock().expect("lock id") = Some(info.id.clone());
+                    Ok(())
+                }
+                Err(f) if f.is(412) => Err(Refused::Held(match self.held().await?.0 {
+                    Some((_, holder)) => holder,
+                    None => "released just now".into(),
+                })),
+                Err(f) => Err(Refused::Failed(self.upload_error(f))),
+            }
+        })
+    }
+
+    fn unlock(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let Some(mine) = self.lock_id.lock().expect("lock id").take() else {
+                return Ok(());
+            };
+            let (held, generation) = self.held().await?;
+            match store::is_mine(&self.url, &mine, &held)? {
+                true => self.delete_lock(&generation).await,
+                false => Ok(()),
+            }
+        })
+    }
+
+    fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let (held, generation) = self.held().await?;
+            store::may_break(&self.url, id, &held)?;
+            self.delete_lock(&generation).await
+        })
+    }
+
+    fn read(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            let Some((bytes, generation)) = self.download(&self.object).await? else {
+                return Ok(None);
+            };
+            *self.generation.lock().expect("generation") = generation;
+            *self.previous.lock().expect("previous") = Some(bytes.clone());
+            Ok(Some(bytes))
+        })
+    }
+
+    fn write(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let previous = self.previous.lock().expect("previous").clone();
+            let generation = self.generation.lock().expect("generation").clone();
+            if let Some(previous) = previous {
+                self.upload(&format!("{}.backup", self.object), &previous, None)
+                    .await
+                    .map_err(|f| self.upload_error(f))?;
+            }
+            let written = self
+                .upload(&self.object, &bytes, Some(&generation))
+                .await
+                .map_err(|f| match f.is(412) {
+                    true => store::changed_since_read(&self.url),
+                    false => self.upload_error(f),
+                })?;
+            *self.generation.lock().expect("generation") = written;
+            *self.previous.lock().expect("previous") = Some(bytes);
+            Ok(())
+        })
+    }
+
+    fn backup(&self) -> String {
+        format!("{}.backup", self.url)
+    }
+}

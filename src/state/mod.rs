@@ -1,0 +1,227 @@
+//! The state: what idplan created or adopted, with the attributes last applied. Split as
+//! terraform splits it: the model (here), the file format and the opened state
+//! ([`file`]), where it is kept and locked ([`store`], with [`local`], [`s3`], [`gcs`] and
+//! [`azblob`]), and the location that picks the store ([`location`]).
+
+pub mod azblob;
+pub mod file;
+pub mod gcs;
+pub mod local;
+pub mod location;
+pub mod s3;
+pub mod store;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use file::StateFile;
+pub use location::StateLocation;
+
+use crate::graph::{Address, Kind, Location, Resource};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    /// Made once when the state is first written; a saved plan must carry the same one.
+    pub lineage: String,
+    /// +1 on every write.
+    pub serial: u64,
+    /// Sorted by address.
+    pub resources: Vec<Record>,
+    /// Per space name: what the last apply covered on the cluster side.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spaces: BTreeMap<String, SpaceRecord>,
+}
+
+/// What the last apply covered of one space: drift and verify compare the cluster with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceRecord {
+    /// The host namespaces the applied identities cover.
+    #[serde(default)]
+    pub control_planes: Vec<String>,
+    /// Per component (spec key): when apply last changed its identity (RFC 3339); pods started
+    /// before run without what changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub identity_changed: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ownership {
+    /// idplan made it and may delete it.
+    Created,
+    /// It existed before; idplan manages only what it added and never deletes it.
+    Adopted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub address: Address,
+    pub kind: Kind,
+    pub location: Location,
+    pub ownership: Ownership,
+    /// The attributes last applied (for adopted resources: only the parts idplan manages).
+    pub attributes: Value,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Address>,
+    /// For adopted resources: what idplan added and takes back when the resource leaves the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<Value>,
+}
+
+impl Record {
+    pub fn resource(&self) -> Resource {
+        Resource {
+            address: self.address.clone(),
+            kind: self.kind,
+            location: self.location.clone(),
+            attributes: self.attributes.clone(),
+            depends_on: self.depends_on.clone(),
+        }
+    }
+}
+
+impl State {
+    pub(crate) fn new() -> Self {
+        State {
+            version: FORMAT_VERSION,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            serial: 0,
+            resources: Vec::new(),
+            spaces: BTreeMap::new(),
+        }
+    }
+
+    pub fn get(&self, address: &str) -> Option<&Record> {
+        self.resources
+            .binary_search_by(|r| r.address.as_str().cmp(address))
+            .ok()
+            .map(|i| &self.resources[i])
+    }
+
+    /// Inserts or replaces the record; returns whether anything changed.
+    pub fn put(&mut self, record: Record) -> bool {
+        match self
+            .resources
+            .binary_search_by(|r| r.address.cmp(&record.address))
+        {
+            Ok(i) if self.resources[i] == record => false,
+            Ok(i) => {
+                self.resources[i] = record;
+                true
+            }
+            Err(i) => {
+                self.resources.insert(i, record);
+                true
+            }
+        }
+    }
+
+    pub fn remove(&mut self, address: &str) -> bool {
+        match self
+            .resources
+            .binary_search_by(|r| r.address.as_str().cmp(address))
+        {
+            Ok(i) => {
+                self.resources.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::ComponentKind;
+    use serde_json::json;
+    use std::fs;
+    use std::time::Duration;
+
+    fn local(path: &std::path::Path) -> StateLocation {
+        StateLocation::Local(path.to_path_buf())
+    }
+
+    fn record(space: &str) -> Record {
+        Record {
+            address: Address::component(Kind::AwsIamRole, space, ComponentKind::Backup),
+            kind: Kind::AwsIamRole,
+            location: Location::Aws {
+                region: "us-east-1".into(),
+            },
+            ownership: Ownership::Created,
+            attributes: json!({"name": space}),
+            depends_on: vec![],
+            added: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_atomically_with_backup_and_private_mode() {
+        let dir = std::env::temp_dir().join(format!("idplan-state-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("idplan.state.json");
+        let mut file = StateFile::open(&local(&path), "test", Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(!file.exists());
+        file.update(|s| s.put(record("b"))).await.unwrap();
+        file.update(|s| s.put(record("a"))).await.unwrap();
+        file.update(|s| s.put(record("a"))).await.unwrap(); // unchanged: no write
+        assert_eq!(file.state().serial, 2);
+        let lineage = file.state().lineage.clone();
+        drop(file);
+
+        let again = StateFile::open(&local(&path), "test", Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(again.state().lineage, lineage);
+        let addresses: Vec<_> = again
+            .state()
+            .resources
+            .iter()
+            .map(|r| r.address.as_str())
+            .collect();
+        assert_eq!(
+            addresses,
+            ["aws_iam_role.a.backup", "aws_iam_role.b.backup"]
+        );
+        let backup: State =
+            serde_json::from_slice(&fs::read(local::sibling(&path, ".backup")).unwrap()).unwrap();
+        assert_eq!(backup.serial, 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn second_opener_is_refused_with_the_holder() {
+        let dir = std::env::temp_dir().join(format!("idplan-lock-{}", uuid::Uuid::new_v4()));
+        let path = local(&dir.join("s.json"));
+        let held = StateFile::open(&path, "apply", Duration::ZERO)
+            .await
+            .unwrap();
+        let err = StateFile::open(&path, "plan", Duration::ZERO)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is locked by another idplan"), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(held);
+        StateFile::open(&path, "plan", Duration::ZERO)
+            .await
+            .unwrap();
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,279 @@
+//! A state in Amazon S3: the state object `KEY`, its previous version `KEY.backup`, and the
+//! lock object `KEY.lock` created with `If-None-Match: *` while a run holds it (as terraform's
+//! `use_lockfile`). The state is written with `If-Match` on the ETag this run read or wrote.
+//! Credentials, region and endpoint come from the AWS SDK's chain (`AWS_ENDPOINT_URL` or
+//! `AWS_ENDPOINT_URL_S3`, addressed path-style when set); the SDK retries with backoff.
+
+use std::sync::Mutex;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use futures::future::BoxFuture;
+
+use super::store::{self, LockInfo, Refused, Store};
+use crate::error::{Error, Result};
+
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    key: String,
+    /// `s3://BUCKET/KEY`, for messages.
+    url: String,
+    /// The ETag of the state this run read or wrote last; `None`: there was none.
+    etag: Mutex<Option<String>>,
+    /// The state this run read or wrote last, kept as `KEY.backup` before the next write.
+    previous: Mutex<Option<Vec<u8>>>,
+    /// The id of the lock this run holds.
+    lock_id: Mutex<Option<String>>,
+}
+
+impl S3Store {
+    pub async fn new(bucket: &str, key: &str, url: String) -> S3Store {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+            .load()
+            .await;
+        let endpoint_set = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+        let mut builder = aws_sdk_s3::config::Builder::from(&config)
+            .interceptor(crate::stats::AwsCalls)
+            .force_path_style(endpoint_set);
+        if config.region().is_none() {
+            builder = builder.region(aws_config::Region::from_static("us-east-1"));
+        }
+        S3Store {
+            client: Client::from_conf(builder.build()),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            url,
+            etag: Mutex::new(None),
+            previous: Mutex::new(None),
+            lock_id: Mutex::new(None),
+        }
+    }
+
+    fn lock_key(&self) -> String {
+        format!("{}.lock", self.key)
+    }
+
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        &self,
+        api: &'static str,
+        e: SdkError<E>,
+    ) -> Error {
+        s3_error(&self.bucket, &self.url, api, e)
+    }
+
+    /// The lock object's content (its id and holder line), or `None` when there is none.
+    async fn held(&self) -> Result<store::Held> {
+        let got = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.lock_key())
+            .send()
+            .await;
+        match got {
+            Ok(out) => {
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| self.read_failed("s3:GetObject", &e))?
+                    .into_bytes();
+                Ok(Some(LockInfo::describe(&bytes)))
+            }
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(self.error("s3:GetObject", e)),
+        }
+    }
+
+    async fn delete_lock(&self) -> Result<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.lock_key())
+            .send()
+            .await
+            .map_err(|e| self.error("s3:DeleteObject", e))?;
+        Ok(())
+    }
+
+    fn read_failed(&self, api: &'static str, e: &dyn std::fmt::Display) -> Error {
+        Error::Cloud {
+            resource: self.url.clone(),
+            api,
+            message: format!("reading the answer failed: {e}"),
+        }
+    }
+
+    async fn put(
+        &self,
+        key: String,
+        bytes: Vec<u8>,
+        condition: Condition<'_>,
+    ) -> Result<Option<String>, SdkError<aws_sdk_s3::operation::put_object::PutObjectError>> {
+        let mut put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(bytes));
+        put = match condition {
+            Condition::None => put,
+            Condition::Absent => put.if_none_match("*"),
+            Condition::Matches(etag) => put.if_match(etag),
+        };
+        Ok(put.send().await?.e_tag)
+    }
+}
+
+enum Condition<'a> {
+    None,
+    Absent,
+    Matches(&'a str),
+}
+
+impl Store for S3Store {
+    fn lock<'a>(&'a self, info: &'a LockInfo) -> BoxFuture<'a, Result<(), Refused>> {
+        Box::pin(async move {
+            match self
+                .put(self.lock_key(), info.to_json(), Condition::Absent)
+                .await
+            {
+                Ok(_) => {
+                    *self.lock_id.lock().expect("lock id") = Some(info.id.clone());
+                    Ok(())
+                }
+                Err(e) if is_precondition(&e) => Err(Refused::Held(match self.held().await? {
+                    Some((_, holder)) => holder,
+                    None => "released just now".into(),
+                })),
+                Err(e) => Err(Refused::Failed(self.error("s3:PutObject", e))),
+            }
+        })
+    }
+
+    fn unlock(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let Some(mine) = self.lock_id.lock().expect("lock id").take() else {
+                return Ok(());
+            };
+            match store::is_mine(&self.url, &mine, &self.held().await?)? {
+                true => self.delete_lock().await,
+                false => Ok(()),
+            }
+        })
+    }
+
+    fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            store::may_break(&self.url, id, &self.held().await?)?;
+            self.delete_lock().await
+        })
+    }
+
+    fn read(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            let got = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .send()
+                .await;
+            let out = match got {
+                Ok(out) => out,
+                Err(e) if is_missing(&e) => return Ok(None),
+                Err(e) => return Err(self.error("s3:GetObject", e)),
+            };
+            let etag = out.e_tag.clone();
+            let bytes = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| self.read_failed("s3:GetObject", &e))?
+                .to_vec();
+            *self.etag.lock().expect("etag") = etag;
+            *self.previous.lock().expect("previous") = Some(bytes.clone());
+            Ok(Some(bytes))
+        })
+    }
+
+    fn write(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let previous = self.previous.lock().expect("previous").clone();
+            let etag = self.etag.lock().expect("etag").clone();
+            if let Some(previous) = previous {
+                self.put(format!("{}.backup", self.key), previous, Condition::None)
+                    .await
+                    .map_err(|e| self.error("s3:PutObject", e))?;
+            }
+            let condition = match &etag {
+                Some(etag) => Condition::Matches(etag),
+                None => Condition::Absent,
+            };
+            let written = self
+                .put(self.key.clone(), bytes.clone(), condition)
+                .await
+                .map_err(|e| match is_precondition(&e) {
+                    true => store::changed_since_read(&self.url),
+                    false => self.error("s3:PutObject", e),
+                })?;
+            *self.etag.lock().expect("etag") = written;
+            *self.previous.lock().expect("previous") = Some(bytes);
+            Ok(())
+        })
+    }
+
+    fn backup(&self) -> String {
+        format!("{}.backup", self.url)
+    }
+}
+
+fn status<E>(e: &SdkError<E>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// 412 `PreconditionFailed`, or 409 `ConditionalRequestConflict` (a racing conditional write).
+fn is_precondition<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    matches!(status(e), Some(412 | 409))
+        || matches!(
+            e.code(),
+            Some("PreconditionFailed" | "ConditionalRequestConflict")
+        )
+}
+
+fn is_missing<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    e.code() == Some("NoSuchKey") || (status(e) == Some(404) && e.code() != Some("NoSuchBucket"))
+}
+
+/// An S3 failure as an error naming the state, the API and S3's own message; a missing bucket
+/// says how to create one.
+fn s3_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    bucket: &str,
+    url: &str,
+    api: &'static str,
+    e: SdkError<E>,
+) -> Error {
+    if e.code() == Some("NoSuchBucket") {
+        return Error::user(format!(
+            "state {url}: bucket {bucket} does not exist; create it (with versioning, to keep \
+             every state): `aws s3api create-bucket --bucket {bucket}` then `aws s3api \
+             put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled`"
+        ));
+    }
+    let message = match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => crate::provider::causes(&e),
+    };
+    Error::Cloud {
+        resource: url.to_string(),
+        api,
+        message,
+    }
+}

@@ -1,0 +1,233 @@
+//! Where a state is kept and locked, behind one small interface ([`Store`]), as terraform's
+//! `statemgr`: a local file with an OS lock ([`super::local`]), or an object in S3
+//! ([`super::s3`]), Google Cloud Storage ([`super::gcs`]) or Azure Blob Storage
+//! ([`super::azblob`]) with a lock beside it in the same storage.
+//!
+//! Every store writes conditionally on the version it last read or wrote, so a run that lost
+//! its lock can never overwrite a newer state, and keeps the previous version.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::location::StateLocation;
+use crate::error::{Error, Result};
+
+/// Who holds a lock: written into the lock (object, file or blob metadata) and named when
+/// another run is refused.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// What `idplan state unlock` takes.
+    pub id: String,
+    /// `user@host`.
+    pub who: String,
+    pub pid: u32,
+    /// The idplan command holding it.
+    pub operation: String,
+    /// RFC 3339.
+    pub created: String,
+}
+
+impl LockInfo {
+    pub fn new(operation: &str) -> LockInfo {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown-host".into());
+        LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            who: format!("{user}@{host}"),
+            pid: std::process::id(),
+            operation: operation.to_string(),
+            created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        }
+    }
+
+    /// The holder line of a refusal.
+    pub fn holder(&self) -> String {
+        format!(
+            "lock {}: {} pid {}, `idplan {}`, since {}",
+            self.id, self.who, self.pid, self.operation, self.created
+        )
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("lock info serializes")
+    }
+
+    /// The holder line of a lock's content, or what it holds when it is not idplan's.
+    pub fn describe(bytes: &[u8]) -> (Option<String>, String) {
+        match serde_json::from_slice::<LockInfo>(bytes) {
+            Ok(info) => (Some(info.id.clone()), info.holder()),
+            Err(_) => (
+                None,
+                format!(
+                    "a lock idplan did not write: {}",
+                    String::from_utf8_lossy(bytes).trim()
+                ),
+            ),
+        }
+    }
+}
+
+/// Why a lock was not taken.
+pub enum Refused {
+    /// Another run holds it: the holder line.
+    Held(String),
+    Failed(Error),
+}
+
+impl From<Error> for Refused {
+    fn from(e: Error) -> Self {
+        Refused::Failed(e)
+    }
+}
+
+/// A state's storage and its lock.
+pub trait Store: Send + Sync {
+    /// Takes the lock for `info`, or says who holds it.
+    fn lock<'a>(&'a self, info: &'a LockInfo) -> BoxFuture<'a, Result<(), Refused>>;
+    /// Releases the lock this run took, unless it was broken and taken by another since.
+    fn unlock(&self) -> BoxFuture<'_, Result<()>>;
+    /// Breaks the lock `id` left by another run; refuses when the lock has another id.
+    fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>>;
+    /// The state's bytes, or `None` when there is none yet; remembers the version read.
+    fn read(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>>>;
+    /// Replaces the state when it is still the version last read or written, keeping the
+    /// previous one; a state written by another run since is refused, never overwritten.
+    fn write(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<()>>;
+    /// Where the previous version is kept, for messages.
+    fn backup(&self) -> String;
+}
+
+/// The store of `location`, set up with its cloud's credentials and endpoint.
+pub async fn open(location: &StateLocation) -> Result<Arc<dyn Store>> {
+    Ok(match location {
+        StateLocation::Local(path) => Arc::new(super::local::LocalStore::new(path)?),
+        StateLocation::S3 { bucket, key } => {
+            Arc::new(super::s3::S3Store::new(bucket, key, location.to_string()).await)
+        }
+        StateLocation::Gcs { bucket, object } => Arc::from(super::gcs::GcsStore::new(
+            bucket,
+            object,
+            location.to_string(),
+        )?),
+        StateLocation::AzBlob {
+            account,
+            container,
+            blob,
+        } => Arc::new(super::azblob::AzBlobStore::new(
+            account,
+            container,
+            blob,
+            location.to_string(),
+        )?),
+    })
+}
+
+/// Takes the lock of `store`, retrying for up to `timeout` while another run holds it.
+pub async fn acquire(
+    store: &dyn Store,
+    location: &StateLocation,
+    info: &LockInfo,
+    timeout: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut wait = Duration::from_millis(250);
+    loop {
+        match store.lock(info).await {
+            Ok(()) => return Ok(()),
+            Err(Refused::Failed(e)) => return Err(e),
+            Err(Refused::Held(holder)) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    let waited = match timeout.is_zero() {
+                        true => String::new(),
+                        false => format!(" after waiting {}", humantime::format_duration(timeout)),
+                    };
+                    let crashed = match location.is_local() {
+                        true => String::new(),
+                        false => "; if that run crashed, `idplan state unlock LOCK_ID` frees it"
+                            .to_string(),
+                    };
+                    return Err(Error::user(format!(
+                        "state {location} is locked by another idplan ({holder}){waited}; wait \
+                         for it to finish and try again (`--lock-timeout` waits){crashed}"
+                    )));
+                }
+                tokio::time::sleep(wait.min(deadline - now)).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Runs `future` to completion from synchronous code (a `Drop`): on the current runtime when
+/// it has worker threads, else on a runtime of its own.
+pub fn block_on<T: Send>(future: impl std::future::Future<Output = T> + Send) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| handle.block_on(future))
+        }
+        _ => std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime for releasing the state lock")
+                        .block_on(future)
+                })
+                .join()
+                .expect("releasing the state lock")
+        }),
+    }
+}
+
+/// The refusal of a state write that found another version than it read.
+pub fn changed_since_read(location: &str) -> Error {
+    Error::user(format!(
+        "state {location} was written by another run since this one read it (was this run's \
+         lock broken with `idplan state unlock`?); nothing was overwritten. What this run \
+         changed in the clouds since is not in the state: run `idplan plan` to pick it up"
+    ))
+}
+
+/// A lock as found in the storage: its id (when idplan wrote it) and its holder line.
+pub type Held = Option<(Option<String>, String)>;
+
+/// Whether this run, holding lock `mine`, may remove the lock `held` it finds at the end:
+/// true when it is its own, false when there is none; an error when another run took it
+/// after this run's lock was broken.
+pub fn is_mine(location: &str, mine: &str, held: &Held) -> Result<bool> {
+    match held {
+        Some((Some(id), _)) if id == mine => Ok(true),
+        Some((_, holder)) => Err(Error::user(format!(
+            "this run's lock of state {location} was broken, and {holder} holds it now; it was \
+             left in place"
+        ))),
+        None => Ok(false),
+    }
+}
+
+/// Allows `state unlock ID` to break `held` when it is the lock `id`; refuses another lock, or
+/// none.
+pub fn may_break(location: &str, id: &str, held: &Held) -> Result<()> {
+    match held {
+        Some((Some(held), _)) if held == id => Ok(()),
+        None => Err(Error::user(format!(
+            "state {location} is not locked; nothing to unlock"
+        ))),
+        Some((_, holder)) => Err(Error::user(format!(
+            "state {location} is locked by {holder}, not by lock {id}; nothing was unlocked \
+             (give the id the refusal named)"
+        ))),
+    }
+}

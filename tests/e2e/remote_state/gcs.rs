@@ -1,0 +1,113 @@
+//! The remote state scenarios with the state in Google Cloud Storage (fake-gcs-server), reached
+//! through `STORAGE_EMULATOR_HOST` with no token.
+
+use serde_json::Value;
+
+use super::{Remote, Team, ministack};
+use crate::support::fake_gcs::FakeGcs;
+use crate::support::{Ministack, TestDir};
+
+const BUCKET: &str = "team-state";
+
+struct Gcs {
+    fake: FakeGcs,
+}
+
+impl Gcs {
+    fn start() -> Gcs {
+        let fake = FakeGcs::start();
+        fake.create_bucket(BUCKET);
+        Gcs { fake }
+    }
+}
+
+impl Remote for Gcs {
+    fn url(&self, name: &str) -> String {
+        format!("gs://{BUCKET}/{name}")
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        vec![("STORAGE_EMULATOR_HOST".into(), self.fake.endpoint.clone())]
+    }
+
+    async fn state(&self, name: &str) -> Option<Value> {
+        let text = self.fake.object(BUCKET, name)?;
+        Some(serde_json::from_str(&text).expect("the state is JSON"))
+    }
+
+    async fn locked(&self, name: &str) -> bool {
+        self.fake.object(BUCKET, &format!("{name}.lock")).is_some()
+    }
+
+    fn stat_prefix(&self) -> &'static str {
+        "gcs:"
+    }
+}
+
+async fn setup() -> (Ministack, Gcs) {
+    (ministack().await, Gcs::start())
+}
+
+#[tokio::test]
+async fn two_machines_share_one_state() {
+    let (ms, gcs) = setup().await;
+    super::two_machines(&ms, &gcs).await;
+}
+
+#[tokio::test]
+async fn two_applies_at_once_one_is_refused() {
+    let (ms, gcs) = setup().await;
+    super::two_applies_at_once(&ms, &gcs).await;
+}
+
+#[tokio::test]
+async fn killed_apply_leaves_a_lock_that_unlock_frees() {
+    let (ms, gcs) = setup().await;
+    super::killed_apply(&ms, &gcs).await;
+}
+
+#[tokio::test]
+async fn a_run_whose_lock_was_broken_overwrites_nothing() {
+    let (ms, gcs) = setup().await;
+    super::broken_lock(&ms, &gcs).await;
+}
+
+#[tokio::test]
+async fn migrate_a_local_state_to_gcs() {
+    let (ms, gcs) = setup().await;
+    super::migrate(&ms, &gcs).await;
+}
+
+#[tokio::test]
+async fn previous_state_is_kept_and_a_missing_bucket_is_named() {
+    let (ms, gcs) = setup().await;
+    let team = Team {
+        ms: &ms,
+        remote: &gcs,
+    };
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &super::spec(1, Some(&gcs.url("kept.json"))));
+    team.idplan(&dir, &["apply", "--auto-approve"], &[])
+        .assert_code(0);
+    let state = gcs.state("kept.json").await.unwrap();
+    let backup: Value = serde_json::from_str(
+        &gcs.fake
+            .object(BUCKET, "kept.json.backup")
+            .expect("a backup"),
+    )
+    .unwrap();
+    assert_eq!(backup["lineage"], state["lineage"]);
+    assert!(backup["serial"].as_u64() < state["serial"].as_u64());
+
+    dir.write(
+        "idplan.yaml",
+        &super::spec(1, Some("gs://no-such-bucket/x.json")),
+    );
+    team.idplan(&dir, &["plan"], &[])
+        .assert_code(1)
+        .assert_stderr_contains("bucket no-such-bucket does not exist")
+        .assert_stderr_contains("gcloud storage buckets create gs://no-such-bucket");
+    team.idplan(&dir, &["state", "list"], &[])
+        .assert_code(1)
+        .assert_stderr_contains("bucket no-such-bucket does not exist");
+}

@@ -1,0 +1,340 @@
+//! Remote state end to end through the binary: the spaces on ministack, the state in a
+//! bucket of S3 (ministack), Google Cloud Storage (fake-gcs-server) or Azure Blob Storage
+//! (Azurite). The same scenarios run against each storage ([`Remote`]); what they assert on
+//! is what the storage ended up holding.
+//!
+//! - two working directories (two machines) share one state: apply from one, a no-op plan,
+//!   `drift`, `state list` and `helm-values` from the other; the storage round trips of the
+//!   no-op plan are counted;
+//! - two applies at once: the second is refused naming the holder, the state intact;
+//! - an apply killed with SIGKILL while it holds the lock: the next run names the lock,
+//!   `state unlock ID` frees it (a wrong id is refused), then apply converges;
+//! - a run whose lock was broken while another run wrote: its write is refused, nothing lost;
+//! - `state migrate` of a local state, then a plan from a clean directory shows no changes; a
+//!   state of another lineage is refused.
+
+mod azblob;
+mod gcs;
+mod s3;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{Ministack, Output, TestDir, control_planes, namespaces, run};
+
+const CLUSTER: &str = "spaces-team";
+
+/// A storage holding the state in the tests: its URLs, the environment idplan needs to reach
+/// it, and what it holds.
+pub trait Remote {
+    /// The state location of `name` in this storage.
+    fn url(&self, name: &str) -> String;
+    /// The environment that points idplan at this storage (besides ministack's).
+    fn env(&self) -> Vec<(String, String)>;
+    /// The state `name` as the storage holds it, if any.
+    async fn state(&self, name: &str) -> Option<Value>;
+    /// Whether the state `name` is locked.
+    async fn locked(&self, name: &str) -> bool;
+    /// The prefix the storage's calls are counted under in `IDPLAN_STATS`.
+    fn stat_prefix(&self) -> &'static str;
+}
+
+/// One pod-identity space with `n` control planes (enough resources that an apply holds the
+/// lock for a while), `state:` in the spec when given.
+fn spec(n: usize, state: Option<&str>) -> String {
+    let planes = control_planes(namespaces(0..n));
+    let state = state.map(|s| format!("state: {s}\n")).unwrap_or_default();
+    format!(
+        "version: 1\n{state}spaces:\n  - name: team\n{planes}    aws:\n      region: us-east-1\n      cluster: {CLUSTER}\n      mode: pod-identity\n    components:\n      backup: {{ bucket: acme-backup }}\n      billing: {{ bucket: acme-billing }}\n"
+    )
+}
+
+/// Resources of [`spec`]`(n)`: two roles with their policies, and an association per control
+/// plane and component.
+fn resources(n: usize) -> usize {
+    4 + 2 * n
+}
+
+struct Team<'a, R: Remote> {
+    ms: &'a Ministack,
+    remote: &'a R,
+}
+
+impl<R: Remote> Team<'_, R> {
+    fn command(&self, dir: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = dir.ministack_command(self.ms, args);
+        cmd.envs(self.remote.env());
+        cmd.envs(env.iter().copied());
+        cmd
+    }
+
+    /// Runs idplan in `dir` against ministack and the storage.
+    fn idplan(&self, dir: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Output {
+        run(self.command(dir, args, env), args)
+    }
+
+    /// Starts idplan in `dir`, to be stopped, killed or waited for.
+    fn spawn(&self, dir: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Child {
+        self.command(dir, args, env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting idplan")
+    }
+
+    /// Waits until `name` is locked while `child` runs; panics when it ends first.
+    async fn wait_locked(&self, name: &str, child: &mut Child) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.remote.locked(name).await {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("idplan ended ({status}) before its lock of {name} was seen");
+            }
+            assert!(Instant::now() < deadline, "{name} was never locked");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    async fn state(&self, name: &str) -> Value {
+        self.remote
+            .state(name)
+            .await
+            .unwrap_or_else(|| panic!("the storage holds no state {name}"))
+    }
+}
+
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -{signal} {}", child.id());
+}
+
+fn finish(child: Child) -> Output {
+    let out = child.wait_with_output().expect("waiting for idplan");
+    Output {
+        args: vec![],
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn addresses(state: &Value) -> usize {
+    state["resources"].as_array().map_or(0, Vec::len)
+}
+
+/// The lock id a refusal names (`lock ID: ...`).
+#[track_caller]
+fn lock_id(refusal: &Output) -> String {
+    let at = refusal
+        .stderr
+        .find("(lock ")
+        .unwrap_or_else(|| panic!("no lock id in: {}", refusal.stderr));
+    refusal.stderr[at + 6..]
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Apply from one directory (the state named by the spec's `state:`), a no-op plan, drift,
+/// `state list` and `helm-values` from another (`IDPLAN_STATE`); the storage round trips of
+/// the no-op plan are at most four.
+pub async fn two_machines<R: Remote>(ms: &Ministack, remote: &R) {
+    let team = Team { ms, remote };
+    let url = remote.url("team/idplan.json");
+    let workstation = TestDir::new();
+    workstation.write("idplan.yaml", &spec(2, Some(&url)));
+    team.idplan(&workstation, &["apply", "--auto-approve"], &[])
+        .assert_code(0)
+        .assert_stdout_contains("Apply complete! Resources: 8 added");
+    assert!(!workstation.path().join("state").exists(), "no local state");
+    let state = team.state("team/idplan.json").await;
+    assert_eq!(addresses(&state), resources(2));
+    assert!(
+        !remote.locked("team/idplan.json").await,
+        "unlocked at the end"
+    );
+
+    let ci = TestDir::new();
+    ci.write("idplan.yaml", &spec(2, None));
+    let env = [("IDPLAN_STATE", url.as_str()), ("IDPLAN_STATS", "json")];
+    let plan = team.idplan(&ci, &["plan", "--detailed-exitcode"], &env);
+    plan.assert_code(0).assert_stdout_contains("No changes.");
+    let stats: Value = serde_json::from_str(plan.stderr.lines().last().unwrap()).unwrap();
+    let storage: u64 = stats["api_calls"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(api, _)| api.starts_with(remote.stat_prefix()))
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum();
+    eprintln!(
+        "storage round trips of a no-op plan: {storage} ({})",
+        stats["api_calls"]
+    );
+    assert!(storage <= 4, "a no-op plan made {storage} storage calls");
+    team.idplan(&ci, &["drift"], &env).assert_code(0);
+    let list = team.idplan(&ci, &["state", "list"], &env);
+    list.assert_code(0);
+    assert_eq!(list.stdout.lines().count(), resources(2));
+    team.idplan(&ci, &["helm-values"], &env).assert_code(0);
+    assert_eq!(
+        team.state("team/idplan.json").await["serial"],
+        state["serial"],
+        "nothing written by the look-only runs"
+    );
+}
+
+/// Two applies at once: the second is refused naming the first's holder line, then with
+/// `--lock-timeout` it waits for the first and finds nothing to do.
+pub async fn two_applies_at_once<R: Remote>(ms: &Ministack, remote: &R) {
+    let team = Team { ms, remote };
+    let name = "concurrent.json";
+    let url = remote.url(name);
+    let (a, b) = (TestDir::new(), TestDir::new());
+    a.write("idplan.yaml", &spec(12, Some(&url)));
+    b.write("idplan.yaml", &spec(12, Some(&url)));
+    // The spaces' cloud frozen: the first apply takes the lock and waits on its first read.
+    ms.signal("STOP");
+    let mut first = team.spawn(&a, &["apply", "--auto-approve"], &[]);
+    team.wait_locked(name, &mut first).await;
+    signal(&first, "STOP");
+    ms.signal("CONT");
+    let refused = team.idplan(&b, &["apply", "--auto-approve"], &[]);
+    refused
+        .assert_code(1)
+        .assert_stderr_contains("is locked by another idplan")
+        .assert_stderr_contains(&format!("pid {}, `idplan apply`", first.id()));
+    signal(&first, "CONT");
+    // Waits for the first apply, then finds nothing to do.
+    let waited = team.idplan(
+        &b,
+        &["apply", "--auto-approve", "--lock-timeout", "2m"],
+        &[],
+    );
+    finish(first).assert_code(0);
+    waited.assert_code(0);
+    let state = team.state(name).await;
+    assert_eq!(addresses(&state), resources(12));
+    team.idplan(&b, &["plan", "--detailed-exitcode"], &[])
+        .assert_code(0)
+        .assert_stdout_contains("No changes.");
+}
+
+/// An apply killed while it holds the lock: the next run names the lock; `state unlock`
+/// refuses a wrong id and frees the right one; then apply converges.
+pub async fn killed_apply<R: Remote>(ms: &Ministack, remote: &R) {
+    let team = Team { ms, remote };
+    let name = "killed.json";
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(12, Some(&remote.url(name))));
+    // The spaces' cloud frozen: the apply takes the lock and waits on its first read.
+    ms.signal("STOP");
+    let mut crashed = team.spawn(&dir, &["apply", "--auto-approve"], &[]);
+    team.wait_locked(name, &mut crashed).await;
+    signal(&crashed, "KILL");
+    ms.signal("CONT");
+    finish(crashed);
+    assert!(remote.locked(name).await, "the lock outlives a killed run");
+
+    let refused = team.idplan(&dir, &["plan"], &[]);
+    refused
+        .assert_code(1)
+        .assert_stderr_contains("is locked by another idplan")
+        .assert_stderr_contains("idplan state unlock");
+    let id = lock_id(&refused);
+    team.idplan(&dir, &["state", "unlock", "not-that-lock"], &[])
+        .assert_code(1)
+        .assert_stderr_contains("nothing was unlocked");
+    assert!(remote.locked(name).await, "a wrong id breaks nothing");
+    team.idplan(&dir, &["state", "unlock", &id], &[])
+        .assert_code(0);
+    assert!(!remote.locked(name).await);
+    team.idplan(&dir, &["apply", "--auto-approve"], &[])
+        .assert_code(0);
+    assert_eq!(addresses(&team.state(name).await), resources(12));
+    team.idplan(&dir, &["plan", "--detailed-exitcode"], &[])
+        .assert_code(0)
+        .assert_stdout_contains("No changes.");
+}
+
+/// A run whose lock was broken while another run applied: its state write is refused and the
+/// other run's state stays whole. The spaces' cloud is frozen while the first run takes the
+/// lock, so that run holds the lock with all its work, and every state write, still ahead.
+pub async fn broken_lock<R: Remote>(ms: &Ministack, remote: &R) {
+    let team = Team { ms, remote };
+    let name = "broken.json";
+    let (a, b) = (TestDir::new(), TestDir::new());
+    a.write("idplan.yaml", &spec(12, Some(&remote.url(name))));
+    b.write("idplan.yaml", &spec(12, Some(&remote.url(name))));
+    ms.signal("STOP");
+    let mut stale = team.spawn(&a, &["apply", "--auto-approve"], &[]);
+    team.wait_locked(name, &mut stale).await;
+    signal(&stale, "STOP");
+    ms.signal("CONT");
+    assert!(remote.state(name).await.is_none(), "nothing written yet");
+    let refused = team.idplan(&b, &["plan"], &[]);
+    refused.assert_code(1);
+    team.idplan(&b, &["state", "unlock", &lock_id(&refused)], &[])
+        .assert_code(0);
+    team.idplan(&b, &["apply", "--auto-approve"], &[])
+        .assert_code(0);
+    let written = team.state(name).await;
+    assert_eq!(addresses(&written), resources(12));
+    signal(&stale, "CONT");
+    finish(stale)
+        .assert_code(1)
+        .assert_stderr_contains("was written by another run since this one read it");
+    let after = team.state(name).await;
+    assert_eq!(after, written, "the stale run overwrote nothing");
+    team.idplan(&b, &["plan", "--detailed-exitcode"], &[])
+        .assert_code(0)
+        .assert_stdout_contains("No changes.");
+}
+
+/// A local state moved to the storage: a clean directory plans no changes from it; a state of
+/// another lineage is refused there.
+pub async fn migrate<R: Remote>(ms: &Ministack, remote: &R) {
+    let team = Team { ms, remote };
+    let name = "moved.json";
+    let url = remote.url(name);
+    let laptop = TestDir::new();
+    laptop.write("idplan.yaml", &spec(2, None));
+    team.idplan(&laptop, &["apply", "--auto-approve"], &[])
+        .assert_code(0);
+    let local = laptop.state();
+    team.idplan(&laptop, &["state", "migrate", "--to", &url], &[])
+        .assert_code(0)
+        .assert_stdout_contains("Moved the state");
+    let moved = team.state(name).await;
+    assert_eq!(moved["lineage"], local["lineage"]);
+    assert_eq!(moved["resources"], local["resources"]);
+
+    let clean = TestDir::new();
+    clean.write("idplan.yaml", &spec(2, Some(&url)));
+    team.idplan(&clean, &["plan", "--detailed-exitcode"], &[])
+        .assert_code(0)
+        .assert_stdout_contains("No changes.");
+
+    let other = TestDir::new();
+    other.write(
+        "state/idplan.state.json",
+        "{\"version\": 1, \"lineage\": \"00000000-0000-4000-8000-000000000000\", \"serial\": 99, \"resources\": []}\n",
+    );
+    team.idplan(&other, &["state", "migrate", "--to", &url], &[])
+        .assert_code(1)
+        .assert_stderr_contains("holds a state of another lineage");
+    assert_eq!(team.state(name).await, moved, "nothing overwritten");
+}
+
+/// A ministack with the cluster of [`spec`].
+async fn ministack() -> Ministack {
+    let ms = Ministack::start();
+    ms.create_cluster(CLUSTER).await;
+    ms
+}
