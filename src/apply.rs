@@ -2,7 +2,14 @@
 //! and updates in graph order; within a wave up to `parallelism` writes at once. Every write
 //! is preceded by a re-read (a change made since the plan is refused, never overwritten) and
 //! followed by a state write, so an error part way loses nothing.
+//!
+//! A failure does not stop the apply: everything that does not depend on the failed change
+//! goes on (a delete waits for its dependents' deletes, a create for what it depends on), and
+//! the outcome lists every failure and every change left out because of one. A create that
+//! finds its object already there (a retried create whose first reply was lost) reads it
+//! back and takes it when it is idplan's for this space and what the plan asked for.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -11,9 +18,9 @@ use futures::{StreamExt, stream};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::graph::{self, Address, Scope};
+use crate::graph::{self, Address, Resource, Scope};
 use crate::plan::{Action, Plan, ResourceChange};
-use crate::provider::Clouds;
+use crate::provider::{Adoption, Clouds};
 use crate::state::{Ownership, Record, StateFile};
 
 /// Progress of one resource, for the command line to show.
@@ -52,8 +59,11 @@ pub struct Outcome {
     pub destroyed: usize,
     /// Cloud write operations started (a replace counts two).
     pub writes: usize,
-    /// Failures; apply stops after the wave in which the first one happened.
+    /// Failures, each of one change.
     pub errors: Vec<Error>,
+    /// Changes not attempted because a change they depend on failed (or one that depends on
+    /// them could not be deleted first).
+    pub skipped: Vec<Address>,
 }
 
 pub async fn apply(
@@ -108,35 +118,63 @@ pub async fn apply(
 
     let mut destroy_waves = waves(&destroying)?;
     destroy_waves.reverse();
+    // What each deletion waits for: the deletions of what depends on it.
+    let mut dependents: HashMap<&Address, Vec<&Address>> = HashMap::new();
+    for change in &destroying {
+        for on in &change.depends_on {
+            dependents.entry(on).or_default().push(&change.address);
+        }
+    }
+    // Changes that failed, or were left out because of a failure.
+    let mut failed: HashSet<Address> = HashSet::new();
     let phases = [(destroy_waves, true), (waves(&building)?, false)];
     for (waves, destroy) in phases {
         for wave in waves {
-            let results: Vec<Result<()>> = stream::iter(wave)
+            let blocked = |c: &ResourceChange| match destroy {
+                true => dependents
+                    .get(&c.address)
+                    .is_some_and(|d| d.iter().any(|a| failed.contains(*a))),
+                // A replacement whose old object could not be deleted is not created either.
+                false => {
+                    failed.contains(&c.address) || c.depends_on.iter().any(|a| failed.contains(a))
+                }
+            };
+            let (wave, left_out): (Vec<_>, Vec<_>) = wave.into_iter().partition(|c| !blocked(c));
+            let results: Vec<(&Address, Result<()>)> = stream::iter(wave)
                 .map(|change| async {
-                    if destroy {
-                        destroy_one(change, clouds, report, &outcome).await?;
-                        journal.record(&|s| s.remove(&change.address)).await
-                    } else {
-                        let resolved = journal.resolve(change)?;
-                        let change = resolved.as_ref().unwrap_or(change);
-                        let actual = build_one(change, clouds, report, &outcome).await?;
-                        let record = change
-                            .record(Some(&actual))
-                            .expect("built changes have an after");
-                        journal
-                            .record(&|s| s.put(record.clone()) | identity_changed(s, change))
-                            .await
+                    let result = async {
+                        if destroy {
+                            destroy_one(change, clouds, report, &outcome).await?;
+                            journal.record(&|s| s.remove(&change.address)).await
+                        } else {
+                            let resolved = journal.resolve(change)?;
+                            let change = resolved.as_ref().unwrap_or(change);
+                            let actual = build_one(change, clouds, report, &outcome).await?;
+                            let record = change
+                                .record(Some(&actual))
+                                .expect("built changes have an after");
+                            journal
+                                .record(&|s| s.put(record.clone()) | identity_changed(s, change))
+                                .await
+                        }
                     }
+                    .await;
+                    (&change.address, result)
                 })
                 .buffer_unordered(parallelism.max(1))
                 .collect()
                 .await;
             let mut outcome = outcome.lock().expect("outcome lock");
-            outcome
-                .errors
-                .extend(results.into_iter().filter_map(Result::err));
-            if !outcome.errors.is_empty() {
-                return Ok(std::mem::take(&mut *outcome));
+            for change in left_out {
+                if failed.insert(change.address.clone()) {
+                    outcome.skipped.push(change.address.clone());
+                }
+            }
+            for (address, result) in results {
+                if let Err(e) = result {
+                    failed.insert(address.clone());
+                    outcome.errors.push(e);
+                }
             }
         }
     }
@@ -349,7 +387,10 @@ async fn build_one(
     });
     outcome.lock().expect("outcome lock").writes += 1;
     let actual = match &now {
-        None => clouds.create(&desired).await?,
+        None => match clouds.create(&desired).await {
+            Err(e @ Error::Exists { .. }) => created_before(clouds, &desired, e).await?,
+            created => created?,
+        },
         Some(actual) => {
             clouds.update(&desired, actual).await?;
             actual.clone()
@@ -371,6 +412,26 @@ async fn build_one(
         elapsed: started.elapsed(),
     });
     Ok(actual)
+}
+
+/// What a create that found its object already there takes as created: the object, when it
+/// is idplan's for this space and exactly what was asked for (the create was sent before,
+/// by the SDK's retry or idplan's, and its reply was lost). Anything else is the conflict
+/// the create reported.
+async fn created_before(clouds: &Clouds, desired: &Resource, conflict: Error) -> Result<Value> {
+    // With what is wanted as what is known, a driver looks for it by its identity even where
+    // its listing does not show it yet.
+    let Some(actual) = clouds.read(desired, Some(&desired.attributes)).await? else {
+        return Err(conflict);
+    };
+    let ours = matches!(
+        crate::provider::adoption(desired, &actual)?,
+        Adoption::Owned
+    );
+    if ours && graph::decided(desired.kind, &actual) == desired.attributes {
+        return Ok(actual);
+    }
+    Err(conflict)
 }
 
 /// Records the host namespaces each space of the plan covers (drift compares the cluster with

@@ -15,7 +15,7 @@ against the official examples in ../shared/reference/azure/ by tests/e2e/azure.r
   409 ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity when two writes on
   one identity overlap (each write holds the identity for a short while);
 - role assignments: 409 RoleAssignmentExists for the same principal, role and scope under
-  another name; 400 PrincipalNotFound for a principal created seconds ago without
+  another name, or under the same name again (a retried create); 400 PrincipalNotFound for a principal created seconds ago without
   `principalType` (directory replication);
 - identity DELETE is a long-running operation: 202 + Azure-AsyncOperation, polled;
 - list calls page with `nextLink` (2 items a page).
@@ -23,9 +23,13 @@ against the official examples in ../shared/reference/azure/ by tests/e2e/azure.r
 Test-only endpoints (not ARM): GET /health, POST /admin/clusters, /admin/storage,
 /admin/vaults (seeding), POST /admin/faults (inject errors), GET /admin/state (everything).
 
-Usage: fake_arm.py PORT
+Faults on request: `--faults RATE` answers that share of ARM requests with 429 (Retry-After),
+503, or a 500 after the write was done (see tests/support/faults.py).
+
+Usage: fake_arm.py PORT [--faults RATE] [--fault-seed N] [--fault-log FILE]
 """
 
+import argparse
 import json
 import re
 import sys
@@ -34,6 +38,8 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+import faults
 
 API_VERSIONS = {
     "microsoft.managedidentity": {"2023-01-31", "2024-11-30", "2025-01-31-preview", "2026-05-31"},
@@ -64,6 +70,8 @@ STATE = {
     "operations": {},  # operation id -> {"polls": n, "status": ...}
     "faults": [],  # {"method", "contains", "status", "code", "message", "times"}
 }
+# Injected faults (tests/support/faults.py), from the command line.
+FAULTS = faults.Faults()
 BUSY = set()  # identity ids (lower) with a credential write under way
 
 
@@ -146,12 +154,22 @@ class Handler(BaseHTTPRequestHandler):
                 raise ArmError(400, "InvalidApiVersionParameter",
                                f"The api-version '{version}' is invalid. The supported versions are '{', '.join(sorted(API_VERSIONS[provider]))}'.")
             self.fault(method, url.path)
+            injected = FAULTS.pick(method != "GET", f"{method} {url.path}")
+            if injected == "throttle":
+                raise ArmError(429, "TooManyRequests",
+                               "The request is being throttled as the limit has been reached for operation type.",
+                               {"Retry-After": "1"})
+            if injected == "error":
+                raise ArmError(503, "ServiceUnavailable", "The server is currently unable to handle the request.")
             path = url.path.lower()
             for name, pattern in ROUTES:
                 m = pattern.match(path)
                 if m:
                     status, out, headers = getattr(self, f"{name}_{method.lower()}", self.no_method)(
                         m.groupdict(), url.path, body, query)
+                    if injected == "lost":
+                        raise ArmError(500, "InternalServerError",
+                                       "The server encountered an internal error. Please retry the request.")
                     return self.reply(status, out, headers)
             raise ArmError(404, "InvalidResourceType", f"The resource type could not be found for path '{url.path}'.")
         except ArmError as e:
@@ -405,7 +423,9 @@ class Handler(BaseHTTPRequestHandler):
                 if p["principalId"] != principal or p["roleDefinitionId"].rsplit("/", 1)[1].lower() != guid:
                     raise ArmError(400, "RoleAssignmentUpdateNotPermitted",
                                    "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.")
-                return 200, old, None
+                # As Azure answers a second PUT of an assignment (a retried create whose
+                # reply was lost): it is there already.
+                raise ArmError(409, "RoleAssignmentExists", "The role assignment already exists.")
             a = {
                 "id": path, "name": m["name"], "type": "Microsoft.Authorization/roleAssignments",
                 "properties": {
@@ -503,7 +523,13 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    port = int(sys.argv[1])
+    global FAULTS
+    parser = argparse.ArgumentParser(description="A fake Azure Resource Manager for idplan's tests.")
+    parser.add_argument("port", type=int)
+    faults.add_arguments(parser)
+    args = parser.parse_args()
+    FAULTS = faults.Faults.from_args(args)
+    port = args.port
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     server.serve_forever()

@@ -32,7 +32,11 @@ policy (read or replace a policy as someone else would), race (the next N setIam
 find the policy changed just before they apply: their etag is stale), fail (the next Google
 calls answer with the given codes, 429 or 503), calls (what was called).
 
-Usage: fake_google.py --port PORT [--exit-with-parent]
+Faults on request: `--faults RATE` answers that share of Google calls with 429, 503, or a 500
+after the write was done (see tests/support/faults.py).
+
+Usage: fake_google.py --port PORT [--exit-with-parent] [--faults RATE] [--fault-seed N]
+       [--fault-log FILE]
 """
 
 import argparse
@@ -47,6 +51,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 
+import faults
+
+# Injected faults (tests/support/faults.py), from the command line.
+FAULTS = faults.Faults()
 MAX_PRINCIPALS = 1500
 MEMBER = re.compile(
     r"^(allUsers|allAuthenticatedUsers|(user|group|domain|serviceAccount|deleted:user|"
@@ -384,7 +392,15 @@ class Handler(BaseHTTPRequestHandler):
                         code = STATE.failures.pop(0)
                         raise Failure(code, "Quota exceeded." if code == 429 else "The service is currently unavailable.",
                                       "RESOURCE_EXHAUSTED" if code == 429 else "UNAVAILABLE")
+                    injected = FAULTS.pick(self.command != "GET" and not path.endswith(":getIamPolicy"),
+                                           f"{self.command} {path}")
+                    if injected == "throttle":
+                        raise Failure(429, "Quota exceeded.", "RESOURCE_EXHAUSTED")
+                    if injected == "error":
+                        raise Failure(503, "The service is currently unavailable.", "UNAVAILABLE")
                     status, out = google(self.command, path, query, body)
+                    if injected == "lost":
+                        raise Failure(500, "Internal error encountered.", "INTERNAL")
         except Failure as f:
             status = f.code
             if storage:
@@ -414,7 +430,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--exit-with-parent", action="store_true")
+    faults.add_arguments(parser)
     args = parser.parse_args()
+    global FAULTS
+    FAULTS = faults.Faults.from_args(args)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     if args.exit_with_parent:
