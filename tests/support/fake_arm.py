@@ -154,7 +154,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise ArmError(400, "InvalidApiVersionParameter",
                                f"The api-version '{version}' is invalid. The supported versions are '{', '.join(sorted(API_VERSIONS[provider]))}'.")
             self.fault(method, url.path)
-            injected = FAULTS.pick(method != "GET", f"{method} {url.path}")
+            injected = FAULTS.pick(method != "GET", f"{method} {url.path}",
+                                   json.dumps(body, sort_keys=True).encode())
             if injected == "throttle":
                 raise ArmError(429, "TooManyRequests",
                                "The request is being throttled as the limit has been reached for operation type.",

@@ -393,7 +393,7 @@ class Handler(BaseHTTPRequestHandler):
                         raise Failure(code, "Quota exceeded." if code == 429 else "The service is currently unavailable.",
                                       "RESOURCE_EXHAUSTED" if code == 429 else "UNAVAILABLE")
                     injected = FAULTS.pick(self.command != "GET" and not path.endswith(":getIamPolicy"),
-                                           f"{self.command} {path}")
+                                           f"{self.command} {path}", raw)
                     if injected == "throttle":
                         raise Failure(429, "Quota exceeded.", "RESOURCE_EXHAUSTED")
                     if injected == "error":

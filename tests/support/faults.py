@@ -5,6 +5,14 @@ fake_google.py): a given share of API requests is answered with a fault instead 
     --fault-seed N      the seed of the random choice (runs with one seed fault alike
                         when their requests come in the same order)
     --fault-log FILE    one JSON line per fault fired: {"kind", "request"}
+    --fault-kinds K,..  only these kinds (default: all three)
+    --fault-match RE    only requests whose description matches (a regular expression,
+                        searched in "iam:CreateRole", "eks:POST /clusters/...", "PUT /subscriptions/...")
+    --fault-limit N     at most N faults in all (0: no limit)
+    --fault-once        fault each request (its description and body) at most once, so
+                        that its retry goes through: a test of one lost reply per create
+    --fault-switch FILE faults fire only while FILE exists (a test seeds its peer and reads
+                        what the peer holds with faults off, and runs idplan with them on)
 
 The kinds, equally likely:
 
@@ -19,8 +27,11 @@ Only the cloud's API is faulted, never a peer's health check or test-only endpoi
 Python 3 standard library only.
 """
 
+import hashlib
 import json
+import os
 import random
+import re
 import threading
 
 KINDS = ("throttle", "error", "lost")
@@ -33,13 +44,33 @@ def add_arguments(parser):
     parser.add_argument("--fault-seed", type=int, default=0, metavar="N")
     parser.add_argument("--fault-log", default=None, metavar="FILE",
                         help="append one JSON line per fault fired")
+    parser.add_argument("--fault-kinds", default=",".join(KINDS), metavar="KINDS",
+                        help="the kinds of fault, comma separated: " + ", ".join(KINDS))
+    parser.add_argument("--fault-match", default="", metavar="REGEX",
+                        help="fault only requests whose description matches")
+    parser.add_argument("--fault-limit", type=int, default=0, metavar="N",
+                        help="at most N faults in all (0: no limit)")
+    parser.add_argument("--fault-once", action="store_true",
+                        help="fault each request (description and body) at most once")
+    parser.add_argument("--fault-switch", default=None, metavar="FILE",
+                        help="fault only while FILE exists")
 
 
 class Faults:
-    def __init__(self, rate=0.0, seed=0, log=None):
+    def __init__(self, rate=0.0, seed=0, log=None, kinds=KINDS, match="", limit=0, switch=None,
+                 once=False):
         if not 0.0 <= rate <= 1.0:
             raise SystemExit(f"--faults must be between 0 and 1, got {rate}")
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown or not kinds:
+            raise SystemExit(f"--fault-kinds: unknown kind {unknown}; the kinds are {', '.join(KINDS)}")
         self.rate = rate
+        self.kinds = tuple(kinds)
+        self.match = re.compile(match) if match else None
+        self.limit = limit
+        self.switch = switch
+        self.once = once
+        self.seen = set()
         self.random = random.Random(seed)
         self.log = log
         self.lock = threading.Lock()
@@ -47,16 +78,26 @@ class Faults:
 
     @classmethod
     def from_args(cls, args):
-        return cls(args.faults, args.fault_seed, args.fault_log)
+        kinds = [k.strip() for k in args.fault_kinds.split(",") if k.strip()]
+        return cls(args.faults, args.fault_seed, args.fault_log, kinds, args.fault_match,
+                   args.fault_limit, args.fault_switch, args.fault_once)
 
-    def pick(self, write, request):
+    def pick(self, write, request, body=b""):
         """The fault for this request, or None; a fault is counted and logged here."""
-        if self.rate <= 0:
+        if self.rate <= 0 or (self.match and not self.match.search(request)):
+            return None
+        if self.switch and not os.path.exists(self.switch):
             return None
         with self.lock:
+            if self.limit and sum(self.fired.values()) >= self.limit:
+                return None
+            key = (request, hashlib.sha256(body or b"").hexdigest())
+            if self.once and key in self.seen:
+                return None
             if self.random.random() >= self.rate:
                 return None
-            kind = self.random.choice(KINDS)
+            self.seen.add(key)
+            kind = self.random.choice(self.kinds)
             if kind == "lost" and not write:
                 kind = "error"
             self.fired[kind] += 1

@@ -283,7 +283,7 @@ def patch_faults(iam, eks, throttle_every=0, faults=None):
             kind = None
             if faults is not None:
                 what, write = describe(method, path, headers, body, query_params)
-                kind = faults.pick(write, what)
+                kind = faults.pick(write, what, body)
             if kind == "throttle":
                 return throttle()
             if kind == "error":

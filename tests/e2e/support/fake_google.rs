@@ -23,13 +23,17 @@ impl FakeGoogle {
     /// python3 is missing or the server does not come up.
     #[track_caller]
     pub fn start() -> FakeGoogle {
+        FakeGoogle::start_with(&[])
+    }
+
+    /// As [`FakeGoogle::start`], with more arguments (`Faults::args`).
+    #[track_caller]
+    pub fn start_with(args: &[&str]) -> FakeGoogle {
         let command = |port: u16, _: &std::path::Path| {
             let mut cmd = Command::new("python3");
-            cmd.arg("tests/support/fake_google.py").args([
-                "--port",
-                &port.to_string(),
-                "--exit-with-parent",
-            ]);
+            cmd.arg("tests/support/fake_google.py")
+                .args(["--port", &port.to_string(), "--exit-with-parent"])
+                .args(args);
             cmd
         };
         let peer = Peer::start(&Launch {
@@ -149,8 +153,19 @@ impl TestDir {
     /// Runs the idplan binary in this directory against the fake Google APIs (no AWS or
     /// Google credentials of the machine are used).
     pub fn idplan_gcp(&self, fake: &FakeGoogle, args: &[&str]) -> Output {
+        self.idplan_gcp_with_env(fake, args, &[])
+    }
+
+    /// As [`TestDir::idplan_gcp`], with more environment variables.
+    pub fn idplan_gcp_with_env(
+        &self,
+        fake: &FakeGoogle,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Output {
         let mut cmd = self.command_without(args, &["AWS_", "GOOGLE_", "IDPLAN_GCP_"]);
         cmd.envs(fake.env());
+        cmd.envs(env.iter().copied());
         run(cmd, args)
     }
 }

@@ -13,12 +13,14 @@
 pub mod fake_arm;
 pub mod fake_google;
 pub mod fake_kube;
+pub mod faults;
 pub mod ministack;
 mod peer;
 
 pub use fake_arm::FakeArm;
 pub use fake_google::FakeGoogle;
 pub use fake_kube::FakeKube;
+pub use faults::Faults;
 pub use ministack::Ministack;
 
 use std::collections::BTreeSet;
@@ -281,5 +283,21 @@ impl Output {
                 self.args, self.stdout
             ),
         }
+    }
+
+    /// The `IDPLAN_STATS=json` report on stderr: `api_calls`, `retries`, ...
+    #[track_caller]
+    pub fn stats(&self) -> Value {
+        self.stderr
+            .lines()
+            .rev()
+            .find_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|v| v.get("api_calls").is_some())
+            .unwrap_or_else(|| {
+                panic!(
+                    "idplan {:?}: no stats on stderr:\n{}",
+                    self.args, self.stderr
+                )
+            })
     }
 }
