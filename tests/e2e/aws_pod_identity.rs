@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::support::ministack::Iam;
-use crate::support::{Ministack, TestDir, control_planes, namespace};
+use crate::support::{Faults, Ministack, TestDir, control_planes, namespace};
 
 const CLUSTER: &str = "spaces-pi";
 const ROLE_PREFIX: &str = "arn:aws:iam::000000000000:role/";
@@ -545,4 +545,79 @@ async fn an_association_made_again_outside_idplan_is_not_idplans() {
     let held = eks.associations().await;
     assert_eq!(held[&key].id, again, "the adopted association stays");
     assert_eq!(held.len(), 4, "{held:?}");
+}
+
+/// A bad day on 100 control planes (300 associations in one cluster: three EKS pages): a
+/// fifth of IAM and EKS requests throttled, failed, or failed after the write was done. One
+/// apply converges; every fault fired was retried once by idplan's own retry settings.
+#[tokio::test]
+async fn one_apply_converges_when_a_fifth_of_requests_fail() {
+    let dir = TestDir::new();
+    let faults = Faults::rate(&dir, 0.2, 13);
+    let ms = Ministack::start_with(&faults.args());
+    ms.create_cluster(CLUSTER).await;
+    let planes: Vec<usize> = (0..100).collect();
+    dir.write("idplan.yaml", &spec(&planes, None));
+    let eks = Eks::new(&ms).await;
+    faults.on();
+    let started = std::time::Instant::now();
+    let apply = dir.idplan_with_env(
+        &ms,
+        &["apply", "--auto-approve"],
+        &[("IDPLAN_STATS", "json")],
+    );
+    apply.assert_code(0);
+    let elapsed = started.elapsed();
+    let fired = faults.fired().len();
+    let counts = faults.assert_all_fired("eks:POST");
+    assert_eq!(
+        apply.stats()["retries"],
+        fired,
+        "every fault is retried once"
+    );
+    eprintln!("100 control planes, 20 % faults: {elapsed:?}, faults {counts:?}");
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    faults.off();
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&planes, "spaces-pi-shared-secrets")
+    );
+}
+
+/// The reply of every role and association create is lost (IAM or EKS made it, then
+/// answered 500): the retried create finds `EntityAlreadyExists` / `ResourceInUseException`,
+/// reads the object back, and takes it as created: it is idplan's and what was asked for.
+#[tokio::test]
+async fn a_lost_reply_to_a_create_is_not_a_failure() {
+    let dir = TestDir::new();
+    let faults = Faults::targeted(&dir, "lost", "^(iam:CreateRole|eks:POST )", 100);
+    let ms = Ministack::start_with(&faults.args());
+    ms.create_cluster(CLUSTER).await;
+    dir.write("idplan.yaml", &spec(&[0, 1], None));
+    let eks = Eks::new(&ms).await;
+    faults.on();
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let lost = |api: &str| {
+        faults
+            .fired()
+            .iter()
+            .filter(|(kind, request)| kind == "lost" && request.starts_with(api))
+            .count()
+    };
+    assert_eq!(lost("iam:CreateRole"), 3, "{:?}", faults.fired());
+    assert_eq!(lost("eks:POST"), 6, "{:?}", faults.fired());
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    faults.off();
+    let associations = eks.associations().await;
+    assert_eq!(
+        roles_of(&associations),
+        expected(&[0, 1], "spaces-pi-shared-secrets")
+    );
+    // The state records each association under the id EKS holds.
+    let state = dir.read("state/idplan.state.json");
+    for a in associations.values() {
+        assert!(state.contains(&a.id), "{} not in the state", a.id);
+    }
 }
