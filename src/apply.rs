@@ -105,57 +105,100 @@ pub async fn apply(
         });
     }
 
-    let destroying: Vec<&ResourceChange> = plan
+    // Deleted first: what leaves the spec, and replacements the cloud cannot hold beside
+    // their old object. Deleted last, once everything is built: the old objects of the
+    // other replacements (create before destroy) and what earlier ones left (deposed).
+    let deposed: Vec<ResourceChange> = plan
         .resource_changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        .filter_map(ResourceChange::deposed_delete)
+        .collect();
+    // A deposed object whose address is replaced again goes first: its address's
+    // replacement records the next one.
+    let (deposed_first, deposed_last): (Vec<&ResourceChange>, Vec<&ResourceChange>) =
+        deposed.iter().partition(|d| {
+            plan.resource_changes
+                .iter()
+                .any(|c| c.address == d.address && c.creates_first())
+        });
+    let first: Vec<&ResourceChange> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| {
+            c.action == Action::Delete || (c.action == Action::Replace && !c.creates_first())
+        })
+        .chain(deposed_first.iter().copied())
         .collect();
     let building: Vec<&ResourceChange> = plan
         .resource_changes
         .iter()
         .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
         .collect();
+    let last: Vec<&ResourceChange> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| c.creates_first())
+        .chain(deposed_last.iter().copied())
+        .collect();
+    // Deletions that only take a deposed object out of its record.
+    let deposed_only: HashSet<&Address> = deposed_first
+        .iter()
+        .map(|c| &c.address)
+        .chain(last.iter().map(|c| &c.address))
+        .collect();
 
-    let mut destroy_waves = waves(&destroying)?;
-    destroy_waves.reverse();
-    // What each deletion waits for: the deletions of what depends on it.
-    let mut dependents: HashMap<&Address, Vec<&Address>> = HashMap::new();
-    for change in &destroying {
-        for on in &change.depends_on {
-            dependents.entry(on).or_default().push(&change.address);
-        }
-    }
     // Changes that failed, or were left out because of a failure.
     let mut failed: HashSet<Address> = HashSet::new();
-    let phases = [(destroy_waves, true), (waves(&building)?, false)];
-    for (waves, destroy) in phases {
+    let phases = [
+        (destroy_waves(&first)?, Phase::DestroyFirst),
+        (waves(&building)?, Phase::Build),
+        (destroy_waves(&last)?, Phase::DestroyLast),
+    ];
+    for (waves, phase) in phases {
+        // What each deletion waits for: the deletions of what depends on it.
+        let mut dependents: HashMap<&Address, Vec<&Address>> = HashMap::new();
+        for change in waves.iter().flatten().filter(|_| phase != Phase::Build) {
+            for on in &change.depends_on {
+                dependents.entry(on).or_default().push(&change.address);
+            }
+        }
         for wave in waves {
-            let blocked = |c: &ResourceChange| match destroy {
-                true => dependents
-                    .get(&c.address)
-                    .is_some_and(|d| d.iter().any(|a| failed.contains(*a))),
-                // A replacement whose old object could not be deleted is not created either.
-                false => {
-                    failed.contains(&c.address) || c.depends_on.iter().any(|a| failed.contains(a))
-                }
+            let blocked = |c: &ResourceChange| {
+                let waits = match phase {
+                    Phase::Build => c.depends_on.iter().any(|a| failed.contains(a)),
+                    _ => dependents
+                        .get(&c.address)
+                        .is_some_and(|d| d.iter().any(|a| failed.contains(*a))),
+                };
+                // A replacement whose old object could not be deleted first is not created;
+                // the old object of one whose new object failed is kept.
+                waits || (phase != Phase::DestroyFirst && failed.contains(&c.address))
             };
             let (wave, left_out): (Vec<_>, Vec<_>) = wave.into_iter().partition(|c| !blocked(c));
             let results: Vec<(&Address, Result<()>)> = stream::iter(wave)
                 .map(|change| async {
                     let result = async {
-                        if destroy {
-                            destroy_one(change, clouds, report, &outcome).await?;
-                            journal.record(&|s| s.remove(&change.address)).await
-                        } else {
+                        if phase == Phase::Build {
                             let resolved = journal.resolve(change)?;
                             let change = resolved.as_ref().unwrap_or(change);
                             let actual = build_one(change, clouds, report, &outcome).await?;
-                            let record = change
+                            let mut record = change
                                 .record(Some(&actual))
                                 .expect("built changes have an after");
+                            if change.creates_first() {
+                                // Recorded until it is deleted, after everything is built.
+                                record.deposed = change.prior.clone().map(Into::into);
+                            }
                             journal
                                 .record(&|s| s.put(record.clone()) | identity_changed(s, change))
                                 .await
+                        } else {
+                            destroy_one(change, clouds, report, &outcome).await?;
+                            if deposed_only.contains(&change.address) {
+                                journal.record(&|s| s.forget_deposed(&change.address)).await
+                            } else {
+                                journal.record(&|s| s.remove(&change.address)).await
+                            }
                         }
                     }
                     .await;
@@ -179,6 +222,24 @@ pub async fn apply(
         }
     }
     Ok(outcome.into_inner().expect("outcome lock"))
+}
+
+/// The three phases of an apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Deletions that must come before the creates.
+    DestroyFirst,
+    /// Creates, updates, and the new objects of replacements.
+    Build,
+    /// The old objects of replacements, and deposed ones.
+    DestroyLast,
+}
+
+/// Deletion waves: dependents before what they depend on.
+fn destroy_waves<'a>(changes: &[&'a ResourceChange]) -> Result<Vec<Vec<&'a ResourceChange>>> {
+    let mut waves = waves(changes)?;
+    waves.reverse();
+    Ok(waves)
 }
 
 /// Group commit of the state: every change is in a state write before its step completes,

@@ -621,3 +621,63 @@ async fn a_lost_reply_to_a_create_is_not_a_failure() {
         assert!(state.contains(&a.id), "{} not in the state", a.id);
     }
 }
+
+/// A renamed role is created, with its policy, and the associations are pointed at it before
+/// the old role goes: pods keep valid credentials in between. IAM refuses to delete the old
+/// role (403): the apply fails, but the new role is in place, the old one is still there and
+/// recorded as deposed; the next plan says it will be destroyed, and the next apply does.
+#[tokio::test]
+async fn a_renamed_role_is_created_before_the_old_one_is_deleted() {
+    let dir = TestDir::new();
+    let faults = Faults::targeted(&dir, "deny", "^iam:DeleteRole$", 100);
+    let ms = Ministack::start_with(&faults.args());
+    ms.create_cluster(CLUSTER).await;
+    dir.write("idplan.yaml", &spec(&[0, 1], None));
+    let eks = Eks::new(&ms).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+
+    dir.write("idplan.yaml", &spec(&[0, 1], Some("acme-pi-eso")));
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_stdout_contains(
+        "aws_iam_role.pi.sharedSecrets must be replaced: create replacement, then destroy",
+    );
+    faults.on();
+    let apply = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    apply.assert_code(1);
+    apply.assert_stderr_contains(
+        "aws_iam_role.pi.sharedSecrets: iam:DeleteRole failed: AccessDenied",
+    );
+    faults.off();
+    // Both roles exist; the associations already point at the new one.
+    assert!(eks.iam.role("acme-pi-eso").await.is_some());
+    assert!(eks.iam.role("spaces-pi-shared-secrets").await.is_some());
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1], "acme-pi-eso")
+    );
+    let state = dir.state();
+    let role = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "aws_iam_role.pi.sharedSecrets")
+        .unwrap();
+    assert_eq!(role["attributes"]["name"], "acme-pi-eso");
+    assert_eq!(
+        role["deposed"]["attributes"]["name"],
+        "spaces-pi-shared-secrets"
+    );
+
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_stdout_contains(
+        "aws_iam_role.pi.sharedSecrets (deposed object, left by a replacement that did not \
+         finish) will be destroyed",
+    );
+    plan.assert_stdout_contains("Plan: 0 to add, 0 to change, 1 to destroy.");
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert!(eks.iam.role("spaces-pi-shared-secrets").await.is_none());
+    assert!(eks.iam.role("acme-pi-eso").await.is_some());
+    assert!(!dir.read("state/idplan.state.json").contains("deposed"));
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}

@@ -160,6 +160,9 @@ class Handler(BaseHTTPRequestHandler):
                 raise ArmError(429, "TooManyRequests",
                                "The request is being throttled as the limit has been reached for operation type.",
                                {"Retry-After": "1"})
+            if injected == "deny":
+                raise ArmError(403, "AuthorizationFailed",
+                               "The client does not have authorization to perform action over scope.")
             if injected == "error":
                 raise ArmError(503, "ServiceUnavailable", "The server is currently unable to handle the request.")
             path = url.path.lower()

@@ -396,6 +396,8 @@ class Handler(BaseHTTPRequestHandler):
                                            f"{self.command} {path}", raw)
                     if injected == "throttle":
                         raise Failure(429, "Quota exceeded.", "RESOURCE_EXHAUSTED")
+                    if injected == "deny":
+                        raise Failure(403, "Permission denied.", "PERMISSION_DENIED")
                     if injected == "error":
                         raise Failure(503, "The service is currently unavailable.", "UNAVAILABLE")
                     status, out = google(self.command, path, query, body)

@@ -23,6 +23,9 @@ The kinds, equally likely:
   reply is lost on its way back: a client that retries finds its own work already there.
   A read gets an "error" instead.
 
+And one kind only on request (`--fault-kinds deny`): "deny", the cloud's 403 (AccessDenied,
+AuthorizationFailed, PERMISSION_DENIED), which a client does not retry: a failure that stays.
+
 Only the cloud's API is faulted, never a peer's health check or test-only endpoints.
 Python 3 standard library only.
 """
@@ -35,6 +38,7 @@ import re
 import threading
 
 KINDS = ("throttle", "error", "lost")
+ON_REQUEST = ("deny",)
 
 
 def add_arguments(parser):
@@ -45,7 +49,7 @@ def add_arguments(parser):
     parser.add_argument("--fault-log", default=None, metavar="FILE",
                         help="append one JSON line per fault fired")
     parser.add_argument("--fault-kinds", default=",".join(KINDS), metavar="KINDS",
-                        help="the kinds of fault, comma separated: " + ", ".join(KINDS))
+                        help="the kinds of fault, comma separated: " + ", ".join(KINDS + ON_REQUEST))
     parser.add_argument("--fault-match", default="", metavar="REGEX",
                         help="fault only requests whose description matches")
     parser.add_argument("--fault-limit", type=int, default=0, metavar="N",
@@ -61,9 +65,10 @@ class Faults:
                  once=False):
         if not 0.0 <= rate <= 1.0:
             raise SystemExit(f"--faults must be between 0 and 1, got {rate}")
-        unknown = [k for k in kinds if k not in KINDS]
+        unknown = [k for k in kinds if k not in KINDS + ON_REQUEST]
         if unknown or not kinds:
-            raise SystemExit(f"--fault-kinds: unknown kind {unknown}; the kinds are {', '.join(KINDS)}")
+            raise SystemExit(f"--fault-kinds: unknown kind {unknown}; the kinds are "
+                             f"{', '.join(KINDS + ON_REQUEST)}")
         self.rate = rate
         self.kinds = tuple(kinds)
         self.match = re.compile(match) if match else None
@@ -74,7 +79,7 @@ class Faults:
         self.random = random.Random(seed)
         self.log = log
         self.lock = threading.Lock()
-        self.fired = {kind: 0 for kind in KINDS}
+        self.fired = {kind: 0 for kind in KINDS + ON_REQUEST}
 
     @classmethod
     def from_args(cls, args):

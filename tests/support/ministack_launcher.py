@@ -274,7 +274,7 @@ def patch_faults(iam, eks, throttle_every=0, faults=None):
             seen["n"] += 1
             return throttle_every > 0 and seen["n"] % throttle_every == 0
 
-    def wrap(module, describe, throttle, failure):
+    def wrap(module, describe, throttle, failure, deny):
         original = module.handle_request
 
         async def handle_request(method, path, headers, body, query_params):
@@ -288,6 +288,8 @@ def patch_faults(iam, eks, throttle_every=0, faults=None):
                 return throttle()
             if kind == "error":
                 return failure()
+            if kind == "deny":
+                return deny()
             out = await original(method, path, headers, body, query_params)
             return failure() if kind == "lost" else out
 
@@ -305,14 +307,18 @@ def patch_faults(iam, eks, throttle_every=0, faults=None):
          lambda: iam._error(400, "Throttling", "Rate exceeded", ns="iam"),
          lambda: iam._error(500, "ServiceFailure",
                             "Request processing has failed due to some unknown error, "
-                            "exception or failure.", ns="iam"))
+                            "exception or failure.", ns="iam"),
+         lambda: iam._error(403, "AccessDenied",
+                            "User is not authorized to perform this action.", ns="iam"))
     wrap(eks, describe_eks,
          lambda: (429,
                   {"Content-Type": "application/json",
                    "x-amzn-ErrorType": "ThrottlingException"},
                   json.dumps({"message": "Rate exceeded"}).encode()),
          lambda: eks._error(500, "ServerException",
-                            "An internal error occurred. Try again later."))
+                            "An internal error occurred. Try again later."),
+         lambda: eks._error(403, "AccessDeniedException",
+                            "User is not authorized to perform this action."))
 
 
 def main():
