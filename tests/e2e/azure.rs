@@ -665,8 +665,9 @@ fn an_identity_deleted_out_of_band_is_recreated_with_its_access() {
     let plan = dir.idplan_azure(&arm, &["plan"]);
     plan.assert_code(0);
     plan.assert_stdout_contains(
-        "azurerm_role_assignment.prod.backup must be replaced (forces replacement: a \
-             resource it refers to is created anew)",
+        "azurerm_role_assignment.prod.backup must be replaced: destroy, then create \
+         replacement (the cloud cannot hold both at once) (forces replacement: a resource it \
+         refers to is created anew)",
     );
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);
