@@ -172,6 +172,7 @@ class Handler(BaseHTTPRequestHandler):
                     status, out, headers = getattr(self, f"{name}_{method.lower()}", self.no_method)(
                         m.groupdict(), url.path, body, query)
                     if injected == "lost":
+                        FAULTS.landed(f"{method} {url.path}")
                         raise ArmError(500, "InternalServerError",
                                        "The server encountered an internal error. Please retry the request.")
                     return self.reply(status, out, headers)

@@ -402,6 +402,7 @@ class Handler(BaseHTTPRequestHandler):
                         raise Failure(503, "The service is currently unavailable.", "UNAVAILABLE")
                     status, out = google(self.command, path, query, body)
                     if injected == "lost":
+                        FAULTS.landed(f"{self.command} {path}")
                         raise Failure(500, "Internal error encountered.", "INTERNAL")
         except Failure as f:
             status = f.code

@@ -21,7 +21,8 @@ The kinds, equally likely:
 * "error": a 5xx; nothing is done;
 * "lost": for a write only, the write is done and then a 5xx is answered, as when the
   reply is lost on its way back: a client that retries finds its own work already there.
-  A read gets an "error" instead.
+  A read gets an "error" instead; a write the peer refuses anyway is answered as it is,
+  and the fault is not counted (the peer calls `landed` once the write succeeded).
 
 And one kind only on request (`--fault-kinds deny`): "deny", the cloud's 403 (AccessDenied,
 AuthorizationFailed, PERMISSION_DENIED), which a client does not retry: a failure that stays.
@@ -88,7 +89,8 @@ class Faults:
                    args.fault_limit, args.fault_switch, args.fault_once)
 
     def pick(self, write, request, body=b""):
-        """The fault for this request, or None; a fault is counted and logged here."""
+        """The fault for this request, or None. A fault is counted and logged here, but for
+        "lost", which is counted by `landed` once the write succeeded."""
         if self.rate <= 0 or (self.match and not self.match.search(request)):
             return None
         if self.switch and not os.path.exists(self.switch):
@@ -105,8 +107,17 @@ class Faults:
             kind = self.random.choice(self.kinds)
             if kind == "lost" and not write:
                 kind = "error"
-            self.fired[kind] += 1
-            if self.log:
-                with open(self.log, "a", encoding="utf-8") as f:
-                    f.write(json.dumps({"kind": kind, "request": request}) + "\n")
+            if kind != "lost":
+                self._record(kind, request)
         return kind
+
+    def landed(self, request):
+        """A write picked for a "lost" fault succeeded: its reply is now lost."""
+        with self.lock:
+            self._record("lost", request)
+
+    def _record(self, kind, request):
+        self.fired[kind] += 1
+        if self.log:
+            with open(self.log, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"kind": kind, "request": request}) + "\n")

@@ -291,7 +291,10 @@ def patch_faults(iam, eks, throttle_every=0, faults=None):
             if kind == "deny":
                 return deny()
             out = await original(method, path, headers, body, query_params)
-            return failure() if kind == "lost" else out
+            if kind == "lost" and out[0] < 400:
+                faults.landed(what)
+                return failure()
+            return out
 
         module.handle_request = handle_request
 
