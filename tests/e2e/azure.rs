@@ -801,3 +801,17 @@ fn one_failure_does_not_stop_independent_work() {
         .assert_code(0);
     assert_converged(&arm, &cps);
 }
+
+/// The fake takes only the test's token, as ARM takes only a valid one: a test that passes
+/// with the fake is one whose token reached it.
+#[test]
+fn the_fake_refuses_another_token() {
+    let (arm, dir) = setup(&spec(&namespaces(0..1)));
+    let out = dir.idplan_azure_with_env(
+        &arm,
+        &["plan"],
+        &[("IDPLAN_AZURE_ACCESS_TOKEN", "someone-elses")],
+    );
+    out.assert_code(1);
+    out.assert_stderr_contains("401 Unauthorized: InvalidAuthenticationToken");
+}

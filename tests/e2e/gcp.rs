@@ -708,3 +708,16 @@ fn a_lost_reply_to_a_create_or_a_delete_is_not_a_failure() {
     dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
         .assert_code(0);
 }
+
+/// The fake takes only the test's token, as Google takes only a valid one.
+#[test]
+fn the_fake_refuses_another_token() {
+    let (fake, dir) = setup(&spec("principal", &[0], ALL));
+    let out = dir.idplan_gcp_with_env(
+        &fake,
+        &["plan"],
+        &[("IDPLAN_GCP_ACCESS_TOKEN", "someone-elses")],
+    );
+    out.assert_code(1);
+    out.assert_stderr_contains("UNAUTHENTICATED (HTTP 401)");
+}

@@ -7,7 +7,8 @@ against the official examples in ../shared/reference/azure/ by tests/e2e/azure.r
 
 - paths of resource group scoped resources, matched case-insensitively like ARM;
 - `api-version` required (400 MissingApiVersionParameter / InvalidApiVersionParameter);
-- a bearer token required (401 AuthenticationFailed); never logged;
+- a bearer token required (401 AuthenticationFailed), and only the test's own accepted (401
+  InvalidAuthenticationToken; `--token`); never logged;
 - status codes 200 / 201 / 202 / 204 / 404 / 409 and the ARM error body
   `{"error": {"code", "message"}}`;
 - generated `clientId` / `principalId` (uuid4) on identity creation;
@@ -48,6 +49,8 @@ API_VERSIONS = {
     "microsoft.containerservice": {"2025-10-01", "2026-08-01"},
     "microsoft.storage": {"2023-05-01", "2025-01-01"},
 }
+# The one bearer token accepted (`--token`); the tests' own.
+TOKEN = "test-token"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 FIC_LIMIT = 20
 FIC_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{2,119}$")
@@ -143,8 +146,11 @@ class Handler(BaseHTTPRequestHandler):
             if url.path.startswith("/admin/") or url.path == "/health":
                 return self.admin(method, url.path)
             body = self.body() if method in ("PUT", "PATCH", "POST") else {}
-            if not (self.headers.get("Authorization") or "").startswith("Bearer "):
+            authorization = self.headers.get("Authorization") or ""
+            if not authorization.startswith("Bearer "):
                 raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+            if authorization != f"Bearer {TOKEN}":
+                raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid.")
             version = query.get("api-version")
             if not version:
                 raise ArmError(400, "MissingApiVersionParameter",
@@ -436,7 +442,8 @@ class Handler(BaseHTTPRequestHandler):
                 "properties": {
                     # The tenant form, as the published examples answer.
                     "roleDefinitionId": f"/providers/Microsoft.Authorization/roleDefinitions/{guid}",
-                    "principalId": principal, "principalType": props.get("principalType", "ServicePrincipal"),
+                    # As sent: an assertion on it must be able to fail.
+                    "principalId": principal, "principalType": props.get("principalType"),
                     "scope": scope,
                 },
             }
@@ -528,11 +535,13 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global FAULTS
+    global FAULTS, TOKEN
     parser = argparse.ArgumentParser(description="A fake Azure Resource Manager for idplan's tests.")
     parser.add_argument("port", type=int)
+    parser.add_argument("--token", default=TOKEN, help="the one bearer token accepted")
     faults.add_arguments(parser)
     args = parser.parse_args()
+    TOKEN = args.token
     FAULTS = faults.Faults.from_args(args)
     port = args.port
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)

@@ -25,7 +25,8 @@ Like Google: error bodies {"error": {"code", "message", "status"}} (Storage: {"e
 412 conditionNotMet); policies over 1,500 principals are refused; conditional bindings need
 version 3 (a lower requested version renames their role `<role>_withcond_<hash>`); members must
 be well formed, and a `serviceAccount:` member of a project must exist; 404 for what is missing
-(403 for a project, as Resource Manager does); a bearer token is required.
+(403 for a project, as Resource Manager does); a bearer token is required, and only the test's
+own is accepted (401 otherwise; `--token`).
 
 Test-only endpoints under /_fake/: health, seed (projects, clusters, buckets, secrets),
 policy (read or replace a policy as someone else would), race (the next N setIamPolicy calls
@@ -55,6 +56,8 @@ import faults
 
 # Injected faults (tests/support/faults.py), from the command line.
 FAULTS = faults.Faults()
+# The one bearer token accepted (`--token`); the tests' own.
+TOKEN = "fake-token"
 MAX_PRINCIPALS = 1500
 MEMBER = re.compile(
     r"^(allUsers|allAuthenticatedUsers|(user|group|domain|serviceAccount|deleted:user|"
@@ -385,8 +388,11 @@ class Handler(BaseHTTPRequestHandler):
                 if path.startswith("/_fake/"):
                     status, out = admin(self.command, path, query, body)
                 else:
-                    if not (self.headers.get("Authorization") or "").startswith("Bearer "):
+                    authorization = self.headers.get("Authorization") or ""
+                    if not authorization.startswith("Bearer "):
                         raise Failure(401, "Request is missing required authentication credential.")
+                    if authorization != f"Bearer {TOKEN}":
+                        raise Failure(401, "Request had invalid authentication credentials.")
                     STATE.calls.append(f"{self.command} {path}")
                     if STATE.failures:
                         code = STATE.failures.pop(0)
@@ -430,13 +436,15 @@ def watch_parent():
 
 
 def main():
+    global FAULTS, TOKEN
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--exit-with-parent", action="store_true")
+    parser.add_argument("--token", default=TOKEN, help="the one bearer token accepted")
     faults.add_arguments(parser)
     args = parser.parse_args()
-    global FAULTS
     FAULTS = faults.Faults.from_args(args)
+    TOKEN = args.token
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     if args.exit_with_parent:

@@ -53,7 +53,7 @@ impl FakeGoogle {
     /// One HTTP call to the fake; `None` when it cannot be reached.
     fn try_call(&self, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
         let headers = [
-            ("Authorization", "Bearer test"),
+            ("Authorization", "Bearer fake-token"),
             ("Content-Type", "application/json"),
         ];
         let body = body.map(Value::to_string).unwrap_or_default();
