@@ -18,3 +18,4 @@ mod gcp_fake_shapes;
 mod kube;
 mod ministack_paging;
 mod spec_errors;
+mod spec_fuzz;
