@@ -681,3 +681,61 @@ async fn a_renamed_role_is_created_before_the_old_one_is_deleted() {
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
         .assert_code(0);
 }
+
+/// An apply killed with SIGKILL at several points of its run (planning, creating roles,
+/// creating associations), each time picked up by the next: the last apply converges, every
+/// role and association idplan made is recorded in the state under the id EKS holds, and
+/// nothing is made twice.
+#[tokio::test]
+async fn an_apply_killed_part_way_is_picked_up_by_the_next() {
+    let (ms, dir, eks) = setup(&[], &spec(&(0..100).collect::<Vec<_>>(), None)).await;
+    let mut killed = 0;
+    for after in [150, 500, 900, 1300] {
+        let mut child = dir
+            .ministack_command(&ms, &["apply", "--auto-approve"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting idplan");
+        std::thread::sleep(std::time::Duration::from_millis(after));
+        if child.try_wait().expect("polling idplan").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        child.wait().expect("reaping idplan");
+    }
+    assert!(
+        killed >= 2,
+        "only {killed} applies were still running when killed"
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    let planes: Vec<usize> = (0..100).collect();
+    let associations = eks.associations().await;
+    assert_eq!(
+        roles_of(&associations),
+        expected(&planes, "spaces-pi-shared-secrets"),
+        "one association per (namespace, service account), each at its role"
+    );
+    let state = dir.state();
+    let recorded: std::collections::BTreeSet<String> = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["attributes"]["association_id"].as_str().map(String::from))
+        .collect();
+    let held: std::collections::BTreeSet<String> =
+        associations.values().map(|a| a.id.clone()).collect();
+    assert_eq!(recorded, held, "the state records exactly what EKS holds");
+    let roles: Vec<String> = eks.iam.role_names().await.into_iter().collect();
+    assert_eq!(
+        roles,
+        [
+            "spaces-pi-backup",
+            "spaces-pi-billing",
+            "spaces-pi-shared-secrets"
+        ]
+    );
+}
