@@ -689,21 +689,10 @@ async fn a_renamed_role_is_created_before_the_old_one_is_deleted() {
 #[tokio::test]
 async fn an_apply_killed_part_way_is_picked_up_by_the_next() {
     let (ms, dir, eks) = setup(&[], &spec(&(0..100).collect::<Vec<_>>(), None)).await;
-    let mut killed = 0;
-    for after in [150, 500, 900, 1300] {
-        let mut child = dir
-            .ministack_command(&ms, &["apply", "--auto-approve"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starting idplan");
-        std::thread::sleep(std::time::Duration::from_millis(after));
-        if child.try_wait().expect("polling idplan").is_none() {
-            child.kill().expect("SIGKILL");
-            killed += 1;
-        }
-        child.wait().expect("reaping idplan");
-    }
+    let killed = crate::support::Output::kill_runs(
+        || dir.ministack_command(&ms, &["apply", "--auto-approve"]),
+        &[150, 500, 900, 1300],
+    );
     assert!(
         killed >= 2,
         "only {killed} applies were still running when killed"

@@ -815,3 +815,39 @@ fn the_fake_refuses_another_token() {
     out.assert_code(1);
     out.assert_stderr_contains("401 Unauthorized: InvalidAuthenticationToken");
 }
+
+/// An apply killed with SIGKILL at several points, each time picked up by the next: the last
+/// apply converges, every identity idplan made is recorded in the state under the client id
+/// Azure holds, and nothing is made twice.
+#[test]
+fn an_apply_killed_part_way_is_picked_up_by_the_next() {
+    let cps = namespaces(0..20);
+    let (arm, dir) = setup(&spec(&cps));
+    let killed = crate::support::Output::kill_runs(
+        || dir.azure_command(&arm, &["apply", "--auto-approve"]),
+        &[300, 1200, 2500],
+    );
+    assert!(
+        killed >= 2,
+        "only {killed} applies were still running when killed"
+    );
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    assert_converged(&arm, &cps);
+    let held = arm.state()["identities"].as_object().unwrap().len();
+    assert_eq!(held, 3, "one identity per component");
+    let state = dir.read("state/idplan.state.json");
+    for name in [
+        "spaces-prod-backup",
+        "spaces-prod-billing",
+        "spaces-prod-shared-secrets",
+    ] {
+        let client = arm.identity_property(name, "clientId");
+        assert!(
+            state.contains(&client),
+            "{name}'s client id {client} is not in the state"
+        );
+    }
+}

@@ -721,3 +721,45 @@ fn the_fake_refuses_another_token() {
     out.assert_code(1);
     out.assert_stderr_contains("UNAUTHENTICATED (HTTP 401)");
 }
+
+/// An apply killed with SIGKILL at several points, each time picked up by the next: the last
+/// apply converges, every account and member idplan made is recorded, nothing twice.
+#[test]
+fn an_apply_killed_part_way_is_picked_up_by_the_next() {
+    let planes: Vec<usize> = (0..100).collect();
+    let (fake, dir) = setup(&spec("service-account", &planes, ALL));
+    let killed = crate::support::Output::kill_runs(
+        || dir.gcp_command(&fake, &["apply", "--auto-approve"]),
+        &[60, 200, 400],
+    );
+    assert!(
+        killed >= 2,
+        "only {killed} applies were still running when killed"
+    );
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    let accounts = fake.call(
+        "GET",
+        &format!("/v1/projects/{PROJECT}/serviceAccounts?pageSize=100"),
+        None,
+    );
+    let emails: Vec<&str> = accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails.len(), 3, "{emails:?}");
+    let state = dir.read("state/idplan.state.json");
+    for email in &emails {
+        assert!(state.contains(email), "{email} is not in the state");
+    }
+    let backup = email("spaces-prod-backup");
+    let want: Vec<String> = planes
+        .iter()
+        .map(|i| format!("serviceAccount:{POOL}[{}/mxp-controller]", namespace(*i)))
+        .collect();
+    assert_eq!(fake.members(&format!("sa:{backup}"), WI_USER), sorted(want));
+}

@@ -13,31 +13,7 @@ use std::path::Path;
 
 use idplan::error::Error;
 
-use crate::support::{TestDir, repo_path};
-
-/// xorshift64*: no dependency, the same cases for the same seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-}
+use crate::support::{Rng, TestDir, repo_path};
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -324,7 +300,7 @@ fn check(path: &Path, input: &[u8], case: u64, seed: u64) {
 #[test]
 fn no_spec_panics_the_loader_and_every_refusal_names_the_file() {
     let cases = env_number("IDPLAN_FUZZ_CASES", 1_500);
-    let seed = env_number("IDPLAN_FUZZ_SEED", 0x1d91_a4_13);
+    let seed = env_number("IDPLAN_FUZZ_SEED", 0x1d91_a413);
     let mut rng = Rng(seed | 1);
     let corpus: Vec<String> = std::fs::read_dir(repo_path("tests/spec_corpus"))
         .expect("reading tests/spec_corpus")

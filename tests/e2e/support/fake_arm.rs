@@ -205,6 +205,13 @@ impl TestDir {
     }
 
     /// As [`TestDir::idplan_azure`], with more environment variables.
+    /// The idplan binary with `args` against the fake ARM server, not started.
+    pub fn azure_command(&self, arm: &FakeArm, args: &[&str]) -> Command {
+        let mut cmd = self.command_without(args, &["AWS_", "AZURE_", "IDPLAN_AZURE"]);
+        cmd.envs(arm.env());
+        cmd
+    }
+
     pub fn idplan_azure_with_env(
         &self,
         arm: &FakeArm,

@@ -157,6 +157,13 @@ impl TestDir {
     }
 
     /// As [`TestDir::idplan_gcp`], with more environment variables.
+    /// The idplan binary with `args` against the fake Google APIs, not started.
+    pub fn gcp_command(&self, fake: &FakeGoogle, args: &[&str]) -> Command {
+        let mut cmd = self.command_without(args, &["AWS_", "GOOGLE_", "IDPLAN_GCP_"]);
+        cmd.envs(fake.env());
+        cmd
+    }
+
     pub fn idplan_gcp_with_env(
         &self,
         fake: &FakeGoogle,
