@@ -497,7 +497,7 @@ fn throttling_and_unavailability_are_retried() {
         vec![principal(0, "vector")]
     );
     // Past the attempts, the error names the resource, the API and Google's answer.
-    fake.fail(&[503; 6]);
+    fake.fail(&[503; 8]);
     let out = dir.idplan_gcp(&fake, &["plan"]);
     out.assert_code(1);
     out.assert_stderr_contains(

@@ -95,9 +95,10 @@ impl AzureDriver {
             Ok(token) if !token.is_empty() => Box::new(FixedToken(token)),
             _ => Box::new(AzureTokens(OnceCell::new())),
         };
-        // Exponential backoff from 0.5 s (up to 32 s) with jitter, six attempts.
+        // Exponential backoff from 0.5 s (up to 32 s) with jitter, eight attempts: one call in
+        // five failing (a bad day) leaves one call in 400,000 failing.
         let retries = Retries {
-            attempts: 6,
+            attempts: 8,
             first: Duration::from_millis(500),
             cap: Duration::from_secs(32),
         };
