@@ -728,3 +728,29 @@ async fn an_apply_killed_part_way_is_picked_up_by_the_next() {
         ]
     );
 }
+
+/// "No cloud write" as ministack saw it: a second apply, and an apply that rebuilds a lost
+/// state from idplan's tags, send IAM and EKS reads only.
+#[tokio::test]
+async fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
+    let logs = TestDir::new();
+    let log = Faults::logging(&logs);
+    let (ms, dir, _eks) = setup(&log.args(), &spec(&[0, 1], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let first = log.requests();
+    assert!(
+        first
+            .iter()
+            .any(|(write, r)| *write && r == "iam:CreateRole"),
+        "the log sees idplan's writes: {first:?}"
+    );
+    for rebuild in [false, true] {
+        if rebuild {
+            std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+        }
+        let mark = log.requests().len();
+        dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+        assert!(log.requests().len() > mark, "the apply read the cloud");
+        assert_eq!(log.writes_since(mark), Vec::<String>::new());
+    }
+}

@@ -851,3 +851,30 @@ fn an_apply_killed_part_way_is_picked_up_by_the_next() {
         );
     }
 }
+
+/// "No cloud write" as the fake ARM saw it: a second apply, and an apply that rebuilds a lost
+/// state, send reads only.
+#[test]
+fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
+    let dir = TestDir::new();
+    let log = Faults::logging(&dir);
+    let arm = setup_in(&dir, &spec(&namespaces(0..2)), &log.args());
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert!(
+        log.requests()
+            .iter()
+            .any(|(write, r)| *write && r.starts_with("PUT ")),
+        "the log sees idplan's writes"
+    );
+    for rebuild in [false, true] {
+        if rebuild {
+            std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+        }
+        let mark = log.requests().len();
+        dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+            .assert_code(0);
+        assert!(log.requests().len() > mark, "the apply read the cloud");
+        assert_eq!(log.writes_since(mark), Vec::<String>::new());
+    }
+}

@@ -763,3 +763,30 @@ fn an_apply_killed_part_way_is_picked_up_by_the_next() {
         .collect();
     assert_eq!(fake.members(&format!("sa:{backup}"), WI_USER), sorted(want));
 }
+
+/// "No cloud write" as the fake Google APIs saw it: a second apply, and an apply that
+/// rebuilds a lost state, send reads only.
+#[test]
+fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
+    let dir = TestDir::new();
+    let log = Faults::logging(&dir);
+    let fake = setup_in(&dir, &spec("service-account", &[0, 1], ALL), &log.args());
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert!(
+        log.requests()
+            .iter()
+            .any(|(write, r)| *write && r.ends_with(":setIamPolicy")),
+        "the log sees idplan's writes"
+    );
+    for rebuild in [false, true] {
+        if rebuild {
+            std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+        }
+        let mark = log.requests().len();
+        dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+            .assert_code(0);
+        assert!(log.requests().len() > mark, "the apply read the cloud");
+        assert_eq!(log.writes_since(mark), Vec::<String>::new());
+    }
+}

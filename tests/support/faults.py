@@ -11,6 +11,8 @@ fake_google.py): a given share of API requests is answered with a fault instead 
     --fault-limit N     at most N faults in all (0: no limit)
     --fault-once        fault each request (its description and body) at most once, so
                         that its retry goes through: a test of one lost reply per create
+    --request-log FILE  one JSON line per API request, faulted or not: {"write", "request"}
+                        (a test checks on the peer that idplan wrote nothing)
     --fault-switch FILE faults fire only while FILE exists (a test seeds its peer and reads
                         what the peer holds with faults off, and runs idplan with them on)
 
@@ -57,13 +59,15 @@ def add_arguments(parser):
                         help="at most N faults in all (0: no limit)")
     parser.add_argument("--fault-once", action="store_true",
                         help="fault each request (description and body) at most once")
+    parser.add_argument("--request-log", default=None, metavar="FILE",
+                        help="append one JSON line per API request")
     parser.add_argument("--fault-switch", default=None, metavar="FILE",
                         help="fault only while FILE exists")
 
 
 class Faults:
     def __init__(self, rate=0.0, seed=0, log=None, kinds=KINDS, match="", limit=0, switch=None,
-                 once=False):
+                 once=False, requests=None):
         if not 0.0 <= rate <= 1.0:
             raise SystemExit(f"--faults must be between 0 and 1, got {rate}")
         unknown = [k for k in kinds if k not in KINDS + ON_REQUEST]
@@ -76,6 +80,7 @@ class Faults:
         self.limit = limit
         self.switch = switch
         self.once = once
+        self.requests = requests
         self.seen = set()
         self.random = random.Random(seed)
         self.log = log
@@ -83,14 +88,22 @@ class Faults:
         self.fired = {kind: 0 for kind in KINDS + ON_REQUEST}
 
     @classmethod
+    def active(cls, args):
+        """Whether the arguments ask for anything: faults or a request log."""
+        return args.faults > 0 or bool(args.request_log)
+
+    @classmethod
     def from_args(cls, args):
         kinds = [k.strip() for k in args.fault_kinds.split(",") if k.strip()]
         return cls(args.faults, args.fault_seed, args.fault_log, kinds, args.fault_match,
-                   args.fault_limit, args.fault_switch, args.fault_once)
+                   args.fault_limit, args.fault_switch, args.fault_once, args.request_log)
 
     def pick(self, write, request, body=b""):
         """The fault for this request, or None. A fault is counted and logged here, but for
         "lost", which is counted by `landed` once the write succeeded."""
+        if self.requests:
+            with self.lock, open(self.requests, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"write": bool(write), "request": request}) + "\n")
         if self.rate <= 0 or (self.match and not self.match.search(request)):
             return None
         if self.switch and not os.path.exists(self.switch):

@@ -347,7 +347,7 @@ def main():
             sys.exit(f"ministack_launcher: ministack.services.iam.{name} is missing; "
                      "this launcher is written for ministack 1.5.33")
     patch_iam_oidc_provider_actions(iam)
-    if throttle_every > 0 or fault_args.faults > 0:
+    if throttle_every > 0 or faults.Faults.active(fault_args):
         patch_faults(iam, eks, throttle_every, faults.Faults.from_args(fault_args))
 
     # ministack's main() parses sys.argv itself (-d/--stop); give it none.

@@ -36,6 +36,42 @@ impl Faults {
         Faults { log, switch, args }
     }
 
+    /// No fault, only a log of every API request the peer answers (`requests`).
+    pub fn logging(dir: &TestDir) -> Faults {
+        let mut faults = Faults::rate(dir, 0.0, 0);
+        faults.args.extend([
+            "--request-log".into(),
+            dir.path().join("requests.log").display().to_string(),
+        ]);
+        faults
+    }
+
+    /// Every API request the peer answered (with [`Faults::logging`]): (write, request).
+    pub fn requests(&self) -> Vec<(bool, String)> {
+        let path = self.log.with_file_name("requests.log");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                let v: Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("request log line {line:?}: {e}"));
+                (
+                    v["write"].as_bool().unwrap_or(true),
+                    v["request"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// The writes among the requests after the first `from`.
+    pub fn writes_since(&self, from: usize) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .skip(from)
+            .filter(|(write, _)| *write)
+            .map(|(_, request)| request)
+            .collect()
+    }
+
     /// Faults fire from now on.
     pub fn on(&self) {
         std::fs::write(&self.switch, "").expect("writing the fault switch");
