@@ -400,8 +400,19 @@ async fn the_5000_associations_limit_counts_others_and_refuses_before_any_write(
 #[tokio::test]
 async fn throttling_is_retried_with_backoff() {
     let (ms, dir, eks) = setup(&["--throttle-every", "3"], &spec(&[0, 1, 2], None)).await;
-    let apply = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    let apply = dir.idplan_with_env(
+        &ms,
+        &["apply", "--auto-approve"],
+        &[("IDPLAN_STATS", "json")],
+    );
     apply.assert_code(0);
+    // The throttling fired, and idplan's retries rode it out: a third of the calls again.
+    let stats = apply.stats();
+    let (calls, retries) = (
+        stats["api_calls_total"].as_u64().unwrap(),
+        stats["retries"].as_u64().unwrap(),
+    );
+    assert!(retries * 4 >= calls, "{retries} retries of {calls} calls");
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
         .assert_code(0);
     drop(dir);

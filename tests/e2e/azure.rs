@@ -92,8 +92,14 @@ fn apply_creates_identities_credentials_and_access_and_a_replan_changes_nothing(
                "code": "PrincipalNotFound", "message": "Principal does not exist", "times": 1}),
     );
 
-    let plan = dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"]);
+    let plan = dir.idplan_azure_with_env(
+        &arm,
+        &["plan", "--detailed-exitcode"],
+        &[("IDPLAN_STATS", "json")],
+    );
     plan.assert_code(2);
+    // The cluster's 503 fired here, and was retried.
+    assert_eq!(plan.stats()["retries"], 1);
     assert!(
         plan.stdout.contains("principal_id") && plan.stdout.contains("(known after apply)"),
         "{}",
@@ -102,8 +108,14 @@ fn apply_creates_identities_credentials_and_access_and_a_replan_changes_nothing(
     // 3 identities, 15 credentials, 2 role assignments, 1 access policy entry.
     plan.assert_stdout_contains("Plan: 21 to add, 0 to change, 0 to destroy.");
 
-    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
-        .assert_code(0);
+    let apply = dir.idplan_azure_with_env(
+        &arm,
+        &["apply", "--auto-approve"],
+        &[("IDPLAN_STATS", "json")],
+    );
+    apply.assert_code(0);
+    // The two 429s and the replication delay fired here, each retried once.
+    assert_eq!(apply.stats()["retries"], 3);
 
     for (name, sa) in [
         ("spaces-prod-backup", "mxp-controller"),

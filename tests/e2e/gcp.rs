@@ -490,8 +490,14 @@ fn billing_values_for_gcp() {
 fn throttling_and_unavailability_are_retried() {
     let (fake, dir) = setup(&spec("principal", &[0], ALL));
     fake.fail(&[429, 503, 503]);
-    let out = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
+    let out = dir.idplan_gcp_with_env(
+        &fake,
+        &["apply", "--auto-approve"],
+        &[("IDPLAN_STATS", "json")],
+    );
     out.assert_code(0);
+    // Each failure fired and was retried once.
+    assert_eq!(out.stats()["retries"], 3);
     assert_eq!(
         fake.members("bucket:acme-billing", OBJECT_ADMIN),
         vec![principal(0, "vector")]
