@@ -2,7 +2,14 @@
 //! and updates in graph order; within a wave up to `parallelism` writes at once. Every write
 //! is preceded by a re-read (a change made since the plan is refused, never overwritten) and
 //! followed by a state write, so an error part way loses nothing.
+//!
+//! A failure does not stop the apply: everything that does not depend on the failed change
+//! goes on (a delete waits for its dependents' deletes, a create for what it depends on), and
+//! the outcome lists every failure and every change left out because of one. A create that
+//! finds its object already there (a retried create whose first reply was lost) reads it
+//! back and takes it when it is idplan's for this space and what the plan asked for.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -11,9 +18,9 @@ use futures::{StreamExt, stream};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::graph::{self, Address, Scope};
+use crate::graph::{self, Address, Resource, Scope};
 use crate::plan::{Action, Plan, ResourceChange};
-use crate::provider::Clouds;
+use crate::provider::{Adoption, Clouds};
 use crate::state::{Ownership, Record, StateFile};
 
 /// Progress of one resource, for the command line to show.
@@ -52,8 +59,11 @@ pub struct Outcome {
     pub destroyed: usize,
     /// Cloud write operations started (a replace counts two).
     pub writes: usize,
-    /// Failures; apply stops after the wave in which the first one happened.
+    /// Failures, each of one change.
     pub errors: Vec<Error>,
+    /// Changes not attempted because a change they depend on failed (or one that depends on
+    /// them could not be deleted first).
+    pub skipped: Vec<Address>,
 }
 
 pub async fn apply(
@@ -95,38 +105,103 @@ pub async fn apply(
         });
     }
 
-    for (waves, destroy) in order(plan)? {
+    let deposed: Vec<ResourceChange> = plan
+        .resource_changes
+        .iter()
+        .filter_map(ResourceChange::deposed_delete)
+        .collect();
+    let Order {
+        phases,
+        deposed_only,
+    } = order(plan, &deposed)?;
+    // Changes that failed, or were left out because of a failure.
+    let mut failed: HashSet<Address> = HashSet::new();
+    for (waves, phase) in phases {
+        // What each deletion waits for: the deletions of what depends on it.
+        let mut dependents: HashMap<&Address, Vec<&Address>> = HashMap::new();
+        for change in waves.iter().flatten().filter(|_| phase != Phase::Build) {
+            for on in &change.depends_on {
+                dependents.entry(on).or_default().push(&change.address);
+            }
+        }
         for wave in waves {
-            let results: Vec<Result<()>> = stream::iter(wave)
+            let blocked = |c: &ResourceChange| {
+                let waits = match phase {
+                    Phase::Build => c.depends_on.iter().any(|a| failed.contains(a)),
+                    _ => dependents
+                        .get(&c.address)
+                        .is_some_and(|d| d.iter().any(|a| failed.contains(*a))),
+                };
+                // A replacement whose old object could not be deleted first is not created;
+                // the old object of one whose new object failed is kept.
+                waits || (phase != Phase::DestroyFirst && failed.contains(&c.address))
+            };
+            let (wave, left_out): (Vec<_>, Vec<_>) = wave.into_iter().partition(|c| !blocked(c));
+            let results: Vec<(&Address, Result<()>)> = stream::iter(wave)
                 .map(|change| async {
-                    if destroy {
-                        destroy_one(change, clouds, report, &outcome).await?;
-                        journal.record(&|s| s.remove(&change.address)).await
-                    } else {
-                        let resolved = journal.resolve(change)?;
-                        let change = resolved.as_ref().unwrap_or(change);
-                        let actual = build_one(change, clouds, report, &outcome).await?;
-                        let record = change
-                            .record(Some(&actual))
-                            .expect("built changes have an after");
-                        journal
-                            .record(&|s| s.put(record.clone()) | identity_changed(s, change))
-                            .await
+                    let result = async {
+                        if phase == Phase::Build {
+                            let resolved = journal.resolve(change)?;
+                            let change = resolved.as_ref().unwrap_or(change);
+                            let actual = build_one(change, clouds, report, &outcome).await?;
+                            let mut record = change
+                                .record(Some(&actual))
+                                .expect("built changes have an after");
+                            if change.creates_first() {
+                                // Recorded until it is deleted, after everything is built.
+                                record.deposed = change.prior.clone().map(Into::into);
+                            }
+                            journal
+                                .record(&|s| s.put(record.clone()) | identity_changed(s, change))
+                                .await
+                        } else {
+                            destroy_one(change, clouds, report, &outcome).await?;
+                            if deposed_only.contains(&change.address) {
+                                journal.record(&|s| s.forget_deposed(&change.address)).await
+                            } else {
+                                journal.record(&|s| s.remove(&change.address)).await
+                            }
+                        }
                     }
+                    .await;
+                    (&change.address, result)
                 })
                 .buffer_unordered(parallelism.max(1))
                 .collect()
                 .await;
             let mut outcome = outcome.lock().expect("outcome lock");
-            outcome
-                .errors
-                .extend(results.into_iter().filter_map(Result::err));
-            if !outcome.errors.is_empty() {
-                return Ok(std::mem::take(&mut *outcome));
+            for change in left_out {
+                if failed.insert(change.address.clone()) {
+                    outcome.skipped.push(change.address.clone());
+                }
+            }
+            for (address, result) in results {
+                if let Err(e) = result {
+                    failed.insert(address.clone());
+                    outcome.errors.push(e);
+                }
             }
         }
     }
     Ok(outcome.into_inner().expect("outcome lock"))
+}
+
+/// The three phases of an apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Deletions that must come before the creates.
+    DestroyFirst,
+    /// Creates, updates, and the new objects of replacements.
+    Build,
+    /// The old objects of replacements, and deposed ones.
+    DestroyLast,
+}
+
+/// Deletion waves: dependents before what they depend on.
+fn destroy_waves<'a>(changes: &[&'a ResourceChange]) -> Result<Waves<'a>> {
+    let mut waves = waves(changes)?;
+    waves.reverse();
+    Ok(waves)
 }
 
 /// Group commit of the state: every change is in a state write before its step completes,
@@ -217,23 +292,60 @@ fn references_in(attributes: &Value) -> String {
     }
 }
 
-/// The writes of a plan in the order apply makes them: the destroy waves, dependents before
-/// what they depend on (`true`), then the create and update waves, dependencies first. A
-/// replacement is in both: its old object goes before its new one is made.
-fn order(plan: &Plan) -> Result<[(Waves<'_>, bool); 2]> {
-    let destroying: Vec<&ResourceChange> = plan
+/// The writes of a plan in the order apply makes them, phase by phase (see [`Phase`]), and
+/// the deletions that only take a deposed object out of its record.
+struct Order<'a> {
+    phases: [(Waves<'a>, Phase); 3],
+    deposed_only: HashSet<&'a Address>,
+}
+
+/// Orders the changes of `plan` and the deletions of its `deposed` objects.
+fn order<'a>(plan: &'a Plan, deposed: &'a [ResourceChange]) -> Result<Order<'a>> {
+    // Deleted first: what leaves the spec, and replacements the cloud cannot hold beside
+    // their old object. Deleted last, once everything is built: the old objects of the
+    // other replacements (create before destroy) and what earlier ones left (deposed).
+    // A deposed object whose address is replaced again goes first: its address's
+    // replacement records the next one.
+    let (deposed_first, deposed_last): (Vec<&ResourceChange>, Vec<&ResourceChange>) =
+        deposed.iter().partition(|d| {
+            plan.resource_changes
+                .iter()
+                .any(|c| c.address == d.address && c.creates_first())
+        });
+    let first: Vec<&ResourceChange> = plan
         .resource_changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        .filter(|c| {
+            c.action == Action::Delete || (c.action == Action::Replace && !c.creates_first())
+        })
+        .chain(deposed_first.iter().copied())
         .collect();
     let building: Vec<&ResourceChange> = plan
         .resource_changes
         .iter()
         .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
         .collect();
-    let mut destroy_waves = waves(&destroying)?;
-    destroy_waves.reverse();
-    Ok([(destroy_waves, true), (waves(&building)?, false)])
+    let last: Vec<&ResourceChange> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| c.creates_first())
+        .chain(deposed_last.iter().copied())
+        .collect();
+    // Deletions that only take a deposed object out of its record.
+    let deposed_only: HashSet<&Address> = deposed_first
+        .iter()
+        .map(|c| &c.address)
+        .chain(last.iter().map(|c| &c.address))
+        .collect();
+
+    Ok(Order {
+        phases: [
+            (destroy_waves(&first)?, Phase::DestroyFirst),
+            (waves(&building)?, Phase::Build),
+            (destroy_waves(&last)?, Phase::DestroyLast),
+        ],
+        deposed_only,
+    })
 }
 
 /// Changes grouped into waves: each wave's writes may run at once.
@@ -355,7 +467,10 @@ async fn build_one(
     });
     outcome.lock().expect("outcome lock").writes += 1;
     let actual = match &now {
-        None => clouds.create(&desired).await?,
+        None => match clouds.create(&desired).await {
+            Err(e @ Error::Exists { .. }) => created_before(clouds, &desired, e).await?,
+            created => created?,
+        },
         Some(actual) => {
             clouds.update(&desired, actual).await?;
             actual.clone()
@@ -377,6 +492,26 @@ async fn build_one(
         elapsed: started.elapsed(),
     });
     Ok(actual)
+}
+
+/// What a create that found its object already there takes as created: the object, when it
+/// is idplan's for this space and exactly what was asked for (the create was sent before,
+/// by the SDK's retry or idplan's, and its reply was lost). Anything else is the conflict
+/// the create reported.
+async fn created_before(clouds: &Clouds, desired: &Resource, conflict: Error) -> Result<Value> {
+    // With what is wanted as what is known, a driver looks for it by its identity even where
+    // its listing does not show it yet.
+    let Some(actual) = clouds.read(desired, Some(&desired.attributes)).await? else {
+        return Err(conflict);
+    };
+    let ours = matches!(
+        crate::provider::adoption(desired, &actual)?,
+        Adoption::Owned
+    );
+    if ours && graph::decided(desired.kind, &actual) == desired.attributes {
+        return Ok(actual);
+    }
+    Err(conflict)
 }
 
 /// Records the host namespaces each space of the plan covers (drift compares the cluster with
@@ -428,6 +563,7 @@ fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) ->
 mod tests {
     use super::*;
     use crate::graph::{Kind, Location};
+    use crate::plan::Prior;
     use crate::spec::ComponentKind::{self, Backup, Billing};
 
     fn change(
@@ -455,6 +591,20 @@ mod tests {
             prior: None,
             depends_on: on.iter().map(|a| (*a).clone()).collect(),
             reason: None,
+            deposed: None,
+        }
+    }
+
+    /// `change` as the replacement of a role named `old` by one named `new`.
+    fn renamed(change: ResourceChange) -> ResourceChange {
+        ResourceChange {
+            prior: Some(Prior {
+                ownership: Ownership::Created,
+                attributes: serde_json::json!({"name": "old"}),
+                added: None,
+            }),
+            after: Some(serde_json::json!({"name": "new"})),
+            ..change
         }
     }
 
@@ -464,12 +614,13 @@ mod tests {
     /// The addresses of each wave, destroy waves marked with `-`.
     fn schedule(changes: Vec<ResourceChange>) -> Vec<Vec<String>> {
         let plan = Plan::new("l".into(), 0, "h".into(), changes);
-        order(&plan)
+        order(&plan, &[])
             .unwrap()
+            .phases
             .into_iter()
-            .flat_map(|(waves, destroy)| {
+            .flat_map(|(waves, phase)| {
                 waves.into_iter().map(move |wave| {
-                    let sign = if destroy { "-" } else { "+" };
+                    let sign = if phase == Phase::Build { "+" } else { "-" };
                     wave.iter()
                         .map(|c| format!("{sign}{}", c.address))
                         .collect()
@@ -537,6 +688,18 @@ mod tests {
                     vec!["-aws_iam_role.prod.backup"],
                     vec!["+aws_iam_role.prod.backup"],
                     vec!["+aws_iam_role_policy.prod.backup"],
+                ],
+            ),
+            (
+                "replace under a new name: create the new role first, delete the old one last",
+                vec![
+                    renamed(change(Role, Backup, Replace, &[])),
+                    change(Policy, Backup, Update, &[&role]),
+                ],
+                vec![
+                    vec!["+aws_iam_role.prod.backup"],
+                    vec!["+aws_iam_role_policy.prod.backup"],
+                    vec!["-aws_iam_role.prod.backup"],
                 ],
             ),
         ];

@@ -16,6 +16,16 @@ pub enum Error {
         api: &'static str,
         message: String,
     },
+    /// A create found its object already there (IAM `EntityAlreadyExists`, EKS
+    /// `ResourceInUseException`, Google `ALREADY_EXISTS`, ARM `RoleAssignmentExists`): a
+    /// retried create whose first reply was lost, or someone else's object. Apply reads it
+    /// back to tell which; worded as a [`Error::Cloud`].
+    #[error("{resource}: {api} failed: {message}")]
+    Exists {
+        resource: String,
+        api: &'static str,
+        message: String,
+    },
     /// Reading or writing a local file failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -39,6 +49,22 @@ impl Error {
 
     pub fn internal(msg: impl Into<String>) -> Self {
         Error::Internal(msg.into())
+    }
+
+    /// This error, as the "already exists" of a create when `exists` says so.
+    pub fn exists_if(self, exists: bool) -> Self {
+        match self {
+            Error::Cloud {
+                resource,
+                api,
+                message,
+            } if exists => Error::Exists {
+                resource,
+                api,
+                message,
+            },
+            e => e,
+        }
     }
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -8,10 +8,19 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 static CALLS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+/// Attempts after the first of one operation: the retries of throttling, server errors and
+/// lost connections.
+static RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Records that an attempt of a call is a retry.
+pub fn count_retry() {
+    RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Records a call to `api` (`service:Operation`); for drivers that do not use the AWS SDK.
 pub fn count(api: &str) {
@@ -40,6 +49,12 @@ impl Intercept for AwsCalls {
         if let Some(op) = cfg.load::<Metadata>() {
             count(&format!("{}:{}", op.service().to_lowercase(), op.name()));
         }
+        if cfg
+            .load::<RequestAttempts>()
+            .is_some_and(|a| a.attempts() > 1)
+        {
+            count_retry();
+        }
         Ok(())
     }
 }
@@ -59,15 +74,17 @@ pub fn report() {
     let calls = CALLS.lock().expect("stats lock").clone();
     let total: u64 = calls.values().sum();
     let peak = peak_rss_kib();
+    let retries = RETRIES.load(std::sync::atomic::Ordering::Relaxed);
     if format == "json" {
         let report = serde_json::json!({
             "api_calls": calls,
             "api_calls_total": total,
+            "retries": retries,
             "peak_rss_kib": peak,
         });
         eprintln!("{report}");
     } else {
-        eprintln!("API calls: {total}");
+        eprintln!("API calls: {total} ({retries} of them retries)");
         for (api, n) in &calls {
             eprintln!("  {api:<45} {n}");
         }

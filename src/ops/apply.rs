@@ -111,14 +111,42 @@ pub async fn execute(
             outcome.added, outcome.changed, outcome.destroyed
         ));
     }
-    let messages: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
-    Err(Error::user(format!(
-        "{}\napply stopped after {} of the planned writes; {} holds everything that was \
-         applied. Run `idplan plan` to see what remains.",
-        messages.join("\n"),
-        outcome.writes,
-        state.location()
-    )))
+    Err(Error::user(failed(&outcome, &state.location().to_string())))
+}
+
+/// The closing message of an apply with failures: every failure, what was left out because
+/// of them, and where the state stands.
+fn failed(outcome: &apply::Outcome, state: &str) -> String {
+    /// Changes named in the message; more are counted.
+    const NAMED: usize = 20;
+    let mut out: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
+    let n = outcome.errors.len();
+    let mut summary = format!(
+        "apply failed: {n} of the planned changes failed ({} cloud writes were made: {} \
+         added, {} changed, {} destroyed)",
+        outcome.writes, outcome.added, outcome.changed, outcome.destroyed
+    );
+    if !outcome.skipped.is_empty() {
+        let mut names: Vec<String> = outcome
+            .skipped
+            .iter()
+            .take(NAMED)
+            .map(ToString::to_string)
+            .collect();
+        if outcome.skipped.len() > NAMED {
+            names.push(format!("and {} more", outcome.skipped.len() - NAMED));
+        }
+        summary.push_str(&format!(
+            "; {} not attempted because a change they depend on failed: {}",
+            outcome.skipped.len(),
+            names.join(", ")
+        ));
+    }
+    out.push(format!(
+        "{summary}. {state} holds everything that was applied. Run `idplan plan` to see what \
+         remains."
+    ));
+    out.join("\n")
 }
 
 /// The progress line of one event.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
-use super::{Action, Plan, Prior, ResourceChange};
+use super::{Action, DeposedChange, Plan, Prior, ResourceChange};
 use crate::error::{Error, Result};
 use crate::graph::{self, Address, Graph, Resource};
 use crate::provider::{self, Adoption, Clouds};
@@ -111,7 +111,7 @@ async fn read_and_decide(
 ) -> Result<Vec<ResourceChange>> {
     stream::iter(items)
         .map(|item| async move {
-            let (actual, stale_actual) = futures::try_join!(
+            let (actual, stale_actual, deposed) = futures::try_join!(
                 async {
                     let known = match item.stale_record() {
                         None => item.record.as_ref().map(|r| &r.attributes),
@@ -130,13 +130,33 @@ async fn read_and_decide(
                         Some(r) => clouds.read(&r.resource(), Some(&r.attributes)).await,
                         None => Ok(None),
                     }
-                }
+                },
+                read_deposed(item.record.as_ref(), clouds),
             )?;
-            decide(item, actual, stale_actual)
+            let mut change = decide(item, actual, stale_actual)?;
+            change.deposed = deposed;
+            Ok::<_, Error>(change)
         })
         .buffered(parallelism.max(1))
         .try_collect()
         .await
+}
+
+/// The deposed object of a record (left by a replacement that did not finish), and what the
+/// cloud holds of it.
+async fn read_deposed(record: Option<&Record>, clouds: &Clouds) -> Result<Option<DeposedChange>> {
+    let Some((record, deposed)) = record.and_then(|r| Some((r, r.deposed.as_ref()?))) else {
+        return Ok(None);
+    };
+    let resource = record.deposed_resource().expect("it has a deposed object");
+    let before = clouds
+        .read(&resource, Some(&deposed.attributes))
+        .await?
+        .filter(|now| graph::same_object(record.kind, &deposed.attributes, now));
+    Ok(Some(DeposedChange {
+        prior: deposed.into(),
+        before,
+    }))
 }
 
 /// The change for one address. `actual` is what the cloud holds under the desired identity;
@@ -180,6 +200,7 @@ fn decide(
             prior: Some(Prior::from(&record)),
             depends_on: record.depends_on.clone(),
             reason,
+            deposed: None,
         });
     };
 
@@ -196,6 +217,7 @@ fn decide(
         prior: None,
         depends_on: desired.depends_on.clone(),
         reason: None,
+        deposed: None,
     };
     let Some(actual) = actual else {
         change.action = Action::Create;
@@ -325,6 +347,7 @@ mod tests {
             attributes: r.attributes,
             depends_on: vec![],
             added: None,
+            deposed: None,
         }
     }
 

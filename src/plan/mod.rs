@@ -26,7 +26,9 @@ pub enum Action {
     Create,
     Update,
     Delete,
-    /// Delete the old resource, then create the new one: its cloud identity changed.
+    /// A new resource for the old one: its cloud identity changed. The new one is created
+    /// first and the old one deleted last ([`ResourceChange::creates_first`]), unless the
+    /// cloud cannot hold both (one identity): then the old one goes first.
     Replace,
     NoOp,
 }
@@ -57,6 +59,19 @@ pub struct ResourceChange {
     /// Why, when it is not obvious: "deleted outside idplan", "forces replacement: name".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// An object an earlier replacement left behind at this address (a run stopped between
+    /// the create and the delete): apply deletes it after the creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposed: Option<DeposedChange>,
+}
+
+/// The deletion of a deposed object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeposedChange {
+    /// What the state recorded of it.
+    pub prior: Prior,
+    /// What the cloud holds of it now; null when it is gone already.
+    pub before: Option<Value>,
 }
 
 impl ResourceChange {
@@ -82,6 +97,35 @@ impl ResourceChange {
         })
     }
 
+    /// Whether a replacement creates the new object before it deletes the old one, so that
+    /// what uses the resource keeps working in between: yes, unless both have one cloud
+    /// identity (the cloud cannot hold both).
+    pub fn creates_first(&self) -> bool {
+        let (Some(prior), Some(after)) = (&self.prior, &self.after) else {
+            return false;
+        };
+        self.action == Action::Replace
+            && crate::graph::identity(self.kind, &prior.attributes)
+                != crate::graph::identity(self.kind, after)
+    }
+
+    /// The deletion of the deposed object of this address, as a change of its own.
+    pub fn deposed_delete(&self) -> Option<ResourceChange> {
+        let deposed = self.deposed.as_ref()?;
+        Some(ResourceChange {
+            action: Action::Delete,
+            before: deposed.before.clone(),
+            after: None,
+            ownership: deposed.prior.ownership,
+            importing: false,
+            added: None,
+            prior: Some(deposed.prior.clone()),
+            reason: None,
+            deposed: None,
+            ..self.clone()
+        })
+    }
+
     /// Whether deleting this adopted resource gives something back to its owner (rather than
     /// only dropping it from the state).
     pub fn releases(&self) -> bool {
@@ -99,6 +143,8 @@ impl ResourceChange {
             attributes: crate::graph::with_computed(self.kind, self.after.as_ref()?, actual),
             depends_on: self.depends_on.clone(),
             added: self.added.clone(),
+            // Kept until apply deletes it.
+            deposed: self.deposed.as_ref().map(|d| d.prior.clone().into()),
         })
     }
 }
@@ -110,6 +156,26 @@ pub struct Prior {
     pub attributes: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added: Option<Value>,
+}
+
+impl From<Prior> for crate::state::Deposed {
+    fn from(p: Prior) -> Self {
+        crate::state::Deposed {
+            ownership: p.ownership,
+            attributes: p.attributes,
+            added: p.added,
+        }
+    }
+}
+
+impl From<&crate::state::Deposed> for Prior {
+    fn from(d: &crate::state::Deposed) -> Prior {
+        Prior {
+            ownership: d.ownership,
+            attributes: d.attributes.clone(),
+            added: d.added.clone(),
+        }
+    }
 }
 
 impl From<&Record> for Prior {
@@ -186,6 +252,11 @@ impl Plan {
             }
             if c.importing {
                 summary.import += 1;
+            }
+            match c.deposed.as_ref().map(|d| d.before.is_some()) {
+                Some(true) => summary.destroy += 1,
+                Some(false) => summary.forget += 1,
+                None => {}
             }
         }
         Plan {

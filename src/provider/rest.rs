@@ -18,6 +18,9 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest wait honoured from `Retry-After`.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
+/// The error codes of a create that found its object already there (Google, ARM).
+const EXISTS_CODES: &[&str] = &["ALREADY_EXISTS", "RoleAssignmentExists"];
+
 /// Where bearer tokens come from; a token is never logged or stored.
 pub trait TokenSource: Send + Sync {
     /// A token, or why there is none (said to the user as it is); an empty token sends no
@@ -141,11 +144,16 @@ impl Failure {
     }
 
     pub fn into_error(self, resource: &str, api: &'static str) -> Error {
+        let exists = self
+            .code
+            .as_deref()
+            .is_some_and(|code| EXISTS_CODES.contains(&code));
         Error::Cloud {
             resource: resource.to_string(),
             api,
             message: self.message,
         }
+        .exists_if(exists)
     }
 }
 
@@ -177,6 +185,9 @@ impl Rest {
         loop {
             attempt += 1;
             crate::stats::count(req.stat);
+            if attempt > 1 {
+                crate::stats::count_retry();
+            }
             let token = self.tokens.token().await.map_err(Failure::unanswered)?;
             let mut request = self
                 .http

@@ -71,9 +71,32 @@ pub struct Record {
     /// For adopted resources: what idplan added and takes back when the resource leaves the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added: Option<Value>,
+    /// The object this one replaced, still in the cloud: a replacement creates the new object
+    /// first and deletes the old one last, and a run stopped in between leaves it here for
+    /// the next apply to delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposed: Option<Deposed>,
+}
+
+/// An object a replacement left behind, as the state recorded it before the replacement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deposed {
+    pub ownership: Ownership,
+    pub attributes: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<Value>,
 }
 
 impl Record {
+    /// The deposed object as a resource, to read or delete.
+    pub fn deposed_resource(&self) -> Option<Resource> {
+        let deposed = self.deposed.as_ref()?;
+        Some(Resource {
+            attributes: deposed.attributes.clone(),
+            ..self.resource()
+        })
+    }
+
     pub fn resource(&self) -> Resource {
         Resource {
             address: self.address.clone(),
@@ -121,6 +144,17 @@ impl State {
         }
     }
 
+    /// Forgets the deposed object of a record (deleted now); returns whether anything changed.
+    pub fn forget_deposed(&mut self, address: &str) -> bool {
+        match self
+            .resources
+            .binary_search_by(|r| r.address.as_str().cmp(address))
+        {
+            Ok(i) => self.resources[i].deposed.take().is_some(),
+            Err(_) => false,
+        }
+    }
+
     pub fn remove(&mut self, address: &str) -> bool {
         match self
             .resources
@@ -158,6 +192,7 @@ mod tests {
             attributes: json!({"name": space}),
             depends_on: vec![],
             added: None,
+            deposed: None,
         }
     }
 

@@ -589,7 +589,7 @@ async fn renaming_a_role_replaces_it() {
     dir.write("idplan.yaml", &spec(1, "", Some(renamed)));
     let plan = dir.idplan(&ms, &["plan"]);
     plan.assert_code(0);
-    plan.assert_stdout_contains("aws_iam_role.prod.sharedSecrets must be replaced (forces replacement: spaces-prod-shared-secrets becomes acme-prod-eso)");
+    plan.assert_stdout_contains("aws_iam_role.prod.sharedSecrets must be replaced: create replacement, then destroy (forces replacement: spaces-prod-shared-secrets becomes acme-prod-eso)");
     plan.assert_stdout_contains("Plan: 2 to add, 0 to change, 2 to destroy.");
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::support::ministack::Iam;
-use crate::support::{Ministack, TestDir, control_planes, namespace};
+use crate::support::{Faults, Ministack, TestDir, control_planes, namespace};
 
 const CLUSTER: &str = "spaces-pi";
 const ROLE_PREFIX: &str = "arn:aws:iam::000000000000:role/";
@@ -400,8 +400,19 @@ async fn the_5000_associations_limit_counts_others_and_refuses_before_any_write(
 #[tokio::test]
 async fn throttling_is_retried_with_backoff() {
     let (ms, dir, eks) = setup(&["--throttle-every", "3"], &spec(&[0, 1, 2], None)).await;
-    let apply = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    let apply = dir.idplan_with_env(
+        &ms,
+        &["apply", "--auto-approve"],
+        &[("IDPLAN_STATS", "json")],
+    );
     apply.assert_code(0);
+    // The throttling fired, and idplan's retries rode it out: a third of the calls again.
+    let stats = apply.stats();
+    let (calls, retries) = (
+        stats["api_calls_total"].as_u64().unwrap(),
+        stats["retries"].as_u64().unwrap(),
+    );
+    assert!(retries * 4 >= calls, "{retries} retries of {calls} calls");
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
         .assert_code(0);
     drop(dir);
@@ -545,4 +556,212 @@ async fn an_association_made_again_outside_idplan_is_not_idplans() {
     let held = eks.associations().await;
     assert_eq!(held[&key].id, again, "the adopted association stays");
     assert_eq!(held.len(), 4, "{held:?}");
+}
+
+/// A bad day on 100 control planes (300 associations in one cluster: three EKS pages): a
+/// fifth of IAM and EKS requests throttled, failed, or failed after the write was done. One
+/// apply converges; every fault fired was retried once by idplan's own retry settings.
+#[tokio::test]
+async fn one_apply_converges_when_a_fifth_of_requests_fail() {
+    let dir = TestDir::new();
+    let faults = Faults::rate(&dir, 0.2, 13);
+    let ms = Ministack::start_with(&faults.args());
+    ms.create_cluster(CLUSTER).await;
+    let planes: Vec<usize> = (0..100).collect();
+    dir.write("idplan.yaml", &spec(&planes, None));
+    let eks = Eks::new(&ms).await;
+    faults.on();
+    let started = std::time::Instant::now();
+    let apply = dir.idplan_with_env(
+        &ms,
+        &["apply", "--auto-approve"],
+        &[("IDPLAN_STATS", "json")],
+    );
+    apply.assert_code(0);
+    let elapsed = started.elapsed();
+    let fired = faults.fired().len();
+    let counts = faults.assert_all_fired("eks:POST");
+    assert_eq!(
+        apply.stats()["retries"],
+        fired,
+        "every fault is retried once"
+    );
+    eprintln!("100 control planes, 20 % faults: {elapsed:?}, faults {counts:?}");
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    faults.off();
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&planes, "spaces-pi-shared-secrets")
+    );
+}
+
+/// The reply of every role and association create is lost (IAM or EKS made it, then
+/// answered 500): the retried create finds `EntityAlreadyExists` / `ResourceInUseException`,
+/// reads the object back, and takes it as created: it is idplan's and what was asked for.
+#[tokio::test]
+async fn a_lost_reply_to_a_create_is_not_a_failure() {
+    let dir = TestDir::new();
+    let faults = Faults::targeted(&dir, "lost", "^(iam:CreateRole|eks:POST )", 100);
+    let ms = Ministack::start_with(&faults.args());
+    ms.create_cluster(CLUSTER).await;
+    dir.write("idplan.yaml", &spec(&[0, 1], None));
+    let eks = Eks::new(&ms).await;
+    faults.on();
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let lost = |api: &str| {
+        faults
+            .fired()
+            .iter()
+            .filter(|(kind, request)| kind == "lost" && request.starts_with(api))
+            .count()
+    };
+    assert_eq!(lost("iam:CreateRole"), 3, "{:?}", faults.fired());
+    assert_eq!(lost("eks:POST"), 6, "{:?}", faults.fired());
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    faults.off();
+    let associations = eks.associations().await;
+    assert_eq!(
+        roles_of(&associations),
+        expected(&[0, 1], "spaces-pi-shared-secrets")
+    );
+    // The state records each association under the id EKS holds.
+    let state = dir.read("state/idplan.state.json");
+    for a in associations.values() {
+        assert!(state.contains(&a.id), "{} not in the state", a.id);
+    }
+}
+
+/// A renamed role is created, with its policy, and the associations are pointed at it before
+/// the old role goes: pods keep valid credentials in between. IAM refuses to delete the old
+/// role (403): the apply fails, but the new role is in place, the old one is still there and
+/// recorded as deposed; the next plan says it will be destroyed, and the next apply does.
+#[tokio::test]
+async fn a_renamed_role_is_created_before_the_old_one_is_deleted() {
+    let dir = TestDir::new();
+    let faults = Faults::targeted(&dir, "deny", "^iam:DeleteRole$", 100);
+    let ms = Ministack::start_with(&faults.args());
+    ms.create_cluster(CLUSTER).await;
+    dir.write("idplan.yaml", &spec(&[0, 1], None));
+    let eks = Eks::new(&ms).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+
+    dir.write("idplan.yaml", &spec(&[0, 1], Some("acme-pi-eso")));
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_stdout_contains(
+        "aws_iam_role.pi.sharedSecrets must be replaced: create replacement, then destroy",
+    );
+    faults.on();
+    let apply = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    apply.assert_code(1);
+    apply.assert_stderr_contains(
+        "aws_iam_role.pi.sharedSecrets: iam:DeleteRole failed: AccessDenied",
+    );
+    faults.off();
+    // Both roles exist; the associations already point at the new one.
+    assert!(eks.iam.role("acme-pi-eso").await.is_some());
+    assert!(eks.iam.role("spaces-pi-shared-secrets").await.is_some());
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1], "acme-pi-eso")
+    );
+    let state = dir.state();
+    let role = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "aws_iam_role.pi.sharedSecrets")
+        .unwrap();
+    assert_eq!(role["attributes"]["name"], "acme-pi-eso");
+    assert_eq!(
+        role["deposed"]["attributes"]["name"],
+        "spaces-pi-shared-secrets"
+    );
+
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_stdout_contains(
+        "aws_iam_role.pi.sharedSecrets (deposed object, left by a replacement that did not \
+         finish) will be destroyed",
+    );
+    plan.assert_stdout_contains("Plan: 0 to add, 0 to change, 1 to destroy.");
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert!(eks.iam.role("spaces-pi-shared-secrets").await.is_none());
+    assert!(eks.iam.role("acme-pi-eso").await.is_some());
+    assert!(!dir.read("state/idplan.state.json").contains("deposed"));
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+/// An apply killed with SIGKILL at several points of its run (planning, creating roles,
+/// creating associations), each time picked up by the next: the last apply converges, every
+/// role and association idplan made is recorded in the state under the id EKS holds, and
+/// nothing is made twice.
+#[tokio::test]
+async fn an_apply_killed_part_way_is_picked_up_by_the_next() {
+    let (ms, dir, eks) = setup(&[], &spec(&(0..100).collect::<Vec<_>>(), None)).await;
+    let killed = crate::support::Output::kill_runs(
+        || dir.ministack_command(&ms, &["apply", "--auto-approve"]),
+        &[150, 500, 900, 1300],
+    );
+    assert!(
+        killed >= 2,
+        "only {killed} applies were still running when killed"
+    );
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    let planes: Vec<usize> = (0..100).collect();
+    let associations = eks.associations().await;
+    assert_eq!(
+        roles_of(&associations),
+        expected(&planes, "spaces-pi-shared-secrets"),
+        "one association per (namespace, service account), each at its role"
+    );
+    let state = dir.state();
+    let recorded: std::collections::BTreeSet<String> = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["attributes"]["association_id"].as_str().map(String::from))
+        .collect();
+    let held: std::collections::BTreeSet<String> =
+        associations.values().map(|a| a.id.clone()).collect();
+    assert_eq!(recorded, held, "the state records exactly what EKS holds");
+    let roles: Vec<String> = eks.iam.role_names().await.into_iter().collect();
+    assert_eq!(
+        roles,
+        [
+            "spaces-pi-backup",
+            "spaces-pi-billing",
+            "spaces-pi-shared-secrets"
+        ]
+    );
+}
+
+/// "No cloud write" as ministack saw it: a second apply, and an apply that rebuilds a lost
+/// state from idplan's tags, send IAM and EKS reads only.
+#[tokio::test]
+async fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
+    let logs = TestDir::new();
+    let log = Faults::logging(&logs);
+    let (ms, dir, _eks) = setup(&log.args(), &spec(&[0, 1], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let first = log.requests();
+    assert!(
+        first
+            .iter()
+            .any(|(write, r)| *write && r == "iam:CreateRole"),
+        "the log sees idplan's writes: {first:?}"
+    );
+    for rebuild in [false, true] {
+        if rebuild {
+            std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+        }
+        let mark = log.requests().len();
+        dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+        assert!(log.requests().len() > mark, "the apply read the cloud");
+        assert_eq!(log.writes_since(mark), Vec::<String>::new());
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::support::fake_arm::{ISSUER, RG, SUB, identity_id, storage_id};
-use crate::support::{FakeArm, TestDir, control_planes, namespaces, repo_path, subjects};
+use crate::support::{FakeArm, Faults, TestDir, control_planes, namespaces, repo_path, subjects};
 
 const BLOB: &str = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
 const SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
@@ -24,14 +24,19 @@ pub(crate) fn spec(namespaces: &[String]) -> String {
 /// A fake ARM seeded with the cluster, the storage accounts and the vault; a directory
 /// whose idplan.yaml is `spec`.
 pub(crate) fn setup(spec: &str) -> (FakeArm, TestDir) {
-    let arm = FakeArm::start();
+    let dir = TestDir::new();
+    (setup_in(&dir, spec, &[]), dir)
+}
+
+/// As [`setup`], in `dir`, with more arguments for the fake (`Faults::args`).
+fn setup_in(dir: &TestDir, spec: &str, args: &[&str]) -> FakeArm {
+    let arm = FakeArm::start_with(args);
     arm.seed_cluster(json!({}));
     arm.seed_storage("acmebackup");
     arm.seed_storage("acmebilling");
     arm.admin("/admin/vaults", json!({"id": vault_id(), "rbac": false}));
-    let dir = TestDir::new();
     dir.write("idplan.yaml", spec);
-    (arm, dir)
+    arm
 }
 
 fn vault_id() -> String {
@@ -87,8 +92,14 @@ fn apply_creates_identities_credentials_and_access_and_a_replan_changes_nothing(
                "code": "PrincipalNotFound", "message": "Principal does not exist", "times": 1}),
     );
 
-    let plan = dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"]);
+    let plan = dir.idplan_azure_with_env(
+        &arm,
+        &["plan", "--detailed-exitcode"],
+        &[("IDPLAN_STATS", "json")],
+    );
     plan.assert_code(2);
+    // The cluster's 503 fired here, and was retried.
+    assert_eq!(plan.stats()["retries"], 1);
     assert!(
         plan.stdout.contains("principal_id") && plan.stdout.contains("(known after apply)"),
         "{}",
@@ -97,8 +108,14 @@ fn apply_creates_identities_credentials_and_access_and_a_replan_changes_nothing(
     // 3 identities, 15 credentials, 2 role assignments, 1 access policy entry.
     plan.assert_stdout_contains("Plan: 21 to add, 0 to change, 0 to destroy.");
 
-    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
-        .assert_code(0);
+    let apply = dir.idplan_azure_with_env(
+        &arm,
+        &["apply", "--auto-approve"],
+        &[("IDPLAN_STATS", "json")],
+    );
+    apply.assert_code(0);
+    // The two 429s and the replication delay fired here, each retried once.
+    assert_eq!(apply.stats()["retries"], 3);
 
     for (name, sa) in [
         ("spaces-prod-backup", "mxp-controller"),
@@ -660,8 +677,9 @@ fn an_identity_deleted_out_of_band_is_recreated_with_its_access() {
     let plan = dir.idplan_azure(&arm, &["plan"]);
     plan.assert_code(0);
     plan.assert_stdout_contains(
-        "azurerm_role_assignment.prod.backup must be replaced (forces replacement: a \
-             resource it refers to is created anew)",
+        "azurerm_role_assignment.prod.backup must be replaced: destroy, then create \
+         replacement (the cloud cannot hold both at once) (forces replacement: a resource it \
+         refers to is created anew)",
     );
     dir.idplan_azure(&arm, &["apply", "--auto-approve"])
         .assert_code(0);
@@ -679,4 +697,196 @@ fn an_identity_deleted_out_of_band_is_recreated_with_its_access() {
     assert_eq!(scopes[0].2, backup);
     dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
         .assert_code(0);
+}
+
+/// What a converged apply of `cps` leaves in the fake: three identities with a credential
+/// per control plane, two role assignments, one access policy entry.
+#[track_caller]
+fn assert_converged(arm: &FakeArm, cps: &[String]) {
+    for (name, sa) in [
+        ("spaces-prod-backup", "mxp-controller"),
+        ("spaces-prod-billing", "vector"),
+        ("spaces-prod-shared-secrets", "external-secrets-controller"),
+    ] {
+        assert_eq!(arm.subjects(name), subjects(cps, sa), "{name}");
+    }
+    assert_eq!(assignments(arm).len(), 2);
+    assert_eq!(access_policies(arm).len(), 1);
+}
+
+/// A bad day: a fifth of the ARM requests throttled (429 with Retry-After), failed (503), or
+/// failed after the write was done (500). One apply converges, every fault retried once.
+#[test]
+fn one_apply_converges_when_a_fifth_of_requests_fail() {
+    let dir = TestDir::new();
+    let faults = Faults::rate(&dir, 0.2, 13);
+    let cps = namespaces(0..10);
+    let arm = setup_in(&dir, &spec(&cps), &faults.args());
+    faults.on();
+    let apply = dir.idplan_azure_with_env(
+        &arm,
+        &["apply", "--auto-approve"],
+        &[("IDPLAN_STATS", "json")],
+    );
+    apply.assert_code(0);
+    let fired = faults.fired().len();
+    faults.assert_all_fired("PUT");
+    assert_eq!(
+        apply.stats()["retries"],
+        fired,
+        "every fault is retried once"
+    );
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    faults.off();
+    assert_converged(&arm, &cps);
+}
+
+/// The reply of every role assignment and credential write is lost (ARM made it, then
+/// answered 500): the retried assignment finds 409 RoleAssignmentExists, reads it back, and
+/// takes it as created.
+#[test]
+fn a_lost_reply_to_a_role_assignment_is_not_a_failure() {
+    let dir = TestDir::new();
+    let faults = Faults::targeted(
+        &dir,
+        "lost",
+        "^PUT .*/(roleAssignments|federatedIdentityCredentials)/",
+        100,
+    );
+    let cps = namespaces(0..2);
+    let arm = setup_in(&dir, &spec(&cps), &faults.args());
+    faults.on();
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let lost = faults
+        .fired()
+        .iter()
+        .filter(|(_, request)| request.contains("roleAssignments"))
+        .count();
+    assert_eq!(lost, 2, "{:?}", faults.fired());
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    faults.off();
+    assert_converged(&arm, &cps);
+}
+
+/// One identity cannot be created: everything that does not hang on it is still applied and
+/// recorded, its credentials and assignment are left out and named, and the failure names
+/// the resource, the API and ARM's message. The next apply finishes the work.
+#[test]
+fn one_failure_does_not_stop_independent_work() {
+    let cps = namespaces(0..3);
+    let (arm, dir) = setup(&spec(&cps));
+    arm.fault(
+        json!({"method": "PUT", "contains": "userAssignedIdentities/spaces-prod-billing",
+                     "status": 400, "code": "InvalidTemplate", "message": "not today", "times": 1}),
+    );
+    let apply = dir.idplan_azure(&arm, &["apply", "--auto-approve"]);
+    apply.assert_code(1);
+    apply.assert_stderr_contains(
+        "azurerm_user_assigned_identity.prod.billing: PUT \
+         Microsoft.ManagedIdentity/userAssignedIdentities failed: 400 Bad Request: \
+         InvalidTemplate: not today",
+    );
+    apply.assert_stderr_contains("apply failed: 1 of the planned changes failed");
+    // The billing identity's three credentials and its role assignment.
+    apply.assert_stderr_contains("4 not attempted because a change they depend on failed");
+    assert!(arm.identity("spaces-prod-billing").is_none());
+    assert_eq!(
+        arm.subjects("spaces-prod-backup"),
+        subjects(&cps, "mxp-controller")
+    );
+    assert_eq!(
+        arm.subjects("spaces-prod-shared-secrets"),
+        subjects(&cps, "external-secrets-controller")
+    );
+    assert_eq!(assignments(&arm).len(), 1);
+    assert_eq!(access_policies(&arm).len(), 1);
+    let state = dir.read("state/idplan.state.json");
+    assert!(state.contains("azurerm_user_assigned_identity.prod.backup"));
+    assert!(!state.contains("azurerm_user_assigned_identity.prod.billing"));
+
+    let plan = dir.idplan_azure(&arm, &["plan"]);
+    plan.assert_stdout_contains("Plan: 5 to add, 0 to change, 0 to destroy.");
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_converged(&arm, &cps);
+}
+
+/// The fake takes only the test's token, as ARM takes only a valid one: a test that passes
+/// with the fake is one whose token reached it.
+#[test]
+fn the_fake_refuses_another_token() {
+    let (arm, dir) = setup(&spec(&namespaces(0..1)));
+    let out = dir.idplan_azure_with_env(
+        &arm,
+        &["plan"],
+        &[("IDPLAN_AZURE_ACCESS_TOKEN", "someone-elses")],
+    );
+    out.assert_code(1);
+    out.assert_stderr_contains("401 Unauthorized: InvalidAuthenticationToken");
+}
+
+/// An apply killed with SIGKILL at several points, each time picked up by the next: the last
+/// apply converges, every identity idplan made is recorded in the state under the client id
+/// Azure holds, and nothing is made twice.
+#[test]
+fn an_apply_killed_part_way_is_picked_up_by_the_next() {
+    let cps = namespaces(0..20);
+    let (arm, dir) = setup(&spec(&cps));
+    let killed = crate::support::Output::kill_runs(
+        || dir.azure_command(&arm, &["apply", "--auto-approve"]),
+        &[300, 1200, 2500],
+    );
+    assert!(
+        killed >= 2,
+        "only {killed} applies were still running when killed"
+    );
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    assert_converged(&arm, &cps);
+    let held = arm.state()["identities"].as_object().unwrap().len();
+    assert_eq!(held, 3, "one identity per component");
+    let state = dir.read("state/idplan.state.json");
+    for name in [
+        "spaces-prod-backup",
+        "spaces-prod-billing",
+        "spaces-prod-shared-secrets",
+    ] {
+        let client = arm.identity_property(name, "clientId");
+        assert!(
+            state.contains(&client),
+            "{name}'s client id {client} is not in the state"
+        );
+    }
+}
+
+/// "No cloud write" as the fake ARM saw it: a second apply, and an apply that rebuilds a lost
+/// state, send reads only.
+#[test]
+fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
+    let dir = TestDir::new();
+    let log = Faults::logging(&dir);
+    let arm = setup_in(&dir, &spec(&namespaces(0..2)), &log.args());
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert!(
+        log.requests()
+            .iter()
+            .any(|(write, r)| *write && r.starts_with("PUT ")),
+        "the log sees idplan's writes"
+    );
+    for rebuild in [false, true] {
+        if rebuild {
+            std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+        }
+        let mark = log.requests().len();
+        dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+            .assert_code(0);
+        assert!(log.requests().len() > mark, "the apply read the cloud");
+        assert_eq!(log.writes_since(mark), Vec::<String>::new());
+    }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{FakeGoogle, TestDir, control_planes, namespace};
+use crate::support::{FakeGoogle, Faults, TestDir, control_planes, namespace};
 
 const PROJECT: &str = "acme-spaces";
 const NUMBER: &str = "123456789012";
@@ -42,7 +42,13 @@ const ALL: &str = "      backup: { bucket: acme-backup }\n      billing: { bucke
 /// A fake with the project, two clusters (one without Workload Identity), three buckets (one
 /// without uniform access) and a secret; and a directory holding `spec`.
 fn setup(spec: &str) -> (FakeGoogle, TestDir) {
-    let fake = FakeGoogle::start();
+    let dir = TestDir::new();
+    (setup_in(&dir, spec, &[]), dir)
+}
+
+/// As [`setup`], in `dir`, with more arguments for the fake (`Faults::args`).
+fn setup_in(dir: &TestDir, spec: &str, args: &[&str]) -> FakeGoogle {
+    let fake = FakeGoogle::start_with(args);
     fake.seed(json!({
         "projects": [{ "id": PROJECT, "number": NUMBER }],
         "clusters": [
@@ -56,9 +62,8 @@ fn setup(spec: &str) -> (FakeGoogle, TestDir) {
         ],
         "secrets": [{ "project": PROJECT, "id": "spaces-token" }],
     }));
-    let dir = TestDir::new();
     dir.write("idplan.yaml", spec);
-    (fake, dir)
+    fake
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -485,14 +490,20 @@ fn billing_values_for_gcp() {
 fn throttling_and_unavailability_are_retried() {
     let (fake, dir) = setup(&spec("principal", &[0], ALL));
     fake.fail(&[429, 503, 503]);
-    let out = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
+    let out = dir.idplan_gcp_with_env(
+        &fake,
+        &["apply", "--auto-approve"],
+        &[("IDPLAN_STATS", "json")],
+    );
     out.assert_code(0);
+    // Each failure fired and was retried once.
+    assert_eq!(out.stats()["retries"], 3);
     assert_eq!(
         fake.members("bucket:acme-billing", OBJECT_ADMIN),
         vec![principal(0, "vector")]
     );
     // Past the attempts, the error names the resource, the API and Google's answer.
-    fake.fail(&[503; 5]);
+    fake.fail(&[503; 8]);
     let out = dir.idplan_gcp(&fake, &["plan"]);
     out.assert_code(1);
     out.assert_stderr_contains(
@@ -596,4 +607,192 @@ fn a_saved_plan_refuses_a_change_to_idplans_members_but_not_to_others() {
         fake.members("bucket:acme-billing", OBJECT_ADMIN),
         vec![principal(1, "vector")]
     );
+}
+
+/// A bad day: a fifth of the Google calls throttled (429), failed (503), or failed after the
+/// write was done (500). One apply converges, every fault retried once by idplan.
+#[test]
+fn one_apply_converges_when_a_fifth_of_calls_fail() {
+    let dir = TestDir::new();
+    let faults = Faults::rate(&dir, 0.2, 13);
+    let planes: Vec<usize> = (0..30).collect();
+    let fake = setup_in(&dir, &spec("service-account", &planes, ALL), &faults.args());
+    faults.on();
+    let apply = dir.idplan_gcp_with_env(
+        &fake,
+        &["apply", "--auto-approve"],
+        &[("IDPLAN_STATS", "json")],
+    );
+    apply.assert_code(0);
+    let fired = faults.fired().len();
+    faults.assert_fired();
+    assert_eq!(
+        apply.stats()["retries"],
+        fired,
+        "every fault is retried once"
+    );
+    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    faults.off();
+    for (component, sa) in [("backup", "mxp-controller"), ("billing", "vector")] {
+        let account = email(&format!("spaces-prod-{component}"));
+        let want: Vec<String> = planes
+            .iter()
+            .map(|i| format!("serviceAccount:{POOL}[{}/{sa}]", namespace(*i)))
+            .collect();
+        assert_eq!(
+            fake.members(&format!("sa:{account}"), WI_USER),
+            sorted(want)
+        );
+    }
+    assert_eq!(
+        fake.members(&format!("project:{PROJECT}"), SECRET_ACCESSOR),
+        vec![format!(
+            "serviceAccount:{}",
+            email("spaces-prod-shared-secrets")
+        )]
+    );
+}
+
+/// The reply of every service account create and delete is lost (the account is made or
+/// deleted, then Google answers 500): the retried create finds 409 ALREADY_EXISTS, the
+/// retried delete 404, and both are what idplan asked for.
+#[test]
+fn a_lost_reply_to_a_create_or_a_delete_is_not_a_failure() {
+    let dir = TestDir::new();
+    let faults = Faults::targeted(
+        &dir,
+        "lost",
+        r"^(POST /v1/projects/[^/]+/serviceAccounts$|DELETE )",
+        100,
+    );
+    let fake = setup_in(&dir, &spec("service-account", &[0], ALL), &faults.args());
+    faults.on();
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let creates = faults
+        .fired()
+        .iter()
+        .filter(|(kind, request)| kind == "lost" && request.starts_with("POST"))
+        .count();
+    assert_eq!(creates, 3, "{:?}", faults.fired());
+    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    dir.write(
+        "idplan.yaml",
+        &spec("service-account", &[0], "      sharedSecrets: {}\n"),
+    );
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert!(
+        faults
+            .fired()
+            .iter()
+            .filter(|(_, r)| r.starts_with("DELETE"))
+            .count()
+            == 2,
+        "{:?}",
+        faults.fired()
+    );
+    faults.off();
+    for gone in ["backup", "billing"] {
+        let (status, _) = fake.call_status(
+            "GET",
+            &format!(
+                "/v1/projects/{PROJECT}/serviceAccounts/{}",
+                email(&format!("spaces-prod-{gone}"))
+            ),
+            None,
+        );
+        assert_eq!(status, 404);
+    }
+    assert!(
+        !dir.read("state/idplan.state.json")
+            .contains("spaces-prod-backup")
+    );
+    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+/// The fake takes only the test's token, as Google takes only a valid one.
+#[test]
+fn the_fake_refuses_another_token() {
+    let (fake, dir) = setup(&spec("principal", &[0], ALL));
+    let out = dir.idplan_gcp_with_env(
+        &fake,
+        &["plan"],
+        &[("IDPLAN_GCP_ACCESS_TOKEN", "someone-elses")],
+    );
+    out.assert_code(1);
+    out.assert_stderr_contains("UNAUTHENTICATED (HTTP 401)");
+}
+
+/// An apply killed with SIGKILL at several points, each time picked up by the next: the last
+/// apply converges, every account and member idplan made is recorded, nothing twice.
+#[test]
+fn an_apply_killed_part_way_is_picked_up_by_the_next() {
+    let planes: Vec<usize> = (0..100).collect();
+    let (fake, dir) = setup(&spec("service-account", &planes, ALL));
+    let killed = crate::support::Output::kill_runs(
+        || dir.gcp_command(&fake, &["apply", "--auto-approve"]),
+        &[60, 200, 400],
+    );
+    assert!(
+        killed >= 2,
+        "only {killed} applies were still running when killed"
+    );
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+    let accounts = fake.call(
+        "GET",
+        &format!("/v1/projects/{PROJECT}/serviceAccounts?pageSize=100"),
+        None,
+    );
+    let emails: Vec<&str> = accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails.len(), 3, "{emails:?}");
+    let state = dir.read("state/idplan.state.json");
+    for email in &emails {
+        assert!(state.contains(email), "{email} is not in the state");
+    }
+    let backup = email("spaces-prod-backup");
+    let want: Vec<String> = planes
+        .iter()
+        .map(|i| format!("serviceAccount:{POOL}[{}/mxp-controller]", namespace(*i)))
+        .collect();
+    assert_eq!(fake.members(&format!("sa:{backup}"), WI_USER), sorted(want));
+}
+
+/// "No cloud write" as the fake Google APIs saw it: a second apply, and an apply that
+/// rebuilds a lost state, send reads only.
+#[test]
+fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
+    let dir = TestDir::new();
+    let log = Faults::logging(&dir);
+    let fake = setup_in(&dir, &spec("service-account", &[0, 1], ALL), &log.args());
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert!(
+        log.requests()
+            .iter()
+            .any(|(write, r)| *write && r.ends_with(":setIamPolicy")),
+        "the log sees idplan's writes"
+    );
+    for rebuild in [false, true] {
+        if rebuild {
+            std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+        }
+        let mark = log.requests().len();
+        dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+            .assert_code(0);
+        assert!(log.requests().len() > mark, "the apply read the cloud");
+        assert_eq!(log.writes_since(mark), Vec::<String>::new());
+    }
 }

@@ -21,3 +21,4 @@ mod ministack_paging;
 mod plan_markdown;
 mod remote_state;
 mod spec_errors;
+mod spec_fuzz;

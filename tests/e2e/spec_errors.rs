@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use idplan::spec::{self, SpecErrors};
 
-use crate::support::repo_path;
+use crate::support::{Rng, repo_path};
 
 /// file, `line:column` of the first error, its field (empty: the whole file), a piece of its
 /// message, and how many errors in all.
@@ -159,22 +159,6 @@ fn a_missing_file_is_one_unlocated_error() {
         format!("{}: {}", path.display(), errors.0[0].message)
     );
     assert!(errors.0[0].message.starts_with("cannot read spec: "));
-}
-
-/// A small deterministic generator (xorshift64*): no dependency, the same cases every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 /// Truncations and mutations of the valid spec never panic, and every error is located.

@@ -7,7 +7,8 @@ against the official examples in ../shared/reference/azure/ by tests/e2e/azure.r
 
 - paths of resource group scoped resources, matched case-insensitively like ARM;
 - `api-version` required (400 MissingApiVersionParameter / InvalidApiVersionParameter);
-- a bearer token required (401 AuthenticationFailed); never logged;
+- a bearer token required (401 AuthenticationFailed), and only the test's own accepted (401
+  InvalidAuthenticationToken; `--token`); never logged;
 - status codes 200 / 201 / 202 / 204 / 404 / 409 and the ARM error body
   `{"error": {"code", "message"}}`;
 - generated `clientId` / `principalId` (uuid4) on identity creation;
@@ -15,7 +16,7 @@ against the official examples in ../shared/reference/azure/ by tests/e2e/azure.r
   409 ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity when two writes on
   one identity overlap (each write holds the identity for a short while);
 - role assignments: 409 RoleAssignmentExists for the same principal, role and scope under
-  another name; 400 PrincipalNotFound for a principal created seconds ago without
+  another name, or under the same name again (a retried create); 400 PrincipalNotFound for a principal created seconds ago without
   `principalType` (directory replication);
 - identity DELETE is a long-running operation: 202 + Azure-AsyncOperation, polled;
 - list calls page with `nextLink` (2 items a page).
@@ -23,9 +24,13 @@ against the official examples in ../shared/reference/azure/ by tests/e2e/azure.r
 Test-only endpoints (not ARM): GET /health, POST /admin/clusters, /admin/storage,
 /admin/vaults (seeding), POST /admin/faults (inject errors), GET /admin/state (everything).
 
-Usage: fake_arm.py PORT
+Faults on request: `--faults RATE` answers that share of ARM requests with 429 (Retry-After),
+503, or a 500 after the write was done (see tests/support/faults.py).
+
+Usage: fake_arm.py PORT [--faults RATE] [--fault-seed N] [--fault-log FILE]
 """
 
+import argparse
 import json
 import re
 import sys
@@ -35,6 +40,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import faults
+
 API_VERSIONS = {
     "microsoft.managedidentity": {"2023-01-31", "2024-11-30", "2025-01-31-preview", "2026-05-31"},
     "microsoft.authorization": {"2022-04-01"},
@@ -42,6 +49,8 @@ API_VERSIONS = {
     "microsoft.containerservice": {"2025-10-01", "2026-08-01"},
     "microsoft.storage": {"2023-05-01", "2025-01-01"},
 }
+# The one bearer token accepted (`--token`); the tests' own.
+TOKEN = "test-token"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 FIC_LIMIT = 20
 FIC_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{2,119}$")
@@ -64,6 +73,8 @@ STATE = {
     "operations": {},  # operation id -> {"polls": n, "status": ...}
     "faults": [],  # {"method", "contains", "status", "code", "message", "times"}
 }
+# Injected faults (tests/support/faults.py), from the command line.
+FAULTS = faults.Faults()
 BUSY = set()  # identity ids (lower) with a credential write under way
 
 
@@ -135,8 +146,11 @@ class Handler(BaseHTTPRequestHandler):
             if url.path.startswith("/admin/") or url.path == "/health":
                 return self.admin(method, url.path)
             body = self.body() if method in ("PUT", "PATCH", "POST") else {}
-            if not (self.headers.get("Authorization") or "").startswith("Bearer "):
+            authorization = self.headers.get("Authorization") or ""
+            if not authorization.startswith("Bearer "):
                 raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+            if authorization != f"Bearer {TOKEN}":
+                raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid.")
             version = query.get("api-version")
             if not version:
                 raise ArmError(400, "MissingApiVersionParameter",
@@ -146,12 +160,27 @@ class Handler(BaseHTTPRequestHandler):
                 raise ArmError(400, "InvalidApiVersionParameter",
                                f"The api-version '{version}' is invalid. The supported versions are '{', '.join(sorted(API_VERSIONS[provider]))}'.")
             self.fault(method, url.path)
+            injected = FAULTS.pick(method != "GET", f"{method} {url.path}",
+                                   json.dumps(body, sort_keys=True).encode())
+            if injected == "throttle":
+                raise ArmError(429, "TooManyRequests",
+                               "The request is being throttled as the limit has been reached for operation type.",
+                               {"Retry-After": "1"})
+            if injected == "deny":
+                raise ArmError(403, "AuthorizationFailed",
+                               "The client does not have authorization to perform action over scope.")
+            if injected == "error":
+                raise ArmError(503, "ServiceUnavailable", "The server is currently unable to handle the request.")
             path = url.path.lower()
             for name, pattern in ROUTES:
                 m = pattern.match(path)
                 if m:
                     status, out, headers = getattr(self, f"{name}_{method.lower()}", self.no_method)(
                         m.groupdict(), url.path, body, query)
+                    if injected == "lost":
+                        FAULTS.landed(f"{method} {url.path}")
+                        raise ArmError(500, "InternalServerError",
+                                       "The server encountered an internal error. Please retry the request.")
                     return self.reply(status, out, headers)
             raise ArmError(404, "InvalidResourceType", f"The resource type could not be found for path '{url.path}'.")
         except ArmError as e:
@@ -405,13 +434,16 @@ class Handler(BaseHTTPRequestHandler):
                 if p["principalId"] != principal or p["roleDefinitionId"].rsplit("/", 1)[1].lower() != guid:
                     raise ArmError(400, "RoleAssignmentUpdateNotPermitted",
                                    "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.")
-                return 200, old, None
+                # As Azure answers a second PUT of an assignment (a retried create whose
+                # reply was lost): it is there already.
+                raise ArmError(409, "RoleAssignmentExists", "The role assignment already exists.")
             a = {
                 "id": path, "name": m["name"], "type": "Microsoft.Authorization/roleAssignments",
                 "properties": {
                     # The tenant form, as the published examples answer.
                     "roleDefinitionId": f"/providers/Microsoft.Authorization/roleDefinitions/{guid}",
-                    "principalId": principal, "principalType": props.get("principalType", "ServicePrincipal"),
+                    # As sent: an assertion on it must be able to fail.
+                    "principalId": principal, "principalType": props.get("principalType"),
                     "scope": scope,
                 },
             }
@@ -503,7 +535,15 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    port = int(sys.argv[1])
+    global FAULTS, TOKEN
+    parser = argparse.ArgumentParser(description="A fake Azure Resource Manager for idplan's tests.")
+    parser.add_argument("port", type=int)
+    parser.add_argument("--token", default=TOKEN, help="the one bearer token accepted")
+    faults.add_arguments(parser)
+    args = parser.parse_args()
+    TOKEN = args.token
+    FAULTS = faults.Faults.from_args(args)
+    port = args.port
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     server.serve_forever()

@@ -25,14 +25,19 @@ Like Google: error bodies {"error": {"code", "message", "status"}} (Storage: {"e
 412 conditionNotMet); policies over 1,500 principals are refused; conditional bindings need
 version 3 (a lower requested version renames their role `<role>_withcond_<hash>`); members must
 be well formed, and a `serviceAccount:` member of a project must exist; 404 for what is missing
-(403 for a project, as Resource Manager does); a bearer token is required.
+(403 for a project, as Resource Manager does); a bearer token is required, and only the test's
+own is accepted (401 otherwise; `--token`).
 
 Test-only endpoints under /_fake/: health, seed (projects, clusters, buckets, secrets),
 policy (read or replace a policy as someone else would), race (the next N setIamPolicy calls
 find the policy changed just before they apply: their etag is stale), fail (the next Google
 calls answer with the given codes, 429 or 503), calls (what was called).
 
-Usage: fake_google.py --port PORT [--exit-with-parent]
+Faults on request: `--faults RATE` answers that share of Google calls with 429, 503, or a 500
+after the write was done (see tests/support/faults.py).
+
+Usage: fake_google.py --port PORT [--exit-with-parent] [--faults RATE] [--fault-seed N]
+       [--fault-log FILE]
 """
 
 import argparse
@@ -47,6 +52,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 
+import faults
+
+# Injected faults (tests/support/faults.py), from the command line.
+FAULTS = faults.Faults()
+# The one bearer token accepted (`--token`); the tests' own.
+TOKEN = "fake-token"
 MAX_PRINCIPALS = 1500
 MEMBER = re.compile(
     r"^(allUsers|allAuthenticatedUsers|(user|group|domain|serviceAccount|deleted:user|"
@@ -377,14 +388,28 @@ class Handler(BaseHTTPRequestHandler):
                 if path.startswith("/_fake/"):
                     status, out = admin(self.command, path, query, body)
                 else:
-                    if not (self.headers.get("Authorization") or "").startswith("Bearer "):
+                    authorization = self.headers.get("Authorization") or ""
+                    if not authorization.startswith("Bearer "):
                         raise Failure(401, "Request is missing required authentication credential.")
+                    if authorization != f"Bearer {TOKEN}":
+                        raise Failure(401, "Request had invalid authentication credentials.")
                     STATE.calls.append(f"{self.command} {path}")
                     if STATE.failures:
                         code = STATE.failures.pop(0)
                         raise Failure(code, "Quota exceeded." if code == 429 else "The service is currently unavailable.",
                                       "RESOURCE_EXHAUSTED" if code == 429 else "UNAVAILABLE")
+                    injected = FAULTS.pick(self.command != "GET" and not path.endswith(":getIamPolicy"),
+                                           f"{self.command} {path}", raw)
+                    if injected == "throttle":
+                        raise Failure(429, "Quota exceeded.", "RESOURCE_EXHAUSTED")
+                    if injected == "deny":
+                        raise Failure(403, "Permission denied.", "PERMISSION_DENIED")
+                    if injected == "error":
+                        raise Failure(503, "The service is currently unavailable.", "UNAVAILABLE")
                     status, out = google(self.command, path, query, body)
+                    if injected == "lost":
+                        FAULTS.landed(f"{self.command} {path}")
+                        raise Failure(500, "Internal error encountered.", "INTERNAL")
         except Failure as f:
             status = f.code
             if storage:
@@ -411,10 +436,15 @@ def watch_parent():
 
 
 def main():
+    global FAULTS, TOKEN
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--exit-with-parent", action="store_true")
+    parser.add_argument("--token", default=TOKEN, help="the one bearer token accepted")
+    faults.add_arguments(parser)
     args = parser.parse_args()
+    FAULTS = faults.Faults.from_args(args)
+    TOKEN = args.token
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     if args.exit_with_parent:

@@ -20,7 +20,10 @@ starts, two things are changed:
   request with the service's throttling error (IAM 400 Throttling, EKS 429
   ThrottlingException); `--list-lag-ms MS` leaves associations younger than MS
   out of the cluster-wide ListPodIdentityAssociations, as an eventually
-  consistent index does (a lookup by namespace and service account sees them).
+  consistent index does (a lookup by namespace and service account sees them);
+  `--faults RATE` (with `--fault-seed`, `--fault-log`; see tests/support/faults.py)
+  answers that share of IAM and EKS requests with throttling, a 5xx, or a 5xx sent
+  after the write was done (the reply was lost).
 * Docker is never used. Without it ministack's CreateCluster still records the
   cluster (ACTIVE, with identity.oidc.issuer) but starts no k3s container; this
   keeps tests hermetic on machines that do have a Docker daemon, and keeps
@@ -39,6 +42,9 @@ import os
 import sys
 import threading
 import time
+from urllib.parse import parse_qs
+
+import faults
 
 PAGE_MAX = 100
 TOKEN_PREFIX = "idplan-ministack-pia-v1:"
@@ -56,12 +62,13 @@ def parse_port():
     parser.add_argument("--throttle-every", type=int, default=0, metavar="N",
                         help="answer every Nth IAM and EKS request with the service's "
                              "throttling error, as AWS does under load (0: never)")
+    faults.add_arguments(parser)
     args = parser.parse_args()
     if not args.port:
         parser.error("give --port N or set GATEWAY_PORT")
     if not 0 < int(args.port) < 65536:
         parser.error(f"port out of range: {args.port}")
-    return int(args.port), args.exit_with_parent, args.throttle_every, args.list_lag_ms
+    return int(args.port), args.exit_with_parent, args.throttle_every, args.list_lag_ms, args
 
 
 def exit_with_parent():
@@ -241,34 +248,84 @@ def patch_iam_oidc_provider_actions(iam):
         iam._IAM_HANDLERS.setdefault(action, handler)
 
 
-def patch_throttling(every, iam, eks):
-    """Answers every `every`th IAM or EKS request the way AWS throttles: IAM (query protocol)
-    400 `Throttling` in an ErrorResponse, EKS (REST JSON) 429 `ThrottlingException`."""
+def iam_action(headers, body, query_params):
+    """The IAM action of a request (query or JSON protocol)."""
+    target = headers.get("x-amz-target", "")
+    if "." in target:
+        return target.split(".")[-1]
+    params = dict(query_params or {})
+    if body:
+        params.update(parse_qs(body.decode("utf-8", errors="replace")))
+    action = params.get("Action", [""])
+    return action[0] if isinstance(action, list) else action
+
+
+def patch_faults(iam, eks, throttle_every=0, faults=None):
+    """AWS's bad days on IAM and EKS. `--throttle-every N` answers every Nth request the way
+    AWS throttles: IAM (query protocol) 400 `Throttling` in an ErrorResponse, EKS (REST JSON)
+    429 `ThrottlingException`. `--faults RATE` (tests/support/faults.py) answers that share
+    of requests with throttling, a 5xx (IAM 500 ServiceFailure, EKS 500 ServerException), or
+    a 5xx after the write was done."""
     seen = {"n": 0}
+    lock = threading.Lock()
 
-    def throttled():
-        seen["n"] += 1
-        return seen["n"] % every == 0
+    def every():
+        with lock:
+            seen["n"] += 1
+            return throttle_every > 0 and seen["n"] % throttle_every == 0
 
-    def wrap(module, error):
+    def wrap(module, describe, throttle, failure, deny):
         original = module.handle_request
 
         async def handle_request(method, path, headers, body, query_params):
-            if throttled():
-                return error()
-            return await original(method, path, headers, body, query_params)
+            if every():
+                return throttle()
+            kind = None
+            if faults is not None:
+                what, write = describe(method, path, headers, body, query_params)
+                kind = faults.pick(write, what, body)
+            if kind == "throttle":
+                return throttle()
+            if kind == "error":
+                return failure()
+            if kind == "deny":
+                return deny()
+            out = await original(method, path, headers, body, query_params)
+            if kind == "lost" and out[0] < 400:
+                faults.landed(what)
+                return failure()
+            return out
 
         module.handle_request = handle_request
 
-    wrap(iam, lambda: iam._error(400, "Throttling", "Rate exceeded", ns="iam"))
-    wrap(eks, lambda: (429,
-                       {"Content-Type": "application/json",
-                        "x-amzn-ErrorType": "ThrottlingException"},
-                       json.dumps({"message": "Rate exceeded"}).encode()))
+    def describe_iam(method, path, headers, body, query_params):
+        action = iam_action(headers, body, query_params)
+        write = not action.startswith(("Get", "List"))
+        return f"iam:{action}", write
+
+    def describe_eks(method, path, headers, body, query_params):
+        return f"eks:{method} {path}", method != "GET"
+
+    wrap(iam, describe_iam,
+         lambda: iam._error(400, "Throttling", "Rate exceeded", ns="iam"),
+         lambda: iam._error(500, "ServiceFailure",
+                            "Request processing has failed due to some unknown error, "
+                            "exception or failure.", ns="iam"),
+         lambda: iam._error(403, "AccessDenied",
+                            "User is not authorized to perform this action.", ns="iam"))
+    wrap(eks, describe_eks,
+         lambda: (429,
+                  {"Content-Type": "application/json",
+                   "x-amzn-ErrorType": "ThrottlingException"},
+                  json.dumps({"message": "Rate exceeded"}).encode()),
+         lambda: eks._error(500, "ServerException",
+                            "An internal error occurred. Try again later."),
+         lambda: eks._error(403, "AccessDeniedException",
+                            "User is not authorized to perform this action."))
 
 
 def main():
-    port, with_parent, throttle_every, list_lag_ms = parse_port()
+    port, with_parent, throttle_every, list_lag_ms, fault_args = parse_port()
     if with_parent:
         exit_with_parent()
     configure_environment(port)
@@ -290,8 +347,8 @@ def main():
             sys.exit(f"ministack_launcher: ministack.services.iam.{name} is missing; "
                      "this launcher is written for ministack 1.5.33")
     patch_iam_oidc_provider_actions(iam)
-    if throttle_every > 0:
-        patch_throttling(throttle_every, iam, eks)
+    if throttle_every > 0 or faults.Faults.active(fault_args):
+        patch_faults(iam, eks, throttle_every, faults.Faults.from_args(fault_args))
 
     # ministack's main() parses sys.argv itself (-d/--stop); give it none.
     sys.argv = [sys.argv[0]]

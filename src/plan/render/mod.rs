@@ -92,7 +92,18 @@ fn header(change: &ResourceChange) -> Option<(char, anstyle::Style, String)> {
         Action::Delete if adopted && change.releases() => ('-', REMOVE, "will be released".into()),
         Action::Delete if adopted => ('-', REMOVE, "will be forgotten".into()),
         Action::Delete => ('-', REMOVE, "will be destroyed".into()),
-        Action::Replace => ('±', CHANGE, "must be replaced".into()),
+        Action::Replace if change.creates_first() => (
+            '±',
+            CHANGE,
+            "must be replaced: create replacement, then destroy".into(),
+        ),
+        Action::Replace => (
+            '±',
+            CHANGE,
+            "must be replaced: destroy, then create replacement (the cloud cannot hold both \
+             at once)"
+                .into(),
+        ),
         Action::NoOp if change.importing && adopted => ('=', CHANGE, "will be adopted".into()),
         Action::NoOp if change.importing => ('=', CHANGE, "will be recorded in the state".into()),
         Action::NoOp => return None,
@@ -105,9 +116,31 @@ fn header(change: &ResourceChange) -> Option<(char, anstyle::Style, String)> {
     Some((sign, style, format!("{what}{reason}")))
 }
 
-/// The changes, one block per resource that is not a no-op.
+/// The changes, one block per resource that is not a no-op, and one per deposed object.
 fn body(plan: &Plan) -> String {
-    plan.resource_changes.iter().filter_map(block).collect()
+    let mut out = String::new();
+    for deposed in plan
+        .resource_changes
+        .iter()
+        .filter_map(|c| c.deposed_delete())
+    {
+        let what = match deposed.before {
+            Some(_) => "will be destroyed",
+            None => "will be forgotten (gone already)",
+        };
+        let _ = writeln!(
+            out,
+            "  # {} (deposed object, left by a replacement that did not finish) {what}",
+            deposed.address
+        );
+        let _ = writeln!(out, "  {REMOVE}-{REMOVE:#} {} (deposed)", deposed.address);
+        for line in diff::attributes(deposed.before.as_ref(), None, "      ") {
+            let _ = writeln!(out, "{line}");
+        }
+        out.push('\n');
+    }
+    out.extend(plan.resource_changes.iter().filter_map(block));
+    out
 }
 
 /// One resource's change as the text plan shows it (ANSI styled); None for a no-op.

@@ -21,6 +21,22 @@ use crate::graph::{Graph, Kind, Location, Resource};
 use crate::recipe::aws::{AwsContext, issuer_host_path};
 use crate::state::State;
 
+/// Attempts of one AWS call in all.
+const ATTEMPTS: u32 = 8;
+/// The retry budget of one run, per service and region. The SDK's default bucket (500) is
+/// spent after some 35 retried server errors, and then it stops retrying at all: one apply
+/// of a few hundred writes on a bad day would fail. This one still stops a run against an
+/// outage after a few hundred calls, each having used its attempts.
+const RETRY_BUDGET: usize = 50_000;
+
+/// A retry partition of its own for one client, with [`RETRY_BUDGET`].
+fn retry_partition(name: String) -> aws_sdk_iam::config::retry::RetryPartition {
+    use aws_sdk_iam::config::retry::{RetryPartition, TokenBucket};
+    RetryPartition::custom(name)
+        .token_bucket(TokenBucket::builder().capacity(RETRY_BUDGET).build())
+        .build()
+}
+
 #[derive(Clone)]
 struct Clients {
     iam: aws_sdk_iam::Client,
@@ -41,8 +57,9 @@ impl AwsDriver {
     pub async fn new() -> AwsDriver {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             // Throttling and transient errors: the SDK retries with exponential backoff and
-            // jitter; five attempts ride out a burst without hiding an outage for long.
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+            // jitter (up to 20 s a wait); eight attempts ride out a bad day (one call in five
+            // failing leaves one call in 400,000 failing) without hiding an outage for long.
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(ATTEMPTS))
             .load()
             .await;
         AwsDriver {
@@ -69,16 +86,19 @@ impl AwsDriver {
                 Clients {
                     iam: aws_sdk_iam::Client::from_conf(
                         aws_sdk_iam::config::Builder::from(&config)
+                            .retry_partition(retry_partition(format!("idplan-iam-{region}")))
                             .interceptor(stats)
                             .build(),
                     ),
                     eks: aws_sdk_eks::Client::from_conf(
                         aws_sdk_eks::config::Builder::from(&config)
+                            .retry_partition(retry_partition(format!("idplan-eks-{region}")))
                             .interceptor(stats)
                             .build(),
                     ),
                     sts: aws_sdk_sts::Client::from_conf(
                         aws_sdk_sts::config::Builder::from(&config)
+                            .retry_partition(retry_partition(format!("idplan-sts-{region}")))
                             .interceptor(stats)
                             .build(),
                     ),
@@ -326,6 +346,10 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
+    let exists = matches!(
+        e.code(),
+        Some("EntityAlreadyExists" | "ResourceInUseException")
+    );
     let message = match (&e, e.code(), e.message()) {
         (SdkError::ServiceError(_), Some(code), Some(msg)) => format!("{code}: {msg}"),
         (SdkError::ServiceError(_), Some(code), None) => code.to_string(),
@@ -336,4 +360,5 @@ where
         api,
         message,
     }
+    .exists_if(exists)
 }

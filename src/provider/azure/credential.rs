@@ -121,7 +121,13 @@ impl AzureDriver {
             &a.id(),
             Some(&body),
         )
-        .await?;
+        .await
+        // A 409 after the retries: a write of this credential (ours, its reply lost) may
+        // still hold the identity; apply reads the credential back to tell.
+        .map_err(|e| {
+            let conflict = matches!(&e, Error::Cloud { message, .. } if message.starts_with("409"));
+            e.exists_if(conflict)
+        })?;
         Ok(())
     }
 

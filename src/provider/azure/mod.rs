@@ -101,9 +101,10 @@ impl AzureDriver {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
         let tokens = tokens(SCOPE);
-        // Exponential backoff from 0.5 s (up to 32 s) with jitter, six attempts.
+        // Exponential backoff from 0.5 s (up to 32 s) with jitter, eight attempts: one call in
+        // five failing (a bad day) leaves one call in 400,000 failing.
         let retries = Retries {
-            attempts: 6,
+            attempts: 8,
             first: Duration::from_millis(500),
             cap: Duration::from_secs(32),
         };

@@ -94,9 +94,10 @@ impl GcpDriver {
             .ok()
             .filter(|e| !e.trim().is_empty())
             .map(|e| e.trim().trim_end_matches('/').to_string());
-        // Exponential backoff from 400 ms (up to 5 s) with jitter, five attempts.
+        // Exponential backoff from 400 ms (up to 5 s) with jitter, eight attempts: one call in
+        // five failing (a bad day) leaves one call in 400,000 failing.
         let retries = Retries {
-            attempts: 5,
+            attempts: 8,
             first: Duration::from_millis(400),
             cap: Duration::from_secs(5),
         };

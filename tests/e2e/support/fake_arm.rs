@@ -43,6 +43,12 @@ impl FakeArm {
         Self::launch("fake_arm.py", &[])
     }
 
+    /// As [`FakeArm::start`], with more arguments (`Faults::args`).
+    #[track_caller]
+    pub fn start_with(args: &[&str]) -> FakeArm {
+        Self::launch("fake_arm.py", args)
+    }
+
     /// Starts `tests/support/<script> PORT [ARGS...]`, a fake with `/health`.
     #[track_caller]
     pub(crate) fn launch(script: &str, args: &[&str]) -> FakeArm {
@@ -111,9 +117,13 @@ impl FakeArm {
         self.admin("/admin/faults", fault);
     }
 
-    /// Everything the fake holds: identities, fics, assignments, vaults.
+    /// Everything the fake holds: identities, fics, assignments, vaults. Panics when the fake
+    /// does not answer, so that "it is gone" is never read off a dead fake.
+    #[track_caller]
     pub fn state(&self) -> Value {
-        self.request("GET", "/admin/state", None).1
+        let (status, state) = self.request("GET", "/admin/state", None);
+        assert_eq!(status, 200, "GET /admin/state: {status} {state}");
+        state
     }
 
     /// Seeds [`CLUSTER`] with the OIDC issuer [`ISSUER`]; `more` adds to (or overrides) its
@@ -191,8 +201,26 @@ impl TestDir {
     /// Runs the idplan binary in this directory against the fake ARM server, with no AWS or
     /// Azure environment of the caller's.
     pub fn idplan_azure(&self, arm: &FakeArm, args: &[&str]) -> Output {
+        self.idplan_azure_with_env(arm, args, &[])
+    }
+
+    /// As [`TestDir::idplan_azure`], with more environment variables.
+    /// The idplan binary with `args` against the fake ARM server, not started.
+    pub fn azure_command(&self, arm: &FakeArm, args: &[&str]) -> Command {
         let mut cmd = self.command_without(args, &["AWS_", "AZURE_", "IDPLAN_AZURE"]);
         cmd.envs(arm.env());
+        cmd
+    }
+
+    pub fn idplan_azure_with_env(
+        &self,
+        arm: &FakeArm,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Output {
+        let mut cmd = self.command_without(args, &["AWS_", "AZURE_", "IDPLAN_AZURE"]);
+        cmd.envs(arm.env());
+        cmd.envs(env.iter().copied());
         run(cmd, args)
     }
 }

@@ -23,13 +23,17 @@ impl FakeGoogle {
     /// python3 is missing or the server does not come up.
     #[track_caller]
     pub fn start() -> FakeGoogle {
+        FakeGoogle::start_with(&[])
+    }
+
+    /// As [`FakeGoogle::start`], with more arguments (`Faults::args`).
+    #[track_caller]
+    pub fn start_with(args: &[&str]) -> FakeGoogle {
         let command = |port: u16, _: &std::path::Path| {
             let mut cmd = Command::new("python3");
-            cmd.arg("tests/support/fake_google.py").args([
-                "--port",
-                &port.to_string(),
-                "--exit-with-parent",
-            ]);
+            cmd.arg("tests/support/fake_google.py")
+                .args(["--port", &port.to_string(), "--exit-with-parent"])
+                .args(args);
             cmd
         };
         let peer = Peer::start(&Launch {
@@ -49,7 +53,7 @@ impl FakeGoogle {
     /// One HTTP call to the fake; `None` when it cannot be reached.
     fn try_call(&self, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
         let headers = [
-            ("Authorization", "Bearer test"),
+            ("Authorization", "Bearer fake-token"),
             ("Content-Type", "application/json"),
         ];
         let body = body.map(Value::to_string).unwrap_or_default();
@@ -149,8 +153,26 @@ impl TestDir {
     /// Runs the idplan binary in this directory against the fake Google APIs (no AWS or
     /// Google credentials of the machine are used).
     pub fn idplan_gcp(&self, fake: &FakeGoogle, args: &[&str]) -> Output {
+        self.idplan_gcp_with_env(fake, args, &[])
+    }
+
+    /// As [`TestDir::idplan_gcp`], with more environment variables.
+    /// The idplan binary with `args` against the fake Google APIs, not started.
+    pub fn gcp_command(&self, fake: &FakeGoogle, args: &[&str]) -> Command {
         let mut cmd = self.command_without(args, &["AWS_", "GOOGLE_", "IDPLAN_GCP_"]);
         cmd.envs(fake.env());
+        cmd
+    }
+
+    pub fn idplan_gcp_with_env(
+        &self,
+        fake: &FakeGoogle,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Output {
+        let mut cmd = self.command_without(args, &["AWS_", "GOOGLE_", "IDPLAN_GCP_"]);
+        cmd.envs(fake.env());
+        cmd.envs(env.iter().copied());
         run(cmd, args)
     }
 }

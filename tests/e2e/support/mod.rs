@@ -15,12 +15,14 @@ pub mod fake_arm;
 pub mod fake_gcs;
 pub mod fake_google;
 pub mod fake_kube;
+pub mod faults;
 pub mod ministack;
 mod peer;
 
 pub use fake_arm::FakeArm;
 pub use fake_google::FakeGoogle;
 pub use fake_kube::FakeKube;
+pub use faults::Faults;
 pub use ministack::Ministack;
 
 use std::collections::BTreeSet;
@@ -283,5 +285,69 @@ impl Output {
                 self.args, self.stdout
             ),
         }
+    }
+
+    /// Runs `command` and kills it (SIGKILL) after each of `after` in turn, a new run each
+    /// time; returns how many runs were still going when killed.
+    pub fn kill_runs(mut command: impl FnMut() -> Command, after: &[u64]) -> usize {
+        let mut killed = 0;
+        for ms in after {
+            let mut child = command()
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting idplan");
+            std::thread::sleep(std::time::Duration::from_millis(*ms));
+            if child.try_wait().expect("polling idplan").is_none() {
+                child.kill().expect("SIGKILL");
+                killed += 1;
+            }
+            child.wait().expect("reaping idplan");
+        }
+        killed
+    }
+
+    /// The `IDPLAN_STATS=json` report on stderr: `api_calls`, `retries`, ...
+    #[track_caller]
+    pub fn stats(&self) -> Value {
+        self.stderr
+            .lines()
+            .rev()
+            .find_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|v| v.get("api_calls").is_some())
+            .unwrap_or_else(|| {
+                panic!(
+                    "idplan {:?}: no stats on stderr:\n{}",
+                    self.args, self.stderr
+                )
+            })
+    }
+}
+
+/// A small deterministic generator (xorshift64*) for the generated test cases: no
+/// dependency, the same cases for the same seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    /// True once in `one_in` on average.
+    pub fn chance(&mut self, one_in: usize) -> bool {
+        self.below(one_in) == 0
     }
 }

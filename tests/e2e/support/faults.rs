@@ -1,0 +1,163 @@
+//! [`Faults`]: a cloud's bad days in a test peer. Every peer (the ministack launcher, the
+//! fake ARM and Google servers) takes the same arguments (`tests/support/faults.py`): a share
+//! of requests answered with throttling, a 5xx, or a 5xx after the write was done, and a log
+//! of every fault that fired, which the test reads to show that they did.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::TestDir;
+
+/// The fault arguments of one peer, and the log they write. Faults fire only while they are
+/// [`Faults::on`]: a test seeds its peer and reads what it holds with them off.
+pub struct Faults {
+    pub log: PathBuf,
+    switch: PathBuf,
+    args: Vec<String>,
+}
+
+impl Faults {
+    /// `rate` (0 to 1) of the peer's API requests faulted, every kind, logged in `dir`.
+    pub fn rate(dir: &TestDir, rate: f64, seed: u64) -> Faults {
+        let log = dir.path().join("faults.log");
+        let switch = dir.path().join("faults.on");
+        let args = vec![
+            "--fault-switch".into(),
+            switch.display().to_string(),
+            "--faults".into(),
+            rate.to_string(),
+            "--fault-seed".into(),
+            seed.to_string(),
+            "--fault-log".into(),
+            log.display().to_string(),
+        ];
+        Faults { log, switch, args }
+    }
+
+    /// No fault, only a log of every API request the peer answers (`requests`).
+    pub fn logging(dir: &TestDir) -> Faults {
+        let mut faults = Faults::rate(dir, 0.0, 0);
+        faults.args.extend([
+            "--request-log".into(),
+            dir.path().join("requests.log").display().to_string(),
+        ]);
+        faults
+    }
+
+    /// Every API request the peer answered (with [`Faults::logging`]): (write, request).
+    pub fn requests(&self) -> Vec<(bool, String)> {
+        let path = self.log.with_file_name("requests.log");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                let v: Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("request log line {line:?}: {e}"));
+                (
+                    v["write"].as_bool().unwrap_or(true),
+                    v["request"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// The writes among the requests after the first `from`.
+    pub fn writes_since(&self, from: usize) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .skip(from)
+            .filter(|(write, _)| *write)
+            .map(|(_, request)| request)
+            .collect()
+    }
+
+    /// Faults fire from now on.
+    pub fn on(&self) {
+        std::fs::write(&self.switch, "").expect("writing the fault switch");
+    }
+
+    /// No fault fires from now on.
+    pub fn off(&self) {
+        let _ = std::fs::remove_file(&self.switch);
+    }
+
+    /// Only requests matching `pattern` (a Python regular expression over "iam:CreateRole",
+    /// "eks:POST /clusters/...", "PUT /subscriptions/...", "POST /v1/projects/..."), with
+    /// `kind`, each request once (its retry goes through), at most `limit` times.
+    pub fn targeted(dir: &TestDir, kind: &str, pattern: &str, limit: u32) -> Faults {
+        let mut faults = Faults::rate(dir, 1.0, 0);
+        faults.args.extend([
+            "--fault-kinds".into(),
+            kind.into(),
+            "--fault-match".into(),
+            pattern.into(),
+            "--fault-limit".into(),
+            limit.to_string(),
+            "--fault-once".into(),
+        ]);
+        faults
+    }
+
+    /// The peer's command-line arguments.
+    pub fn args(&self) -> Vec<&str> {
+        self.args.iter().map(String::as_str).collect()
+    }
+
+    /// Every fault that fired: (kind, request).
+    pub fn fired(&self) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                let v: Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("fault log line {line:?}: {e}"));
+                (
+                    v["kind"].as_str().unwrap_or_default().to_string(),
+                    v["request"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// How many faults of each kind fired.
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for (kind, _) in self.fired() {
+            *out.entry(kind).or_default() += 1;
+        }
+        out
+    }
+
+    /// Asserts that faults fired; returns how many of each kind.
+    #[track_caller]
+    pub fn assert_fired(&self) -> BTreeMap<String, usize> {
+        let counts = self.counts();
+        assert!(
+            !counts.is_empty(),
+            "no fault fired ({})",
+            self.log.display()
+        );
+        counts
+    }
+
+    /// Asserts that every kind fired, and a lost reply on a request matching `write` (a piece
+    /// of the request) among them; returns how many of each kind.
+    #[track_caller]
+    pub fn assert_all_fired(&self, write: &str) -> BTreeMap<String, usize> {
+        let counts = self.counts();
+        for kind in ["throttle", "error", "lost"] {
+            assert!(
+                counts.get(kind).is_some_and(|n| *n > 0),
+                "no {kind} fault fired: {counts:?}"
+            );
+        }
+        assert!(
+            self.fired()
+                .iter()
+                .any(|(kind, request)| kind == "lost" && request.contains(write)),
+            "no lost reply on {write}: {:?}",
+            self.fired()
+        );
+        counts
+    }
+}

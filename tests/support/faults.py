@@ -1,0 +1,136 @@
+"""A cloud's bad days, shared by the test peers (the ministack launcher, fake_arm.py and
+fake_google.py): a given share of API requests is answered with a fault instead of the work.
+
+    --faults RATE       the share of requests that fail (0 to 1; 0: none)
+    --fault-seed N      the seed of the random choice (runs with one seed fault alike
+                        when their requests come in the same order)
+    --fault-log FILE    one JSON line per fault fired: {"kind", "request"}
+    --fault-kinds K,..  only these kinds (default: all three)
+    --fault-match RE    only requests whose description matches (a regular expression,
+                        searched in "iam:CreateRole", "eks:POST /clusters/...", "PUT /subscriptions/...")
+    --fault-limit N     at most N faults in all (0: no limit)
+    --fault-once        fault each request (its description and body) at most once, so
+                        that its retry goes through: a test of one lost reply per create
+    --request-log FILE  one JSON line per API request, faulted or not: {"write", "request"}
+                        (a test checks on the peer that idplan wrote nothing)
+    --fault-switch FILE faults fire only while FILE exists (a test seeds its peer and reads
+                        what the peer holds with faults off, and runs idplan with them on)
+
+The kinds, equally likely:
+
+* "throttle": the cloud's throttling answer (AWS Throttling / ThrottlingException, ARM 429
+  with Retry-After, Google 429 RESOURCE_EXHAUSTED); nothing is done;
+* "error": a 5xx; nothing is done;
+* "lost": for a write only, the write is done and then a 5xx is answered, as when the
+  reply is lost on its way back: a client that retries finds its own work already there.
+  A read gets an "error" instead; a write the peer refuses anyway is answered as it is,
+  and the fault is not counted (the peer calls `landed` once the write succeeded).
+
+And one kind only on request (`--fault-kinds deny`): "deny", the cloud's 403 (AccessDenied,
+AuthorizationFailed, PERMISSION_DENIED), which a client does not retry: a failure that stays.
+
+Only the cloud's API is faulted, never a peer's health check or test-only endpoints.
+Python 3 standard library only.
+"""
+
+import hashlib
+import json
+import os
+import random
+import re
+import threading
+
+KINDS = ("throttle", "error", "lost")
+ON_REQUEST = ("deny",)
+
+
+def add_arguments(parser):
+    parser.add_argument("--faults", type=float, default=0.0, metavar="RATE",
+                        help="answer this share of API requests (0 to 1) with throttling, "
+                             "a 5xx, or a 5xx after the write was done")
+    parser.add_argument("--fault-seed", type=int, default=0, metavar="N")
+    parser.add_argument("--fault-log", default=None, metavar="FILE",
+                        help="append one JSON line per fault fired")
+    parser.add_argument("--fault-kinds", default=",".join(KINDS), metavar="KINDS",
+                        help="the kinds of fault, comma separated: " + ", ".join(KINDS + ON_REQUEST))
+    parser.add_argument("--fault-match", default="", metavar="REGEX",
+                        help="fault only requests whose description matches")
+    parser.add_argument("--fault-limit", type=int, default=0, metavar="N",
+                        help="at most N faults in all (0: no limit)")
+    parser.add_argument("--fault-once", action="store_true",
+                        help="fault each request (description and body) at most once")
+    parser.add_argument("--request-log", default=None, metavar="FILE",
+                        help="append one JSON line per API request")
+    parser.add_argument("--fault-switch", default=None, metavar="FILE",
+                        help="fault only while FILE exists")
+
+
+class Faults:
+    def __init__(self, rate=0.0, seed=0, log=None, kinds=KINDS, match="", limit=0, switch=None,
+                 once=False, requests=None):
+        if not 0.0 <= rate <= 1.0:
+            raise SystemExit(f"--faults must be between 0 and 1, got {rate}")
+        unknown = [k for k in kinds if k not in KINDS + ON_REQUEST]
+        if unknown or not kinds:
+            raise SystemExit(f"--fault-kinds: unknown kind {unknown}; the kinds are "
+                             f"{', '.join(KINDS + ON_REQUEST)}")
+        self.rate = rate
+        self.kinds = tuple(kinds)
+        self.match = re.compile(match) if match else None
+        self.limit = limit
+        self.switch = switch
+        self.once = once
+        self.requests = requests
+        self.seen = set()
+        self.random = random.Random(seed)
+        self.log = log
+        self.lock = threading.Lock()
+        self.fired = {kind: 0 for kind in KINDS + ON_REQUEST}
+
+    @classmethod
+    def active(cls, args):
+        """Whether the arguments ask for anything: faults or a request log."""
+        return args.faults > 0 or bool(args.request_log)
+
+    @classmethod
+    def from_args(cls, args):
+        kinds = [k.strip() for k in args.fault_kinds.split(",") if k.strip()]
+        return cls(args.faults, args.fault_seed, args.fault_log, kinds, args.fault_match,
+                   args.fault_limit, args.fault_switch, args.fault_once, args.request_log)
+
+    def pick(self, write, request, body=b""):
+        """The fault for this request, or None. A fault is counted and logged here, but for
+        "lost", which is counted by `landed` once the write succeeded."""
+        if self.requests:
+            with self.lock, open(self.requests, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"write": bool(write), "request": request}) + "\n")
+        if self.rate <= 0 or (self.match and not self.match.search(request)):
+            return None
+        if self.switch and not os.path.exists(self.switch):
+            return None
+        with self.lock:
+            if self.limit and sum(self.fired.values()) >= self.limit:
+                return None
+            key = (request, hashlib.sha256(body or b"").hexdigest())
+            if self.once and key in self.seen:
+                return None
+            if self.random.random() >= self.rate:
+                return None
+            self.seen.add(key)
+            kind = self.random.choice(self.kinds)
+            if kind == "lost" and not write:
+                kind = "error"
+            if kind != "lost":
+                self._record(kind, request)
+        return kind
+
+    def landed(self, request):
+        """A write picked for a "lost" fault succeeded: its reply is now lost."""
+        with self.lock:
+            self._record("lost", request)
+
+    def _record(self, kind, request):
+        self.fired[kind] += 1
+        if self.log:
+            with open(self.log, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"kind": kind, "request": request}) + "\n")
