@@ -222,7 +222,7 @@ impl StateFile {
 fn read(path: &Path) -> Result<(State, bool)> {
     Ok(match fs::read(path) {
         Ok(bytes) => {
-            let state: State = serde_json::from_slice(&bytes).map_err(|e| {
+            let mut state: State = serde_json::from_slice(&bytes).map_err(|e| {
                 Error::user(format!(
                     "{}: not an idplan state file: {e}; its previous version is {}",
                     path.display(),
@@ -235,6 +235,9 @@ fn read(path: &Path) -> Result<(State, bool)> {
                     path.display(),
                     state.version
                 )));
+            }
+            for r in &mut state.resources {
+                crate::provider::upgrade_recorded(r.kind, &mut r.attributes);
             }
             (state, true)
         }

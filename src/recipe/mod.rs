@@ -21,3 +21,14 @@ pub fn subject(namespace: &str, component: crate::spec::ComponentKind) -> String
         component.service_account()
     )
 }
+
+/// The form of the host namespaces Spaces makes: `mxp-<controlPlaneID>-system`, as an IAM
+/// `StringLike` pattern.
+pub const HOST_NAMESPACE_PATTERN: &str = "mxp-*-system";
+
+/// Whether `namespace` matches [`HOST_NAMESPACE_PATTERN`].
+pub fn is_host_namespace(namespace: &str) -> bool {
+    namespace.len() >= "mxp--system".len()
+        && namespace.starts_with("mxp-")
+        && namespace.ends_with("-system")
+}

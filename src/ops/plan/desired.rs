@@ -42,7 +42,9 @@ impl Contexts {
                         return None;
                     }
                     Some(match &space.cloud {
-                        Cloud::Aws(a) => Context::Aws(AwsContext::placeholder(&a.region)),
+                        Cloud::Aws(a) => {
+                            Context::Aws(AwsContext::placeholder(&a.region, &a.cluster))
+                        }
                         Cloud::Azure(a) => Context::Azure(AzureContext::placeholder(a)),
                         Cloud::Gcp(g) => Context::Gcp(GcpContext::placeholder(&g.project)),
                     })
