@@ -211,6 +211,37 @@ pub fn resources(
     }
 }
 
+/// What the plan states of an IRSA space with `subjects: wildcard`: the pattern its roles
+/// trust, and that any namespace of the cluster matching it gets them.
+pub fn wildcard_note(space: &Space, aws: &AwsSpace) -> Option<String> {
+    if aws.mode != AwsMode::Irsa || aws.subjects != Subjects::Wildcard {
+        return None;
+    }
+    let roles: Vec<String> = aws
+        .components
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({})",
+                resource_name(space, c),
+                subject(HOST_NAMESPACE_PATTERN, c.kind)
+            )
+        })
+        .collect();
+    if roles.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "space {}: `subjects: wildcard` trusts the pattern `{HOST_NAMESPACE_PATTERN}` on EKS \
+         cluster {}: roles {} can be assumed from any namespace of the cluster matching it, a \
+         control plane of this Space or not. `subjects: exact` trusts only the listed control \
+         planes (docs/threat-model.md)",
+        space.name,
+        aws.cluster,
+        roles.join(", ")
+    ))
+}
+
 fn trust(space: &Space, aws: &AwsSpace, ctx: &AwsContext, component: ComponentKind) -> Trust {
     if aws.mode == AwsMode::PodIdentity {
         let namespaces = &space.control_planes;

@@ -32,3 +32,20 @@ pub fn is_host_namespace(namespace: &str) -> bool {
         && namespace.starts_with("mxp-")
         && namespace.ends_with("-system")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_host_namespace;
+
+    #[test]
+    fn host_namespaces_match_the_pattern_as_iam_does() {
+        assert!(is_host_namespace(
+            "mxp-706c49fa-5bb8-4a7e-9f41-2fc38ef4b065-system"
+        ));
+        // `*` matches any run of characters, none included.
+        assert!(is_host_namespace("mxp--system"));
+        assert!(!is_host_namespace("mxp-system"));
+        assert!(!is_host_namespace("acme-team-a"));
+        assert!(!is_host_namespace("mxp-a-systems"));
+    }
+}
