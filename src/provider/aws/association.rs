@@ -3,7 +3,8 @@
 //! EKS lists associations without their role or session tag setting, so each cluster is listed
 //! once per run (the listing kept current by idplan's own writes) to find the ids, and every
 //! association is described: its role and `disableSessionTags` can change outside idplan, and
-//! the roles' trust conditions depend on the session tags.
+//! the roles' trust conditions depend on the session tags. Its tags are read only for one the
+//! state does not know (adoption); idplan sets them at create and never retags.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -258,14 +259,25 @@ impl AwsDriver {
                 ));
             }
         };
+        // The tags of an association idplan recorded under this id are the ones it made it
+        // with: idplan never retags one (an update changes only its role and session tags).
+        let recorded_tags = match known {
+            Some(known) => {
+                let recorded: AssociationAttributes = attributes(&r.address, known)?;
+                (recorded.association_id.as_deref() == Some(id.as_str())).then_some(recorded.tags)
+            }
+            None => None,
+        };
         Ok(association.map(|assoc| {
-            let found = tags::idplan_tags(
-                assoc
-                    .tags()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            );
+            let found = recorded_tags.unwrap_or_else(|| {
+                tags::idplan_tags(
+                    assoc
+                        .tags()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                )
+            });
             to_attributes(&AssociationAttributes {
                 cluster: a.cluster.clone(),
                 namespace: assoc.namespace().unwrap_or_default().to_string(),
