@@ -112,19 +112,69 @@ pub enum Trust {
         provider_arn: String,
         /// Issuer without scheme, as IAM condition keys spell it.
         issuer: String,
-        subjects: IrsaSubjects,
+        subjects: Values,
     },
-    /// EKS Pod Identity: the pods.eks.amazonaws.com service principal.
-    PodIdentity,
+    /// EKS Pod Identity: the pods.eks.amazonaws.com service principal, for this account, one
+    /// cluster, one service account and these namespaces, through the session tags EKS sets.
+    PodIdentity(PodIdentityTrust),
 }
 
+/// Whom a pod identity role trusts: the session tags EKS Pod Identity sets on the session
+/// (the EKS user guide, "pod identity role trust policy" and "session tags").
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IrsaSubjects {
-    /// `StringEquals` on every listed subject.
+pub struct PodIdentityTrust {
+    /// `aws:SourceAccount`: the account whose EKS asks.
+    pub account_id: String,
+    /// `aws:RequestTag/eks-cluster-arn`: the Space's cluster.
+    pub cluster_arn: String,
+    /// `aws:RequestTag/kubernetes-service-account`: the component's service account.
+    pub service_account: String,
+    /// `aws:RequestTag/kubernetes-namespace`: the host namespaces.
+    pub namespaces: Values,
+}
+
+/// The values a condition key must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Values {
+    /// `StringEquals` on every listed value.
     Exact(Vec<String>),
     /// `StringLike` on one pattern.
-    Wildcard(String),
+    Like(String),
 }
+
+impl Trust {
+    /// The values listed one by one, if any: what the trust policy grows with.
+    pub fn listed(&self) -> Option<&[String]> {
+        match self {
+            Trust::Irsa {
+                subjects: Values::Exact(v),
+                ..
+            }
+            | Trust::PodIdentity(PodIdentityTrust {
+                namespaces: Values::Exact(v),
+                ..
+            }) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The same trust with its listed values replaced by `values`.
+    pub fn with_listed(&self, values: Vec<String>) -> Trust {
+        let mut out = self.clone();
+        match &mut out {
+            Trust::Irsa { subjects: v, .. }
+            | Trust::PodIdentity(PodIdentityTrust { namespaces: v, .. }) => {
+                *v = Values::Exact(values)
+            }
+        }
+        out
+    }
+}
+
+/// The session tag keys EKS Pod Identity sets, as trust policy condition keys.
+pub const TAG_CLUSTER_ARN: &str = "aws:RequestTag/eks-cluster-arn";
+pub const TAG_NAMESPACE: &str = "aws:RequestTag/kubernetes-namespace";
+pub const TAG_SERVICE_ACCOUNT: &str = "aws:RequestTag/kubernetes-service-account";
 
 pub fn trust_policy(trust: &Trust) -> Value {
     let statement = match trust {
@@ -136,10 +186,10 @@ pub fn trust_policy(trust: &Trust) -> Value {
             let aud = format!("{issuer}:aud");
             let sub = format!("{issuer}:sub");
             let condition = match subjects {
-                IrsaSubjects::Exact(subjects) => json!({
+                Values::Exact(subjects) => json!({
                     "StringEquals": { aud: "sts.amazonaws.com", sub: subjects },
                 }),
-                IrsaSubjects::Wildcard(pattern) => json!({
+                Values::Like(pattern) => json!({
                     "StringEquals": { aud: "sts.amazonaws.com" },
                     "StringLike": { sub: pattern },
                 }),
@@ -151,11 +201,29 @@ pub fn trust_policy(trust: &Trust) -> Value {
                 "Condition": condition,
             })
         }
-        Trust::PodIdentity => json!({
-            "Effect": "Allow",
-            "Principal": { "Service": "pods.eks.amazonaws.com" },
-            "Action": ["sts:AssumeRole", "sts:TagSession"],
-        }),
+        Trust::PodIdentity(t) => {
+            let mut equals = json!({
+                "aws:SourceAccount": t.account_id,
+                TAG_CLUSTER_ARN: t.cluster_arn,
+                TAG_SERVICE_ACCOUNT: t.service_account,
+            });
+            let mut condition = Map::new();
+            match &t.namespaces {
+                Values::Exact(namespaces) => {
+                    equals[TAG_NAMESPACE] = json!(namespaces);
+                }
+                Values::Like(pattern) => {
+                    condition.insert("StringLike".into(), json!({ TAG_NAMESPACE: pattern }));
+                }
+            }
+            condition.insert("StringEquals".into(), equals);
+            json!({
+                "Effect": "Allow",
+                "Principal": { "Service": "pods.eks.amazonaws.com" },
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Condition": condition,
+            })
+        }
     };
     json!({ "Version": VERSION, "Statement": [statement] })
 }
@@ -330,7 +398,7 @@ mod tests {
             normalize(&trust_policy(&Trust::Irsa {
                 provider_arn: "arn:aws:iam::1:oidc-provider/x".into(),
                 issuer: "x".into(),
-                subjects: IrsaSubjects::Exact(subs.iter().map(|s| s.to_string()).collect()),
+                subjects: Values::Exact(subs.iter().map(|s| s.to_string()).collect()),
             }))
         };
         assert_eq!(t(&["a", "b"]), t(&["b", "a"]));
@@ -367,7 +435,7 @@ mod tests {
             trust_policy(&Trust::Irsa {
                 provider_arn: "arn:aws:iam::1:oidc-provider/x".into(),
                 issuer: "x".into(),
-                subjects: IrsaSubjects::Exact(subs.iter().map(|s| s.to_string()).collect()),
+                subjects: Values::Exact(subs.iter().map(|s| s.to_string()).collect()),
             })
         };
         let c = changes(Some(&trust(&["a", "b"])), Some(&trust(&["b", "c"])));
@@ -386,7 +454,12 @@ mod tests {
         assert!(changes(Some(&trust(&["a"])), Some(&trust(&["a"]))).is_empty());
         let switched = changes(
             Some(&trust(&["a"])),
-            Some(&trust_policy(&Trust::PodIdentity)),
+            Some(&trust_policy(&Trust::PodIdentity(PodIdentityTrust {
+                account_id: "1".into(),
+                cluster_arn: "arn:aws:eks:us-east-1:1:cluster/c".into(),
+                service_account: "vector".into(),
+                namespaces: Values::Like("mxp-*-system".into()),
+            }))),
         );
         let aspects: Vec<&str> = switched.iter().map(|c| c.aspect.as_str()).collect();
         assert_eq!(
@@ -396,7 +469,11 @@ mod tests {
                 "principal (Service)",
                 "subjects",
                 "audiences",
-                "actions"
+                "actions",
+                "condition StringEquals aws:RequestTag/eks-cluster-arn",
+                "condition StringEquals aws:RequestTag/kubernetes-service-account",
+                "condition StringEquals aws:SourceAccount",
+                "condition StringLike aws:RequestTag/kubernetes-namespace"
             ]
         );
     }

@@ -223,6 +223,50 @@ pub struct Plan {
     /// it in the state.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub control_planes: BTreeMap<String, Vec<String>>,
+    /// What a reviewer should know beyond the changes: who else the identities trust.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
+}
+
+/// A remark of the plan, not a change: shown above the changes, saved with the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub severity: Severity,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// What the spec chose, stated.
+    Note,
+    /// A risk the spec cannot remove.
+    Warning,
+}
+
+impl Note {
+    pub fn remark(message: String) -> Note {
+        Note {
+            severity: Severity::Note,
+            message,
+        }
+    }
+
+    pub fn warning(message: String) -> Note {
+        Note {
+            severity: Severity::Warning,
+            message,
+        }
+    }
+
+    /// `Note: ...` or `Warning: ...`.
+    pub fn line(&self) -> String {
+        let label = match self.severity {
+            Severity::Note => "Note",
+            Severity::Warning => "Warning",
+        };
+        format!("{label}: {}", self.message)
+    }
 }
 
 impl Plan {
@@ -269,6 +313,7 @@ impl Plan {
             resource_changes: changes,
             discovered: Vec::new(),
             control_planes: BTreeMap::new(),
+            notes: Vec::new(),
         }
     }
 

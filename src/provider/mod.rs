@@ -119,6 +119,14 @@ pub fn computed_keys(kind: Kind) -> &'static [&'static str] {
     }
 }
 
+/// Brings attributes an older idplan recorded to what this one records: an attribute added
+/// since gets the value the older state meant, so that it compares equal to the cloud.
+pub fn upgrade_recorded(kind: Kind, attributes: &mut Value) {
+    if kind == Kind::AwsEksPodIdentityAssociation {
+        aws::association::upgrade_recorded(attributes);
+    }
+}
+
 /// Decides how to treat an existing resource that is not in the state.
 pub fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption> {
     match cloud_of(resource.kind) {

@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use super::{resource_name, subject};
+use super::{HOST_NAMESPACE_PATTERN, is_host_namespace, resource_name, subject};
 use crate::graph::{Address, Kind, Location, Resource};
-use crate::policy::{self, IrsaSubjects, Trust};
+use crate::policy::{self, PodIdentityTrust, Trust, Values};
 use crate::provider::aws::association::AssociationAttributes;
 use crate::provider::aws::oidc::{CLUSTER_TAG, ProviderAttributes};
 use crate::provider::aws::role::{PolicyAttributes, RoleAttributes};
@@ -27,15 +27,20 @@ pub struct AwsContext {
     pub partition: String,
     /// The cluster's OIDC issuer without `https://`, as IAM spells provider URLs.
     pub issuer: String,
+    /// The cluster's ARN: the `eks-cluster-arn` session tag of pod identity sessions.
+    pub cluster_arn: String,
 }
 
 impl AwsContext {
     /// Stand-ins of the real lengths, so `validate` can check sizes without calling AWS:
     /// account ids have 12 digits, EKS issuers 32 hex characters after `/id/`.
-    pub fn placeholder(region: &str) -> Self {
+    pub fn placeholder(region: &str, cluster: &str) -> Self {
+        let account_id = "123456789012".to_string();
+        let partition = partition(region).to_string();
         AwsContext {
-            account_id: "123456789012".into(),
-            partition: partition(region).into(),
+            cluster_arn: cluster_arn(&partition, region, &account_id, cluster),
+            account_id,
+            partition,
             issuer: format!("oidc.eks.{region}.amazonaws.com/id/{}", "0".repeat(32)),
         }
     }
@@ -64,6 +69,11 @@ pub fn partition(region: &str) -> &'static str {
     } else {
         "aws"
     }
+}
+
+/// The ARN of an EKS cluster, as EKS spells it.
+pub fn cluster_arn(partition: &str, region: &str, account_id: &str, cluster: &str) -> String {
+    format!("arn:{partition}:eks:{region}:{account_id}:cluster/{cluster}")
 }
 
 /// Strips the scheme and trailing slash off an issuer URL: IAM names providers that way.
@@ -185,6 +195,8 @@ pub fn resources(
                         service_account: component.kind.service_account().to_string(),
                         role_arn: ctx.role_arn(&name),
                         tags: component_tags(&space.name, component.kind.spec_key()),
+                        // The trust conditions need the session tags.
+                        disable_session_tags: false,
                         association_id: None,
                     }),
                     depends_on: vec![role.clone()],
@@ -199,19 +211,63 @@ pub fn resources(
     }
 }
 
+/// What the plan states of an IRSA space with `subjects: wildcard`: the pattern its roles
+/// trust, and that any namespace of the cluster matching it gets them.
+pub fn wildcard_note(space: &Space, aws: &AwsSpace) -> Option<String> {
+    if aws.mode != AwsMode::Irsa || aws.subjects != Subjects::Wildcard {
+        return None;
+    }
+    let roles: Vec<String> = aws
+        .components
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({})",
+                resource_name(space, c),
+                subject(HOST_NAMESPACE_PATTERN, c.kind)
+            )
+        })
+        .collect();
+    if roles.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "space {}: `subjects: wildcard` trusts the pattern `{HOST_NAMESPACE_PATTERN}` on EKS \
+         cluster {}: roles {} can be assumed from any namespace of the cluster matching it, a \
+         control plane of this Space or not. `subjects: exact` trusts only the listed control \
+         planes (docs/threat-model.md)",
+        space.name,
+        aws.cluster,
+        roles.join(", ")
+    ))
+}
+
 fn trust(space: &Space, aws: &AwsSpace, ctx: &AwsContext, component: ComponentKind) -> Trust {
     if aws.mode == AwsMode::PodIdentity {
-        return Trust::PodIdentity;
+        let namespaces = &space.control_planes;
+        // One pattern when it covers every host namespace: the policy stays small at any
+        // scale; the exact list otherwise.
+        let namespaces = if namespaces.iter().all(|cp| is_host_namespace(&cp.namespace)) {
+            Values::Like(HOST_NAMESPACE_PATTERN.into())
+        } else {
+            Values::Exact(namespaces.iter().map(|cp| cp.namespace.clone()).collect())
+        };
+        return Trust::PodIdentity(PodIdentityTrust {
+            account_id: ctx.account_id.clone(),
+            cluster_arn: ctx.cluster_arn.clone(),
+            service_account: component.service_account().to_string(),
+            namespaces,
+        });
     }
     let subjects = match aws.subjects {
-        Subjects::Exact => IrsaSubjects::Exact(
+        Subjects::Exact => Values::Exact(
             space
                 .control_planes
                 .iter()
                 .map(|cp| subject(&cp.namespace, component))
                 .collect(),
         ),
-        Subjects::Wildcard => IrsaSubjects::Wildcard(subject("mxp-*-system", component)),
+        Subjects::Wildcard => Values::Like(subject(HOST_NAMESPACE_PATTERN, component)),
     };
     Trust::Irsa {
         provider_arn: ctx.provider_arn(),
@@ -242,13 +298,8 @@ fn check_trust_size(
         field,
         message,
     };
-    let Trust::Irsa {
-        subjects: IrsaSubjects::Exact(subjects),
-        provider_arn,
-        issuer,
-    } = trust
-    else {
-        let size = policy::size(&policy::trust_policy(trust));
+    let size = policy::size(&policy::trust_policy(trust));
+    let Some(listed) = trust.listed() else {
         return if size > aws.trust_policy_quota {
             Err(error(
                 aws.location,
@@ -262,7 +313,7 @@ fn check_trust_size(
             Ok(())
         };
     };
-    if subjects.is_empty() {
+    if listed.is_empty() {
         return Err(error(
             space.location,
             format!("spaces[{index}].controlPlanes"),
@@ -271,35 +322,36 @@ fn check_trust_size(
                 .into(),
         ));
     }
-    let size = policy::size(&policy::trust_policy(trust));
     if size <= aws.trust_policy_quota {
         return Ok(());
     }
-    // Each subject adds its quoted length plus a comma: count how many fit.
-    let empty = Trust::Irsa {
-        provider_arn: provider_arn.clone(),
-        issuer: issuer.clone(),
-        subjects: IrsaSubjects::Exact(vec![]),
-    };
-    let mut running = policy::size(&policy::trust_policy(&empty));
+    // Each listed value adds its quoted length plus a comma: count how many fit.
+    let mut running = policy::size(&policy::trust_policy(&trust.with_listed(vec![])));
     let mut fit = 0;
-    for (i, s) in subjects.iter().enumerate() {
+    for (i, s) in listed.iter().enumerate() {
         running += s.chars().filter(|c| !c.is_whitespace()).count() + 2 + usize::from(i > 0);
         if running > aws.trust_policy_quota {
             break;
         }
         fit += 1;
     }
+    let advice = match trust {
+        Trust::Irsa { .. } => "Use `subjects: wildcard`",
+        Trust::PodIdentity(_) => {
+            "Host namespaces all of the form `mxp-<id>-system` are trusted with one pattern \
+             (rename or move the others)"
+        }
+    };
     let first_over = &space.control_planes[fit.min(space.control_planes.len() - 1)];
     Err(error(
         first_over.location,
         format!("spaces[{index}].controlPlanes[{fit}]"),
         format!(
             "the trust policy of role {role} would be {size} characters (whitespace not counted), \
-             over the quota of {quota}; {fit} of {total} control planes fit. Use `subjects: \
-             wildcard`, or have the IAM quota raised and set `aws.trustPolicyQuota`",
+             over the quota of {quota}; {fit} of {total} control planes fit. {advice}, or have \
+             the IAM quota raised and set `aws.trustPolicyQuota`",
             quota = aws.trust_policy_quota,
-            total = subjects.len(),
+            total = listed.len(),
         ),
     ))
 }

@@ -31,6 +31,9 @@ pub struct GcpContext {
     pub project_number: String,
     /// `<project>.svc.id.goog`, from the cluster's `workloadIdentityConfig`.
     pub workload_pool: String,
+    /// The project's other GKE clusters in the same workload pool (`location/name`): their
+    /// pods are the same principals. `None` when the clusters could not be listed.
+    pub pool_shared_with: Option<Vec<String>>,
 }
 
 impl GcpContext {
@@ -39,6 +42,7 @@ impl GcpContext {
         GcpContext {
             project_number: "123456789012".into(),
             workload_pool: format!("{project}.svc.id.goog"),
+            pool_shared_with: Some(Vec::new()),
         }
     }
 
@@ -60,6 +64,40 @@ impl GcpContext {
             component.service_account()
         )
     }
+}
+
+/// What the plan warns of: other clusters of the project in the Space's workload pool, whose
+/// pods are the same principals; or that they could not be listed.
+pub fn shared_pool_warning(space: &Space, gcp: &GcpSpace, ctx: &GcpContext) -> Option<String> {
+    let cluster = format!("{}/{}", gcp.cluster.location, gcp.cluster.name);
+    let Some(others) = &ctx.pool_shared_with else {
+        return Some(format!(
+            "space {}: the GKE clusters of project {} could not be listed (permission \
+             container.clusters.list): other clusters sharing the workload identity pool {} \
+             with {cluster} were not checked",
+            space.name, gcp.project, ctx.workload_pool
+        ));
+    };
+    if others.is_empty() {
+        return None;
+    }
+    let (what, them) = match gcp.mode {
+        GcpMode::Principal => ("principal identifiers", "bindings"),
+        GcpMode::ServiceAccount => ("workloadIdentityUser members", "service accounts"),
+    };
+    Some(format!(
+        "space {}: GKE cluster{} {} of project {} share{} the workload identity pool {} with \
+         the Space's cluster {cluster}. The {what} idplan grants name the pool, not the \
+         cluster: a pod there running as a component's service account in a namespace named \
+         like one of this Space's control planes gets the same access through these {them}. \
+         Run the Space's cluster in a project of its own (docs/threat-model.md)",
+        space.name,
+        if others.len() == 1 { "" } else { "s" },
+        others.join(", "),
+        gcp.project,
+        if others.len() == 1 { "s" } else { "" },
+        ctx.workload_pool,
+    ))
 }
 
 /// A Google service account's email: known before it exists.

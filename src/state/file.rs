@@ -179,7 +179,7 @@ pub fn encode(state: &State) -> Vec<u8> {
 
 /// A state read back; `backup` names where its previous version is kept.
 pub fn decode(bytes: &[u8], location: &StateLocation, backup: &str) -> Result<State> {
-    let state: State = serde_json::from_slice(bytes).map_err(|e| {
+    let mut state: State = serde_json::from_slice(bytes).map_err(|e| {
         Error::user(format!(
             "{location}: not an idplan state: {e}; its previous version is {backup}"
         ))
@@ -190,6 +190,9 @@ pub fn decode(bytes: &[u8], location: &StateLocation, backup: &str) -> Result<St
              {FORMAT_VERSION})",
             state.version
         )));
+    }
+    for r in &mut state.resources {
+        crate::provider::upgrade_recorded(r.kind, &mut r.attributes);
     }
     Ok(state)
 }

@@ -473,9 +473,27 @@ async fn an_oversized_trust_policy_is_refused_before_any_write_and_wildcard_fits
         &spec(50, "      trustPolicyQuota: 8192\n", None),
     );
     dir.idplan_offline(&["validate"]).assert_code(0);
+    let exact = dir.idplan(&ms, &["plan"]);
+    exact.assert_code(0);
+    assert!(!exact.stdout.contains("Note:"), "{}", exact.stdout);
 
-    // Wildcard subjects: one pattern, whatever the number of control planes.
+    // Wildcard subjects: one pattern, whatever the number of control planes; the plan says
+    // what it trusts.
     dir.write("idplan.yaml", &spec(50, "      subjects: wildcard\n", None));
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(0);
+    plan.assert_stdout_contains(&format!(
+        "Note: space prod: `subjects: wildcard` trusts the pattern `mxp-*-system` on EKS \
+         cluster {CLUSTER}: roles spaces-prod-backup \
+         (system:serviceaccount:mxp-*-system:mxp-controller), spaces-prod-billing \
+         (system:serviceaccount:mxp-*-system:vector)"
+    ));
+    plan.assert_stdout_contains(
+        "can be assumed from any namespace of the cluster matching it, a control plane of this \
+         Space or not. `subjects: exact` trusts only the listed control planes",
+    );
+    let json = dir.idplan(&ms, &["plan", "--format", "json"]).json();
+    assert_eq!(json["notes"][0]["severity"], "note", "{json:#}");
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     let trust = iam
         .trust("spaces-prod-vector".replace("vector", "billing").as_str())

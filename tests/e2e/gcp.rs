@@ -796,3 +796,55 @@ fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
         assert_eq!(log.writes_since(mark), Vec::<String>::new());
     }
 }
+
+#[test]
+fn other_clusters_in_the_workload_pool_are_named_in_the_plan() {
+    let (fake, dir) = setup(&spec("principal", &[0], ALL));
+    // The project's other cluster has no workload pool: nothing to say.
+    let plan = dir.idplan_gcp(&fake, &["plan"]);
+    plan.assert_code(0);
+    assert!(!plan.stdout.contains("Warning:"), "{}", plan.stdout);
+
+    fake.seed(json!({ "clusters": [
+        { "project": PROJECT, "location": "us-east1-b", "name": "sandbox", "workloadPool": POOL },
+        { "project": PROJECT, "location": "europe-west1", "name": "ci", "workloadPool": POOL },
+    ] }));
+    let plan = dir.idplan_gcp(&fake, &["plan", "--out", "p.json"]);
+    plan.assert_code(0);
+    let warning = format!(
+        "Warning: space prod: GKE clusters europe-west1/ci, us-east1-b/sandbox of project \
+         {PROJECT} share the workload identity pool {POOL} with the Space's cluster \
+         us-central1/spaces. The principal identifiers idplan grants name the pool, not the \
+         cluster"
+    );
+    plan.assert_stdout_contains(&warning);
+    plan.assert_stdout_contains("Run the Space's cluster in a project of its own");
+    assert!(!plan.stdout.contains("no-wi"), "{}", plan.stdout);
+    // Saved with the plan, in every format.
+    let show = dir.idplan_gcp(&fake, &["show", "plans/p.json"]);
+    show.assert_stdout_contains(&warning);
+    let markdown = dir.idplan_gcp(&fake, &["plan", "--format", "markdown"]);
+    markdown.assert_stdout_contains(&format!("> {warning}"));
+    let json = dir.idplan_gcp(&fake, &["plan", "--format", "json"]).json();
+    assert_eq!(json["notes"][0]["severity"], "warning", "{json:#}");
+    assert_eq!(json["notes"].as_array().unwrap().len(), 1, "{json:#}");
+
+    // Applied, the plan still warns, and has no change.
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    let again = dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"]);
+    again.assert_code(0);
+    again.assert_stdout_contains(&warning);
+    again.assert_stdout_contains("No changes.");
+
+    // Without the permission to list clusters, the plan goes on and says what it could not
+    // check.
+    fake.deny(&["container.clusters.list"]);
+    let denied = dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"]);
+    denied.assert_code(0);
+    denied.assert_stdout_contains(&format!(
+        "Warning: space prod: the GKE clusters of project {PROJECT} could not be listed \
+         (permission container.clusters.list): other clusters sharing the workload identity \
+         pool {POOL} with us-central1/spaces were not checked"
+    ));
+}

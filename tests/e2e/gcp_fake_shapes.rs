@@ -140,6 +140,12 @@ fn the_fake_answers_as_the_discovery_documents_say() {
             "/v1/projects/acme-spaces/locations/us-central1/clusters/spaces".into(),
             None,
         ),
+        (
+            "container",
+            "GET",
+            "/v1/projects/acme-spaces/locations/-/clusters".into(),
+            None,
+        ),
         ("storage", "GET", "/storage/v1/b/acme-backup".into(), None),
         (
             "storage",

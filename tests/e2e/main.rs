@@ -9,6 +9,7 @@ mod support;
 
 mod aws_irsa;
 mod aws_pod_identity;
+mod aws_pod_identity_trust;
 mod azure;
 mod azure_acceptance;
 mod ci_recipes;

@@ -9,6 +9,7 @@ shared/reference/gcp/ describe them:
                        POST /v3/projects/{p}:getIamPolicy   {"options": {"requestedPolicyVersion"}}
                        POST /v3/projects/{p}:setIamPolicy   {"policy", "updateMask"}
   GKE v1               GET  /v1/projects/{p}/locations/{l}/clusters/{c}
+                       GET  /v1/projects/{p}/locations/{l}/clusters  (l "-": every location)
   Storage JSON v1      GET  /storage/v1/b/{bucket}
                        GET  /storage/v1/b/{bucket}/iam?optionsRequestedPolicyVersion=
                        PUT  /storage/v1/b/{bucket}/iam      (body: the Policy)
@@ -31,7 +32,8 @@ own is accepted (401 otherwise; `--token`).
 Test-only endpoints under /_fake/: health, seed (projects, clusters, buckets, secrets),
 policy (read or replace a policy as someone else would), race (the next N setIamPolicy calls
 find the policy changed just before they apply: their etag is stale), fail (the next Google
-calls answer with the given codes, 429 or 503), calls (what was called).
+calls answer with the given codes, 429 or 503), deny (permissions the caller lacks; only
+container.clusters.list is checked), calls (what was called).
 
 Faults on request: `--faults RATE` answers that share of Google calls with 429, 503, or a 500
 after the write was done (see tests/support/faults.py).
@@ -88,6 +90,7 @@ class State:
         self.serial = 0
         self.races = 0
         self.failures = []  # HTTP codes the next Google calls answer with, in order
+        self.denied = set()  # IAM permissions the caller lacks (403 PERMISSION_DENIED)
         self.calls = []
 
     def etag(self):
@@ -207,6 +210,16 @@ def requested_version(query, body, key):
     return int(raw or 0)
 
 
+def cluster(name):
+    """A GKE cluster as clusters.get and clusters.list answer it."""
+    parts = name.split("/")
+    out = {"name": parts[5], "location": parts[3], "status": "RUNNING",
+           "selfLink": f"https://container.googleapis.com/v1/{name}"}
+    if STATE.clusters[name]:
+        out["workloadIdentityConfig"] = {"workloadPool": STATE.clusters[name]}
+    return out
+
+
 def google(method, path, query, body):
     """Routes one Google API call; returns (status, body)."""
     # Resource Manager v3
@@ -231,12 +244,17 @@ def google(method, path, query, body):
         name = m.group(1)
         if name not in STATE.clusters:
             raise Failure(404, f"Not found: {name}.")
-        parts = name.split("/")
-        out = {"name": parts[5], "location": parts[3], "status": "RUNNING",
-               "selfLink": f"https://container.googleapis.com/v1/{name}"}
-        if STATE.clusters[name]:
-            out["workloadIdentityConfig"] = {"workloadPool": STATE.clusters[name]}
-        return 200, out
+        return 200, cluster(name)
+    # clusters.list: no paging; location "-" matches all zones and regions. The list key is
+    # left out when there are none, as Google leaves out empty repeated fields.
+    m = re.fullmatch(r"/v1/projects/([^/]+)/locations/([^/]+)/clusters", path)
+    if m and method == "GET":
+        project, location = m.group(1), m.group(2)
+        if project not in STATE.projects or "container.clusters.list" in STATE.denied:
+            raise Failure(403, f"Permission 'container.clusters.list' denied on resource '//container.googleapis.com/projects/{project}' (or it may not exist).")
+        found = [cluster(name) for name in sorted(STATE.clusters)
+                 if name.split("/")[1] == project and location in ("-", name.split("/")[3])]
+        return 200, ({"clusters": found} if found else {})
     # Storage JSON v1
     m = re.fullmatch(r"/storage/v1/b/([^/]+)(/iam)?", path)
     if m:
@@ -337,6 +355,9 @@ def admin(method, path, query, body):
     if path == "/_fake/fail" and method == "POST":
         STATE.failures = list((body or {}).get("codes", []))
         return 200, {"failures": STATE.failures}
+    if path == "/_fake/deny" and method == "POST":
+        STATE.denied = set((body or {}).get("permissions", []))
+        return 200, {"permissions": sorted(STATE.denied)}
     if path == "/_fake/race" and method == "POST":
         STATE.races = int((body or {}).get("count", 1))
         return 200, {"races": STATE.races}

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
+use crate::plan::Note;
 use crate::provider::Clouds;
 use crate::recipe::aws::AwsContext;
 use crate::recipe::azure::AzureContext;
@@ -42,7 +43,9 @@ impl Contexts {
                         return None;
                     }
                     Some(match &space.cloud {
-                        Cloud::Aws(a) => Context::Aws(AwsContext::placeholder(&a.region)),
+                        Cloud::Aws(a) => {
+                            Context::Aws(AwsContext::placeholder(&a.region, &a.cluster))
+                        }
                         Cloud::Azure(a) => Context::Azure(AzureContext::placeholder(a)),
                         Cloud::Gcp(g) => Context::Gcp(GcpContext::placeholder(&g.project)),
                     })
@@ -195,12 +198,29 @@ pub fn recipes(
 }
 
 /// The desired resources of every space, after asking each cloud what names depend on
-/// (account, cluster issuer).
-pub async fn graph(spec: &Spec, clouds: &Clouds) -> Result<Graph> {
+/// (account, cluster issuer), and what the plan should say beside its changes.
+pub async fn graph(spec: &Spec, clouds: &Clouds) -> Result<(Graph, Vec<Note>)> {
     let contexts = Contexts::read(spec, clouds).await?;
     let mut graph = Graph::default();
     recipes(spec, &contexts, |_, resources| {
         resources.into_iter().try_for_each(|r| graph.add(r))
     })?;
-    Ok(graph)
+    Ok((graph, notes(spec, &contexts)))
+}
+
+/// Who else the spaces' identities trust: the pattern of IRSA `subjects: wildcard`, the other
+/// clusters of a GCP workload pool.
+fn notes(spec: &Spec, contexts: &Contexts) -> Vec<Note> {
+    let mut out = Vec::new();
+    for (space, context) in spec.spaces.iter().zip(&contexts.0) {
+        match (&space.cloud, context) {
+            (Cloud::Aws(a), _) => out.extend(aws::wildcard_note(space, a).map(Note::remark)),
+            (Cloud::Gcp(g), Some(Context::Gcp(ctx))) => {
+                out.extend(gcp::shared_pool_warning(space, g, ctx).map(Note::warning))
+            }
+            _ => {}
+        }
+    }
+    out.dedup();
+    out
 }

@@ -74,8 +74,9 @@ pub async fn decide(opened: &Opened, parallelism: usize) -> Result<Plan> {
         discovered,
     } = opened;
     refuse_empty_discovery(spec, state, discovered)?;
-    let graph = desired::graph(spec, clouds).await?;
+    let (graph, notes) = desired::graph(spec, clouds).await?;
     let mut plan = plan::build(spec, state.state(), clouds, &graph, parallelism).await?;
+    plan.notes = notes;
     plan.discovered = discovered.clone();
     plan.control_planes = cluster::covered(spec);
     Ok(plan)

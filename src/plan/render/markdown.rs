@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::{Options, Plan, block, header, summary, summary_line};
+use super::{Options, Plan, block, header, notes, summary, summary_line};
 use crate::error::{Error, Result};
 
 /// A GitHub comment holds at most 65,536 characters; this leaves room for a marker.
@@ -20,6 +20,11 @@ pub(super) fn markdown(plan: &Plan, options: &Options) -> Result<String> {
              again once it has one.\n",
             d.control_plane, d.space
         );
+    }
+    // Notes (what a trust admits beyond the spec) are never cut.
+    let notes = notes(plan, "> ");
+    if !notes.is_empty() {
+        let _ = write!(head, "\n{}\n", notes.trim_end());
     }
     let mut blocks = Vec::new();
     let found: Vec<String> = plan

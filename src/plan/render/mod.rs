@@ -194,8 +194,17 @@ pub fn discovered(plan: &Plan) -> String {
     out
 }
 
+/// The plan's notes and warnings, one paragraph each.
+fn notes(plan: &Plan, prefix: &str) -> String {
+    let mut out = String::new();
+    for note in &plan.notes {
+        let _ = writeln!(out, "{prefix}{}\n", note.line());
+    }
+    out
+}
+
 pub fn text(plan: &Plan) -> String {
-    let discovered = discovered(plan);
+    let discovered = discovered(plan) + &notes(plan, "");
     if !plan.has_changes {
         return format!("{discovered}{}\n", summary_line(plan));
     }

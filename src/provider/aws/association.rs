@@ -1,8 +1,10 @@
 //! EKS pod identity associations: one per (component, host namespace) in pod identity mode.
 //!
-//! EKS lists associations without their role, so each cluster is listed once per run and the
-//! listing is kept current by idplan's own writes; an association idplan did not record is
-//! described to learn its role and tags.
+//! EKS lists associations without their role or session tag setting, so each cluster is listed
+//! once per run (the listing kept current by idplan's own writes) to find the ids, and every
+//! association is described: its role and `disableSessionTags` can change outside idplan, and
+//! the roles' trust conditions depend on the session tags. Its tags are read only for one the
+//! state does not know (adoption); idplan sets them at create and never retags.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +33,10 @@ pub struct AssociationAttributes {
     pub service_account: String,
     pub role_arn: String,
     pub tags: Tags,
+    /// EKS's `disableSessionTags`: idplan wants `false`, since the roles trust only sessions
+    /// tagged with their cluster, namespace and service account. Absent from older states.
+    #[serde(default)]
+    pub disable_session_tags: bool,
     /// Assigned by EKS (see [`COMPUTED`]): absent from what the spec wants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub association_id: Option<String>,
@@ -40,6 +46,15 @@ impl AssociationAttributes {
     /// (namespace, service account): what a cluster's listing is keyed by.
     fn key(&self) -> (String, String) {
         (self.namespace.clone(), self.service_account.clone())
+    }
+}
+
+/// An association recorded before idplan recorded `disable_session_tags` had them on: EKS's
+/// default, and idplan never turned them off.
+pub fn upgrade_recorded(attributes: &mut Value) {
+    if let Value::Object(map) = attributes {
+        map.entry("disable_session_tags")
+            .or_insert(Value::Bool(false));
     }
 }
 
@@ -195,9 +210,7 @@ impl AwsDriver {
         Ok(())
     }
 
-    /// Answers from the cluster's listing: an association idplan recorded, under the id it
-    /// recorded, is what idplan made (its role changes only through idplan); any other one is
-    /// described.
+    /// Finds the association's id in the cluster's listing, then describes it.
     pub(super) async fn read_association(
         &self,
         r: &Resource,
@@ -228,12 +241,6 @@ impl AwsDriver {
             }
             None => return Ok(None),
         };
-        if let Some(known) = known {
-            let recorded: AssociationAttributes = attributes(&r.address, known)?;
-            if recorded.association_id.as_deref() == Some(id.as_str()) {
-                return Ok(Some(known.clone()));
-            }
-        }
         let out = self
             .eks(&r.location)
             .describe_pod_identity_association()
@@ -252,20 +259,32 @@ impl AwsDriver {
                 ));
             }
         };
+        // The tags of an association idplan recorded under this id are the ones it made it
+        // with: idplan never retags one (an update changes only its role and session tags).
+        let recorded_tags = match known {
+            Some(known) => {
+                let recorded: AssociationAttributes = attributes(&r.address, known)?;
+                (recorded.association_id.as_deref() == Some(id.as_str())).then_some(recorded.tags)
+            }
+            None => None,
+        };
         Ok(association.map(|assoc| {
-            let found = tags::idplan_tags(
-                assoc
-                    .tags()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            );
+            let found = recorded_tags.unwrap_or_else(|| {
+                tags::idplan_tags(
+                    assoc
+                        .tags()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                )
+            });
             to_attributes(&AssociationAttributes {
                 cluster: a.cluster.clone(),
                 namespace: assoc.namespace().unwrap_or_default().to_string(),
                 service_account: assoc.service_account().unwrap_or_default().to_string(),
                 role_arn: assoc.role_arn().unwrap_or_default().to_string(),
                 tags: found,
+                disable_session_tags: assoc.disable_session_tags().unwrap_or(false),
                 association_id: Some(id),
             })
         }))
@@ -280,6 +299,7 @@ impl AwsDriver {
             .namespace(&a.namespace)
             .service_account(&a.service_account)
             .role_arn(&a.role_arn)
+            .disable_session_tags(a.disable_session_tags)
             .set_tags(Some(a.tags.clone().into_iter().collect()))
             .send()
             .await
@@ -299,17 +319,18 @@ impl AwsDriver {
         Ok(to_attributes(&Computed { association_id: id }))
     }
 
-    /// Points an association at another role, in place: its id and its pods' credentials
-    /// stay.
+    /// Points an association at another role, or turns its session tags back on, in place:
+    /// its id and its pods' credentials stay.
     pub(super) async fn update_association(&self, r: &Resource, actual: &Value) -> Result<()> {
         let a: AssociationAttributes = attrs(r)?;
         let actual: AssociationAttributes = attributes(&r.address, actual)?;
-        if a.role_arn != actual.role_arn {
+        if a.role_arn != actual.role_arn || a.disable_session_tags != actual.disable_session_tags {
             self.eks(&r.location)
                 .update_pod_identity_association()
                 .cluster_name(&a.cluster)
                 .set_association_id(actual.association_id)
                 .role_arn(&a.role_arn)
+                .disable_session_tags(a.disable_session_tags)
                 .send()
                 .await
                 .map_err(|e| cloud_error(&r.address, "eks:UpdatePodIdentityAssociation", e))?;

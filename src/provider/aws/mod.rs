@@ -154,10 +154,18 @@ impl AwsDriver {
             .and_then(|o| o.issuer())
             .map(|issuer| issuer_host_path(issuer).to_string())
             .unwrap_or_default();
+        let cluster_arn = out
+            .cluster()
+            .and_then(|c| c.arn())
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                crate::recipe::aws::cluster_arn(&partition, region, &account_id, cluster)
+            });
         Ok(AwsContext {
             account_id,
             partition,
             issuer,
+            cluster_arn,
         })
     }
 }

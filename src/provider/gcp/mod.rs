@@ -189,10 +189,52 @@ impl GcpDriver {
                 ))
             })?
             .to_string();
+        let pool_shared_with = self
+            .clusters_in_pool(project, cluster, &workload_pool)
+            .await?;
         Ok(GcpContext {
             project_number,
             workload_pool,
+            pool_shared_with,
         })
+    }
+
+    /// The project's other GKE clusters in `pool` (`location/name`), or `None` when listing
+    /// them is denied: a warning's worth, not a reason to stop.
+    async fn clusters_in_pool(
+        &self,
+        project: &str,
+        cluster: &GkeCluster,
+        pool: &str,
+    ) -> Result<Option<Vec<String>>> {
+        const OP: &str = "container.projects.locations.clusters.list";
+        // One call for every zone and region; the method has no paging.
+        let listed = match self
+            .call(
+                Method::GET,
+                Api::Container,
+                &format!("v1/projects/{project}/locations/-/clusters"),
+                &[],
+                None,
+                OP,
+            )
+            .await
+        {
+            Ok(listed) => listed,
+            Err(f) if f.is(403) => return Ok(None),
+            Err(f) => return Err(f.into_error(&format!("project {project}"), OP)),
+        };
+        let mut others: Vec<String> = listed["clusters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["workloadIdentityConfig"]["workloadPool"].as_str() == Some(pool))
+            .filter_map(|c| Some((c["location"].as_str()?, c["name"].as_str()?)))
+            .filter(|(location, name)| (*location, *name) != (&cluster.location, &cluster.name))
+            .map(|(location, name)| format!("{location}/{name}"))
+            .collect();
+        others.sort();
+        Ok(Some(others))
     }
 
     /// Checks that a bucket exists and, when principal identifiers are to be bound on it

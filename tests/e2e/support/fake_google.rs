@@ -129,6 +129,15 @@ impl FakeGoogle {
         self.call("POST", "/_fake/fail", Some(&json!({ "codes": codes })));
     }
 
+    /// Takes `permissions` from the caller: the calls that need them answer 403.
+    pub fn deny(&self, permissions: &[&str]) {
+        self.call(
+            "POST",
+            "/_fake/deny",
+            Some(&json!({ "permissions": permissions })),
+        );
+    }
+
     /// Every Google API call so far, as `METHOD path`.
     #[track_caller]
     pub fn calls(&self) -> Vec<String> {
