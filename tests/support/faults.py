@@ -118,6 +118,10 @@ class Faults:
                 return None
             self.seen.add(key)
             kind = self.random.choice(self.kinds)
+            # Until one reply was lost, a faulted write loses its reply: a run with few writes
+            # among many reads would otherwise show no lost reply at all, by chance.
+            if write and "lost" in self.kinds and not self.fired["lost"]:
+                kind = "lost"
             if kind == "lost" and not write:
                 kind = "error"
             if kind != "lost":
