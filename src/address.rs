@@ -136,7 +136,7 @@ impl Address {
 
 /// Why a text is not an address.
 #[derive(Debug, thiserror::Error)]
-#[error("`{text}` is not a resource address ({why}); see `idplan state list`")]
+#[error("`{text}` is not a resource address ({why})")]
 pub struct ParseAddressError {
     text: String,
     why: &'static str,
