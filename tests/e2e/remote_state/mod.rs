@@ -96,6 +96,20 @@ impl<R: Remote> Team<'_, R> {
         }
     }
 
+    /// Waits until `child` has a connection open to the spaces' ministack: it has read the
+    /// state (a run reads it right after taking the lock, before any cloud call) and now
+    /// waits on the cloud.
+    async fn wait_on_cloud(&self, child: &mut Child) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !connected_to(child.id(), self.ms.port) {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("idplan ended ({status}) before it called ministack");
+            }
+            assert!(Instant::now() < deadline, "idplan never called ministack");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     async fn state(&self, name: &str) -> Value {
         self.remote
             .state(name)
@@ -275,6 +289,8 @@ pub async fn broken_lock<R: Remote>(ms: &Ministack, remote: &R) {
     ms.signal("STOP");
     let mut stale = team.spawn(&a, &["apply", "--auto-approve"], &[]);
     team.wait_locked(name, &mut stale).await;
+    // Stopped once it read the (empty) state: the other run's state comes after that read.
+    team.wait_on_cloud(&mut stale).await;
     signal(&stale, "STOP");
     ms.signal("CONT");
     assert!(remote.state(name).await.is_none(), "nothing written yet");
@@ -337,4 +353,30 @@ async fn ministack() -> Ministack {
     let ms = Ministack::start();
     ms.create_cluster(CLUSTER).await;
     ms
+}
+
+/// Whether process `pid` holds a TCP connection to 127.0.0.1:`port` (Linux: its sockets in
+/// /proc/PID/fd matched with the connection table /proc/PID/net/tcp).
+fn connected_to(pid: u32, port: u16) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let sockets: std::collections::HashSet<String> = fds
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
+        })
+        .collect();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    let remote = format!("0100007F:{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 9 && fields[2] == remote && sockets.contains(fields[9])
+    })
 }
