@@ -843,3 +843,102 @@ async fn a_refused_stale_plan_and_a_refused_concurrent_apply_write_nothing_to_th
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     assert!(!log.writes_since(mark).is_empty(), "{:?}", log.requests());
 }
+
+/// The deposed object of an address is never orphaned. A second rename deletes the older
+/// deposed role first and deposes the last one. When the address then leaves the spec, its
+/// deposed role is deleted before its current one: IAM refusing the deposed role's delete
+/// (a policy attached outside idplan) keeps the current role and the record of both, so the
+/// next apply deletes them.
+#[tokio::test]
+async fn a_deposed_role_is_deleted_when_replaced_again_or_gone_from_the_spec() {
+    let dir = TestDir::new();
+    // Every role's first DeleteRole is refused; its next one goes through.
+    let faults = Faults::targeted(&dir, "deny", "^iam:DeleteRole$", 100);
+    let ms = Ministack::start_with(&faults.args());
+    ms.create_cluster(CLUSTER).await;
+    let eks = Eks::new(&ms).await;
+    let role_record = |dir: &TestDir| {
+        dir.state()["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == "aws_iam_role.pi.sharedSecrets")
+            .cloned()
+    };
+    dir.write("idplan.yaml", &spec(&[0, 1], None));
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    faults.on();
+    dir.write("idplan.yaml", &spec(&[0, 1], Some("acme-pi-eso")));
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(1);
+    let record = role_record(&dir).unwrap();
+    assert_eq!(
+        record["deposed"]["attributes"]["name"],
+        "spaces-pi-shared-secrets"
+    );
+
+    // Replaced again: the older deposed role goes first, the one replaced now is deposed.
+    dir.write("idplan.yaml", &spec(&[0, 1], Some("acme-pi-eso-2")));
+    let apply = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    apply.assert_code(1);
+    apply.assert_stderr_contains("aws_iam_role.pi.sharedSecrets: iam:DeleteRole failed");
+    assert!(eks.iam.role("spaces-pi-shared-secrets").await.is_none());
+    assert!(eks.iam.role("acme-pi-eso").await.is_some());
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1], "acme-pi-eso-2")
+    );
+    let record = role_record(&dir).unwrap();
+    assert_eq!(record["attributes"]["name"], "acme-pi-eso-2");
+    assert_eq!(record["deposed"]["attributes"]["name"], "acme-pi-eso");
+
+    // Gone from the spec, while IAM cannot delete the deposed role.
+    let iam = &eks.iam.client;
+    let arn = iam
+        .create_policy()
+        .policy_name("someone-elses")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    iam.attach_role_policy()
+        .role_name("acme-pi-eso")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    faults.off();
+    let without: String = spec(&[0, 1], None)
+        .lines()
+        .filter(|l| !l.contains("sharedSecrets"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    dir.write("idplan.yaml", &without);
+    let apply = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    apply.assert_code(1);
+    apply.assert_stderr_contains("DeleteConflict");
+    assert!(eks.iam.role("acme-pi-eso").await.is_some());
+    assert!(eks.iam.role("acme-pi-eso-2").await.is_some());
+    let record = role_record(&dir).expect("the address is still recorded");
+    assert_eq!(record["attributes"]["name"], "acme-pi-eso-2");
+    assert_eq!(record["deposed"]["attributes"]["name"], "acme-pi-eso");
+
+    iam.detach_role_policy()
+        .role_name("acme-pi-eso")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    for role in ["acme-pi-eso", "acme-pi-eso-2", "spaces-pi-shared-secrets"] {
+        assert!(eks.iam.role(role).await.is_none(), "{role} is left");
+    }
+    assert!(role_record(&dir).is_none());
+    assert!(!dir.read("state/idplan.state.json").contains("deposed"));
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
