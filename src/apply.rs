@@ -110,10 +110,7 @@ pub async fn apply(
         .iter()
         .filter_map(ResourceChange::deposed_delete)
         .collect();
-    let Order {
-        phases,
-        deposed_only,
-    } = order(plan, &deposed)?;
+    let Order { phases } = order(plan, &deposed)?;
     // Changes that failed, or were left out because of a failure.
     let mut failed: HashSet<Address> = HashSet::new();
     for (waves, phase) in phases {
@@ -133,8 +130,9 @@ pub async fn apply(
                         .is_some_and(|d| d.iter().any(|a| failed.contains(*a))),
                 };
                 // A replacement whose old object could not be deleted first is not created;
-                // the old object of one whose new object failed is kept.
-                waits || (phase != Phase::DestroyFirst && failed.contains(&c.address))
+                // the old object of one whose new object failed is kept; an address whose
+                // deposed object could not be deleted is neither deleted nor replaced.
+                waits || failed.contains(&c.address)
             };
             let (wave, left_out): (Vec<_>, Vec<_>) = wave.into_iter().partition(|c| !blocked(c));
             let results: Vec<(&Address, Result<()>)> = stream::iter(wave)
@@ -156,7 +154,7 @@ pub async fn apply(
                                 .await
                         } else {
                             destroy_one(change, clouds, report, &outcome).await?;
-                            if deposed_only.contains(&change.address) {
+                            if phase.deletes_deposed() {
                                 journal.record(&|s| s.forget_deposed(&change.address)).await
                             } else {
                                 journal.record(&|s| s.remove(&change.address)).await
@@ -186,15 +184,25 @@ pub async fn apply(
     Ok(outcome.into_inner().expect("outcome lock"))
 }
 
-/// The three phases of an apply.
+/// The four phases of an apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// Deposed objects of addresses deleted or replaced again.
+    DestroyDeposed,
     /// Deletions that must come before the creates.
     DestroyFirst,
     /// Creates, updates, and the new objects of replacements.
     Build,
     /// The old objects of replacements, and deposed ones.
     DestroyLast,
+}
+
+impl Phase {
+    /// Whether the phase's deletions only take a deposed object out of its record (the old
+    /// object of a create-first replacement is deposed once the new one is recorded).
+    fn deletes_deposed(self) -> bool {
+        matches!(self, Phase::DestroyDeposed | Phase::DestroyLast)
+    }
 }
 
 /// Deletion waves: dependents before what they depend on.
@@ -292,25 +300,25 @@ fn references_in(attributes: &Value) -> String {
     }
 }
 
-/// The writes of a plan in the order apply makes them, phase by phase (see [`Phase`]), and
-/// the deletions that only take a deposed object out of its record.
+/// The writes of a plan in the order apply makes them, phase by phase (see [`Phase`]).
 struct Order<'a> {
-    phases: [(Waves<'a>, Phase); 3],
-    deposed_only: HashSet<&'a Address>,
+    phases: [(Waves<'a>, Phase); 4],
 }
 
 /// Orders the changes of `plan` and the deletions of its `deposed` objects.
 fn order<'a>(plan: &'a Plan, deposed: &'a [ResourceChange]) -> Result<Order<'a>> {
-    // Deleted first: what leaves the spec, and replacements the cloud cannot hold beside
-    // their old object. Deleted last, once everything is built: the old objects of the
-    // other replacements (create before destroy) and what earlier ones left (deposed).
-    // A deposed object whose address is replaced again goes first: its address's
-    // replacement records the next one.
+    // Deleted first of all: the deposed objects (left by an earlier replacement) of
+    // addresses this apply deletes or replaces again, so that the record that holds a
+    // deposed object is never removed or overwritten before it is gone (a kill in between
+    // would orphan it); when one fails, its address is left as it is. Deleted next: what
+    // leaves the spec, and replacements the cloud cannot hold beside their old object.
+    // Deleted last, once everything is built: the old objects of the other replacements
+    // (create before destroy) and the other deposed objects.
     let (deposed_first, deposed_last): (Vec<&ResourceChange>, Vec<&ResourceChange>) =
         deposed.iter().partition(|d| {
-            plan.resource_changes
-                .iter()
-                .any(|c| c.address == d.address && c.creates_first())
+            plan.resource_changes.iter().any(|c| {
+                c.address == d.address && matches!(c.action, Action::Delete | Action::Replace)
+            })
         });
     let first: Vec<&ResourceChange> = plan
         .resource_changes
@@ -318,7 +326,6 @@ fn order<'a>(plan: &'a Plan, deposed: &'a [ResourceChange]) -> Result<Order<'a>>
         .filter(|c| {
             c.action == Action::Delete || (c.action == Action::Replace && !c.creates_first())
         })
-        .chain(deposed_first.iter().copied())
         .collect();
     let building: Vec<&ResourceChange> = plan
         .resource_changes
@@ -331,20 +338,13 @@ fn order<'a>(plan: &'a Plan, deposed: &'a [ResourceChange]) -> Result<Order<'a>>
         .filter(|c| c.creates_first())
         .chain(deposed_last.iter().copied())
         .collect();
-    // Deletions that only take a deposed object out of its record.
-    let deposed_only: HashSet<&Address> = deposed_first
-        .iter()
-        .map(|c| &c.address)
-        .chain(last.iter().map(|c| &c.address))
-        .collect();
-
     Ok(Order {
         phases: [
+            (destroy_waves(&deposed_first)?, Phase::DestroyDeposed),
             (destroy_waves(&first)?, Phase::DestroyFirst),
             (waves(&building)?, Phase::Build),
             (destroy_waves(&last)?, Phase::DestroyLast),
         ],
-        deposed_only,
     })
 }
 
@@ -560,151 +560,4 @@ fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) ->
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::graph::{Kind, Location};
-    use crate::plan::Prior;
-    use crate::spec::ComponentKind::{self, Backup, Billing};
-
-    fn change(
-        kind: Kind,
-        component: ComponentKind,
-        action: Action,
-        on: &[&Address],
-    ) -> ResourceChange {
-        let address = match kind {
-            Kind::AwsIamOpenidConnectProvider => Address::cluster(kind, "us-east-1", "c"),
-            _ => Address::component(kind, "prod", component),
-        };
-        ResourceChange {
-            address,
-            kind,
-            location: Location::Aws {
-                region: "us-east-1".into(),
-            },
-            action,
-            before: None,
-            after: None,
-            ownership: Ownership::Created,
-            importing: false,
-            added: None,
-            prior: None,
-            depends_on: on.iter().map(|a| (*a).clone()).collect(),
-            reason: None,
-            deposed: None,
-        }
-    }
-
-    /// `change` as the replacement of a role named `old` by one named `new`.
-    fn renamed(change: ResourceChange) -> ResourceChange {
-        ResourceChange {
-            prior: Some(Prior {
-                ownership: Ownership::Created,
-                attributes: serde_json::json!({"name": "old"}),
-                added: None,
-            }),
-            after: Some(serde_json::json!({"name": "new"})),
-            ..change
-        }
-    }
-
-    /// (case, changes, the waves in order)
-    type Case = (&'static str, Vec<ResourceChange>, Vec<Vec<&'static str>>);
-
-    /// The addresses of each wave, destroy waves marked with `-`.
-    fn schedule(changes: Vec<ResourceChange>) -> Vec<Vec<String>> {
-        let plan = Plan::new("l".into(), 0, "h".into(), changes);
-        order(&plan, &[])
-            .unwrap()
-            .phases
-            .into_iter()
-            .flat_map(|(waves, phase)| {
-                waves.into_iter().map(move |wave| {
-                    let sign = if phase == Phase::Build { "+" } else { "-" };
-                    wave.iter()
-                        .map(|c| format!("{sign}{}", c.address))
-                        .collect()
-                })
-            })
-            .collect()
-    }
-
-    #[test]
-    fn orders_writes_by_dependency_and_phase() {
-        use Action::*;
-        use Kind::{
-            AwsIamOpenidConnectProvider as Oidc, AwsIamRole as Role, AwsIamRolePolicy as Policy,
-        };
-        let oidc = Address::cluster(Oidc, "us-east-1", "c");
-        let role = Address::component(Role, "prod", Backup);
-        let billing_role = Address::component(Role, "prod", Billing);
-        let cases: Vec<Case> = vec![
-            (
-                "create: provider, then role, then policy",
-                vec![
-                    change(Policy, Backup, Create, &[&role]),
-                    change(Role, Backup, Create, &[&oidc]),
-                    change(Oidc, Backup, Create, &[]),
-                ],
-                vec![
-                    vec!["+aws_iam_openid_connect_provider.us-east-1.c"],
-                    vec!["+aws_iam_role.prod.backup"],
-                    vec!["+aws_iam_role_policy.prod.backup"],
-                ],
-            ),
-            (
-                "destroy: policy, then role, then provider",
-                vec![
-                    change(Policy, Backup, Delete, &[&role]),
-                    change(Role, Backup, Delete, &[&oidc]),
-                    change(Oidc, Backup, Delete, &[]),
-                ],
-                vec![
-                    vec!["-aws_iam_role_policy.prod.backup"],
-                    vec!["-aws_iam_role.prod.backup"],
-                    vec!["-aws_iam_openid_connect_provider.us-east-1.c"],
-                ],
-            ),
-            (
-                "independent writes share a wave; what exists already is not waited for",
-                vec![
-                    change(Role, Backup, Update, &[&oidc]),
-                    change(Role, Billing, Create, &[&oidc]),
-                    change(Policy, Billing, Create, &[&billing_role]),
-                ],
-                vec![
-                    vec!["+aws_iam_role.prod.backup", "+aws_iam_role.prod.billing"],
-                    vec!["+aws_iam_role_policy.prod.billing"],
-                ],
-            ),
-            (
-                "replace: the old object goes in the destroy phase, the new one after",
-                vec![
-                    change(Role, Backup, Replace, &[]),
-                    change(Policy, Backup, Update, &[&role]),
-                    change(Role, Billing, NoOp, &[]),
-                ],
-                vec![
-                    vec!["-aws_iam_role.prod.backup"],
-                    vec!["+aws_iam_role.prod.backup"],
-                    vec!["+aws_iam_role_policy.prod.backup"],
-                ],
-            ),
-            (
-                "replace under a new name: create the new role first, delete the old one last",
-                vec![
-                    renamed(change(Role, Backup, Replace, &[])),
-                    change(Policy, Backup, Update, &[&role]),
-                ],
-                vec![
-                    vec!["+aws_iam_role.prod.backup"],
-                    vec!["+aws_iam_role_policy.prod.backup"],
-                    vec!["-aws_iam_role.prod.backup"],
-                ],
-            ),
-        ];
-        for (case, changes, expected) in cases {
-            assert_eq!(schedule(changes), expected, "{case}");
-        }
-    }
-}
+mod tests;

@@ -60,7 +60,8 @@ pub struct ResourceChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// An object an earlier replacement left behind at this address (a run stopped between
-    /// the create and the delete): apply deletes it after the creates.
+    /// the create and the delete): apply deletes it after the creates, or first of all when
+    /// this address is deleted or replaced again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deposed: Option<DeposedChange>,
 }

@@ -1,6 +1,6 @@
 //! Pod identity mode end to end through the binary against ministack: what EKS and IAM hold.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::support::ministack::Iam;
 use crate::support::{Faults, Ministack, TestDir, control_planes, namespace};
@@ -424,12 +424,46 @@ async fn throttling_is_retried_with_backoff() {
 
 #[tokio::test]
 async fn a_list_that_lags_behind_creates_does_not_make_a_spurious_diff() {
-    let (ms, dir, _eks) = setup(&["--list-lag-ms", "60000"], &spec(&[0, 1], None)).await;
+    let logs = TestDir::new();
+    let lag_log = logs.path().join("list-lag.log");
+    let lag_arg = lag_log.display().to_string();
+    let (ms, dir, _eks) = setup(
+        &["--list-lag-ms", "60000", "--list-lag-log", &lag_arg],
+        &spec(&[0, 1], None),
+    )
+    .await;
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     // Every association is still missing from the cluster-wide list.
+    let mark = lagging(&lag_log).len();
     let plan = dir.idplan(&ms, &["plan", "--detailed-exitcode"]);
     plan.assert_code(0);
     dir.idplan(&ms, &["drift"]).assert_code(0);
+    // The lag fired while idplan listed: it left out every association EKS holds.
+    let recorded: BTreeSet<String> = dir.state()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["attributes"]["association_id"].as_str().map(String::from))
+        .collect();
+    assert_eq!(recorded.len(), 6, "{recorded:?}");
+    let left_out: BTreeSet<String> = lagging(&lag_log).into_iter().skip(mark).collect();
+    assert_eq!(
+        left_out, recorded,
+        "the lag left out every association idplan made"
+    );
+}
+
+/// The association ids the launcher's `--list-lag-ms` left out of a list, in order.
+fn lagging(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("list lag log line {line:?}: {e}"));
+            v["associationId"].as_str().unwrap_or_default().to_string()
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -764,4 +798,147 @@ async fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
         assert!(log.requests().len() > mark, "the apply read the cloud");
         assert_eq!(log.writes_since(mark), Vec::<String>::new());
     }
+}
+
+/// "No cloud write" as ministack saw it: a stale saved plan refused, and an apply refused
+/// because another holds the state's lock, send no IAM or EKS write.
+#[tokio::test]
+async fn a_refused_stale_plan_and_a_refused_concurrent_apply_write_nothing_to_the_cloud() {
+    let logs = TestDir::new();
+    let log = Faults::logging(&logs);
+    let (ms, dir, _eks) = setup(&log.args(), &spec(&[0, 1], None)).await;
+    dir.idplan(&ms, &["plan", "--out", "old.json"])
+        .assert_code(0);
+    dir.idplan(&ms, &["plan", "--out", "new.json"])
+        .assert_code(0);
+    dir.idplan(&ms, &["apply", "plans/new.json"]).assert_code(0);
+    assert!(
+        log.writes_since(0).iter().any(|r| r == "iam:CreateRole"),
+        "the log sees idplan's writes: {:?}",
+        log.requests()
+    );
+
+    let mark = log.requests().len();
+    let stale = dir.idplan(&ms, &["apply", "plans/old.json"]);
+    stale.assert_code(1);
+    stale.assert_stderr_contains("saved plan plans/old.json is stale");
+    assert_eq!(log.writes_since(mark), Vec::<String>::new());
+
+    // Hold the lock the way a running idplan does; the spec wants more.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("state/idplan.state.json.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    dir.write("idplan.yaml", &spec(&[0, 1, 2], None));
+    let mark = log.requests().len();
+    let refused = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    refused.assert_code(1);
+    refused.assert_stderr_contains("is locked by another idplan");
+    assert_eq!(log.writes_since(mark), Vec::<String>::new());
+    drop(lock);
+
+    // The same apply, unlocked, writes: the log would have seen it.
+    let mark = log.requests().len();
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert!(!log.writes_since(mark).is_empty(), "{:?}", log.requests());
+}
+
+/// The deposed object of an address is never orphaned. A second rename deletes the older
+/// deposed role first and deposes the last one. When the address then leaves the spec, its
+/// deposed role is deleted before its current one: IAM refusing the deposed role's delete
+/// (a policy attached outside idplan) keeps the current role and the record of both, so the
+/// next apply deletes them.
+#[tokio::test]
+async fn a_deposed_role_is_deleted_when_replaced_again_or_gone_from_the_spec() {
+    let dir = TestDir::new();
+    // Every role's first DeleteRole is refused; its next one goes through.
+    let faults = Faults::targeted(&dir, "deny", "^iam:DeleteRole$", 100);
+    let ms = Ministack::start_with(&faults.args());
+    ms.create_cluster(CLUSTER).await;
+    let eks = Eks::new(&ms).await;
+    let role_record = |dir: &TestDir| {
+        dir.state()["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == "aws_iam_role.pi.sharedSecrets")
+            .cloned()
+    };
+    dir.write("idplan.yaml", &spec(&[0, 1], None));
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    faults.on();
+    dir.write("idplan.yaml", &spec(&[0, 1], Some("acme-pi-eso")));
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(1);
+    let record = role_record(&dir).unwrap();
+    assert_eq!(
+        record["deposed"]["attributes"]["name"],
+        "spaces-pi-shared-secrets"
+    );
+
+    // Replaced again: the older deposed role goes first, the one replaced now is deposed.
+    dir.write("idplan.yaml", &spec(&[0, 1], Some("acme-pi-eso-2")));
+    let apply = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    apply.assert_code(1);
+    apply.assert_stderr_contains("aws_iam_role.pi.sharedSecrets: iam:DeleteRole failed");
+    assert!(eks.iam.role("spaces-pi-shared-secrets").await.is_none());
+    assert!(eks.iam.role("acme-pi-eso").await.is_some());
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1], "acme-pi-eso-2")
+    );
+    let record = role_record(&dir).unwrap();
+    assert_eq!(record["attributes"]["name"], "acme-pi-eso-2");
+    assert_eq!(record["deposed"]["attributes"]["name"], "acme-pi-eso");
+
+    // Gone from the spec, while IAM cannot delete the deposed role.
+    let iam = &eks.iam.client;
+    let arn = iam
+        .create_policy()
+        .policy_name("someone-elses")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    iam.attach_role_policy()
+        .role_name("acme-pi-eso")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    faults.off();
+    let without: String = spec(&[0, 1], None)
+        .lines()
+        .filter(|l| !l.contains("sharedSecrets"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    dir.write("idplan.yaml", &without);
+    let apply = dir.idplan(&ms, &["apply", "--auto-approve"]);
+    apply.assert_code(1);
+    apply.assert_stderr_contains("DeleteConflict");
+    assert!(eks.iam.role("acme-pi-eso").await.is_some());
+    assert!(eks.iam.role("acme-pi-eso-2").await.is_some());
+    let record = role_record(&dir).expect("the address is still recorded");
+    assert_eq!(record["attributes"]["name"], "acme-pi-eso-2");
+    assert_eq!(record["deposed"]["attributes"]["name"], "acme-pi-eso");
+
+    iam.detach_role_policy()
+        .role_name("acme-pi-eso")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    for role in ["acme-pi-eso", "acme-pi-eso-2", "spaces-pi-shared-secrets"] {
+        assert!(eks.iam.role(role).await.is_none(), "{role} is left");
+    }
+    assert!(role_record(&dir).is_none());
+    assert!(!dir.read("state/idplan.state.json").contains("deposed"));
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
 }

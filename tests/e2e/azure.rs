@@ -890,3 +890,49 @@ fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
         assert_eq!(log.writes_since(mark), Vec::<String>::new());
     }
 }
+
+/// "No cloud write" as the fake ARM saw it: a stale saved plan refused, and an apply refused
+/// because another holds the state's lock, send no write.
+#[test]
+fn a_refused_stale_plan_and_a_refused_concurrent_apply_write_nothing_to_the_cloud() {
+    let dir = TestDir::new();
+    let log = Faults::logging(&dir);
+    let arm = setup_in(&dir, &spec(&namespaces(0..2)), &log.args());
+    dir.idplan_azure(&arm, &["plan", "--out", "old.json"])
+        .assert_code(0);
+    dir.idplan_azure(&arm, &["plan", "--out", "new.json"])
+        .assert_code(0);
+    dir.idplan_azure(&arm, &["apply", "plans/new.json"])
+        .assert_code(0);
+    assert!(
+        log.writes_since(0).iter().any(|r| r.starts_with("PUT ")),
+        "the log sees idplan's writes: {:?}",
+        log.requests()
+    );
+
+    let mark = log.requests().len();
+    let stale = dir.idplan_azure(&arm, &["apply", "plans/old.json"]);
+    stale.assert_code(1);
+    stale.assert_stderr_contains("saved plan plans/old.json is stale");
+    assert_eq!(log.writes_since(mark), Vec::<String>::new());
+
+    // Hold the lock the way a running idplan does; the spec wants more.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("state/idplan.state.json.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    dir.write("idplan.yaml", &spec(&namespaces(0..3)));
+    let mark = log.requests().len();
+    let refused = dir.idplan_azure(&arm, &["apply", "--auto-approve"]);
+    refused.assert_code(1);
+    refused.assert_stderr_contains("is locked by another idplan");
+    assert_eq!(log.writes_since(mark), Vec::<String>::new());
+    drop(lock);
+
+    // The same apply, unlocked, writes: the log would have seen it.
+    let mark = log.requests().len();
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert!(!log.writes_since(mark).is_empty(), "{:?}", log.requests());
+}

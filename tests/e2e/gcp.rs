@@ -848,3 +848,51 @@ fn other_clusters_in_the_workload_pool_are_named_in_the_plan() {
          pool {POOL} with us-central1/spaces were not checked"
     ));
 }
+
+/// "No cloud write" as the fake Google APIs saw it: a stale saved plan refused, and an apply
+/// refused because another holds the state's lock, send no write.
+#[test]
+fn a_refused_stale_plan_and_a_refused_concurrent_apply_write_nothing_to_the_cloud() {
+    let dir = TestDir::new();
+    let log = Faults::logging(&dir);
+    let fake = setup_in(&dir, &spec("service-account", &[0, 1], ALL), &log.args());
+    dir.idplan_gcp(&fake, &["plan", "--out", "old.json"])
+        .assert_code(0);
+    dir.idplan_gcp(&fake, &["plan", "--out", "new.json"])
+        .assert_code(0);
+    dir.idplan_gcp(&fake, &["apply", "plans/new.json"])
+        .assert_code(0);
+    assert!(
+        log.writes_since(0)
+            .iter()
+            .any(|r| r.ends_with(":setIamPolicy")),
+        "the log sees idplan's writes: {:?}",
+        log.requests()
+    );
+
+    let mark = log.requests().len();
+    let stale = dir.idplan_gcp(&fake, &["apply", "plans/old.json"]);
+    stale.assert_code(1);
+    stale.assert_stderr_contains("saved plan plans/old.json is stale");
+    assert_eq!(log.writes_since(mark), Vec::<String>::new());
+
+    // Hold the lock the way a running idplan does; the spec wants more.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("state/idplan.state.json.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    dir.write("idplan.yaml", &spec("service-account", &[0, 1, 2], ALL));
+    let mark = log.requests().len();
+    let refused = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
+    refused.assert_code(1);
+    refused.assert_stderr_contains("is locked by another idplan");
+    assert_eq!(log.writes_since(mark), Vec::<String>::new());
+    drop(lock);
+
+    // The same apply, unlocked, writes: the log would have seen it.
+    let mark = log.requests().len();
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert!(!log.writes_since(mark).is_empty(), "{:?}", log.requests());
+}

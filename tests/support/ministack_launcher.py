@@ -20,7 +20,9 @@ starts, two things are changed:
   request with the service's throttling error (IAM 400 Throttling, EKS 429
   ThrottlingException); `--list-lag-ms MS` leaves associations younger than MS
   out of the cluster-wide ListPodIdentityAssociations, as an eventually
-  consistent index does (a lookup by namespace and service account sees them);
+  consistent index does (a lookup by namespace and service account sees them),
+  and with `--list-lag-log FILE` writes one JSON line per association it left out
+  ({"cluster", "associationId"}), so a test shows that the lag fired;
   `--faults RATE` (with `--fault-seed`, `--fault-log`; see tests/support/faults.py)
   answers that share of IAM and EKS requests with throttling, a 5xx, or a 5xx sent
   after the write was done (the reply was lost).
@@ -59,6 +61,8 @@ def parse_port():
                         help="leave associations younger than MS out of the cluster-wide "
                              "ListPodIdentityAssociations, as an eventually consistent "
                              "index does (0: never)")
+    parser.add_argument("--list-lag-log", default=None, metavar="FILE",
+                        help="one JSON line per association --list-lag-ms left out of a list")
     parser.add_argument("--throttle-every", type=int, default=0, metavar="N",
                         help="answer every Nth IAM and EKS request with the service's "
                              "throttling error, as AWS does under load (0: never)")
@@ -130,7 +134,7 @@ def _decode_token(cluster_name, token):
     return after if isinstance(after, str) and after else None
 
 
-def patch_eks_paging(eks, list_lag_ms=0):
+def patch_eks_paging(eks, list_lag_ms=0, list_lag_log=None):
     original = eks._list_pod_identity_associations
     # associationId -> when it was created, for the list lag below.
     born = {}
@@ -168,8 +172,14 @@ def patch_eks_paging(eks, list_lag_ms=0):
             # Eventual consistency: the cluster-wide list does not show an association for
             # a while after its create; a lookup by namespace and service account does.
             now = time.monotonic()
-            items = [a for a in items
-                     if now - born.get(a["associationId"], 0) >= list_lag_ms / 1000]
+            lagging = [a for a in items
+                       if now - born.get(a["associationId"], 0) < list_lag_ms / 1000]
+            if lagging and list_lag_log:
+                with open(list_lag_log, "a", encoding="utf-8") as log:
+                    for a in lagging:
+                        log.write(json.dumps({"cluster": cluster_name,
+                                              "associationId": a["associationId"]}) + "\n")
+            items = [a for a in items if a not in lagging]
         if token not in (None, ""):
             after = _decode_token(cluster_name, token)
             if after is None:
@@ -338,7 +348,7 @@ def main():
         if not callable(getattr(eks, name, None)):
             sys.exit(f"ministack_launcher: ministack.services.eks.{name} is missing; "
                      "this launcher is written for ministack 1.5.33")
-    patch_eks_paging(eks, list_lag_ms)
+    patch_eks_paging(eks, list_lag_ms, fault_args.list_lag_log)
     eks._get_docker = lambda: None
 
     import ministack.services.iam as iam

@@ -1,0 +1,209 @@
+use super::*;
+use crate::graph::{Kind, Location};
+use crate::plan::Prior;
+use crate::spec::ComponentKind::{self, Backup, Billing};
+
+fn change(kind: Kind, component: ComponentKind, action: Action, on: &[&Address]) -> ResourceChange {
+    let address = match kind {
+        Kind::AwsIamOpenidConnectProvider => Address::cluster(kind, "us-east-1", "c"),
+        _ => Address::component(kind, "prod", component),
+    };
+    ResourceChange {
+        address,
+        kind,
+        location: Location::Aws {
+            region: "us-east-1".into(),
+        },
+        action,
+        before: None,
+        after: None,
+        ownership: Ownership::Created,
+        importing: false,
+        added: None,
+        prior: None,
+        depends_on: on.iter().map(|a| (*a).clone()).collect(),
+        reason: None,
+        deposed: None,
+    }
+}
+
+/// `change` as the replacement of a role named `old` by one named `new`.
+fn renamed(change: ResourceChange) -> ResourceChange {
+    ResourceChange {
+        prior: Some(Prior {
+            ownership: Ownership::Created,
+            attributes: serde_json::json!({"name": "old"}),
+            added: None,
+        }),
+        after: Some(serde_json::json!({"name": "new"})),
+        ..change
+    }
+}
+
+/// `change` with a deposed object (named `older`) left by an earlier replacement.
+fn with_deposed(change: ResourceChange) -> ResourceChange {
+    ResourceChange {
+        deposed: Some(crate::plan::DeposedChange {
+            prior: Prior {
+                ownership: Ownership::Created,
+                attributes: serde_json::json!({"name": "older"}),
+                added: None,
+            },
+            before: Some(serde_json::json!({"name": "older"})),
+        }),
+        ..change
+    }
+}
+
+/// (case, changes, the waves in order)
+type Case = (&'static str, Vec<ResourceChange>, Vec<Vec<&'static str>>);
+
+/// The addresses of each wave, destroy waves marked with `-`.
+fn schedule(changes: Vec<ResourceChange>) -> Vec<Vec<String>> {
+    let plan = Plan::new("l".into(), 0, "h".into(), changes);
+    let deposed: Vec<ResourceChange> = plan
+        .resource_changes
+        .iter()
+        .filter_map(ResourceChange::deposed_delete)
+        .collect();
+    order(&plan, &deposed)
+        .unwrap()
+        .phases
+        .into_iter()
+        .flat_map(|(waves, phase)| {
+            waves.into_iter().map(move |wave| {
+                let sign = if phase == Phase::Build { "+" } else { "-" };
+                wave.iter()
+                    .map(|c| {
+                        let mark = if phase.deletes_deposed() {
+                            " (deposed)"
+                        } else {
+                            ""
+                        };
+                        format!("{sign}{}{mark}", c.address)
+                    })
+                    .collect()
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn orders_writes_by_dependency_and_phase() {
+    use Action::*;
+    use Kind::{
+        AwsIamOpenidConnectProvider as Oidc, AwsIamRole as Role, AwsIamRolePolicy as Policy,
+    };
+    let oidc = Address::cluster(Oidc, "us-east-1", "c");
+    let role = Address::component(Role, "prod", Backup);
+    let billing_role = Address::component(Role, "prod", Billing);
+    let cases: Vec<Case> = vec![
+        (
+            "create: provider, then role, then policy",
+            vec![
+                change(Policy, Backup, Create, &[&role]),
+                change(Role, Backup, Create, &[&oidc]),
+                change(Oidc, Backup, Create, &[]),
+            ],
+            vec![
+                vec!["+aws_iam_openid_connect_provider.us-east-1.c"],
+                vec!["+aws_iam_role.prod.backup"],
+                vec!["+aws_iam_role_policy.prod.backup"],
+            ],
+        ),
+        (
+            "destroy: policy, then role, then provider",
+            vec![
+                change(Policy, Backup, Delete, &[&role]),
+                change(Role, Backup, Delete, &[&oidc]),
+                change(Oidc, Backup, Delete, &[]),
+            ],
+            vec![
+                vec!["-aws_iam_role_policy.prod.backup"],
+                vec!["-aws_iam_role.prod.backup"],
+                vec!["-aws_iam_openid_connect_provider.us-east-1.c"],
+            ],
+        ),
+        (
+            "independent writes share a wave; what exists already is not waited for",
+            vec![
+                change(Role, Backup, Update, &[&oidc]),
+                change(Role, Billing, Create, &[&oidc]),
+                change(Policy, Billing, Create, &[&billing_role]),
+            ],
+            vec![
+                vec!["+aws_iam_role.prod.backup", "+aws_iam_role.prod.billing"],
+                vec!["+aws_iam_role_policy.prod.billing"],
+            ],
+        ),
+        (
+            "replace: the old object goes in the destroy phase, the new one after",
+            vec![
+                change(Role, Backup, Replace, &[]),
+                change(Policy, Backup, Update, &[&role]),
+                change(Role, Billing, NoOp, &[]),
+            ],
+            vec![
+                vec!["-aws_iam_role.prod.backup"],
+                vec!["+aws_iam_role.prod.backup"],
+                vec!["+aws_iam_role_policy.prod.backup"],
+            ],
+        ),
+        (
+            "replace under a new name: create the new role first, delete the old one last",
+            vec![
+                renamed(change(Role, Backup, Replace, &[])),
+                change(Policy, Backup, Update, &[&role]),
+            ],
+            vec![
+                vec!["+aws_iam_role.prod.backup"],
+                vec!["+aws_iam_role_policy.prod.backup"],
+                vec!["-aws_iam_role.prod.backup (deposed)"],
+            ],
+        ),
+        (
+            "a deposed object is deleted after the creates",
+            vec![
+                with_deposed(change(Role, Backup, NoOp, &[])),
+                change(Role, Billing, Create, &[]),
+            ],
+            vec![
+                vec!["+aws_iam_role.prod.billing"],
+                vec!["-aws_iam_role.prod.backup (deposed)"],
+            ],
+        ),
+        (
+            "an address that leaves the spec: its deposed object goes before its current one",
+            vec![
+                with_deposed(change(Role, Backup, Delete, &[])),
+                change(Policy, Backup, Delete, &[&role]),
+            ],
+            vec![
+                vec!["-aws_iam_role.prod.backup (deposed)"],
+                vec!["-aws_iam_role_policy.prod.backup"],
+                vec!["-aws_iam_role.prod.backup"],
+            ],
+        ),
+        (
+            "replaced again: the older deposed object goes first, the last one is deposed last",
+            vec![with_deposed(renamed(change(Role, Backup, Replace, &[])))],
+            vec![
+                vec!["-aws_iam_role.prod.backup (deposed)"],
+                vec!["+aws_iam_role.prod.backup"],
+                vec!["-aws_iam_role.prod.backup (deposed)"],
+            ],
+        ),
+        (
+            "replaced again in place: the deposed object goes before the old one",
+            vec![with_deposed(change(Role, Backup, Replace, &[]))],
+            vec![
+                vec!["-aws_iam_role.prod.backup (deposed)"],
+                vec!["-aws_iam_role.prod.backup"],
+                vec!["+aws_iam_role.prod.backup"],
+            ],
+        ),
+    ];
+    for (case, changes, expected) in cases {
+        assert_eq!(schedule(changes), expected, "{case}");
+    }
+}
