@@ -104,6 +104,40 @@ impl<R: Remote> Team<'_, R> {
     }
 }
 
+/// Waits until `child` has a TCP connection to `port` on the loopback (a stopped peer still
+/// accepts connections into its backlog): an idplan run reads its state before it calls the
+/// cloud, so one connected to the frozen cloud has read it.
+async fn wait_connected(child: &mut Child, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let remote = format!("0100007F:{port:04X}");
+    loop {
+        let sockets: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter_map(|l| {
+                let l = l.to_string_lossy().into_owned();
+                Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+            })
+            .collect();
+        let table =
+            std::fs::read_to_string(format!("/proc/{}/net/tcp", child.id())).unwrap_or_default();
+        let connected = table.lines().skip(1).any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() > 9 && f[2] == remote && sockets.iter().any(|s| s == f[9])
+        });
+        if connected {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("idplan ended ({status}) before it called the cloud on port {port}");
+        }
+        assert!(Instant::now() < deadline, "idplan never called port {port}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 fn signal(child: &Child, signal: &str) {
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
@@ -265,7 +299,8 @@ pub async fn killed_apply<R: Remote>(ms: &Ministack, remote: &R) {
 
 /// A run whose lock was broken while another run applied: its state write is refused and the
 /// other run's state stays whole. The spaces' cloud is frozen while the first run takes the
-/// lock, so that run holds the lock with all its work, and every state write, still ahead.
+/// lock, so that run holds the lock with all its work, and every state write, still ahead; it
+/// is stopped only once it waits on the cloud, so it has read the state before the break.
 pub async fn broken_lock<R: Remote>(ms: &Ministack, remote: &R) {
     let team = Team { ms, remote };
     let name = "broken.json";
@@ -275,6 +310,7 @@ pub async fn broken_lock<R: Remote>(ms: &Ministack, remote: &R) {
     ms.signal("STOP");
     let mut stale = team.spawn(&a, &["apply", "--auto-approve"], &[]);
     team.wait_locked(name, &mut stale).await;
+    wait_connected(&mut stale, ms.port).await;
     signal(&stale, "STOP");
     ms.signal("CONT");
     assert!(remote.state(name).await.is_none(), "nothing written yet");
