@@ -15,6 +15,7 @@
 
 mod azblob;
 mod gcs;
+mod google;
 mod s3;
 
 use std::process::{Child, Command, Stdio};

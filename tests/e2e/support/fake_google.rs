@@ -170,6 +170,17 @@ impl FakeGoogle {
         }
     }
 
+    /// Right after the next read of the object `bucket/name`, someone else replaces it with
+    /// `data` (a new generation): the reader's generation is stale.
+    #[track_caller]
+    pub fn object_race(&self, bucket: &str, name: &str, data: &str) {
+        self.call(
+            "POST",
+            "/_fake/object-race",
+            Some(&json!({ "bucket": bucket, "name": name, "data": data })),
+        );
+    }
+
     /// Every Google API call so far, as `METHOD path` (Cloud Storage object calls with their
     /// query: `METHOD path?query`).
     #[track_caller]
