@@ -184,7 +184,9 @@ impl GcsStore {
         })
     }
 
-    async fn delete_lock(&self, generation: &str) -> Result<()> {
+    /// Deletes the lock object when it is still the generation read (`ifGenerationMatch`), so
+    /// a lock broken and taken by another run since is never removed: `changed` says so.
+    async fn delete_lock(&self, generation: &str, changed: fn(&str) -> Error) -> Result<()> {
         let url = self.object_url(&self.lock_name());
         let query = [("ifGenerationMatch", generation)];
         match self
@@ -194,6 +196,7 @@ impl GcsStore {
         {
             Ok(_) => Ok(()),
             Err(f) if f.is(404) => Ok(()),
+            Err(f) if f.is(412) => Err(changed(&self.url)),
             Err(f) => Err(self.error("storage.objects.delete", f)),
         }
     }
@@ -234,7 +237,10 @@ impl Store for GcsStore {
             };
             let (held, generation) = self.held().await?;
             match store::is_mine(&self.url, &mine, &held)? {
-                true => self.delete_lock(&generation).await,
+                true => {
+                    self.delete_lock(&generation, store::taken_while_released)
+                        .await
+                }
                 false => Ok(()),
             }
         })
@@ -244,7 +250,8 @@ impl Store for GcsStore {
         Box::pin(async move {
             let (held, generation) = self.held().await?;
             store::may_break(&self.url, id, &held)?;
-            self.delete_lock(&generation).await
+            self.delete_lock(&generation, store::changed_while_unlocking)
+                .await
         })
     }
 

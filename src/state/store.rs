@@ -217,6 +217,23 @@ pub fn is_mine(location: &str, mine: &str, held: &Held) -> Result<bool> {
     }
 }
 
+/// The refusal of a lock release that found the lock replaced between reading it and removing
+/// it: this run's lock was broken and taken by another run just then.
+pub fn taken_while_released(location: &str) -> Error {
+    Error::user(format!(
+        "this run's lock of state {location} was broken and taken by another run while this \
+         run released it; that run's lock was left in place"
+    ))
+}
+
+/// The refusal of `state unlock` when the lock changed between reading and removing it.
+pub fn changed_while_unlocking(location: &str) -> Error {
+    Error::user(format!(
+        "the lock of state {location} changed while it was being unlocked (another run took \
+         or released it); nothing was unlocked: run `idplan plan` to see who holds it now"
+    ))
+}
+
 /// Allows `state unlock ID` to break `held` when it is the lock `id`; refuses another lock, or
 /// none.
 pub fn may_break(location: &str, id: &str, held: &Held) -> Result<()> {

@@ -342,3 +342,161 @@ fn the_fake_answers_as_the_discovery_documents_say() {
     assert_eq!(got, 404);
     assert_eq!(error["error"]["errors"][0]["reason"], "notFound");
 }
+
+/// The Cloud Storage object calls of idplan's GCS state store (`src/state/gcs.rs`): each is a
+/// method of the discovery document with the parameters it sends, answers with the Object
+/// schema, and honours `ifGenerationMatch` as Google does (412 conditionNotMet, 0: only if
+/// absent), on uploads, reads and deletes alike; every write makes a greater generation.
+#[test]
+fn the_fake_s_storage_objects_answer_and_check_preconditions_as_google() {
+    let fake = FakeGoogle::start();
+    fake.seed(json!({ "buckets": [{ "name": "team-state" }] }));
+    let doc = discovery("storage");
+    let insert = &doc["resources"]["objects"]["methods"]["insert"];
+    assert_eq!(
+        insert["mediaUpload"]["protocols"]["simple"]["path"], "/upload/storage/v1/b/{bucket}/o",
+        "idplan uploads at the simple upload path"
+    );
+    let parameters = |m: &Value, names: &[&str]| {
+        for name in names {
+            assert!(
+                m["parameters"][name].is_object() || doc["parameters"][name].is_object(),
+                "{name} is no parameter of {}",
+                m["id"]
+            );
+        }
+    };
+    parameters(insert, &["uploadType", "ifGenerationMatch", "name"]);
+    let object = "/storage/v1/b/team-state/o/team%2Fstate.json";
+    let get = method_for(&doc, "GET", object);
+    let delete = method_for(&doc, "DELETE", object);
+    assert_eq!(get["id"], "storage.objects.get");
+    assert_eq!(delete["id"], "storage.objects.delete");
+    parameters(&get, &["alt", "ifGenerationMatch"]);
+    parameters(&delete, &["ifGenerationMatch"]);
+    assert_eq!(
+        method_for(&doc, "POST", "/storage/v1/b/team-state/o")["id"],
+        "storage.objects.insert"
+    );
+
+    let mut problems = Vec::new();
+    let generation = |v: &Value| -> u64 {
+        v["generation"]
+            .as_str()
+            .and_then(|g| g.parse().ok())
+            .unwrap_or_else(|| panic!("no generation: {v:#}"))
+    };
+    // Created only if absent.
+    let (status, first) = fake.upload(
+        "team-state",
+        "team/state.json",
+        "{\"serial\": 1}",
+        "&ifGenerationMatch=0",
+    );
+    assert_eq!(status, 200, "{first:#}");
+    check(
+        &doc,
+        &insert["response"],
+        &first,
+        "objects.insert",
+        &mut problems,
+    );
+    let g1 = generation(&first);
+    let (status, error) = fake.upload(
+        "team-state",
+        "team/state.json",
+        "{}",
+        "&ifGenerationMatch=0",
+    );
+    assert_eq!(status, 412, "{error:#}");
+    assert_eq!(error["error"]["code"], 412);
+    assert_eq!(error["error"]["errors"][0]["reason"], "conditionNotMet");
+    // Written over the generation read; a greater generation each time; a stale one refused.
+    let (status, second) = fake.upload(
+        "team-state",
+        "team/state.json",
+        "{\"serial\": 2}",
+        &format!("&ifGenerationMatch={g1}"),
+    );
+    assert_eq!(status, 200, "{second:#}");
+    let g2 = generation(&second);
+    assert!(g2 > g1, "{g2} > {g1}");
+    let (status, error) = fake.upload(
+        "team-state",
+        "team/state.json",
+        "{}",
+        &format!("&ifGenerationMatch={g1}"),
+    );
+    assert_eq!(
+        (status, &error["error"]["errors"][0]["reason"]),
+        (412, &json!("conditionNotMet"))
+    );
+    // Unconditional (the backup): any generation.
+    let (status, _) = fake.upload("team-state", "team/state.json.backup", "{}", "");
+    assert_eq!(status, 200);
+
+    let (status, meta) = fake.call_status("GET", object, None);
+    assert_eq!(status, 200, "{meta:#}");
+    check(&doc, &get["response"], &meta, "objects.get", &mut problems);
+    assert_eq!(generation(&meta), g2);
+    assert_eq!(meta["name"], "team/state.json");
+    assert_eq!(meta["size"], "13");
+    assert_eq!(
+        fake.object("team-state", "team/state.json").as_deref(),
+        Some("{\"serial\": 2}")
+    );
+    let (status, media) = fake.call_status("GET", &format!("{object}?alt=media"), None);
+    assert_eq!(
+        (status, &media["serial"]),
+        (200, &json!(2)),
+        "the object's bytes"
+    );
+    let (status, _) = fake.call_status(
+        "GET",
+        &format!("{object}?alt=media&ifGenerationMatch={g1}"),
+        None,
+    );
+    assert_eq!(status, 412);
+
+    // Deleted only at the generation given; nothing deleted otherwise.
+    let (status, error) =
+        fake.call_status("DELETE", &format!("{object}?ifGenerationMatch={g1}"), None);
+    assert_eq!(
+        (status, &error["error"]["errors"][0]["reason"]),
+        (412, &json!("conditionNotMet"))
+    );
+    assert!(fake.object("team-state", "team/state.json").is_some());
+    let (status, _) = fake.call_status("DELETE", &format!("{object}?ifGenerationMatch={g2}"), None);
+    assert_eq!(status, 204);
+    assert!(fake.object("team-state", "team/state.json").is_none());
+    // Missing: the object, then the bucket (404 notFound, Google's error body).
+    for path in [
+        object.to_string(),
+        format!("{object}?alt=media"),
+        "/storage/v1/b/gone/o/x".into(),
+    ] {
+        let (status, error) = fake.call_status("GET", &path, None);
+        assert_eq!(
+            (status, &error["error"]["errors"][0]["reason"]),
+            (404, &json!("notFound")),
+            "{path}"
+        );
+        assert!(error["error"]["message"].is_string());
+    }
+    let (status, _) = fake.call_status("DELETE", object, None);
+    assert_eq!(status, 404);
+    let (status, error) = fake.upload("gone", "x", "{}", "&ifGenerationMatch=0");
+    assert_eq!(
+        (status, &error["error"]["errors"][0]["reason"]),
+        (404, &json!("notFound"))
+    );
+    // A generation other than 0 on an absent object does not hold either.
+    let (status, _) = fake.upload(
+        "team-state",
+        "team/state.json",
+        "{}",
+        &format!("&ifGenerationMatch={g2}"),
+    );
+    assert_eq!(status, 412);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -13,6 +13,10 @@ shared/reference/gcp/ describe them:
   Storage JSON v1      GET  /storage/v1/b/{bucket}
                        GET  /storage/v1/b/{bucket}/iam?optionsRequestedPolicyVersion=
                        PUT  /storage/v1/b/{bucket}/iam      (body: the Policy)
+                       GET  /storage/v1/b/{bucket}/o/{object}[?alt=media]
+                       POST /upload/storage/v1/b/{bucket}/o?uploadType=multipart|media
+                       DELETE /storage/v1/b/{bucket}/o/{object}
+                       (objects: `ifGenerationMatch` on each, 0 meaning "only if absent")
   Secret Manager v1    GET  /v1/projects/{p}/secrets/{s}
                        GET  /v1/projects/{p}/secrets/{s}:getIamPolicy?options.requestedPolicyVersion=
                        POST /v1/projects/{p}/secrets/{s}:setIamPolicy
@@ -27,11 +31,16 @@ Like Google: error bodies {"error": {"code", "message", "status"}} (Storage: {"e
 version 3 (a lower requested version renames their role `<role>_withcond_<hash>`); members must
 be well formed, and a `serviceAccount:` member of a project must exist; 404 for what is missing
 (403 for a project, as Resource Manager does); a bearer token is required, and only the test's
-own is accepted (401 otherwise; `--token`).
+own is accepted (401 otherwise; `--token`). Storage objects: every write gives the object a
+new, greater generation; an `ifGenerationMatch` that does not hold (on a get, an upload of
+either kind, or a delete) fails with 412 conditionNotMet and changes nothing, which is what
+fake-gcs-server does not check on media uploads and deletes.
 
 Test-only endpoints under /_fake/: health, seed (projects, clusters, buckets, secrets),
 policy (read or replace a policy as someone else would), race (the next N setIamPolicy calls
-find the policy changed just before they apply: their etag is stale), fail (the next Google
+find the policy changed just before they apply: their etag is stale), object (read, or write
+as someone else would, an object: GET/POST ?bucket=&name=), object-race (right after the next
+read of an object, someone else replaces it: the reader's generation is stale), fail (the next Google
 calls answer with the given codes, 429 or 503), deny (permissions the caller lacks; only
 container.clusters.list is checked), calls (what was called).
 
@@ -52,7 +61,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, quote, unquote, urlparse
 
 import faults
 
@@ -87,6 +96,9 @@ class State:
         self.secrets = {}    # "projects/p/secrets/s" -> {}
         self.accounts = {}   # email -> {"project", "accountId", "displayName", ...}
         self.policies = {}   # target -> {"version", "etag", "bindings"}
+        self.objects = {}    # (bucket, name) -> {"data", "generation", "contentType", "created", "updated"}
+        self.generation = 0
+        self.object_races = {}  # (bucket, name) -> the bytes someone writes after its next read
         self.serial = 0
         self.races = 0
         self.failures = []  # HTTP codes the next Google calls answer with, in order
@@ -104,6 +116,16 @@ class State:
 
     def project_numbers(self):
         return {p["number"] for p in self.projects.values()}
+
+    def put_object(self, bucket, name, data, content_type):
+        """Writes an object: a new generation, greater than every one before (as Google's)."""
+        self.generation = max(self.generation + 1, int(time.time() * 1_000_000))
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        old = self.objects.get((bucket, name))
+        self.objects[(bucket, name)] = {"data": data, "generation": self.generation,
+                                        "contentType": content_type or "application/octet-stream",
+                                        "created": now, "updated": now}
+        return self.objects[(bucket, name)]
 
 
 STATE = State()
@@ -208,6 +230,117 @@ def requested_version(query, body, key):
     if raw is None and body:
         raw = (body.get("options") or {}).get("requestedPolicyVersion")
     return int(raw or 0)
+
+
+class Media:
+    """An answer that is an object's bytes (`alt=media`), not JSON."""
+
+    def __init__(self, data, content_type, headers):
+        self.data, self.content_type, self.headers = data, content_type, headers
+
+
+def object_json(bucket, name, o):
+    """An object resource as objects.get and objects.insert answer it."""
+    quoted = quote(name, safe="")
+    generation = str(o["generation"])
+    return {"kind": "storage#object", "id": f"{bucket}/{name}/{generation}",
+            "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}/o/{quoted}",
+            "mediaLink": f"https://storage.googleapis.com/download/storage/v1/b/{bucket}/o/{quoted}?generation={generation}&alt=media",
+            "name": name, "bucket": bucket, "generation": generation, "metageneration": "1",
+            "contentType": o["contentType"], "storageClass": "STANDARD", "size": str(len(o["data"])),
+            "md5Hash": base64.b64encode(hashlib.md5(o["data"]).digest()).decode(),
+            "etag": base64.b64encode(o["generation"].to_bytes(8, "big")).decode(),
+            "timeCreated": o["created"], "updated": o["updated"],
+            "timeStorageClassUpdated": o["created"]}
+
+
+def precondition(query, existing):
+    """`ifGenerationMatch` as Google checks it: 0 holds only when there is no live object."""
+    raw = query.get("ifGenerationMatch", [None])[0]
+    if raw is None:
+        return
+    try:
+        wanted = int(raw)
+    except ValueError:
+        raise Failure(400, f"Invalid argument for ifGenerationMatch: {raw}", "invalid")
+    current = existing["generation"] if existing else 0
+    if wanted != current:
+        raise Failure(412, "At least one of the pre-conditions you specified did not hold.", "conditionNotMet")
+
+
+def multipart(content_type, raw):
+    """The metadata and the media of a `multipart/related` upload body."""
+    m = re.search(r'boundary="?([^";]+)"?', content_type or "")
+    if not (content_type or "").startswith("multipart/related") or not m:
+        raise Failure(400, "Multipart upload needs a multipart/related body with a boundary.", "invalid")
+    delimiter = b"--" + m.group(1).encode()
+    parts = []
+    for chunk in raw.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        chunk = chunk[2:] if chunk.startswith(b"\r\n") else chunk
+        head, _, body = (b"", b"", chunk[2:]) if chunk.startswith(b"\r\n") else chunk.partition(b"\r\n\r\n")
+        if body.endswith(b"\r\n"):
+            body = body[:-2]
+        headers = {k.strip().lower(): v.strip() for k, _, v in
+                   (line.partition(":") for line in head.decode().split("\r\n") if line)}
+        parts.append((headers, body))
+    if len(parts) != 2:
+        raise Failure(400, f"Multipart upload must have 2 parts, it has {len(parts)}.", "invalid")
+    try:
+        metadata = json.loads(parts[0][1] or b"{}")
+    except ValueError:
+        raise Failure(400, "Invalid JSON payload received in the metadata part.", "invalid")
+    return metadata, parts[1][1], parts[1][0].get("content-type")
+
+
+def storage_object(method, path, query, raw, content_type):
+    """Storage JSON v1 objects: get (metadata or alt=media), insert (multipart or media
+    upload), delete; None when `path` is no object path."""
+    upload = re.fullmatch(r"/upload/storage/v1/b/([^/]+)/o", path)
+    m = upload or re.fullmatch(r"/storage/v1/b/([^/]+)/o/(.+)", path)
+    if not m:
+        return None
+    bucket = m.group(1)
+    if bucket not in STATE.buckets:
+        raise Failure(404, "The specified bucket does not exist.", "notFound")
+    if upload and method == "POST":
+        kind = query.get("uploadType", [""])[0]
+        if kind == "multipart":
+            metadata, data, media_type = multipart(content_type, raw)
+            name = metadata.get("name") or query.get("name", [""])[0]
+            media_type = metadata.get("contentType") or media_type
+        elif kind == "media":
+            name, data, media_type = query.get("name", [""])[0], raw, content_type
+        else:
+            raise Failure(400, f"Upload type {kind or '(none)'} is not supported here.", "invalid")
+        if not name:
+            raise Failure(400, "Required", "required")
+        precondition(query, STATE.objects.get((bucket, name)))
+        return 200, object_json(bucket, name, STATE.put_object(bucket, name, data, media_type))
+    if upload:
+        return None
+    name = m.group(2)
+    o = STATE.objects.get((bucket, name))
+    if o is None:
+        raise Failure(404, f"No such object: {bucket}/{name}", "notFound")
+    precondition(query, o)
+    if method == "GET":
+        if query.get("alt", ["json"])[0] == "media":
+            out = Media(o["data"], o["contentType"],
+                        {"x-goog-generation": str(o["generation"]), "x-goog-metageneration": "1",
+                         "x-goog-stored-content-length": str(len(o["data"]))})
+        else:
+            out = object_json(bucket, name, o)
+        raced = STATE.object_races.pop((bucket, name), None)
+        if raced is not None:
+            # Someone else writes the object right after this read: the reader's generation is stale.
+            STATE.put_object(bucket, name, raced, o["contentType"])
+        return 200, out
+    if method == "DELETE":
+        del STATE.objects[(bucket, name)]
+        return 204, None
+    return None
 
 
 def cluster(name):
@@ -361,6 +494,20 @@ def admin(method, path, query, body):
     if path == "/_fake/race" and method == "POST":
         STATE.races = int((body or {}).get("count", 1))
         return 200, {"races": STATE.races}
+    if path == "/_fake/object":
+        key = (query.get("bucket", [""])[0], query.get("name", [""])[0])
+        if method == "GET":
+            o = STATE.objects.get(key)
+            if o is None:
+                raise Failure(404, f"No such object: {key[0]}/{key[1]}", "notFound")
+            return 200, {"data": o["data"].decode("utf-8", "replace"), "generation": str(o["generation"])}
+        if method == "POST":
+            o = STATE.put_object(key[0], key[1], (body or {}).get("data", "").encode(), "application/json")
+            return 200, {"generation": str(o["generation"])}
+    if path == "/_fake/object-race" and method == "POST":
+        body = body or {}
+        STATE.object_races[(body["bucket"], body["name"])] = body.get("data", "").encode()
+        return 200, {}
     if path == "/_fake/seed" and method == "POST":
         body = body or {}
         for p in body.get("projects", []):
@@ -399,10 +546,11 @@ class Handler(BaseHTTPRequestHandler):
         path, query = unquote(url.path), parse_qs(url.query)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        storage = path.startswith("/storage/")
+        storage = path.startswith(("/storage/", "/upload/storage/"))
+        upload = path.startswith("/upload/")
         try:
             try:
-                body = json.loads(raw) if raw else None
+                body = json.loads(raw) if raw and not upload else None
             except ValueError:
                 raise Failure(400, "Invalid JSON payload received.")
             with STATE.lock:
@@ -414,7 +562,9 @@ class Handler(BaseHTTPRequestHandler):
                         raise Failure(401, "Request is missing required authentication credential.")
                     if authorization != f"Bearer {TOKEN}":
                         raise Failure(401, "Request had invalid authentication credentials.")
-                    STATE.calls.append(f"{self.command} {path}")
+                    # Object calls are recorded with their query: their preconditions show.
+                    objects = "/o" in path and storage and url.query
+                    STATE.calls.append(f"{self.command} {path}?{url.query}" if objects else f"{self.command} {path}")
                     if STATE.failures:
                         code = STATE.failures.pop(0)
                         raise Failure(code, "Quota exceeded." if code == 429 else "The service is currently unavailable.",
@@ -427,7 +577,8 @@ class Handler(BaseHTTPRequestHandler):
                         raise Failure(403, "Permission denied.", "PERMISSION_DENIED")
                     if injected == "error":
                         raise Failure(503, "The service is currently unavailable.", "UNAVAILABLE")
-                    status, out = google(self.command, path, query, body)
+                    answer = storage_object(self.command, path, query, raw, self.headers.get("Content-Type"))
+                    status, out = answer or google(self.command, path, query, body)
                     if injected == "lost":
                         FAULTS.landed(f"{self.command} {path}")
                         raise Failure(500, "Internal error encountered.", "INTERNAL")
@@ -438,9 +589,16 @@ class Handler(BaseHTTPRequestHandler):
                                  "errors": [{"message": f.message, "domain": "global", "reason": f.status}]}}
             else:
                 out = {"error": {"code": f.code, "message": f.message, "status": f.status}}
-        data = json.dumps(out).encode()
+        headers = {}
+        if isinstance(out, Media):
+            data, content_type, headers = out.data, out.content_type, out.headers
+        else:
+            data = b"" if out is None else json.dumps(out).encode()
+            content_type = "application/json; charset=UTF-8"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Type", content_type)
+        for k, v in headers.items():
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

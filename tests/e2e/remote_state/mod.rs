@@ -15,6 +15,7 @@
 
 mod azblob;
 mod gcs;
+mod google;
 mod s3;
 
 use std::process::{Child, Command, Stdio};
@@ -279,7 +280,8 @@ pub async fn killed_apply<R: Remote>(ms: &Ministack, remote: &R) {
 
 /// A run whose lock was broken while another run applied: its state write is refused and the
 /// other run's state stays whole. The spaces' cloud is frozen while the first run takes the
-/// lock, so that run holds the lock with all its work, and every state write, still ahead.
+/// lock, so that run holds the lock with all its work, and every state write, still ahead; it
+/// is stopped only once it waits on the cloud, so it has read the state before the break.
 pub async fn broken_lock<R: Remote>(ms: &Ministack, remote: &R) {
     let team = Team { ms, remote };
     let name = "broken.json";

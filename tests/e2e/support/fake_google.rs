@@ -138,7 +138,51 @@ impl FakeGoogle {
         );
     }
 
-    /// Every Google API call so far, as `METHOD path`.
+    /// A multipart upload (`objects.insert`, `uploadType=multipart`) of `data` as
+    /// `bucket/name`, with `query` appended (`&ifGenerationMatch=N`): the status and answer.
+    #[track_caller]
+    pub fn upload(&self, bucket: &str, name: &str, data: &str, query: &str) -> (u16, Value) {
+        let boundary = "fake-test-boundary";
+        let metadata = json!({ "name": name, "contentType": "application/json" });
+        let body = format!(
+            "--{boundary}\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n\
+             --{boundary}\r\ncontent-type: application/json\r\n\r\n{data}\r\n--{boundary}--\r\n"
+        );
+        let content_type = format!("multipart/related; boundary={boundary}");
+        let headers = [
+            ("Authorization", "Bearer fake-token"),
+            ("Content-Type", content_type.as_str()),
+        ];
+        let path = format!("/upload/storage/v1/b/{bucket}/o?uploadType=multipart{query}");
+        let (status, body) = http(self.port, "POST", &path, &headers, &body)
+            .unwrap_or_else(|| panic!("POST {path}: the fake cannot be reached"));
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    /// The Cloud Storage object `bucket/name` as text, if there is one.
+    #[track_caller]
+    pub fn object(&self, bucket: &str, name: &str) -> Option<String> {
+        let path = format!("/_fake/object?bucket={bucket}&name={name}");
+        match self.call_status("GET", &path, None) {
+            (200, v) => Some(v["data"].as_str().unwrap_or_default().to_string()),
+            (404, _) => None,
+            other => panic!("GET {path} on the fake: {other:?}"),
+        }
+    }
+
+    /// Right after the next read of the object `bucket/name`, someone else replaces it with
+    /// `data` (a new generation): the reader's generation is stale.
+    #[track_caller]
+    pub fn object_race(&self, bucket: &str, name: &str, data: &str) {
+        self.call(
+            "POST",
+            "/_fake/object-race",
+            Some(&json!({ "bucket": bucket, "name": name, "data": data })),
+        );
+    }
+
+    /// Every Google API call so far, as `METHOD path` (Cloud Storage object calls with their
+    /// query: `METHOD path?query`).
     #[track_caller]
     pub fn calls(&self) -> Vec<String> {
         self.call("GET", "/_fake/calls", None)["calls"]
