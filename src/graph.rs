@@ -204,6 +204,10 @@ pub struct Resource {
     /// Addresses that must exist before this one is written (and outlive it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
+    /// Part of a component with `adopt: true`: its identity exists already, and so may what
+    /// hangs on it (under names idplan did not choose); idplan takes them over, never deletes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
 }
 
 /// The desired resources of all spaces, deduplicated by address.

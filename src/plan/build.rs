@@ -334,6 +334,7 @@ mod tests {
             },
             attributes,
             depends_on: vec![],
+            adopt: false,
         }
     }
 

@@ -84,6 +84,7 @@ impl ResourceChange {
             location: self.location.clone(),
             attributes: self.after.clone()?,
             depends_on: self.depends_on.clone(),
+            adopt: false,
         })
     }
 
@@ -95,6 +96,7 @@ impl ResourceChange {
             location: self.location.clone(),
             attributes: self.prior.as_ref()?.attributes.clone(),
             depends_on: self.depends_on.clone(),
+            adopt: false,
         })
     }
 

@@ -133,6 +133,7 @@ pub fn resources(
                 ]),
             }),
             depends_on: vec![],
+            adopt: false,
         });
     }
     let mut errors = Vec::new();
@@ -165,6 +166,7 @@ pub fn resources(
                 AwsMode::Irsa => vec![provider.clone()],
                 AwsMode::PodIdentity => vec![],
             },
+            adopt: component.adopt,
         });
         out.push(Resource {
             address: Address::component(Kind::AwsIamRolePolicy, &space.name, component.kind),
@@ -176,6 +178,7 @@ pub fn resources(
                 policy: policy::normalize(&permissions(component, &ctx.partition)),
             }),
             depends_on: vec![role.clone()],
+            adopt: component.adopt,
         });
         if aws.mode == AwsMode::PodIdentity {
             // One association per host namespace: pod identity has no wildcards.
@@ -200,6 +203,7 @@ pub fn resources(
                         association_id: None,
                     }),
                     depends_on: vec![role.clone()],
+                    adopt: component.adopt,
                 });
             }
         }

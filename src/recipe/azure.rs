@@ -210,6 +210,7 @@ pub fn resources(
                 computed: Default::default(),
             }),
             depends_on: vec![],
+            adopt: component.adopt,
         });
         for cp in &space.control_planes {
             out.push(Resource {
@@ -229,6 +230,7 @@ pub fn resources(
                     audiences: vec![AUDIENCE.to_string()],
                 }),
                 depends_on: vec![identity.clone()],
+                adopt: component.adopt,
             });
         }
         let principal = graph::reference(&identity, "principal_id");
@@ -255,6 +257,7 @@ pub fn resources(
                             secret_permissions: SECRET_PERMISSIONS.map(str::to_string).to_vec(),
                         }),
                         depends_on: vec![identity.clone()],
+                        adopt: component.adopt,
                     });
                     continue;
                 }
@@ -274,6 +277,7 @@ pub fn resources(
                 principal_type: "ServicePrincipal".into(),
             }),
             depends_on: vec![identity.clone()],
+            adopt: component.adopt,
         });
     }
     if errors.is_empty() {

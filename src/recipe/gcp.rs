@@ -126,6 +126,7 @@ fn members(
             members,
         }),
         depends_on,
+        adopt: false,
     }
 }
 
@@ -175,6 +176,7 @@ pub fn resources(
                         ),
                     }),
                     depends_on: vec![],
+                    adopt: component.adopt,
                 });
                 let linked: BTreeSet<String> = space
                     .control_planes

@@ -201,6 +201,9 @@ pub struct Component<T> {
     /// Explicit name of the created cloud resource (IAM role name on AWS, managed identity on
     /// Azure, service account id on GCP); `None` means [`default_name`].
     pub name: Option<String>,
+    /// `adopt: true`: the identity called `name` exists and idplan takes it over, never
+    /// deleting it.
+    pub adopt: bool,
     pub location: Location,
     /// What the component gets access to; its variant always fits `kind`.
     pub access: T,

@@ -58,6 +58,10 @@ pub(super) const TRUST_POLICY_QUOTA_MAX: usize = 8192;
 pub(super) struct At<T>(pub Spanned<T>);
 
 impl<T> At<T> {
+    pub fn value_mut(&mut self) -> &mut T {
+        &mut self.0.value
+    }
+
     pub fn value(&self) -> &T {
         &self.0.value
     }
@@ -410,6 +414,10 @@ pub(super) struct RawBucketComponent {
     /// `service-account` mode); default `spaces-<space>-<component>`.
     #[schemars(regex(pattern = NAME_PATTERN))]
     pub name: Option<At<String>>,
+    /// Take over the existing IAM role (AWS), managed identity (Azure) or Google service
+    /// account (GCP `service-account` mode) called `name`, whoever made it: idplan brings it to
+    /// the spec, records it as adopted, and never deletes it.
+    pub adopt: Option<At<bool>>,
     /// Azure: the storage account, by name (in the space's subscription and resource group)
     /// or by full resource id.
     #[schemars(regex(pattern = STORAGE_ACCOUNT_PATTERN))]
@@ -433,6 +441,10 @@ pub(super) struct RawSecretsComponent {
     /// `service-account` mode); default `spaces-<space>-shared-secrets`.
     #[schemars(regex(pattern = NAME_PATTERN))]
     pub name: Option<At<String>>,
+    /// Take over the existing IAM role (AWS), managed identity (Azure) or Google service
+    /// account (GCP `service-account` mode) called `name`, whoever made it: idplan brings it to
+    /// the spec, records it as adopted, and never deletes it.
+    pub adopt: Option<At<bool>>,
     /// Azure: the key vault, by name (in the space's subscription and resource group) or by
     /// full resource id.
     #[schemars(regex(pattern = KEY_VAULT_PATTERN))]

@@ -104,6 +104,7 @@ impl Record {
             location: self.location.clone(),
             attributes: self.attributes.clone(),
             depends_on: self.depends_on.clone(),
+            adopt: false,
         }
     }
 }

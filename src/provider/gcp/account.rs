@@ -164,6 +164,7 @@ mod tests {
                 "Upbound Spaces backup (mxp-controller) of space prod; managed by idplan",
             ),
             depends_on: vec![],
+            adopt: false,
         };
         let same = account(resource.attributes["description"].as_str().unwrap());
         assert!(matches!(adopt(&resource, &same), Ok(Adoption::Owned)));

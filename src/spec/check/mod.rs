@@ -62,6 +62,11 @@ trait Rules {
         true
     }
 
+    /// Why `adopt: true` means nothing here, if it does not.
+    fn adopt_refused(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Why the cloud refuses a default name, if it does.
     fn default_name_error(&self, name: &str) -> Option<String>;
 
@@ -98,6 +103,7 @@ struct Checked<T> {
     name: Named,
     /// `None` when missing (an error is recorded).
     access: Option<T>,
+    adopt: bool,
 }
 
 impl<T> Checked<T> {
@@ -107,6 +113,7 @@ impl<T> Checked<T> {
             location,
             name,
             access,
+            adopt: false,
         }
     }
 
@@ -114,6 +121,7 @@ impl<T> Checked<T> {
         Some(Component {
             kind: self.kind,
             name: self.name.map(|(name, _)| name),
+            adopt: self.adopt,
             location: self.location,
             access: self.access?,
         })
@@ -450,15 +458,16 @@ impl<'a> Check<'a> {
                 format!("expected at least one of {}", keys.join(", ")),
             );
         }
+        use ComponentKind::{Backup, Billing, SharedSecrets};
         let backup = raw
             .backup
-            .map(|c| rules.bucket(self, written(&field, ComponentKind::Backup, c)));
+            .map(|c| self.component(rules, &field, Backup, c, R::bucket));
         let billing = raw
             .billing
-            .map(|c| rules.bucket(self, written(&field, ComponentKind::Billing, c)));
+            .map(|c| self.component(rules, &field, Billing, c, R::bucket));
         let shared_secrets = raw
             .shared_secrets
-            .map(|c| rules.secrets(self, written(&field, ComponentKind::SharedSecrets, c)));
+            .map(|c| self.component(rules, &field, SharedSecrets, c, R::secrets));
         let checked = [backup, billing, shared_secrets];
         if rules.names_resources() {
             self.unique_names(owner, &field, rules, &checked);
@@ -470,6 +479,29 @@ impl<'a> Check<'a> {
             billing,
             shared_secrets,
         }
+    }
+
+    /// One component of `components` (the field path): its cloud's `rules` check it, then
+    /// its `adopt`, which every cloud reads the same way.
+    fn component<R: Rules, T: Adoptable>(
+        &mut self,
+        rules: &R,
+        components: &str,
+        kind: ComponentKind,
+        mut raw: At<T>,
+        check: fn(&R, &mut Self, Written<T>) -> Checked<R::Access>,
+    ) -> Checked<R::Access> {
+        let adopt = raw.value_mut().take_adopt();
+        let written = written(components, kind, raw);
+        let field = format!("{}.adopt", written.field);
+        let mut checked = check(rules, self, written);
+        if let Some(adopt) = adopt.filter(|a| *a.value()) {
+            match rules.adopt_refused() {
+                Some(message) => self.error(adopt.location(), field, message),
+                None => checked.adopt = true,
+            }
+        }
+        checked
     }
 
     /// Names are per account, subscription or project: two components of a space must not
@@ -583,6 +615,23 @@ impl<'a> Check<'a> {
     fn no_key_vault(&mut self, c: &Written<RawSecretsComponent>) {
         let takes = "this space takes `secrets`";
         self.not_here(c.raw.key_vault.as_ref(), &c.field, "keyVault", takes);
+    }
+}
+
+/// A raw component that may say `adopt`.
+trait Adoptable {
+    fn take_adopt(&mut self) -> Option<At<bool>>;
+}
+
+impl Adoptable for RawBucketComponent {
+    fn take_adopt(&mut self) -> Option<At<bool>> {
+        self.adopt.take()
+    }
+}
+
+impl Adoptable for RawSecretsComponent {
+    fn take_adopt(&mut self) -> Option<At<bool>> {
+        self.adopt.take()
     }
 }
 
