@@ -208,3 +208,369 @@ async fn adopting_a_role_that_does_not_exist_is_an_error_naming_it() {
     );
     assert!(Iam::new(&ms).await.role("acme-nope").await.is_none());
 }
+
+mod azure {
+    use serde_json::{Value, json};
+
+    use super::change;
+    use crate::support::fake_arm::{ISSUER, RG, SUB, identity_id, storage_id};
+    use crate::support::{FakeArm, TestDir, control_planes, namespaces, subject};
+
+    const BLOB: &str = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+
+    fn vault_id() -> String {
+        format!("{RG}/providers/Microsoft.KeyVault/vaults/acme-vault")
+    }
+
+    fn spec(n: usize, components: &str) -> String {
+        let planes = control_planes(namespaces(0..n));
+        format!(
+            "version: 1\nspaces:\n  - name: prod\n{planes}    azure:\n      subscription: {SUB}\n      \
+             resourceGroup: spaces\n      location: eastus\n      cluster: aks-prod\n    components:\n{components}"
+        )
+    }
+
+    const ADOPTED: &str = "      backup: { storageAccount: acmebackup, name: backup-restore-identity, adopt: true }\n      sharedSecrets: { keyVault: acme-vault, name: secrets-identity, adopt: true }\n";
+
+    #[track_caller]
+    fn put(arm: &FakeArm, path: &str, version: &str, body: Value) -> Value {
+        let (status, out) =
+            arm.request("PUT", &format!("{path}?api-version={version}"), Some(&body));
+        assert!((200..300).contains(&status), "PUT {path}: {status} {out}");
+        out
+    }
+
+    /// What `az identity create`, `az identity federated-credential create`, `az role
+    /// assignment create` and `az keyvault set-policy` leave, for control plane 0 only.
+    fn made_by_hand(arm: &FakeArm) -> (Value, Value) {
+        let tags = json!({"team": "platform"});
+        let backup = put(
+            arm,
+            &identity_id("backup-restore-identity"),
+            "2023-01-31",
+            json!({"location": "eastus", "tags": tags}),
+        );
+        let secrets = put(
+            arm,
+            &identity_id("secrets-identity"),
+            "2023-01-31",
+            json!({"location": "eastus"}),
+        );
+        let ns = &namespaces(0..1)[0];
+        put(
+            arm,
+            &format!(
+                "{}/federatedIdentityCredentials/backup-restore-federated-identity",
+                identity_id("backup-restore-identity")
+            ),
+            "2023-01-31",
+            json!({"properties": {"issuer": ISSUER, "subject": subject(ns, "mxp-controller"), "audiences": ["api://AzureADTokenExchange"]}}),
+        );
+        put(
+            arm,
+            &format!(
+                "{}/federatedIdentityCredentials/secrets-federated-identity",
+                identity_id("secrets-identity")
+            ),
+            "2023-01-31",
+            json!({"properties": {"issuer": ISSUER, "subject": subject(ns, "external-secrets-controller"), "audiences": ["api://AzureADTokenExchange"]}}),
+        );
+        put(
+            arm,
+            &format!(
+                "{}/providers/Microsoft.Authorization/roleAssignments/0b7e6e9a-5f0c-4a53-9d7e-2d6a0f1c9e11",
+                storage_id("acmebackup")
+            ),
+            "2022-04-01",
+            json!({"properties": {
+                "roleDefinitionId": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{BLOB}"),
+                "principalId": backup["properties"]["principalId"],
+                "principalType": "ServicePrincipal",
+            }}),
+        );
+        let vault = &arm.state()["vaults"][vault_id().to_lowercase()];
+        put(
+            arm,
+            &format!("{}/accessPolicies/add", vault_id()),
+            "2023-07-01",
+            json!({"properties": {"accessPolicies": [{
+                "tenantId": vault["properties"]["tenantId"],
+                "objectId": secrets["properties"]["principalId"],
+                "permissions": {"secrets": ["get", "list"], "keys": [], "certificates": []},
+            }]}}),
+        );
+        (backup, secrets)
+    }
+
+    fn setup() -> (FakeArm, TestDir) {
+        let arm = FakeArm::start();
+        arm.seed_cluster(json!({}));
+        arm.seed_storage("acmebackup");
+        arm.admin("/admin/vaults", json!({"id": vault_id(), "rbac": false}));
+        (arm, TestDir::new())
+    }
+
+    fn fic_names(arm: &FakeArm, identity: &str) -> Vec<String> {
+        let state = arm.state();
+        let mut names: Vec<String> = state["fics"][identity_id(identity).to_lowercase()]
+            .as_object()
+            .map(|m| {
+                m.values()
+                    .map(|f| f["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn identities_made_by_hand_are_adopted_with_their_credentials_assignment_and_vault_entry() {
+        let (arm, dir) = setup();
+        let (backup, secrets) = made_by_hand(&arm);
+        let principal = backup["properties"]["principalId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        dir.write(
+            "idplan.yaml",
+            &spec(2, &ADOPTED.replace(", adopt: true", "")),
+        );
+        dir.idplan_azure(&arm, &["plan"])
+            .assert_code(1)
+            .assert_stderr_contains("set `adopt: true` on the component to take it over");
+
+        dir.write("idplan.yaml", &spec(2, ADOPTED));
+        let json = dir.idplan_azure(&arm, &["plan", "--format", "json"]).json();
+        assert_eq!(json["summary"]["destroy"], 0, "{}", json["summary"]);
+        let ns = namespaces(0..2);
+        let identity = change(&json, "azurerm_user_assigned_identity.prod.backup");
+        assert_eq!(identity["action"], "update", "tags only: {identity}");
+        assert_eq!(identity["ownership"], "adopted");
+        let fic0 = change(
+            &json,
+            &format!(
+                "azurerm_federated_identity_credential.prod.backup.{}",
+                ns[0]
+            ),
+        );
+        assert_eq!(fic0["action"], "no-op", "{fic0}");
+        assert_eq!(fic0["ownership"], "adopted");
+        assert_eq!(fic0["after"]["name"], "backup-restore-federated-identity");
+        let fic1 = change(
+            &json,
+            &format!(
+                "azurerm_federated_identity_credential.prod.backup.{}",
+                ns[1]
+            ),
+        );
+        assert_eq!(
+            fic1["action"], "create",
+            "missing from the manual setup: {fic1}"
+        );
+        let assignment = change(&json, "azurerm_role_assignment.prod.backup");
+        assert_eq!(assignment["action"], "no-op", "{assignment}");
+        assert_eq!(assignment["ownership"], "adopted");
+        let entry = change(&json, "azurerm_key_vault_access_policy.prod.sharedSecrets");
+        assert_eq!(entry["action"], "no-op", "{entry}");
+        assert_eq!(entry["ownership"], "adopted");
+
+        dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+            .assert_code(0);
+        let after = arm.identity("backup-restore-identity").unwrap();
+        assert_eq!(
+            after["properties"], backup["properties"],
+            "the same identity"
+        );
+        assert_eq!(after["tags"]["team"], "platform");
+        assert_eq!(after["tags"]["idplan/adopted"], "true");
+        assert_eq!(
+            arm.identity("secrets-identity").unwrap()["properties"],
+            secrets["properties"]
+        );
+        assert_eq!(
+            fic_names(&arm, "backup-restore-identity"),
+            [
+                "backup-restore-federated-identity".to_string(),
+                ns[1].clone()
+            ]
+        );
+        let assignments: Vec<Value> = arm.state()["assignments"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter(|a| a["properties"]["principalId"] == principal.as_str())
+            .cloned()
+            .collect();
+        assert_eq!(assignments.len(), 1, "not made twice: {assignments:?}");
+        dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
+            .assert_code(0)
+            .assert_stdout_contains("No changes.");
+        dir.idplan_azure(&arm, &["drift"]).assert_code(0);
+
+        // The components leave: the identities, the credentials, the assignment and the
+        // vault entry made by hand stay; idplan's credential and tags go.
+        dir.write(
+            "idplan.yaml",
+            &spec(
+                2,
+                "      billing: { storageAccount: acmebackup, container: metrics }\n",
+            ),
+        );
+        let released = dir.idplan_azure(&arm, &["apply", "--auto-approve"]);
+        released.assert_code(0);
+        released
+            .assert_stdout_contains("azurerm_user_assigned_identity.prod.backup will be released");
+        let after = arm
+            .identity("backup-restore-identity")
+            .expect("never deleted");
+        assert_eq!(after["properties"], backup["properties"]);
+        assert_eq!(after["tags"], json!({"team": "platform"}));
+        assert_eq!(
+            fic_names(&arm, "backup-restore-identity"),
+            ["backup-restore-federated-identity"]
+        );
+        assert_eq!(
+            fic_names(&arm, "secrets-identity"),
+            ["secrets-federated-identity"]
+        );
+        assert!(
+            arm.state()["assignments"]
+                .as_object()
+                .unwrap()
+                .values()
+                .any(|a| a["properties"]["principalId"] == principal.as_str()),
+            "the assignment made by hand stays"
+        );
+        let policies =
+            &arm.state()["vaults"][vault_id().to_lowercase()]["properties"]["accessPolicies"];
+        assert!(
+            policies
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["objectId"] == secrets["properties"]["principalId"]
+                    && p["permissions"]["secrets"] == json!(["get", "list"])),
+            "the vault entry made by hand stays: {policies}"
+        );
+    }
+}
+
+mod gcp {
+    use serde_json::json;
+
+    use super::change;
+    use crate::support::{FakeGoogle, TestDir, control_planes, namespace, namespaces};
+
+    const PROJECT: &str = "acme-spaces";
+    const POOL: &str = "acme-spaces.svc.id.goog";
+    const GSA: &str = "backup-gsa@acme-spaces.iam.gserviceaccount.com";
+
+    fn spec(n: usize, components: &str) -> String {
+        let planes = control_planes(namespaces(0..n));
+        format!(
+            "version: 1\nspaces:\n  - name: prod\n{planes}    gcp:\n      project: {PROJECT}\n      \
+             cluster: {{ location: us-central1, name: spaces }}\n      mode: service-account\n    \
+             components:\n{components}"
+        )
+    }
+
+    fn workload(i: usize) -> String {
+        format!("serviceAccount:{POOL}[{}/mxp-controller]", namespace(i))
+    }
+
+    #[test]
+    fn a_google_service_account_made_by_hand_is_adopted_with_its_bindings() {
+        let fake = FakeGoogle::start();
+        fake.seed(json!({
+            "projects": [{ "id": PROJECT, "number": "123456789012" }],
+            "clusters": [{ "project": PROJECT, "location": "us-central1", "name": "spaces", "workloadPool": POOL }],
+            "buckets": [{ "name": "acme-backup", "project": PROJECT }],
+        }));
+        // As `gcloud iam service-accounts create`, `gcloud storage buckets
+        // add-iam-policy-binding` and `gcloud iam service-accounts add-iam-policy-binding`
+        // leave it, for control plane 0 only.
+        let made = fake.call(
+            "POST",
+            &format!("/v1/projects/{PROJECT}/serviceAccounts"),
+            Some(&json!({ "accountId": "backup-gsa", "serviceAccount": { "displayName": "backup", "description": "made by hand" } })),
+        );
+        let gsa_member = format!("serviceAccount:{GSA}");
+        fake.set_bindings(
+            "bucket:acme-backup",
+            json!([{ "role": "roles/storage.objectAdmin", "members": [gsa_member] }]),
+        );
+        fake.set_bindings(
+            &format!("sa:{GSA}"),
+            json!([{ "role": "roles/iam.workloadIdentityUser", "members": [workload(0)] }]),
+        );
+
+        let dir = TestDir::new();
+        let adopted = "      backup: { bucket: acme-backup, name: backup-gsa, adopt: true }\n";
+        dir.write(
+            "idplan.yaml",
+            &spec(2, &adopted.replace(", adopt: true", "")),
+        );
+        dir.idplan_gcp(&fake, &["plan"])
+            .assert_code(1)
+            .assert_stderr_contains("set `adopt: true` on the component to take it over");
+
+        dir.write("idplan.yaml", &spec(2, adopted));
+        let json = dir.idplan_gcp(&fake, &["plan", "--format", "json"]).json();
+        assert_eq!(json["summary"]["destroy"], 0, "{}", json["summary"]);
+        let account = change(&json, "google_service_account.prod.backup");
+        assert_eq!(account["action"], "no-op", "{account}");
+        assert_eq!(account["ownership"], "adopted");
+        let linked = change(&json, "google_service_account_iam_members.prod.backup");
+        assert_eq!(
+            linked["action"], "update",
+            "control plane 1 is added: {linked}"
+        );
+        assert_eq!(linked["ownership"], "adopted");
+
+        dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+            .assert_code(0);
+        let after = fake.call(
+            "GET",
+            &format!("/v1/projects/{PROJECT}/serviceAccounts/{GSA}"),
+            None,
+        );
+        assert_eq!(
+            after["uniqueId"], made["uniqueId"],
+            "the same service account"
+        );
+        assert_eq!(after["description"], "made by hand");
+        assert_eq!(
+            fake.members(&format!("sa:{GSA}"), "roles/iam.workloadIdentityUser"),
+            vec![workload(0), workload(1)]
+        );
+        dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
+            .assert_code(0)
+            .assert_stdout_contains("No changes.");
+
+        // The component leaves: the service account and what was bound by hand stay; the
+        // member idplan added goes.
+        dir.write(
+            "idplan.yaml",
+            &spec(2, "      billing: { bucket: acme-backup }\n"),
+        );
+        let released = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
+        released.assert_code(0);
+        let after = fake.call(
+            "GET",
+            &format!("/v1/projects/{PROJECT}/serviceAccounts/{GSA}"),
+            None,
+        );
+        assert_eq!(after["uniqueId"], made["uniqueId"], "never deleted");
+        assert_eq!(
+            fake.members(&format!("sa:{GSA}"), "roles/iam.workloadIdentityUser"),
+            vec![workload(0)]
+        );
+        assert!(
+            fake.members("bucket:acme-backup", "roles/storage.objectAdmin")
+                .contains(&format!("serviceAccount:{GSA}")),
+            "bound by hand, kept"
+        );
+    }
+}
