@@ -219,7 +219,10 @@ pub fn resources(
         .map(|c| c.kind)
         .collect();
     for r in &mut out {
-        r.adopt = r.address.component_kind().is_some_and(|k| adopted.contains(&k));
+        r.adopt = r
+            .address
+            .component_kind()
+            .is_some_and(|k| adopted.contains(&k));
     }
     check_policy_sizes(spec_path, index, space, gcp, &out)?;
     Ok(out)
