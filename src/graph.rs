@@ -50,6 +50,14 @@ impl Kind {
         Kind::GoogleServiceAccountIamMembers,
     ];
 
+    /// A component's identity: what `adopt: true` takes over.
+    pub fn is_identity(self) -> bool {
+        matches!(
+            self,
+            Kind::AwsIamRole | Kind::AzureUserAssignedIdentity | Kind::GoogleServiceAccount
+        )
+    }
+
     /// A kind of which a cluster has one, shared by its spaces: addressed by region and
     /// cluster rather than by space and component.
     pub fn is_per_cluster(self) -> bool {

@@ -220,6 +220,18 @@ fn decide(
         deposed: None,
     };
     let Some(actual) = actual else {
+        let created = item
+            .record
+            .as_ref()
+            .is_some_and(|r| r.ownership == Ownership::Created);
+        if desired.adopt && desired.kind.is_identity() && !created {
+            return Err(Error::user(format!(
+                "{}: `adopt: true`, but {} does not exist: check the component's `name` (or \
+                 remove `adopt` to let idplan create it)",
+                desired.address,
+                graph::identity(desired.kind, &desired.attributes)
+            )));
+        }
         change.action = Action::Create;
         match (&stale, &stale_actual) {
             (Some(old), Some(old_actual)) => {
@@ -259,9 +271,17 @@ fn decide(
         .filter(|r| stale.is_none() && graph::same_object(r.kind, &r.attributes, &actual));
     match record {
         Some(record) if record.ownership == Ownership::Adopted => {
+            if desired.kind.is_identity() && !desired.adopt {
+                return Err(Error::user(format!(
+                    "{}: idplan adopted {}, which it did not create: keep `adopt: true` on \
+                     the component, or remove the component to give it back",
+                    desired.address,
+                    graph::identity(desired.kind, &desired.attributes)
+                )));
+            }
             change.ownership = Ownership::Adopted;
-            change.added = record.added;
-            change.after = Some(provider::shared_desired(&desired, &actual));
+            change.added = provider::added_after(&desired, &actual, record.added)?;
+            change.after = Some(provider::shared_desired(&desired, &actual)?);
         }
         Some(_) => {}
         None => {

@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Location, Resource};
+use crate::plan::{Note, ResourceChange};
 use crate::state::State;
 
 /// What a driver's cloud calls return.
@@ -49,6 +50,27 @@ pub trait Driver: Send + Sync {
     where
         Self: Sized;
 
+    /// What idplan wants of a resource it adopted (`actual` is what the cloud holds): the
+    /// desired attributes, with what stays its owner's (a name it chose, its description)
+    /// as the owner set it.
+    fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value>
+    where
+        Self: Sized;
+
+    /// What idplan will have added to a resource it adopted once `resource` is applied over
+    /// `actual`, given what it `added` before: most kinds add only at adoption.
+    fn added_after(
+        resource: &Resource,
+        actual: &Value,
+        added: Option<Value>,
+    ) -> Result<Option<Value>>
+    where
+        Self: Sized,
+    {
+        let _ = (resource, actual);
+        Ok(added)
+    }
+
     /// What the cloud holds for `resource`, given what the state `known`s of it.
     fn read<'a>(
         &'a self,
@@ -73,6 +95,13 @@ pub trait Driver: Send + Sync {
 
     /// Refuses a plan that would break one of the cloud's limits, counting what others hold.
     fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()>;
+
+    /// What a reviewer should know of the resources this plan adopts that the changes do not
+    /// say (an adopted role's permissions idplan leaves alone).
+    fn adopted_notes<'a>(&'a self, changes: &'a [ResourceChange]) -> Call<'a, Vec<Note>> {
+        let _ = changes;
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// Which cloud a kind belongs to.
@@ -229,6 +258,15 @@ impl Clouds {
         Ok(())
     }
 
+    /// See [`Driver::adopted_notes`].
+    pub async fn adopted_notes(&self, changes: &[ResourceChange]) -> Result<Vec<Note>> {
+        let mut notes = Vec::new();
+        for driver in self.drivers() {
+            notes.extend(driver.adopted_notes(changes).await?);
+        }
+        Ok(notes)
+    }
+
     /// Forgets what was read, so that apply reads afresh what the plan read.
     pub fn refresh(&self) {
         self.drivers().for_each(|d| d.refresh());
@@ -273,11 +311,35 @@ pub enum Adoption {
     Conflict(String),
 }
 
-/// What idplan wants of a resource it shares with an owner: everything it manages, with the
-/// tags left as the owner set them.
-pub fn shared_desired(resource: &Resource, actual: &Value) -> Value {
+/// See [`Driver::shared_desired`].
+pub fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
+    match cloud_of(resource.kind) {
+        Cloud::Aws => aws::AwsDriver::shared_desired(resource, actual),
+        Cloud::Azure => azure::AzureDriver::shared_desired(resource, actual),
+        Cloud::Gcp => gcp::GcpDriver::shared_desired(resource, actual),
+    }
+}
+
+/// See [`Driver::added_after`].
+pub fn added_after(
+    resource: &Resource,
+    actual: &Value,
+    added: Option<Value>,
+) -> Result<Option<Value>> {
+    match cloud_of(resource.kind) {
+        Cloud::Aws => aws::AwsDriver::added_after(resource, actual, added),
+        Cloud::Azure => azure::AzureDriver::added_after(resource, actual, added),
+        Cloud::Gcp => gcp::GcpDriver::added_after(resource, actual, added),
+    }
+}
+
+/// The desired attributes of `resource` with the `owned` keys as `actual` has them: what an
+/// adopted resource keeps of its owner's.
+pub fn owners_keys(resource: &Resource, actual: &Value, owned: &[&str]) -> Value {
     let mut desired = resource.attributes.clone();
-    desired["tags"] = actual["tags"].clone();
+    for key in owned {
+        desired[*key] = actual[*key].clone();
+    }
     desired
 }
 

@@ -176,7 +176,7 @@ pub fn resources(
                         ),
                     }),
                     depends_on: vec![],
-                    adopt: component.adopt,
+                    adopt: false,
                 });
                 let linked: BTreeSet<String> = space
                     .control_planes
@@ -210,6 +210,19 @@ pub fn resources(
         out.extend(grants(
             space, gcp, component, &location, &holder, grantee, depends_on,
         ));
+    }
+    // The bindings of an adopted component may have been made by hand too.
+    let adopted: Vec<_> = gcp
+        .components
+        .iter()
+        .filter(|c| c.adopt)
+        .map(|c| c.kind)
+        .collect();
+    for r in &mut out {
+        r.adopt = r
+            .address
+            .component_kind()
+            .is_some_and(|k| adopted.contains(&k));
     }
     check_policy_sizes(spec_path, index, space, gcp, &out)?;
     Ok(out)

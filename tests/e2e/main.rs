@@ -7,6 +7,7 @@
 
 mod support;
 
+mod adopt;
 mod aws_irsa;
 mod aws_pod_identity;
 mod aws_pod_identity_trust;

@@ -77,6 +77,8 @@ pub async fn decide(opened: &Opened, parallelism: usize) -> Result<Plan> {
     let (graph, notes) = desired::graph(spec, clouds).await?;
     let mut plan = plan::build(spec, state.state(), clouds, &graph, parallelism).await?;
     plan.notes = notes;
+    plan.notes
+        .extend(clouds.adopted_notes(&plan.resource_changes).await?);
     plan.discovered = discovered.clone();
     plan.control_planes = cluster::covered(spec);
     Ok(plan)

@@ -18,7 +18,7 @@ use super::{AwsDriver, attrs, cloud_error, region};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Location, Resource};
 use crate::provider::tags::{self, Tags};
-use crate::provider::{Adoption, attributes, shared_desired, to_attributes};
+use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
 use crate::recipe::aws::check_association_quota;
 use crate::state::State;
 
@@ -118,7 +118,7 @@ pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
         )));
     }
     Ok(Adoption::Shared {
-        desired: shared_desired(resource, actual),
+        desired: owners_keys(resource, actual, &["tags"]),
         added: None,
     })
 }

@@ -11,15 +11,20 @@ use std::sync::Mutex;
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
+use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::tags::{self, Tags};
-use super::{Adoption, Call, Driver, attributes_of};
+use super::{Adoption, Call, Driver, attributes_of, owners_keys};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Location, Resource};
+use crate::plan::{Note, ResourceChange};
 use crate::recipe::aws::{AwsContext, issuer_host_path};
-use crate::state::State;
+use crate::state::{Ownership, State};
+
+/// Adopted roles read at a time for their other policies.
+const ADOPTED_READS: usize = 8;
 
 /// Attempts of one AWS call in all.
 const ATTEMPTS: u32 = 8;
@@ -54,6 +59,26 @@ pub struct AwsDriver {
 }
 
 impl AwsDriver {
+    /// A note per role that has policies idplan does not manage.
+    async fn unmanaged_policy_notes(&self, roles: Vec<Resource>) -> Result<Vec<Note>> {
+        let notes: Vec<Option<Note>> = stream::iter(roles)
+            .map(|r| async move {
+                let others = role::unmanaged_policies(&self.iam(&r.location), &r).await?;
+                Ok::<_, Error>((!others.is_empty()).then(|| {
+                    Note::remark(format!(
+                        "{}: the role keeps permissions idplan does not manage, left as they \
+                         are: {}",
+                        r.address,
+                        others.join(", ")
+                    ))
+                }))
+            })
+            .buffered(ADOPTED_READS)
+            .try_collect()
+            .await?;
+        Ok(notes.into_iter().flatten().collect())
+    }
+
     pub async fn new() -> AwsDriver {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             // Throttling and transient errors: the SDK retries with exponential backoff and
@@ -211,6 +236,14 @@ impl Driver for AwsDriver {
         }
     }
 
+    fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
+        match resource.kind {
+            Kind::AwsIamRole => role::shared_desired(resource, actual),
+            // The owner's tags stay as they are.
+            _ => Ok(owners_keys(resource, actual, &["tags"])),
+        }
+    }
+
     fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
         Box::pin(async move {
             let iam = self.iam(&r.location);
@@ -270,6 +303,7 @@ impl Driver for AwsDriver {
                 Kind::AwsIamOpenidConnectProvider => {
                     oidc::release(&self.iam(&r.location), r, added).await
                 }
+                Kind::AwsIamRole => role::release_role(&self.iam(&r.location), r, added).await,
                 // Associations are adopted as they are: idplan added nothing to them.
                 _ => Ok(()),
             }
@@ -282,6 +316,16 @@ impl Driver for AwsDriver {
 
     fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()> {
         Box::pin(self.check_association_quotas(desired, state))
+    }
+
+    /// An adopted role's other policies: idplan adds its own and leaves them alone.
+    fn adopted_notes<'a>(&'a self, changes: &'a [ResourceChange]) -> Call<'a, Vec<Note>> {
+        let roles: Vec<Resource> = changes
+            .iter()
+            .filter(|c| c.kind == Kind::AwsIamRole && c.ownership == Ownership::Adopted)
+            .filter_map(ResourceChange::desired)
+            .collect();
+        Box::pin(self.unmanaged_policy_notes(roles))
     }
 }
 

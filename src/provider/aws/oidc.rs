@@ -11,7 +11,7 @@ use super::{
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::tags::Tags;
-use crate::provider::{Adoption, attributes, shared_desired, to_attributes};
+use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
 use crate::recipe::aws::{STS_AUDIENCE, issuer_host_path};
 
 /// The cluster a provider was made for (AWS only: other clouds have no such tag).
@@ -151,7 +151,7 @@ pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
         client_ids: vec![STS_AUDIENCE.to_string()],
     };
     Ok(Adoption::Shared {
-        desired: shared_desired(resource, actual),
+        desired: owners_keys(resource, actual, &["tags"]),
         added: (!has_sts).then(|| to_attributes(&added)),
     })
 }

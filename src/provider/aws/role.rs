@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use crate::graph::Resource;
 use crate::policy;
 use crate::provider::tags::{self, Noun, Tags};
-use crate::provider::{Adoption, attributes, to_attributes};
+use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
+use crate::recipe::aws::POLICY_NAME;
 
 /// `aws_iam_role`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,16 +40,44 @@ const ROLE: Noun = Noun {
     article: "a",
 };
 
-/// A role belongs to one space: idplan's own for this space is taken back (a lost state).
+/// What an adopted role keeps as its owner made it: idplan manages its trust and its tags.
+const OWNERS: &[&str] = &["arn", "path", "description"];
+
+/// A role belongs to one space: idplan's own for this space is taken back (a lost state),
+/// someone else's is taken over with `adopt: true`.
 pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: RoleAttributes = attrs(resource)?;
-    let actual: RoleAttributes = attributes(&resource.address, actual)?;
-    Ok(tags::adopt_space_owned(
-        &ROLE,
-        &desired.name,
-        &desired.tags,
-        &actual.tags,
-    ))
+    let tags = attributes::<RoleAttributes>(&resource.address, actual)?.tags;
+    let decision =
+        tags::adopt_space_owned(&ROLE, &desired.name, resource.adopt, &desired.tags, &tags);
+    Ok(decision.into_adoption(owners_keys(resource, actual, OWNERS)))
+}
+
+/// What idplan wants of a role it adopted.
+pub(super) fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
+    let desired: RoleAttributes = attrs(resource)?;
+    let mut shared = owners_keys(resource, actual, OWNERS);
+    shared["tags"] = to_attributes(&tags::adopted_tags(&desired.tags));
+    Ok(shared)
+}
+
+/// Takes back what idplan added to a role it adopted: its tags. The trust policy stays as
+/// idplan left it, so that running pods keep their credentials.
+pub(super) async fn release_role(iam: &Client, r: &Resource, added: &Value) -> Result<()> {
+    let a: RoleAttributes = attrs(r)?;
+    let added: tags::AddedTags = attributes(&r.address, added)?;
+    if added.tags.is_empty() {
+        return Ok(());
+    }
+    gone_is_ok(
+        &r.address,
+        "iam:UntagRole",
+        iam.untag_role()
+            .role_name(a.name)
+            .set_tag_keys(Some(added.tags))
+            .send()
+            .await,
+    )
 }
 
 /// A policy document IAM returned, normalised; `api` names the call that returned it.
@@ -148,6 +177,42 @@ pub(super) async fn delete_role(iam: &Client, r: &Resource) -> Result<()> {
         "iam:DeleteRole",
         iam.delete_role().role_name(a.name).send().await,
     )
+}
+
+/// The policies of a role that are not idplan's: attached ones by ARN, inline ones by name.
+pub(super) async fn unmanaged_policies(iam: &Client, r: &Resource) -> Result<Vec<String>> {
+    let a: RoleAttributes = attrs(r)?;
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(&a.name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>();
+    let inline = iam
+        .list_role_policies()
+        .role_name(&a.name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>();
+    let (attached, inline) = futures::join!(attached, inline);
+    let mut out = Vec::new();
+    for policy in attached {
+        let policy =
+            policy.map_err(|e| cloud_error(&r.address, "iam:ListAttachedRolePolicies", e))?;
+        out.push(format!(
+            "attached policy {}",
+            policy.policy_arn().unwrap_or_default()
+        ));
+    }
+    for name in inline {
+        let name = name.map_err(|e| cloud_error(&r.address, "iam:ListRolePolicies", e))?;
+        if name != POLICY_NAME {
+            out.push(format!("inline policy {name}"));
+        }
+    }
+    Ok(out)
 }
 
 pub(super) async fn read_policy(iam: &Client, r: &Resource) -> Result<Option<Value>> {

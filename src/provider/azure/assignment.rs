@@ -8,13 +8,19 @@ use super::{AzureDriver, Op};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::rest::answer;
-use crate::provider::{attributes_of, to_attributes};
+use crate::provider::{attributes, attributes_of, to_attributes};
 
 const AUTHZ: &str = "2022-04-01";
 
 const GET_ASSIGNMENT: Op = Op {
     api: "GET Microsoft.Authorization/roleAssignments",
     stat: "azure:RoleAssignments_Get",
+    version: AUTHZ,
+    retry_code: None,
+};
+const LIST_ASSIGNMENTS: Op = Op {
+    api: "GET Microsoft.Authorization/roleAssignments",
+    stat: "azure:RoleAssignments_ListForScope",
     version: AUTHZ,
     retry_code: None,
 };
@@ -71,12 +77,14 @@ impl AssignmentAttributes {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ArmAssignment {
+    name: Option<String>,
     properties: ArmProperties,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct ArmProperties {
+    scope: String,
     role_definition_id: String,
     principal_id: Value,
     principal_type: String,
@@ -90,18 +98,65 @@ fn role_guid(id: &str) -> String {
 }
 
 impl AzureDriver {
-    pub(super) async fn read_assignment(&self, r: &Resource) -> Result<Option<Value>> {
+    /// The assignment under the name the state `known`s (its maker's, when adopted), else
+    /// the desired one; on an adopted identity, else the one of the same role to the same
+    /// principal at the same scope under any name.
+    pub(super) async fn read_assignment(
+        &self,
+        r: &Resource,
+        known: Option<&Value>,
+    ) -> Result<Option<Value>> {
         let a: AssignmentAttributes = attributes_of(r)?;
-        let Some(body) = self.get(&r.address, &GET_ASSIGNMENT, &a.id()).await? else {
+        let name = match known {
+            Some(known) => attributes::<AssignmentAttributes>(&r.address, known)?.name,
+            None => a.name.clone(),
+        };
+        let at = AssignmentAttributes { name, ..a };
+        let found = match self.get(&r.address, &GET_ASSIGNMENT, &at.id()).await? {
+            Some(body) => Some(answer::<ArmAssignment>(
+                body,
+                &r.address,
+                GET_ASSIGNMENT.api,
+            )?),
+            None if r.adopt => self.assignment_granting(r, &at).await?,
+            None => None,
+        };
+        let Some(found) = found else {
             return Ok(None);
         };
-        let props = answer::<ArmAssignment>(body, &r.address, GET_ASSIGNMENT.api)?.properties;
+        let props = found.properties;
         Ok(Some(to_attributes(&AssignmentAttributes {
+            name: found.name.unwrap_or(at.name),
             role_definition_id: role_guid(&props.role_definition_id),
             principal_id: props.principal_id,
             principal_type: props.principal_type,
-            ..a
+            ..at
         })))
+    }
+
+    /// The assignment of `a`'s role to `a`'s principal at exactly `a`'s scope, whatever its
+    /// name: Azure holds at most one (`RoleAssignmentExists`).
+    async fn assignment_granting(
+        &self,
+        r: &Resource,
+        a: &AssignmentAttributes,
+    ) -> Result<Option<ArmAssignment>> {
+        let Some(principal) = a.principal_id.as_str() else {
+            return Ok(None);
+        };
+        let path = format!(
+            "{}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%20eq%20'{principal}'",
+            a.scope
+        );
+        for item in self.list(&r.address, &LIST_ASSIGNMENTS, &path).await? {
+            let item: ArmAssignment = answer(item, &r.address, LIST_ASSIGNMENTS.api)?;
+            if item.properties.scope.eq_ignore_ascii_case(&a.scope)
+                && role_guid(&item.properties.role_definition_id) == a.role_definition_id
+            {
+                return Ok(Some(item));
+            }
+        }
+        Ok(None)
     }
 
     /// Role assignments cannot be changed in place: one that `exists` is deleted, then

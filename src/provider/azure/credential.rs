@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
 use crate::provider::rest::answer;
 use crate::provider::tags::COMPONENT_TAG;
-use crate::provider::{attributes_of, to_attributes};
+use crate::provider::{attributes, attributes_of, to_attributes};
 use crate::recipe::azure::check_credentials_named;
 
 const MSI: &str = "2026-05-31";
@@ -90,19 +90,57 @@ impl AzureDriver {
             .clone()
     }
 
-    pub(super) async fn read_credential(&self, r: &Resource) -> Result<Option<Value>> {
+    /// The credential under the name the state `known`s (its maker's, when adopted), else
+    /// the desired one; on an adopted identity, else the one with the same issuer and
+    /// subject under any name.
+    pub(super) async fn read_credential(
+        &self,
+        r: &Resource,
+        known: Option<&Value>,
+    ) -> Result<Option<Value>> {
         let a: CredentialAttributes = attributes_of(r)?;
-        let Some(body) = self.get(&r.address, &GET_CREDENTIAL, &a.id()).await? else {
+        let name = match known {
+            Some(known) => attributes::<CredentialAttributes>(&r.address, known)?.name,
+            None => a.name.clone(),
+        };
+        let id = format!("{}/federatedIdentityCredentials/{name}", a.identity);
+        let found = match self.get(&r.address, &GET_CREDENTIAL, &id).await? {
+            Some(body) => Some(answer::<ArmCredential>(
+                body,
+                &r.address,
+                GET_CREDENTIAL.api,
+            )?),
+            None if r.adopt => self.credential_trusting(r, &a).await?,
+            None => None,
+        };
+        let Some(found) = found else {
             return Ok(None);
         };
-        let props = answer::<ArmCredential>(body, &r.address, GET_CREDENTIAL.api)?.properties;
+        let props = found.properties;
         Ok(Some(to_attributes(&CredentialAttributes {
             identity: a.identity,
-            name: a.name,
+            name: found.name.unwrap_or(name),
             issuer: props.issuer,
             subject: props.subject,
             audiences: props.audiences,
         })))
+    }
+
+    /// The credential of `a`'s identity that trusts `a`'s issuer and subject, whatever its
+    /// name: Azure holds at most one.
+    async fn credential_trusting(
+        &self,
+        r: &Resource,
+        a: &CredentialAttributes,
+    ) -> Result<Option<ArmCredential>> {
+        let path = format!("{}/federatedIdentityCredentials", a.identity);
+        for item in self.list(&r.address, &LIST_CREDENTIALS, &path).await? {
+            let item: ArmCredential = answer(item, &r.address, LIST_CREDENTIALS.api)?;
+            if item.properties.issuer == a.issuer && item.properties.subject == a.subject {
+                return Ok(Some(item));
+            }
+        }
+        Ok(None)
     }
 
     pub(super) async fn put_credential(&self, r: &Resource) -> Result<()> {

@@ -1,5 +1,5 @@
 //! A component's user-assigned managed identity. It belongs to one space: one that idplan
-//! did not make for this space is refused, never adopted.
+//! did not make for this space is refused, unless the spec says `adopt: true`.
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::rest::answer;
 use crate::provider::tags::{self, Noun, Tags};
-use crate::provider::{Adoption, attributes, attributes_of, to_attributes};
+use crate::provider::{Adoption, attributes, attributes_of, owners_keys, to_attributes};
 
 const MSI: &str = "2026-05-31";
 
@@ -95,15 +95,28 @@ const IDENTITY: Noun = Noun {
     article: "an",
 };
 
+/// What an adopted identity keeps as its owner made it: idplan manages only its tags.
+const OWNERS: &[&str] = &["location"];
+
 pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: IdentityAttributes = attributes_of(resource)?;
-    let actual: IdentityAttributes = attributes(&resource.address, actual)?;
-    Ok(tags::adopt_space_owned(
+    let tags = attributes::<IdentityAttributes>(&resource.address, actual)?.tags;
+    let decision = tags::adopt_space_owned(
         &IDENTITY,
         &desired.name,
+        resource.adopt,
         &desired.tags,
-        &actual.tags,
-    ))
+        &tags,
+    );
+    Ok(decision.into_adoption(owners_keys(resource, actual, OWNERS)))
+}
+
+/// What idplan wants of an identity it adopted.
+pub(super) fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
+    let desired: IdentityAttributes = attributes_of(resource)?;
+    let mut shared = owners_keys(resource, actual, OWNERS);
+    shared["tags"] = to_attributes(&tags::adopted_tags(&desired.tags));
+    Ok(shared)
 }
 
 impl AzureDriver {
@@ -147,6 +160,22 @@ impl AzureDriver {
     /// A PUT replaces all tags: the ones others set are kept.
     pub(super) async fn put_identity(&self, r: &Resource) -> Result<()> {
         let a: IdentityAttributes = attributes_of(r)?;
+        self.put_identity_tags(r, a).await
+    }
+
+    /// Takes back what idplan added to an identity it adopted: its tags, every one of them
+    /// idplan's (see `tags::adopt_space_owned`).
+    pub(super) async fn release_identity(&self, r: &Resource) -> Result<()> {
+        let a: IdentityAttributes = attributes_of(r)?;
+        let a = IdentityAttributes {
+            tags: Tags::new(),
+            ..a
+        };
+        self.put_identity_tags(r, a).await
+    }
+
+    /// Puts the identity with idplan's tags as `a` has them and everyone else's as they are.
+    async fn put_identity_tags(&self, r: &Resource, a: IdentityAttributes) -> Result<()> {
         let mut tags = match self.get_identity(r, &a.id).await? {
             Some(body) => body.tags,
             None => Tags::new(),

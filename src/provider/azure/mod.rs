@@ -292,13 +292,16 @@ impl Driver for AzureDriver {
             Kind::AzureUserAssignedIdentity => {
                 super::attributes::<identity::IdentityAttributes>(what, a)?.id
             }
+            // Azure refuses a second credential with the same issuer and subject on one
+            // identity: that pair is the credential, whatever its name.
             Kind::AzureFederatedIdentityCredential => {
                 let c: credential::CredentialAttributes = super::attributes(what, a)?;
-                format!("{}/{}", c.identity, c.name)
+                format!("{}/{} {}", c.identity, c.issuer, c.subject)
             }
+            // And one assignment of a role to a principal at a scope, whatever its name.
             Kind::AzureRoleAssignment => {
                 let r: assignment::AssignmentAttributes = super::attributes(what, a)?;
-                format!("{}/{}", r.scope, r.name)
+                format!("{} {} {}", r.scope, r.role_definition_id, r.identity)
             }
             // One access policy entry per (vault, identity): the identity's object id is only
             // known once it exists, its resource id always.
@@ -321,8 +324,19 @@ impl Driver for AzureDriver {
     fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption> {
         match resource.kind {
             Kind::AzureUserAssignedIdentity => identity::adopt(resource, actual),
-            // Credentials, assignments and access policy entries belong to their identity (the
-            // name or the principal is the identity's): its adoption decides.
+            // What hangs on an identity the spec adopts was made beside it by hand: taken
+            // over as it is (under the name its maker chose), never deleted.
+            Kind::AzureFederatedIdentityCredential | Kind::AzureRoleAssignment
+                if resource.adopt =>
+            {
+                Ok(Adoption::Shared {
+                    desired: Self::shared_desired(resource, actual)?,
+                    added: None,
+                })
+            }
+            Kind::AzureKeyVaultAccessPolicy if resource.adopt => vault::adopt(resource, actual),
+            // Otherwise they belong to their identity (the name or the principal is the
+            // identity's): its adoption decides.
             Kind::AzureFederatedIdentityCredential
             | Kind::AzureRoleAssignment
             | Kind::AzureKeyVaultAccessPolicy => Ok(Adoption::Owned),
@@ -330,12 +344,23 @@ impl Driver for AzureDriver {
         }
     }
 
-    fn read<'a>(&'a self, r: &'a Resource, _known: Option<&'a Value>) -> Call<'a, Option<Value>> {
+    fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
+        match resource.kind {
+            Kind::AzureUserAssignedIdentity => identity::shared_desired(resource, actual),
+            // The name its maker chose.
+            Kind::AzureFederatedIdentityCredential | Kind::AzureRoleAssignment => {
+                Ok(super::owners_keys(resource, actual, &["name"]))
+            }
+            _ => Ok(resource.attributes.clone()),
+        }
+    }
+
+    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
         Box::pin(async move {
             match r.kind {
                 Kind::AzureUserAssignedIdentity => self.read_identity(r).await,
-                Kind::AzureFederatedIdentityCredential => self.read_credential(r).await,
-                Kind::AzureRoleAssignment => self.read_assignment(r).await,
+                Kind::AzureFederatedIdentityCredential => self.read_credential(r, known).await,
+                Kind::AzureRoleAssignment => self.read_assignment(r, known).await,
                 Kind::AzureKeyVaultAccessPolicy => self.read_access_policy(r).await,
                 _ => Err(super::wrong_cloud(r, "Azure")),
             }
@@ -372,14 +397,18 @@ impl Driver for AzureDriver {
         })
     }
 
-    /// idplan adopts nothing on Azure with additions: an identity not made by idplan is
-    /// refused, so nothing is ever released.
-    fn release<'a>(&'a self, r: &'a Resource, _added: &'a Value) -> Call<'a, ()> {
+    /// An adopted identity gets its tags back as they were; a vault entry loses the
+    /// permissions idplan added. Nothing else adopted on Azure has additions.
+    fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
         Box::pin(async move {
-            Err(Error::internal(format!(
-                "{} has nothing to release",
-                r.address
-            )))
+            match r.kind {
+                Kind::AzureUserAssignedIdentity => self.release_identity(r).await,
+                Kind::AzureKeyVaultAccessPolicy => self.release_access_policy(r, added).await,
+                _ => Err(Error::internal(format!(
+                    "{} has nothing to release",
+                    r.address
+                ))),
+            }
         })
     }
 

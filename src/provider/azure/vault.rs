@@ -10,7 +10,7 @@ use super::{AzureDriver, Op};
 use crate::error::{Error, Result};
 use crate::graph::Resource;
 use crate::provider::rest::answer;
-use crate::provider::{attributes_of, to_attributes};
+use crate::provider::{Adoption, attributes, attributes_of, to_attributes};
 use crate::recipe::azure::SECRET_PERMISSIONS;
 
 const KEYVAULT: &str = "2026-02-01";
@@ -39,6 +39,34 @@ pub struct AccessPolicyAttributes {
     /// the identity exists.
     pub object_id: Value,
     pub secret_permissions: Vec<String>,
+}
+
+/// What idplan added to an entry it adopted.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Added {
+    #[serde(default)]
+    secret_permissions: Vec<String>,
+}
+
+/// The entry of an identity the spec adopts, made by hand (`az keyvault set-policy`): taken
+/// over; the permissions of idplan's it lacked are added, and only those are taken back.
+pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
+    let desired: AccessPolicyAttributes = attributes_of(resource)?;
+    let held = attributes::<AccessPolicyAttributes>(&resource.address, actual)?.secret_permissions;
+    let missing: Vec<String> = desired
+        .secret_permissions
+        .iter()
+        .filter(|p| !held.contains(p))
+        .cloned()
+        .collect();
+    Ok(Adoption::Shared {
+        desired: resource.attributes.clone(),
+        added: (!missing.is_empty()).then(|| {
+            to_attributes(&Added {
+                secret_permissions: missing,
+            })
+        }),
+    })
 }
 
 /// ARM's answer for a vault.
@@ -122,6 +150,27 @@ impl AzureDriver {
         })))
     }
 
+    /// Takes back from an entry idplan adopted the permissions it added.
+    pub(super) async fn release_access_policy(&self, r: &Resource, added: &Value) -> Result<()> {
+        let a: AccessPolicyAttributes = attributes_of(r)?;
+        let added: Added = attributes(&r.address, added)?;
+        if added.secret_permissions.is_empty() {
+            return Ok(());
+        }
+        let a = AccessPolicyAttributes {
+            secret_permissions: added.secret_permissions,
+            ..a
+        };
+        self.access_policy(
+            &Resource {
+                attributes: to_attributes(&a),
+                ..r.clone()
+            },
+            "remove",
+        )
+        .await
+    }
+
     /// Adds or removes idplan's entry (`get`, `list` on secrets) in a vault's access policy.
     pub(super) async fn access_policy(&self, r: &Resource, operation: &str) -> Result<()> {
         let a: AccessPolicyAttributes = attributes_of(r)?;
@@ -131,7 +180,7 @@ impl AzureDriver {
         let body = json!({ "properties": { "accessPolicies": [{
             "tenantId": vault.properties.tenant_id,
             "objectId": a.object_id,
-            "permissions": { "secrets": SECRET_PERMISSIONS },
+            "permissions": { "secrets": a.secret_permissions },
         }]}});
         self.call(
             &r.address,

@@ -9,7 +9,7 @@ use super::{Api, GcpDriver};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::rest::answer;
-use crate::provider::{Adoption, attributes, attributes_of, to_attributes};
+use crate::provider::{Adoption, attributes, attributes_of, owners_keys, to_attributes};
 use crate::recipe::gcp::MANAGED_MARK;
 
 /// `google_service_account`.
@@ -41,7 +41,13 @@ struct IamAccount {
     description: String,
 }
 
-/// A service account that exists and was not made by idplan for this space is someone else's.
+/// What an adopted service account keeps as its owner made it: everything; idplan only
+/// binds it.
+pub(super) const OWNERS: &[&str] = &["display_name", "description"];
+
+/// A service account that exists and was not made by idplan for this space is someone
+/// else's: taken over with `adopt: true` (and left as it is: a service account has no tags,
+/// and nothing idplan would add to it), refused otherwise.
 pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: AccountAttributes = attributes_of(resource)?;
     let ours = attributes::<AccountAttributes>(&resource.address, actual)?.description;
@@ -49,17 +55,23 @@ pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
         return Ok(Adoption::Owned);
     }
     let email = &desired.email;
-    Ok(Adoption::Conflict(if ours.ends_with(MANAGED_MARK) {
-        format!(
+    if ours.ends_with(MANAGED_MARK) {
+        return Ok(Adoption::Conflict(format!(
             "service account {email} belongs to another idplan space ({ours}); two spaces \
              cannot share one: set another `name` for the component"
-        )
-    } else {
-        format!(
-            "service account {email} already exists and was not created by idplan; idplan will \
-             not take it over: set another `name` for the component, or delete it"
-        )
-    }))
+        )));
+    }
+    if resource.adopt {
+        return Ok(Adoption::Shared {
+            desired: owners_keys(resource, actual, OWNERS),
+            added: None,
+        });
+    }
+    Ok(Adoption::Conflict(format!(
+        "service account {email} already exists and was not created by idplan; set `adopt: \
+         true` on the component to take it over (it is then never deleted), or set another \
+         `name`"
+    )))
 }
 
 impl GcpDriver {

@@ -306,9 +306,33 @@ impl Driver for GcpDriver {
         &[]
     }
 
+    fn added_after(
+        resource: &Resource,
+        actual: &Value,
+        added: Option<Value>,
+    ) -> Result<Option<Value>> {
+        match resource.kind {
+            kind if kind.is_google_iam_members() => policy::added_members(resource, actual, added),
+            _ => Ok(added),
+        }
+    }
+
+    fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
+        Ok(match resource.kind {
+            Kind::GoogleServiceAccount => super::owners_keys(resource, actual, account::OWNERS),
+            _ => resource.attributes.clone(),
+        })
+    }
+
     fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption> {
         match resource.kind {
             Kind::GoogleServiceAccount => account::adopt(resource, actual),
+            // Members bound by hand beside a service account the spec adopts: taken over,
+            // never removed; only those idplan adds are its own.
+            kind if kind.is_google_iam_members() && resource.adopt => Ok(Adoption::Shared {
+                desired: resource.attributes.clone(),
+                added: policy::added_members(resource, actual, None)?,
+            }),
             // idplan's members of a shared policy: members equal to idplan's are idplan's (a
             // lost state); nobody else's member is ever in the projection the driver reads.
             kind if kind.is_google_iam_members() => Ok(Adoption::Owned),
@@ -359,9 +383,14 @@ impl Driver for GcpDriver {
         })
     }
 
-    /// Nothing GCP is ever adopted with additions: there is nothing to take back.
-    fn release<'a>(&'a self, _r: &'a Resource, _added: &'a Value) -> Call<'a, ()> {
-        Box::pin(async { Ok(()) })
+    /// Only members are adopted with additions: those idplan added are removed.
+    fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
+        Box::pin(async move {
+            match r.kind {
+                kind if kind.is_google_iam_members() => self.release_members(r, added).await,
+                _ => Ok(()),
+            }
+        })
     }
 
     /// Nothing is cached between reads.

@@ -61,6 +61,32 @@ pub fn members_of<'a>(
         .collect()
 }
 
+/// What idplan added to members it adopted.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Added {
+    #[serde(default)]
+    members: BTreeSet<String>,
+}
+
+/// The members idplan will have added to adopted members once `resource` is applied over
+/// `actual` (what the policy holds of them), given those it `added` before.
+pub(super) fn added_members(
+    resource: &Resource,
+    actual: &Value,
+    added: Option<Value>,
+) -> Result<Option<Value>> {
+    let desired: MembersAttributes = attributes_of(resource)?;
+    let held = attributes::<MembersAttributes>(&resource.address, actual)?.members;
+    let mut members = match added {
+        Some(added) => attributes::<Added>(&resource.address, &added)?.members,
+        None => BTreeSet::new(),
+    };
+    members.extend(desired.members.difference(&held).cloned());
+    // What idplan added and no longer wants goes with this update.
+    members.retain(|m| desired.members.contains(m));
+    Ok((!members.is_empty()).then(|| to_attributes(&Added { members })))
+}
+
 impl GcpDriver {
     /// Refuses a GCP IAM policy that would hold more principals than Google allows, counting
     /// the members others hold there. Checked before anything is written.
@@ -149,6 +175,14 @@ impl GcpDriver {
         let add = a.members.difference(&have).cloned().collect();
         let remove = have.difference(&a.members).cloned().collect();
         self.change_members(r, &a, &add, &remove).await
+    }
+
+    /// Takes back from members idplan adopted those it added.
+    pub(super) async fn release_members(&self, r: &Resource, added: &Value) -> Result<()> {
+        let a: MembersAttributes = attributes_of(r)?;
+        let added: Added = attributes(&r.address, added)?;
+        self.change_members(r, &a, &BTreeSet::new(), &added.members)
+            .await
     }
 
     pub(super) async fn delete_members(&self, r: &Resource) -> Result<()> {
