@@ -574,3 +574,25 @@ mod gcp {
         );
     }
 }
+
+#[tokio::test]
+async fn a_role_with_a_path_is_not_adopted() {
+    let components =
+        "      backup: { bucket: acme-spaces-backup, name: acme-pathed, adopt: true }\n"
+            .to_string();
+    let (ms, dir) = setup(&spec(1, "", Some(&components))).await;
+    let iam = Iam::new(&ms).await;
+    iam.client
+        .create_role()
+        .role_name("acme-pathed")
+        .path("/team/")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(1);
+    plan.assert_stderr_contains(
+        "IAM role acme-pathed has path /team/: idplan manages roles of path / only",
+    );
+}
