@@ -185,6 +185,12 @@ async fn an_aws_role_made_by_hand_is_adopted_brought_to_the_spec_and_released() 
             Some("      billing: { bucket: acme-spaces-billing }\n"),
         ),
     );
+    let md = dir.idplan(&ms, &["plan", "--format", "markdown"]).stdout;
+    let warning: Vec<&str> = md.lines().filter(|l| l.starts_with("> ")).collect();
+    assert!(
+        warning.iter().all(|l| !l.contains("`aws_iam_role.prod.backup`")),
+        "a release destroys nothing: {warning:?}"
+    );
     let released = dir.idplan(&ms, &["apply", "--auto-approve"]);
     released.assert_code(0);
     released.assert_stdout_contains("aws_iam_role.prod.backup will be released");
