@@ -18,7 +18,7 @@ use futures::{StreamExt, stream};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::graph::{self, Address, Resource, Scope};
+use crate::graph::{self, Address, Kind, Resource, Scope};
 use crate::plan::{Action, Plan, ResourceChange};
 use crate::provider::{Adoption, Clouds};
 use crate::state::{Ownership, Record, StateFile};
@@ -537,6 +537,15 @@ fn covered(state: &mut crate::state::State, plan: &Plan) -> bool {
 /// `component/namespace` for a resource of one control plane.
 fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) -> bool {
     if !matches!(change.action, Action::Create | Action::Replace) {
+        return false;
+    }
+    // Permissions (a policy, an assignment, a binding) are looked up at each call: creating
+    // them beside an identity that pods already use needs no restart.
+    if matches!(
+        change.kind,
+        Kind::AwsIamRolePolicy | Kind::AzureRoleAssignment | Kind::AzureKeyVaultAccessPolicy
+    ) || change.kind.is_google_iam_members()
+    {
         return false;
     }
     let Scope::Component {

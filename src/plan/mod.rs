@@ -129,6 +129,17 @@ impl ResourceChange {
         })
     }
 
+    /// Whether this change deletes an object from the cloud: a delete of what idplan created
+    /// and still exists, or a replacement. Releasing or forgetting what idplan adopted does
+    /// not.
+    pub fn destroys(&self) -> bool {
+        match self.action {
+            Action::Replace => true,
+            Action::Delete => self.before.is_some() && self.ownership == Ownership::Created,
+            _ => false,
+        }
+    }
+
     /// Whether deleting this adopted resource gives something back to its owner (rather than
     /// only dropping it from the state).
     pub fn releases(&self) -> bool {

@@ -185,6 +185,14 @@ async fn an_aws_role_made_by_hand_is_adopted_brought_to_the_spec_and_released() 
             Some("      billing: { bucket: acme-spaces-billing }\n"),
         ),
     );
+    let md = dir.idplan(&ms, &["plan", "--format", "markdown"]).stdout;
+    let warning: Vec<&str> = md.lines().filter(|l| l.starts_with("> ")).collect();
+    assert!(
+        warning
+            .iter()
+            .all(|l| !l.contains("`aws_iam_role.prod.backup`")),
+        "a release destroys nothing: {warning:?}"
+    );
     let released = dir.idplan(&ms, &["apply", "--auto-approve"]);
     released.assert_code(0);
     released.assert_stdout_contains("aws_iam_role.prod.backup will be released");
@@ -322,6 +330,51 @@ mod azure {
             .unwrap_or_default();
         names.sort();
         names
+    }
+
+    /// Twenty credentials made by hand, under their maker's names, are the twenty the spec
+    /// wants: not twenty more, over Azure's limit.
+    #[test]
+    fn credentials_adopted_at_the_ceiling_are_not_counted_twice() {
+        let (arm, dir) = setup();
+        let backup = put(
+            &arm,
+            &identity_id("backup-restore-identity"),
+            "2023-01-31",
+            json!({"location": "eastus"}),
+        );
+        for (i, ns) in namespaces(0..20).iter().enumerate() {
+            put(
+                &arm,
+                &format!(
+                    "{}/federatedIdentityCredentials/by-hand-{i}",
+                    identity_id("backup-restore-identity")
+                ),
+                "2023-01-31",
+                json!({"properties": {"issuer": ISSUER, "subject": subject(ns, "mxp-controller"), "audiences": ["api://AzureADTokenExchange"]}}),
+            );
+        }
+        dir.write(
+            "idplan.yaml",
+            &spec(20, "      backup: { storageAccount: acmebackup, name: backup-restore-identity, adopt: true }\n"),
+        );
+        let json = dir.idplan_azure(&arm, &["plan", "--format", "json"]).json();
+        let creates: Vec<&Value> = json["resource_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["action"] == "create")
+            .collect();
+        // Only the role assignment is missing from what was made by hand.
+        assert_eq!(creates.len(), 1, "{creates:?}");
+        assert_eq!(creates[0]["address"], "azurerm_role_assignment.prod.backup");
+        dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+            .assert_code(0);
+        assert_eq!(fic_names(&arm, "backup-restore-identity").len(), 20);
+        assert_eq!(
+            arm.identity("backup-restore-identity").unwrap()["properties"],
+            backup["properties"]
+        );
     }
 
     #[test]
@@ -573,4 +626,26 @@ mod gcp {
             "bound by hand, kept"
         );
     }
+}
+
+#[tokio::test]
+async fn a_role_with_a_path_is_not_adopted() {
+    let components =
+        "      backup: { bucket: acme-spaces-backup, name: acme-pathed, adopt: true }\n"
+            .to_string();
+    let (ms, dir) = setup(&spec(1, "", Some(&components))).await;
+    let iam = Iam::new(&ms).await;
+    iam.client
+        .create_role()
+        .role_name("acme-pathed")
+        .path("/team/")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(1);
+    plan.assert_stderr_contains(
+        "IAM role acme-pathed has path /team/: idplan manages roles of path / only",
+    );
 }

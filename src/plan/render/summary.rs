@@ -265,7 +265,7 @@ pub fn warning(plan: &Plan) -> Option<String> {
     type Group<'a> = (String, &'a str, String);
     let mut groups: BTreeMap<Group, (Vec<&ResourceChange>, BTreeSet<String>)> = BTreeMap::new();
     for change in &plan.resource_changes {
-        if !matches!(change.action, Action::Delete | Action::Replace) {
+        if !change.destroys() {
             continue;
         }
         let Some((_, _, what)) = header(change) else {

@@ -41,15 +41,28 @@ const ROLE: Noun = Noun {
 };
 
 /// What an adopted role keeps as its owner made it: idplan manages its trust and its tags.
-const OWNERS: &[&str] = &["arn", "path", "description"];
+const OWNERS: &[&str] = &["description"];
 
 /// A role belongs to one space: idplan's own for this space is taken back (a lost state),
 /// someone else's is taken over with `adopt: true`.
 pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: RoleAttributes = attrs(resource)?;
-    let tags = attributes::<RoleAttributes>(&resource.address, actual)?.tags;
-    let decision =
-        tags::adopt_space_owned(&ROLE, &desired.name, resource.adopt, &desired.tags, &tags);
+    let held = attributes::<RoleAttributes>(&resource.address, actual)?;
+    // Associations and Helm values name the role by the ARN of path `/`.
+    if resource.adopt && held.path != desired.path {
+        return Ok(Adoption::Conflict(format!(
+            "IAM role {} has path {}: idplan manages roles of path {} only (their ARN is \
+             {}), so it cannot adopt this one",
+            desired.name, held.path, desired.path, desired.arn
+        )));
+    }
+    let decision = tags::adopt_space_owned(
+        &ROLE,
+        &desired.name,
+        resource.adopt,
+        &desired.tags,
+        &held.tags,
+    );
     Ok(decision.into_adoption(owners_keys(resource, actual, OWNERS)))
 }
 

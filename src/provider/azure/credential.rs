@@ -63,6 +63,13 @@ impl CredentialAttributes {
     }
 }
 
+/// The credentials the spec wants on one identity: by name, and by issuer and subject.
+#[derive(Default)]
+struct Ours {
+    names: HashSet<String>,
+    trusts: HashSet<(String, String)>,
+}
+
 /// ARM's answer for a credential.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -177,21 +184,21 @@ impl AzureDriver {
             .await
     }
 
-    /// Federated credentials on an identity that idplan does not manage (not in `ours`).
-    async fn foreign_credentials(
-        &self,
-        identity_id: &str,
-        ours: &HashSet<String>,
-    ) -> Result<usize> {
+    /// Federated credentials on an identity that idplan does not manage: neither one of
+    /// `ours` by name nor, adopted under its maker's name, by issuer and subject.
+    async fn foreign_credentials(&self, identity_id: &str, ours: &Ours) -> Result<usize> {
         let path = format!("{identity_id}/federatedIdentityCredentials");
         let items = self.list(identity_id, &LIST_CREDENTIALS, &path).await?;
         let mut count = 0;
         for item in items {
             let item: ArmCredential = answer(item, identity_id, LIST_CREDENTIALS.api)?;
-            if item
+            let named = item
                 .name
-                .is_some_and(|n| !ours.contains(&n.to_ascii_lowercase()))
-            {
+                .is_some_and(|n| ours.names.contains(&n.to_ascii_lowercase()));
+            let trusting = ours
+                .trusts
+                .contains(&(item.properties.issuer, item.properties.subject));
+            if !named && !trusting {
                 count += 1;
             }
         }
@@ -201,16 +208,15 @@ impl AzureDriver {
     /// Refuses more federated credentials on an existing identity than Azure allows,
     /// counting those others put there.
     pub(super) async fn check_credential_counts(&self, desired: &Graph) -> Result<()> {
-        let mut identities: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+        let mut identities: BTreeMap<String, Ours> = BTreeMap::new();
         for r in desired
             .iter()
             .filter(|r| r.kind == Kind::AzureFederatedIdentityCredential)
         {
             let c: CredentialAttributes = attributes_of(r)?;
-            identities
-                .entry(c.identity)
-                .or_default()
-                .insert(c.name.to_ascii_lowercase());
+            let ours = identities.entry(c.identity).or_default();
+            ours.names.insert(c.name.to_ascii_lowercase());
+            ours.trusts.insert((c.issuer, c.subject));
         }
         for r in desired
             .iter()
@@ -228,7 +234,7 @@ impl AzureDriver {
                     r.address
                 ))
             })?;
-            check_credentials_named(&identity.name, component, ours.len(), others)
+            check_credentials_named(&identity.name, component, ours.names.len(), others)
                 .map_err(Error::user)?;
         }
         Ok(())
