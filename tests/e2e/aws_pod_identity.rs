@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::support::ministack::Iam;
-use crate::support::{Faults, Ministack, TestDir, control_planes, namespace};
+use crate::support::no_write::NoCloudWrite;
+use crate::support::{Faults, Ministack, Output, TestDir, control_planes, namespace};
 
 pub(crate) const CLUSTER: &str = "spaces-pi";
 const ROLE_PREFIX: &str = "arn:aws:iam::000000000000:role/";
@@ -781,23 +782,7 @@ async fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
     let logs = TestDir::new();
     let log = Faults::logging(&logs);
     let (ms, dir, _eks) = setup(&log.args(), &spec(&[0, 1], None)).await;
-    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
-    let first = log.requests();
-    assert!(
-        first
-            .iter()
-            .any(|(write, r)| *write && r == "iam:CreateRole"),
-        "the log sees idplan's writes: {first:?}"
-    );
-    for rebuild in [false, true] {
-        if rebuild {
-            std::fs::remove_dir_all(dir.path().join("state")).unwrap();
-        }
-        let mark = log.requests().len();
-        dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
-        assert!(log.requests().len() > mark, "the apply read the cloud");
-        assert_eq!(log.writes_since(mark), Vec::<String>::new());
-    }
+    no_cloud_write(&log, &dir, &|args| dir.idplan(&ms, args)).second_apply_and_rebuilt_state();
 }
 
 /// "No cloud write" as ministack saw it: a stale saved plan refused, and an apply refused
@@ -807,41 +792,22 @@ async fn a_refused_stale_plan_and_a_refused_concurrent_apply_write_nothing_to_th
     let logs = TestDir::new();
     let log = Faults::logging(&logs);
     let (ms, dir, _eks) = setup(&log.args(), &spec(&[0, 1], None)).await;
-    dir.idplan(&ms, &["plan", "--out", "old.json"])
-        .assert_code(0);
-    dir.idplan(&ms, &["plan", "--out", "new.json"])
-        .assert_code(0);
-    dir.idplan(&ms, &["apply", "plans/new.json"]).assert_code(0);
-    assert!(
-        log.writes_since(0).iter().any(|r| r == "iam:CreateRole"),
-        "the log sees idplan's writes: {:?}",
-        log.requests()
-    );
+    no_cloud_write(&log, &dir, &|args| dir.idplan(&ms, args))
+        .refused_stale_plan_and_concurrent_apply();
+}
 
-    let mark = log.requests().len();
-    let stale = dir.idplan(&ms, &["apply", "plans/old.json"]);
-    stale.assert_code(1);
-    stale.assert_stderr_contains("saved plan plans/old.json is stale");
-    assert_eq!(log.writes_since(mark), Vec::<String>::new());
-
-    // Hold the lock the way a running idplan does; the spec wants more.
-    let lock = std::fs::OpenOptions::new()
-        .write(true)
-        .open(dir.path().join("state/idplan.state.json.lock"))
-        .unwrap();
-    lock.try_lock().unwrap();
-    dir.write("idplan.yaml", &spec(&[0, 1, 2], None));
-    let mark = log.requests().len();
-    let refused = dir.idplan(&ms, &["apply", "--auto-approve"]);
-    refused.assert_code(1);
-    refused.assert_stderr_contains("is locked by another idplan");
-    assert_eq!(log.writes_since(mark), Vec::<String>::new());
-    drop(lock);
-
-    // The same apply, unlocked, writes: the log would have seen it.
-    let mark = log.requests().len();
-    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
-    assert!(!log.writes_since(mark).is_empty(), "{:?}", log.requests());
+fn no_cloud_write<'a>(
+    log: &'a Faults,
+    dir: &'a TestDir,
+    idplan: &'a dyn Fn(&[&str]) -> Output,
+) -> NoCloudWrite<'a> {
+    NoCloudWrite {
+        log,
+        dir,
+        idplan,
+        spec: &|n| spec(&Vec::from_iter(0..n), None),
+        is_write: &|r| r == "iam:CreateRole",
+    }
 }
 
 /// The deposed object of an address is never orphaned. A second rename deletes the older

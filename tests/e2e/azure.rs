@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::support::fake_arm::{ISSUER, RG, SUB, identity_id, storage_id};
-use crate::support::{FakeArm, Faults, TestDir, control_planes, namespaces, repo_path, subjects};
+use crate::support::no_write::NoCloudWrite;
+use crate::support::{
+    FakeArm, Faults, Output, TestDir, control_planes, namespaces, repo_path, subjects,
+};
 
 const BLOB: &str = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
 const SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
@@ -871,68 +874,31 @@ fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
     let dir = TestDir::new();
     let log = Faults::logging(&dir);
     let arm = setup_in(&dir, &spec(&namespaces(0..2)), &log.args());
-    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
-        .assert_code(0);
-    assert!(
-        log.requests()
-            .iter()
-            .any(|(write, r)| *write && r.starts_with("PUT ")),
-        "the log sees idplan's writes"
-    );
-    for rebuild in [false, true] {
-        if rebuild {
-            std::fs::remove_dir_all(dir.path().join("state")).unwrap();
-        }
-        let mark = log.requests().len();
-        dir.idplan_azure(&arm, &["apply", "--auto-approve"])
-            .assert_code(0);
-        assert!(log.requests().len() > mark, "the apply read the cloud");
-        assert_eq!(log.writes_since(mark), Vec::<String>::new());
-    }
+    no_cloud_write(&log, &dir, &|args| dir.idplan_azure(&arm, args))
+        .second_apply_and_rebuilt_state();
 }
 
-/// "No cloud write" as the fake ARM saw it: a stale saved plan refused, and an apply refused
-/// because another holds the state's lock, send no write.
+/// "No cloud write" as the fake ARM saw it: a stale saved plan refused, and an apply
+/// refused because another holds the state's lock, send no write.
 #[test]
 fn a_refused_stale_plan_and_a_refused_concurrent_apply_write_nothing_to_the_cloud() {
     let dir = TestDir::new();
     let log = Faults::logging(&dir);
     let arm = setup_in(&dir, &spec(&namespaces(0..2)), &log.args());
-    dir.idplan_azure(&arm, &["plan", "--out", "old.json"])
-        .assert_code(0);
-    dir.idplan_azure(&arm, &["plan", "--out", "new.json"])
-        .assert_code(0);
-    dir.idplan_azure(&arm, &["apply", "plans/new.json"])
-        .assert_code(0);
-    assert!(
-        log.writes_since(0).iter().any(|r| r.starts_with("PUT ")),
-        "the log sees idplan's writes: {:?}",
-        log.requests()
-    );
+    no_cloud_write(&log, &dir, &|args| dir.idplan_azure(&arm, args))
+        .refused_stale_plan_and_concurrent_apply();
+}
 
-    let mark = log.requests().len();
-    let stale = dir.idplan_azure(&arm, &["apply", "plans/old.json"]);
-    stale.assert_code(1);
-    stale.assert_stderr_contains("saved plan plans/old.json is stale");
-    assert_eq!(log.writes_since(mark), Vec::<String>::new());
-
-    // Hold the lock the way a running idplan does; the spec wants more.
-    let lock = std::fs::OpenOptions::new()
-        .write(true)
-        .open(dir.path().join("state/idplan.state.json.lock"))
-        .unwrap();
-    lock.try_lock().unwrap();
-    dir.write("idplan.yaml", &spec(&namespaces(0..3)));
-    let mark = log.requests().len();
-    let refused = dir.idplan_azure(&arm, &["apply", "--auto-approve"]);
-    refused.assert_code(1);
-    refused.assert_stderr_contains("is locked by another idplan");
-    assert_eq!(log.writes_since(mark), Vec::<String>::new());
-    drop(lock);
-
-    // The same apply, unlocked, writes: the log would have seen it.
-    let mark = log.requests().len();
-    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
-        .assert_code(0);
-    assert!(!log.writes_since(mark).is_empty(), "{:?}", log.requests());
+fn no_cloud_write<'a>(
+    log: &'a Faults,
+    dir: &'a TestDir,
+    idplan: &'a dyn Fn(&[&str]) -> Output,
+) -> NoCloudWrite<'a> {
+    NoCloudWrite {
+        log,
+        dir,
+        idplan,
+        spec: &|n| spec(&namespaces(0..n)),
+        is_write: &|r| r.starts_with("PUT "),
+    }
 }

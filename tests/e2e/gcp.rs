@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{FakeGoogle, Faults, TestDir, control_planes, namespace};
+use crate::support::no_write::NoCloudWrite;
+use crate::support::{FakeGoogle, Faults, Output, TestDir, control_planes, namespace};
 
 const PROJECT: &str = "acme-spaces";
 const NUMBER: &str = "123456789012";
@@ -770,31 +771,15 @@ fn an_apply_killed_part_way_is_picked_up_by_the_next() {
     assert_eq!(fake.members(&format!("sa:{backup}"), WI_USER), sorted(want));
 }
 
-/// "No cloud write" as the fake Google APIs saw it: a second apply, and an apply that
-/// rebuilds a lost state, send reads only.
+/// "No cloud write" as the fake Google APIs saw it: a second apply, and an apply that rebuilds a lost
+/// state, send reads only.
 #[test]
 fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
     let dir = TestDir::new();
     let log = Faults::logging(&dir);
     let fake = setup_in(&dir, &spec("service-account", &[0, 1], ALL), &log.args());
-    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
-        .assert_code(0);
-    assert!(
-        log.requests()
-            .iter()
-            .any(|(write, r)| *write && r.ends_with(":setIamPolicy")),
-        "the log sees idplan's writes"
-    );
-    for rebuild in [false, true] {
-        if rebuild {
-            std::fs::remove_dir_all(dir.path().join("state")).unwrap();
-        }
-        let mark = log.requests().len();
-        dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
-            .assert_code(0);
-        assert!(log.requests().len() > mark, "the apply read the cloud");
-        assert_eq!(log.writes_since(mark), Vec::<String>::new());
-    }
+    no_cloud_write(&log, &dir, &|args| dir.idplan_gcp(&fake, args))
+        .second_apply_and_rebuilt_state();
 }
 
 #[test]
@@ -856,43 +841,20 @@ fn a_refused_stale_plan_and_a_refused_concurrent_apply_write_nothing_to_the_clou
     let dir = TestDir::new();
     let log = Faults::logging(&dir);
     let fake = setup_in(&dir, &spec("service-account", &[0, 1], ALL), &log.args());
-    dir.idplan_gcp(&fake, &["plan", "--out", "old.json"])
-        .assert_code(0);
-    dir.idplan_gcp(&fake, &["plan", "--out", "new.json"])
-        .assert_code(0);
-    dir.idplan_gcp(&fake, &["apply", "plans/new.json"])
-        .assert_code(0);
-    assert!(
-        log.writes_since(0)
-            .iter()
-            .any(|r| r.ends_with(":setIamPolicy")),
-        "the log sees idplan's writes: {:?}",
-        log.requests()
-    );
+    no_cloud_write(&log, &dir, &|args| dir.idplan_gcp(&fake, args))
+        .refused_stale_plan_and_concurrent_apply();
+}
 
-    let mark = log.requests().len();
-    let stale = dir.idplan_gcp(&fake, &["apply", "plans/old.json"]);
-    stale.assert_code(1);
-    stale.assert_stderr_contains("saved plan plans/old.json is stale");
-    assert_eq!(log.writes_since(mark), Vec::<String>::new());
-
-    // Hold the lock the way a running idplan does; the spec wants more.
-    let lock = std::fs::OpenOptions::new()
-        .write(true)
-        .open(dir.path().join("state/idplan.state.json.lock"))
-        .unwrap();
-    lock.try_lock().unwrap();
-    dir.write("idplan.yaml", &spec("service-account", &[0, 1, 2], ALL));
-    let mark = log.requests().len();
-    let refused = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
-    refused.assert_code(1);
-    refused.assert_stderr_contains("is locked by another idplan");
-    assert_eq!(log.writes_since(mark), Vec::<String>::new());
-    drop(lock);
-
-    // The same apply, unlocked, writes: the log would have seen it.
-    let mark = log.requests().len();
-    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
-        .assert_code(0);
-    assert!(!log.writes_since(mark).is_empty(), "{:?}", log.requests());
+fn no_cloud_write<'a>(
+    log: &'a Faults,
+    dir: &'a TestDir,
+    idplan: &'a dyn Fn(&[&str]) -> Output,
+) -> NoCloudWrite<'a> {
+    NoCloudWrite {
+        log,
+        dir,
+        idplan,
+        spec: &|n| spec("service-account", &Vec::from_iter(0..n), ALL),
+        is_write: &|r| r.ends_with(":setIamPolicy"),
+    }
 }

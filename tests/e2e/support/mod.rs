@@ -17,6 +17,7 @@ pub mod fake_google;
 pub mod fake_kube;
 pub mod faults;
 pub mod ministack;
+pub mod no_write;
 mod peer;
 
 pub use fake_arm::FakeArm;
