@@ -1,0 +1,204 @@
+//! The Spaces guides' manual recipes (`../shared/seeds/`), run literally against the test
+//! peers: what a team that set its Space up by hand holds before it meets idplan.
+//!
+//! - [`aws::guide`]: the guides' aws CLI commands (IRSA with exact or wildcard trust, or EKS
+//!   pod identity) against ministack, through the pinned aws CLI in `.venv-awscli`.
+//! - [`azure::guide`]: the REST calls that `az identity create`, `az role assignment create`,
+//!   `az identity federated-credential create` and `az keyvault set-policy` make, against the
+//!   fake ARM server.
+//! - [`gcp::guide`]: the REST calls of `gcloud iam service-accounts create` and of the
+//!   `add-iam-policy-binding` commands (bucket, project or secret, and the service account's
+//!   `roles/iam.workloadIdentityUser`), against the fake Google server.
+//! - [`space_cluster`] and [`helm_service_accounts`]: the Space's cluster on the fake
+//!   Kubernetes API server, with the control planes as discovery reads them and the three
+//!   components' service accounts annotated as the Spaces chart's `--set` values make them.
+//!
+//! Each `guide` returns the names it chose and the ids the clouds gave, and its space's
+//! `read_ids` reads the same ids back from the peer, so that a test compares them before and
+//! after idplan ran; `spec` writes an idplan spec that names those identities.
+
+pub mod aws;
+pub mod azure;
+pub mod gcp;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::{FakeKube, control_planes};
+
+/// How many control planes a manual Space has unless a test asks for more.
+pub const N: usize = 3;
+
+/// The IRSA annotation of a component's service account (the guides' prose misspells it).
+pub const ROLE_ARN: &str = "eks.amazonaws.com/role-arn";
+/// The Azure workload identity annotation.
+pub const CLIENT_ID: &str = "azure.workload.identity/client-id";
+/// The GKE annotation that links a service account to a Google service account.
+pub const GCP_SA: &str = "iam.gke.io/gcp-service-account";
+
+/// A Spaces component that needs cloud credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Component {
+    Backup,
+    Billing,
+    SharedSecrets,
+}
+
+impl Component {
+    pub const ALL: [Component; 3] = [
+        Component::Backup,
+        Component::Billing,
+        Component::SharedSecrets,
+    ];
+
+    /// Its key in the spec's `components`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Component::Backup => "backup",
+            Component::Billing => "billing",
+            Component::SharedSecrets => "sharedSecrets",
+        }
+    }
+
+    /// Its Kubernetes service account in every host namespace.
+    pub fn service_account(self) -> &'static str {
+        match self {
+            Component::Backup => "mxp-controller",
+            Component::Billing => "vector",
+            Component::SharedSecrets => "external-secrets-controller",
+        }
+    }
+
+    /// The component whose service account is `sa`.
+    pub fn of_service_account(sa: &str) -> Option<Component> {
+        Component::ALL
+            .into_iter()
+            .find(|c| c.service_account() == sa)
+    }
+}
+
+/// Ids a cloud assigned, read from its peer, keyed `<component>.<what>` (`backup.arn`,
+/// `billing.principalId`, `sharedSecrets.uniqueId`, `backup.association.<namespace>`):
+/// `assert_eq!` of two of them shows what changed.
+pub type Ids = BTreeMap<String, String>;
+
+/// Where a spec written by a `spec` method takes its control planes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Planes<'a> {
+    /// The host namespaces listed.
+    List,
+    /// Discovered from the Space's cluster through this kubeconfig and context.
+    Discover {
+        kubeconfig: &'a Path,
+        context: &'a str,
+    },
+}
+
+impl Planes<'_> {
+    /// The space's `controlPlanes:` entry.
+    fn block(&self, namespaces: &[String]) -> String {
+        match self {
+            Planes::List => control_planes(namespaces),
+            Planes::Discover {
+                kubeconfig,
+                context,
+            } => format!(
+                "    controlPlanes:\n      discover:\n        context: {context}\n        \
+                 kubeconfig: {}\n",
+                kubeconfig.display()
+            ),
+        }
+    }
+}
+
+/// `, <extra>` when `extra` (more keys of a component's flow mapping, `adopt: true`) is not
+/// empty.
+fn more(extra: &str) -> String {
+    if extra.is_empty() {
+        String::new()
+    } else {
+        format!(", {extra}")
+    }
+}
+
+/// The ControlPlane ID in host namespace `mxp-<id>-system`.
+fn control_plane_id(namespace: &str) -> &str {
+    namespace
+        .strip_prefix("mxp-")
+        .and_then(|n| n.strip_suffix("-system"))
+        .unwrap_or_else(|| panic!("{namespace} is not of the form mxp-<id>-system"))
+}
+
+/// The Space's cluster with `n` control planes (`default/ctp-<i>`, ID from
+/// [`super::namespace`]`(i)`, as discovery reads them) and their host namespaces, which the
+/// Space makes when a control plane is created. Returns the host namespaces.
+#[track_caller]
+pub fn space_cluster(kube: &FakeKube, n: usize) -> Vec<String> {
+    let namespaces = super::namespaces(0..n);
+    for (i, ns) in namespaces.iter().enumerate() {
+        kube.create(
+            "/api/v1/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        );
+        // The status is the Spaces controller's to write: seeded, not created.
+        kube.put(
+            "controlplanes",
+            json!({"metadata": {"name": format!("ctp-{i}"), "namespace": "default"},
+                   "spec": {}, "status": {"controlPlaneID": control_plane_id(ns)}}),
+        );
+    }
+    namespaces
+}
+
+/// The three components' service accounts in each of `namespaces`, made as the Spaces chart
+/// makes them, with the annotation (key, value) that `annotation` gives each component: the
+/// guides' `--set controlPlanes.<prefix>.serviceAccount.(custom)Annotations...`; `None` for
+/// pod identity and GCP principal identifiers.
+#[track_caller]
+pub fn helm_service_accounts(
+    kube: &FakeKube,
+    namespaces: &[String],
+    annotation: &dyn Fn(Component) -> Option<(&'static str, String)>,
+) {
+    for ns in namespaces {
+        for c in Component::ALL {
+            let sa = c.service_account();
+            let mut object = json!({
+                "apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": sa, "namespace": ns,
+                             "labels": {"app.kubernetes.io/managed-by": "Helm",
+                                        "app.kubernetes.io/name": sa}},
+            });
+            if let Some((key, value)) = annotation(c) {
+                object["metadata"]["annotations"] = json!({ key: value });
+            }
+            kube.create(&format!("/api/v1/namespaces/{ns}/serviceaccounts"), object);
+        }
+    }
+}
+
+/// The annotations of service account `sa` in `namespace`, as the fake cluster holds them.
+#[track_caller]
+pub fn sa_annotations(kube: &FakeKube, namespace: &str, sa: &str) -> BTreeMap<String, String> {
+    let state = kube.state();
+    let Some(object) = state["objects"]["serviceaccounts"].get(format!("{namespace}/{sa}")) else {
+        panic!("no service account {namespace}/{sa} in the cluster");
+    };
+    object["metadata"]["annotations"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+/// A string field of a peer's answer, which must be there.
+#[track_caller]
+fn text(value: &Value, pointer: &str) -> String {
+    match value.pointer(pointer).and_then(Value::as_str) {
+        Some(s) => s.to_string(),
+        None => panic!("no {pointer} in {value:#}"),
+    }
+}
