@@ -624,19 +624,7 @@ fn gcp_guide_holds(secrets: Secrets) {
         assert_eq!(a.account_id, gcp::account_id(c));
         assert_eq!(a.email, gcp::email(gcp::account_id(c)));
         let member = format!("serviceAccount:{}", a.email);
-        let (target, role) = match (c, secrets) {
-            (Component::Backup, _) => (format!("bucket:{}", gcp::BACKUP_BUCKET), gcp::OBJECT_ADMIN),
-            (Component::Billing, _) => {
-                (format!("bucket:{}", gcp::BILLING_BUCKET), gcp::OBJECT_ADMIN)
-            }
-            (Component::SharedSecrets, Secrets::Project) => {
-                (format!("project:{}", gcp::PROJECT), gcp::SECRET_ACCESSOR)
-            }
-            (Component::SharedSecrets, Secrets::Listed) => (
-                format!("secret:projects/{}/secrets/{}", gcp::PROJECT, gcp::SECRET),
-                gcp::SECRET_ACCESSOR,
-            ),
-        };
+        let (target, role) = gcp::grant(c, secrets);
         assert_eq!(members(&fake, &target, role), [member].into(), "{target}");
         // The Kubernetes service account of every control plane may act as it.
         let want: BTreeSet<String> = space
@@ -691,4 +679,40 @@ fn gcp_service_account_recipe_with_project_wide_secrets() {
 #[test]
 fn gcp_service_account_recipe_with_listed_secrets() {
     gcp_guide_holds(Secrets::Listed);
+}
+
+/// The recommended recipe, principal identifiers: each component's role on its bucket, or on
+/// the project's secrets, for the principal of every control plane; no annotation. Today's
+/// idplan (`mode: principal`) finds every member it wants already bound.
+#[test]
+fn gcp_principal_recipe() {
+    let fake = FakeGoogle::start();
+    let kube = FakeKube::start();
+    let space = gcp::guide_principal(&fake, &kube, N, Secrets::Project);
+    assert_eq!(space.recipe, gcp::Recipe::Principal);
+    assert!(space.accounts.is_empty());
+    for c in Component::ALL {
+        let (target, role) = gcp::grant(c, Secrets::Project);
+        let want: BTreeSet<String> = space
+            .namespaces
+            .iter()
+            .map(|ns| gcp::principal(ns, c.service_account()))
+            .collect();
+        assert_eq!(members(&fake, &target, role), want, "{target}");
+    }
+    assert_helm_annotations(&kube, &space.namespaces, |_| None);
+    assert!(space.read_ids(&fake).is_empty());
+
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &space.spec(Planes::List, ""));
+    let before = fake.calls().len();
+    dir.idplan_gcp(&fake, &["plan"])
+        .assert_code(0)
+        .assert_stdout_contains("Plan: 3 to import, 0 to add, 0 to change, 0 to destroy.");
+    let writes: Vec<String> = fake.calls()[before..]
+        .iter()
+        .filter(|c| c.contains("setIamPolicy") || c.starts_with("PUT "))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "plan wrote {writes:?}");
 }

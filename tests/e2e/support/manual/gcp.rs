@@ -1,16 +1,22 @@
-//! The overview's GCP recipe that links Kubernetes service accounts to Google service
-//! accounts, run literally against the fake Google server: the REST calls of
+//! The overview's two GCP recipes, run literally against the fake Google server.
+//!
+//! Linking Kubernetes service accounts to Google service accounts ([`guide`]): the REST calls of
 //! `gcloud iam service-accounts create`, of `add-iam-policy-binding` on the buckets
 //! (`roles/storage.objectAdmin`), on the project or the secrets
 //! (`roles/secretmanager.secretAccessor`), and on each Google service account
 //! (`roles/iam.workloadIdentityUser` for `<project>.svc.id.goog[<namespace>/<sa>]`, one
 //! command per control plane). Each `add-iam-policy-binding` is gcloud's read-modify-write:
 //! the policy read at version 3, the member added, the policy written back with its etag.
+//!
+//! IAM principal identifiers, which the overview recommends ([`guide_principal`]): the same
+//! `add-iam-policy-binding` commands on the buckets and the project or secret, with each
+//! control plane's principal identifier as the member; no Google service account, no
+//! annotation.
 
 use serde_json::{Value, json};
 
 use super::super::{FakeGoogle, FakeKube};
-use super::{Component, GCP_SA, Ids, Planes, helm_service_accounts, more, space_cluster, text};
+use super::{Component, GCP_SA, Ids, Planes, helm_service_accounts, space_cluster, text};
 
 pub const PROJECT: &str = "acme-spaces";
 pub const NUMBER: &str = "123456789012";
@@ -33,6 +39,15 @@ pub enum Secrets {
     Listed,
 }
 
+/// Which of the overview's two recipes the team followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipe {
+    /// A Google service account per component, impersonated by the Kubernetes service accounts.
+    ServiceAccount,
+    /// The Kubernetes service accounts' principal identifiers bound directly.
+    Principal,
+}
+
 /// One component's Google service account.
 #[derive(Debug, Clone)]
 pub struct GcpAccount {
@@ -46,11 +61,12 @@ pub struct GcpAccount {
 /// What the GCP recipe left behind.
 #[derive(Debug, Clone)]
 pub struct GcpSpace {
+    pub recipe: Recipe,
     pub project: String,
     pub pool: String,
     pub namespaces: Vec<String>,
     pub secrets: Secrets,
-    /// One per component, in [`Component::ALL`] order.
+    /// One per component, in [`Component::ALL`] order; none for [`Recipe::Principal`].
     pub accounts: Vec<GcpAccount>,
 }
 
@@ -66,6 +82,30 @@ pub fn account_id(c: Component) -> &'static str {
 
 pub fn email(id: &str) -> String {
     format!("{id}@{PROJECT}.iam.gserviceaccount.com")
+}
+
+/// The principal identifier of a Kubernetes service account.
+pub fn principal(namespace: &str, sa: &str) -> String {
+    format!(
+        "principal://iam.googleapis.com/projects/{NUMBER}/locations/global/workloadIdentityPools/\
+         {POOL}/subject/ns/{namespace}/sa/{sa}"
+    )
+}
+
+/// The policy target (`bucket:<name>`, `project:<id>`, `secret:projects/<p>/secrets/<s>`, as
+/// `FakeGoogle::policy` names them) and the role that the recipes grant component `c`.
+pub fn grant(c: Component, secrets: Secrets) -> (String, &'static str) {
+    match (c, secrets) {
+        (Component::Backup, _) => (format!("bucket:{BACKUP_BUCKET}"), OBJECT_ADMIN),
+        (Component::Billing, _) => (format!("bucket:{BILLING_BUCKET}"), OBJECT_ADMIN),
+        (Component::SharedSecrets, Secrets::Project) => {
+            (format!("project:{PROJECT}"), SECRET_ACCESSOR)
+        }
+        (Component::SharedSecrets, Secrets::Listed) => (
+            format!("secret:projects/{PROJECT}/secrets/{SECRET}"),
+            SECRET_ACCESSOR,
+        ),
+    }
 }
 
 /// The member of a Kubernetes service account in the workload pool.
@@ -136,6 +176,16 @@ impl Target {
         }
     }
 
+    /// What the recipes grant component `c` on.
+    fn of(c: Component, secrets: Secrets) -> Target {
+        match (c, secrets) {
+            (Component::Backup, _) => Target::bucket(BACKUP_BUCKET),
+            (Component::Billing, _) => Target::bucket(BILLING_BUCKET),
+            (Component::SharedSecrets, Secrets::Project) => Target::project(),
+            (Component::SharedSecrets, Secrets::Listed) => Target::secret(SECRET),
+        }
+    }
+
     /// `gcloud ... add-iam-policy-binding --member <member> --role <role>`.
     #[track_caller]
     fn add_binding(&self, fake: &FakeGoogle, role: &str, member: &str) {
@@ -167,11 +217,10 @@ impl Target {
     }
 }
 
-/// Seeds what exists before the recipe starts (the project, the GKE cluster with Workload
-/// Identity, the buckets with uniform access, the secret) and the Space's `n` control planes
-/// on `kube`, then makes gcloud's calls and annotates the service accounts as Helm would.
+/// What exists before the recipes start: the project, the GKE cluster with Workload Identity,
+/// the buckets with uniform access, the secret.
 #[track_caller]
-pub fn guide(fake: &FakeGoogle, kube: &FakeKube, n: usize, secrets: Secrets) -> GcpSpace {
+fn seed(fake: &FakeGoogle) {
     fake.seed(json!({
         "projects": [{ "id": PROJECT, "number": NUMBER }],
         "clusters": [{ "project": PROJECT, "location": LOCATION, "name": CLUSTER, "workloadPool": POOL }],
@@ -181,6 +230,14 @@ pub fn guide(fake: &FakeGoogle, kube: &FakeKube, n: usize, secrets: Secrets) -> 
         ],
         "secrets": [{ "project": PROJECT, "id": SECRET }],
     }));
+}
+
+/// Seeds what exists before the recipe starts (the project, the GKE cluster with Workload
+/// Identity, the buckets with uniform access, the secret) and the Space's `n` control planes
+/// on `kube`, then makes gcloud's calls and annotates the service accounts as Helm would.
+#[track_caller]
+pub fn guide(fake: &FakeGoogle, kube: &FakeKube, n: usize, secrets: Secrets) -> GcpSpace {
+    seed(fake);
     let namespaces = space_cluster(kube, n);
 
     let mut accounts = Vec::new();
@@ -194,20 +251,8 @@ pub fn guide(fake: &FakeGoogle, kube: &FakeKube, n: usize, secrets: Secrets) -> 
         );
         let email = text(&created, "/email");
         let member = format!("serviceAccount:{email}");
-        match (c, secrets) {
-            (Component::Backup, _) => {
-                Target::bucket(BACKUP_BUCKET).add_binding(fake, OBJECT_ADMIN, &member)
-            }
-            (Component::Billing, _) => {
-                Target::bucket(BILLING_BUCKET).add_binding(fake, OBJECT_ADMIN, &member)
-            }
-            (Component::SharedSecrets, Secrets::Project) => {
-                Target::project().add_binding(fake, SECRET_ACCESSOR, &member)
-            }
-            (Component::SharedSecrets, Secrets::Listed) => {
-                Target::secret(SECRET).add_binding(fake, SECRET_ACCESSOR, &member)
-            }
-        }
+        let (_, role) = grant(c, secrets);
+        Target::of(c, secrets).add_binding(fake, role, &member);
         // gcloud iam service-accounts add-iam-policy-binding <email>
         //   --role roles/iam.workloadIdentityUser
         //   --member "serviceAccount:<project>.svc.id.goog[<namespace>/<sa>]"
@@ -236,11 +281,36 @@ pub fn guide(fake: &FakeGoogle, kube: &FakeKube, n: usize, secrets: Secrets) -> 
     });
 
     GcpSpace {
+        recipe: Recipe::ServiceAccount,
         project: PROJECT.to_string(),
         pool: POOL.to_string(),
         namespaces,
         secrets,
         accounts,
+    }
+}
+
+/// As [`guide`], with the recipe of principal identifiers: for each component and control
+/// plane, `gcloud ... add-iam-policy-binding --member principal://... --role <role>`; the
+/// service accounts have no annotation.
+#[track_caller]
+pub fn guide_principal(fake: &FakeGoogle, kube: &FakeKube, n: usize, secrets: Secrets) -> GcpSpace {
+    seed(fake);
+    let namespaces = space_cluster(kube, n);
+    for c in Component::ALL {
+        let (_, role) = grant(c, secrets);
+        for ns in &namespaces {
+            Target::of(c, secrets).add_binding(fake, role, &principal(ns, c.service_account()));
+        }
+    }
+    helm_service_accounts(kube, &namespaces, &|_| None);
+    GcpSpace {
+        recipe: Recipe::Principal,
+        project: PROJECT.to_string(),
+        pool: POOL.to_string(),
+        namespaces,
+        secrets,
+        accounts: Vec::new(),
     }
 }
 
@@ -269,25 +339,38 @@ impl GcpSpace {
         ids
     }
 
-    /// An idplan spec (`mode: service-account`) for this Space whose components name the
-    /// team's Google service accounts; `extra` goes into each component's mapping.
+    /// An idplan spec for this Space: `mode: service-account` whose components name the
+    /// team's Google service accounts, or `mode: principal`; `extra` goes into each
+    /// component's mapping.
     pub fn spec(&self, planes: Planes, extra: &str) -> String {
-        let extra = more(extra);
+        let mode = match self.recipe {
+            Recipe::ServiceAccount => "service-account",
+            Recipe::Principal => "principal",
+        };
+        let entry = |c: Component, first: String| {
+            let name = match self.recipe {
+                Recipe::ServiceAccount => format!("name: {}", account_id(c)),
+                Recipe::Principal => String::new(),
+            };
+            let parts: Vec<String> = [first, name, extra.to_string()]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
+            format!("{{ {} }}", parts.join(", "))
+        };
         let secrets = match self.secrets {
             Secrets::Project => String::new(),
-            Secrets::Listed => format!("secrets: [{SECRET}], "),
+            Secrets::Listed => format!("secrets: [{SECRET}]"),
         };
         format!(
             "version: 1\nspaces:\n  - name: prod\n{}    gcp:\n      project: {}\n      \
-             cluster: {{ location: {LOCATION}, name: {CLUSTER} }}\n      mode: service-account\n    \
-             components:\n      backup: {{ bucket: {BACKUP_BUCKET}, name: {}{extra} }}\n      \
-             billing: {{ bucket: {BILLING_BUCKET}, name: {}{extra} }}\n      \
-             sharedSecrets: {{ {secrets}name: {}{extra} }}\n",
+             cluster: {{ location: {LOCATION}, name: {CLUSTER} }}\n      mode: {mode}\n    \
+             components:\n      backup: {}\n      billing: {}\n      sharedSecrets: {}\n",
             planes.block(&self.namespaces),
             self.project,
-            account_id(Component::Backup),
-            account_id(Component::Billing),
-            account_id(Component::SharedSecrets),
+            entry(Component::Backup, format!("bucket: {BACKUP_BUCKET}")),
+            entry(Component::Billing, format!("bucket: {BILLING_BUCKET}")),
+            entry(Component::SharedSecrets, secrets),
         )
     }
 }
