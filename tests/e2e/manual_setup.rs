@@ -34,22 +34,42 @@ fn strings(v: &Value) -> BTreeSet<String> {
 }
 
 /// Every component's service account in every host namespace carries exactly the
-/// annotation `expected` gives it (key, value), or none.
+/// annotation `expected` gives it (key, value), or none; and one running pod of the
+/// component's deployment runs as it, labelled `pod_label` (Azure) or not.
 #[track_caller]
 fn assert_helm_annotations(
     kube: &FakeKube,
     namespaces: &[String],
     expected: impl Fn(Component) -> Option<(&'static str, String)>,
+    pod_label: Option<(&str, &str)>,
 ) {
     assert_eq!(namespaces.len(), N);
+    let state = kube.state();
     for ns in namespaces {
         for c in Component::ALL {
-            let got = sa_annotations(kube, ns, c.service_account());
+            let sa = c.service_account();
+            let got = sa_annotations(kube, ns, sa);
             let want: BTreeMap<String, String> = expected(c)
                 .map(|(k, v)| (k.to_string(), v))
                 .into_iter()
                 .collect();
-            assert_eq!(got, want, "{ns}/{}", c.service_account());
+            assert_eq!(got, want, "{ns}/{sa}");
+            let pods: Vec<&Value> = state["objects"]["pods"]
+                .as_object()
+                .unwrap()
+                .values()
+                .filter(|p| p["metadata"]["namespace"] == ns.as_str())
+                .filter(|p| p["spec"]["serviceAccountName"] == sa)
+                .collect();
+            assert_eq!(pods.len(), 1, "{ns}/{sa}: {pods:#?}");
+            assert_eq!(pods[0]["status"]["phase"], "Running");
+            let labels = &pods[0]["metadata"]["labels"];
+            assert_eq!(labels["app.kubernetes.io/name"], manual::deployment(c));
+            if let Some((key, value)) = pod_label {
+                assert_eq!(labels[key], value, "{ns}/{sa}");
+            } else {
+                assert!(labels.get(manual::AZURE_USE.0).is_none(), "{labels}");
+            }
         }
     }
 }
@@ -232,9 +252,12 @@ fn assert_aws_ids(ms: &Ministack, space: &aws::AwsSpace) -> manual::Ids {
 /// The role ARN annotations of IRSA, none for pod identity.
 #[track_caller]
 fn assert_aws_annotations(kube: &FakeKube, space: &aws::AwsSpace) {
-    assert_helm_annotations(kube, &space.namespaces, |c| {
-        (space.mode != Mode::PodIdentity).then(|| (ROLE_ARN, space.role(c).arn.clone()))
-    });
+    assert_helm_annotations(
+        kube,
+        &space.namespaces,
+        |c| (space.mode != Mode::PodIdentity).then(|| (ROLE_ARN, space.role(c).arn.clone())),
+        None,
+    );
 }
 
 /// Today's idplan, on a spec naming the team's roles: refused, nothing changed.
@@ -464,9 +487,12 @@ fn azure_guides() {
         ["get".to_string(), "list".to_string()].into()
     );
 
-    assert_helm_annotations(&kube, &space.namespaces, |c| {
-        Some((CLIENT_ID, space.identity(c).client_id.clone()))
-    });
+    assert_helm_annotations(
+        &kube,
+        &space.namespaces,
+        |c| Some((CLIENT_ID, space.identity(c).client_id.clone())),
+        Some(manual::AZURE_USE),
+    );
     let before = space.read_ids(&arm);
     for identity in &space.identities {
         let key = identity.component.key();
@@ -650,9 +676,12 @@ fn gcp_guide_holds(secrets: Secrets) {
         "{other}"
     );
 
-    assert_helm_annotations(&kube, &space.namespaces, |c| {
-        Some((GCP_SA, space.account(c).email.clone()))
-    });
+    assert_helm_annotations(
+        &kube,
+        &space.namespaces,
+        |c| Some((GCP_SA, space.account(c).email.clone())),
+        None,
+    );
     let before = space.read_ids(&fake);
     for a in &space.accounts {
         assert_eq!(
@@ -700,7 +729,7 @@ fn gcp_principal_recipe() {
             .collect();
         assert_eq!(members(&fake, &target, role), want, "{target}");
     }
-    assert_helm_annotations(&kube, &space.namespaces, |_| None);
+    assert_helm_annotations(&kube, &space.namespaces, |_| None, None);
     assert!(space.read_ids(&fake).is_empty());
 
     let dir = TestDir::new();
@@ -715,4 +744,16 @@ fn gcp_principal_recipe() {
         .cloned()
         .collect();
     assert!(writes.is_empty(), "plan wrote {writes:?}");
+
+    // The Space's cluster, discovered, is what this recipe wants: no annotation to check, a
+    // running pod per component and control plane.
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig("space-prod"));
+    let planes = Planes::Discover {
+        kubeconfig: &kubeconfig,
+        context: "space-prod",
+    };
+    dir.write("idplan.yaml", &space.spec(planes, ""));
+    let verify = dir.idplan_gcp(&fake, &["verify", "--format", "json"]);
+    verify.assert_code(0);
+    assert_eq!(verify.json()["checked"], 3 * N, "{}", verify.stdout);
 }

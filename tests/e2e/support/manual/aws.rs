@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use super::super::{FakeKube, Ministack, TestDir, repo_root, subject};
-use super::{Component, Ids, Planes, ROLE_ARN, helm_service_accounts, more, space_cluster, text};
+use super::{Component, Ids, Planes, ROLE_ARN, helm_components, more, space_cluster, text};
 
 /// The EKS cluster of the manual Space (made before the guides start).
 pub const CLUSTER: &str = "spaces-prod";
@@ -444,13 +444,18 @@ pub fn guide(ms: &Ministack, kube: &FakeKube, mode: Mode, n: usize) -> AwsSpace 
 
     let arns: Vec<(Component, String)> =
         roles.iter().map(|r| (r.component, r.arn.clone())).collect();
-    helm_service_accounts(kube, &namespaces, &|c| {
-        if mode == Mode::PodIdentity {
-            return None;
-        }
-        let arn = arns.iter().find(|(k, _)| *k == c).map(|(_, a)| a.clone());
-        arn.map(|a| (ROLE_ARN, a))
-    });
+    helm_components(
+        kube,
+        &namespaces,
+        &|c| {
+            if mode == Mode::PodIdentity {
+                return None;
+            }
+            let arn = arns.iter().find(|(k, _)| *k == c).map(|(_, a)| a.clone());
+            arn.map(|a| (ROLE_ARN, a))
+        },
+        None,
+    );
 
     AwsSpace {
         mode,

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 
 use super::super::fake_arm::{RG, SUB, identity_id, storage_id};
 use super::super::{FakeArm, FakeKube, subject};
-use super::{CLIENT_ID, Component, Ids, Planes, helm_service_accounts, more, space_cluster, text};
+use super::{
+    AZURE_USE, CLIENT_ID, Component, Ids, Planes, helm_components, more, space_cluster, text,
+};
 
 pub const RESOURCE_GROUP: &str = "spaces";
 pub const LOCATION: &str = "eastus";
@@ -175,13 +177,18 @@ pub fn guide(arm: &FakeArm, kube: &FakeKube, n: usize) -> AzureSpace {
         .iter()
         .map(|i| (i.component, i.client_id.clone()))
         .collect();
-    helm_service_accounts(kube, &namespaces, &|c| {
-        let id = client_ids
-            .iter()
-            .find(|(k, _)| *k == c)
-            .map(|(_, v)| v.clone());
-        id.map(|v| (CLIENT_ID, v))
-    });
+    helm_components(
+        kube,
+        &namespaces,
+        &|c| {
+            let id = client_ids
+                .iter()
+                .find(|(k, _)| *k == c)
+                .map(|(_, v)| v.clone());
+            id.map(|v| (CLIENT_ID, v))
+        },
+        Some(AZURE_USE),
+    );
 
     AzureSpace {
         subscription: SUB.to_string(),

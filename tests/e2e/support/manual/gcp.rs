@@ -16,7 +16,7 @@
 use serde_json::{Value, json};
 
 use super::super::{FakeGoogle, FakeKube};
-use super::{Component, GCP_SA, Ids, Planes, helm_service_accounts, space_cluster, text};
+use super::{Component, GCP_SA, Ids, Planes, helm_components, space_cluster, text};
 
 pub const PROJECT: &str = "acme-spaces";
 pub const NUMBER: &str = "123456789012";
@@ -275,10 +275,15 @@ pub fn guide(fake: &FakeGoogle, kube: &FakeKube, n: usize, secrets: Secrets) -> 
         .iter()
         .map(|a| (a.component, a.email.clone()))
         .collect();
-    helm_service_accounts(kube, &namespaces, &|c| {
-        let email = emails.iter().find(|(k, _)| *k == c).map(|(_, e)| e.clone());
-        email.map(|e| (GCP_SA, e))
-    });
+    helm_components(
+        kube,
+        &namespaces,
+        &|c| {
+            let email = emails.iter().find(|(k, _)| *k == c).map(|(_, e)| e.clone());
+            email.map(|e| (GCP_SA, e))
+        },
+        None,
+    );
 
     GcpSpace {
         recipe: Recipe::ServiceAccount,
@@ -303,7 +308,7 @@ pub fn guide_principal(fake: &FakeGoogle, kube: &FakeKube, n: usize, secrets: Se
             Target::of(c, secrets).add_binding(fake, role, &principal(ns, c.service_account()));
         }
     }
-    helm_service_accounts(kube, &namespaces, &|_| None);
+    helm_components(kube, &namespaces, &|_| None, None);
     GcpSpace {
         recipe: Recipe::Principal,
         project: PROJECT.to_string(),

@@ -9,9 +9,10 @@
 //! - [`gcp::guide`]: the REST calls of `gcloud iam service-accounts create` and of the
 //!   `add-iam-policy-binding` commands (bucket, project or secret, and the service account's
 //!   `roles/iam.workloadIdentityUser`), against the fake Google server.
-//! - [`space_cluster`] and [`helm_service_accounts`]: the Space's cluster on the fake
-//!   Kubernetes API server, with the control planes as discovery reads them and the three
-//!   components' service accounts annotated as the Spaces chart's `--set` values make them.
+//! - [`space_cluster`] and [`helm_components`]: the Space's cluster on the fake Kubernetes
+//!   API server, with the control planes as discovery reads them and the three components'
+//!   service accounts annotated, and pods labelled, as the Spaces chart's `--set` values make
+//!   them.
 //!
 //! Each `guide` returns the names it chose and the ids the clouds gave, and its space's
 //! `read_ids` reads the same ids back from the peer, so that a test compares them before and
@@ -152,16 +153,33 @@ pub fn space_cluster(kube: &FakeKube, n: usize) -> Vec<String> {
     namespaces
 }
 
-/// The three components' service accounts in each of `namespaces`, made as the Spaces chart
-/// makes them, with the annotation (key, value) that `annotation` gives each component: the
-/// guides' `--set controlPlanes.<prefix>.serviceAccount.(custom)Annotations...`; `None` for
-/// pod identity and GCP principal identifiers.
+/// The label that the Azure guides put on the components' pods
+/// (`--set controlPlanes.<prefix>.pod.customLabels."azure\.workload\.identity/use"="true"`).
+pub const AZURE_USE: (&str, &str) = ("azure.workload.identity/use", "true");
+
+/// The deployment that runs component `c` in a host namespace (the guides restart it with
+/// `kubectl rollout restart deployment <name>`).
+pub fn deployment(c: Component) -> &'static str {
+    match c {
+        Component::Backup => "mxp-controller",
+        Component::Billing => "vector",
+        Component::SharedSecrets => "external-secrets",
+    }
+}
+
+/// The three components in each of `namespaces`, as the Spaces chart installs them with the
+/// guides' `--set` values, after the guides' restart: the service account with the annotation
+/// (key, value) that `annotation` gives each component (`None` for pod identity and GCP
+/// principal identifiers), created through the API; its deployment, replica set and one
+/// running pod, started now, labelled with `pod_label` (Azure's [`AZURE_USE`]).
 #[track_caller]
-pub fn helm_service_accounts(
+pub fn helm_components(
     kube: &FakeKube,
     namespaces: &[String],
     annotation: &dyn Fn(Component) -> Option<(&'static str, String)>,
+    pod_label: Option<(&str, &str)>,
 ) {
+    let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     for ns in namespaces {
         for c in Component::ALL {
             let sa = c.service_account();
@@ -175,6 +193,43 @@ pub fn helm_service_accounts(
                 object["metadata"]["annotations"] = json!({ key: value });
             }
             kube.create(&format!("/api/v1/namespaces/{ns}/serviceaccounts"), object);
+
+            // The workload: seeded, as the controllers (not a client) make replica sets and pods.
+            let name = deployment(c);
+            let selector = json!({"app.kubernetes.io/name": name});
+            let mut pod_labels = selector.clone();
+            if let Some((key, value)) = pod_label {
+                pod_labels[key] = json!(value);
+            }
+            let template = json!({
+                "metadata": {"labels": pod_labels},
+                "spec": {"serviceAccountName": sa, "containers": [{"name": name, "image": name}]},
+            });
+            let owner = |kind: &str, owner: &str| {
+                json!([{"apiVersion": "apps/v1", "kind": kind, "name": owner,
+                        "uid": format!("{ns}-{owner}"), "controller": true}])
+            };
+            kube.put(
+                "deployments",
+                json!({"metadata": {"name": name, "namespace": ns,
+                                    "labels": {"app.kubernetes.io/managed-by": "Helm"}},
+                       "spec": {"selector": {"matchLabels": selector}, "template": template}}),
+            );
+            let replica_set = format!("{name}-7d9c5b");
+            kube.put(
+                "replicasets",
+                json!({"metadata": {"name": replica_set, "namespace": ns,
+                                    "ownerReferences": owner("Deployment", name)},
+                       "spec": {"selector": {"matchLabels": selector}, "template": template}}),
+            );
+            kube.put(
+                "pods",
+                json!({"metadata": {"name": format!("{replica_set}-x1"), "namespace": ns,
+                                    "labels": template["metadata"]["labels"],
+                                    "ownerReferences": owner("ReplicaSet", &replica_set)},
+                       "spec": template["spec"],
+                       "status": {"phase": "Running", "startTime": started}}),
+            );
         }
     }
 }
