@@ -15,7 +15,8 @@ use crate::support::manual::{
 };
 use crate::support::ministack::Iam;
 use crate::support::{
-    FakeArm, FakeGoogle, FakeKube, Ministack, Output, TestDir, repo_path, subjects,
+    FakeArm, FakeGoogle, FakeKube, Ministack, Output, TestDir, namespace, repo_path, subject,
+    subjects,
 };
 
 /// What idplan says today when a spec names an identity someone else made.
@@ -43,7 +44,7 @@ fn assert_helm_annotations(
     expected: impl Fn(Component) -> Option<(&'static str, String)>,
     pod_label: Option<(&str, &str)>,
 ) {
-    assert_eq!(namespaces.len(), N);
+    assert!(!namespaces.is_empty());
     let state = kube.state();
     for ns in namespaces {
         for c in Component::ALL {
@@ -298,6 +299,23 @@ async fn aws_irsa_guide_with_exact_trust() {
     assert_aws_annotations(&kube, &space);
     let before = assert_aws_ids(&ms, &space);
     assert_aws_refused(&ms, &space, &before);
+
+    // A control plane created since: Helm annotates its service accounts with the Space-wide
+    // roles, and no trust policy names it.
+    let added = space.add_control_plane(&kube, N);
+    assert_eq!(added, namespace(N));
+    assert_helm_annotations(
+        &kube,
+        std::slice::from_ref(&added),
+        |c| Some((ROLE_ARN, space.role(c).arn.clone())),
+        None,
+    );
+    for c in Component::ALL {
+        let s = aws_trust(&iam, &space, c).await;
+        let admitted = strings(&s["Condition"]["StringEquals"][format!("{host}:sub")]);
+        assert_eq!(admitted.len(), N);
+        assert!(!admitted.contains(&subject(&added, c.service_account())));
+    }
 }
 
 #[tokio::test]
@@ -528,6 +546,20 @@ fn discovery_reads_the_manual_space_cluster() {
     // Without the names: idplan's own identities beside the team's.
     let spec = space.spec_unnamed(planes);
     dir.write("idplan.yaml", &spec);
+    // A control plane created since the manual setup: discovered too; the team's identities
+    // have no credential for it.
+    let added = space.add_control_plane(&kube, N);
+    assert_helm_annotations(
+        &kube,
+        std::slice::from_ref(&added),
+        |c| Some((CLIENT_ID, space.identity(c).client_id.clone())),
+        Some(manual::AZURE_USE),
+    );
+    for identity in &space.identities {
+        let held = arm.subjects(&identity.name);
+        assert_eq!(held.len(), N);
+        assert!(!held.contains(&subject(&added, identity.component.service_account())));
+    }
     let plan = dir.idplan_azure(&arm, &["plan", "--format", "json"]);
     plan.assert_code(0);
     let addresses: BTreeSet<String> = plan.json()["resource_changes"]
@@ -537,8 +569,8 @@ fn discovery_reads_the_manual_space_cluster() {
         .map(|r| r["address"].as_str().unwrap().to_string())
         .filter(|a| a.starts_with("azurerm_federated_identity_credential."))
         .collect();
-    assert_eq!(addresses.len(), 3 * N, "{addresses:#?}");
-    for ns in &space.namespaces {
+    assert_eq!(addresses.len(), 3 * (N + 1), "{addresses:#?}");
+    for ns in space.namespaces.iter().chain([&added]) {
         assert_eq!(
             addresses
                 .iter()
@@ -698,6 +730,24 @@ fn gcp_guide_holds(secrets: Secrets) {
         &gcp::email(gcp::account_id(Component::Backup)),
     );
     assert_eq!(space.read_ids(&fake), before);
+
+    // A control plane created since: annotated Space-wide, not bound.
+    let added = space.add_control_plane(&kube, N);
+    assert_helm_annotations(
+        &kube,
+        std::slice::from_ref(&added),
+        |c| Some((GCP_SA, space.account(c).email.clone())),
+        None,
+    );
+    for a in &space.accounts {
+        let bound = members(
+            &fake,
+            &format!("sa:{}", a.email),
+            gcp::WORKLOAD_IDENTITY_USER,
+        );
+        assert_eq!(bound.len(), N);
+        assert!(!bound.contains(&gcp::pool_member(&added, a.component.service_account())));
+    }
 }
 
 #[test]

@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use super::super::{FakeKube, Ministack, TestDir, repo_root, subject};
-use super::{Component, Ids, Planes, ROLE_ARN, helm_components, more, space_cluster, text};
+use super::{
+    Component, Ids, Planes, ROLE_ARN, control_plane, helm_components, more, space_cluster, text,
+};
 
 /// The EKS cluster of the manual Space (made before the guides start).
 pub const CLUSTER: &str = "spaces-prod";
@@ -442,22 +444,7 @@ pub fn guide(ms: &Ministack, kube: &FakeKube, mode: Mode, n: usize) -> AwsSpace 
         }
     }
 
-    let arns: Vec<(Component, String)> =
-        roles.iter().map(|r| (r.component, r.arn.clone())).collect();
-    helm_components(
-        kube,
-        &namespaces,
-        &|c| {
-            if mode == Mode::PodIdentity {
-                return None;
-            }
-            let arn = arns.iter().find(|(k, _)| *k == c).map(|(_, a)| a.clone());
-            arn.map(|a| (ROLE_ARN, a))
-        },
-        None,
-    );
-
-    AwsSpace {
+    let space = AwsSpace {
         mode,
         cluster: CLUSTER.to_string(),
         region: REGION.to_string(),
@@ -467,10 +454,33 @@ pub fn guide(ms: &Ministack, kube: &FakeKube, mode: Mode, n: usize) -> AwsSpace 
         namespaces,
         roles,
         associations,
-    }
+    };
+    helm_components(kube, &space.namespaces, &|c| space.annotation(c), None);
+    space
 }
 
 impl AwsSpace {
+    /// The annotation Helm gives component `c`'s service account: the role ARN with IRSA,
+    /// none with pod identity.
+    pub fn annotation(&self, c: Component) -> Option<(&'static str, String)> {
+        (self.mode != Mode::PodIdentity).then(|| (ROLE_ARN, self.role(c).arn.clone()))
+    }
+
+    /// A control plane created after the manual setup (index `i`): its host namespace and
+    /// components, annotated Space-wide as Helm does, and nothing on the cloud side (no trust
+    /// subject, no association). Returns its host namespace.
+    #[track_caller]
+    pub fn add_control_plane(&self, kube: &FakeKube, i: usize) -> String {
+        let ns = control_plane(kube, i);
+        helm_components(
+            kube,
+            std::slice::from_ref(&ns),
+            &|c| self.annotation(c),
+            None,
+        );
+        ns
+    }
+
     /// The role of component `c`.
     pub fn role(&self, c: Component) -> &AwsRole {
         self.roles

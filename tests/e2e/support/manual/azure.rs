@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use super::super::fake_arm::{RG, SUB, identity_id, storage_id};
 use super::super::{FakeArm, FakeKube, subject};
 use super::{
-    AZURE_USE, CLIENT_ID, Component, Ids, Planes, helm_components, more, space_cluster, text,
+    AZURE_USE, CLIENT_ID, Component, Ids, Planes, control_plane, helm_components, more,
+    space_cluster, text,
 };
 
 pub const RESOURCE_GROUP: &str = "spaces";
@@ -173,24 +174,7 @@ pub fn guide(arm: &FakeArm, kube: &FakeKube, n: usize) -> AzureSpace {
         });
     }
 
-    let client_ids: Vec<(Component, String)> = identities
-        .iter()
-        .map(|i| (i.component, i.client_id.clone()))
-        .collect();
-    helm_components(
-        kube,
-        &namespaces,
-        &|c| {
-            let id = client_ids
-                .iter()
-                .find(|(k, _)| *k == c)
-                .map(|(_, v)| v.clone());
-            id.map(|v| (CLIENT_ID, v))
-        },
-        Some(AZURE_USE),
-    );
-
-    AzureSpace {
+    let space = AzureSpace {
         subscription: SUB.to_string(),
         resource_group: RESOURCE_GROUP.to_string(),
         location: LOCATION.to_string(),
@@ -199,7 +183,14 @@ pub fn guide(arm: &FakeArm, kube: &FakeKube, n: usize) -> AzureSpace {
         vault_id: vault_id(),
         namespaces,
         identities,
-    }
+    };
+    helm_components(
+        kube,
+        &space.namespaces,
+        &|c| space.annotation(c),
+        Some(AZURE_USE),
+    );
+    space
 }
 
 /// `az role assignment create --role "Storage Blob Data Contributor" --assignee <client id>
@@ -262,6 +253,22 @@ fn set_policy(arm: &FakeArm, principal_id: &str) {
 }
 
 impl AzureSpace {
+    /// The annotation Helm gives component `c`'s service account: its identity's client id.
+    pub fn annotation(&self, c: Component) -> Option<(&'static str, String)> {
+        Some((CLIENT_ID, self.identity(c).client_id.clone()))
+    }
+
+    /// A control plane created after the manual setup (index `i`): its host namespace and
+    /// components, annotated and labelled as Helm does, and no federated credential. Returns
+    /// its host namespace.
+    #[track_caller]
+    pub fn add_control_plane(&self, kube: &FakeKube, i: usize) -> String {
+        let ns = control_plane(kube, i);
+        let one = std::slice::from_ref(&ns);
+        helm_components(kube, one, &|c| self.annotation(c), Some(AZURE_USE));
+        ns
+    }
+
     /// The identity of component `c`.
     pub fn identity(&self, c: Component) -> &AzureIdentity {
         self.identities

@@ -16,7 +16,7 @@
 use serde_json::{Value, json};
 
 use super::super::{FakeGoogle, FakeKube};
-use super::{Component, GCP_SA, Ids, Planes, helm_components, space_cluster, text};
+use super::{Component, GCP_SA, Ids, Planes, control_plane, helm_components, space_cluster, text};
 
 pub const PROJECT: &str = "acme-spaces";
 pub const NUMBER: &str = "123456789012";
@@ -271,28 +271,16 @@ pub fn guide(fake: &FakeGoogle, kube: &FakeKube, n: usize, secrets: Secrets) -> 
         });
     }
 
-    let emails: Vec<(Component, String)> = accounts
-        .iter()
-        .map(|a| (a.component, a.email.clone()))
-        .collect();
-    helm_components(
-        kube,
-        &namespaces,
-        &|c| {
-            let email = emails.iter().find(|(k, _)| *k == c).map(|(_, e)| e.clone());
-            email.map(|e| (GCP_SA, e))
-        },
-        None,
-    );
-
-    GcpSpace {
+    let space = GcpSpace {
         recipe: Recipe::ServiceAccount,
         project: PROJECT.to_string(),
         pool: POOL.to_string(),
         namespaces,
         secrets,
         accounts,
-    }
+    };
+    helm_components(kube, &space.namespaces, &|c| space.annotation(c), None);
+    space
 }
 
 /// As [`guide`], with the recipe of principal identifiers: for each component and control
@@ -320,6 +308,27 @@ pub fn guide_principal(fake: &FakeGoogle, kube: &FakeKube, n: usize, secrets: Se
 }
 
 impl GcpSpace {
+    /// The annotation Helm gives component `c`'s service account: the Google service
+    /// account's email, none with principal identifiers.
+    pub fn annotation(&self, c: Component) -> Option<(&'static str, String)> {
+        (self.recipe == Recipe::ServiceAccount).then(|| (GCP_SA, self.account(c).email.clone()))
+    }
+
+    /// A control plane created after the manual setup (index `i`): its host namespace and
+    /// components, annotated Space-wide as Helm does, and no binding. Returns its host
+    /// namespace.
+    #[track_caller]
+    pub fn add_control_plane(&self, kube: &FakeKube, i: usize) -> String {
+        let ns = control_plane(kube, i);
+        helm_components(
+            kube,
+            std::slice::from_ref(&ns),
+            &|c| self.annotation(c),
+            None,
+        );
+        ns
+    }
+
     /// The account of component `c`.
     pub fn account(&self, c: Component) -> &GcpAccount {
         self.accounts

@@ -137,20 +137,25 @@ fn control_plane_id(namespace: &str) -> &str {
 /// Space makes when a control plane is created. Returns the host namespaces.
 #[track_caller]
 pub fn space_cluster(kube: &FakeKube, n: usize) -> Vec<String> {
-    let namespaces = super::namespaces(0..n);
-    for (i, ns) in namespaces.iter().enumerate() {
-        kube.create(
-            "/api/v1/namespaces",
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-        );
-        // The status is the Spaces controller's to write: seeded, not created.
-        kube.put(
-            "controlplanes",
-            json!({"metadata": {"name": format!("ctp-{i}"), "namespace": "default"},
-                   "spec": {}, "status": {"controlPlaneID": control_plane_id(ns)}}),
-        );
-    }
-    namespaces
+    (0..n).map(|i| control_plane(kube, i)).collect()
+}
+
+/// Control plane `default/ctp-<i>` and its host namespace [`super::namespace`]`(i)`, which
+/// it returns.
+#[track_caller]
+pub fn control_plane(kube: &FakeKube, i: usize) -> String {
+    let ns = super::namespace(i);
+    kube.create(
+        "/api/v1/namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    );
+    // The status is the Spaces controller's to write: seeded, not created.
+    kube.put(
+        "controlplanes",
+        json!({"metadata": {"name": format!("ctp-{i}"), "namespace": "default"},
+               "spec": {}, "status": {"controlPlaneID": control_plane_id(&ns)}}),
+    );
+    ns
 }
 
 /// The label that the Azure guides put on the components' pods
