@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use super::super::{FakeKube, Ministack, TestDir, repo_root, subject};
 use super::{
-    Component, Ids, Planes, ROLE_ARN, control_plane, helm_components, more, space_cluster, text,
+    Component, Ids, Planes, ROLE_ARN, helm_components, later_control_plane, more, space_cluster,
+    text,
 };
 
 /// The EKS cluster of the manual Space (made before the guides start).
@@ -471,14 +472,7 @@ impl AwsSpace {
     /// subject, no association). Returns its host namespace.
     #[track_caller]
     pub fn add_control_plane(&self, kube: &FakeKube, i: usize) -> String {
-        let ns = control_plane(kube, i);
-        helm_components(
-            kube,
-            std::slice::from_ref(&ns),
-            &|c| self.annotation(c),
-            None,
-        );
-        ns
+        later_control_plane(kube, i, &|c| self.annotation(c), None)
     }
 
     /// The role of component `c`.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::super::fake_arm::{RG, SUB, identity_id, storage_id};
 use super::super::{FakeArm, FakeKube, subject};
 use super::{
-    AZURE_USE, CLIENT_ID, Component, Ids, Planes, control_plane, helm_components, more,
+    AZURE_USE, CLIENT_ID, Component, Ids, Planes, helm_components, later_control_plane, more,
     space_cluster, text,
 };
 
@@ -263,10 +263,7 @@ impl AzureSpace {
     /// its host namespace.
     #[track_caller]
     pub fn add_control_plane(&self, kube: &FakeKube, i: usize) -> String {
-        let ns = control_plane(kube, i);
-        let one = std::slice::from_ref(&ns);
-        helm_components(kube, one, &|c| self.annotation(c), Some(AZURE_USE));
-        ns
+        later_control_plane(kube, i, &|c| self.annotation(c), Some(AZURE_USE))
     }
 
     /// The identity of component `c`.

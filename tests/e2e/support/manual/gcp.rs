@@ -16,7 +16,9 @@
 use serde_json::{Value, json};
 
 use super::super::{FakeGoogle, FakeKube};
-use super::{Component, GCP_SA, Ids, Planes, control_plane, helm_components, space_cluster, text};
+use super::{
+    Component, GCP_SA, Ids, Planes, helm_components, later_control_plane, space_cluster, text,
+};
 
 pub const PROJECT: &str = "acme-spaces";
 pub const NUMBER: &str = "123456789012";
@@ -319,14 +321,7 @@ impl GcpSpace {
     /// namespace.
     #[track_caller]
     pub fn add_control_plane(&self, kube: &FakeKube, i: usize) -> String {
-        let ns = control_plane(kube, i);
-        helm_components(
-            kube,
-            std::slice::from_ref(&ns),
-            &|c| self.annotation(c),
-            None,
-        );
-        ns
+        later_control_plane(kube, i, &|c| self.annotation(c), None)
     }
 
     /// The account of component `c`.

@@ -239,6 +239,20 @@ pub fn helm_components(
     }
 }
 
+/// A control plane created after the manual setup (index `i`): [`control_plane`] and
+/// [`helm_components`] for its host namespace, which it returns.
+#[track_caller]
+pub fn later_control_plane(
+    kube: &FakeKube,
+    i: usize,
+    annotation: &dyn Fn(Component) -> Option<(&'static str, String)>,
+    pod_label: Option<(&str, &str)>,
+) -> String {
+    let ns = control_plane(kube, i);
+    helm_components(kube, std::slice::from_ref(&ns), annotation, pod_label);
+    ns
+}
+
 /// The annotations of service account `sa` in `namespace`, as the fake cluster holds them.
 #[track_caller]
 pub fn sa_annotations(kube: &FakeKube, namespace: &str, sa: &str) -> BTreeMap<String, String> {
