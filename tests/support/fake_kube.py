@@ -7,6 +7,9 @@ against this server. It behaves like the API server where idplan depends on it:
 - discovery documents: /version, /api, /apis;
 - `controlplanes.spaces.upbound.io/v1beta1` (custom resources) listed in all namespaces or
   one, items with apiVersion and kind like the real server serves custom resources;
+- core v1 namespaces (cluster-scoped: GET one, LIST); POST of a namespace, and of a service
+  account into an existing namespace, as `kubectl create` and Helm make them (201, 409
+  AlreadyExists, 404 when the namespace is missing);
 - core v1 service accounts and pods, apps v1 replica sets and deployments: GET one, LIST a
   namespace (`labelSelector` with `=`, `==`, `!=`, `k`, `!k`; `fieldSelector` on the fields
   the real server supports for pods: metadata.name, metadata.namespace, spec.nodeName,
@@ -17,7 +20,7 @@ against this server. It behaves like the API server where idplan depends on it:
   write bumps `metadata.resourceVersion` and `metadata.generation`;
 - a bearer token when one is given on the command line (401 otherwise);
 - errors as a `Status` body with the real reasons and codes (NotFound 404, BadRequest 400,
-  Unauthorized 401, UnsupportedMediaType 415, MethodNotAllowed 405).
+  Unauthorized 401, UnsupportedMediaType 415, MethodNotAllowed 405, AlreadyExists 409).
 
 Test-only endpoints (not Kubernetes): GET /health; POST /admin/objects
 `{"resource": "pods", "object": {...}}` (create or replace), POST /admin/delete
@@ -37,6 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 
 # resource -> (group/version path prefix, kind, namespaced list kind)
 RESOURCES = {
+    "namespaces": ("/api/v1", "v1", "Namespace"),
     "controlplanes": ("/apis/spaces.upbound.io/v1beta1", "spaces.upbound.io/v1beta1", "ControlPlane"),
     "serviceaccounts": ("/api/v1", "v1", "ServiceAccount"),
     "pods": ("/api/v1", "v1", "Pod"),
@@ -45,6 +49,10 @@ RESOURCES = {
 }
 # Custom resources carry apiVersion and kind in list items; built-in types do not.
 CUSTOM = {"controlplanes"}
+# Cluster-scoped resources: no namespace in their path or key.
+CLUSTER_SCOPED = {"namespaces"}
+# What POST may create (the rest is seeded through /admin/objects).
+CREATABLE = {"namespaces", "serviceaccounts"}
 POD_FIELDS = {
     "metadata.name": lambda o: o["metadata"].get("name", ""),
     "metadata.namespace": lambda o: o["metadata"].get("namespace", ""),
@@ -242,9 +250,17 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             rest = path[len(prefix) + 1:].split("/")
             if rest == [resource]:
+                if method == "POST" and resource in CREATABLE:
+                    return self.create(resource, None)
                 return self.list(method, resource, None, query)
+            if resource in CLUSTER_SCOPED:
+                if len(rest) == 2 and rest[0] == resource:
+                    return self.one(method, resource, "", rest[1])
+                continue
             if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] == resource:
                 if len(rest) == 3:
+                    if method == "POST" and resource in CREATABLE:
+                        return self.create(resource, rest[1])
                     return self.list(method, resource, rest[1], query)
                 if len(rest) == 4:
                     return self.one(method, resource, rest[1], rest[3])
@@ -263,6 +279,39 @@ class Handler(BaseHTTPRequestHandler):
         _, api_version, kind = RESOURCES[resource]
         return 200, {"kind": f"{kind}List", "apiVersion": api_version,
                      "metadata": {"resourceVersion": version}, "items": items}
+
+    def create(self, resource, namespace):
+        """POST: creates the object, 201; 409 AlreadyExists; 404 when its namespace is missing."""
+        obj = self.body()
+        if not isinstance(obj, dict) or not (obj.get("metadata") or {}).get("name"):
+            raise ApiError(400, "BadRequest", "metadata.name: Required value: name or generateName is required")
+        _, api_version, kind = RESOURCES[resource]
+        if obj.get("kind", kind) != kind or obj.get("apiVersion", api_version) != api_version:
+            raise ApiError(400, "BadRequest", f"the API version in the data ({obj.get('apiVersion')}) does not "
+                                              f"match the expected API version ({api_version})")
+        obj = copy.deepcopy(obj)
+        meta = obj["metadata"]
+        if namespace is not None:
+            if meta.get("namespace", namespace) != namespace:
+                raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the "
+                                                  "namespace sent on the request")
+            meta["namespace"] = namespace
+        key = (resource, namespace or "", meta["name"])
+        with LOCK:
+            if namespace is not None and ("namespaces", "", namespace) not in OBJECTS:
+                raise not_found("namespaces", namespace)
+            if key in OBJECTS:
+                raise ApiError(409, "AlreadyExists", f'{resource} "{meta["name"]}" already exists')
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = "2026-01-01T00:00:00Z"
+            meta["resourceVersion"] = next_version()
+            if resource == "namespaces":
+                obj["spec"] = {"finalizers": ["kubernetes"]}
+                obj["status"] = {"phase": "Active"}
+                meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+            obj["apiVersion"], obj["kind"] = api_version, kind
+            OBJECTS[key] = obj
+        return 201, shown(resource, obj, False)
 
     def one(self, method, resource, namespace, name):
         key = (resource, namespace, name)

@@ -26,6 +26,18 @@ impl FakeKube {
         );
     }
 
+    /// Creates an object through the API as `kubectl create` or Helm does: a POST to
+    /// `path` (`/api/v1/namespaces`, `/api/v1/namespaces/<ns>/serviceaccounts`), which must
+    /// answer 201; the object as created.
+    #[track_caller]
+    pub fn create(&self, path: &str, object: Value) -> Value {
+        let (status, out) =
+            self.0
+                .request_with_token("POST", path, Some(&object), KUBE_TOKEN, "application/json");
+        assert_eq!(status, 201, "POST {path}: {status} {out}");
+        out
+    }
+
     #[track_caller]
     pub fn delete(&self, resource: &str, namespace: &str, name: &str) {
         self.0.admin(

@@ -7,6 +7,8 @@
 //!   dropped ([`peer`]): [`Ministack`] for AWS (`tests/support/ministack_launcher.py`),
 //!   [`FakeArm`], [`FakeGoogle`] and [`FakeKube`] (`tests/support/fake_*.py`). Each module also
 //!   adds the `TestDir::idplan_*` that runs idplan against its peer.
+//! - [`manual`]: the Spaces guides' manual recipes run literally against those peers (what a
+//!   team that set its Space up by hand holds before it meets idplan).
 //! - Spec fragments and expectations several suites share: [`namespace`],
 //!   [`control_planes`], [`subject`], [`subjects`].
 
@@ -16,6 +18,7 @@ pub mod fake_gcs;
 pub mod fake_google;
 pub mod fake_kube;
 pub mod faults;
+pub mod manual;
 pub mod ministack;
 pub mod no_write;
 mod peer;
