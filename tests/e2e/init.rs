@@ -1,0 +1,222 @@
+//! From the manual setup to idplan: the Spaces guides' recipe run literally
+//! (`support/manual`), then `idplan init` writes the spec from the running Space, and the
+//! team's identities are adopted without breaking anything: the plan deletes, replaces and
+//! creates no identity; apply converges; the next plan is `No changes.`, drift and verify
+//! find nothing, the ids are the same; a component that leaves the spec is released, not
+//! deleted.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::manual::aws::{self, Mode};
+use crate::support::manual::{Component, Ids, N};
+use crate::support::{FakeKube, Ministack, Output, TestDir};
+
+/// The kubeconfig context of the manual Space's cluster.
+const CONTEXT: &str = "space-prod";
+
+/// The plan on an init-written spec makes no destructive change: no delete, no replace, and
+/// no create of an identity (`identity_types`: the role, managed identity or Google service
+/// account type). Returns the addresses created (idplan's own policy, what the manual setup
+/// was missing).
+#[track_caller]
+pub fn assert_not_destructive(plan: &Value, identity_types: &[&str]) -> BTreeSet<String> {
+    let mut created = BTreeSet::new();
+    for change in plan["resource_changes"]
+        .as_array()
+        .expect("resource_changes")
+    {
+        let address = change["address"].as_str().unwrap();
+        let action = change["action"].as_str().unwrap();
+        assert!(
+            matches!(action, "create" | "update" | "no-op"),
+            "{address}: {action} on an init-written spec\n{change:#}"
+        );
+        if action == "create" {
+            let kind = address.split('.').next().unwrap();
+            assert!(
+                !identity_types.contains(&kind),
+                "{address}: a new identity beside the Space's own\n{change:#}"
+            );
+            created.insert(address.to_string());
+        }
+    }
+    assert_eq!(plan["summary"]["destroy"], 0, "{}", plan["summary"]);
+    created
+}
+
+/// The spec without component `c` (its block as init writes it: the key, then lines
+/// indented deeper).
+pub fn without_component(spec: &str, c: Component) -> String {
+    let key = format!("      {}:", c.key());
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in spec.lines() {
+        if line == key {
+            skipping = true;
+            continue;
+        }
+        if skipping && line.starts_with("        ") {
+            continue;
+        }
+        skipping = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert_ne!(out, spec, "{} is in the spec", c.key());
+    out
+}
+
+/// Every id the manual setup made is still there, the same (idplan may have added its own,
+/// such as an association for a control plane created since).
+#[track_caller]
+fn assert_kept(before: &Ids, after: &Ids) {
+    for (key, id) in before {
+        assert_eq!(
+            after.get(key),
+            Some(id),
+            "{key}: before {before:#?}\nafter {after:#?}"
+        );
+    }
+}
+
+/// One cloud's runs of the binary and reads of its peer, for [`adopt_by_init`].
+pub struct Scenario<'a> {
+    pub dir: &'a TestDir,
+    pub idplan: &'a dyn Fn(&[&str]) -> Output,
+    pub ids: &'a dyn Fn() -> Ids,
+    /// The identity type of the plan's addresses (`aws_iam_role`, ...).
+    pub identity_types: &'a [&'a str],
+    /// The host namespace whose pods must restart to get the credentials idplan gave their
+    /// control plane (pod identity injects them at pod start), if any.
+    pub restart: Option<&'a str>,
+    /// What the spec must hold for each adopted component (the team's identity names).
+    pub names: Vec<String>,
+}
+
+/// Runs `idplan init` with `init_args`, then plan, apply, plan, drift and verify, and releases
+/// sharedSecrets. Returns the spec init wrote.
+pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> String {
+    let before = (s.ids)();
+    let kubeconfig = kubeconfig.display().to_string();
+    let mut args = vec!["init", "--kubeconfig", &kubeconfig, "--context", CONTEXT];
+    args.extend_from_slice(init_args);
+    let init = (s.idplan)(&args);
+    init.assert_code(0);
+    init.assert_stderr_contains("Wrote idplan.yaml");
+    let spec = std::fs::read_to_string(s.dir.path().join("idplan.yaml")).unwrap();
+    assert_eq!(spec.matches("\n        adopt: true\n").count(), 3, "{spec}");
+    for name in &s.names {
+        assert!(spec.contains(&format!("name: {name}\n")), "{name}:\n{spec}");
+    }
+    assert!(spec.contains(&format!("context: {CONTEXT}")), "{spec}");
+
+    // Never overwritten without --force.
+    let again = (s.idplan)(&args);
+    again.assert_code(1);
+    again.assert_stderr_contains("idplan.yaml exists");
+
+    let plan = (s.idplan)(&["plan", "--format", "json"]);
+    plan.assert_code(0);
+    assert_not_destructive(&plan.json(), s.identity_types);
+    (s.idplan)(&["apply", "--auto-approve"]).assert_code(0);
+    (s.idplan)(&["plan", "--detailed-exitcode"])
+        .assert_code(0)
+        .assert_stdout_contains("No changes.");
+    (s.idplan)(&["drift"]).assert_code(0);
+    let verify = (s.idplan)(&["verify"]);
+    match s.restart {
+        None => {
+            verify.assert_code(0);
+        }
+        // Pods that started before idplan gave their control plane its credentials: only
+        // those are restarted.
+        Some(namespace) => {
+            verify.assert_code(2);
+            let findings: Vec<&str> = verify
+                .stdout
+                .lines()
+                .filter(|l| l.contains(": pod "))
+                .collect();
+            assert_eq!(findings.len(), 3, "{}", verify.stdout);
+            assert!(
+                findings
+                    .iter()
+                    .all(|l| l.contains(namespace) && l.contains("restart deployment")),
+                "{}",
+                verify.stdout
+            );
+        }
+    }
+    assert_kept(&before, &(s.ids)());
+
+    // sharedSecrets leaves the spec: released, not deleted.
+    s.dir.write(
+        "idplan.yaml",
+        &without_component(&spec, Component::SharedSecrets),
+    );
+    let released = (s.idplan)(&["apply", "--auto-approve"]);
+    released.assert_code(0);
+    released.assert_stdout_contains("will be released");
+    assert_kept(&before, &(s.ids)());
+    spec
+}
+
+// -- AWS ----------------------------------------------------------------------------------
+
+fn aws_names(space: &aws::AwsSpace) -> Vec<String> {
+    Component::ALL.map(|c| space.role(c).name.clone()).into()
+}
+
+/// The guides' AWS recipe in `mode`, then init, with one more control plane created since
+/// the manual setup (annotated by Helm, no trust subject or association on the cloud side).
+fn aws_scenario(mode: Mode) -> String {
+    let ms = Ministack::start();
+    let kube = FakeKube::start();
+    let space = aws::guide(&ms, &kube, mode, N);
+    let added = space.add_control_plane(&kube, N);
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let idplan = |args: &[&str]| dir.idplan(&ms, args);
+    let ids = || space.read_ids(&ms);
+    let scenario = Scenario {
+        dir: &dir,
+        idplan: &idplan,
+        ids: &ids,
+        identity_types: &["aws_iam_role"],
+        names: aws_names(&space),
+        restart: (mode == Mode::PodIdentity).then_some(added.as_str()),
+    };
+    adopt_by_init(
+        &scenario,
+        &kubeconfig,
+        &[
+            "--aws-region",
+            &space.region,
+            "--aws-cluster",
+            &space.cluster,
+        ],
+    )
+}
+
+#[test]
+fn aws_irsa_exact_manual_space_is_adopted_through_init() {
+    let spec = aws_scenario(Mode::IrsaExact);
+    assert!(spec.contains("mode: irsa\n"), "{spec}");
+    assert!(spec.contains("subjects: exact\n"), "{spec}");
+    assert!(spec.contains("bucket: "), "{spec}");
+}
+
+#[test]
+fn aws_irsa_wildcard_manual_space_is_adopted_through_init() {
+    let spec = aws_scenario(Mode::IrsaWildcard);
+    assert!(spec.contains("subjects: wildcard\n"), "{spec}");
+}
+
+#[test]
+fn aws_pod_identity_manual_space_is_adopted_through_init() {
+    let spec = aws_scenario(Mode::PodIdentity);
+    assert!(spec.contains("mode: pod-identity\n"), "{spec}");
+}
