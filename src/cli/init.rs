@@ -44,6 +44,19 @@ pub struct InitArgs {
     /// EKS: the cluster's name.
     #[arg(long, value_name = "NAME", requires = "aws_region")]
     aws_cluster: Option<String>,
+    /// AKS: the cluster's subscription id.
+    #[arg(long, value_name = "ID", requires_all = ["azure_resource_group", "azure_cluster"])]
+    azure_subscription: Option<String>,
+    /// AKS: the resource group of the cluster and the managed identities.
+    #[arg(long, value_name = "NAME", requires = "azure_subscription")]
+    azure_resource_group: Option<String>,
+    /// AKS: the cluster's name.
+    #[arg(long, value_name = "NAME", requires = "azure_subscription")]
+    azure_cluster: Option<String>,
+    /// AKS: billing's blob container, when its role assignment is on the whole storage
+    /// account (the Helm values name it: `billing.storage.azure.container`).
+    #[arg(long, value_name = "NAME", requires = "azure_subscription")]
+    azure_billing_container: Option<String>,
 }
 
 /// `backup=VALUE`, `billing=VALUE` or `sharedSecrets=VALUE`.
@@ -59,15 +72,33 @@ fn choice(text: &str) -> Result<(ComponentKind, String), String> {
     Ok((kind, value.to_string()))
 }
 
+/// The one cloud whose flags are given (clap checks that each cloud's come together).
 fn cloud(args: &InitArgs) -> Result<CloudFlags> {
-    match (&args.aws_region, &args.aws_cluster) {
-        (Some(region), Some(cluster)) => Ok(CloudFlags::Aws {
+    let mut clouds = Vec::new();
+    if let (Some(region), Some(cluster)) = (&args.aws_region, &args.aws_cluster) {
+        clouds.push(CloudFlags::Aws {
             region: region.clone(),
             cluster: cluster.clone(),
-        }),
-        _ => Err(Error::user(
-            "name the Space's cluster: --aws-region and --aws-cluster",
-        )),
+        });
+    }
+    if let (Some(subscription), Some(resource_group), Some(cluster)) = (
+        &args.azure_subscription,
+        &args.azure_resource_group,
+        &args.azure_cluster,
+    ) {
+        clouds.push(CloudFlags::Azure {
+            subscription: subscription.clone(),
+            resource_group: resource_group.clone(),
+            cluster: cluster.clone(),
+            billing_container: args.azure_billing_container.clone(),
+        });
+    }
+    match clouds.len() {
+        1 => Ok(clouds.remove(0)),
+        n => Err(Error::user(format!(
+            "name the Space's cluster on one cloud ({n} given): --aws-region and --aws-cluster \
+             (EKS), or --azure-subscription, --azure-resource-group and --azure-cluster (AKS)"
+        ))),
     }
 }
 

@@ -89,8 +89,8 @@ pub struct Scenario<'a> {
     pub ids: &'a dyn Fn() -> Ids,
     /// The identity type of the plan's addresses (`aws_iam_role`, ...).
     pub identity_types: &'a [&'a str],
-    /// The host namespace whose pods must restart to get the credentials idplan gave their
-    /// control plane (pod identity injects them at pod start), if any.
+    /// The host namespace whose pods must restart to use the credentials idplan gave their
+    /// control plane (a pod identity association, an Azure federated credential), if any.
     pub restart: Option<&'a str>,
     /// What the spec must hold for each adopted component (the team's identity names).
     pub names: Vec<String>,
@@ -219,4 +219,54 @@ fn aws_irsa_wildcard_manual_space_is_adopted_through_init() {
 fn aws_pod_identity_manual_space_is_adopted_through_init() {
     let spec = aws_scenario(Mode::PodIdentity);
     assert!(spec.contains("mode: pod-identity\n"), "{spec}");
+}
+
+// -- Azure --------------------------------------------------------------------------------
+
+#[test]
+fn azure_manual_space_is_adopted_through_init() {
+    use crate::support::FakeArm;
+    use crate::support::manual::azure;
+
+    let arm = FakeArm::start();
+    let kube = FakeKube::start();
+    let space = azure::guide(&arm, &kube, N);
+    let added = space.add_control_plane(&kube, N);
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let idplan = |args: &[&str]| dir.idplan_azure(&arm, args);
+    let ids = || space.read_ids(&arm);
+    let scenario = Scenario {
+        dir: &dir,
+        idplan: &idplan,
+        ids: &ids,
+        identity_types: &["azurerm_user_assigned_identity"],
+        names: Component::ALL
+            .map(|c| space.identity(c).name.clone())
+            .into(),
+        restart: Some(&added),
+    };
+    let spec = adopt_by_init(
+        &scenario,
+        &kubeconfig,
+        &[
+            "--azure-subscription",
+            &space.subscription,
+            "--azure-resource-group",
+            &space.resource_group,
+            "--azure-cluster",
+            &space.cluster,
+            "--azure-billing-container",
+            azure::BILLING_CONTAINER,
+        ],
+    );
+    for line in [
+        format!("storageAccount: {}", azure::BACKUP_ACCOUNT),
+        format!("storageAccount: {}", azure::BILLING_ACCOUNT),
+        format!("container: {}", azure::BILLING_CONTAINER),
+        format!("keyVault: {}", azure::VAULT),
+        format!("location: {}", azure::LOCATION),
+    ] {
+        assert!(spec.contains(&line), "{line}:\n{spec}");
+    }
 }

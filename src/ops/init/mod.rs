@@ -246,8 +246,24 @@ async fn survey(options: &Options, seen: &Seen) -> Result<Survey> {
                 .survey(region, cluster, seen, choices, options.parallelism)
                 .await
         }
-        CloudFlags::Azure { .. } | CloudFlags::Gcp { .. } => Err(Error::user(
-            "idplan init reads AWS spaces only so far: write the spec by hand (docs/spec.md)",
+        CloudFlags::Azure {
+            subscription,
+            resource_group,
+            cluster,
+            billing_container,
+        } => {
+            let group = crate::provider::azure::survey::Group {
+                subscription,
+                resource_group,
+                cluster,
+                billing_container: billing_container.as_deref(),
+            };
+            let driver = crate::provider::azure::AzureDriver::new()?;
+            driver.survey(&group, seen, choices).await
+        }
+        CloudFlags::Gcp { .. } => Err(Error::user(
+            "idplan init reads AWS and Azure spaces only so far: write the spec by hand \
+             (docs/spec.md)",
         )),
     }
 }
