@@ -270,3 +270,90 @@ fn azure_manual_space_is_adopted_through_init() {
         assert!(spec.contains(&line), "{line}:\n{spec}");
     }
 }
+
+// -- Bad input -----------------------------------------------------------------------------
+
+/// Control planes whose `vector` service accounts name two roles: init names both, with
+/// their namespaces, and writes nothing until told which to adopt.
+#[test]
+fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
+    use crate::support::manual::ROLE_ARN;
+
+    let ms = Ministack::start();
+    let kube = FakeKube::start();
+    let space = aws::guide(&ms, &kube, Mode::IrsaExact, N);
+    let billing = space.role(Component::Billing).arn.clone();
+    let other = space.role(Component::Backup).arn.clone();
+    let odd = &space.namespaces[1];
+    kube.put(
+        "serviceaccounts",
+        serde_json::json!({"metadata": {"name": "vector", "namespace": odd,
+                                        "annotations": {ROLE_ARN: other}}}),
+    );
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let init = |more: &[&str]| {
+        let mut args = vec![
+            "init",
+            "--kubeconfig",
+            kubeconfig,
+            "--aws-region",
+            &space.region,
+            "--aws-cluster",
+            &space.cluster,
+        ];
+        args.extend_from_slice(more);
+        dir.idplan(&ms, &args)
+    };
+
+    let asked = init(&[]);
+    asked.assert_code(1);
+    let others: Vec<&str> = space
+        .namespaces
+        .iter()
+        .filter(|n| *n != odd)
+        .map(String::as_str)
+        .collect();
+    asked.assert_stderr_contains(&format!("{billing} in {}", others.join(", ")));
+    asked.assert_stderr_contains(&format!("{other} in {odd}"));
+    asked.assert_stderr_contains("--identity billing=VALUE");
+    assert!(!dir.path().join("idplan.yaml").exists(), "nothing written");
+
+    let chosen = format!("billing={billing}");
+    init(&["--identity", &chosen]).assert_code(0);
+    let spec = std::fs::read_to_string(dir.path().join("idplan.yaml")).unwrap();
+    assert!(
+        spec.contains(&format!(
+            "# chosen with --identity; other control planes named {other} ({odd})"
+        )),
+        "{spec}"
+    );
+    assert!(
+        spec.contains(&format!("name: {}\n", space.role(Component::Billing).name)),
+        "{spec}"
+    );
+
+    // The file exists: replaced only with --force.
+    init(&["--identity", &chosen])
+        .assert_code(1)
+        .assert_stderr_contains("pass --force");
+    init(&["--identity", &chosen, "--force"]).assert_code(0);
+
+    // A choice no control plane names is refused, with what they name.
+    let wrong = init(&[
+        "--identity",
+        "billing=arn:aws:iam::000000000000:role/none",
+        "--force",
+    ]);
+    wrong.assert_code(1);
+    wrong.assert_stderr_contains("no vector service account names that role ARN");
+}
+
+#[test]
+fn init_needs_one_cloud_cluster() {
+    let dir = TestDir::new();
+    let out = dir.idplan_offline(&["init", "--context", "x"]);
+    out.assert_code(1);
+    out.assert_stderr_contains("name the Space's cluster on one cloud");
+}
