@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::support::manual::aws::{self, Mode};
-use crate::support::manual::{Component, Ids, N};
+use crate::support::manual::{self, Component, Ids, N};
 use crate::support::{FakeKube, Ministack, Output, TestDir};
 
 /// The kubeconfig context of the manual Space's cluster.
@@ -92,6 +92,10 @@ pub struct Scenario<'a> {
     /// The host namespace whose pods must restart to use the credentials idplan gave their
     /// control plane (a pod identity association, an Azure federated credential), if any.
     pub restart: Option<&'a str>,
+    /// The Space's cluster, where pods are rolled out after a restart.
+    pub kube: &'a FakeKube,
+    /// The label the guides put on the components' pods (Azure's).
+    pub pod_label: Option<(&'a str, &'a str)>,
     /// What the spec must hold for each adopted component (the team's identity names).
     pub names: Vec<String>,
 }
@@ -127,28 +131,35 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
         .assert_stdout_contains("No changes.");
     (s.idplan)(&["drift"]).assert_code(0);
     let verify = (s.idplan)(&["verify"]);
-    match s.restart {
-        None => {
-            verify.assert_code(0);
-        }
+    if let Some(namespace) = s.restart {
         // Pods that started before idplan gave their control plane its credentials: only
-        // those are restarted.
-        Some(namespace) => {
-            verify.assert_code(2);
-            let findings: Vec<&str> = verify
-                .stdout
-                .lines()
-                .filter(|l| l.contains(": pod "))
-                .collect();
-            assert_eq!(findings.len(), 3, "{}", verify.stdout);
-            assert!(
-                findings
-                    .iter()
-                    .all(|l| l.contains(namespace) && l.contains("restart deployment")),
-                "{}",
-                verify.stdout
-            );
-        }
+        // those are restarted, then verify finds nothing.
+        verify.assert_code(2);
+        let findings: Vec<&str> = verify
+            .stdout
+            .lines()
+            .filter(|l| l.contains(": pod "))
+            .collect();
+        assert_eq!(findings.len(), 3, "{}", verify.stdout);
+        assert!(
+            findings
+                .iter()
+                .all(|l| l.contains(namespace) && l.contains("restart deployment")),
+            "{}",
+            verify.stdout
+        );
+        let restarted = (s.idplan)(&["verify", "--restart"]);
+        let lines: Vec<&str> = restarted
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("Restarted deployment"))
+            .collect();
+        assert_eq!(lines.len(), 3, "{}", restarted.stdout);
+        assert!(lines.iter().all(|l| l.contains(namespace)), "{lines:?}");
+        manual::roll_out(s.kube, namespace, s.pod_label);
+        (s.idplan)(&["verify"]).assert_code(0);
+    } else {
+        verify.assert_code(0);
     }
     assert_kept(&before, &(s.ids)());
 
@@ -188,6 +199,8 @@ fn aws_scenario(mode: Mode) -> String {
         identity_types: &["aws_iam_role"],
         names: aws_names(&space),
         restart: (mode == Mode::PodIdentity).then_some(added.as_str()),
+        kube: &kube,
+        pod_label: None,
     };
     adopt_by_init(
         &scenario,
@@ -245,6 +258,8 @@ fn azure_manual_space_is_adopted_through_init() {
             .map(|c| space.identity(c).name.clone())
             .into(),
         restart: Some(&added),
+        kube: &kube,
+        pod_label: Some(manual::AZURE_USE),
     };
     let spec = adopt_by_init(
         &scenario,
