@@ -47,7 +47,8 @@ impl AwsDriver {
                 .await?
         };
         let mut components = Vec::new();
-        let mut wildcard = Vec::new();
+        // (role, whether it trusts a pattern of subjects) of the adopted components.
+        let mut trusts = Vec::new();
         for kind in ComponentKind::ALL {
             let left_out = |why: String| DraftComponent::LeftOut { kind, why };
             if !seen.accounts.contains_key(&kind) {
@@ -96,9 +97,7 @@ impl AwsDriver {
                     continue;
                 }
             };
-            if role.wildcard {
-                wildcard.push(role.name.clone());
-            }
+            trusts.push((role.name.clone(), role.wildcard));
             components.push(DraftComponent::Adopted {
                 kind,
                 name: role.name,
@@ -116,15 +115,7 @@ impl AwsDriver {
                     "the components' service accounts carry eks.amazonaws.com/role-arn",
                 ),
             );
-            fields.push(if wildcard.is_empty() {
-                Field::text("subjects", "exact")
-                    .with_comment("the roles trust each control plane's service account by name")
-            } else {
-                Field::text("subjects", "wildcard").with_comment(format!(
-                    "role {} trusts a StringLike pattern of subjects",
-                    wildcard.join(", ")
-                ))
-            });
+            fields.push(subjects(&trusts));
         } else {
             fields.push(Field::text("mode", "pod-identity").with_comment(
                 "no role-arn annotation: the cluster's pod identity associations name the roles",
@@ -293,6 +284,29 @@ impl AwsDriver {
     }
 }
 
+/// The space's `subjects`: `wildcard` when every adopted role trusts a pattern, else `exact`
+/// (the narrower trust), said in a comment when the roles differ.
+fn subjects(trusts: &[(String, bool)]) -> Field {
+    let patterns: Vec<&str> = trusts
+        .iter()
+        .filter(|(_, wildcard)| *wildcard)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if patterns.is_empty() {
+        Field::text("subjects", "exact")
+            .with_comment("the roles trust each control plane's service account by name")
+    } else if patterns.len() == trusts.len() {
+        Field::text("subjects", "wildcard")
+            .with_comment("the roles trust a StringLike pattern of service accounts")
+    } else {
+        Field::text("subjects", "exact").with_comment(format!(
+            "a StringLike pattern of service accounts in {}, exact ones in the other roles: \
+             exact is the narrower trust (set wildcard to keep the pattern)",
+            patterns.join(", ")
+        ))
+    }
+}
+
 /// A role's name from its ARN; a role of another path is left out (idplan names roles by
 /// the ARN of path `/`).
 fn role_name(arn: &str) -> std::result::Result<String, String> {
@@ -437,6 +451,26 @@ mod tests {
                 .unwrap_err()
                 .contains("no S3 bucket")
         );
+    }
+
+    #[test]
+    fn roles_that_differ_get_the_narrower_trust() {
+        let text = |f: Field| match f.value {
+            Yaml::Text(t) => t,
+            other => panic!("{other:?}"),
+        };
+        let all = [("a".to_string(), true), ("b".to_string(), true)];
+        assert_eq!(text(subjects(&all)), "wildcard");
+        let mixed = [("a".to_string(), true), ("b".to_string(), false)];
+        let field = subjects(&mixed);
+        assert!(
+            field
+                .comment
+                .as_ref()
+                .unwrap()
+                .starts_with("a StringLike pattern of service accounts in a,")
+        );
+        assert_eq!(text(field), "exact");
     }
 
     #[test]
