@@ -263,3 +263,44 @@ pub fn covered(spec: &Spec) -> BTreeMap<String, Vec<String>> {
         })
         .collect()
 }
+
+/// The service accounts called `name` in all namespaces: one list (paged) per name, instead
+/// of a read per host namespace.
+pub async fn service_accounts_named(client: &Client, name: &str) -> Result<Vec<ServiceAccount>> {
+    let api: Api<ServiceAccount> = Api::all(client.clone());
+    let mut out = Vec::new();
+    let mut params = ListParams::default()
+        .fields(&format!("metadata.name={name}"))
+        .limit(500);
+    loop {
+        let page = api
+            .list(&params)
+            .await
+            .map_err(|e| failed(format!("serviceaccounts named {name}"), "list", e))?;
+        // Filtered again: the selector is a server-side convenience, the match is the contract.
+        out.extend(
+            page.items
+                .into_iter()
+                .filter(|sa| sa.metadata.name.as_deref() == Some(name)),
+        );
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// The kubeconfig's current context (what `kubectl` uses when no context is named).
+pub fn current_context(kubeconfig: Option<&std::path::Path>) -> Result<String> {
+    let config = match kubeconfig {
+        Some(path) => Kubeconfig::read_from(path),
+        None => Kubeconfig::read(),
+    }
+    .map_err(|e| Error::user(format!("cannot read the kubeconfig: {e}")))?;
+    config
+        .current_context
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            Error::user("the kubeconfig has no current context: name one with --context")
+        })
+}

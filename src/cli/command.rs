@@ -5,11 +5,13 @@ use clap::{Parser, Subcommand};
 use crate::error::Result;
 
 use super::{
-    ExitStatus, SpecArgs, apply, docs, drift, helm_values, plan, show, state, validate, verify,
+    ExitStatus, SpecArgs, apply, docs, drift, helm_values, init, plan, show, state, validate,
+    verify,
 };
 
 const AFTER_HELP: &str = "\
 Typical use:
+  idplan init --aws-region R --aws-cluster C   write idplan.yaml from a Space set up by hand
   idplan validate                      check idplan.yaml and its limits, no cloud calls
   idplan plan --out pr.json            what would change; saved for review
   idplan apply plans/pr.json           apply exactly the reviewed plan
@@ -44,6 +46,9 @@ pub(super) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(super) enum Command {
+    /// Write the spec that adopts the identities a running Space uses (set up by hand from
+    /// the Spaces guides): reads its cluster and its cloud, never overwrites without --force.
+    Init(init::InitArgs),
     /// Check the spec and every limit it alone decides; makes no cloud call.
     Validate(SpecArgs),
     /// Print the JSON Schema of the spec file.
@@ -72,6 +77,7 @@ pub(super) enum Command {
 
 pub(super) async fn run(command: Command) -> Result<ExitStatus> {
     match command {
+        Command::Init(args) => init::run(args).await,
         Command::Validate(args) => validate::validate(args),
         Command::Schema => validate::schema(),
         Command::Plan(args) => plan::run(args).await,

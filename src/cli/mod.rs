@@ -8,6 +8,7 @@ mod command;
 mod docs;
 mod drift;
 mod helm_values;
+mod init;
 mod plan;
 mod show;
 mod state;

@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod drift;
 pub mod helm_values;
+pub mod init;
 pub mod inspect;
 pub mod plan;
 pub mod validate;

@@ -13,6 +13,7 @@
 //! 4. `names`: the name rules those checks use, and the one default resource name.
 
 mod check;
+pub mod draft;
 #[cfg(test)]
 mod fixtures;
 mod load;

@@ -18,6 +18,7 @@ mod cli;
 mod gcp;
 mod gcp_acceptance;
 mod gcp_fake_shapes;
+mod init;
 mod kube;
 mod manual_setup;
 mod ministack_paging;

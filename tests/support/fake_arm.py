@@ -19,7 +19,8 @@ against the official examples in ../shared/reference/azure/ by tests/e2e/azure.r
   another name, or under the same name again (a retried create); 400 PrincipalNotFound for a principal created seconds ago without
   `principalType` (directory replication);
 - identity DELETE is a long-running operation: 202 + Azure-AsyncOperation, polled;
-- list calls page with `nextLink` (2 items a page);
+- list calls page with `nextLink` (2 items a page): federated credentials, role assignments,
+  and the identities and key vaults of a resource group (`idplan init`);
 - the built-in role definitions `az role assignment create --role NAME` looks up
   (GET `{scope}/providers/Microsoft.Authorization/roleDefinitions?$filter=roleName eq '...'`
   and by id), in the subscription-scoped id form Azure answers;
@@ -43,7 +44,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import faults
 
@@ -108,6 +109,7 @@ def not_found(kind, name):
 
 RG = r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
 ROUTES = [
+    ("identities", re.compile(RG + r"/providers/microsoft\.managedidentity/userassignedidentities$")),
     ("identity", re.compile(RG + r"/providers/microsoft\.managedidentity/userassignedidentities/(?P<name>[^/]+)$")),
     ("fics", re.compile(RG + r"/providers/microsoft\.managedidentity/userassignedidentities/(?P<name>[^/]+)/federatedidentitycredentials$")),
     ("fic", re.compile(RG + r"/providers/microsoft\.managedidentity/userassignedidentities/(?P<name>[^/]+)/federatedidentitycredentials/(?P<fic>[^/]+)$")),
@@ -116,6 +118,7 @@ ROUTES = [
     ("definition", re.compile(r"(?P<scope>.*)/providers/microsoft\.authorization/roledefinitions/(?P<name>[^/]+)$")),
     ("definitions", re.compile(r"(?P<scope>.*)/providers/microsoft\.authorization/roledefinitions$")),
     ("access", re.compile(RG + r"/providers/microsoft\.keyvault/vaults/(?P<name>[^/]+)/accesspolicies/(?P<op>add|remove|replace)$")),
+    ("vaults", re.compile(RG + r"/providers/microsoft\.keyvault/vaults$")),
     ("vault", re.compile(RG + r"/providers/microsoft\.keyvault/vaults/(?P<name>[^/]+)$")),
     ("storage", re.compile(RG + r"/providers/microsoft\.storage/storageaccounts/(?P<name>[^/]+)$")),
     ("cluster", re.compile(RG + r"/providers/microsoft\.containerservice/managedclusters/(?P<name>[^/]+)$")),
@@ -327,18 +330,39 @@ class Handler(BaseHTTPRequestHandler):
     def identity_id(self, path):
         return path.lower().split("/federatedidentitycredentials")[0]
 
+    def page(self, path, query, items):
+        """One page of a list, with the `nextLink` to the next one."""
+        start = int(query.get("$skiptoken", "0"))
+        out = {"value": items[start:start + PAGE]}
+        if start + PAGE < len(items):
+            # The next page keeps the query ($filter too), as ARM's nextLink does.
+            rest = {k: v for k, v in query.items() if k != "$skiptoken"}
+            rest["$skiptoken"] = str(start + PAGE)
+            out["nextLink"] = f"{self.base()}{path}?{urlencode(rest, quote_via=quote)}"
+        return 200, out, None
+
+    def in_group(self, kind, path):
+        """Every resource of `kind` in the resource group of list `path`, sorted by name."""
+        group = path.lower().rsplit("/providers/", 1)[0] + "/providers/"
+        with LOCK:
+            items = [v for k, v in STATE[kind].items() if k.startswith(group)]
+        return sorted(items, key=lambda v: v["name"].lower())
+
+    def identities_get(self, m, path, body, query):
+        # UserAssignedIdentities_ListByResourceGroup
+        return self.page(path, query, self.in_group("identities", path))
+
+    def vaults_get(self, m, path, body, query):
+        # Vaults_ListByResourceGroup: whole vaults, access policies included.
+        return self.page(path, query, self.in_group("vaults", path))
+
     def fics_get(self, m, path, body, query):
         ident = self.identity_id(path)
         with LOCK:
             if ident not in STATE["identities"]:
                 raise not_found("Microsoft.ManagedIdentity/userAssignedIdentities", m["name"])
             items = sorted(STATE["fics"].get(ident, {}).values(), key=lambda f: f["name"].lower())
-        start = int(query.get("$skiptoken", "0"))
-        out = {"value": items[start:start + PAGE]}
-        if start + PAGE < len(items):
-            out["nextLink"] = (f"{self.base()}{path}?api-version={query['api-version']}"
-                               f"&$skiptoken={start + PAGE}")
-        return 200, out, None
+        return self.page(path, query, items)
 
     def fic_get(self, m, path, body, query):
         ident = self.identity_id(path)
@@ -486,7 +510,7 @@ class Handler(BaseHTTPRequestHandler):
             items = [a for a in STATE["assignments"].values()
                      if (principal is None or a["properties"]["principalId"] == principal)
                      and (a["properties"]["scope"].lower().startswith(scope) or scope.startswith(a["properties"]["scope"].lower()))]
-        return 200, {"value": items}, None
+        return self.page(path, query, sorted(items, key=lambda a: a["name"]))
 
     # -- role definitions (built-in only) --------------------------------------------
 

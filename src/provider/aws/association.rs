@@ -136,7 +136,7 @@ impl AwsDriver {
     }
 
     /// Lists a cluster's associations, all or those of one (namespace, service account).
-    async fn list_associations(
+    pub(super) async fn list_associations(
         &self,
         location: &Location,
         cluster: &str,

@@ -5,6 +5,7 @@
 pub mod association;
 pub mod oidc;
 pub mod role;
+pub mod survey;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -18,7 +18,7 @@ const GET_ASSIGNMENT: Op = Op {
     version: AUTHZ,
     retry_code: None,
 };
-const LIST_ASSIGNMENTS: Op = Op {
+pub(super) const LIST_ASSIGNMENTS: Op = Op {
     api: "GET Microsoft.Authorization/roleAssignments",
     stat: "azure:RoleAssignments_ListForScope",
     version: AUTHZ,
@@ -76,22 +76,22 @@ impl AssignmentAttributes {
 /// ARM's answer for an assignment.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct ArmAssignment {
+pub(super) struct ArmAssignment {
     name: Option<String>,
-    properties: ArmProperties,
+    pub(super) properties: ArmProperties,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct ArmProperties {
-    scope: String,
-    role_definition_id: String,
+pub(super) struct ArmProperties {
+    pub(super) scope: String,
+    pub(super) role_definition_id: String,
     principal_id: Value,
     principal_type: String,
 }
 
 /// The GUID of a role definition id, whatever its form (tenant or subscription scoped).
-fn role_guid(id: &str) -> String {
+pub(super) fn role_guid(id: &str) -> String {
     id.rsplit_once('/')
         .map_or(id, |(_, guid)| guid)
         .to_ascii_lowercase()

@@ -12,7 +12,7 @@ use crate::provider::rest::answer;
 use crate::provider::tags::{self, Noun, Tags};
 use crate::provider::{Adoption, attributes, attributes_of, owners_keys, to_attributes};
 
-const MSI: &str = "2026-05-31";
+pub(super) const MSI: &str = "2026-05-31";
 
 const GET_IDENTITY: Op = Op {
     api: "GET Microsoft.ManagedIdentity/userAssignedIdentities",

@@ -6,6 +6,7 @@
 pub mod assignment;
 pub mod credential;
 pub mod identity;
+pub mod survey;
 pub mod vault;
 
 use std::collections::HashMap;
@@ -43,7 +44,7 @@ pub(crate) struct Op {
 const AKS: &str = "2026-08-01";
 const STORAGE: &str = "2025-01-01";
 
-const GET_CLUSTER: Op = Op {
+pub(super) const GET_CLUSTER: Op = Op {
     api: "GET Microsoft.ContainerService/managedClusters",
     stat: "azure:ManagedClusters_Get",
     version: AKS,

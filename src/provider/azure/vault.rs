@@ -13,7 +13,7 @@ use crate::provider::rest::answer;
 use crate::provider::{Adoption, attributes, attributes_of, to_attributes};
 use crate::recipe::azure::SECRET_PERMISSIONS;
 
-const KEYVAULT: &str = "2026-02-01";
+pub(super) const KEYVAULT: &str = "2026-02-01";
 
 const GET_VAULT: Op = Op {
     api: "GET Microsoft.KeyVault/vaults",

@@ -199,44 +199,67 @@ pub fn helm_components(
             }
             kube.create(&format!("/api/v1/namespaces/{ns}/serviceaccounts"), object);
 
-            // The workload: seeded, as the controllers (not a client) make replica sets and pods.
-            let name = deployment(c);
-            let selector = json!({"app.kubernetes.io/name": name});
-            let mut pod_labels = selector.clone();
-            if let Some((key, value)) = pod_label {
-                pod_labels[key] = json!(value);
-            }
-            let template = json!({
-                "metadata": {"labels": pod_labels},
-                "spec": {"serviceAccountName": sa, "containers": [{"name": name, "image": name}]},
-            });
-            let owner = |kind: &str, owner: &str| {
-                json!([{"apiVersion": "apps/v1", "kind": kind, "name": owner,
-                        "uid": format!("{ns}-{owner}"), "controller": true}])
-            };
-            kube.put(
-                "deployments",
-                json!({"metadata": {"name": name, "namespace": ns,
-                                    "labels": {"app.kubernetes.io/managed-by": "Helm"}},
-                       "spec": {"selector": {"matchLabels": selector}, "template": template}}),
-            );
-            let replica_set = format!("{name}-7d9c5b");
-            kube.put(
-                "replicasets",
-                json!({"metadata": {"name": replica_set, "namespace": ns,
-                                    "ownerReferences": owner("Deployment", name)},
-                       "spec": {"selector": {"matchLabels": selector}, "template": template}}),
-            );
-            kube.put(
-                "pods",
-                json!({"metadata": {"name": format!("{replica_set}-x1"), "namespace": ns,
-                                    "labels": template["metadata"]["labels"],
-                                    "ownerReferences": owner("ReplicaSet", &replica_set)},
-                       "spec": template["spec"],
-                       "status": {"phase": "Running", "startTime": started}}),
-            );
+            workload(kube, ns, c, pod_label, &started);
         }
     }
+}
+
+/// What the deployment controller does after `kubectl rollout restart` of the components in
+/// `namespace`: each one's pod replaced by one started now.
+#[track_caller]
+pub fn roll_out(kube: &FakeKube, namespace: &str, pod_label: Option<(&str, &str)>) {
+    let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    for c in Component::ALL {
+        workload(kube, namespace, c, pod_label, &started);
+    }
+}
+
+/// Component `c`'s deployment, replica set and one running pod started at `started`, seeded
+/// as the controllers (not a client) make them.
+#[track_caller]
+fn workload(
+    kube: &FakeKube,
+    ns: &str,
+    c: Component,
+    pod_label: Option<(&str, &str)>,
+    started: &str,
+) {
+    let sa = c.service_account();
+    let name = deployment(c);
+    let selector = json!({"app.kubernetes.io/name": name});
+    let mut pod_labels = selector.clone();
+    if let Some((key, value)) = pod_label {
+        pod_labels[key] = json!(value);
+    }
+    let template = json!({
+        "metadata": {"labels": pod_labels},
+        "spec": {"serviceAccountName": sa, "containers": [{"name": name, "image": name}]},
+    });
+    let owner = |kind: &str, owner: &str| {
+        json!([{"apiVersion": "apps/v1", "kind": kind, "name": owner,
+                "uid": format!("{ns}-{owner}"), "controller": true}])
+    };
+    kube.put(
+        "deployments",
+        json!({"metadata": {"name": name, "namespace": ns,
+                            "labels": {"app.kubernetes.io/managed-by": "Helm"}},
+               "spec": {"selector": {"matchLabels": selector}, "template": template}}),
+    );
+    let replica_set = format!("{name}-7d9c5b");
+    kube.put(
+        "replicasets",
+        json!({"metadata": {"name": replica_set, "namespace": ns,
+                            "ownerReferences": owner("Deployment", name)},
+               "spec": {"selector": {"matchLabels": selector}, "template": template}}),
+    );
+    kube.put(
+        "pods",
+        json!({"metadata": {"name": format!("{replica_set}-x1"), "namespace": ns,
+                            "labels": template["metadata"]["labels"],
+                            "ownerReferences": owner("ReplicaSet", &replica_set)},
+               "spec": template["spec"],
+               "status": {"phase": "Running", "startTime": started}}),
+    );
 }
 
 /// A control plane created after the manual setup (index `i`): [`control_plane`] and

@@ -1,0 +1,374 @@
+//! From the manual setup to idplan: the Spaces guides' recipe run literally
+//! (`support/manual`), then `idplan init` writes the spec from the running Space, and the
+//! team's identities are adopted without breaking anything: the plan deletes, replaces and
+//! creates no identity; apply converges; the next plan is `No changes.`, drift and verify
+//! find nothing, the ids are the same; a component that leaves the spec is released, not
+//! deleted.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::manual::aws::{self, Mode};
+use crate::support::manual::{self, Component, Ids, N};
+use crate::support::{FakeKube, Ministack, Output, TestDir};
+
+/// The kubeconfig context of the manual Space's cluster.
+const CONTEXT: &str = "space-prod";
+
+/// The plan on an init-written spec makes no destructive change: no delete, no replace, and
+/// no create of an identity (`identity_types`: the role, managed identity or Google service
+/// account type). Returns the addresses created (idplan's own policy, what the manual setup
+/// was missing).
+#[track_caller]
+pub fn assert_not_destructive(plan: &Value, identity_types: &[&str]) -> BTreeSet<String> {
+    let mut created = BTreeSet::new();
+    for change in plan["resource_changes"]
+        .as_array()
+        .expect("resource_changes")
+    {
+        let address = change["address"].as_str().unwrap();
+        let action = change["action"].as_str().unwrap();
+        assert!(
+            matches!(action, "create" | "update" | "no-op"),
+            "{address}: {action} on an init-written spec\n{change:#}"
+        );
+        if action == "create" {
+            let kind = address.split('.').next().unwrap();
+            assert!(
+                !identity_types.contains(&kind),
+                "{address}: a new identity beside the Space's own\n{change:#}"
+            );
+            created.insert(address.to_string());
+        }
+    }
+    assert_eq!(plan["summary"]["destroy"], 0, "{}", plan["summary"]);
+    created
+}
+
+/// The spec without component `c` (its block as init writes it: the key, then lines
+/// indented deeper).
+pub fn without_component(spec: &str, c: Component) -> String {
+    let key = format!("      {}:", c.key());
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in spec.lines() {
+        if line == key {
+            skipping = true;
+            continue;
+        }
+        if skipping && line.starts_with("        ") {
+            continue;
+        }
+        skipping = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert_ne!(out, spec, "{} is in the spec", c.key());
+    out
+}
+
+/// Every id the manual setup made is still there, the same (idplan may have added its own,
+/// such as an association for a control plane created since).
+#[track_caller]
+fn assert_kept(before: &Ids, after: &Ids) {
+    for (key, id) in before {
+        assert_eq!(
+            after.get(key),
+            Some(id),
+            "{key}: before {before:#?}\nafter {after:#?}"
+        );
+    }
+}
+
+/// One cloud's runs of the binary and reads of its peer, for [`adopt_by_init`].
+pub struct Scenario<'a> {
+    pub dir: &'a TestDir,
+    pub idplan: &'a dyn Fn(&[&str]) -> Output,
+    pub ids: &'a dyn Fn() -> Ids,
+    /// The identity type of the plan's addresses (`aws_iam_role`, ...).
+    pub identity_types: &'a [&'a str],
+    /// The host namespace whose pods must restart to use the credentials idplan gave their
+    /// control plane (a pod identity association, an Azure federated credential), if any.
+    pub restart: Option<&'a str>,
+    /// The Space's cluster, where pods are rolled out after a restart.
+    pub kube: &'a FakeKube,
+    /// The label the guides put on the components' pods (Azure's).
+    pub pod_label: Option<(&'a str, &'a str)>,
+    /// What the spec must hold for each adopted component (the team's identity names).
+    pub names: Vec<String>,
+}
+
+/// Runs `idplan init` with `init_args`, then plan, apply, plan, drift and verify, and releases
+/// sharedSecrets. Returns the spec init wrote.
+pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> String {
+    let before = (s.ids)();
+    let kubeconfig = kubeconfig.display().to_string();
+    let mut args = vec!["init", "--kubeconfig", &kubeconfig, "--context", CONTEXT];
+    args.extend_from_slice(init_args);
+    let init = (s.idplan)(&args);
+    init.assert_code(0);
+    init.assert_stderr_contains("Wrote idplan.yaml");
+    let spec = std::fs::read_to_string(s.dir.path().join("idplan.yaml")).unwrap();
+    assert_eq!(spec.matches("\n        adopt: true\n").count(), 3, "{spec}");
+    for name in &s.names {
+        assert!(spec.contains(&format!("name: {name}\n")), "{name}:\n{spec}");
+    }
+    assert!(spec.contains(&format!("context: {CONTEXT}")), "{spec}");
+
+    // Never overwritten without --force.
+    let again = (s.idplan)(&args);
+    again.assert_code(1);
+    again.assert_stderr_contains("idplan.yaml exists");
+
+    let plan = (s.idplan)(&["plan", "--format", "json"]);
+    plan.assert_code(0);
+    assert_not_destructive(&plan.json(), s.identity_types);
+    (s.idplan)(&["apply", "--auto-approve"]).assert_code(0);
+    (s.idplan)(&["plan", "--detailed-exitcode"])
+        .assert_code(0)
+        .assert_stdout_contains("No changes.");
+    (s.idplan)(&["drift"]).assert_code(0);
+    let verify = (s.idplan)(&["verify"]);
+    if let Some(namespace) = s.restart {
+        // Pods that started before idplan gave their control plane its credentials: only
+        // those are restarted, then verify finds nothing.
+        verify.assert_code(2);
+        let findings: Vec<&str> = verify
+            .stdout
+            .lines()
+            .filter(|l| l.contains(": pod "))
+            .collect();
+        assert_eq!(findings.len(), 3, "{}", verify.stdout);
+        assert!(
+            findings
+                .iter()
+                .all(|l| l.contains(namespace) && l.contains("restart deployment")),
+            "{}",
+            verify.stdout
+        );
+        let restarted = (s.idplan)(&["verify", "--restart"]);
+        let lines: Vec<&str> = restarted
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("Restarted deployment"))
+            .collect();
+        assert_eq!(lines.len(), 3, "{}", restarted.stdout);
+        assert!(lines.iter().all(|l| l.contains(namespace)), "{lines:?}");
+        manual::roll_out(s.kube, namespace, s.pod_label);
+        (s.idplan)(&["verify"]).assert_code(0);
+    } else {
+        verify.assert_code(0);
+    }
+    assert_kept(&before, &(s.ids)());
+
+    // sharedSecrets leaves the spec: released, not deleted.
+    s.dir.write(
+        "idplan.yaml",
+        &without_component(&spec, Component::SharedSecrets),
+    );
+    let released = (s.idplan)(&["apply", "--auto-approve"]);
+    released.assert_code(0);
+    released.assert_stdout_contains("will be released");
+    assert_kept(&before, &(s.ids)());
+    spec
+}
+
+// -- AWS ----------------------------------------------------------------------------------
+
+fn aws_names(space: &aws::AwsSpace) -> Vec<String> {
+    Component::ALL.map(|c| space.role(c).name.clone()).into()
+}
+
+/// The guides' AWS recipe in `mode`, then init, with one more control plane created since
+/// the manual setup (annotated by Helm, no trust subject or association on the cloud side).
+fn aws_scenario(mode: Mode) -> String {
+    let ms = Ministack::start();
+    let kube = FakeKube::start();
+    let space = aws::guide(&ms, &kube, mode, N);
+    let added = space.add_control_plane(&kube, N);
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let idplan = |args: &[&str]| dir.idplan(&ms, args);
+    let ids = || space.read_ids(&ms);
+    let scenario = Scenario {
+        dir: &dir,
+        idplan: &idplan,
+        ids: &ids,
+        identity_types: &["aws_iam_role"],
+        names: aws_names(&space),
+        restart: (mode == Mode::PodIdentity).then_some(added.as_str()),
+        kube: &kube,
+        pod_label: None,
+    };
+    adopt_by_init(
+        &scenario,
+        &kubeconfig,
+        &[
+            "--aws-region",
+            &space.region,
+            "--aws-cluster",
+            &space.cluster,
+        ],
+    )
+}
+
+#[test]
+fn aws_irsa_exact_manual_space_is_adopted_through_init() {
+    let spec = aws_scenario(Mode::IrsaExact);
+    assert!(spec.contains("mode: irsa\n"), "{spec}");
+    assert!(spec.contains("subjects: exact\n"), "{spec}");
+    assert!(spec.contains("bucket: "), "{spec}");
+}
+
+#[test]
+fn aws_irsa_wildcard_manual_space_is_adopted_through_init() {
+    let spec = aws_scenario(Mode::IrsaWildcard);
+    assert!(spec.contains("subjects: wildcard\n"), "{spec}");
+}
+
+#[test]
+fn aws_pod_identity_manual_space_is_adopted_through_init() {
+    let spec = aws_scenario(Mode::PodIdentity);
+    assert!(spec.contains("mode: pod-identity\n"), "{spec}");
+}
+
+// -- Azure --------------------------------------------------------------------------------
+
+#[test]
+fn azure_manual_space_is_adopted_through_init() {
+    use crate::support::FakeArm;
+    use crate::support::manual::azure;
+
+    let arm = FakeArm::start();
+    let kube = FakeKube::start();
+    let space = azure::guide(&arm, &kube, N);
+    let added = space.add_control_plane(&kube, N);
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let idplan = |args: &[&str]| dir.idplan_azure(&arm, args);
+    let ids = || space.read_ids(&arm);
+    let scenario = Scenario {
+        dir: &dir,
+        idplan: &idplan,
+        ids: &ids,
+        identity_types: &["azurerm_user_assigned_identity"],
+        names: Component::ALL
+            .map(|c| space.identity(c).name.clone())
+            .into(),
+        restart: Some(&added),
+        kube: &kube,
+        pod_label: Some(manual::AZURE_USE),
+    };
+    let spec = adopt_by_init(
+        &scenario,
+        &kubeconfig,
+        &[
+            "--azure-subscription",
+            &space.subscription,
+            "--azure-resource-group",
+            &space.resource_group,
+            "--azure-cluster",
+            &space.cluster,
+            "--azure-billing-container",
+            azure::BILLING_CONTAINER,
+        ],
+    );
+    for line in [
+        format!("storageAccount: {}", azure::BACKUP_ACCOUNT),
+        format!("storageAccount: {}", azure::BILLING_ACCOUNT),
+        format!("container: {}", azure::BILLING_CONTAINER),
+        format!("keyVault: {}", azure::VAULT),
+        format!("location: {}", azure::LOCATION),
+    ] {
+        assert!(spec.contains(&line), "{line}:\n{spec}");
+    }
+}
+
+// -- Bad input -----------------------------------------------------------------------------
+
+/// Control planes whose `vector` service accounts name two roles: init names both, with
+/// their namespaces, and writes nothing until told which to adopt.
+#[test]
+fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
+    use crate::support::manual::ROLE_ARN;
+
+    let ms = Ministack::start();
+    let kube = FakeKube::start();
+    let space = aws::guide(&ms, &kube, Mode::IrsaExact, N);
+    let billing = space.role(Component::Billing).arn.clone();
+    let other = space.role(Component::Backup).arn.clone();
+    let odd = &space.namespaces[1];
+    kube.put(
+        "serviceaccounts",
+        serde_json::json!({"metadata": {"name": "vector", "namespace": odd,
+                                        "annotations": {ROLE_ARN: other}}}),
+    );
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let init = |more: &[&str]| {
+        let mut args = vec![
+            "init",
+            "--kubeconfig",
+            kubeconfig,
+            "--aws-region",
+            &space.region,
+            "--aws-cluster",
+            &space.cluster,
+        ];
+        args.extend_from_slice(more);
+        dir.idplan(&ms, &args)
+    };
+
+    let asked = init(&[]);
+    asked.assert_code(1);
+    let others: Vec<&str> = space
+        .namespaces
+        .iter()
+        .filter(|n| *n != odd)
+        .map(String::as_str)
+        .collect();
+    asked.assert_stderr_contains(&format!("{billing} in {}", others.join(", ")));
+    asked.assert_stderr_contains(&format!("{other} in {odd}"));
+    asked.assert_stderr_contains("--identity billing=VALUE");
+    assert!(!dir.path().join("idplan.yaml").exists(), "nothing written");
+
+    let chosen = format!("billing={billing}");
+    init(&["--identity", &chosen]).assert_code(0);
+    let spec = std::fs::read_to_string(dir.path().join("idplan.yaml")).unwrap();
+    assert!(
+        spec.contains(&format!(
+            "# chosen with --identity; other control planes named {other} ({odd})"
+        )),
+        "{spec}"
+    );
+    assert!(
+        spec.contains(&format!("name: {}\n", space.role(Component::Billing).name)),
+        "{spec}"
+    );
+
+    // The file exists: replaced only with --force.
+    init(&["--identity", &chosen])
+        .assert_code(1)
+        .assert_stderr_contains("pass --force");
+    init(&["--identity", &chosen, "--force"]).assert_code(0);
+
+    // A choice no control plane names is refused, with what they name.
+    let wrong = init(&[
+        "--identity",
+        "billing=arn:aws:iam::000000000000:role/none",
+        "--force",
+    ]);
+    wrong.assert_code(1);
+    wrong.assert_stderr_contains("no vector service account names that role ARN");
+}
+
+#[test]
+fn init_needs_one_cloud_cluster() {
+    let dir = TestDir::new();
+    let out = dir.idplan_offline(&["init", "--context", "x"]);
+    out.assert_code(1);
+    out.assert_stderr_contains("name the Space's cluster on one cloud");
+}
