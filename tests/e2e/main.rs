@@ -15,6 +15,7 @@ mod azure;
 mod azure_acceptance;
 mod ci_recipes;
 mod cli;
+mod fake_readers;
 mod gcp;
 mod gcp_acceptance;
 mod gcp_fake_shapes;
