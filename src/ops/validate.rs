@@ -19,7 +19,7 @@ pub fn validate(file: &Path) -> Result<String> {
     let mut associations: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
     // GCP resources of all spaces: spaces may share a bucket or a project's policy.
     let mut google = Vec::new();
-    let ran = desired::recipes(&spec, &Contexts::spec_alone(&spec), |i, resources| {
+    let ran = desired::recipes(&spec, &Contexts::spec_alone(&spec), &Default::default(), |i, resources| {
         match &spec.spaces[i].cloud {
             Cloud::Aws(a) => {
                 let n = resources

@@ -240,6 +240,10 @@ pub struct Plan {
     /// What a reviewer should know beyond the changes: who else the identities trust.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
+    /// Per AWS space: its mode, and whether a switch of mode is half done, as apply records
+    /// them once it finished without a failure.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aws_modes: BTreeMap<String, crate::state::AwsModes>,
 }
 
 /// A remark of the plan, not a change: shown above the changes, saved with the plan.
@@ -328,6 +332,7 @@ impl Plan {
             discovered: Vec::new(),
             control_planes: BTreeMap::new(),
             notes: Vec::new(),
+            aws_modes: BTreeMap::new(),
         }
     }
 

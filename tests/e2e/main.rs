@@ -9,6 +9,7 @@ mod support;
 
 mod adopt;
 mod aws_irsa;
+mod aws_mode_switch;
 mod aws_pod_identity;
 mod aws_pod_identity_trust;
 mod azure;

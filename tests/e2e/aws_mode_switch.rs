@@ -1,0 +1,215 @@
+//! Switching an AWS space between `irsa` and `pod-identity` end to end through the binary
+//! against ministack: two applies, the roles trusting both modes in between, so that pods
+//! still running with the old mode keep their credentials until the Helm upgrade moves them.
+
+use serde_json::{Value, json};
+
+use crate::aws_pod_identity::{Eks, expected, roles_of, setup, spec};
+use crate::support::{Ministack, Output, TestDir};
+
+const ROLES: [&str; 3] = [
+    "spaces-pi-backup",
+    "spaces-pi-billing",
+    "spaces-pi-shared-secrets",
+];
+
+fn irsa_spec() -> String {
+    spec(&[0, 1], None).replace("      mode: pod-identity\n", "      mode: irsa\n")
+}
+
+/// The modes each role's trust policy admits, per role: `irsa` for web identity from the
+/// OIDC provider, `pod-identity` for EKS's service principal.
+async fn trusted(eks: &Eks) -> Vec<Vec<&'static str>> {
+    let mut out = Vec::new();
+    for role in ROLES {
+        let trust = eks.iam.trust(role).await;
+        let mut modes: Vec<&str> = trust["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| match &s["Principal"] {
+                p if p.get("Federated").is_some() => "irsa",
+                p if p["Service"] == "pods.eks.amazonaws.com" => "pod-identity",
+                other => panic!("role {role}: unexpected principal {other}"),
+            })
+            .collect();
+        modes.sort();
+        out.push(modes);
+    }
+    out
+}
+
+async fn arns(eks: &Eks) -> Vec<String> {
+    let mut out = Vec::new();
+    for role in ROLES {
+        out.push(eks.iam.role(role).await.unwrap().arn().to_string());
+    }
+    out
+}
+
+async fn oidc_providers(eks: &Eks) -> usize {
+    let out = eks.iam.client.list_open_id_connect_providers().send().await;
+    out.unwrap().open_id_connect_provider_list().len()
+}
+
+/// The switch as the state records it for space `pi`.
+fn recorded(dir: &TestDir) -> Value {
+    dir.state()["spaces"]["pi"]["aws"].clone()
+}
+
+/// Plans, checking the summary line and the note; then applies, counting its cloud calls.
+#[track_caller]
+fn step(dir: &TestDir, ms: &Ministack, summary: &str, note: &str) -> u64 {
+    let plan = dir.idplan(ms, &["plan"]);
+    plan.assert_code(0)
+        .assert_stdout_contains(summary)
+        .assert_stdout_contains(note);
+    let apply = dir.idplan_with_env(
+        ms,
+        &["apply", "--auto-approve"],
+        &[("IDPLAN_STATS", "json")],
+    );
+    apply.assert_code(0);
+    let calls = apply.stats()["api_calls_total"].as_u64().unwrap();
+    eprintln!("{summary} {note}: {calls} cloud calls");
+    calls
+}
+
+#[track_caller]
+fn no_changes(dir: &TestDir, ms: &Ministack) -> Output {
+    let plan = dir.idplan(ms, &["plan", "--detailed-exitcode"]);
+    plan.assert_code(0)
+        .assert_stdout_contains("No changes.");
+    assert!(!plan.stdout.contains("switching"), "{}", plan.stdout);
+    plan
+}
+
+#[tokio::test]
+async fn irsa_to_pod_identity_trusts_both_until_the_second_apply() {
+    let (ms, dir, eks) = setup(&[], &irsa_spec()).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert_eq!(recorded(&dir), json!({"mode": "irsa"}));
+    let before = arns(&eks).await;
+
+    dir.write("idplan.yaml", &spec(&[0, 1], None));
+    let markdown = dir.idplan(&ms, &["plan", "--format", "markdown"]);
+    markdown.assert_stdout_contains("step 1 of 2 of switching from irsa to pod-identity");
+    // 6 associations; 3 trust policies gain the pod identity statement; nothing goes.
+    step(
+        &dir,
+        &ms,
+        "Plan: 6 to add, 3 to change, 0 to destroy.",
+        "space pi: step 1 of 2 of switching from irsa to pod-identity",
+    );
+    assert_eq!(trusted(&eks).await, vec![vec!["irsa", "pod-identity"]; 3]);
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1], "spaces-pi-shared-secrets")
+    );
+    assert_eq!(oidc_providers(&eks).await, 1, "IRSA pods still need it");
+    assert_eq!(arns(&eks).await, before);
+    assert_eq!(
+        recorded(&dir),
+        json!({"mode": "pod-identity", "switching_from": "irsa"})
+    );
+
+    // The spec unchanged: the second step drops the IRSA trust and the OIDC provider.
+    step(
+        &dir,
+        &ms,
+        "Plan: 0 to add, 3 to change, 1 to destroy.",
+        "space pi: step 2 of 2 of switching from irsa to pod-identity",
+    );
+    assert_eq!(trusted(&eks).await, vec![vec!["pod-identity"]; 3]);
+    assert_eq!(eks.associations().await.len(), 6);
+    assert_eq!(oidc_providers(&eks).await, 0);
+    assert_eq!(arns(&eks).await, before);
+    assert_eq!(recorded(&dir), json!({"mode": "pod-identity"}));
+    no_changes(&dir, &ms);
+}
+
+#[tokio::test]
+async fn pod_identity_to_irsa_keeps_the_associations_until_the_second_apply() {
+    let (ms, dir, eks) = setup(&[], &spec(&[0, 1], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let before = arns(&eks).await;
+    let associations = eks.associations().await;
+
+    dir.write("idplan.yaml", &irsa_spec());
+    // The OIDC provider; 3 trust policies gain the IRSA statement.
+    step(
+        &dir,
+        &ms,
+        "Plan: 1 to add, 3 to change, 0 to destroy.",
+        "space pi: step 1 of 2 of switching from pod-identity to irsa",
+    );
+    assert_eq!(trusted(&eks).await, vec![vec!["irsa", "pod-identity"]; 3]);
+    assert_eq!(eks.associations().await, associations, "pods still use them");
+    assert_eq!(oidc_providers(&eks).await, 1);
+    assert_eq!(arns(&eks).await, before);
+
+    step(
+        &dir,
+        &ms,
+        "Plan: 0 to add, 3 to change, 6 to destroy.",
+        "space pi: step 2 of 2 of switching from pod-identity to irsa",
+    );
+    assert_eq!(trusted(&eks).await, vec![vec!["irsa"]; 3]);
+    assert!(eks.associations().await.is_empty());
+    assert_eq!(oidc_providers(&eks).await, 1);
+    assert_eq!(arns(&eks).await, before);
+    assert_eq!(recorded(&dir), json!({"mode": "irsa"}));
+    no_changes(&dir, &ms);
+}
+
+#[tokio::test]
+async fn going_back_mid_switch_is_a_switch_of_its_own() {
+    let (ms, dir, eks) = setup(&[], &irsa_spec()).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    dir.write("idplan.yaml", &spec(&[0, 1], None));
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+
+    // Back to IRSA after step 1: pods may have moved to pod identity already, so both stay
+    // trusted (the cloud holds that already) until the next apply.
+    dir.write("idplan.yaml", &irsa_spec());
+    step(
+        &dir,
+        &ms,
+        "Plan: 0 to add, 0 to change, 0 to destroy.",
+        "space pi: step 1 of 2 of switching from pod-identity to irsa",
+    );
+    assert_eq!(trusted(&eks).await, vec![vec!["irsa", "pod-identity"]; 3]);
+    assert_eq!(eks.associations().await.len(), 6);
+    assert_eq!(
+        recorded(&dir),
+        json!({"mode": "irsa", "switching_from": "pod-identity"})
+    );
+    step(
+        &dir,
+        &ms,
+        "Plan: 0 to add, 3 to change, 6 to destroy.",
+        "space pi: step 2 of 2 of switching from pod-identity to irsa",
+    );
+    assert_eq!(trusted(&eks).await, vec![vec!["irsa"]; 3]);
+    assert!(eks.associations().await.is_empty());
+    no_changes(&dir, &ms);
+}
+
+#[tokio::test]
+async fn a_switch_whose_roles_cannot_trust_both_modes_is_refused_naming_the_space() {
+    let (ms, dir, eks) = setup(&[], &irsa_spec()).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    // Each mode's trust alone fits 800 characters; both together do not.
+    let tight = spec(&[0, 1], None).replace(
+        "      mode: pod-identity\n",
+        "      mode: pod-identity\n      trustPolicyQuota: 800\n",
+    );
+    dir.write("idplan.yaml", &tight.replace("mode: pod-identity", "mode: irsa"));
+    no_changes(&dir, &ms);
+    dir.write("idplan.yaml", &tight);
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_code(1)
+        .assert_stderr_contains("spaces[0].aws.mode")
+        .assert_stderr_contains("space pi: switching to pod-identity keeps the roles trusting both");
+    assert_eq!(trusted(&eks).await, vec![vec!["irsa"]; 3]);
+}
