@@ -29,7 +29,9 @@ async fn trusted(eks: &Eks) -> Vec<Vec<&'static str>> {
             .iter()
             .map(|s| match &s["Principal"] {
                 p if p.get("Federated").is_some() => "irsa",
-                p if p["Service"] == "pods.eks.amazonaws.com" => "pod-identity",
+                p if p["Service"].to_string().contains("pods.eks.amazonaws.com") => {
+                    "pod-identity"
+                }
                 other => panic!("role {role}: unexpected principal {other}"),
             })
             .collect();
