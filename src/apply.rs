@@ -87,13 +87,17 @@ pub async fn apply(
         .filter(|c| c.action == Action::NoOp)
         .filter_map(|c| Some((c, c.record(c.before.as_ref())?)))
         .collect();
+    // A plan without cloud writes cannot fail part way: its AWS modes go in the same write.
+    let writes_nothing = plan
+        .resource_changes
+        .iter()
+        .all(|c| c.action == Action::NoOp && c.deposed.is_none());
     journal
         .record(&|s| {
-            unchanged
-                .iter()
-                .fold(covered(s, plan), |changed, (_, record)| {
-                    s.put(record.clone()) | changed
-                })
+            let first = covered(s, plan) | (writes_nothing && aws_modes(s, plan));
+            unchanged.iter().fold(first, |changed, (_, record)| {
+                s.put(record.clone()) | changed
+            })
         })
         .await?;
     for (change, _) in unchanged.iter().filter(|(c, _)| c.importing) {
@@ -184,7 +188,7 @@ pub async fn apply(
     let outcome = outcome.into_inner().expect("outcome lock");
     // A switch of mode moves on only when all of its step was applied: after a failure the
     // next plan takes the same step again.
-    if outcome.errors.is_empty() && outcome.skipped.is_empty() {
+    if !writes_nothing && outcome.errors.is_empty() && outcome.skipped.is_empty() {
         journal.record(&|s| aws_modes(s, plan)).await?;
     }
     Ok(outcome)

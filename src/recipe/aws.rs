@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::{HOST_NAMESPACE_PATTERN, is_host_namespace, resource_name, subject};
 use crate::graph::{Address, Kind, Location, Resource};
 use crate::policy::{self, PodIdentityTrust, Trust, Values};
-pub use switch::Switch;
 use crate::provider::aws::association::AssociationAttributes;
 use crate::provider::aws::oidc::{CLUSTER_TAG, ProviderAttributes};
 use crate::provider::aws::role::{PolicyAttributes, RoleAttributes};
@@ -17,6 +16,7 @@ use crate::provider::to_attributes;
 use crate::spec::{
     AwsAccess, AwsMode, AwsSpace, Component, ComponentKind, Space, SpecError, SpecErrors, Subjects,
 };
+pub use switch::Switch;
 
 /// Name of the inline permissions policy idplan puts on each role.
 pub const POLICY_NAME: &str = "idplan";

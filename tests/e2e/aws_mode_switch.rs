@@ -29,9 +29,7 @@ async fn trusted(eks: &Eks) -> Vec<Vec<&'static str>> {
             .iter()
             .map(|s| match &s["Principal"] {
                 p if p.get("Federated").is_some() => "irsa",
-                p if p["Service"].to_string().contains("pods.eks.amazonaws.com") => {
-                    "pod-identity"
-                }
+                p if p["Service"].to_string().contains("pods.eks.amazonaws.com") => "pod-identity",
                 other => panic!("role {role}: unexpected principal {other}"),
             })
             .collect();
@@ -80,8 +78,7 @@ fn step(dir: &TestDir, ms: &Ministack, summary: &str, note: &str) -> u64 {
 #[track_caller]
 fn no_changes(dir: &TestDir, ms: &Ministack) -> Output {
     let plan = dir.idplan(ms, &["plan", "--detailed-exitcode"]);
-    plan.assert_code(0)
-        .assert_stdout_contains("No changes.");
+    plan.assert_code(0).assert_stdout_contains("No changes.");
     assert!(!plan.stdout.contains("switching"), "{}", plan.stdout);
     plan
 }
@@ -96,6 +93,8 @@ async fn irsa_to_pod_identity_trusts_both_until_the_second_apply() {
     dir.write("idplan.yaml", &spec(&[0, 1], None));
     let markdown = dir.idplan(&ms, &["plan", "--format", "markdown"]);
     markdown.assert_stdout_contains("step 1 of 2 of switching from irsa to pod-identity");
+    // Nothing is destroyed in step 1: no warning of it.
+    assert!(!markdown.stdout.contains("destroys"), "{}", markdown.stdout);
     // 6 associations; 3 trust policies gain the pod identity statement; nothing goes.
     step(
         &dir,
@@ -146,7 +145,11 @@ async fn pod_identity_to_irsa_keeps_the_associations_until_the_second_apply() {
         "space pi: step 1 of 2 of switching from pod-identity to irsa",
     );
     assert_eq!(trusted(&eks).await, vec![vec!["irsa", "pod-identity"]; 3]);
-    assert_eq!(eks.associations().await, associations, "pods still use them");
+    assert_eq!(
+        eks.associations().await,
+        associations,
+        "pods still use them"
+    );
     assert_eq!(oidc_providers(&eks).await, 1);
     assert_eq!(arns(&eks).await, before);
 
@@ -206,12 +209,17 @@ async fn a_switch_whose_roles_cannot_trust_both_modes_is_refused_naming_the_spac
         "      mode: pod-identity\n",
         "      mode: pod-identity\n      trustPolicyQuota: 800\n",
     );
-    dir.write("idplan.yaml", &tight.replace("mode: pod-identity", "mode: irsa"));
+    dir.write(
+        "idplan.yaml",
+        &tight.replace("mode: pod-identity", "mode: irsa"),
+    );
     no_changes(&dir, &ms);
     dir.write("idplan.yaml", &tight);
     let plan = dir.idplan(&ms, &["plan"]);
     plan.assert_code(1)
         .assert_stderr_contains("spaces[0].aws.mode")
-        .assert_stderr_contains("space pi: switching to pod-identity keeps the roles trusting both");
+        .assert_stderr_contains(
+            "space pi: switching to pod-identity keeps the roles trusting both",
+        );
     assert_eq!(trusted(&eks).await, vec![vec!["irsa"]; 3]);
 }

@@ -50,7 +50,10 @@ fn fake_google_readers_panic_when_the_fake_is_down() {
 #[test]
 fn fake_kube_readers_panic_when_the_fake_is_down() {
     let mut kube = FakeKube::start();
-    assert_eq!(kube.state()["objects"]["serviceaccounts"].get("x/gone"), None);
+    assert_eq!(
+        kube.state()["objects"]["serviceaccounts"].get("x/gone"),
+        None
+    );
 
     kube.0.kill();
     let message = panic_of("state", || kube.state());

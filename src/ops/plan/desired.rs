@@ -196,7 +196,14 @@ pub fn recipes(
                     )));
                 }
                 let switch = switches.get(&space.name).copied();
-                aws::resources(&spec.path, i, space, a, ctx, switch.unwrap_or(Switch::None(a.mode)))
+                aws::resources(
+                    &spec.path,
+                    i,
+                    space,
+                    a,
+                    ctx,
+                    switch.unwrap_or(Switch::None(a.mode)),
+                )
             }
             (Cloud::Azure(a), Some(Context::Azure(ctx))) => {
                 azure::resources(&spec.path, i, space, a, ctx)

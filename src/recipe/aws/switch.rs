@@ -148,10 +148,7 @@ mod tests {
     fn a_switch_takes_two_applies_and_going_back_mid_switch_takes_two_more() {
         // New space: no switch.
         assert_eq!(Switch::decide(PodIdentity, None), Switch::None(PodIdentity));
-        assert_eq!(
-            Switch::decide(Irsa, modes(Irsa, None)),
-            Switch::None(Irsa)
-        );
+        assert_eq!(Switch::decide(Irsa, modes(Irsa, None)), Switch::None(Irsa));
         let start = Switch::decide(PodIdentity, modes(Irsa, None));
         assert_eq!(
             start,

@@ -102,7 +102,10 @@ impl FakeArm {
         let body = body.map(Value::to_string).unwrap_or_default();
         match http(self.port, method, path, &headers, &body) {
             Some((status, body)) => (status, serde_json::from_str(&body).unwrap_or_default()),
-            None => panic!("{method} {path}: the fake at {} does not answer", self.endpoint),
+            None => panic!(
+                "{method} {path}: the fake at {} does not answer",
+                self.endpoint
+            ),
         }
     }
 
