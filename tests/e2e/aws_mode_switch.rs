@@ -17,10 +17,20 @@ fn irsa_spec() -> String {
     spec(&[0, 1], None).replace("      mode: pod-identity\n", "      mode: irsa\n")
 }
 
-/// The modes each role's trust policy admits, per role: `irsa` for web identity from the
-/// OIDC provider, `pod-identity` for EKS's service principal.
-async fn trusted(eks: &Eks) -> Vec<Vec<&'static str>> {
-    let mut out = Vec::new();
+/// What ministack holds of space `pi`: per role, the modes its trust policy admits (`irsa`
+/// for web identity from the OIDC provider, `pod-identity` for EKS's service principal); the
+/// associations; the OIDC providers; the role ARNs.
+#[derive(Debug, PartialEq)]
+struct Held {
+    trusted: Vec<Vec<&'static str>>,
+    associations: usize,
+    oidc_providers: usize,
+    arns: Vec<String>,
+}
+
+async fn held(eks: &Eks) -> Held {
+    let mut trusted = Vec::new();
+    let mut arns = Vec::new();
     for role in ROLES {
         let trust = eks.iam.trust(role).await;
         let mut modes: Vec<&str> = trust["Statement"]
@@ -34,22 +44,31 @@ async fn trusted(eks: &Eks) -> Vec<Vec<&'static str>> {
             })
             .collect();
         modes.sort();
-        out.push(modes);
+        trusted.push(modes);
+        arns.push(eks.iam.role(role).await.unwrap().arn().to_string());
     }
-    out
+    let providers = eks.iam.client.list_open_id_connect_providers().send().await;
+    Held {
+        trusted,
+        associations: eks.associations().await.len(),
+        oidc_providers: providers.unwrap().open_id_connect_provider_list().len(),
+        arns,
+    }
 }
 
-async fn arns(eks: &Eks) -> Vec<String> {
-    let mut out = Vec::new();
-    for role in ROLES {
-        out.push(eks.iam.role(role).await.unwrap().arn().to_string());
+/// What ministack should hold: every role trusting `modes`, with its ARN of `before`.
+fn holds(
+    modes: &[&'static str],
+    associations: usize,
+    oidc_providers: usize,
+    before: &Held,
+) -> Held {
+    Held {
+        trusted: vec![modes.to_vec(); ROLES.len()],
+        associations,
+        oidc_providers,
+        arns: before.arns.clone(),
     }
-    out
-}
-
-async fn oidc_providers(eks: &Eks) -> usize {
-    let out = eks.iam.client.list_open_id_connect_providers().send().await;
-    out.unwrap().open_id_connect_provider_list().len()
 }
 
 /// The switch as the state records it for space `pi`.
@@ -57,9 +76,15 @@ fn recorded(dir: &TestDir) -> Value {
     dir.state()["spaces"]["pi"]["aws"].clone()
 }
 
-/// Plans, checking the summary line and the note; then applies, counting its cloud calls.
-#[track_caller]
-fn step(dir: &TestDir, ms: &Ministack, summary: &str, note: &str) -> u64 {
+/// Plans, checking the summary line and the note; then applies, counting its cloud calls;
+/// then checks what ministack holds and what the state records.
+async fn step(
+    (ms, dir, eks): (&Ministack, &TestDir, &Eks),
+    summary: &str,
+    note: &str,
+    want: Held,
+    record: Value,
+) {
     let plan = dir.idplan(ms, &["plan"]);
     plan.assert_code(0)
         .assert_stdout_contains(summary)
@@ -72,7 +97,8 @@ fn step(dir: &TestDir, ms: &Ministack, summary: &str, note: &str) -> u64 {
     apply.assert_code(0);
     let calls = apply.stats()["api_calls_total"].as_u64().unwrap();
     eprintln!("{summary} {note}: {calls} cloud calls");
-    calls
+    assert_eq!(held(eks).await, want, "after: {note}");
+    assert_eq!(recorded(dir), record, "after: {note}");
 }
 
 #[track_caller]
@@ -83,49 +109,58 @@ fn no_changes(dir: &TestDir, ms: &Ministack) -> Output {
     plan
 }
 
+const BOTH: &[&str] = &["irsa", "pod-identity"];
+
+/// Step 2 of a switch to IRSA, the spec unchanged: the pod identity trust and the associations
+/// go; then nothing is left to do.
+async fn completes_to_irsa(at: (&Ministack, &TestDir, &Eks), before: &Held) {
+    step(
+        at,
+        "Plan: 0 to add, 3 to change, 6 to destroy.",
+        "space pi: step 2 of 2 of switching from pod-identity to irsa",
+        holds(&["irsa"], 0, 1, before),
+        json!({"mode": "irsa"}),
+    )
+    .await;
+    no_changes(at.1, at.0);
+}
+
 #[tokio::test]
 async fn irsa_to_pod_identity_trusts_both_until_the_second_apply() {
     let (ms, dir, eks) = setup(&[], &irsa_spec()).await;
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     assert_eq!(recorded(&dir), json!({"mode": "irsa"}));
-    let before = arns(&eks).await;
+    let before = held(&eks).await;
 
     dir.write("idplan.yaml", &spec(&[0, 1], None));
     let markdown = dir.idplan(&ms, &["plan", "--format", "markdown"]);
     markdown.assert_stdout_contains("step 1 of 2 of switching from irsa to pod-identity");
     // Nothing is destroyed in step 1: no warning of it.
     assert!(!markdown.stdout.contains("destroys"), "{}", markdown.stdout);
-    // 6 associations; 3 trust policies gain the pod identity statement; nothing goes.
+    // 6 associations; 3 trust policies gain the pod identity statement; the OIDC provider
+    // stays for the pods still on IRSA.
+    let at = (&ms, &dir, &eks);
     step(
-        &dir,
-        &ms,
+        at,
         "Plan: 6 to add, 3 to change, 0 to destroy.",
         "space pi: step 1 of 2 of switching from irsa to pod-identity",
-    );
-    assert_eq!(trusted(&eks).await, vec![vec!["irsa", "pod-identity"]; 3]);
+        holds(BOTH, 6, 1, &before),
+        json!({"mode": "pod-identity", "switching_from": "irsa"}),
+    )
+    .await;
     assert_eq!(
         roles_of(&eks.associations().await),
         expected(&[0, 1], "spaces-pi-shared-secrets")
     );
-    assert_eq!(oidc_providers(&eks).await, 1, "IRSA pods still need it");
-    assert_eq!(arns(&eks).await, before);
-    assert_eq!(
-        recorded(&dir),
-        json!({"mode": "pod-identity", "switching_from": "irsa"})
-    );
-
     // The spec unchanged: the second step drops the IRSA trust and the OIDC provider.
     step(
-        &dir,
-        &ms,
+        at,
         "Plan: 0 to add, 3 to change, 1 to destroy.",
         "space pi: step 2 of 2 of switching from irsa to pod-identity",
-    );
-    assert_eq!(trusted(&eks).await, vec![vec!["pod-identity"]; 3]);
-    assert_eq!(eks.associations().await.len(), 6);
-    assert_eq!(oidc_providers(&eks).await, 0);
-    assert_eq!(arns(&eks).await, before);
-    assert_eq!(recorded(&dir), json!({"mode": "pod-identity"}));
+        holds(&["pod-identity"], 6, 0, &before),
+        json!({"mode": "pod-identity"}),
+    )
+    .await;
     no_changes(&dir, &ms);
 }
 
@@ -133,77 +168,56 @@ async fn irsa_to_pod_identity_trusts_both_until_the_second_apply() {
 async fn pod_identity_to_irsa_keeps_the_associations_until_the_second_apply() {
     let (ms, dir, eks) = setup(&[], &spec(&[0, 1], None)).await;
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
-    let before = arns(&eks).await;
+    let before = held(&eks).await;
     let associations = eks.associations().await;
 
     dir.write("idplan.yaml", &irsa_spec());
     // The OIDC provider; 3 trust policies gain the IRSA statement.
+    let at = (&ms, &dir, &eks);
     step(
-        &dir,
-        &ms,
+        at,
         "Plan: 1 to add, 3 to change, 0 to destroy.",
         "space pi: step 1 of 2 of switching from pod-identity to irsa",
-    );
-    assert_eq!(trusted(&eks).await, vec![vec!["irsa", "pod-identity"]; 3]);
+        holds(BOTH, 6, 1, &before),
+        json!({"mode": "irsa", "switching_from": "pod-identity"}),
+    )
+    .await;
     assert_eq!(
         eks.associations().await,
         associations,
         "pods still use them"
     );
-    assert_eq!(oidc_providers(&eks).await, 1);
-    assert_eq!(arns(&eks).await, before);
-
-    step(
-        &dir,
-        &ms,
-        "Plan: 0 to add, 3 to change, 6 to destroy.",
-        "space pi: step 2 of 2 of switching from pod-identity to irsa",
-    );
-    assert_eq!(trusted(&eks).await, vec![vec!["irsa"]; 3]);
-    assert!(eks.associations().await.is_empty());
-    assert_eq!(oidc_providers(&eks).await, 1);
-    assert_eq!(arns(&eks).await, before);
-    assert_eq!(recorded(&dir), json!({"mode": "irsa"}));
-    no_changes(&dir, &ms);
+    completes_to_irsa(at, &before).await;
 }
 
 #[tokio::test]
 async fn going_back_mid_switch_is_a_switch_of_its_own() {
     let (ms, dir, eks) = setup(&[], &irsa_spec()).await;
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let before = held(&eks).await;
     dir.write("idplan.yaml", &spec(&[0, 1], None));
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
 
     // Back to IRSA after step 1: pods may have moved to pod identity already, so both stay
     // trusted (the cloud holds that already) until the next apply.
     dir.write("idplan.yaml", &irsa_spec());
+    let at = (&ms, &dir, &eks);
     step(
-        &dir,
-        &ms,
+        at,
         "Plan: 0 to add, 0 to change, 0 to destroy.",
         "space pi: step 1 of 2 of switching from pod-identity to irsa",
-    );
-    assert_eq!(trusted(&eks).await, vec![vec!["irsa", "pod-identity"]; 3]);
-    assert_eq!(eks.associations().await.len(), 6);
-    assert_eq!(
-        recorded(&dir),
-        json!({"mode": "irsa", "switching_from": "pod-identity"})
-    );
-    step(
-        &dir,
-        &ms,
-        "Plan: 0 to add, 3 to change, 6 to destroy.",
-        "space pi: step 2 of 2 of switching from pod-identity to irsa",
-    );
-    assert_eq!(trusted(&eks).await, vec![vec!["irsa"]; 3]);
-    assert!(eks.associations().await.is_empty());
-    no_changes(&dir, &ms);
+        holds(BOTH, 6, 1, &before),
+        json!({"mode": "irsa", "switching_from": "pod-identity"}),
+    )
+    .await;
+    completes_to_irsa(at, &before).await;
 }
 
 #[tokio::test]
 async fn a_switch_whose_roles_cannot_trust_both_modes_is_refused_naming_the_space() {
     let (ms, dir, eks) = setup(&[], &irsa_spec()).await;
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let before = held(&eks).await;
     // Each mode's trust alone fits 800 characters; both together do not.
     let tight = spec(&[0, 1], None).replace(
         "      mode: pod-identity\n",
@@ -221,5 +235,5 @@ async fn a_switch_whose_roles_cannot_trust_both_modes_is_refused_naming_the_spac
         .assert_stderr_contains(
             "space pi: switching to pod-identity keeps the roles trusting both",
         );
-    assert_eq!(trusted(&eks).await, vec![vec!["irsa"]; 3]);
+    assert_eq!(held(&eks).await, before);
 }

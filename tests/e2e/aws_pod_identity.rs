@@ -7,7 +7,7 @@ use crate::support::no_write::NoCloudWrite;
 use crate::support::{Faults, Ministack, Output, TestDir, control_planes, namespace};
 
 pub(crate) const CLUSTER: &str = "spaces-pi";
-pub(crate) const ROLE_PREFIX: &str = "arn:aws:iam::000000000000:role/";
+const ROLE_PREFIX: &str = "arn:aws:iam::000000000000:role/";
 
 /// One pod-identity space with the control planes `planes` (indices) and the three components;
 /// `shared_name` renames the sharedSecrets role.
