@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::aws_pod_identity::{Eks, expected, roles_of, setup, spec};
-use crate::support::{Ministack, Output, TestDir};
+use crate::aws_pod_identity::{CLUSTER, Eks, expected, roles_of, setup, spec};
+use crate::support::{Faults, Ministack, Output, TestDir};
 
 const ROLES: [&str; 3] = [
     "spaces-pi-backup",
@@ -236,4 +236,34 @@ async fn a_switch_whose_roles_cannot_trust_both_modes_is_refused_naming_the_spac
             "space pi: switching to pod-identity keeps the roles trusting both",
         );
     assert_eq!(held(&eks).await, before);
+}
+
+/// A first step that fails part way (an association create denied) is not recorded: the next
+/// plan takes step 1 again, rather than dropping the IRSA trust beside a missing association.
+#[tokio::test]
+async fn a_step_that_failed_part_way_is_taken_again() {
+    let dir = TestDir::new();
+    let faults = Faults::targeted(&dir, "deny", "eks:POST", 1);
+    let ms = Ministack::start_with(&faults.args());
+    ms.create_cluster(CLUSTER).await;
+    let eks = Eks::new(&ms).await;
+    dir.write("idplan.yaml", &irsa_spec());
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let before = held(&eks).await;
+
+    dir.write("idplan.yaml", &spec(&[0, 1], None));
+    faults.on();
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(1);
+    faults.off();
+    assert_eq!(faults.fired().len(), 1);
+    assert_eq!(held(&eks).await, holds(BOTH, 5, 1, &before));
+    assert_eq!(recorded(&dir), json!({"mode": "irsa"}));
+    step(
+        (&ms, &dir, &eks),
+        "Plan: 1 to add, 0 to change, 0 to destroy.",
+        "space pi: step 1 of 2 of switching from irsa to pod-identity",
+        holds(BOTH, 6, 1, &before),
+        json!({"mode": "pod-identity", "switching_from": "irsa"}),
+    )
+    .await;
 }
