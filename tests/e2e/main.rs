@@ -14,6 +14,7 @@ mod aws_pod_identity;
 mod aws_pod_identity_trust;
 mod azure;
 mod azure_acceptance;
+mod azure_replace;
 mod ci_recipes;
 mod cli;
 mod fake_readers;
