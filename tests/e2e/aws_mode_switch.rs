@@ -137,6 +137,18 @@ async fn irsa_to_pod_identity_trusts_both_until_the_second_apply() {
     markdown.assert_stdout_contains("step 1 of 2 of switching from irsa to pod-identity");
     // Nothing is destroyed in step 1: no warning of it.
     assert!(!markdown.stdout.contains("destroys"), "{}", markdown.stdout);
+    let json = dir.idplan(&ms, &["plan", "--format", "json"]).json();
+    assert_eq!(json["notes"][0]["severity"], "note");
+    assert!(
+        json["notes"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("space pi: step 1 of 2 of switching from irsa to pod-identity")
+    );
+    assert_eq!(
+        json["aws_modes"]["pi"],
+        json!({"mode": "pod-identity", "switching_from": "irsa"})
+    );
     // 6 associations; 3 trust policies gain the pod identity statement; the OIDC provider
     // stays for the pods still on IRSA.
     let at = (&ms, &dir, &eks);

@@ -144,6 +144,37 @@ mod tests {
         })
     }
 
+    /// A state written before idplan recorded the mode: a space whose roles still trust the
+    /// other mode is switching; one whose roles trust the spec's mode, or that has none, is not.
+    #[test]
+    fn an_older_state_is_read_off_the_recorded_trust_policies() {
+        use crate::graph::{Address, Location};
+        use crate::spec::ComponentKind;
+        use crate::state::{Ownership, Record};
+        let role = |principal: serde_json::Value| Record {
+            address: Address::component(Kind::AwsIamRole, "prod", ComponentKind::Backup),
+            kind: Kind::AwsIamRole,
+            location: Location::Aws {
+                region: "us-east-1".into(),
+            },
+            ownership: Ownership::Created,
+            attributes: serde_json::json!({"assume_role_policy": {"Statement": [principal]}}),
+            depends_on: vec![],
+            added: None,
+            deposed: None,
+        };
+        let mut state = State::new();
+        state.spaces.insert("prod".into(), Default::default());
+        assert_eq!(recorded(&state, "prod", PodIdentity), None, "no role: new");
+        state.put(role(serde_json::json!({
+            "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/x"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+        })));
+        assert_eq!(recorded(&state, "prod", PodIdentity), modes(Irsa, None));
+        assert_eq!(recorded(&state, "prod", Irsa), modes(Irsa, None));
+        assert_eq!(recorded(&state, "other", Irsa), None);
+    }
+
     #[test]
     fn a_switch_takes_two_applies_and_going_back_mid_switch_takes_two_more() {
         // New space: no switch.
