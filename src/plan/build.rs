@@ -564,4 +564,21 @@ mod tests {
             }
         }
     }
+
+    /// The cloud answers with one object under the recorded and the desired identity (a
+    /// credential that keeps its name when its issuer changes): the new one takes the old
+    /// one's place, so the replacement deletes first.
+    #[test]
+    fn one_object_under_both_identities_is_replaced_destroy_first() {
+        let old = role("spaces-prod-backup", Some("prod"), "d");
+        let new = role("spaces-prod-backup-2", Some("prod"), "d");
+        let item = Item {
+            desired: Some(resource(Kind::AwsIamRole, new)),
+            record: Some(record(Kind::AwsIamRole, old.clone(), Ownership::Created)),
+        };
+        let change = decide(item, Some(old.clone()), Some(old.clone())).unwrap();
+        assert_eq!(change.action, Action::Replace);
+        assert!(change.destroys_first && !change.creates_first());
+        assert_eq!(change.before, Some(old));
+    }
 }
