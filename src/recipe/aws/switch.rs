@@ -98,9 +98,8 @@ impl Switch {
 /// roles: one that admits a mode other than the spec's `mode` means pods may run with that
 /// one, so the change is a switch; a space without roles is new.
 pub fn recorded(state: &State, space: &str, mode: AwsMode) -> Option<AwsModes> {
-    let record = state.spaces.get(space)?;
-    if record.aws.is_some() {
-        return record.aws;
+    if let Some(recorded) = state.spaces.get(space).and_then(|r| r.aws) {
+        return Some(recorded);
     }
     let other = match mode {
         AwsMode::Irsa => AwsMode::PodIdentity,
@@ -163,8 +162,8 @@ mod tests {
             added: None,
             deposed: None,
         };
+        // Older still: no record of the space at all.
         let mut state = State::new();
-        state.spaces.insert("prod".into(), Default::default());
         assert_eq!(recorded(&state, "prod", PodIdentity), None, "no role: new");
         state.put(role(serde_json::json!({
             "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/x"},
