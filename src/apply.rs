@@ -87,13 +87,17 @@ pub async fn apply(
         .filter(|c| c.action == Action::NoOp)
         .filter_map(|c| Some((c, c.record(c.before.as_ref())?)))
         .collect();
+    // A plan without cloud writes cannot fail part way: its AWS modes go in the same write.
+    let writes_nothing = plan
+        .resource_changes
+        .iter()
+        .all(|c| c.action == Action::NoOp && c.deposed.is_none());
     journal
         .record(&|s| {
-            unchanged
-                .iter()
-                .fold(covered(s, plan), |changed, (_, record)| {
-                    s.put(record.clone()) | changed
-                })
+            let first = covered(s, plan) | (writes_nothing && aws_modes(s, plan));
+            unchanged.iter().fold(first, |changed, (_, record)| {
+                s.put(record.clone()) | changed
+            })
         })
         .await?;
     for (change, _) in unchanged.iter().filter(|(c, _)| c.importing) {
@@ -181,7 +185,13 @@ pub async fn apply(
             }
         }
     }
-    Ok(outcome.into_inner().expect("outcome lock"))
+    let outcome = outcome.into_inner().expect("outcome lock");
+    // A switch of mode moves on only when all of its step was applied: after a failure the
+    // next plan takes the same step again.
+    if !writes_nothing && outcome.errors.is_empty() && outcome.skipped.is_empty() {
+        journal.record(&|s| aws_modes(s, plan)).await?;
+    }
+    Ok(outcome)
 }
 
 /// The four phases of an apply.
@@ -529,6 +539,20 @@ fn covered(state: &mut crate::state::State, plan: &Plan) -> bool {
         state.spaces.entry(name.clone()).or_default().control_planes = namespaces.clone();
     }
     state.spaces != before
+}
+
+/// Records the mode of each AWS space of the plan, and where it stands in a switch of mode.
+fn aws_modes(state: &mut crate::state::State, plan: &Plan) -> bool {
+    let mut changed = false;
+    for (name, modes) in &plan.aws_modes {
+        if let Some(record) = state.spaces.get_mut(name)
+            && record.aws != Some(*modes)
+        {
+            record.aws = Some(*modes);
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// Records when a created or replaced resource changed what a component's pods get at start

@@ -177,7 +177,18 @@ pub const TAG_NAMESPACE: &str = "aws:RequestTag/kubernetes-namespace";
 pub const TAG_SERVICE_ACCOUNT: &str = "aws:RequestTag/kubernetes-service-account";
 
 pub fn trust_policy(trust: &Trust) -> Value {
-    let statement = match trust {
+    trust_policy_of(std::slice::from_ref(trust))
+}
+
+/// One trust policy with a statement per trust: a role that is assumed both ways while a
+/// space switches mode.
+pub fn trust_policy_of(trusts: &[Trust]) -> Value {
+    let statements: Vec<Value> = trusts.iter().map(statement).collect();
+    json!({ "Version": VERSION, "Statement": statements })
+}
+
+fn statement(trust: &Trust) -> Value {
+    match trust {
         Trust::Irsa {
             provider_arn,
             issuer,
@@ -224,8 +235,7 @@ pub fn trust_policy(trust: &Trust) -> Value {
                 "Condition": condition,
             })
         }
-    };
-    json!({ "Version": VERSION, "Statement": [statement] })
+    }
 }
 
 /// Read-write access to one bucket and its objects (backup and billing).

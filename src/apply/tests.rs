@@ -24,6 +24,7 @@ fn change(kind: Kind, component: ComponentKind, action: Action, on: &[&Address])
         depends_on: on.iter().map(|a| (*a).clone()).collect(),
         reason: None,
         deposed: None,
+        destroys_first: false,
     }
 }
 

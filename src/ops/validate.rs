@@ -19,23 +19,28 @@ pub fn validate(file: &Path) -> Result<String> {
     let mut associations: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
     // GCP resources of all spaces: spaces may share a bucket or a project's policy.
     let mut google = Vec::new();
-    let ran = desired::recipes(&spec, &Contexts::spec_alone(&spec), |i, resources| {
-        match &spec.spaces[i].cloud {
-            Cloud::Aws(a) => {
-                let n = resources
-                    .iter()
-                    .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
-                    .count();
-                if n > 0 {
-                    let entry = associations.entry((&a.region, &a.cluster)).or_default();
-                    *entry = (entry.0 + n, i);
+    let ran = desired::recipes(
+        &spec,
+        &Contexts::spec_alone(&spec),
+        &Default::default(),
+        |i, resources| {
+            match &spec.spaces[i].cloud {
+                Cloud::Aws(a) => {
+                    let n = resources
+                        .iter()
+                        .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
+                        .count();
+                    if n > 0 {
+                        let entry = associations.entry((&a.region, &a.cluster)).or_default();
+                        *entry = (entry.0 + n, i);
+                    }
                 }
+                Cloud::Azure(_) => {}
+                Cloud::Gcp(_) => google.extend(resources),
             }
-            Cloud::Azure(_) => {}
-            Cloud::Gcp(_) => google.extend(resources),
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
     let mut errors = match ran {
         Ok(()) => Vec::new(),
         Err(Error::Spec(SpecErrors(e))) => e,

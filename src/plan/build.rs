@@ -201,6 +201,7 @@ fn decide(
             depends_on: record.depends_on.clone(),
             reason,
             deposed: None,
+            destroys_first: false,
         });
     };
 
@@ -218,6 +219,7 @@ fn decide(
         depends_on: desired.depends_on.clone(),
         reason: None,
         deposed: None,
+        destroys_first: false,
     };
     let Some(actual) = actual else {
         let created = item
@@ -256,7 +258,20 @@ fn decide(
         }
         return Ok(change);
     };
-    if let (Some(_), Some(_)) = (&stale, &stale_actual) {
+    if let (Some(old), Some(old_actual)) = (&stale, &stale_actual) {
+        if *old_actual == actual {
+            // Read under both identities, the cloud answers with one object: the new one
+            // takes its place, so the old one must go first.
+            change.action = Action::Replace;
+            change.prior = Some(Prior::from(old));
+            change.destroys_first = true;
+            change.reason = Some(format!(
+                "forces replacement: {} becomes {}",
+                graph::identity(old.kind, &old.attributes),
+                graph::identity(desired.kind, &desired.attributes)
+            ));
+            return Ok(change);
+        }
         // The new identity is taken while the old one still exists: replacing would leave
         // two owners of one name.
         return Err(Error::user(format!(
@@ -548,5 +563,22 @@ mod tests {
                 _ => assert_eq!(outcome, expected, "{case}"),
             }
         }
+    }
+
+    /// The cloud answers with one object under the recorded and the desired identity (a
+    /// credential that keeps its name when its issuer changes): the new one takes the old
+    /// one's place, so the replacement deletes first.
+    #[test]
+    fn one_object_under_both_identities_is_replaced_destroy_first() {
+        let old = role("spaces-prod-backup", Some("prod"), "d");
+        let new = role("spaces-prod-backup-2", Some("prod"), "d");
+        let item = Item {
+            desired: Some(resource(Kind::AwsIamRole, new)),
+            record: Some(record(Kind::AwsIamRole, old.clone(), Ownership::Created)),
+        };
+        let change = decide(item, Some(old.clone()), Some(old.clone())).unwrap();
+        assert_eq!(change.action, Action::Replace);
+        assert!(change.destroys_first && !change.creates_first());
+        assert_eq!(change.before, Some(old));
     }
 }

@@ -64,6 +64,11 @@ pub struct ResourceChange {
     /// this address is deleted or replaced again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deposed: Option<DeposedChange>,
+    /// A replacement whose new object takes the old one's place in the cloud (a federated
+    /// credential keeps its name when the cluster's issuer changes): the cloud cannot hold
+    /// both, so the old one is deleted first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub destroys_first: bool,
 }
 
 /// The deletion of a deposed object.
@@ -102,12 +107,13 @@ impl ResourceChange {
 
     /// Whether a replacement creates the new object before it deletes the old one, so that
     /// what uses the resource keeps working in between: yes, unless both have one cloud
-    /// identity (the cloud cannot hold both).
+    /// identity or take one place in the cloud (the cloud cannot hold both).
     pub fn creates_first(&self) -> bool {
         let (Some(prior), Some(after)) = (&self.prior, &self.after) else {
             return false;
         };
         self.action == Action::Replace
+            && !self.destroys_first
             && crate::graph::identity(self.kind, &prior.attributes)
                 != crate::graph::identity(self.kind, after)
     }
@@ -125,6 +131,7 @@ impl ResourceChange {
             prior: Some(deposed.prior.clone()),
             reason: None,
             deposed: None,
+            destroys_first: false,
             ..self.clone()
         })
     }
@@ -240,6 +247,10 @@ pub struct Plan {
     /// What a reviewer should know beyond the changes: who else the identities trust.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
+    /// Per AWS space: its mode, and whether a switch of mode is half done, as apply records
+    /// them once it finished without a failure.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aws_modes: BTreeMap<String, crate::state::AwsModes>,
 }
 
 /// A remark of the plan, not a change: shown above the changes, saved with the plan.
@@ -328,6 +339,7 @@ impl Plan {
             discovered: Vec::new(),
             control_planes: BTreeMap::new(),
             notes: Vec::new(),
+            aws_modes: BTreeMap::new(),
         }
     }
 

@@ -1,5 +1,7 @@
 //! AWS: the cluster's OIDC provider, one role per component with its trust policy, and one
-//! inline permissions policy per role.
+//! inline permissions policy per role; a switch of mode takes two applies ([`switch`]).
+
+pub mod switch;
 
 use serde_json::Value;
 
@@ -14,6 +16,7 @@ use crate::provider::to_attributes;
 use crate::spec::{
     AwsAccess, AwsMode, AwsSpace, Component, ComponentKind, Space, SpecError, SpecErrors, Subjects,
 };
+pub use switch::Switch;
 
 /// Name of the inline permissions policy idplan puts on each role.
 pub const POLICY_NAME: &str = "idplan";
@@ -104,13 +107,15 @@ pub fn check_association_quota(cluster: &str, wanted: usize, others: usize) -> R
 }
 
 /// The desired resources of one AWS space. `index` is the space's position in the spec, for
-/// error paths. Fails when a limit is exceeded, naming the spec location.
+/// error paths; `switch` where the space stands in a switch of mode (the spec's mode alone
+/// outside one). Fails when a limit is exceeded, naming the spec location.
 pub fn resources(
     spec_path: &std::path::Path,
     index: usize,
     space: &Space,
     aws: &AwsSpace,
     ctx: &AwsContext,
+    switch: Switch,
 ) -> Result<Vec<Resource>, SpecErrors> {
     let location = Location::Aws {
         region: aws.region.clone(),
@@ -118,7 +123,8 @@ pub fn resources(
     let provider = Address::cluster(Kind::AwsIamOpenidConnectProvider, &aws.region, &aws.cluster);
     let mut out = Vec::new();
     // Pod identity needs no OIDC provider: EKS's agent exchanges the token itself.
-    if aws.mode == AwsMode::Irsa {
+    let irsa = switch.keeps(AwsMode::Irsa);
+    if irsa {
         out.push(Resource {
             address: provider.clone(),
             kind: Kind::AwsIamOpenidConnectProvider,
@@ -139,10 +145,19 @@ pub fn resources(
     let mut errors = Vec::new();
     for component in aws.components.iter() {
         let name = resource_name(space, component);
-        let trust = trust(space, aws, ctx, component.kind);
+        let trust = trust(space, aws, ctx, component.kind, aws.mode);
         if let Err(e) = check_trust_size(spec_path, index, space, aws, &name, &trust) {
             errors.push(e);
             continue;
+        }
+        // During a switch the role trusts both modes: the other one's statement beside it.
+        let mut trusts = vec![trust];
+        if let Switch::Start { from, .. } = switch {
+            trusts.push(self::trust(space, aws, ctx, component.kind, from));
+            if let Err(e) = check_both_fit(spec_path, index, space, aws, &name, &trusts) {
+                errors.push(e);
+                continue;
+            }
         }
         let role = Address::component(Kind::AwsIamRole, &space.name, component.kind);
         out.push(Resource {
@@ -159,13 +174,10 @@ pub fn resources(
                     component.kind.service_account(),
                     space.name
                 ),
-                assume_role_policy: policy::normalize(&policy::trust_policy(&trust)),
+                assume_role_policy: policy::normalize(&policy::trust_policy_of(&trusts)),
                 tags: component_tags(&space.name, component.kind.spec_key()),
             }),
-            depends_on: match aws.mode {
-                AwsMode::Irsa => vec![provider.clone()],
-                AwsMode::PodIdentity => vec![],
-            },
+            depends_on: if irsa { vec![provider.clone()] } else { vec![] },
             adopt: component.adopt,
         });
         out.push(Resource {
@@ -180,7 +192,7 @@ pub fn resources(
             depends_on: vec![role.clone()],
             adopt: component.adopt,
         });
-        if aws.mode == AwsMode::PodIdentity {
+        if switch.keeps(AwsMode::PodIdentity) {
             // One association per host namespace: pod identity has no wildcards.
             for cp in &space.control_planes {
                 out.push(Resource {
@@ -246,8 +258,15 @@ pub fn wildcard_note(space: &Space, aws: &AwsSpace) -> Option<String> {
     ))
 }
 
-fn trust(space: &Space, aws: &AwsSpace, ctx: &AwsContext, component: ComponentKind) -> Trust {
-    if aws.mode == AwsMode::PodIdentity {
+/// Whom a component's role trusts in `mode`.
+fn trust(
+    space: &Space,
+    aws: &AwsSpace,
+    ctx: &AwsContext,
+    component: ComponentKind,
+    mode: AwsMode,
+) -> Trust {
+    if mode == AwsMode::PodIdentity {
         let namespaces = &space.control_planes;
         // One pattern when it covers every host namespace: the policy stays small at any
         // scale; the exact list otherwise.
@@ -285,6 +304,30 @@ fn permissions(component: &Component<AwsAccess>, partition: &str) -> Value {
         AwsAccess::Bucket(bucket) => policy::s3_bucket_policy(partition, bucket),
         AwsAccess::Secrets(arns) => policy::secrets_read_policy(arns),
     }
+}
+
+/// Refuses a switch of mode whose roles cannot trust both modes at once within the quota.
+fn check_both_fit(
+    spec_path: &std::path::Path,
+    index: usize,
+    space: &Space,
+    aws: &AwsSpace,
+    role: &str,
+    trusts: &[Trust],
+) -> Result<(), SpecError> {
+    let size = policy::size(&policy::trust_policy_of(trusts));
+    if size <= aws.trust_policy_quota {
+        return Ok(());
+    }
+    Err(SpecError {
+        path: spec_path.to_path_buf(),
+        location: Some(aws.location),
+        field: format!("spaces[{index}].aws.mode"),
+        message: format!(
+            "space {}: switching to {} keeps the roles trusting both modes until pods have              moved, and the trust policy of role {role} would then be {size} characters              (whitespace not counted), over the quota of {}. Make the trust smaller first              (`subjects: wildcard`, host namespaces of the form `mxp-<id>-system`), or have              the IAM quota raised and set `aws.trustPolicyQuota`",
+            space.name, aws.mode, aws.trust_policy_quota
+        ),
+    })
 }
 
 /// Refuses a trust policy over the quota, saying how many control planes fit.

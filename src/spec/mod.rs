@@ -152,10 +152,21 @@ pub struct AwsSpace {
 
 pub const DEFAULT_TRUST_POLICY_QUOTA: usize = 2048;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum AwsMode {
     Irsa,
     PodIdentity,
+}
+
+impl std::fmt::Display for AwsMode {
+    /// As the spec spells it (`aws.mode`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AwsMode::Irsa => "irsa",
+            AwsMode::PodIdentity => "pod-identity",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

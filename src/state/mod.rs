@@ -47,6 +47,22 @@ pub struct SpaceRecord {
     /// before run without what changed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub identity_changed: BTreeMap<String, String>,
+    /// AWS spaces: the mode the roles were left in by the last apply that finished without a
+    /// failure, and whether a switch of mode is half done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsModes>,
+}
+
+/// The mode an AWS space's roles trust. A switch of mode takes two applies, so that pods
+/// still using the old mode keep their credentials until a Helm upgrade moves them: the
+/// first makes the roles trust both modes and creates what the new one needs
+/// (`switching_from` set), the next one drops the old mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwsModes {
+    pub mode: crate::spec::AwsMode,
+    /// The mode the roles still trust, and whose resources are kept, until the next apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switching_from: Option<crate::spec::AwsMode>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -105,7 +105,7 @@ impl Eks {
 }
 
 /// What idplan should have made for these control planes.
-fn expected(planes: &[usize], shared: &str) -> BTreeMap<(String, String), String> {
+pub(crate) fn expected(planes: &[usize], shared: &str) -> BTreeMap<(String, String), String> {
     let mut out = BTreeMap::new();
     for i in planes {
         for (sa, role) in [
@@ -122,7 +122,7 @@ fn expected(planes: &[usize], shared: &str) -> BTreeMap<(String, String), String
     out
 }
 
-fn roles_of(
+pub(crate) fn roles_of(
     associations: &BTreeMap<(String, String), Association>,
 ) -> BTreeMap<(String, String), String> {
     associations
@@ -465,52 +465,6 @@ fn lagging(log: &std::path::Path) -> Vec<String> {
             v["associationId"].as_str().unwrap_or_default().to_string()
         })
         .collect()
-}
-
-#[tokio::test]
-async fn switching_between_irsa_and_pod_identity_rewrites_trust_and_associations() {
-    let irsa = spec(&[0, 1], None).replace("      mode: pod-identity\n", "      mode: irsa\n");
-    let (ms, dir, eks) = setup(&[], &irsa).await;
-    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
-    assert!(eks.associations().await.is_empty());
-    assert!(
-        eks.iam
-            .trust("spaces-pi-backup")
-            .await
-            .to_string()
-            .contains("AssumeRoleWithWebIdentity")
-    );
-
-    dir.write("idplan.yaml", &spec(&[0, 1], None));
-    let plan = dir.idplan(&ms, &["plan"]);
-    // 6 associations; 3 trust policies; the OIDC provider idplan made goes.
-    plan.assert_stdout_contains("Plan: 6 to add, 3 to change, 1 to destroy.");
-    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
-    assert_eq!(
-        roles_of(&eks.associations().await),
-        expected(&[0, 1], "spaces-pi-shared-secrets")
-    );
-    assert!(
-        eks.iam
-            .trust("spaces-pi-backup")
-            .await
-            .to_string()
-            .contains("pods.eks.amazonaws.com")
-    );
-    let providers = eks
-        .iam
-        .client
-        .list_open_id_connect_providers()
-        .send()
-        .await
-        .unwrap();
-    assert!(providers.open_id_connect_provider_list().is_empty());
-
-    dir.write("idplan.yaml", &irsa);
-    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
-    assert!(eks.associations().await.is_empty());
-    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
-        .assert_code(0);
 }
 
 #[tokio::test]

@@ -9,12 +9,15 @@ mod support;
 
 mod adopt;
 mod aws_irsa;
+mod aws_mode_switch;
 mod aws_pod_identity;
 mod aws_pod_identity_trust;
 mod azure;
 mod azure_acceptance;
+mod azure_replace;
 mod ci_recipes;
 mod cli;
+mod fake_readers;
 mod gcp;
 mod gcp_acceptance;
 mod gcp_fake_shapes;

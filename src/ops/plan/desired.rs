@@ -6,17 +6,36 @@
 //!    share it, and one per Azure space; GCP buckets and secrets are checked on the way;
 //! 2. [`recipes`]: each space's resources, limit errors of all spaces reported together.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
 use crate::plan::Note;
 use crate::provider::Clouds;
-use crate::recipe::aws::AwsContext;
+use crate::recipe::aws::{AwsContext, Switch, switch};
 use crate::recipe::azure::AzureContext;
 use crate::recipe::gcp::GcpContext;
 use crate::recipe::{aws, azure, gcp};
 use crate::spec::{AwsMode, Cloud, GcpAccess, GcpMode, GkeCluster, Spec, SpecErrors};
+use crate::state::State;
+
+/// Per AWS space (by name): where it stands in a switch of mode. A space left out has the
+/// spec's mode alone (`validate`, which reads no state).
+pub type Switches = BTreeMap<String, Switch>;
+
+/// Where each AWS space stands in a switch of mode, from the spec and what `state` recorded.
+pub fn switches(spec: &Spec, state: &State) -> Switches {
+    spec.spaces
+        .iter()
+        .filter_map(|space| {
+            let Cloud::Aws(a) = &space.cloud else {
+                return None;
+            };
+            let recorded = switch::recorded(state, &space.name, a.mode);
+            Some((space.name.clone(), Switch::decide(a.mode, recorded)))
+        })
+        .collect()
+}
 
 /// What a space's recipe needs besides the spec.
 #[derive(Debug, Clone)]
@@ -160,6 +179,7 @@ impl Contexts {
 pub fn recipes(
     spec: &Spec,
     contexts: &Contexts,
+    switches: &Switches,
     mut accept: impl FnMut(usize, Vec<Resource>) -> Result<()>,
 ) -> Result<()> {
     let mut errors = Vec::new();
@@ -175,7 +195,15 @@ pub fn recipes(
                         a.cluster, a.region
                     )));
                 }
-                aws::resources(&spec.path, i, space, a, ctx)
+                let switch = switches.get(&space.name).copied();
+                aws::resources(
+                    &spec.path,
+                    i,
+                    space,
+                    a,
+                    ctx,
+                    switch.unwrap_or(Switch::None(a.mode)),
+                )
             }
             (Cloud::Azure(a), Some(Context::Azure(ctx))) => {
                 azure::resources(&spec.path, i, space, a, ctx)
@@ -199,13 +227,23 @@ pub fn recipes(
 
 /// The desired resources of every space, after asking each cloud what names depend on
 /// (account, cluster issuer), and what the plan should say beside its changes.
-pub async fn graph(spec: &Spec, clouds: &Clouds) -> Result<(Graph, Vec<Note>)> {
+pub async fn graph(
+    spec: &Spec,
+    clouds: &Clouds,
+    switches: &Switches,
+) -> Result<(Graph, Vec<Note>)> {
     let contexts = Contexts::read(spec, clouds).await?;
     let mut graph = Graph::default();
-    recipes(spec, &contexts, |_, resources| {
+    recipes(spec, &contexts, switches, |_, resources| {
         resources.into_iter().try_for_each(|r| graph.add(r))
     })?;
-    Ok((graph, notes(spec, &contexts)))
+    let mut notes = notes(spec, &contexts);
+    notes.extend(
+        switches
+            .iter()
+            .filter_map(|(space, switch)| switch.note(space)),
+    );
+    Ok((graph, notes))
 }
 
 /// Who else the spaces' identities trust: the pattern of IRSA `subjects: wildcard`, the other

@@ -74,9 +74,19 @@ pub async fn decide(opened: &Opened, parallelism: usize) -> Result<Plan> {
         discovered,
     } = opened;
     refuse_empty_discovery(spec, state, discovered)?;
-    let (graph, notes) = desired::graph(spec, clouds).await?;
+    let switches = desired::switches(spec, state.state());
+    let (graph, notes) = desired::graph(spec, clouds, &switches).await?;
     let mut plan = plan::build(spec, state.state(), clouds, &graph, parallelism).await?;
     plan.notes = notes;
+    plan.aws_modes = switches
+        .iter()
+        .map(|(space, switch)| (space.clone(), switch.record()))
+        .collect();
+    // A step of a switch of mode is a change even when the cloud already holds what it wants
+    // (going back mid-switch): apply must record it, or the switch never moves on.
+    plan.has_changes |= switches
+        .values()
+        .any(|s| !matches!(s, crate::recipe::aws::Switch::None(_)));
     plan.notes
         .extend(clouds.adopted_notes(&plan.resource_changes).await?);
     plan.discovered = discovered.clone();

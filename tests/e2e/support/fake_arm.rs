@@ -34,7 +34,7 @@ pub struct FakeArm {
     /// `http://127.0.0.1:<port>`: `IDPLAN_AZURE_ARM_ENDPOINT`.
     pub endpoint: String,
     pub port: u16,
-    _peer: Peer,
+    peer: Peer,
 }
 
 impl FakeArm {
@@ -72,17 +72,20 @@ impl FakeArm {
         FakeArm {
             endpoint: peer.endpoint.clone(),
             port: peer.port,
-            _peer: peer,
+            peer,
         }
     }
 
-    /// One HTTP request to the fake: (status, body as JSON or null); (0, null) when it
-    /// cannot be reached.
+    /// One HTTP request to the fake: (status, body as JSON or null). Panics when the fake
+    /// does not answer, so that a 404 expected of a live fake is never read off a dead one.
+    #[track_caller]
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         self.request_with_token(method, path, body, TOKEN, "application/json")
     }
 
-    /// One HTTP request with this bearer token and content type.
+    /// One HTTP request with this bearer token and content type; panics as
+    /// [`FakeArm::request`] does.
+    #[track_caller]
     pub fn request_with_token(
         &self,
         method: &str,
@@ -99,7 +102,10 @@ impl FakeArm {
         let body = body.map(Value::to_string).unwrap_or_default();
         match http(self.port, method, path, &headers, &body) {
             Some((status, body)) => (status, serde_json::from_str(&body).unwrap_or_default()),
-            None => (0, Value::Null),
+            None => panic!(
+                "{method} {path}: the fake at {} does not answer",
+                self.endpoint
+            ),
         }
     }
 
@@ -146,7 +152,8 @@ impl FakeArm {
         self.admin("/admin/storage", json!({ "id": storage_id(name) }));
     }
 
-    /// Identity `name` as the fake holds it.
+    /// Identity `name` as the fake holds it; `None` only when the live fake holds none.
+    #[track_caller]
     pub fn identity(&self, name: &str) -> Option<Value> {
         self.state()["identities"]
             .get(identity_id(name).to_lowercase())
@@ -186,6 +193,11 @@ impl FakeArm {
             subjects.insert(f["properties"]["subject"].as_str().unwrap().to_string());
         }
         subjects
+    }
+
+    /// Kills the fake (SIGKILL): it is down for the rest of the test.
+    pub fn kill(&mut self) {
+        self.peer.kill();
     }
 
     /// The environment for the idplan binary: the fake's endpoint and a test token.

@@ -15,7 +15,7 @@ pub struct FakeGoogle {
     /// `http://127.0.0.1:<port>`: the base URL of every Google API (`IDPLAN_GCP_ENDPOINT`).
     pub endpoint: String,
     pub port: u16,
-    _peer: Peer,
+    peer: Peer,
 }
 
 impl FakeGoogle {
@@ -46,7 +46,7 @@ impl FakeGoogle {
         FakeGoogle {
             endpoint: peer.endpoint.clone(),
             port: peer.port,
-            _peer: peer,
+            peer,
         }
     }
 
@@ -191,6 +191,11 @@ impl FakeGoogle {
             .flatten()
             .filter_map(|c| c.as_str().map(str::to_string))
             .collect()
+    }
+
+    /// Kills the fake (SIGKILL): it is down for the rest of the test.
+    pub fn kill(&mut self) {
+        self.peer.kill();
     }
 
     /// The environment for idplan: every Google API at the fake, a fixed bearer token.

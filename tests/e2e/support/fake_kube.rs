@@ -46,7 +46,9 @@ impl FakeKube {
         );
     }
 
-    /// `{"objects": {resource: {"ns/name": object}}, "patches": [...]}`.
+    /// `{"objects": {resource: {"ns/name": object}}, "patches": [...]}`; panics when the
+    /// fake does not answer.
+    #[track_caller]
     pub fn state(&self) -> Value {
         self.0.state()
     }

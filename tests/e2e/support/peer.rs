@@ -133,6 +133,14 @@ impl Peer {
         signal_group(signal, &format!("-{}", self.child.id()));
     }
 
+    /// SIGKILL to its process group, then reaps it: the peer is down for the rest of the test
+    /// (a test shows that a reader refuses to answer for a dead peer).
+    pub fn kill(&mut self) {
+        signal_group("KILL", &format!("-{}", self.child.id()));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM to its process group, SIGKILL after [`STOP_TIMEOUT`], then reaps it.
     fn stop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {

@@ -1,0 +1,212 @@
+//! Switching an AWS space between `irsa` and `pod-identity` in two applies, so that pods still
+//! running with the old mode (an IRSA annotation, or an association) keep valid credentials
+//! until a Helm upgrade moves them:
+//!
+//! 1. the first apply after the spec's mode changed makes every role trust both modes,
+//!    creates what the new mode needs (associations, or the OIDC provider) and keeps what the
+//!    old one needs; the state records the switch as half done;
+//! 2. the next apply, with the spec unchanged, drops the old mode's trust and resources.
+//!
+//! The state records the mode only after an apply finished without a failure, so a switch
+//! whose first apply failed part way starts again rather than finishing.
+
+use crate::graph::Kind;
+use crate::plan::Note;
+use crate::spec::AwsMode;
+use crate::state::{AwsModes, State};
+
+/// Where a space stands in a switch of mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch {
+    /// The roles trust the spec's mode only.
+    None(AwsMode),
+    /// The first apply: the roles trust both modes; what `to` needs is created, what `from`
+    /// needs is kept.
+    Start { from: AwsMode, to: AwsMode },
+    /// The second apply: the roles trust `to` only; what only `from` needed is deleted.
+    Finish { from: AwsMode, to: AwsMode },
+}
+
+impl Switch {
+    /// The step of a space whose spec says `mode`, after what the state `recorded`.
+    pub fn decide(mode: AwsMode, recorded: Option<AwsModes>) -> Switch {
+        let Some(recorded) = recorded else {
+            // A space new to the state: nothing runs with another mode.
+            return Switch::None(mode);
+        };
+        match recorded.switching_from {
+            None if recorded.mode == mode => Switch::None(mode),
+            None => Switch::Start {
+                from: recorded.mode,
+                to: mode,
+            },
+            Some(from) if recorded.mode == mode => Switch::Finish { from, to: mode },
+            // The spec went back mid-switch: the roles trust both already, and pods may have
+            // moved to the mode now left; going back is a switch of its own, in two steps.
+            Some(_) => Switch::Start {
+                from: recorded.mode,
+                to: mode,
+            },
+        }
+    }
+
+    /// Whether this plan wants what mode `m` needs (its trust statements, the OIDC provider or
+    /// the associations).
+    pub fn keeps(self, m: AwsMode) -> bool {
+        match self {
+            Switch::None(mode) | Switch::Finish { to: mode, .. } => m == mode,
+            Switch::Start { .. } => true,
+        }
+    }
+
+    /// What apply records once it finishes without a failure.
+    pub fn record(self) -> AwsModes {
+        match self {
+            Switch::None(mode) | Switch::Finish { to: mode, .. } => AwsModes {
+                mode,
+                switching_from: None,
+            },
+            Switch::Start { from, to } => AwsModes {
+                mode: to,
+                switching_from: Some(from),
+            },
+        }
+    }
+
+    /// What the reviewer must know of the switch, and do between its two applies.
+    pub fn note(self, space: &str) -> Option<Note> {
+        match self {
+            Switch::None(_) => None,
+            Switch::Start { from, to } => Some(Note::remark(format!(
+                "space {space}: step 1 of 2 of switching from {from} to {to}. The roles keep \
+                 their ARNs and trust both {from} and {to}, and what {to} needs is created \
+                 beside what {from} needs, so running pods keep their credentials. Run \
+                 `idplan helm-values` and the Helm upgrade so the components' pods move to \
+                 {to}, then apply again: that removes the {from} trust"
+            ))),
+            Switch::Finish { from, to } => Some(Note::warning(format!(
+                "space {space}: step 2 of 2 of switching from {from} to {to}: the roles trust \
+                 {to} only, and what only {from} needed is deleted. Pods not yet restarted by \
+                 the Helm upgrade lose their {from} credentials"
+            ))),
+        }
+    }
+}
+
+/// What the state recorded of `space`'s mode. A state written before idplan recorded it (or
+/// whose every apply since had a failure) is read off the trust policies of the space's
+/// roles: one that admits a mode other than the spec's `mode` means pods may run with that
+/// one, so the change is a switch; a space without roles is new.
+pub fn recorded(state: &State, space: &str, mode: AwsMode) -> Option<AwsModes> {
+    if let Some(recorded) = state.spaces.get(space).and_then(|r| r.aws) {
+        return Some(recorded);
+    }
+    let other = match mode {
+        AwsMode::Irsa => AwsMode::PodIdentity,
+        AwsMode::PodIdentity => AwsMode::Irsa,
+    };
+    let mut roles = state
+        .resources
+        .iter()
+        .filter(|r| r.kind == Kind::AwsIamRole && r.address.space() == Some(space))
+        .peekable();
+    roles.peek()?;
+    let switching = roles.any(|r| admits(&r.attributes["assume_role_policy"], other));
+    Some(AwsModes {
+        mode: if switching { other } else { mode },
+        switching_from: None,
+    })
+}
+
+/// Whether a role's trust policy admits `mode`: EKS's service principal for pod identity,
+/// web identity for IRSA.
+fn admits(policy: &serde_json::Value, mode: AwsMode) -> bool {
+    let text = policy.to_string();
+    match mode {
+        AwsMode::PodIdentity => text.contains(POD_IDENTITY_PRINCIPAL),
+        AwsMode::Irsa => text.contains("sts:AssumeRoleWithWebIdentity"),
+    }
+}
+
+/// The service principal of EKS Pod Identity.
+const POD_IDENTITY_PRINCIPAL: &str = "pods.eks.amazonaws.com";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AwsMode::{Irsa, PodIdentity};
+
+    fn modes(mode: AwsMode, switching_from: Option<AwsMode>) -> Option<AwsModes> {
+        Some(AwsModes {
+            mode,
+            switching_from,
+        })
+    }
+
+    /// A state written before idplan recorded the mode: a space whose roles still trust the
+    /// other mode is switching; one whose roles trust the spec's mode, or that has none, is not.
+    #[test]
+    fn an_older_state_is_read_off_the_recorded_trust_policies() {
+        use crate::graph::{Address, Location};
+        use crate::spec::ComponentKind;
+        use crate::state::{Ownership, Record};
+        let role = |principal: serde_json::Value| Record {
+            address: Address::component(Kind::AwsIamRole, "prod", ComponentKind::Backup),
+            kind: Kind::AwsIamRole,
+            location: Location::Aws {
+                region: "us-east-1".into(),
+            },
+            ownership: Ownership::Created,
+            attributes: serde_json::json!({"assume_role_policy": {"Statement": [principal]}}),
+            depends_on: vec![],
+            added: None,
+            deposed: None,
+        };
+        // Older still: no record of the space at all.
+        let mut state = State::new();
+        assert_eq!(recorded(&state, "prod", PodIdentity), None, "no role: new");
+        state.put(role(serde_json::json!({
+            "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/x"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+        })));
+        assert_eq!(recorded(&state, "prod", PodIdentity), modes(Irsa, None));
+        assert_eq!(recorded(&state, "prod", Irsa), modes(Irsa, None));
+        assert_eq!(recorded(&state, "other", Irsa), None);
+    }
+
+    #[test]
+    fn a_switch_takes_two_applies_and_going_back_mid_switch_takes_two_more() {
+        // New space: no switch.
+        assert_eq!(Switch::decide(PodIdentity, None), Switch::None(PodIdentity));
+        assert_eq!(Switch::decide(Irsa, modes(Irsa, None)), Switch::None(Irsa));
+        let start = Switch::decide(PodIdentity, modes(Irsa, None));
+        assert_eq!(
+            start,
+            Switch::Start {
+                from: Irsa,
+                to: PodIdentity
+            }
+        );
+        assert!(start.keeps(Irsa) && start.keeps(PodIdentity));
+        let finish = Switch::decide(PodIdentity, Some(start.record()));
+        assert_eq!(
+            finish,
+            Switch::Finish {
+                from: Irsa,
+                to: PodIdentity
+            }
+        );
+        assert!(!finish.keeps(Irsa) && finish.keeps(PodIdentity));
+        assert_eq!(finish.record(), modes(PodIdentity, None).unwrap());
+        // Back to IRSA after step 1: step 1 of the way back, both kept.
+        let back = Switch::decide(Irsa, Some(start.record()));
+        assert_eq!(
+            back,
+            Switch::Start {
+                from: PodIdentity,
+                to: Irsa
+            }
+        );
+        assert_eq!(back.record(), modes(Irsa, Some(PodIdentity)).unwrap());
+    }
+}
