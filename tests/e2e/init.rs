@@ -11,8 +11,9 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::support::manual::aws::{self, Mode};
+use crate::support::manual::gcp::{self, Secrets};
 use crate::support::manual::{self, Component, Ids, N};
-use crate::support::{FakeKube, Ministack, Output, TestDir};
+use crate::support::{FakeGoogle, FakeKube, Ministack, Output, TestDir};
 
 /// The kubeconfig context of the manual Space's cluster.
 const CONTEXT: &str = "space-prod";
@@ -48,13 +49,13 @@ pub fn assert_not_destructive(plan: &Value, identity_types: &[&str]) -> BTreeSet
 }
 
 /// The spec without component `c` (its block as init writes it: the key, then lines
-/// indented deeper).
+/// indented deeper; or the key with `{}`).
 pub fn without_component(spec: &str, c: Component) -> String {
     let key = format!("      {}:", c.key());
     let mut out = String::new();
     let mut skipping = false;
     for line in spec.lines() {
-        if line == key {
+        if line == key || line == format!("{key} {{}}") {
             skipping = true;
             continue;
         }
@@ -96,7 +97,9 @@ pub struct Scenario<'a> {
     pub kube: &'a FakeKube,
     /// The label the guides put on the components' pods (Azure's).
     pub pod_label: Option<(&'a str, &'a str)>,
-    /// What the spec must hold for each adopted component (the team's identity names).
+    /// What the spec must hold for each adopted component (the team's identity names); none
+    /// where the components have no named identity (GCP's principal identifiers), and then
+    /// the spec adopts nothing.
     pub names: Vec<String>,
 }
 
@@ -111,7 +114,11 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
     init.assert_code(0);
     init.assert_stderr_contains("Wrote idplan.yaml");
     let spec = std::fs::read_to_string(s.dir.path().join("idplan.yaml")).unwrap();
-    assert_eq!(spec.matches("\n        adopt: true\n").count(), 3, "{spec}");
+    assert_eq!(
+        spec.matches("\n        adopt: true\n").count(),
+        s.names.len(),
+        "{spec}"
+    );
     for name in &s.names {
         assert!(spec.contains(&format!("name: {name}\n")), "{name}:\n{spec}");
     }
@@ -163,14 +170,21 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
     }
     assert_kept(&before, &(s.ids)());
 
-    // sharedSecrets leaves the spec: released, not deleted.
+    // sharedSecrets leaves the spec: released, not deleted. With nothing adopted (GCP's
+    // principal identifiers) the grants init found are idplan's own, as the spec's header
+    // says, and go with the component.
     s.dir.write(
         "idplan.yaml",
         &without_component(&spec, Component::SharedSecrets),
     );
     let released = (s.idplan)(&["apply", "--auto-approve"]);
     released.assert_code(0);
-    released.assert_stdout_contains("will be released");
+    if s.names.is_empty() {
+        assert!(spec.contains("a component removed from the spec loses them"), "{spec}");
+        released.assert_stdout_contains("will be destroyed");
+    } else {
+        released.assert_stdout_contains("will be released");
+    }
     assert_kept(&before, &(s.ids)());
     spec
 }
@@ -284,6 +298,96 @@ fn azure_manual_space_is_adopted_through_init() {
     ] {
         assert!(spec.contains(&line), "{line}:\n{spec}");
     }
+}
+
+// -- GCP ----------------------------------------------------------------------------------
+
+/// A GCP recipe of `support::manual::gcp` (`guide` or `guide_principal`).
+type GcpRecipe = fn(&FakeGoogle, &FakeKube, usize, Secrets) -> gcp::GcpSpace;
+
+/// The flags that name the guides' GKE cluster.
+const GCP_FLAGS: [&str; 6] = [
+    "--gcp-project",
+    gcp::PROJECT,
+    "--gcp-location",
+    gcp::LOCATION,
+    "--gcp-cluster",
+    gcp::CLUSTER,
+];
+
+/// The guides' GCP `recipe`, then init, with one more control plane created since the manual
+/// setup (annotated by Helm, bound nowhere), and buckets and secrets the Space does not use
+/// beside its own (so that init reads lists of several pages).
+fn gcp_scenario(recipe: GcpRecipe, secrets: Secrets) -> String {
+    let fake = FakeGoogle::start();
+    let kube = FakeKube::start();
+    let space = recipe(&fake, &kube, N, secrets);
+    fake.seed(serde_json::json!({
+        "buckets": [
+            { "name": "acme-logs", "project": gcp::PROJECT },
+            { "name": "acme-web", "project": gcp::PROJECT },
+        ],
+        "secrets": [
+            { "project": gcp::PROJECT, "id": "db-password" },
+            { "project": gcp::PROJECT, "id": "api-key" },
+        ],
+    }));
+    space.add_control_plane(&kube, N);
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let idplan = |args: &[&str]| dir.idplan_gcp(&fake, args);
+    let ids = || space.read_ids(&fake);
+    let scenario = Scenario {
+        dir: &dir,
+        idplan: &idplan,
+        ids: &ids,
+        identity_types: &["google_service_account"],
+        names: space.accounts.iter().map(|a| a.account_id.clone()).collect(),
+        // A new binding needs no restart: GKE's metadata server exchanges tokens per request.
+        restart: None,
+        kube: &kube,
+        pod_label: None,
+    };
+    let spec = adopt_by_init(&scenario, &kubeconfig, &GCP_FLAGS);
+    for line in [
+        format!("project: {}", gcp::PROJECT),
+        format!(
+            "cluster: {{ location: {}, name: {} }}",
+            gcp::LOCATION,
+            gcp::CLUSTER
+        ),
+        format!("bucket: {}", gcp::BACKUP_BUCKET),
+        format!("bucket: {}", gcp::BILLING_BUCKET),
+    ] {
+        assert!(spec.contains(&line), "{line}:\n{spec}");
+    }
+    spec
+}
+
+#[test]
+fn gcp_service_account_manual_space_is_adopted_through_init() {
+    let spec = gcp_scenario(gcp::guide, Secrets::Project);
+    assert!(spec.contains("mode: service-account\n"), "{spec}");
+    // Every secret of the project: no list.
+    assert!(!spec.contains("secrets:"), "{spec}");
+    assert!(spec.contains("\n      sharedSecrets:\n"), "{spec}");
+}
+
+#[test]
+fn gcp_listed_secrets_manual_space_is_adopted_through_init() {
+    let spec = gcp_scenario(gcp::guide, Secrets::Listed);
+    assert!(
+        spec.contains(&format!("secrets:\n          - {}\n", gcp::SECRET)),
+        "{spec}"
+    );
+}
+
+#[test]
+fn gcp_principal_manual_space_is_adopted_through_init() {
+    let spec = gcp_scenario(gcp::guide_principal, Secrets::Project);
+    assert!(spec.contains("mode: principal\n"), "{spec}");
+    assert!(!spec.contains("name: acme"), "{spec}");
+    assert!(spec.contains("\n      sharedSecrets: {}\n"), "{spec}");
 }
 
 // -- Bad input -----------------------------------------------------------------------------
