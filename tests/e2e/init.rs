@@ -180,7 +180,10 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
     let released = (s.idplan)(&["apply", "--auto-approve"]);
     released.assert_code(0);
     if s.names.is_empty() {
-        assert!(spec.contains("a component removed from the spec loses them"), "{spec}");
+        assert!(
+            spec.contains("a component removed from the spec loses them"),
+            "{spec}"
+        );
         released.assert_stdout_contains("will be destroyed");
     } else {
         released.assert_stdout_contains("will be released");
@@ -317,8 +320,9 @@ const GCP_FLAGS: [&str; 6] = [
 
 /// The guides' GCP `recipe`, then init, with one more control plane created since the manual
 /// setup (annotated by Helm, bound nowhere), and buckets and secrets the Space does not use
-/// beside its own (so that init reads lists of several pages).
-fn gcp_scenario(recipe: GcpRecipe, secrets: Secrets) -> String {
+/// beside its own (so that init reads lists of several pages). `calls`: the cloud calls init
+/// makes.
+fn gcp_scenario(recipe: GcpRecipe, secrets: Secrets, calls: u64) -> String {
     let fake = FakeGoogle::start();
     let kube = FakeKube::start();
     let space = recipe(&fake, &kube, N, secrets);
@@ -335,6 +339,16 @@ fn gcp_scenario(recipe: GcpRecipe, secrets: Secrets) -> String {
     space.add_control_plane(&kube, N);
     let dir = TestDir::new();
     let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let kubeconfig_arg = kubeconfig.to_str().unwrap();
+    let mut args = vec!["init", "-f", "counted.yaml", "--kubeconfig", kubeconfig_arg];
+    args.extend(GCP_FLAGS);
+    let counted = dir.idplan_gcp_with_env(&fake, &args, &[("IDPLAN_STATS", "json")]);
+    counted.assert_code(0);
+    // Four buckets and three secrets, two to a page: two list calls each; one policy read
+    // per bucket, and per secret only when the project's policy does not grant them all.
+    let stats = counted.stats();
+    assert_eq!(stats["api_calls"]["gcp:storage.buckets.list"], 2, "{stats}");
+    assert_eq!(stats["api_calls_total"], calls, "{stats}");
     let idplan = |args: &[&str]| dir.idplan_gcp(&fake, args);
     let ids = || space.read_ids(&fake);
     let scenario = Scenario {
@@ -342,7 +356,11 @@ fn gcp_scenario(recipe: GcpRecipe, secrets: Secrets) -> String {
         idplan: &idplan,
         ids: &ids,
         identity_types: &["google_service_account"],
-        names: space.accounts.iter().map(|a| a.account_id.clone()).collect(),
+        names: space
+            .accounts
+            .iter()
+            .map(|a| a.account_id.clone())
+            .collect(),
         // A new binding needs no restart: GKE's metadata server exchanges tokens per request.
         restart: None,
         kube: &kube,
@@ -366,7 +384,7 @@ fn gcp_scenario(recipe: GcpRecipe, secrets: Secrets) -> String {
 
 #[test]
 fn gcp_service_account_manual_space_is_adopted_through_init() {
-    let spec = gcp_scenario(gcp::guide, Secrets::Project);
+    let spec = gcp_scenario(gcp::guide, Secrets::Project, 13);
     assert!(spec.contains("mode: service-account\n"), "{spec}");
     // Every secret of the project: no list.
     assert!(!spec.contains("secrets:"), "{spec}");
@@ -375,7 +393,7 @@ fn gcp_service_account_manual_space_is_adopted_through_init() {
 
 #[test]
 fn gcp_listed_secrets_manual_space_is_adopted_through_init() {
-    let spec = gcp_scenario(gcp::guide, Secrets::Listed);
+    let spec = gcp_scenario(gcp::guide, Secrets::Listed, 18);
     assert!(
         spec.contains(&format!("secrets:\n          - {}\n", gcp::SECRET)),
         "{spec}"
@@ -384,7 +402,7 @@ fn gcp_listed_secrets_manual_space_is_adopted_through_init() {
 
 #[test]
 fn gcp_principal_manual_space_is_adopted_through_init() {
-    let spec = gcp_scenario(gcp::guide_principal, Secrets::Project);
+    let spec = gcp_scenario(gcp::guide_principal, Secrets::Project, 10);
     assert!(spec.contains("mode: principal\n"), "{spec}");
     assert!(!spec.contains("name: acme"), "{spec}");
     assert!(spec.contains("\n      sharedSecrets: {}\n"), "{spec}");
@@ -392,8 +410,76 @@ fn gcp_principal_manual_space_is_adopted_through_init() {
 
 // -- Bad input -----------------------------------------------------------------------------
 
-/// Control planes whose `vector` service accounts name two roles: init names both, with
-/// their namespaces, and writes nothing until told which to adopt.
+/// How control planes come to disagree, for [`disagreeing_control_planes_ask_which`].
+struct Disagree<'a> {
+    kube: &'a FakeKube,
+    dir: &'a TestDir,
+    /// The Space's host namespaces; the second gets the other value.
+    namespaces: &'a [String],
+    /// The cloud's annotation and what its value is (`role ARN`, ...).
+    annotation: &'a str,
+    what: &'a str,
+    /// billing's identity, the other value, and a value no control plane names.
+    billing: &'a str,
+    other: &'a str,
+    unknown: &'a str,
+    /// The spec line that names billing's identity once chosen.
+    named: String,
+    /// `idplan init` on this cloud with more arguments.
+    init: &'a dyn Fn(&[&str]) -> Output,
+}
+
+/// Control planes whose `vector` service accounts name two identities: init names both, with
+/// their namespaces, and writes nothing until told which to adopt; the choice is written
+/// with a comment, replaced only with --force, and must be one that a control plane names.
+fn disagreeing_control_planes_ask_which(d: &Disagree) {
+    let odd = &d.namespaces[1];
+    d.kube.put(
+        "serviceaccounts",
+        serde_json::json!({"metadata": {"name": "vector", "namespace": odd,
+                                        "annotations": {d.annotation: d.other}}}),
+    );
+    let asked = (d.init)(&[]);
+    asked.assert_code(1);
+    let others: Vec<&str> = d
+        .namespaces
+        .iter()
+        .filter(|n| *n != odd)
+        .map(String::as_str)
+        .collect();
+    asked.assert_stderr_contains(&format!("{} in {}", d.billing, others.join(", ")));
+    asked.assert_stderr_contains(&format!("{} in {odd}", d.other));
+    asked.assert_stderr_contains("--identity billing=VALUE");
+    assert!(
+        !d.dir.path().join("idplan.yaml").exists(),
+        "nothing written"
+    );
+
+    let chosen = format!("billing={}", d.billing);
+    (d.init)(&["--identity", &chosen]).assert_code(0);
+    let spec = std::fs::read_to_string(d.dir.path().join("idplan.yaml")).unwrap();
+    assert!(
+        spec.contains(&format!(
+            "# chosen with --identity; other control planes named {} ({odd})",
+            d.other
+        )),
+        "{spec}"
+    );
+    assert!(spec.contains(&d.named), "{}:\n{spec}", d.named);
+
+    // The file exists: replaced only with --force.
+    (d.init)(&["--identity", &chosen])
+        .assert_code(1)
+        .assert_stderr_contains("pass --force");
+    (d.init)(&["--identity", &chosen, "--force"]).assert_code(0);
+
+    // A choice no control plane names is refused, with what they name.
+    let unknown = format!("billing={}", d.unknown);
+    let wrong = (d.init)(&["--identity", &unknown, "--force"]);
+    wrong.assert_code(1);
+    wrong.assert_stderr_contains(&format!("no vector service account names that {}", d.what));
+}
+
 #[test]
 fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
     use crate::support::manual::ROLE_ARN;
@@ -401,14 +487,6 @@ fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
     let ms = Ministack::start();
     let kube = FakeKube::start();
     let space = aws::guide(&ms, &kube, Mode::IrsaExact, N);
-    let billing = space.role(Component::Billing).arn.clone();
-    let other = space.role(Component::Backup).arn.clone();
-    let odd = &space.namespaces[1];
-    kube.put(
-        "serviceaccounts",
-        serde_json::json!({"metadata": {"name": "vector", "namespace": odd,
-                                        "annotations": {ROLE_ARN: other}}}),
-    );
     let dir = TestDir::new();
     let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
     let kubeconfig = kubeconfig.to_str().unwrap();
@@ -425,48 +503,110 @@ fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
         args.extend_from_slice(more);
         dir.idplan(&ms, &args)
     };
+    disagreeing_control_planes_ask_which(&Disagree {
+        kube: &kube,
+        dir: &dir,
+        namespaces: &space.namespaces,
+        annotation: ROLE_ARN,
+        what: "role ARN",
+        billing: &space.role(Component::Billing).arn,
+        other: &space.role(Component::Backup).arn,
+        unknown: "arn:aws:iam::000000000000:role/none",
+        named: format!("name: {}\n", space.role(Component::Billing).name),
+        init: &init,
+    });
+}
 
-    let asked = init(&[]);
-    asked.assert_code(1);
-    let others: Vec<&str> = space
-        .namespaces
-        .iter()
-        .filter(|n| *n != odd)
-        .map(String::as_str)
-        .collect();
-    asked.assert_stderr_contains(&format!("{billing} in {}", others.join(", ")));
-    asked.assert_stderr_contains(&format!("{other} in {odd}"));
-    asked.assert_stderr_contains("--identity billing=VALUE");
-    assert!(!dir.path().join("idplan.yaml").exists(), "nothing written");
+#[test]
+fn gcp_control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
+    use crate::support::manual::GCP_SA;
 
-    let chosen = format!("billing={billing}");
-    init(&["--identity", &chosen]).assert_code(0);
+    let fake = FakeGoogle::start();
+    let kube = FakeKube::start();
+    let space = gcp::guide(&fake, &kube, N, Secrets::Project);
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let init = |more: &[&str]| {
+        let mut args = vec!["init", "--kubeconfig", kubeconfig];
+        args.extend(GCP_FLAGS);
+        args.extend_from_slice(more);
+        dir.idplan_gcp(&fake, &args)
+    };
+    disagreeing_control_planes_ask_which(&Disagree {
+        kube: &kube,
+        dir: &dir,
+        namespaces: &space.namespaces,
+        annotation: GCP_SA,
+        what: "Google service account",
+        billing: &space.account(Component::Billing).email,
+        other: &space.account(Component::Backup).email,
+        unknown: &gcp::email("acme-spaces-none"),
+        named: format!("name: {}\n", gcp::account_id(Component::Billing)),
+        init: &init,
+    });
+}
+
+/// What init cannot take over on GCP is left out of the spec with the reason: an account of
+/// another project, an account that is gone, an account that reads no secret; with nothing
+/// left, init writes nothing and says why for each component.
+#[test]
+fn gcp_identities_init_cannot_take_over_are_left_out_with_the_reason() {
+    use crate::support::manual::GCP_SA;
+
+    let fake = FakeGoogle::start();
+    let kube = FakeKube::start();
+    let space = gcp::guide(&fake, &kube, N, Secrets::Project);
+    let foreign = "acme-spaces-br@elsewhere.iam.gserviceaccount.com";
+    for ns in &space.namespaces {
+        kube.put(
+            "serviceaccounts",
+            serde_json::json!({"metadata": {"name": Component::Backup.service_account(),
+                                            "namespace": ns,
+                                            "annotations": {GCP_SA: foreign}}}),
+        );
+    }
+    let billing = &space.account(Component::Billing).email;
+    fake.call(
+        "DELETE",
+        &format!("/v1/projects/{}/serviceAccounts/{billing}", gcp::PROJECT),
+        None,
+    );
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let mut args = vec!["init", "--kubeconfig", kubeconfig.to_str().unwrap()];
+    args.extend(GCP_FLAGS);
+    let init = dir.idplan_gcp(&fake, &args);
+    init.assert_code(0);
     let spec = std::fs::read_to_string(dir.path().join("idplan.yaml")).unwrap();
-    assert!(
-        spec.contains(&format!(
-            "# chosen with --identity; other control planes named {other} ({odd})"
-        )),
-        "{spec}"
-    );
-    assert!(
-        spec.contains(&format!("name: {}\n", space.role(Component::Billing).name)),
-        "{spec}"
-    );
+    for line in [
+        format!(
+            "# backup: not written: {foreign} is not a service account of project {}",
+            gcp::PROJECT
+        ),
+        format!("# billing: not written: Google service account {billing} does not exist"),
+        format!("name: {}\n", gcp::account_id(Component::SharedSecrets)),
+    ] {
+        assert!(spec.contains(&line), "{line}:\n{spec}");
+    }
+    assert_eq!(spec.matches("\n        adopt: true\n").count(), 1, "{spec}");
 
-    // The file exists: replaced only with --force.
-    init(&["--identity", &chosen])
-        .assert_code(1)
-        .assert_stderr_contains("pass --force");
-    init(&["--identity", &chosen, "--force"]).assert_code(0);
-
-    // A choice no control plane names is refused, with what they name.
-    let wrong = init(&[
-        "--identity",
-        "billing=arn:aws:iam::000000000000:role/none",
-        "--force",
-    ]);
-    wrong.assert_code(1);
-    wrong.assert_stderr_contains("no vector service account names that role ARN");
+    // sharedSecrets' grant is gone too: nothing to adopt, nothing written.
+    fake.set_bindings(&format!("project:{}", gcp::PROJECT), serde_json::json!([]));
+    args.push("--force");
+    let none = dir.idplan_gcp(&fake, &args);
+    none.assert_code(1);
+    none.assert_stderr_contains("found no identity to adopt");
+    none.assert_stderr_contains(&format!(
+        "sharedSecrets: Google service account {} may read no secret of project {}",
+        gcp::account_id(Component::SharedSecrets),
+        gcp::PROJECT
+    ));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("idplan.yaml")).unwrap(),
+        spec,
+        "the file is kept"
+    );
 }
 
 #[test]

@@ -188,15 +188,10 @@ pub async fn init(options: &Options) -> Result<Outcome> {
     let client = cluster::connect(&discover).await?;
     let seen = read_cluster(&client, options.cloud.annotation()).await?;
     let survey = survey(options, &seen).await?;
-    let named = survey.components.iter().any(|c| {
-        matches!(
-            c,
-            DraftComponent::Adopted {
-                name: Some(_),
-                ..
-            }
-        )
-    });
+    let named = survey
+        .components
+        .iter()
+        .any(|c| matches!(c, DraftComponent::Adopted { name: Some(_), .. }));
     let mut header = vec![format!(
         "Written by `idplan init` from the Space's cluster (context {context}) and its cloud:"
     )];
@@ -288,7 +283,14 @@ async fn survey(options: &Options, seen: &Seen) -> Result<Survey> {
         } => {
             let driver = crate::provider::gcp::GcpDriver::new()?;
             driver
-                .survey(project, location, cluster, seen, choices, options.parallelism)
+                .survey(
+                    project,
+                    location,
+                    cluster,
+                    seen,
+                    choices,
+                    options.parallelism,
+                )
                 .await
         }
     }

@@ -125,25 +125,24 @@ impl GcpDriver {
                             format!("{holder} holds a role on a bucket of project {project}")
                         }),
                         [one] => Ok(vec![Field::text("bucket", *one)]),
-                        [first, others @ ..] => Ok(vec![Field::text("bucket", *first).with_comment(
-                            format!(
+                        [first, others @ ..] => {
+                            Ok(vec![Field::text("bucket", *first).with_comment(format!(
                                 "it also holds a role on {}: only this one is managed",
                                 others.join(", ")
-                            ),
-                        )]),
+                            ))])
+                        }
                     }
                 }
-                ComponentKind::SharedSecrets => {
-                    self.secrets_read_by(project, &members, parallelism)
-                        .await?
-                        .map_err(|()| {
-                            if name.is_some() {
-                                format!("{holder} may read no secret of project {project}")
-                            } else {
-                                format!("{holder} may read a secret of project {project}")
-                            }
-                        })
-                }
+                ComponentKind::SharedSecrets => self
+                    .secrets_read_by(project, &members, parallelism)
+                    .await?
+                    .map_err(|()| {
+                        if name.is_some() {
+                            format!("{holder} may read no secret of project {project}")
+                        } else {
+                            format!("{holder} may read a secret of project {project}")
+                        }
+                    }),
             };
             match access {
                 Ok(access) => components.push(DraftComponent::Adopted {
@@ -157,13 +156,12 @@ impl GcpDriver {
         }
         let mode = if service_account {
             Field::text("mode", "service-account").with_comment(format!(
-                "the components' service accounts carry {ANNOTATION}: each impersonates its \
-                 Google service account"
+                "the service accounts name Google service accounts ({ANNOTATION})"
             ))
         } else {
             Field::text("mode", "principal").with_comment(format!(
-                "no service account carries {ANNOTATION}: the components' principal \
-                 identifiers hold their roles directly"
+                "no service account names a Google service account ({ANNOTATION}): the \
+                 principal identifiers hold the roles"
             ))
         };
         Ok(Survey {
@@ -192,12 +190,15 @@ impl GcpDriver {
         let domain = format!("@{project}.iam.gserviceaccount.com");
         let Some(id) = email.strip_suffix(&domain).filter(|id| !id.is_empty()) else {
             return Ok(Err(format!(
-                "{email} is not a service account that project {project} made (expected \
-                 ID{domain}): idplan adopts only the project's own"
+                "{email} is not a service account of project {project}: idplan adopts only \
+                 the project's own"
             )));
         };
         let path = format!("v1/projects/{project}/serviceAccounts/{email}");
-        match self.call(Method::GET, Api::Iam, &path, &[], None, API).await {
+        match self
+            .call(Method::GET, Api::Iam, &path, &[], None, API)
+            .await
+        {
             Ok(_) => Ok(Ok(id.to_string())),
             Err(f) if f.is(404) => Ok(Err(format!(
                 "Google service account {email} does not exist"
@@ -258,7 +259,10 @@ impl GcpDriver {
             .map(|bucket| async move {
                 let path = format!("b/{bucket}/iam");
                 let query = [("optionsRequestedPolicyVersion", "3")];
-                match self.call(Method::GET, Api::Storage, &path, &query, None, OP).await {
+                match self
+                    .call(Method::GET, Api::Storage, &path, &query, None, OP)
+                    .await
+                {
                     Ok(policy) => Ok(Some(Held { on: bucket, policy })),
                     // Deleted since it was listed.
                     Err(f) if f.is(404) => Ok(None),
