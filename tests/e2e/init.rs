@@ -547,9 +547,9 @@ fn gcp_control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() 
     });
 }
 
-/// What init cannot take over on GCP is left out of the spec with the reason: an account of
-/// another project, an account that is gone, an account that reads no secret; with nothing
-/// left, init writes nothing and says why for each component.
+/// What init cannot take over on GCP is left out of the spec with the reason (an account of
+/// another project, an account that is gone), and a second bucket is named in a comment; with
+/// nothing left, init writes nothing and says why for each component.
 #[test]
 fn gcp_identities_init_cannot_take_over_are_left_out_with_the_reason() {
     use crate::support::manual::GCP_SA;
@@ -557,11 +557,11 @@ fn gcp_identities_init_cannot_take_over_are_left_out_with_the_reason() {
     let fake = FakeGoogle::start();
     let kube = FakeKube::start();
     let space = gcp::guide(&fake, &kube, N, Secrets::Project);
-    let foreign = "acme-spaces-br@elsewhere.iam.gserviceaccount.com";
+    let foreign = "acme-spaces-eso@elsewhere.iam.gserviceaccount.com";
     for ns in &space.namespaces {
         kube.put(
             "serviceaccounts",
-            serde_json::json!({"metadata": {"name": Component::Backup.service_account(),
+            serde_json::json!({"metadata": {"name": Component::SharedSecrets.service_account(),
                                             "namespace": ns,
                                             "annotations": {GCP_SA: foreign}}}),
         );
@@ -572,6 +572,11 @@ fn gcp_identities_init_cannot_take_over_are_left_out_with_the_reason() {
         &format!("/v1/projects/{}/serviceAccounts/{billing}", gcp::PROJECT),
         None,
     );
+    // backup may also read another bucket.
+    let backup = format!("serviceAccount:{}", space.account(Component::Backup).email);
+    fake.seed(serde_json::json!({"buckets": [{ "name": "acme-usage", "project": gcp::PROJECT }]}));
+    let viewer = serde_json::json!([{"role": "roles/storage.objectViewer", "members": [backup]}]);
+    fake.set_bindings("bucket:acme-usage", viewer);
     let dir = TestDir::new();
     let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
     let mut args = vec!["init", "--kubeconfig", kubeconfig.to_str().unwrap()];
@@ -580,26 +585,33 @@ fn gcp_identities_init_cannot_take_over_are_left_out_with_the_reason() {
     init.assert_code(0);
     let spec = std::fs::read_to_string(dir.path().join("idplan.yaml")).unwrap();
     for line in [
+        format!("name: {}\n", gcp::account_id(Component::Backup)),
         format!(
-            "# backup: not written: {foreign} is not a service account of project {}",
-            gcp::PROJECT
+            "        # it also holds a role on acme-usage: only this one is managed\n        \
+             bucket: {}\n",
+            gcp::BACKUP_BUCKET
         ),
         format!("# billing: not written: Google service account {billing} does not exist"),
-        format!("name: {}\n", gcp::account_id(Component::SharedSecrets)),
+        format!(
+            "# sharedSecrets: not written: {foreign} is not a service account of project {}",
+            gcp::PROJECT
+        ),
     ] {
         assert!(spec.contains(&line), "{line}:\n{spec}");
     }
     assert_eq!(spec.matches("\n        adopt: true\n").count(), 1, "{spec}");
 
-    // sharedSecrets' grant is gone too: nothing to adopt, nothing written.
-    fake.set_bindings(&format!("project:{}", gcp::PROJECT), serde_json::json!([]));
+    // backup's grants are gone too: nothing to adopt, nothing written.
+    for bucket in [gcp::BACKUP_BUCKET, "acme-usage"] {
+        fake.set_bindings(&format!("bucket:{bucket}"), serde_json::json!([]));
+    }
     args.push("--force");
     let none = dir.idplan_gcp(&fake, &args);
     none.assert_code(1);
     none.assert_stderr_contains("found no identity to adopt");
     none.assert_stderr_contains(&format!(
-        "sharedSecrets: Google service account {} may read no secret of project {}",
-        gcp::account_id(Component::SharedSecrets),
+        "backup: Google service account {} has no role on a bucket of project {}",
+        gcp::account_id(Component::Backup),
         gcp::PROJECT
     ));
     assert_eq!(

@@ -41,6 +41,16 @@ impl Held {
     }
 }
 
+/// How one kind of policy is read: a GET with the policy version as a query parameter.
+struct Policies {
+    api: Api,
+    /// The query parameter that asks for version 3 (bindings with conditions as they are).
+    version: &'static str,
+    op: &'static str,
+    /// What the policies are on, for errors (`bucket`, `secret`).
+    what: &'static str,
+}
+
 impl GcpDriver {
     /// The space's `gcp:` block and components, taking over the identities in use.
     pub async fn survey(
@@ -85,6 +95,22 @@ impl GcpDriver {
                             continue;
                         }
                     };
+                let taken = components.iter().find_map(|c| match c {
+                    DraftComponent::Adopted {
+                        kind: other,
+                        name: Some(n),
+                        ..
+                    } if email.starts_with(&format!("{n}@")) => Some(*other),
+                    _ => None,
+                });
+                if let Some(other) = taken {
+                    // The spec gives each component a service account of its own.
+                    components.push(left_out(format!(
+                        "Google service account {email} is {other}'s too: idplan gives each \
+                         component its own"
+                    )));
+                    continue;
+                }
                 match self.account_id(project, &email).await? {
                     Ok(id) => (
                         BTreeSet::from([format!("serviceAccount:{email}")]),
@@ -103,9 +129,12 @@ impl GcpDriver {
                     .collect();
                 (members, None, Vec::new())
             };
-            let holder = match &name {
-                Some(id) => format!("Google service account {id}"),
-                None => format!("no principal identifier of {}", kind.service_account()),
+            let who = match &name {
+                Some(id) => format!("Google service account {id} has"),
+                None => format!(
+                    "the principal identifiers of {} have",
+                    kind.service_account()
+                ),
             };
             let access = match kind {
                 ComponentKind::Backup | ComponentKind::Billing => {
@@ -119,11 +148,7 @@ impl GcpDriver {
                         .map(|b| b.on.as_str())
                         .collect();
                     match on.as_slice() {
-                        [] => Err(if name.is_some() {
-                            format!("{holder} holds no role on a bucket of project {project}")
-                        } else {
-                            format!("{holder} holds a role on a bucket of project {project}")
-                        }),
+                        [] => Err(format!("{who} no role on a bucket of project {project}")),
                         [one] => Ok(vec![Field::text("bucket", *one)]),
                         [first, others @ ..] => {
                             Ok(vec![Field::text("bucket", *first).with_comment(format!(
@@ -137,11 +162,10 @@ impl GcpDriver {
                     .secrets_read_by(project, &members, parallelism)
                     .await?
                     .map_err(|()| {
-                        if name.is_some() {
-                            format!("{holder} may read no secret of project {project}")
-                        } else {
-                            format!("{holder} may read a secret of project {project}")
-                        }
+                        format!(
+                            "{who} no {SECRET_ROLE} on project {project} nor on one of its \
+                             secrets"
+                        )
                     }),
             };
             match access {
@@ -238,7 +262,6 @@ impl GcpDriver {
 
     /// Every bucket of the project with its IAM policy, by name.
     async fn bucket_policies(&self, project: &str, parallelism: usize) -> Result<Vec<Held>> {
-        const OP: &str = "storage.buckets.getIamPolicy";
         let what = format!("project {project}");
         let listed = self
             .list_all(
@@ -255,18 +278,37 @@ impl GcpDriver {
             .filter_map(|b| b["name"].as_str().map(str::to_string))
             .collect();
         names.sort();
-        let read = stream::iter(names)
-            .map(|bucket| async move {
-                let path = format!("b/{bucket}/iam");
-                let query = [("optionsRequestedPolicyVersion", "3")];
+        let targets = names
+            .into_iter()
+            .map(|b| (format!("b/{b}/iam"), b))
+            .collect();
+        let read = Policies {
+            api: Api::Storage,
+            version: "optionsRequestedPolicyVersion",
+            op: "storage.buckets.getIamPolicy",
+            what: "bucket",
+        };
+        self.policies(&read, targets, parallelism).await
+    }
+
+    /// The IAM policies of `targets` (the path of each policy, and what it is on), `read`
+    /// at most `parallelism` at a time, in order; one deleted since it was listed is left out.
+    async fn policies(
+        &self,
+        read: &Policies,
+        targets: Vec<(String, String)>,
+        parallelism: usize,
+    ) -> Result<Vec<Held>> {
+        let query = [(read.version, "3")];
+        let read = stream::iter(targets)
+            .map(|(path, on)| async move {
                 match self
-                    .call(Method::GET, Api::Storage, &path, &query, None, OP)
+                    .call(Method::GET, read.api, &path, &query, None, read.op)
                     .await
                 {
-                    Ok(policy) => Ok(Some(Held { on: bucket, policy })),
-                    // Deleted since it was listed.
+                    Ok(policy) => Ok(Some(Held { on, policy })),
                     Err(f) if f.is(404) => Ok(None),
-                    Err(f) => Err(f.into_error(&format!("bucket {bucket}"), OP)),
+                    Err(f) => Err(f.into_error(&format!("{} {on}", read.what), read.op)),
                 }
             })
             .buffered(parallelism)
@@ -305,7 +347,6 @@ impl GcpDriver {
             // Every secret of the project: the spec's `sharedSecrets` without a list.
             return Ok(Ok(Vec::new()));
         }
-        const GET: &str = "secretmanager.projects.secrets.getIamPolicy";
         let listed = self
             .list_all(
                 Api::SecretManager,
@@ -321,28 +362,28 @@ impl GcpDriver {
             .iter()
             .filter_map(|s| s["name"].as_str()?.rsplit('/').next().map(str::to_string))
             .collect();
-        let mut readable: Vec<String> = stream::iter(ids)
-            .map(|id| async move {
-                let name = format!("projects/{project}/secrets/{id}");
-                let query = [("options.requestedPolicyVersion", "3")];
-                let path = format!("v1/{name}:getIamPolicy");
-                match self
-                    .call(Method::GET, Api::SecretManager, &path, &query, None, GET)
-                    .await
-                {
-                    Ok(policy) => Ok(Some(Held { on: id, policy })),
-                    Err(f) if f.is(404) => Ok(None),
-                    Err(f) => Err(f.into_error(&format!("secret {name}"), GET)),
-                }
+        let targets = ids
+            .into_iter()
+            .map(|id| {
+                (
+                    format!("v1/projects/{project}/secrets/{id}:getIamPolicy"),
+                    id,
+                )
             })
-            .buffer_unordered(parallelism)
-            .try_filter_map(|held| async move {
-                Ok(held
-                    .filter(|h| h.holds(members, Some(SECRET_ROLE)))
-                    .map(|h| h.on))
-            })
-            .try_collect()
-            .await?;
+            .collect();
+        let read = Policies {
+            api: Api::SecretManager,
+            version: "options.requestedPolicyVersion",
+            op: "secretmanager.projects.secrets.getIamPolicy",
+            what: "secret",
+        };
+        let mut readable: Vec<String> = self
+            .policies(&read, targets, parallelism)
+            .await?
+            .into_iter()
+            .filter(|h| h.holds(members, Some(SECRET_ROLE)))
+            .map(|h| h.on)
+            .collect();
         if readable.is_empty() {
             return Ok(Err(()));
         }
