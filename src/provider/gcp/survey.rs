@@ -184,7 +184,7 @@ impl GcpDriver {
             ))
         } else {
             Field::text("mode", "principal").with_comment(format!(
-                "no service account names a Google service account ({ANNOTATION}): the \
+                "no service account names a Google service account ({ANNOTATION}):\nthe \
                  principal identifiers hold the roles"
             ))
         };
