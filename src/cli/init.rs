@@ -53,6 +53,15 @@ pub struct InitArgs {
     /// AKS: the cluster's name.
     #[arg(long, value_name = "NAME", requires = "azure_subscription")]
     azure_cluster: Option<String>,
+    /// GKE: the project of the cluster, the Google service accounts and the buckets.
+    #[arg(long, value_name = "ID", requires_all = ["gcp_location", "gcp_cluster"])]
+    gcp_project: Option<String>,
+    /// GKE: the cluster's location (region or zone).
+    #[arg(long, value_name = "LOCATION", requires = "gcp_project")]
+    gcp_location: Option<String>,
+    /// GKE: the cluster's name.
+    #[arg(long, value_name = "NAME", requires = "gcp_project")]
+    gcp_cluster: Option<String>,
     /// AKS: billing's blob container, when its role assignment is on the whole storage
     /// account (the Helm values name it: `billing.storage.azure.container`).
     #[arg(long, value_name = "NAME", requires = "azure_subscription")]
@@ -93,11 +102,21 @@ fn cloud(args: &InitArgs) -> Result<CloudFlags> {
             billing_container: args.azure_billing_container.clone(),
         });
     }
+    if let (Some(project), Some(location), Some(cluster)) =
+        (&args.gcp_project, &args.gcp_location, &args.gcp_cluster)
+    {
+        clouds.push(CloudFlags::Gcp {
+            project: project.clone(),
+            location: location.clone(),
+            cluster: cluster.clone(),
+        });
+    }
     match clouds.len() {
         1 => Ok(clouds.remove(0)),
         n => Err(Error::user(format!(
             "name the Space's cluster on one cloud ({n} given): --aws-region and --aws-cluster \
-             (EKS), or --azure-subscription, --azure-resource-group and --azure-cluster (AKS)"
+             (EKS), or --azure-subscription, --azure-resource-group and --azure-cluster (AKS), or \
+             --gcp-project, --gcp-location and --gcp-cluster (GKE)"
         ))),
     }
 }
@@ -121,7 +140,14 @@ pub async fn run(args: InitArgs) -> Result<ExitStatus> {
     );
     for c in &outcome.draft.components {
         match c {
-            DraftComponent::Adopted { kind, name, .. } => eprintln!("  {kind}: adopts {name}"),
+            DraftComponent::Adopted {
+                kind,
+                name: Some(name),
+                ..
+            } => eprintln!("  {kind}: adopts {name}"),
+            DraftComponent::Adopted { kind, .. } => {
+                eprintln!("  {kind}: takes over the bindings of its principal identifiers")
+            }
             DraftComponent::LeftOut { kind, why } => eprintln!("  {kind}: left out: {why}"),
         }
     }

@@ -43,7 +43,9 @@ impl Field {
 pub enum DraftComponent {
     Adopted {
         kind: ComponentKind,
-        name: String,
+        /// The identity taken over (`adopt: true`); `None` where the cloud's mode has no named
+        /// identity (GCP's principal identifiers): only what it reaches is written.
+        name: Option<String>,
         /// What it gets access to (`bucket`, `secrets`, `storageAccount`, ...).
         access: Vec<Field>,
         /// Comment lines above the component: where init had to choose.
@@ -152,9 +154,17 @@ impl Draft {
                     for line in comments {
                         comment(&mut out, "      ", line);
                     }
-                    let _ = writeln!(out, "      {}:", kind.spec_key());
-                    let _ = writeln!(out, "        name: {}", scalar(name));
-                    out.push_str("        adopt: true\n");
+                    let key = kind.spec_key();
+                    if name.is_none() && access.is_empty() {
+                        // Nothing to say but that the component is there.
+                        let _ = writeln!(out, "      {key}: {{}}");
+                        continue;
+                    }
+                    let _ = writeln!(out, "      {key}:");
+                    if let Some(name) = name {
+                        let _ = writeln!(out, "        name: {}", scalar(name));
+                        out.push_str("        adopt: true\n");
+                    }
                     for f in access {
                         field(&mut out, "        ", f);
                     }
@@ -205,13 +215,13 @@ mod tests {
             components: vec![
                 DraftComponent::Adopted {
                     kind: ComponentKind::Backup,
-                    name: "backup-sa".into(),
+                    name: Some("backup-sa".into()),
                     access: vec![Field::text("bucket", "acme-backup")],
                     comments: vec!["two buckets: chose acme-backup".into()],
                 },
                 DraftComponent::Adopted {
                     kind: ComponentKind::SharedSecrets,
-                    name: "eso-sa".into(),
+                    name: Some("eso-sa".into()),
                     access: vec![Field {
                         key: "secrets",
                         value: Value::List(vec!["token".into(), "yes".into()]),
@@ -246,6 +256,39 @@ mod tests {
             super::super::GcpAccess::Secrets(vec!["token".into(), "yes".into()])
         );
         assert!(text.contains("# billing: not written: no service account"));
+    }
+
+    #[test]
+    fn components_without_a_name_load_in_principal_mode() {
+        let mut d = draft();
+        d.cloud_fields[2] = Field::text("mode", "principal");
+        d.components = vec![
+            DraftComponent::Adopted {
+                kind: ComponentKind::Backup,
+                name: None,
+                access: vec![Field::text("bucket", "acme-backup")],
+                comments: vec![],
+            },
+            DraftComponent::Adopted {
+                kind: ComponentKind::SharedSecrets,
+                name: None,
+                access: vec![],
+                comments: vec![],
+            },
+        ];
+        let text = d.render();
+        assert!(!text.contains("adopt"), "{text}");
+        assert!(text.contains("      sharedSecrets: {}\n"), "{text}");
+        let spec = super::super::parse(std::path::Path::new("idplan.yaml"), &text)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let super::super::Cloud::Gcp(gcp) = &spec.spaces[0].cloud else {
+            panic!("gcp")
+        };
+        assert_eq!(
+            gcp.components.shared_secrets.as_ref().unwrap().access,
+            super::super::GcpAccess::ProjectSecrets
+        );
+        assert!(!gcp.components.backup.as_ref().unwrap().adopt);
     }
 
     #[test]

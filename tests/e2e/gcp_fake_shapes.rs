@@ -150,6 +150,18 @@ fn the_fake_answers_as_the_discovery_documents_say() {
         (
             "storage",
             "GET",
+            "/storage/v1/b?project=acme-spaces".into(),
+            None,
+        ),
+        (
+            "secretmanager",
+            "GET",
+            "/v1/projects/acme-spaces/secrets".into(),
+            None,
+        ),
+        (
+            "storage",
+            "GET",
             "/storage/v1/b/acme-backup/iam?optionsRequestedPolicyVersion=3".into(),
             None,
         ),
@@ -311,6 +323,56 @@ fn the_fake_answers_as_the_discovery_documents_say() {
         None,
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // The lists page: every item once, in pages of at most two, the last without a token;
+    // the project of buckets.list by id or by number.
+    fake.seed(json!({
+        "buckets": [{ "name": "acme-a", "project": "acme-spaces" },
+                    { "name": "acme-z", "project": "acme-spaces" }],
+        "secrets": [{ "project": "acme-spaces", "id": "a" }, { "project": "acme-spaces", "id": "b" }],
+    }));
+    for (first, key, want) in [
+        (
+            "/storage/v1/b?project=acme-spaces",
+            "items",
+            ["acme-a", "acme-backup", "acme-z"],
+        ),
+        (
+            "/storage/v1/b?project=123456789012",
+            "items",
+            ["acme-a", "acme-backup", "acme-z"],
+        ),
+        (
+            "/v1/projects/acme-spaces/secrets",
+            "secrets",
+            [
+                "projects/123456789012/secrets/b",
+                "projects/123456789012/secrets/a",
+                "projects/123456789012/secrets/token",
+            ],
+        ),
+    ] {
+        let mut got = Vec::new();
+        let mut path = first.to_string();
+        loop {
+            let page = fake.call("GET", &path, None);
+            let items = page[key].as_array().unwrap();
+            assert!(items.len() <= 2, "{page:#}");
+            got.extend(
+                items
+                    .iter()
+                    .map(|i| i["name"].as_str().unwrap().to_string()),
+            );
+            let Some(token) = page["nextPageToken"].as_str() else {
+                break;
+            };
+            let sep = if first.contains('?') { '&' } else { '?' };
+            path = format!("{first}{sep}pageToken={token}");
+        }
+        assert_eq!(got, want, "{first}");
+    }
+    let (got, error) = fake.call_status("GET", "/storage/v1/b", None);
+    assert_eq!(got, 400, "project is required: {error:#}");
 
     // Missing things: 404 with Google's error body (403 for a project, as Resource Manager).
     for (path, code, status) in [

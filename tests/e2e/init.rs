@@ -11,8 +11,9 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::support::manual::aws::{self, Mode};
+use crate::support::manual::gcp::{self, Secrets};
 use crate::support::manual::{self, Component, Ids, N};
-use crate::support::{FakeKube, Ministack, Output, TestDir};
+use crate::support::{FakeGoogle, FakeKube, Ministack, Output, TestDir};
 
 /// The kubeconfig context of the manual Space's cluster.
 const CONTEXT: &str = "space-prod";
@@ -48,13 +49,13 @@ pub fn assert_not_destructive(plan: &Value, identity_types: &[&str]) -> BTreeSet
 }
 
 /// The spec without component `c` (its block as init writes it: the key, then lines
-/// indented deeper).
+/// indented deeper; or the key with `{}`).
 pub fn without_component(spec: &str, c: Component) -> String {
     let key = format!("      {}:", c.key());
     let mut out = String::new();
     let mut skipping = false;
     for line in spec.lines() {
-        if line == key {
+        if line == key || line == format!("{key} {{}}") {
             skipping = true;
             continue;
         }
@@ -96,7 +97,9 @@ pub struct Scenario<'a> {
     pub kube: &'a FakeKube,
     /// The label the guides put on the components' pods (Azure's).
     pub pod_label: Option<(&'a str, &'a str)>,
-    /// What the spec must hold for each adopted component (the team's identity names).
+    /// What the spec must hold for each adopted component (the team's identity names); none
+    /// where the components have no named identity (GCP's principal identifiers), and then
+    /// the spec adopts nothing.
     pub names: Vec<String>,
 }
 
@@ -111,7 +114,11 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
     init.assert_code(0);
     init.assert_stderr_contains("Wrote idplan.yaml");
     let spec = std::fs::read_to_string(s.dir.path().join("idplan.yaml")).unwrap();
-    assert_eq!(spec.matches("\n        adopt: true\n").count(), 3, "{spec}");
+    assert_eq!(
+        spec.matches("\n        adopt: true\n").count(),
+        s.names.len(),
+        "{spec}"
+    );
     for name in &s.names {
         assert!(spec.contains(&format!("name: {name}\n")), "{name}:\n{spec}");
     }
@@ -163,14 +170,24 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
     }
     assert_kept(&before, &(s.ids)());
 
-    // sharedSecrets leaves the spec: released, not deleted.
+    // sharedSecrets leaves the spec: released, not deleted. With nothing adopted (GCP's
+    // principal identifiers) the grants init found are idplan's own, as the spec's header
+    // says, and go with the component.
     s.dir.write(
         "idplan.yaml",
         &without_component(&spec, Component::SharedSecrets),
     );
     let released = (s.idplan)(&["apply", "--auto-approve"]);
     released.assert_code(0);
-    released.assert_stdout_contains("will be released");
+    if s.names.is_empty() {
+        assert!(
+            spec.contains("a component removed from the spec loses them"),
+            "{spec}"
+        );
+        released.assert_stdout_contains("will be destroyed");
+    } else {
+        released.assert_stdout_contains("will be released");
+    }
     assert_kept(&before, &(s.ids)());
     spec
 }
@@ -286,10 +303,183 @@ fn azure_manual_space_is_adopted_through_init() {
     }
 }
 
+// -- GCP ----------------------------------------------------------------------------------
+
+/// A GCP recipe of `support::manual::gcp` (`guide` or `guide_principal`).
+type GcpRecipe = fn(&FakeGoogle, &FakeKube, usize, Secrets) -> gcp::GcpSpace;
+
+/// The flags that name the guides' GKE cluster.
+const GCP_FLAGS: [&str; 6] = [
+    "--gcp-project",
+    gcp::PROJECT,
+    "--gcp-location",
+    gcp::LOCATION,
+    "--gcp-cluster",
+    gcp::CLUSTER,
+];
+
+/// The guides' GCP `recipe`, then init, with one more control plane created since the manual
+/// setup (annotated by Helm, bound nowhere), and buckets and secrets the Space does not use
+/// beside its own (so that init reads lists of several pages). `calls`: the cloud calls init
+/// makes.
+fn gcp_scenario(recipe: GcpRecipe, secrets: Secrets, calls: u64) -> String {
+    let fake = FakeGoogle::start();
+    let kube = FakeKube::start();
+    let space = recipe(&fake, &kube, N, secrets);
+    fake.seed(serde_json::json!({
+        "buckets": [
+            { "name": "acme-logs", "project": gcp::PROJECT },
+            { "name": "acme-web", "project": gcp::PROJECT },
+        ],
+        "secrets": [
+            { "project": gcp::PROJECT, "id": "db-password" },
+            { "project": gcp::PROJECT, "id": "api-key" },
+        ],
+    }));
+    space.add_control_plane(&kube, N);
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let kubeconfig_arg = kubeconfig.to_str().unwrap();
+    let mut args = vec!["init", "-f", "counted.yaml", "--kubeconfig", kubeconfig_arg];
+    args.extend(GCP_FLAGS);
+    let counted = dir.idplan_gcp_with_env(&fake, &args, &[("IDPLAN_STATS", "json")]);
+    counted.assert_code(0);
+    // Four buckets and three secrets, two to a page: two list calls each; one policy read
+    // per bucket, and per secret only when the project's policy does not grant them all.
+    let stats = counted.stats();
+    assert_eq!(stats["api_calls"]["gcp:storage.buckets.list"], 2, "{stats}");
+    assert_eq!(stats["api_calls_total"], calls, "{stats}");
+    let idplan = |args: &[&str]| dir.idplan_gcp(&fake, args);
+    let ids = || space.read_ids(&fake);
+    let scenario = Scenario {
+        dir: &dir,
+        idplan: &idplan,
+        ids: &ids,
+        identity_types: &["google_service_account"],
+        names: space
+            .accounts
+            .iter()
+            .map(|a| a.account_id.clone())
+            .collect(),
+        // A new binding needs no restart: GKE's metadata server exchanges tokens per request.
+        restart: None,
+        kube: &kube,
+        pod_label: None,
+    };
+    let spec = adopt_by_init(&scenario, &kubeconfig, &GCP_FLAGS);
+    for line in [
+        format!("project: {}", gcp::PROJECT),
+        format!(
+            "cluster: {{ location: {}, name: {} }}",
+            gcp::LOCATION,
+            gcp::CLUSTER
+        ),
+        format!("bucket: {}", gcp::BACKUP_BUCKET),
+        format!("bucket: {}", gcp::BILLING_BUCKET),
+    ] {
+        assert!(spec.contains(&line), "{line}:\n{spec}");
+    }
+    spec
+}
+
+#[test]
+fn gcp_service_account_manual_space_is_adopted_through_init() {
+    let spec = gcp_scenario(gcp::guide, Secrets::Project, 13);
+    assert!(spec.contains("mode: service-account\n"), "{spec}");
+    // Every secret of the project: no list.
+    assert!(!spec.contains("secrets:"), "{spec}");
+    assert!(spec.contains("\n      sharedSecrets:\n"), "{spec}");
+}
+
+#[test]
+fn gcp_listed_secrets_manual_space_is_adopted_through_init() {
+    let spec = gcp_scenario(gcp::guide, Secrets::Listed, 18);
+    assert!(
+        spec.contains(&format!("secrets:\n          - {}\n", gcp::SECRET)),
+        "{spec}"
+    );
+}
+
+#[test]
+fn gcp_principal_manual_space_is_adopted_through_init() {
+    let spec = gcp_scenario(gcp::guide_principal, Secrets::Project, 10);
+    assert!(spec.contains("mode: principal\n"), "{spec}");
+    assert!(!spec.contains("name: acme"), "{spec}");
+    assert!(spec.contains("\n      sharedSecrets: {}\n"), "{spec}");
+}
+
 // -- Bad input -----------------------------------------------------------------------------
 
-/// Control planes whose `vector` service accounts name two roles: init names both, with
-/// their namespaces, and writes nothing until told which to adopt.
+/// How control planes come to disagree, for [`disagreeing_control_planes_ask_which`].
+struct Disagree<'a> {
+    kube: &'a FakeKube,
+    dir: &'a TestDir,
+    /// The Space's host namespaces; the second gets the other value.
+    namespaces: &'a [String],
+    /// The cloud's annotation and what its value is (`role ARN`, ...).
+    annotation: &'a str,
+    what: &'a str,
+    /// billing's identity, the other value, and a value no control plane names.
+    billing: &'a str,
+    other: &'a str,
+    unknown: &'a str,
+    /// The spec line that names billing's identity once chosen.
+    named: String,
+    /// `idplan init` on this cloud with more arguments.
+    init: &'a dyn Fn(&[&str]) -> Output,
+}
+
+/// Control planes whose `vector` service accounts name two identities: init names both, with
+/// their namespaces, and writes nothing until told which to adopt; the choice is written
+/// with a comment, replaced only with --force, and must be one that a control plane names.
+fn disagreeing_control_planes_ask_which(d: &Disagree) {
+    let odd = &d.namespaces[1];
+    d.kube.put(
+        "serviceaccounts",
+        serde_json::json!({"metadata": {"name": "vector", "namespace": odd,
+                                        "annotations": {d.annotation: d.other}}}),
+    );
+    let asked = (d.init)(&[]);
+    asked.assert_code(1);
+    let others: Vec<&str> = d
+        .namespaces
+        .iter()
+        .filter(|n| *n != odd)
+        .map(String::as_str)
+        .collect();
+    asked.assert_stderr_contains(&format!("{} in {}", d.billing, others.join(", ")));
+    asked.assert_stderr_contains(&format!("{} in {odd}", d.other));
+    asked.assert_stderr_contains("--identity billing=VALUE");
+    assert!(
+        !d.dir.path().join("idplan.yaml").exists(),
+        "nothing written"
+    );
+
+    let chosen = format!("billing={}", d.billing);
+    (d.init)(&["--identity", &chosen]).assert_code(0);
+    let spec = std::fs::read_to_string(d.dir.path().join("idplan.yaml")).unwrap();
+    assert!(
+        spec.contains(&format!(
+            "# chosen with --identity; other control planes named {} ({odd})",
+            d.other
+        )),
+        "{spec}"
+    );
+    assert!(spec.contains(&d.named), "{}:\n{spec}", d.named);
+
+    // The file exists: replaced only with --force.
+    (d.init)(&["--identity", &chosen])
+        .assert_code(1)
+        .assert_stderr_contains("pass --force");
+    (d.init)(&["--identity", &chosen, "--force"]).assert_code(0);
+
+    // A choice no control plane names is refused, with what they name.
+    let unknown = format!("billing={}", d.unknown);
+    let wrong = (d.init)(&["--identity", &unknown, "--force"]);
+    wrong.assert_code(1);
+    wrong.assert_stderr_contains(&format!("no vector service account names that {}", d.what));
+}
+
 #[test]
 fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
     use crate::support::manual::ROLE_ARN;
@@ -297,14 +487,6 @@ fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
     let ms = Ministack::start();
     let kube = FakeKube::start();
     let space = aws::guide(&ms, &kube, Mode::IrsaExact, N);
-    let billing = space.role(Component::Billing).arn.clone();
-    let other = space.role(Component::Backup).arn.clone();
-    let odd = &space.namespaces[1];
-    kube.put(
-        "serviceaccounts",
-        serde_json::json!({"metadata": {"name": "vector", "namespace": odd,
-                                        "annotations": {ROLE_ARN: other}}}),
-    );
     let dir = TestDir::new();
     let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
     let kubeconfig = kubeconfig.to_str().unwrap();
@@ -321,48 +503,122 @@ fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
         args.extend_from_slice(more);
         dir.idplan(&ms, &args)
     };
+    disagreeing_control_planes_ask_which(&Disagree {
+        kube: &kube,
+        dir: &dir,
+        namespaces: &space.namespaces,
+        annotation: ROLE_ARN,
+        what: "role ARN",
+        billing: &space.role(Component::Billing).arn,
+        other: &space.role(Component::Backup).arn,
+        unknown: "arn:aws:iam::000000000000:role/none",
+        named: format!("name: {}\n", space.role(Component::Billing).name),
+        init: &init,
+    });
+}
 
-    let asked = init(&[]);
-    asked.assert_code(1);
-    let others: Vec<&str> = space
-        .namespaces
-        .iter()
-        .filter(|n| *n != odd)
-        .map(String::as_str)
-        .collect();
-    asked.assert_stderr_contains(&format!("{billing} in {}", others.join(", ")));
-    asked.assert_stderr_contains(&format!("{other} in {odd}"));
-    asked.assert_stderr_contains("--identity billing=VALUE");
-    assert!(!dir.path().join("idplan.yaml").exists(), "nothing written");
+#[test]
+fn gcp_control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
+    use crate::support::manual::GCP_SA;
 
-    let chosen = format!("billing={billing}");
-    init(&["--identity", &chosen]).assert_code(0);
+    let fake = FakeGoogle::start();
+    let kube = FakeKube::start();
+    let space = gcp::guide(&fake, &kube, N, Secrets::Project);
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let init = |more: &[&str]| {
+        let mut args = vec!["init", "--kubeconfig", kubeconfig];
+        args.extend(GCP_FLAGS);
+        args.extend_from_slice(more);
+        dir.idplan_gcp(&fake, &args)
+    };
+    disagreeing_control_planes_ask_which(&Disagree {
+        kube: &kube,
+        dir: &dir,
+        namespaces: &space.namespaces,
+        annotation: GCP_SA,
+        what: "Google service account",
+        billing: &space.account(Component::Billing).email,
+        other: &space.account(Component::Backup).email,
+        unknown: &gcp::email("acme-spaces-none"),
+        named: format!("name: {}\n", gcp::account_id(Component::Billing)),
+        init: &init,
+    });
+}
+
+/// What init cannot take over on GCP is left out of the spec with the reason (an account of
+/// another project, an account that is gone), and a second bucket is named in a comment; with
+/// nothing left, init writes nothing and says why for each component.
+#[test]
+fn gcp_identities_init_cannot_take_over_are_left_out_with_the_reason() {
+    use crate::support::manual::GCP_SA;
+
+    let fake = FakeGoogle::start();
+    let kube = FakeKube::start();
+    let space = gcp::guide(&fake, &kube, N, Secrets::Project);
+    let foreign = "acme-spaces-eso@elsewhere.iam.gserviceaccount.com";
+    for ns in &space.namespaces {
+        kube.put(
+            "serviceaccounts",
+            serde_json::json!({"metadata": {"name": Component::SharedSecrets.service_account(),
+                                            "namespace": ns,
+                                            "annotations": {GCP_SA: foreign}}}),
+        );
+    }
+    let billing = &space.account(Component::Billing).email;
+    fake.call(
+        "DELETE",
+        &format!("/v1/projects/{}/serviceAccounts/{billing}", gcp::PROJECT),
+        None,
+    );
+    // backup may also read another bucket.
+    let backup = format!("serviceAccount:{}", space.account(Component::Backup).email);
+    fake.seed(serde_json::json!({"buckets": [{ "name": "acme-usage", "project": gcp::PROJECT }]}));
+    let viewer = serde_json::json!([{"role": "roles/storage.objectViewer", "members": [backup]}]);
+    fake.set_bindings("bucket:acme-usage", viewer);
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let mut args = vec!["init", "--kubeconfig", kubeconfig.to_str().unwrap()];
+    args.extend(GCP_FLAGS);
+    let init = dir.idplan_gcp(&fake, &args);
+    init.assert_code(0);
     let spec = std::fs::read_to_string(dir.path().join("idplan.yaml")).unwrap();
-    assert!(
-        spec.contains(&format!(
-            "# chosen with --identity; other control planes named {other} ({odd})"
-        )),
-        "{spec}"
-    );
-    assert!(
-        spec.contains(&format!("name: {}\n", space.role(Component::Billing).name)),
-        "{spec}"
-    );
+    for line in [
+        format!("name: {}\n", gcp::account_id(Component::Backup)),
+        format!(
+            "        # it also holds a role on acme-usage: only this one is managed\n        \
+             bucket: {}\n",
+            gcp::BACKUP_BUCKET
+        ),
+        format!("# billing: not written: Google service account {billing} does not exist"),
+        format!(
+            "# sharedSecrets: not written: {foreign} is not a service account of project {}",
+            gcp::PROJECT
+        ),
+    ] {
+        assert!(spec.contains(&line), "{line}:\n{spec}");
+    }
+    assert_eq!(spec.matches("\n        adopt: true\n").count(), 1, "{spec}");
 
-    // The file exists: replaced only with --force.
-    init(&["--identity", &chosen])
-        .assert_code(1)
-        .assert_stderr_contains("pass --force");
-    init(&["--identity", &chosen, "--force"]).assert_code(0);
-
-    // A choice no control plane names is refused, with what they name.
-    let wrong = init(&[
-        "--identity",
-        "billing=arn:aws:iam::000000000000:role/none",
-        "--force",
-    ]);
-    wrong.assert_code(1);
-    wrong.assert_stderr_contains("no vector service account names that role ARN");
+    // backup's grants are gone too: nothing to adopt, nothing written.
+    for bucket in [gcp::BACKUP_BUCKET, "acme-usage"] {
+        fake.set_bindings(&format!("bucket:{bucket}"), serde_json::json!([]));
+    }
+    args.push("--force");
+    let none = dir.idplan_gcp(&fake, &args);
+    none.assert_code(1);
+    none.assert_stderr_contains("found no identity to adopt");
+    none.assert_stderr_contains(&format!(
+        "backup: Google service account {} has no role on a bucket of project {}",
+        gcp::account_id(Component::Backup),
+        gcp::PROJECT
+    ));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("idplan.yaml")).unwrap(),
+        spec,
+        "the file is kept"
+    );
 }
 
 #[test]

@@ -10,14 +10,17 @@ shared/reference/gcp/ describe them:
                        POST /v3/projects/{p}:setIamPolicy   {"policy", "updateMask"}
   GKE v1               GET  /v1/projects/{p}/locations/{l}/clusters/{c}
                        GET  /v1/projects/{p}/locations/{l}/clusters  (l "-": every location)
-  Storage JSON v1      GET  /storage/v1/b/{bucket}
+  Storage JSON v1      GET  /storage/v1/b?project=  (project id or number; paged: maxResults,
+                            pageToken, nextPageToken)
+                       GET  /storage/v1/b/{bucket}
                        GET  /storage/v1/b/{bucket}/iam?optionsRequestedPolicyVersion=
                        PUT  /storage/v1/b/{bucket}/iam      (body: the Policy)
                        GET  /storage/v1/b/{bucket}/o/{object}[?alt=media]
                        POST /upload/storage/v1/b/{bucket}/o?uploadType=multipart|media
                        DELETE /storage/v1/b/{bucket}/o/{object}
                        (objects: `ifGenerationMatch` on each, 0 meaning "only if absent")
-  Secret Manager v1    GET  /v1/projects/{p}/secrets/{s}
+  Secret Manager v1    GET  /v1/projects/{p}/secrets  (paged: pageSize, pageToken, nextPageToken)
+                       GET  /v1/projects/{p}/secrets/{s}
                        GET  /v1/projects/{p}/secrets/{s}:getIamPolicy?options.requestedPolicyVersion=
                        POST /v1/projects/{p}/secrets/{s}:setIamPolicy
   IAM v1               POST/GET /v1/projects/{p}/serviceAccounts (create, list with pageToken)
@@ -31,10 +34,11 @@ Like Google: error bodies {"error": {"code", "message", "status"}} (Storage: {"e
 version 3 (a lower requested version renames their role `<role>_withcond_<hash>`); members must
 be well formed, and a `serviceAccount:` member of a project must exist; 404 for what is missing
 (403 for a project, as Resource Manager does); a bearer token is required, and only the test's
-own is accepted (401 otherwise; `--token`). Storage objects: every write gives the object a
-new, greater generation; an `ifGenerationMatch` that does not hold (on a get, an upload of
-either kind, or a delete) fails with 412 conditionNotMet and changes nothing, which is what
-fake-gcs-server does not check on media uploads and deletes.
+own is accepted (401 otherwise; `--token`). Lists answer at most PAGE items a page (Google's
+pages are larger: a small one makes every test page). Storage objects: every write gives the
+object a new, greater generation; an `ifGenerationMatch` that does not hold (on a get, an
+upload of either kind, or a delete) fails with 412 conditionNotMet and changes nothing, which
+is what fake-gcs-server does not check on media uploads and deletes.
 
 Test-only endpoints under /_fake/: health, seed (projects, clusters, buckets, secrets),
 policy (read or replace a policy as someone else would), race (the next N setIamPolicy calls
@@ -75,6 +79,8 @@ MEMBER = re.compile(
     r"deleted:serviceAccount):.+|principal://iam\.googleapis\.com/projects/\d+/locations/global/"
     r"workloadIdentityPools/[^/]+/subject/.+|principalSet://.+)$"
 )
+# Items per page of buckets.list and secrets.list (fewer when the caller asks for fewer).
+PAGE = 2
 ACCOUNT_ID = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
 STATUS_OF = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
              404: "NOT_FOUND", 409: "ABORTED", 412: "FAILED_PRECONDITION"}
@@ -343,6 +349,37 @@ def storage_object(method, path, query, raw, content_type):
     return None
 
 
+def bucket_json(bucket):
+    """A bucket as buckets.get and buckets.list answer it."""
+    b = STATE.buckets[bucket]
+    uniform = {"enabled": b["uniform"]}
+    if b["uniform"]:
+        uniform["lockedTime"] = "2099-01-01T00:00:00Z"
+    return {"kind": "storage#bucket", "id": bucket, "name": bucket,
+            "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}",
+            "projectNumber": b["project_number"], "metageneration": "1",
+            "location": "US", "storageClass": "STANDARD", "etag": "CAE=",
+            "timeCreated": "2024-01-01T00:00:00.000Z", "updated": "2024-01-01T00:00:00.000Z",
+            "iamConfiguration": {"bucketPolicyOnly": uniform,
+                                 "uniformBucketLevelAccess": uniform,
+                                 "publicAccessPrevention": "inherited"}}
+
+
+def page(items, query, size_key):
+    """One page of `items` as Google's lists page: `pageToken` in, `nextPageToken` out."""
+    size = min(int(query.get(size_key, [str(PAGE)])[0] or PAGE) or PAGE, PAGE)
+    start = int(query.get("pageToken", ["0"])[0] or 0)
+    token = str(start + size) if start + size < len(items) else None
+    return items[start:start + size], token
+
+
+def secret_json(number, name):
+    """A secret as secrets.get and secrets.list answer it: named with the project number."""
+    return {"name": f"projects/{number}/secrets/{name.split('/')[3]}",
+            "replication": {"automatic": {}}, "createTime": "2024-01-01T00:00:00Z",
+            "etag": "\"1\""}
+
+
 def cluster(name):
     """A GKE cluster as clusters.get and clusters.list answer it."""
     parts = name.split("/")
@@ -388,7 +425,23 @@ def google(method, path, query, body):
         found = [cluster(name) for name in sorted(STATE.clusters)
                  if name.split("/")[1] == project and location in ("-", name.split("/")[3])]
         return 200, ({"clusters": found} if found else {})
-    # Storage JSON v1
+    # Storage JSON v1. buckets.list: `project` is required, its id or number; the list key is
+    # left out when there are none.
+    if path == "/storage/v1/b" and method == "GET":
+        project = query.get("project", [""])[0]
+        if not project:
+            raise Failure(400, "Required parameter: project", "required")
+        number = STATE.projects.get(project, {}).get("number", project)
+        if number not in STATE.project_numbers():
+            raise Failure(404, "The requested project was not found.", "notFound")
+        names = sorted(n for n, b in STATE.buckets.items() if b["project_number"] == number)
+        items, token = page(names, query, "maxResults")
+        out = {"kind": "storage#buckets"}
+        if items:
+            out["items"] = [bucket_json(n) for n in items]
+        if token:
+            out["nextPageToken"] = token
+        return 200, out
     m = re.fullmatch(r"/storage/v1/b/([^/]+)(/iam)?", path)
     if m:
         bucket, iam = m.group(1), m.group(2)
@@ -396,23 +449,27 @@ def google(method, path, query, body):
             raise Failure(404, "The specified bucket does not exist.", "notFound")
         target = f"bucket:{bucket}"
         if not iam and method == "GET":
-            b = STATE.buckets[bucket]
-            uniform = {"enabled": b["uniform"]}
-            if b["uniform"]:
-                uniform["lockedTime"] = "2099-01-01T00:00:00Z"
-            return 200, {"kind": "storage#bucket", "id": bucket, "name": bucket,
-                         "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}",
-                         "projectNumber": b["project_number"], "metageneration": "1",
-                         "location": "US", "storageClass": "STANDARD", "etag": "CAE=",
-                         "timeCreated": "2024-01-01T00:00:00.000Z", "updated": "2024-01-01T00:00:00.000Z",
-                         "iamConfiguration": {"bucketPolicyOnly": uniform,
-                                              "uniformBucketLevelAccess": uniform,
-                                              "publicAccessPrevention": "inherited"}}
+            return 200, bucket_json(bucket)
         if iam and method == "GET":
             return 200, render(STATE.policy(target), requested_version(query, None, "optionsRequestedPolicyVersion"), True, target)
         if iam and method == "PUT":
             return 200, render(set_policy(target, body or {}, True), 3, True, target)
-    # Secret Manager v1
+    # Secret Manager v1. secrets.list: newest first, names with the project number, as Google
+    # answers; `totalSize` on each page.
+    m = re.fullmatch(r"/v1/projects/([^/]+)/secrets", path)
+    if m and method == "GET":
+        project = m.group(1)
+        if project not in STATE.projects:
+            raise Failure(403, f"Permission 'secretmanager.secrets.list' denied for resource 'projects/{project}' (or it may not exist).")
+        names = [n for n in reversed(list(STATE.secrets)) if n.split("/")[1] == project]
+        items, token = page(names, query, "pageSize")
+        number = STATE.projects[project]["number"]
+        out = {"totalSize": len(names)}
+        if items:
+            out["secrets"] = [secret_json(number, n) for n in items]
+        if token:
+            out["nextPageToken"] = token
+        return 200, out
     m = re.fullmatch(r"/v1/(projects/[^/]+/secrets/[^/:]+)(:getIamPolicy|:setIamPolicy)?", path)
     if m:
         name, verb = m.group(1), m.group(2)
@@ -421,10 +478,7 @@ def google(method, path, query, body):
         target = f"secret:{name}"
         if verb is None and method == "GET":
             project = name.split("/")[1]
-            number = STATE.projects.get(project, {}).get("number", project)
-            return 200, {"name": f"projects/{number}/secrets/{name.split('/')[3]}",
-                         "replication": {"automatic": {}}, "createTime": "2024-01-01T00:00:00Z",
-                         "etag": "\"1\""}
+            return 200, secret_json(STATE.projects.get(project, {}).get("number", project), name)
         if verb == ":getIamPolicy" and method == "GET":
             return 200, render(STATE.policy(target), requested_version(query, None, "options.requestedPolicyVersion"), False, target)
         if verb == ":setIamPolicy" and method == "POST":

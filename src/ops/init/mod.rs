@@ -188,15 +188,30 @@ pub async fn init(options: &Options) -> Result<Outcome> {
     let client = cluster::connect(&discover).await?;
     let seen = read_cluster(&client, options.cloud.annotation()).await?;
     let survey = survey(options, &seen).await?;
-    let mut header = vec![
-        format!(
-            "Written by `idplan init` from the Space's cluster (context {context}) and its \
-             cloud:"
-        ),
-        "each component adopts the identity its service accounts use today (`adopt: true`:"
-            .to_string(),
-        "taken over, never deleted). Review it, then run `idplan plan`.".to_string(),
-    ];
+    let named = survey
+        .components
+        .iter()
+        .any(|c| matches!(c, DraftComponent::Adopted { name: Some(_), .. }));
+    let mut header = vec![format!(
+        "Written by `idplan init` from the Space's cluster (context {context}) and its cloud:"
+    )];
+    if named {
+        header.extend([
+            "each component adopts the identity its service accounts use today (`adopt: true`:"
+                .to_string(),
+            "taken over, never deleted). Review it, then run `idplan plan`.".to_string(),
+        ]);
+    } else {
+        // Principal identifiers: no identity to adopt; the grants, equal to those idplan
+        // makes, become idplan's own.
+        header.extend([
+            "each component keeps the grants its principal identifiers hold today, which idplan"
+                .to_string(),
+            "manages from now on: a component removed from the spec loses them. Review it, then"
+                .to_string(),
+            "run `idplan plan`.".to_string(),
+        ]);
+    }
     for cp in &seen.without_id {
         header.push(format!(
             "control plane {cp} has no ID yet: discovery adds it once it has one"
@@ -261,10 +276,23 @@ async fn survey(options: &Options, seen: &Seen) -> Result<Survey> {
             let driver = crate::provider::azure::AzureDriver::new()?;
             driver.survey(&group, seen, choices).await
         }
-        CloudFlags::Gcp { .. } => Err(Error::user(
-            "idplan init reads AWS and Azure spaces only so far: write the spec by hand \
-             (docs/spec.md)",
-        )),
+        CloudFlags::Gcp {
+            project,
+            location,
+            cluster,
+        } => {
+            let driver = crate::provider::gcp::GcpDriver::new()?;
+            driver
+                .survey(
+                    project,
+                    location,
+                    cluster,
+                    seen,
+                    choices,
+                    options.parallelism,
+                )
+                .await
+        }
     }
 }
 

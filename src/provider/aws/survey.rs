@@ -100,7 +100,7 @@ impl AwsDriver {
             trusts.push((role.name.clone(), role.wildcard));
             components.push(DraftComponent::Adopted {
                 kind,
-                name: role.name,
+                name: Some(role.name),
                 access,
                 comments: choice.into_iter().collect(),
             });

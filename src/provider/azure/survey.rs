@@ -155,7 +155,7 @@ impl AzureDriver {
                     }
                     components.push(DraftComponent::Adopted {
                         kind,
-                        name,
+                        name: Some(name),
                         access,
                         comments: choice.into_iter().collect(),
                     });

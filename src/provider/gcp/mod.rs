@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod policy;
+pub mod survey;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -418,7 +418,7 @@ pub fn edit_policy(
 }
 
 /// The members of one role in the binding without a condition.
-fn role_members(policy: &Value, role: &str) -> BTreeSet<String> {
+pub(super) fn role_members(policy: &Value, role: &str) -> BTreeSet<String> {
     policy["bindings"]
         .as_array()
         .into_iter()
