@@ -44,7 +44,7 @@ pub enum DraftComponent {
     Adopted {
         kind: ComponentKind,
         /// The identity taken over (`adopt: true`); `None` where the cloud's mode has no named
-        /// identity (GCP's principal identifiers): only what it reaches is written.
+        /// identity (GCP's principal identifiers): `adopt: true` then takes over the grants.
         name: Option<String>,
         /// What it gets access to (`bucket`, `secrets`, `storageAccount`, ...).
         access: Vec<Field>,
@@ -154,17 +154,11 @@ impl Draft {
                     for line in comments {
                         comment(&mut out, "      ", line);
                     }
-                    let key = kind.spec_key();
-                    if name.is_none() && access.is_empty() {
-                        // Nothing to say but that the component is there.
-                        let _ = writeln!(out, "      {key}: {{}}");
-                        continue;
-                    }
-                    let _ = writeln!(out, "      {key}:");
+                    let _ = writeln!(out, "      {}:", kind.spec_key());
                     if let Some(name) = name {
                         let _ = writeln!(out, "        name: {}", scalar(name));
-                        out.push_str("        adopt: true\n");
                     }
+                    out.push_str("        adopt: true\n");
                     for f in access {
                         field(&mut out, "        ", f);
                     }
@@ -277,8 +271,11 @@ mod tests {
             },
         ];
         let text = d.render();
-        assert!(!text.contains("adopt"), "{text}");
-        assert!(text.contains("      sharedSecrets: {}\n"), "{text}");
+        assert!(!text.contains("name:"), "{text}");
+        assert!(
+            text.contains("      sharedSecrets:\n        adopt: true\n"),
+            "{text}"
+        );
         let spec = super::super::parse(std::path::Path::new("idplan.yaml"), &text)
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let super::super::Cloud::Gcp(gcp) = &spec.spaces[0].cloud else {
@@ -288,7 +285,7 @@ mod tests {
             gcp.components.shared_secrets.as_ref().unwrap().access,
             super::super::GcpAccess::ProjectSecrets
         );
-        assert!(!gcp.components.backup.as_ref().unwrap().adopt);
+        assert!(gcp.components.backup.as_ref().unwrap().adopt);
     }
 
     #[test]

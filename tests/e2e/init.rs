@@ -98,8 +98,7 @@ pub struct Scenario<'a> {
     /// The label the guides put on the components' pods (Azure's).
     pub pod_label: Option<(&'a str, &'a str)>,
     /// What the spec must hold for each adopted component (the team's identity names); none
-    /// where the components have no named identity (GCP's principal identifiers), and then
-    /// the spec adopts nothing.
+    /// where the components have no named identity (GCP's principal identifiers).
     pub names: Vec<String>,
 }
 
@@ -114,11 +113,7 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
     init.assert_code(0);
     init.assert_stderr_contains("Wrote idplan.yaml");
     let spec = std::fs::read_to_string(s.dir.path().join("idplan.yaml")).unwrap();
-    assert_eq!(
-        spec.matches("\n        adopt: true\n").count(),
-        s.names.len(),
-        "{spec}"
-    );
+    assert_eq!(spec.matches("\n        adopt: true\n").count(), 3, "{spec}");
     for name in &s.names {
         assert!(spec.contains(&format!("name: {name}\n")), "{name}:\n{spec}");
     }
@@ -170,24 +165,14 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
     }
     assert_kept(&before, &(s.ids)());
 
-    // sharedSecrets leaves the spec: released, not deleted. With nothing adopted (GCP's
-    // principal identifiers) the grants init found are idplan's own, as the spec's header
-    // says, and go with the component.
+    // sharedSecrets leaves the spec: released, not deleted.
     s.dir.write(
         "idplan.yaml",
         &without_component(&spec, Component::SharedSecrets),
     );
     let released = (s.idplan)(&["apply", "--auto-approve"]);
     released.assert_code(0);
-    if s.names.is_empty() {
-        assert!(
-            spec.contains("a component removed from the spec loses them"),
-            "{spec}"
-        );
-        released.assert_stdout_contains("will be destroyed");
-    } else {
-        released.assert_stdout_contains("will be released");
-    }
+    released.assert_stdout_contains("will be released");
     assert_kept(&before, &(s.ids)());
     spec
 }
@@ -405,7 +390,10 @@ fn gcp_principal_manual_space_is_adopted_through_init() {
     let spec = gcp_scenario(gcp::guide_principal, Secrets::Project, 10);
     assert!(spec.contains("mode: principal\n"), "{spec}");
     assert!(!spec.contains("name: acme"), "{spec}");
-    assert!(spec.contains("\n      sharedSecrets: {}\n"), "{spec}");
+    assert!(
+        spec.contains("\n      sharedSecrets:\n        adopt: true\n"),
+        "{spec}"
+    );
 }
 
 // -- Bad input -----------------------------------------------------------------------------

@@ -780,7 +780,10 @@ fn gcp_principal_recipe() {
         assert_eq!(members(&fake, &target, role), want, "{target}");
     }
     assert_helm_annotations(&kube, &space.namespaces, |_| None, None);
-    assert!(space.read_ids(&fake).is_empty());
+    // No account: the ids are the grants, one per component and control plane.
+    let ids = space.read_ids(&fake);
+    assert_eq!(ids.len(), 3 * N, "{ids:#?}");
+    assert!(ids.keys().all(|k| k.contains(".grant.principal://")), "{ids:#?}");
 
     let dir = TestDir::new();
     dir.write("idplan.yaml", &space.spec(Planes::List, ""));

@@ -54,7 +54,6 @@ const CASES: &[(&str, &str, &str, &str, usize)] = &[
     ("discover_unknown_key.yaml", "8:9", "spaces[0].controlPlanes.discover.namespace", "unknown key `namespace`: expected one of `context`, `kubeconfig`", 1),
     ("discover_bad_listed_namespace.yaml", "9:11", "spaces[0].controlPlanes.list[1]", "invalid namespace `MXP-Upper-system`", 1),
     ("discover_empty_context.yaml", "6:28", "spaces[0].controlPlanes.discover.context", "`context` is empty", 1),
-    ("gcp_adopt_in_principal_mode.yaml", "10:45", "spaces[0].components.backup.adopt", "`adopt` takes over an existing Google service account, which only `mode: service-account` uses", 1),
     ("adopt_not_a_boolean.yaml", "8:69", "spaces[0].components.backup.adopt", "expected `true` or `false`, found `yes`", 1),
     ("gcp_bad_cluster_location.yaml", "8:28", "spaces[0].gcp.cluster.location", "invalid cluster location `us-central`", 1),
 ];

@@ -188,30 +188,16 @@ pub async fn init(options: &Options) -> Result<Outcome> {
     let client = cluster::connect(&discover).await?;
     let seen = read_cluster(&client, options.cloud.annotation()).await?;
     let survey = survey(options, &seen).await?;
-    let named = survey
-        .components
-        .iter()
-        .any(|c| matches!(c, DraftComponent::Adopted { name: Some(_), .. }));
-    let mut header = vec![format!(
-        "Written by `idplan init` from the Space's cluster (context {context}) and its cloud:"
-    )];
-    if named {
-        header.extend([
-            "each component adopts the identity its service accounts use today (`adopt: true`:"
-                .to_string(),
-            "taken over, never deleted). Review it, then run `idplan plan`.".to_string(),
-        ]);
-    } else {
-        // Principal identifiers: no identity to adopt; the grants, equal to those idplan
-        // makes, become idplan's own.
-        header.extend([
-            "each component keeps the grants its principal identifiers hold today, which idplan"
-                .to_string(),
-            "manages from now on: a component removed from the spec loses them. Review it, then"
-                .to_string(),
-            "run `idplan plan`.".to_string(),
-        ]);
-    }
+    let mut header = vec![
+        format!(
+            "Written by `idplan init` from the Space's cluster (context {context}) and its \
+             cloud:"
+        ),
+        "each component adopts what its service accounts use today (`adopt: true`: the".to_string(),
+        "identity, or with GCP principal identifiers the grants they hold; taken over, never"
+            .to_string(),
+        "deleted). Review it, then run `idplan plan`.".to_string(),
+    ];
     for cp in &seen.without_id {
         header.push(format!(
             "control plane {cp} has no ID yet: discovery adds it once it has one"

@@ -168,13 +168,6 @@ impl Rules for GcpRules {
         Some((name, at))
     }
 
-    fn adopt_refused(&self) -> Option<&'static str> {
-        (!self.service_account).then_some(
-            "`adopt` takes over an existing Google service account, which only `mode: \
-             service-account` uses: remove it, or set that mode",
-        )
-    }
-
     /// Principal identifiers create nothing that has a name.
     fn names_resources(&self) -> bool {
         self.service_account

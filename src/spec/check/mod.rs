@@ -62,11 +62,6 @@ trait Rules {
         true
     }
 
-    /// Why `adopt: true` means nothing here, if it does not.
-    fn adopt_refused(&self) -> Option<&'static str> {
-        None
-    }
-
     /// Why the cloud refuses a default name, if it does.
     fn default_name_error(&self, name: &str) -> Option<String>;
 
@@ -493,14 +488,8 @@ impl<'a> Check<'a> {
     ) -> Checked<R::Access> {
         let adopt = raw.value_mut().take_adopt();
         let written = written(components, kind, raw);
-        let field = format!("{}.adopt", written.field);
         let mut checked = check(rules, self, written);
-        if let Some(adopt) = adopt.filter(|a| *a.value()) {
-            match rules.adopt_refused() {
-                Some(message) => self.error(adopt.location(), field, message),
-                None => checked.adopt = true,
-            }
-        }
+        checked.adopt = adopt.is_some_and(|a| *a.value());
         checked
     }
 

@@ -332,11 +332,32 @@ impl GcpSpace {
             .expect("every component has an account")
     }
 
-    /// The ids these accounts have in `fake` now: `<component>.email`, `<component>.uniqueId`.
-    /// An account that is gone has no entry.
+    /// The ids these accounts have in `fake` now: `<component>.email`, `<component>.uniqueId`;
+    /// and the grants the recipe made, each as `<component>.grant.<member>` = `<target>
+    /// <role>` while the target's policy holds it. An account that is gone, or a grant
+    /// removed, has no entry.
     #[track_caller]
     pub fn read_ids(&self, fake: &FakeGoogle) -> Ids {
         let mut ids = Ids::new();
+        for c in Component::ALL {
+            let (target, role) = grant(c, self.secrets);
+            let ours: Vec<String> = match self.recipe {
+                Recipe::ServiceAccount => vec![format!("serviceAccount:{}", self.account(c).email)],
+                Recipe::Principal => self
+                    .namespaces
+                    .iter()
+                    .map(|ns| principal(ns, c.service_account()))
+                    .collect(),
+            };
+            for member in fake.members(&target, role) {
+                if ours.contains(&member) {
+                    ids.insert(
+                        format!("{}.grant.{member}", c.key()),
+                        format!("{target} {role}"),
+                    );
+                }
+            }
+        }
         for a in &self.accounts {
             let path = format!("/v1/projects/{}/serviceAccounts/{}", self.project, a.email);
             if let (200, found) = fake.call_status("GET", &path, None) {
