@@ -783,7 +783,10 @@ fn gcp_principal_recipe() {
     // No account: the ids are the grants, one per component and control plane.
     let ids = space.read_ids(&fake);
     assert_eq!(ids.len(), 3 * N, "{ids:#?}");
-    assert!(ids.keys().all(|k| k.contains(".grant.principal://")), "{ids:#?}");
+    assert!(
+        ids.keys().all(|k| k.contains(".grant.principal://")),
+        "{ids:#?}"
+    );
 
     let dir = TestDir::new();
     dir.write("idplan.yaml", &space.spec(Planes::List, ""));
