@@ -271,7 +271,10 @@ mod tests {
             },
         ];
         let text = d.render();
-        assert!(!text.contains("name:"), "{text}");
+        assert!(
+            !text.contains("        name:"),
+            "no component is named: {text}"
+        );
         assert!(
             text.contains("      sharedSecrets:\n        adopt: true\n"),
             "{text}"
