@@ -187,7 +187,8 @@ pub async fn init(options: &Options) -> Result<Outcome> {
     };
     let client = cluster::connect(&discover).await?;
     let seen = read_cluster(&client, options.cloud.annotation()).await?;
-    let survey = survey(options, &seen).await?;
+    let mut survey = survey(options, &seen).await?;
+    one_identity_each(&mut survey.components);
     let mut header = vec![
         format!(
             "Written by `idplan init` from the Space's cluster (context {context}) and its \
@@ -278,6 +279,33 @@ async fn survey(options: &Options, seen: &Seen) -> Result<Survey> {
                     options.parallelism,
                 )
                 .await
+        }
+    }
+}
+
+/// A component whose identity an earlier one already adopts is left out: the spec gives each
+/// component an identity of its own (the loader refuses a name used twice in a space).
+fn one_identity_each(components: &mut [DraftComponent]) {
+    let mut taken: Vec<(String, ComponentKind)> = Vec::new();
+    for c in components.iter_mut() {
+        let DraftComponent::Adopted {
+            kind,
+            name: Some(name),
+            ..
+        } = c
+        else {
+            continue;
+        };
+        match taken.iter().find(|(n, _)| n == name) {
+            Some((_, other)) => {
+                *c = DraftComponent::LeftOut {
+                    kind: *kind,
+                    why: format!(
+                        "{name} is {other}'s identity too: idplan gives each component its own"
+                    ),
+                };
+            }
+            None => taken.push((name.clone(), *kind)),
         }
     }
 }
@@ -422,6 +450,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--identity billing=arn:r3"), "{e}");
+    }
+
+    #[test]
+    fn an_identity_is_adopted_by_one_component() {
+        let adopted = |kind, name: &str| DraftComponent::Adopted {
+            kind,
+            name: Some(name.to_string()),
+            access: vec![],
+            comments: vec![],
+        };
+        let mut components = vec![
+            adopted(ComponentKind::Backup, "storage"),
+            adopted(ComponentKind::Billing, "storage"),
+            adopted(ComponentKind::SharedSecrets, "eso"),
+        ];
+        one_identity_each(&mut components);
+        assert_eq!(components[0], adopted(ComponentKind::Backup, "storage"));
+        assert_eq!(
+            components[1],
+            DraftComponent::LeftOut {
+                kind: ComponentKind::Billing,
+                why: "storage is backup's identity too: idplan gives each component its own".into()
+            }
+        );
+        assert_eq!(components[2], adopted(ComponentKind::SharedSecrets, "eso"));
     }
 
     #[test]

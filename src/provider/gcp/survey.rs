@@ -95,22 +95,6 @@ impl GcpDriver {
                             continue;
                         }
                     };
-                let taken = components.iter().find_map(|c| match c {
-                    DraftComponent::Adopted {
-                        kind: other,
-                        name: Some(n),
-                        ..
-                    } if email.starts_with(&format!("{n}@")) => Some(*other),
-                    _ => None,
-                });
-                if let Some(other) = taken {
-                    // The spec gives each component a service account of its own.
-                    components.push(left_out(format!(
-                        "Google service account {email} is {other}'s too: idplan gives each \
-                         component its own"
-                    )));
-                    continue;
-                }
                 match self.account_id(project, &email).await? {
                     Ok(id) => (
                         BTreeSet::from([format!("serviceAccount:{email}")]),
