@@ -11,14 +11,8 @@ use crate::spec::draft::DraftComponent;
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Where to write the spec.
-    #[arg(
-        short = 'f',
-        long = "file",
-        value_name = "FILE",
-        default_value = "idplan.yaml"
-    )]
-    file: PathBuf,
+    #[command(flatten)]
+    spec: super::SpecArgs,
     /// Replace the file if it exists.
     #[arg(long)]
     force: bool,
@@ -35,9 +29,8 @@ pub struct InitArgs {
     /// as the error lists it (e.g. `billing=arn:aws:iam::123456789012:role/vector`).
     #[arg(long = "identity", value_name = "COMPONENT=VALUE", value_parser = choice)]
     identity: Vec<(ComponentKind, String)>,
-    /// How many cloud calls may be in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
-    parallelism: u16,
+    #[command(flatten)]
+    parallelism: super::ParallelismArgs,
     /// EKS: the cluster's region.
     #[arg(long, value_name = "REGION", requires = "aws_cluster")]
     aws_region: Option<String>,
@@ -123,13 +116,13 @@ fn cloud(args: &InitArgs) -> Result<CloudFlags> {
 
 pub async fn run(args: InitArgs) -> Result<ExitStatus> {
     let options = Options {
-        file: args.file.clone(),
+        file: args.spec.file.clone(),
         force: args.force,
         context: args.context.clone(),
         kubeconfig: args.kubeconfig.clone(),
         space: args.space.clone(),
         choices: Choices(args.identity.iter().cloned().collect::<BTreeMap<_, _>>()),
-        parallelism: usize::from(args.parallelism),
+        parallelism: args.parallelism.get(),
         cloud: cloud(&args)?,
     };
     let outcome = init::init(&options).await?;

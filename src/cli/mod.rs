@@ -50,10 +50,22 @@ struct StateArgs {
 }
 
 #[derive(Debug, Args)]
-struct RunArgs {
+struct ParallelismArgs {
     /// How many cloud calls may be in flight at once.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     parallelism: u16,
+}
+
+impl ParallelismArgs {
+    fn get(&self) -> usize {
+        usize::from(self.parallelism)
+    }
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    parallelism: ParallelismArgs,
     /// How long to wait for a state lock another run holds (`30s`, `5m`); 0 refuses at once.
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration)]
     lock_timeout: Duration,
@@ -95,7 +107,7 @@ impl PlanInputs {
             spec: self.spec.file.clone(),
             state: self.state.state.clone(),
             lock_timeout: self.run.lock_timeout,
-            parallelism: usize::from(self.run.parallelism),
+            parallelism: self.run.parallelism.get(),
         }
     }
 }
