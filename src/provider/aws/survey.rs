@@ -207,12 +207,15 @@ impl AwsDriver {
         let Some(role) = role else {
             return Ok(None);
         };
+        // Normalized: statements always a list, resources a list of strings.
         let document = |api: &'static str, raw: &str| {
-            policy::parse_returned(raw).map_err(|message| crate::error::Error::Cloud {
-                resource: resource.clone(),
-                api,
-                message,
-            })
+            policy::parse_returned(raw)
+                .map(|doc| policy::normalize(&doc))
+                .map_err(|message| crate::error::Error::Cloud {
+                    resource: resource.clone(),
+                    api,
+                    message,
+                })
         };
         let trust = document(
             "iam:GetRole",
@@ -278,7 +281,8 @@ impl AwsDriver {
                 .iter()
                 .flat_map(statements)
                 .filter(|s| s["Effect"] == "Allow")
-                .flat_map(|s| strings(&s["Resource"]))
+                .flat_map(|s| s["Resource"].as_array().into_iter().flatten())
+                .filter_map(|r| r.as_str().map(String::from))
                 .collect(),
         }))
     }
@@ -323,24 +327,9 @@ fn role_name(arn: &str) -> std::result::Result<String, String> {
     }
 }
 
+/// The statements of a normalized document (`policy::normalize` makes them a list).
 fn statements(doc: &Value) -> impl Iterator<Item = &Value> {
-    match &doc["Statement"] {
-        Value::Array(items) => items.iter().collect::<Vec<_>>(),
-        one @ Value::Object(_) => vec![one],
-        _ => vec![],
-    }
-    .into_iter()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    match v {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|i| i.as_str().map(String::from))
-            .collect(),
-        _ => vec![],
-    }
+    doc["Statement"].as_array().into_iter().flatten()
 }
 
 /// Whether a condition block tests an OIDC `:sub` key.
@@ -471,6 +460,16 @@ mod tests {
                 .starts_with("a StringLike pattern of service accounts in a,")
         );
         assert_eq!(text(field), "exact");
+    }
+
+    #[test]
+    fn a_lone_statement_and_resource_read_as_lists_once_normalized() {
+        let doc = policy::normalize(&json!({"Statement":
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}}));
+        let resources: Vec<&Value> = statements(&doc)
+            .flat_map(|s| s["Resource"].as_array().into_iter().flatten())
+            .collect();
+        assert_eq!(resources, [&json!("arn:aws:s3:::b/*")]);
     }
 
     #[test]
