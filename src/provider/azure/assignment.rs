@@ -18,7 +18,7 @@ const GET_ASSIGNMENT: Op = Op {
     version: AUTHZ,
     retry_code: None,
 };
-pub(super) const LIST_ASSIGNMENTS: Op = Op {
+const LIST_ASSIGNMENTS: Op = Op {
     api: "GET Microsoft.Authorization/roleAssignments",
     stat: "azure:RoleAssignments_ListForScope",
     version: AUTHZ,
@@ -144,19 +144,31 @@ impl AzureDriver {
         let Some(principal) = a.principal_id.as_str() else {
             return Ok(None);
         };
-        let path = format!(
-            "{}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%20eq%20'{principal}'",
-            a.scope
-        );
-        for item in self.list(&r.address, &LIST_ASSIGNMENTS, &path).await? {
-            let item: ArmAssignment = answer(item, &r.address, LIST_ASSIGNMENTS.api)?;
-            if item.properties.scope.eq_ignore_ascii_case(&a.scope)
+        let found = self
+            .assignments_of(&r.address.to_string(), &a.scope, principal)
+            .await?;
+        Ok(found.into_iter().find(|item| {
+            item.properties.scope.eq_ignore_ascii_case(&a.scope)
                 && role_guid(&item.properties.role_definition_id) == a.role_definition_id
-            {
-                return Ok(Some(item));
-            }
-        }
-        Ok(None)
+        }))
+    }
+
+    /// The role assignments of `principal` at, above and below `scope` (`what` names the
+    /// resource in errors).
+    pub(super) async fn assignments_of(
+        &self,
+        what: &str,
+        scope: &str,
+        principal: &str,
+    ) -> Result<Vec<ArmAssignment>> {
+        let path = format!(
+            "{scope}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%20eq%20'{principal}'"
+        );
+        self.list(what, &LIST_ASSIGNMENTS, &path)
+            .await?
+            .into_iter()
+            .map(|item| answer(item, what, LIST_ASSIGNMENTS.api))
+            .collect()
     }
 
     /// Role assignments cannot be changed in place: one that `exists` is deleted, then

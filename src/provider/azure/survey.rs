@@ -5,11 +5,10 @@
 
 use serde_json::Value;
 
-use super::assignment::{ArmAssignment, LIST_ASSIGNMENTS, role_guid};
+use super::assignment::{ArmAssignment, role_guid};
 use super::{AzureDriver, GET_CLUSTER, Op};
 use crate::error::{Error, Result};
 use crate::ops::init::{Choices, Resolved, Seen, Survey};
-use crate::provider::rest::answer;
 use crate::recipe::azure::{
     KEY_VAULT_SECRETS_USER, SECRET_PERMISSIONS, STORAGE_BLOB_DATA_CONTRIBUTOR,
 };
@@ -129,7 +128,14 @@ impl AzureDriver {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            let assignments = self.assignments_of(&name, group, &principal).await?;
+            let subscription = format!("/subscriptions/{}", group.subscription);
+            let assignments = self
+                .assignments_of(
+                    &format!("managed identity {name}"),
+                    &subscription,
+                    &principal,
+                )
+                .await?;
             let access = match kind {
                 ComponentKind::Backup | ComponentKind::Billing => {
                     storage(kind, &name, group, &assignments)
@@ -188,25 +194,6 @@ impl AzureDriver {
             ],
             components,
         })
-    }
-
-    /// Every role assignment of a principal in the subscription.
-    async fn assignments_of(
-        &self,
-        identity: &str,
-        group: &Group<'_>,
-        principal: &str,
-    ) -> Result<Vec<ArmAssignment>> {
-        let what = format!("managed identity {identity}");
-        let path = format!(
-            "/subscriptions/{}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%20eq%20'{principal}'",
-            group.subscription
-        );
-        self.list(&what, &LIST_ASSIGNMENTS, &path)
-            .await?
-            .into_iter()
-            .map(|item| answer(item, &what, LIST_ASSIGNMENTS.api))
-            .collect()
     }
 }
 
