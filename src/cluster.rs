@@ -3,6 +3,7 @@
 //! only write is `restart` (what `kubectl rollout restart` patches).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
@@ -18,21 +19,36 @@ use crate::spec::{ControlPlane, Discover, Spec};
 /// The annotation `kubectl rollout restart` sets on a deployment's pod template.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
-/// A client for the discover block's context.
-pub async fn connect(discover: &Discover) -> Result<Client> {
-    let where_ = match &discover.kubeconfig {
+/// Where a kubeconfig is read from, for messages.
+fn kubeconfig_shown(path: Option<&Path>) -> String {
+    match path {
         Some(path) => path.display().to_string(),
         None => "KUBECONFIG or ~/.kube/config".to_string(),
-    };
-    let kubeconfig = match &discover.kubeconfig {
+    }
+}
+
+/// The kubeconfig at `path`, else `KUBECONFIG`, else `~/.kube/config`.
+fn read_kubeconfig(path: Option<&Path>) -> Result<Kubeconfig> {
+    match path {
         // `~/` as a shell would expand it: the spec is written like a command line.
         Some(path) => match (path.strip_prefix("~"), std::env::var_os("HOME")) {
-            (Ok(rest), Some(home)) => Kubeconfig::read_from(std::path::Path::new(&home).join(rest)),
+            (Ok(rest), Some(home)) => Kubeconfig::read_from(Path::new(&home).join(rest)),
             _ => Kubeconfig::read_from(path),
         },
         None => Kubeconfig::read(),
     }
-    .map_err(|e| Error::user(format!("cannot read the kubeconfig ({where_}): {e}")))?;
+    .map_err(|e| {
+        Error::user(format!(
+            "cannot read the kubeconfig ({}): {e}",
+            kubeconfig_shown(path)
+        ))
+    })
+}
+
+/// A client for the discover block's context.
+pub async fn connect(discover: &Discover) -> Result<Client> {
+    let where_ = kubeconfig_shown(discover.kubeconfig.as_deref());
+    let kubeconfig = read_kubeconfig(discover.kubeconfig.as_deref())?;
     let options = KubeConfigOptions {
         context: Some(discover.context.clone()),
         ..Default::default()
@@ -291,13 +307,8 @@ pub async fn service_accounts_named(client: &Client, name: &str) -> Result<Vec<S
 }
 
 /// The kubeconfig's current context (what `kubectl` uses when no context is named).
-pub fn current_context(kubeconfig: Option<&std::path::Path>) -> Result<String> {
-    let config = match kubeconfig {
-        Some(path) => Kubeconfig::read_from(path),
-        None => Kubeconfig::read(),
-    }
-    .map_err(|e| Error::user(format!("cannot read the kubeconfig: {e}")))?;
-    config
+pub fn current_context(kubeconfig: Option<&Path>) -> Result<String> {
+    read_kubeconfig(kubeconfig)?
         .current_context
         .filter(|c| !c.is_empty())
         .ok_or_else(|| {
