@@ -7,6 +7,9 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::graph::{Address, Kind};
+use crate::provider::aws::AwsKind;
+use crate::provider::azure::AzureKind;
+use crate::provider::gcp::GcpKind;
 use crate::spec::{
     AwsAccess, AwsMode, AwsSpace, AzureAccess, AzureSpace, Cloud, Component, ComponentKind,
     GcpAccess, GcpMode, GcpSpace, Space,
@@ -60,8 +63,11 @@ fn gcp_values(space: &Space, gcp: &GcpSpace, state: &State) -> Result<Vec<HelmVa
     }
     if gcp.mode == GcpMode::ServiceAccount {
         for component in gcp.components.iter() {
-            let address =
-                Address::component(Kind::GoogleServiceAccount, &space.name, component.kind);
+            let address = Address::component(
+                Kind::Gcp(GcpKind::ServiceAccount),
+                &space.name,
+                component.kind,
+            );
             let email = state
                 .get(&address)
                 .and_then(|r| r.attributes["email"].as_str())
@@ -159,7 +165,11 @@ fn azure_values(space: &Space, azure: &AzureSpace, state: &State) -> Result<Vec<
     }
     for component in azure.components.iter() {
         let kind = component.kind;
-        let address = Address::component(Kind::AzureUserAssignedIdentity, &space.name, kind);
+        let address = Address::component(
+            Kind::Azure(AzureKind::UserAssignedIdentity),
+            &space.name,
+            kind,
+        );
         let client_id = state
             .get(&address)
             .and_then(|r| r.attributes["client_id"].as_str())
@@ -185,7 +195,7 @@ fn azure_values(space: &Space, azure: &AzureSpace, state: &State) -> Result<Vec<
 }
 
 fn role_arn(space: &Space, kind: ComponentKind, state: &State) -> Result<String> {
-    let address = Address::component(Kind::AwsIamRole, &space.name, kind);
+    let address = Address::component(Kind::Aws(AwsKind::IamRole), &space.name, kind);
     state
         .get(&address)
         .and_then(|r| r.attributes["arn"].as_str())

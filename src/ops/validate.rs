@@ -8,6 +8,7 @@ use std::path::Path;
 use super::plan::desired::{self, Contexts};
 use crate::error::{Error, Result};
 use crate::graph::Kind;
+use crate::provider::aws::AwsKind;
 use crate::recipe::{aws, gcp};
 use crate::spec::{self, Cloud, SpecError, SpecErrors};
 
@@ -28,7 +29,7 @@ pub fn validate(file: &Path) -> Result<String> {
                 Cloud::Aws(a) => {
                     let n = resources
                         .iter()
-                        .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
+                        .filter(|r| r.kind == Kind::Aws(AwsKind::EksPodIdentityAssociation))
                         .count();
                     if n > 0 {
                         let entry = associations.entry((&a.region, &a.cluster)).or_default();

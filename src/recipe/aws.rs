@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::{HOST_NAMESPACE_PATTERN, is_host_namespace, resource_name, subject};
 use crate::graph::{Address, Kind, Location, Resource};
 use crate::policy::{self, PodIdentityTrust, Trust, Values};
+use crate::provider::aws::AwsKind;
 use crate::provider::aws::association::AssociationAttributes;
 use crate::provider::aws::oidc::{CLUSTER_TAG, ProviderAttributes};
 use crate::provider::aws::role::{PolicyAttributes, RoleAttributes};
@@ -120,14 +121,18 @@ pub fn resources(
     let location = Location::Aws {
         region: aws.region.clone(),
     };
-    let provider = Address::cluster(Kind::AwsIamOpenidConnectProvider, &aws.region, &aws.cluster);
+    let provider = Address::cluster(
+        Kind::Aws(AwsKind::IamOpenidConnectProvider),
+        &aws.region,
+        &aws.cluster,
+    );
     let mut out = Vec::new();
     // Pod identity needs no OIDC provider: EKS's agent exchanges the token itself.
     let irsa = switch.keeps(AwsMode::Irsa);
     if irsa {
         out.push(Resource {
             address: provider.clone(),
-            kind: Kind::AwsIamOpenidConnectProvider,
+            kind: Kind::Aws(AwsKind::IamOpenidConnectProvider),
             location: location.clone(),
             attributes: to_attributes(&ProviderAttributes {
                 arn: ctx.provider_arn(),
@@ -159,10 +164,10 @@ pub fn resources(
                 continue;
             }
         }
-        let role = Address::component(Kind::AwsIamRole, &space.name, component.kind);
+        let role = Address::component(Kind::Aws(AwsKind::IamRole), &space.name, component.kind);
         out.push(Resource {
             address: role.clone(),
-            kind: Kind::AwsIamRole,
+            kind: Kind::Aws(AwsKind::IamRole),
             location: location.clone(),
             attributes: to_attributes(&RoleAttributes {
                 name: name.clone(),
@@ -181,8 +186,12 @@ pub fn resources(
             adopt: component.adopt,
         });
         out.push(Resource {
-            address: Address::component(Kind::AwsIamRolePolicy, &space.name, component.kind),
-            kind: Kind::AwsIamRolePolicy,
+            address: Address::component(
+                Kind::Aws(AwsKind::IamRolePolicy),
+                &space.name,
+                component.kind,
+            ),
+            kind: Kind::Aws(AwsKind::IamRolePolicy),
             location: location.clone(),
             attributes: to_attributes(&PolicyAttributes {
                 role: name.clone(),
@@ -197,12 +206,12 @@ pub fn resources(
             for cp in &space.control_planes {
                 out.push(Resource {
                     address: Address::item(
-                        Kind::AwsEksPodIdentityAssociation,
+                        Kind::Aws(AwsKind::EksPodIdentityAssociation),
                         &space.name,
                         component.kind,
                         &cp.namespace,
                     ),
-                    kind: Kind::AwsEksPodIdentityAssociation,
+                    kind: Kind::Aws(AwsKind::EksPodIdentityAssociation),
                     location: location.clone(),
                     attributes: to_attributes(&AssociationAttributes {
                         cluster: aws.cluster.clone(),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{resource_name, subject};
 use crate::graph::{self, Address, Kind, Location, Resource};
+use crate::provider::azure::AzureKind;
 use crate::provider::azure::assignment::AssignmentAttributes;
 use crate::provider::azure::credential::CredentialAttributes;
 use crate::provider::azure::identity::IdentityAttributes;
@@ -197,10 +198,14 @@ pub fn resources(
             });
             continue;
         }
-        let identity = Address::component(Kind::AzureUserAssignedIdentity, &space.name, kind);
+        let identity = Address::component(
+            Kind::Azure(AzureKind::UserAssignedIdentity),
+            &space.name,
+            kind,
+        );
         out.push(Resource {
             address: identity.clone(),
-            kind: Kind::AzureUserAssignedIdentity,
+            kind: Kind::Azure(AzureKind::UserAssignedIdentity),
             location: location.clone(),
             attributes: to_attributes(&IdentityAttributes {
                 id: id.clone(),
@@ -215,12 +220,12 @@ pub fn resources(
         for cp in &space.control_planes {
             out.push(Resource {
                 address: Address::item(
-                    Kind::AzureFederatedIdentityCredential,
+                    Kind::Azure(AzureKind::FederatedIdentityCredential),
                     &space.name,
                     kind,
                     &cp.namespace,
                 ),
-                kind: Kind::AzureFederatedIdentityCredential,
+                kind: Kind::Azure(AzureKind::FederatedIdentityCredential),
                 location: location.clone(),
                 attributes: to_attributes(&CredentialAttributes {
                     identity: id.clone(),
@@ -244,11 +249,11 @@ pub fn resources(
                 if !ctx.rbac(&vault) {
                     out.push(Resource {
                         address: Address::component(
-                            Kind::AzureKeyVaultAccessPolicy,
+                            Kind::Azure(AzureKind::KeyVaultAccessPolicy),
                             &space.name,
                             kind,
                         ),
-                        kind: Kind::AzureKeyVaultAccessPolicy,
+                        kind: Kind::Azure(AzureKind::KeyVaultAccessPolicy),
                         location: location.clone(),
                         attributes: to_attributes(&AccessPolicyAttributes {
                             vault,
@@ -265,8 +270,8 @@ pub fn resources(
             }
         };
         out.push(Resource {
-            address: Address::component(Kind::AzureRoleAssignment, &space.name, kind),
-            kind: Kind::AzureRoleAssignment,
+            address: Address::component(Kind::Azure(AzureKind::RoleAssignment), &space.name, kind),
+            kind: Kind::Azure(AzureKind::RoleAssignment),
             location: location.clone(),
             attributes: to_attributes(&AssignmentAttributes {
                 name: role_assignment_name(&scope, &id, role),

@@ -12,6 +12,7 @@ use super::resource_name;
 use crate::graph::{Address, Kind, Location, Resource};
 use crate::provider::gcp::account::AccountAttributes;
 use crate::provider::gcp::policy::{self, MembersAttributes};
+use crate::provider::gcp::{GcpKind, PolicyOf};
 use crate::provider::to_attributes;
 use crate::spec::{
     Component, ComponentKind, GcpAccess, GcpMode, GcpSpace, Space, SpecError, SpecErrors,
@@ -159,10 +160,11 @@ pub fn resources(
             GcpMode::ServiceAccount => {
                 let id = resource_name(space, component);
                 let email = service_account_email(&id, &gcp.project);
-                let account = Address::component(Kind::GoogleServiceAccount, &space.name, kind);
+                let account =
+                    Address::component(Kind::Gcp(GcpKind::ServiceAccount), &space.name, kind);
                 out.push(Resource {
                     address: account.clone(),
-                    kind: Kind::GoogleServiceAccount,
+                    kind: Kind::Gcp(GcpKind::ServiceAccount),
                     location: location.clone(),
                     attributes: to_attributes(&AccountAttributes {
                         project: gcp.project.clone(),
@@ -185,8 +187,12 @@ pub fn resources(
                     .collect();
                 if !linked.is_empty() {
                     out.push(members(
-                        Kind::GoogleServiceAccountIamMembers,
-                        Address::component(Kind::GoogleServiceAccountIamMembers, &space.name, kind),
+                        Kind::Gcp(GcpKind::Members(PolicyOf::ServiceAccount)),
+                        Address::component(
+                            Kind::Gcp(GcpKind::Members(PolicyOf::ServiceAccount)),
+                            &space.name,
+                            kind,
+                        ),
                         &location,
                         (
                             format!("projects/{}/serviceAccounts/{email}", gcp.project),
@@ -242,7 +248,7 @@ fn grants(
     let kind = component.kind;
     match &component.access {
         GcpAccess::Bucket(bucket) => {
-            let k = Kind::GoogleStorageBucketIamMembers;
+            let k = Kind::Gcp(GcpKind::Members(PolicyOf::Bucket));
             vec![members(
                 k,
                 Address::component(k, &space.name, kind),
@@ -254,7 +260,7 @@ fn grants(
             )]
         }
         GcpAccess::ProjectSecrets => {
-            let k = Kind::GoogleProjectIamMembers;
+            let k = Kind::Gcp(GcpKind::Members(PolicyOf::Project));
             vec![members(
                 k,
                 Address::component(k, &space.name, kind),
@@ -266,7 +272,7 @@ fn grants(
             )]
         }
         GcpAccess::Secrets(secrets) => {
-            let k = Kind::GoogleSecretIamMembers;
+            let k = Kind::Gcp(GcpKind::Members(PolicyOf::Secret));
             secrets
                 .iter()
                 .map(|secret| {
@@ -420,9 +426,12 @@ mod tests {
         let spec = space("service-account", 1, "      sharedSecrets: {}\n");
         let out = build(&spec).unwrap();
         let email = "spaces-prod-shared-secrets@acme-spaces.iam.gserviceaccount.com";
-        assert_eq!(out[0].kind, Kind::GoogleServiceAccount);
+        assert_eq!(out[0].kind, Kind::Gcp(GcpKind::ServiceAccount));
         assert_eq!(out[0].attributes["email"], email);
-        assert_eq!(out[1].kind, Kind::GoogleServiceAccountIamMembers);
+        assert_eq!(
+            out[1].kind,
+            Kind::Gcp(GcpKind::Members(PolicyOf::ServiceAccount))
+        );
         assert_eq!(
             out[1].attributes["members"],
             json!([
@@ -433,7 +442,7 @@ mod tests {
             out[1].depends_on,
             ["google_service_account.prod.sharedSecrets"]
         );
-        assert_eq!(out[2].kind, Kind::GoogleProjectIamMembers);
+        assert_eq!(out[2].kind, Kind::Gcp(GcpKind::Members(PolicyOf::Project)));
         assert_eq!(
             out[2].attributes["members"],
             json!([format!("serviceAccount:{email}")])

@@ -12,6 +12,7 @@
 
 use crate::graph::Kind;
 use crate::plan::Note;
+use crate::provider::aws::AwsKind;
 use crate::spec::AwsMode;
 use crate::state::{AwsModes, State};
 
@@ -108,7 +109,7 @@ pub fn recorded(state: &State, space: &str, mode: AwsMode) -> Option<AwsModes> {
     let mut roles = state
         .resources
         .iter()
-        .filter(|r| r.kind == Kind::AwsIamRole && r.address.space() == Some(space))
+        .filter(|r| r.kind == Kind::Aws(AwsKind::IamRole) && r.address.space() == Some(space))
         .peekable();
     roles.peek()?;
     let switching = roles.any(|r| admits(&r.attributes["assume_role_policy"], other));
@@ -151,8 +152,8 @@ mod tests {
         use crate::spec::ComponentKind;
         use crate::state::{Ownership, Record};
         let role = |principal: serde_json::Value| Record {
-            address: Address::component(Kind::AwsIamRole, "prod", ComponentKind::Backup),
-            kind: Kind::AwsIamRole,
+            address: Address::component(Kind::Aws(AwsKind::IamRole), "prod", ComponentKind::Backup),
+            kind: Kind::Aws(AwsKind::IamRole),
             location: Location::Aws {
                 region: "us-east-1".into(),
             },
