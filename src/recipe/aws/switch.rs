@@ -10,11 +10,31 @@
 //! The state records the mode only after an apply finished without a failure, so a switch
 //! whose first apply failed part way starts again rather than finishing.
 
+use std::collections::BTreeMap;
+
 use crate::graph::Kind;
 use crate::plan::Note;
 use crate::provider::aws::AwsKind;
-use crate::spec::AwsMode;
+use crate::spec::{AwsMode, Cloud, Spec};
 use crate::state::{AwsModes, State};
+
+/// Per AWS space (by name): where it stands in a switch of mode. A space left out has the
+/// spec's mode alone (`validate`, which reads no state).
+pub type Switches = BTreeMap<String, Switch>;
+
+/// Where each AWS space stands in a switch of mode, from the spec and what `state` recorded.
+pub fn switches(spec: &Spec, state: &State) -> Switches {
+    spec.spaces
+        .iter()
+        .filter_map(|space| {
+            let Cloud::Aws(a) = &space.cloud else {
+                return None;
+            };
+            let recorded = recorded(state, &space.name, a.mode);
+            Some((space.name.clone(), Switch::decide(a.mode, recorded)))
+        })
+        .collect()
+}
 
 /// Where a space stands in a switch of mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
