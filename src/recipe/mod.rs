@@ -19,6 +19,7 @@ use futures::future::BoxFuture;
 use crate::error::{Error, Result};
 use crate::graph::{Location, Resource};
 use crate::helm::HelmValue;
+use crate::ops::init::{Choices, Seen, Survey};
 use crate::plan::Note;
 use crate::provider::Clouds;
 use crate::spec::{Cloud, Component, Space, Spec, SpecError, SpecErrors, default_name};
@@ -68,6 +69,111 @@ pub trait CloudRecipe {
 
     /// The limits `validate` checks once the spec has no located error.
     fn limits(file: &Path, ran: &[Ran<'_, Self::Space>]) -> Result<()>;
+}
+
+/// What `idplan init` asks of a cloud (implemented beside each cloud's survey,
+/// `provider/<cloud>/survey.rs`).
+pub trait CloudInit {
+    /// The cloud's flags of `idplan init`: the Space's cluster, all given or none.
+    type Flags: clap::Args + Clone + std::fmt::Debug;
+
+    /// The annotation that names a component's identity on its service accounts.
+    const ANNOTATION: &'static str;
+
+    /// The cluster the flags name, when they are given.
+    fn cluster(flags: &Self::Flags) -> Option<&str>;
+
+    /// Which identity each component uses and what it reaches, read from the cloud, and the
+    /// space's cloud block.
+    fn survey<'a>(
+        flags: &'a Self::Flags,
+        seen: &'a Seen,
+        choices: &'a Choices,
+        parallelism: usize,
+    ) -> BoxFuture<'a, Result<Survey>>;
+}
+
+type InitFlagsOf<R> = <R as CloudInit>::Flags;
+
+/// `idplan init`'s flags of every cloud: the Space's cluster is named on one of them.
+#[derive(Debug, Clone, clap::Args)]
+#[group(skip)]
+pub struct InitFlags {
+    #[command(flatten)]
+    aws: InitFlagsOf<aws::Aws>,
+    #[command(flatten)]
+    azure: InitFlagsOf<azure::Azure>,
+    #[command(flatten)]
+    gcp: InitFlagsOf<gcp::Gcp>,
+}
+
+/// The cloud `idplan init` reads.
+#[derive(Debug, Clone)]
+pub enum InitCloud {
+    Aws(InitFlagsOf<aws::Aws>),
+    Azure(InitFlagsOf<azure::Azure>),
+    Gcp(InitFlagsOf<gcp::Gcp>),
+}
+
+impl InitFlags {
+    /// The one cloud whose flags are given (clap checks that each cloud's come together).
+    pub fn cloud(&self) -> Result<InitCloud> {
+        let mut clouds = Vec::new();
+        if aws::Aws::cluster(&self.aws).is_some() {
+            clouds.push(InitCloud::Aws(self.aws.clone()));
+        }
+        if azure::Azure::cluster(&self.azure).is_some() {
+            clouds.push(InitCloud::Azure(self.azure.clone()));
+        }
+        if gcp::Gcp::cluster(&self.gcp).is_some() {
+            clouds.push(InitCloud::Gcp(self.gcp.clone()));
+        }
+        match clouds.len() {
+            1 => Ok(clouds.remove(0)),
+            n => Err(Error::user(format!(
+                "name the Space's cluster on one cloud ({n} given): --aws-region and \
+                 --aws-cluster (EKS), or --azure-subscription, --azure-resource-group and \
+                 --azure-cluster (AKS), or --gcp-project, --gcp-location and --gcp-cluster (GKE)"
+            ))),
+        }
+    }
+}
+
+impl InitCloud {
+    /// The cluster's name.
+    pub fn cluster(&self) -> &str {
+        let cluster = match self {
+            InitCloud::Aws(flags) => aws::Aws::cluster(flags),
+            InitCloud::Azure(flags) => azure::Azure::cluster(flags),
+            InitCloud::Gcp(flags) => gcp::Gcp::cluster(flags),
+        };
+        cluster.unwrap_or_default()
+    }
+
+    /// The annotation that names a component's identity on this cloud.
+    pub fn annotation(&self) -> &'static str {
+        match self {
+            InitCloud::Aws(_) => aws::Aws::ANNOTATION,
+            InitCloud::Azure(_) => azure::Azure::ANNOTATION,
+            InitCloud::Gcp(_) => gcp::Gcp::ANNOTATION,
+        }
+    }
+
+    /// See [`CloudInit::survey`].
+    pub async fn survey(
+        &self,
+        seen: &Seen,
+        choices: &Choices,
+        parallelism: usize,
+    ) -> Result<Survey> {
+        match self {
+            InitCloud::Aws(flags) => aws::Aws::survey(flags, seen, choices, parallelism).await,
+            InitCloud::Azure(flags) => {
+                azure::Azure::survey(flags, seen, choices, parallelism).await
+            }
+            InitCloud::Gcp(flags) => gcp::Gcp::survey(flags, seen, choices, parallelism).await,
+        }
+    }
 }
 
 /// Where a recipe runs: the spec's file, the space's index in it, and where each AWS space
