@@ -307,6 +307,18 @@ pub fn owners_keys(resource: &Resource, actual: &Value, owned: &[&str]) -> Value
     desired
 }
 
+/// `call` on the definition of a resource's kind, or the error of finding none (a resource
+/// given to another cloud's driver).
+pub(crate) fn on_kind<'a, D, T: 'a>(
+    def: Result<D>,
+    call: impl FnOnce(D) -> Call<'a, T>,
+) -> Call<'a, T> {
+    match def {
+        Ok(def) => call(def),
+        Err(e) => Box::pin(async { Err(e) }),
+    }
+}
+
 /// A kind given to the driver of another cloud: a bug, reported, not a panic.
 pub(crate) fn wrong_cloud(resource: &Resource, cloud: &str) -> Error {
     Error::internal(format!(

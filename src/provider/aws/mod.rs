@@ -263,38 +263,23 @@ fn def_of(r: &Resource) -> Result<&'static dyn AwsKindDef> {
 
 impl Driver for AwsDriver {
     fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
-        match def_of(r) {
-            Ok(def) => def.read(self, r, known),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.read(self, r, known))
     }
 
     fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
-        match def_of(r) {
-            Ok(def) => def.create(self, r),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.create(self, r))
     }
 
     fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> Call<'a, ()> {
-        match def_of(r) {
-            Ok(def) => def.update(self, r, actual),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.update(self, r, actual))
     }
 
     fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
-        match def_of(r) {
-            Ok(def) => def.delete(self, r),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.delete(self, r))
     }
 
     fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
-        match def_of(r) {
-            Ok(def) => def.release(self, r, added),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.release(self, r, added))
     }
 
     fn refresh(&self) {

@@ -384,41 +384,26 @@ fn nothing_to_release(r: &Resource) -> Error {
 
 impl Driver for AzureDriver {
     fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
-        match def_of(r) {
-            Ok(def) => def.read(self, r, known),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.read(self, r, known))
     }
 
     fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
-        match def_of(r) {
-            Ok(def) => def.create(self, r),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.create(self, r))
     }
 
     fn update<'a>(&'a self, r: &'a Resource, _actual: &'a Value) -> Call<'a, ()> {
-        match def_of(r) {
-            Ok(def) => def.update(self, r),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.update(self, r))
     }
 
     /// For an access policy, only idplan's entry goes.
     fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
-        match def_of(r) {
-            Ok(def) => def.delete(self, r),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.delete(self, r))
     }
 
     /// An adopted identity gets its tags back as they were; a vault entry loses the
     /// permissions idplan added. Nothing else adopted on Azure has additions.
     fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
-        match def_of(r) {
-            Ok(def) => def.release(self, r, added),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.release(self, r, added))
     }
 
     /// Nothing is cached between reads.

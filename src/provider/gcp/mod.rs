@@ -365,10 +365,7 @@ fn def_of(r: &Resource) -> Result<&'static dyn GcpKindDef> {
 
 impl Driver for GcpDriver {
     fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
-        match def_of(r) {
-            Ok(def) => def.read(self, r, known),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.read(self, r, known))
     }
 
     fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
@@ -379,26 +376,17 @@ impl Driver for GcpDriver {
     }
 
     fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> Call<'a, ()> {
-        match def_of(r) {
-            Ok(def) => def.update(self, r, actual),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.update(self, r, actual))
     }
 
     /// Deletes what idplan created: a service account, or idplan's members of a policy.
     fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
-        match def_of(r) {
-            Ok(def) => def.delete(self, r),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.delete(self, r))
     }
 
     /// Only members are adopted with additions: those idplan added are removed.
     fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
-        match def_of(r) {
-            Ok(def) => def.release(self, r, added),
-            Err(e) => Box::pin(async { Err(e) }),
-        }
+        super::on_kind(def_of(r), |def| def.release(self, r, added))
     }
     /// Nothing is cached between reads.
     fn refresh(&self) {}
