@@ -5,8 +5,10 @@
 //! Tags or client ids that someone else added are not in the projection and so never drift.
 //!
 //! Each cloud's knowledge lives in its own folder: `aws/`, `azure/`, `gcp/`, one file per
-//! resource kind with the kind's typed attributes. `rest` is the HTTP transport of Azure and
-//! GCP; `tags` the tag names idplan uses on every cloud that has tags.
+//! resource kind with the kind's typed attributes and its declaration (`crate::kind`). This
+//! file lists the clouds' kinds ([`Kind`]), where resources live ([`Location`]) and the
+//! drivers a run sets up ([`Clouds`]). `rest` is the HTTP transport of Azure and GCP; `tags`
+//! the tag names idplan uses on every cloud that has tags.
 
 pub mod aws;
 pub mod azure;
