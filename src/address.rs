@@ -151,8 +151,7 @@ impl FromStr for Address {
             why,
         };
         let (type_name, rest) = text.split_once('.').ok_or_else(|| fail("no type"))?;
-        let kind = Kind::ALL
-            .into_iter()
+        let kind = Kind::all()
             .find(|k| k.type_name() == type_name)
             .ok_or_else(|| fail("unknown type"))?;
         let nonempty = |s: &str| !s.is_empty();
@@ -262,24 +261,30 @@ impl<'de> Deserialize<'de> for Address {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::aws::AwsKind;
+    use crate::provider::gcp::{GcpKind, PolicyOf};
 
     #[test]
     fn round_trips_every_shape() {
         let cases = [
             Address::cluster(
-                Kind::AwsIamOpenidConnectProvider,
+                Kind::Aws(AwsKind::IamOpenidConnectProvider),
                 "us-east-1",
                 "spaces-prod",
             ),
-            Address::component(Kind::AwsIamRole, "prod", ComponentKind::SharedSecrets),
+            Address::component(
+                Kind::Aws(AwsKind::IamRole),
+                "prod",
+                ComponentKind::SharedSecrets,
+            ),
             Address::item(
-                Kind::AwsEksPodIdentityAssociation,
+                Kind::Aws(AwsKind::EksPodIdentityAssociation),
                 "prod",
                 ComponentKind::Backup,
                 "mxp-1-system",
             ),
             Address::item(
-                Kind::GoogleSecretIamMembers,
+                Kind::Gcp(GcpKind::Members(PolicyOf::Secret)),
                 "p",
                 ComponentKind::SharedSecrets,
                 "db-password",
@@ -328,8 +333,8 @@ mod tests {
     #[test]
     fn orders_as_its_text() {
         // `-` sorts before `.`: the space `a-b` comes before the space `a`, as in the text.
-        let a = Address::component(Kind::AwsIamRole, "a", ComponentKind::Backup);
-        let ab = Address::component(Kind::AwsIamRole, "a-b", ComponentKind::Backup);
+        let a = Address::component(Kind::Aws(AwsKind::IamRole), "a", ComponentKind::Backup);
+        let ab = Address::component(Kind::Aws(AwsKind::IamRole), "a-b", ComponentKind::Backup);
         assert!(ab < a);
         assert_eq!(ab.as_str().cmp(a.as_str()), Ordering::Less);
     }

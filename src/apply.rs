@@ -18,7 +18,7 @@ use futures::{StreamExt, stream};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::graph::{self, Address, Kind, Resource, Scope};
+use crate::graph::{self, Address, Resource, Scope};
 use crate::plan::{Action, Plan, ResourceChange};
 use crate::provider::{Adoption, Clouds};
 use crate::state::{Ownership, Record, StateFile};
@@ -515,7 +515,7 @@ async fn created_before(clouds: &Clouds, desired: &Resource, conflict: Error) ->
         return Err(conflict);
     };
     let ours = matches!(
-        crate::provider::adoption(desired, &actual)?,
+        desired.kind.def().adoption(desired, &actual)?,
         Adoption::Owned
     );
     if ours && graph::decided(desired.kind, &actual) == desired.attributes {
@@ -565,11 +565,7 @@ fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) ->
     }
     // Permissions (a policy, an assignment, a binding) are looked up at each call: creating
     // them beside an identity that pods already use needs no restart.
-    if matches!(
-        change.kind,
-        Kind::AwsIamRolePolicy | Kind::AzureRoleAssignment | Kind::AzureKeyVaultAccessPolicy
-    ) || change.kind.is_google_iam_members()
-    {
+    if !change.kind.facts().read_at_pod_start {
         return false;
     }
     let Scope::Component {

@@ -1,99 +1,13 @@
 //! The desired-state graph: addressed resources, their kinds and dependencies, and the order
 //! in which they are written.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
 
 pub use crate::address::{Address, Scope};
 use crate::error::{Error, Result};
-
-/// What a resource is; decides the driver and the API calls used for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    AwsIamOpenidConnectProvider,
-    AwsIamRole,
-    AwsIamRolePolicy,
-    AwsEksPodIdentityAssociation,
-    AzureUserAssignedIdentity,
-    AzureFederatedIdentityCredential,
-    AzureRoleAssignment,
-    AzureKeyVaultAccessPolicy,
-    GoogleServiceAccount,
-    /// idplan's members of one role in a bucket's IAM policy.
-    GoogleStorageBucketIamMembers,
-    /// idplan's members of one role in a project's IAM policy.
-    GoogleProjectIamMembers,
-    /// idplan's members of one role in a secret's IAM policy.
-    GoogleSecretIamMembers,
-    /// idplan's members of one role in a service account's IAM policy.
-    GoogleServiceAccountIamMembers,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 13] = [
-        Kind::AwsIamOpenidConnectProvider,
-        Kind::AwsIamRole,
-        Kind::AwsIamRolePolicy,
-        Kind::AwsEksPodIdentityAssociation,
-        Kind::AzureUserAssignedIdentity,
-        Kind::AzureFederatedIdentityCredential,
-        Kind::AzureRoleAssignment,
-        Kind::AzureKeyVaultAccessPolicy,
-        Kind::GoogleServiceAccount,
-        Kind::GoogleStorageBucketIamMembers,
-        Kind::GoogleProjectIamMembers,
-        Kind::GoogleSecretIamMembers,
-        Kind::GoogleServiceAccountIamMembers,
-    ];
-
-    /// A component's identity: what `adopt: true` takes over.
-    pub fn is_identity(self) -> bool {
-        matches!(
-            self,
-            Kind::AwsIamRole | Kind::AzureUserAssignedIdentity | Kind::GoogleServiceAccount
-        )
-    }
-
-    /// A kind of which a cluster has one, shared by its spaces: addressed by region and
-    /// cluster rather than by space and component.
-    pub fn is_per_cluster(self) -> bool {
-        self == Kind::AwsIamOpenidConnectProvider
-    }
-
-    /// The first segment of an address, terraform style.
-    pub fn type_name(self) -> &'static str {
-        match self {
-            Kind::AwsIamOpenidConnectProvider => "aws_iam_openid_connect_provider",
-            Kind::AwsIamRole => "aws_iam_role",
-            Kind::AwsIamRolePolicy => "aws_iam_role_policy",
-            Kind::AwsEksPodIdentityAssociation => "aws_eks_pod_identity_association",
-            Kind::AzureUserAssignedIdentity => "azurerm_user_assigned_identity",
-            Kind::AzureFederatedIdentityCredential => "azurerm_federated_identity_credential",
-            Kind::AzureRoleAssignment => "azurerm_role_assignment",
-            Kind::AzureKeyVaultAccessPolicy => "azurerm_key_vault_access_policy",
-            Kind::GoogleServiceAccount => "google_service_account",
-            Kind::GoogleStorageBucketIamMembers => "google_storage_bucket_iam_members",
-            Kind::GoogleProjectIamMembers => "google_project_iam_members",
-            Kind::GoogleSecretIamMembers => "google_secret_manager_secret_iam_members",
-            Kind::GoogleServiceAccountIamMembers => "google_service_account_iam_members",
-        }
-    }
-
-    /// A kind whose resource is a set of members in a policy that others share.
-    pub fn is_google_iam_members(self) -> bool {
-        matches!(
-            self,
-            Kind::GoogleStorageBucketIamMembers
-                | Kind::GoogleProjectIamMembers
-                | Kind::GoogleSecretIamMembers
-                | Kind::GoogleServiceAccountIamMembers
-        )
-    }
-}
+pub use crate::provider::{Kind, Location};
 
 /// The cloud identity of a resource: two addresses may not share one, and when it differs
 /// between state and spec the resource is replaced. Each cloud's driver knows its kinds'
@@ -101,13 +15,15 @@ impl Kind {
 pub fn identity(kind: Kind, attributes: &Value) -> String {
     // Attributes that do not fit their kind are a bug: their text stands for the identity,
     // unequal to any other and visible in whatever message names it.
-    crate::provider::identity(kind, attributes).unwrap_or_else(|_| attributes.to_string())
+    kind.def()
+        .identity(attributes)
+        .unwrap_or_else(|_| attributes.to_string())
 }
 
 /// Attributes the cloud assigns when a resource is created (an association's id): recorded in
 /// the state and read back, but never desired, so never compared with the spec.
 pub fn computed_keys(kind: Kind) -> &'static [&'static str] {
-    crate::provider::computed_keys(kind)
+    kind.def().computed_keys()
 }
 
 /// `attributes` without the computed keys: what the spec decides.
@@ -140,21 +56,6 @@ pub fn with_computed(kind: Kind, desired: &Value, actual: Option<&Value>) -> Val
         }
     }
     out
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.type_name())
-    }
-}
-
-/// Where a resource lives: enough to reach it even after its space left the spec.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "cloud", rename_all = "snake_case")]
-pub enum Location {
-    Aws { region: String },
-    Azure { subscription: String },
-    Gcp { project: String },
 }
 
 /// A desired attribute that another resource's cloud assigns at create (an identity's
@@ -241,12 +142,7 @@ impl Graph {
             None => {
                 let key = (resource.kind, identity(resource.kind, &resource.attributes));
                 if let Some(other) = self.identities.get(&key) {
-                    let fix = match resource.kind {
-                        Kind::AwsEksPodIdentityAssociation => {
-                            "a host namespace belongs to one space: list it in one of them"
-                        }
-                        _ => "give one of them another `name`",
-                    };
+                    let fix = resource.kind.def().conflict_fix();
                     return Err(Error::user(format!(
                         "{} and {other} both want {} {}: {fix}",
                         resource.address, resource.kind, key.1
@@ -322,10 +218,12 @@ pub fn waves<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::aws::AwsKind;
+    use crate::provider::azure::AzureKind;
     use crate::spec::ComponentKind;
 
     fn role(space: &str) -> Address {
-        Address::component(Kind::AwsIamRole, space, ComponentKind::Backup)
+        Address::component(Kind::Aws(AwsKind::IamRole), space, ComponentKind::Backup)
     }
 
     #[test]
@@ -349,7 +247,7 @@ mod tests {
         let attrs = serde_json::json!({
             "scope": "/s",
             "principal_id": reference(
-                &Address::component(Kind::AzureUserAssignedIdentity, "p", ComponentKind::Backup),
+                &Address::component(Kind::Azure(AzureKind::UserAssignedIdentity), "p", ComponentKind::Backup),
                 "principal_id"
             ),
         });

@@ -1,20 +1,13 @@
 //! The Spaces Helm chart values that point each component at its identity.
 //!
-//! The keys are the chart's, as the Spaces documents give them; role ARNs come from the
-//! state, so the values always name what was applied.
+//! The keys are the chart's, as the Spaces documents give them. Each cloud's values, and the
+//! annotation and label keys they set, are its recipe's (`recipe/<cloud>.rs`
+//! `CloudRecipe::helm_values`); identities come from the state, so the values always name
+//! what was applied. This file builds and renders them.
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
-use crate::graph::{Address, Kind};
-use crate::spec::{
-    AwsAccess, AwsMode, AwsSpace, AzureAccess, AzureSpace, Cloud, Component, ComponentKind,
-    GcpAccess, GcpMode, GcpSpace, Space,
-};
-use crate::state::State;
-
-const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
-const GCP_SERVICE_ACCOUNT_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
+use crate::spec::ComponentKind;
 
 /// One chart value: its key as path segments (a segment may contain dots) and its value.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,173 +22,41 @@ fn value(path: &str, tail: Option<&str>, value: Value) -> HelmValue {
     HelmValue { path, value }
 }
 
-/// The values of one space.
-pub fn values(space: &Space, state: &State) -> Result<Vec<HelmValue>> {
-    match &space.cloud {
-        Cloud::Aws(aws) => aws_values(space, aws, state),
-        Cloud::Azure(azure) => azure_values(space, azure, state),
-        Cloud::Gcp(gcp) => gcp_values(space, gcp, state),
+/// Billing to the cloud's object storage (`provider`: `aws`, `azure`, `gcp`), with its
+/// `billing.storage.<provider>.<key>` values.
+pub fn billing(provider: &str, storage: &[(&str, Value)]) -> Vec<HelmValue> {
+    let mut out = vec![
+        value("billing.enabled", None, Value::Bool(true)),
+        value("billing.storage.provider", None, provider.into()),
+    ];
+    for (key, v) in storage {
+        out.push(value(
+            &format!("billing.storage.{provider}.{key}"),
+            None,
+            v.clone(),
+        ));
     }
+    // Must be the empty string for workload identity to be used.
+    out.push(value("billing.storage.secretRef.name", None, "".into()));
+    out
 }
 
-/// GKE: billing to a Cloud Storage bucket; in `service-account` mode each component's
-/// Kubernetes service account is annotated with its Google service account (principal
-/// identifiers need no annotation).
-fn gcp_values(space: &Space, gcp: &GcpSpace, state: &State) -> Result<Vec<HelmValue>> {
-    let mut out = Vec::new();
-    if let Some(Component {
-        access: GcpAccess::Bucket(bucket),
-        ..
-    }) = &gcp.components.billing
-    {
-        out.push(value("billing.enabled", None, Value::Bool(true)));
-        out.push(value("billing.storage.provider", None, "gcp".into()));
-        out.push(value(
-            "billing.storage.gcp.bucket",
-            None,
-            bucket.clone().into(),
-        ));
-        // Must be the empty string for workload identity to be used.
-        out.push(value("billing.storage.secretRef.name", None, "".into()));
-    }
-    if gcp.mode == GcpMode::ServiceAccount {
-        for component in gcp.components.iter() {
-            let address =
-                Address::component(Kind::GoogleServiceAccount, &space.name, component.kind);
-            let email = state
-                .get(&address)
-                .and_then(|r| r.attributes["email"].as_str())
-                .ok_or_else(|| {
-                    Error::user(format!(
-                        "space {}: the state has no service account for {} ({address}); run \
-                         `idplan apply` first",
-                        space.name, component.kind
-                    ))
-                })?;
-            out.push(value(
-                &format!(
-                    "{}.{}",
-                    component.kind.helm_prefix(),
-                    component.kind.annotations_key()
-                ),
-                Some(GCP_SERVICE_ACCOUNT_ANNOTATION),
-                email.into(),
-            ));
-        }
-    }
-    Ok(out)
+/// An annotation `key` on the component's service account.
+pub fn annotation(kind: ComponentKind, key: &str, v: Value) -> HelmValue {
+    value(
+        &format!("{}.{}", kind.helm_prefix(), kind.annotations_key()),
+        Some(key),
+        v,
+    )
 }
 
-fn aws_values(space: &Space, aws: &AwsSpace, state: &State) -> Result<Vec<HelmValue>> {
-    let mut out = Vec::new();
-    if let Some(Component {
-        access: AwsAccess::Bucket(bucket),
-        ..
-    }) = &aws.components.billing
-    {
-        out.push(value("billing.enabled", None, Value::Bool(true)));
-        out.push(value("billing.storage.provider", None, "aws".into()));
-        out.push(value(
-            "billing.storage.aws.region",
-            None,
-            aws.region.clone().into(),
-        ));
-        out.push(value(
-            "billing.storage.aws.bucket",
-            None,
-            bucket.clone().into(),
-        ));
-        // Must be the empty string for workload identity to be used.
-        out.push(value("billing.storage.secretRef.name", None, "".into()));
-    }
-    if aws.mode == AwsMode::Irsa {
-        for component in aws.components.iter() {
-            let arn = role_arn(space, component.kind, state)?;
-            out.push(value(
-                &format!(
-                    "{}.{}",
-                    component.kind.helm_prefix(),
-                    component.kind.annotations_key()
-                ),
-                Some(ROLE_ARN_ANNOTATION),
-                arn.into(),
-            ));
-        }
-    }
-    Ok(out)
-}
-
-const CLIENT_ID_ANNOTATION: &str = "azure.workload.identity/client-id";
-const USE_LABEL: &str = "azure.workload.identity/use";
-
-/// Azure: the storage account and container for billing; every component's client id
-/// annotation and the label that has the workload identity webhook inject the token.
-fn azure_values(space: &Space, azure: &AzureSpace, state: &State) -> Result<Vec<HelmValue>> {
-    let mut out = Vec::new();
-    if let Some(Component {
-        access:
-            AzureAccess::Storage {
-                account,
-                container: Some(container),
-            },
-        ..
-    }) = &azure.components.billing
-    {
-        // A resource id names the account in its last segment; the chart wants the name.
-        let account = account.rsplit('/').next().unwrap_or(account);
-        out.push(value("billing.enabled", None, Value::Bool(true)));
-        out.push(value("billing.storage.provider", None, "azure".into()));
-        out.push(value(
-            "billing.storage.azure.storageAccount",
-            None,
-            account.into(),
-        ));
-        out.push(value(
-            "billing.storage.azure.container",
-            None,
-            container.clone().into(),
-        ));
-        out.push(value("billing.storage.secretRef.name", None, "".into()));
-    }
-    for component in azure.components.iter() {
-        let kind = component.kind;
-        let address = Address::component(Kind::AzureUserAssignedIdentity, &space.name, kind);
-        let client_id = state
-            .get(&address)
-            .and_then(|r| r.attributes["client_id"].as_str())
-            .ok_or_else(|| {
-                Error::user(format!(
-                    "space {}: the state has no managed identity for {kind} ({address}); run \
-                     `idplan apply` first",
-                    space.name
-                ))
-            })?;
-        out.push(value(
-            &format!("{}.{}", kind.helm_prefix(), kind.annotations_key()),
-            Some(CLIENT_ID_ANNOTATION),
-            client_id.into(),
-        ));
-        out.push(value(
-            &format!("{}.pod.customLabels", kind.helm_prefix()),
-            Some(USE_LABEL),
-            "true".into(),
-        ));
-    }
-    Ok(out)
-}
-
-fn role_arn(space: &Space, kind: ComponentKind, state: &State) -> Result<String> {
-    let address = Address::component(Kind::AwsIamRole, &space.name, kind);
-    state
-        .get(&address)
-        .and_then(|r| r.attributes["arn"].as_str())
-        .map(str::to_string)
-        .ok_or_else(|| {
-            Error::user(format!(
-                "space {}: the state has no role for {kind} ({address}); run `idplan apply` first",
-                space.name
-            ))
-        })
+/// A label `key` on the component's pods.
+pub fn pod_label(kind: ComponentKind, key: &str, v: Value) -> HelmValue {
+    value(
+        &format!("{}.pod.customLabels", kind.helm_prefix()),
+        Some(key),
+        v,
+    )
 }
 
 /// `--set` arguments as the Spaces documents write them, one per line, ready to paste after

@@ -11,6 +11,7 @@ pub mod diff;
 pub mod error;
 pub mod graph;
 pub mod helm;
+pub mod kind;
 pub mod ops;
 pub mod plan;
 pub mod policy;

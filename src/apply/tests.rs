@@ -1,11 +1,12 @@
 use super::*;
 use crate::graph::{Kind, Location};
 use crate::plan::Prior;
+use crate::provider::aws::AwsKind;
 use crate::spec::ComponentKind::{self, Backup, Billing};
 
 fn change(kind: Kind, component: ComponentKind, action: Action, on: &[&Address]) -> ResourceChange {
     let address = match kind {
-        Kind::AwsIamOpenidConnectProvider => Address::cluster(kind, "us-east-1", "c"),
+        Kind::Aws(AwsKind::IamOpenidConnectProvider) => Address::cluster(kind, "us-east-1", "c"),
         _ => Address::component(kind, "prod", component),
     };
     ResourceChange {
@@ -92,19 +93,21 @@ fn schedule(changes: Vec<ResourceChange>) -> Vec<Vec<String>> {
 #[test]
 fn orders_writes_by_dependency_and_phase() {
     use Action::*;
-    use Kind::{
-        AwsIamOpenidConnectProvider as Oidc, AwsIamRole as Role, AwsIamRolePolicy as Policy,
-    };
-    let oidc = Address::cluster(Oidc, "us-east-1", "c");
-    let role = Address::component(Role, "prod", Backup);
-    let billing_role = Address::component(Role, "prod", Billing);
+    let (oidc_kind, role_kind, policy_kind) = (
+        Kind::Aws(AwsKind::IamOpenidConnectProvider),
+        Kind::Aws(AwsKind::IamRole),
+        Kind::Aws(AwsKind::IamRolePolicy),
+    );
+    let oidc = Address::cluster(oidc_kind, "us-east-1", "c");
+    let role = Address::component(role_kind, "prod", Backup);
+    let billing_role = Address::component(role_kind, "prod", Billing);
     let cases: Vec<Case> = vec![
         (
             "create: provider, then role, then policy",
             vec![
-                change(Policy, Backup, Create, &[&role]),
-                change(Role, Backup, Create, &[&oidc]),
-                change(Oidc, Backup, Create, &[]),
+                change(policy_kind, Backup, Create, &[&role]),
+                change(role_kind, Backup, Create, &[&oidc]),
+                change(oidc_kind, Backup, Create, &[]),
             ],
             vec![
                 vec!["+aws_iam_openid_connect_provider.us-east-1.c"],
@@ -115,9 +118,9 @@ fn orders_writes_by_dependency_and_phase() {
         (
             "destroy: policy, then role, then provider",
             vec![
-                change(Policy, Backup, Delete, &[&role]),
-                change(Role, Backup, Delete, &[&oidc]),
-                change(Oidc, Backup, Delete, &[]),
+                change(policy_kind, Backup, Delete, &[&role]),
+                change(role_kind, Backup, Delete, &[&oidc]),
+                change(oidc_kind, Backup, Delete, &[]),
             ],
             vec![
                 vec!["-aws_iam_role_policy.prod.backup"],
@@ -128,9 +131,9 @@ fn orders_writes_by_dependency_and_phase() {
         (
             "independent writes share a wave; what exists already is not waited for",
             vec![
-                change(Role, Backup, Update, &[&oidc]),
-                change(Role, Billing, Create, &[&oidc]),
-                change(Policy, Billing, Create, &[&billing_role]),
+                change(role_kind, Backup, Update, &[&oidc]),
+                change(role_kind, Billing, Create, &[&oidc]),
+                change(policy_kind, Billing, Create, &[&billing_role]),
             ],
             vec![
                 vec!["+aws_iam_role.prod.backup", "+aws_iam_role.prod.billing"],
@@ -140,9 +143,9 @@ fn orders_writes_by_dependency_and_phase() {
         (
             "replace: the old object goes in the destroy phase, the new one after",
             vec![
-                change(Role, Backup, Replace, &[]),
-                change(Policy, Backup, Update, &[&role]),
-                change(Role, Billing, NoOp, &[]),
+                change(role_kind, Backup, Replace, &[]),
+                change(policy_kind, Backup, Update, &[&role]),
+                change(role_kind, Billing, NoOp, &[]),
             ],
             vec![
                 vec!["-aws_iam_role.prod.backup"],
@@ -153,8 +156,8 @@ fn orders_writes_by_dependency_and_phase() {
         (
             "replace under a new name: create the new role first, delete the old one last",
             vec![
-                renamed(change(Role, Backup, Replace, &[])),
-                change(Policy, Backup, Update, &[&role]),
+                renamed(change(role_kind, Backup, Replace, &[])),
+                change(policy_kind, Backup, Update, &[&role]),
             ],
             vec![
                 vec!["+aws_iam_role.prod.backup"],
@@ -165,8 +168,8 @@ fn orders_writes_by_dependency_and_phase() {
         (
             "a deposed object is deleted after the creates",
             vec![
-                with_deposed(change(Role, Backup, NoOp, &[])),
-                change(Role, Billing, Create, &[]),
+                with_deposed(change(role_kind, Backup, NoOp, &[])),
+                change(role_kind, Billing, Create, &[]),
             ],
             vec![
                 vec!["+aws_iam_role.prod.billing"],
@@ -176,8 +179,8 @@ fn orders_writes_by_dependency_and_phase() {
         (
             "an address that leaves the spec: its deposed object goes before its current one",
             vec![
-                with_deposed(change(Role, Backup, Delete, &[])),
-                change(Policy, Backup, Delete, &[&role]),
+                with_deposed(change(role_kind, Backup, Delete, &[])),
+                change(policy_kind, Backup, Delete, &[&role]),
             ],
             vec![
                 vec!["-aws_iam_role.prod.backup (deposed)"],
@@ -187,7 +190,12 @@ fn orders_writes_by_dependency_and_phase() {
         ),
         (
             "replaced again: the older deposed object goes first, the last one is deposed last",
-            vec![with_deposed(renamed(change(Role, Backup, Replace, &[])))],
+            vec![with_deposed(renamed(change(
+                role_kind,
+                Backup,
+                Replace,
+                &[],
+            )))],
             vec![
                 vec!["-aws_iam_role.prod.backup (deposed)"],
                 vec!["+aws_iam_role.prod.backup"],
@@ -196,7 +204,7 @@ fn orders_writes_by_dependency_and_phase() {
         ),
         (
             "replaced again in place: the deposed object goes before the old one",
-            vec![with_deposed(change(Role, Backup, Replace, &[]))],
+            vec![with_deposed(change(role_kind, Backup, Replace, &[]))],
             vec![
                 vec!["-aws_iam_role.prod.backup (deposed)"],
                 vec!["-aws_iam_role.prod.backup"],

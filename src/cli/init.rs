@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::ExitStatus;
-use crate::error::{Error, Result};
-use crate::ops::init::{self, Choices, CloudFlags, Options};
+use crate::error::Result;
+use crate::ops::init::{self, Choices, Options};
+use crate::recipe::InitFlags;
 use crate::spec::ComponentKind;
 use crate::spec::draft::DraftComponent;
 
@@ -31,34 +32,8 @@ pub struct InitArgs {
     identity: Vec<(ComponentKind, String)>,
     #[command(flatten)]
     parallelism: super::ParallelismArgs,
-    /// EKS: the cluster's region.
-    #[arg(long, value_name = "REGION", requires = "aws_cluster")]
-    aws_region: Option<String>,
-    /// EKS: the cluster's name.
-    #[arg(long, value_name = "NAME", requires = "aws_region")]
-    aws_cluster: Option<String>,
-    /// AKS: the cluster's subscription id.
-    #[arg(long, value_name = "ID", requires_all = ["azure_resource_group", "azure_cluster"])]
-    azure_subscription: Option<String>,
-    /// AKS: the resource group of the cluster and the managed identities.
-    #[arg(long, value_name = "NAME", requires = "azure_subscription")]
-    azure_resource_group: Option<String>,
-    /// AKS: the cluster's name.
-    #[arg(long, value_name = "NAME", requires = "azure_subscription")]
-    azure_cluster: Option<String>,
-    /// GKE: the project of the cluster, the Google service accounts and the buckets.
-    #[arg(long, value_name = "ID", requires_all = ["gcp_location", "gcp_cluster"])]
-    gcp_project: Option<String>,
-    /// GKE: the cluster's location (region or zone).
-    #[arg(long, value_name = "LOCATION", requires = "gcp_project")]
-    gcp_location: Option<String>,
-    /// GKE: the cluster's name.
-    #[arg(long, value_name = "NAME", requires = "gcp_project")]
-    gcp_cluster: Option<String>,
-    /// AKS: billing's blob container, when its role assignment is on the whole storage
-    /// account (the Helm values name it: `billing.storage.azure.container`).
-    #[arg(long, value_name = "NAME", requires = "azure_subscription")]
-    azure_billing_container: Option<String>,
+    #[command(flatten)]
+    cloud: InitFlags,
 }
 
 /// `backup=VALUE`, `billing=VALUE` or `sharedSecrets=VALUE`.
@@ -74,46 +49,6 @@ fn choice(text: &str) -> Result<(ComponentKind, String), String> {
     Ok((kind, value.to_string()))
 }
 
-/// The one cloud whose flags are given (clap checks that each cloud's come together).
-fn cloud(args: &InitArgs) -> Result<CloudFlags> {
-    let mut clouds = Vec::new();
-    if let (Some(region), Some(cluster)) = (&args.aws_region, &args.aws_cluster) {
-        clouds.push(CloudFlags::Aws {
-            region: region.clone(),
-            cluster: cluster.clone(),
-        });
-    }
-    if let (Some(subscription), Some(resource_group), Some(cluster)) = (
-        &args.azure_subscription,
-        &args.azure_resource_group,
-        &args.azure_cluster,
-    ) {
-        clouds.push(CloudFlags::Azure {
-            subscription: subscription.clone(),
-            resource_group: resource_group.clone(),
-            cluster: cluster.clone(),
-            billing_container: args.azure_billing_container.clone(),
-        });
-    }
-    if let (Some(project), Some(location), Some(cluster)) =
-        (&args.gcp_project, &args.gcp_location, &args.gcp_cluster)
-    {
-        clouds.push(CloudFlags::Gcp {
-            project: project.clone(),
-            location: location.clone(),
-            cluster: cluster.clone(),
-        });
-    }
-    match clouds.len() {
-        1 => Ok(clouds.remove(0)),
-        n => Err(Error::user(format!(
-            "name the Space's cluster on one cloud ({n} given): --aws-region and --aws-cluster \
-             (EKS), or --azure-subscription, --azure-resource-group and --azure-cluster (AKS), or \
-             --gcp-project, --gcp-location and --gcp-cluster (GKE)"
-        ))),
-    }
-}
-
 pub async fn run(args: InitArgs) -> Result<ExitStatus> {
     let options = Options {
         file: args.spec.file.clone(),
@@ -123,7 +58,7 @@ pub async fn run(args: InitArgs) -> Result<ExitStatus> {
         space: args.space.clone(),
         choices: Choices(args.identity.iter().cloned().collect::<BTreeMap<_, _>>()),
         parallelism: args.parallelism.get(),
-        cloud: cloud(&args)?,
+        cloud: args.cloud.cloud()?,
     };
     let outcome = init::init(&options).await?;
     eprintln!(

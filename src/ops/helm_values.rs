@@ -41,7 +41,7 @@ pub async fn helm_values(
     }
     let mut out = String::new();
     for space in &spaces {
-        let values = helm::values(space, state.state())?;
+        let values = crate::recipe::helm_values(space, state.state())?;
         if spaces.len() > 1 {
             let separator = if format == HelmFormat::Yaml && !out.is_empty() {
                 "---\n"

@@ -76,7 +76,7 @@ pub async fn verify(
             continue;
         };
         let client = cluster::connect(discover).await?;
-        let values = helm::values(space, state.state())?;
+        let values = crate::recipe::helm_values(space, state.state())?;
         let record = state.state().spaces.get(&space.name);
         verify_space(&client, space, &values, record, &mut report).await?;
     }

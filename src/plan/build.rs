@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Action, DeposedChange, Plan, Prior, ResourceChange};
 use crate::error::{Error, Result};
 use crate::graph::{self, Address, Graph, Resource};
-use crate::provider::{self, Adoption, Clouds};
+use crate::provider::{Adoption, Clouds};
 use crate::spec::Spec;
 use crate::state::{Ownership, Record, State};
 
@@ -295,13 +295,16 @@ fn decide(
                 )));
             }
             change.ownership = Ownership::Adopted;
-            change.added = provider::added_after(&desired, &actual, record.added)?;
-            change.after = Some(provider::shared_desired(&desired, &actual)?);
+            change.added = desired
+                .kind
+                .def()
+                .added_after(&desired, &actual, record.added)?;
+            change.after = Some(desired.kind.def().shared_desired(&desired, &actual)?);
         }
         Some(_) => {}
         None => {
             change.importing = true;
-            match provider::adoption(&desired, &actual)? {
+            match desired.kind.def().adoption(&desired, &actual)? {
                 Adoption::Owned => {}
                 Adoption::Shared { desired: d, added } => {
                     change.ownership = Ownership::Adopted;
@@ -324,6 +327,7 @@ fn decide(
 
 #[cfg(test)]
 mod tests {
+    use crate::provider::aws::AwsKind;
     use serde_json::json;
 
     use super::*;
@@ -358,7 +362,9 @@ mod tests {
 
     fn resource(kind: Kind, attributes: Value) -> Resource {
         let address = match kind {
-            Kind::AwsIamOpenidConnectProvider => Address::cluster(kind, "us-east-1", "c"),
+            Kind::Aws(AwsKind::IamOpenidConnectProvider) => {
+                Address::cluster(kind, "us-east-1", "c")
+            }
             _ => Address::component(kind, "prod", ComponentKind::Backup),
         };
         Resource {
@@ -405,9 +411,14 @@ mod tests {
     fn decides_each_resource_from_spec_state_and_cloud() {
         let mine = role("spaces-prod-backup", Some("prod"), "d");
         let renamed = role("spaces-prod-backup-2", Some("prod"), "d");
-        let created =
-            |attrs: &Value| Some(record(Kind::AwsIamRole, attrs.clone(), Ownership::Created));
-        let want = |attrs: &Value| Some(resource(Kind::AwsIamRole, attrs.clone()));
+        let created = |attrs: &Value| {
+            Some(record(
+                Kind::Aws(AwsKind::IamRole),
+                attrs.clone(),
+                Ownership::Created,
+            ))
+        };
+        let want = |attrs: &Value| Some(resource(Kind::Aws(AwsKind::IamRole), attrs.clone()));
         let ok = |action, ownership, importing, reason: Option<&str>| -> Outcome {
             Ok((action, ownership, importing, reason.map(str::to_string)))
         };
@@ -520,7 +531,7 @@ mod tests {
             (
                 "adopt a shared provider",
                 Some(resource(
-                    Kind::AwsIamOpenidConnectProvider,
+                    Kind::Aws(AwsKind::IamOpenidConnectProvider),
                     provider(&["sts.amazonaws.com"]),
                 )),
                 None,
@@ -539,7 +550,7 @@ mod tests {
                 Some(Record {
                     added: Some(json!({"client_ids": ["sts.amazonaws.com"]})),
                     ..record(
-                        Kind::AwsIamOpenidConnectProvider,
+                        Kind::Aws(AwsKind::IamOpenidConnectProvider),
                         provider(&["sts.amazonaws.com"]),
                         Adopted,
                     )
@@ -573,8 +584,12 @@ mod tests {
         let old = role("spaces-prod-backup", Some("prod"), "d");
         let new = role("spaces-prod-backup-2", Some("prod"), "d");
         let item = Item {
-            desired: Some(resource(Kind::AwsIamRole, new)),
-            record: Some(record(Kind::AwsIamRole, old.clone(), Ownership::Created)),
+            desired: Some(resource(Kind::Aws(AwsKind::IamRole), new)),
+            record: Some(record(
+                Kind::Aws(AwsKind::IamRole),
+                old.clone(),
+                Ownership::Created,
+            )),
         };
         let change = decide(item, Some(old.clone()), Some(old.clone())).unwrap();
         assert_eq!(change.action, Action::Replace);

@@ -5,8 +5,10 @@
 //! Tags or client ids that someone else added are not in the projection and so never drift.
 //!
 //! Each cloud's knowledge lives in its own folder: `aws/`, `azure/`, `gcp/`, one file per
-//! resource kind with the kind's typed attributes. `rest` is the HTTP transport of Azure and
-//! GCP; `tags` the tag names idplan uses on every cloud that has tags.
+//! resource kind with the kind's typed attributes and its declaration (`crate::kind`). This
+//! file lists the clouds' kinds ([`Kind`]), where resources live ([`Location`]) and the
+//! drivers a run sets up ([`Clouds`]). `rest` is the HTTP transport of Azure and GCP; `tags`
+//! the tag names idplan uses on every cloud that has tags.
 
 pub mod aws;
 pub mod azure;
@@ -17,60 +19,22 @@ pub mod tags;
 use std::fmt::Display;
 
 use futures::future::BoxFuture;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Kind, Location, Resource};
+use crate::graph::{Graph, Resource};
+use crate::kind::{Facts, KindDef, Owner};
 use crate::plan::{Note, ResourceChange};
 use crate::state::State;
 
 /// What a driver's cloud calls return.
 pub type Call<'a, T> = BoxFuture<'a, Result<T>>;
 
-/// One cloud's driver. The first three functions are what the cloud knows of its kinds
-/// without a driver instance (the graph needs identities before any driver is set up); the
-/// others talk to the cloud.
+/// One cloud's driver: the calls that reach the cloud. What a kind is without a driver
+/// instance (its identity, computed keys, adoption) is its [`KindDef`](crate::kind::KindDef).
 pub trait Driver: Send + Sync {
-    /// The cloud identity of a resource: two addresses may not share one, and when it differs
-    /// between state and spec the resource is replaced.
-    fn identity(kind: Kind, attributes: &Value) -> Result<String>
-    where
-        Self: Sized;
-
-    /// Attributes the cloud assigns when a resource is created (an association's id):
-    /// recorded in the state and read back, but never desired, so never compared.
-    fn computed_keys(kind: Kind) -> &'static [&'static str]
-    where
-        Self: Sized;
-
-    /// Whether an existing resource that the state does not know can be taken over.
-    fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption>
-    where
-        Self: Sized;
-
-    /// What idplan wants of a resource it adopted (`actual` is what the cloud holds): the
-    /// desired attributes, with what stays its owner's (a name it chose, its description)
-    /// as the owner set it.
-    fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value>
-    where
-        Self: Sized;
-
-    /// What idplan will have added to a resource it adopted once `resource` is applied over
-    /// `actual`, given what it `added` before: most kinds add only at adoption.
-    fn added_after(
-        resource: &Resource,
-        actual: &Value,
-        added: Option<Value>,
-    ) -> Result<Option<Value>>
-    where
-        Self: Sized,
-    {
-        let _ = (resource, actual);
-        Ok(added)
-    }
-
     /// What the cloud holds for `resource`, given what the state `known`s of it.
     fn read<'a>(
         &'a self,
@@ -104,65 +68,89 @@ pub trait Driver: Send + Sync {
     }
 }
 
-/// Which cloud a kind belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cloud {
-    Aws,
-    Azure,
-    Gcp,
+/// What a resource is; decides the driver and the API calls used for it. Each cloud's kinds
+/// are an enum of its own, so that a driver's matches name every kind of its cloud and
+/// nothing else; what a kind is, is its [`KindDef`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Aws(aws::AwsKind),
+    Azure(azure::AzureKind),
+    Gcp(gcp::GcpKind),
 }
 
-fn cloud_of(kind: Kind) -> Cloud {
-    match kind {
-        Kind::AwsIamOpenidConnectProvider
-        | Kind::AwsIamRole
-        | Kind::AwsIamRolePolicy
-        | Kind::AwsEksPodIdentityAssociation => Cloud::Aws,
-        Kind::AzureUserAssignedIdentity
-        | Kind::AzureFederatedIdentityCredential
-        | Kind::AzureRoleAssignment
-        | Kind::AzureKeyVaultAccessPolicy => Cloud::Azure,
-        Kind::GoogleServiceAccount
-        | Kind::GoogleStorageBucketIamMembers
-        | Kind::GoogleProjectIamMembers
-        | Kind::GoogleSecretIamMembers
-        | Kind::GoogleServiceAccountIamMembers => Cloud::Gcp,
+impl Kind {
+    /// Every kind, cloud by cloud.
+    pub fn all() -> impl Iterator<Item = Kind> {
+        let aws = aws::AwsKind::ALL.into_iter().map(Kind::Aws);
+        let azure = azure::AzureKind::ALL.into_iter().map(Kind::Azure);
+        let gcp = gcp::GcpKind::ALL.into_iter().map(Kind::Gcp);
+        aws.chain(azure).chain(gcp)
+    }
+
+    /// Everything idplan knows of the kind, declared with it.
+    pub fn def(self) -> &'static dyn KindDef {
+        match self {
+            Kind::Aws(k) => k.def(),
+            Kind::Azure(k) => k.def(),
+            Kind::Gcp(k) => k.def(),
+        }
+    }
+
+    pub fn facts(self) -> Facts {
+        self.def().facts()
+    }
+
+    /// The first segment of an address, terraform style.
+    pub fn type_name(self) -> &'static str {
+        self.facts().type_name
+    }
+
+    /// A component's identity: what `adopt: true` takes over.
+    pub fn is_identity(self) -> bool {
+        self.facts().identity
+    }
+
+    /// A kind of which a cluster has one, shared by its spaces: addressed by region and
+    /// cluster rather than by space and component.
+    pub fn is_per_cluster(self) -> bool {
+        self.facts().owner == Owner::Cluster
     }
 }
 
-/// The cloud identity of a resource (see [`Driver::identity`]).
-pub fn identity(kind: Kind, attributes: &Value) -> Result<String> {
-    match cloud_of(kind) {
-        Cloud::Aws => aws::AwsDriver::identity(kind, attributes),
-        Cloud::Azure => azure::AzureDriver::identity(kind, attributes),
-        Cloud::Gcp => gcp::GcpDriver::identity(kind, attributes),
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.type_name())
     }
 }
 
-/// See [`Driver::computed_keys`].
-pub fn computed_keys(kind: Kind) -> &'static [&'static str] {
-    match cloud_of(kind) {
-        Cloud::Aws => aws::AwsDriver::computed_keys(kind),
-        Cloud::Azure => azure::AzureDriver::computed_keys(kind),
-        Cloud::Gcp => gcp::GcpDriver::computed_keys(kind),
+/// Plans and the state name a kind by its type name.
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.type_name())
     }
 }
 
-/// Brings attributes an older idplan recorded to what this one records: an attribute added
-/// since gets the value the older state meant, so that it compares equal to the cloud.
-pub fn upgrade_recorded(kind: Kind, attributes: &mut Value) {
-    if kind == Kind::AwsEksPodIdentityAssociation {
-        aws::association::upgrade_recorded(attributes);
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Kind, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Kind::all().find(|k| k.type_name() == name).ok_or_else(|| {
+            // serde's own words for an unknown variant.
+            let names: Vec<String> = Kind::all().map(|k| format!("`{k}`")).collect();
+            serde::de::Error::custom(format_args!(
+                "unknown variant `{name}`, expected one of {}",
+                names.join(", ")
+            ))
+        })
     }
 }
 
-/// Decides how to treat an existing resource that is not in the state.
-pub fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption> {
-    match cloud_of(resource.kind) {
-        Cloud::Aws => aws::AwsDriver::adoption(resource, actual),
-        Cloud::Azure => azure::AzureDriver::adoption(resource, actual),
-        Cloud::Gcp => gcp::GcpDriver::adoption(resource, actual),
-    }
+/// Where a resource lives: enough to reach it even after its space left the spec.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "cloud", rename_all = "snake_case")]
+pub enum Location {
+    Aws { region: String },
+    Azure { subscription: String },
+    Gcp { project: String },
 }
 
 /// Typed attributes as plans and state hold them: JSON.
@@ -311,28 +299,6 @@ pub enum Adoption {
     Conflict(String),
 }
 
-/// See [`Driver::shared_desired`].
-pub fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
-    match cloud_of(resource.kind) {
-        Cloud::Aws => aws::AwsDriver::shared_desired(resource, actual),
-        Cloud::Azure => azure::AzureDriver::shared_desired(resource, actual),
-        Cloud::Gcp => gcp::GcpDriver::shared_desired(resource, actual),
-    }
-}
-
-/// See [`Driver::added_after`].
-pub fn added_after(
-    resource: &Resource,
-    actual: &Value,
-    added: Option<Value>,
-) -> Result<Option<Value>> {
-    match cloud_of(resource.kind) {
-        Cloud::Aws => aws::AwsDriver::added_after(resource, actual, added),
-        Cloud::Azure => azure::AzureDriver::added_after(resource, actual, added),
-        Cloud::Gcp => gcp::GcpDriver::added_after(resource, actual, added),
-    }
-}
-
 /// The desired attributes of `resource` with the `owned` keys as `actual` has them: what an
 /// adopted resource keeps of its owner's.
 pub fn owners_keys(resource: &Resource, actual: &Value, owned: &[&str]) -> Value {
@@ -341,6 +307,18 @@ pub fn owners_keys(resource: &Resource, actual: &Value, owned: &[&str]) -> Value
         desired[*key] = actual[*key].clone();
     }
     desired
+}
+
+/// `call` on the definition of a resource's kind, or the error of finding none (a resource
+/// given to another cloud's driver).
+pub(crate) fn on_kind<'a, D, T: 'a>(
+    def: Result<D>,
+    call: impl FnOnce(D) -> Call<'a, T>,
+) -> Call<'a, T> {
+    match def {
+        Ok(def) => call(def),
+        Err(e) => Box::pin(async { Err(e) }),
+    }
 }
 
 /// A kind given to the driver of another cloud: a bug, reported, not a panic.

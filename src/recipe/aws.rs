@@ -5,17 +5,30 @@ pub mod switch;
 
 use serde_json::Value;
 
-use super::{HOST_NAMESPACE_PATTERN, is_host_namespace, resource_name, subject};
+use std::collections::{BTreeMap, HashMap};
+
+use futures::future::BoxFuture;
+
+use super::{
+    At, CloudRecipe, HOST_NAMESPACE_PATTERN, Ran, is_host_namespace, resource_name, subject,
+};
+use crate::error::Error;
 use crate::graph::{Address, Kind, Location, Resource};
+use crate::helm::{self, HelmValue};
+use crate::plan::Note;
 use crate::policy::{self, PodIdentityTrust, Trust, Values};
+use crate::provider::Clouds;
+use crate::provider::aws::AwsKind;
 use crate::provider::aws::association::AssociationAttributes;
 use crate::provider::aws::oidc::{CLUSTER_TAG, ProviderAttributes};
 use crate::provider::aws::role::{PolicyAttributes, RoleAttributes};
 use crate::provider::tags::{MANAGED_BY, Tags, component_tags};
 use crate::provider::to_attributes;
 use crate::spec::{
-    AwsAccess, AwsMode, AwsSpace, Component, ComponentKind, Space, SpecError, SpecErrors, Subjects,
+    AwsAccess, AwsMode, AwsSpace, Cloud, Component, ComponentKind, Space, Spec, SpecError,
+    SpecErrors, Subjects,
 };
+use crate::state::State;
 pub use switch::Switch;
 
 /// Name of the inline permissions policy idplan puts on each role.
@@ -120,14 +133,18 @@ pub fn resources(
     let location = Location::Aws {
         region: aws.region.clone(),
     };
-    let provider = Address::cluster(Kind::AwsIamOpenidConnectProvider, &aws.region, &aws.cluster);
+    let provider = Address::cluster(
+        Kind::Aws(AwsKind::IamOpenidConnectProvider),
+        &aws.region,
+        &aws.cluster,
+    );
     let mut out = Vec::new();
     // Pod identity needs no OIDC provider: EKS's agent exchanges the token itself.
     let irsa = switch.keeps(AwsMode::Irsa);
     if irsa {
         out.push(Resource {
             address: provider.clone(),
-            kind: Kind::AwsIamOpenidConnectProvider,
+            kind: Kind::Aws(AwsKind::IamOpenidConnectProvider),
             location: location.clone(),
             attributes: to_attributes(&ProviderAttributes {
                 arn: ctx.provider_arn(),
@@ -159,10 +176,10 @@ pub fn resources(
                 continue;
             }
         }
-        let role = Address::component(Kind::AwsIamRole, &space.name, component.kind);
+        let role = Address::component(Kind::Aws(AwsKind::IamRole), &space.name, component.kind);
         out.push(Resource {
             address: role.clone(),
-            kind: Kind::AwsIamRole,
+            kind: Kind::Aws(AwsKind::IamRole),
             location: location.clone(),
             attributes: to_attributes(&RoleAttributes {
                 name: name.clone(),
@@ -181,8 +198,12 @@ pub fn resources(
             adopt: component.adopt,
         });
         out.push(Resource {
-            address: Address::component(Kind::AwsIamRolePolicy, &space.name, component.kind),
-            kind: Kind::AwsIamRolePolicy,
+            address: Address::component(
+                Kind::Aws(AwsKind::IamRolePolicy),
+                &space.name,
+                component.kind,
+            ),
+            kind: Kind::Aws(AwsKind::IamRolePolicy),
             location: location.clone(),
             attributes: to_attributes(&PolicyAttributes {
                 role: name.clone(),
@@ -197,12 +218,12 @@ pub fn resources(
             for cp in &space.control_planes {
                 out.push(Resource {
                     address: Address::item(
-                        Kind::AwsEksPodIdentityAssociation,
+                        Kind::Aws(AwsKind::EksPodIdentityAssociation),
                         &space.name,
                         component.kind,
                         &cp.namespace,
                     ),
-                    kind: Kind::AwsEksPodIdentityAssociation,
+                    kind: Kind::Aws(AwsKind::EksPodIdentityAssociation),
                     location: location.clone(),
                     attributes: to_attributes(&AssociationAttributes {
                         cluster: aws.cluster.clone(),
@@ -401,4 +422,163 @@ fn check_trust_size(
             total = listed.len(),
         ),
     ))
+}
+
+/// The annotation that names a component's role on its service accounts (IRSA).
+pub const ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+
+/// AWS, as the core asks of a cloud.
+pub struct Aws;
+
+impl CloudRecipe for Aws {
+    type Space = AwsSpace;
+    type Context = AwsContext;
+
+    fn of(cloud: &Cloud) -> Option<&AwsSpace> {
+        match cloud {
+            Cloud::Aws(aws) => Some(aws),
+            Cloud::Azure(_) | Cloud::Gcp(_) => None,
+        }
+    }
+
+    fn location(aws: &AwsSpace) -> Location {
+        Location::Aws {
+            region: aws.region.clone(),
+        }
+    }
+
+    fn placeholder(aws: &AwsSpace) -> AwsContext {
+        AwsContext::placeholder(&aws.region, &aws.cluster)
+    }
+
+    /// One read per (region, cluster), however many spaces share it.
+    fn contexts<'a>(
+        clouds: &'a Clouds,
+        spaces: &'a [(&'a Space, &'a AwsSpace)],
+    ) -> BoxFuture<'a, crate::error::Result<Vec<AwsContext>>> {
+        Box::pin(async move {
+            let driver = clouds.aws()?;
+            let key = |aws: &AwsSpace| (aws.region.clone(), aws.cluster.clone());
+            let mut clusters: Vec<(String, String)> = spaces.iter().map(|(_, a)| key(a)).collect();
+            clusters.sort();
+            clusters.dedup();
+            let read: HashMap<(String, String), AwsContext> =
+                futures::future::try_join_all(clusters.into_iter().map(|cluster| async move {
+                    let ctx = driver.context(&cluster.0, &cluster.1).await?;
+                    Ok::<_, Error>((cluster, ctx))
+                }))
+                .await?
+                .into_iter()
+                .collect();
+            Ok(spaces.iter().map(|(_, a)| read[&key(a)].clone()).collect())
+        })
+    }
+
+    fn resources(
+        at: &At<'_>,
+        space: &Space,
+        aws: &AwsSpace,
+        ctx: &AwsContext,
+    ) -> crate::error::Result<Vec<Resource>> {
+        if aws.mode == AwsMode::Irsa && ctx.issuer.is_empty() {
+            return Err(Error::user(format!(
+                "EKS cluster {} ({}) has no OIDC issuer, which IRSA needs (EKS makes one \
+                 with every cluster since 1.13); use `mode: pod-identity`, or recreate \
+                 the cluster",
+                aws.cluster, aws.region
+            )));
+        }
+        let switch = at.switches.get(&space.name).copied();
+        Ok(resources(
+            at.path,
+            at.index,
+            space,
+            aws,
+            ctx,
+            switch.unwrap_or(Switch::None(aws.mode)),
+        )?)
+    }
+
+    fn notes(space: &Space, aws: &AwsSpace, _ctx: Option<&AwsContext>) -> Vec<Note> {
+        wildcard_note(space, aws)
+            .map(Note::remark)
+            .into_iter()
+            .collect()
+    }
+
+    /// Billing to an S3 bucket; with IRSA each component's service account is annotated
+    /// with its role's ARN (pod identity needs no annotation).
+    fn helm_values(
+        space: &Space,
+        aws: &AwsSpace,
+        state: &State,
+    ) -> crate::error::Result<Vec<HelmValue>> {
+        let mut out = Vec::new();
+        if let Some(Component {
+            access: AwsAccess::Bucket(bucket),
+            ..
+        }) = &aws.components.billing
+        {
+            out.extend(helm::billing(
+                "aws",
+                &[
+                    ("region", aws.region.clone().into()),
+                    ("bucket", bucket.clone().into()),
+                ],
+            ));
+        }
+        if aws.mode == AwsMode::Irsa {
+            for component in aws.components.iter() {
+                let kind = component.kind;
+                let address = Address::component(Kind::Aws(AwsKind::IamRole), &space.name, kind);
+                let arn = state
+                    .get(&address)
+                    .and_then(|r| r.attributes["arn"].as_str())
+                    .ok_or_else(|| {
+                        Error::user(format!(
+                            "space {}: the state has no role for {kind} ({address}); run \
+                             `idplan apply` first",
+                            space.name
+                        ))
+                    })?;
+                out.push(helm::annotation(kind, ANNOTATION, arn.into()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// EKS's associations per cluster, counted over the spaces that share it; an error points
+    /// at the last space that adds to it.
+    fn spec_limits(spec: &Spec, ran: &[Ran<'_, AwsSpace>]) -> Vec<SpecError> {
+        let mut associations: BTreeMap<(&str, &str), (usize, &Ran<'_, AwsSpace>)> = BTreeMap::new();
+        for r in ran {
+            let n = r
+                .resources
+                .iter()
+                .filter(|r| r.kind == Kind::Aws(AwsKind::EksPodIdentityAssociation))
+                .count();
+            if n > 0 {
+                let entry = associations
+                    .entry((&r.cloud.region, &r.cloud.cluster))
+                    .or_insert((0, r));
+                *entry = (entry.0 + n, r);
+            }
+        }
+        associations
+            .into_iter()
+            .filter_map(|((_, cluster), (wanted, r))| {
+                let message = check_association_quota(cluster, wanted, 0).err()?;
+                Some(SpecError {
+                    path: spec.path.clone(),
+                    location: Some(r.cloud.location),
+                    field: format!("spaces[{}].controlPlanes", r.index),
+                    message,
+                })
+            })
+            .collect()
+    }
+
+    fn limits(_file: &std::path::Path, _ran: &[Ran<'_, AwsSpace>]) -> crate::error::Result<()> {
+        Ok(())
+    }
 }

@@ -4,8 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use super::{resource_name, subject};
+use futures::future::BoxFuture;
+
+use super::{At, CloudRecipe, Ran, resource_name, subject};
+use crate::error::Error;
 use crate::graph::{self, Address, Kind, Location, Resource};
+use crate::helm::{self, HelmValue};
+use crate::plan::Note;
+use crate::provider::Clouds;
+use crate::provider::azure::AzureKind;
 use crate::provider::azure::assignment::AssignmentAttributes;
 use crate::provider::azure::credential::CredentialAttributes;
 use crate::provider::azure::identity::IdentityAttributes;
@@ -13,8 +20,9 @@ use crate::provider::azure::vault::AccessPolicyAttributes;
 use crate::provider::tags::component_tags;
 use crate::provider::to_attributes;
 use crate::spec::{
-    AzureAccess, AzureSpace, Component, ComponentKind, Space, SpecError, SpecErrors,
+    AzureAccess, AzureSpace, Cloud, Component, ComponentKind, Space, Spec, SpecError, SpecErrors,
 };
+use crate::state::State;
 
 /// The audience of AKS workload identity tokens.
 pub const AUDIENCE: &str = "api://AzureADTokenExchange";
@@ -197,10 +205,14 @@ pub fn resources(
             });
             continue;
         }
-        let identity = Address::component(Kind::AzureUserAssignedIdentity, &space.name, kind);
+        let identity = Address::component(
+            Kind::Azure(AzureKind::UserAssignedIdentity),
+            &space.name,
+            kind,
+        );
         out.push(Resource {
             address: identity.clone(),
-            kind: Kind::AzureUserAssignedIdentity,
+            kind: Kind::Azure(AzureKind::UserAssignedIdentity),
             location: location.clone(),
             attributes: to_attributes(&IdentityAttributes {
                 id: id.clone(),
@@ -215,12 +227,12 @@ pub fn resources(
         for cp in &space.control_planes {
             out.push(Resource {
                 address: Address::item(
-                    Kind::AzureFederatedIdentityCredential,
+                    Kind::Azure(AzureKind::FederatedIdentityCredential),
                     &space.name,
                     kind,
                     &cp.namespace,
                 ),
-                kind: Kind::AzureFederatedIdentityCredential,
+                kind: Kind::Azure(AzureKind::FederatedIdentityCredential),
                 location: location.clone(),
                 attributes: to_attributes(&CredentialAttributes {
                     identity: id.clone(),
@@ -244,11 +256,11 @@ pub fn resources(
                 if !ctx.rbac(&vault) {
                     out.push(Resource {
                         address: Address::component(
-                            Kind::AzureKeyVaultAccessPolicy,
+                            Kind::Azure(AzureKind::KeyVaultAccessPolicy),
                             &space.name,
                             kind,
                         ),
-                        kind: Kind::AzureKeyVaultAccessPolicy,
+                        kind: Kind::Azure(AzureKind::KeyVaultAccessPolicy),
                         location: location.clone(),
                         attributes: to_attributes(&AccessPolicyAttributes {
                             vault,
@@ -265,8 +277,8 @@ pub fn resources(
             }
         };
         out.push(Resource {
-            address: Address::component(Kind::AzureRoleAssignment, &space.name, kind),
-            kind: Kind::AzureRoleAssignment,
+            address: Address::component(Kind::Azure(AzureKind::RoleAssignment), &space.name, kind),
+            kind: Kind::Azure(AzureKind::RoleAssignment),
             location: location.clone(),
             attributes: to_attributes(&AssignmentAttributes {
                 name: role_assignment_name(&scope, &id, role),
@@ -284,6 +296,124 @@ pub fn resources(
         Ok(out)
     } else {
         Err(SpecErrors(errors))
+    }
+}
+
+/// The annotation that names a component's managed identity on its service accounts.
+pub const ANNOTATION: &str = "azure.workload.identity/client-id";
+/// The pod label that has the workload identity webhook inject the token.
+pub const USE_LABEL: &str = "azure.workload.identity/use";
+
+/// Azure, as the core asks of a cloud.
+pub struct Azure;
+
+impl CloudRecipe for Azure {
+    type Space = AzureSpace;
+    type Context = AzureContext;
+
+    fn of(cloud: &Cloud) -> Option<&AzureSpace> {
+        match cloud {
+            Cloud::Azure(azure) => Some(azure),
+            Cloud::Aws(_) | Cloud::Gcp(_) => None,
+        }
+    }
+
+    fn location(azure: &AzureSpace) -> Location {
+        Location::Azure {
+            subscription: azure.subscription.clone(),
+        }
+    }
+
+    fn placeholder(azure: &AzureSpace) -> AzureContext {
+        AzureContext::placeholder(azure)
+    }
+
+    /// One read per space: its cluster's issuer, its vaults' authorization mode.
+    fn contexts<'a>(
+        clouds: &'a Clouds,
+        spaces: &'a [(&'a Space, &'a AzureSpace)],
+    ) -> BoxFuture<'a, crate::error::Result<Vec<AzureContext>>> {
+        Box::pin(async move {
+            let driver = clouds.azure()?;
+            futures::future::try_join_all(
+                spaces
+                    .iter()
+                    .map(|(space, azure)| driver.context(space, azure)),
+            )
+            .await
+        })
+    }
+
+    fn resources(
+        at: &At<'_>,
+        space: &Space,
+        azure: &AzureSpace,
+        ctx: &AzureContext,
+    ) -> crate::error::Result<Vec<Resource>> {
+        Ok(resources(at.path, at.index, space, azure, ctx)?)
+    }
+
+    fn notes(_space: &Space, _azure: &AzureSpace, _ctx: Option<&AzureContext>) -> Vec<Note> {
+        Vec::new()
+    }
+
+    /// Billing to a storage account's container; every component's client id annotation and
+    /// the label that has the workload identity webhook inject the token.
+    fn helm_values(
+        space: &Space,
+        azure: &AzureSpace,
+        state: &State,
+    ) -> crate::error::Result<Vec<HelmValue>> {
+        let mut out = Vec::new();
+        if let Some(Component {
+            access:
+                AzureAccess::Storage {
+                    account,
+                    container: Some(container),
+                },
+            ..
+        }) = &azure.components.billing
+        {
+            // A resource id names the account in its last segment; the chart wants the name.
+            let account = account.rsplit('/').next().unwrap_or(account);
+            out.extend(helm::billing(
+                "azure",
+                &[
+                    ("storageAccount", account.into()),
+                    ("container", container.clone().into()),
+                ],
+            ));
+        }
+        for component in azure.components.iter() {
+            let kind = component.kind;
+            let address = Address::component(
+                Kind::Azure(AzureKind::UserAssignedIdentity),
+                &space.name,
+                kind,
+            );
+            let client_id = state
+                .get(&address)
+                .and_then(|r| r.attributes["client_id"].as_str())
+                .ok_or_else(|| {
+                    Error::user(format!(
+                        "space {}: the state has no managed identity for {kind} ({address}); \
+                         run `idplan apply` first",
+                        space.name
+                    ))
+                })?;
+            out.push(helm::annotation(kind, ANNOTATION, client_id.into()));
+            out.push(helm::pod_label(kind, USE_LABEL, "true".into()));
+        }
+        Ok(out)
+    }
+
+    /// The 20 credentials per identity are checked by the recipe, space by space.
+    fn spec_limits(_spec: &Spec, _ran: &[Ran<'_, AzureSpace>]) -> Vec<SpecError> {
+        Vec::new()
+    }
+
+    fn limits(_file: &std::path::Path, _ran: &[Ran<'_, AzureSpace>]) -> crate::error::Result<()> {
+        Ok(())
     }
 }
 

@@ -8,14 +8,23 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::resource_name;
+use futures::future::BoxFuture;
+
+use super::{At, CloudRecipe, Ran, resource_name};
+use crate::error::Error;
 use crate::graph::{Address, Kind, Location, Resource};
+use crate::helm::{self, HelmValue};
+use crate::plan::Note;
+use crate::provider::Clouds;
 use crate::provider::gcp::account::AccountAttributes;
 use crate::provider::gcp::policy::{self, MembersAttributes};
+use crate::provider::gcp::{GcpKind, PolicyOf};
 use crate::provider::to_attributes;
 use crate::spec::{
-    Component, ComponentKind, GcpAccess, GcpMode, GcpSpace, Space, SpecError, SpecErrors,
+    Cloud, Component, ComponentKind, GcpAccess, GcpMode, GcpSpace, GkeCluster, Space, Spec,
+    SpecError, SpecErrors,
 };
+use crate::state::State;
 
 pub const STORAGE_ROLE: &str = "roles/storage.objectAdmin";
 pub const SECRET_ROLE: &str = "roles/secretmanager.secretAccessor";
@@ -159,10 +168,11 @@ pub fn resources(
             GcpMode::ServiceAccount => {
                 let id = resource_name(space, component);
                 let email = service_account_email(&id, &gcp.project);
-                let account = Address::component(Kind::GoogleServiceAccount, &space.name, kind);
+                let account =
+                    Address::component(Kind::Gcp(GcpKind::ServiceAccount), &space.name, kind);
                 out.push(Resource {
                     address: account.clone(),
-                    kind: Kind::GoogleServiceAccount,
+                    kind: Kind::Gcp(GcpKind::ServiceAccount),
                     location: location.clone(),
                     attributes: to_attributes(&AccountAttributes {
                         project: gcp.project.clone(),
@@ -185,8 +195,12 @@ pub fn resources(
                     .collect();
                 if !linked.is_empty() {
                     out.push(members(
-                        Kind::GoogleServiceAccountIamMembers,
-                        Address::component(Kind::GoogleServiceAccountIamMembers, &space.name, kind),
+                        Kind::Gcp(GcpKind::Members(PolicyOf::ServiceAccount)),
+                        Address::component(
+                            Kind::Gcp(GcpKind::Members(PolicyOf::ServiceAccount)),
+                            &space.name,
+                            kind,
+                        ),
                         &location,
                         (
                             format!("projects/{}/serviceAccounts/{email}", gcp.project),
@@ -242,7 +256,7 @@ fn grants(
     let kind = component.kind;
     match &component.access {
         GcpAccess::Bucket(bucket) => {
-            let k = Kind::GoogleStorageBucketIamMembers;
+            let k = Kind::Gcp(GcpKind::Members(PolicyOf::Bucket));
             vec![members(
                 k,
                 Address::component(k, &space.name, kind),
@@ -254,7 +268,7 @@ fn grants(
             )]
         }
         GcpAccess::ProjectSecrets => {
-            let k = Kind::GoogleProjectIamMembers;
+            let k = Kind::Gcp(GcpKind::Members(PolicyOf::Project));
             vec![members(
                 k,
                 Address::component(k, &space.name, kind),
@@ -266,7 +280,7 @@ fn grants(
             )]
         }
         GcpAccess::Secrets(secrets) => {
-            let k = Kind::GoogleSecretIamMembers;
+            let k = Kind::Gcp(GcpKind::Members(PolicyOf::Secret));
             secrets
                 .iter()
                 .map(|secret| {
@@ -345,6 +359,169 @@ fn check_policy_sizes(
     }
 }
 
+/// The annotation that names a component's Google service account on its service accounts.
+pub const ANNOTATION: &str = "iam.gke.io/gcp-service-account";
+
+/// GCP, as the core asks of a cloud.
+pub struct Gcp;
+
+impl CloudRecipe for Gcp {
+    type Space = GcpSpace;
+    type Context = GcpContext;
+
+    fn of(cloud: &Cloud) -> Option<&GcpSpace> {
+        match cloud {
+            Cloud::Gcp(gcp) => Some(gcp),
+            Cloud::Aws(_) | Cloud::Azure(_) => None,
+        }
+    }
+
+    fn location(gcp: &GcpSpace) -> Location {
+        Location::Gcp {
+            project: gcp.project.clone(),
+        }
+    }
+
+    fn placeholder(gcp: &GcpSpace) -> GcpContext {
+        GcpContext::placeholder(&gcp.project)
+    }
+
+    /// One read per (project, cluster), however many spaces share it. Buckets and listed
+    /// secrets that members will be bound on must exist, and principal identifiers need
+    /// uniform bucket-level access on their buckets: checked here, before anything is read
+    /// or written.
+    fn contexts<'a>(
+        clouds: &'a Clouds,
+        spaces: &'a [(&'a Space, &'a GcpSpace)],
+    ) -> BoxFuture<'a, crate::error::Result<Vec<GcpContext>>> {
+        Box::pin(async move {
+            let driver = clouds.gcp()?;
+            let mut clusters: Vec<(&str, &GkeCluster)> = Vec::new();
+            let mut buckets: Vec<(&str, bool)> = Vec::new();
+            let mut secrets: Vec<(&str, &str)> = Vec::new();
+            for (space, gcp) in spaces {
+                clusters.push((&gcp.project, &gcp.cluster));
+                // A space without control planes binds no principal.
+                let principal = gcp.mode == GcpMode::Principal;
+                if principal && space.control_planes.is_empty() {
+                    continue;
+                }
+                for c in gcp.components.iter() {
+                    match &c.access {
+                        GcpAccess::Bucket(b) => buckets.push((b, principal)),
+                        GcpAccess::Secrets(ids) => {
+                            secrets.extend(ids.iter().map(|id| (gcp.project.as_str(), id.as_str())))
+                        }
+                        GcpAccess::ProjectSecrets => {}
+                    }
+                }
+            }
+            clusters.sort_by(|a, b| {
+                (a.0, &a.1.location, &a.1.name).cmp(&(b.0, &b.1.location, &b.1.name))
+            });
+            clusters.dedup();
+            buckets.sort();
+            buckets.dedup();
+            secrets.sort();
+            secrets.dedup();
+            let read = futures::future::try_join_all(clusters.into_iter().map(|key| async move {
+                let ctx = driver.context(key.0, key.1).await?;
+                Ok::<_, Error>((key, ctx))
+            }))
+            .await?;
+            futures::future::try_join_all(
+                buckets
+                    .iter()
+                    .map(|(bucket, uniform)| driver.check_bucket(bucket, *uniform)),
+            )
+            .await?;
+            futures::future::try_join_all(
+                secrets
+                    .iter()
+                    .map(|(project, id)| driver.check_secret(project, id)),
+            )
+            .await?;
+            Ok(spaces
+                .iter()
+                .map(|(_, gcp)| {
+                    read.iter()
+                        .find(|(key, _)| key.0 == gcp.project && *key.1 == gcp.cluster)
+                        .map(|(_, ctx)| ctx.clone())
+                        .expect("every space's cluster was read above")
+                })
+                .collect())
+        })
+    }
+
+    fn resources(
+        at: &At<'_>,
+        space: &Space,
+        gcp: &GcpSpace,
+        ctx: &GcpContext,
+    ) -> crate::error::Result<Vec<Resource>> {
+        Ok(resources(at.path, at.index, space, gcp, ctx)?)
+    }
+
+    /// The other clusters of the project's workload pool, which its principals trust too.
+    fn notes(space: &Space, gcp: &GcpSpace, ctx: Option<&GcpContext>) -> Vec<Note> {
+        ctx.and_then(|ctx| shared_pool_warning(space, gcp, ctx))
+            .map(Note::warning)
+            .into_iter()
+            .collect()
+    }
+
+    /// Billing to a Cloud Storage bucket; in `service-account` mode each component's
+    /// Kubernetes service account is annotated with its Google service account (principal
+    /// identifiers need no annotation).
+    fn helm_values(
+        space: &Space,
+        gcp: &GcpSpace,
+        state: &State,
+    ) -> crate::error::Result<Vec<HelmValue>> {
+        let mut out = Vec::new();
+        if let Some(Component {
+            access: GcpAccess::Bucket(bucket),
+            ..
+        }) = &gcp.components.billing
+        {
+            out.extend(helm::billing("gcp", &[("bucket", bucket.clone().into())]));
+        }
+        if gcp.mode == GcpMode::ServiceAccount {
+            for component in gcp.components.iter() {
+                let kind = component.kind;
+                let address =
+                    Address::component(Kind::Gcp(GcpKind::ServiceAccount), &space.name, kind);
+                let email = state
+                    .get(&address)
+                    .and_then(|r| r.attributes["email"].as_str())
+                    .ok_or_else(|| {
+                        Error::user(format!(
+                            "space {}: the state has no service account for {kind} ({address}); \
+                             run `idplan apply` first",
+                            space.name
+                        ))
+                    })?;
+                out.push(helm::annotation(kind, ANNOTATION, email.into()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn spec_limits(_spec: &Spec, _ran: &[Ran<'_, GcpSpace>]) -> Vec<SpecError> {
+        Vec::new()
+    }
+
+    /// Google's principals per policy, over every space: spaces may share a bucket or a
+    /// project's policy.
+    fn limits(file: &std::path::Path, ran: &[Ran<'_, GcpSpace>]) -> crate::error::Result<()> {
+        for ((_, policy), members) in policy_members(ran.iter().flat_map(|r| r.resources))? {
+            check_principals(&policy, members.len(), 0)
+                .map_err(|e| Error::user(format!("{}: {e}", file.display())))?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -420,9 +597,12 @@ mod tests {
         let spec = space("service-account", 1, "      sharedSecrets: {}\n");
         let out = build(&spec).unwrap();
         let email = "spaces-prod-shared-secrets@acme-spaces.iam.gserviceaccount.com";
-        assert_eq!(out[0].kind, Kind::GoogleServiceAccount);
+        assert_eq!(out[0].kind, Kind::Gcp(GcpKind::ServiceAccount));
         assert_eq!(out[0].attributes["email"], email);
-        assert_eq!(out[1].kind, Kind::GoogleServiceAccountIamMembers);
+        assert_eq!(
+            out[1].kind,
+            Kind::Gcp(GcpKind::Members(PolicyOf::ServiceAccount))
+        );
         assert_eq!(
             out[1].attributes["members"],
             json!([
@@ -433,7 +613,7 @@ mod tests {
             out[1].depends_on,
             ["google_service_account.prod.sharedSecrets"]
         );
-        assert_eq!(out[2].kind, Kind::GoogleProjectIamMembers);
+        assert_eq!(out[2].kind, Kind::Gcp(GcpKind::Members(PolicyOf::Project)));
         assert_eq!(
             out[2].attributes["members"],
             json!([format!("serviceAccount:{email}")])

@@ -192,7 +192,7 @@ pub fn decode(bytes: &[u8], location: &StateLocation, backup: &str) -> Result<St
         )));
     }
     for r in &mut state.resources {
-        crate::provider::upgrade_recorded(r.kind, &mut r.attributes);
+        r.kind.def().upgrade_recorded(&mut r.attributes);
     }
     Ok(state)
 }

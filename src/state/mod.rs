@@ -189,6 +189,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::aws::AwsKind;
     use crate::spec::ComponentKind;
     use serde_json::json;
     use std::fs;
@@ -200,8 +201,8 @@ mod tests {
 
     fn record(space: &str) -> Record {
         Record {
-            address: Address::component(Kind::AwsIamRole, space, ComponentKind::Backup),
-            kind: Kind::AwsIamRole,
+            address: Address::component(Kind::Aws(AwsKind::IamRole), space, ComponentKind::Backup),
+            kind: Kind::Aws(AwsKind::IamRole),
             location: Location::Aws {
                 region: "us-east-1".into(),
             },

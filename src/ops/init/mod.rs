@@ -17,48 +17,9 @@ use std::path::{Path, PathBuf};
 
 use crate::cluster;
 use crate::error::{Error, Result};
+use crate::recipe::InitCloud;
 use crate::spec::ComponentKind;
 use crate::spec::draft::{Draft, DraftComponent, Field};
-
-/// The cloud settings neither the cluster nor the cloud says, from the command line.
-#[derive(Debug, Clone)]
-pub enum CloudFlags {
-    Aws {
-        region: String,
-        cluster: String,
-    },
-    Azure {
-        subscription: String,
-        resource_group: String,
-        cluster: String,
-        /// billing's blob container (the Helm values name it, not the cloud).
-        billing_container: Option<String>,
-    },
-    Gcp {
-        project: String,
-        location: String,
-        cluster: String,
-    },
-}
-
-impl CloudFlags {
-    fn cluster(&self) -> &str {
-        match self {
-            CloudFlags::Aws { cluster, .. }
-            | CloudFlags::Azure { cluster, .. }
-            | CloudFlags::Gcp { cluster, .. } => cluster,
-        }
-    }
-
-    /// The annotation that names a component's identity on this cloud.
-    fn annotation(&self) -> &'static str {
-        match self {
-            CloudFlags::Aws { .. } => "eks.amazonaws.com/role-arn",
-            CloudFlags::Azure { .. } => "azure.workload.identity/client-id",
-            CloudFlags::Gcp { .. } => "iam.gke.io/gcp-service-account",
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -71,7 +32,8 @@ pub struct Options {
     pub space: Option<String>,
     pub choices: Choices,
     pub parallelism: usize,
-    pub cloud: CloudFlags,
+    /// The cloud settings neither the cluster nor the cloud says, from the command line.
+    pub cloud: InitCloud,
 }
 
 /// Where one value was found: the value, and the host namespaces that name it.
@@ -187,7 +149,10 @@ pub async fn init(options: &Options) -> Result<Outcome> {
     };
     let client = cluster::connect(&discover).await?;
     let seen = read_cluster(&client, options.cloud.annotation()).await?;
-    let mut survey = survey(options, &seen).await?;
+    let mut survey = options
+        .cloud
+        .survey(&seen, &options.choices, options.parallelism)
+        .await?;
     one_identity_each(&mut survey.components);
     let mut header = vec![
         format!(
@@ -237,50 +202,6 @@ pub async fn init(options: &Options) -> Result<Outcome> {
         draft,
         seen,
     })
-}
-
-async fn survey(options: &Options, seen: &Seen) -> Result<Survey> {
-    let choices = &options.choices;
-    match &options.cloud {
-        CloudFlags::Aws { region, cluster } => {
-            let driver = crate::provider::aws::AwsDriver::new().await;
-            driver
-                .survey(region, cluster, seen, choices, options.parallelism)
-                .await
-        }
-        CloudFlags::Azure {
-            subscription,
-            resource_group,
-            cluster,
-            billing_container,
-        } => {
-            let group = crate::provider::azure::survey::Group {
-                subscription,
-                resource_group,
-                cluster,
-                billing_container: billing_container.as_deref(),
-            };
-            let driver = crate::provider::azure::AzureDriver::new()?;
-            driver.survey(&group, seen, choices).await
-        }
-        CloudFlags::Gcp {
-            project,
-            location,
-            cluster,
-        } => {
-            let driver = crate::provider::gcp::GcpDriver::new()?;
-            driver
-                .survey(
-                    project,
-                    location,
-                    cluster,
-                    seen,
-                    choices,
-                    options.parallelism,
-                )
-                .await
-        }
-    }
 }
 
 /// A component whose identity an earlier one already adopts is left out: the spec gives each

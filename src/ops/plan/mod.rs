@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::graph::Location;
 use crate::plan::{self, Plan};
 use crate::provider::Clouds;
-use crate::spec::{self, Cloud, Spec};
+use crate::spec::{self, Spec};
 use crate::state::StateFile;
 
 /// A plan with what was needed to make it, still holding the state lock.
@@ -74,7 +74,7 @@ pub async fn decide(opened: &Opened, parallelism: usize) -> Result<Plan> {
         discovered,
     } = opened;
     refuse_empty_discovery(spec, state, discovered)?;
-    let switches = desired::switches(spec, state.state());
+    let switches = crate::recipe::aws::switch::switches(spec, state.state());
     let (graph, notes) = desired::graph(spec, clouds, &switches).await?;
     let mut plan = plan::build(spec, state.state(), clouds, &graph, parallelism).await?;
     plan.notes = notes;
@@ -135,17 +135,7 @@ fn locations(spec: &Spec, state: &StateFile) -> Vec<Location> {
     let mut out: Vec<Location> = spec
         .spaces
         .iter()
-        .map(|s| match &s.cloud {
-            Cloud::Aws(a) => Location::Aws {
-                region: a.region.clone(),
-            },
-            Cloud::Azure(a) => Location::Azure {
-                subscription: a.subscription.clone(),
-            },
-            Cloud::Gcp(g) => Location::Gcp {
-                project: g.project.clone(),
-            },
-        })
+        .map(crate::recipe::location)
         .chain(state.state().resources.iter().map(|r| r.location.clone()))
         .collect();
     out.dedup();

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::markdown::{folded, html};
 use super::{Action, Plan, ResourceChange, header};
 use crate::graph::Kind;
+use crate::kind::Owner;
 use crate::spec::ComponentKind;
 
 /// The host namespace a subject, principal or member names: `system:serviceaccount:<ns>:<sa>`,
@@ -64,28 +65,11 @@ fn sides(change: &ResourceChange) -> (Option<&Value>, Option<&Value>) {
 
 /// Resources of which there is one per control plane: counted, never listed, in the summary.
 fn per_control_plane(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::AwsEksPodIdentityAssociation | Kind::AzureFederatedIdentityCredential
-    )
+    kind.facts().owner == Owner::ControlPlane
 }
 
 fn kind_words(kind: Kind) -> &'static str {
-    match kind {
-        Kind::AwsIamOpenidConnectProvider => "OIDC provider",
-        Kind::AwsIamRole => "role",
-        Kind::AwsIamRolePolicy => "permissions (inline policy)",
-        Kind::AwsEksPodIdentityAssociation => "pod identity associations",
-        Kind::AzureUserAssignedIdentity => "managed identity",
-        Kind::AzureFederatedIdentityCredential => "federated identity credentials",
-        Kind::AzureRoleAssignment => "role assignment",
-        Kind::AzureKeyVaultAccessPolicy => "Key Vault access policy",
-        Kind::GoogleServiceAccount => "service account",
-        Kind::GoogleStorageBucketIamMembers
-        | Kind::GoogleProjectIamMembers
-        | Kind::GoogleSecretIamMembers
-        | Kind::GoogleServiceAccountIamMembers => "IAM members",
-    }
+    kind.facts().noun
 }
 
 /// The name a reviewer knows the resource by.
@@ -93,7 +77,7 @@ fn name(change: &ResourceChange) -> String {
     let (before, after) = sides(change);
     let attrs = after.or(before);
     let get = |k: &str| attrs.and_then(|a| a.get(k)).and_then(Value::as_str);
-    if change.kind.is_google_iam_members() {
+    if change.kind.facts().shared_policy_members {
         return format!(
             "of `{}` on `{}`",
             get("role").unwrap_or("?"),

@@ -14,11 +14,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::{AwsDriver, attrs, cloud_error, region};
+use super::{AwsDriver, AwsKind, AwsKindDef, attrs, cloud_error, region};
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Kind, Location, Resource};
+use crate::graph::{Graph, Location, Resource};
+use crate::kind::{Facts, KindDef, Owner};
 use crate::provider::tags::{self, Tags};
-use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
+use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
 use crate::recipe::aws::check_association_quota;
 use crate::state::State;
 
@@ -46,15 +47,6 @@ impl AssociationAttributes {
     /// (namespace, service account): what a cluster's listing is keyed by.
     fn key(&self) -> (String, String) {
         (self.namespace.clone(), self.service_account.clone())
-    }
-}
-
-/// An association recorded before idplan recorded `disable_session_tags` had them on: EKS's
-/// default, and idplan never turned them off.
-pub fn upgrade_recorded(attributes: &mut Value) {
-    if let Value::Object(map) = attributes {
-        map.entry("disable_session_tags")
-            .or_insert(Value::Bool(false));
     }
 }
 
@@ -101,7 +93,7 @@ fn lock(listing: &Mutex<Listing>) -> MutexGuard<'_, Listing> {
 /// An association idplan made for this space (a lost state) is taken back. Another one is
 /// taken over when it already points at the role idplan wants (its tags are its owner's);
 /// one that points elsewhere is someone else's: a conflict.
-pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
+fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: AssociationAttributes = attrs(resource)?;
     let found: AssociationAttributes = attributes(&resource.address, actual)?;
     if tags::made_for_same_space(&desired.tags, &found.tags) {
@@ -179,12 +171,12 @@ impl AwsDriver {
         let mut clusters: BTreeMap<(String, String), Ours> = BTreeMap::new();
         let desired_associations = desired
             .iter()
-            .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
+            .filter(|r| r.kind == AwsKind::EksPodIdentityAssociation.into())
             .map(|r| (&r.address, &r.location, &r.attributes, true));
         let recorded = state
             .resources
             .iter()
-            .filter(|r| r.kind == Kind::AwsEksPodIdentityAssociation)
+            .filter(|r| r.kind == AwsKind::EksPodIdentityAssociation.into())
             .map(|r| (&r.address, &r.location, &r.attributes, false));
         for (address, location, attributes, wanted) in desired_associations.chain(recorded) {
             let Location::Aws { region } = location else {
@@ -368,4 +360,92 @@ impl AwsDriver {
 #[derive(Serialize)]
 struct Computed {
     association_id: String,
+}
+
+/// `aws_eks_pod_identity_association`: one per control plane and component.
+pub struct Association;
+
+impl KindDef for Association {
+    fn facts(&self) -> Facts {
+        Facts {
+            type_name: "aws_eks_pod_identity_association",
+            noun: "pod identity associations",
+            owner: Owner::ControlPlane,
+            identity: false,
+            read_at_pod_start: true,
+            shared_policy_members: false,
+        }
+    }
+
+    fn identity(&self, a: &Value) -> Result<String> {
+        let s: AssociationAttributes = attributes(self.facts().type_name, a)?;
+        Ok(format!(
+            "{}/{}/{}",
+            s.cluster, s.namespace, s.service_account
+        ))
+    }
+
+    fn computed_keys(&self) -> &'static [&'static str] {
+        COMPUTED
+    }
+
+    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
+        adopt(resource, actual)
+    }
+
+    /// The owner's tags stay as they are.
+    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
+        Ok(owners_keys(resource, actual, &["tags"]))
+    }
+
+    /// An association recorded before idplan recorded `disable_session_tags` had them on:
+    /// EKS's default, and idplan never turned them off.
+    fn upgrade_recorded(&self, attributes: &mut Value) {
+        if let Value::Object(map) = attributes {
+            map.entry("disable_session_tags")
+                .or_insert(Value::Bool(false));
+        }
+    }
+
+    fn conflict_fix(&self) -> &'static str {
+        "a host namespace belongs to one space: list it in one of them"
+    }
+}
+
+impl AwsKindDef for Association {
+    fn read<'a>(
+        &self,
+        driver: &'a AwsDriver,
+        r: &'a Resource,
+        known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>> {
+        Box::pin(driver.read_association(r, known))
+    }
+
+    fn create<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, Value> {
+        Box::pin(driver.create_association(r))
+    }
+
+    fn update<'a>(
+        &self,
+        driver: &'a AwsDriver,
+        r: &'a Resource,
+        actual: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(driver.update_association(r, actual))
+    }
+
+    fn delete<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.delete_association(r))
+    }
+
+    /// Associations are adopted as they are: idplan added nothing to them.
+    fn release<'a>(
+        &self,
+        _driver: &'a AwsDriver,
+        _r: &'a Resource,
+        _added: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
 }

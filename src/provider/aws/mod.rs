@@ -17,9 +17,10 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::tags::{self, Tags};
-use super::{Adoption, Call, Driver, attributes_of, owners_keys};
+use super::{Call, Driver, attributes_of};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Location, Resource};
+use crate::kind::KindDef;
 use crate::plan::{Note, ResourceChange};
 use crate::recipe::aws::{AwsContext, issuer_host_path};
 use crate::state::{Ownership, State};
@@ -133,7 +134,7 @@ impl AwsDriver {
             .clone()
     }
 
-    fn iam(&self, location: &Location) -> aws_sdk_iam::Client {
+    pub(crate) fn iam(&self, location: &Location) -> aws_sdk_iam::Client {
         self.clients(region(location)).iam
     }
 
@@ -196,119 +197,89 @@ impl AwsDriver {
     }
 }
 
+/// The AWS kinds. The driver matches only these, so each of its matches names every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AwsKind {
+    IamOpenidConnectProvider,
+    IamRole,
+    IamRolePolicy,
+    EksPodIdentityAssociation,
+}
+
+impl AwsKind {
+    pub const ALL: [AwsKind; 4] = [
+        AwsKind::IamOpenidConnectProvider,
+        AwsKind::IamRole,
+        AwsKind::IamRolePolicy,
+        AwsKind::EksPodIdentityAssociation,
+    ];
+
+    /// Where each kind is declared.
+    pub fn def(self) -> &'static dyn AwsKindDef {
+        match self {
+            AwsKind::IamOpenidConnectProvider => &oidc::Provider,
+            AwsKind::IamRole => &role::Role,
+            AwsKind::IamRolePolicy => &role::RolePolicy,
+            AwsKind::EksPodIdentityAssociation => &association::Association,
+        }
+    }
+}
+
+impl From<AwsKind> for Kind {
+    fn from(kind: AwsKind) -> Kind {
+        Kind::Aws(kind)
+    }
+}
+
+/// An AWS kind: what the core asks of it, and how this driver reads and writes it.
+pub trait AwsKindDef: KindDef {
+    fn read<'a>(
+        &self,
+        driver: &'a AwsDriver,
+        r: &'a Resource,
+        known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>>;
+
+    /// Returns what the cloud assigned (`computed_keys`).
+    fn create<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, Value>;
+
+    fn update<'a>(&self, driver: &'a AwsDriver, r: &'a Resource, actual: &'a Value)
+    -> Call<'a, ()>;
+
+    fn delete<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, ()>;
+
+    /// Takes back what idplan added to an adopted resource.
+    fn release<'a>(&self, driver: &'a AwsDriver, r: &'a Resource, added: &'a Value)
+    -> Call<'a, ()>;
+}
+
+/// The definition of an AWS resource's kind; another cloud's is a bug, reported.
+fn def_of(r: &Resource) -> Result<&'static dyn AwsKindDef> {
+    match r.kind {
+        Kind::Aws(kind) => Ok(kind.def()),
+        Kind::Azure(_) | Kind::Gcp(_) => Err(super::wrong_cloud(r, "AWS")),
+    }
+}
+
 impl Driver for AwsDriver {
-    fn identity(kind: Kind, a: &Value) -> Result<String> {
-        let what = kind.type_name();
-        Ok(match kind {
-            Kind::AwsIamOpenidConnectProvider => {
-                super::attributes::<oidc::ProviderAttributes>(what, a)?.arn
-            }
-            // IAM role names are unique in an account whatever their path.
-            Kind::AwsIamRole => super::attributes::<role::RoleAttributes>(what, a)?.name,
-            Kind::AwsIamRolePolicy => {
-                let p: role::PolicyAttributes = super::attributes(what, a)?;
-                format!("{}/{}", p.role, p.name)
-            }
-            Kind::AwsEksPodIdentityAssociation => {
-                let s: association::AssociationAttributes = super::attributes(what, a)?;
-                format!("{}/{}/{}", s.cluster, s.namespace, s.service_account)
-            }
-            _ => return Err(Error::internal(format!("{kind} is not an AWS kind"))),
-        })
-    }
-
-    fn computed_keys(kind: Kind) -> &'static [&'static str] {
-        match kind {
-            Kind::AwsEksPodIdentityAssociation => association::COMPUTED,
-            _ => &[],
-        }
-    }
-
-    fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption> {
-        match resource.kind {
-            // A cluster's provider is shared by every space and state on that cluster: whoever
-            // made it, a state that did not record its creation never deletes it.
-            Kind::AwsIamOpenidConnectProvider => oidc::adopt(resource, actual),
-            Kind::AwsIamRole => role::adopt(resource, actual),
-            // An inline policy belongs to its role: the role's adoption decides.
-            Kind::AwsIamRolePolicy => Ok(Adoption::Owned),
-            Kind::AwsEksPodIdentityAssociation => association::adopt(resource, actual),
-            _ => Err(super::wrong_cloud(resource, "AWS")),
-        }
-    }
-
-    fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
-        match resource.kind {
-            Kind::AwsIamRole => role::shared_desired(resource, actual),
-            // The owner's tags stay as they are.
-            _ => Ok(owners_keys(resource, actual, &["tags"])),
-        }
-    }
-
     fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
-        Box::pin(async move {
-            let iam = self.iam(&r.location);
-            match r.kind {
-                Kind::AwsEksPodIdentityAssociation => self.read_association(r, known).await,
-                Kind::AwsIamOpenidConnectProvider => oidc::read(&iam, r).await,
-                Kind::AwsIamRole => role::read_role(&iam, r).await,
-                Kind::AwsIamRolePolicy => role::read_policy(&iam, r).await,
-                _ => Err(super::wrong_cloud(r, "AWS")),
-            }
-        })
+        super::on_kind(def_of(r), |def| def.read(self, r, known))
     }
 
     fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
-        Box::pin(async move {
-            let iam = self.iam(&r.location);
-            match r.kind {
-                Kind::AwsEksPodIdentityAssociation => return self.create_association(r).await,
-                Kind::AwsIamOpenidConnectProvider => oidc::create(&iam, r).await?,
-                Kind::AwsIamRole => role::create_role(&iam, r).await?,
-                Kind::AwsIamRolePolicy => role::put_policy(&iam, r).await?,
-                _ => return Err(super::wrong_cloud(r, "AWS")),
-            }
-            Ok(Value::Object(serde_json::Map::new()))
-        })
+        super::on_kind(def_of(r), |def| def.create(self, r))
     }
 
     fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> Call<'a, ()> {
-        Box::pin(async move {
-            let iam = self.iam(&r.location);
-            match r.kind {
-                Kind::AwsEksPodIdentityAssociation => self.update_association(r, actual).await,
-                Kind::AwsIamOpenidConnectProvider => oidc::update(&iam, r, actual).await,
-                Kind::AwsIamRole => role::update_role(&iam, r, actual).await,
-                Kind::AwsIamRolePolicy => role::put_policy(&iam, r).await,
-                _ => Err(super::wrong_cloud(r, "AWS")),
-            }
-        })
+        super::on_kind(def_of(r), |def| def.update(self, r, actual))
     }
 
     fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(async move {
-            let iam = self.iam(&r.location);
-            match r.kind {
-                Kind::AwsEksPodIdentityAssociation => self.delete_association(r).await,
-                Kind::AwsIamOpenidConnectProvider => oidc::delete(&iam, r).await,
-                Kind::AwsIamRole => role::delete_role(&iam, r).await,
-                Kind::AwsIamRolePolicy => role::delete_policy(&iam, r).await,
-                _ => Err(super::wrong_cloud(r, "AWS")),
-            }
-        })
+        super::on_kind(def_of(r), |def| def.delete(self, r))
     }
 
     fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
-        Box::pin(async move {
-            match r.kind {
-                Kind::AwsIamOpenidConnectProvider => {
-                    oidc::release(&self.iam(&r.location), r, added).await
-                }
-                Kind::AwsIamRole => role::release_role(&self.iam(&r.location), r, added).await,
-                // Associations are adopted as they are: idplan added nothing to them.
-                _ => Ok(()),
-            }
-        })
+        super::on_kind(def_of(r), |def| def.release(self, r, added))
     }
 
     fn refresh(&self) {
@@ -323,7 +294,7 @@ impl Driver for AwsDriver {
     fn adopted_notes<'a>(&'a self, changes: &'a [ResourceChange]) -> Call<'a, Vec<Note>> {
         let roles: Vec<Resource> = changes
             .iter()
-            .filter(|c| c.kind == Kind::AwsIamRole && c.ownership == Ownership::Adopted)
+            .filter(|c| c.kind == AwsKind::IamRole.into() && c.ownership == Ownership::Adopted)
             .filter_map(ResourceChange::desired)
             .collect();
         Box::pin(self.unmanaged_policy_notes(roles))

@@ -6,12 +6,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    attrs, cloud_error, gone_is_ok, idplan_tags, is_no_such_entity, sdk_tags, tag_changes,
+    AwsDriver, AwsKindDef, attrs, cloud_error, gone_is_ok, idplan_tags, is_no_such_entity,
+    sdk_tags, tag_changes,
 };
 use crate::error::Result;
 use crate::graph::Resource;
+use crate::kind::{Facts, KindDef, Owner};
 use crate::provider::tags::Tags;
-use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
+use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
 use crate::recipe::aws::{STS_AUDIENCE, issuer_host_path};
 
 /// The cluster a provider was made for (AWS only: other clouds have no such tag).
@@ -154,4 +156,79 @@ pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
         desired: owners_keys(resource, actual, &["tags"]),
         added: (!has_sts).then(|| to_attributes(&added)),
     })
+}
+
+/// `aws_iam_openid_connect_provider`: one per cluster, shared by its spaces.
+pub struct Provider;
+
+impl KindDef for Provider {
+    fn facts(&self) -> Facts {
+        Facts {
+            type_name: "aws_iam_openid_connect_provider",
+            noun: "OIDC provider",
+            owner: Owner::Cluster,
+            identity: false,
+            read_at_pod_start: true,
+            shared_policy_members: false,
+        }
+    }
+
+    fn identity(&self, a: &Value) -> Result<String> {
+        Ok(attributes::<ProviderAttributes>(self.facts().type_name, a)?.arn)
+    }
+
+    fn computed_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    // A cluster's provider is shared by every space and state on that cluster: whoever made
+    // it, a state that did not record its creation never deletes it.
+    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
+        adopt(resource, actual)
+    }
+
+    /// The owner's tags stay as they are.
+    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
+        Ok(owners_keys(resource, actual, &["tags"]))
+    }
+}
+
+impl AwsKindDef for Provider {
+    fn read<'a>(
+        &self,
+        driver: &'a AwsDriver,
+        r: &'a Resource,
+        _known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>> {
+        Box::pin(async move { read(&driver.iam(&r.location), r).await })
+    }
+
+    fn create<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, Value> {
+        Box::pin(async move {
+            create(&driver.iam(&r.location), r).await?;
+            Ok(Value::Object(serde_json::Map::new()))
+        })
+    }
+
+    fn update<'a>(
+        &self,
+        driver: &'a AwsDriver,
+        r: &'a Resource,
+        actual: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(async move { update(&driver.iam(&r.location), r, actual).await })
+    }
+
+    fn delete<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(async move { delete(&driver.iam(&r.location), r).await })
+    }
+
+    fn release<'a>(
+        &self,
+        driver: &'a AwsDriver,
+        r: &'a Resource,
+        added: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(async move { release(&driver.iam(&r.location), r, added).await })
+    }
 }

@@ -5,12 +5,16 @@ use aws_sdk_iam::Client;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{attrs, cloud_error, gone_is_ok, idplan_tags, is_no_such_entity, tag_changes};
+use super::{
+    AwsDriver, AwsKindDef, attrs, cloud_error, gone_is_ok, idplan_tags, is_no_such_entity,
+    tag_changes,
+};
 use crate::error::{Error, Result};
 use crate::graph::Resource;
+use crate::kind::{Facts, KindDef, Owner};
 use crate::policy;
 use crate::provider::tags::{self, Noun, Tags};
-use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
+use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
 use crate::recipe::aws::POLICY_NAME;
 
 /// `aws_iam_role`.
@@ -45,7 +49,7 @@ const OWNERS: &[&str] = &["description"];
 
 /// A role belongs to one space: idplan's own for this space is taken back (a lost state),
 /// someone else's is taken over with `adopt: true`.
-pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
+fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: RoleAttributes = attrs(resource)?;
     let held = attributes::<RoleAttributes>(&resource.address, actual)?;
     // Associations and Helm values name the role by the ARN of path `/`.
@@ -67,7 +71,7 @@ pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
 }
 
 /// What idplan wants of a role it adopted.
-pub(super) fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
+fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
     let desired: RoleAttributes = attrs(resource)?;
     let mut shared = owners_keys(resource, actual, OWNERS);
     shared["tags"] = to_attributes(&tags::adopted_tags(&desired.tags));
@@ -271,4 +275,152 @@ pub(super) async fn delete_policy(iam: &Client, r: &Resource) -> Result<()> {
             .send()
             .await,
     )
+}
+
+/// `aws_iam_role`: a component's identity.
+pub struct Role;
+
+impl KindDef for Role {
+    fn facts(&self) -> Facts {
+        Facts {
+            type_name: "aws_iam_role",
+            noun: "role",
+            owner: Owner::Component,
+            identity: true,
+            read_at_pod_start: true,
+            shared_policy_members: false,
+        }
+    }
+
+    /// IAM role names are unique in an account whatever their path.
+    fn identity(&self, a: &Value) -> Result<String> {
+        Ok(attributes::<RoleAttributes>(self.facts().type_name, a)?.name)
+    }
+
+    fn computed_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
+        adopt(resource, actual)
+    }
+
+    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
+        shared_desired(resource, actual)
+    }
+}
+
+impl AwsKindDef for Role {
+    fn read<'a>(
+        &self,
+        driver: &'a AwsDriver,
+        r: &'a Resource,
+        _known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>> {
+        Box::pin(async move { read_role(&driver.iam(&r.location), r).await })
+    }
+
+    fn create<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, Value> {
+        Box::pin(async move {
+            create_role(&driver.iam(&r.location), r).await?;
+            Ok(Value::Object(serde_json::Map::new()))
+        })
+    }
+
+    fn update<'a>(
+        &self,
+        driver: &'a AwsDriver,
+        r: &'a Resource,
+        actual: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(async move { update_role(&driver.iam(&r.location), r, actual).await })
+    }
+
+    fn delete<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(async move { delete_role(&driver.iam(&r.location), r).await })
+    }
+
+    fn release<'a>(
+        &self,
+        driver: &'a AwsDriver,
+        r: &'a Resource,
+        added: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(async move { release_role(&driver.iam(&r.location), r, added).await })
+    }
+}
+
+/// `aws_iam_role_policy`: idplan's inline policy on a role, its permissions.
+pub struct RolePolicy;
+
+impl KindDef for RolePolicy {
+    fn facts(&self) -> Facts {
+        Facts {
+            type_name: "aws_iam_role_policy",
+            noun: "permissions (inline policy)",
+            owner: Owner::Component,
+            identity: false,
+            read_at_pod_start: false,
+            shared_policy_members: false,
+        }
+    }
+
+    fn identity(&self, a: &Value) -> Result<String> {
+        let p: PolicyAttributes = attributes(self.facts().type_name, a)?;
+        Ok(format!("{}/{}", p.role, p.name))
+    }
+
+    fn computed_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// An inline policy belongs to its role: the role's adoption decides.
+    fn adoption(&self, _resource: &Resource, _actual: &Value) -> Result<Adoption> {
+        Ok(Adoption::Owned)
+    }
+
+    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
+        Ok(owners_keys(resource, actual, &["tags"]))
+    }
+}
+
+impl AwsKindDef for RolePolicy {
+    fn read<'a>(
+        &self,
+        driver: &'a AwsDriver,
+        r: &'a Resource,
+        _known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>> {
+        Box::pin(async move { read_policy(&driver.iam(&r.location), r).await })
+    }
+
+    fn create<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, Value> {
+        Box::pin(async move {
+            put_policy(&driver.iam(&r.location), r).await?;
+            Ok(Value::Object(serde_json::Map::new()))
+        })
+    }
+
+    fn update<'a>(
+        &self,
+        driver: &'a AwsDriver,
+        r: &'a Resource,
+        _actual: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(async move { put_policy(&driver.iam(&r.location), r).await })
+    }
+
+    fn delete<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(async move { delete_policy(&driver.iam(&r.location), r).await })
+    }
+
+    /// A policy is never adopted with additions: its role's release takes back the tags.
+    fn release<'a>(
+        &self,
+        _driver: &'a AwsDriver,
+        _r: &'a Resource,
+        _added: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
 }

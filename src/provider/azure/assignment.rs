@@ -4,11 +4,15 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AzureDriver, Op};
+use super::{
+    AzureDriver, AzureKindDef, Op, adopt_beside_identity, arm_identity, named_by_owner,
+    nothing_to_release,
+};
 use crate::error::Result;
 use crate::graph::Resource;
+use crate::kind::{Facts, KindDef, Owner};
 use crate::provider::rest::answer;
-use crate::provider::{attributes, attributes_of, to_attributes};
+use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
 
 const AUTHZ: &str = "2022-04-01";
 
@@ -200,6 +204,79 @@ impl AzureDriver {
         let a: AssignmentAttributes = attributes_of(r)?;
         self.delete_id(&r.address, &DELETE_ASSIGNMENT, &a.id())
             .await
+    }
+}
+
+/// `azurerm_role_assignment`: a component's permissions on a storage account or a vault.
+pub struct Assignment;
+
+impl KindDef for Assignment {
+    fn facts(&self) -> Facts {
+        Facts {
+            type_name: "azurerm_role_assignment",
+            noun: "role assignment",
+            owner: Owner::Component,
+            identity: false,
+            read_at_pod_start: false,
+            shared_policy_members: false,
+        }
+    }
+
+    /// One assignment of a role to a principal at a scope, whatever its name.
+    fn identity(&self, a: &Value) -> Result<String> {
+        let r: AssignmentAttributes = attributes(self.facts().type_name, a)?;
+        arm_identity(format!(
+            "{} {} {}",
+            r.scope, r.role_definition_id, r.identity
+        ))
+    }
+
+    fn computed_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
+        adopt_beside_identity(resource, actual)
+    }
+
+    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
+        Ok(named_by_owner(resource, actual))
+    }
+}
+
+impl AzureKindDef for Assignment {
+    fn read<'a>(
+        &self,
+        driver: &'a AzureDriver,
+        r: &'a Resource,
+        known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>> {
+        Box::pin(driver.read_assignment(r, known))
+    }
+
+    fn create<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, Value> {
+        Box::pin(async move {
+            driver.put_assignment(r, false).await?;
+            Ok(Value::Object(serde_json::Map::new()))
+        })
+    }
+
+    fn update<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.put_assignment(r, true))
+    }
+
+    fn delete<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.delete_assignment(r))
+    }
+
+    fn release<'a>(
+        &self,
+        _driver: &'a AzureDriver,
+        r: &'a Resource,
+        _added: &'a Value,
+    ) -> Call<'a, ()> {
+        let e = nothing_to_release(r);
+        Box::pin(async { Err(e) })
     }
 }
 

@@ -8,12 +8,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::identity::IdentityAttributes;
-use super::{AzureDriver, Op};
+use super::{
+    AzureDriver, AzureKind, AzureKindDef, Op, adopt_beside_identity, arm_identity, named_by_owner,
+    nothing_to_release,
+};
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Kind, Resource};
+use crate::graph::{Graph, Resource};
+use crate::kind::{Facts, KindDef, Owner};
 use crate::provider::rest::answer;
 use crate::provider::tags::COMPONENT_TAG;
-use crate::provider::{attributes, attributes_of, to_attributes};
+use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
 use crate::recipe::azure::check_credentials_named;
 
 const MSI: &str = "2026-05-31";
@@ -211,7 +215,7 @@ impl AzureDriver {
         let mut identities: BTreeMap<String, Ours> = BTreeMap::new();
         for r in desired
             .iter()
-            .filter(|r| r.kind == Kind::AzureFederatedIdentityCredential)
+            .filter(|r| r.kind == AzureKind::FederatedIdentityCredential.into())
         {
             let c: CredentialAttributes = attributes_of(r)?;
             let ours = identities.entry(c.identity).or_default();
@@ -220,7 +224,7 @@ impl AzureDriver {
         }
         for r in desired
             .iter()
-            .filter(|r| r.kind == Kind::AzureUserAssignedIdentity)
+            .filter(|r| r.kind == AzureKind::UserAssignedIdentity.into())
         {
             let identity: IdentityAttributes = attributes_of(r)?;
             let ours = identities.remove(&identity.id).unwrap_or_default();
@@ -238,5 +242,76 @@ impl AzureDriver {
                 .map_err(Error::user)?;
         }
         Ok(())
+    }
+}
+
+/// `azurerm_federated_identity_credential`: one per control plane and component.
+pub struct Credential;
+
+impl KindDef for Credential {
+    fn facts(&self) -> Facts {
+        Facts {
+            type_name: "azurerm_federated_identity_credential",
+            noun: "federated identity credentials",
+            owner: Owner::ControlPlane,
+            identity: false,
+            read_at_pod_start: true,
+            shared_policy_members: false,
+        }
+    }
+
+    /// Azure refuses a second credential with the same issuer and subject on one identity:
+    /// that pair is the credential, whatever its name.
+    fn identity(&self, a: &Value) -> Result<String> {
+        let c: CredentialAttributes = attributes(self.facts().type_name, a)?;
+        arm_identity(format!("{}/{} {}", c.identity, c.issuer, c.subject))
+    }
+
+    fn computed_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
+        adopt_beside_identity(resource, actual)
+    }
+
+    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
+        Ok(named_by_owner(resource, actual))
+    }
+}
+
+impl AzureKindDef for Credential {
+    fn read<'a>(
+        &self,
+        driver: &'a AzureDriver,
+        r: &'a Resource,
+        known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>> {
+        Box::pin(driver.read_credential(r, known))
+    }
+
+    fn create<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, Value> {
+        Box::pin(async move {
+            driver.put_credential(r).await?;
+            Ok(Value::Object(serde_json::Map::new()))
+        })
+    }
+
+    fn update<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.put_credential(r))
+    }
+
+    fn delete<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.delete_credential(r))
+    }
+
+    fn release<'a>(
+        &self,
+        _driver: &'a AzureDriver,
+        r: &'a Resource,
+        _added: &'a Value,
+    ) -> Call<'a, ()> {
+        let e = nothing_to_release(r);
+        Box::pin(async { Err(e) })
     }
 }

@@ -5,12 +5,13 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AzureDriver, Op};
+use super::{AzureDriver, AzureKindDef, Op, arm_identity};
 use crate::error::Result;
 use crate::graph::Resource;
+use crate::kind::{Facts, KindDef, Owner};
 use crate::provider::rest::answer;
 use crate::provider::tags::{self, Noun, Tags};
-use crate::provider::{Adoption, attributes, attributes_of, owners_keys, to_attributes};
+use crate::provider::{Adoption, Call, attributes, attributes_of, owners_keys, to_attributes};
 
 pub(super) const MSI: &str = "2026-05-31";
 
@@ -98,7 +99,7 @@ const IDENTITY: Noun = Noun {
 /// What an adopted identity keeps as its owner made it: idplan manages only its tags.
 const OWNERS: &[&str] = &["location"];
 
-pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
+fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: IdentityAttributes = attributes_of(resource)?;
     let tags = attributes::<IdentityAttributes>(&resource.address, actual)?.tags;
     let decision = tags::adopt_space_owned(
@@ -112,7 +113,7 @@ pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
 }
 
 /// What idplan wants of an identity it adopted.
-pub(super) fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
+fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
     let desired: IdentityAttributes = attributes_of(resource)?;
     let mut shared = owners_keys(resource, actual, OWNERS);
     shared["tags"] = to_attributes(&tags::adopted_tags(&desired.tags));
@@ -191,5 +192,69 @@ impl AzureDriver {
     pub(super) async fn delete_identity(&self, r: &Resource) -> Result<()> {
         let a: IdentityAttributes = attributes_of(r)?;
         self.delete_id(&r.address, &DELETE_IDENTITY, &a.id).await
+    }
+}
+
+/// `azurerm_user_assigned_identity`: a component's identity.
+pub struct Identity;
+
+impl KindDef for Identity {
+    fn facts(&self) -> Facts {
+        Facts {
+            type_name: "azurerm_user_assigned_identity",
+            noun: "managed identity",
+            owner: Owner::Component,
+            identity: true,
+            read_at_pod_start: true,
+            shared_policy_members: false,
+        }
+    }
+
+    fn identity(&self, a: &Value) -> Result<String> {
+        arm_identity(attributes::<IdentityAttributes>(self.facts().type_name, a)?.id)
+    }
+
+    fn computed_keys(&self) -> &'static [&'static str] {
+        COMPUTED
+    }
+
+    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
+        adopt(resource, actual)
+    }
+
+    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
+        shared_desired(resource, actual)
+    }
+}
+
+impl AzureKindDef for Identity {
+    fn read<'a>(
+        &self,
+        driver: &'a AzureDriver,
+        r: &'a Resource,
+        _known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>> {
+        Box::pin(driver.read_identity(r))
+    }
+
+    fn create<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, Value> {
+        Box::pin(driver.create_identity(r))
+    }
+
+    fn update<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.put_identity(r))
+    }
+
+    fn delete<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.delete_identity(r))
+    }
+
+    fn release<'a>(
+        &self,
+        driver: &'a AzureDriver,
+        r: &'a Resource,
+        _added: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(driver.release_identity(r))
     }
 }

@@ -23,6 +23,7 @@ use super::rest::{self, ErrorBody, FixedToken, Request, Rest, Retries, TokenSour
 use super::{Adoption, Call, Driver};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
+use crate::kind::KindDef;
 use crate::recipe::azure::{self as recipe, AzureContext};
 use crate::spec::{AzureSpace, Space};
 use crate::state::State;
@@ -285,132 +286,124 @@ impl AzureDriver {
     }
 }
 
-impl Driver for AzureDriver {
-    fn identity(kind: Kind, a: &Value) -> Result<String> {
-        let what = kind.type_name();
-        // ARM ids are case-insensitive.
-        let id = match kind {
-            Kind::AzureUserAssignedIdentity => {
-                super::attributes::<identity::IdentityAttributes>(what, a)?.id
-            }
-            // Azure refuses a second credential with the same issuer and subject on one
-            // identity: that pair is the credential, whatever its name.
-            Kind::AzureFederatedIdentityCredential => {
-                let c: credential::CredentialAttributes = super::attributes(what, a)?;
-                format!("{}/{} {}", c.identity, c.issuer, c.subject)
-            }
-            // And one assignment of a role to a principal at a scope, whatever its name.
-            Kind::AzureRoleAssignment => {
-                let r: assignment::AssignmentAttributes = super::attributes(what, a)?;
-                format!("{} {} {}", r.scope, r.role_definition_id, r.identity)
-            }
-            // One access policy entry per (vault, identity): the identity's object id is only
-            // known once it exists, its resource id always.
-            Kind::AzureKeyVaultAccessPolicy => {
-                let p: vault::AccessPolicyAttributes = super::attributes(what, a)?;
-                format!("{}/{}", p.vault, p.identity)
-            }
-            _ => return Err(Error::internal(format!("{kind} is not an Azure kind"))),
-        };
-        Ok(id.to_ascii_lowercase())
-    }
+/// The Azure kinds. The driver matches only these, so each of its matches names every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AzureKind {
+    UserAssignedIdentity,
+    FederatedIdentityCredential,
+    RoleAssignment,
+    KeyVaultAccessPolicy,
+}
 
-    fn computed_keys(kind: Kind) -> &'static [&'static str] {
-        match kind {
-            Kind::AzureUserAssignedIdentity => identity::COMPUTED,
-            _ => &[],
+impl AzureKind {
+    pub const ALL: [AzureKind; 4] = [
+        AzureKind::UserAssignedIdentity,
+        AzureKind::FederatedIdentityCredential,
+        AzureKind::RoleAssignment,
+        AzureKind::KeyVaultAccessPolicy,
+    ];
+
+    /// Where each kind is declared.
+    pub fn def(self) -> &'static dyn AzureKindDef {
+        match self {
+            AzureKind::UserAssignedIdentity => &identity::Identity,
+            AzureKind::FederatedIdentityCredential => &credential::Credential,
+            AzureKind::RoleAssignment => &assignment::Assignment,
+            AzureKind::KeyVaultAccessPolicy => &vault::AccessPolicy,
         }
     }
+}
 
-    fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption> {
-        match resource.kind {
-            Kind::AzureUserAssignedIdentity => identity::adopt(resource, actual),
-            // What hangs on an identity the spec adopts was made beside it by hand: taken
-            // over as it is (under the name its maker chose), never deleted.
-            Kind::AzureFederatedIdentityCredential | Kind::AzureRoleAssignment
-                if resource.adopt =>
-            {
-                Ok(Adoption::Shared {
-                    desired: Self::shared_desired(resource, actual)?,
-                    added: None,
-                })
-            }
-            Kind::AzureKeyVaultAccessPolicy if resource.adopt => vault::adopt(resource, actual),
-            // Otherwise they belong to their identity (the name or the principal is the
-            // identity's): its adoption decides.
-            Kind::AzureFederatedIdentityCredential
-            | Kind::AzureRoleAssignment
-            | Kind::AzureKeyVaultAccessPolicy => Ok(Adoption::Owned),
-            _ => Err(super::wrong_cloud(resource, "Azure")),
-        }
+impl From<AzureKind> for Kind {
+    fn from(kind: AzureKind) -> Kind {
+        Kind::Azure(kind)
     }
+}
 
-    fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
-        match resource.kind {
-            Kind::AzureUserAssignedIdentity => identity::shared_desired(resource, actual),
-            // The name its maker chose.
-            Kind::AzureFederatedIdentityCredential | Kind::AzureRoleAssignment => {
-                Ok(super::owners_keys(resource, actual, &["name"]))
-            }
-            _ => Ok(resource.attributes.clone()),
-        }
-    }
-
-    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
-        Box::pin(async move {
-            match r.kind {
-                Kind::AzureUserAssignedIdentity => self.read_identity(r).await,
-                Kind::AzureFederatedIdentityCredential => self.read_credential(r, known).await,
-                Kind::AzureRoleAssignment => self.read_assignment(r, known).await,
-                Kind::AzureKeyVaultAccessPolicy => self.read_access_policy(r).await,
-                _ => Err(super::wrong_cloud(r, "Azure")),
-            }
-        })
-    }
+/// An Azure kind: what the core asks of it, and how this driver reads and writes it.
+pub trait AzureKindDef: KindDef {
+    fn read<'a>(
+        &self,
+        driver: &'a AzureDriver,
+        r: &'a Resource,
+        known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>>;
 
     /// Returns what Azure assigned (an identity's principal and client ids).
+    fn create<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, Value>;
+
+    /// Brings the resource to its attributes (ARM's PUT either way).
+    fn update<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()>;
+
+    fn delete<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()>;
+
+    /// Takes back what idplan added to an adopted resource.
+    fn release<'a>(
+        &self,
+        driver: &'a AzureDriver,
+        r: &'a Resource,
+        added: &'a Value,
+    ) -> Call<'a, ()>;
+}
+
+/// The definition of an Azure resource's kind; another cloud's is a bug, reported.
+fn def_of(r: &Resource) -> Result<&'static dyn AzureKindDef> {
+    match r.kind {
+        Kind::Azure(kind) => Ok(kind.def()),
+        Kind::Aws(_) | Kind::Gcp(_) => Err(super::wrong_cloud(r, "Azure")),
+    }
+}
+
+/// ARM ids are case-insensitive: so is an identity made of them.
+fn arm_identity(id: String) -> Result<String> {
+    Ok(id.to_ascii_lowercase())
+}
+
+/// What hangs on an identity the spec adopts was made beside it by hand: taken over as it is
+/// (under the name its maker chose), never deleted. Otherwise it belongs to its identity (the
+/// name or the principal is the identity's): its adoption decides.
+fn adopt_beside_identity(resource: &Resource, actual: &Value) -> Result<Adoption> {
+    Ok(match resource.adopt {
+        true => Adoption::Shared {
+            desired: named_by_owner(resource, actual),
+            added: None,
+        },
+        false => Adoption::Owned,
+    })
+}
+
+/// The name its maker chose.
+fn named_by_owner(resource: &Resource, actual: &Value) -> Value {
+    super::owners_keys(resource, actual, &["name"])
+}
+
+/// Nothing idplan adopts of this kind has additions.
+fn nothing_to_release(r: &Resource) -> Error {
+    Error::internal(format!("{} has nothing to release", r.address))
+}
+
+impl Driver for AzureDriver {
+    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
+        super::on_kind(def_of(r), |def| def.read(self, r, known))
+    }
+
     fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
-        Box::pin(async move {
-            match r.kind {
-                Kind::AzureUserAssignedIdentity => self.create_identity(r).await,
-                _ => {
-                    self.write(r, false).await?;
-                    Ok(Value::Object(serde_json::Map::new()))
-                }
-            }
-        })
+        super::on_kind(def_of(r), |def| def.create(self, r))
     }
 
     fn update<'a>(&'a self, r: &'a Resource, _actual: &'a Value) -> Call<'a, ()> {
-        Box::pin(self.write(r, true))
+        super::on_kind(def_of(r), |def| def.update(self, r))
     }
 
     /// For an access policy, only idplan's entry goes.
     fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(async move {
-            match r.kind {
-                Kind::AzureUserAssignedIdentity => self.delete_identity(r).await,
-                Kind::AzureFederatedIdentityCredential => self.delete_credential(r).await,
-                Kind::AzureRoleAssignment => self.delete_assignment(r).await,
-                Kind::AzureKeyVaultAccessPolicy => self.access_policy(r, "remove").await,
-                _ => Err(super::wrong_cloud(r, "Azure")),
-            }
-        })
+        super::on_kind(def_of(r), |def| def.delete(self, r))
     }
 
     /// An adopted identity gets its tags back as they were; a vault entry loses the
     /// permissions idplan added. Nothing else adopted on Azure has additions.
     fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
-        Box::pin(async move {
-            match r.kind {
-                Kind::AzureUserAssignedIdentity => self.release_identity(r).await,
-                Kind::AzureKeyVaultAccessPolicy => self.release_access_policy(r, added).await,
-                _ => Err(Error::internal(format!(
-                    "{} has nothing to release",
-                    r.address
-                ))),
-            }
-        })
+        super::on_kind(def_of(r), |def| def.release(self, r, added))
     }
 
     /// Nothing is cached between reads.
@@ -418,19 +411,6 @@ impl Driver for AzureDriver {
 
     fn check_limits<'a>(&'a self, desired: &'a Graph, _state: &'a State) -> Call<'a, ()> {
         Box::pin(self.check_credential_counts(desired))
-    }
-}
-
-impl AzureDriver {
-    /// Creates or brings a resource to its attributes; `exists` says whether it is there.
-    async fn write(&self, r: &Resource, exists: bool) -> Result<()> {
-        match r.kind {
-            Kind::AzureUserAssignedIdentity => self.put_identity(r).await,
-            Kind::AzureFederatedIdentityCredential => self.put_credential(r).await,
-            Kind::AzureRoleAssignment => self.put_assignment(r, exists).await,
-            Kind::AzureKeyVaultAccessPolicy => self.access_policy(r, "add").await,
-            _ => Err(super::wrong_cloud(r, "Azure")),
-        }
     }
 }
 

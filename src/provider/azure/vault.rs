@@ -6,11 +6,12 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AzureDriver, Op};
+use super::{AzureDriver, AzureKindDef, Op, arm_identity};
 use crate::error::{Error, Result};
 use crate::graph::Resource;
+use crate::kind::{Facts, KindDef, Owner};
 use crate::provider::rest::answer;
-use crate::provider::{Adoption, attributes, attributes_of, to_attributes};
+use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
 use crate::recipe::azure::SECRET_PERMISSIONS;
 
 pub(super) const KEYVAULT: &str = "2026-02-01";
@@ -50,7 +51,7 @@ struct Added {
 
 /// The entry of an identity the spec adopts, made by hand (`az keyvault set-policy`): taken
 /// over; the permissions of idplan's it lacked are added, and only those are taken back.
-pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
+fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: AccessPolicyAttributes = attributes_of(resource)?;
     let held = attributes::<AccessPolicyAttributes>(&resource.address, actual)?.secret_permissions;
     let missing: Vec<String> = desired
@@ -191,5 +192,80 @@ impl AzureDriver {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// `azurerm_key_vault_access_policy`: idplan's entry in a vault's access policies.
+pub struct AccessPolicy;
+
+impl KindDef for AccessPolicy {
+    fn facts(&self) -> Facts {
+        Facts {
+            type_name: "azurerm_key_vault_access_policy",
+            noun: "Key Vault access policy",
+            owner: Owner::Component,
+            identity: false,
+            read_at_pod_start: false,
+            shared_policy_members: false,
+        }
+    }
+
+    /// One access policy entry per (vault, identity): the identity's object id is only known
+    /// once it exists, its resource id always.
+    fn identity(&self, a: &Value) -> Result<String> {
+        let p: AccessPolicyAttributes = attributes(self.facts().type_name, a)?;
+        arm_identity(format!("{}/{}", p.vault, p.identity))
+    }
+
+    fn computed_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// An entry made by hand beside an adopted identity is taken over; otherwise it belongs
+    /// to its identity, whose adoption decides.
+    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
+        match resource.adopt {
+            true => adopt(resource, actual),
+            false => Ok(Adoption::Owned),
+        }
+    }
+
+    fn shared_desired(&self, resource: &Resource, _actual: &Value) -> Result<Value> {
+        Ok(resource.attributes.clone())
+    }
+}
+
+impl AzureKindDef for AccessPolicy {
+    fn read<'a>(
+        &self,
+        driver: &'a AzureDriver,
+        r: &'a Resource,
+        _known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>> {
+        Box::pin(driver.read_access_policy(r))
+    }
+
+    fn create<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, Value> {
+        Box::pin(async move {
+            driver.access_policy(r, "add").await?;
+            Ok(Value::Object(serde_json::Map::new()))
+        })
+    }
+
+    fn update<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.access_policy(r, "add"))
+    }
+
+    fn delete<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.access_policy(r, "remove"))
+    }
+
+    fn release<'a>(
+        &self,
+        driver: &'a AzureDriver,
+        r: &'a Resource,
+        added: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(driver.release_access_policy(r, added))
     }
 }

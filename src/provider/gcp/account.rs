@@ -5,11 +5,12 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Api, GcpDriver};
+use super::{Api, GcpDriver, GcpKindDef};
 use crate::error::Result;
 use crate::graph::Resource;
+use crate::kind::{Facts, KindDef, Owner};
 use crate::provider::rest::answer;
-use crate::provider::{Adoption, attributes, attributes_of, owners_keys, to_attributes};
+use crate::provider::{Adoption, Call, attributes, attributes_of, owners_keys, to_attributes};
 use crate::recipe::gcp::MANAGED_MARK;
 
 /// `google_service_account`.
@@ -43,12 +44,12 @@ struct IamAccount {
 
 /// What an adopted service account keeps as its owner made it: everything; idplan only
 /// binds it.
-pub(super) const OWNERS: &[&str] = &["display_name", "description"];
+const OWNERS: &[&str] = &["display_name", "description"];
 
 /// A service account that exists and was not made by idplan for this space is someone
 /// else's: taken over with `adopt: true` (and left as it is: a service account has no tags,
 /// and nothing idplan would add to it), refused otherwise.
-pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
+fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: AccountAttributes = attributes_of(resource)?;
     let ours = attributes::<AccountAttributes>(&resource.address, actual)?.description;
     if ours == desired.description {
@@ -149,10 +150,79 @@ impl GcpDriver {
     }
 }
 
+/// `google_service_account`: a component's identity in `service-account` mode.
+pub struct ServiceAccount;
+
+impl KindDef for ServiceAccount {
+    fn facts(&self) -> Facts {
+        Facts {
+            type_name: "google_service_account",
+            noun: "service account",
+            owner: Owner::Component,
+            identity: true,
+            read_at_pod_start: true,
+            shared_policy_members: false,
+        }
+    }
+
+    fn identity(&self, a: &Value) -> Result<String> {
+        Ok(attributes::<AccountAttributes>(self.facts().type_name, a)?.email)
+    }
+
+    fn computed_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
+        adopt(resource, actual)
+    }
+
+    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
+        Ok(owners_keys(resource, actual, OWNERS))
+    }
+}
+
+impl GcpKindDef for ServiceAccount {
+    fn read<'a>(
+        &self,
+        driver: &'a GcpDriver,
+        r: &'a Resource,
+        _known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>> {
+        Box::pin(driver.read_account(r))
+    }
+
+    fn create<'a>(&self, driver: &'a GcpDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.create_account(r))
+    }
+
+    fn update<'a>(
+        &self,
+        driver: &'a GcpDriver,
+        r: &'a Resource,
+        _actual: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(driver.update_account(r))
+    }
+
+    fn delete<'a>(&self, driver: &'a GcpDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.delete_account(r))
+    }
+
+    /// A service account is adopted as it is: idplan added nothing to it.
+    fn release<'a>(
+        &self,
+        _driver: &'a GcpDriver,
+        _r: &'a Resource,
+        _added: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::Kind;
 
     fn account(description: &str) -> Value {
         to_attributes(&AccountAttributes {
@@ -168,7 +238,7 @@ mod tests {
     fn only_idplans_own_service_account_is_taken_back() {
         let resource = Resource {
             address: "google_service_account.prod.backup".parse().unwrap(),
-            kind: Kind::GoogleServiceAccount,
+            kind: super::super::GcpKind::ServiceAccount.into(),
             location: crate::graph::Location::Gcp {
                 project: "p".into(),
             },

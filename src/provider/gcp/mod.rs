@@ -17,9 +17,10 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use super::rest::{ErrorBody, Failure, FixedToken, Request, Rest, Retries, TokenSource};
-use super::{Adoption, Call, Driver};
+use super::{Call, Driver};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
+use crate::kind::KindDef;
 use crate::recipe::gcp::GcpContext;
 use crate::spec::GkeCluster;
 use crate::state::State;
@@ -286,114 +287,107 @@ impl GcpDriver {
     }
 }
 
-impl Driver for GcpDriver {
-    fn identity(kind: Kind, a: &Value) -> Result<String> {
-        let what = kind.type_name();
-        match kind {
-            Kind::GoogleServiceAccount => {
-                Ok(super::attributes::<account::AccountAttributes>(what, a)?.email)
+/// The GCP kinds. The driver matches only these, so each of its matches names every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GcpKind {
+    ServiceAccount,
+    /// idplan's members of one role in the IAM policy of what `PolicyOf` names.
+    Members(PolicyOf),
+}
+
+/// Whose IAM policy a member set is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PolicyOf {
+    Bucket,
+    Project,
+    Secret,
+    ServiceAccount,
+}
+
+impl GcpKind {
+    pub const ALL: [GcpKind; 5] = [
+        GcpKind::ServiceAccount,
+        GcpKind::Members(PolicyOf::Bucket),
+        GcpKind::Members(PolicyOf::Project),
+        GcpKind::Members(PolicyOf::Secret),
+        GcpKind::Members(PolicyOf::ServiceAccount),
+    ];
+
+    /// Where each kind is declared.
+    pub fn def(self) -> &'static dyn GcpKindDef {
+        match self {
+            GcpKind::ServiceAccount => &account::ServiceAccount,
+            GcpKind::Members(PolicyOf::Bucket) => &policy::Members(PolicyOf::Bucket),
+            GcpKind::Members(PolicyOf::Project) => &policy::Members(PolicyOf::Project),
+            GcpKind::Members(PolicyOf::Secret) => &policy::Members(PolicyOf::Secret),
+            GcpKind::Members(PolicyOf::ServiceAccount) => {
+                &policy::Members(PolicyOf::ServiceAccount)
             }
-            // Several addresses may hold members of one role in one policy (backup and billing
-            // on one bucket): `for` tells their member sets apart.
-            _ if kind.is_google_iam_members() => {
-                let m: policy::MembersAttributes = super::attributes(what, a)?;
-                Ok(format!("{} {} for {}", m.resource, m.role, m.holder))
-            }
-            _ => Err(Error::internal(format!("{kind} is not a GCP kind"))),
         }
     }
+}
 
-    fn computed_keys(_kind: Kind) -> &'static [&'static str] {
-        &[]
+impl From<GcpKind> for Kind {
+    fn from(kind: GcpKind) -> Kind {
+        Kind::Gcp(kind)
     }
+}
 
-    fn added_after(
-        resource: &Resource,
-        actual: &Value,
-        added: Option<Value>,
-    ) -> Result<Option<Value>> {
-        match resource.kind {
-            kind if kind.is_google_iam_members() => policy::added_members(resource, actual, added),
-            _ => Ok(added),
-        }
-    }
-
-    fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
-        Ok(match resource.kind {
-            Kind::GoogleServiceAccount => super::owners_keys(resource, actual, account::OWNERS),
-            _ => resource.attributes.clone(),
-        })
-    }
-
-    fn adoption(resource: &Resource, actual: &Value) -> Result<Adoption> {
-        match resource.kind {
-            Kind::GoogleServiceAccount => account::adopt(resource, actual),
-            // Members bound by hand beside a service account the spec adopts: taken over,
-            // never removed; only those idplan adds are its own.
-            kind if kind.is_google_iam_members() && resource.adopt => Ok(Adoption::Shared {
-                desired: resource.attributes.clone(),
-                added: policy::added_members(resource, actual, None)?,
-            }),
-            // idplan's members of a shared policy: members equal to idplan's are idplan's (a
-            // lost state); nobody else's member is ever in the projection the driver reads.
-            kind if kind.is_google_iam_members() => Ok(Adoption::Owned),
-            _ => Err(super::wrong_cloud(resource, "GCP")),
-        }
-    }
-
-    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
-        Box::pin(async move {
-            match r.kind {
-                Kind::GoogleServiceAccount => self.read_account(r).await,
-                kind if kind.is_google_iam_members() => self.read_members(r, known).await,
-                _ => Err(super::wrong_cloud(r, "GCP")),
-            }
-        })
-    }
+/// A GCP kind: what the core asks of it, and how this driver reads and writes it.
+pub trait GcpKindDef: KindDef {
+    fn read<'a>(
+        &self,
+        driver: &'a GcpDriver,
+        r: &'a Resource,
+        known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>>;
 
     /// Nothing is assigned that idplan records.
+    fn create<'a>(&self, driver: &'a GcpDriver, r: &'a Resource) -> Call<'a, ()>;
+
+    fn update<'a>(&self, driver: &'a GcpDriver, r: &'a Resource, actual: &'a Value)
+    -> Call<'a, ()>;
+
+    fn delete<'a>(&self, driver: &'a GcpDriver, r: &'a Resource) -> Call<'a, ()>;
+
+    /// Takes back what idplan added to an adopted resource.
+    fn release<'a>(&self, driver: &'a GcpDriver, r: &'a Resource, added: &'a Value)
+    -> Call<'a, ()>;
+}
+
+/// The definition of a GCP resource's kind; another cloud's is a bug, reported.
+fn def_of(r: &Resource) -> Result<&'static dyn GcpKindDef> {
+    match r.kind {
+        Kind::Gcp(kind) => Ok(kind.def()),
+        Kind::Aws(_) | Kind::Azure(_) => Err(super::wrong_cloud(r, "GCP")),
+    }
+}
+
+impl Driver for GcpDriver {
+    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
+        super::on_kind(def_of(r), |def| def.read(self, r, known))
+    }
+
     fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
         Box::pin(async move {
-            match r.kind {
-                Kind::GoogleServiceAccount => self.create_account(r).await?,
-                kind if kind.is_google_iam_members() => self.create_members(r).await?,
-                _ => return Err(super::wrong_cloud(r, "GCP")),
-            }
+            def_of(r)?.create(self, r).await?;
             Ok(json!({}))
         })
     }
 
     fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> Call<'a, ()> {
-        Box::pin(async move {
-            match r.kind {
-                Kind::GoogleServiceAccount => self.update_account(r).await,
-                kind if kind.is_google_iam_members() => self.update_members(r, actual).await,
-                _ => Err(super::wrong_cloud(r, "GCP")),
-            }
-        })
+        super::on_kind(def_of(r), |def| def.update(self, r, actual))
     }
 
     /// Deletes what idplan created: a service account, or idplan's members of a policy.
     fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(async move {
-            match r.kind {
-                Kind::GoogleServiceAccount => self.delete_account(r).await,
-                kind if kind.is_google_iam_members() => self.delete_members(r).await,
-                _ => Err(super::wrong_cloud(r, "GCP")),
-            }
-        })
+        super::on_kind(def_of(r), |def| def.delete(self, r))
     }
 
     /// Only members are adopted with additions: those idplan added are removed.
     fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
-        Box::pin(async move {
-            match r.kind {
-                kind if kind.is_google_iam_members() => self.release_members(r, added).await,
-                _ => Ok(()),
-            }
-        })
+        super::on_kind(def_of(r), |def| def.release(self, r, added))
     }
-
     /// Nothing is cached between reads.
     fn refresh(&self) {}
 

@@ -12,11 +12,12 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Api, GcpDriver};
+use super::{Api, GcpDriver, GcpKind, GcpKindDef, PolicyOf};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
+use crate::kind::{Facts, KindDef, Owner};
 use crate::provider::rest::Failure;
-use crate::provider::{attributes, attributes_of, to_attributes};
+use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
 use crate::recipe::gcp::check_principals;
 use crate::state::State;
 
@@ -56,7 +57,7 @@ pub fn members_of<'a>(
 ) -> Result<Vec<(Kind, MembersAttributes)>> {
     resources
         .into_iter()
-        .filter(|r| r.kind.is_google_iam_members())
+        .filter(|r| matches!(r.kind, Kind::Gcp(GcpKind::Members(_))))
         .map(|r| Ok((r.kind, attributes_of(r)?)))
         .collect()
 }
@@ -70,7 +71,7 @@ struct Added {
 
 /// The members idplan will have added to adopted members once `resource` is applied over
 /// `actual` (what the policy holds of them), given those it `added` before.
-pub(super) fn added_members(
+fn added_members(
     resource: &Resource,
     actual: &Value,
     added: Option<Value>,
@@ -195,30 +196,31 @@ impl GcpDriver {
     /// `None` when the resource does not exist.
     async fn get_policy(&self, r: &Resource) -> Result<Option<Value>> {
         let resource = attributes_of::<MembersAttributes>(r)?.resource;
-        let (op, _) = policy_ops(r.kind);
-        let (method, api, path, query, body) = match r.kind {
-            Kind::GoogleStorageBucketIamMembers => (
+        let of = policy_of(r)?;
+        let (op, _) = of.ops();
+        let (method, api, path, query, body) = match of {
+            PolicyOf::Bucket => (
                 Method::GET,
                 Api::Storage,
                 format!("b/{resource}/iam"),
                 [("optionsRequestedPolicyVersion", "3")].as_slice(),
                 None,
             ),
-            Kind::GoogleProjectIamMembers => (
+            PolicyOf::Project => (
                 Method::POST,
                 Api::ResourceManager,
                 format!("v3/projects/{resource}:getIamPolicy"),
                 [].as_slice(),
                 Some(json!({ "options": { "requestedPolicyVersion": 3 } })),
             ),
-            Kind::GoogleSecretIamMembers => (
+            PolicyOf::Secret => (
                 Method::GET,
                 Api::SecretManager,
                 format!("v1/{resource}:getIamPolicy"),
                 [("options.requestedPolicyVersion", "3")].as_slice(),
                 None,
             ),
-            _ => (
+            PolicyOf::ServiceAccount => (
                 Method::POST,
                 Api::Iam,
                 format!("v1/{resource}:getIamPolicy"),
@@ -233,38 +235,38 @@ impl GcpDriver {
             Ok(policy) => Ok(Some(policy)),
             // The bucket, secret or service account is gone: so are idplan's members there.
             // A project that cannot be found is an error worth seeing.
-            Err(f) if f.is(404) && r.kind != Kind::GoogleProjectIamMembers => Ok(None),
+            Err(f) if f.is(404) && of != PolicyOf::Project => Ok(None),
             Err(f) => Err(f.into_error(&r.address, op)),
         }
     }
 
     async fn set_policy(
         &self,
-        r: &Resource,
+        of: PolicyOf,
         resource: &str,
         policy: &Value,
     ) -> Result<(), Failure> {
-        let (_, op) = policy_ops(r.kind);
-        let (method, api, path, body) = match r.kind {
-            Kind::GoogleStorageBucketIamMembers => (
+        let (_, op) = of.ops();
+        let (method, api, path, body) = match of {
+            PolicyOf::Bucket => (
                 Method::PUT,
                 Api::Storage,
                 format!("b/{resource}/iam"),
                 policy.clone(),
             ),
-            Kind::GoogleProjectIamMembers => (
+            PolicyOf::Project => (
                 Method::POST,
                 Api::ResourceManager,
                 format!("v3/projects/{resource}:setIamPolicy"),
                 json!({ "policy": policy }),
             ),
-            Kind::GoogleSecretIamMembers => (
+            PolicyOf::Secret => (
                 Method::POST,
                 Api::SecretManager,
                 format!("v1/{resource}:setIamPolicy"),
                 json!({ "policy": policy }),
             ),
-            _ => (
+            PolicyOf::ServiceAccount => (
                 Method::POST,
                 Api::Iam,
                 format!("v1/{resource}:setIamPolicy"),
@@ -297,7 +299,8 @@ impl GcpDriver {
             .or_default()
             .clone();
         let _held = lock.lock().await;
-        let (get, set) = policy_ops(r.kind);
+        let of = policy_of(r)?;
+        let (get, set) = of.ops();
         let mut round = 0;
         loop {
             round += 1;
@@ -307,7 +310,7 @@ impl GcpDriver {
                 }
                 // A service account made a moment ago may not be visible to every IAM replica
                 // yet: give it a few seconds before calling it missing.
-                if r.kind == Kind::GoogleServiceAccountIamMembers && round < 6 {
+                if of == PolicyOf::ServiceAccount && round < 6 {
                     tokio::time::sleep(Duration::from_secs(u64::from(round))).await;
                     continue;
                 }
@@ -320,7 +323,7 @@ impl GcpDriver {
             if !edit_policy(&mut policy, &a.role, add, remove) {
                 return Ok(());
             }
-            match self.set_policy(r, &a.resource, &policy).await {
+            match self.set_policy(of, &a.resource, &policy).await {
                 Ok(()) => return Ok(()),
                 // Someone else changed the policy since it was read: read it again.
                 Err(f) if (f.is(409) || f.is(412)) && round < RACE_ATTEMPTS => {
@@ -341,25 +344,37 @@ fn backoff(round: u32) -> Duration {
     crate::provider::backoff(round, Duration::from_millis(400), Duration::from_secs(5))
 }
 
-/// The API operations of a policy kind: (get, set).
-fn policy_ops(kind: Kind) -> (&'static str, &'static str) {
-    match kind {
-        Kind::GoogleStorageBucketIamMembers => (
-            "storage.buckets.getIamPolicy",
-            "storage.buckets.setIamPolicy",
-        ),
-        Kind::GoogleProjectIamMembers => (
-            "cloudresourcemanager.projects.getIamPolicy",
-            "cloudresourcemanager.projects.setIamPolicy",
-        ),
-        Kind::GoogleSecretIamMembers => (
-            "secretmanager.projects.secrets.getIamPolicy",
-            "secretmanager.projects.secrets.setIamPolicy",
-        ),
-        _ => (
-            "iam.projects.serviceAccounts.getIamPolicy",
-            "iam.projects.serviceAccounts.setIamPolicy",
-        ),
+/// Whose policy `r`'s members are in.
+fn policy_of(r: &Resource) -> Result<PolicyOf> {
+    match r.kind {
+        Kind::Gcp(GcpKind::Members(of)) => Ok(of),
+        Kind::Gcp(GcpKind::ServiceAccount) | Kind::Aws(_) | Kind::Azure(_) => Err(Error::internal(
+            format!("{} ({}) holds no IAM members", r.address, r.kind),
+        )),
+    }
+}
+
+impl PolicyOf {
+    /// The API operations on this policy: (get, set).
+    fn ops(self) -> (&'static str, &'static str) {
+        match self {
+            PolicyOf::Bucket => (
+                "storage.buckets.getIamPolicy",
+                "storage.buckets.setIamPolicy",
+            ),
+            PolicyOf::Project => (
+                "cloudresourcemanager.projects.getIamPolicy",
+                "cloudresourcemanager.projects.setIamPolicy",
+            ),
+            PolicyOf::Secret => (
+                "secretmanager.projects.secrets.getIamPolicy",
+                "secretmanager.projects.secrets.setIamPolicy",
+            ),
+            PolicyOf::ServiceAccount => (
+                "iam.projects.serviceAccounts.getIamPolicy",
+                "iam.projects.serviceAccounts.setIamPolicy",
+            ),
+        }
     }
 }
 
@@ -427,6 +442,103 @@ pub(super) fn role_members(policy: &Value, role: &str) -> BTreeSet<String> {
         .flat_map(|b| b["members"].as_array().into_iter().flatten())
         .filter_map(|m| m.as_str().map(str::to_string))
         .collect()
+}
+
+/// `google_*_iam_members`: idplan's members of one role in the IAM policy of a bucket, a
+/// project, a secret or a service account.
+pub struct Members(pub PolicyOf);
+
+impl KindDef for Members {
+    fn facts(&self) -> Facts {
+        Facts {
+            type_name: match self.0 {
+                PolicyOf::Bucket => "google_storage_bucket_iam_members",
+                PolicyOf::Project => "google_project_iam_members",
+                PolicyOf::Secret => "google_secret_manager_secret_iam_members",
+                PolicyOf::ServiceAccount => "google_service_account_iam_members",
+            },
+            noun: "IAM members",
+            owner: Owner::Component,
+            identity: false,
+            read_at_pod_start: false,
+            shared_policy_members: true,
+        }
+    }
+
+    /// Several addresses may hold members of one role in one policy (backup and billing on
+    /// one bucket): `for` tells their member sets apart.
+    fn identity(&self, a: &Value) -> Result<String> {
+        let m: MembersAttributes = attributes(self.facts().type_name, a)?;
+        Ok(format!("{} {} for {}", m.resource, m.role, m.holder))
+    }
+
+    fn computed_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Members bound by hand beside a service account the spec adopts: taken over, never
+    /// removed; only those idplan adds are its own. Otherwise members equal to idplan's are
+    /// idplan's (a lost state); nobody else's member is ever in the projection the driver
+    /// reads.
+    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
+        Ok(match resource.adopt {
+            true => Adoption::Shared {
+                desired: resource.attributes.clone(),
+                added: added_members(resource, actual, None)?,
+            },
+            false => Adoption::Owned,
+        })
+    }
+
+    fn shared_desired(&self, resource: &Resource, _actual: &Value) -> Result<Value> {
+        Ok(resource.attributes.clone())
+    }
+
+    fn added_after(
+        &self,
+        resource: &Resource,
+        actual: &Value,
+        added: Option<Value>,
+    ) -> Result<Option<Value>> {
+        added_members(resource, actual, added)
+    }
+}
+
+impl GcpKindDef for Members {
+    fn read<'a>(
+        &self,
+        driver: &'a GcpDriver,
+        r: &'a Resource,
+        known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>> {
+        Box::pin(driver.read_members(r, known))
+    }
+
+    fn create<'a>(&self, driver: &'a GcpDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.create_members(r))
+    }
+
+    fn update<'a>(
+        &self,
+        driver: &'a GcpDriver,
+        r: &'a Resource,
+        actual: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(driver.update_members(r, actual))
+    }
+
+    fn delete<'a>(&self, driver: &'a GcpDriver, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(driver.delete_members(r))
+    }
+
+    fn release<'a>(
+        &self,
+        driver: &'a GcpDriver,
+        r: &'a Resource,
+        added: &'a Value,
+    ) -> Call<'a, ()> {
+        Box::pin(driver.release_members(r, added))
+    }
 }
 
 #[cfg(test)]

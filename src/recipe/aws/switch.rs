@@ -10,10 +10,31 @@
 //! The state records the mode only after an apply finished without a failure, so a switch
 //! whose first apply failed part way starts again rather than finishing.
 
+use std::collections::BTreeMap;
+
 use crate::graph::Kind;
 use crate::plan::Note;
-use crate::spec::AwsMode;
+use crate::provider::aws::AwsKind;
+use crate::spec::{AwsMode, Cloud, Spec};
 use crate::state::{AwsModes, State};
+
+/// Per AWS space (by name): where it stands in a switch of mode. A space left out has the
+/// spec's mode alone (`validate`, which reads no state).
+pub type Switches = BTreeMap<String, Switch>;
+
+/// Where each AWS space stands in a switch of mode, from the spec and what `state` recorded.
+pub fn switches(spec: &Spec, state: &State) -> Switches {
+    spec.spaces
+        .iter()
+        .filter_map(|space| {
+            let Cloud::Aws(a) = &space.cloud else {
+                return None;
+            };
+            let recorded = recorded(state, &space.name, a.mode);
+            Some((space.name.clone(), Switch::decide(a.mode, recorded)))
+        })
+        .collect()
+}
 
 /// Where a space stands in a switch of mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +129,7 @@ pub fn recorded(state: &State, space: &str, mode: AwsMode) -> Option<AwsModes> {
     let mut roles = state
         .resources
         .iter()
-        .filter(|r| r.kind == Kind::AwsIamRole && r.address.space() == Some(space))
+        .filter(|r| r.kind == Kind::Aws(AwsKind::IamRole) && r.address.space() == Some(space))
         .peekable();
     roles.peek()?;
     let switching = roles.any(|r| admits(&r.attributes["assume_role_policy"], other));
@@ -151,8 +172,8 @@ mod tests {
         use crate::spec::ComponentKind;
         use crate::state::{Ownership, Record};
         let role = |principal: serde_json::Value| Record {
-            address: Address::component(Kind::AwsIamRole, "prod", ComponentKind::Backup),
-            kind: Kind::AwsIamRole,
+            address: Address::component(Kind::Aws(AwsKind::IamRole), "prod", ComponentKind::Backup),
+            kind: Kind::Aws(AwsKind::IamRole),
             location: Location::Aws {
                 region: "us-east-1".into(),
             },
