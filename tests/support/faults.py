@@ -14,7 +14,9 @@ fake_google.py): a given share of API requests is answered with a fault instead 
     --request-log FILE  one JSON line per API request, faulted or not: {"write", "request"}
                         (a test checks on the peer that idplan wrote nothing)
     --fault-switch FILE faults fire only while FILE exists (a test seeds its peer and reads
-                        what the peer holds with faults off, and runs idplan with them on)
+                        what the peer holds with faults off, and runs idplan with them on);
+                        when FILE holds a regular expression, only on the requests it
+                        matches besides (a test moves its faults from call to call)
 
 The kinds, equally likely:
 
@@ -62,7 +64,8 @@ def add_arguments(parser):
     parser.add_argument("--request-log", default=None, metavar="FILE",
                         help="append one JSON line per API request")
     parser.add_argument("--fault-switch", default=None, metavar="FILE",
-                        help="fault only while FILE exists")
+                        help="fault only while FILE exists (and, when it holds a regular "
+                             "expression, only the requests it matches)")
 
 
 class Faults:
@@ -106,8 +109,14 @@ class Faults:
                 f.write(json.dumps({"write": bool(write), "request": request}) + "\n")
         if self.rate <= 0 or (self.match and not self.match.search(request)):
             return None
-        if self.switch and not os.path.exists(self.switch):
-            return None
+        if self.switch:
+            try:
+                with open(self.switch, encoding="utf-8") as f:
+                    pattern = f.read().strip()
+            except FileNotFoundError:
+                return None
+            if pattern and not re.search(pattern, request):
+                return None
         with self.lock:
             if self.limit and sum(self.fired.values()) >= self.limit:
                 return None
