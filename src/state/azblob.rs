@@ -526,7 +526,7 @@ impl Store for AzBlobStore {
                     }
                     held => store::is_mine(&self.url, &id, &held).map(|_| ()),
                 },
-                Err(f) => Err(self.error("blob:LeaseBlob", f)),
+                Err(f) => Err(store::left_in_place(self.error("blob:LeaseBlob", f), &id)),
             }
         })
     }

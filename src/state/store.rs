@@ -270,16 +270,25 @@ async fn abandon(lock: &dyn LockObject, id: &str, failed: Error) -> Error {
 /// Releases this run's lock `mine`: only when the lock object is still its own, and only at
 /// the version read, so a lock broken and taken by another run meanwhile is never removed.
 pub async fn unlock_object(lock: &dyn LockObject, mine: &str) -> Result<()> {
-    let Some((held, version)) = lock.get().await? else {
+    let left = |e| left_in_place(e, mine);
+    let Some((held, version)) = lock.get().await.map_err(left)? else {
         return Ok(());
     };
     if !is_mine(lock.url(), mine, &Some(held))? {
         return Ok(());
     }
-    match lock.delete(&version).await? {
+    match lock.delete(&version).await.map_err(left)? {
         true => Ok(()),
         false => Err(taken_while_released(lock.url())),
     }
+}
+
+/// The failure of a release that left this run's lock `mine` in place, saying how to free it.
+pub fn left_in_place(e: Error, mine: &str) -> Error {
+    with_note(
+        e,
+        &format!("; this run's lock is left: `idplan state unlock {mine}` frees it"),
+    )
 }
 
 /// Breaks the lock `id` left by another run, at the version read: a lock taken since is kept.
