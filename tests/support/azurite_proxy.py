@@ -153,7 +153,10 @@ def make_handler(proxy):
             if action:
                 what += f" {action}"
             write = self.command not in ("GET", "HEAD")
-            kind = proxy.faults.pick(write, what, body) if proxy.faults else None
+            # A lease call's identity is in its headers: each run's is faulted once.
+            key = body + "".join(self.headers.get(h) or "" for h in
+                                 ("x-ms-proposed-lease-id", "x-ms-lease-id")).encode()
+            kind = proxy.faults.pick(write, what, key) if proxy.faults else None
             if kind == "throttle":
                 return error(503, "ServerBusy", "The server is busy.")
             if kind == "error":

@@ -63,7 +63,12 @@ impl Azurite {
         Azurite {
             blob_endpoint: format!("{}/{ACCOUNT}", peer.endpoint),
             port: peer.port,
-            http: reqwest::Client::new(),
+            // A connection each: Node closes an idle one after 5 s, and a pooled connection
+            // closed under the client fails its next request.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
             key: SharedKey::new(ACCOUNT, KEY).unwrap(),
             _peer: peer,
         }
