@@ -267,10 +267,7 @@ impl AzBlobStore {
                         .map(|b| b.to_vec())
                         .unwrap_or_default();
                     if status.is_success() {
-                        return Ok(Answer {
-                            headers,
-                            bytes,
-                        });
+                        return Ok(Answer { headers, bytes });
                     }
                     let transient = status.is_server_error() || status.as_u16() == 429;
                     if !transient || last {

@@ -207,7 +207,7 @@ impl store::LockObject for GcsStore {
         })
     }
 
-    fn get(&self) -> BoxFuture<'_, Result<Option<((Option<String>, String), String)>>> {
+    fn get(&self) -> BoxFuture<'_, Result<Option<(store::Lock, String)>>> {
         Box::pin(async move {
             Ok(self
                 .download(&self.lock_name())

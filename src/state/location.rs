@@ -246,7 +246,10 @@ mod tests {
                 "`s3:` is not followed by `//`; expected s3://BUCKET/KEY (or a local path: \
                  `./s3:/team-state`)",
             ),
-            ("gs:/bucket/obj", "`gs:` is not followed by `//`; expected gs://BUCKET/OBJECT"),
+            (
+                "gs:/bucket/obj",
+                "`gs:` is not followed by `//`; expected gs://BUCKET/OBJECT",
+            ),
             (
                 "azblob:/x",
                 "`azblob:` is not followed by `//`; expected azblob://ACCOUNT/CONTAINER/BLOB",

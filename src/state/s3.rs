@@ -148,7 +148,7 @@ impl store::LockObject for S3Store {
         })
     }
 
-    fn get(&self) -> BoxFuture<'_, Result<Option<((Option<String>, String), String)>>> {
+    fn get(&self) -> BoxFuture<'_, Result<Option<(store::Lock, String)>>> {
         Box::pin(async move {
             Ok(self
                 .fetch(&self.lock_key())

@@ -201,7 +201,10 @@ pub fn changed_since_read(location: &str) -> Error {
 }
 
 /// A lock as found in the storage: its id (when idplan wrote it) and its holder line.
-pub type Held = Option<(Option<String>, String)>;
+pub type Lock = (Option<String>, String);
+
+/// The lock found in the storage, if any.
+pub type Held = Option<Lock>;
 
 /// A lock kept as an object beside the state (S3, GCS): created only if absent, read with its
 /// version (S3 ETag, GCS generation), deleted only at the version read.
@@ -211,7 +214,7 @@ pub trait LockObject: Send + Sync {
     /// Creates the lock object holding `bytes` when there is none.
     fn create<'a>(&'a self, bytes: &'a [u8]) -> BoxFuture<'a, Result<Created>>;
     /// The lock's id and holder line, and its version; `None` when there is none.
-    fn get(&self) -> BoxFuture<'_, Result<Option<((Option<String>, String), String)>>>;
+    fn get(&self) -> BoxFuture<'_, Result<Option<(Lock, String)>>>;
     /// Deletes the lock at `version`: `Ok(false)` when it is another version now. Already
     /// gone is a success: a retried delete whose first reply was lost finds nothing.
     fn delete<'a>(&'a self, version: &'a str) -> BoxFuture<'a, Result<bool>>;

@@ -83,7 +83,12 @@ impl Remote for Blob {
             .decode(header("x-ms-meta-idplanlock")?)
             .expect("the holder metadata is base64");
         let lock: Value = serde_json::from_slice(&holder).expect("the holder is JSON");
-        Some(lock["id"].as_str().expect("the holder has an id").to_string())
+        Some(
+            lock["id"]
+                .as_str()
+                .expect("the holder has an id")
+                .to_string(),
+        )
     }
 
     fn stat_prefix(&self) -> &'static str {
@@ -95,7 +100,8 @@ impl Remote for Blob {
     }
 
     fn call(&self, call: Call, name: &str) -> Option<(String, &'static str)> {
-        let blob = |method: &str, blob: &str| format!("blob:{method} /{ACCOUNT}/{CONTAINER}/{blob}");
+        let blob =
+            |method: &str, blob: &str| format!("blob:{method} /{ACCOUNT}/{CONTAINER}/{blob}");
         Some(match call {
             Call::LockCreate => (
                 format!("{}?comp=lease acquire", blob("PUT", name)),

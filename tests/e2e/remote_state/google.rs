@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use super::{Call, Remote, ministack};
-use crate::support::{Faults, FakeGoogle, Ministack, TestDir};
+use crate::support::{FakeGoogle, Faults, Ministack, TestDir};
 
 const BUCKET: &str = "team-state";
 
@@ -77,7 +77,8 @@ impl Remote for Google {
 
     fn call(&self, call: Call, name: &str) -> Option<(String, &'static str)> {
         let upload = |object: &str| format!("POST /upload/storage/v1/b/{BUCKET}/o {object}");
-        let object = |method: &str, object: &str| format!("{method} /storage/v1/b/{BUCKET}/o/{object}");
+        let object =
+            |method: &str, object: &str| format!("{method} /storage/v1/b/{BUCKET}/o/{object}");
         let lock = format!("{name}.lock");
         Some(match call {
             Call::LockCreate => (upload(&lock), "storage.objects.insert"),
@@ -92,7 +93,8 @@ impl Remote for Google {
 
     /// The fake replaces the lock right after its next read.
     async fn race_lock(&self, name: &str, _id: &str, holder: &str) {
-        self.fake.object_race(BUCKET, &format!("{name}.lock"), holder);
+        self.fake
+            .object_race(BUCKET, &format!("{name}.lock"), holder);
     }
 }
 

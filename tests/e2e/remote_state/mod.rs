@@ -496,11 +496,11 @@ pub async fn lost_replies<R: Remote>(ms: &Ministack, remote: &R) {
     // Every state write lost its first reply, the first one (over no state) included (on
     // Azure, the empty blob the first lock creates is one more such write).
     let serial = team.state(name).await["serial"].as_u64().unwrap() as usize;
-    assert!(lost(Call::StateWrite) >= serial, "{serial} writes: {fired:?}");
-    eprintln!(
-        "lost replies: {} ({serial} state writes)",
-        fired.len()
+    assert!(
+        lost(Call::StateWrite) >= serial,
+        "{serial} writes: {fired:?}"
     );
+    eprintln!("lost replies: {} ({serial} state writes)", fired.len());
 }
 
 /// Throttling, then a 5xx, once on each storage call (each retry goes through): every run
@@ -564,7 +564,10 @@ pub async fn failing_calls<R: Remote>(ms: &Ministack, remote: &R) {
         .collect();
     faults.on_requests(&requests, &["error"], false);
     let apply = ["apply", "--auto-approve"];
-    let commands: Vec<Command> = dirs.iter().map(|dir| team.command(dir, &apply, &[])).collect();
+    let commands: Vec<Command> = dirs
+        .iter()
+        .map(|dir| team.command(dir, &apply, &[]))
+        .collect();
     let outs: Vec<Output> = std::thread::scope(|scope| {
         let runs: Vec<_> = commands
             .into_iter()
@@ -591,8 +594,12 @@ pub async fn failing_calls<R: Remote>(ms: &Ministack, remote: &R) {
                 assert_eq!(addresses(&state), resources(2), "{call:?}");
                 let id = remote.lock(&name(*call)).await.expect("the lock is left");
                 assert!(out.stderr.contains(&id), "{call:?}: {}", out.stderr);
-                team.idplan(&dirs[0], &["state", "unlock", &id, "--state", &remote.url(&name(*call))], &[])
-                    .assert_code(0);
+                team.idplan(
+                    &dirs[0],
+                    &["state", "unlock", &id, "--state", &remote.url(&name(*call))],
+                    &[],
+                )
+                .assert_code(0);
             }
             _ => {
                 out.assert_code(1).assert_stderr_contains(&failed);
@@ -600,7 +607,11 @@ pub async fn failing_calls<R: Remote>(ms: &Ministack, remote: &R) {
                 assert_eq!(&state, before, "{call:?}");
             }
         }
-        assert_eq!(remote.lock(&name(*call)).await, None, "{call:?}: no lock left");
+        assert_eq!(
+            remote.lock(&name(*call)).await,
+            None,
+            "{call:?}: no lock left"
+        );
     }
 }
 
@@ -633,7 +644,11 @@ pub async fn lock_taken_while_released<R: Remote>(ms: &Ministack, remote: &R) {
             remote.url(name)
         ))
         .assert_stderr_contains("left in place");
-    assert_eq!(remote.lock(name).await.as_deref(), Some(THEIRS), "their lock is kept");
+    assert_eq!(
+        remote.lock(name).await.as_deref(),
+        Some(THEIRS),
+        "their lock is kept"
+    );
     assert_eq!(addresses(&team.state(name).await), resources(1));
     // Their lock refuses the next run, naming them.
     team.idplan(&dir, &["plan"], &[])
@@ -664,7 +679,11 @@ pub async fn unlock_race<R: Remote>(ms: &Ministack, remote: &R) {
             "the lock of state {url} changed while it was being unlocked"
         ))
         .assert_stderr_contains("nothing was unlocked");
-    assert_eq!(remote.lock(name).await.as_deref(), Some(THEIRS), "their lock is kept");
+    assert_eq!(
+        remote.lock(name).await.as_deref(),
+        Some(THEIRS),
+        "their lock is kept"
+    );
 }
 
 /// A ministack with the cluster of [`spec`].
