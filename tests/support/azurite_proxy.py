@@ -29,7 +29,6 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
 import sys
 import threading
 import time
@@ -186,14 +185,6 @@ def make_handler(proxy):
     return Handler
 
 
-def watch_parent():
-    parent = os.getppid()
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(0)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -209,7 +200,7 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(proxy))
     server.daemon_threads = True
     if args.exit_with_parent:
-        threading.Thread(target=watch_parent, daemon=True).start()
+        faults.exit_with_parent()
     print(f"azurite_proxy listening on 127.0.0.1:{args.port}, Azurite on {args.upstream}",
           flush=True)
     server.serve_forever()

@@ -60,7 +60,6 @@ import argparse
 import base64
 import hashlib
 import json
-import os
 import re
 import sys
 import threading
@@ -675,14 +674,6 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
 
 
-def watch_parent():
-    parent = os.getppid()
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(0)
-
-
 def main():
     global FAULTS, TOKEN
     parser = argparse.ArgumentParser()
@@ -696,7 +687,7 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     if args.exit_with_parent:
-        threading.Thread(target=watch_parent, daemon=True).start()
+        faults.exit_with_parent()
     print(f"fake_google listening on 127.0.0.1:{args.port}", flush=True)
     server.serve_forever()
 

@@ -44,6 +44,7 @@ import os
 import random
 import re
 import threading
+import time
 
 KINDS = ("throttle", "error", "lost")
 ON_REQUEST = ("deny",)
@@ -158,3 +159,16 @@ class Faults:
         if self.log:
             with open(self.log, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"kind": kind, "request": request}) + "\n")
+
+
+def exit_with_parent():
+    """Exit once re-parented: a test binary killed outright leaves no peer behind."""
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="peer-parent-watch", daemon=True).start()

@@ -173,6 +173,18 @@ impl<R: Remote> Team<'_, R> {
         }
     }
 
+    /// Starts an apply in `dir` with the spaces' cloud frozen, so that it takes the lock of
+    /// `name` and then waits on its first cloud read; once it holds the lock, sends it
+    /// `signal` (`STOP`, `KILL`) and lets the cloud go on.
+    async fn apply_holding_lock(&self, dir: &TestDir, name: &str, signal_to: &str) -> Child {
+        self.ms.signal("STOP");
+        let mut child = self.spawn(dir, &["apply", "--auto-approve"], &[]);
+        self.wait_locked(name, &mut child).await;
+        signal(&child, signal_to);
+        self.ms.signal("CONT");
+        child
+    }
+
     async fn state(&self, name: &str) -> Value {
         self.remote
             .state(name)
@@ -276,12 +288,8 @@ pub async fn two_applies_at_once<R: Remote>(ms: &Ministack, remote: &R) {
     let (a, b) = (TestDir::new(), TestDir::new());
     a.write("idplan.yaml", &spec(12, Some(&url)));
     b.write("idplan.yaml", &spec(12, Some(&url)));
-    // The spaces' cloud frozen: the first apply takes the lock and waits on its first read.
-    ms.signal("STOP");
-    let mut first = team.spawn(&a, &["apply", "--auto-approve"], &[]);
-    team.wait_locked(name, &mut first).await;
-    signal(&first, "STOP");
-    ms.signal("CONT");
+    // The first apply holds the lock, stopped.
+    let first = team.apply_holding_lock(&a, name, "STOP").await;
     let refused = team.idplan(&b, &["apply", "--auto-approve"], &[]);
     refused
         .assert_code(1)
@@ -310,13 +318,7 @@ pub async fn killed_apply<R: Remote>(ms: &Ministack, remote: &R) {
     let name = "killed.json";
     let dir = TestDir::new();
     dir.write("idplan.yaml", &spec(12, Some(&remote.url(name))));
-    // The spaces' cloud frozen: the apply takes the lock and waits on its first read.
-    ms.signal("STOP");
-    let mut crashed = team.spawn(&dir, &["apply", "--auto-approve"], &[]);
-    team.wait_locked(name, &mut crashed).await;
-    signal(&crashed, "KILL");
-    ms.signal("CONT");
-    finish(crashed);
+    finish(team.apply_holding_lock(&dir, name, "KILL").await);
     assert!(remote.locked(name).await, "the lock outlives a killed run");
 
     let refused = team.idplan(&dir, &["plan"], &[]);
@@ -664,13 +666,8 @@ pub async fn unlock_race<R: Remote>(ms: &Ministack, remote: &R) {
     let url = remote.url(name);
     let dir = TestDir::new();
     dir.write("idplan.yaml", &spec(12, Some(&url)));
-    // A run killed while it holds the lock (the spaces' cloud frozen meanwhile).
-    ms.signal("STOP");
-    let mut crashed = team.spawn(&dir, &["apply", "--auto-approve"], &[]);
-    team.wait_locked(name, &mut crashed).await;
-    signal(&crashed, "KILL");
-    ms.signal("CONT");
-    finish(crashed);
+    // A run killed while it holds the lock.
+    finish(team.apply_holding_lock(&dir, name, "KILL").await);
     let crashed_id = remote.lock(name).await.expect("the crashed run's lock");
     remote.race_lock(name, THEIRS, &their_lock(THEIRS)).await;
     team.idplan(&dir, &["state", "unlock", &crashed_id], &[])
