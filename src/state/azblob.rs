@@ -120,7 +120,6 @@ enum Auth {
 
 /// An answer, or why there is none.
 struct Answer {
-    status: StatusCode,
     headers: HeaderMap,
     bytes: Vec<u8>,
 }
@@ -268,11 +267,7 @@ impl AzBlobStore {
                         .map(|b| b.to_vec())
                         .unwrap_or_default();
                     if status.is_success() {
-                        return Ok(Answer {
-                            status,
-                            headers,
-                            bytes,
-                        });
+                        return Ok(Answer { headers, bytes });
                     }
                     let transient = status.is_server_error() || status.as_u16() == 429;
                     if !transient || last {
@@ -363,13 +358,26 @@ impl AzBlobStore {
         }))
     }
 
-    async fn break_lease(&self) -> Result<()> {
-        let mut headers = Self::lease_headers("break");
-        headers.push(("x-ms-lease-break-period".into(), "0".into()));
+    /// Releases the lease `id`: only the lease of that id is released, whoever took another
+    /// since. `Err` with Azure's answer when the blob holds no lease of that id.
+    async fn release(&self, id: &str) -> Result<(), Failure> {
+        let mut headers = Self::lease_headers("release");
+        headers.push(("x-ms-lease-id".into(), id.into()));
         self.put_comp("lease", headers, "blob:LeaseBlob")
             .await
-            .map_err(|f| self.error("blob:LeaseBlob", f))?;
-        Ok(())
+            .map(|_| ())
+    }
+
+    /// The state blob's bytes and ETag; `None` when there is none.
+    async fn get(&self) -> Result<Option<(Vec<u8>, Option<String>)>> {
+        match self
+            .send(Method::GET, &self.blob, &[], vec![], &[], "blob:GetBlob")
+            .await
+        {
+            Ok(answer) => Ok(Some((answer.bytes, etag_of(&answer.headers)))),
+            Err(f) if f.code == "BlobNotFound" => Ok(None),
+            Err(f) => Err(self.error("blob:GetBlob", f)),
+        }
     }
 
     /// Acquires an infinite lease with `info`'s id; creates the blob, empty, when missing.
@@ -383,11 +391,15 @@ impl AzBlobStore {
                 .await;
             match answer {
                 Ok(_) => return Ok(()),
+                // Azure renews a lease acquired again with its own id, so a retried acquire
+                // whose first reply was lost succeeds; the holder is read all the same, and a
+                // lock naming this run's id is this run's.
                 Err(f) if f.code == "LeaseAlreadyPresent" || f.is(409) => {
-                    return Err(Refused::Held(match self.held().await? {
-                        Some((_, holder)) => holder,
-                        None => "released just now".into(),
-                    }));
+                    return match self.held().await? {
+                        Some((Some(id), _)) if id == info.id => Ok(()),
+                        Some((_, holder)) => Err(Refused::Held(holder)),
+                        None => Err(Refused::Held("released just now".into())),
+                    };
                 }
                 Err(f) if f.code == "BlobNotFound" => {
                     let create = self
@@ -471,9 +483,26 @@ impl Store for AzBlobStore {
                 ("x-ms-lease-id".into(), info.id.clone()),
                 (META.into(), meta),
             ];
-            self.put_comp("metadata", headers, "blob:SetBlobMetadata")
+            if let Err(f) = self
+                .put_comp("metadata", headers, "blob:SetBlobMetadata")
                 .await
-                .map_err(|f| self.error("blob:SetBlobMetadata", f))?;
+            {
+                // A failed acquisition leaves no lock behind.
+                self.lease.lock().expect("lease").take();
+                let failed = self.error("blob:SetBlobMetadata", f);
+                return Err(match self.release(&info.id).await {
+                    Ok(()) => failed,
+                    Err(_) => store::with_note(
+                        failed,
+                        &format!(
+                            "; this run's lease on state {} may be left in place: `idplan state \
+                             unlock {}` frees it",
+                            self.url, info.id
+                        ),
+                    ),
+                }
+                .into());
+            }
             Ok(())
         })
     }
@@ -483,44 +512,47 @@ impl Store for AzBlobStore {
             let Some((id, _)) = self.lease.lock().expect("lease").take() else {
                 return Ok(());
             };
-            let mut headers = Self::lease_headers("release");
-            headers.push(("x-ms-lease-id".into(), id));
-            match self.put_comp("lease", headers, "blob:LeaseBlob").await {
-                Ok(_) => Ok(()),
-                Err(f) if f.is(409) => Err(Error::user(format!(
-                    "this run's lease on state {} was broken ({}); it was left as it is",
-                    self.url, f.message
-                ))),
+            match self.release(&id).await {
+                Ok(()) => Ok(()),
+                // No lease of this id: released already (a retry whose first reply was lost),
+                // or broken, and maybe taken by another run, which keeps it.
+                Err(f) if f.is(409) => match self.held().await? {
+                    None => Ok(()),
+                    Some((Some(held), _)) if held == id => {
+                        Err(store::taken_while_released(&self.url))
+                    }
+                    held => store::is_mine(&self.url, &id, &held).map(|_| ()),
+                },
+                Err(f) => Err(store::left_in_place(self.error("blob:LeaseBlob", f), &id)),
+            }
+        })
+    }
+
+    /// Releases the lease `id` (idplan's lease id is its lock id): a lease taken by another
+    /// run since the holder was read has another id, and is kept.
+    fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            store::may_break(&self.url, id, &self.held().await?)?;
+            match self.release(id).await {
+                Ok(()) => Ok(()),
+                Err(f) if f.is(409) => Err(store::changed_while_unlocking(&self.url)),
                 Err(f) => Err(self.error("blob:LeaseBlob", f)),
             }
         })
     }
 
-    fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            store::may_break(&self.url, id, &self.held().await?)?;
-            self.break_lease().await
-        })
-    }
-
     fn read(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
         Box::pin(async move {
-            let answer = match self
-                .send(Method::GET, &self.blob, &[], vec![], &[], "blob:GetBlob")
-                .await
-            {
-                Ok(answer) => answer,
-                Err(f) if f.code == "BlobNotFound" => return Ok(None),
-                Err(f) => return Err(self.error("blob:GetBlob", f)),
+            let Some((bytes, etag)) = self.get().await? else {
+                return Ok(None);
             };
-            *self.etag.lock().expect("etag") = etag_of(&answer.headers);
-            if answer.bytes.is_empty() {
+            *self.etag.lock().expect("etag") = etag;
+            if bytes.is_empty() {
                 // The blob a lock created: no state yet.
                 return Ok(None);
             }
-            *self.previous.lock().expect("previous") = Some(answer.bytes.clone());
-            debug_assert!(answer.status.is_success());
-            Ok(Some(answer.bytes))
+            *self.previous.lock().expect("previous") = Some(bytes.clone());
+            Ok(Some(bytes))
         })
     }
 
@@ -542,14 +574,20 @@ impl Store for AzBlobStore {
                 Some(etag) => ("if-match".into(), etag),
                 None => ("if-none-match".into(), "*".into()),
             });
-            let answer = self
-                .put_blob(&self.blob, &bytes, headers)
-                .await
-                .map_err(|f| match f.is(412) {
-                    true => store::changed_since_read(&self.url),
-                    false => self.error("blob:PutBlob", f),
-                })?;
-            *self.etag.lock().expect("etag") = etag_of(&answer.headers);
+            let written = match self.put_blob(&self.blob, &bytes, headers).await {
+                Ok(answer) => etag_of(&answer.headers),
+                Err(f) => {
+                    // A retried write whose first reply was lost finds the ETag changed (412):
+                    // read the blob back to tell this run's write from another's.
+                    let failed = match f.is(412) {
+                        true => store::changed_since_read(&self.url),
+                        false => self.error("blob:PutBlob", f),
+                    };
+                    let found = self.get().await.unwrap_or(None);
+                    store::landed(found, &bytes).ok_or(failed)?
+                }
+            };
+            *self.etag.lock().expect("etag") = written;
             *self.previous.lock().expect("previous") = Some(bytes);
             Ok(())
         })

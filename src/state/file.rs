@@ -139,6 +139,7 @@ impl StateFile {
     pub fn snapshot(&mut self) -> Pending {
         assert!(self.locked, "a read-only state is never written");
         self.state.serial += 1;
+        self.state.write_id = uuid::Uuid::new_v4().to_string();
         self.exists = true;
         Pending {
             store: self.store.clone(),

@@ -14,7 +14,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use serde_json::json;
 
-use super::store::{self, LockInfo, Refused, Store};
+use super::store::{self, Created, LockInfo, Refused, Store};
 use crate::error::{Error, Result};
 use crate::provider::rest::{Failure, FixedToken, Request, Rest, Retries, TokenSource};
 
@@ -176,29 +176,62 @@ impl GcsStore {
         }
     }
 
-    /// The lock object's id and holder line, and its generation.
-    async fn held(&self) -> Result<(store::Held, String)> {
-        Ok(match self.download(&self.lock_name()).await? {
-            Some((bytes, generation)) => (Some(LockInfo::describe(&bytes)), generation),
-            None => (None, "0".into()),
+    /// An upload's answer, or the error of one that failed; `None` when a precondition failed.
+    fn uploaded(&self, answer: Result<String, Failure>) -> Result<Option<String>, (Error, bool)> {
+        match answer {
+            Ok(generation) => Ok(Some(generation)),
+            Err(f) if f.is(412) => Ok(None),
+            // No answer, or a server error after every retry: it may have landed.
+            Err(f) => {
+                let unsure = f.status.is_none_or(|s| s.is_server_error());
+                Err((self.upload_error(f), unsure))
+            }
+        }
+    }
+}
+
+impl store::LockObject for GcsStore {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn create<'a>(&'a self, bytes: &'a [u8]) -> BoxFuture<'a, Result<Created>> {
+        Box::pin(async move {
+            let answer = self.upload(&self.lock_name(), bytes, Some("0")).await;
+            match self.uploaded(answer) {
+                Ok(Some(_)) => Ok(Created::Done),
+                Ok(None) => Ok(Created::Exists),
+                Err((e, true)) => Ok(Created::Unsure(e)),
+                Err((e, false)) => Err(e),
+            }
         })
     }
 
-    /// Deletes the lock object when it is still the generation read (`ifGenerationMatch`), so
-    /// a lock broken and taken by another run since is never removed: `changed` says so.
-    async fn delete_lock(&self, generation: &str, changed: fn(&str) -> Error) -> Result<()> {
-        let url = self.object_url(&self.lock_name());
-        let query = [("ifGenerationMatch", generation)];
-        match self
-            .rest
-            .send(&Request::new(Method::DELETE, &url, "gcs:objects.delete").query(&query))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(f) if f.is(404) => Ok(()),
-            Err(f) if f.is(412) => Err(changed(&self.url)),
-            Err(f) => Err(self.error("storage.objects.delete", f)),
-        }
+    fn get(&self) -> BoxFuture<'_, Result<Option<(store::Lock, String)>>> {
+        Box::pin(async move {
+            Ok(self
+                .download(&self.lock_name())
+                .await?
+                .map(|(bytes, generation)| (LockInfo::describe(&bytes), generation)))
+        })
+    }
+
+    /// `objects.delete` with `ifGenerationMatch` on the generation read.
+    fn delete<'a>(&'a self, generation: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let url = self.object_url(&self.lock_name());
+            let query = [("ifGenerationMatch", generation)];
+            match self
+                .rest
+                .send(&Request::new(Method::DELETE, &url, "gcs:objects.delete").query(&query))
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(f) if f.is(404) => Ok(true),
+                Err(f) if f.is(412) => Ok(false),
+                Err(f) => Err(self.error("storage.objects.delete", f)),
+            }
+        })
     }
 }
 
@@ -213,20 +246,9 @@ fn generation_of(value: &serde_json::Value) -> String {
 impl Store for GcsStore {
     fn lock<'a>(&'a self, info: &'a LockInfo) -> BoxFuture<'a, Result<(), Refused>> {
         Box::pin(async move {
-            match self
-                .upload(&self.lock_name(), &info.to_json(), Some("0"))
-                .await
-            {
-                Ok(_) => {
-                    *self.lock_id.lock().expect("lock id") = Some(info.id.clone());
-                    Ok(())
-                }
-                Err(f) if f.is(412) => Err(Refused::Held(match self.held().await?.0 {
-                    Some((_, holder)) => holder,
-                    None => "released just now".into(),
-                })),
-                Err(f) => Err(Refused::Failed(self.upload_error(f))),
-            }
+            store::lock_object(self, info).await?;
+            *self.lock_id.lock().expect("lock id") = Some(info.id.clone());
+            Ok(())
         })
     }
 
@@ -235,24 +257,12 @@ impl Store for GcsStore {
             let Some(mine) = self.lock_id.lock().expect("lock id").take() else {
                 return Ok(());
             };
-            let (held, generation) = self.held().await?;
-            match store::is_mine(&self.url, &mine, &held)? {
-                true => {
-                    self.delete_lock(&generation, store::taken_while_released)
-                        .await
-                }
-                false => Ok(()),
-            }
+            store::unlock_object(self, &mine).await
         })
     }
 
     fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let (held, generation) = self.held().await?;
-            store::may_break(&self.url, id, &held)?;
-            self.delete_lock(&generation, store::changed_while_unlocking)
-                .await
-        })
+        Box::pin(store::force_unlock_object(self, id))
     }
 
     fn read(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
@@ -275,13 +285,20 @@ impl Store for GcsStore {
                     .await
                     .map_err(|f| self.upload_error(f))?;
             }
-            let written = self
-                .upload(&self.object, &bytes, Some(&generation))
-                .await
-                .map_err(|f| match f.is(412) {
-                    true => store::changed_since_read(&self.url),
-                    false => self.upload_error(f),
-                })?;
+            let answer = self.upload(&self.object, &bytes, Some(&generation)).await;
+            let written = match self.uploaded(answer) {
+                Ok(Some(generation)) => generation,
+                failed => {
+                    // The transport retries a lost reply, and its retry finds the generation
+                    // changed: read the object back to tell this run's write from another's.
+                    let failed = match failed {
+                        Err((e, _)) => e,
+                        _ => store::changed_since_read(&self.url),
+                    };
+                    let found = self.download(&self.object).await.unwrap_or(None);
+                    store::landed(found, &bytes).ok_or(failed)?
+                }
+            };
             *self.generation.lock().expect("generation") = written;
             *self.previous.lock().expect("previous") = Some(bytes);
             Ok(())

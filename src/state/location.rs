@@ -40,7 +40,14 @@ impl StateLocation {
             return Err("a state location is a path or a URL, not empty".into());
         }
         let Some((scheme, rest)) = text.split_once("://") else {
-            return Ok(StateLocation::Local(PathBuf::from(text)));
+            return match text.split_once(':') {
+                Some((scheme, _)) if shape_of(scheme).is_some() => Err(format!(
+                    "state location `{text}`: `{scheme}:` is not followed by `//`; expected {} \
+                     (or a local path: `./{text}`)",
+                    shape_of(scheme).unwrap_or_default()
+                )),
+                _ => Ok(StateLocation::Local(PathBuf::from(text))),
+            };
         };
         let parts: Vec<&str> = rest.splitn(3, '/').collect();
         let bad = |shape: &str, why: &str| {
@@ -50,11 +57,7 @@ impl StateLocation {
         };
         match scheme {
             "s3" | "gs" => {
-                let shape = if scheme == "s3" {
-                    "s3://BUCKET/KEY"
-                } else {
-                    "gs://BUCKET/OBJECT"
-                };
+                let shape = shape_of(scheme).unwrap_or_default();
                 let (bucket, name) = match rest.split_once('/') {
                     Some((b, n)) => (b, n),
                     None => return bad(shape, "no object name after the bucket"),
@@ -82,7 +85,7 @@ impl StateLocation {
                 })
             }
             "azblob" => {
-                let shape = "azblob://ACCOUNT/CONTAINER/BLOB";
+                let shape = shape_of(scheme).unwrap_or_default();
                 let [account, container, blob] = parts[..] else {
                     return bad(shape, "it needs an account, a container and a blob name");
                 };
@@ -152,6 +155,16 @@ impl fmt::Display for StateLocation {
     }
 }
 
+/// The form a location of `scheme` takes; `None` for a scheme that is not a store's.
+fn shape_of(scheme: &str) -> Option<&'static str> {
+    match scheme {
+        "s3" => Some("s3://BUCKET/KEY"),
+        "gs" => Some("gs://BUCKET/OBJECT"),
+        "azblob" => Some("azblob://ACCOUNT/CONTAINER/BLOB"),
+        _ => None,
+    }
+}
+
 fn valid_bucket(name: &str) -> bool {
     (3..=63).contains(&name.len())
         && name.bytes().all(|b| {
@@ -189,6 +202,15 @@ mod tests {
 
     #[test]
     fn paths_and_urls() {
+        // A path that only looks like a scheme once written as a path.
+        assert_eq!(
+            StateLocation::parse("./s3:/team-state").unwrap(),
+            StateLocation::Local("./s3:/team-state".into())
+        );
+        assert_eq!(
+            StateLocation::parse("c:/state.json").unwrap(),
+            StateLocation::Local("c:/state.json".into())
+        );
         assert_eq!(
             StateLocation::parse("state/x.json").unwrap(),
             StateLocation::Local("state/x.json".into())
@@ -219,6 +241,20 @@ mod tests {
             ("azblob://ACME/tfstate/x", "not a storage account name"),
             ("azblob://acme/t--s/x", "not a container name"),
             ("ftp://host/x", "unknown scheme `ftp://`"),
+            (
+                "s3:/team-state",
+                "`s3:` is not followed by `//`; expected s3://BUCKET/KEY (or a local path: \
+                 `./s3:/team-state`)",
+            ),
+            (
+                "gs:/bucket/obj",
+                "`gs:` is not followed by `//`; expected gs://BUCKET/OBJECT",
+            ),
+            (
+                "azblob:/x",
+                "`azblob:` is not followed by `//`; expected azblob://ACCOUNT/CONTAINER/BLOB",
+            ),
+            ("s3:team-state/k", "expected s3://BUCKET/KEY"),
             ("", "not empty"),
         ] {
             let err = StateLocation::parse(text).unwrap_err();

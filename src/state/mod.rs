@@ -35,6 +35,10 @@ pub struct State {
     /// Per space name: what the last apply covered on the cluster side.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub spaces: BTreeMap<String, SpaceRecord>,
+    /// A UUID made for each write: no two writes carry the same bytes, so a remote store
+    /// whose reply was lost recognises its own write by reading the object back.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub write_id: String,
 }
 
 /// What the last apply covered of one space: drift and verify compare the cluster with it.
@@ -133,6 +137,7 @@ impl State {
             serial: 0,
             resources: Vec::new(),
             spaces: BTreeMap::new(),
+            write_id: String::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! A state in Amazon S3: the state object `KEY`, its previous version `KEY.backup`, and the
 //! lock object `KEY.lock` created with `If-None-Match: *` while a run holds it (as terraform's
-//! `use_lockfile`). The state is written with `If-Match` on the ETag this run read or wrote.
+//! `use_lockfile`), deleted with `If-Match` on the ETag read. The state is written with
+//! `If-Match` on the ETag this run read or wrote.
 //! Credentials, region and endpoint come from the AWS SDK's chain (`AWS_ENDPOINT_URL` or
 //! `AWS_ENDPOINT_URL_S3`, addressed path-style when set); the SDK retries with backoff.
 
@@ -11,7 +12,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use futures::future::BoxFuture;
 
-use super::store::{self, LockInfo, Refused, Store};
+use super::store::{self, Created, LockInfo, Refused, Store};
 use crate::error::{Error, Result};
 
 pub struct S3Store {
@@ -66,39 +67,28 @@ impl S3Store {
         s3_error(&self.bucket, &self.url, api, e)
     }
 
-    /// The lock object's content (its id and holder line), or `None` when there is none.
-    async fn held(&self) -> Result<store::Held> {
+    /// The object `key` and its ETag; `None` when there is none.
+    async fn fetch(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>> {
         let got = self
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(self.lock_key())
+            .key(key)
             .send()
             .await;
-        match got {
-            Ok(out) => {
-                let bytes = out
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| self.read_failed("s3:GetObject", &e))?
-                    .into_bytes();
-                Ok(Some(LockInfo::describe(&bytes)))
-            }
-            Err(e) if is_missing(&e) => Ok(None),
-            Err(e) => Err(self.error("s3:GetObject", e)),
-        }
-    }
-
-    async fn delete_lock(&self) -> Result<()> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(self.lock_key())
-            .send()
+        let out = match got {
+            Ok(out) => out,
+            Err(e) if is_missing(&e) => return Ok(None),
+            Err(e) => return Err(self.error("s3:GetObject", e)),
+        };
+        let etag = out.e_tag.clone();
+        let bytes = out
+            .body
+            .collect()
             .await
-            .map_err(|e| self.error("s3:DeleteObject", e))?;
-        Ok(())
+            .map_err(|e| self.read_failed("s3:GetObject", &e))?
+            .to_vec();
+        Ok(Some((bytes, etag)))
     }
 
     fn read_failed(&self, api: &'static str, e: &dyn std::fmt::Display) -> Error {
@@ -137,23 +127,63 @@ enum Condition<'a> {
     Matches(&'a str),
 }
 
+impl store::LockObject for S3Store {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn create<'a>(&'a self, bytes: &'a [u8]) -> BoxFuture<'a, Result<Created>> {
+        Box::pin(async move {
+            match self
+                .put(self.lock_key(), bytes.to_vec(), Condition::Absent)
+                .await
+            {
+                Ok(_) => Ok(Created::Done),
+                Err(e) if is_precondition(&e) => Ok(Created::Exists),
+                Err(e) if status(&e).is_none_or(|s| s >= 500) => {
+                    Ok(Created::Unsure(self.error("s3:PutObject", e)))
+                }
+                Err(e) => Err(self.error("s3:PutObject", e)),
+            }
+        })
+    }
+
+    fn get(&self) -> BoxFuture<'_, Result<Option<(store::Lock, String)>>> {
+        Box::pin(async move {
+            Ok(self
+                .fetch(&self.lock_key())
+                .await?
+                .map(|(bytes, etag)| (LockInfo::describe(&bytes), etag.unwrap_or_default())))
+        })
+    }
+
+    /// `DeleteObject` with `If-Match` on the ETag read (S3 honours it since 2024).
+    fn delete<'a>(&'a self, etag: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let deleted = self
+                .client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(self.lock_key())
+                .if_match(etag)
+                .send()
+                .await;
+            match deleted {
+                Ok(_) => Ok(true),
+                Err(e) if is_precondition(&e) => Ok(false),
+                Err(e) if is_missing(&e) => Ok(true),
+                Err(e) => Err(self.error("s3:DeleteObject", e)),
+            }
+        })
+    }
+}
+
 impl Store for S3Store {
     fn lock<'a>(&'a self, info: &'a LockInfo) -> BoxFuture<'a, Result<(), Refused>> {
         Box::pin(async move {
-            match self
-                .put(self.lock_key(), info.to_json(), Condition::Absent)
-                .await
-            {
-                Ok(_) => {
-                    *self.lock_id.lock().expect("lock id") = Some(info.id.clone());
-                    Ok(())
-                }
-                Err(e) if is_precondition(&e) => Err(Refused::Held(match self.held().await? {
-                    Some((_, holder)) => holder,
-                    None => "released just now".into(),
-                })),
-                Err(e) => Err(Refused::Failed(self.error("s3:PutObject", e))),
-            }
+            store::lock_object(self, info).await?;
+            *self.lock_id.lock().expect("lock id") = Some(info.id.clone());
+            Ok(())
         })
     }
 
@@ -162,41 +192,19 @@ impl Store for S3Store {
             let Some(mine) = self.lock_id.lock().expect("lock id").take() else {
                 return Ok(());
             };
-            match store::is_mine(&self.url, &mine, &self.held().await?)? {
-                true => self.delete_lock().await,
-                false => Ok(()),
-            }
+            store::unlock_object(self, &mine).await
         })
     }
 
     fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            store::may_break(&self.url, id, &self.held().await?)?;
-            self.delete_lock().await
-        })
+        Box::pin(store::force_unlock_object(self, id))
     }
 
     fn read(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
         Box::pin(async move {
-            let got = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(&self.key)
-                .send()
-                .await;
-            let out = match got {
-                Ok(out) => out,
-                Err(e) if is_missing(&e) => return Ok(None),
-                Err(e) => return Err(self.error("s3:GetObject", e)),
+            let Some((bytes, etag)) = self.fetch(&self.key).await? else {
+                return Ok(None);
             };
-            let etag = out.e_tag.clone();
-            let bytes = out
-                .body
-                .collect()
-                .await
-                .map_err(|e| self.read_failed("s3:GetObject", &e))?
-                .to_vec();
             *self.etag.lock().expect("etag") = etag;
             *self.previous.lock().expect("previous") = Some(bytes.clone());
             Ok(Some(bytes))
@@ -216,13 +224,18 @@ impl Store for S3Store {
                 Some(etag) => Condition::Matches(etag),
                 None => Condition::Absent,
             };
-            let written = self
-                .put(self.key.clone(), bytes.clone(), condition)
-                .await
-                .map_err(|e| match is_precondition(&e) {
-                    true => store::changed_since_read(&self.url),
-                    false => self.error("s3:PutObject", e),
-                })?;
+            let written = match self.put(self.key.clone(), bytes.clone(), condition).await {
+                Ok(etag) => etag,
+                Err(e) => {
+                    // `If-Match` on a state deleted since answers 404.
+                    let failed = match is_precondition(&e) || (etag.is_some() && is_missing(&e)) {
+                        true => store::changed_since_read(&self.url),
+                        false => self.error("s3:PutObject", e),
+                    };
+                    let found = self.fetch(&self.key).await.unwrap_or(None);
+                    store::landed(found, &bytes).ok_or(failed)?
+                }
+            };
             *self.etag.lock().expect("etag") = written;
             *self.previous.lock().expect("previous") = Some(bytes);
             Ok(())

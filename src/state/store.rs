@@ -201,7 +201,137 @@ pub fn changed_since_read(location: &str) -> Error {
 }
 
 /// A lock as found in the storage: its id (when idplan wrote it) and its holder line.
-pub type Held = Option<(Option<String>, String)>;
+pub type Lock = (Option<String>, String);
+
+/// The lock found in the storage, if any.
+pub type Held = Option<Lock>;
+
+/// A lock kept as an object beside the state (S3, GCS): created only if absent, read with its
+/// version (S3 ETag, GCS generation), deleted only at the version read.
+pub trait LockObject: Send + Sync {
+    /// `s3://...` or `gs://...`, for messages.
+    fn url(&self) -> &str;
+    /// Creates the lock object holding `bytes` when there is none.
+    fn create<'a>(&'a self, bytes: &'a [u8]) -> BoxFuture<'a, Result<Created>>;
+    /// The lock's id and holder line, and its version; `None` when there is none.
+    fn get(&self) -> BoxFuture<'_, Result<Option<(Lock, String)>>>;
+    /// Deletes the lock at `version`: `Ok(false)` when it is another version now. Already
+    /// gone is a success: a retried delete whose first reply was lost finds nothing.
+    fn delete<'a>(&'a self, version: &'a str) -> BoxFuture<'a, Result<bool>>;
+}
+
+/// What a create of the lock object found.
+pub enum Created {
+    Done,
+    /// The precondition failed: an object is there.
+    Exists,
+    /// No answer, or a server error after every retry: it may have landed all the same.
+    Unsure(Error),
+}
+
+/// Takes the lock object for `info`. The SDK and the transport retry inside, so a create whose
+/// reply was lost comes back as a failed precondition on its retry: every such refusal is
+/// followed by a read, and a lock holding this run's id is this run's. A create that got no
+/// answer, or a server error after every retry, may have landed all the same: this run's lock
+/// is then removed, so a failed acquisition never leaves a lock behind.
+pub async fn lock_object(lock: &dyn LockObject, info: &LockInfo) -> Result<(), Refused> {
+    let bytes = info.to_json();
+    // A lock released between the refused create and the read: create again.
+    for _ in 0..3 {
+        match lock.create(&bytes).await? {
+            Created::Done => return Ok(()),
+            Created::Exists => match lock.get().await? {
+                Some(((Some(id), _), _)) if id == info.id => return Ok(()),
+                Some(((_, holder), _)) => return Err(Refused::Held(holder)),
+                None => continue,
+            },
+            Created::Unsure(e) => return Err(Refused::Failed(abandon(lock, &info.id, e).await)),
+        }
+    }
+    Err(Refused::Held("released just now".into()))
+}
+
+/// `failed`, after removing this run's lock `id` when the failed create landed after all.
+async fn abandon(lock: &dyn LockObject, id: &str, failed: Error) -> Error {
+    let removed = match lock.get().await {
+        Ok(Some(((Some(held), _), version))) if held == id => lock.delete(&version).await,
+        Ok(_) => return failed,
+        Err(e) => Err(e),
+    };
+    match removed {
+        Ok(true) => failed,
+        _ => with_note(
+            failed,
+            &format!(
+                "; this run's lock of state {} may be left in place: if the next run names                  lock {id}, `idplan state unlock {id}` frees it",
+                lock.url()
+            ),
+        ),
+    }
+}
+
+/// Releases this run's lock `mine`: only when the lock object is still its own, and only at
+/// the version read, so a lock broken and taken by another run meanwhile is never removed.
+pub async fn unlock_object(lock: &dyn LockObject, mine: &str) -> Result<()> {
+    let left = |e| left_in_place(e, mine);
+    let Some((held, version)) = lock.get().await.map_err(left)? else {
+        return Ok(());
+    };
+    if !is_mine(lock.url(), mine, &Some(held))? {
+        return Ok(());
+    }
+    match lock.delete(&version).await.map_err(left)? {
+        true => Ok(()),
+        false => Err(taken_while_released(lock.url())),
+    }
+}
+
+/// The failure of a release that left this run's lock `mine` in place, saying how to free it.
+pub fn left_in_place(e: Error, mine: &str) -> Error {
+    with_note(
+        e,
+        &format!("; this run's lock is left: `idplan state unlock {mine}` frees it"),
+    )
+}
+
+/// Breaks the lock `id` left by another run, at the version read: a lock taken since is kept.
+pub async fn force_unlock_object(lock: &dyn LockObject, id: &str) -> Result<()> {
+    let found = lock.get().await?;
+    let held = found.as_ref().map(|(held, _)| held.clone());
+    may_break(lock.url(), id, &held)?;
+    let version = found.map(|(_, version)| version).unwrap_or_default();
+    match lock.delete(&version).await? {
+        true => Ok(()),
+        false => Err(changed_while_unlocking(lock.url())),
+    }
+}
+
+/// `error` with `note` added to its message.
+pub fn with_note(error: Error, note: &str) -> Error {
+    match error {
+        Error::Cloud {
+            resource,
+            api,
+            message,
+        } => Error::Cloud {
+            resource,
+            api,
+            message: format!("{message}{note}"),
+        },
+        Error::User(message) => Error::User(format!("{message}{note}")),
+        other => other,
+    }
+}
+
+/// Whether a state write that failed (a precondition on the SDK's or transport's retry, or no
+/// answer) landed after all: `found`, read back, holds exactly the bytes this run sent. Every
+/// write carries a write id of its own, so another run's state is never the same bytes.
+/// Returns the version found.
+pub fn landed<V>(found: Option<(Vec<u8>, V)>, sent: &[u8]) -> Option<V> {
+    found
+        .filter(|(bytes, _)| bytes == sent)
+        .map(|(_, version)| version)
+}
 
 /// Whether this run, holding lock `mine`, may remove the lock `held` it finds at the end:
 /// true when it is its own, false when there is none; an error when another run took it

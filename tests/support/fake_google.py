@@ -49,7 +49,8 @@ calls answer with the given codes, 429 or 503), deny (permissions the caller lac
 container.clusters.list is checked), calls (what was called).
 
 Faults on request: `--faults RATE` answers that share of Google calls with 429, 503, or a 500
-after the write was done (see tests/support/faults.py).
+after the write was done (see tests/support/faults.py). A call is described as "METHOD path",
+an upload with the name of its object after it ("POST /upload/storage/v1/b/B/o state.json").
 
 Usage: fake_google.py --port PORT [--exit-with-parent] [--faults RATE] [--fault-seed N]
        [--fault-log FILE]
@@ -59,7 +60,6 @@ import argparse
 import base64
 import hashlib
 import json
-import os
 import re
 import sys
 import threading
@@ -298,6 +298,16 @@ def multipart(content_type, raw):
     except ValueError:
         raise Failure(400, "Invalid JSON payload received in the metadata part.", "invalid")
     return metadata, parts[1][1], parts[1][0].get("content-type")
+
+
+def upload_name(query, content_type, raw):
+    """The object an upload writes ("" when the upload is malformed)."""
+    if query.get("uploadType", [""])[0] != "multipart":
+        return query.get("name", [""])[0]
+    try:
+        return multipart(content_type, raw)[0].get("name", "")
+    except Failure:
+        return ""
 
 
 def storage_object(method, path, query, raw, content_type):
@@ -623,8 +633,12 @@ class Handler(BaseHTTPRequestHandler):
                         code = STATE.failures.pop(0)
                         raise Failure(code, "Quota exceeded." if code == 429 else "The service is currently unavailable.",
                                       "RESOURCE_EXHAUSTED" if code == 429 else "UNAVAILABLE")
+                    what = f"{self.command} {path}"
+                    if upload:
+                        # Uploads name their object in the body: a fault can target one object.
+                        what += f" {upload_name(query, self.headers.get('Content-Type'), raw)}"
                     injected = FAULTS.pick(self.command != "GET" and not path.endswith(":getIamPolicy"),
-                                           f"{self.command} {path}", raw)
+                                           what, raw)
                     if injected == "throttle":
                         raise Failure(429, "Quota exceeded.", "RESOURCE_EXHAUSTED")
                     if injected == "deny":
@@ -634,7 +648,7 @@ class Handler(BaseHTTPRequestHandler):
                     answer = storage_object(self.command, path, query, raw, self.headers.get("Content-Type"))
                     status, out = answer or google(self.command, path, query, body)
                     if injected == "lost":
-                        FAULTS.landed(f"{self.command} {path}")
+                        FAULTS.landed(what)
                         raise Failure(500, "Internal error encountered.", "INTERNAL")
         except Failure as f:
             status = f.code
@@ -660,14 +674,6 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
 
 
-def watch_parent():
-    parent = os.getppid()
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(0)
-
-
 def main():
     global FAULTS, TOKEN
     parser = argparse.ArgumentParser()
@@ -681,7 +687,7 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     if args.exit_with_parent:
-        threading.Thread(target=watch_parent, daemon=True).start()
+        faults.exit_with_parent()
     print(f"fake_google listening on 127.0.0.1:{args.port}", flush=True)
     server.serve_forever()
 

@@ -14,7 +14,12 @@ fake_google.py): a given share of API requests is answered with a fault instead 
     --request-log FILE  one JSON line per API request, faulted or not: {"write", "request"}
                         (a test checks on the peer that idplan wrote nothing)
     --fault-switch FILE faults fire only while FILE exists (a test seeds its peer and reads
-                        what the peer holds with faults off, and runs idplan with them on)
+                        what the peer holds with faults off, and runs idplan with them on);
+                        when FILE holds a rule, it decides besides (a test moves its faults
+                        from call to call): a regular expression the request must match, or
+                        {"match": RE, "kinds": [K, ...], "once": BOOL}, which replaces
+                        --fault-match, --fault-kinds and --fault-once while it holds (a
+                        request faulted once under one rule is faulted again under another)
 
 The kinds, equally likely:
 
@@ -39,6 +44,7 @@ import os
 import random
 import re
 import threading
+import time
 
 KINDS = ("throttle", "error", "lost")
 ON_REQUEST = ("deny",)
@@ -62,7 +68,8 @@ def add_arguments(parser):
     parser.add_argument("--request-log", default=None, metavar="FILE",
                         help="append one JSON line per API request")
     parser.add_argument("--fault-switch", default=None, metavar="FILE",
-                        help="fault only while FILE exists")
+                        help="fault only while FILE exists (and, when it holds a regular "
+                             "expression, only the requests it matches)")
 
 
 class Faults:
@@ -106,21 +113,35 @@ class Faults:
                 f.write(json.dumps({"write": bool(write), "request": request}) + "\n")
         if self.rate <= 0 or (self.match and not self.match.search(request)):
             return None
-        if self.switch and not os.path.exists(self.switch):
-            return None
+        kinds, once, rule = self.kinds, self.once, ""
+        if self.switch:
+            try:
+                with open(self.switch, encoding="utf-8") as f:
+                    rule = f.read().strip()
+            except FileNotFoundError:
+                return None
+            if rule.startswith("{"):
+                parsed = json.loads(rule)
+                pattern = parsed.get("match", "")
+                kinds = tuple(parsed.get("kinds") or kinds)
+                once = bool(parsed.get("once", once))
+            else:
+                pattern = rule
+            if pattern and not re.search(pattern, request):
+                return None
         with self.lock:
             if self.limit and sum(self.fired.values()) >= self.limit:
                 return None
-            key = (request, hashlib.sha256(body or b"").hexdigest())
-            if self.once and key in self.seen:
+            key = (rule, request, hashlib.sha256(body or b"").hexdigest())
+            if once and key in self.seen:
                 return None
             if self.random.random() >= self.rate:
                 return None
             self.seen.add(key)
-            kind = self.random.choice(self.kinds)
+            kind = self.random.choice(kinds)
             # Until one reply was lost, a faulted write loses its reply: a run with few writes
             # among many reads would otherwise show no lost reply at all, by chance.
-            if write and "lost" in self.kinds and not self.fired["lost"]:
+            if write and "lost" in kinds and not self.fired["lost"]:
                 kind = "lost"
             if kind == "lost" and not write:
                 kind = "error"
@@ -138,3 +159,16 @@ class Faults:
         if self.log:
             with open(self.log, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"kind": kind, "request": request}) + "\n")
+
+
+def exit_with_parent():
+    """Exit once re-parented: a test binary killed outright leaves no peer behind."""
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="peer-parent-watch", daemon=True).start()

@@ -24,8 +24,15 @@ starts, two things are changed:
   and with `--list-lag-log FILE` writes one JSON line per association it left out
   ({"cluster", "associationId"}), so a test shows that the lag fired;
   `--faults RATE` (with `--fault-seed`, `--fault-log`; see tests/support/faults.py)
-  answers that share of IAM and EKS requests with throttling, a 5xx, or a 5xx sent
-  after the write was done (the reply was lost).
+  answers that share of IAM, EKS and S3 requests with throttling, a 5xx, or a 5xx sent
+  after the write was done (the reply was lost). S3 requests are described as
+  "s3:METHOD /BUCKET/KEY" (path-style), a write being anything but GET and HEAD;
+  S3 throttles with 503 SlowDown and fails with 500 InternalError, as S3 does.
+* On request, a race on an S3 object: `--object-race-dir DIR`; while DIR holds a file
+  named after "BUCKET/KEY" (percent-encoded, as urllib.parse.quote(..., safe="")), the
+  next GET of that object is answered, and then the object is replaced by the file's
+  content (the file is removed): someone else wrote it right after the reader read it,
+  so the reader's ETag is stale. A test races a lock's release this way.
 * Docker is never used. Without it ministack's CreateCluster still records the
   cluster (ACTIVE, with identity.oidc.issuer) but starts no k3s container; this
   keeps tests hermetic on machines that do have a Docker daemon, and keeps
@@ -44,7 +51,7 @@ import os
 import sys
 import threading
 import time
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import faults
 
@@ -63,6 +70,9 @@ def parse_port():
                              "index does (0: never)")
     parser.add_argument("--list-lag-log", default=None, metavar="FILE",
                         help="one JSON line per association --list-lag-ms left out of a list")
+    parser.add_argument("--object-race-dir", default=None, metavar="DIR",
+                        help="race the S3 objects named by the files in DIR: each is "
+                             "replaced by its file's content right after its next GET")
     parser.add_argument("--throttle-every", type=int, default=0, metavar="N",
                         help="answer every Nth IAM and EKS request with the service's "
                              "throttling error, as AWS does under load (0: never)")
@@ -270,6 +280,51 @@ def iam_action(headers, body, query_params):
     return action[0] if isinstance(action, list) else action
 
 
+def patch_s3(s3, faults=None, race_dir=None):
+    """S3's bad days (`--faults`, see tests/support/faults.py): throttling (503 SlowDown), a
+    5xx (500 InternalError), a 5xx after the write was done, or AccessDenied; and the object
+    races of `--object-race-dir`."""
+    original = s3.handle_request
+
+    async def handle_request(method, path, headers, body, query_params, *args, **kwargs):
+        what = f"s3:{method} {path}"
+        kind = None
+        if faults is not None:
+            kind = faults.pick(method not in ("GET", "HEAD"), what, body)
+        if kind == "throttle":
+            return s3._error("SlowDown", "Please reduce your request rate.", 503, path)
+        if kind == "error":
+            return s3._error("InternalError",
+                             "We encountered an internal error. Please try again.", 500, path)
+        if kind == "deny":
+            return s3._error("AccessDenied", "Access Denied", 403, path)
+        out = await original(method, path, headers, body, query_params, *args, **kwargs)
+        if kind == "lost" and out[0] < 400:
+            faults.landed(what)
+            return s3._error("InternalError",
+                             "We encountered an internal error. Please try again.", 500, path)
+        if race_dir and method == "GET" and out[0] == 200:
+            raced = os.path.join(race_dir, quote(path.lstrip("/"), safe=""))
+            try:
+                with open(raced, "rb") as f:
+                    data = f.read()
+                os.remove(raced)
+            except FileNotFoundError:
+                data = None
+            if data is not None:
+                # Someone else writes the object right after this read.
+                put = {k: v for k, v in headers.items()
+                       if k.lower() in ("host", "authorization", "x-amz-date")}
+                put["content-type"] = "application/json"
+                written = await original("PUT", path, put, data, {})
+                if written[0] >= 300:
+                    print(f"ministack_launcher: the race on {path} failed: {written}",
+                          file=sys.stderr, flush=True)
+        return out
+
+    s3.handle_request = handle_request
+
+
 def patch_faults(iam, eks, throttle_every=0, faults=None):
     """AWS's bad days on IAM and EKS. `--throttle-every N` answers every Nth request the way
     AWS throttles: IAM (query protocol) 400 `Throttling` in an ErrorResponse, EKS (REST JSON)
@@ -357,8 +412,15 @@ def main():
             sys.exit(f"ministack_launcher: ministack.services.iam.{name} is missing; "
                      "this launcher is written for ministack 1.5.33")
     patch_iam_oidc_provider_actions(iam)
-    if throttle_every > 0 or faults.Faults.active(fault_args):
-        patch_faults(iam, eks, throttle_every, faults.Faults.from_args(fault_args))
+    injected = faults.Faults.from_args(fault_args) if faults.Faults.active(fault_args) else None
+    if throttle_every > 0 or injected is not None:
+        patch_faults(iam, eks, throttle_every, injected)
+    if injected is not None or fault_args.object_race_dir:
+        import ministack.services.s3 as s3
+        if not callable(getattr(s3, "_error", None)):
+            sys.exit("ministack_launcher: ministack.services.s3._error is missing; "
+                     "this launcher is written for ministack 1.5.33")
+        patch_s3(s3, injected, fault_args.object_race_dir)
 
     # ministack's main() parses sys.argv itself (-d/--stop); give it none.
     sys.argv = [sys.argv[0]]

@@ -1,23 +1,37 @@
 //! The remote state scenarios with the state in Azure Blob Storage (Azurite), reached with
 //! the shared key of `AZURE_STORAGE_CONNECTION_STRING`; the lock is a lease on the state blob.
+//! idplan reaches Azurite through `tests/support/azurite_proxy.py`, which brings the shared
+//! faults and a lease race; the tests read Azurite directly.
 
+use base64::Engine;
 use serde_json::Value;
 
-use super::{Remote, Team, ministack};
-use crate::support::azurite::{ACCOUNT, Azurite};
-use crate::support::{Ministack, TestDir};
+use super::{Call, Remote, Team, ministack};
+use crate::support::azurite::{ACCOUNT, Azurite, AzuriteProxy};
+use crate::support::{Faults, Ministack, TestDir};
 
 const CONTAINER: &str = "team-state";
 
 struct Blob {
     azurite: Azurite,
+    proxy: AzuriteProxy,
+    faults: Faults,
+    _dir: TestDir,
 }
 
 impl Blob {
     async fn start() -> Blob {
         let azurite = Azurite::start();
         azurite.create_container(CONTAINER).await;
-        Blob { azurite }
+        let dir = TestDir::new();
+        let faults = Faults::ruled(&dir);
+        let proxy = AzuriteProxy::start(&azurite, &faults.args());
+        Blob {
+            azurite,
+            proxy,
+            faults,
+            _dir: dir,
+        }
     }
 
     async fn get(&self, name: &str) -> Option<Vec<u8>> {
@@ -41,7 +55,7 @@ impl Remote for Blob {
     fn env(&self) -> Vec<(String, String)> {
         vec![(
             "AZURE_STORAGE_CONNECTION_STRING".into(),
-            self.azurite.connection_string(),
+            self.proxy.connection_string(),
         )]
     }
 
@@ -50,20 +64,67 @@ impl Remote for Blob {
         Some(serde_json::from_slice(&bytes).expect("the state is JSON"))
     }
 
-    /// Leased, with idplan's holder metadata set.
-    async fn locked(&self, name: &str) -> bool {
+    /// Leased, with idplan's holder metadata set: the holder's id.
+    async fn lock(&self, name: &str) -> Option<String> {
         let answer = self
             .azurite
             .request("HEAD", &format!("{CONTAINER}/{name}"), &[])
             .await;
+        match answer.status {
+            200 => {}
+            404 => return None,
+            s => panic!("HEAD {name}: {s}"),
+        }
         let header = |h: &str| answer.headers.get(h).and_then(|v| v.to_str().ok());
-        answer.status == 200
-            && header("x-ms-lease-state") == Some("leased")
-            && header("x-ms-meta-idplanlock").is_some()
+        if header("x-ms-lease-state") != Some("leased") {
+            return None;
+        }
+        let holder = base64::engine::general_purpose::STANDARD
+            .decode(header("x-ms-meta-idplanlock")?)
+            .expect("the holder metadata is base64");
+        let lock: Value = serde_json::from_slice(&holder).expect("the holder is JSON");
+        Some(
+            lock["id"]
+                .as_str()
+                .expect("the holder has an id")
+                .to_string(),
+        )
     }
 
     fn stat_prefix(&self) -> &'static str {
         "blob:"
+    }
+
+    fn faults(&self) -> Option<&Faults> {
+        Some(&self.faults)
+    }
+
+    fn call(&self, call: Call, name: &str) -> Option<(String, &'static str)> {
+        let blob =
+            |method: &str, blob: &str| format!("blob:{method} /{ACCOUNT}/{CONTAINER}/{blob}");
+        Some(match call {
+            Call::LockCreate => (
+                format!("{}?comp=lease acquire", blob("PUT", name)),
+                "blob:LeaseBlob",
+            ),
+            Call::LockHolder => (
+                format!("{}?comp=metadata", blob("PUT", name)),
+                "blob:SetBlobMetadata",
+            ),
+            Call::StateRead => (blob("GET", name), "blob:GetBlob"),
+            Call::BackupWrite => (blob("PUT", &format!("{name}.backup")), "blob:PutBlob"),
+            Call::StateWrite => (blob("PUT", name), "blob:PutBlob"),
+            Call::LockRead => return None,
+            Call::LockRelease => (
+                format!("{}?comp=lease release", blob("PUT", name)),
+                "blob:LeaseBlob",
+            ),
+        })
+    }
+
+    /// The proxy breaks the lease and takes it right before the next release.
+    async fn race_lock(&self, name: &str, id: &str, holder: &str) {
+        self.proxy.lease_race(CONTAINER, name, id, holder);
     }
 }
 
@@ -92,7 +153,43 @@ async fn killed_apply_leaves_a_lock_that_unlock_frees() {
 #[tokio::test]
 async fn a_run_whose_lock_was_broken_overwrites_nothing() {
     let (ms, blob) = setup().await;
-    super::broken_lock(&ms, &blob).await;
+    super::broken_lock(&ms, &blob, false).await;
+}
+
+#[tokio::test]
+async fn a_run_whose_lock_was_broken_overwrites_no_existing_state() {
+    let (ms, blob) = setup().await;
+    super::broken_lock(&ms, &blob, true).await;
+}
+
+#[tokio::test]
+async fn a_lost_reply_is_not_another_run() {
+    let (ms, blob) = setup().await;
+    super::lost_replies(&ms, &blob).await;
+}
+
+#[tokio::test]
+async fn throttling_and_5xx_on_each_call_are_retried() {
+    let (ms, blob) = setup().await;
+    super::transient_faults(&ms, &blob).await;
+}
+
+#[tokio::test]
+async fn a_call_that_keeps_failing_is_named_and_writes_nothing() {
+    let (ms, blob) = setup().await;
+    super::failing_calls(&ms, &blob).await;
+}
+
+#[tokio::test]
+async fn a_lock_taken_by_another_run_is_never_removed() {
+    let (ms, blob) = setup().await;
+    super::lock_taken_while_released(&ms, &blob).await;
+}
+
+#[tokio::test]
+async fn unlock_refuses_a_lock_that_changed_under_it() {
+    let (ms, blob) = setup().await;
+    super::unlock_race(&ms, &blob).await;
 }
 
 #[tokio::test]

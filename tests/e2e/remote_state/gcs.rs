@@ -35,8 +35,10 @@ impl Remote for Gcs {
         Some(serde_json::from_str(&text).expect("the state is JSON"))
     }
 
-    async fn locked(&self, name: &str) -> bool {
-        self.fake.object(BUCKET, &format!("{name}.lock")).is_some()
+    async fn lock(&self, name: &str) -> Option<String> {
+        let text = self.fake.object(BUCKET, &format!("{name}.lock"))?;
+        let lock: Value = serde_json::from_str(&text).expect("the lock is JSON");
+        Some(lock["id"].as_str().expect("the lock has an id").to_string())
     }
 
     fn stat_prefix(&self) -> &'static str {
@@ -69,7 +71,7 @@ async fn killed_apply_leaves_a_lock_that_unlock_frees() {
 #[tokio::test]
 async fn a_run_whose_lock_was_broken_overwrites_nothing() {
     let (ms, gcs) = setup().await;
-    super::broken_lock(&ms, &gcs).await;
+    super::broken_lock(&ms, &gcs, false).await;
 }
 
 #[tokio::test]

@@ -3,24 +3,33 @@
 //! `IDPLAN_GCP_ENDPOINT` with a bearer token). fake-gcs-server ignores `ifGenerationMatch` on
 //! deletes (and on media uploads); this fake checks it on every object call, so here every
 //! precondition idplan relies on is checked: the lock created only if absent, the state
-//! written only over the generation read, the lock deleted only at the generation read.
+//! written only over the generation read, the lock deleted only at the generation read. The
+//! fake takes the shared faults, and races an object.
 
 use serde_json::Value;
 
-use super::{Remote, Team, ministack};
-use crate::support::{FakeGoogle, Ministack, TestDir};
+use super::{Call, Remote, ministack};
+use crate::support::{FakeGoogle, Faults, Ministack, TestDir};
 
 const BUCKET: &str = "team-state";
 
 struct Google {
     fake: FakeGoogle,
+    faults: Faults,
+    _dir: TestDir,
 }
 
 impl Google {
     fn start() -> Google {
-        let fake = FakeGoogle::start();
+        let dir = TestDir::new();
+        let faults = Faults::ruled(&dir);
+        let fake = FakeGoogle::start_with(&faults.args());
         fake.seed(serde_json::json!({ "buckets": [{ "name": BUCKET }] }));
-        Google { fake }
+        Google {
+            fake,
+            faults,
+            _dir: dir,
+        }
     }
 
     /// The object calls made on `name` (`METHOD path?query`).
@@ -52,12 +61,40 @@ impl Remote for Google {
         Some(serde_json::from_str(&text).expect("the state is JSON"))
     }
 
-    async fn locked(&self, name: &str) -> bool {
-        self.fake.object(BUCKET, &format!("{name}.lock")).is_some()
+    async fn lock(&self, name: &str) -> Option<String> {
+        let text = self.fake.object(BUCKET, &format!("{name}.lock"))?;
+        let lock: Value = serde_json::from_str(&text).expect("the lock is JSON");
+        Some(lock["id"].as_str().expect("the lock has an id").to_string())
     }
 
     fn stat_prefix(&self) -> &'static str {
         "gcs:"
+    }
+
+    fn faults(&self) -> Option<&Faults> {
+        Some(&self.faults)
+    }
+
+    fn call(&self, call: Call, name: &str) -> Option<(String, &'static str)> {
+        let upload = |object: &str| format!("POST /upload/storage/v1/b/{BUCKET}/o {object}");
+        let object =
+            |method: &str, object: &str| format!("{method} /storage/v1/b/{BUCKET}/o/{object}");
+        let lock = format!("{name}.lock");
+        Some(match call {
+            Call::LockCreate => (upload(&lock), "storage.objects.insert"),
+            Call::LockHolder => return None,
+            Call::StateRead => (object("GET", name), "storage.objects.get"),
+            Call::BackupWrite => (upload(&format!("{name}.backup")), "storage.objects.insert"),
+            Call::StateWrite => (upload(name), "storage.objects.insert"),
+            Call::LockRead => (object("GET", &lock), "storage.objects.get"),
+            Call::LockRelease => (object("DELETE", &lock), "storage.objects.delete"),
+        })
+    }
+
+    /// The fake replaces the lock right after its next read.
+    async fn race_lock(&self, name: &str, _id: &str, holder: &str) {
+        self.fake
+            .object_race(BUCKET, &format!("{name}.lock"), holder);
     }
 }
 
@@ -87,7 +124,7 @@ async fn the_lock_is_refused_while_another_holds_it() {
 #[tokio::test]
 async fn a_state_write_after_another_run_wrote_is_refused() {
     let (ms, google) = setup().await;
-    super::broken_lock(&ms, &google).await;
+    super::broken_lock(&ms, &google, false).await;
 }
 
 /// `state unlock ID` deletes the lock at the generation it read.
@@ -111,81 +148,50 @@ async fn a_killed_apply_s_lock_is_freed_by_unlock() {
 }
 
 /// A run's lock broken and taken by another run right after this run read it back to release
-/// it: the delete at the generation read is refused, the other run's lock stays, and the run
-/// says so; the state it wrote is whole.
+/// it: the delete at the generation read is refused, the other run's lock stays.
 #[tokio::test]
 async fn a_lock_taken_by_another_run_is_never_removed() {
     let (ms, google) = setup().await;
-    let team = Team {
-        ms: &ms,
-        remote: &google,
-    };
-    let name = "stale.json";
-    let lock = format!("{name}.lock");
-    let dir = TestDir::new();
-    dir.write("idplan.yaml", &super::spec(1, Some(&google.url(name))));
-    let theirs = "{\"id\": \"their-lock\", \"who\": \"ci@runner\", \"pid\": 7, \
-                  \"operation\": \"apply\", \"created\": \"2026-01-01T00:00:00Z\"}";
-    // A run reads its lock only to release it, so the race hits exactly that release.
-    google.fake.object_race(BUCKET, &lock, theirs);
-    let out = team.idplan(&dir, &["apply", "--auto-approve"], &[]);
-    // The apply is done; the lock not released is a warning naming why.
-    out.assert_code(0).assert_stderr_contains(&format!(
-        "warning: the lock of state gs://{BUCKET}/{name} was not released: this run's lock of \
-         state gs://{BUCKET}/{name} was broken and taken by another run while this run \
-         released it; that run's lock was left in place"
-    ));
-    let held = google
-        .fake
-        .object(BUCKET, &lock)
-        .expect("their lock is kept");
-    assert!(held.contains("their-lock"), "{held}");
+    super::lock_taken_while_released(&ms, &google).await;
     let deletes: Vec<String> = google
-        .calls_on(&lock)
+        .calls_on("stale.json.lock")
         .into_iter()
         .filter(|c| c.starts_with("DELETE "))
         .collect();
     assert_eq!(deletes.len(), 1, "{deletes:?}");
     assert!(deletes[0].contains("ifGenerationMatch="), "{deletes:?}");
-    let state = google.state(name).await.expect("the state was written");
-    assert_eq!(super::addresses(&state), super::resources(1));
-
-    // Their lock refuses the next run, naming them.
-    team.idplan(&dir, &["plan"], &[])
-        .assert_code(1)
-        .assert_stderr_contains("lock their-lock: ci@runner pid 7, `idplan apply`");
 }
 
 /// `state unlock ID` finds the lock `ID`, but another run takes the lock between that read and
 /// the delete: the delete at the generation read is refused, nothing unlocked.
 #[tokio::test]
 async fn unlock_refuses_a_lock_that_changed_under_it() {
-    let google = Google::start();
-    let lock = |id: &str| {
-        format!(
-            "{{\"id\": \"{id}\", \"who\": \"ci@runner\", \"pid\": 7, \"operation\": \"apply\", \
-             \"created\": \"2026-01-01T00:00:00Z\"}}"
-        )
-    };
-    google.fake.call(
-        "POST",
-        &format!("/_fake/object?bucket={BUCKET}&name=race.json.lock"),
-        Some(&serde_json::json!({ "data": lock("crashed-lock") })),
-    );
-    google
-        .fake
-        .object_race(BUCKET, "race.json.lock", &lock("new-lock"));
-    let dir = TestDir::new();
-    let url = google.url("race.json");
-    dir.idplan_gcp(
-        &google.fake,
-        &["state", "unlock", "crashed-lock", "--state", &url],
-    )
-    .assert_code(1)
-    .assert_stderr_contains(&format!(
-        "the lock of state {url} changed while it was being unlocked"
-    ))
-    .assert_stderr_contains("nothing was unlocked");
-    let held = google.fake.object(BUCKET, "race.json.lock").unwrap();
-    assert!(held.contains("new-lock"), "{held}");
+    let (ms, google) = setup().await;
+    super::unlock_race(&ms, &google).await;
+}
+
+/// The state is written with `ifGenerationMatch` on an existing state's generation: a run
+/// whose lock was broken while another run wrote over it is refused.
+#[tokio::test]
+async fn a_write_over_an_existing_state_after_another_run_wrote_is_refused() {
+    let (ms, google) = setup().await;
+    super::broken_lock(&ms, &google, true).await;
+}
+
+#[tokio::test]
+async fn a_lost_reply_is_not_another_run() {
+    let (ms, google) = setup().await;
+    super::lost_replies(&ms, &google).await;
+}
+
+#[tokio::test]
+async fn throttling_and_5xx_on_each_call_are_retried() {
+    let (ms, google) = setup().await;
+    super::transient_faults(&ms, &google).await;
+}
+
+#[tokio::test]
+async fn a_call_that_keeps_failing_is_named_and_writes_nothing() {
+    let (ms, google) = setup().await;
+    super::failing_calls(&ms, &google).await;
 }

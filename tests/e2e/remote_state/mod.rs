@@ -9,7 +9,15 @@
 //! - two applies at once: the second is refused naming the holder, the state intact;
 //! - an apply killed with SIGKILL while it holds the lock: the next run names the lock,
 //!   `state unlock ID` frees it (a wrong id is refused), then apply converges;
-//! - a run whose lock was broken while another run wrote: its write is refused, nothing lost;
+//! - a run whose lock was broken while another run wrote: its write is refused, nothing lost,
+//!   over no state and over an existing one;
+//! - a lost reply on the lock's create, on every state write and on the lock's release: the
+//!   run succeeds, the state whole, no lock left;
+//! - throttling and a 5xx on each storage call, once: retried, the runs succeed; on every
+//!   attempt: an error naming the call, the state as it was, no lock left behind by a failed
+//!   acquisition;
+//! - a lock broken and taken by another run between the read and the removal (the release,
+//!   and `state unlock`): the other run's lock survives;
 //! - `state migrate` of a local state, then a plan from a clean directory shows no changes; a
 //!   state of another lineage is refused.
 
@@ -23,9 +31,37 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Ministack, Output, TestDir, control_planes, namespaces, run};
+use crate::support::{Faults, Ministack, Output, TestDir, control_planes, namespaces, run};
 
 const CLUSTER: &str = "spaces-team";
+
+/// A storage call idplan makes on a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// The lock's create (S3, GCS) or the lease's acquisition (Azure).
+    LockCreate,
+    /// Azure: the holder metadata set on the leased blob.
+    LockHolder,
+    StateRead,
+    BackupWrite,
+    StateWrite,
+    /// S3, GCS: the lock read back before it is removed.
+    LockRead,
+    /// The lock's removal (S3, GCS) or the lease's release (Azure).
+    LockRelease,
+}
+
+impl Call {
+    const ALL: [Call; 7] = [
+        Call::LockCreate,
+        Call::LockHolder,
+        Call::StateRead,
+        Call::BackupWrite,
+        Call::StateWrite,
+        Call::LockRead,
+        Call::LockRelease,
+    ];
+}
 
 /// A storage holding the state in the tests: its URLs, the environment idplan needs to reach
 /// it, and what it holds.
@@ -36,19 +72,45 @@ pub trait Remote {
     fn env(&self) -> Vec<(String, String)>;
     /// The state `name` as the storage holds it, if any.
     async fn state(&self, name: &str) -> Option<Value>;
+    /// The id of the lock of the state `name` (in the lock object, or the leased blob's holder
+    /// metadata); `None` when it is not locked. Any other failure of the storage panics.
+    async fn lock(&self, name: &str) -> Option<String>;
     /// Whether the state `name` is locked.
-    async fn locked(&self, name: &str) -> bool;
+    async fn locked(&self, name: &str) -> bool {
+        self.lock(name).await.is_some()
+    }
     /// The prefix the storage's calls are counted under in `IDPLAN_STATS`.
     fn stat_prefix(&self) -> &'static str;
+    /// The storage peer's faults, when it takes them.
+    fn faults(&self) -> Option<&Faults> {
+        None
+    }
+    /// `call` on the state `name` as the storage peer describes it in its fault log, and the
+    /// API idplan names when it fails; `None` when this storage makes no such call.
+    fn call(&self, _call: Call, _name: &str) -> Option<(String, &'static str)> {
+        None
+    }
+    /// Between this run's read of the lock of `name` and its removal (S3, GCS: right after
+    /// the next read of the lock; Azure: right before the next lease release), another run
+    /// breaks it and takes it: lock `id`, holding `holder` (a lock's JSON).
+    async fn race_lock(&self, _name: &str, _id: &str, _holder: &str) {
+        panic!("this storage cannot race a lock");
+    }
 }
 
 /// One pod-identity space with `n` control planes (enough resources that an apply holds the
 /// lock for a while), `state:` in the spec when given.
 fn spec(n: usize, state: Option<&str>) -> String {
-    let planes = control_planes(namespaces(0..n));
+    spec_of("team", 0, n, state)
+}
+
+/// As [`spec`], for the space `space` with the control planes `first..first + n`: states
+/// that must not share a space or a control plane.
+fn spec_of(space: &str, first: usize, n: usize, state: Option<&str>) -> String {
+    let planes = control_planes(namespaces(first..first + n));
     let state = state.map(|s| format!("state: {s}\n")).unwrap_or_default();
     format!(
-        "version: 1\n{state}spaces:\n  - name: team\n{planes}    aws:\n      region: us-east-1\n      cluster: {CLUSTER}\n      mode: pod-identity\n    components:\n      backup: {{ bucket: acme-backup }}\n      billing: {{ bucket: acme-billing }}\n"
+        "version: 1\n{state}spaces:\n  - name: {space}\n{planes}    aws:\n      region: us-east-1\n      cluster: {CLUSTER}\n      mode: pod-identity\n    components:\n      backup: {{ bucket: acme-backup }}\n      billing: {{ bucket: acme-billing }}\n"
     )
 }
 
@@ -109,6 +171,18 @@ impl<R: Remote> Team<'_, R> {
             assert!(Instant::now() < deadline, "idplan never called ministack");
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+    }
+
+    /// Starts an apply in `dir` with the spaces' cloud frozen, so that it takes the lock of
+    /// `name` and then waits on its first cloud read; once it holds the lock, sends it
+    /// `signal` (`STOP`, `KILL`) and lets the cloud go on.
+    async fn apply_holding_lock(&self, dir: &TestDir, name: &str, signal_to: &str) -> Child {
+        self.ms.signal("STOP");
+        let mut child = self.spawn(dir, &["apply", "--auto-approve"], &[]);
+        self.wait_locked(name, &mut child).await;
+        signal(&child, signal_to);
+        self.ms.signal("CONT");
+        child
     }
 
     async fn state(&self, name: &str) -> Value {
@@ -214,12 +288,8 @@ pub async fn two_applies_at_once<R: Remote>(ms: &Ministack, remote: &R) {
     let (a, b) = (TestDir::new(), TestDir::new());
     a.write("idplan.yaml", &spec(12, Some(&url)));
     b.write("idplan.yaml", &spec(12, Some(&url)));
-    // The spaces' cloud frozen: the first apply takes the lock and waits on its first read.
-    ms.signal("STOP");
-    let mut first = team.spawn(&a, &["apply", "--auto-approve"], &[]);
-    team.wait_locked(name, &mut first).await;
-    signal(&first, "STOP");
-    ms.signal("CONT");
+    // The first apply holds the lock, stopped.
+    let first = team.apply_holding_lock(&a, name, "STOP").await;
     let refused = team.idplan(&b, &["apply", "--auto-approve"], &[]);
     refused
         .assert_code(1)
@@ -248,13 +318,7 @@ pub async fn killed_apply<R: Remote>(ms: &Ministack, remote: &R) {
     let name = "killed.json";
     let dir = TestDir::new();
     dir.write("idplan.yaml", &spec(12, Some(&remote.url(name))));
-    // The spaces' cloud frozen: the apply takes the lock and waits on its first read.
-    ms.signal("STOP");
-    let mut crashed = team.spawn(&dir, &["apply", "--auto-approve"], &[]);
-    team.wait_locked(name, &mut crashed).await;
-    signal(&crashed, "KILL");
-    ms.signal("CONT");
-    finish(crashed);
+    finish(team.apply_holding_lock(&dir, name, "KILL").await);
     assert!(remote.locked(name).await, "the lock outlives a killed run");
 
     let refused = team.idplan(&dir, &["plan"], &[]);
@@ -282,12 +346,27 @@ pub async fn killed_apply<R: Remote>(ms: &Ministack, remote: &R) {
 /// other run's state stays whole. The spaces' cloud is frozen while the first run takes the
 /// lock, so that run holds the lock with all its work, and every state write, still ahead; it
 /// is stopped only once it waits on the cloud, so it has read the state before the break.
-pub async fn broken_lock<R: Remote>(ms: &Ministack, remote: &R) {
+/// With `existing`, a state is there before (another run applied fewer control planes): the
+/// stale run's write is conditional on the version it read, not create-if-absent.
+pub async fn broken_lock<R: Remote>(ms: &Ministack, remote: &R, existing: bool) {
     let team = Team { ms, remote };
-    let name = "broken.json";
+    let name = match existing {
+        true => "broken-existing.json",
+        false => "broken.json",
+    };
     let (a, b) = (TestDir::new(), TestDir::new());
     a.write("idplan.yaml", &spec(12, Some(&remote.url(name))));
     b.write("idplan.yaml", &spec(12, Some(&remote.url(name))));
+    let before = match existing {
+        true => {
+            b.write("idplan.yaml", &spec(2, Some(&remote.url(name))));
+            team.idplan(&b, &["apply", "--auto-approve"], &[])
+                .assert_code(0);
+            b.write("idplan.yaml", &spec(12, Some(&remote.url(name))));
+            Some(team.state(name).await)
+        }
+        false => None,
+    };
     ms.signal("STOP");
     let mut stale = team.spawn(&a, &["apply", "--auto-approve"], &[]);
     team.wait_locked(name, &mut stale).await;
@@ -295,7 +374,7 @@ pub async fn broken_lock<R: Remote>(ms: &Ministack, remote: &R) {
     team.wait_on_cloud(&mut stale).await;
     signal(&stale, "STOP");
     ms.signal("CONT");
-    assert!(remote.state(name).await.is_none(), "nothing written yet");
+    assert_eq!(remote.state(name).await, before, "nothing written yet");
     let refused = team.idplan(&b, &["plan"], &[]);
     refused.assert_code(1);
     team.idplan(&b, &["state", "unlock", &lock_id(&refused)], &[])
@@ -304,6 +383,9 @@ pub async fn broken_lock<R: Remote>(ms: &Ministack, remote: &R) {
         .assert_code(0);
     let written = team.state(name).await;
     assert_eq!(addresses(&written), resources(12));
+    if let Some(before) = &before {
+        assert!(written["serial"].as_u64() > before["serial"].as_u64());
+    }
     signal(&stale, "CONT");
     finish(stale)
         .assert_code(1)
@@ -348,6 +430,257 @@ pub async fn migrate<R: Remote>(ms: &Ministack, remote: &R) {
         .assert_code(1)
         .assert_stderr_contains("holds a state of another lineage");
     assert_eq!(team.state(name).await, moved, "nothing overwritten");
+}
+
+/// The storage peer's faults of `remote`.
+#[track_caller]
+fn faults_of<R: Remote>(remote: &R) -> &Faults {
+    remote
+        .faults()
+        .expect("this scenario needs a storage peer that takes faults")
+}
+
+/// The descriptions of `calls` on the state `name`, as the storage peer logs them (the calls
+/// this storage makes).
+fn described<R: Remote>(remote: &R, name: &str, calls: &[Call]) -> Vec<String> {
+    calls
+        .iter()
+        .filter_map(|call| remote.call(*call, name))
+        .map(|(request, _)| request)
+        .collect()
+}
+
+/// The SDKs and idplan's transport retry inside, so a write whose reply was lost is sent again
+/// and finds its own work: the lock's create (and its holder), every state write (the first,
+/// over no state, and the ones over an existing state) and the lock's release lose their
+/// first reply. Every run succeeds, the state is whole, no lock is left.
+pub async fn lost_replies<R: Remote>(ms: &Ministack, remote: &R) {
+    let team = Team { ms, remote };
+    let faults = faults_of(remote);
+    let name = "lost.json";
+    let url = remote.url(name);
+    let calls = [
+        Call::LockCreate,
+        Call::LockHolder,
+        Call::StateWrite,
+        Call::LockRelease,
+    ];
+    faults.on_requests(&described(remote, name, &calls), &["lost"], true);
+    let dir = TestDir::new();
+    for (n, added) in [(2, 8), (4, 4)] {
+        dir.write("idplan.yaml", &spec(n, Some(&url)));
+        let out = team.idplan(&dir, &["apply", "--auto-approve"], &[]);
+        out.assert_code(0)
+            .assert_stdout_contains(&format!("Apply complete! Resources: {added} added"));
+        assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+        assert_eq!(addresses(&team.state(name).await), resources(n));
+        assert_eq!(remote.lock(name).await, None, "no lock left");
+    }
+    team.idplan(&dir, &["plan", "--detailed-exitcode"], &[])
+        .assert_code(0)
+        .assert_stdout_contains("No changes.");
+    assert_eq!(remote.lock(name).await, None, "no lock left");
+    faults.off();
+
+    let fired = faults.fired();
+    let lost = |call: Call| {
+        let (request, _) = remote.call(call, name).unwrap();
+        fired
+            .iter()
+            .filter(|(kind, r)| kind == "lost" && *r == request)
+            .count()
+    };
+    for call in calls {
+        if remote.call(call, name).is_some() {
+            assert!(lost(call) > 0, "no lost reply on {call:?}: {fired:?}");
+        }
+    }
+    // Every state write lost its first reply, the first one (over no state) included (on
+    // Azure, the empty blob the first lock creates is one more such write).
+    let serial = team.state(name).await["serial"].as_u64().unwrap() as usize;
+    assert!(
+        lost(Call::StateWrite) >= serial,
+        "{serial} writes: {fired:?}"
+    );
+    eprintln!("lost replies: {} ({serial} state writes)", fired.len());
+}
+
+/// Throttling, then a 5xx, once on each storage call (each retry goes through): every run
+/// succeeds, the state is whole, no lock is left.
+pub async fn transient_faults<R: Remote>(ms: &Ministack, remote: &R) {
+    let team = Team { ms, remote };
+    let faults = faults_of(remote);
+    let name = "faulty.json";
+    let url = remote.url(name);
+    let calls = described(remote, name, &Call::ALL);
+    let dir = TestDir::new();
+    for (kind, n) in [("throttle", 2), ("error", 3)] {
+        faults.on_requests(&calls, &[kind], true);
+        dir.write("idplan.yaml", &spec(n, Some(&url)));
+        team.idplan(&dir, &["apply", "--auto-approve"], &[])
+            .assert_code(0);
+        team.idplan(&dir, &["plan", "--detailed-exitcode"], &[])
+            .assert_code(0)
+            .assert_stdout_contains("No changes.");
+        faults.off();
+        assert_eq!(addresses(&team.state(name).await), resources(n));
+        assert_eq!(remote.lock(name).await, None, "no lock left");
+    }
+    let fired = faults.fired();
+    for request in &calls {
+        for kind in ["throttle", "error"] {
+            assert!(
+                fired.iter().any(|(k, r)| k == kind && r == request),
+                "no {kind} on {request}: {fired:?}"
+            );
+        }
+    }
+}
+
+/// A 5xx on every attempt of one storage call, for each call (each on a state of its own,
+/// the runs at once): the run fails naming the call (or, for the lock's read and removal
+/// after the work was done, warns naming it and how to unlock), the state stays as it was,
+/// whole, and a failed acquisition leaves no lock behind.
+pub async fn failing_calls<R: Remote>(ms: &Ministack, remote: &R) {
+    let team = Team { ms, remote };
+    let faults = faults_of(remote);
+    let calls: Vec<Call> = Call::ALL
+        .into_iter()
+        .filter(|call| remote.call(*call, "x").is_some())
+        .collect();
+    let name = |call: Call| format!("failing-{call:?}.json").to_lowercase();
+    let dirs: Vec<TestDir> = calls.iter().map(|_| TestDir::new()).collect();
+    let mut before = Vec::new();
+    // A space of its own per state: the runs go at once on the one cloud.
+    for (i, (call, dir)) in calls.iter().zip(&dirs).enumerate() {
+        let (space, url) = (format!("f{i}"), remote.url(&name(*call)));
+        dir.write("idplan.yaml", &spec_of(&space, 10 * i, 1, Some(&url)));
+        team.idplan(dir, &["apply", "--auto-approve"], &[])
+            .assert_code(0);
+        before.push(team.state(&name(*call)).await);
+        dir.write("idplan.yaml", &spec_of(&space, 10 * i, 2, Some(&url)));
+    }
+    let requests: Vec<String> = calls
+        .iter()
+        .map(|call| remote.call(*call, &name(*call)).unwrap().0)
+        .collect();
+    faults.on_requests(&requests, &["error"], false);
+    let apply = ["apply", "--auto-approve"];
+    let commands: Vec<Command> = dirs
+        .iter()
+        .map(|dir| team.command(dir, &apply, &[]))
+        .collect();
+    let outs: Vec<Output> = std::thread::scope(|scope| {
+        let runs: Vec<_> = commands
+            .into_iter()
+            .map(|cmd| scope.spawn(move || run(cmd, &apply)))
+            .collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    faults.off();
+    for ((call, out), before) in calls.iter().zip(&outs).zip(&before) {
+        let (request, api) = remote.call(*call, &name(*call)).unwrap();
+        assert!(
+            faults.fired().iter().any(|(_, r)| *r == request),
+            "{call:?}: no fault fired on {request}"
+        );
+        let state = team.state(&name(*call)).await;
+        let failed = format!("{}: {api} failed", remote.url(&name(*call)));
+        match call {
+            Call::LockRead | Call::LockRelease => {
+                // The work is done and recorded; the lock could not be removed.
+                out.assert_code(0)
+                    .assert_stderr_contains("was not released")
+                    .assert_stderr_contains(&failed)
+                    .assert_stderr_contains("idplan state unlock");
+                assert_eq!(addresses(&state), resources(2), "{call:?}");
+                let id = remote.lock(&name(*call)).await.expect("the lock is left");
+                assert!(out.stderr.contains(&id), "{call:?}: {}", out.stderr);
+                team.idplan(
+                    &dirs[0],
+                    &["state", "unlock", &id, "--state", &remote.url(&name(*call))],
+                    &[],
+                )
+                .assert_code(0);
+            }
+            _ => {
+                out.assert_code(1).assert_stderr_contains(&failed);
+                // A state write that failed leaves the state as it was, whole.
+                assert_eq!(&state, before, "{call:?}");
+            }
+        }
+        assert_eq!(
+            remote.lock(&name(*call)).await,
+            None,
+            "{call:?}: no lock left"
+        );
+    }
+}
+
+/// Their lock, as another idplan run writes it.
+fn their_lock(id: &str) -> String {
+    format!(
+        "{{\"id\": \"{id}\", \"who\": \"ci@runner\", \"pid\": 7, \"operation\": \"apply\", \
+         \"created\": \"2026-01-01T00:00:00Z\"}}"
+    )
+}
+
+/// The lock id of the other run in the races (a UUID: Azure lease ids are).
+const THEIRS: &str = "0b5e7c1a-9d2f-4e6b-8a31-5c4d3e2f1a00";
+
+/// A run's lock broken and taken by another run between this run's read of it and its
+/// removal: the other run's lock is never removed, the run says so, and its state is whole.
+pub async fn lock_taken_while_released<R: Remote>(ms: &Ministack, remote: &R) {
+    let team = Team { ms, remote };
+    let name = "stale.json";
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(1, Some(&remote.url(name))));
+    remote.race_lock(name, THEIRS, &their_lock(THEIRS)).await;
+    let out = team.idplan(&dir, &["apply", "--auto-approve"], &[]);
+    // The apply is done; the lock not released is a warning naming why.
+    out.assert_code(0)
+        .assert_stderr_contains(&format!(
+            "warning: the lock of state {} was not released: this run's lock of state {} was \
+             broken",
+            remote.url(name),
+            remote.url(name)
+        ))
+        .assert_stderr_contains("left in place");
+    assert_eq!(
+        remote.lock(name).await.as_deref(),
+        Some(THEIRS),
+        "their lock is kept"
+    );
+    assert_eq!(addresses(&team.state(name).await), resources(1));
+    // Their lock refuses the next run, naming them.
+    team.idplan(&dir, &["plan"], &[])
+        .assert_code(1)
+        .assert_stderr_contains(&format!("lock {THEIRS}: ci@runner pid 7, `idplan apply`"));
+}
+
+/// `state unlock ID` reads the lock `ID` of a crashed run, but another run breaks it and takes
+/// it before the removal: nothing is unlocked, the other run's lock is kept.
+pub async fn unlock_race<R: Remote>(ms: &Ministack, remote: &R) {
+    let team = Team { ms, remote };
+    let name = "unlock-race.json";
+    let url = remote.url(name);
+    let dir = TestDir::new();
+    dir.write("idplan.yaml", &spec(12, Some(&url)));
+    // A run killed while it holds the lock.
+    finish(team.apply_holding_lock(&dir, name, "KILL").await);
+    let crashed_id = remote.lock(name).await.expect("the crashed run's lock");
+    remote.race_lock(name, THEIRS, &their_lock(THEIRS)).await;
+    team.idplan(&dir, &["state", "unlock", &crashed_id], &[])
+        .assert_code(1)
+        .assert_stderr_contains(&format!(
+            "the lock of state {url} changed while it was being unlocked"
+        ))
+        .assert_stderr_contains("nothing was unlocked");
+    assert_eq!(
+        remote.lock(name).await.as_deref(),
+        Some(THEIRS),
+        "their lock is kept"
+    );
 }
 
 /// A ministack with the cluster of [`spec`].

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use idplan::state::azblob::SharedKey;
 use reqwest::header::HeaderMap;
 
-use super::peer::{Launch, Peer};
+use super::peer::{Launch, Peer, http};
 use super::repo_root;
 
 const INSTALL_HINT: &str = "Azurite is not installed: run scripts/install-test-deps.sh";
@@ -21,6 +21,7 @@ pub const KEY: &str =
 pub struct Azurite {
     /// `http://127.0.0.1:<port>/devstoreaccount1`: the account's blob endpoint.
     pub blob_endpoint: String,
+    pub port: u16,
     http: reqwest::Client,
     key: SharedKey,
     _peer: Peer,
@@ -61,18 +62,16 @@ impl Azurite {
         });
         Azurite {
             blob_endpoint: format!("{}/{ACCOUNT}", peer.endpoint),
-            http: reqwest::Client::new(),
+            port: peer.port,
+            // A connection each: Node closes an idle one after 5 s, and a pooled connection
+            // closed under the client fails its next request.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
             key: SharedKey::new(ACCOUNT, KEY).unwrap(),
             _peer: peer,
         }
-    }
-
-    /// The connection string idplan reads from `AZURE_STORAGE_CONNECTION_STRING`.
-    pub fn connection_string(&self) -> String {
-        format!(
-            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={};",
-            self.blob_endpoint
-        )
     }
 
     /// A signed request to `path` (below the account) of the blob service.
@@ -111,6 +110,76 @@ impl Azurite {
             201,
             "creating container {name}: {}",
             String::from_utf8_lossy(&answer.body)
+        );
+    }
+}
+
+fn connection_string(blob_endpoint: &str) -> String {
+    format!(
+        "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={blob_endpoint};"
+    )
+}
+
+/// `tests/support/azurite_proxy.py` in front of an [`Azurite`]: the shared faults
+/// (`Faults::args`) on the blob API, and a lease race.
+pub struct AzuriteProxy {
+    /// `http://127.0.0.1:<port>/devstoreaccount1`: the account's blob endpoint, proxied.
+    pub blob_endpoint: String,
+    port: u16,
+    _peer: Peer,
+}
+
+impl AzuriteProxy {
+    #[track_caller]
+    pub fn start(azurite: &Azurite, args: &[&str]) -> AzuriteProxy {
+        let upstream = azurite.port.to_string();
+        let command = |port: u16, _: &std::path::Path| {
+            let mut cmd = Command::new("python3");
+            cmd.arg("tests/support/azurite_proxy.py")
+                .args(["--port", &port.to_string(), "--upstream", &upstream])
+                .arg("--exit-with-parent")
+                .args(args);
+            cmd
+        };
+        let peer = Peer::start(&Launch {
+            name: "azurite-proxy",
+            command: &command,
+            health: "/_proxy/health",
+            healthy: |status, _| status == 200,
+            install_hint: "python3 is needed for the Azurite proxy: install it (apt-get install \
+                           python3)",
+        });
+        AzuriteProxy {
+            blob_endpoint: format!("{}/{ACCOUNT}", peer.endpoint),
+            port: peer.port,
+            _peer: peer,
+        }
+    }
+
+    /// The connection string through the proxy.
+    pub fn connection_string(&self) -> String {
+        connection_string(&self.blob_endpoint)
+    }
+
+    /// Right before the next lease release of `container/blob`, another run breaks the lease
+    /// and takes it with the id `lease`, its holder metadata `holder`.
+    #[track_caller]
+    pub fn lease_race(&self, container: &str, blob: &str, lease: &str, holder: &str) {
+        let body = serde_json::json!({
+            "blob": format!("/{ACCOUNT}/{container}/{blob}"),
+            "lease": lease,
+            "holder": holder,
+        });
+        let answer = http(
+            self.port,
+            "POST",
+            "/_proxy/lease-race",
+            &[("Content-Type", "application/json")],
+            &body.to_string(),
+        );
+        assert!(
+            matches!(answer, Some((200, _))),
+            "arming the lease race: {answer:?}"
         );
     }
 }

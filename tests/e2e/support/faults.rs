@@ -99,6 +99,29 @@ impl Faults {
         faults
     }
 
+    /// Faults on every API request that the rule of [`Faults::on_requests`] lets through, none
+    /// before: a peer whose faults a test moves from call to call.
+    pub fn ruled(dir: &TestDir) -> Faults {
+        Faults::rate(dir, 1.0, 0)
+    }
+
+    /// From now on, faults of `kinds` fire on the requests whose whole description (as the
+    /// peer logs it) is one of `requests`; with `once`, each request (description and body)
+    /// once, so that its retry goes through, else on every attempt.
+    pub fn on_requests(&self, requests: &[String], kinds: &[&str], once: bool) {
+        let pattern = requests
+            .iter()
+            .map(|r| python_re_escape(r))
+            .collect::<Vec<_>>()
+            .join("|");
+        let rule = serde_json::json!({
+            "match": format!("^({pattern})$"),
+            "kinds": kinds,
+            "once": once,
+        });
+        std::fs::write(&self.switch, rule.to_string()).expect("writing the fault switch");
+    }
+
     /// The peer's command-line arguments.
     pub fn args(&self) -> Vec<&str> {
         self.args.iter().map(String::as_str).collect()
@@ -160,4 +183,16 @@ impl Faults {
         );
         counts
     }
+}
+
+/// `text` as a Python regular expression that matches it literally.
+fn python_re_escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if "\\.^$*+?{}[]|()".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
