@@ -108,6 +108,7 @@ impl PlanInputs {
             state: self.state.state.clone(),
             lock_timeout: self.run.lock_timeout,
             parallelism: self.run.parallelism.get(),
+            additive_only: false,
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct Inputs {
     pub lock_timeout: Duration,
     /// How many cloud calls may be in flight at once.
     pub parallelism: usize,
+    /// `--additive-only`: mark what is applied without a review and what waits.
+    pub additive_only: bool,
 }
 
 /// Where the state is: `--state` or `IDPLAN_STATE` (`explicit`), else the spec's `state:`,

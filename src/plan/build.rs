@@ -202,6 +202,8 @@ fn decide(
             reason,
             deposed: None,
             destroys_first: false,
+            additive: None,
+            withheld_because: None,
         });
     };
 
@@ -220,6 +222,8 @@ fn decide(
         reason: None,
         deposed: None,
         destroys_first: false,
+        additive: None,
+        withheld_because: None,
     };
     let Some(actual) = actual else {
         let created = item

@@ -3,6 +3,7 @@
 //! A plan is also the saved plan file and the `--format json` output: one document, so what a
 //! reviewer read is exactly what `apply PLANFILE` does.
 
+pub mod additive;
 mod build;
 pub mod render;
 
@@ -69,6 +70,13 @@ pub struct ResourceChange {
     /// both, so the old one is deleted first.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub destroys_first: bool,
+    /// In a plan made with `--additive-only`: whether the change only gives control planes
+    /// what the spec grants, and is applied without a review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additive: Option<bool>,
+    /// Why a change that is not additive waits for a reviewed apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld_because: Option<String>,
 }
 
 /// The deletion of a deposed object.
@@ -251,6 +259,10 @@ pub struct Plan {
     /// them once it finished without a failure.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aws_modes: BTreeMap<String, crate::state::AwsModes>,
+    /// Made with `--additive-only`: each change says whether it is applied without a review
+    /// (`additive`), and `apply` of this plan applies only those.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub additive_only: bool,
 }
 
 /// A remark of the plan, not a change: shown above the changes, saved with the plan.
@@ -340,7 +352,38 @@ impl Plan {
             control_planes: BTreeMap::new(),
             notes: Vec::new(),
             aws_modes: BTreeMap::new(),
+            additive_only: false,
         }
+    }
+
+    /// The changes a plan made with `--additive-only` applies without a review, as a plan of
+    /// their own.
+    pub fn additive_part(&self) -> Plan {
+        let changes = self
+            .resource_changes
+            .iter()
+            .filter(|c| c.additive != Some(false))
+            .cloned()
+            .collect();
+        Plan {
+            discovered: self.discovered.clone(),
+            control_planes: self.control_planes.clone(),
+            notes: self.notes.clone(),
+            aws_modes: self.aws_modes.clone(),
+            ..Plan::new(
+                self.lineage.clone(),
+                self.serial,
+                self.spec_hash.clone(),
+                changes,
+            )
+        }
+    }
+
+    /// The changes that wait for a reviewed apply.
+    pub fn withheld(&self) -> impl Iterator<Item = &ResourceChange> {
+        self.resource_changes
+            .iter()
+            .filter(|c| c.additive == Some(false))
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

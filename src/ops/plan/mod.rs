@@ -41,7 +41,15 @@ pub struct Opened {
 /// of the state lock.
 pub async fn make(inputs: &Inputs, command: &str) -> Result<Planned> {
     let opened = open(inputs, command).await?;
-    let plan = decide(&opened, inputs.parallelism).await?;
+    let mut plan = decide(&opened, inputs.parallelism).await?;
+    if inputs.additive_only {
+        let switching = crate::recipe::aws::switch::switches(&opened.spec, opened.state.state())
+            .into_iter()
+            .filter(|(_, s)| !matches!(s, crate::recipe::aws::Switch::None(_)))
+            .map(|(space, _)| space)
+            .collect();
+        crate::plan::additive::classify(&mut plan, opened.state.state(), &switching);
+    }
     Ok(Planned {
         state: opened.state,
         clouds: opened.clouds,

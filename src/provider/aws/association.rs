@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 use super::{AwsDriver, AwsKind, AwsKindDef, attrs, cloud_error, region};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Location, Resource};
-use crate::kind::{Facts, KindDef, Owner};
+use crate::kind::{Facts, KindDef, Owner, Proposed};
 use crate::provider::tags::{self, Tags};
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
 use crate::recipe::aws::check_association_quota;
@@ -409,6 +409,12 @@ impl KindDef for Association {
 
     fn conflict_fix(&self) -> &'static str {
         "a host namespace belongs to one space: list it in one of them"
+    }
+
+    /// A new association binds a control plane's service account to the role the spec
+    /// grants it; a changed one points it elsewhere.
+    fn additive(&self, change: Proposed<'_>) -> bool {
+        matches!(change, Proposed::Create { .. })
     }
 }
 
