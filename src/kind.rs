@@ -105,6 +105,14 @@ pub trait KindDef: Sync {
         false
     }
 
+    /// For an update that is not additive: attributes that keep everything `before` grants
+    /// and add what `after` adds (a trust that gains the new control planes and keeps those
+    /// that left), applied without a review while the rest waits. `None` when there are none.
+    fn additive_part(&self, before: &Value, after: &Value) -> Option<Value> {
+        let _ = (before, after);
+        None
+    }
+
     /// What to do when two addresses want one cloud object of this kind.
     fn conflict_fix(&self) -> &'static str {
         "give one of them another `name`"

@@ -28,6 +28,7 @@ fn change(kind: Kind, component: ComponentKind, action: Action, on: &[&Address])
         destroys_first: false,
         additive: None,
         withheld_because: None,
+        additive_after: None,
     }
 }
 

@@ -28,6 +28,12 @@ pub fn classify(plan: &mut Plan, state: &State, switching: &BTreeSet<String>) {
     for change in &mut plan.resource_changes {
         let reason = withheld_because(change, state, switching);
         change.additive = Some(reason.is_none());
+        if reason.is_some()
+            && change.action == Action::Update
+            && let (Some(before), Some(after)) = (&change.before, &change.after)
+        {
+            change.additive_after = change.kind.def().additive_part(before, after);
+        }
         change.withheld_because = reason;
     }
     loop {
@@ -40,11 +46,13 @@ pub fn classify(plan: &mut Plan, state: &State, switching: &BTreeSet<String>) {
             .collect();
         let mut more = false;
         for change in &mut plan.resource_changes {
-            if change.additive != Some(true) || change.action == Action::NoOp {
+            let applied = change.additive == Some(true) || change.additive_after.is_some();
+            if !applied || change.action == Action::NoOp {
                 continue;
             }
             if let Some(dep) = change.depends_on.iter().find(|d| waiting.contains(*d)) {
                 change.additive = Some(false);
+                change.additive_after = None;
                 change.withheld_because =
                     Some(format!("it needs {dep}, which waits for a reviewed apply"));
                 more = true;
@@ -164,6 +172,14 @@ pub fn withheld_lines(plan: &Plan, most: usize) -> Vec<String> {
                     .entry(change.kind.facts().noun)
                     .or_default() += 1;
             }
+            _ if change.additive_after.is_some() => lines.push(format!(
+                "{}: gives the new control planes access now; {}: that part waits",
+                change.address,
+                change
+                    .withheld_because
+                    .as_deref()
+                    .unwrap_or("the rest waits")
+            )),
             _ => lines.push(format!(
                 "{}: {}",
                 change.address,

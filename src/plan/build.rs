@@ -204,6 +204,7 @@ fn decide(
             destroys_first: false,
             additive: None,
             withheld_because: None,
+            additive_after: None,
         });
     };
 
@@ -224,6 +225,7 @@ fn decide(
         destroys_first: false,
         additive: None,
         withheld_because: None,
+        additive_after: None,
     };
     let Some(actual) = actual else {
         let created = item

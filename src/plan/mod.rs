@@ -77,6 +77,10 @@ pub struct ResourceChange {
     /// Why a change that is not additive waits for a reviewed apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withheld_because: Option<String>,
+    /// Of an update that is not additive: what is applied without a review all the same (a
+    /// trust or members that gain the new control planes and keep those that left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additive_after: Option<Value>,
 }
 
 /// The deletion of a deposed object.
@@ -362,8 +366,14 @@ impl Plan {
         let changes = self
             .resource_changes
             .iter()
-            .filter(|c| c.additive != Some(false))
-            .cloned()
+            .filter_map(|c| match (&c.additive, &c.additive_after) {
+                (Some(false), Some(part)) => Some(ResourceChange {
+                    after: Some(part.clone()),
+                    ..c.clone()
+                }),
+                (Some(false), None) => None,
+                _ => Some(c.clone()),
+            })
             .collect();
         Plan {
             discovered: self.discovered.clone(),

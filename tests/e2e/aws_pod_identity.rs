@@ -862,3 +862,76 @@ async fn a_deposed_role_is_deleted_when_replaced_again_or_gone_from_the_spec() {
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
         .assert_code(0);
 }
+
+#[tokio::test]
+async fn an_additive_apply_adds_a_new_control_plane_and_keeps_a_removed_ones_associations() {
+    let (ms, dir, eks) = setup(&[], &spec(&[0, 1], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let shared = "spaces-pi-shared-secrets";
+
+    // Control plane 2 arrives while control plane 1 leaves.
+    dir.write("idplan.yaml", &spec(&[0, 2], None));
+    let plan = dir.idplan(&ms, &["plan", "--additive-only", "--format", "json"]);
+    plan.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(json["additive_only"], true);
+    for change in json["resource_changes"].as_array().unwrap() {
+        let address = change["address"].as_str().unwrap();
+        let additive = change["additive"].as_bool().expect("every change says");
+        match change["action"].as_str().unwrap() {
+            "create" => assert!(additive && address.contains(&namespace(2)), "{change}"),
+            "delete" => {
+                assert!(!additive && address.contains(&namespace(1)), "{change}");
+                let why = change["withheld_because"].as_str().unwrap();
+                assert!(why.contains(&namespace(1)), "{why}");
+            }
+            _ => assert!(additive, "{change}"),
+        }
+    }
+
+    let apply = dir.idplan(&ms, &["apply", "--additive-only", "--auto-approve"]);
+    apply.assert_code(2);
+    apply.assert_stdout_contains(&format!(
+        "control plane {} removed: 3 pod identity associations kept until a reviewed apply",
+        namespace(1)
+    ));
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1, 2], shared),
+        "the new one's associations exist, the removed one's are all still there"
+    );
+
+    // The state is exact: a full plan shows only what was withheld.
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_stdout_contains("Plan: 0 to add, 0 to change, 3 to destroy.");
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 2], shared)
+    );
+    let again = dir.idplan(&ms, &["apply", "--additive-only", "--auto-approve"]);
+    again.assert_code(0);
+    again.assert_stdout_contains("No changes.");
+}
+
+#[tokio::test]
+async fn a_saved_plan_made_without_additive_only_is_refused_for_an_additive_apply() {
+    let (ms, dir, eks) = setup(&[], &spec(&[0], None)).await;
+    dir.idplan(&ms, &["plan", "--out", "full.json"])
+        .assert_code(0);
+    let refused = dir.idplan(&ms, &["apply", "--additive-only", "full.json"]);
+    refused.assert_code(1);
+    refused.assert_stderr_contains("was made without --additive-only");
+    assert!(eks.associations().await.is_empty(), "nothing was written");
+
+    // A plan made with it applies its additive part: here everything but the roles.
+    dir.idplan(&ms, &["plan", "--additive-only", "--out", "additive.json"])
+        .assert_code(0);
+    let apply = dir.idplan(&ms, &["apply", "additive.json"]);
+    apply.assert_code(2);
+    assert!(
+        eks.associations().await.is_empty(),
+        "associations wait for the roles they name"
+    );
+    assert!(eks.iam.role_names().await.is_empty());
+}

@@ -902,3 +902,31 @@ fn no_cloud_write<'a>(
         is_write: &|r| r.starts_with("PUT "),
     }
 }
+
+#[test]
+fn an_additive_apply_adds_a_new_control_planes_credentials_and_keeps_a_removed_ones() {
+    let (arm, dir) = setup(&spec(&namespaces(0..2)));
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+
+    dir.write("idplan.yaml", &spec(&namespaces([0, 2])));
+    let apply = dir.idplan_azure(&arm, &["apply", "--additive-only", "--auto-approve"]);
+    apply.assert_code(2);
+    apply.assert_stdout_contains(&format!(
+        "control plane {} removed: 3 federated identity credentials kept until a reviewed apply",
+        crate::support::namespace(1)
+    ));
+    assert_eq!(
+        arm.subjects("spaces-prod-billing"),
+        subjects(&namespaces(0..3), "vector")
+    );
+
+    let plan = dir.idplan_azure(&arm, &["plan"]);
+    plan.assert_stdout_contains("Plan: 0 to add, 0 to change, 3 to destroy.");
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(
+        arm.subjects("spaces-prod-billing"),
+        subjects(&namespaces([0, 2]), "vector")
+    );
+}

@@ -858,3 +858,28 @@ fn no_cloud_write<'a>(
         is_write: &|r| r.ends_with(":setIamPolicy"),
     }
 }
+
+#[test]
+fn an_additive_apply_binds_a_new_control_plane_and_keeps_a_removed_ones_members() {
+    let (fake, dir) = setup(&spec("principal", &[0, 1], ALL));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+
+    dir.write("idplan.yaml", &spec("principal", &[0, 2], ALL));
+    let apply = dir.idplan_gcp(&fake, &["apply", "--additive-only", "--auto-approve"]);
+    apply.assert_code(2);
+    apply.assert_stdout_contains("gives the new control planes access now");
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        sorted([0, 1, 2].map(|i| principal(i, "vector")).to_vec())
+    );
+
+    let plan = dir.idplan_gcp(&fake, &["plan"]);
+    plan.assert_stdout_contains("Plan: 0 to add, 3 to change, 0 to destroy.");
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        sorted([0, 2].map(|i| principal(i, "vector")).to_vec())
+    );
+}

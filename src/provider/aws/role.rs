@@ -330,6 +330,20 @@ impl KindDef for Role {
         new.assume_role_policy = Value::Null;
         only_adds_control_planes && old == new
     }
+
+    /// The trust with the control planes of both: the new ones get the role now, those that
+    /// left keep it until a reviewed apply.
+    fn additive_part(&self, before: &Value, after: &Value) -> Option<Value> {
+        let mut joined = crate::diff::join_lists(before, after)?;
+        joined["assume_role_policy"] = policy::normalize(&joined["assume_role_policy"]);
+        let adds = joined != *before;
+        (adds
+            && self.additive(Proposed::Update {
+                before,
+                after: &joined,
+            }))
+        .then_some(joined)
+    }
 }
 
 impl AwsKindDef for Role {

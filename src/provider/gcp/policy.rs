@@ -518,6 +518,19 @@ impl KindDef for Members {
         (&old.resource, &old.role, &old.holder) == (&new.resource, &new.role, &new.holder)
             && old.members.is_subset(&new.members)
     }
+
+    /// The members of both: the new control planes get theirs now, those that left keep
+    /// theirs until a reviewed apply.
+    fn additive_part(&self, before: &Value, after: &Value) -> Option<Value> {
+        let joined = crate::diff::join_lists(before, after)?;
+        let adds = joined != *before;
+        (adds
+            && self.additive(Proposed::Update {
+                before,
+                after: &joined,
+            }))
+        .then_some(joined)
+    }
 }
 
 impl GcpKindDef for Members {
