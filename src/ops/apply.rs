@@ -91,9 +91,13 @@ pub async fn fresh(inputs: &Inputs) -> Result<Planned> {
     plan::make(inputs, "apply").await
 }
 
-/// Whether a fresh plan needs the user's "yes": only when it changes something.
+/// Whether a fresh plan needs the user's "yes": only when what it applies changes something.
 pub fn needs_approval(plan: &Plan, auto_approve: bool) -> bool {
-    plan.has_changes && !auto_approve
+    let changes = match plan.additive_only {
+        true => plan.additive_part().has_changes,
+        false => plan.has_changes,
+    };
+    changes && !auto_approve
 }
 
 /// Applies the plan, telling `report` the progress of each resource; returns the closing
