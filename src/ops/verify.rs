@@ -175,9 +175,26 @@ async fn verify_space(
 ) -> Result<()> {
     for cp in &space.control_planes {
         let ns = &cp.namespace;
+        // A control plane no apply covered has no identity on the cloud side (no association,
+        // no trust, no credential), whatever its service accounts say: a restart would not
+        // give its pods credentials.
+        let applied = record.is_some_and(|r| r.control_planes.contains(ns));
         for kind in space.component_kinds() {
             let sa_name = kind.service_account();
             report.checked += 1;
+            if !applied {
+                report.findings.push(Finding {
+                    space: space.name.clone(),
+                    namespace: ns.clone(),
+                    component: kind.spec_key().to_string(),
+                    message: "no identity yet: the last apply did not cover this control plane; \
+                              run `idplan apply`"
+                        .into(),
+                    stale_pod: None,
+                    deployment: None,
+                });
+                continue;
+            }
             let mut finding =
                 |message: String, stale_pod: Option<String>, deployment: Option<String>| {
                     report.findings.push(Finding {

@@ -283,6 +283,35 @@ fn discovery_drift_verify_and_restart() {
     let verify = w.idplan(&["verify"]);
     verify.assert_code(0);
     verify.assert_stdout_contains("Verified");
+
+    // A control plane no apply covered: annotated Space-wide by Helm, but with no credential
+    // on the cloud side. It is a finding, and a restart would not help: none.
+    w.kube.put(
+        "controlplanes",
+        control_plane(
+            "team",
+            "delta",
+            Some("dddddddd-5bb8-4a7e-9f41-2fc38ef4b065"),
+            None,
+        ),
+    );
+    w.workload(DELTA, Some(&client_id), "2020-01-01T00:00:00Z");
+    let verify = w.idplan(&["verify", "--restart", "--format", "json"]);
+    verify.assert_code(2);
+    let report = verify.json();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0]["namespace"], DELTA);
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no identity yet"),
+        "{findings:?}"
+    );
+    assert!(!w.restarted(DELTA));
+    w.idplan(&["apply", "--auto-approve"]).assert_code(0);
+    assert!(w.subjects().contains(&subject(DELTA, SA)));
 }
 
 #[test]
