@@ -30,6 +30,8 @@ pub struct Inputs {
     pub parallelism: usize,
     /// `--additive-only`: mark what is applied without a review and what waits.
     pub additive_only: bool,
+    /// `--control-plane`: the host namespaces a plan is limited to; empty: all.
+    pub control_planes: Vec<String>,
 }
 
 /// Where the state is: `--state` or `IDPLAN_STATE` (`explicit`), else the spec's `state:`,

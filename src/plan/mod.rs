@@ -6,6 +6,7 @@
 pub mod additive;
 mod build;
 pub mod render;
+pub mod targets;
 
 use std::collections::BTreeMap;
 use std::path::Path;

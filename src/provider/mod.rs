@@ -57,6 +57,13 @@ pub trait Driver: Send + Sync {
     /// Forgets what was read, so that apply reads afresh what the plan read.
     fn refresh(&self);
 
+    /// Limits what the driver lists to what these control planes (host namespaces) need
+    /// (`--control-plane`): a driver that lists more than one resource reads at a time lists
+    /// only theirs.
+    fn limit_to(&self, namespaces: &std::collections::BTreeSet<String>) {
+        let _ = namespaces;
+    }
+
     /// Refuses a plan that would break one of the cloud's limits, counting what others hold.
     fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()>;
 
@@ -258,6 +265,11 @@ impl Clouds {
     /// Forgets what was read, so that apply reads afresh what the plan read.
     pub fn refresh(&self) {
         self.drivers().for_each(|d| d.refresh());
+    }
+
+    /// See [`Driver::limit_to`].
+    pub fn limit_to(&self, namespaces: &std::collections::BTreeSet<String>) {
+        self.drivers().for_each(|d| d.limit_to(namespaces));
     }
 
     /// Creates `resource`; returns what the cloud assigned (`computed_keys`).

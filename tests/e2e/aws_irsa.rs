@@ -694,3 +694,39 @@ async fn an_additive_apply_trusts_a_new_control_plane_and_keeps_a_removed_one() 
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
         .assert_code(0);
 }
+
+#[tokio::test]
+async fn a_control_planes_additive_apply_adds_its_subject_and_nothing_else() {
+    let (ms, dir) = setup(&spec(2, "", None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let iam = Iam::new(&ms).await;
+
+    // Control planes 2 and 3 arrive, 1 leaves; only 2 is named.
+    let wanted: Vec<String> = [0, 2, 3].map(namespace).to_vec();
+    dir.write(
+        "idplan.yaml",
+        &spec(4, "", None).replace(&format!("      - {}\n", namespace(1)), ""),
+    );
+    let out = dir.idplan(
+        &ms,
+        &[
+            "apply",
+            "--additive-only",
+            "--auto-approve",
+            "--control-plane",
+            &namespace(2),
+        ],
+    );
+    out.assert_code(0);
+    let held: Vec<String> = [0, 1, 2].map(namespace).to_vec();
+    assert_eq!(
+        trust_subjects(&iam.trust("spaces-prod-billing").await, "StringEquals"),
+        subjects(&held, "vector")
+    );
+    // A full apply then brings the trusts to the spec.
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert_eq!(
+        trust_subjects(&iam.trust("spaces-prod-billing").await, "StringEquals"),
+        subjects(&wanted, "vector")
+    );
+}

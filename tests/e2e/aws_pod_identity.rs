@@ -935,3 +935,81 @@ async fn a_saved_plan_made_without_additive_only_is_refused_for_an_additive_appl
     );
     assert!(eks.iam.role_names().await.is_empty());
 }
+
+/// The API calls of an additive apply limited to `namespace`, by operation.
+fn targeted_calls(dir: &TestDir, ms: &Ministack, namespace: &str) -> BTreeMap<String, u64> {
+    let out = dir.idplan_with_env(
+        ms,
+        &[
+            "apply",
+            "--additive-only",
+            "--auto-approve",
+            "--control-plane",
+            namespace,
+        ],
+        &[("IDPLAN_STATS", "json")],
+    );
+    out.assert_code(0);
+    let stats: serde_json::Value = out
+        .stderr
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("IDPLAN_STATS=json prints a JSON line on stderr");
+    serde_json::from_value(stats["api_calls"].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn a_control_planes_additive_apply_costs_the_same_at_any_size_of_the_space() {
+    let mut calls = Vec::new();
+    for existing in [3, 40] {
+        let planes: Vec<usize> = (0..existing).collect();
+        let (ms, dir, eks) = setup(&[], &spec(&planes, None)).await;
+        dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+        // Two new control planes; one leaves. Only the named one is served.
+        let (new, other) = (existing, existing + 1);
+        let mut wanted: Vec<usize> = (1..existing).collect();
+        wanted.extend([new, other]);
+        dir.write("idplan.yaml", &spec(&wanted, None));
+        calls.push(targeted_calls(&dir, &ms, &namespace(new)));
+        let mut held: Vec<usize> = (0..existing).collect();
+        held.push(new);
+        assert_eq!(
+            roles_of(&eks.associations().await),
+            expected(&held, "spaces-pi-shared-secrets"),
+            "the named one's associations exist, nothing else changed"
+        );
+        // The state covers the served one only: the other is still to come.
+        let covered = dir.state()["spaces"]["pi"]["control_planes"].clone();
+        assert!(covered.to_string().contains(&namespace(new)), "{covered}");
+        assert!(
+            !covered.to_string().contains(&namespace(other)),
+            "{covered}"
+        );
+        let plan = dir.idplan(&ms, &["plan"]);
+        plan.assert_stdout_contains("Plan: 3 to add, 0 to change, 3 to destroy.");
+    }
+    assert_eq!(calls[0], calls[1], "flat in the size of the space");
+    let total: u64 = calls[0].values().sum();
+    assert!(total <= 15, "{:?}", calls[0]);
+    assert_eq!(
+        calls[0]["eks:ListPodIdentityAssociations"], 1,
+        "{:?}",
+        calls[0]
+    );
+    assert_eq!(
+        calls[0]["eks:CreatePodIdentityAssociation"], 3,
+        "{:?}",
+        calls[0]
+    );
+}
+
+#[tokio::test]
+async fn a_control_plane_neither_listed_nor_discovered_is_refused() {
+    let (ms, dir, eks) = setup(&[], &spec(&[0], None)).await;
+    let out = dir.idplan(&ms, &["plan", "--control-plane", "mxp-nope-system"]);
+    out.assert_code(1);
+    out.assert_stderr_contains("--control-plane mxp-nope-system: no space lists or discovers");
+    out.assert_stderr_contains("space pi lists 1 (idplan.yaml:");
+    assert!(eks.associations().await.is_empty());
+}

@@ -7,7 +7,7 @@ mod summary;
 use std::fmt::Write;
 
 pub use markdown::{DEFAULT_MAX_CHARS, fit, folded, html};
-pub(crate) use summary::namespaces_in;
+pub(crate) use summary::{namespace_of, namespaces_in};
 
 use super::{Action, Plan, ResourceChange};
 use crate::diff::{self, ADD, CHANGE, REMOVE};
