@@ -117,6 +117,8 @@ pub struct Report {
 /// conflict, say) does not hide the drift.
 pub async fn drift(inputs: &Inputs) -> Result<Report> {
     let opened = super::plan::open(inputs, "drift").await?;
+    // The comparison with the state and the plan after it read the same resources: once.
+    opened.clouds.remember_reads();
     let state = opened.state.state();
     let control_planes = control_planes(&opened.spec, state, &opened.discovered);
     // `--control-plane`: the records those control planes need, nothing of the others.

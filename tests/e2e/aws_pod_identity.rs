@@ -1014,3 +1014,23 @@ async fn a_control_plane_neither_listed_nor_discovered_is_refused() {
     out.assert_stderr_contains("space pi lists 1 (idplan.yaml:");
     assert!(eks.associations().await.is_empty());
 }
+
+#[tokio::test]
+async fn drift_reads_the_space_once() {
+    let (ms, dir, _eks) = setup(&[], &spec(&[0, 1, 2], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let out = dir.idplan_with_env(&ms, &["drift"], &[("IDPLAN_STATS", "json")]);
+    out.assert_code(0);
+    let stats: serde_json::Value = out
+        .stderr
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("IDPLAN_STATS=json prints a JSON line on stderr");
+    // The comparison with the state and the plan after it: each association described once.
+    assert_eq!(
+        stats["api_calls"]["eks:DescribePodIdentityAssociation"], 9,
+        "{stats}"
+    );
+    assert_eq!(stats["api_calls"]["iam:GetRole"], 3, "{stats}");
+}
