@@ -1034,3 +1034,60 @@ async fn drift_reads_the_space_once() {
     );
     assert_eq!(stats["api_calls"]["iam:GetRole"], 3, "{stats}");
 }
+
+/// A lost reply on each association create of a targeted additive apply: taken as created, as
+/// in a full apply; one apply converges. Two additive applies at once: the second is refused
+/// by the state lock and writes nothing.
+#[tokio::test]
+async fn an_additive_apply_survives_lost_replies_and_takes_the_state_lock() {
+    let dir = TestDir::new();
+    let faults = Faults::targeted(&dir, "lost", "^eks:POST ", 100);
+    let ms = Ministack::start_with(&faults.args());
+    ms.create_cluster(CLUSTER).await;
+    dir.write("idplan.yaml", &spec(&[0], None));
+    let eks = Eks::new(&ms).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    dir.write("idplan.yaml", &spec(&[0, 1], None));
+    let md = dir.idplan(&ms, &["plan", "--additive-only", "--format", "markdown"]);
+    md.assert_code(0);
+    md.assert_stdout_contains("**Plan: 3 to add, 0 to change, 0 to destroy.**");
+
+    faults.on();
+    let args = [
+        "apply",
+        "--additive-only",
+        "--auto-approve",
+        "--control-plane",
+        &namespace(1),
+    ];
+    dir.idplan(&ms, &args).assert_code(0);
+    let lost = faults
+        .fired()
+        .iter()
+        .filter(|(kind, request)| kind == "lost" && request.starts_with("eks:POST"))
+        .count();
+    assert_eq!(lost, 3, "{:?}", faults.fired());
+    faults.off();
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1], "spaces-pi-shared-secrets")
+    );
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    // The lock a running apply holds refuses an additive apply at once.
+    dir.write("idplan.yaml", &spec(&[0, 1, 2], None));
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("state/idplan.state.json.lock"))
+        .unwrap();
+    held.try_lock().unwrap();
+    let refused = dir.idplan(&ms, &["apply", "--additive-only", "--auto-approve"]);
+    refused.assert_code(1);
+    refused.assert_stderr_contains("is locked by another idplan");
+    drop(held);
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1], "spaces-pi-shared-secrets")
+    );
+}
