@@ -1,5 +1,6 @@
 //! Pod identity at the scale of a large Space: for N control planes (3N associations), the
-//! plan on an empty account, the apply, and the no-op plan after it, against ministack
+//! plan on an empty account, the apply, the no-op plan after it, and the additive apply of
+//! one new control plane (`--control-plane`), against ministack
 //! (through the paging launcher). Reports wall time, API calls by operation (every attempt,
 //! from `IDPLAN_STATS=json`) and idplan's peak memory. Run with
 //! `cargo bench --bench pod_identity` (`-- 10 100` for other sizes).
@@ -83,16 +84,35 @@ fn main() {
             ("apply", &["apply", "--auto-approve"][..], 0),
             ("plan, no-op", &["plan", "--detailed-exitcode"][..], 0),
         ] {
-            let r = run(&dir, &ms, args, code);
-            let by_op: Vec<String> = r.calls.iter().map(|(op, c)| format!("{op} {c}")).collect();
-            println!(
-                "| {n} | {} | {phase} | {:.2} | {} | {} | {:.1} |",
-                3 * n,
-                r.wall.as_secs_f64(),
-                r.total,
-                by_op.join(", "),
-                r.peak_mib
-            );
+            row(n, phase, &run(&dir, &ms, args, code));
         }
+        // One control plane more, served alone, as `idplan watch` serves a new one: the
+        // same calls at any N.
+        dir.write("idplan.yaml", &spec(n + 1));
+        let new = format!("mxp-{n:08x}-0000-4000-8000-000000000000-system");
+        let args = [
+            "apply",
+            "--additive-only",
+            "--auto-approve",
+            "--control-plane",
+            &new,
+        ];
+        row(
+            n,
+            "one new control plane, targeted",
+            &run(&dir, &ms, &args, 0),
+        );
     }
+}
+
+fn row(n: usize, phase: &str, r: &Run) {
+    let by_op: Vec<String> = r.calls.iter().map(|(op, c)| format!("{op} {c}")).collect();
+    println!(
+        "| {n} | {} | {phase} | {:.2} | {} | {} | {:.1} |",
+        3 * n,
+        r.wall.as_secs_f64(),
+        r.total,
+        by_op.join(", "),
+        r.peak_mib
+    );
 }

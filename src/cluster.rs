@@ -127,46 +127,6 @@ pub async fn control_planes(client: &Client) -> Result<Vec<FoundControlPlane>> {
     Ok(out)
 }
 
-/// The service account, or `None` when it does not exist.
-pub async fn service_account(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-) -> Result<Option<ServiceAccount>> {
-    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    match api.get(name).await {
-        Ok(sa) => Ok(Some(sa)),
-        Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(failed(
-            format!("serviceaccount {namespace}/{name}"),
-            "get",
-            e,
-        )),
-    }
-}
-
-/// The pods that run as the service account.
-pub async fn pods(client: &Client, namespace: &str, service_account: &str) -> Result<Vec<Pod>> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let params =
-        ListParams::default().fields(&format!("spec.serviceAccountName={service_account}"));
-    let list = api
-        .list(&params)
-        .await
-        .map_err(|e| failed(format!("pods in {namespace}"), "list", e))?;
-    // Filtered again: the selector is a server-side convenience, the match is the contract.
-    Ok(list
-        .items
-        .into_iter()
-        .filter(|p| {
-            p.spec
-                .as_ref()
-                .and_then(|s| s.service_account_name.as_deref())
-                == Some(service_account)
-        })
-        .collect())
-}
-
 fn controller<'a>(
     owners: Option<&'a Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
     kind: &str,
@@ -283,22 +243,48 @@ pub fn covered(spec: &Spec) -> BTreeMap<String, Vec<String>> {
 /// The service accounts called `name` in all namespaces: one list (paged) per name, instead
 /// of a read per host namespace.
 pub async fn service_accounts_named(client: &Client, name: &str) -> Result<Vec<ServiceAccount>> {
-    let api: Api<ServiceAccount> = Api::all(client.clone());
+    let mut out = list_all(
+        Api::all(client.clone()),
+        &format!("metadata.name={name}"),
+        &format!("serviceaccounts named {name}"),
+    )
+    .await?;
+    // Filtered again: the selector is a server-side convenience, the match is the contract.
+    out.retain(|sa: &ServiceAccount| sa.metadata.name.as_deref() == Some(name));
+    Ok(out)
+}
+
+/// The pods that run as a service account called `name`, in all namespaces: one list (paged),
+/// instead of one per host namespace.
+pub async fn pods_running_as(client: &Client, name: &str) -> Result<Vec<Pod>> {
+    let mut out = list_all(
+        Api::all(client.clone()),
+        &format!("spec.serviceAccountName={name}"),
+        &format!("pods of service account {name}"),
+    )
+    .await?;
+    out.retain(|p: &Pod| {
+        p.spec
+            .as_ref()
+            .and_then(|s| s.service_account_name.as_deref())
+            == Some(name)
+    });
+    Ok(out)
+}
+
+/// Every object `api` lists with the field selector `fields`, page by page.
+async fn list_all<K>(api: Api<K>, fields: &str, what: &str) -> Result<Vec<K>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let mut out = Vec::new();
-    let mut params = ListParams::default()
-        .fields(&format!("metadata.name={name}"))
-        .limit(500);
+    let mut params = ListParams::default().fields(fields).limit(500);
     loop {
         let page = api
             .list(&params)
             .await
-            .map_err(|e| failed(format!("serviceaccounts named {name}"), "list", e))?;
-        // Filtered again: the selector is a server-side convenience, the match is the contract.
-        out.extend(
-            page.items
-                .into_iter()
-                .filter(|sa| sa.metadata.name.as_deref() == Some(name)),
-        );
+            .map_err(|e| failed(what.to_string(), "list", e))?;
+        out.extend(page.items);
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
             _ => return Ok(out),

@@ -9,6 +9,52 @@ pub const REMOVE: Style = AnsiColor::Red.on_default();
 pub const CHANGE: Style = AnsiColor::Yellow.on_default();
 pub const DIM: Style = Style::new().dimmed();
 
+/// `before` and `after` joined where they differ only in lists of strings (subjects,
+/// namespaces, members): each such list holds the values of both. `None` when they differ in
+/// anything else (a scalar, a key, the length of a list of objects). Lists of objects are
+/// joined element by element.
+pub fn join_lists(before: &Value, after: &Value) -> Option<Value> {
+    let strings = |v: &Value| -> Option<Vec<String>> {
+        match v {
+            Value::String(s) => Some(vec![s.clone()]),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => None,
+        }
+    };
+    match (before, after) {
+        _ if before == after => Some(after.clone()),
+        (Value::Object(b), Value::Object(a)) => {
+            if b.len() != a.len() {
+                return None;
+            }
+            a.iter()
+                .map(|(k, v)| Some((k.clone(), join_lists(b.get(k)?, v)?)))
+                .collect::<Option<serde_json::Map<String, Value>>>()
+                .map(Value::Object)
+        }
+        (Value::Array(b), Value::Array(a)) if !a.iter().chain(b).all(Value::is_string) => {
+            if b.len() != a.len() {
+                return None;
+            }
+            b.iter()
+                .zip(a)
+                .map(|(b, a)| join_lists(b, a))
+                .collect::<Option<Vec<Value>>>()
+                .map(Value::Array)
+        }
+        _ => {
+            let (mut b, a) = (strings(before)?, strings(after)?);
+            b.extend(a);
+            b.sort();
+            b.dedup();
+            Some(Value::Array(b.into_iter().map(Value::String).collect()))
+        }
+    }
+}
+
 /// Lines describing `before` → `after`, attribute by attribute, indented by `indent`.
 /// Either side may be absent (create, delete). Styles are ANSI; the caller's stream strips
 /// them when it does not go to a terminal.

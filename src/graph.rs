@@ -155,6 +155,26 @@ impl Graph {
         }
     }
 
+    /// The resources `keep` accepts, as a graph of their own.
+    pub fn only(&self, keep: impl Fn(&Resource) -> bool) -> Graph {
+        let resources: BTreeMap<Address, Resource> = self
+            .resources
+            .iter()
+            .filter(|(_, r)| keep(r))
+            .map(|(a, r)| (a.clone(), r.clone()))
+            .collect();
+        let identities = self
+            .identities
+            .iter()
+            .filter(|(_, a)| resources.contains_key(*a))
+            .map(|(k, a)| (k.clone(), a.clone()))
+            .collect();
+        Graph {
+            resources,
+            identities,
+        }
+    }
+
     pub fn get(&self, address: &str) -> Option<&Resource> {
         self.resources.get(address)
     }

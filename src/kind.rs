@@ -105,6 +105,14 @@ pub trait KindDef: Sync {
         false
     }
 
+    /// For an update that is not additive: attributes that keep everything `before` grants
+    /// and add what `after` adds (a trust that gains the new control planes and keeps those
+    /// that left), applied without a review while the rest waits. `None` when there are none.
+    fn additive_part(&self, before: &Value, after: &Value) -> Option<Value> {
+        let _ = (before, after);
+        None
+    }
+
     /// What to do when two addresses want one cloud object of this kind.
     fn conflict_fix(&self) -> &'static str {
         "give one of them another `name`"
@@ -131,19 +139,119 @@ mod tests {
         assert!(serde_json::from_str::<Kind>("\"aws_iam_user\"").is_err());
     }
 
+    use serde_json::{Value, json};
+
+    use crate::policy::{self, PodIdentityTrust, Trust, Values};
+    use crate::provider::aws::AwsKind;
+    use crate::provider::azure::AzureKind;
+    use crate::provider::gcp::{GcpKind, PolicyOf};
+
+    fn create(kind: Kind) -> bool {
+        kind.def().additive(Proposed::Create { after: &json!({}) })
+    }
+
+    fn update(kind: Kind, before: &Value, after: &Value) -> bool {
+        kind.def().additive(Proposed::Update { before, after })
+    }
+
     #[test]
-    fn no_kind_is_additive_until_it_says_so() {
-        let v = serde_json::json!({});
-        for kind in Kind::all() {
-            let def = kind.def();
-            assert!(!def.additive(Proposed::Create { after: &v }), "{kind}");
+    fn only_a_control_planes_own_resources_are_additive_creates() {
+        let additive: Vec<Kind> = Kind::all().filter(|k| create(*k)).collect();
+        assert_eq!(
+            additive,
+            [
+                Kind::Aws(AwsKind::EksPodIdentityAssociation),
+                Kind::Azure(AzureKind::FederatedIdentityCredential)
+            ]
+        );
+    }
+
+    fn role(description: &str, trust: &Trust) -> Value {
+        json!({
+            "name": "r", "arn": "arn:aws:iam::1:role/r", "path": "/",
+            "description": description,
+            "assume_role_policy": policy::normalize(&policy::trust_policy(trust)),
+            "tags": {},
+        })
+    }
+
+    fn irsa(subjects: &[&str]) -> Trust {
+        Trust::Irsa {
+            provider_arn: "arn:aws:iam::1:oidc-provider/o".into(),
+            issuer: "o".into(),
+            subjects: Values::Exact(subjects.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn a_role_update_is_additive_when_its_trust_only_gains_control_planes() {
+        let kind = Kind::Aws(AwsKind::IamRole);
+        let (a, b) = (
+            "system:serviceaccount:mxp-a-system:vector",
+            "system:serviceaccount:mxp-b-system:vector",
+        );
+        let one = role("d", &irsa(&[a]));
+        assert!(update(kind, &one, &role("d", &irsa(&[a, b]))));
+        assert!(
+            !update(kind, &one, &role("d", &irsa(&[b]))),
+            "one in, one out"
+        );
+        assert!(!update(kind, &role("d", &irsa(&[a, b])), &one), "one out");
+        assert!(
+            !update(kind, &one, &role("other", &irsa(&[a, b]))),
+            "and more"
+        );
+        let wildcard = Trust::Irsa {
+            provider_arn: "arn:aws:iam::1:oidc-provider/o".into(),
+            issuer: "o".into(),
+            subjects: Values::Like("system:serviceaccount:mxp-*-system:vector".into()),
+        };
+        assert!(!update(kind, &one, &role("d", &wildcard)), "a pattern");
+        let pods = |namespaces: &[&str]| {
+            Trust::PodIdentity(PodIdentityTrust {
+                account_id: "1".into(),
+                cluster_arn: "arn:aws:eks:us-east-1:1:cluster/c".into(),
+                service_account: "vector".into(),
+                namespaces: Values::Exact(namespaces.iter().map(|s| s.to_string()).collect()),
+            })
+        };
+        let one = role("d", &pods(&["mxp-a-system"]));
+        let two = role("d", &pods(&["mxp-a-system", "mxp-b-system"]));
+        assert!(update(kind, &one, &two));
+        assert!(!update(kind, &two, &one));
+    }
+
+    #[test]
+    fn members_are_additive_when_only_added() {
+        let members = |role: &str, members: &[&str]| json!({ "resource": "b", "role": role, "for": "p/backup", "members": members });
+        for of in [
+            PolicyOf::Bucket,
+            PolicyOf::Project,
+            PolicyOf::Secret,
+            PolicyOf::ServiceAccount,
+        ] {
+            let kind = Kind::Gcp(GcpKind::Members(of));
+            let one = members("r", &["m1"]);
+            assert!(update(kind, &one, &members("r", &["m1", "m2"])), "{kind}");
+            assert!(!update(kind, &one, &members("r", &["m2"])), "{kind}");
             assert!(
-                !def.additive(Proposed::Update {
-                    before: &v,
-                    after: &v
-                }),
+                !update(kind, &one, &members("other", &["m1", "m2"])),
                 "{kind}"
             );
+        }
+    }
+
+    #[test]
+    fn no_other_update_is_additive() {
+        let v = json!({});
+        for kind in Kind::all() {
+            if matches!(
+                kind,
+                Kind::Aws(AwsKind::IamRole) | Kind::Gcp(GcpKind::Members(_))
+            ) {
+                continue;
+            }
+            assert!(!update(kind, &v, &v), "{kind}");
         }
     }
 }

@@ -26,6 +26,9 @@ fn change(kind: Kind, component: ComponentKind, action: Action, on: &[&Address])
         reason: None,
         deposed: None,
         destroys_first: false,
+        additive: None,
+        withheld_because: None,
+        additive_after: None,
     }
 }
 

@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::{ExitStatus, PlanInputs, print};
 use crate::error::{Error, Result};
-use crate::ops::apply;
+use crate::ops::{Inputs, apply};
 use crate::plan::render;
 
 #[derive(Debug, Args)]
@@ -19,16 +19,30 @@ pub struct ApplyArgs {
     /// Apply a fresh plan without asking (for automation; prefer applying a reviewed saved plan).
     #[arg(long)]
     auto_approve: bool,
+    /// Apply only what gives control planes of the spec access it already grants: creates for
+    /// a control plane, a trust or members that only gain control planes, what idplan made and
+    /// the cloud lost. Every other change (a delete, a replace, a change that removes access,
+    /// adoption, a switch of AWS mode) waits for a reviewed apply and is listed; exit 2 when
+    /// one waits. A saved plan must be made with `plan --additive-only`.
+    #[arg(long)]
+    additive_only: bool,
 }
 
 pub async fn run(args: ApplyArgs) -> Result<ExitStatus> {
-    let inputs = args.inputs.inputs();
+    let inputs = Inputs {
+        additive_only: args.additive_only,
+        ..args.inputs.inputs()
+    };
     let mut planned = match &args.plan {
         Some(file) => apply::saved(&inputs, file).await?,
         None => {
             apply::approvable(args.auto_approve, std::io::stdin().is_terminal())?;
             let planned = apply::fresh(&inputs).await?;
-            print(&render::text(&planned.plan));
+            print(&render::render(
+                &planned.plan,
+                render::Format::Text,
+                &Default::default(),
+            )?);
             if apply::needs_approval(&planned.plan, args.auto_approve) {
                 confirm()?;
             }
@@ -38,7 +52,9 @@ pub async fn run(args: ApplyArgs) -> Result<ExitStatus> {
     let report = |event: apply::Event| print(&apply::progress(event));
     let done = apply::execute(&mut planned, inputs.parallelism, &report).await?;
     print(&done);
-    Ok(ExitStatus::Success)
+    let withheld = apply::withheld(&planned.plan);
+    print(&withheld);
+    Ok(ExitStatus::changes_if(!withheld.is_empty()))
 }
 
 /// Asks for "yes" on the terminal.

@@ -88,6 +88,12 @@ struct PlanInputs {
     state: StateArgs,
     #[command(flatten)]
     run: RunArgs,
+    /// Limit what is read and written to what this control plane needs (its host namespace;
+    /// repeatable): its own associations or credentials, and the shared roles and policies
+    /// that name it, brought only as far as it needs. Other control planes are not read, so
+    /// what is pending for them (a removal) is neither applied nor reported.
+    #[arg(long = "control-plane", value_name = "NAMESPACE")]
+    control_planes: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +114,8 @@ impl PlanInputs {
             state: self.state.state.clone(),
             lock_timeout: self.run.lock_timeout,
             parallelism: self.run.parallelism.get(),
+            additive_only: false,
+            control_planes: self.control_planes.clone(),
         }
     }
 }

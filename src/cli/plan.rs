@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::{ExitStatus, FormatArgs, PlanInputs, print};
 use crate::error::Result;
-use crate::ops::plan;
+use crate::ops::{Inputs, plan};
 use crate::plan::render;
 
 #[derive(Debug, Args)]
@@ -19,10 +19,20 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes (0 when none, 1 on error).
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Mark which changes only give control planes access the spec already grants (applied
+    /// by `idplan apply` of this plan, or `apply --additive-only`) and which wait for a
+    /// reviewed apply, with the reason; the JSON gives each change `additive` and
+    /// `withheld_because`.
+    #[arg(long)]
+    additive_only: bool,
 }
 
 pub async fn run(args: PlanArgs) -> Result<ExitStatus> {
-    let planned = plan::make(&args.inputs.inputs(), "plan").await?;
+    let inputs = Inputs {
+        additive_only: args.additive_only,
+        ..args.inputs.inputs()
+    };
+    let planned = plan::make(&inputs, "plan").await?;
     let saved = args.out.as_deref().map(plan::out_path);
     let options = render::Options {
         max_chars: args.format.max_chars,

@@ -16,10 +16,19 @@ pub struct VerifyArgs {
     /// `kubectl rollout restart` does), and only those.
     #[arg(long)]
     restart: bool,
+    /// Check only this control plane (its host namespace; repeatable).
+    #[arg(long = "control-plane", value_name = "NAMESPACE")]
+    control_planes: Vec<String>,
 }
 
 pub async fn run(args: VerifyArgs) -> Result<ExitStatus> {
-    let report = verify::verify(&args.spec.file, args.state.state.as_ref(), args.restart).await?;
+    let report = verify::verify(
+        &args.spec.file,
+        args.state.state.as_ref(),
+        args.restart,
+        &args.control_planes,
+    )
+    .await?;
     print(&verify::render(
         &report,
         args.format.format,

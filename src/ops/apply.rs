@@ -19,6 +19,14 @@ use crate::state::StateFile;
 pub async fn saved(inputs: &Inputs, name: &Path) -> Result<Planned> {
     let file = plan::saved_path(name);
     let plan = Plan::load(&file)?;
+    if inputs.additive_only && !plan.additive_only {
+        return Err(Error::user(format!(
+            "saved plan {} was made without --additive-only, so nothing in it says which \
+             changes only add access: make it with `idplan plan --additive-only --out FILE`, or \
+             apply it without --additive-only after a review",
+            file.display()
+        )));
+    }
     let spec = spec::load(&inputs.spec)?;
     let location = super::state_location(inputs.state.as_ref(), Some(&spec));
     let mut state = StateFile::open(&location, "apply", inputs.lock_timeout).await?;
@@ -83,9 +91,13 @@ pub async fn fresh(inputs: &Inputs) -> Result<Planned> {
     plan::make(inputs, "apply").await
 }
 
-/// Whether a fresh plan needs the user's "yes": only when it changes something.
+/// Whether a fresh plan needs the user's "yes": only when what it applies changes something.
 pub fn needs_approval(plan: &Plan, auto_approve: bool) -> bool {
-    plan.has_changes && !auto_approve
+    let changes = match plan.additive_only {
+        true => plan.additive_part().has_changes,
+        false => plan.has_changes,
+    };
+    changes && !auto_approve
 }
 
 /// Applies the plan, telling `report` the progress of each resource; returns the closing
@@ -100,6 +112,14 @@ pub async fn execute(
         clouds,
         plan,
     } = planned;
+    let additive;
+    let plan = match plan.additive_only {
+        true => {
+            additive = additive_part(plan, state.state());
+            &additive
+        }
+        false => &*plan,
+    };
     let outcome = apply::apply(plan, state, clouds, parallelism, report).await?;
     if outcome.errors.is_empty() {
         let imported = match outcome.imported {
@@ -113,6 +133,45 @@ pub async fn execute(
     }
     Err(Error::user(failed(&outcome, &state.location().to_string())))
 }
+
+/// What an apply of a plan made with `--additive-only` applies: its additive changes, with
+/// the state's record of each space kept whole where a change waits (a control plane that
+/// left the spec keeps its place until its resources are gone; a step of a switch of AWS mode
+/// is not recorded).
+fn additive_part(plan: &Plan, state: &crate::state::State) -> Plan {
+    let mut part = plan.additive_part();
+    for (space, record) in &state.spaces {
+        let namespaces = part.control_planes.entry(space.clone()).or_default();
+        namespaces.extend(record.control_planes.iter().cloned());
+        namespaces.sort();
+        namespaces.dedup();
+    }
+    part.aws_modes.retain(|space, modes| {
+        let recorded = state.spaces.get(space).and_then(|r| r.aws);
+        recorded.is_none_or(|recorded| recorded == *modes)
+    });
+    part
+}
+
+/// What waits for a reviewed apply after an apply of a plan made with `--additive-only`; empty
+/// when nothing does.
+pub fn withheld(plan: &Plan) -> String {
+    let lines = crate::plan::additive::withheld_lines(plan, WITHHELD_LINES);
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\n{} changes wait for a reviewed apply (`idplan plan` shows them):\n",
+        plan.withheld().count()
+    );
+    for line in lines {
+        out.push_str(&format!("  - {line}\n"));
+    }
+    out
+}
+
+/// Withheld changes listed at the most after an apply.
+const WITHHELD_LINES: usize = 50;
 
 /// The closing message of an apply with failures: every failure, what was left out because
 /// of them, and where the state stands.

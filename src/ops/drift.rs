@@ -117,10 +117,23 @@ pub struct Report {
 /// conflict, say) does not hide the drift.
 pub async fn drift(inputs: &Inputs) -> Result<Report> {
     let opened = super::plan::open(inputs, "drift").await?;
+    // The comparison with the state and the plan after it read the same resources: once.
+    opened.clouds.remember_reads();
     let state = opened.state.state();
     let control_planes = control_planes(&opened.spec, state, &opened.discovered);
-    let resources = detect(state, &opened.clouds, inputs.parallelism).await?;
-    let (pending, plan_error) = match super::plan::decide(&opened, inputs.parallelism).await {
+    // `--control-plane`: the records those control planes need, nothing of the others.
+    let targets = super::plan::targets(&opened.spec, &inputs.control_planes)?;
+    if let Some(targets) = &targets {
+        opened.clouds.limit_to(targets.namespaces());
+    }
+    let scoped = targets.map(|t| t.state(state, &crate::graph::Graph::default()));
+    let resources = detect(
+        scoped.as_ref().unwrap_or(state),
+        &opened.clouds,
+        inputs.parallelism,
+    )
+    .await?;
+    let (pending, plan_error) = match super::plan::decide(&opened, inputs).await {
         Ok(plan) => {
             // What the plan would change beyond repairing the drift: spec edits never applied.
             let pending: Vec<_> = plan

@@ -28,6 +28,10 @@ pub struct Inputs {
     pub lock_timeout: Duration,
     /// How many cloud calls may be in flight at once.
     pub parallelism: usize,
+    /// `--additive-only`: mark what is applied without a review and what waits.
+    pub additive_only: bool,
+    /// `--control-plane`: the host namespaces a plan is limited to; empty: all.
+    pub control_planes: Vec<String>,
 }
 
 /// Where the state is: `--state` or `IDPLAN_STATE` (`explicit`), else the spec's `state:`,

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
+use super::targets::Targets;
 use super::{Action, DeposedChange, Plan, Prior, ResourceChange};
 use crate::error::{Error, Result};
 use crate::graph::{self, Address, Graph, Resource};
@@ -40,12 +41,15 @@ impl Item {
 }
 
 /// Reads what the clouds hold for every address of the spec and the state, and decides.
+/// `targets`: the control planes a plan is limited to; shared resources are brought only as
+/// far as they need.
 pub async fn build(
     spec: &Spec,
     state: &State,
     clouds: &Clouds,
     graph: &Graph,
     parallelism: usize,
+    targets: Option<&Targets>,
 ) -> Result<Plan> {
     let mut items: BTreeMap<&Address, Item> = BTreeMap::new();
     for r in graph.iter() {
@@ -75,7 +79,7 @@ pub async fn build(
             .as_ref()
             .is_some_and(|d| graph::has_references(&d.attributes))
     });
-    let mut decided = read_and_decide(first, clouds, parallelism).await?;
+    let mut decided = read_and_decide(first, clouds, parallelism, targets).await?;
     // Only a resource that stays is known: one created or replaced gets new values.
     let known: HashMap<&str, &Value> = decided
         .iter()
@@ -93,7 +97,7 @@ pub async fn build(
             item
         })
         .collect();
-    decided.extend(read_and_decide(later, clouds, parallelism).await?);
+    decided.extend(read_and_decide(later, clouds, parallelism, targets).await?);
     decided.sort_by(|a, b| a.address.cmp(&b.address));
     Ok(Plan::new(
         state.lineage.clone(),
@@ -108,9 +112,10 @@ async fn read_and_decide(
     items: Vec<Item>,
     clouds: &Clouds,
     parallelism: usize,
+    targets: Option<&Targets>,
 ) -> Result<Vec<ResourceChange>> {
     stream::iter(items)
-        .map(|item| async move {
+        .map(|mut item| async move {
             let (actual, stale_actual, deposed) = futures::try_join!(
                 async {
                     let known = match item.stale_record() {
@@ -133,6 +138,11 @@ async fn read_and_decide(
                 },
                 read_deposed(item.record.as_ref(), clouds),
             )?;
+            if let (Some(targets), Some(desired), Some(actual)) =
+                (targets, item.desired.as_mut(), &actual)
+            {
+                desired.attributes = targets.narrow(desired, actual);
+            }
             let mut change = decide(item, actual, stale_actual)?;
             change.deposed = deposed;
             Ok::<_, Error>(change)
@@ -202,6 +212,9 @@ fn decide(
             reason,
             deposed: None,
             destroys_first: false,
+            additive: None,
+            withheld_because: None,
+            additive_after: None,
         });
     };
 
@@ -220,6 +233,9 @@ fn decide(
         reason: None,
         deposed: None,
         destroys_first: false,
+        additive: None,
+        withheld_because: None,
+        additive_after: None,
     };
     let Some(actual) = actual else {
         let created = item

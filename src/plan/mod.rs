@@ -3,8 +3,10 @@
 //! A plan is also the saved plan file and the `--format json` output: one document, so what a
 //! reviewer read is exactly what `apply PLANFILE` does.
 
+pub mod additive;
 mod build;
 pub mod render;
+pub mod targets;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -69,6 +71,17 @@ pub struct ResourceChange {
     /// both, so the old one is deleted first.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub destroys_first: bool,
+    /// In a plan made with `--additive-only`: whether the change only gives control planes
+    /// what the spec grants, and is applied without a review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additive: Option<bool>,
+    /// Why a change that is not additive waits for a reviewed apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld_because: Option<String>,
+    /// Of an update that is not additive: what is applied without a review all the same (a
+    /// trust or members that gain the new control planes and keep those that left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additive_after: Option<Value>,
 }
 
 /// The deletion of a deposed object.
@@ -251,6 +264,10 @@ pub struct Plan {
     /// them once it finished without a failure.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aws_modes: BTreeMap<String, crate::state::AwsModes>,
+    /// Made with `--additive-only`: each change says whether it is applied without a review
+    /// (`additive`), and `apply` of this plan applies only those.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub additive_only: bool,
 }
 
 /// A remark of the plan, not a change: shown above the changes, saved with the plan.
@@ -340,7 +357,44 @@ impl Plan {
             control_planes: BTreeMap::new(),
             notes: Vec::new(),
             aws_modes: BTreeMap::new(),
+            additive_only: false,
         }
+    }
+
+    /// The changes a plan made with `--additive-only` applies without a review, as a plan of
+    /// their own.
+    pub fn additive_part(&self) -> Plan {
+        let changes = self
+            .resource_changes
+            .iter()
+            .filter_map(|c| match (&c.additive, &c.additive_after) {
+                (Some(false), Some(part)) => Some(ResourceChange {
+                    after: Some(part.clone()),
+                    ..c.clone()
+                }),
+                (Some(false), None) => None,
+                _ => Some(c.clone()),
+            })
+            .collect();
+        Plan {
+            discovered: self.discovered.clone(),
+            control_planes: self.control_planes.clone(),
+            notes: self.notes.clone(),
+            aws_modes: self.aws_modes.clone(),
+            ..Plan::new(
+                self.lineage.clone(),
+                self.serial,
+                self.spec_hash.clone(),
+                changes,
+            )
+        }
+    }
+
+    /// The changes that wait for a reviewed apply.
+    pub fn withheld(&self) -> impl Iterator<Item = &ResourceChange> {
+        self.resource_changes
+            .iter()
+            .filter(|c| c.additive == Some(false))
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

@@ -57,6 +57,13 @@ pub trait Driver: Send + Sync {
     /// Forgets what was read, so that apply reads afresh what the plan read.
     fn refresh(&self);
 
+    /// Limits what the driver lists to what these control planes (host namespaces) need
+    /// (`--control-plane`): a driver that lists more than one resource reads at a time lists
+    /// only theirs.
+    fn limit_to(&self, namespaces: &std::collections::BTreeSet<String>) {
+        let _ = namespaces;
+    }
+
     /// Refuses a plan that would break one of the cloud's limits, counting what others hold.
     fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()>;
 
@@ -175,7 +182,12 @@ pub struct Clouds {
     aws: Option<aws::AwsDriver>,
     azure: Option<azure::AzureDriver>,
     gcp: Option<gcp::GcpDriver>,
+    /// What was read, by what was asked, while a run asks twice ([`Clouds::remember_reads`]).
+    reads: std::sync::Mutex<Option<Reads>>,
 }
+
+/// Answers by (address, what was asked).
+type Reads = std::collections::HashMap<(String, String), Option<Value>>;
 
 impl Clouds {
     /// Creates the drivers for the locations given; no cloud call is made here.
@@ -195,7 +207,15 @@ impl Clouds {
             },
             azure: need_azure.then(azure::AzureDriver::new).transpose()?,
             gcp: need_gcp.then(gcp::GcpDriver::new).transpose()?,
+            reads: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Keeps what each read answered, so that asking again the same (the same resource, its
+    /// attributes as the spec decides them, what the state knows) answers from memory: drift
+    /// compares the state with the clouds, then plans, and reads the Space once.
+    pub fn remember_reads(&self) {
+        *self.reads.lock().unwrap_or_else(|e| e.into_inner()) = Some(Default::default());
     }
 
     /// The driver of the cloud a location is in.
@@ -235,7 +255,41 @@ impl Clouds {
 
     /// What the cloud holds for `resource`, given what the state `known`s of it.
     pub async fn read(&self, resource: &Resource, known: Option<&Value>) -> Result<Option<Value>> {
-        self.driver(&resource.location)?.read(resource, known).await
+        let remembering = self
+            .reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        if !remembering {
+            return self.driver(&resource.location)?.read(resource, known).await;
+        }
+        let asked = serde_json::json!([
+            crate::graph::decided(resource.kind, &resource.attributes),
+            known
+        ]);
+        let key = (resource.address.to_string(), asked.to_string());
+        let remembered = self
+            .reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|r| r.get(&key).cloned());
+        if let Some(answer) = remembered {
+            return Ok(answer);
+        }
+        let answer = self
+            .driver(&resource.location)?
+            .read(resource, known)
+            .await?;
+        if let Some(reads) = self
+            .reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            reads.insert(key, answer.clone());
+        }
+        Ok(answer)
     }
 
     /// Refuses a plan that would break a cloud's limit, counting what others hold there.
@@ -258,6 +312,19 @@ impl Clouds {
     /// Forgets what was read, so that apply reads afresh what the plan read.
     pub fn refresh(&self) {
         self.drivers().for_each(|d| d.refresh());
+        if let Some(reads) = self
+            .reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            reads.clear();
+        }
+    }
+
+    /// See [`Driver::limit_to`].
+    pub fn limit_to(&self, namespaces: &std::collections::BTreeSet<String>) {
+        self.drivers().for_each(|d| d.limit_to(namespaces));
     }
 
     /// Creates `resource`; returns what the cloud assigned (`computed_keys`).

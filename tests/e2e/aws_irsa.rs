@@ -645,3 +645,88 @@ async fn two_spaces_cannot_want_one_role() {
     plan.assert_code(1);
     plan.assert_stderr_contains("both want aws_iam_role shared-backup");
 }
+
+#[tokio::test]
+async fn an_additive_apply_trusts_a_new_control_plane_and_keeps_a_removed_one() {
+    let (ms, dir) = setup(&spec(2, "", None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let iam = Iam::new(&ms).await;
+
+    // Control plane 2 arrives while control plane 1 leaves: the trust policy update adds one
+    // subject and removes another, so it is not additive; its additive part is applied.
+    dir.write(
+        "idplan.yaml",
+        &spec(2, "", None).replace(&namespace(1), &namespace(2)),
+    );
+    let plan = dir.idplan(&ms, &["plan", "--additive-only"]);
+    plan.assert_code(0);
+    plan.assert_stdout_contains("Withheld for a reviewed apply (3):");
+    plan.assert_stdout_contains(&format!(
+        "the update takes the role away from control planes {}",
+        namespace(1)
+    ));
+    let apply = dir.idplan(&ms, &["apply", "--additive-only", "--auto-approve"]);
+    apply.assert_code(2);
+    let both: Vec<String> = [0, 1, 2].map(namespace).to_vec();
+    assert_eq!(
+        trust_subjects(&iam.trust("spaces-prod-billing").await, "StringEquals"),
+        subjects(&both, "vector")
+    );
+
+    // A full plan shows what waits: the three trusts lose control plane 1.
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_stdout_contains("Plan: 0 to add, 3 to change, 0 to destroy.");
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let left: Vec<String> = [0, 2].map(namespace).to_vec();
+    assert_eq!(
+        trust_subjects(&iam.trust("spaces-prod-billing").await, "StringEquals"),
+        subjects(&left, "vector")
+    );
+
+    // Only adding: applied whole, exit 0.
+    dir.write("idplan.yaml", &spec(3, "", None));
+    dir.idplan(&ms, &["apply", "--additive-only", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(
+        trust_subjects(&iam.trust("spaces-prod-billing").await, "StringEquals"),
+        expected_subjects(3, "vector")
+    );
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[tokio::test]
+async fn a_control_planes_additive_apply_adds_its_subject_and_nothing_else() {
+    let (ms, dir) = setup(&spec(2, "", None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let iam = Iam::new(&ms).await;
+
+    // Control planes 2 and 3 arrive, 1 leaves; only 2 is named.
+    let wanted: Vec<String> = [0, 2, 3].map(namespace).to_vec();
+    dir.write(
+        "idplan.yaml",
+        &spec(4, "", None).replace(&format!("      - {}\n", namespace(1)), ""),
+    );
+    let out = dir.idplan(
+        &ms,
+        &[
+            "apply",
+            "--additive-only",
+            "--auto-approve",
+            "--control-plane",
+            &namespace(2),
+        ],
+    );
+    out.assert_code(0);
+    let held: Vec<String> = [0, 1, 2].map(namespace).to_vec();
+    assert_eq!(
+        trust_subjects(&iam.trust("spaces-prod-billing").await, "StringEquals"),
+        subjects(&held, "vector")
+    );
+    // A full apply then brings the trusts to the spec.
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert_eq!(
+        trust_subjects(&iam.trust("spaces-prod-billing").await, "StringEquals"),
+        subjects(&wanted, "vector")
+    );
+}

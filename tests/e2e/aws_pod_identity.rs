@@ -862,3 +862,232 @@ async fn a_deposed_role_is_deleted_when_replaced_again_or_gone_from_the_spec() {
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
         .assert_code(0);
 }
+
+#[tokio::test]
+async fn an_additive_apply_adds_a_new_control_plane_and_keeps_a_removed_ones_associations() {
+    let (ms, dir, eks) = setup(&[], &spec(&[0, 1], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let shared = "spaces-pi-shared-secrets";
+
+    // Control plane 2 arrives while control plane 1 leaves.
+    dir.write("idplan.yaml", &spec(&[0, 2], None));
+    let plan = dir.idplan(&ms, &["plan", "--additive-only", "--format", "json"]);
+    plan.assert_code(0);
+    let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(json["additive_only"], true);
+    for change in json["resource_changes"].as_array().unwrap() {
+        let address = change["address"].as_str().unwrap();
+        let additive = change["additive"].as_bool().expect("every change says");
+        match change["action"].as_str().unwrap() {
+            "create" => assert!(additive && address.contains(&namespace(2)), "{change}"),
+            "delete" => {
+                assert!(!additive && address.contains(&namespace(1)), "{change}");
+                let why = change["withheld_because"].as_str().unwrap();
+                assert!(why.contains(&namespace(1)), "{why}");
+            }
+            _ => assert!(additive, "{change}"),
+        }
+    }
+
+    let apply = dir.idplan(&ms, &["apply", "--additive-only", "--auto-approve"]);
+    apply.assert_code(2);
+    apply.assert_stdout_contains(&format!(
+        "control plane {} removed: 3 pod identity associations kept until a reviewed apply",
+        namespace(1)
+    ));
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1, 2], shared),
+        "the new one's associations exist, the removed one's are all still there"
+    );
+
+    // The state is exact: a full plan shows only what was withheld.
+    let plan = dir.idplan(&ms, &["plan"]);
+    plan.assert_stdout_contains("Plan: 0 to add, 0 to change, 3 to destroy.");
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 2], shared)
+    );
+    let again = dir.idplan(&ms, &["apply", "--additive-only", "--auto-approve"]);
+    again.assert_code(0);
+    again.assert_stdout_contains("No changes.");
+}
+
+#[tokio::test]
+async fn a_saved_plan_made_without_additive_only_is_refused_for_an_additive_apply() {
+    let (ms, dir, eks) = setup(&[], &spec(&[0], None)).await;
+    dir.idplan(&ms, &["plan", "--out", "full.json"])
+        .assert_code(0);
+    let refused = dir.idplan(&ms, &["apply", "--additive-only", "full.json"]);
+    refused.assert_code(1);
+    refused.assert_stderr_contains("was made without --additive-only");
+    assert!(eks.associations().await.is_empty(), "nothing was written");
+
+    // A plan made with it applies its additive part: here everything but the roles.
+    dir.idplan(&ms, &["plan", "--additive-only", "--out", "additive.json"])
+        .assert_code(0);
+    let apply = dir.idplan(&ms, &["apply", "additive.json"]);
+    apply.assert_code(2);
+    assert!(
+        eks.associations().await.is_empty(),
+        "associations wait for the roles they name"
+    );
+    assert!(eks.iam.role_names().await.is_empty());
+}
+
+/// The API calls of an additive apply limited to `namespace`, by operation.
+fn targeted_calls(dir: &TestDir, ms: &Ministack, namespace: &str) -> BTreeMap<String, u64> {
+    let out = dir.idplan_with_env(
+        ms,
+        &[
+            "apply",
+            "--additive-only",
+            "--auto-approve",
+            "--control-plane",
+            namespace,
+        ],
+        &[("IDPLAN_STATS", "json")],
+    );
+    out.assert_code(0);
+    let stats: serde_json::Value = out
+        .stderr
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("IDPLAN_STATS=json prints a JSON line on stderr");
+    serde_json::from_value(stats["api_calls"].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn a_control_planes_additive_apply_costs_the_same_at_any_size_of_the_space() {
+    let mut calls = Vec::new();
+    for existing in [3, 40] {
+        let planes: Vec<usize> = (0..existing).collect();
+        let (ms, dir, eks) = setup(&[], &spec(&planes, None)).await;
+        dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+        // Two new control planes; one leaves. Only the named one is served.
+        let (new, other) = (existing, existing + 1);
+        let mut wanted: Vec<usize> = (1..existing).collect();
+        wanted.extend([new, other]);
+        dir.write("idplan.yaml", &spec(&wanted, None));
+        calls.push(targeted_calls(&dir, &ms, &namespace(new)));
+        let mut held: Vec<usize> = (0..existing).collect();
+        held.push(new);
+        assert_eq!(
+            roles_of(&eks.associations().await),
+            expected(&held, "spaces-pi-shared-secrets"),
+            "the named one's associations exist, nothing else changed"
+        );
+        // The state covers the served one only: the other is still to come.
+        let covered = dir.state()["spaces"]["pi"]["control_planes"].clone();
+        assert!(covered.to_string().contains(&namespace(new)), "{covered}");
+        assert!(
+            !covered.to_string().contains(&namespace(other)),
+            "{covered}"
+        );
+        let plan = dir.idplan(&ms, &["plan"]);
+        plan.assert_stdout_contains("Plan: 3 to add, 0 to change, 3 to destroy.");
+    }
+    assert_eq!(calls[0], calls[1], "flat in the size of the space");
+    let total: u64 = calls[0].values().sum();
+    assert!(total <= 15, "{:?}", calls[0]);
+    // The namespace's listing for the plan, and apply's own re-read before it writes.
+    assert_eq!(
+        calls[0]["eks:ListPodIdentityAssociations"], 2,
+        "{:?}",
+        calls[0]
+    );
+    assert_eq!(
+        calls[0]["eks:CreatePodIdentityAssociation"], 3,
+        "{:?}",
+        calls[0]
+    );
+}
+
+#[tokio::test]
+async fn a_control_plane_neither_listed_nor_discovered_is_refused() {
+    let (ms, dir, eks) = setup(&[], &spec(&[0], None)).await;
+    let out = dir.idplan(&ms, &["plan", "--control-plane", "mxp-nope-system"]);
+    out.assert_code(1);
+    out.assert_stderr_contains("--control-plane mxp-nope-system: no space lists or discovers");
+    out.assert_stderr_contains("space pi lists 1 (idplan.yaml:");
+    assert!(eks.associations().await.is_empty());
+}
+
+#[tokio::test]
+async fn drift_reads_the_space_once() {
+    let (ms, dir, _eks) = setup(&[], &spec(&[0, 1, 2], None)).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    let out = dir.idplan_with_env(&ms, &["drift"], &[("IDPLAN_STATS", "json")]);
+    out.assert_code(0);
+    let stats: serde_json::Value = out
+        .stderr
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("IDPLAN_STATS=json prints a JSON line on stderr");
+    // The comparison with the state and the plan after it: each association described once.
+    assert_eq!(
+        stats["api_calls"]["eks:DescribePodIdentityAssociation"], 9,
+        "{stats}"
+    );
+    assert_eq!(stats["api_calls"]["iam:GetRole"], 3, "{stats}");
+}
+
+/// A lost reply on each association create of a targeted additive apply: taken as created, as
+/// in a full apply; one apply converges. Two additive applies at once: the second is refused
+/// by the state lock and writes nothing.
+#[tokio::test]
+async fn an_additive_apply_survives_lost_replies_and_takes_the_state_lock() {
+    let dir = TestDir::new();
+    let faults = Faults::targeted(&dir, "lost", "^eks:POST ", 100);
+    let ms = Ministack::start_with(&faults.args());
+    ms.create_cluster(CLUSTER).await;
+    dir.write("idplan.yaml", &spec(&[0], None));
+    let eks = Eks::new(&ms).await;
+    dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+    dir.write("idplan.yaml", &spec(&[0, 1], None));
+    let md = dir.idplan(&ms, &["plan", "--additive-only", "--format", "markdown"]);
+    md.assert_code(0);
+    md.assert_stdout_contains("**Plan: 3 to add, 0 to change, 0 to destroy.**");
+
+    faults.on();
+    let args = [
+        "apply",
+        "--additive-only",
+        "--auto-approve",
+        "--control-plane",
+        &namespace(1),
+    ];
+    dir.idplan(&ms, &args).assert_code(0);
+    let lost = faults
+        .fired()
+        .iter()
+        .filter(|(kind, request)| kind == "lost" && request.starts_with("eks:POST"))
+        .count();
+    assert_eq!(lost, 3, "{:?}", faults.fired());
+    faults.off();
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1], "spaces-pi-shared-secrets")
+    );
+    dir.idplan(&ms, &["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    // The lock a running apply holds refuses an additive apply at once.
+    dir.write("idplan.yaml", &spec(&[0, 1, 2], None));
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("state/idplan.state.json.lock"))
+        .unwrap();
+    held.try_lock().unwrap();
+    let refused = dir.idplan(&ms, &["apply", "--additive-only", "--auto-approve"]);
+    refused.assert_code(1);
+    refused.assert_stderr_contains("is locked by another idplan");
+    drop(held);
+    assert_eq!(
+        roles_of(&eks.associations().await),
+        expected(&[0, 1], "spaces-pi-shared-secrets")
+    );
+}

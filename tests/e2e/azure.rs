@@ -902,3 +902,74 @@ fn no_cloud_write<'a>(
         is_write: &|r| r.starts_with("PUT "),
     }
 }
+
+#[test]
+fn an_additive_apply_adds_a_new_control_planes_credentials_and_keeps_a_removed_ones() {
+    let (arm, dir) = setup(&spec(&namespaces(0..2)));
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+
+    dir.write("idplan.yaml", &spec(&namespaces([0, 2])));
+    let apply = dir.idplan_azure(&arm, &["apply", "--additive-only", "--auto-approve"]);
+    apply.assert_code(2);
+    apply.assert_stdout_contains(&format!(
+        "control plane {} removed: 3 federated identity credentials kept until a reviewed apply",
+        crate::support::namespace(1)
+    ));
+    assert_eq!(
+        arm.subjects("spaces-prod-billing"),
+        subjects(&namespaces(0..3), "vector")
+    );
+
+    let plan = dir.idplan_azure(&arm, &["plan"]);
+    plan.assert_stdout_contains("Plan: 0 to add, 0 to change, 3 to destroy.");
+    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(
+        arm.subjects("spaces-prod-billing"),
+        subjects(&namespaces([0, 2]), "vector")
+    );
+}
+
+#[test]
+fn a_control_planes_additive_apply_costs_the_same_at_any_size_of_the_space() {
+    let mut calls = Vec::new();
+    for existing in [2, 12] {
+        let (arm, dir) = setup(&spec(&namespaces(0..existing)));
+        dir.idplan_azure(&arm, &["apply", "--auto-approve"])
+            .assert_code(0);
+        let new = crate::support::namespace(existing);
+        dir.write("idplan.yaml", &spec(&namespaces(0..existing + 2)));
+        let out = dir.idplan_azure_with_env(
+            &arm,
+            &[
+                "apply",
+                "--additive-only",
+                "--auto-approve",
+                "--control-plane",
+                &new,
+            ],
+            &[("IDPLAN_STATS", "json")],
+        );
+        out.assert_code(0);
+        let stats: Value = out
+            .stderr
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
+            .expect("IDPLAN_STATS=json prints a JSON line on stderr");
+        // The 20-credential check lists each identity's credentials, however many the
+        // control planes add: bounded by Azure's own 20 per identity, so not counted here.
+        let mut by_api = stats["api_calls"].clone();
+        by_api
+            .as_object_mut()
+            .unwrap()
+            .remove("azure:FederatedIdentityCredentials_List");
+        calls.push(by_api);
+        assert_eq!(
+            arm.subjects("spaces-prod-billing"),
+            subjects(&namespaces(0..existing + 1), "vector")
+        );
+    }
+    assert_eq!(calls[0], calls[1], "flat in the size of the space");
+}

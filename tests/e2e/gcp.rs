@@ -858,3 +858,68 @@ fn no_cloud_write<'a>(
         is_write: &|r| r.ends_with(":setIamPolicy"),
     }
 }
+
+#[test]
+fn an_additive_apply_binds_a_new_control_plane_and_keeps_a_removed_ones_members() {
+    let (fake, dir) = setup(&spec("principal", &[0, 1], ALL));
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+
+    dir.write("idplan.yaml", &spec("principal", &[0, 2], ALL));
+    let apply = dir.idplan_gcp(&fake, &["apply", "--additive-only", "--auto-approve"]);
+    apply.assert_code(2);
+    apply.assert_stdout_contains("gives the new control planes access now");
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        sorted([0, 1, 2].map(|i| principal(i, "vector")).to_vec())
+    );
+
+    let plan = dir.idplan_gcp(&fake, &["plan"]);
+    plan.assert_stdout_contains("Plan: 0 to add, 3 to change, 0 to destroy.");
+    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+        .assert_code(0);
+    assert_eq!(
+        fake.members("bucket:acme-billing", OBJECT_ADMIN),
+        sorted([0, 2].map(|i| principal(i, "vector")).to_vec())
+    );
+}
+
+#[test]
+fn a_control_planes_additive_apply_costs_the_same_at_any_size_of_the_space() {
+    let mut calls = Vec::new();
+    for existing in [2, 30] {
+        let planes: Vec<usize> = (0..existing).collect();
+        let (fake, dir) = setup(&spec("principal", &planes, ALL));
+        dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
+            .assert_code(0);
+        let mut wanted = planes.clone();
+        wanted.extend([existing, existing + 1]);
+        dir.write("idplan.yaml", &spec("principal", &wanted, ALL));
+        let out = dir.idplan_gcp_with_env(
+            &fake,
+            &[
+                "apply",
+                "--additive-only",
+                "--auto-approve",
+                "--control-plane",
+                &namespace(existing),
+            ],
+            &[("IDPLAN_STATS", "json")],
+        );
+        out.assert_code(0);
+        let stats: Value = out
+            .stderr
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
+            .expect("IDPLAN_STATS=json prints a JSON line on stderr");
+        calls.push(stats["api_calls"].clone());
+        let mut held = planes.clone();
+        held.push(existing);
+        assert_eq!(
+            fake.members("bucket:acme-billing", OBJECT_ADMIN),
+            sorted(held.iter().map(|i| principal(*i, "vector")).collect())
+        );
+    }
+    assert_eq!(calls[0], calls[1], "flat in the size of the space");
+}

@@ -120,6 +120,16 @@ impl World {
         );
     }
 
+    /// Every API request the fake cluster served, as "METHOD /path".
+    fn requests(&self) -> Vec<String> {
+        self.kube.state()["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect()
+    }
+
     fn restarted(&self, ns: &str) -> bool {
         self.kube.state()["objects"]["deployments"][format!("{ns}/{SA}")]["spec"]["template"]
             ["metadata"]
@@ -214,8 +224,21 @@ fn discovery_drift_verify_and_restart() {
     w.workload(STATIC, Some(&client_id), "2099-01-01T00:00:00Z");
     w.workload(BETA, None, "2099-01-01T00:00:00Z");
     w.workload(ALPHA, Some(&client_id), "2020-01-01T00:00:00Z");
+    let before = w.requests().len();
     let verify = w.idplan(&["verify", "--format", "json"]);
     verify.assert_code(2);
+    // Its reads do not grow with the control planes: the component's service accounts and
+    // pods are listed once across the cluster, never per host namespace.
+    let reads: Vec<String> = w.requests()[before..]
+        .iter()
+        .filter(|r| r.ends_with("/serviceaccounts") || r.ends_with("/pods"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        reads,
+        ["GET /api/v1/serviceaccounts", "GET /api/v1/pods"],
+        "{reads:?}"
+    );
     let report = verify.json();
     let findings: Vec<(String, String)> = report["findings"]
         .as_array()
@@ -283,6 +306,38 @@ fn discovery_drift_verify_and_restart() {
     let verify = w.idplan(&["verify"]);
     verify.assert_code(0);
     verify.assert_stdout_contains("Verified");
+
+    // A control plane no apply covered: annotated Space-wide by Helm, but with no credential
+    // on the cloud side. It is a finding, and a restart would not help: none.
+    w.kube.put(
+        "controlplanes",
+        control_plane(
+            "team",
+            "delta",
+            Some("dddddddd-5bb8-4a7e-9f41-2fc38ef4b065"),
+            None,
+        ),
+    );
+    w.workload(DELTA, Some(&client_id), "2020-01-01T00:00:00Z");
+    let verify = w.idplan(&["verify", "--restart", "--format", "json"]);
+    verify.assert_code(2);
+    let report = verify.json();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0]["namespace"], DELTA);
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no identity yet"),
+        "{findings:?}"
+    );
+    assert!(!w.restarted(DELTA));
+    // Another control plane alone is fine.
+    w.idplan(&["verify", "--control-plane", STATIC])
+        .assert_code(0);
+    w.idplan(&["apply", "--auto-approve"]).assert_code(0);
+    assert!(w.subjects().contains(&subject(DELTA, SA)));
 }
 
 #[test]

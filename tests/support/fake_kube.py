@@ -24,7 +24,8 @@ against this server. It behaves like the API server where idplan depends on it:
 
 Test-only endpoints (not Kubernetes): GET /health; POST /admin/objects
 `{"resource": "pods", "object": {...}}` (create or replace), POST /admin/delete
-`{"resource", "namespace", "name"}`, GET /admin/state (every object, and the PATCH requests).
+`{"resource", "namespace", "name"}`, GET /admin/state (every object, the PATCH requests, and
+  every API request as "METHOD /path", to count reads).
 
 Usage: fake_kube.py PORT [TOKEN]
 """
@@ -65,6 +66,7 @@ OTHER_FIELDS = {k: POD_FIELDS[k] for k in ("metadata.name", "metadata.namespace"
 LOCK = threading.Lock()
 OBJECTS = {}  # (resource, namespace, name) -> object
 PATCHES = []  # every PATCH: {resource, namespace, name, contentType, body}
+REQUESTS = []  # every API request: "METHOD /path" (the query left out), for counting reads
 VERSION = [1]
 TOKEN = None
 
@@ -179,6 +181,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 if TOKEN and self.headers.get("Authorization") != f"Bearer {TOKEN}":
                     raise ApiError(401, "Unauthorized", "Unauthorized")
+                with LOCK:
+                    REQUESTS.append(f"{method} {url.path}")
                 code, out = self.api(method, url.path, query)
         except ApiError as e:
             code, out = e.code, status_body(e.code, e.reason, e.message)
@@ -212,7 +216,7 @@ class Handler(BaseHTTPRequestHandler):
                 objects = {}
                 for (resource, ns, name), obj in sorted(OBJECTS.items()):
                     objects.setdefault(resource, {})[f"{ns}/{name}" if ns else name] = obj
-                return 200, {"objects": objects, "patches": list(PATCHES)}
+                return 200, {"objects": objects, "patches": list(PATCHES), "requests": list(REQUESTS)}
         body = self.body() or {}
         if method == "POST" and path == "/admin/objects":
             resource, obj = body["resource"], copy.deepcopy(body["object"])

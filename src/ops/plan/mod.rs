@@ -11,12 +11,14 @@
 
 pub mod desired;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::Inputs;
 use crate::cluster::{self, Discovered};
 use crate::error::{Error, Result};
 use crate::graph::Location;
+use crate::plan::targets::Targets;
 use crate::plan::{self, Plan};
 use crate::provider::Clouds;
 use crate::spec::{self, Spec};
@@ -41,7 +43,7 @@ pub struct Opened {
 /// of the state lock.
 pub async fn make(inputs: &Inputs, command: &str) -> Result<Planned> {
     let opened = open(inputs, command).await?;
-    let plan = decide(&opened, inputs.parallelism).await?;
+    let plan = decide(&opened, inputs).await?;
     Ok(Planned {
         state: opened.state,
         clouds: opened.clouds,
@@ -65,8 +67,9 @@ pub async fn open(inputs: &Inputs, command: &str) -> Result<Opened> {
     })
 }
 
-/// Reads the clouds and decides.
-pub async fn decide(opened: &Opened, parallelism: usize) -> Result<Plan> {
+/// Reads the clouds and decides: for every control plane, or for those `inputs` names
+/// (`--control-plane`); with `--additive-only`, marks what is applied without a review.
+pub async fn decide(opened: &Opened, inputs: &Inputs) -> Result<Plan> {
     let Opened {
         spec,
         state,
@@ -74,24 +77,106 @@ pub async fn decide(opened: &Opened, parallelism: usize) -> Result<Plan> {
         discovered,
     } = opened;
     refuse_empty_discovery(spec, state, discovered)?;
+    let targets = targets(spec, &inputs.control_planes)?;
+    if let Some(targets) = &targets {
+        clouds.limit_to(targets.namespaces());
+    }
     let switches = crate::recipe::aws::switch::switches(spec, state.state());
+    let switching: BTreeSet<String> = switches
+        .iter()
+        .filter(|(_, s)| !matches!(s, crate::recipe::aws::Switch::None(_)))
+        .map(|(space, _)| space.clone())
+        .collect();
     let (graph, notes) = desired::graph(spec, clouds, &switches).await?;
-    let mut plan = plan::build(spec, state.state(), clouds, &graph, parallelism).await?;
+    let (graph, read) = match &targets {
+        Some(targets) => {
+            let graph = targets.graph(&graph);
+            let read = targets.state(state.state(), &graph);
+            (graph, Some(read))
+        }
+        None => (graph, None),
+    };
+    let read = read.as_ref().unwrap_or(state.state());
+    let mut plan = plan::build(
+        spec,
+        read,
+        clouds,
+        &graph,
+        inputs.parallelism,
+        targets.as_ref(),
+    )
+    .await?;
     plan.notes = notes;
     plan.aws_modes = switches
         .iter()
         .map(|(space, switch)| (space.clone(), switch.record()))
         .collect();
-    // A step of a switch of mode is a change even when the cloud already holds what it wants
-    // (going back mid-switch): apply must record it, or the switch never moves on.
-    plan.has_changes |= switches
-        .values()
-        .any(|s| !matches!(s, crate::recipe::aws::Switch::None(_)));
+    plan.discovered = discovered.clone();
+    match &targets {
+        // The other control planes were not read: the state's record of them stays, and so
+        // does a switch of mode (its steps are whole-space applies).
+        Some(targets) => {
+            plan.control_planes = targets.covered(state.state(), &cluster::covered(spec));
+            plan.aws_modes.retain(|space, modes| {
+                let recorded = state.state().spaces.get(space).and_then(|r| r.aws);
+                recorded.is_none_or(|recorded| recorded == *modes)
+            });
+        }
+        None => {
+            // A step of a switch of mode is a change even when the cloud already holds what
+            // it wants (going back mid-switch): apply must record it, or the switch never
+            // moves on.
+            plan.has_changes |= !switching.is_empty();
+            plan.control_planes = cluster::covered(spec);
+        }
+    }
     plan.notes
         .extend(clouds.adopted_notes(&plan.resource_changes).await?);
-    plan.discovered = discovered.clone();
-    plan.control_planes = cluster::covered(spec);
+    if inputs.additive_only {
+        crate::plan::additive::classify(&mut plan, state.state(), &switching);
+    }
     Ok(plan)
+}
+
+/// The control planes `--control-plane` names, each one a space lists or discovered.
+pub(crate) fn targets(spec: &Spec, given: &[String]) -> Result<Option<Targets>> {
+    if given.is_empty() {
+        return Ok(None);
+    }
+    for ns in given {
+        let known = spec
+            .spaces
+            .iter()
+            .any(|s| s.control_planes.iter().any(|c| &c.namespace == ns));
+        if known {
+            continue;
+        }
+        let sources: Vec<String> = spec
+            .spaces
+            .iter()
+            .map(|s| match &s.discover {
+                Some(d) => format!(
+                    "space {} discovers its control planes in kubeconfig context `{}` ({}:{})",
+                    s.name,
+                    d.context,
+                    spec.path.display(),
+                    d.location.line
+                ),
+                None => format!(
+                    "space {} lists {} ({}:{})",
+                    s.name,
+                    s.control_planes.len(),
+                    spec.path.display(),
+                    s.location.line
+                ),
+            })
+            .collect();
+        return Err(Error::user(format!(
+            "--control-plane {ns}: no space lists or discovers this host namespace: {}",
+            sources.join("; ")
+        )));
+    }
+    Ok(Some(Targets::new(given.iter().cloned())))
 }
 
 /// A discovery that finds no control plane at all, for a space whose last apply covered some

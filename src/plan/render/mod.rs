@@ -7,6 +7,7 @@ mod summary;
 use std::fmt::Write;
 
 pub use markdown::{DEFAULT_MAX_CHARS, fit, folded, html};
+pub(crate) use summary::{namespace_of, namespaces_in};
 
 use super::{Action, Plan, ResourceChange};
 use crate::diff::{self, ADD, CHANGE, REMOVE};
@@ -41,6 +42,9 @@ impl Default for Options {
 /// The plan in `format`. Fails only when a Markdown budget is below what its always-shown
 /// part needs.
 pub fn render(plan: &Plan, format: Format, options: &Options) -> Result<String> {
+    if plan.additive_only && format != Format::Json {
+        return additive(plan, format, options);
+    }
     Ok(match format {
         Format::Text => text(plan),
         Format::Markdown => markdown::markdown(plan, options)?,
@@ -50,6 +54,46 @@ pub fn render(plan: &Plan, format: Format, options: &Options) -> Result<String> 
             s
         }
     })
+}
+
+/// Withheld changes listed at the most in a text or Markdown plan.
+const WITHHELD_LINES: usize = 50;
+
+/// A plan made with `--additive-only`: what is applied without a review, as any plan, then
+/// what waits for a reviewed apply.
+fn additive(plan: &Plan, format: Format, options: &Options) -> Result<String> {
+    let part = plan.additive_part();
+    let lines = super::additive::withheld_lines(plan, WITHHELD_LINES);
+    if format == Format::Markdown {
+        let mut tail = String::new();
+        if !lines.is_empty() {
+            let _ = writeln!(
+                tail,
+                "\n#### Withheld for a reviewed apply ({})\n",
+                plan.withheld().count()
+            );
+            for line in &lines {
+                let _ = writeln!(tail, "- {}", html(line));
+            }
+        }
+        let options = Options {
+            max_chars: options.max_chars.saturating_sub(tail.len()),
+            ..options.clone()
+        };
+        return Ok(markdown::markdown(&part, &options)? + &tail);
+    }
+    let mut out = text(&part);
+    if !lines.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nWithheld for a reviewed apply ({}):",
+            plan.withheld().count()
+        );
+        for line in &lines {
+            let _ = writeln!(out, "  - {line}");
+        }
+    }
+    Ok(out)
 }
 
 /// The closing line: `Plan: X to add, Y to change, Z to destroy.` or `No changes.`

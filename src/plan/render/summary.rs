@@ -32,7 +32,7 @@ pub fn namespace_of(member: &str) -> Option<&str> {
 }
 
 /// Every namespace `value` names (subjects in documents, members, an association's namespace).
-fn namespaces_in(value: &Value, out: &mut BTreeSet<String>) {
+pub(crate) fn namespaces_in(value: &Value, out: &mut BTreeSet<String>) {
     match value {
         Value::String(s) => {
             if let Some(ns) = namespace_of(s) {

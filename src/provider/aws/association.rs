@@ -6,7 +6,7 @@
 //! the roles' trust conditions depend on the session tags. Its tags are read only for one the
 //! state does not know (adoption); idplan sets them at create and never retags.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 use super::{AwsDriver, AwsKind, AwsKindDef, attrs, cloud_error, region};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Location, Resource};
-use crate::kind::{Facts, KindDef, Owner};
+use crate::kind::{Facts, KindDef, Owner, Proposed};
 use crate::provider::tags::{self, Tags};
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
 use crate::recipe::aws::check_association_quota;
@@ -55,13 +55,21 @@ type Listing = HashMap<(String, String), String>;
 /// A listing made once per run, on first use.
 type CachedListing = Arc<OnceCell<Mutex<Listing>>>;
 
-/// Each (region, cluster)'s listing.
+/// Which listing: a cluster's (region, cluster), and a namespace when a run is limited to some
+/// control planes (`--control-plane`), whose listing names only that namespace's.
+type ListingKey = (String, String, Option<String>);
+
+/// Each (region, cluster)'s listing, or each (region, cluster, namespace)'s.
 #[derive(Default)]
-pub(super) struct Listings(Mutex<HashMap<(String, String), CachedListing>>);
+pub(super) struct Listings {
+    cells: Mutex<HashMap<ListingKey, CachedListing>>,
+    /// The host namespaces a run is limited to; empty: the whole cluster.
+    limited_to: std::sync::OnceLock<std::collections::BTreeSet<String>>,
+}
 
 impl Listings {
-    fn map(&self) -> MutexGuard<'_, HashMap<(String, String), CachedListing>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    fn map(&self) -> MutexGuard<'_, HashMap<ListingKey, CachedListing>> {
+        self.cells.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Forgets every listing, so the next read lists again.
@@ -69,16 +77,35 @@ impl Listings {
         self.map().clear();
     }
 
-    fn cell(&self, location: &Location, cluster: &str) -> CachedListing {
-        self.map()
-            .entry((region(location).to_string(), cluster.to_string()))
-            .or_default()
-            .clone()
+    /// Limits the listings to these namespaces: one list call per namespace, whatever the
+    /// size of the cluster.
+    pub(super) fn limit_to(&self, namespaces: &std::collections::BTreeSet<String>) {
+        let _ = self.limited_to.set(namespaces.clone());
     }
 
-    /// Changes the listing of a cluster if this run has one.
-    fn edit(&self, location: &Location, cluster: &str, f: impl FnOnce(&mut Listing)) {
-        let key = (region(location).to_string(), cluster.to_string());
+    /// The listing that knows `namespace`'s associations.
+    fn key(&self, location: &Location, cluster: &str, namespace: &str) -> ListingKey {
+        let limited = self.limited_to.get().is_some_and(|l| l.contains(namespace));
+        (
+            region(location).to_string(),
+            cluster.to_string(),
+            limited.then(|| namespace.to_string()),
+        )
+    }
+
+    fn cell(&self, key: &ListingKey) -> CachedListing {
+        self.map().entry(key.clone()).or_default().clone()
+    }
+
+    /// Changes the listing that knows `namespace` if this run has one.
+    fn edit(
+        &self,
+        location: &Location,
+        cluster: &str,
+        namespace: &str,
+        f: impl FnOnce(&mut Listing),
+    ) {
+        let key = self.key(location, cluster, namespace);
         let cell = self.map().get(&key).cloned();
         if let Some(listing) = cell.as_deref().and_then(OnceCell::get) {
             f(&mut lock(listing));
@@ -116,31 +143,40 @@ fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
 }
 
 impl AwsDriver {
-    /// The associations of a cluster, listed once (following `nextToken` to the end).
-    async fn listing(&self, location: &Location, cluster: &str) -> Result<CachedListing> {
-        let cell = self.listings.cell(location, cluster);
+    /// The associations of a cluster, or of one namespace of it (`key`), listed once
+    /// (following `nextToken` to the end).
+    async fn listing(&self, location: &Location, key: &ListingKey) -> Result<CachedListing> {
+        let cell = self.listings.cell(key);
         cell.get_or_try_init(|| async {
-            let items = self.list_associations(location, cluster, None).await?;
+            let items = match &key.2 {
+                Some(ns) => {
+                    self.list_associations(location, &key.1, Some(ns), None)
+                        .await?
+                }
+                None => self.list_associations(location, &key.1, None, None).await?,
+            };
             Ok::<_, Error>(Mutex::new(items.into_iter().collect()))
         })
         .await?;
         Ok(cell)
     }
 
-    /// Lists a cluster's associations, all or those of one (namespace, service account).
+    /// Lists a cluster's associations: all, those of a namespace, or of a (namespace, service
+    /// account).
     pub(super) async fn list_associations(
         &self,
         location: &Location,
         cluster: &str,
-        only: Option<&(String, String)>,
+        namespace: Option<&str>,
+        service_account: Option<&str>,
     ) -> Result<Vec<((String, String), String)>> {
         let resource = format!("EKS cluster {cluster}");
         let mut pages = self
             .eks(location)
             .list_pod_identity_associations()
             .cluster_name(cluster)
-            .set_namespace(only.map(|o| o.0.clone()))
-            .set_service_account(only.map(|o| o.1.clone()))
+            .set_namespace(namespace.map(str::to_string))
+            .set_service_account(service_account.map(str::to_string))
             .max_results(100)
             .into_paginator()
             .send();
@@ -166,7 +202,8 @@ impl AwsDriver {
         desired: &Graph,
         state: &State,
     ) -> Result<()> {
-        // (region, cluster) → (location, idplan's wanted associations, every (ns, sa) idplan knows)
+        // (region, cluster) → (location, idplan's wanted associations, every (ns, sa) idplan
+        // knows)
         type Ours = (Location, usize, HashSet<(String, String)>);
         let mut clusters: BTreeMap<(String, String), Ours> = BTreeMap::new();
         let desired_associations = desired
@@ -193,10 +230,22 @@ impl AwsDriver {
             if wanted == 0 {
                 continue;
             }
-            let cell = self.listing(&location, &cluster).await?;
-            let others = cell
-                .get()
-                .map_or(0, |l| lock(l).keys().filter(|k| !ours.contains(*k)).count());
+            // A run limited to some control planes counts the others of their namespaces: the
+            // whole cluster's are a full plan's to count.
+            let keys: BTreeSet<ListingKey> = match self.listings.limited_to.get() {
+                Some(namespaces) if !namespaces.is_empty() => namespaces
+                    .iter()
+                    .map(|ns| self.listings.key(&location, &cluster, ns))
+                    .collect(),
+                _ => [(region(&location).to_string(), cluster.clone(), None)].into(),
+            };
+            let mut others = 0;
+            for key in keys {
+                let cell = self.listing(&location, &key).await?;
+                others += cell
+                    .get()
+                    .map_or(0, |l| lock(l).keys().filter(|k| !ours.contains(*k)).count());
+            }
             check_association_quota(&cluster, wanted, others).map_err(Error::user)?;
         }
         Ok(())
@@ -210,7 +259,8 @@ impl AwsDriver {
     ) -> Result<Option<Value>> {
         let a: AssociationAttributes = attrs(r)?;
         let key = a.key();
-        let cell = self.listing(&r.location, &a.cluster).await?;
+        let listing_key = self.listings.key(&r.location, &a.cluster, &a.namespace);
+        let cell = self.listing(&r.location, &listing_key).await?;
         let listing = cell
             .get()
             .ok_or_else(|| Error::internal("a cluster's listing is made before it is read"))?;
@@ -221,7 +271,7 @@ impl AwsDriver {
                 // The list may lag behind a create just made: ask for this one before saying
                 // it is gone.
                 let found = self
-                    .list_associations(&r.location, &a.cluster, Some(&key))
+                    .list_associations(&r.location, &a.cluster, Some(&key.0), Some(&key.1))
                     .await?;
                 match found.into_iter().next() {
                     Some((k, id)) => {
@@ -305,9 +355,10 @@ impl AwsDriver {
                 message: "no association id in the answer".into(),
             })?
             .to_string();
-        self.listings.edit(&r.location, &a.cluster, |listing| {
-            listing.insert(a.key(), id.clone());
-        });
+        self.listings
+            .edit(&r.location, &a.cluster, &a.namespace, |listing| {
+                listing.insert(a.key(), id.clone());
+            });
         Ok(to_attributes(&Computed { association_id: id }))
     }
 
@@ -349,9 +400,10 @@ impl AwsDriver {
             }
             _ => {}
         }
-        self.listings.edit(&r.location, &a.cluster, |listing| {
-            listing.remove(&a.key());
-        });
+        self.listings
+            .edit(&r.location, &a.cluster, &a.namespace, |listing| {
+                listing.remove(&a.key());
+            });
         Ok(())
     }
 }
@@ -409,6 +461,12 @@ impl KindDef for Association {
 
     fn conflict_fix(&self) -> &'static str {
         "a host namespace belongs to one space: list it in one of them"
+    }
+
+    /// A new association binds a control plane's service account to the role the spec
+    /// grants it; a changed one points it elsewhere.
+    fn additive(&self, change: Proposed<'_>) -> bool {
+        matches!(change, Proposed::Create { .. })
     }
 }
 

@@ -286,6 +286,11 @@ impl Driver for AwsDriver {
         self.listings.clear();
     }
 
+    /// Pod identity associations are listed per namespace: one call each.
+    fn limit_to(&self, namespaces: &std::collections::BTreeSet<String>) {
+        self.listings.limit_to(namespaces);
+    }
+
     fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()> {
         Box::pin(self.check_association_quotas(desired, state))
     }

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner};
+use crate::kind::{Facts, KindDef, Owner, Proposed};
 use crate::policy;
 use crate::provider::tags::{self, Noun, Tags};
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
@@ -307,6 +307,42 @@ impl KindDef for Role {
 
     fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
         shared_desired(resource, actual)
+    }
+
+    /// An update whose trust policy only gains subjects (IRSA) or host namespaces (pod
+    /// identity), everything else of the role as it was: more control planes may use it.
+    fn additive(&self, change: Proposed<'_>) -> bool {
+        let Proposed::Update { before, after } = change else {
+            return false;
+        };
+        let (Ok(mut old), Ok(mut new)) = (
+            attributes::<RoleAttributes>("role", before),
+            attributes::<RoleAttributes>("role", after),
+        ) else {
+            return false;
+        };
+        let namespaces = format!("condition StringEquals {}", policy::TAG_NAMESPACE);
+        let changes = policy::changes(Some(&old.assume_role_policy), Some(&new.assume_role_policy));
+        let only_adds_control_planes = changes
+            .iter()
+            .all(|c| c.removed.is_empty() && (c.aspect == "subjects" || c.aspect == namespaces));
+        old.assume_role_policy = Value::Null;
+        new.assume_role_policy = Value::Null;
+        only_adds_control_planes && old == new
+    }
+
+    /// The trust with the control planes of both: the new ones get the role now, those that
+    /// left keep it until a reviewed apply.
+    fn additive_part(&self, before: &Value, after: &Value) -> Option<Value> {
+        let mut joined = crate::diff::join_lists(before, after)?;
+        joined["assume_role_policy"] = policy::normalize(&joined["assume_role_policy"]);
+        let adds = joined != *before;
+        (adds
+            && self.additive(Proposed::Update {
+                before,
+                after: &joined,
+            }))
+        .then_some(joined)
     }
 }
 

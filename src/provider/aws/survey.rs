@@ -140,7 +140,9 @@ impl AwsDriver {
         seen: &Seen,
         parallelism: usize,
     ) -> Result<std::collections::BTreeMap<ComponentKind, Found>> {
-        let listed = self.list_associations(location, cluster, None).await?;
+        let listed = self
+            .list_associations(location, cluster, None, None)
+            .await?;
         let ours: Vec<(ComponentKind, String, String)> = listed
             .into_iter()
             .filter_map(|((ns, sa), id)| {

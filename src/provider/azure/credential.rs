@@ -14,7 +14,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
-use crate::kind::{Facts, KindDef, Owner};
+use crate::kind::{Facts, KindDef, Owner, Proposed};
 use crate::provider::rest::answer;
 use crate::provider::tags::COMPONENT_TAG;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
@@ -277,6 +277,12 @@ impl KindDef for Credential {
 
     fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
         Ok(named_by_owner(resource, actual))
+    }
+
+    /// A new credential lets a control plane's service account use the identity the spec
+    /// grants it; a changed one trusts another subject or issuer.
+    fn additive(&self, change: Proposed<'_>) -> bool {
+        matches!(change, Proposed::Create { .. })
     }
 }
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::{Api, GcpDriver, GcpKind, GcpKindDef, PolicyOf};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
-use crate::kind::{Facts, KindDef, Owner};
+use crate::kind::{Facts, KindDef, Owner, Proposed};
 use crate::provider::rest::Failure;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
 use crate::recipe::gcp::check_principals;
@@ -501,6 +501,35 @@ impl KindDef for Members {
         added: Option<Value>,
     ) -> Result<Option<Value>> {
         added_members(resource, actual, added)
+    }
+
+    /// An update that only adds members (a control plane's principal or Kubernetes service
+    /// account) to the same role on the same resource.
+    fn additive(&self, change: Proposed<'_>) -> bool {
+        let Proposed::Update { before, after } = change else {
+            return false;
+        };
+        let (Ok(old), Ok(new)) = (
+            attributes::<MembersAttributes>("members", before),
+            attributes::<MembersAttributes>("members", after),
+        ) else {
+            return false;
+        };
+        (&old.resource, &old.role, &old.holder) == (&new.resource, &new.role, &new.holder)
+            && old.members.is_subset(&new.members)
+    }
+
+    /// The members of both: the new control planes get theirs now, those that left keep
+    /// theirs until a reviewed apply.
+    fn additive_part(&self, before: &Value, after: &Value) -> Option<Value> {
+        let joined = crate::diff::join_lists(before, after)?;
+        let adds = joined != *before;
+        (adds
+            && self.additive(Proposed::Update {
+                before,
+                after: &joined,
+            }))
+        .then_some(joined)
     }
 }
 
