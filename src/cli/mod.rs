@@ -22,6 +22,7 @@ use std::time::Duration;
 use clap::Args;
 
 use status::print;
+pub use command::command;
 pub use status::{ExitStatus, main};
 
 use crate::ops::Inputs;
