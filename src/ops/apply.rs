@@ -101,7 +101,7 @@ pub async fn execute(
         plan,
     } = planned;
     let outcome = apply::apply(plan, state, clouds, parallelism, report).await?;
-    if outcome.errors.is_empty() {
+    if outcome.errors.is_empty() && outcome.interrupted.is_none() {
         let imported = match outcome.imported {
             0 => String::new(),
             n => format!("{n} imported, "),
@@ -121,11 +121,21 @@ fn failed(outcome: &apply::Outcome, state: &str) -> String {
     const NAMED: usize = 20;
     let mut out: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
     let n = outcome.errors.len();
-    let mut summary = format!(
-        "apply failed: {n} of the planned changes failed ({} cloud writes were made: {} \
-         added, {} changed, {} destroyed)",
+    let made = format!(
+        "{} cloud writes were made: {} added, {} changed, {} destroyed",
         outcome.writes, outcome.added, outcome.changed, outcome.destroyed
     );
+    let mut summary = match outcome.interrupted {
+        Some(signal) if n == 0 => format!("apply interrupted by {signal} ({made})"),
+        Some(signal) => format!(
+            "apply interrupted by {signal}, and {n} of the planned changes failed ({made})"
+        ),
+        None => format!("apply failed: {n} of the planned changes failed ({made})"),
+    };
+    let why = match outcome.interrupted {
+        Some(_) => "because of the interruption or a failure",
+        None => "because a change they depend on failed",
+    };
     if !outcome.skipped.is_empty() {
         let mut names: Vec<String> = outcome
             .skipped
@@ -137,7 +147,7 @@ fn failed(outcome: &apply::Outcome, state: &str) -> String {
             names.push(format!("and {} more", outcome.skipped.len() - NAMED));
         }
         summary.push_str(&format!(
-            "; {} not attempted because a change they depend on failed: {}",
+            "; {} not attempted {why}: {}",
             outcome.skipped.len(),
             names.join(", ")
         ));
