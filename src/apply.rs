@@ -342,7 +342,11 @@ impl<'a> Journal<'a> {
             state: Mutex::new(state),
             changed: AtomicU64::new(0),
             written: tokio::sync::Mutex::new(0),
-            interval: persist_interval(),
+            interval: persist_interval(
+                std::env::var("IDPLAN_STATE_PERSIST_INTERVAL")
+                    .ok()
+                    .as_deref(),
+            ),
             stop: Mutex::new(None),
         }
     }
@@ -455,10 +459,10 @@ impl<'a> Journal<'a> {
     }
 }
 
-/// [`PERSIST_INTERVAL`], or `IDPLAN_STATE_PERSIST_INTERVAL` when set and valid (not zero).
-fn persist_interval() -> Duration {
-    std::env::var("IDPLAN_STATE_PERSIST_INTERVAL")
-        .ok()
+/// `setting` (`IDPLAN_STATE_PERSIST_INTERVAL`) when it is a duration other than zero, else
+/// [`PERSIST_INTERVAL`].
+fn persist_interval(setting: Option<&str>) -> Duration {
+    setting
         .and_then(|v| humantime::parse_duration(v.trim()).ok())
         .filter(|d| !d.is_zero())
         .unwrap_or(PERSIST_INTERVAL)

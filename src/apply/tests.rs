@@ -208,3 +208,75 @@ fn orders_writes_by_dependency_and_phase() {
         assert_eq!(schedule(changes), expected, "{case}");
     }
 }
+
+#[test]
+fn only_what_idplans_tags_find_again_waits_for_the_next_persist() {
+    use Kind::{AwsEksPodIdentityAssociation as Association, AwsIamRole as Role};
+    let adopted = |c: ResourceChange| ResourceChange {
+        ownership: Ownership::Adopted,
+        ..c
+    };
+    let cases = [
+        (
+            "a create",
+            change(Association, Backup, Action::Create, &[]),
+            Phase::Build,
+            Persist::Later,
+        ),
+        (
+            "an update",
+            change(Role, Backup, Action::Update, &[]),
+            Phase::Build,
+            Persist::Later,
+        ),
+        (
+            "a delete",
+            change(Role, Backup, Action::Delete, &[]),
+            Phase::DestroyFirst,
+            Persist::Later,
+        ),
+        (
+            "an adoption",
+            adopted(change(Role, Backup, Action::Update, &[])),
+            Phase::Build,
+            Persist::Now,
+        ),
+        (
+            "a release",
+            adopted(change(Role, Backup, Action::Delete, &[])),
+            Phase::DestroyFirst,
+            Persist::Now,
+        ),
+        (
+            "a replacement",
+            renamed(change(Role, Backup, Action::Replace, &[])),
+            Phase::Build,
+            Persist::Now,
+        ),
+        (
+            "a deposed object kept",
+            with_deposed(change(Role, Backup, Action::Update, &[])),
+            Phase::Build,
+            Persist::Now,
+        ),
+        (
+            "a deposed object deleted",
+            change(Role, Backup, Action::Delete, &[]),
+            Phase::DestroyLast,
+            Persist::Now,
+        ),
+    ];
+    for (case, change, phase, persist) in cases {
+        assert_eq!(Persist::of(&change, phase), persist, "{case}");
+    }
+}
+
+#[test]
+fn the_persist_interval_is_five_seconds_unless_set() {
+    assert_eq!(PERSIST_INTERVAL, Duration::from_secs(5));
+    assert_eq!(persist_interval(Some("1m")), Duration::from_secs(60));
+    assert_eq!(persist_interval(Some(" 250ms")), Duration::from_millis(250));
+    for default in [Some("0"), Some("soon"), None] {
+        assert_eq!(persist_interval(default), PERSIST_INTERVAL, "{default:?}");
+    }
+}

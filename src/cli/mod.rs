@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use status::print;
 pub use command::command;
+use status::print;
 pub use status::{ExitStatus, main};
 
 use crate::ops::Inputs;

@@ -1,6 +1,6 @@
 //! `apply`: a saved plan exactly, refused when it no longer describes the state or the spec,
 //! or a fresh plan the user approves; then the writes in graph order (`crate::apply`), the
-//! state written after each. Asking the user is the command line's part.
+//! state recorded after each. Asking the user is the command line's part.
 
 use std::path::Path;
 
@@ -127,9 +127,9 @@ fn failed(outcome: &apply::Outcome, state: &str) -> String {
     );
     let mut summary = match outcome.interrupted {
         Some(signal) if n == 0 => format!("apply interrupted by {signal} ({made})"),
-        Some(signal) => format!(
-            "apply interrupted by {signal}, and {n} of the planned changes failed ({made})"
-        ),
+        Some(signal) => {
+            format!("apply interrupted by {signal}, and {n} of the planned changes failed ({made})")
+        }
         None => format!("apply failed: {n} of the planned changes failed ({made})"),
     };
     let why = match outcome.interrupted {
