@@ -68,6 +68,8 @@ pub struct Outcome {
     /// The signal (`SIGINT`, `SIGTERM`) that stopped the apply: no cloud write was started
     /// after it.
     pub interrupted: Option<&'static str>,
+    /// A state write failed, and no cloud write was started after it.
+    pub unrecorded: bool,
 }
 
 pub async fn apply(
@@ -91,7 +93,10 @@ pub async fn apply(
     persisted?;
     match journal.stop.into_inner().expect("stop lock") {
         Some(Stop::Signal(name)) => outcome.interrupted = Some(name),
-        Some(Stop::Failed(e)) => outcome.errors.push(e),
+        Some(Stop::Failed(e)) => {
+            outcome.unrecorded = true;
+            outcome.errors.extend(e);
+        }
         None => {}
     }
     Ok(outcome)
@@ -316,8 +321,9 @@ impl Persist {
 enum Stop {
     /// `SIGINT` or `SIGTERM`.
     Signal(&'static str),
-    /// A state write failed: writes made now could not be recorded.
-    Failed(Error),
+    /// A state write failed: writes made now could not be recorded. `None` when the failure
+    /// is already reported as the failure of the change that waited for it.
+    Failed(Option<Error>),
 }
 
 /// The state of an apply: every change is recorded in memory as its step completes, and
@@ -390,7 +396,9 @@ impl<'a> Journal<'a> {
             self.changed.fetch_add(1, Ordering::SeqCst);
         }
         match persist {
-            Persist::Now => self.persist().await,
+            Persist::Now => self.persist().await.inspect_err(|_| {
+                self.halt(Stop::Failed(None));
+            }),
             Persist::Later => Ok(()),
         }
     }
@@ -453,7 +461,7 @@ impl<'a> Journal<'a> {
             }
             // Never inside the select: a state write is not dropped half way.
             if let Err(e) = self.persist().await {
-                self.halt(Stop::Failed(e));
+                self.halt(Stop::Failed(Some(e)));
             }
         }
     }

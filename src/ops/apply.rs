@@ -132,9 +132,10 @@ fn failed(outcome: &apply::Outcome, state: &str) -> String {
         }
         None => format!("apply failed: {n} of the planned changes failed ({made})"),
     };
-    let why = match outcome.interrupted {
-        Some(_) => "because of the interruption or a failure",
-        None => "because a change they depend on failed",
+    let why = match (outcome.interrupted, outcome.unrecorded) {
+        (Some(_), _) => "because of the interruption or a failure",
+        (None, true) => "because the state could not be written or a change they depend on failed",
+        (None, false) => "because a change they depend on failed",
     };
     if !outcome.skipped.is_empty() {
         let mut names: Vec<String> = outcome

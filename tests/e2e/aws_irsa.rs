@@ -676,11 +676,7 @@ fn web_identity_token(issuer: &str, namespace: &str, sa: &str) -> String {
 
 /// STS's answer to `AssumeRoleWithWebIdentity` of `role_arn` with `token`: `Ok`, or the error
 /// code.
-async fn assume_with(
-    sts: &aws_sdk_sts::Client,
-    role_arn: &str,
-    token: &str,
-) -> Result<(), String> {
+async fn assume_with(sts: &aws_sdk_sts::Client, role_arn: &str, token: &str) -> Result<(), String> {
     match sts
         .assume_role_with_web_identity()
         .role_arn(role_arn)
@@ -722,11 +718,18 @@ async fn sts_admits_the_components_token_and_refuses_another_namespace() {
     let sts = aws_sdk_sts::Client::new(&ms.sdk_config().await);
     for (subjects, inside, outside) in [
         ("", namespace(1), namespace(2)),
-        ("      subjects: wildcard\n", namespace(7), "kube-system".to_string()),
+        (
+            "      subjects: wildcard\n",
+            namespace(7),
+            "kube-system".to_string(),
+        ),
     ] {
         dir.write("idplan.yaml", &spec(2, subjects, None));
         dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
-        let role = iam.role("spaces-prod-backup").await.expect("the backup role");
+        let role = iam
+            .role("spaces-prod-backup")
+            .await
+            .expect("the backup role");
         let arn = role.arn();
         let denied = Err("AccessDenied".to_string());
         let cases = [

@@ -97,8 +97,20 @@ fn assert_admits_only_the_component(trust: &Value, sa: &str, inside: &str, outsi
     let requests = json!([
         pod("the component", ACCOUNT, CLUSTER, inside, sa),
         pod("another cluster", ACCOUNT, "spaces-other", inside, sa),
-        pod("another service account", ACCOUNT, CLUSTER, inside, other_sa),
-        pod("a namespace outside the Space", ACCOUNT, CLUSTER, outside, sa),
+        pod(
+            "another service account",
+            ACCOUNT,
+            CLUSTER,
+            inside,
+            other_sa
+        ),
+        pod(
+            "a namespace outside the Space",
+            ACCOUNT,
+            CLUSTER,
+            outside,
+            sa
+        ),
         pod("another account", "111111111111", CLUSTER, inside, sa),
     ]);
     let both = |allowed: bool| json!({"sts:AssumeRole": allowed, "sts:TagSession": allowed});

@@ -202,7 +202,10 @@ fn every_idplan_command_of_the_ci_recipes_parses_with_idplans_command_line() {
     );
     // The parser does refuse: a misspelt flag as a recipe could carry it.
     let typo = idplan_commands("run: idplan plan --out \"pr-$PR.json\" --fromat markdown\n");
-    assert_eq!(typo, [["plan", "--out", "pr-PR.json", "--fromat", "markdown"]]);
+    assert_eq!(
+        typo,
+        [["plan", "--out", "pr-PR.json", "--fromat", "markdown"]]
+    );
     let argv = std::iter::once("idplan".to_string()).chain(typo[0].iter().cloned());
     assert!(idplan::cli::command().try_get_matches_from(argv).is_err());
 }
@@ -249,10 +252,17 @@ async fn the_apply_recipes_grep_matches_what_idplan_prints_for_a_stale_plan() {
             .arg(&err)
             .status()
             .unwrap();
-        assert!(grep.success(), "grep -q {pattern:?} misses:\n{}", apply.stderr);
+        assert!(
+            grep.success(),
+            "grep -q {pattern:?} misses:\n{}",
+            apply.stderr
+        );
     }
     // And it does not match a failure that is not a stale plan.
-    let other = dir.write("other.err", "error: aws_iam_role.prod.backup: iam:CreateRole failed\n");
+    let other = dir.write(
+        "other.err",
+        "error: aws_iam_role.prod.backup: iam:CreateRole failed\n",
+    );
     let grep = Command::new("grep")
         .args(["-q", patterns[0].as_str()])
         .arg(&other)

@@ -103,7 +103,8 @@ fn the_schema_validates_every_example_and_refuses_a_broken_spec() {
     for example in &examples {
         let name = example.file_name().unwrap().to_string_lossy().into_owned();
         dir.write(&name, &std::fs::read_to_string(example).unwrap());
-        dir.idplan_offline(&["validate", "-f", &name]).assert_code(0);
+        dir.idplan_offline(&["validate", "-f", &name])
+            .assert_code(0);
     }
 
     // Broken the ways a hand edit breaks a spec: the schema refuses each, naming the field.
@@ -111,7 +112,11 @@ fn the_schema_validates_every_example_and_refuses_a_broken_spec() {
     for (broken, edit, field) in [
         ("mode.yaml", ("mode: irsa", "mode: iam"), "mode"),
         ("key.yaml", ("cluster:", "clusterName:"), "clusterName"),
-        ("subjects.yaml", ("subjects: exact", "subjects: all"), "subjects"),
+        (
+            "subjects.yaml",
+            ("subjects: exact", "subjects: all"),
+            "subjects",
+        ),
     ] {
         assert!(example.contains(edit.0), "{}", edit.0);
         let file = dir.write(broken, &example.replacen(edit.0, edit.1, 1));
@@ -120,7 +125,8 @@ fn the_schema_validates_every_example_and_refuses_a_broken_spec() {
             Err(e) => assert!(e.contains(field), "{broken}: {e}"),
         }
         // idplan refuses it as well.
-        dir.idplan_offline(&["validate", "-f", broken]).assert_code(1);
+        dir.idplan_offline(&["validate", "-f", broken])
+            .assert_code(1);
     }
 }
 

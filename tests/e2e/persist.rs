@@ -99,7 +99,10 @@ async fn freeze_part_way(ms: &Ministack, eks: &Eks, dir: &TestDir) -> usize {
     let deadline = Instant::now() + PATIENCE;
     let mut made = 0;
     while made < PART {
-        assert!(Instant::now() < deadline, "EKS never held {PART} associations");
+        assert!(
+            Instant::now() < deadline,
+            "EKS never held {PART} associations"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
         made = association_count(eks).await;
     }
@@ -137,7 +140,10 @@ async fn a_run_killed_between_two_persists_is_recovered_by_the_next_apply() {
     let recovered = next
         .stdout
         .lines()
-        .filter(|l| l.contains("aws_eks_pod_identity_association.") && l.ends_with("will be recorded in the state"))
+        .filter(|l| {
+            l.contains("aws_eks_pod_identity_association.")
+                && l.ends_with("will be recorded in the state")
+        })
         .count();
     assert_eq!(recovered, orphans.len(), "{}", next.stdout);
     // Nothing orphaned: the state records exactly what the clouds hold, and it is the spec's.
@@ -180,7 +186,10 @@ async fn sigterm_stops_the_apply_with_everything_it_made_in_the_state() {
         stderr.contains("SIGTERM: no more cloud writes are started"),
         "{stderr}"
     );
-    assert!(stderr.contains("error: apply interrupted by SIGTERM ("), "{stderr}");
+    assert!(
+        stderr.contains("error: apply interrupted by SIGTERM ("),
+        "{stderr}"
+    );
     assert!(stderr.contains("not attempted"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     // The writes under way finished and are in the state: it records exactly what EKS holds.
@@ -221,7 +230,9 @@ async fn an_apply_persists_the_state_at_its_start_and_end_not_after_every_write(
     let stats = out.stats();
     assert_eq!(stats["api_calls"]["eks:CreatePodIdentityAssociation"], 60);
     assert_eq!(stats["state_writes"], 2, "{stats}");
-    let size = std::fs::metadata(dir.path().join(STATE_FILE)).unwrap().len();
+    let size = std::fs::metadata(dir.path().join(STATE_FILE))
+        .unwrap()
+        .len();
     assert!(
         stats["state_bytes"].as_u64().unwrap() < 2 * size,
         "{stats}, the state has {size} bytes"
