@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::support::repo_path;
 
-fn linter(name: &str) -> PathBuf {
+pub(crate) fn linter(name: &str) -> PathBuf {
     let path = repo_path(".venv-ci-lint/bin").join(name);
     assert!(
         path.exists(),
@@ -19,10 +19,15 @@ fn linter(name: &str) -> PathBuf {
 }
 
 fn recipes(dir: &str) -> Vec<PathBuf> {
+    files_ending(dir, "yml")
+}
+
+/// The files of `dir` (relative to the repository) whose extension is `ext`, sorted.
+pub(crate) fn files_ending(dir: &str, ext: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo_path(dir))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
         .collect();
     files.sort();
     files

@@ -48,27 +48,10 @@ fn a_missing_spec_file_is_named() {
     out.assert_stderr_contains("nope.yaml: cannot read spec");
 }
 
-/// The spec files of `examples/`.
-fn example_specs() -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(repo_path("examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// `check-jsonschema --schemafile SCHEMA FILES` (installed for the CI lint): its output when
 /// it refuses a file, `Ok` when it accepts them all.
 fn check_jsonschema(schema: &std::path::Path, files: &[std::path::PathBuf]) -> Result<(), String> {
-    let checker = repo_path(".venv-ci-lint/bin/check-jsonschema");
-    assert!(
-        checker.exists(),
-        "{} is missing: run scripts/install-test-deps.sh",
-        checker.display()
-    );
-    let out = std::process::Command::new(checker)
+    let out = std::process::Command::new(crate::ci_recipes::linter("check-jsonschema"))
         .arg("--schemafile")
         .arg(schema)
         .args(files)
@@ -94,7 +77,7 @@ fn the_schema_validates_every_example_and_refuses_a_broken_spec() {
         "https://json-schema.org/draft/2020-12/schema"
     );
     let schema = dir.write("idplan.schema.json", &schema.stdout);
-    let examples = example_specs();
+    let examples = crate::ci_recipes::files_ending("examples", "yaml");
     assert!(examples.len() >= 3, "{examples:?}");
     if let Err(e) = check_jsonschema(&schema, &examples) {
         panic!("the schema refuses an example: {e}");
