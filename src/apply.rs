@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::graph::{self, Address, Kind, Resource, Scope};
 use crate::plan::{Action, Plan, ResourceChange};
 use crate::provider::{Adoption, Clouds};
+use crate::spec::ComponentKind;
 use crate::state::{Ownership, Record, StateFile};
 
 /// Progress of one resource, for the command line to show.
@@ -154,6 +155,7 @@ async fn changes(
         .filter_map(ResourceChange::deposed_delete)
         .collect();
     let Order { phases } = order(plan, &deposed)?;
+    let adopted = adopted_components(plan);
     // Changes that failed, or were left out because of a failure.
     let mut failed: HashSet<Address> = HashSet::new();
     for (waves, phase) in phases {
@@ -183,7 +185,7 @@ async fn changes(
                     if journal.stopped() {
                         return (&change.address, None);
                     }
-                    let persist = Persist::of(change, phase);
+                    let persist = Persist::of(change, phase, &adopted);
                     let result = async {
                         if phase == Phase::Build {
                             let resolved = journal.resolve(change)?;
@@ -302,8 +304,14 @@ enum Persist {
 }
 
 impl Persist {
-    fn of(change: &ResourceChange, phase: Phase) -> Persist {
+    /// `adopted`: the components of the plan that hold an adopted resource.
+    fn of(
+        change: &ResourceChange,
+        phase: Phase,
+        adopted: &HashSet<(&str, ComponentKind)>,
+    ) -> Persist {
         let recoverable = change.ownership == Ownership::Created
+            && component_of(&change.address).is_none_or(|c| !adopted.contains(&c))
             && matches!(
                 change.action,
                 Action::Create | Action::Update | Action::Delete
@@ -315,6 +323,33 @@ impl Persist {
             false => Persist::Now,
         }
     }
+}
+
+/// The space and component of a component's resource.
+fn component_of(address: &Address) -> Option<(&str, ComponentKind)> {
+    match address.scope() {
+        Scope::Component {
+            space, component, ..
+        } => Some((space.as_str(), *component)),
+        Scope::Cluster { .. } => None,
+    }
+}
+
+/// The components of `plan` that hold an adopted resource (their identity, or members of its
+/// bindings). What idplan creates beside it carries no tag of its own on every cloud (an Azure
+/// federated credential): after a lost state it would be adopted back, never to be deleted,
+/// so its record is persisted at once.
+fn adopted_components(plan: &Plan) -> HashSet<(&str, ComponentKind)> {
+    plan.resource_changes
+        .iter()
+        .filter(|c| {
+            c.ownership == Ownership::Adopted
+                || c.prior
+                    .as_ref()
+                    .is_some_and(|p| p.ownership == Ownership::Adopted)
+        })
+        .filter_map(|c| component_of(&c.address))
+        .collect()
 }
 
 /// Why apply starts no more cloud writes.

@@ -266,9 +266,19 @@ fn only_what_idplans_tags_find_again_waits_for_the_next_persist() {
             Persist::Now,
         ),
     ];
+    let none = HashSet::new();
     for (case, change, phase, persist) in cases {
-        assert_eq!(Persist::of(&change, phase), persist, "{case}");
+        assert_eq!(Persist::of(&change, phase, &none), persist, "{case}");
     }
+    // Beside an adopted identity, what idplan creates may carry no tag of its own.
+    let adopted = HashSet::from([("prod", Backup)]);
+    let beside = change(Association, Backup, Action::Create, &[]);
+    assert_eq!(Persist::of(&beside, Phase::Build, &adopted), Persist::Now);
+    let elsewhere = change(Association, Billing, Action::Create, &[]);
+    assert_eq!(
+        Persist::of(&elsewhere, Phase::Build, &adopted),
+        Persist::Later
+    );
 }
 
 #[test]
