@@ -1,7 +1,8 @@
 //! idplan: plan and apply the cloud workload identities of Upbound Spaces components.
 //!
 //! Data flows one way: spec → recipe → desired graph; drivers read the actual resources;
-//! diff → plan → render, or → apply (graph order, state written after every cloud write).
+//! diff → plan → render, or → apply (graph order, each cloud write recorded in the state,
+//! persisted every few seconds).
 
 pub mod address;
 pub mod apply;

@@ -17,6 +17,17 @@ static CALLS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
 /// lost connections.
 static RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// State writes (whole states persisted) and their bytes: what an apply costs the state's
+/// storage, beside its API calls.
+static STATE_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static STATE_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Records a state written whole, of `bytes` bytes.
+pub fn count_state_write(bytes: usize) {
+    STATE_WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    STATE_BYTES.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Records that an attempt of a call is a retry.
 pub fn count_retry() {
     RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -75,11 +86,15 @@ pub fn report() {
     let total: u64 = calls.values().sum();
     let peak = peak_rss_kib();
     let retries = RETRIES.load(std::sync::atomic::Ordering::Relaxed);
+    let state_writes = STATE_WRITES.load(std::sync::atomic::Ordering::Relaxed);
+    let state_bytes = STATE_BYTES.load(std::sync::atomic::Ordering::Relaxed);
     if format == "json" {
         let report = serde_json::json!({
             "api_calls": calls,
             "api_calls_total": total,
             "retries": retries,
+            "state_writes": state_writes,
+            "state_bytes": state_bytes,
             "peak_rss_kib": peak,
         });
         eprintln!("{report}");
@@ -87,6 +102,9 @@ pub fn report() {
         eprintln!("API calls: {total} ({retries} of them retries)");
         for (api, n) in &calls {
             eprintln!("  {api:<45} {n}");
+        }
+        if state_writes > 0 {
+            eprintln!("State writes: {state_writes} ({state_bytes} bytes)");
         }
         if let Some(kib) = peak {
             eprintln!("Peak memory: {:.1} MiB", kib as f64 / 1024.0);

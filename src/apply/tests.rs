@@ -219,3 +219,88 @@ fn orders_writes_by_dependency_and_phase() {
         assert_eq!(schedule(changes), expected, "{case}");
     }
 }
+
+#[test]
+fn only_what_idplans_tags_find_again_waits_for_the_next_persist() {
+    let (association, role) = (
+        Kind::Aws(AwsKind::EksPodIdentityAssociation),
+        Kind::Aws(AwsKind::IamRole),
+    );
+    let adopted = |c: ResourceChange| ResourceChange {
+        ownership: Ownership::Adopted,
+        ..c
+    };
+    let cases = [
+        (
+            "a create",
+            change(association, Backup, Action::Create, &[]),
+            Phase::Build,
+            Persist::Later,
+        ),
+        (
+            "an update",
+            change(role, Backup, Action::Update, &[]),
+            Phase::Build,
+            Persist::Later,
+        ),
+        (
+            "a delete",
+            change(role, Backup, Action::Delete, &[]),
+            Phase::DestroyFirst,
+            Persist::Later,
+        ),
+        (
+            "an adoption",
+            adopted(change(role, Backup, Action::Update, &[])),
+            Phase::Build,
+            Persist::Now,
+        ),
+        (
+            "a release",
+            adopted(change(role, Backup, Action::Delete, &[])),
+            Phase::DestroyFirst,
+            Persist::Now,
+        ),
+        (
+            "a replacement",
+            renamed(change(role, Backup, Action::Replace, &[])),
+            Phase::Build,
+            Persist::Now,
+        ),
+        (
+            "a deposed object kept",
+            with_deposed(change(role, Backup, Action::Update, &[])),
+            Phase::Build,
+            Persist::Now,
+        ),
+        (
+            "a deposed object deleted",
+            change(role, Backup, Action::Delete, &[]),
+            Phase::DestroyLast,
+            Persist::Now,
+        ),
+    ];
+    let none = HashSet::new();
+    for (case, change, phase, persist) in cases {
+        assert_eq!(Persist::of(&change, phase, &none), persist, "{case}");
+    }
+    // Beside an adopted identity, what idplan creates may carry no tag of its own.
+    let adopted = HashSet::from([("prod", Backup)]);
+    let beside = change(association, Backup, Action::Create, &[]);
+    assert_eq!(Persist::of(&beside, Phase::Build, &adopted), Persist::Now);
+    let elsewhere = change(association, Billing, Action::Create, &[]);
+    assert_eq!(
+        Persist::of(&elsewhere, Phase::Build, &adopted),
+        Persist::Later
+    );
+}
+
+#[test]
+fn the_persist_interval_is_five_seconds_unless_set() {
+    assert_eq!(PERSIST_INTERVAL, Duration::from_secs(5));
+    assert_eq!(persist_interval(Some("1m")), Duration::from_secs(60));
+    assert_eq!(persist_interval(Some(" 250ms")), Duration::from_millis(250));
+    for default in [Some("0"), Some("soon"), None] {
+        assert_eq!(persist_interval(default), PERSIST_INTERVAL, "{default:?}");
+    }
+}

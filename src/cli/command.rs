@@ -75,6 +75,12 @@ pub(super) enum Command {
     Man(docs::ManArgs),
 }
 
+/// idplan's command line as clap builds it: what parses `idplan ...`, and what the shell
+/// completions and man pages are generated from.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 pub(super) async fn run(command: Command) -> Result<ExitStatus> {
     match command {
         Command::Init(args) => init::run(args).await,

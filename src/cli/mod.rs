@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+pub use command::command;
 use status::print;
 pub use status::{ExitStatus, main};
 

@@ -1,6 +1,6 @@
 //! `apply`: a saved plan exactly, refused when it no longer describes the state or the spec,
 //! or a fresh plan the user approves; then the writes in graph order (`crate::apply`), the
-//! state written after each. Asking the user is the command line's part.
+//! state recorded after each. Asking the user is the command line's part.
 
 use std::path::Path;
 
@@ -121,7 +121,7 @@ pub async fn execute(
         false => &*plan,
     };
     let outcome = apply::apply(plan, state, clouds, parallelism, report).await?;
-    if outcome.errors.is_empty() {
+    if outcome.errors.is_empty() && outcome.interrupted.is_none() {
         let imported = match outcome.imported {
             0 => String::new(),
             n => format!("{n} imported, "),
@@ -180,11 +180,22 @@ fn failed(outcome: &apply::Outcome, state: &str) -> String {
     const NAMED: usize = 20;
     let mut out: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
     let n = outcome.errors.len();
-    let mut summary = format!(
-        "apply failed: {n} of the planned changes failed ({} cloud writes were made: {} \
-         added, {} changed, {} destroyed)",
+    let made = format!(
+        "{} cloud writes were made: {} added, {} changed, {} destroyed",
         outcome.writes, outcome.added, outcome.changed, outcome.destroyed
     );
+    let mut summary = match outcome.interrupted {
+        Some(signal) if n == 0 => format!("apply interrupted by {signal} ({made})"),
+        Some(signal) => {
+            format!("apply interrupted by {signal}, and {n} of the planned changes failed ({made})")
+        }
+        None => format!("apply failed: {n} of the planned changes failed ({made})"),
+    };
+    let why = match (outcome.interrupted, outcome.unrecorded) {
+        (Some(_), _) => "because of the interruption or a failure",
+        (None, true) => "because the state could not be written or a change they depend on failed",
+        (None, false) => "because a change they depend on failed",
+    };
     if !outcome.skipped.is_empty() {
         let mut names: Vec<String> = outcome
             .skipped
@@ -196,7 +207,7 @@ fn failed(outcome: &apply::Outcome, state: &str) -> String {
             names.push(format!("and {} more", outcome.skipped.len() - NAMED));
         }
         summary.push_str(&format!(
-            "; {} not attempted because a change they depend on failed: {}",
+            "; {} not attempted {why}: {}",
             outcome.skipped.len(),
             names.join(", ")
         ));

@@ -41,7 +41,10 @@ pub struct Pending {
 
 impl Pending {
     pub async fn write(self) -> Result<()> {
-        self.store.write(self.bytes).await
+        let len = self.bytes.len();
+        self.store.write(self.bytes).await?;
+        crate::stats::count_state_write(len);
+        Ok(())
     }
 }
 

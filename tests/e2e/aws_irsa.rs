@@ -6,7 +6,9 @@ use std::process::Stdio;
 use serde_json::Value;
 
 use crate::support::ministack::Iam;
-use crate::support::{Ministack, TestDir, control_planes, namespace, namespaces, subjects};
+use crate::support::{
+    Ministack, TestDir, control_planes, namespace, namespaces, subject, subjects,
+};
 
 const CLUSTER: &str = "spaces-prod";
 
@@ -729,4 +731,106 @@ async fn a_control_planes_additive_apply_adds_its_subject_and_nothing_else() {
         trust_subjects(&iam.trust("spaces-prod-billing").await, "StringEquals"),
         subjects(&wanted, "vector")
     );
+}
+
+/// A service account token as the cluster's OIDC issuer issues one to a pod: ministack reads
+/// its claims (`iss`, `sub`, `aud`) without checking the signature. `aud` is one string:
+/// ministack compares a list claim as its text.
+fn web_identity_token(issuer: &str, namespace: &str, sa: &str) -> String {
+    use base64::Engine;
+    let encode = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!(
+        "{}.{}.{}",
+        encode(serde_json::json!({"alg": "RS256", "kid": "idplan-tests"})),
+        encode(serde_json::json!({
+            "iss": issuer,
+            "sub": subject(namespace, sa),
+            "aud": "sts.amazonaws.com",
+            "iat": now,
+            "exp": now + 3600,
+        })),
+        "bm90LWNoZWNrZWQ",
+    )
+}
+
+/// STS's answer to `AssumeRoleWithWebIdentity` of `role_arn` with `token`: `Ok`, or the error
+/// code.
+async fn assume_with(sts: &aws_sdk_sts::Client, role_arn: &str, token: &str) -> Result<(), String> {
+    match sts
+        .assume_role_with_web_identity()
+        .role_arn(role_arn)
+        .role_session_name("pod")
+        .web_identity_token(token)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e
+            .as_service_error()
+            .and_then(|e| aws_sdk_sts::error::ProvideErrorMetadata::code(e))
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{e:?}"))),
+    }
+}
+
+/// With AUTH=true, ministack's STS judges `AssumeRoleWithWebIdentity` by the trust the role
+/// holds: the token of the component's service account in a host namespace the trust covers
+/// is admitted; one of another namespace, another service account or another cluster's issuer
+/// is refused; for exact subjects and for the wildcard.
+#[tokio::test]
+async fn sts_admits_the_components_token_and_refuses_another_namespace() {
+    let ms = Ministack::start_with(&["--auth"]);
+    let iam = Iam::new(&ms).await;
+    // Under AUTH=true EKS wants the clusters' role to exist.
+    iam.client
+        .create_role()
+        .role_name("eks")
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"eks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let issuer = ms.create_cluster(CLUSTER).await;
+    let other_issuer = ms.create_cluster("spaces-other").await;
+    let dir = TestDir::new();
+    let sts = aws_sdk_sts::Client::new(&ms.sdk_config().await);
+    for (subjects, inside, outside) in [
+        ("", namespace(1), namespace(2)),
+        (
+            "      subjects: wildcard\n",
+            namespace(7),
+            "kube-system".to_string(),
+        ),
+    ] {
+        dir.write("idplan.yaml", &spec(2, subjects, None));
+        dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
+        let role = iam
+            .role("spaces-prod-backup")
+            .await
+            .expect("the backup role");
+        let arn = role.arn();
+        let denied = Err("AccessDenied".to_string());
+        let cases = [
+            (&issuer, &inside, "mxp-controller", Ok(())),
+            (&issuer, &outside, "mxp-controller", denied.clone()),
+            (&issuer, &inside, "vector", denied.clone()),
+            (&other_issuer, &inside, "mxp-controller", denied),
+        ];
+        for (iss, ns, sa, expected) in cases {
+            let token = web_identity_token(iss, ns, sa);
+            assert_eq!(
+                assume_with(&sts, arn, &token).await,
+                expected,
+                "{subjects:?}: {iss} {ns} {sa}; trust {}",
+                iam.trust("spaces-prod-backup").await
+            );
+        }
+    }
 }

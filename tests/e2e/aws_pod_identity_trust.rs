@@ -1,12 +1,14 @@
 //! Pod identity roles trust only what the spec asks for (the account, the Space's cluster, the
 //! component's service account, its host namespaces), through the session tags EKS Pod Identity
 //! sets; idplan's associations keep those session tags on. Against ministack, through the
-//! binary, asserting on what IAM and EKS hold.
+//! binary, asserting on what IAM and EKS hold; and the trust IAM holds judged by ministack's
+//! own IAM evaluator for the requests EKS makes for pods (`tests/support/trust_eval.py`).
 
 use idplan::policy::normalize;
 use serde_json::{Value, json};
 
 use crate::aws_pod_identity::{CLUSTER, Eks, setup, spec};
+use crate::support::ministack::judge_pod_identity_trust;
 use crate::support::namespace;
 
 const ACCOUNT: &str = "000000000000";
@@ -77,6 +79,54 @@ impl Eks {
     }
 }
 
+/// ministack's IAM evaluator on `trust`, the trust of the role of service account `sa`, for
+/// what EKS Pod Identity asks for a pod (`sts:AssumeRole` and `sts:TagSession`, with the pod's
+/// session tags): the component's pod in `inside`, a host namespace of the Space, is admitted;
+/// a pod of another cluster, of another service account, in `outside` (a namespace outside the
+/// Space) or in another account is refused.
+#[track_caller]
+fn assert_admits_only_the_component(trust: &Value, sa: &str, inside: &str, outside: &str) {
+    let other_sa = match sa {
+        "vector" => "mxp-controller",
+        _ => "vector",
+    };
+    let pod = |name: &str, account: &str, cluster: &str, namespace: &str, sa: &str| {
+        json!({"name": name, "account": account, "region": "us-east-1", "cluster": cluster,
+               "namespace": namespace, "service_account": sa})
+    };
+    let requests = json!([
+        pod("the component", ACCOUNT, CLUSTER, inside, sa),
+        pod("another cluster", ACCOUNT, "spaces-other", inside, sa),
+        pod(
+            "another service account",
+            ACCOUNT,
+            CLUSTER,
+            inside,
+            other_sa
+        ),
+        pod(
+            "a namespace outside the Space",
+            ACCOUNT,
+            CLUSTER,
+            outside,
+            sa
+        ),
+        pod("another account", "111111111111", CLUSTER, inside, sa),
+    ]);
+    let both = |allowed: bool| json!({"sts:AssumeRole": allowed, "sts:TagSession": allowed});
+    assert_eq!(
+        judge_pod_identity_trust(trust, &requests),
+        json!({
+            "the component": both(true),
+            "another cluster": both(false),
+            "another service account": both(false),
+            "a namespace outside the Space": both(false),
+            "another account": both(false),
+        }),
+        "{sa}: {trust}"
+    );
+}
+
 /// The API calls of one run, from `IDPLAN_STATS=json` (the last line of stderr).
 fn api_calls(stderr: &str) -> serde_json::Map<String, Value> {
     let line = stderr
@@ -101,12 +151,24 @@ async fn each_role_trusts_only_its_account_cluster_service_account_and_host_name
     );
     // Every host namespace has Spaces' form: one pattern.
     for (role, sa) in ROLES {
+        let trust = eks.iam.trust(role).await;
         assert_eq!(
-            normalize(&eks.iam.trust(role).await),
+            normalize(&trust),
             scoped_trust(sa, json!("mxp-*-system")),
             "{role}"
         );
+        assert_admits_only_the_component(&trust, sa, &namespace(1), "kube-system");
     }
+    // The evaluator does tell them apart: the bare trust of old admits them all.
+    let bare = judge_pod_identity_trust(
+        &bare_trust(),
+        &json!([{"name": "another cluster", "account": "111111111111", "region": "us-east-1",
+                 "cluster": "spaces-other", "namespace": "kube-system", "service_account": "x"}]),
+    );
+    assert_eq!(
+        bare["another cluster"],
+        json!({"sts:AssumeRole": true, "sts:TagSession": true})
+    );
     for a in eks.associations().await.values() {
         assert!(!eks.session_tags_disabled(&a.id).await, "{a:?}");
     }
@@ -120,11 +182,13 @@ async fn each_role_trusts_only_its_account_cluster_service_account_and_host_name
     );
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     for (role, sa) in ROLES {
+        let trust = eks.iam.trust(role).await;
         assert_eq!(
-            normalize(&eks.iam.trust(role).await),
+            normalize(&trust),
             scoped_trust(sa, json!([namespace(0), "acme-team-a"])),
             "{role}"
         );
+        assert_admits_only_the_component(&trust, sa, "acme-team-a", &namespace(1));
     }
     dir.idplan(&ms, &["plan", "--detailed-exitcode"])
         .assert_code(0);

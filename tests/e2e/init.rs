@@ -100,6 +100,18 @@ pub struct Scenario<'a> {
     /// What the spec must hold for each adopted component (the team's identity names); none
     /// where the components have no named identity (GCP's principal identifiers).
     pub names: Vec<String>,
+    /// What of idplan's own the cloud holds on sharedSecrets' identity besides what `ids`
+    /// reads: its tags (`tag managed-by`, ...) and policies (`inline policy idplan`); none on
+    /// GCP, whose service accounts have no tags (idplan's members are in `ids`).
+    pub marks: &'a dyn Fn() -> Vec<String>,
+}
+
+/// The ids of sharedSecrets' identity and what hangs on it.
+fn shared_secrets(ids: &Ids) -> Ids {
+    ids.iter()
+        .filter(|(key, _)| key.starts_with("sharedSecrets."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Runs `idplan init` with `init_args`, then plan, apply, plan, drift and verify, and releases
@@ -165,7 +177,14 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
     }
     assert_kept(&before, &(s.ids)());
 
-    // sharedSecrets leaves the spec: released, not deleted.
+    // sharedSecrets leaves the spec: released, not deleted. What idplan added to it goes (its
+    // marks, and what it made for the control plane created since: an association, a
+    // federated credential, a member); what the team made stays, the same.
+    let marked = (s.marks)();
+    assert!(
+        !marked.is_empty() || s.identity_types == ["google_service_account"],
+        "idplan marked the identities it adopted"
+    );
     s.dir.write(
         "idplan.yaml",
         &without_component(&spec, Component::SharedSecrets),
@@ -173,7 +192,17 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
     let released = (s.idplan)(&["apply", "--auto-approve"]);
     released.assert_code(0);
     released.assert_stdout_contains("will be released");
-    assert_kept(&before, &(s.ids)());
+    let after = (s.ids)();
+    assert_kept(&before, &after);
+    assert_eq!(shared_secrets(&after), shared_secrets(&before));
+    assert_eq!(
+        (s.marks)(),
+        Vec::<String>::new(),
+        "idplan's marks are taken back (they were {marked:?})"
+    );
+    (s.idplan)(&["plan", "--detailed-exitcode"])
+        .assert_code(0)
+        .assert_stdout_contains("No changes.");
     spec
 }
 
@@ -194,10 +223,28 @@ fn aws_scenario(mode: Mode) -> String {
     let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
     let idplan = |args: &[&str]| dir.idplan(&ms, args);
     let ids = || space.read_ids(&ms);
+    let role = space.role(Component::SharedSecrets).name.clone();
+    let marks = || {
+        let tags = aws::aws(&ms, &["iam", "list-role-tags", "--role-name", &role]);
+        let policies = aws::aws(&ms, &["iam", "list-role-policies", "--role-name", &role]);
+        let tags = tags["Tags"].as_array().into_iter().flatten();
+        let keys = tags.map(|t| t["Key"].as_str().unwrap().to_string());
+        let names = policies["PolicyNames"].as_array().into_iter().flatten();
+        let names = names.map(|n| n.as_str().unwrap().to_string());
+        keys.filter(|k| k == "managed-by" || k.starts_with("idplan/"))
+            .map(|k| format!("tag {k}"))
+            .chain(
+                names
+                    .filter(|n| n == "idplan")
+                    .map(|n| format!("inline policy {n}")),
+            )
+            .collect()
+    };
     let scenario = Scenario {
         dir: &dir,
         idplan: &idplan,
         ids: &ids,
+        marks: &marks,
         identity_types: &["aws_iam_role"],
         names: aws_names(&space),
         restart: (mode == Mode::PodIdentity).then_some(added.as_str()),
@@ -251,10 +298,19 @@ fn azure_manual_space_is_adopted_through_init() {
     let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
     let idplan = |args: &[&str]| dir.idplan_azure(&arm, args);
     let ids = || space.read_ids(&arm);
+    let identity = space.identity(Component::SharedSecrets).id.to_lowercase();
+    let marks = || {
+        let tags = &arm.state()["identities"][&identity]["tags"];
+        let keys = tags.as_object().into_iter().flat_map(|t| t.keys());
+        keys.filter(|k| *k == "managed-by" || k.starts_with("idplan"))
+            .map(|k| format!("tag {k}"))
+            .collect()
+    };
     let scenario = Scenario {
         dir: &dir,
         idplan: &idplan,
         ids: &ids,
+        marks: &marks,
         identity_types: &["azurerm_user_assigned_identity"],
         names: Component::ALL
             .map(|c| space.identity(c).name.clone())
@@ -336,10 +392,12 @@ fn gcp_scenario(recipe: GcpRecipe, secrets: Secrets, calls: u64) -> String {
     assert_eq!(stats["api_calls_total"], calls, "{stats}");
     let idplan = |args: &[&str]| dir.idplan_gcp(&fake, args);
     let ids = || space.read_ids(&fake);
+    let marks = Vec::new;
     let scenario = Scenario {
         dir: &dir,
         idplan: &idplan,
         ids: &ids,
+        marks: &marks,
         identity_types: &["google_service_account"],
         names: space
             .accounts

@@ -25,6 +25,7 @@ mod init;
 mod kube;
 mod manual_setup;
 mod ministack_paging;
+mod persist;
 mod plan_markdown;
 mod remote_state;
 mod spec_errors;

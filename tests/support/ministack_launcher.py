@@ -33,6 +33,10 @@ starts, two things are changed:
   next GET of that object is answered, and then the object is replaced by the file's
   content (the file is removed): someone else wrote it right after the reader read it,
   so the reader's ETag is stale. A test races a lock's release this way.
+* `--auth` runs ministack with AUTH=true: requests are authenticated (SigV4 with the
+  root credentials test/test) and STS judges AssumeRole and AssumeRoleWithWebIdentity by
+  the role's trust policy (a web identity token's `iss`, `sub` and `aud` claims become the
+  provider and its condition keys; ministack does not verify the token's signature).
 * Docker is never used. Without it ministack's CreateCluster still records the
   cluster (ACTIVE, with identity.oidc.issuer) but starts no k3s container; this
   keeps tests hermetic on machines that do have a Docker daemon, and keeps
@@ -76,6 +80,9 @@ def parse_port():
     parser.add_argument("--throttle-every", type=int, default=0, metavar="N",
                         help="answer every Nth IAM and EKS request with the service's "
                              "throttling error, as AWS does under load (0: never)")
+    parser.add_argument("--auth", action="store_true",
+                        help="AUTH=true: authenticate requests, and let STS judge role "
+                             "assumptions by the trust policy")
     faults.add_arguments(parser)
     args = parser.parse_args()
     if not args.port:
@@ -99,9 +106,14 @@ def exit_with_parent():
     threading.Thread(target=watch, name="idplan-parent-watch", daemon=True).start()
 
 
-def configure_environment(port):
+def configure_environment(port, auth=False):
     # ministack reads these at import time, so they are set before the import.
     os.environ["GATEWAY_PORT"] = str(port)
+    # The root credentials ministack accepts under AUTH=true are these (not the caller's).
+    os.environ["AUTH"] = "true" if auth else "false"
+    os.environ["AWS_ACCESS_KEY_ID"] = "test"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
+    os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.pop("EDGE_PORT", None)
     os.environ["BIND_HOST"] = "127.0.0.1"
     # The host the OIDC issuer URL and cluster endpoints name
@@ -393,7 +405,7 @@ def main():
     port, with_parent, throttle_every, list_lag_ms, fault_args = parse_port()
     if with_parent:
         exit_with_parent()
-    configure_environment(port)
+    configure_environment(port, fault_args.auth)
 
     import ministack.app as app
     import ministack.services.eks as eks

@@ -34,13 +34,7 @@ impl Ministack {
     /// As [`Ministack::start`], with more launcher arguments (`--throttle-every N`).
     #[track_caller]
     pub fn start_with(launcher_args: &[&str]) -> Ministack {
-        let python = match std::env::var_os("IDPLAN_MINISTACK_PYTHON") {
-            Some(p) if !p.is_empty() => PathBuf::from(p),
-            _ => repo_root().join(".venv-ministack/bin/python"),
-        };
-        if !python.exists() {
-            panic!("{INSTALL_HINT} ({} does not exist)", python.display());
-        }
+        let python = python();
         let launcher = repo_root().join("tests/support/ministack_launcher.py");
         assert!(launcher.exists(), "{} is missing", launcher.display());
         let command = |port: u16, dir: &std::path::Path| {
@@ -132,6 +126,51 @@ impl Ministack {
             .unwrap_or_else(|| panic!("cluster {name} has no identity.oidc.issuer: {out:?}"))
             .to_string()
     }
+}
+
+/// The Python that has ministack (`IDPLAN_MINISTACK_PYTHON`, else `.venv-ministack`).
+#[track_caller]
+fn python() -> PathBuf {
+    let python = match std::env::var_os("IDPLAN_MINISTACK_PYTHON") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => repo_root().join(".venv-ministack/bin/python"),
+    };
+    if !python.exists() {
+        panic!("{INSTALL_HINT} ({} does not exist)", python.display());
+    }
+    python
+}
+
+/// What ministack's own IAM evaluator decides for `trust` on the requests EKS Pod Identity
+/// makes for pods (`tests/support/trust_eval.py`): `requests` is a list of `{name, account,
+/// region, cluster, namespace, service_account}`; the answer is, per name, whether
+/// `sts:AssumeRole` and `sts:TagSession` are allowed.
+#[track_caller]
+pub fn judge_pod_identity_trust(trust: &Value, requests: &Value) -> Value {
+    use std::io::Write;
+    let helper = repo_root().join("tests/support/trust_eval.py");
+    let mut child = Command::new(python())
+        .arg(&helper)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {}: {e}", helper.display()));
+    let input = serde_json::json!({ "trust": trust, "requests": requests });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        helper.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the helper answers JSON")
 }
 
 /// What IAM holds, read through the SDK.
