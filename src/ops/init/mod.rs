@@ -148,7 +148,9 @@ pub async fn init(options: &Options) -> Result<Outcome> {
         location: Default::default(),
     };
     let client = cluster::connect(&discover).await?;
-    let seen = read_cluster(&client, options.cloud.annotation()).await?;
+    let seen = read_cluster(&client, options.cloud.annotation())
+        .await
+        .map_err(|e| cluster::at(e, &discover))?;
     let mut survey = options
         .cloud
         .survey(&seen, &options.choices, options.parallelism)
