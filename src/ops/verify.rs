@@ -200,10 +200,11 @@ async fn verify_space(
     }
     for cp in &space.control_planes {
         let ns = &cp.namespace;
-        // A control plane no apply covered has no identity on the cloud side (no association,
-        // no trust, no credential), whatever its service accounts say: a restart would not
-        // give its pods credentials.
-        let applied = record.is_some_and(|r| r.control_planes.contains(ns));
+        // A control plane the applies of this space never covered has no identity on the
+        // cloud side (no association, no trust, no credential), whatever its service accounts
+        // say: a restart would not give its pods credentials. (A space the state does not
+        // know, set up by other means, is checked as the cluster shows it.)
+        let applied = record.is_none_or(|r| r.control_planes.contains(ns));
         for kind in space.component_kinds() {
             let sa_name = kind.service_account();
             report.checked += 1;
