@@ -754,6 +754,11 @@ async fn build_one(
             Action::Update => outcome.changed += 1,
             _ => outcome.added += 1,
         }
+        // As the plan counts it: an existing resource taken into the state and updated is
+        // imported and changed.
+        if change.importing {
+            outcome.imported += 1;
+        }
         if change.action == Action::Replace {
             outcome.destroyed += 1;
         }

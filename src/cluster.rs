@@ -21,9 +21,10 @@ pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
 /// Where a kubeconfig is read from, for messages.
 fn kubeconfig_shown(path: Option<&Path>) -> String {
-    match path {
-        Some(path) => path.display().to_string(),
-        None => "KUBECONFIG or ~/.kube/config".to_string(),
+    match (path, std::env::var("KUBECONFIG")) {
+        (Some(path), _) => path.display().to_string(),
+        (None, Ok(env)) if !env.is_empty() => format!("{env} (KUBECONFIG)"),
+        (None, _) => "~/.kube/config".to_string(),
     }
 }
 
@@ -49,6 +50,25 @@ fn read_kubeconfig(path: Option<&Path>) -> Result<Kubeconfig> {
 pub async fn connect(discover: &Discover) -> Result<Client> {
     let where_ = kubeconfig_shown(discover.kubeconfig.as_deref());
     let kubeconfig = read_kubeconfig(discover.kubeconfig.as_deref())?;
+    if !kubeconfig
+        .contexts
+        .iter()
+        .any(|c| c.name == discover.context)
+    {
+        let known: Vec<&str> = kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        return Err(Error::user(format!(
+            "kubeconfig context `{}` is not in {where_}; it has: {}",
+            discover.context,
+            match known.is_empty() {
+                true => "none".to_string(),
+                false => known.join(", "),
+            }
+        )));
+    }
     let options = KubeConfigOptions {
         context: Some(discover.context.clone()),
         ..Default::default()
@@ -67,6 +87,41 @@ pub async fn connect(discover: &Discover) -> Result<Client> {
             discover.context
         ))
     })
+}
+
+/// The cluster a discover block reads, for messages: its context, its server and the
+/// kubeconfig they come from.
+pub fn described(discover: &Discover) -> String {
+    let server = read_kubeconfig(discover.kubeconfig.as_deref())
+        .ok()
+        .and_then(|k| {
+            let context = k.contexts.iter().find(|c| c.name == discover.context)?;
+            let cluster = &context.context.as_ref()?.cluster;
+            let named = k.clusters.iter().find(|c| &c.name == cluster)?;
+            named.cluster.as_ref()?.server.clone()
+        })
+        .unwrap_or_else(|| "no server".to_string());
+    format!(
+        "kubeconfig context `{}` of {}, server {server}",
+        discover.context,
+        kubeconfig_shown(discover.kubeconfig.as_deref())
+    )
+}
+
+/// A failed call to the cluster of `discover`, naming that cluster.
+pub fn at(e: Error, discover: &Discover) -> Error {
+    match e {
+        Error::Cloud {
+            resource,
+            api,
+            message,
+        } => Error::Cloud {
+            resource: format!("{resource} ({})", described(discover)),
+            api,
+            message,
+        },
+        other => other,
+    }
 }
 
 /// One `controlplanes.spaces.upbound.io` of the cluster.
@@ -206,7 +261,10 @@ pub async fn discover(spec: &mut Spec) -> Result<Vec<Discovered>> {
             continue;
         };
         let client = connect(&discover).await?;
-        for cp in control_planes(&client).await? {
+        for cp in control_planes(&client)
+            .await
+            .map_err(|e| at(e, &discover))?
+        {
             if let Some(ns) = &cp.host_namespace
                 && !space.control_planes.iter().any(|c| &c.namespace == ns)
             {

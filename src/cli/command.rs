@@ -19,11 +19,17 @@ Typical use:
   idplan helm-values                   the Spaces chart values for the applied identities
   idplan verify --restart              check the cluster; restart pods that predate their identity
 
-Credentials follow each cloud's conventions (AWS: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...;
-GCP: GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server, or IDPLAN_GCP_ACCESS_TOKEN;
-IDPLAN_GCP_ENDPOINT for another Google API base URL).
-The state: --state, IDPLAN_STATE or the spec's `state:`, a path or s3://BUCKET/KEY,
-gs://BUCKET/OBJECT, azblob://ACCOUNT/CONTAINER/BLOB (shared by a team, locked there).
+Credentials follow each cloud's conventions:
+  AWS    the SDK's chain: `aws configure`, `aws sso login`, AWS_PROFILE, AWS_ACCESS_KEY_ID,
+         a web identity in CI; AWS_ENDPOINT_URL for another endpoint
+  Azure  `az login`, workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID,
+         AZURE_FEDERATED_TOKEN_FILE), a service principal (AZURE_CLIENT_SECRET), a managed
+         identity, or IDPLAN_AZURE_ACCESS_TOKEN; IDPLAN_AZURE_ARM_ENDPOINT for another ARM
+  GCP    GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth application-default login`, the metadata
+         server, or IDPLAN_GCP_ACCESS_TOKEN; IDPLAN_GCP_ENDPOINT for another Google API base
+The state: --state, IDPLAN_STATE or the spec's `state:`, a path (the default:
+state/idplan.state.json) or, shared by a team and locked there, s3://BUCKET/KEY,
+gs://BUCKET/OBJECT, azblob://ACCOUNT/CONTAINER/BLOB (each with its cloud's credentials).
 Discovery (`controlPlanes.discover`) reads the kubeconfig context's cluster (KUBECONFIG).
 Exit codes: 0 success, 1 error, 2 changes (plan --detailed-exitcode), drift (drift) or
 findings (verify).";
@@ -36,7 +42,8 @@ findings (verify).";
     long_about = "idplan turns a declarative identity spec (idplan.yaml) into the cloud roles, \
 policies and trust that the Spaces components backup (mxp-controller), billing (vector) and \
 sharedSecrets (external-secrets-controller) need, shows the plan, applies it idempotently with a \
-local state file, detects drift, and renders the Spaces Helm values.",
+state kept in a local file or in a team's bucket (S3, GCS, Azure Blob, locked), detects drift, and \
+renders the Spaces Helm values.",
     after_help = AFTER_HELP
 )]
 pub(super) struct Cli {

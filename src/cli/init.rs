@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::ExitStatus;
+use super::{ExitStatus, print};
 use crate::error::Result;
 use crate::ops::init::{self, Choices, Options};
 use crate::recipe::InitFlags;
@@ -61,27 +61,36 @@ pub async fn run(args: InitArgs) -> Result<ExitStatus> {
         cloud: args.cloud.cloud()?,
     };
     let outcome = init::init(&options).await?;
-    eprintln!(
-        "Read {} control planes of context {}.",
+    // The summary is the command's output (stdout); errors and warnings go to stderr.
+    let mut out = format!(
+        "Read {} control planes of context {}.\n",
         outcome.seen.namespaces.len(),
         outcome.draft.context
     );
+    let mut left_out = false;
     for c in &outcome.draft.components {
-        match c {
+        let line = match c {
             DraftComponent::Adopted {
                 kind,
                 name: Some(name),
                 ..
-            } => eprintln!("  {kind}: adopts {name}"),
+            } => format!("  {kind}: adopts {name}"),
             DraftComponent::Adopted { kind, .. } => {
-                eprintln!("  {kind}: takes over the bindings of its principal identifiers")
+                format!("  {kind}: takes over the bindings of its principal identifiers")
             }
-            DraftComponent::LeftOut { kind, why } => eprintln!("  {kind}: left out: {why}"),
-        }
+            DraftComponent::LeftOut { kind, why } => {
+                left_out = true;
+                format!("  {kind}: left out: {why}")
+            }
+        };
+        out.push_str(&line);
+        out.push('\n');
     }
-    eprintln!(
-        "Wrote {}. Review it, then: idplan plan -f {0}",
+    out.push_str(&format!(
+        "Wrote {}. Review it, then: idplan plan -f {0}\n",
         outcome.path.display()
-    );
-    Ok(ExitStatus::Success)
+    ));
+    print(&out);
+    // A component left out is not managed: the spec is written, but it is not the whole Space.
+    Ok(ExitStatus::changes_if(left_out))
 }

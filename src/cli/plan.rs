@@ -37,6 +37,7 @@ pub async fn run(args: PlanArgs) -> Result<ExitStatus> {
     let options = render::Options {
         max_chars: args.format.max_chars,
         plan_file: saved.as_ref().map(|p| p.display().to_string()),
+        spec_file: Some(inputs.spec.display().to_string()),
     };
     let rendered = render::render(&planned.plan, args.format.format, &options)?;
     print(&rendered);

@@ -103,6 +103,7 @@ pub fn show(name: &Path, format: Format, max_chars: usize) -> Result<String> {
     let options = render::Options {
         max_chars,
         plan_file: Some(path.display().to_string()),
+        spec_file: None,
     };
     render::render(&plan, format, &options)
 }

@@ -397,12 +397,28 @@ pub(crate) fn wrong_cloud(resource: &Resource, cloud: &str) -> Error {
 }
 
 /// An error and its sources on one line ("dispatch failure: io error: ... Connection refused"),
-/// without the debug dump some SDK formatters append.
+/// without the debug dump some SDK formatters append; an error of several lines is joined
+/// with "; ".
 pub(crate) fn causes(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(e);
     while let Some(err) = next {
-        let text = err.to_string();
+        // One line: some errors list their attempts a line each.
+        let lines: Vec<String> = err
+            .to_string()
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        // "Attempted:" introduces what follows; other lines are parts of a list.
+        let text =
+            lines
+                .iter()
+                .skip(1)
+                .fold(lines.first().cloned().unwrap_or_default(), |acc, l| {
+                    let sep = if acc.ends_with(':') { " " } else { "; " };
+                    acc + sep + l
+                });
         // Wrappers often repeat their source's text.
         if !parts.last().is_some_and(|last| last.contains(&text)) {
             parts.push(text);

@@ -80,6 +80,9 @@ pub trait CloudInit {
     /// The annotation that names a component's identity on its service accounts.
     const ANNOTATION: &'static str;
 
+    /// What a component adopts, for the header of the spec init writes.
+    const ADOPTS: &'static str;
+
     /// The cluster the flags name, when they are given.
     fn cluster(flags: &Self::Flags) -> Option<&str>;
 
@@ -156,6 +159,15 @@ impl InitCloud {
             InitCloud::Aws(_) => aws::Aws::ANNOTATION,
             InitCloud::Azure(_) => azure::Azure::ANNOTATION,
             InitCloud::Gcp(_) => gcp::Gcp::ANNOTATION,
+        }
+    }
+
+    /// See [`CloudInit::ADOPTS`].
+    pub fn adopts(&self) -> &'static str {
+        match self {
+            InitCloud::Aws(_) => aws::Aws::ADOPTS,
+            InitCloud::Azure(_) => azure::Azure::ADOPTS,
+            InitCloud::Gcp(_) => gcp::Gcp::ADOPTS,
         }
     }
 

@@ -125,7 +125,14 @@ async fn an_aws_role_made_by_hand_is_adopted_brought_to_the_spec_and_released() 
         "attached policy arn:aws:iam::000000000000:policy/acme-backup-s3, inline policy extra",
     );
 
-    dir.idplan(&ms, &["apply", "adopt.plan"]).assert_code(0);
+    let applied = dir.idplan(&ms, &["apply", "adopt.plan"]);
+    applied.assert_code(0);
+    // Counted as the plan counts it: the adopted role is imported and changed.
+    let summary = &json["summary"];
+    applied.assert_stdout_contains(&format!(
+        "Resources: {} imported, {} added, {} changed, 0 destroyed.",
+        summary["import"], summary["add"], summary["change"]
+    ));
     let after = iam.role(ROLE).await.unwrap();
     assert_eq!(after.role_id(), role_id, "the same role");
     assert_eq!(after.description(), Some("backup role, made by hand"));

@@ -175,3 +175,54 @@ fn completions_and_man_pages_come_from_the_parser() {
     assert!(plan_page.contains("max\\-chars"), "{plan_page}");
     assert!(dir.read("man/idplan.1").contains(".TH idplan 1"));
 }
+
+/// Without credentials, the first error says what to run or set, then what the SDK tried.
+#[test]
+fn missing_credentials_name_the_fix() {
+    let dir = TestDir::new();
+    dir.write(
+        "aws.yaml",
+        &std::fs::read_to_string(repo_path("examples/idplan.yaml")).unwrap(),
+    );
+    dir.write(
+        "azure.yaml",
+        &std::fs::read_to_string(repo_path("examples/azure.yaml")).unwrap(),
+    );
+    let isolated = |args: &[&str]| {
+        let mut cmd = dir.command_without(args, &["AWS_", "AZURE_", "IDPLAN_AZURE_"]);
+        cmd.env("HOME", dir.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", dir.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .env("PATH", "/nonexistent");
+        crate::support::run(cmd, args)
+    };
+    let aws = isolated(&["plan", "-f", "aws.yaml"]);
+    aws.assert_code(1);
+    aws.assert_stderr_contains(
+        "sts:GetCallerIdentity failed: no AWS credentials: run `aws configure`",
+    );
+    aws.assert_stderr_contains("`aws sso login`");
+    assert_eq!(aws.stderr.lines().count(), 1, "one line: {}", aws.stderr);
+    let azure = isolated(&["plan", "-f", "azure.yaml"]);
+    azure.assert_code(1);
+    azure.assert_stderr_contains("no Azure credentials: run `az login`");
+    azure.assert_stderr_contains("IDPLAN_AZURE_ACCESS_TOKEN");
+    assert_eq!(
+        azure.stderr.lines().count(),
+        1,
+        "one line: {}",
+        azure.stderr
+    );
+    // The top-level help names every cloud's credentials and the remote state.
+    let help = dir.idplan_offline(&["--help"]);
+    for needed in [
+        "aws sso login",
+        "az login",
+        "IDPLAN_AZURE_ACCESS_TOKEN",
+        "gcloud auth",
+        "s3://BUCKET/KEY",
+    ] {
+        help.assert_stdout_contains(needed);
+    }
+}

@@ -123,8 +123,15 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
     args.extend_from_slice(init_args);
     let init = (s.idplan)(&args);
     init.assert_code(0);
-    init.assert_stderr_contains("Wrote idplan.yaml");
+    // The summary is the command's output.
+    init.assert_stdout_contains("Wrote idplan.yaml");
     let spec = std::fs::read_to_string(s.dir.path().join("idplan.yaml")).unwrap();
+    // The header speaks of the space's own cloud only.
+    assert_eq!(
+        spec.contains("principal identifiers"),
+        spec.contains("\n    gcp:\n"),
+        "{spec}"
+    );
     assert_eq!(spec.matches("\n        adopt: true\n").count(), 3, "{spec}");
     for name in &s.names {
         assert!(spec.contains(&format!("name: {name}\n")), "{name}:\n{spec}");
@@ -627,9 +634,14 @@ fn gcp_identities_init_cannot_take_over_are_left_out_with_the_reason() {
     let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
     let mut args = vec!["init", "--kubeconfig", kubeconfig.to_str().unwrap()];
     args.extend(GCP_FLAGS);
-    let init = dir.idplan_gcp(&fake, &args);
-    init.assert_code(0);
+    // Home is the test's directory: the kubeconfig in it is written as ~/kubeconfig.
+    let home = dir.path().display().to_string();
+    let init = dir.idplan_gcp_with_env(&fake, &args, &[("HOME", &home)]);
+    // Two components left out: the spec is written, exit 2, and the summary says why.
+    init.assert_code(2);
+    init.assert_stdout_contains("  billing: left out: ");
     let spec = std::fs::read_to_string(dir.path().join("idplan.yaml")).unwrap();
+    assert!(spec.contains("kubeconfig: \"~/kubeconfig\"\n"), "{spec}");
     for line in [
         format!("name: {}\n", gcp::account_id(Component::Backup)),
         format!(

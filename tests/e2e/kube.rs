@@ -347,12 +347,28 @@ fn an_unreachable_cluster_is_an_error() {
     drop(w.kube);
     let out = w.dir.idplan_azure(&w.arm, &["plan"]);
     out.assert_code(1);
-    assert!(
-        out.stderr
-            .contains("controlplanes.spaces.upbound.io: list failed"),
-        "port {port}: {}",
-        out.stderr
-    );
+    // Which cluster: the context, the kubeconfig and the server.
+    out.assert_stderr_contains(&format!(
+        "controlplanes.spaces.upbound.io (kubeconfig context `space-prod` of {}, server \
+         http://127.0.0.1:{port}): list failed",
+        w.dir.path().join("kubeconfig").display()
+    ));
+}
+
+#[test]
+fn a_context_the_kubeconfig_lacks_is_named_with_the_file() {
+    let w = World::new();
+    let spec = w
+        .dir
+        .read("idplan.yaml")
+        .replace("context: space-prod", "context: nope");
+    w.dir.write("idplan.yaml", &spec);
+    let out = w.dir.idplan_azure(&w.arm, &["plan"]);
+    out.assert_code(1);
+    out.assert_stderr_contains(&format!(
+        "kubeconfig context `nope` is not in {}; it has: space-prod",
+        w.dir.path().join("kubeconfig").display()
+    ));
 }
 
 /// `validate` makes no cluster call: the kubeconfig does not even exist, and the limits

@@ -17,7 +17,19 @@ const MAX: usize = 65_000;
 #[track_caller]
 fn folded_namespaces(md: &str, space: &str, words: &str) -> BTreeSet<String> {
     let section = space_section(md, space);
-    let Some(start) = section.find(&format!(" control planes {words}</summary>")) else {
+    // Up to ten are named in the text.
+    let mut title = words.to_string();
+    title[..1].make_ascii_uppercase();
+    if let Some(line) = section
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{title}: ")))
+    {
+        return line
+            .split(", ")
+            .map(|ns| ns.trim_matches('`').to_string())
+            .collect();
+    }
+    let Some(start) = section.find(&format!(" {words}</summary>")) else {
         return BTreeSet::new();
     };
     let rest = &section[start..];
@@ -67,17 +79,36 @@ fn check_fits(md: &str, plan: &Value, max: usize) {
         .split_once("#### Details\n")
         .expect("a details section")
         .1;
-    let shown = details.matches("<details><summary>").count();
-    let left = match details.split_once("\n_") {
-        Some((_, cut)) => {
+    // A control plane's resources are shown as one example per component and action, with a
+    // count of the others like it.
+    let more: usize = details
+        .split("\n_and ")
+        .skip(1)
+        .map(|rest| rest.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    let shown = details.matches("<details><summary>").count() + more;
+    let left = match details.find(" left out to fit one comment") {
+        Some(at) => {
+            let start = details[..at].rfind("\n_").expect("the cut line") + 2;
+            let cut = &details[start..];
             let (n, rest) = cut.split_once(" of ").expect("the cut line");
             let total: usize = rest.split(' ').next().unwrap().parse().unwrap();
             assert_eq!(total, changed, "the cut line counts every change: {cut}");
-            assert!(cut.contains("see all of them with `idplan show"), "{cut}");
+            assert!(cut.contains("See all of them with `idplan show"), "{cut}");
             n.parse::<usize>().unwrap()
         }
         None => 0,
     };
+    // GitHub colours a diff whose lines start with `+`, `-` or a space.
+    for block in details.split("```diff\n").skip(1) {
+        let body = block.split("\n```").next().unwrap();
+        for line in body.lines() {
+            assert!(
+                line.starts_with(['+', '-', ' ']),
+                "a diff line out of column: {line:?}"
+            );
+        }
+    }
     assert_eq!(shown + left, changed, "shown {shown} + left out {left}");
 }
 
@@ -157,7 +188,19 @@ async fn pod_identity_plans_fit_one_comment_at_1_100_and_1000_control_planes() {
                 "a small plan is shown whole:\n{md}"
             );
         } else {
-            assert!(md.contains(&format!("`idplan show plans/{name}`")));
+            // Each component's associations: one shown, the others counted, unless the budget
+            // is spent (the cut line then says what it left out).
+            let more = format!("_and {} more like this one, one per control plane", n - 1);
+            if !md.contains(" left out to fit one comment") {
+                assert_eq!(md.matches(&more).count(), 3, "{md}");
+            } else {
+                assert!(
+                    md.contains(
+                        "`aws_eks_pod_identity_association` (backup, billing, sharedSecrets)"
+                    ),
+                    "{md}"
+                );
+            }
         }
         // `show` renders the saved plan the same way.
         let shown = run(&["show", &name, "--format", "markdown"])
@@ -215,16 +258,26 @@ async fn control_planes_added_and_removed_are_named_exactly() {
         namespaces(0..2).into_iter().collect()
     );
     assert!(md.contains("Control planes: **3 added**, **2 removed**; 101 after this plan."));
-    // Destroying is warned about first, naming what.
-    let warning = md.split_once("> [!WARNING]\n").expect("a warning").1;
+    // What the removed control planes take with them is said first, as expected: no warning.
+    let note = md.split_once("> [!NOTE]\n").expect("a note").1;
     assert!(
-        warning.starts_with(
-            "> This plan destroys or replaces resources:\n> - 6 × `aws_eks_pod_identity_association` \
-             of space `prod` (backup, billing, sharedSecrets) will be destroyed"
+        note.starts_with(
+            "> 2 control planes removed from the spec take their own resources with them: 6 × \
+             `aws_eks_pod_identity_association` (backup, billing, sharedSecrets)."
         ),
-        "{warning}"
+        "{note}"
     );
-    assert!(md.find("> [!WARNING]") < md.find("#### Space"));
+    assert!(!md.contains("[!WARNING]"), "{md}");
+    assert!(md.find("> [!NOTE]") < md.find("#### Space"));
+    // Up to ten control planes are named in the text.
+    assert!(
+        md.contains(&format!(
+            "\nRemoved: `{}`, `{}`\n",
+            namespace(0),
+            namespace(1)
+        )),
+        "{md}"
+    );
 }
 
 // ---- GCP principal identifiers on the fake Google APIs -----------------------------------
@@ -505,5 +558,44 @@ fn azure_at_1_and_at_20_credentials_per_identity() {
     assert!(
         md.contains("- federated identity credentials: 1 to destroy"),
         "{md}"
+    );
+}
+
+/// A busy day at scale: 40 control planes removed, 25 added, and billing's bucket changed. The
+/// one policy change is shown first among the details, whatever the associations around it;
+/// what the removed control planes take with them is a note, not a warning.
+#[tokio::test]
+async fn a_policy_change_among_many_association_changes_is_shown_first() {
+    let ms = Ministack::start();
+    ms.create_cluster(CLUSTER).await;
+    let dir = TestDir::new();
+    let run = |args: &[&str]| dir.idplan(&ms, args);
+    dir.write("idplan.yaml", &pod_identity(&namespaces(0..300)));
+    run(&["apply", "--auto-approve"]).assert_code(0);
+    // Nothing to do: the comment says what it checked.
+    let none = run(&["plan", "--format", "markdown"]);
+    none.assert_code(0);
+    none.assert_stdout_contains("`idplan.yaml`, space `prod`: 906 resources checked.");
+    let now = namespaces((40..300).chain(300..325));
+    dir.write(
+        "idplan.yaml",
+        &pod_identity(&now).replace("acme-billing", "acme-billing-2"),
+    );
+    let md = plan_markdown(run, "busy.json", &["--max-chars", "20000"]);
+    check_fits(&md, &saved(&dir, "busy.json"), 20_000);
+    let details = md.split_once("#### Details\n").unwrap().1;
+    assert!(
+        details.starts_with(
+            "\n<details><summary>~ <code>aws_iam_role_policy.prod.billing</code> will be updated in place"
+        ),
+        "the policy change first:\n{details}"
+    );
+    assert!(details.contains("acme-billing-2"), "{details}");
+    assert!(md.contains("> 40 control planes removed from the spec take their own resources"));
+    assert!(!md.contains("[!WARNING]"), "{md}");
+    // The associations: one example per component and action, the rest counted.
+    assert!(
+        details.contains("_and 24 more like this one, one per control plane._"),
+        "{details}"
     );
 }

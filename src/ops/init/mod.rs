@@ -148,7 +148,9 @@ pub async fn init(options: &Options) -> Result<Outcome> {
         location: Default::default(),
     };
     let client = cluster::connect(&discover).await?;
-    let seen = read_cluster(&client, options.cloud.annotation()).await?;
+    let seen = read_cluster(&client, options.cloud.annotation())
+        .await
+        .map_err(|e| cluster::at(e, &discover))?;
     let mut survey = options
         .cloud
         .survey(&seen, &options.choices, options.parallelism)
@@ -159,10 +161,9 @@ pub async fn init(options: &Options) -> Result<Outcome> {
             "Written by `idplan init` from the Space's cluster (context {context}) and its \
              cloud:"
         ),
-        "each component adopts what its service accounts use today (`adopt: true`: the".to_string(),
-        "identity, or with GCP principal identifiers the grants they hold; taken over, never"
-            .to_string(),
-        "deleted). Review it, then run `idplan plan`.".to_string(),
+        "each component adopts what its service accounts use today (`adopt: true`:".to_string(),
+        format!("{};", options.cloud.adopts()),
+        "taken over, never deleted). Review it, then run `idplan plan`.".to_string(),
     ];
     for cp in &seen.without_id {
         header.push(format!(
@@ -176,7 +177,8 @@ pub async fn init(options: &Options) -> Result<Outcome> {
             .clone()
             .unwrap_or_else(|| space_name(options.cloud.cluster())),
         context,
-        kubeconfig: options.kubeconfig.clone(),
+        // A file meant to be committed names the user's home as `~` (the loader expands it).
+        kubeconfig: options.kubeconfig.as_deref().map(home_relative),
         cloud: survey.cloud,
         cloud_fields: survey.fields,
         components: survey.components,
@@ -228,6 +230,15 @@ fn one_identity_each(components: &mut [DraftComponent]) {
             }
             None => taken.push((name.clone(), *kind)),
         }
+    }
+}
+
+/// `path` with the user's home as `~/`.
+fn home_relative(path: &Path) -> PathBuf {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    match home.as_ref().and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) => Path::new("~").join(rest),
+        None => path.to_path_buf(),
     }
 }
 

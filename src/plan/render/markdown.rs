@@ -1,18 +1,26 @@
 //! The Markdown plan: one pull-request comment at any scale. What a reviewer needs comes first
 //! and is never cut (the summary line, the warning for what is destroyed or replaced, the
-//! summary per space); then the per-resource details, folded, in the order of the plan, those
-//! the budget holds, and a last line counting what was left out.
+//! summary per space); then the per-resource details, folded, riskiest first (replaces, then
+//! deletes and changes of identities and permissions, then trust, then what each control
+//! plane has, one example per component and action with a count), those the budget holds, and
+//! a last line saying what was left out.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{Options, Plan, block, header, notes, summary, summary_line};
+use super::{Action, Options, Plan, ResourceChange, block, header, notes, summary, summary_line};
 use crate::error::{Error, Result};
+use crate::kind::Owner;
 
-/// A GitHub comment holds at most 65,536 characters; this leaves room for a marker.
-pub const DEFAULT_MAX_CHARS: usize = 65_000;
+/// A GitHub comment holds at most 65,536 characters; this leaves room for what a CI wrapper
+/// adds (a marker, a title, a link to the run).
+pub const DEFAULT_MAX_CHARS: usize = 60_000;
 
 pub(super) fn markdown(plan: &Plan, options: &Options) -> Result<String> {
     let mut head = format!("### idplan plan\n\n**{}**\n", summary_line(plan));
+    if !plan.has_changes {
+        head.push_str(&checked(plan, options));
+    }
     for d in plan.discovered.iter().filter(|d| d.namespace.is_none()) {
         let _ = write!(
             head,
@@ -36,11 +44,16 @@ pub(super) fn markdown(plan: &Plan, options: &Options) -> Result<String> {
         })
         .collect();
     if !found.is_empty() {
-        blocks.push(folded(
-            &format!("{} control planes discovered", found.len()),
-            &found.concat(),
-            false,
-        ));
+        blocks.push(Block {
+            text: folded(
+                &format!("{} discovered", plural(found.len(), "control plane")),
+                &found.concat(),
+                false,
+            ),
+            count: found.len(),
+            what: "discovered control planes".into(),
+            component: None,
+        });
     }
     if plan.has_changes {
         if let Some(warning) = summary::warning(plan) {
@@ -48,25 +61,176 @@ pub(super) fn markdown(plan: &Plan, options: &Options) -> Result<String> {
         }
         head.push_str(&summary::spaces(plan));
         head.push_str("\n#### Details\n\n");
-        for change in &plan.resource_changes {
-            let (Some((sign, _, what)), Some(text)) = (header(change), block(change)) else {
-                continue;
-            };
-            let text = anstream::adapter::strip_str(&text).to_string();
-            // The block's first line repeats the summary's words.
-            let diff = text.split_once('\n').map_or("", |(_, rest)| rest);
-            blocks.push(folded(
-                &format!("{sign} <code>{}</code> {}", change.address, html(&what)),
-                diff.trim_end(),
-                true,
-            ));
-        }
+        blocks.extend(details(plan));
     }
     let see_all = match &options.plan_file {
         Some(file) => format!("`idplan show {file}`"),
         None => "`idplan plan --out FILE`, then `idplan show FILE`".to_string(),
     };
-    fit(head, blocks, "details", &see_all, options.max_chars)
+    fit_blocks(head, blocks, "details", &see_all, options.max_chars)
+}
+
+/// What a plan without changes checked: the spec, its spaces, the resources read.
+fn checked(plan: &Plan, options: &Options) -> String {
+    let mut spaces: Vec<&str> = plan.control_planes.keys().map(String::as_str).collect();
+    spaces.extend(
+        plan.resource_changes
+            .iter()
+            .filter_map(|c| c.address.space()),
+    );
+    spaces.sort_unstable();
+    spaces.dedup();
+    let spaces: Vec<String> = spaces.iter().map(|s| format!("`{s}`")).collect();
+    let spec = match &options.spec_file {
+        Some(file) => format!("`{file}`, "),
+        None => String::new(),
+    };
+    format!(
+        "\n{spec}{} {}: {} checked.\n",
+        match spaces.len() {
+            1 => "space",
+            _ => "spaces",
+        },
+        spaces.join(", "),
+        plural(plan.resource_changes.len(), "resource")
+    )
+}
+
+/// `n` and the noun, singular for one.
+pub fn plural(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
+/// The order a reviewer reads changes in: what can cut access first.
+fn risk(change: &ResourceChange) -> u8 {
+    let facts = change.kind.facts();
+    match change.action {
+        Action::Replace => 0,
+        _ if facts.owner == Owner::ControlPlane => 4,
+        Action::Delete => 1,
+        Action::Update if only_who(change) => 2,
+        Action::Update => 1,
+        _ => 3,
+    }
+}
+
+/// Whether an update only changes who may use the resource (trust subjects, namespaces,
+/// members), not what it grants.
+fn only_who(change: &ResourceChange) -> bool {
+    let (Some(before), Some(after)) = (&change.before, &change.after) else {
+        return false;
+    };
+    let before = crate::graph::decided(change.kind, before);
+    let (Some(before), Some(after)) = (before.as_object(), after.as_object()) else {
+        return false;
+    };
+    before.iter().chain(after.iter()).all(|(key, _)| {
+        let (b, a) = (before.get(key), after.get(key));
+        b == a
+            || key == "members"
+            || matches!((b, a), (Some(b), Some(a)) if crate::policy::is_document(b)
+            && crate::policy::changes(Some(b), Some(a)).iter().all(|c| {
+                c.aspect == "subjects" || c.aspect.ends_with("kubernetes-namespace")
+            }))
+    })
+}
+
+/// The details, riskiest first; the resources of a control plane as one example per
+/// component, kind and action, with a count of the others like it.
+fn details(plan: &Plan) -> Vec<Block> {
+    let mut changes: Vec<&ResourceChange> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| header(c).is_some())
+        .collect();
+    changes.sort_by_key(|c| (risk(c), c.address.clone()));
+    // (component, kind, action) → the changes of control planes like it.
+    let mut alike: BTreeMap<(String, String, String), Vec<&ResourceChange>> = BTreeMap::new();
+    let mut blocks = Vec::new();
+    for change in changes {
+        let Some(header) = header(change) else {
+            continue;
+        };
+        let component = change
+            .address
+            .component_kind()
+            .map(|c| c.spec_key().to_string());
+        let what = format!("{} `{}`", header.verb, change.kind.type_name());
+        if change.kind.facts().owner == Owner::ControlPlane {
+            let key = (
+                component.clone().unwrap_or_default(),
+                change.kind.type_name().to_string(),
+                header.verb.to_string(),
+            );
+            alike.entry(key).or_default().push(change);
+            continue;
+        }
+        blocks.push(Block {
+            text: detail(change),
+            count: 1,
+            what,
+            component,
+        });
+    }
+    for ((component, _, verb), changes) in alike {
+        let first = changes[0];
+        let mut text = detail(first);
+        let more = changes.len() - 1;
+        if more > 0 {
+            let _ = writeln!(
+                text,
+                "\n_and {more} more like this one, one per control plane._\n"
+            );
+        }
+        blocks.push(Block {
+            text,
+            count: changes.len(),
+            what: format!("{verb} `{}`", first.kind.type_name()),
+            component: Some(component).filter(|c| !c.is_empty()),
+        });
+    }
+    blocks
+}
+
+/// One change, folded: the address and what happens, the attributes as a diff.
+fn detail(change: &ResourceChange) -> String {
+    let header = header(change).expect("details are of changes");
+    let text = block(change).unwrap_or_default();
+    let text = anstream::adapter::strip_str(&text).to_string();
+    // The block's first line repeats the summary's words.
+    let diff = text.split_once('\n').map_or("", |(_, rest)| rest);
+    folded(
+        &format!(
+            "{} <code>{}</code> {}",
+            header.sign,
+            change.address,
+            html(&header.what())
+        ),
+        &diff_columns(diff.trim_end()),
+        true,
+    )
+}
+
+/// A diff as GitHub colours it: `+` and `-` in the first column, a space before any other
+/// line.
+fn diff_columns(text: &str) -> String {
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            match trimmed.chars().next() {
+                Some(sign @ ('+' | '-')) => {
+                    let indent = line.len() - trimmed.len();
+                    format!("{sign}{}{}", " ".repeat(indent), &trimmed[1..])
+                }
+                _ => format!(" {line}"),
+            }
+        })
+        .collect();
+    lines.join("\n")
 }
 
 /// A folded block: `summary` shown, `body` in a fenced block (a diff, or plain text).
@@ -89,6 +253,17 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
+/// One block of details, and what it stands for in the line that counts what was left out.
+pub struct Block {
+    pub text: String,
+    /// The changes (or findings) it shows.
+    pub count: usize,
+    /// The action and kind (`will be created \`aws_iam_role\``).
+    pub what: String,
+    /// The component, when it has one.
+    pub component: Option<String>,
+}
+
 /// `head` (never cut), then those of `blocks` that fit in `max` characters, in order, then a
 /// line counting the blocks left out and saying how to see them (`see_all`). An error naming the
 /// minimum when `max` cannot hold the head and that line.
@@ -99,14 +274,63 @@ pub fn fit(
     see_all: &str,
     max: usize,
 ) -> Result<String> {
-    let total = blocks.len();
-    let cut = |left: usize| {
+    let blocks = blocks
+        .into_iter()
+        .map(|text| Block {
+            text,
+            count: 1,
+            what: String::new(),
+            component: None,
+        })
+        .collect();
+    fit_blocks(head, blocks, what, see_all, max)
+}
+
+/// As [`fit`], and the line that counts what was left out says what it was: per action and
+/// kind, how many and of which components.
+pub fn fit_blocks(
+    head: String,
+    blocks: Vec<Block>,
+    what: &str,
+    see_all: &str,
+    max: usize,
+) -> Result<String> {
+    let total: usize = blocks.iter().map(|b| b.count).sum();
+    let cut = |left: &[&Block]| {
+        let n: usize = left.iter().map(|b| b.count).sum();
+        let mut by_what: BTreeMap<&str, (usize, Vec<&str>)> = BTreeMap::new();
+        for b in left.iter().filter(|b| !b.what.is_empty()) {
+            let entry = by_what.entry(&b.what).or_default();
+            entry.0 += b.count;
+            entry.1.extend(b.component.as_deref());
+        }
+        let breakdown: Vec<String> = by_what
+            .into_iter()
+            .map(|(w, (n, mut components))| {
+                components.sort_unstable();
+                components.dedup();
+                match components.is_empty() {
+                    true => format!("{n} × {w}"),
+                    false => format!("{n} × {w} ({})", components.join(", ")),
+                }
+            })
+            .collect();
+        let breakdown = match breakdown.is_empty() {
+            true => String::new(),
+            false => format!(": {}", breakdown.join("; ")),
+        };
         format!(
-            "\n_{left} of {total} {what} left out to fit one comment (`--max-chars`): see all of \
-             them with {see_all}._\n"
+            "\n_{n} of {total} {what} left out to fit one comment (`--max-chars`){breakdown}. \
+             See all of them with {see_all}._\n"
         )
     };
-    let needed = chars(&head) + if total == 0 { 0 } else { chars(&cut(total)) };
+    let all: Vec<&Block> = blocks.iter().collect();
+    let reserve = if blocks.is_empty() {
+        0
+    } else {
+        chars(&cut(&all))
+    };
+    let needed = chars(&head) + reserve;
     if needed > max {
         return Err(Error::user(format!(
             "--max-chars {max} is too small: the part of the Markdown that is never cut (the \
@@ -116,21 +340,20 @@ pub fn fit(
     }
     // Room for the cut line is kept until every block is in; a block too big for what is left
     // is left out, and smaller ones after it still get their turn.
-    let reserve = if total == 0 { 0 } else { chars(&cut(total)) };
     let mut used = chars(&head);
     let mut out = head;
-    let mut shown = 0;
+    let mut left = Vec::new();
     for block in &blocks {
-        let len = chars(block);
+        let len = chars(&block.text);
         if used + len + reserve > max {
+            left.push(block);
             continue;
         }
-        out.push_str(block);
+        out.push_str(&block.text);
         used += len;
-        shown += 1;
     }
-    if shown < total {
-        out.push_str(&cut(total - shown));
+    if !left.is_empty() {
+        out.push_str(&cut(&left));
     }
     Ok(out)
 }

@@ -6,7 +6,7 @@ mod summary;
 
 use std::fmt::Write;
 
-pub use markdown::{DEFAULT_MAX_CHARS, fit, folded, html};
+pub use markdown::{DEFAULT_MAX_CHARS, fit, folded, html, plural};
 pub(crate) use summary::{namespace_of, namespaces_in};
 
 use super::{Action, Plan, ResourceChange};
@@ -28,6 +28,8 @@ pub struct Options {
     pub max_chars: usize,
     /// The saved plan, when there is one: the Markdown says how to see all of it.
     pub plan_file: Option<String>,
+    /// The spec the plan was made from: a plan without changes names it.
+    pub spec_file: Option<String>,
 }
 
 impl Default for Options {
@@ -35,6 +37,7 @@ impl Default for Options {
         Options {
             max_chars: DEFAULT_MAX_CHARS,
             plan_file: None,
+            spec_file: None,
         }
     }
 }
@@ -119,45 +122,61 @@ pub fn summary_line(plan: &Plan) -> String {
     )
 }
 
-fn header(change: &ResourceChange) -> Option<(char, anstyle::Style, String)> {
-    let adopted = change.ownership == Ownership::Adopted;
-    let (sign, style, what) = match change.action {
-        Action::Create => ('+', ADD, "will be created".to_string()),
-        Action::Update if change.importing && adopted => {
-            ('~', CHANGE, "will be adopted and updated".into())
+/// How a change is announced: its sign, its style, what happens, and why when it is not
+/// obvious.
+struct Header<'a> {
+    sign: char,
+    style: anstyle::Style,
+    verb: &'static str,
+    reason: Option<&'a str>,
+}
+
+impl Header<'_> {
+    /// "will be created", "will be destroyed (deleted outside idplan: ...)".
+    fn what(&self) -> String {
+        match self.reason {
+            Some(reason) => format!("{} ({reason})", self.verb),
+            None => self.verb.to_string(),
         }
-        Action::Update if change.importing => (
-            '~',
-            CHANGE,
-            "will be recorded in the state and updated".into(),
-        ),
-        Action::Update => ('~', CHANGE, "will be updated in place".into()),
-        Action::Delete if change.before.is_none() => ('-', REMOVE, "will be forgotten".into()),
-        Action::Delete if adopted && change.releases() => ('-', REMOVE, "will be released".into()),
-        Action::Delete if adopted => ('-', REMOVE, "will be forgotten".into()),
-        Action::Delete => ('-', REMOVE, "will be destroyed".into()),
+    }
+}
+
+fn header(change: &ResourceChange) -> Option<Header<'_>> {
+    let adopted = change.ownership == Ownership::Adopted;
+    let (sign, style, verb) = match change.action {
+        Action::Create => ('+', ADD, "will be created"),
+        Action::Update if change.importing && adopted => {
+            ('~', CHANGE, "will be adopted and updated")
+        }
+        Action::Update if change.importing => {
+            ('~', CHANGE, "will be recorded in the state and updated")
+        }
+        Action::Update => ('~', CHANGE, "will be updated in place"),
+        Action::Delete if change.before.is_none() => ('-', REMOVE, "will be forgotten"),
+        Action::Delete if adopted && change.releases() => ('-', REMOVE, "will be released"),
+        Action::Delete if adopted => ('-', REMOVE, "will be forgotten"),
+        Action::Delete => ('-', REMOVE, "will be destroyed"),
         Action::Replace if change.creates_first() => (
             '±',
             CHANGE,
-            "must be replaced: create replacement, then destroy".into(),
+            "must be replaced: create replacement, then destroy",
         ),
         Action::Replace => (
             '±',
             CHANGE,
             "must be replaced: destroy, then create replacement (the cloud cannot hold both \
-             at once)"
-                .into(),
+             at once)",
         ),
-        Action::NoOp if change.importing && adopted => ('=', CHANGE, "will be adopted".into()),
-        Action::NoOp if change.importing => ('=', CHANGE, "will be recorded in the state".into()),
+        Action::NoOp if change.importing && adopted => ('=', CHANGE, "will be adopted"),
+        Action::NoOp if change.importing => ('=', CHANGE, "will be recorded in the state"),
         Action::NoOp => return None,
     };
-    let reason = change
-        .reason
-        .as_ref()
-        .map(|r| format!(" ({r})"))
-        .unwrap_or_default();
-    Some((sign, style, format!("{what}{reason}")))
+    Some(Header {
+        sign,
+        style,
+        verb,
+        reason: change.reason.as_deref(),
+    })
 }
 
 /// The changes, one block per resource that is not a no-op, and one per deposed object.
@@ -191,8 +210,9 @@ fn body(plan: &Plan) -> String {
 fn block(change: &ResourceChange) -> Option<String> {
     let mut out = String::new();
     {
-        let (sign, style, what) = header(change)?;
-        let _ = writeln!(out, "  # {} {what}", change.address);
+        let header = header(change)?;
+        let (sign, style) = (header.sign, header.style);
+        let _ = writeln!(out, "  # {} {}", change.address, header.what());
         let _ = writeln!(out, "  {style}{sign}{style:#} {}", change.address);
         let after = match change.action {
             Action::Delete => None,

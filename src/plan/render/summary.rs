@@ -9,9 +9,9 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::markdown::{folded, html};
+use super::markdown::{folded, html, plural};
 use super::{Action, Plan, ResourceChange, header};
-use crate::graph::Kind;
+use crate::graph::{Kind, Scope};
 use crate::kind::Owner;
 use crate::spec::ComponentKind;
 
@@ -243,35 +243,65 @@ impl Counts {
     }
 }
 
-/// A warning first when anything is destroyed or replaced, naming what: one line per space,
-/// kind and action (the address when there is one resource, the components otherwise).
+/// What is destroyed or replaced, first: what control planes removed from the spec take with
+/// them (expected: a note), apart from what control planes that stay lose (a warning), one line
+/// per space, kind and action (the address when there is one resource, the components
+/// otherwise).
 pub fn warning(plan: &Plan) -> Option<String> {
-    type Group<'a> = (String, &'a str, String);
+    type Group<'a> = (String, &'a str, &'static str);
     let mut groups: BTreeMap<Group, (Vec<&ResourceChange>, BTreeSet<String>)> = BTreeMap::new();
+    let mut leaving: BTreeMap<&str, (usize, BTreeSet<&str>)> = BTreeMap::new();
+    let mut gone: BTreeSet<&str> = BTreeSet::new();
     for change in &plan.resource_changes {
         if !change.destroys() {
             continue;
         }
-        let Some((_, _, what)) = header(change) else {
+        let Some(header) = header(change) else {
             continue;
         };
-        let what = what.split(" (").next().unwrap_or(&what).to_string();
+        if let Some(ns) = left_with_its_control_plane(plan, change) {
+            gone.insert(ns);
+            let entry = leaving.entry(change.kind.type_name()).or_default();
+            entry.0 += 1;
+            entry
+                .1
+                .extend(change.address.component_kind().map(ComponentKind::spec_key));
+            continue;
+        }
         let place = match change.address.space() {
             Some(space) => format!("space `{space}`"),
             None => "the cluster".to_string(),
         };
         let entry = groups
-            .entry((place, change.kind.type_name(), what))
+            .entry((place, change.kind.type_name(), header.verb))
             .or_default();
         entry.0.push(change);
         if let Some(reason) = &change.reason {
             entry.1.insert(reason.clone());
         }
     }
-    if groups.is_empty() {
-        return None;
+    let mut out = String::new();
+    if !leaving.is_empty() {
+        let what: Vec<String> = leaving
+            .iter()
+            .map(|(kind, (n, components))| {
+                let components: Vec<&str> = components.iter().copied().collect();
+                format!("{n} × `{kind}` ({})", components.join(", "))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "\n> [!NOTE]\n> {} removed from the spec take their own resources with them: {}.",
+            plural(gone.len(), "control plane"),
+            what.join(", ")
+        );
     }
-    let mut out = "\n> [!WARNING]\n> This plan destroys or replaces resources:\n".to_string();
+    if groups.is_empty() {
+        return (!out.is_empty()).then_some(out);
+    }
+    out.push_str(
+        "\n> [!WARNING]\n> This plan destroys or replaces what control planes that stay use:\n",
+    );
     for ((place, type_name, what), (changes, reasons)) in &groups {
         let which = match changes.as_slice() {
             [one] => format!("`{}`", one.address),
@@ -297,6 +327,24 @@ pub fn warning(plan: &Plan) -> Option<String> {
         let _ = writeln!(out, "> - {which} {what}{why}");
     }
     Some(out)
+}
+
+/// The host namespace of a control plane's own resource when that control plane leaves the
+/// spec with this plan.
+fn left_with_its_control_plane<'a>(plan: &Plan, change: &'a ResourceChange) -> Option<&'a str> {
+    if change.action != Action::Delete || change.kind.facts().owner != Owner::ControlPlane {
+        return None;
+    }
+    let Scope::Component {
+        space,
+        item: Some(ns),
+        ..
+    } = change.address.scope()
+    else {
+        return None;
+    };
+    let stays = plan.control_planes.get(space)?;
+    (!stays.contains(ns)).then_some(ns.as_str())
 }
 
 /// The summary per space (and for the resources a cluster's spaces share).
@@ -331,9 +379,26 @@ pub fn spaces(plan: &Plan) -> String {
     out
 }
 
+/// Control planes named in the text, not folded, up to this many.
+const INLINE_NAMES: usize = 10;
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 fn resource_line(out: &mut String, change: &ResourceChange, ns: &Namespaces) {
-    if let Some((_, _, what)) = header(change) {
-        let _ = writeln!(out, "- {} {} {what}", kind_words(change.kind), name(change));
+    if let Some(header) = header(change) {
+        let _ = writeln!(
+            out,
+            "- {} {} {}",
+            kind_words(change.kind),
+            name(change),
+            header.what()
+        );
         out.push_str(&attribute_lines(change, ns));
     }
 }
@@ -366,14 +431,22 @@ fn one_space(plan: &Plan, space: &str, changes: &[&ResourceChange]) -> String {
         covered
     );
     for (set, words) in [(&ns.added, "added"), (&ns.removed, "removed")] {
-        if !set.is_empty() {
-            let list: Vec<&str> = set.iter().map(String::as_str).collect();
-            out.push('\n');
-            out.push_str(&folded(
-                &format!("{} control planes {words}", set.len()),
-                &list.join("\n"),
-                false,
-            ));
+        let list: Vec<&str> = set.iter().map(String::as_str).collect();
+        match list.len() {
+            0 => {}
+            // A few are read at a glance; many are folded.
+            1..=INLINE_NAMES => {
+                let named: Vec<String> = list.iter().map(|ns| format!("`{ns}`")).collect();
+                let _ = writeln!(out, "\n{}: {}", capitalized(words), named.join(", "));
+            }
+            n => {
+                out.push('\n');
+                out.push_str(&folded(
+                    &format!("{} {words}", plural(n, "control plane")),
+                    &list.join("\n"),
+                    false,
+                ));
+            }
         }
     }
     let mut components: BTreeMap<Option<ComponentKind>, Vec<&ResourceChange>> = BTreeMap::new();

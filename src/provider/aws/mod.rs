@@ -365,6 +365,11 @@ fn is_no_such_entity<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.code() == Some("NoSuchEntity")
 }
 
+/// What to do when the SDK's chain found no credentials.
+const NO_CREDENTIALS: &str = "no AWS credentials: run `aws configure` (access keys) or `aws sso \
+     login` (IAM Identity Center), or set AWS_PROFILE to a configured profile; in CI, a web \
+     identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)";
+
 /// A failed call, named by resource and API, with the cloud's own code and message.
 fn cloud_error<E, R>(
     resource: impl std::fmt::Display,
@@ -382,6 +387,9 @@ where
     let message = match (&e, e.code(), e.message()) {
         (SdkError::ServiceError(_), Some(code), Some(msg)) => format!("{code}: {msg}"),
         (SdkError::ServiceError(_), Some(code), None) => code.to_string(),
+        (SdkError::DispatchFailure(_), _, _) if super::causes(&e).contains("credentials") => {
+            format!("{NO_CREDENTIALS} ({})", super::causes(&e))
+        }
         _ => super::causes(&e),
     };
     Error::Cloud {

@@ -411,6 +411,8 @@ impl CloudInit for Aws {
 
     const ANNOTATION: &'static str = ANNOTATION;
 
+    const ADOPTS: &'static str = "the IAM role";
+
     fn cluster(flags: &InitFlags) -> Option<&str> {
         flags.aws_region.as_ref()?;
         flags.aws_cluster.as_deref()

@@ -73,7 +73,21 @@ pub(crate) fn tokens(scope: &'static str) -> Box<dyn TokenSource> {
 impl TokenSource for AzureTokens {
     fn token(&self) -> BoxFuture<'_, Result<String, String>> {
         Box::pin(async {
-            let fail = |message: String| format!("no Azure credentials: {message}");
+            let fail = |cause: String| {
+                // azure_identity says what each source it tried answered, a line each.
+                let cause: Vec<&str> = cause
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                format!(
+                    "no Azure credentials: run `az login`, or set the workload identity \
+                     variables (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE), a \
+                     service principal's (AZURE_CLIENT_SECRET), or IDPLAN_AZURE_ACCESS_TOKEN to \
+                     a bearer token ({})",
+                    cause.join("; ")
+                )
+            };
             let credential = self
                 .0
                 .get_or_try_init(|| async { credential().map_err(|e| fail(e.to_string())) })

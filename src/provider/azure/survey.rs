@@ -331,6 +331,8 @@ impl CloudInit for Azure {
 
     const ANNOTATION: &'static str = ANNOTATION;
 
+    const ADOPTS: &'static str = "the managed identity";
+
     fn cluster(flags: &InitFlags) -> Option<&str> {
         Some(flags.group()?.cluster)
     }

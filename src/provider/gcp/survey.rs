@@ -401,6 +401,9 @@ impl CloudInit for Gcp {
 
     const ANNOTATION: &'static str = ANNOTATION;
 
+    const ADOPTS: &'static str =
+        "the Google service account, or with principal identifiers the grants they hold";
+
     fn cluster(flags: &InitFlags) -> Option<&str> {
         flags.gcp_project.as_ref()?;
         flags.gcp_location.as_ref()?;
