@@ -1,3 +1,4 @@
+use super::journal::persist_interval;
 use super::*;
 use crate::graph::{Kind, Location};
 use crate::plan::Prior;
