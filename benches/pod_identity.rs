@@ -9,23 +9,15 @@
 #[path = "../tests/e2e/support/mod.rs"]
 #[allow(dead_code, unused_imports)] // the benches use a part of the end-to-end helpers
 mod common;
+#[path = "support/space.rs"]
+mod space;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::{Ministack, TestDir};
 use serde_json::Value;
-
-fn spec(control_planes: usize) -> String {
-    let planes: String = (0..control_planes)
-        .map(|i| format!("      - mxp-{i:08x}-0000-4000-8000-000000000000-system\n"))
-        .collect();
-    format!(
-        "version: 1\nspaces:\n  - name: bench\n    controlPlanes:\n{planes}    aws:\n      region: us-east-1\n      \
-         cluster: bench\n      mode: pod-identity\n    components:\n      backup: {{ bucket: bench-backup }}\n      \
-         billing: {{ bucket: bench-billing }}\n      sharedSecrets: {{ secrets: [\"arn:aws:secretsmanager:us-east-1:000000000000:secret:s\"] }}\n"
-    )
-}
+use space::{namespace, spec};
 
 struct Run {
     wall: Duration,
@@ -49,12 +41,7 @@ fn run(dir: &TestDir, ms: &Ministack, args: &[&str], code: i32, state: &[(&str, 
     let out = dir.idplan_with_env(ms, &with_stats, &env);
     let wall = started.elapsed();
     out.assert_code(code);
-    let stats: Value = out
-        .stderr
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .expect("IDPLAN_STATS=json prints a JSON line on stderr");
+    let stats: Value = out.stats();
     Run {
         wall,
         calls: serde_json::from_value(stats["api_calls"].clone()).unwrap(),
@@ -106,7 +93,7 @@ fn main() {
         // One control plane more, served alone, as `idplan watch` serves a new one: the
         // same calls at any N.
         dir.write("idplan.yaml", &spec(n + 1));
-        let new = format!("mxp-{n:08x}-0000-4000-8000-000000000000-system");
+        let new = namespace(n);
         let args = [
             "apply",
             "--additive-only",

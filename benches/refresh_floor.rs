@@ -8,25 +8,18 @@
 #[path = "../tests/e2e/support/mod.rs"]
 #[allow(dead_code, unused_imports)] // the benches use a part of the end-to-end helpers
 mod common;
+#[path = "support/space.rs"]
+#[allow(dead_code)] // the namespace of one control plane is pod_identity's
+mod space;
 
 use std::time::{Duration, Instant};
 
 use common::{Ministack, TestDir};
 use futures::{StreamExt, TryStreamExt, stream};
+use space::spec;
 
 const RUNS: usize = 5;
 const PARALLELISM: usize = 10;
-
-fn spec(control_planes: usize) -> String {
-    let planes: String = (0..control_planes)
-        .map(|i| format!("      - mxp-{i:08x}-0000-4000-8000-000000000000-system\n"))
-        .collect();
-    format!(
-        "version: 1\nspaces:\n  - name: bench\n    controlPlanes:\n{planes}    aws:\n      region: us-east-1\n      \
-         cluster: bench\n      mode: pod-identity\n    components:\n      backup: {{ bucket: bench-backup }}\n      \
-         billing: {{ bucket: bench-billing }}\n      sharedSecrets: {{ secrets: [\"arn:aws:secretsmanager:us-east-1:000000000000:secret:s\"] }}\n"
-    )
-}
 
 /// The floor: list every association of the cluster, then describe each one.
 async fn floor(eks: &aws_sdk_eks::Client) -> usize {

@@ -950,12 +950,7 @@ fn targeted_calls(dir: &TestDir, ms: &Ministack, namespace: &str) -> BTreeMap<St
         &[("IDPLAN_STATS", "json")],
     );
     out.assert_code(0);
-    let stats: serde_json::Value = out
-        .stderr
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .expect("IDPLAN_STATS=json prints a JSON line on stderr");
+    let stats: serde_json::Value = out.stats();
     serde_json::from_value(stats["api_calls"].clone()).unwrap()
 }
 
@@ -1021,12 +1016,7 @@ async fn drift_reads_the_space_once() {
     dir.idplan(&ms, &["apply", "--auto-approve"]).assert_code(0);
     let out = dir.idplan_with_env(&ms, &["drift"], &[("IDPLAN_STATS", "json")]);
     out.assert_code(0);
-    let stats: serde_json::Value = out
-        .stderr
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .expect("IDPLAN_STATS=json prints a JSON line on stderr");
+    let stats: serde_json::Value = out.stats();
     // The comparison with the state and the plan after it: each association described once.
     assert_eq!(
         stats["api_calls"]["eks:DescribePodIdentityAssociation"], 9,

@@ -907,12 +907,7 @@ fn a_control_planes_additive_apply_costs_the_same_at_any_size_of_the_space() {
             &[("IDPLAN_STATS", "json")],
         );
         out.assert_code(0);
-        let stats: Value = out
-            .stderr
-            .lines()
-            .rev()
-            .find_map(|l| serde_json::from_str(l).ok())
-            .expect("IDPLAN_STATS=json prints a JSON line on stderr");
+        let stats: Value = out.stats();
         calls.push(stats["api_calls"].clone());
         let mut held = planes.clone();
         held.push(existing);
