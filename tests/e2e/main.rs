@@ -26,6 +26,7 @@ mod kube;
 mod manual_setup;
 mod ministack_paging;
 mod plan_markdown;
+mod release;
 mod remote_state;
 mod spec_errors;
 mod spec_fuzz;
