@@ -94,7 +94,7 @@ def write_tar_gz(path: Path, top: str, files, mtime: int) -> None:
             tar.addfile(info, io.BytesIO(data))
     # gzip's header carries a timestamp and a file name: fixed, for the same bytes each time.
     with open(path, "wb") as out:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=mtime, compresslevel=9) as gz:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=mtime, compresslevel=6) as gz:
             gz.write(raw.getvalue())
 
 
