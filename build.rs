@@ -15,7 +15,16 @@ fn main() {
 
     let commit = match std::env::var("IDPLAN_COMMIT") {
         Ok(commit) if !commit.trim().is_empty() => short(commit.trim()),
-        _ => git_commit().unwrap_or_else(|| "unknown".into()),
+        _ => git_commit().unwrap_or_else(|| {
+            // No checkout: watch the absent .git, which makes cargo rerun this (cheap) script
+            // on each build of the package. Otherwise `cargo package`'s verification build,
+            // which shares the checkout's target dir and build-script hash, would leave its
+            // `unknown` for the checkout's next builds.
+            if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+                println!("cargo:rerun-if-changed={}", Path::new(&dir).join(".git").display());
+            }
+            "unknown".into()
+        }),
     };
     println!("cargo:rustc-env=IDPLAN_COMMIT={commit}");
 }
