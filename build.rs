@@ -21,7 +21,10 @@ fn main() {
             // which shares the checkout's target dir and build-script hash, would leave its
             // `unknown` for the checkout's next builds.
             if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
-                println!("cargo:rerun-if-changed={}", Path::new(&dir).join(".git").display());
+                println!(
+                    "cargo:rerun-if-changed={}",
+                    Path::new(&dir).join(".git").display()
+                );
             }
             "unknown".into()
         }),
@@ -51,7 +54,10 @@ fn git_commit() -> Option<String> {
         let loose = git(&manifest_dir, &["rev-parse", "--git-path", &branch]).map(PathBuf::from);
         match loose {
             Some(path) if manifest_dir.join(&path).exists() => {
-                println!("cargo:rerun-if-changed={}", manifest_dir.join(&path).display())
+                println!(
+                    "cargo:rerun-if-changed={}",
+                    manifest_dir.join(&path).display()
+                )
             }
             // A branch only in packed-refs gets a loose file on its next commit: watch the
             // directory it will appear in.

@@ -8,7 +8,8 @@ use std::process::Command;
 
 use crate::support::repo_path;
 
-fn linter(name: &str) -> PathBuf {
+/// A linter installed in .venv-ci-lint.
+pub(crate) fn linter(name: &str) -> PathBuf {
     let path = repo_path(".venv-ci-lint/bin").join(name);
     assert!(
         path.exists(),

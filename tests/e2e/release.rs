@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::ci_recipes::linter;
 use crate::support::{TestDir, idplan_binary, repo_path};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -237,11 +238,16 @@ fn the_release_archive_and_sha256sums_are_built_for_this_machines_target() {
         "not the version or target being packaged",
     );
     let mut no_notices = package(&dir, "no-notices", &target);
-    no_notices.arg("--notices").arg(dir.path().join("missing.md"));
+    no_notices
+        .arg("--notices")
+        .arg(dir.path().join("missing.md"));
     fails_saying(&mut no_notices, "third-party licence notices");
     for refused in ["wrong-target", "wrong-version", "no-notices"] {
         assert!(
-            !dir.path().join(refused).join(archive_name(&target)).exists()
+            !dir.path()
+                .join(refused)
+                .join(archive_name(&target))
+                .exists()
                 && !dir.path().join(refused).join("SHA256SUMS").exists(),
             "{refused}: an archive was written"
         );
@@ -496,7 +502,9 @@ fn the_install_script_refuses_a_tampered_archive_and_a_missing_checksum() {
     server.take();
     fails_saying(
         &mut install(&dir, &server),
-        &format!("SHA256SUMS lists no checksum for {name}: refusing to install an unverified archive"),
+        &format!(
+            "SHA256SUMS lists no checksum for {name}: refusing to install an unverified archive"
+        ),
     );
     assert!(!installed.exists());
     assert_eq!(
@@ -514,18 +522,11 @@ fn the_install_script_refuses_a_tampered_archive_and_a_missing_checksum() {
     succeeds(package_py().arg("sums").arg(&release));
     let mut always = install(&dir, &server);
     always.args(["--verify-attestation", "always"]);
-    fails_saying(&mut always, "--verify-attestation always needs gh and a token");
-    assert!(!installed.exists());
-}
-
-fn linter(name: &str) -> PathBuf {
-    let path = repo_path(".venv-ci-lint/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/install-test-deps.sh",
-        path.display()
+    fails_saying(
+        &mut always,
+        "--verify-attestation always needs gh and a token",
     );
-    path
+    assert!(!installed.exists());
 }
 
 #[test]
@@ -564,28 +565,35 @@ fn what_only_github_and_docker_can_run_passes_the_linters() {
     // unpinned packages.
     let dir = TestDir::new();
     let no_runs = dir.write("no-runs/action.yml", "name: x\ndescription: x\n");
-    let out = Command::new(linter("check-jsonschema"))
-        .args(["--builtin-schema", "vendor.github-actions"])
-        .arg(&no_runs)
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "{}", text(&out));
+    refuses(
+        Command::new(linter("check-jsonschema"))
+            .args(["--builtin-schema", "vendor.github-actions"])
+            .arg(&no_runs),
+    );
     let injection = dir.write(
         "injection/action.yml",
         "name: x\ndescription: x\ninputs:\n  v:\n    description: x\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo ${{ inputs.v }}\n",
     );
-    let out = Command::new(linter("zizmor"))
-        .args(["--offline", "--no-progress"])
-        .arg(&injection)
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "{}", text(&out));
+    refuses(
+        Command::new(linter("zizmor"))
+            .args(["--offline", "--no-progress"])
+            .arg(&injection),
+    );
     let bad = dir.write(
         "Dockerfile",
         "FROM debian:latest\nRUN apt-get update && apt-get install -y curl\n",
     );
-    let out = Command::new(linter("hadolint")).arg(&bad).output().unwrap();
-    assert!(!out.status.success(), "{}", text(&out));
+    refuses(Command::new(linter("hadolint")).arg(&bad));
+}
+
+#[track_caller]
+fn refuses(command: &mut Command) {
+    let out = command.output().unwrap();
+    assert!(
+        !out.status.success(),
+        "{command:?} let it pass: {}",
+        text(&out)
+    );
 }
 
 fn cargo_toml_field(field: &str) -> String {
@@ -651,7 +659,10 @@ fn one_repository_url_and_one_version_across_readme_action_and_recipes() {
                 && text.contains(&format!("version: {VERSION}\n")),
             "{recipe} does not use the setup action at v{VERSION}"
         );
-        assert!(!text.contains("cargo install"), "{recipe} still builds idplan");
+        assert!(
+            !text.contains("cargo install"),
+            "{recipe} still builds idplan"
+        );
     }
     let gitlab = read("examples/ci/gitlab/idplan.gitlab-ci.yml");
     let installer = std::fs::read(repo_path("scripts/install-idplan.sh")).unwrap();
@@ -704,9 +715,17 @@ fn the_crates_io_package_holds_what_a_build_needs_and_nothing_large() {
     }
     for file in &listed {
         assert!(
-            !["tests/", "examples/", "benches/", ".github/", "scripts/", "state/", "plans/"]
-                .iter()
-                .any(|dir| file.starts_with(dir))
+            ![
+                "tests/",
+                "examples/",
+                "benches/",
+                ".github/",
+                "scripts/",
+                "state/",
+                "plans/"
+            ]
+            .iter()
+            .any(|dir| file.starts_with(dir))
                 && !["Dockerfile", "action.yml", ".dockerignore"].contains(&file.as_str()),
             "{file} is in the crates.io package"
         );
