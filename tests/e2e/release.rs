@@ -569,6 +569,7 @@ fn what_only_github_and_docker_can_run_passes_the_linters() {
         Command::new(linter("check-jsonschema"))
             .args(["--builtin-schema", "vendor.github-actions"])
             .arg(&no_runs),
+        "'runs' is a required property",
     );
     let injection = dir.write(
         "injection/action.yml",
@@ -578,20 +579,27 @@ fn what_only_github_and_docker_can_run_passes_the_linters() {
         Command::new(linter("zizmor"))
             .args(["--offline", "--no-progress"])
             .arg(&injection),
+        "template-injection",
     );
     let bad = dir.write(
         "Dockerfile",
         "FROM debian:latest\nRUN apt-get update && apt-get install -y curl\n",
     );
-    refuses(Command::new(linter("hadolint")).arg(&bad));
+    refuses(Command::new(linter("hadolint")).arg(&bad), "DL3007");
 }
 
+/// The linter fails, for the reason given (`needle` in its output).
 #[track_caller]
-fn refuses(command: &mut Command) {
+fn refuses(command: &mut Command, needle: &str) {
     let out = command.output().unwrap();
     assert!(
         !out.status.success(),
         "{command:?} let it pass: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains(needle),
+        "{command:?}: no {needle}: {}",
         text(&out)
     );
 }
