@@ -14,7 +14,7 @@ FROM rust:1.95-alpine AS build
 # hadolint ignore=DL3018
 RUN apk add --no-cache musl-dev linux-headers cmake make
 WORKDIR /src
-COPY Cargo.toml Cargo.lock build.rs ./
+COPY Cargo.toml Cargo.lock build.rs README.md ./
 COPY src ./src
 COPY benches ./benches
 # No .git in the build context: the release workflow passes the commit for `idplan --version`.
