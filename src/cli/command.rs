@@ -34,10 +34,21 @@ Discovery (`controlPlanes.discover`) reads the kubeconfig context's cluster (KUB
 Exit codes: 0 success, 1 error, 2 changes (plan --detailed-exitcode), drift (drift) or
 findings (verify).";
 
+/// `idplan --version`: the version, the git commit built (`unknown` from a crates.io package)
+/// and the target triple, both set by build.rs.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("IDPLAN_COMMIT"),
+    ", ",
+    env!("IDPLAN_TARGET"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "idplan",
-    version,
+    version = VERSION,
     about = "Plan and apply the cloud workload identities of Upbound Spaces components",
     long_about = "idplan turns a declarative identity spec (idplan.yaml) into the cloud roles, \
 policies and trust that the Spaces components backup (mxp-controller), billing (vector) and \

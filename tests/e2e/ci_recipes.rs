@@ -8,6 +8,7 @@ use std::process::Command;
 
 use crate::support::repo_path;
 
+/// A linter installed in .venv-ci-lint.
 pub(crate) fn linter(name: &str) -> PathBuf {
     let path = repo_path(".venv-ci-lint/bin").join(name);
     assert!(

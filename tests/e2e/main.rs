@@ -27,6 +27,7 @@ mod manual_setup;
 mod ministack_paging;
 mod persist;
 mod plan_markdown;
+mod release;
 mod remote_state;
 mod spec_errors;
 mod spec_fuzz;

@@ -52,6 +52,16 @@ pub fn repo_path(relative: &str) -> PathBuf {
     repo_root().join(relative)
 }
 
+/// The idplan binary the tests run: cargo's build of this checkout, or IDPLAN_TEST_BINARY
+/// (another build: a copy of this one when the target directory is shared with another
+/// checkout that may rebuild it under the tests).
+pub fn idplan_binary() -> PathBuf {
+    std::env::var_os("IDPLAN_TEST_BINARY")
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_idplan").into())
+        .into()
+}
+
 /// A fresh directory under the system temp dir, unique across processes and threads.
 fn unique_temp_dir(prefix: &str) -> PathBuf {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -190,12 +200,7 @@ impl TestDir {
 
     /// The idplan binary with `args` in this directory, without colour or stdin.
     pub(crate) fn command(&self, args: &[&str]) -> Command {
-        // IDPLAN_TEST_BINARY runs another build of idplan (a copy of this one when the target
-        // directory is shared with another checkout that may rebuild it under the tests).
-        let binary = std::env::var_os("IDPLAN_TEST_BINARY")
-            .filter(|b| !b.is_empty())
-            .unwrap_or_else(|| env!("CARGO_BIN_EXE_idplan").into());
-        let mut cmd = Command::new(binary);
+        let mut cmd = Command::new(idplan_binary());
         cmd.args(args)
             .current_dir(&self.path)
             .env("NO_COLOR", "1")
