@@ -20,6 +20,18 @@ pub fn identity(kind: Kind, attributes: &Value) -> String {
         .unwrap_or_else(|_| attributes.to_string())
 }
 
+/// The host namespace of a resource of one control plane (an association, a federated
+/// credential); `None` for a component's or a cluster's.
+pub fn control_plane(kind: Kind, address: &Address) -> Option<&str> {
+    if kind.facts().owner != crate::kind::Owner::ControlPlane {
+        return None;
+    }
+    match address.scope() {
+        Scope::Component { item, .. } => item.as_deref(),
+        Scope::Cluster { .. } => None,
+    }
+}
+
 /// Attributes the cloud assigns when a resource is created (an association's id): recorded in
 /// the state and read back, but never desired, so never compared with the spec.
 pub fn computed_keys(kind: Kind) -> &'static [&'static str] {

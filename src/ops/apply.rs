@@ -135,21 +135,10 @@ pub async fn execute(
 }
 
 /// What an apply of a plan made with `--additive-only` applies: its additive changes, with
-/// the state's record of each space kept whole where a change waits (a control plane that
-/// left the spec keeps its place until its resources are gone; a step of a switch of AWS mode
-/// is not recorded).
+/// the state's record of each space kept whole where a change waits.
 fn additive_part(plan: &Plan, state: &crate::state::State) -> Plan {
     let mut part = plan.additive_part();
-    for (space, record) in &state.spaces {
-        let namespaces = part.control_planes.entry(space.clone()).or_default();
-        namespaces.extend(record.control_planes.iter().cloned());
-        namespaces.sort();
-        namespaces.dedup();
-    }
-    part.aws_modes.retain(|space, modes| {
-        let recorded = state.spaces.get(space).and_then(|r| r.aws);
-        recorded.is_none_or(|recorded| recorded == *modes)
-    });
+    part.keep_recorded(state);
     part
 }
 

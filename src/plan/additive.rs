@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Action, Plan, ResourceChange};
 use crate::graph::{Address, Scope};
-use crate::kind::{Owner, Proposed};
+use crate::kind::Proposed;
 use crate::state::{Ownership, State};
 
 /// Marks every change of `plan` additive or withheld. `switching`: the spaces in a switch of
@@ -132,13 +132,7 @@ fn withheld_because(
 
 /// The host namespace of a resource of one control plane.
 fn control_plane(change: &ResourceChange) -> Option<&str> {
-    if change.kind.facts().owner != Owner::ControlPlane {
-        return None;
-    }
-    match change.address.scope() {
-        Scope::Component { item, .. } => item.as_deref(),
-        Scope::Cluster { .. } => None,
-    }
+    crate::graph::control_plane(change.kind, &change.address)
 }
 
 /// The host namespaces `before` names (a subject, a member, a namespace) and `after` does

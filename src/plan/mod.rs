@@ -390,6 +390,23 @@ impl Plan {
         }
     }
 
+    /// For a plan that leaves part of the spec unapplied (`--additive-only`, `--control-plane`):
+    /// the state's record of each space stays whole. A control plane it covered keeps its
+    /// place (its resources may still be there), and a step of a switch of AWS mode is not
+    /// recorded (each step is a whole, reviewed apply).
+    pub fn keep_recorded(&mut self, state: &crate::state::State) {
+        for (space, record) in &state.spaces {
+            let namespaces = self.control_planes.entry(space.clone()).or_default();
+            namespaces.extend(record.control_planes.iter().cloned());
+            namespaces.sort();
+            namespaces.dedup();
+        }
+        self.aws_modes.retain(|space, modes| {
+            let recorded = state.spaces.get(space).and_then(|r| r.aws);
+            recorded.is_none_or(|recorded| recorded == *modes)
+        });
+    }
+
     /// The changes that wait for a reviewed apply.
     pub fn withheld(&self) -> impl Iterator<Item = &ResourceChange> {
         self.resource_changes

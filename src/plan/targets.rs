@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::graph::{Address, Graph, Resource, Scope};
+use crate::graph::{Address, Graph, Resource};
 use crate::kind::Owner;
 use crate::plan::render::{namespace_of, namespaces_in};
 use crate::state::{Record, State};
@@ -34,7 +34,8 @@ impl Targets {
     /// of them.
     fn covers(&self, kind: crate::graph::Kind, address: &Address, attributes: &Value) -> bool {
         if kind.facts().owner == Owner::ControlPlane {
-            return matches!(address.scope(), Scope::Component { item: Some(ns), .. } if self.0.contains(ns));
+            return crate::graph::control_plane(kind, address)
+                .is_some_and(|ns| self.0.contains(ns));
         }
         let mut named = BTreeSet::new();
         namespaces_in(attributes, &mut named);
@@ -120,24 +121,14 @@ impl Targets {
         }
     }
 
-    /// The control planes each space's record covers once a plan limited to these is applied:
-    /// what it covered, and those of the named ones the space has.
-    pub fn covered(
-        &self,
-        state: &State,
-        spec: &BTreeMap<String, Vec<String>>,
-    ) -> BTreeMap<String, Vec<String>> {
-        let mut out: BTreeMap<String, Vec<String>> = state
-            .spaces
-            .iter()
-            .map(|(name, record)| (name.clone(), record.control_planes.clone()))
-            .collect();
-        for (space, namespaces) in spec {
-            let covered = out.entry(space.clone()).or_default();
-            covered.extend(namespaces.iter().filter(|ns| self.0.contains(*ns)).cloned());
-            covered.sort();
-            covered.dedup();
-        }
-        out
+    /// Of the control planes each space covers (`covered`), the named ones.
+    pub fn covered(&self, covered: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+        covered
+            .into_iter()
+            .map(|(space, mut namespaces)| {
+                namespaces.retain(|ns| self.0.contains(ns));
+                (space, namespaces)
+            })
+            .collect()
     }
 }

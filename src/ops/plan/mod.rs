@@ -116,11 +116,8 @@ pub async fn decide(opened: &Opened, inputs: &Inputs) -> Result<Plan> {
         // The other control planes were not read: the state's record of them stays, and so
         // does a switch of mode (its steps are whole-space applies).
         Some(targets) => {
-            plan.control_planes = targets.covered(state.state(), &cluster::covered(spec));
-            plan.aws_modes.retain(|space, modes| {
-                let recorded = state.state().spaces.get(space).and_then(|r| r.aws);
-                recorded.is_none_or(|recorded| recorded == *modes)
-            });
+            plan.control_planes = targets.covered(cluster::covered(spec));
+            plan.keep_recorded(state.state());
         }
         None => {
             // A step of a switch of mode is a change even when the cloud already holds what

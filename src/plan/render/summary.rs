@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::markdown::{folded, html, plural};
 use super::{Action, Plan, ResourceChange, header};
-use crate::graph::{Kind, Scope};
+use crate::graph::Kind;
 use crate::kind::Owner;
 use crate::spec::ComponentKind;
 
@@ -332,19 +332,12 @@ pub fn warning(plan: &Plan) -> Option<String> {
 /// The host namespace of a control plane's own resource when that control plane leaves the
 /// spec with this plan.
 fn left_with_its_control_plane<'a>(plan: &Plan, change: &'a ResourceChange) -> Option<&'a str> {
-    if change.action != Action::Delete || change.kind.facts().owner != Owner::ControlPlane {
+    if change.action != Action::Delete {
         return None;
     }
-    let Scope::Component {
-        space,
-        item: Some(ns),
-        ..
-    } = change.address.scope()
-    else {
-        return None;
-    };
-    let stays = plan.control_planes.get(space)?;
-    (!stays.contains(ns)).then_some(ns.as_str())
+    let ns = crate::graph::control_plane(change.kind, &change.address)?;
+    let stays = plan.control_planes.get(change.address.space()?)?;
+    (!stays.iter().any(|s| s == ns)).then_some(ns)
 }
 
 /// The summary per space (and for the resources a cluster's spaces share).
