@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::location::StateLocation;
 use super::store::{self, LockInfo, Store};
 use super::{FORMAT_VERSION, State};
 use crate::error::{Error, Result};
+use crate::spec::StateLocation;
 
 /// The state, opened under its lock (or read-only). The lock is released by [`close`] or
 /// when this is dropped.

@@ -1,13 +1,13 @@
 //! The state: what idplan created or adopted, with the attributes last applied. Split as
 //! terraform splits it: the model (here), the file format and the opened state
 //! ([`file`]), where it is kept and locked ([`store`], with [`local`], [`s3`], [`gcs`] and
-//! [`azblob`]), and the location that picks the store ([`location`]).
+//! [`azblob`]). The location that picks the store is the spec's
+//! ([`StateLocation`]): a spec names where its state is kept.
 
 pub mod azblob;
 pub mod file;
 pub mod gcs;
 pub mod local;
-pub mod location;
 pub mod s3;
 pub mod store;
 
@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::spec::StateLocation;
 pub use file::StateFile;
-pub use location::StateLocation;
 
 use crate::graph::{Address, Kind, Location, Resource};
 
