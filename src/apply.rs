@@ -404,7 +404,7 @@ async fn destroy_one(
         .read(&target, Some(&prior.attributes))
         .await?
         // Another object under the recorded identity is not idplan's to delete.
-        .filter(|now| crate::graph::same_object(target.kind, &prior.attributes, now));
+        .filter(|now| crate::provider::same_object(target.kind, &prior.attributes, now));
     check_unchanged(change, &now, &change.before)?;
     let verb = match prior.ownership {
         _ if now.is_none() => Verb::Forgetting,
@@ -517,7 +517,7 @@ async fn created_before(clouds: &Clouds, desired: &Resource, conflict: Error) ->
         desired.kind.def().adoption(desired, &actual)?,
         Adoption::Owned
     );
-    if ours && graph::decided(desired.kind, &actual) == desired.attributes {
+    if ours && crate::provider::decided(desired.kind, &actual) == desired.attributes {
         return Ok(actual);
     }
     Err(conflict)

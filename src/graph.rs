@@ -7,67 +7,19 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use crate::address::{Address, Scope};
 use crate::error::{Error, Result};
-pub use crate::provider::{Kind, Location};
-
-/// The cloud identity of a resource: two addresses may not share one, and when it differs
-/// between state and spec the resource is replaced. Each cloud's driver knows its kinds'
-/// (`provider::Driver::identity`).
-pub fn identity(kind: Kind, attributes: &Value) -> String {
-    // Attributes that do not fit their kind are a bug: their text stands for the identity,
-    // unequal to any other and visible in whatever message names it.
-    kind.def()
-        .identity(attributes)
-        .unwrap_or_else(|_| attributes.to_string())
-}
+use crate::kind::Owner;
+pub use crate::kind::{Kind, Location};
 
 /// The host namespace of a resource of one control plane (an association, a federated
 /// credential); `None` for a component's or a cluster's.
 pub fn control_plane(kind: Kind, address: &Address) -> Option<&str> {
-    if kind.facts().owner != crate::kind::Owner::ControlPlane {
+    if kind.facts().owner != Owner::ControlPlane {
         return None;
     }
     match address.scope() {
         Scope::Component { item, .. } => item.as_deref(),
         Scope::Cluster { .. } => None,
     }
-}
-
-/// Attributes the cloud assigns when a resource is created (an association's id): recorded in
-/// the state and read back, but never desired, so never compared with the spec.
-pub fn computed_keys(kind: Kind) -> &'static [&'static str] {
-    kind.def().computed_keys()
-}
-
-/// `attributes` without the computed keys: what the spec decides.
-pub fn decided(kind: Kind, attributes: &Value) -> Value {
-    let mut out = attributes.clone();
-    if let Value::Object(map) = &mut out {
-        for key in computed_keys(kind) {
-            map.remove(*key);
-        }
-    }
-    out
-}
-
-/// Whether `recorded` and `actual` are one cloud object: an association deleted and made again
-/// outside idplan has the same identity but another id, and is not idplan's.
-pub fn same_object(kind: Kind, recorded: &Value, actual: &Value) -> bool {
-    computed_keys(kind)
-        .iter()
-        .all(|key| recorded.get(*key) == actual.get(*key))
-}
-
-/// `desired` with the computed attributes of `actual` added: what the state records.
-pub fn with_computed(kind: Kind, desired: &Value, actual: Option<&Value>) -> Value {
-    let mut out = desired.clone();
-    if let (Value::Object(map), Some(actual)) = (&mut out, actual) {
-        for key in computed_keys(kind) {
-            if let Some(v) = actual.get(*key) {
-                map.insert(key.to_string(), v.clone());
-            }
-        }
-    }
-    out
 }
 
 /// A desired attribute that another resource's cloud assigns at create (an identity's
@@ -135,34 +87,23 @@ pub struct Resource {
 #[derive(Debug, Default)]
 pub struct Graph {
     resources: BTreeMap<Address, Resource>,
-    /// (kind, identity) → address: one cloud object, one address. IAM names are global to an
-    /// account, so the region is not part of the key.
-    identities: HashMap<(Kind, String), Address>,
 }
 
 impl Graph {
-    /// Adds a resource. Two spaces on one cluster want the same OIDC provider: an identical
-    /// resource under the same address is one resource; a different one is a conflict.
-    pub fn add(&mut self, resource: Resource) -> Result<()> {
+    /// Adds a resource; whether it is new. Two spaces on one cluster want the same OIDC
+    /// provider: an identical resource under the same address is one resource; a different
+    /// one is a conflict.
+    pub fn add(&mut self, resource: Resource) -> Result<bool> {
         match self.resources.get(&resource.address) {
-            Some(existing) if *existing == resource => Ok(()),
+            Some(existing) if *existing == resource => Ok(false),
             Some(_) => Err(Error::user(format!(
                 "{} is wanted twice with different settings: two spaces name the same resource; \
                  give one of them another `name`",
                 resource.address
             ))),
             None => {
-                let key = (resource.kind, identity(resource.kind, &resource.attributes));
-                if let Some(other) = self.identities.get(&key) {
-                    let fix = resource.kind.def().conflict_fix();
-                    return Err(Error::user(format!(
-                        "{} and {other} both want {} {}: {fix}",
-                        resource.address, resource.kind, key.1
-                    )));
-                }
-                self.identities.insert(key, resource.address.clone());
                 self.resources.insert(resource.address.clone(), resource);
-                Ok(())
+                Ok(true)
             }
         }
     }
@@ -175,16 +116,7 @@ impl Graph {
             .filter(|(_, r)| keep(r))
             .map(|(a, r)| (a.clone(), r.clone()))
             .collect();
-        let identities = self
-            .identities
-            .iter()
-            .filter(|(_, a)| resources.contains_key(*a))
-            .map(|(k, a)| (k.clone(), a.clone()))
-            .collect();
-        Graph {
-            resources,
-            identities,
-        }
+        Graph { resources }
     }
 
     pub fn get(&self, address: &str) -> Option<&Resource> {
@@ -250,8 +182,8 @@ pub fn waves<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::aws::AwsKind;
-    use crate::provider::azure::AzureKind;
+    use crate::kind::AwsKind;
+    use crate::kind::AzureKind;
     use crate::spec::ComponentKind;
 
     fn role(space: &str) -> Address {

@@ -67,7 +67,11 @@ pub async fn verify(
             space.control_planes.retain(|c| only.contains(&c.namespace));
         }
     }
-    let state = StateFile::read_only(&super::state_location(state, Some(&spec))).await?;
+    let state = StateFile::read_only(
+        &super::state_location(state, Some(&spec)),
+        crate::provider::upgrade_recorded,
+    )
+    .await?;
     let mut report = Report {
         checked: 0,
         findings: Vec::new(),

@@ -127,8 +127,8 @@ impl ResourceChange {
         };
         self.action == Action::Replace
             && !self.destroys_first
-            && crate::graph::identity(self.kind, &prior.attributes)
-                != crate::graph::identity(self.kind, after)
+            && crate::provider::identity(self.kind, &prior.attributes)
+                != crate::provider::identity(self.kind, after)
     }
 
     /// The deletion of the deposed object of this address, as a change of its own.
@@ -174,7 +174,7 @@ impl ResourceChange {
             kind: self.kind,
             location: self.location.clone(),
             ownership: self.ownership,
-            attributes: crate::graph::with_computed(self.kind, self.after.as_ref()?, actual),
+            attributes: crate::provider::with_computed(self.kind, self.after.as_ref()?, actual),
             depends_on: self.depends_on.clone(),
             added: self.added.clone(),
             // Kept until apply deletes it.

@@ -13,27 +13,32 @@
 pub mod aws;
 pub mod azure;
 pub mod gcp;
+mod kind_def;
 pub mod rest;
 pub mod tags;
 
 use std::fmt::Display;
 
 use futures::future::BoxFuture;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
-use crate::kind::{Facts, KindDef, Owner};
+pub use crate::kind::{Kind, Location};
 use crate::plan::{Note, ResourceChange};
 use crate::state::State;
+pub use kind_def::{
+    KindDef, Proposed, computed_keys, decided, identity, same_object, upgrade_recorded,
+    with_computed,
+};
 
 /// What a driver's cloud calls return.
 pub type Call<'a, T> = BoxFuture<'a, Result<T>>;
 
 /// One cloud's driver: the calls that reach the cloud. What a kind is without a driver
-/// instance (its identity, computed keys, adoption) is its [`KindDef`](crate::kind::KindDef).
+/// instance (its identity, computed keys, adoption) is its [`KindDef`].
 pub trait Driver: Send + Sync {
     /// What the cloud holds for `resource`, given what the state `known`s of it.
     fn read<'a>(
@@ -75,26 +80,9 @@ pub trait Driver: Send + Sync {
     }
 }
 
-/// What a resource is; decides the driver and the API calls used for it. Each cloud's kinds
-/// are an enum of its own, so that a driver's matches name every kind of its cloud and
-/// nothing else; what a kind is, is its [`KindDef`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    Aws(aws::AwsKind),
-    Azure(azure::AzureKind),
-    Gcp(gcp::GcpKind),
-}
-
+/// Where each kind is declared.
 impl Kind {
-    /// Every kind, cloud by cloud.
-    pub fn all() -> impl Iterator<Item = Kind> {
-        let aws = aws::AwsKind::ALL.into_iter().map(Kind::Aws);
-        let azure = azure::AzureKind::ALL.into_iter().map(Kind::Azure);
-        let gcp = gcp::GcpKind::ALL.into_iter().map(Kind::Gcp);
-        aws.chain(azure).chain(gcp)
-    }
-
-    /// Everything idplan knows of the kind, declared with it.
+    /// Everything idplan knows of the kind's behaviour, declared with it.
     pub fn def(self) -> &'static dyn KindDef {
         match self {
             Kind::Aws(k) => k.def(),
@@ -102,62 +90,6 @@ impl Kind {
             Kind::Gcp(k) => k.def(),
         }
     }
-
-    pub fn facts(self) -> Facts {
-        self.def().facts()
-    }
-
-    /// The first segment of an address, terraform style.
-    pub fn type_name(self) -> &'static str {
-        self.facts().type_name
-    }
-
-    /// A component's identity: what `adopt: true` takes over.
-    pub fn is_identity(self) -> bool {
-        self.facts().identity
-    }
-
-    /// A kind of which a cluster has one, shared by its spaces: addressed by region and
-    /// cluster rather than by space and component.
-    pub fn is_per_cluster(self) -> bool {
-        self.facts().owner == Owner::Cluster
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.type_name())
-    }
-}
-
-/// Plans and the state name a kind by its type name.
-impl Serialize for Kind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.type_name())
-    }
-}
-
-impl<'de> Deserialize<'de> for Kind {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Kind, D::Error> {
-        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        Kind::all().find(|k| k.type_name() == name).ok_or_else(|| {
-            // serde's own words for an unknown variant.
-            let names: Vec<String> = Kind::all().map(|k| format!("`{k}`")).collect();
-            serde::de::Error::custom(format_args!(
-                "unknown variant `{name}`, expected one of {}",
-                names.join(", ")
-            ))
-        })
-    }
-}
-
-/// Where a resource lives: enough to reach it even after its space left the spec.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "cloud", rename_all = "snake_case")]
-pub enum Location {
-    Aws { region: String },
-    Azure { subscription: String },
-    Gcp { project: String },
 }
 
 /// Typed attributes as plans and state hold them: JSON.
@@ -263,10 +195,7 @@ impl Clouds {
         if !remembering {
             return self.driver(&resource.location)?.read(resource, known).await;
         }
-        let asked = serde_json::json!([
-            crate::graph::decided(resource.kind, &resource.attributes),
-            known
-        ]);
+        let asked = serde_json::json!([decided(resource.kind, &resource.attributes), known]);
         let key = (resource.address.to_string(), asked.to_string());
         let remembered = self
             .reads

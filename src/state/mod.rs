@@ -194,7 +194,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::aws::AwsKind;
+    use crate::kind::AwsKind;
     use crate::spec::ComponentKind;
     use serde_json::json;
     use std::fs;
@@ -223,7 +223,7 @@ mod tests {
     async fn writes_atomically_with_backup_and_private_mode() {
         let dir = std::env::temp_dir().join(format!("idplan-state-{}", uuid::Uuid::new_v4()));
         let path = dir.join("idplan.state.json");
-        let mut file = StateFile::open(&local(&path), "test", Duration::ZERO)
+        let mut file = StateFile::open(&local(&path), "test", Duration::ZERO, |_, _| {})
             .await
             .unwrap();
         assert!(!file.exists());
@@ -234,7 +234,7 @@ mod tests {
         let lineage = file.state().lineage.clone();
         drop(file);
 
-        let again = StateFile::open(&local(&path), "test", Duration::ZERO)
+        let again = StateFile::open(&local(&path), "test", Duration::ZERO, |_, _| {})
             .await
             .unwrap();
         assert_eq!(again.state().lineage, lineage);
@@ -264,10 +264,10 @@ mod tests {
     async fn second_opener_is_refused_with_the_holder() {
         let dir = std::env::temp_dir().join(format!("idplan-lock-{}", uuid::Uuid::new_v4()));
         let path = local(&dir.join("s.json"));
-        let held = StateFile::open(&path, "apply", Duration::ZERO)
+        let held = StateFile::open(&path, "apply", Duration::ZERO, |_, _| {})
             .await
             .unwrap();
-        let err = StateFile::open(&path, "plan", Duration::ZERO)
+        let err = StateFile::open(&path, "plan", Duration::ZERO, |_, _| {})
             .await
             .unwrap_err()
             .to_string();
@@ -277,7 +277,7 @@ mod tests {
             "{err}"
         );
         drop(held);
-        StateFile::open(&path, "plan", Duration::ZERO)
+        StateFile::open(&path, "plan", Duration::ZERO, |_, _| {})
             .await
             .unwrap();
         fs::remove_dir_all(dir).unwrap();

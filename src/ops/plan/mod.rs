@@ -57,7 +57,13 @@ pub async fn open(inputs: &Inputs, command: &str) -> Result<Opened> {
     let mut spec = spec::load(&inputs.spec)?;
     let discovered = cluster::discover(&mut spec).await?;
     let location = super::state_location(inputs.state.as_ref(), Some(&spec));
-    let state = StateFile::open(&location, command, inputs.lock_timeout).await?;
+    let state = StateFile::open(
+        &location,
+        command,
+        inputs.lock_timeout,
+        crate::provider::upgrade_recorded,
+    )
+    .await?;
     let clouds = Clouds::new(locations(&spec, &state).iter()).await?;
     Ok(Opened {
         spec,

@@ -17,9 +17,9 @@ use tokio::sync::OnceCell;
 use super::{AwsDriver, AwsKind, AwsKindDef, attrs, cloud_error, region};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Location, Resource};
-use crate::kind::{Facts, KindDef, Owner, Proposed};
 use crate::provider::tags::{self, Tags};
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
+use crate::provider::{KindDef, Proposed};
 use crate::recipe::aws::check_association_quota;
 use crate::state::State;
 
@@ -418,15 +418,8 @@ struct Computed {
 pub struct Association;
 
 impl KindDef for Association {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "aws_eks_pod_identity_association",
-            noun: "pod identity associations",
-            owner: Owner::ControlPlane,
-            identity: false,
-            read_at_pod_start: true,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Aws(crate::kind::AwsKind::EksPodIdentityAssociation)
     }
 
     fn identity(&self, a: &Value) -> Result<String> {

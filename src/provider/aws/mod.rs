@@ -16,11 +16,12 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::KindDef;
 use super::tags::{self, Tags};
 use super::{Call, Driver, attributes_of};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Location, Resource};
-use crate::kind::KindDef;
+pub use crate::kind::AwsKind;
 use crate::plan::{Note, ResourceChange};
 use crate::recipe::aws::{AwsContext, issuer_host_path};
 use crate::state::{Ownership, State};
@@ -197,23 +198,7 @@ impl AwsDriver {
     }
 }
 
-/// The AWS kinds. The driver matches only these, so each of its matches names every one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AwsKind {
-    IamOpenidConnectProvider,
-    IamRole,
-    IamRolePolicy,
-    EksPodIdentityAssociation,
-}
-
 impl AwsKind {
-    pub const ALL: [AwsKind; 4] = [
-        AwsKind::IamOpenidConnectProvider,
-        AwsKind::IamRole,
-        AwsKind::IamRolePolicy,
-        AwsKind::EksPodIdentityAssociation,
-    ];
-
     /// Where each kind is declared.
     pub fn def(self) -> &'static dyn AwsKindDef {
         match self {
@@ -222,12 +207,6 @@ impl AwsKind {
             AwsKind::IamRolePolicy => &role::RolePolicy,
             AwsKind::EksPodIdentityAssociation => &association::Association,
         }
-    }
-}
-
-impl From<AwsKind> for Kind {
-    fn from(kind: AwsKind) -> Kind {
-        Kind::Aws(kind)
     }
 }
 

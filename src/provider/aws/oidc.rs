@@ -11,7 +11,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner};
+use crate::provider::KindDef;
 use crate::provider::tags::Tags;
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
 use crate::recipe::aws::{STS_AUDIENCE, issuer_host_path};
@@ -162,15 +162,8 @@ pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
 pub struct Provider;
 
 impl KindDef for Provider {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "aws_iam_openid_connect_provider",
-            noun: "OIDC provider",
-            owner: Owner::Cluster,
-            identity: false,
-            read_at_pod_start: true,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Aws(crate::kind::AwsKind::IamOpenidConnectProvider)
     }
 
     fn identity(&self, a: &Value) -> Result<String> {

@@ -11,10 +11,10 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner, Proposed};
 use crate::policy;
 use crate::provider::tags::{self, Noun, Tags};
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
+use crate::provider::{KindDef, Proposed};
 use crate::recipe::aws::POLICY_NAME;
 
 /// `aws_iam_role`.
@@ -281,15 +281,8 @@ pub(super) async fn delete_policy(iam: &Client, r: &Resource) -> Result<()> {
 pub struct Role;
 
 impl KindDef for Role {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "aws_iam_role",
-            noun: "role",
-            owner: Owner::Component,
-            identity: true,
-            read_at_pod_start: true,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Aws(crate::kind::AwsKind::IamRole)
     }
 
     /// IAM role names are unique in an account whatever their path.
@@ -390,15 +383,8 @@ impl AwsKindDef for Role {
 pub struct RolePolicy;
 
 impl KindDef for RolePolicy {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "aws_iam_role_policy",
-            noun: "permissions (inline policy)",
-            owner: Owner::Component,
-            identity: false,
-            read_at_pod_start: false,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Aws(crate::kind::AwsKind::IamRolePolicy)
     }
 
     fn identity(&self, a: &Value) -> Result<String> {

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner};
+use crate::provider::KindDef;
 use crate::provider::rest::answer;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
 
@@ -211,15 +211,8 @@ impl AzureDriver {
 pub struct Assignment;
 
 impl KindDef for Assignment {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "azurerm_role_assignment",
-            noun: "role assignment",
-            owner: Owner::Component,
-            identity: false,
-            read_at_pod_start: false,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Azure(crate::kind::AzureKind::RoleAssignment)
     }
 
     /// One assignment of a role to a principal at a scope, whatever its name.

@@ -14,10 +14,10 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
-use crate::kind::{Facts, KindDef, Owner, Proposed};
 use crate::provider::rest::answer;
 use crate::provider::tags::COMPONENT_TAG;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
+use crate::provider::{KindDef, Proposed};
 use crate::recipe::azure::check_credentials_named;
 
 const MSI: &str = "2026-05-31";
@@ -249,15 +249,8 @@ impl AzureDriver {
 pub struct Credential;
 
 impl KindDef for Credential {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "azurerm_federated_identity_credential",
-            noun: "federated identity credentials",
-            owner: Owner::ControlPlane,
-            identity: false,
-            read_at_pod_start: true,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Azure(crate::kind::AzureKind::FederatedIdentityCredential)
     }
 
     /// Azure refuses a second credential with the same issuer and subject on one identity:

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::{AzureDriver, AzureKindDef, Op, arm_identity};
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner};
+use crate::provider::KindDef;
 use crate::provider::rest::answer;
 use crate::provider::tags::{self, Noun, Tags};
 use crate::provider::{Adoption, Call, attributes, attributes_of, owners_keys, to_attributes};
@@ -199,15 +199,8 @@ impl AzureDriver {
 pub struct Identity;
 
 impl KindDef for Identity {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "azurerm_user_assigned_identity",
-            noun: "managed identity",
-            owner: Owner::Component,
-            identity: true,
-            read_at_pod_start: true,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Azure(crate::kind::AzureKind::UserAssignedIdentity)
     }
 
     fn identity(&self, a: &Value) -> Result<String> {

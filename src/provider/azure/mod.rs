@@ -19,11 +19,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::KindDef;
 use super::rest::{self, ErrorBody, FixedToken, Request, Rest, Retries, TokenSource};
 use super::{Adoption, Call, Driver};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
-use crate::kind::KindDef;
+pub use crate::kind::AzureKind;
 use crate::recipe::azure::{self as recipe, AzureContext};
 use crate::spec::{AzureSpace, Space};
 use crate::state::State;
@@ -300,23 +301,7 @@ impl AzureDriver {
     }
 }
 
-/// The Azure kinds. The driver matches only these, so each of its matches names every one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AzureKind {
-    UserAssignedIdentity,
-    FederatedIdentityCredential,
-    RoleAssignment,
-    KeyVaultAccessPolicy,
-}
-
 impl AzureKind {
-    pub const ALL: [AzureKind; 4] = [
-        AzureKind::UserAssignedIdentity,
-        AzureKind::FederatedIdentityCredential,
-        AzureKind::RoleAssignment,
-        AzureKind::KeyVaultAccessPolicy,
-    ];
-
     /// Where each kind is declared.
     pub fn def(self) -> &'static dyn AzureKindDef {
         match self {
@@ -325,12 +310,6 @@ impl AzureKind {
             AzureKind::RoleAssignment => &assignment::Assignment,
             AzureKind::KeyVaultAccessPolicy => &vault::AccessPolicy,
         }
-    }
-}
-
-impl From<AzureKind> for Kind {
-    fn from(kind: AzureKind) -> Kind {
-        Kind::Azure(kind)
     }
 }
 

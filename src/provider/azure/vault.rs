@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{AzureDriver, AzureKindDef, Op, arm_identity};
 use crate::error::{Error, Result};
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner};
+use crate::provider::KindDef;
 use crate::provider::rest::answer;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
 use crate::recipe::azure::SECRET_PERMISSIONS;
@@ -199,15 +199,8 @@ impl AzureDriver {
 pub struct AccessPolicy;
 
 impl KindDef for AccessPolicy {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "azurerm_key_vault_access_policy",
-            noun: "Key Vault access policy",
-            owner: Owner::Component,
-            identity: false,
-            read_at_pod_start: false,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Azure(crate::kind::AzureKind::KeyVaultAccessPolicy)
     }
 
     /// One access policy entry per (vault, identity): the identity's object id is only known

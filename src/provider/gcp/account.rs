@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::{Api, GcpDriver, GcpKindDef};
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner};
+use crate::provider::KindDef;
 use crate::provider::rest::answer;
 use crate::provider::{Adoption, Call, attributes, attributes_of, owners_keys, to_attributes};
 use crate::recipe::gcp::MANAGED_MARK;
@@ -154,15 +154,8 @@ impl GcpDriver {
 pub struct ServiceAccount;
 
 impl KindDef for ServiceAccount {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "google_service_account",
-            noun: "service account",
-            owner: Owner::Component,
-            identity: true,
-            read_at_pod_start: true,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Gcp(crate::kind::GcpKind::ServiceAccount)
     }
 
     fn identity(&self, a: &Value) -> Result<String> {

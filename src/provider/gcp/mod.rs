@@ -16,11 +16,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
+use super::KindDef;
 use super::rest::{ErrorBody, Failure, FixedToken, Request, Rest, Retries, TokenSource};
 use super::{Call, Driver};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
-use crate::kind::KindDef;
+pub use crate::kind::{GcpKind, PolicyOf};
 use crate::recipe::gcp::GcpContext;
 use crate::spec::GkeCluster;
 use crate::state::State;
@@ -287,32 +288,7 @@ impl GcpDriver {
     }
 }
 
-/// The GCP kinds. The driver matches only these, so each of its matches names every one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum GcpKind {
-    ServiceAccount,
-    /// idplan's members of one role in the IAM policy of what `PolicyOf` names.
-    Members(PolicyOf),
-}
-
-/// Whose IAM policy a member set is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PolicyOf {
-    Bucket,
-    Project,
-    Secret,
-    ServiceAccount,
-}
-
 impl GcpKind {
-    pub const ALL: [GcpKind; 5] = [
-        GcpKind::ServiceAccount,
-        GcpKind::Members(PolicyOf::Bucket),
-        GcpKind::Members(PolicyOf::Project),
-        GcpKind::Members(PolicyOf::Secret),
-        GcpKind::Members(PolicyOf::ServiceAccount),
-    ];
-
     /// Where each kind is declared.
     pub fn def(self) -> &'static dyn GcpKindDef {
         match self {
@@ -324,12 +300,6 @@ impl GcpKind {
                 &policy::Members(PolicyOf::ServiceAccount)
             }
         }
-    }
-}
-
-impl From<GcpKind> for Kind {
-    fn from(kind: GcpKind) -> Kind {
-        Kind::Gcp(kind)
     }
 }
 

@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 use super::{Api, GcpDriver, GcpKind, GcpKindDef, PolicyOf};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
-use crate::kind::{Facts, KindDef, Owner, Proposed};
 use crate::provider::rest::Failure;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
+use crate::provider::{KindDef, Proposed};
 use crate::recipe::gcp::check_principals;
 use crate::state::State;
 
@@ -449,20 +449,8 @@ pub(super) fn role_members(policy: &Value, role: &str) -> BTreeSet<String> {
 pub struct Members(pub PolicyOf);
 
 impl KindDef for Members {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: match self.0 {
-                PolicyOf::Bucket => "google_storage_bucket_iam_members",
-                PolicyOf::Project => "google_project_iam_members",
-                PolicyOf::Secret => "google_secret_manager_secret_iam_members",
-                PolicyOf::ServiceAccount => "google_service_account_iam_members",
-            },
-            noun: "IAM members",
-            owner: Owner::Component,
-            identity: false,
-            read_at_pod_start: false,
-            shared_policy_members: true,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Gcp(crate::kind::GcpKind::Members(self.0))
     }
 
     /// Several addresses may hold members of one role in one policy (backup and billing on
