@@ -14,7 +14,6 @@ pub mod aws;
 pub mod azure;
 pub mod gcp;
 mod kind_def;
-pub mod rest;
 pub mod tags;
 
 use std::fmt::Display;
@@ -323,70 +322,4 @@ pub(crate) fn wrong_cloud(resource: &Resource, cloud: &str) -> Error {
         "{} ({}) was given to the {cloud} driver",
         resource.address, resource.kind
     ))
-}
-
-/// An error and its sources on one line ("dispatch failure: io error: ... Connection refused"),
-/// without the debug dump some SDK formatters append; an error of several lines is joined
-/// with "; ".
-pub(crate) fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        // One line: some errors list their attempts a line each.
-        let lines: Vec<String> = err
-            .to_string()
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect();
-        // "Attempted:" introduces what follows; other lines are parts of a list.
-        let text =
-            lines
-                .iter()
-                .skip(1)
-                .fold(lines.first().cloned().unwrap_or_default(), |acc, l| {
-                    let sep = if acc.ends_with(':') { " " } else { "; " };
-                    acc + sep + l
-                });
-        // Wrappers often repeat their source's text.
-        if !parts.last().is_some_and(|last| last.contains(&text)) {
-            parts.push(text);
-        }
-        next = err.source();
-    }
-    parts.join(": ")
-}
-
-/// The wait before retry `attempt` (1, 2, ...): `first`, doubling per attempt up to `cap`,
-/// plus up to 50% jitter so that parallel retries spread out.
-pub(crate) fn backoff(
-    attempt: u32,
-    first: std::time::Duration,
-    cap: std::time::Duration,
-) -> std::time::Duration {
-    let base = first
-        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-        .min(cap);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    #[test]
-    fn backoff_grows_and_is_bounded() {
-        let (first, cap) = (Duration::from_millis(400), Duration::from_secs(5));
-        let one = super::backoff(1, first, cap);
-        assert!(one >= first && one <= Duration::from_millis(600), "{one:?}");
-        let two = super::backoff(2, first, cap);
-        assert!(two >= Duration::from_millis(800), "{two:?}");
-        for attempt in 1..40 {
-            assert!(super::backoff(attempt, first, cap) <= Duration::from_millis(7_500));
-        }
-    }
 }

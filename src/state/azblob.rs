@@ -21,7 +21,7 @@ use sha2::Sha256;
 
 use super::store::{self, LockInfo, Refused, Store};
 use crate::error::{Error, Result};
-use crate::provider::rest::{TokenSource, retry_after};
+use crate::transport::{TokenSource, retry_after};
 
 const VERSION: &str = "2021-08-06";
 const META: &str = "x-ms-meta-idplanlock";
@@ -166,7 +166,7 @@ impl AzBlobStore {
                 (Auth::SharedKey(key), endpoint)
             }
             None => (
-                Auth::Bearer(crate::provider::azure::tokens(
+                Auth::Bearer(crate::transport::azure::tokens(
                     "https://storage.azure.com/.default",
                 )),
                 None,
@@ -255,7 +255,7 @@ impl AzBlobStore {
                     return Err(Failure {
                         status: None,
                         code: String::new(),
-                        message: crate::provider::causes(&e),
+                        message: crate::transport::causes(&e),
                     });
                 }
                 Err(_) => None,
@@ -276,7 +276,7 @@ impl AzBlobStore {
                     retry_after(&headers)
                 }
             };
-            let backoff = crate::provider::backoff(
+            let backoff = crate::transport::backoff(
                 attempt,
                 Duration::from_millis(400),
                 Duration::from_secs(5),

@@ -282,7 +282,7 @@ fn s3_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     let message = match (e.code(), e.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
-        _ => crate::provider::causes(&e),
+        _ => crate::transport::causes(&e),
     };
     Error::Cloud {
         resource: url.to_string(),

@@ -366,10 +366,12 @@ where
     let message = match (&e, e.code(), e.message()) {
         (SdkError::ServiceError(_), Some(code), Some(msg)) => format!("{code}: {msg}"),
         (SdkError::ServiceError(_), Some(code), None) => code.to_string(),
-        (SdkError::DispatchFailure(_), _, _) if super::causes(&e).contains("credentials") => {
-            format!("{NO_CREDENTIALS} ({})", super::causes(&e))
+        (SdkError::DispatchFailure(_), _, _)
+            if crate::transport::causes(&e).contains("credentials") =>
+        {
+            format!("{NO_CREDENTIALS} ({})", crate::transport::causes(&e))
         }
-        _ => super::causes(&e),
+        _ => crate::transport::causes(&e),
     };
     Error::Cloud {
         resource: resource.to_string(),

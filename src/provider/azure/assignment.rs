@@ -11,8 +11,8 @@ use super::{
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::KindDef;
-use crate::provider::rest::answer;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
+use crate::transport::answer;
 
 const AUTHZ: &str = "2022-04-01";
 

@@ -14,11 +14,11 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
-use crate::provider::rest::answer;
 use crate::provider::tags::COMPONENT_TAG;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
 use crate::provider::{KindDef, Proposed};
 use crate::recipe::azure::check_credentials_named;
+use crate::transport::answer;
 
 const MSI: &str = "2026-05-31";
 

@@ -9,9 +9,9 @@ use super::{AzureDriver, AzureKindDef, Op, arm_identity};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::KindDef;
-use crate::provider::rest::answer;
 use crate::provider::tags::{self, Noun, Tags};
 use crate::provider::{Adoption, Call, attributes, attributes_of, owners_keys, to_attributes};
+use crate::transport::answer;
 
 pub(super) const MSI: &str = "2026-05-31";
 

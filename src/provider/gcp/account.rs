@@ -9,9 +9,9 @@ use super::{Api, GcpDriver, GcpKindDef};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::KindDef;
-use crate::provider::rest::answer;
 use crate::provider::{Adoption, Call, attributes, attributes_of, owners_keys, to_attributes};
 use crate::recipe::gcp::MANAGED_MARK;
+use crate::transport::answer;
 
 /// `google_service_account`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

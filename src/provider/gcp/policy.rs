@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 use super::{Api, GcpDriver, GcpKind, GcpKindDef, PolicyOf};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
-use crate::provider::rest::Failure;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
 use crate::provider::{KindDef, Proposed};
 use crate::recipe::gcp::check_principals;
 use crate::state::State;
+use crate::transport::Failure;
 
 /// Read-modify-write rounds of one policy change when others write at the same time.
 const RACE_ATTEMPTS: u32 = 8;
@@ -341,7 +341,7 @@ impl GcpDriver {
 
 /// Backoff between read-modify-write rounds: from 400 ms (up to 5 s) with jitter.
 fn backoff(round: u32) -> Duration {
-    crate::provider::backoff(round, Duration::from_millis(400), Duration::from_secs(5))
+    crate::transport::backoff(round, Duration::from_millis(400), Duration::from_secs(5))
 }
 
 /// Whose policy `r`'s members are in.
