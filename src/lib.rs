@@ -13,6 +13,7 @@ pub mod error;
 pub mod graph;
 pub mod helm;
 pub mod kind;
+pub mod note;
 pub mod ops;
 pub mod plan;
 pub mod policy;

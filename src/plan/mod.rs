@@ -14,6 +14,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::note::{Note, Severity};
 pub use build::build;
 
 use crate::error::{Error, Result};
@@ -268,47 +269,6 @@ pub struct Plan {
     /// (`additive`), and `apply` of this plan applies only those.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub additive_only: bool,
-}
-
-/// A remark of the plan, not a change: shown above the changes, saved with the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Note {
-    pub severity: Severity,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// What the spec chose, stated.
-    Note,
-    /// A risk the spec cannot remove.
-    Warning,
-}
-
-impl Note {
-    pub fn remark(message: String) -> Note {
-        Note {
-            severity: Severity::Note,
-            message,
-        }
-    }
-
-    pub fn warning(message: String) -> Note {
-        Note {
-            severity: Severity::Warning,
-            message,
-        }
-    }
-
-    /// `Note: ...` or `Warning: ...`.
-    pub fn line(&self) -> String {
-        let label = match self.severity {
-            Severity::Note => "Note",
-            Severity::Warning => "Warning",
-        };
-        format!("{label}: {}", self.message)
-    }
 }
 
 impl Plan {

@@ -26,7 +26,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
 pub use crate::kind::{Kind, Location};
-use crate::plan::{Note, ResourceChange};
+use crate::note::Note;
 use crate::state::State;
 pub use kind_def::{
     KindDef, Proposed, computed_keys, decided, identity, same_object, upgrade_recorded,
@@ -71,10 +71,10 @@ pub trait Driver: Send + Sync {
     /// Refuses a plan that would break one of the cloud's limits, counting what others hold.
     fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()>;
 
-    /// What a reviewer should know of the resources this plan adopts that the changes do not
-    /// say (an adopted role's permissions idplan leaves alone).
-    fn adopted_notes<'a>(&'a self, changes: &'a [ResourceChange]) -> Call<'a, Vec<Note>> {
-        let _ = changes;
+    /// What a reviewer should know of the resources this plan adopts (`adopted`, as they will
+    /// be) that the changes do not say (an adopted role's permissions idplan leaves alone).
+    fn adopted_notes<'a>(&'a self, adopted: &'a [Resource]) -> Call<'a, Vec<Note>> {
+        let _ = adopted;
         Box::pin(async { Ok(Vec::new()) })
     }
 }
@@ -229,10 +229,10 @@ impl Clouds {
     }
 
     /// See [`Driver::adopted_notes`].
-    pub async fn adopted_notes(&self, changes: &[ResourceChange]) -> Result<Vec<Note>> {
+    pub async fn adopted_notes(&self, adopted: &[Resource]) -> Result<Vec<Note>> {
         let mut notes = Vec::new();
         for driver in self.drivers() {
-            notes.extend(driver.adopted_notes(changes).await?);
+            notes.extend(driver.adopted_notes(adopted).await?);
         }
         Ok(notes)
     }

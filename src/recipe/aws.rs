@@ -15,7 +15,7 @@ use super::{
 use crate::error::Error;
 use crate::graph::{Address, Kind, Location, Resource};
 use crate::helm::{self, HelmValue};
-use crate::plan::Note;
+use crate::note::Note;
 use crate::policy::{self, PodIdentityTrust, Trust, Values};
 use crate::provider::Clouds;
 use crate::provider::aws::AwsKind;

@@ -10,7 +10,7 @@ use super::{At, CloudRecipe, Ran, resource_name, subject};
 use crate::error::Error;
 use crate::graph::{self, Address, Kind, Location, Resource};
 use crate::helm::{self, HelmValue};
-use crate::plan::Note;
+use crate::note::Note;
 use crate::provider::Clouds;
 use crate::provider::azure::AzureKind;
 use crate::provider::azure::assignment::AssignmentAttributes;

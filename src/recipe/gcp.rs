@@ -14,7 +14,7 @@ use super::{At, CloudRecipe, Ran, resource_name};
 use crate::error::Error;
 use crate::graph::{Address, Kind, Location, Resource};
 use crate::helm::{self, HelmValue};
-use crate::plan::Note;
+use crate::note::Note;
 use crate::provider::Clouds;
 use crate::provider::gcp::account::AccountAttributes;
 use crate::provider::gcp::policy::{self, MembersAttributes};

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::graph::{Address, Graph, Kind};
-use crate::plan::Note;
+use crate::note::Note;
 use crate::provider::{self, Clouds};
 use crate::recipe::Contexts;
 use crate::recipe::aws::switch::Switches;

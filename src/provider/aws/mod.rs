@@ -22,9 +22,9 @@ use super::{Call, Driver, attributes_of};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Location, Resource};
 pub use crate::kind::AwsKind;
-use crate::plan::{Note, ResourceChange};
+use crate::note::Note;
 use crate::recipe::aws::{AwsContext, issuer_host_path};
-use crate::state::{Ownership, State};
+use crate::state::State;
 
 /// Adopted roles read at a time for their other policies.
 const ADOPTED_READS: usize = 8;
@@ -275,11 +275,11 @@ impl Driver for AwsDriver {
     }
 
     /// An adopted role's other policies: idplan adds its own and leaves them alone.
-    fn adopted_notes<'a>(&'a self, changes: &'a [ResourceChange]) -> Call<'a, Vec<Note>> {
-        let roles: Vec<Resource> = changes
+    fn adopted_notes<'a>(&'a self, adopted: &'a [Resource]) -> Call<'a, Vec<Note>> {
+        let roles: Vec<Resource> = adopted
             .iter()
-            .filter(|c| c.kind == AwsKind::IamRole.into() && c.ownership == Ownership::Adopted)
-            .filter_map(ResourceChange::desired)
+            .filter(|r| r.kind == AwsKind::IamRole.into())
+            .cloned()
             .collect();
         Box::pin(self.unmanaged_policy_notes(roles))
     }

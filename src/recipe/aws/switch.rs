@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::graph::Kind;
-use crate::plan::Note;
+use crate::note::Note;
 use crate::provider::aws::AwsKind;
 use crate::spec::{AwsMode, Cloud, Spec};
 use crate::state::{AwsModes, State};
