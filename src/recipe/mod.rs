@@ -20,8 +20,8 @@ use crate::error::{Error, Result};
 use crate::graph::{Location, Resource};
 use crate::helm::HelmValue;
 use crate::note::Note;
-use crate::ops::init::{Choices, Seen, Survey};
 use crate::provider::Clouds;
+use crate::spec::survey::{Choices, Seen, Survey};
 use crate::spec::{Cloud, Component, Space, Spec, SpecError, SpecErrors, default_name};
 use crate::state::State;
 

@@ -20,6 +20,7 @@ mod load;
 mod names;
 mod schema;
 mod state_location;
+pub mod survey;
 mod yaml;
 
 use std::fmt;

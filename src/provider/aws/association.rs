@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::context::check_association_quota;
 use super::{AwsDriver, AwsKind, AwsKindDef, attrs, cloud_error, region};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Location, Resource};
 use crate::provider::tags::{self, Tags};
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
 use crate::provider::{KindDef, Proposed};
-use crate::recipe::aws::check_association_quota;
 use crate::state::State;
 
 /// What EKS assigns at create: the association's id.

@@ -3,6 +3,7 @@
 //! SDK's standard retry mode.
 
 pub mod association;
+pub mod context;
 pub mod oidc;
 pub mod role;
 pub mod survey;
@@ -23,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Location, Resource};
 pub use crate::kind::AwsKind;
 use crate::note::Note;
-use crate::recipe::aws::{AwsContext, issuer_host_path};
 use crate::state::State;
+use context::{AwsContext, issuer_host_path};
 
 /// Adopted roles read at a time for their other policies.
 const ADOPTED_READS: usize = 8;
@@ -186,9 +187,7 @@ impl AwsDriver {
             .cluster()
             .and_then(|c| c.arn())
             .map(str::to_string)
-            .unwrap_or_else(|| {
-                crate::recipe::aws::cluster_arn(&partition, region, &account_id, cluster)
-            });
+            .unwrap_or_else(|| context::cluster_arn(&partition, region, &account_id, cluster));
         Ok(AwsContext {
             account_id,
             partition,

@@ -5,6 +5,7 @@ use aws_sdk_iam::Client;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::context::{STS_AUDIENCE, issuer_host_path};
 use super::{
     AwsDriver, AwsKindDef, attrs, cloud_error, gone_is_ok, idplan_tags, is_no_such_entity,
     sdk_tags, tag_changes,
@@ -14,7 +15,6 @@ use crate::graph::Resource;
 use crate::provider::KindDef;
 use crate::provider::tags::Tags;
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
-use crate::recipe::aws::{STS_AUDIENCE, issuer_host_path};
 
 /// The cluster a provider was made for (AWS only: other clouds have no such tag).
 pub const CLUSTER_TAG: &str = "idplan/cluster";

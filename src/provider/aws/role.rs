@@ -5,6 +5,7 @@ use aws_sdk_iam::Client;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::context::POLICY_NAME;
 use super::{
     AwsDriver, AwsKindDef, attrs, cloud_error, gone_is_ok, idplan_tags, is_no_such_entity,
     tag_changes,
@@ -15,7 +16,6 @@ use crate::policy;
 use crate::provider::tags::{self, Noun, Tags};
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
 use crate::provider::{KindDef, Proposed};
-use crate::recipe::aws::POLICY_NAME;
 
 /// `aws_iam_role`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::context::check_credentials_named;
 use super::identity::IdentityAttributes;
 use super::{
     AzureDriver, AzureKind, AzureKindDef, Op, adopt_beside_identity, arm_identity, named_by_owner,
@@ -17,7 +18,6 @@ use crate::graph::{Graph, Resource};
 use crate::provider::tags::COMPONENT_TAG;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
 use crate::provider::{KindDef, Proposed};
-use crate::recipe::azure::check_credentials_named;
 use crate::transport::answer;
 
 const MSI: &str = "2026-05-31";

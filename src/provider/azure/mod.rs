@@ -4,6 +4,7 @@
 //! lists follow `nextLink`.
 
 pub mod assignment;
+pub mod context;
 pub mod credential;
 pub mod identity;
 pub mod survey;
@@ -21,11 +22,11 @@ use super::{Adoption, Call, Driver};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
 pub use crate::kind::AzureKind;
-use crate::recipe::azure::{self as recipe, AzureContext};
 use crate::spec::{AzureSpace, Space};
 use crate::state::State;
 use crate::transport::azure::{describe, tokens};
 use crate::transport::{self as rest, ErrorBody, Request, Rest, Retries};
+use context::{self as recipe, AzureContext};
 
 pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
 const SCOPE: &str = "https://management.azure.com/.default";

@@ -6,12 +6,12 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::context::SECRET_PERMISSIONS;
 use super::{AzureDriver, AzureKindDef, Op, arm_identity};
 use crate::error::{Error, Result};
 use crate::graph::Resource;
 use crate::provider::KindDef;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
-use crate::recipe::azure::SECRET_PERMISSIONS;
 use crate::transport::answer;
 
 pub(super) const KEYVAULT: &str = "2026-02-01";

@@ -5,12 +5,12 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::context::MANAGED_MARK;
 use super::{Api, GcpDriver, GcpKindDef};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::KindDef;
 use crate::provider::{Adoption, Call, attributes, attributes_of, owners_keys, to_attributes};
-use crate::recipe::gcp::MANAGED_MARK;
 use crate::transport::answer;
 
 /// `google_service_account`.

@@ -4,6 +4,7 @@
 //! Calls go through the shared REST transport.
 
 pub mod account;
+pub mod context;
 pub mod policy;
 pub mod survey;
 
@@ -19,11 +20,11 @@ use super::{Call, Driver};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
 pub use crate::kind::{GcpKind, PolicyOf};
-use crate::recipe::gcp::GcpContext;
 use crate::spec::GkeCluster;
 use crate::state::State;
 use crate::transport::gcp::{describe, tokens};
 use crate::transport::{Failure, Request, Rest, Retries};
+use context::GcpContext;
 
 /// The Google APIs idplan calls; each has its own host unless `IDPLAN_GCP_ENDPOINT` is set.
 #[derive(Debug, Clone, Copy)]

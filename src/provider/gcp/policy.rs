@@ -12,12 +12,12 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::context::check_principals;
 use super::{Api, GcpDriver, GcpKind, GcpKindDef, PolicyOf};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
 use crate::provider::{KindDef, Proposed};
-use crate::recipe::gcp::check_principals;
 use crate::state::State;
 use crate::transport::Failure;
 
