@@ -25,26 +25,11 @@ use crate::graph::{Graph, Kind, Location, Resource};
 pub use crate::kind::AwsKind;
 use crate::note::Note;
 use crate::state::State;
+use crate::transport::aws::retry_partition;
 use context::{AwsContext, issuer_host_path};
 
 /// Adopted roles read at a time for their other policies.
 const ADOPTED_READS: usize = 8;
-
-/// Attempts of one AWS call in all.
-const ATTEMPTS: u32 = 8;
-/// The retry budget of one run, per service and region. The SDK's default bucket (500) is
-/// spent after some 35 retried server errors, and then it stops retrying at all: one apply
-/// of a few hundred writes on a bad day would fail. This one still stops a run against an
-/// outage after a few hundred calls, each having used its attempts.
-const RETRY_BUDGET: usize = 50_000;
-
-/// A retry partition of its own for one client, with [`RETRY_BUDGET`].
-fn retry_partition(name: String) -> aws_sdk_iam::config::retry::RetryPartition {
-    use aws_sdk_iam::config::retry::{RetryPartition, TokenBucket};
-    RetryPartition::custom(name)
-        .token_bucket(TokenBucket::builder().capacity(RETRY_BUDGET).build())
-        .build()
-}
 
 #[derive(Clone)]
 struct Clients {
@@ -84,13 +69,7 @@ impl AwsDriver {
     }
 
     pub async fn new() -> AwsDriver {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            // Throttling and transient errors: the SDK retries with exponential backoff and
-            // jitter (up to 20 s a wait); eight attempts ride out a bad day (one call in five
-            // failing leaves one call in 400,000 failing) without hiding an outage for long.
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(ATTEMPTS))
-            .load()
-            .await;
+        let config = crate::transport::aws::config().await;
         AwsDriver {
             config,
             clients: Mutex::new(HashMap::new()),
