@@ -32,7 +32,7 @@ pub struct S3Store {
 impl S3Store {
     pub async fn new(bucket: &str, key: &str, url: String) -> S3Store {
         // The drivers' retries: one bad day, one patience.
-        let config = crate::transport::aws::config().await;
+        let config = crate::transport::aws::config(crate::transport::aws::STORE_ATTEMPTS).await;
         let endpoint_set = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
             .iter()
             .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));

@@ -69,7 +69,7 @@ impl AwsDriver {
     }
 
     pub async fn new() -> AwsDriver {
-        let config = crate::transport::aws::config().await;
+        let config = crate::transport::aws::config(crate::transport::aws::DRIVER_ATTEMPTS).await;
         AwsDriver {
             config,
             clients: Mutex::new(HashMap::new()),
