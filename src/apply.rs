@@ -556,9 +556,10 @@ fn aws_modes(state: &mut crate::state::State, plan: &Plan) -> bool {
 
 /// Records when a created or replaced resource changed what a component's pods get at start
 /// (a role ARN, a client id, an association): `verify` flags pods started before. Updates
-/// (a policy's permissions) take effect without a restart. The key is the component, or
-/// `component/namespace` for a resource of one control plane.
+/// (a policy's permissions) take effect without a restart. The key is the component, or its
+/// pods in one host namespace for a resource of one control plane.
 fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) -> bool {
+    use crate::state::RestartKey;
     if !matches!(change.action, Action::Create | Action::Replace) {
         return false;
     }
@@ -578,9 +579,9 @@ fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) ->
     let Some(record) = state.spaces.get_mut(space) else {
         return false;
     };
-    let key = match item {
-        Some(namespace) => format!("{component}/{namespace}"),
-        None => component.to_string(),
+    let key = RestartKey {
+        component: *component,
+        namespace: item.clone(),
     };
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     record.identity_changed.insert(key, now);
