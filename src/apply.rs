@@ -286,8 +286,10 @@ fn destroy_waves<'a>(changes: &[&'a ResourceChange]) -> Result<Waves<'a>> {
 
 /// The references in `attributes`, for an error message.
 fn references_in(attributes: &Value) -> String {
+    if let Some(reference) = graph::as_reference(attributes) {
+        return reference.to_string();
+    }
     match attributes {
-        v if graph::as_reference(v).is_some() => v[graph::REF_KEY].as_str().unwrap_or("").into(),
         Value::Object(map) => map
             .values()
             .map(references_in)

@@ -27,16 +27,59 @@ pub fn control_plane(kind: Kind, address: &Address) -> Option<&str> {
 /// "(known after apply)"; plan resolves it when the other resource exists, apply right
 /// before the write, from the state record of the other resource (written in an earlier
 /// wave: a reference is always also a dependency).
-pub const REF_KEY: &str = "$ref";
+const REF_KEY: &str = "$ref";
 
-pub fn reference(address: &Address, key: &str) -> Value {
-    serde_json::json!({ REF_KEY: format!("{address}#{key}") })
+/// What a reference points at: another resource's computed key. Written and read as
+/// `<address>#<key>`, here only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub address: Address,
+    pub key: String,
 }
 
-/// The (address, key) a reference value points at.
-pub fn as_reference(value: &Value) -> Option<(&str, &str)> {
+impl Reference {
+    pub fn new(address: &Address, key: &str) -> Reference {
+        Reference {
+            address: address.clone(),
+            key: key.to_string(),
+        }
+    }
+
+    /// As an attribute holds it: `{"$ref": "<address>#<key>"}`.
+    pub fn to_value(&self) -> Value {
+        serde_json::json!({ REF_KEY: self.to_string() })
+    }
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", self.address, self.key)
+    }
+}
+
+impl std::str::FromStr for Reference {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Reference, String> {
+        let (address, key) = text
+            .rsplit_once('#')
+            .ok_or_else(|| format!("`{text}` is not `<address>#<key>`"))?;
+        Ok(Reference {
+            address: address.parse().map_err(|e| format!("{e}"))?,
+            key: key.to_string(),
+        })
+    }
+}
+
+/// The attribute value that stands for `address`'s `key` until it is known.
+pub fn reference(address: &Address, key: &str) -> Value {
+    Reference::new(address, key).to_value()
+}
+
+/// The reference a value is, if it is one.
+pub fn as_reference(value: &Value) -> Option<Reference> {
     let map = value.as_object().filter(|m| m.len() == 1)?;
-    map.get(REF_KEY)?.as_str()?.split_once('#')
+    map.get(REF_KEY)?.as_str()?.parse().ok()
 }
 
 /// Whether any value in `attributes` is a reference not resolved yet.
@@ -49,10 +92,10 @@ pub fn has_references(attributes: &Value) -> bool {
     }
 }
 
-/// Replaces every reference that `lookup(address, key)` knows; the others stay.
-pub fn resolve(attributes: &Value, lookup: &dyn Fn(&str, &str) -> Option<Value>) -> Value {
-    if let Some((address, key)) = as_reference(attributes) {
-        return lookup(address, key).unwrap_or_else(|| attributes.clone());
+/// Replaces every reference that `lookup` knows; the others stay.
+pub fn resolve(attributes: &Value, lookup: &dyn Fn(&Reference) -> Option<Value>) -> Value {
+    if let Some(reference) = as_reference(attributes) {
+        return lookup(&reference).unwrap_or_else(|| attributes.clone());
     }
     match attributes {
         Value::Object(map) => Value::Object(
@@ -216,10 +259,15 @@ mod tests {
             ),
         });
         assert!(has_references(&attrs));
-        let unknown = resolve(&attrs, &|_, _| None);
+        assert_eq!(
+            attrs["principal_id"],
+            serde_json::json!({"$ref": "azurerm_user_assigned_identity.p.backup#principal_id"})
+        );
+        let unknown = resolve(&attrs, &|_| None);
         assert_eq!(unknown, attrs);
-        let known = resolve(&attrs, &|a, k| {
-            (a == "azurerm_user_assigned_identity.p.backup" && k == "principal_id")
+        let known = resolve(&attrs, &|r| {
+            (r.address.as_str() == "azurerm_user_assigned_identity.p.backup"
+                && r.key == "principal_id")
                 .then(|| Value::from("1234"))
         });
         assert_eq!(known["principal_id"], "1234");

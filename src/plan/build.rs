@@ -90,8 +90,11 @@ pub async fn build(
         .into_iter()
         .map(|mut item| {
             if let Some(d) = &mut item.desired {
-                d.attributes = graph::resolve(&d.attributes, &|address, key| {
-                    known.get(address).and_then(|a| a.get(key)).cloned()
+                d.attributes = graph::resolve(&d.attributes, &|r| {
+                    known
+                        .get(r.address.as_str())
+                        .and_then(|a| a.get(&r.key))
+                        .cloned()
                 });
             }
             item
