@@ -446,7 +446,10 @@ impl CloudRecipe for Aws {
                 let address = Address::component(Kind::Aws(AwsKind::IamRole), &space.name, kind);
                 let arn = state
                     .get(&address)
-                    .and_then(|r| r.attributes["arn"].as_str())
+                    .and_then(|r| {
+                        crate::provider::attributes::<RoleAttributes>(&address, &r.attributes).ok()
+                    })
+                    .map(|role| role.arn)
                     .ok_or_else(|| {
                         Error::user(format!(
                             "space {}: the state has no role for {kind} ({address}); run \

@@ -237,7 +237,10 @@ impl CloudRecipe for Azure {
             );
             let client_id = state
                 .get(&address)
-                .and_then(|r| r.attributes["client_id"].as_str())
+                .and_then(|r| {
+                    crate::provider::attributes::<IdentityAttributes>(&address, &r.attributes).ok()
+                })
+                .and_then(|identity| identity.computed.client_id)
                 .ok_or_else(|| {
                     Error::user(format!(
                         "space {}: the state has no managed identity for {kind} ({address}); \

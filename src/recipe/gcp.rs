@@ -429,7 +429,11 @@ impl CloudRecipe for Gcp {
                     Address::component(Kind::Gcp(GcpKind::ServiceAccount), &space.name, kind);
                 let email = state
                     .get(&address)
-                    .and_then(|r| r.attributes["email"].as_str())
+                    .and_then(|r| {
+                        crate::provider::attributes::<AccountAttributes>(&address, &r.attributes)
+                            .ok()
+                    })
+                    .map(|account| account.email)
                     .ok_or_else(|| {
                         Error::user(format!(
                             "space {}: the state has no service account for {kind} ({address}); \
