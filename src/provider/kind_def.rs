@@ -25,6 +25,56 @@ pub enum Proposed<'a> {
     Update { before: &'a Value, after: &'a Value },
 }
 
+/// The cloud identity of a resource: the parts that name one cloud object of its kind (a
+/// role's name; an association's cluster, namespace and service account). Two addresses may
+/// not share one, and when it differs between state and spec the resource is replaced.
+/// Compared and hashed part by part; shown as the cloud names the object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Identity {
+    parts: Vec<String>,
+    /// What is shown between the parts, one fewer than they.
+    between: &'static [&'static str],
+}
+
+impl Identity {
+    /// An identity of one part: a name, an ARN, an email.
+    pub fn name(name: impl Into<String>) -> Identity {
+        Identity {
+            parts: vec![name.into()],
+            between: &[],
+        }
+    }
+
+    /// An identity of several parts, shown with `between` between them.
+    pub fn parts<const N: usize>(parts: [String; N], between: &'static [&'static str]) -> Identity {
+        debug_assert_eq!(between.len() + 1, N);
+        Identity {
+            parts: parts.to_vec(),
+            between,
+        }
+    }
+
+    /// Each part in lower case: a cloud whose ids are case-insensitive (ARM).
+    pub fn lowercase(mut self) -> Identity {
+        for part in &mut self.parts {
+            *part = part.to_ascii_lowercase();
+        }
+        self
+    }
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, part) in self.parts.iter().enumerate() {
+            if i > 0 {
+                f.write_str(self.between.get(i - 1).copied().unwrap_or(" "))?;
+            }
+            f.write_str(part)?;
+        }
+        Ok(())
+    }
+}
+
 /// Everything the core asks of a resource kind.
 pub trait KindDef: Sync {
     /// The kind this declares: its facts are `crate::kind`'s.
@@ -36,7 +86,7 @@ pub trait KindDef: Sync {
 
     /// The cloud identity of a resource: two addresses may not share one, and when it differs
     /// between state and spec the resource is replaced.
-    fn identity(&self, attributes: &Value) -> Result<String>;
+    fn identity(&self, attributes: &Value) -> Result<Identity>;
 
     /// Attributes the cloud assigns when a resource is created (an association's id):
     /// recorded in the state and read back, but never desired, so never compared.
@@ -94,12 +144,12 @@ pub trait KindDef: Sync {
 /// The cloud identity of a resource: two addresses may not share one, and when it differs
 /// between state and spec the resource is replaced. Each kind declares its own
 /// ([`KindDef::identity`]).
-pub fn identity(kind: Kind, attributes: &Value) -> String {
+pub fn identity(kind: Kind, attributes: &Value) -> Identity {
     // Attributes that do not fit their kind are a bug: their text stands for the identity,
     // unequal to any other and visible in whatever message names it.
     kind.def()
         .identity(attributes)
-        .unwrap_or_else(|_| attributes.to_string())
+        .unwrap_or_else(|_| Identity::name(attributes.to_string()))
 }
 
 /// Attributes the cloud assigns when a resource is created (an association's id): recorded in
@@ -149,6 +199,17 @@ pub fn upgrade_recorded(kind: Kind, attributes: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identities_compare_by_part_and_show_as_the_cloud_names_them() {
+        let association = Identity::parts(["c".into(), "ns".into(), "sa".into()], &["/", "/"]);
+        assert_eq!(association.to_string(), "c/ns/sa");
+        let other = Identity::parts(["c/ns".into(), "sa".into()], &["/"]);
+        assert_eq!(other.to_string(), association.to_string());
+        assert_ne!(other, association, "one text, two objects");
+        let arm = Identity::parts(["/Subs/X".into(), "Issuer".into()], &[" "]).lowercase();
+        assert_eq!(arm.to_string(), "/subs/x issuer");
+    }
 
     #[test]
     fn every_kind_declares_itself() {

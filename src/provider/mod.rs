@@ -29,7 +29,7 @@ pub use crate::kind::{Kind, Location};
 use crate::note::Note;
 use crate::state::State;
 pub use kind_def::{
-    KindDef, Proposed, computed_keys, decided, identity, same_object, upgrade_recorded,
+    Identity, KindDef, Proposed, computed_keys, decided, identity, same_object, upgrade_recorded,
     with_computed,
 };
 

@@ -28,7 +28,7 @@ pub async fn graph(
     let mut graph = Graph::default();
     // (kind, identity) → address: one cloud object, one address. IAM names are global to an
     // account, so the region is not part of the key.
-    let mut identities: HashMap<(Kind, String), Address> = HashMap::new();
+    let mut identities: HashMap<(Kind, provider::Identity), Address> = HashMap::new();
     contexts.recipes(spec, switches, |_, resources| {
         resources.into_iter().try_for_each(|r| {
             let key = (r.kind, provider::identity(r.kind, &r.attributes));

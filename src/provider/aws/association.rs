@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, Location, Resource};
 use crate::provider::tags::{self, Tags};
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
-use crate::provider::{KindDef, Proposed};
+use crate::provider::{Identity, KindDef, Proposed};
 use crate::state::State;
 
 /// What EKS assigns at create: the association's id.
@@ -422,11 +422,11 @@ impl KindDef for Association {
         crate::kind::Kind::Aws(crate::kind::AwsKind::EksPodIdentityAssociation)
     }
 
-    fn identity(&self, a: &Value) -> Result<String> {
+    fn identity(&self, a: &Value) -> Result<Identity> {
         let s: AssociationAttributes = attributes(self.facts().type_name, a)?;
-        Ok(format!(
-            "{}/{}/{}",
-            s.cluster, s.namespace, s.service_account
+        Ok(Identity::parts(
+            [s.cluster, s.namespace, s.service_account],
+            &["/", "/"],
         ))
     }
 

@@ -12,9 +12,9 @@ use super::{
 };
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::provider::KindDef;
 use crate::provider::tags::Tags;
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
+use crate::provider::{Identity, KindDef};
 
 /// The cluster a provider was made for (AWS only: other clouds have no such tag).
 pub const CLUSTER_TAG: &str = "idplan/cluster";
@@ -166,8 +166,10 @@ impl KindDef for Provider {
         crate::kind::Kind::Aws(crate::kind::AwsKind::IamOpenidConnectProvider)
     }
 
-    fn identity(&self, a: &Value) -> Result<String> {
-        Ok(attributes::<ProviderAttributes>(self.facts().type_name, a)?.arn)
+    fn identity(&self, a: &Value) -> Result<Identity> {
+        Ok(Identity::name(
+            attributes::<ProviderAttributes>(self.facts().type_name, a)?.arn,
+        ))
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {

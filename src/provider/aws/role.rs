@@ -15,7 +15,7 @@ use crate::graph::Resource;
 use crate::policy;
 use crate::provider::tags::{self, Noun, Tags};
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
-use crate::provider::{KindDef, Proposed};
+use crate::provider::{Identity, KindDef, Proposed};
 
 /// `aws_iam_role`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -286,8 +286,10 @@ impl KindDef for Role {
     }
 
     /// IAM role names are unique in an account whatever their path.
-    fn identity(&self, a: &Value) -> Result<String> {
-        Ok(attributes::<RoleAttributes>(self.facts().type_name, a)?.name)
+    fn identity(&self, a: &Value) -> Result<Identity> {
+        Ok(Identity::name(
+            attributes::<RoleAttributes>(self.facts().type_name, a)?.name,
+        ))
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {
@@ -387,9 +389,9 @@ impl KindDef for RolePolicy {
         crate::kind::Kind::Aws(crate::kind::AwsKind::IamRolePolicy)
     }
 
-    fn identity(&self, a: &Value) -> Result<String> {
+    fn identity(&self, a: &Value) -> Result<Identity> {
         let p: PolicyAttributes = attributes(self.facts().type_name, a)?;
-        Ok(format!("{}/{}", p.role, p.name))
+        Ok(Identity::parts([p.role, p.name], &["/"]))
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {

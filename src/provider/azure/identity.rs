@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AzureDriver, AzureKindDef, Op, arm_identity};
+use super::{AzureDriver, AzureKindDef, Op};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::KindDef;
@@ -203,8 +203,9 @@ impl KindDef for Identity {
         crate::kind::Kind::Azure(crate::kind::AzureKind::UserAssignedIdentity)
     }
 
-    fn identity(&self, a: &Value) -> Result<String> {
-        arm_identity(attributes::<IdentityAttributes>(self.facts().type_name, a)?.id)
+    fn identity(&self, a: &Value) -> Result<crate::provider::Identity> {
+        let id = attributes::<IdentityAttributes>(self.facts().type_name, a)?.id;
+        Ok(crate::provider::Identity::name(id).lowercase())
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {

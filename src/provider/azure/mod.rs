@@ -303,11 +303,6 @@ fn def_of(r: &Resource) -> Result<&'static dyn AzureKindDef> {
     }
 }
 
-/// ARM ids are case-insensitive: so is an identity made of them.
-fn arm_identity(id: String) -> Result<String> {
-    Ok(id.to_ascii_lowercase())
-}
-
 /// What hangs on an identity the spec adopts was made beside it by hand: taken over as it is
 /// (under the name its maker chose), never deleted. Otherwise it belongs to its identity (the
 /// name or the principal is the identity's): its adoption decides.

@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::context::SECRET_PERMISSIONS;
-use super::{AzureDriver, AzureKindDef, Op, arm_identity};
+use super::{AzureDriver, AzureKindDef, Op};
 use crate::error::{Error, Result};
 use crate::graph::Resource;
-use crate::provider::KindDef;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
+use crate::provider::{Identity, KindDef};
 use crate::transport::answer;
 
 pub(super) const KEYVAULT: &str = "2026-02-01";
@@ -205,9 +205,9 @@ impl KindDef for AccessPolicy {
 
     /// One access policy entry per (vault, identity): the identity's object id is only known
     /// once it exists, its resource id always.
-    fn identity(&self, a: &Value) -> Result<String> {
+    fn identity(&self, a: &Value) -> Result<Identity> {
         let p: AccessPolicyAttributes = attributes(self.facts().type_name, a)?;
-        arm_identity(format!("{}/{}", p.vault, p.identity))
+        Ok(Identity::parts([p.vault, p.identity], &["/"]).lowercase())
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {

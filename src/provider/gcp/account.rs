@@ -9,8 +9,8 @@ use super::context::MANAGED_MARK;
 use super::{Api, GcpDriver, GcpKindDef};
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::provider::KindDef;
 use crate::provider::{Adoption, Call, attributes, attributes_of, owners_keys, to_attributes};
+use crate::provider::{Identity, KindDef};
 use crate::transport::answer;
 
 /// `google_service_account`.
@@ -158,8 +158,10 @@ impl KindDef for ServiceAccount {
         crate::kind::Kind::Gcp(crate::kind::GcpKind::ServiceAccount)
     }
 
-    fn identity(&self, a: &Value) -> Result<String> {
-        Ok(attributes::<AccountAttributes>(self.facts().type_name, a)?.email)
+    fn identity(&self, a: &Value) -> Result<Identity> {
+        Ok(Identity::name(
+            attributes::<AccountAttributes>(self.facts().type_name, a)?.email,
+        ))
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {

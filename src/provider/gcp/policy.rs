@@ -17,7 +17,7 @@ use super::{Api, GcpDriver, GcpKind, GcpKindDef, PolicyOf};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
-use crate::provider::{KindDef, Proposed};
+use crate::provider::{Identity, KindDef, Proposed};
 use crate::state::State;
 use crate::transport::Failure;
 
@@ -455,9 +455,12 @@ impl KindDef for Members {
 
     /// Several addresses may hold members of one role in one policy (backup and billing on
     /// one bucket): `for` tells their member sets apart.
-    fn identity(&self, a: &Value) -> Result<String> {
+    fn identity(&self, a: &Value) -> Result<Identity> {
         let m: MembersAttributes = attributes(self.facts().type_name, a)?;
-        Ok(format!("{} {} for {}", m.resource, m.role, m.holder))
+        Ok(Identity::parts(
+            [m.resource, m.role, m.holder],
+            &[" ", " for "],
+        ))
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {
