@@ -21,7 +21,7 @@ use sha2::Sha256;
 
 use super::store::{self, LockInfo, Refused, Store};
 use crate::error::{Error, Result};
-use crate::transport::{Auth, ErrorBody, Failure, Request, Rest, Retries, Sign};
+use crate::transport::{Auth, ErrorBody, Failure, Request, Rest, Retries, Sign, Signing};
 
 const VERSION: &str = "2021-08-06";
 const META: &str = "x-ms-meta-idplanlock";
@@ -114,19 +114,13 @@ pub fn connection_string(text: &str, account: &str) -> Result<(SharedKey, Option
 
 /// Requests signed with the account's key: the date goes into each attempt's signature.
 impl Sign for SharedKey {
-    fn sign(
-        &self,
-        method: &Method,
-        path: &str,
-        query: &[(&str, &str)],
-        headers: &mut Vec<(String, String)>,
-        length: usize,
-    ) {
+    fn sign(&self, r: &Signing<'_>, headers: &mut Vec<(String, String)>) {
         headers.push((
             "x-ms-date".into(),
             httpdate::fmt_http_date(SystemTime::now()),
         ));
-        let authorization = self.authorization(method.as_str(), path, query, headers, length);
+        let authorization =
+            self.authorization(r.method.as_str(), r.path, r.query, headers, r.length);
         headers.push(("authorization".into(), authorization));
     }
 }

@@ -35,17 +35,20 @@ pub trait TokenSource: Send + Sync {
     fn token(&self) -> BoxFuture<'_, Result<String, String>>;
 }
 
+/// What a signature covers of a request besides its headers.
+pub struct Signing<'a> {
+    pub method: &'a Method,
+    /// The URL's path, as sent.
+    pub path: &'a str,
+    pub query: &'a [(&'a str, &'a str)],
+    /// The body's length.
+    pub length: usize,
+}
+
 /// Signs a request whole (Azure Storage's shared key): adds its date and `authorization`
 /// headers to `headers`, the headers the request is sent with.
 pub trait Sign: Send + Sync {
-    fn sign(
-        &self,
-        method: &Method,
-        path: &str,
-        query: &[(&str, &str)],
-        headers: &mut Vec<(String, String)>,
-        length: usize,
-    );
+    fn sign(&self, request: &Signing<'_>, headers: &mut Vec<(String, String)>);
 }
 
 /// How requests are authorized: a bearer token, or a signature of each request.
@@ -287,8 +290,13 @@ impl Rest {
                     }
                 }
                 Auth::Signed(signer) => {
-                    let length = req.payload.map_or(0, <[u8]>::len);
-                    signer.sign(&req.method, url.path(), req.query, &mut headers, length);
+                    let signing = Signing {
+                        method: &req.method,
+                        path: url.path(),
+                        query: req.query,
+                        length: req.payload.map_or(0, <[u8]>::len),
+                    };
+                    signer.sign(&signing, &mut headers);
                 }
             }
             let mut request = self

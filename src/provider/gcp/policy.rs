@@ -485,13 +485,8 @@ impl KindDef for Members {
         Ok(resource.attributes.clone())
     }
 
-    fn added_after(
-        &self,
-        resource: &Resource,
-        actual: &Value,
-        added: Option<Value>,
-    ) -> Result<Option<Value>> {
-        added_members(resource, actual, added)
+    fn added_after(&self, r: &Resource, a: &Value, added: Option<Value>) -> Result<Option<Value>> {
+        added_members(r, a, added)
     }
 
     /// An update that only adds members (a control plane's principal or Kubernetes service

@@ -1,10 +1,18 @@
 //! `idplan init` on Aws: its flags, and the survey its driver makes (`provider/aws/survey.rs`).
 
-use super::{ANNOTATION, Aws};
+use super::Aws;
 use crate::provider::Call;
 use crate::provider::aws::AwsDriver;
-use crate::recipe::CloudInit;
-use crate::spec::survey::{Choices, Seen, Survey};
+use crate::recipe::{Asked, CloudInit};
+use crate::spec::survey::Survey;
+
+impl InitFlags {
+    /// The cluster the flags name, when they are given.
+    pub fn cluster(&self) -> Option<&str> {
+        self.aws_region.as_ref()?;
+        self.aws_cluster.as_deref()
+    }
+}
 
 /// `idplan init`'s flags for a Space on EKS.
 #[derive(Debug, Clone, clap::Args)]
@@ -21,28 +29,22 @@ pub struct InitFlags {
 impl CloudInit for Aws {
     type Flags = InitFlags;
 
-    const ANNOTATION: &'static str = ANNOTATION;
-
     const ADOPTS: &'static str = "the IAM role";
 
-    fn cluster(flags: &InitFlags) -> Option<&str> {
-        flags.aws_region.as_ref()?;
-        flags.aws_cluster.as_deref()
-    }
-
-    fn survey<'a>(
-        flags: &'a InitFlags,
-        seen: &'a Seen,
-        choices: &'a Choices,
-        parallelism: usize,
-    ) -> Call<'a, Survey> {
+    fn survey<'a>(flags: &'a InitFlags, asked: Asked<'a>) -> Call<'a, Survey> {
         Box::pin(async move {
             let (Some(region), Some(cluster)) = (&flags.aws_region, &flags.aws_cluster) else {
                 return Err(crate::error::Error::internal("init without an EKS cluster"));
             };
             AwsDriver::new()
                 .await
-                .survey(region, cluster, seen, choices, parallelism)
+                .survey(
+                    region,
+                    cluster,
+                    asked.seen,
+                    asked.choices,
+                    asked.parallelism,
+                )
                 .await
         })
     }

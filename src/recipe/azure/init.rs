@@ -1,12 +1,12 @@
 //! `idplan init` on Azure: its flags, and the survey its driver makes (`provider/azure/survey.rs`).
 
-use super::{ANNOTATION, Azure};
+use super::Azure;
 use crate::error::Error;
 use crate::provider::Call;
 use crate::provider::azure::AzureDriver;
 use crate::provider::azure::survey::Group;
-use crate::recipe::CloudInit;
-use crate::spec::survey::{Choices, Seen, Survey};
+use crate::recipe::{Asked, CloudInit};
+use crate::spec::survey::Survey;
 
 /// `idplan init`'s flags for a Space on AKS.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,6 +35,11 @@ pub struct InitFlags {
 }
 
 impl InitFlags {
+    /// The cluster the flags name, when they are given.
+    pub fn cluster(&self) -> Option<&str> {
+        Some(self.group()?.cluster)
+    }
+
     fn group(&self) -> Option<Group<'_>> {
         Some(Group {
             subscription: self.azure_subscription.as_deref()?,
@@ -48,25 +53,16 @@ impl InitFlags {
 impl CloudInit for Azure {
     type Flags = InitFlags;
 
-    const ANNOTATION: &'static str = ANNOTATION;
-
     const ADOPTS: &'static str = "the managed identity";
 
-    fn cluster(flags: &InitFlags) -> Option<&str> {
-        Some(flags.group()?.cluster)
-    }
-
-    fn survey<'a>(
-        flags: &'a InitFlags,
-        seen: &'a Seen,
-        choices: &'a Choices,
-        _parallelism: usize,
-    ) -> Call<'a, Survey> {
+    fn survey<'a>(flags: &'a InitFlags, asked: Asked<'a>) -> Call<'a, Survey> {
         Box::pin(async move {
             let group = flags
                 .group()
                 .ok_or_else(|| Error::internal("init without an AKS cluster"))?;
-            AzureDriver::new()?.survey(&group, seen, choices).await
+            AzureDriver::new()?
+                .survey(&group, asked.seen, asked.choices)
+                .await
         })
     }
 }

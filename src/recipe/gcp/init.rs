@@ -1,10 +1,19 @@
 //! `idplan init` on GCP: its flags, and the survey its driver makes (`provider/gcp/survey.rs`).
 
-use super::{ANNOTATION, Gcp};
+use super::Gcp;
 use crate::provider::Call;
 use crate::provider::gcp::GcpDriver;
-use crate::recipe::CloudInit;
-use crate::spec::survey::{Choices, Seen, Survey};
+use crate::recipe::{Asked, CloudInit};
+use crate::spec::survey::Survey;
+
+impl InitFlags {
+    /// The cluster the flags name, when they are given.
+    pub fn cluster(&self) -> Option<&str> {
+        self.gcp_project.as_ref()?;
+        self.gcp_location.as_ref()?;
+        self.gcp_cluster.as_deref()
+    }
+}
 
 /// `idplan init`'s flags for a Space on GKE.
 #[derive(Debug, Clone, clap::Args)]
@@ -24,23 +33,10 @@ pub struct InitFlags {
 impl CloudInit for Gcp {
     type Flags = InitFlags;
 
-    const ANNOTATION: &'static str = ANNOTATION;
-
     const ADOPTS: &'static str =
         "the Google service account, or with principal identifiers the grants they hold";
 
-    fn cluster(flags: &InitFlags) -> Option<&str> {
-        flags.gcp_project.as_ref()?;
-        flags.gcp_location.as_ref()?;
-        flags.gcp_cluster.as_deref()
-    }
-
-    fn survey<'a>(
-        flags: &'a InitFlags,
-        seen: &'a Seen,
-        choices: &'a Choices,
-        parallelism: usize,
-    ) -> Call<'a, Survey> {
+    fn survey<'a>(flags: &'a InitFlags, asked: Asked<'a>) -> Call<'a, Survey> {
         Box::pin(async move {
             let (Some(project), Some(location), Some(cluster)) =
                 (&flags.gcp_project, &flags.gcp_location, &flags.gcp_cluster)
@@ -48,7 +44,14 @@ impl CloudInit for Gcp {
                 return Err(crate::error::Error::internal("init without a GKE cluster"));
             };
             GcpDriver::new()?
-                .survey(project, location, cluster, seen, choices, parallelism)
+                .survey(
+                    project,
+                    location,
+                    cluster,
+                    asked.seen,
+                    asked.choices,
+                    asked.parallelism,
+                )
                 .await
         })
     }
