@@ -133,7 +133,7 @@ async fn changes(
     journal
         .record(
             &|s| {
-                let first = covered(s, plan) | (writes_nothing && aws_modes(s, plan));
+                let first = covered(s, plan) | (writes_nothing && plan.clouds.record(s));
                 unchanged.iter().fold(first, |changed, (_, record)| {
                     s.put(record.clone()) | changed
                 })
@@ -250,7 +250,7 @@ async fn changes(
     // next plan takes the same step again.
     if !writes_nothing && outcome.errors.is_empty() && outcome.skipped.is_empty() {
         journal
-            .record(&|s| aws_modes(s, plan), Persist::Later)
+            .record(&|s| plan.clouds.record(s), Persist::Later)
             .await?;
     }
     Ok(outcome)
@@ -540,20 +540,6 @@ fn covered(state: &mut crate::state::State, plan: &Plan) -> bool {
         state.spaces.entry(name.clone()).or_default().control_planes = namespaces.clone();
     }
     state.spaces != before
-}
-
-/// Records the mode of each AWS space of the plan, and where it stands in a switch of mode.
-fn aws_modes(state: &mut crate::state::State, plan: &Plan) -> bool {
-    let mut changed = false;
-    for (name, modes) in &plan.aws_modes {
-        if let Some(record) = state.spaces.get_mut(name)
-            && record.aws != Some(*modes)
-        {
-            record.aws = Some(*modes);
-            changed = true;
-        }
-    }
-    changed
 }
 
 /// Records when a created or replaced resource changed what a component's pods get at start

@@ -71,6 +71,27 @@ pub trait CloudRecipe {
     fn limits(file: &Path, ran: &[Ran<'_, Self::Space>]) -> Result<()>;
 }
 
+/// What the clouds add to a plan beyond its changes, flattened into it: each cloud's part is
+/// its own (AWS's: the step of a switch of mode, `recipe/aws/switch.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanClouds {
+    #[serde(flatten)]
+    pub aws: aws::switch::AwsPlan,
+}
+
+impl PlanClouds {
+    /// Records in the state what the clouds keep of an apply that finished without a
+    /// failure; whether the state changed.
+    pub fn record(&self, state: &mut State) -> bool {
+        self.aws.record(state)
+    }
+
+    /// For a plan that leaves part of the spec unapplied: only what the state recorded stays.
+    pub fn keep_recorded(&mut self, state: &State) {
+        self.aws.keep_recorded(state);
+    }
+}
+
 /// What `idplan init` asks of a cloud (`recipe/<cloud>/init.rs`, calling the survey of its
 /// driver, `provider/<cloud>/survey.rs`). Each cloud's flags say which cluster they name
 /// (`cluster`), and its recipe module names its annotation (`ANNOTATION`).

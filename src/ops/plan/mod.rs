@@ -113,10 +113,7 @@ pub async fn decide(opened: &Opened, inputs: &Inputs) -> Result<Plan> {
     )
     .await?;
     plan.notes = notes;
-    plan.aws_modes = switches
-        .iter()
-        .map(|(space, switch)| (space.clone(), switch.record()))
-        .collect();
+    plan.clouds.aws = crate::recipe::aws::switch::AwsPlan::of(&switches);
     plan.discovered = discovered.clone();
     match &targets {
         // The other control planes were not read: the state's record of them stays, and so
