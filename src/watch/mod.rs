@@ -123,7 +123,7 @@ pub async fn run(options: Options) -> Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(1), campaign).await;
     }
     drop(leader_tx);
-    log.event("stopped", "stopped: no work under way", &[]);
+    log.event("stopped", "no work under way; exiting", &[]);
     Ok(())
 }
 
