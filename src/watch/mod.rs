@@ -26,6 +26,7 @@ use crate::cluster::{self, FoundControlPlane};
 use crate::error::{Error, Result};
 use crate::ops::plan::Planned;
 use crate::ops::{Inputs, apply, plan, verify};
+use crate::plan::targets::Targets;
 use crate::spec::{self, Spec};
 use crate::state::{StateFile, StateLocation};
 use lease::Election;
@@ -384,15 +385,17 @@ impl Watcher {
         self.show_withheld(space);
     }
 
-    /// The resources the state records for a control plane's host namespace.
+    /// The resources the state records for a control plane's host namespace: its own, and
+    /// the shared ones that name it (a reviewed apply deletes or narrows each).
     async fn recorded(&self, ns: &str) -> Result<u64> {
         let location = crate::ops::state_location(self.options.state.as_ref(), Some(&self.spec));
         let state = StateFile::read_only(&location).await?;
+        let gone = Targets::new([ns.to_string()]);
         let n = state
             .state()
             .resources
             .iter()
-            .filter(|r| crate::graph::control_plane(r.kind, &r.address) == Some(ns))
+            .filter(|r| gone.covers(r.kind, &r.address, &r.attributes))
             .count();
         Ok(n as u64)
     }

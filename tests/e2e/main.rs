@@ -31,3 +31,4 @@ mod release;
 mod remote_state;
 mod spec_errors;
 mod spec_fuzz;
+mod watch;

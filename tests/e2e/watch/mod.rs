@@ -1,0 +1,552 @@
+//! `idplan watch` end to end through the binary: a space whose control planes are discovered
+//! on the project's fake Kubernetes API server (watches with resource versions, bookmarks, 410
+//! Gone, leases), its cloud on the cloud's peer, the state remote (a lock that can be seen).
+//! The same scenarios run for every cloud ([`Cloud`]); they assert on what the cloud, the
+//! state storage and the cluster ended up holding, and wait on the watcher's log lines (read
+//! from its stderr as they come) or the fake's own blocking waits, never on the clock.
+//!
+//! - [`serves_new_control_planes`]: a control plane created is served, its stale deployments
+//!   restarted, within the goal; a burst of 50 becomes a few batches, all served; a deleted
+//!   one is reported as withheld and nothing is deleted; the API server restarting, and a
+//!   watch that lost its place (410), miss nothing; SIGTERM exits 0 with no lock left.
+//! - [`faults_and_a_held_lock`]: a fifth of the cloud's calls failing, every control plane is
+//!   served once; a CI run holding the lock makes the watcher wait, then serve.
+//! - [`two_watchers_one_acts`]: leader election on a Lease; the standby takes over when the
+//!   leader is killed.
+
+mod aws;
+mod azure;
+mod gcp;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{FakeKube, Faults, Output, TestDir};
+
+/// The space's name in every spec here.
+const SPACE: &str = "prod";
+/// The components' service accounts: each host namespace runs one deployment per component.
+const ACCOUNTS: [&str; 3] = ["mxp-controller", "vector", "external-secrets-controller"];
+/// The most any wait here takes before the test fails.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// A cloud's peers for these scenarios: the space's cloud and the state's storage.
+pub trait Cloud {
+    /// The cloud block and components of the space (YAML lines under `  - name: prod`).
+    fn space(&self) -> String;
+    /// The state location.
+    fn state(&self) -> String;
+    /// The idplan binary with `args` in `dir`, pointed at the peers.
+    fn command(&self, dir: &TestDir, args: &[&str]) -> Command;
+    /// The credentials the cloud holds for host namespace `ns`, one per component (so 3
+    /// when served, more if a write was duplicated).
+    fn credentials(&self, ns: &str) -> usize;
+    /// Whether a new control plane's pods must restart to get its credentials (what the
+    /// cloud injects when a pod starts); when not, the watcher restarts nothing.
+    fn restarts(&self) -> bool;
+    /// Whether the state's lock is held.
+    fn locked(&self) -> bool;
+    /// The cloud's faults (a fifth of its calls), off until turned on.
+    fn faults(&self) -> &Faults;
+    /// A piece of the request of the per-control-plane write, whose reply the faulted
+    /// scenario must have lost at least once.
+    fn write(&self) -> &'static str;
+}
+
+/// The host namespace of control plane `id`.
+fn host(id: &str) -> String {
+    format!("mxp-{id}-system")
+}
+
+/// The spec: one space discovering its control planes in the fake's cluster.
+fn spec<C: Cloud>(cloud: &C, dir: &TestDir, kube: &FakeKube) -> String {
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig("space"));
+    format!(
+        "version: 1\nstate: {}\nspaces:\n  - name: {SPACE}\n    controlPlanes:\n      discover:\n        \
+         context: space\n        kubeconfig: {}\n{}",
+        cloud.state(),
+        kubeconfig.display(),
+        cloud.space()
+    )
+}
+
+/// A world: the cluster, the spec, and a first reviewed apply with control plane `first`.
+struct World<'a, C: Cloud> {
+    cloud: &'a C,
+    kube: FakeKube,
+    dir: TestDir,
+}
+
+impl<'a, C: Cloud> World<'a, C> {
+    fn new(cloud: &'a C) -> World<'a, C> {
+        let kube = FakeKube::start();
+        let dir = TestDir::new();
+        dir.write("idplan.yaml", &spec(cloud, &dir, &kube));
+        let world = World { cloud, kube, dir };
+        world.control_plane("first", true);
+        world.run(&["apply", "--auto-approve"]).assert_code(0);
+        assert_eq!(cloud.credentials(&host("first")), 3);
+        world
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        crate::support::run(self.cloud.command(&self.dir, args), args)
+    }
+
+    /// Creates control plane `team/<id>` with its ID; with `workloads`, its host namespace
+    /// runs the components' deployments, their pods started long before any credential.
+    fn control_plane(&self, id: &str, workloads: bool) {
+        if workloads {
+            self.workloads(&host(id));
+        }
+        self.kube.create_control_plane("team", id, Some(id));
+    }
+
+    fn workloads(&self, ns: &str) {
+        for sa in ACCOUNTS {
+            self.kube.put(
+                "serviceaccounts",
+                json!({"metadata": {"name": sa, "namespace": ns}}),
+            );
+            let labels = json!({"app": sa});
+            let template = json!({"metadata": {"labels": labels},
+                "spec": {"serviceAccountName": sa, "containers": [{"name": "c", "image": "x"}]}});
+            let owner = |kind: &str, name: &str| {
+                json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": "u",
+                        "controller": true}])
+            };
+            self.kube.put(
+                "deployments",
+                json!({"metadata": {"name": sa, "namespace": ns},
+                       "spec": {"selector": {"matchLabels": labels}, "template": template}}),
+            );
+            let rs = format!("{sa}-5d8f");
+            self.kube.put(
+                "replicasets",
+                json!({"metadata": {"name": rs, "namespace": ns,
+                                    "ownerReferences": owner("Deployment", sa)},
+                       "spec": {"selector": {"matchLabels": labels}, "template": template}}),
+            );
+            self.kube.put(
+                "pods",
+                json!({"metadata": {"name": format!("{rs}-x1"), "namespace": ns,
+                                    "labels": {"app": sa},
+                                    "ownerReferences": owner("ReplicaSet", &rs)},
+                       "spec": {"serviceAccountName": sa, "containers": [{"name": "c", "image": "x"}]},
+                       "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z"}}),
+            );
+        }
+    }
+
+    /// The deployments of `ns` that were restarted (`kubectl rollout restart`'s annotation).
+    fn restarted(&self, ns: &str) -> BTreeSet<String> {
+        self.kube
+            .objects("deployments")
+            .into_iter()
+            .filter(|(key, d)| {
+                key.starts_with(&format!("{ns}/"))
+                    && d["spec"]["template"]["metadata"]["annotations"]
+                        ["kubectl.kubernetes.io/restartedAt"]
+                        .is_string()
+            })
+            .map(|(key, _)| key)
+            .collect()
+    }
+
+    fn watch(&self, extra: &[&str]) -> Watcher {
+        let mut args = vec![
+            "watch",
+            "--log-format",
+            "json",
+            "--listen",
+            "127.0.0.1:0",
+            "--lock-timeout",
+            "1s",
+        ];
+        args.extend_from_slice(extra);
+        Watcher::spawn(self.cloud.command(&self.dir, &args))
+    }
+}
+
+/// A running `idplan watch` and the log lines it wrote so far.
+struct Watcher {
+    child: Child,
+    lines: Arc<(Mutex<Vec<Value>>, Condvar)>,
+}
+
+impl Watcher {
+    fn spawn(mut command: Command) -> Watcher {
+        command.stderr(Stdio::piped()).stdout(Stdio::null());
+        let mut child = command.spawn().expect("starting idplan watch");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let lines: Arc<(Mutex<Vec<Value>>, Condvar)> = Arc::default();
+        let shared = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| json!({"event": "raw", "message": line}));
+                let (log, changed) = &*shared;
+                log.lock().unwrap_or_else(|e| e.into_inner()).push(value);
+                changed.notify_all();
+            }
+            let (log, changed) = &*shared;
+            log.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(json!({"event": "eof"}));
+            changed.notify_all();
+        });
+        Watcher { child, lines }
+    }
+
+    /// Blocks until a line satisfies `want` (each line is seen once per call); the line.
+    #[track_caller]
+    fn wait(&self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let (log, changed) = &*self.lines;
+        let deadline = Instant::now() + PATIENCE;
+        let mut lines = log.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(line) = lines.iter().find(|l| want(l)) {
+                return line.clone();
+            }
+            if lines.iter().any(|l| l["event"] == "eof") {
+                panic!("idplan watch ended before {what}:\n{}", show(&lines));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!("waited {PATIENCE:?} for {what}:\n{}", show(&lines));
+            }
+            lines = changed
+                .wait_timeout(lines, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Blocks until the watcher logged event `event` whose message contains `text`.
+    #[track_caller]
+    fn wait_event(&self, event: &str, text: &str) -> Value {
+        self.wait(&format!("a `{event}` line with {text:?}"), |l| {
+            l["event"] == event && l["message"].as_str().is_some_and(|m| m.contains(text))
+        })
+    }
+
+    fn events(&self, event: &str) -> Vec<Value> {
+        let lines = self.lines.0.lock().unwrap_or_else(|e| e.into_inner());
+        lines
+            .iter()
+            .filter(|l| l["event"] == event)
+            .cloned()
+            .collect()
+    }
+
+    /// The address it serves /metrics on.
+    #[track_caller]
+    fn address(&self) -> String {
+        let line = self.wait_event("listening", "http://");
+        line["address"].as_str().unwrap().to_string()
+    }
+
+    /// `/metrics` (or another path), checking the format's content type for /metrics.
+    #[track_caller]
+    fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.address(), path)
+    }
+
+    /// One sample of /metrics: the value of the line starting with `series`.
+    #[track_caller]
+    fn metric(&self, series: &str) -> f64 {
+        let (status, text) = self.get("/metrics");
+        assert_eq!(status, 200);
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+
+    /// Sends `signal` and waits for the exit; the exit code and how long it took.
+    fn stop(&mut self, signal: &str) -> (Option<i32>, Duration) {
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success());
+        let code = self.child.wait().expect("waiting for idplan watch").code();
+        (code, started.elapsed())
+    }
+
+    fn log(&self) -> String {
+        show(&self.lines.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn show(lines: &[Value]) -> String {
+    lines
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A plain HTTP/1.1 GET: (status, body).
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connecting to /metrics");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    if path == "/metrics" && status == 200 {
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: text/plain; version=0.0.4"),
+            "{head}"
+        );
+    }
+    (status, body.to_string())
+}
+
+/// The reconciles that served host namespace `ns` (their "reconciling" lines).
+fn batches_with(watcher: &Watcher, namespaces: &[String]) -> usize {
+    watcher
+        .events("reconciling")
+        .iter()
+        .filter(|l| {
+            let m = l["message"].as_str().unwrap_or_default();
+            namespaces.iter().any(|ns| m.contains(ns.as_str()))
+        })
+        .count()
+}
+
+pub fn serves_new_control_planes<C: Cloud>(cloud: &C) {
+    let mut world = World::new(cloud);
+    let mut watcher = world.watch(&["--debounce", "1s"]);
+    watcher.wait_event("reconciled", "every control plane");
+    assert_eq!(watcher.get("/readyz").0, 200);
+    assert_eq!(watcher.get("/healthz").0, 200);
+    assert_eq!(watcher.metric("idplan_leader"), 1.0);
+
+    // A control plane created, its pods running since before any credential.
+    let created = Instant::now();
+    world.control_plane("alpha", true);
+    let ns = host("alpha");
+    watcher.wait_event("reconciled", &ns);
+    let stale: BTreeSet<String> = match cloud.restarts() {
+        true => ACCOUNTS.iter().map(|sa| format!("{ns}/{sa}")).collect(),
+        false => BTreeSet::new(),
+    };
+    for deployment in &stale {
+        watcher.wait_event("restarted", deployment);
+    }
+    let took = created.elapsed();
+    assert!(took < Duration::from_secs(30), "served after {took:?}");
+    assert_eq!(cloud.credentials(&ns), 3, "{}", watcher.log());
+    assert_eq!(world.restarted(&ns), stale);
+    assert!(
+        world.restarted(&host("first")).is_empty(),
+        "nothing else restarted"
+    );
+
+    // A burst of 50: a few batches, every one served.
+    let burst: Vec<String> = (0..50).map(|i| format!("burst{i:02}")).collect();
+    for id in &burst {
+        world.control_plane(id, false);
+    }
+    let namespaces: Vec<String> = burst.iter().map(|id| host(id)).collect();
+    for ns in &namespaces {
+        watcher.wait_event("reconciled", ns);
+    }
+    for ns in &namespaces {
+        assert_eq!(cloud.credentials(ns), 3, "{ns}");
+    }
+    let batches = batches_with(&watcher, &namespaces);
+    assert!(batches <= 3, "{batches} batches for a burst of 50");
+
+    // A control plane deleted: reported, nothing deleted.
+    world.kube.delete_control_plane("team", "alpha");
+    watcher.wait_event("withheld", &format!("(host namespace {ns}) is gone"));
+    assert_eq!(cloud.credentials(&ns), 3, "nothing is deleted");
+    assert!(watcher.metric("idplan_changes_withheld{space=\"prod\"}") >= 3.0);
+
+    // The API server restarts: the watcher lists again and misses nothing.
+    world.kube.restart();
+    world.control_plane("after-restart", false);
+    watcher.wait_event("reconciled", &host("after-restart"));
+    // A watch that lost its place (the history compacted while it was away): 410, a list.
+    world.kube.hold_watches();
+    world.kube.wait("held=1");
+    world.control_plane("while-away", false);
+    world.kube.compact();
+    world.kube.release_watches();
+    watcher.wait_event("reconciled", &host("while-away"));
+    for id in ["after-restart", "while-away"] {
+        assert_eq!(cloud.credentials(&host(id)), 3, "{id}");
+    }
+    assert!(
+        world.kube.watches().iter().any(|w| w["end"] == "expired"),
+        "the watch from a compacted version was answered 410"
+    );
+    assert!(watcher.metric("idplan_reconciles_total{outcome=\"success\"}") >= 4.0);
+    assert_eq!(
+        watcher.metric("idplan_reconciles_total{outcome=\"error\"}"),
+        0.0,
+        "{}",
+        watcher.log()
+    );
+
+    // SIGTERM: exit 0 within 10 s, no lock left.
+    let (code, took) = watcher.stop("TERM");
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(10), "stopped after {took:?}");
+    assert!(!cloud.locked(), "the state lock is released");
+}
+
+pub fn faults_and_a_held_lock<C: Cloud>(cloud: &C) {
+    let world = World::new(cloud);
+    let watcher = world.watch(&["--debounce", "1s"]);
+    watcher.wait_event("reconciled", "every control plane");
+
+    // A fifth of the cloud's calls failing: every control plane served, exactly once.
+    cloud.faults().on();
+    let ids: Vec<String> = (0..20).map(|i| format!("faulty{i:02}")).collect();
+    for id in &ids {
+        world.control_plane(id, false);
+    }
+    for id in &ids {
+        watcher.wait_event("reconciled", &host(id));
+    }
+    cloud.faults().off();
+    for id in &ids {
+        assert_eq!(cloud.credentials(&host(id)), 3, "{id}: {}", watcher.log());
+    }
+    cloud.faults().assert_all_fired(cloud.write());
+
+    // A CI run holds the lock: the watcher waits, then serves.
+    let mut ci = cloud.command(&world.dir, &["plan"]);
+    ci.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut ci = ci.spawn().expect("starting the CI plan");
+    let deadline = Instant::now() + PATIENCE;
+    while !cloud.locked() {
+        assert!(Instant::now() < deadline, "the CI run never took the lock");
+        std::thread::yield_now();
+    }
+    signal(&ci, "STOP");
+    world.control_plane("behind-lock", false);
+    watcher.wait_event("error", &host("behind-lock"));
+    assert_eq!(
+        cloud.credentials(&host("behind-lock")),
+        0,
+        "nothing while locked"
+    );
+    signal(&ci, "CONT");
+    assert!(ci.wait().unwrap().success());
+    watcher.wait_event("reconciled", &host("behind-lock"));
+    assert_eq!(cloud.credentials(&host("behind-lock")), 3);
+}
+
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -{signal} {}", child.id());
+}
+
+pub fn two_watchers_one_acts<C: Cloud>(cloud: &C) {
+    let world = World::new(cloud);
+    let election = [
+        "--debounce",
+        "500ms",
+        "--leader-election-namespace",
+        "idplan",
+        "--leader-election-lease-duration",
+        "3s",
+    ];
+    world.kube.ensure_namespace("idplan");
+    // The first replica finds the lease free; the second stands by.
+    let mut leader = world.watch(&election);
+    leader.wait_event("leader", "now acts");
+    let standby = world.watch(&election);
+    standby.wait_event("candidate", "lease idplan/idplan-watch");
+    standby.wait_event("listed", "space prod");
+    leader.wait_event("reconciled", "every control plane");
+    assert_eq!(standby.metric("idplan_leader"), 0.0);
+    assert_eq!(
+        standby.get("/readyz").0,
+        200,
+        "a standby is ready once it read its spaces"
+    );
+    world.control_plane("one", false);
+    leader.wait_event("reconciled", &host("one"));
+    assert_eq!(cloud.credentials(&host("one")), 3);
+    assert!(
+        standby.events("reconciling").is_empty(),
+        "{}",
+        standby.log()
+    );
+
+    let holder = world
+        .kube
+        .lease("idplan", "idplan-watch")
+        .expect("the lease");
+    let killed_at = Instant::now();
+    leader.stop("KILL");
+    standby.wait_event("leader", "now acts");
+    let took = killed_at.elapsed();
+    assert!(took < Duration::from_secs(6), "took over after {took:?}");
+    let now = world
+        .kube
+        .lease("idplan", "idplan-watch")
+        .expect("the lease");
+    assert_ne!(
+        now["spec"]["holderIdentity"],
+        holder["spec"]["holderIdentity"]
+    );
+    world.control_plane("two", false);
+    standby.wait_event("reconciled", &host("two"));
+    assert_eq!(cloud.credentials(&host("two")), 3);
+}
+
+/// One `#[test]` per scenario for a cloud whose harness `start()` makes.
+macro_rules! scenarios {
+    ($start:expr) => {
+        #[test]
+        fn serves_new_control_planes() {
+            super::serves_new_control_planes(&$start);
+        }
+
+        #[test]
+        fn faults_and_a_held_lock() {
+            super::faults_and_a_held_lock(&$start);
+        }
+
+        #[test]
+        fn two_watchers_one_acts() {
+            super::two_watchers_one_acts(&$start);
+        }
+    };
+}
+use scenarios;
