@@ -461,12 +461,14 @@ impl Watcher {
         self.since = None;
         let what = match full {
             true => "every control plane".to_string(),
-            false => batch.join(", "),
+            false => named(&batch),
         };
+        let listed = batch.join(",");
+        let batch_field = [("control_planes", listed.as_str())];
         self.log.event(
             "reconciling",
             &format!("applying what adds access for {what}"),
-            &[],
+            &batch_field,
         );
         let started = Instant::now();
         let applying = AtomicBool::new(false);
@@ -524,7 +526,7 @@ impl Watcher {
                         done.restarted.len(),
                         took.as_secs_f64()
                     ),
-                    &[],
+                    &batch_field,
                 );
                 let outcome = match any_withheld {
                     true => Outcome::Withheld,
@@ -550,7 +552,7 @@ impl Watcher {
                         e.to_string().lines().collect::<Vec<_>>().join("; "),
                         wait.as_secs()
                     ),
-                    &[],
+                    &batch_field,
                 );
                 self.metrics.reconciled(Outcome::Error, took);
             }
@@ -566,6 +568,16 @@ fn clusters(
         .iter()
         .map(|(name, d)| (name.clone(), (d.context.clone(), d.kubeconfig.clone())))
         .collect()
+}
+
+/// A batch's host namespaces for a log line: the first few, and how many more (the
+/// `control_planes` field lists them all).
+fn named(batch: &[String]) -> String {
+    const NAMED: usize = 3;
+    match batch.len() {
+        n if n <= NAMED => batch.join(", "),
+        n => format!("{} and {} more", batch[..NAMED].join(", "), n - NAMED),
+    }
 }
 
 /// 1 s, doubling up to a minute.

@@ -100,7 +100,7 @@ impl Cloud for Aws {
     }
 
     fn write(&self) -> &'static str {
-        "CreatePodIdentityAssociation"
+        "eks:POST /clusters/spaces/pod-identity-associations"
     }
 }
 

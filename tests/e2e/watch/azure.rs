@@ -97,6 +97,12 @@ impl Cloud for Azure {
             .is_some_and(|v| v == "leased")
     }
 
+    /// Azure holds at most 20 federated credentials per identity (one per control plane):
+    /// the first, alpha, the two the restart scenarios make and this many fit.
+    fn burst(&self) -> usize {
+        15
+    }
+
     fn faults(&self) -> &Faults {
         &self.faults
     }
