@@ -21,7 +21,10 @@ pub const CONTROL_PLANES: &str = "/apis/spaces.upbound.io/v1beta1";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// The fake API server; `.0` talks to it directly (`request_with_token` with [`KUBE_TOKEN`]).
-pub struct FakeKube(pub FakeArm, DataDir);
+pub struct FakeKube(
+    pub FakeArm,
+    #[allow(dead_code, reason = "held for its Drop, which removes the data file")] DataDir,
+);
 
 /// The directory of the fake's data file, removed (unless the test failed) when dropped.
 struct DataDir(PathBuf);
