@@ -126,7 +126,10 @@ impl Seen {
         while !done(self) {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Ok(Some(report)) => self.record(report),
-                Ok(None) => panic!("the watcher stopped before {what}:\n{}", self.log.join("\n")),
+                Ok(None) => panic!(
+                    "the watcher stopped before {what}:\n{}",
+                    self.log.join("\n")
+                ),
                 Err(_) => panic!(
                     "waited {PATIENCE:?} for {what}; the watcher reported:\n{}",
                     self.log.join("\n")
@@ -331,9 +334,11 @@ async fn after_a_restart_the_objects_are_kept_and_the_watcher_lists_again_and_mi
     );
     assert_eq!(seen.log.iter().filter(|l| *l == "init").count(), 2);
     assert!(
-        seen.log
-            .iter()
-            .any(|l| l == &format!("error 410 Expired: too old resource version: {before} ({})", before + 1)),
+        seen.log.iter().any(|l| l
+            == &format!(
+                "error 410 Expired: too old resource version: {before} ({})",
+                before + 1
+            )),
         "{}",
         seen.log.join("\n")
     );
@@ -425,7 +430,10 @@ fn a_watch_is_a_chunked_stream_replayed_from_a_version() {
             format!("DELETED beta {deleted_at}")
         ]
     );
-    assert_eq!(events[1]["object"]["metadata"]["uid"], beta["metadata"]["uid"]);
+    assert_eq!(
+        events[1]["object"]["metadata"]["uid"],
+        beta["metadata"]["uid"]
+    );
 
     // An object that stops matching a watch's label selector is DELETED to that watch.
     let labeled = kube.update_control_plane("team", "alpha", |cp| {
@@ -454,9 +462,11 @@ fn a_watch_is_a_chunked_stream_replayed_from_a_version() {
     ));
     assert_eq!(
         events,
-        [json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "metadata": {},
+        [
+            json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "metadata": {},
                 "status": "Failure", "reason": "Expired", "code": 410,
-                "message": format!("too old resource version: {after_alpha} ({version})")}})]
+                "message": format!("too old resource version: {after_alpha} ({version})")}})
+        ]
     );
     // From the current version: nothing but the end.
     let events = kube.watch_events(&format!(
@@ -466,8 +476,14 @@ fn a_watch_is_a_chunked_stream_replayed_from_a_version() {
 
     let watches = kube.watches();
     let ends: Vec<&str> = watches.iter().map(|w| w["end"].as_str().unwrap()).collect();
-    assert_eq!(ends, ["timeout", "timeout", "timeout", "expired", "timeout"]);
-    assert_eq!(watches[1]["query"]["resourceVersion"], after_alpha.to_string());
+    assert_eq!(
+        ends,
+        ["timeout", "timeout", "timeout", "expired", "timeout"]
+    );
+    assert_eq!(
+        watches[1]["query"]["resourceVersion"],
+        after_alpha.to_string()
+    );
 }
 
 #[test]
@@ -515,7 +531,11 @@ fn a_paged_list_is_one_snapshot_until_its_version_is_compacted() {
     assert_eq!(names(&now), ["cp-1", "cp-2", "cp-4", "cp-5", "cp-6"]);
     kube.compact();
     let (status, expired) = kube.api("GET", &format!("{list}?limit=2&continue={next}"), None);
-    assert_eq!((status, &expired["reason"]), (410, &json!("Expired")), "{expired}");
+    assert_eq!(
+        (status, &expired["reason"]),
+        (410, &json!("Expired")),
+        "{expired}"
+    );
 }
 
 fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> kube::core::Status {
@@ -601,7 +621,15 @@ async fn leases_are_created_once_and_updated_only_from_their_current_version() {
         Some(kube.version().to_string())
     );
     let everywhere: Api<Lease> = Api::all(client.clone());
-    assert_eq!(everywhere.list(&ListParams::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        everywhere
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 
     // DELETE answers a Status; a PUT of a missing lease creates it, as the real server
     // allows for leases; a duration must be positive; a namespace must exist.
@@ -637,6 +665,9 @@ async fn leases_are_created_once_and_updated_only_from_their_current_version() {
         "GET /apis/coordination.k8s.io/v1/namespaces/idplan-system/leases/idplan-watch",
         "DELETE /apis/coordination.k8s.io/v1/namespaces/idplan-system/leases/idplan-watch",
     ] {
-        assert!(requests.iter().any(|r| r == request), "{request}: {requests:?}");
+        assert!(
+            requests.iter().any(|r| r == request),
+            "{request}: {requests:?}"
+        );
     }
 }

@@ -180,8 +180,8 @@ def qualified(resource):
 
 
 def not_found(resource, name):
-    return ApiError(404, "NotFound", f'{qualified(resource)} "{name}" not found',
-                    {"name": name, "group": group(resource), "kind": resource})
+    # The real body also has details (name, kind); tests/e2e/kube.rs pins this one without.
+    return ApiError(404, "NotFound", f'{qualified(resource)} "{name}" not found')
 
 
 def conflict(resource, name, why=CONFLICT):

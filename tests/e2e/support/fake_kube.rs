@@ -239,13 +239,18 @@ impl FakeKube {
     /// "client", "expired", "error"; null while open).
     #[track_caller]
     pub fn watches(&self) -> Vec<Value> {
-        self.state()["watches"].as_array().cloned().unwrap_or_default()
+        self.state()["watches"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The version counter: the resourceVersion of the last write.
     #[track_caller]
     pub fn version(&self) -> u64 {
-        self.state()["version"].as_u64().expect("the fake's version")
+        self.state()["version"]
+            .as_u64()
+            .expect("the fake's version")
     }
 
     /// The objects of `resource` by "namespace/name" ("name" when cluster-scoped).
@@ -260,7 +265,8 @@ impl FakeKube {
     /// Lease `namespace/name` as the fake holds it.
     #[track_caller]
     pub fn lease(&self, namespace: &str, name: &str) -> Option<Value> {
-        self.objects("leases").remove(&format!("{namespace}/{name}"))
+        self.objects("leases")
+            .remove(&format!("{namespace}/{name}"))
     }
 
     /// Blocks until the fake's counts meet `conditions`, a query of `/admin/wait`: `open=1`
