@@ -347,6 +347,21 @@ async fn after_a_restart_the_objects_are_kept_and_the_watcher_lists_again_and_mi
     assert_eq!(watches[0]["resourceVersion"], before.to_string());
     assert_eq!(watches[0]["end"], "expired");
     assert!(kube.requests().iter().any(|r| r == LIST));
+
+    // A crash (SIGKILL: the streams break off mid-response) loses nothing written either.
+    let before = kube.version();
+    let objects = kube.objects("controlplanes");
+    kube.0.kill();
+    kube.restart();
+    assert_eq!(kube.objects("controlplanes"), objects, "objects kept");
+    assert_eq!(kube.version(), before + 1, "the counter goes on");
+    kube.create_control_plane("team", "epsilon", None);
+    let expected = server_view(&kube);
+    seen.until("the list after the crash", |s| {
+        s.synced && s.store == expected
+    })
+    .await;
+    assert_eq!(seen.log.iter().filter(|l| *l == "init").count(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

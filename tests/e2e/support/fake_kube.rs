@@ -53,10 +53,11 @@ impl FakeKube {
         FakeKube(FakeArm::launch("fake_kube.py", &all), DataDir(dir))
     }
 
-    /// Stops the server (SIGTERM: every open watch ends cleanly, as a real API server drains)
-    /// and starts it again on the same port: same objects, the version counter goes on (one
-    /// past where it was, as a restarted API server's own writes move it), an empty watch
-    /// history, and empty request and watch logs.
+    /// Stops the server (SIGTERM: every open watch ends cleanly, as a real API server drains;
+    /// call `.0.kill()` first for a crash, whose streams break off) and starts it again on
+    /// the same port: same objects, the version counter goes on (one past where it was, as a
+    /// restarted API server's own writes move it), an empty watch history, and empty request
+    /// and watch logs.
     #[track_caller]
     pub fn restart(&mut self) {
         self.0.restart();
