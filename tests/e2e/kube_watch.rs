@@ -468,6 +468,25 @@ fn a_watch_is_a_chunked_stream_replayed_from_a_version() {
         ]
     );
 
+    // Writes through the test-only endpoints are events too; a field selector on a watch.
+    let from = kube.version();
+    let seeded =
+        |spec: Value| json!({"metadata": {"name": "seeded", "namespace": "team"}, "spec": spec});
+    kube.put("controlplanes", seeded(json!({})));
+    kube.put("controlplanes", seeded(json!({"x": 1})));
+    kube.delete("controlplanes", "team", "seeded");
+    let events = kube.watch_events(&format!(
+        "{CONTROL_PLANES}/controlplanes?watch=true&resourceVersion={from}&fieldSelector=metadata.name%3Dseeded&timeoutSeconds=1"
+    ));
+    assert_eq!(
+        summary(&events),
+        [
+            format!("ADDED seeded {}", from + 1),
+            format!("MODIFIED seeded {}", from + 2),
+            format!("DELETED seeded {}", from + 3)
+        ]
+    );
+
     // Once the history is compacted, a watch from an older version is answered 200 and one
     // ERROR event, the watch cache's 410.
     kube.compact();
@@ -493,7 +512,9 @@ fn a_watch_is_a_chunked_stream_replayed_from_a_version() {
     let ends: Vec<&str> = watches.iter().map(|w| w["end"].as_str().unwrap()).collect();
     assert_eq!(
         ends,
-        ["timeout", "timeout", "timeout", "expired", "timeout"]
+        [
+            "timeout", "timeout", "timeout", "timeout", "expired", "timeout"
+        ]
     );
     assert_eq!(
         watches[1]["query"]["resourceVersion"],
@@ -560,7 +581,7 @@ fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> kube::core::
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_are_created_once_and_updated_only_from_their_current_version() {
     let kube = FakeKube::start();
     kube.ensure_namespace("idplan-system");
@@ -685,4 +706,26 @@ async fn leases_are_created_once_and_updated_only_from_their_current_version() {
             "{request}: {requests:?}"
         );
     }
+
+    // Another candidate takes the lease over (reading, then writing from what it read,
+    // again on a conflict); the test waits on the fake's writes, not on time.
+    let candidate = leases.clone();
+    let takeover = tokio::spawn(async move {
+        loop {
+            let mut current = candidate.get("idplan-watch").await.expect("get");
+            current.spec.as_mut().unwrap().holder_identity = Some("pod-c".into());
+            match candidate
+                .replace("idplan-watch", &PostParams::default(), &current)
+                .await
+            {
+                Ok(_) => return,
+                Err(kube::Error::Api(s)) if s.code == 409 => continue,
+                Err(e) => panic!("takeover: {e}"),
+            }
+        }
+    });
+    kube.wait_until("pod-c holds the lease", |kube| {
+        kube.lease("idplan-system", "idplan-watch").unwrap()["spec"]["holderIdentity"] == "pod-c"
+    });
+    takeover.await.expect("the takeover task");
 }

@@ -289,6 +289,32 @@ impl FakeKube {
         }
     }
 
+    /// Blocks until `done` holds of the fake, checking it again after each write the fake
+    /// takes (a lease changing hands, a deployment patched by the binary under test); panics
+    /// naming `what` after 30 s.
+    #[track_caller]
+    pub fn wait_until(&self, what: &str, done: impl Fn(&FakeKube) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let version = self.version();
+            if done(self) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {WAIT:?} for {what}; the fake holds: {}",
+                self.state()["objects"]
+            );
+            let next = version + 1;
+            let path = format!("/admin/wait?version={next}&timeout=5");
+            let (status, counts) = self.0.request("GET", &path, None);
+            assert!(
+                status == 200 || status == 408,
+                "GET {path}: {status} {counts}"
+            );
+        }
+    }
+
     /// Blocks until the fake served `count` requests equal to `request` ("GET /path", a watch
     /// "GET /path?watch") since it (re)started.
     #[track_caller]
