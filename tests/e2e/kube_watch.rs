@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::support::FakeKube;
-use crate::support::fake_kube::CONTROL_PLANES;
+use crate::support::fake_kube::{CONTROL_PLANES, KUBE_TOKEN};
 
 const LIST: &str = "GET /apis/spaces.upbound.io/v1beta1/controlplanes";
 const WATCH: &str = "GET /apis/spaces.upbound.io/v1beta1/controlplanes?watch";
@@ -571,6 +571,64 @@ fn a_paged_list_is_one_snapshot_until_its_version_is_compacted() {
         (status, &expired["reason"]),
         (410, &json!("Expired")),
         "{expired}"
+    );
+}
+
+/// Deletion as the registry makes it: preconditions, finalizers, the events a watch sees.
+#[test]
+fn a_control_plane_with_finalizers_is_marked_then_goes_with_its_last_finalizer() {
+    let kube = FakeKube::start();
+    kube.put(
+        "controlplanes",
+        json!({"metadata": {"name": "alpha", "namespace": "team",
+                            "finalizers": ["spaces.upbound.io/controlplane"]}, "spec": {}}),
+    );
+    let from = kube.version();
+    let path = format!("{CONTROL_PLANES}/namespaces/team/controlplanes/alpha");
+
+    // A DELETE or a PATCH from a stale version is refused.
+    let stale = json!({"preconditions": {"resourceVersion": (from - 1).to_string()}});
+    let (status, out) = kube.api("DELETE", &path, Some(&stale));
+    assert_eq!(status, 409, "{out}");
+    assert_eq!(
+        out["message"],
+        format!(
+            "Operation cannot be fulfilled on controlplanes.spaces.upbound.io \"alpha\": \
+             Precondition failed: ResourceVersion in precondition: {}, ResourceVersion in \
+             object meta: {from}",
+            from - 1
+        )
+    );
+    let patch = json!({"metadata": {"resourceVersion": "1", "labels": {"a": "b"}}});
+    let (status, out) = kube.0.request_with_token(
+        "PATCH",
+        &path,
+        Some(&patch),
+        KUBE_TOKEN,
+        "application/merge-patch+json",
+    );
+    assert_eq!((status, &out["reason"]), (409, &json!("Conflict")), "{out}");
+
+    // With a finalizer, DELETE only marks it; it goes when the finalizer is removed.
+    let (status, marked) = kube.api("DELETE", &path, None);
+    assert_eq!(status, 200, "{marked}");
+    assert!(
+        marked["metadata"]["deletionTimestamp"].is_string(),
+        "{marked}"
+    );
+    assert_eq!(kube.objects("controlplanes").len(), 1);
+    kube.update_control_plane("team", "alpha", |cp| {
+        cp["metadata"]["finalizers"] = json!([]);
+    });
+    assert!(kube.objects("controlplanes").is_empty());
+    let events = kube.watch_events(&format!(
+        "{CONTROL_PLANES}/controlplanes?watch=true&resourceVersion={from}&timeoutSeconds=1"
+    ));
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["MODIFIED", "DELETED"]);
+    assert_eq!(
+        events[1]["object"]["metadata"]["resourceVersion"],
+        kube.version().to_string()
     );
 }
 
