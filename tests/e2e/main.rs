@@ -23,6 +23,7 @@ mod gcp_acceptance;
 mod gcp_fake_shapes;
 mod init;
 mod kube;
+mod kube_watch;
 mod manual_setup;
 mod ministack_paging;
 mod persist;

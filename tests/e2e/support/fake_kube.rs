@@ -21,7 +21,10 @@ pub const CONTROL_PLANES: &str = "/apis/spaces.upbound.io/v1beta1";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// The fake API server; `.0` talks to it directly (`request_with_token` with [`KUBE_TOKEN`]).
-pub struct FakeKube(pub FakeArm, DataDir);
+pub struct FakeKube(
+    pub FakeArm,
+    #[allow(dead_code, reason = "held for its Drop, which removes the data file")] DataDir,
+);
 
 /// The directory of the fake's data file, removed (unless the test failed) when dropped.
 struct DataDir(PathBuf);
@@ -50,10 +53,11 @@ impl FakeKube {
         FakeKube(FakeArm::launch("fake_kube.py", &all), DataDir(dir))
     }
 
-    /// Stops the server (SIGTERM: every open watch ends cleanly, as a real API server drains)
-    /// and starts it again on the same port: same objects, the version counter goes on (one
-    /// past where it was, as a restarted API server's own writes move it), an empty watch
-    /// history, and empty request and watch logs.
+    /// Stops the server (SIGTERM: every open watch ends cleanly, as a real API server drains;
+    /// call `.0.kill()` first for a crash, whose streams break off) and starts it again on
+    /// the same port: same objects, the version counter goes on (one past where it was, as a
+    /// restarted API server's own writes move it), an empty watch history, and empty request
+    /// and watch logs.
     #[track_caller]
     pub fn restart(&mut self) {
         self.0.restart();
@@ -282,6 +286,32 @@ impl FakeKube {
                 408 if Instant::now() < deadline => continue,
                 _ => panic!("waited {WAIT:?} for {conditions}: {status} {counts}"),
             }
+        }
+    }
+
+    /// Blocks until `done` holds of the fake, checking it again after each write the fake
+    /// takes (a lease changing hands, a deployment patched by the binary under test); panics
+    /// naming `what` after 30 s.
+    #[track_caller]
+    pub fn wait_until(&self, what: &str, done: impl Fn(&FakeKube) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let version = self.version();
+            if done(self) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {WAIT:?} for {what}; the fake holds: {}",
+                self.state()["objects"]
+            );
+            let next = version + 1;
+            let path = format!("/admin/wait?version={next}&timeout=5");
+            let (status, counts) = self.0.request("GET", &path, None);
+            assert!(
+                status == 200 || status == 408,
+                "GET {path}: {status} {counts}"
+            );
         }
     }
 

@@ -1,7 +1,8 @@
 //! A test peer: a server process of its own (ministack, or one of the Python fakes in
 //! `tests/support/`) on a free loopback port, started for one test, checked healthy, and
-//! stopped by process group when dropped. Also the one small HTTP/1.1 client the helpers
-//! use to talk to the peers directly.
+//! stopped by process group when dropped (or restarted on the same port, for a peer that keeps
+//! its state on disk). Also the one small HTTP/1.1 client the helpers use to talk to the peers
+//! directly.
 
 use std::fmt;
 use std::fs::File;
