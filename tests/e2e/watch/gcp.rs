@@ -113,3 +113,9 @@ impl Cloud for Gcp {
 }
 
 super::scenarios!(Gcp::start());
+
+/// What does not depend on the cloud runs on one.
+#[test]
+fn follows_the_spec() {
+    super::follows_the_spec(&Gcp::start());
+}

@@ -217,15 +217,21 @@ impl Watcher {
         Watcher { child, lines }
     }
 
-    /// Blocks until a line satisfies `want` (each line is seen once per call); the line.
+    /// Blocks until a line satisfies `want`; the line.
     #[track_caller]
     fn wait(&self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        self.wait_log(what, |lines| lines.iter().find(|l| want(l)).cloned())
+    }
+
+    /// Blocks until `found` finds something in the log so far (called again on each line).
+    #[track_caller]
+    fn wait_log<T>(&self, what: &str, found: impl Fn(&[Value]) -> Option<T>) -> T {
         let (log, changed) = &*self.lines;
         let deadline = Instant::now() + PATIENCE;
         let mut lines = log.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(line) = lines.iter().find(|l| want(l)) {
-                return line.clone();
+            if let Some(out) = found(&lines) {
+                return out;
             }
             if lines.iter().any(|l| l["event"] == "eof") {
                 panic!("idplan watch ended before {what}:\n{}", show(&lines));
@@ -568,6 +574,67 @@ pub fn two_watchers_one_acts<C: Cloud>(cloud: &C) {
     world.control_plane("two", false);
     standby.wait_batch("reconciled", &host("two"));
     assert_eq!(cloud.credentials(&host("two")), 3);
+}
+
+/// The spec file changes under a running watcher: a spec that does not load is reported and
+/// the last good one kept; a good one is applied by a pass over every control plane. The
+/// passes are paced by `--max-calls-per-second`.
+pub fn follows_the_spec<C: Cloud>(cloud: &C) {
+    let world = World::new(cloud);
+    let rate = 5.0;
+    let watcher = world.watch(&["--max-calls-per-second", "5", "--debounce", "200ms"]);
+    let done = watcher.wait_event("reconciled", "every control plane");
+    let calls: f64 = {
+        let (_, text) = watcher.get("/metrics");
+        text.lines()
+            .filter(|l| l.starts_with("idplan_cloud_calls_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let took: f64 = done["message"]
+        .as_str()
+        .and_then(|m| m.rsplit(" in ").next()?.strip_suffix('s')?.parse().ok())
+        .expect("the pass says how long it took");
+    assert!(calls >= 10.0, "{calls} calls");
+    assert!(
+        took >= (calls - 1.0) / rate * 0.9,
+        "{calls} calls in {took}s: more than {rate} a second"
+    );
+
+    let spec = world.dir.read("idplan.yaml");
+    world
+        .dir
+        .write("idplan.yaml", &format!("{spec}  - name: [broken\n"));
+    watcher.wait_event("error", "the changed spec is not used");
+    assert_eq!(watcher.metric("idplan_spec_load_errors_total"), 1.0);
+
+    let listed = "mxp-listed-system";
+    world.dir.write(
+        "idplan.yaml",
+        &spec.replace(
+            "      discover:\n",
+            &format!("      list: [{listed}]\n      discover:\n"),
+        ),
+    );
+    watcher.wait_event("spec", "the spec changed");
+    watcher.wait_log("a second pass over every control plane", |lines| {
+        (full_passes(lines) >= 2).then_some(())
+    });
+    assert_eq!(cloud.credentials(listed), 3, "{}", watcher.log());
+    assert_eq!(cloud.credentials(&host("first")), 3);
+}
+
+/// The passes over every control plane that ended in `lines`.
+fn full_passes(lines: &[Value]) -> usize {
+    lines
+        .iter()
+        .filter(|l| {
+            l["event"] == "reconciled"
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("every control plane"))
+        })
+        .count()
 }
 
 /// One `#[test]` per scenario for a cloud whose harness `start()` makes.
