@@ -248,6 +248,12 @@ pub struct Signals {
     streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
 
+impl Default for Signals {
+    fn default() -> Signals {
+        Signals::new()
+    }
+}
+
 impl Signals {
     pub fn new() -> Signals {
         #[cfg(unix)]
