@@ -1002,3 +1002,233 @@ fn every_flag_the_chart_passes_is_one_idplan_watch_takes() {
         assert!(named, "idplan watch does not take {flag}:\n{help}");
     }
 }
+
+/// The quoted strings of the Rust sources under `dirs` (relative to the repository), with the
+/// file each came from.
+fn string_literals(paths: &[&str]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for path in paths {
+        let full = repo_path(path);
+        let files: Vec<PathBuf> = if full.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&full)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+                .collect();
+            files.sort();
+            files
+        } else {
+            vec![full]
+        };
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            // Every other piece between quotes is inside a literal; the filters below keep
+            // only what reads as an API name, so a stray quote in a comment costs nothing.
+            for piece in text.split('"').skip(1).step_by(2) {
+                out.push((name.clone(), piece.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// `needle` in `text` as a whole word (not the start or end of a longer name).
+fn mentions(text: &str, needle: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || "_.:/".contains(c);
+    text.match_indices(needle)
+        .any(|(at, _)| !text[..at].ends_with(word) && !text[at + needle.len()..].starts_with(word))
+}
+
+/// The complete JSON documents of the ```json blocks of `markdown` (fragments, which start
+/// indented, are left out).
+fn json_blocks(markdown: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut rest = markdown;
+    while let Some(start) = rest.find("```json\n") {
+        let body = &rest[start + "```json\n".len()..];
+        let end = body.find("```").expect("a closed code block");
+        if body.starts_with('{') {
+            out.push(serde_json::from_str(&body[..end]).unwrap_or_else(|e| {
+                panic!(
+                    "docs/watch.md: a JSON block does not parse: {e}\n{}",
+                    &body[..end]
+                )
+            }));
+        }
+        rest = &body[end..];
+    }
+    out
+}
+
+#[test]
+fn docs_watch_names_every_cloud_call_idplan_makes() {
+    let doc = std::fs::read_to_string(repo_path("docs/watch.md")).unwrap();
+
+    // AWS: every IAM, EKS and S3 operation idplan calls is an action of a policy document
+    // (quoted), but for the survey of `idplan init`, which the prose names.
+    let aws = string_literals(&["src/provider/aws", "src/state/s3.rs"]);
+    let mut seen = 0;
+    for (file, literal) in &aws {
+        let Some((service, op)) = literal.split_once(':') else {
+            continue;
+        };
+        if !["iam", "eks", "s3", "sts"].contains(&service)
+            || op.is_empty()
+            || !op.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            continue;
+        }
+        seen += 1;
+        if file == "survey.rs" || service == "sts" {
+            assert!(mentions(&doc, op), "docs/watch.md does not name {literal}");
+        } else {
+            assert!(
+                doc.contains(&format!("\"{literal}\"")) || doc.contains(&format!("`{literal}`")),
+                "docs/watch.md has no permission for {literal} ({file})"
+            );
+        }
+    }
+    assert!(
+        seen > 25,
+        "{seen} AWS operations found: is the scan still right?"
+    );
+
+    // Azure: each ARM operation `METHOD Microsoft.X/...` is the action `Microsoft.X/.../read`,
+    // `/write` or `/delete`; the state's blob operations are blob DataActions.
+    let azure = string_literals(&["src/provider/azure"]);
+    let mut seen = 0;
+    for (file, literal) in &azure {
+        let Some((method, path)) = literal.split_once(' ') else {
+            continue;
+        };
+        if !path.starts_with("Microsoft.") || path.contains(' ') {
+            continue;
+        }
+        let verb = match method {
+            "GET" => "read",
+            "PUT" => "write",
+            "DELETE" => "delete",
+            _ => panic!("{file}: {literal}: which action is {method}?"),
+        };
+        seen += 1;
+        let action = format!("\"{path}/{verb}\"");
+        assert!(
+            doc.contains(&action),
+            "docs/watch.md has no {action} for {literal} ({file})"
+        );
+    }
+    assert!(seen >= 10, "{seen} ARM operations found");
+    for (_, literal) in string_literals(&["src/state/azblob.rs"]) {
+        let Some(op) = literal.strip_prefix("blob:") else {
+            continue;
+        };
+        let action = match op {
+            "GetBlob" | "GetBlobProperties" => "blobs/read",
+            "PutBlob" | "LeaseBlob" | "SetBlobMetadata" => "blobs/write",
+            _ => panic!("src/state/azblob.rs: which DataAction does blob:{op} need?"),
+        };
+        let action =
+            format!("\"Microsoft.Storage/storageAccounts/blobServices/containers/{action}\"");
+        assert!(
+            doc.contains(&action),
+            "docs/watch.md has no {action} for blob:{op}"
+        );
+    }
+
+    // GCP: each API method is named after its permission, but for a few renames.
+    let gcp = string_literals(&["src/provider/gcp", "src/state/gcs.rs"]);
+    let mut seen = 0;
+    for (file, literal) in &gcp {
+        let permission = if let Some(rest) = literal.strip_prefix("cloudresourcemanager.projects.")
+        {
+            format!("resourcemanager.projects.{rest}")
+        } else if let Some(rest) = literal.strip_prefix("container.projects.locations.clusters.") {
+            format!("container.clusters.{rest}")
+        } else if let Some(rest) = literal.strip_prefix("iam.projects.serviceAccounts.") {
+            format!(
+                "iam.serviceAccounts.{}",
+                if rest == "patch" { "update" } else { rest }
+            )
+        } else if let Some(rest) = literal.strip_prefix("secretmanager.projects.secrets.") {
+            format!("secretmanager.secrets.{rest}")
+        } else if literal == "storage.objects.insert" {
+            "storage.objects.create".to_string()
+        } else if literal.starts_with("storage.buckets.") || literal.starts_with("storage.objects.")
+        {
+            literal.clone()
+        } else {
+            continue;
+        };
+        if !permission
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            continue;
+        }
+        seen += 1;
+        assert!(
+            mentions(&doc, &permission),
+            "docs/watch.md has no permission {permission} for {literal} ({file})"
+        );
+    }
+    assert!(seen > 15, "{seen} Google API methods found");
+
+    // The documents parse, and the watcher's never delete, untag or remove.
+    let blocks = json_blocks(&doc);
+    let aws_watcher = blocks
+        .iter()
+        .find(|b| b["Version"] == "2012-10-17")
+        .expect("the watcher's IAM policy");
+    let mut actions = Vec::new();
+    for statement in aws_watcher["Statement"].as_array().unwrap() {
+        let listed = match &statement["Action"] {
+            Value::String(a) => vec![a.clone()],
+            list => strings_of(list),
+        };
+        for action in listed {
+            let op = action.split_once(':').unwrap().1;
+            // The one delete: the state's lock object, released after every run.
+            let lock_release = action == "s3:DeleteObject"
+                && statement["Resource"]
+                    .as_str()
+                    .is_some_and(|r| r.ends_with(".lock"));
+            assert!(
+                lock_release
+                    || !["Delete", "Untag", "Remove", "UpdateRole"]
+                        .iter()
+                        .any(|p| op.starts_with(p)),
+                "the watcher's policy allows {action}: {statement}"
+            );
+            actions.push(action);
+        }
+    }
+    assert!(
+        actions.iter().any(|a| a == "iam:UpdateAssumeRolePolicy"),
+        "{actions:?}"
+    );
+    let azure_watcher = blocks
+        .iter()
+        .find(|b| b["Name"] == "idplan watch")
+        .expect("the watcher's Azure role");
+    let azure_actions = strings_of(&azure_watcher["Actions"]);
+    assert!(
+        azure_actions.iter().all(|a| !a.ends_with("/delete")),
+        "{azure_actions:?}"
+    );
+    assert!(blocks.iter().any(|b| {
+        b["Name"] == "idplan state"
+            && strings_of(&b["DataActions"])
+                .iter()
+                .all(|a| !a.ends_with("/delete"))
+    }));
+}
+
+fn strings_of(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
