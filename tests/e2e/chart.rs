@@ -1232,3 +1232,51 @@ fn strings_of(value: &Value) -> Vec<String> {
         .map(|v| v.as_str().unwrap().to_string())
         .collect()
 }
+
+/// GitHub's anchor of a heading: lower case, punctuation dropped, spaces as `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn the_watch_and_chart_docs_link_to_what_exists() {
+    for page in ["docs/watch.md", "charts/idplan/README.md"] {
+        let text = std::fs::read_to_string(repo_path(page)).unwrap();
+        let dir = repo_path(page).parent().unwrap().to_path_buf();
+        let mut links = 0;
+        for (at, _) in text.match_indices("](") {
+            let target: String = text[at + 2..].chars().take_while(|c| *c != ')').collect();
+            if target.starts_with("http") {
+                continue;
+            }
+            links += 1;
+            let (file, fragment) = target.split_once('#').unwrap_or((&target, ""));
+            let path = if file.is_empty() {
+                repo_path(page)
+            } else {
+                dir.join(file)
+            };
+            assert!(path.exists(), "{page}: {target}: no {}", path.display());
+            if !fragment.is_empty() {
+                let linked = std::fs::read_to_string(&path).unwrap();
+                let anchors: Vec<String> = linked
+                    .lines()
+                    .filter_map(|l| l.strip_prefix('#'))
+                    .map(|l| anchor(l.trim_start_matches('#')))
+                    .collect();
+                assert!(
+                    anchors.iter().any(|a| a == fragment),
+                    "{page}: {target}: no heading #{fragment} in {}",
+                    path.display()
+                );
+            }
+        }
+        assert!(links > 0, "{page}: no link found: is the scan still right?");
+    }
+}
