@@ -278,8 +278,8 @@ fn image_user() -> (i64, i64) {
     let dockerfile = std::fs::read_to_string(repo_path("Dockerfile")).unwrap();
     let user = dockerfile
         .lines()
-        .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
         .expect("the Dockerfile sets a USER");
     let (uid, gid) = user.trim().split_once(':').expect("USER uid:gid");
     (uid.parse().unwrap(), gid.parse().unwrap())
@@ -530,9 +530,11 @@ fn defaults_render_two_restricted_replicas_of_idplan_watch_on_the_spec_configmap
     );
 }
 
-/// Every rule of every Role and ClusterRole rendered, as (kind/name, groups, resources,
-/// resource names, verbs).
-fn rules(r: &Rendered) -> Vec<(String, Vec<String>, Vec<String>, Vec<String>, Vec<String>)> {
+/// One RBAC rule: (kind/name of its role, groups, resources, resource names, verbs).
+type Rule = (String, Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
+/// Every rule of every Role and ClusterRole rendered.
+fn rules(r: &Rendered) -> Vec<Rule> {
     let own = |v: &Value| -> Vec<String> {
         v.as_array()
             .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
