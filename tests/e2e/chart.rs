@@ -310,10 +310,16 @@ fn helm_lints_the_chart_strictly_and_its_schema_refuses_bad_values() {
     assert!(
         chart_yaml.contains("\napiVersion: v2\n") || chart_yaml.starts_with("apiVersion: v2\n")
     );
-    assert!(
-        chart_yaml.contains(&format!("\nappVersion: \"{VERSION}\"\n")),
-        "the chart's appVersion is not Cargo.toml's version {VERSION}"
-    );
+    for field in [
+        format!("\nappVersion: \"{VERSION}\"\n"),
+        format!("\nversion: {VERSION}\n"),
+    ] {
+        assert!(
+            chart_yaml.contains(&field),
+            "charts/idplan/Chart.yaml lacks `{}`: the chart's version and appVersion are Cargo.toml's",
+            field.trim()
+        );
+    }
 
     let cases = [
         defaults(),
