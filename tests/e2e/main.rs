@@ -15,6 +15,7 @@ mod aws_pod_identity_trust;
 mod azure;
 mod azure_acceptance;
 mod azure_replace;
+mod chart;
 mod ci_recipes;
 mod cli;
 mod fake_readers;
