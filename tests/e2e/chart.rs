@@ -975,10 +975,8 @@ fn kubernetes_validate_refuses_what_the_api_server_would() {
     }
 }
 
-/// Every flag the chart passes is one `idplan watch` takes. Needs the watch command (issue
-/// 25), which lands beside this chart.
+/// Every flag the chart passes is one `idplan watch` takes.
 #[test]
-#[ignore = "needs `idplan watch` (issue 25): remove this ignore when merging it"]
 fn every_flag_the_chart_passes_is_one_idplan_watch_takes() {
     let r = render_one(with(
         defaults(),
