@@ -84,6 +84,46 @@ impl FakeKube {
         out
     }
 
+    /// In namespace `ns`, for each service account of `accounts`: the account, a deployment
+    /// running as it, its replica set and one running pod, started long before any credential
+    /// (what a component's pods are when its control plane was just created).
+    #[track_caller]
+    pub fn put_workloads(&self, ns: &str, accounts: &[&str]) {
+        let owner = |kind: &str, name: &str| {
+            json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": "u",
+                    "controller": true}])
+        };
+        for sa in accounts {
+            self.put(
+                "serviceaccounts",
+                json!({"metadata": {"name": sa, "namespace": ns}}),
+            );
+            let labels = json!({"app": sa});
+            let template = json!({"metadata": {"labels": labels},
+                "spec": {"serviceAccountName": sa, "containers": [{"name": "c", "image": "x"}]}});
+            self.put(
+                "deployments",
+                json!({"metadata": {"name": sa, "namespace": ns},
+                       "spec": {"selector": {"matchLabels": labels}, "template": template}}),
+            );
+            let rs = format!("{sa}-5d8f");
+            self.put(
+                "replicasets",
+                json!({"metadata": {"name": rs, "namespace": ns,
+                                    "ownerReferences": owner("Deployment", sa)},
+                       "spec": {"selector": {"matchLabels": labels}, "template": template}}),
+            );
+            self.put(
+                "pods",
+                json!({"metadata": {"name": format!("{rs}-x1"), "namespace": ns,
+                                    "labels": {"app": sa},
+                                    "ownerReferences": owner("ReplicaSet", &rs)},
+                       "spec": {"serviceAccountName": sa, "containers": [{"name": "c", "image": "x"}]},
+                       "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z"}}),
+            );
+        }
+    }
+
     /// Deletes an object whatever its finalizers (a DELETED event; nothing when it is missing).
     #[track_caller]
     pub fn delete(&self, resource: &str, namespace: &str, name: &str) {

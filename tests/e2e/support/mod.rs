@@ -22,6 +22,7 @@ pub mod manual;
 pub mod ministack;
 pub mod no_write;
 mod peer;
+pub mod watcher;
 
 pub use fake_arm::FakeArm;
 pub use fake_google::FakeGoogle;
