@@ -65,7 +65,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![10, 1000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![10, 1000]
+    } else {
+        sizes
+    };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     println!(
         "| N | pass at start (s) | its calls | created → credentials and restart (s) | batch calls | watcher memory (MiB) | peak (MiB) |"

@@ -86,9 +86,10 @@ pub async fn connect(discover: &Discover) -> Result<Client> {
 fn in_cluster(discover: &Discover) -> Result<Client> {
     if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
         return Err(Error::user(format!(
-            "controlPlanes.discover (line {}) names no `context`, which means the cluster idplan \
+            "{}:{}: controlPlanes.discover names no `context`, which means the cluster idplan \
              runs in, and idplan is not running in a cluster (KUBERNETES_SERVICE_HOST is not \
              set): name the kubeconfig context of the Space's cluster",
+            discover.file.display(),
             discover.location.line
         )));
     }

@@ -86,6 +86,8 @@ pub struct Discover {
     pub context: Option<String>,
     /// `None`: `KUBECONFIG`, else `~/.kube/config`.
     pub kubeconfig: Option<PathBuf>,
+    /// The spec file and where in it the block is, for messages.
+    pub file: PathBuf,
     pub location: Location,
 }
 

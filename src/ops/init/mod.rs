@@ -145,6 +145,7 @@ pub async fn init(options: &Options) -> Result<Outcome> {
     let discover = crate::spec::Discover {
         context: Some(context.clone()),
         kubeconfig: options.kubeconfig.clone(),
+        file: options.file.clone(),
         location: Default::default(),
     };
     let client = cluster::connect(&discover).await?;

@@ -293,6 +293,7 @@ impl<'a> Check<'a> {
             ok.then(|| Discover {
                 context: d.context.map(At::into_value),
                 kubeconfig: d.kubeconfig.map(|k| k.into_value().into()),
+                file: self.path.to_path_buf(),
                 location,
             })
         });

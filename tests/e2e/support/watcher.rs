@@ -187,7 +187,6 @@ pub fn http_get(address: &str, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
-
 /// Whether the batch of a log line holds host namespace `ns`.
 pub fn in_batch(line: &Value, ns: &str) -> bool {
     line["control_planes"]

@@ -105,3 +105,9 @@ impl Cloud for Aws {
 }
 
 super::scenarios!(Aws::start());
+
+/// What does not depend on the cloud runs on one.
+#[test]
+fn stops_cleanly_mid_apply() {
+    super::stops_cleanly_mid_apply(&Aws::start());
+}

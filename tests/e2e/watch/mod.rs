@@ -422,6 +422,75 @@ fn full_passes(lines: &[Value]) -> usize {
         .count()
 }
 
+/// SIGTERM while a batch is being applied: the apply starts no more cloud writes, saves the
+/// state and releases the lock; the watcher exits 0 within 10 s, and the next one serves the
+/// rest with nothing duplicated.
+pub fn stops_cleanly_mid_apply<C: Cloud>(cloud: &C) {
+    let world = World::new(cloud);
+    // Paced, so that the batch's writes take a few seconds.
+    let pace = ["--debounce", "200ms", "--max-calls-per-second", "10"];
+    let mut watcher = world.watch(&pace);
+    watcher.wait_event("reconciled", "every control plane");
+    let ids: Vec<String> = (0..cloud.burst().min(10))
+        .map(|i| format!("stopped{i}"))
+        .collect();
+    for id in &ids {
+        world.control_plane(id, false);
+    }
+    watcher.wait_event("applied", "");
+    let (code, took) = watcher.stop("TERM");
+    assert_eq!(code, Some(0), "{}", watcher.log());
+    assert!(took < Duration::from_secs(10), "stopped after {took:?}");
+    assert!(!cloud.locked(), "the state lock is released");
+    assert!(
+        ids.iter().any(|id| cloud.credentials(&host(id)) < 3),
+        "the stop came before the batch was done: {}",
+        watcher.log()
+    );
+
+    let again = world.watch(&pace);
+    again.wait_event("reconciled", "every control plane");
+    for id in &ids {
+        assert_eq!(cloud.credentials(&host(id)), 3, "{id}: {}", again.log());
+    }
+}
+
+/// What cannot run is refused before anything is watched, exit 1.
+#[test]
+fn what_cannot_run_is_refused_at_start() {
+    let dir = TestDir::new();
+    let run = |args: &[&str]| {
+        let mut cmd = dir.command_without(args, &["KUBERNETES_", "IDPLAN_"]);
+        cmd.env_remove("KUBERNETES_SERVICE_HOST");
+        crate::support::run(cmd, args)
+    };
+    run(&["watch", "-f", "missing.yaml"])
+        .assert_code(1)
+        .assert_stderr_contains("missing.yaml");
+    dir.write(
+        "listed.yaml",
+        "version: 1\nspaces:\n  - name: prod\n    controlPlanes: [mxp-a-system]\n    aws:\n      \
+         region: us-east-1\n      cluster: c\n      mode: pod-identity\n    components:\n      \
+         backup: { bucket: acme-backup }\n",
+    );
+    run(&["watch", "-f", "listed.yaml"])
+        .assert_code(1)
+        .assert_stderr_contains("no space discovers its control planes");
+    run(&["watch", "-f", "listed.yaml", "--leader-election"])
+        .assert_code(1)
+        .assert_stderr_contains("--leader-election-namespace");
+    dir.write(
+        "in-cluster.yaml",
+        "version: 1\nspaces:\n  - name: prod\n    controlPlanes:\n      discover: {}\n    aws:\n      \
+         region: us-east-1\n      cluster: c\n      mode: pod-identity\n    components:\n      \
+         backup: { bucket: acme-backup }\n",
+    );
+    run(&["watch", "-f", "in-cluster.yaml"])
+        .assert_code(1)
+        .assert_stderr_contains("in-cluster.yaml")
+        .assert_stderr_contains("names no `context`");
+}
+
 /// One `#[test]` per scenario for a cloud whose harness `start()` makes.
 macro_rules! scenarios {
     ($start:expr) => {
