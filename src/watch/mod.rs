@@ -145,6 +145,9 @@ struct Watcher {
     metrics: std::sync::Arc<Metrics>,
     /// The last spec that loaded.
     spec: Spec,
+    /// The hash of the spec file as last read (a file that did not load included), so that
+    /// each version of it is reported once.
+    file_hash: String,
     /// The clusters watched, as the spec at start names them: a changed one needs a restart.
     clusters: BTreeMap<String, (Option<String>, Option<PathBuf>)>,
     planes: Planes,
@@ -185,6 +188,7 @@ impl Watcher {
             options,
             log,
             metrics,
+            file_hash: spec.hash.clone(),
             spec,
             clusters: clusters(watched),
             planes: BTreeMap::new(),
@@ -411,9 +415,11 @@ impl Watcher {
         let Ok(bytes) = std::fs::read(&self.options.spec) else {
             return;
         };
-        if spec::hash(&bytes) == self.spec.hash {
+        let hash = spec::hash(&bytes);
+        if hash == self.file_hash {
             return;
         }
+        self.file_hash = hash;
         let refused = |this: &mut Watcher, why: String| {
             this.metrics.spec_error();
             this.log.event(
@@ -424,8 +430,6 @@ impl Watcher {
                 ),
                 &[("file", &this.options.spec.display().to_string())],
             );
-            // Reported once per version of the file.
-            this.spec.hash = spec::hash(&bytes);
         };
         let spec = match spec::load(&self.options.spec) {
             Ok(spec) => spec,
