@@ -47,8 +47,8 @@ fn calls(watcher: &Watcher) -> f64 {
         .sum()
 }
 
-/// (resident, peak resident) memory of a process in MiB.
-fn memory(pid: u32) -> (f64, f64) {
+/// (resident, of it the heap and stacks, peak resident) memory of a process in MiB.
+fn memory(pid: u32) -> (f64, f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
@@ -57,7 +57,7 @@ fn memory(pid: u32) -> (f64, f64) {
             .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
             .map_or(0.0, |kib| kib / 1024.0)
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    (field("VmRSS:"), field("RssAnon:"), field("VmHWM:"))
 }
 
 fn main() {
@@ -72,9 +72,9 @@ fn main() {
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     println!(
-        "| N | pass at start (s) | its calls | created → credentials and restart (s) | batch calls | watcher memory (MiB) | peak (MiB) |"
+        "| N | pass at start (s) | its calls | created → credentials and restart (s) | batch calls | watcher memory (MiB) | of it anonymous (MiB) | peak (MiB) |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for n in sizes {
         let ms = Ministack::start();
         rt.block_on(async {
@@ -123,9 +123,9 @@ fn main() {
         }
         let served = created.elapsed();
         let batch = calls(&watcher) - at_start;
-        let (rss, peak) = memory(watcher.child.id());
+        let (rss, anon, peak) = memory(watcher.child.id());
         println!(
-            "| {n} | {pass:.1} | {at_start} | {:.1} | {batch} | {rss:.1} | {peak:.1} |",
+            "| {n} | {pass:.1} | {at_start} | {:.1} | {batch} | {rss:.1} | {anon:.1} | {peak:.1} |",
             served.as_secs_f64()
         );
         watcher.stop("TERM");
