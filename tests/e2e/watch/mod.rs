@@ -347,7 +347,8 @@ pub fn two_watchers_one_acts<C: Cloud>(cloud: &C) {
     leader.stop("KILL");
     standby.wait_event("leader", "now acts");
     let took = killed_at.elapsed();
-    assert!(took < Duration::from_secs(6), "took over after {took:?}");
+    // Within the lease duration (3 s) and two tries (3/7 s each), with room for a loaded machine.
+    assert!(took < Duration::from_secs(8), "took over after {took:?}");
     let now = world
         .kube
         .lease("idplan", "idplan-watch")
