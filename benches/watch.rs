@@ -10,7 +10,7 @@
 #[allow(dead_code, unused_imports)] // the benches use a part of the end-to-end helpers
 mod common;
 #[path = "support/space.rs"]
-#[allow(dead_code)] // its spec lists the control planes; this one discovers them
+#[allow(dead_code)] // its spec lists the control planes; this bench discovers them
 mod space;
 
 use std::time::{Duration, Instant};
@@ -61,15 +61,7 @@ fn memory(pid: u32) -> (f64, f64, f64) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![10, 1000]
-    } else {
-        sizes
-    };
+    let sizes = space::sizes(&[10, 1000]);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     println!(
         "| N | pass at start (s) | its calls | created → credentials and restart (s) | batch calls | watcher memory (MiB) | of it anonymous (MiB) | peak (MiB) |"
@@ -79,15 +71,7 @@ fn main() {
         let ms = Ministack::start();
         rt.block_on(async {
             ms.create_cluster("bench").await;
-            let config = aws_sdk_s3::config::Builder::from(&ms.sdk_config().await)
-                .force_path_style(true)
-                .build();
-            aws_sdk_s3::Client::from_conf(config)
-                .create_bucket()
-                .bucket("bench-state")
-                .send()
-                .await
-                .expect("creating the state bucket");
+            space::create_bucket(&ms, "bench-state").await;
         });
         let kube = FakeKube::start();
         for i in 0..n {

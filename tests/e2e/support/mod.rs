@@ -113,6 +113,17 @@ pub fn control_planes<N: Display>(namespaces: impl IntoIterator<Item = N>) -> St
     }
 }
 
+/// Sends `signal` (`TERM`, `KILL`, `STOP`, `CONT`) to a process the test started.
+#[track_caller]
+pub fn signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -{signal} {}", child.id());
+}
+
 /// The Kubernetes subject of service account `sa` in `namespace`.
 pub fn subject(namespace: &str, sa: &str) -> String {
     format!("system:serviceaccount:{namespace}:{sa}")

@@ -130,12 +130,7 @@ impl Watcher {
     /// Sends `signal` and waits for the exit; the exit code and how long it took.
     pub fn stop(&mut self, signal: &str) -> (Option<i32>, Duration) {
         let started = Instant::now();
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("running kill");
-        assert!(status.success());
+        super::signal(&self.child, signal);
         let code = self.child.wait().expect("waiting for idplan watch").code();
         (code, started.elapsed())
     }

@@ -19,13 +19,13 @@ mod azure;
 mod gcp;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support::watcher::{PATIENCE, Watcher, in_batch};
-use crate::support::{FakeKube, Faults, Output, TestDir};
+use crate::support::{FakeKube, Faults, Output, TestDir, signal};
 
 /// The space's name in every spec here.
 const SPACE: &str = "prod";
@@ -295,15 +295,6 @@ pub fn faults_and_a_held_lock<C: Cloud>(cloud: &C) {
     assert!(ci.wait().unwrap().success());
     watcher.wait_batch("reconciled", &host("behind-lock"));
     assert_eq!(cloud.credentials(&host("behind-lock")), 3);
-}
-
-fn signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(child.id().to_string())
-        .status()
-        .expect("running kill");
-    assert!(status.success(), "kill -{signal} {}", child.id());
 }
 
 pub fn two_watchers_one_acts<C: Cloud>(cloud: &C) {
