@@ -189,6 +189,7 @@ impl Rest {
                 crate::stats::count_retry();
             }
             let token = self.tokens.token().await.map_err(Failure::unanswered)?;
+            crate::pace::turn().await;
             let mut request = self
                 .http
                 .request(req.method.clone(), req.url)

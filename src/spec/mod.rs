@@ -24,7 +24,7 @@ mod yaml;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use load::{load, parse};
+pub use load::{hash, load, parse};
 pub use names::default_name;
 pub use schema::json_schema;
 
@@ -82,10 +82,23 @@ pub struct ControlPlane {
 /// The Space's cluster, to discover control planes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discover {
-    pub context: String,
+    /// `None`: the cluster idplan runs in, through its pod's service account.
+    pub context: Option<String>,
     /// `None`: `KUBECONFIG`, else `~/.kube/config`.
     pub kubeconfig: Option<PathBuf>,
+    /// The spec file and where in it the block is, for messages.
+    pub file: PathBuf,
     pub location: Location,
+}
+
+impl Discover {
+    /// The cluster, for messages: "kubeconfig context `X`" or "the cluster idplan runs in".
+    pub fn cluster(&self) -> String {
+        match &self.context {
+            Some(context) => format!("kubeconfig context `{context}`"),
+            None => "the cluster idplan runs in".to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

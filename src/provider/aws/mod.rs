@@ -86,9 +86,13 @@ impl AwsDriver {
             // Throttling and transient errors: the SDK retries with exponential backoff and
             // jitter (up to 20 s a wait); eight attempts ride out a bad day (one call in five
             // failing leaves one call in 400,000 failing) without hiding an outage for long.
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(ATTEMPTS))
-            .load()
-            .await;
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(ATTEMPTS));
+        let config = match crate::pace::limited() {
+            true => config.http_client(crate::pace::aws_http_client()),
+            false => config,
+        }
+        .load()
+        .await;
         AwsDriver {
             config,
             clients: Mutex::new(HashMap::new()),
