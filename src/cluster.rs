@@ -46,23 +46,22 @@ fn read_kubeconfig(path: Option<&Path>) -> Result<Kubeconfig> {
     })
 }
 
-/// A client for the discover block's context.
+/// A client for the discover block's context, or for the cluster idplan runs in when the
+/// block names no context.
 pub async fn connect(discover: &Discover) -> Result<Client> {
+    let Some(context) = &discover.context else {
+        return in_cluster(discover);
+    };
     let where_ = kubeconfig_shown(discover.kubeconfig.as_deref());
     let kubeconfig = read_kubeconfig(discover.kubeconfig.as_deref())?;
-    if !kubeconfig
-        .contexts
-        .iter()
-        .any(|c| c.name == discover.context)
-    {
+    if !kubeconfig.contexts.iter().any(|c| &c.name == context) {
         let known: Vec<&str> = kubeconfig
             .contexts
             .iter()
             .map(|c| c.name.as_str())
             .collect();
         return Err(Error::user(format!(
-            "kubeconfig context `{}` is not in {where_}; it has: {}",
-            discover.context,
+            "kubeconfig context `{context}` is not in {where_}; it has: {}",
             match known.is_empty() {
                 true => "none".to_string(),
                 false => known.join(", "),
@@ -70,40 +69,56 @@ pub async fn connect(discover: &Discover) -> Result<Client> {
         )));
     }
     let options = KubeConfigOptions {
-        context: Some(discover.context.clone()),
+        context: Some(context.clone()),
         ..Default::default()
     };
     let config = Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map_err(|e| {
-            Error::user(format!(
-                "kubeconfig context `{}` ({where_}): {e}",
-                discover.context
-            ))
-        })?;
+        .map_err(|e| Error::user(format!("kubeconfig context `{context}` ({where_}): {e}")))?;
     Client::try_from(config).map_err(|e| {
         Error::user(format!(
-            "cannot connect to the cluster of context `{}`: {e}",
-            discover.context
+            "cannot connect to the cluster of context `{context}`: {e}"
         ))
     })
+}
+
+/// A client with the pod's service account (its token file, re-read as it rotates).
+fn in_cluster(discover: &Discover) -> Result<Client> {
+    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
+        return Err(Error::user(format!(
+            "{}:{}: controlPlanes.discover names no `context`, which means the cluster idplan \
+             runs in, and idplan is not running in a cluster (KUBERNETES_SERVICE_HOST is not \
+             set): name the kubeconfig context of the Space's cluster",
+            discover.file.display(),
+            discover.location.line
+        )));
+    }
+    let config = Config::incluster().map_err(|e| {
+        Error::user(format!(
+            "cannot read the pod's service account to reach the cluster idplan runs in: {e}"
+        ))
+    })?;
+    Client::try_from(config)
+        .map_err(|e| Error::user(format!("cannot connect to the cluster idplan runs in: {e}")))
 }
 
 /// The cluster a discover block reads, for messages: its context, its server and the
 /// kubeconfig they come from.
 pub fn described(discover: &Discover) -> String {
+    let Some(context) = &discover.context else {
+        return "the cluster idplan runs in".to_string();
+    };
     let server = read_kubeconfig(discover.kubeconfig.as_deref())
         .ok()
         .and_then(|k| {
-            let context = k.contexts.iter().find(|c| c.name == discover.context)?;
-            let cluster = &context.context.as_ref()?.cluster;
+            let named = k.contexts.iter().find(|c| &c.name == context)?;
+            let cluster = &named.context.as_ref()?.cluster;
             let named = k.clusters.iter().find(|c| &c.name == cluster)?;
             named.cluster.as_ref()?.server.clone()
         })
         .unwrap_or_else(|| "no server".to_string());
     format!(
-        "kubeconfig context `{}` of {}, server {server}",
-        discover.context,
+        "kubeconfig context `{context}` of {}, server {server}",
         kubeconfig_shown(discover.kubeconfig.as_deref())
     )
 }
@@ -149,37 +164,42 @@ fn not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
+/// The `controlplanes.spaces.upbound.io` resource.
+pub fn control_plane_resource() -> ApiResource {
+    let gvk = GroupVersionKind::gvk("spaces.upbound.io", "v1beta1", "ControlPlane");
+    ApiResource::from_gvk_with_plural(&gvk, "controlplanes")
+}
+
 /// Every control plane in all namespaces, sorted by name.
 pub async fn control_planes(client: &Client) -> Result<Vec<FoundControlPlane>> {
-    let gvk = GroupVersionKind::gvk("spaces.upbound.io", "v1beta1", "ControlPlane");
-    let resource = ApiResource::from_gvk_with_plural(&gvk, "controlplanes");
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &control_plane_resource());
     let list = api
         .list(&ListParams::default())
         .await
         .map_err(|e| failed("controlplanes.spaces.upbound.io", "list", e))?;
-    let mut out: Vec<FoundControlPlane> = list
-        .items
-        .into_iter()
-        .map(|cp| {
-            let name = format!(
-                "{}/{}",
-                cp.metadata.namespace.as_deref().unwrap_or_default(),
-                cp.metadata.name.as_deref().unwrap_or_default()
-            );
-            let text =
-                |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
-            let host_namespace = text(&cp.data["spec"]["hostNamespace"]["name"]).or_else(|| {
-                text(&cp.data["status"]["controlPlaneID"]).map(|id| format!("mxp-{id}-system"))
-            });
-            FoundControlPlane {
-                name,
-                host_namespace,
-            }
-        })
-        .collect();
+    let mut out: Vec<FoundControlPlane> = list.items.iter().map(FoundControlPlane::of).collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+impl FoundControlPlane {
+    /// A ControlPlane object's name and host namespace: `spec.hostNamespace.name`, else
+    /// `mxp-<status.controlPlaneID>-system`.
+    pub fn of(cp: &DynamicObject) -> FoundControlPlane {
+        let name = format!(
+            "{}/{}",
+            cp.metadata.namespace.as_deref().unwrap_or_default(),
+            cp.metadata.name.as_deref().unwrap_or_default()
+        );
+        let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
+        let host_namespace = text(&cp.data["spec"]["hostNamespace"]["name"]).or_else(|| {
+            text(&cp.data["status"]["controlPlaneID"]).map(|id| format!("mxp-{id}-system"))
+        });
+        FoundControlPlane {
+            name,
+            host_namespace,
+        }
+    }
 }
 
 fn controller<'a>(
@@ -261,26 +281,41 @@ pub async fn discover(spec: &mut Spec) -> Result<Vec<Discovered>> {
             continue;
         };
         let client = connect(&discover).await?;
-        for cp in control_planes(&client)
+        let found = control_planes(&client)
             .await
-            .map_err(|e| at(e, &discover))?
-        {
-            if let Some(ns) = &cp.host_namespace
-                && !space.control_planes.iter().any(|c| &c.namespace == ns)
-            {
-                space.control_planes.push(ControlPlane {
-                    namespace: ns.clone(),
-                    location: discover.location,
-                });
-            }
-            out.push(Discovered {
-                space: space.name.clone(),
-                control_plane: cp.name,
-                namespace: cp.host_namespace,
-            });
-        }
+            .map_err(|e| at(e, &discover))?;
+        out.extend(add_discovered(space, found));
     }
     Ok(out)
+}
+
+/// Adds the host namespaces of the control planes found in a space's cluster to the space's,
+/// after the listed ones and without duplicates; what the plan shows of them.
+pub fn add_discovered(
+    space: &mut crate::spec::Space,
+    found: impl IntoIterator<Item = FoundControlPlane>,
+) -> Vec<Discovered> {
+    let Some(discover) = &space.discover else {
+        return Vec::new();
+    };
+    let location = discover.location;
+    let mut out = Vec::new();
+    for cp in found {
+        if let Some(ns) = &cp.host_namespace
+            && !space.control_planes.iter().any(|c| &c.namespace == ns)
+        {
+            space.control_planes.push(ControlPlane {
+                namespace: ns.clone(),
+                location,
+            });
+        }
+        out.push(Discovered {
+            space: space.name.clone(),
+            control_plane: cp.name,
+            namespace: cp.host_namespace,
+        });
+    }
+    out
 }
 
 /// Per space: the host namespaces it covers now (listed and discovered).

@@ -42,6 +42,11 @@ pub fn count(api: &str) {
         .or_default() += 1;
 }
 
+/// Every call counted so far, per API (`service:Operation`).
+pub fn calls() -> BTreeMap<String, u64> {
+    CALLS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// Counts every attempt the AWS SDK sends.
 #[derive(Debug, Clone, Copy)]
 pub struct AwsCalls;
@@ -82,7 +87,7 @@ pub fn report() {
     let Ok(format) = std::env::var("IDPLAN_STATS") else {
         return;
     };
-    let calls = CALLS.lock().expect("stats lock").clone();
+    let calls = calls();
     let total: u64 = calls.values().sum();
     let peak = peak_rss_kib();
     let retries = RETRIES.load(std::sync::atomic::Ordering::Relaxed);

@@ -17,3 +17,28 @@ pub fn spec(control_planes: usize) -> String {
          billing: {{ bucket: bench-billing }}\n      sharedSecrets: {{ secrets: [\"arn:aws:secretsmanager:us-east-1:000000000000:secret:s\"] }}\n"
     )
 }
+
+/// Bucket `name` in the ministack's S3, for the state.
+pub async fn create_bucket(ms: &crate::common::Ministack, name: &str) {
+    let config = aws_sdk_s3::config::Builder::from(&ms.sdk_config().await)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+        .create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .expect("creating the state bucket");
+}
+
+/// The sizes named on the command line (`-- 10 100`), else `default`.
+pub fn sizes(default: &[usize]) -> Vec<usize> {
+    let given: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    match given.is_empty() {
+        true => default.to_vec(),
+        false => given,
+    }
+}

@@ -247,13 +247,19 @@ pub(super) fn persist_interval(setting: Option<&str>) -> Duration {
 }
 
 /// SIGINT and SIGTERM, from the first wait on: from then on they no longer end the process.
-pub(super) struct Signals {
+pub struct Signals {
     #[cfg(unix)]
     streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
 
+impl Default for Signals {
+    fn default() -> Signals {
+        Signals::new()
+    }
+}
+
 impl Signals {
-    pub(super) fn new() -> Signals {
+    pub fn new() -> Signals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -268,7 +274,7 @@ impl Signals {
     }
 
     /// The next signal's name; never returns when they cannot be caught.
-    pub(super) async fn next(&mut self) -> &'static str {
+    pub async fn next(&mut self) -> &'static str {
         #[cfg(unix)]
         match &mut self.streams {
             Some((int, term)) => tokio::select! {

@@ -6,7 +6,7 @@ use crate::error::Result;
 
 use super::{
     ExitStatus, SpecArgs, apply, docs, drift, helm_values, init, plan, show, state, validate,
-    verify,
+    verify, watch,
 };
 
 const AFTER_HELP: &str = "\
@@ -18,6 +18,7 @@ Typical use:
   idplan drift                         exit 2 when the cloud no longer matches the last apply
   idplan helm-values                   the Spaces chart values for the applied identities
   idplan verify --restart              check the cluster; restart pods that predate their identity
+  idplan watch --listen 0.0.0.0:9090   serve new control planes as they appear (in the cluster)
 
 Credentials follow each cloud's conventions:
   AWS    the SDK's chain: `aws configure`, `aws sso login`, AWS_PROFILE, AWS_ACCESS_KEY_ID,
@@ -84,6 +85,10 @@ pub(super) enum Command {
     /// Check the Space's cluster: service accounts, annotations, labels and pods of every
     /// control plane (exit 2 on findings); `--restart` restarts stale deployments.
     Verify(verify::VerifyArgs),
+    /// Keep applying what only adds access as control planes appear (next to the Space):
+    /// watches every discovering space's ControlPlane objects, applies each batch with
+    /// --additive-only and restarts the pods that predate their credentials. Runs until SIGTERM.
+    Watch(watch::WatchArgs),
     /// Inspect the state.
     #[command(subcommand)]
     State(state::StateCommand),
@@ -110,6 +115,7 @@ pub(super) async fn run(command: Command) -> Result<ExitStatus> {
         Command::Show(args) => show::run(args),
         Command::HelmValues(args) => helm_values::run(args).await,
         Command::Verify(args) => verify::run(args).await,
+        Command::Watch(args) => watch::run(args).await,
         Command::State(cmd) => state::run(cmd).await,
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),

@@ -15,6 +15,7 @@ mod state;
 mod status;
 mod validate;
 mod verify;
+mod watch;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -14,7 +14,7 @@ use crate::cluster::{self, Discovered};
 use crate::error::Result;
 use crate::helm;
 use crate::plan::render::Format;
-use crate::spec::{self, ComponentKind, Space};
+use crate::spec::{self, ComponentKind, Space, Spec};
 use crate::state::{RestartKey, SpaceRecord, StateFile, StateLocation};
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 
@@ -49,6 +49,11 @@ impl Report {
     pub fn has_findings(&self) -> bool {
         !self.findings.is_empty()
     }
+
+    /// `<namespace>/<deployment>` restarted.
+    pub fn restarted(&self) -> &[String] {
+        &self.restarted
+    }
 }
 
 /// Checks every control plane of the spaces that discover them (or those `only` names),
@@ -62,6 +67,18 @@ pub async fn verify(
 ) -> Result<Report> {
     let mut spec = spec::load(spec_file)?;
     let discovered = cluster::discover(&mut spec).await?;
+    verify_discovered(spec, discovered, state, restart, only).await
+}
+
+/// [`verify`] for a spec whose control planes were discovered already (`watch` keeps them
+/// from its watches).
+pub async fn verify_discovered(
+    mut spec: Spec,
+    discovered: Vec<Discovered>,
+    state: Option<&StateLocation>,
+    restart: bool,
+    only: &[String],
+) -> Result<Report> {
     if super::plan::targets(&spec, only)?.is_some() {
         for space in &mut spec.spaces {
             space.control_planes.retain(|c| only.contains(&c.namespace));

@@ -32,7 +32,7 @@ impl Targets {
 
     /// Whether the named control planes need this resource: theirs, or shared and naming one
     /// of them.
-    fn covers(&self, kind: crate::graph::Kind, address: &Address, attributes: &Value) -> bool {
+    pub fn covers(&self, kind: crate::graph::Kind, address: &Address, attributes: &Value) -> bool {
         if kind.facts().owner == Owner::ControlPlane {
             return crate::graph::control_plane(kind, address)
                 .is_some_and(|ns| self.0.contains(ns));

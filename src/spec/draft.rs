@@ -237,7 +237,10 @@ mod tests {
         let spec = super::super::parse(std::path::Path::new("idplan.yaml"), &text)
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let space = &spec.spaces[0];
-        assert_eq!(space.discover.as_ref().unwrap().context, "spaces-prod");
+        assert_eq!(
+            space.discover.as_ref().unwrap().context.as_deref(),
+            Some("spaces-prod")
+        );
         let super::super::Cloud::Gcp(gcp) = &space.cloud else {
             panic!("gcp")
         };

@@ -38,9 +38,14 @@ pub fn load(path: &Path) -> Result<Spec, SpecErrors> {
     }
 }
 
+/// The sha256 of a spec file's bytes, as `Spec::hash` holds it.
+pub fn hash(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
 /// Validates spec text read from `path` (which is only used in errors and `Spec::path`).
 pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecErrors> {
-    let hash = format!("{:x}", Sha256::digest(text.as_bytes()));
+    let hash = hash(text.as_bytes());
     let mut check = Check::new(path);
     // serde-saphyr reports an empty stream as "unexpected end of input" at the last line;
     // say what the file should contain instead, at its start.

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 
 /// Located spec errors are the error type's, so that `error` needs nothing of the spec.
 pub use crate::error::{Location, SpecError, SpecErrors};
-pub use load::{load, parse};
+pub use load::{hash, load, parse};
 pub use names::default_name;
 pub use schema::json_schema;
 pub use state_location::StateLocation;
@@ -80,10 +80,23 @@ pub struct ControlPlane {
 /// The Space's cluster, to discover control planes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discover {
-    pub context: String,
+    /// `None`: the cluster idplan runs in, through its pod's service account.
+    pub context: Option<String>,
     /// `None`: `KUBECONFIG`, else `~/.kube/config`.
     pub kubeconfig: Option<PathBuf>,
+    /// The spec file and where in it the block is, for messages.
+    pub file: PathBuf,
     pub location: Location,
+}
+
+impl Discover {
+    /// The cluster, for messages: "kubeconfig context `X`" or "the cluster idplan runs in".
+    pub fn cluster(&self) -> String {
+        match &self.context {
+            Some(context) => format!("kubeconfig context `{context}`"),
+            None => "the cluster idplan runs in".to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

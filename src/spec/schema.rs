@@ -179,14 +179,15 @@ pub(super) struct RawControlPlaneSources {
     pub list: Vec<At<String>>,
 }
 
-/// Where the Space's cluster is: a kubeconfig context.
+/// Where the Space's cluster is: a kubeconfig context, or the cluster idplan runs in.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(rename = "Discover")]
 pub(super) struct RawDiscover {
-    /// The kubeconfig context of the Space's cluster.
+    /// The kubeconfig context of the Space's cluster; left out, the cluster idplan runs in
+    /// (its pod's service account).
     #[schemars(length(min = 1))]
-    pub context: At<String>,
+    pub context: Option<At<String>>,
     /// The kubeconfig file; default `KUBECONFIG`, else `~/.kube/config`.
     #[schemars(length(min = 1))]
     pub kubeconfig: Option<At<String>>,

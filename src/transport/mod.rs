@@ -299,6 +299,7 @@ impl Rest {
                     signer.sign(&signing, &mut headers);
                 }
             }
+            crate::pace::turn().await;
             let mut request = self
                 .http
                 .request(req.method.clone(), url.clone())

@@ -17,9 +17,10 @@ fake_google.py): a given share of API requests is answered with a fault instead 
                         what the peer holds with faults off, and runs idplan with them on);
                         when FILE holds a rule, it decides besides (a test moves its faults
                         from call to call): a regular expression the request must match, or
-                        {"match": RE, "kinds": [K, ...], "once": BOOL}, which replaces
-                        --fault-match, --fault-kinds and --fault-once while it holds (a
-                        request faulted once under one rule is faulted again under another)
+                        {"match": RE, "kinds": [K, ...], "once": BOOL, "rate": R}, which
+                        replaces --fault-match, --fault-kinds, --fault-once and --faults while
+                        it holds (a request faulted once under one rule is faulted again
+                        under another)
 
 The kinds, equally likely:
 
@@ -113,7 +114,7 @@ class Faults:
                 f.write(json.dumps({"write": bool(write), "request": request}) + "\n")
         if self.rate <= 0 or (self.match and not self.match.search(request)):
             return None
-        kinds, once, rule = self.kinds, self.once, ""
+        kinds, once, rate, rule = self.kinds, self.once, self.rate, ""
         if self.switch:
             try:
                 with open(self.switch, encoding="utf-8") as f:
@@ -125,6 +126,7 @@ class Faults:
                 pattern = parsed.get("match", "")
                 kinds = tuple(parsed.get("kinds") or kinds)
                 once = bool(parsed.get("once", once))
+                rate = float(parsed.get("rate", rate))
             else:
                 pattern = rule
             if pattern and not re.search(pattern, request):
@@ -135,7 +137,7 @@ class Faults:
             key = (rule, request, hashlib.sha256(body or b"").hexdigest())
             if once and key in self.seen:
                 return None
-            if self.random.random() >= self.rate:
+            if self.random.random() >= rate:
                 return None
             self.seen.add(key)
             kind = self.random.choice(kinds)

@@ -51,8 +51,9 @@ pub async fn init(options: &Options) -> Result<Outcome> {
         None => cluster::current_context(options.kubeconfig.as_deref())?,
     };
     let discover = crate::spec::Discover {
-        context: context.clone(),
+        context: Some(context.clone()),
         kubeconfig: options.kubeconfig.clone(),
+        file: options.file.clone(),
         location: Default::default(),
     };
     let client = cluster::connect(&discover).await?;

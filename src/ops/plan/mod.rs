@@ -56,6 +56,17 @@ pub async fn make(inputs: &Inputs, command: &str) -> Result<Planned> {
 pub async fn open(inputs: &Inputs, command: &str) -> Result<Opened> {
     let mut spec = spec::load(&inputs.spec)?;
     let discovered = cluster::discover(&mut spec).await?;
+    open_discovered(spec, discovered, inputs, command).await
+}
+
+/// [`open`] for a spec whose control planes were discovered already (`watch` keeps them
+/// from its watches).
+pub async fn open_discovered(
+    spec: Spec,
+    discovered: Vec<Discovered>,
+    inputs: &Inputs,
+    command: &str,
+) -> Result<Opened> {
     let location = super::state_location(inputs.state.as_ref(), Some(&spec));
     let state = StateFile::open(
         &location,
@@ -161,9 +172,9 @@ pub(crate) fn targets(spec: &Spec, given: &[String]) -> Result<Option<Targets>> 
             .iter()
             .map(|s| match &s.discover {
                 Some(d) => format!(
-                    "space {} discovers its control planes in kubeconfig context `{}` ({}:{})",
+                    "space {} discovers its control planes in {} ({}:{})",
                     s.name,
-                    d.context,
+                    d.cluster(),
                     spec.path.display(),
                     d.location.line
                 ),
@@ -206,12 +217,12 @@ fn refuse_empty_discovery(spec: &Spec, state: &StateFile, discovered: &[Discover
             .collect();
         if !would_lose.is_empty() {
             return Err(Error::user(format!(
-                "space {}: discovery in kubeconfig context `{}` found no control plane, but the \
+                "space {}: discovery in {} found no control plane, but the \
                  last apply gave {} of them identities ({}); idplan does not remove identities \
                  on an empty answer: check the context, or list the control planes instead of \
                  discovering them to remove them on purpose",
                 space.name,
-                discover.context,
+                discover.cluster(),
                 would_lose.len(),
                 would_lose.join(", ")
             )));

@@ -278,7 +278,7 @@ impl<'a> Check<'a> {
             let d = d.into_value();
             let mut ok = true;
             for (key, value) in [
-                ("context", Some(&d.context)),
+                ("context", d.context.as_ref()),
                 ("kubeconfig", d.kubeconfig.as_ref()),
             ] {
                 if let Some(v) = value.filter(|v| v.value().trim().is_empty()) {
@@ -291,8 +291,9 @@ impl<'a> Check<'a> {
                 }
             }
             ok.then(|| Discover {
-                context: d.context.into_value(),
+                context: d.context.map(At::into_value),
                 kubeconfig: d.kubeconfig.map(|k| k.into_value().into()),
+                file: self.path.to_path_buf(),
                 location,
             })
         });

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Faults, Ministack, Output, TestDir, control_planes, namespaces, run};
+use crate::support::{Faults, Ministack, Output, TestDir, control_planes, namespaces, run, signal};
 
 const CLUSTER: &str = "spaces-team";
 
@@ -191,15 +191,6 @@ impl<R: Remote> Team<'_, R> {
             .await
             .unwrap_or_else(|| panic!("the storage holds no state {name}"))
     }
-}
-
-fn signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(child.id().to_string())
-        .status()
-        .expect("running kill");
-    assert!(status.success(), "kill -{signal} {}", child.id());
 }
 
 fn finish(child: Child) -> Output {

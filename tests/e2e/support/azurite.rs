@@ -74,6 +74,11 @@ impl Azurite {
         }
     }
 
+    /// What points idplan at this emulator (`AZURE_STORAGE_CONNECTION_STRING`).
+    pub fn connection_string(&self) -> String {
+        connection_string(&self.blob_endpoint)
+    }
+
     /// A signed request to `path` (below the account) of the blob service.
     pub async fn request(&self, method: &str, path: &str, query: &[(&str, &str)]) -> Blob {
         let url = reqwest::Url::parse(&format!("{}/{path}", self.blob_endpoint)).unwrap();

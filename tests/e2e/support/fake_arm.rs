@@ -35,6 +35,9 @@ pub struct FakeArm {
     pub endpoint: String,
     pub port: u16,
     peer: Peer,
+    /// How it was started, to start it again ([`FakeArm::restart`]).
+    script: String,
+    args: Vec<String>,
 }
 
 impl FakeArm {
@@ -52,6 +55,27 @@ impl FakeArm {
     /// Starts `tests/support/<script> PORT [ARGS...]`, a fake with `/health`.
     #[track_caller]
     pub(crate) fn launch(script: &str, args: &[&str]) -> FakeArm {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let peer = Self::with_launch(script, &args, |launch| Peer::start(launch));
+        FakeArm {
+            endpoint: peer.endpoint.clone(),
+            port: peer.port,
+            peer,
+            script: script.to_string(),
+            args,
+        }
+    }
+
+    /// Stops the fake (SIGTERM) and starts it again with the same arguments on the same port;
+    /// what it held survives only if it keeps it on disk (`fake_kube.py --data`).
+    #[track_caller]
+    pub fn restart(&mut self) {
+        let (script, args) = (self.script.clone(), self.args.clone());
+        Self::with_launch(&script, &args, |launch| self.peer.restart(launch));
+    }
+
+    /// Calls `f` with how to start `tests/support/<script> PORT [ARGS...]`.
+    fn with_launch<T>(script: &str, args: &[String], f: impl FnOnce(&Launch) -> T) -> T {
         let name = script.trim_end_matches(".py").replace('_', "-");
         let command = |port: u16, _: &std::path::Path| {
             let mut cmd = Command::new("python3");
@@ -62,18 +86,13 @@ impl FakeArm {
             cmd
         };
         let hint = format!("python3 is needed for the fake {name} server");
-        let peer = Peer::start(&Launch {
+        f(&Launch {
             name: &name,
             command: &command,
             health: "/health",
             healthy: |status, _| status == 200,
             install_hint: &hint,
-        });
-        FakeArm {
-            endpoint: peer.endpoint.clone(),
-            port: peer.port,
-            peer,
-        }
+        })
     }
 
     /// One HTTP request to the fake: (status, body as JSON or null). Panics when the fake

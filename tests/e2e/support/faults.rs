@@ -122,6 +122,14 @@ impl Faults {
         std::fs::write(&self.switch, rule.to_string()).expect("writing the fault switch");
     }
 
+    /// From now on, every request matching `pattern` (a Python regular expression over the
+    /// peer's description of it) is faulted once with `kind`, and no other request.
+    pub fn each_once(&self, pattern: &str, kind: &str) {
+        let rule =
+            serde_json::json!({"match": pattern, "kinds": [kind], "once": true, "rate": 1.0});
+        std::fs::write(&self.switch, rule.to_string()).expect("writing the fault switch");
+    }
+
     /// The peer's command-line arguments.
     pub fn args(&self) -> Vec<&str> {
         self.args.iter().map(String::as_str).collect()

@@ -22,6 +22,7 @@ pub mod manual;
 pub mod ministack;
 pub mod no_write;
 mod peer;
+pub mod watcher;
 
 pub use fake_arm::FakeArm;
 pub use fake_google::FakeGoogle;
@@ -110,6 +111,17 @@ pub fn control_planes<N: Display>(namespaces: impl IntoIterator<Item = N>) -> St
     } else {
         format!("    controlPlanes:\n{list}")
     }
+}
+
+/// Sends `signal` (`TERM`, `KILL`, `STOP`, `CONT`) to a process the test started.
+#[track_caller]
+pub fn signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -{signal} {}", child.id());
 }
 
 /// The Kubernetes subject of service account `sa` in `namespace`.

@@ -1,7 +1,8 @@
 //! A test peer: a server process of its own (ministack, or one of the Python fakes in
 //! `tests/support/`) on a free loopback port, started for one test, checked healthy, and
-//! stopped by process group when dropped. Also the one small HTTP/1.1 client the helpers
-//! use to talk to the peers directly.
+//! stopped by process group when dropped (or restarted on the same port, for a peer that keeps
+//! its state on disk). Also the one small HTTP/1.1 client the helpers use to talk to the peers
+//! directly.
 
 use std::fmt;
 use std::fs::File;
@@ -61,19 +62,8 @@ impl Peer {
         for attempt in 1..=START_ATTEMPTS {
             let port = free_port();
             let log = dir.join(format!("{name}-{port}.log"));
-            let out = File::create(&log).expect("creating the peer's log");
-            let err = out.try_clone().expect("cloning the log handle");
             let started = Instant::now();
-            let child = (launch.command)(port, &dir)
-                .current_dir(repo_root())
-                .env("PYTHONUNBUFFERED", "1")
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                // Its own process group, so stopping it takes anything it spawned.
-                .process_group(0)
-                .spawn()
-                .unwrap_or_else(|e| panic!("{} ({name}: {e})", launch.install_hint));
+            let child = spawn(launch, port, &dir, &log);
             let mut peer = Peer {
                 endpoint: format!("http://127.0.0.1:{port}"),
                 port,
@@ -107,6 +97,27 @@ impl Peer {
             }
         }
         unreachable!("the last attempt panics or returns")
+    }
+
+    /// Stops the peer (SIGTERM, as [`Peer`]'s drop does) and starts it again on the same
+    /// port and scratch directory, appending to the same log; waits for its health check.
+    /// A test restarts a peer that keeps its state on disk (`fake_kube.py --data`) to show
+    /// that a client rides over the restart.
+    #[track_caller]
+    pub(crate) fn restart(&mut self, launch: &Launch) {
+        self.stop();
+        let started = Instant::now();
+        self.child = spawn(launch, self.port, &self.dir, &self.log);
+        if let Err(e) = self.wait_healthy(launch) {
+            let log = tail(&self.log, 40);
+            panic!(
+                "{} did not restart on port {}: {e}; log {}:\n{log}",
+                launch.name,
+                self.port,
+                self.log.display()
+            );
+        }
+        self.startup = started.elapsed();
     }
 
     fn wait_healthy(&mut self, launch: &Launch) -> Result<(), Exit> {
@@ -189,6 +200,27 @@ fn signal_group(signal: &str, group: &str) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+}
+
+/// Spawns the peer's program on `port` in its own process group, its stdout and stderr
+/// appended to `log`; panics, saying what to install, when the program is missing.
+fn spawn(launch: &Launch, port: u16, dir: &Path, log: &Path) -> Child {
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("opening the peer's log");
+    let err = out.try_clone().expect("cloning the log handle");
+    (launch.command)(port, dir)
+        .current_dir(repo_root())
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        // Its own process group, so stopping it takes anything it spawned.
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} ({}: {e})", launch.install_hint, launch.name))
 }
 
 /// A loopback port that was free a moment ago.
