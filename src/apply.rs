@@ -122,14 +122,14 @@ async fn changes(
     let unchanged: Vec<(&ResourceChange, Record)> = plan
         .resource_changes
         .iter()
-        .filter(|c| c.action == Action::NoOp)
+        .filter(|c| matches!(c.action, Action::NoOp | Action::Import))
         .filter_map(|c| Some((c, c.record(c.before.as_ref())?)))
         .collect();
     // A plan without cloud writes cannot fail part way: its AWS modes go in the same write.
     let writes_nothing = plan
         .resource_changes
         .iter()
-        .all(|c| c.action == Action::NoOp && c.deposed.is_none());
+        .all(|c| matches!(c.action, Action::NoOp | Action::Import) && c.deposed.is_none());
     journal
         .record(
             &|s| {
@@ -141,7 +141,7 @@ async fn changes(
             Persist::Now,
         )
         .await?;
-    for (change, _) in unchanged.iter().filter(|(c, _)| c.importing) {
+    for (change, _) in unchanged.iter().filter(|(c, _)| c.action.imports()) {
         outcome.lock().expect("outcome lock").imported += 1;
         report(Event::Finished {
             address: &change.address,
@@ -195,7 +195,7 @@ async fn changes(
                             let mut record = change
                                 .record(Some(&actual))
                                 .expect("built changes have an after");
-                            if change.creates_first() {
+                            if change.action.creates_first() {
                                 // Recorded until it is deleted, after everything is built.
                                 record.deposed = change.prior.clone().map(Into::into);
                             }
@@ -323,25 +323,33 @@ fn order<'a>(plan: &'a Plan, deposed: &'a [ResourceChange]) -> Result<Order<'a>>
     let (deposed_first, deposed_last): (Vec<&ResourceChange>, Vec<&ResourceChange>) =
         deposed.iter().partition(|d| {
             plan.resource_changes.iter().any(|c| {
-                c.address == d.address && matches!(c.action, Action::Delete | Action::Replace)
+                c.address == d.address && matches!(c.action, Action::Delete | Action::Replace(_))
             })
         });
     let first: Vec<&ResourceChange> = plan
         .resource_changes
         .iter()
         .filter(|c| {
-            c.action == Action::Delete || (c.action == Action::Replace && !c.creates_first())
+            matches!(
+                c.action,
+                Action::Delete | Action::Replace(crate::plan::Order::DeleteThenCreate(_))
+            )
         })
         .collect();
     let building: Vec<&ResourceChange> = plan
         .resource_changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
+        .filter(|c| {
+            matches!(
+                c.action,
+                Action::Create | Action::Update | Action::ImportAndUpdate | Action::Replace(_)
+            )
+        })
         .collect();
     let last: Vec<&ResourceChange> = plan
         .resource_changes
         .iter()
-        .filter(|c| c.creates_first())
+        .filter(|c| c.action.creates_first())
         .chain(deposed_last.iter().copied())
         .collect();
     Ok(Order {
@@ -457,7 +465,7 @@ async fn build_one(
 ) -> Result<Value> {
     let desired = change.desired().expect("built changes have an after");
     let expected = match change.action {
-        Action::Replace => &None,
+        Action::Replace(_) => &None,
         _ => &change.before,
     };
     let now = clouds.read(&desired, expected.as_ref()).await?;
@@ -485,15 +493,15 @@ async fn build_one(
     {
         let mut outcome = outcome.lock().expect("outcome lock");
         match change.action {
-            Action::Update => outcome.changed += 1,
+            Action::Update | Action::ImportAndUpdate => outcome.changed += 1,
             _ => outcome.added += 1,
         }
         // As the plan counts it: an existing resource taken into the state and updated is
         // imported and changed.
-        if change.importing {
+        if change.action.imports() {
             outcome.imported += 1;
         }
-        if change.action == Action::Replace {
+        if matches!(change.action, Action::Replace(_)) {
             outcome.destroyed += 1;
         }
     }
@@ -548,7 +556,7 @@ fn covered(state: &mut crate::state::State, plan: &Plan) -> bool {
 /// pods in one host namespace for a resource of one control plane.
 fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) -> bool {
     use crate::state::RestartKey;
-    if !matches!(change.action, Action::Create | Action::Replace) {
+    if !matches!(change.action, Action::Create | Action::Replace(_)) {
         return false;
     }
     // Permissions (a policy, an assignment, a binding) are looked up at each call: creating

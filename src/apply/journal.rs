@@ -45,7 +45,7 @@ impl Persist {
             && component_of(&change.address).is_none_or(|c| !adopted.contains(&c))
             && matches!(
                 change.action,
-                Action::Create | Action::Update | Action::Delete
+                Action::Create | Action::Update | Action::ImportAndUpdate | Action::Delete
             )
             && change.deposed.is_none()
             && !phase.deletes_deposed();

@@ -1,7 +1,7 @@
 use super::journal::persist_interval;
 use super::*;
 use crate::graph::{Kind, Location};
-use crate::plan::Prior;
+use crate::plan::{Clash, Order, Prior};
 use crate::provider::aws::AwsKind;
 use crate::spec::ComponentKind::{self, Backup, Billing};
 
@@ -20,22 +20,24 @@ fn change(kind: Kind, component: ComponentKind, action: Action, on: &[&Address])
         before: None,
         after: None,
         ownership: Ownership::Created,
-        importing: false,
         added: None,
         prior: None,
         depends_on: on.iter().map(|a| (*a).clone()).collect(),
         reason: None,
         deposed: None,
-        destroys_first: false,
         additive: None,
         withheld_because: None,
         additive_after: None,
     }
 }
 
-/// `change` as the replacement of a role named `old` by one named `new`.
+/// A replacement whose old and new object have one cloud identity: the old one goes first.
+const IN_PLACE: Action = Action::Replace(Order::DeleteThenCreate(Clash::OneIdentity));
+
+/// `change` as the replacement of a role named `old` by one named `new`, created first.
 fn renamed(change: ResourceChange) -> ResourceChange {
     ResourceChange {
+        action: Action::Replace(Order::CreateThenDelete),
         prior: Some(Prior {
             ownership: Ownership::Created,
             attributes: serde_json::json!({"name": "old"}),
@@ -147,7 +149,7 @@ fn orders_writes_by_dependency_and_phase() {
         (
             "replace: the old object goes in the destroy phase, the new one after",
             vec![
-                change(role_kind, Backup, Replace, &[]),
+                change(role_kind, Backup, IN_PLACE, &[]),
                 change(policy_kind, Backup, Update, &[&role]),
                 change(role_kind, Billing, NoOp, &[]),
             ],
@@ -160,7 +162,7 @@ fn orders_writes_by_dependency_and_phase() {
         (
             "replace under a new name: create the new role first, delete the old one last",
             vec![
-                renamed(change(role_kind, Backup, Replace, &[])),
+                renamed(change(role_kind, Backup, IN_PLACE, &[])),
                 change(policy_kind, Backup, Update, &[&role]),
             ],
             vec![
@@ -197,7 +199,7 @@ fn orders_writes_by_dependency_and_phase() {
             vec![with_deposed(renamed(change(
                 role_kind,
                 Backup,
-                Replace,
+                IN_PLACE,
                 &[],
             )))],
             vec![
@@ -208,7 +210,7 @@ fn orders_writes_by_dependency_and_phase() {
         ),
         (
             "replaced again in place: the deposed object goes before the old one",
-            vec![with_deposed(change(role_kind, Backup, Replace, &[]))],
+            vec![with_deposed(change(role_kind, Backup, IN_PLACE, &[]))],
             vec![
                 vec!["-aws_iam_role.prod.backup (deposed)"],
                 vec!["-aws_iam_role.prod.backup"],
@@ -264,7 +266,7 @@ fn only_what_idplans_tags_find_again_waits_for_the_next_persist() {
         ),
         (
             "a replacement",
-            renamed(change(role, Backup, Action::Replace, &[])),
+            renamed(change(role, Backup, IN_PLACE, &[])),
             Phase::Build,
             Persist::Now,
         ),

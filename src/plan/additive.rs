@@ -29,7 +29,7 @@ pub fn classify(plan: &mut Plan, state: &State, switching: &BTreeSet<String>) {
         let reason = withheld_because(change, state, switching);
         change.additive = Some(reason.is_none());
         if reason.is_some()
-            && change.action == Action::Update
+            && change.action.updates()
             && let (Some(before), Some(after)) = (&change.before, &change.after)
         {
             change.additive_after = change.kind.def().additive_part(before, after);
@@ -41,13 +41,13 @@ pub fn classify(plan: &mut Plan, state: &State, switching: &BTreeSet<String>) {
             .resource_changes
             .iter()
             .filter(|c| c.additive == Some(false))
-            .filter(|c| matches!(c.action, Action::Create | Action::Replace))
+            .filter(|c| matches!(c.action, Action::Create | Action::Replace(_)))
             .map(|c| c.address.clone())
             .collect();
         let mut more = false;
         for change in &mut plan.resource_changes {
             let applied = change.additive == Some(true) || change.additive_after.is_some();
-            if !applied || change.action == Action::NoOp {
+            if !applied || matches!(change.action, Action::NoOp | Action::Import) {
                 continue;
             }
             if let Some(dep) = change.depends_on.iter().find(|d| waiting.contains(*d)) {
@@ -85,12 +85,13 @@ fn withheld_because(
                 .into(),
         );
     }
-    if change.importing {
+    if change.action.imports() {
         return Some(format!("it takes over an existing {noun} (adoption)"));
     }
     let (before, after) = (change.before.as_ref(), change.after.as_ref());
     match change.action {
-        Action::NoOp => None,
+        // An import is withheld above.
+        Action::NoOp | Action::Import => None,
         Action::Delete => Some(match control_plane(change) {
             Some(ns) => format!(
                 "control plane {ns} is no longer in the spec or discovered: its {noun} stay \
@@ -101,7 +102,7 @@ fn withheld_because(
             }
             None => format!("it deletes the {noun}, which the spec no longer wants"),
         }),
-        Action::Replace => Some(format!(
+        Action::Replace(_) => Some(format!(
             "it replaces the {noun} ({})",
             change.reason.as_deref().unwrap_or("its identity changes")
         )),
@@ -113,7 +114,7 @@ fn withheld_because(
                 recreated || after.is_some_and(|after| def.additive(Proposed::Create { after }));
             (!additive).then(|| format!("it creates a {noun} that no control plane alone needs"))
         }
-        Action::Update => {
+        Action::Update | Action::ImportAndUpdate => {
             let additive = matches!((before, after), (Some(before), Some(after))
                 if def.additive(Proposed::Update { before, after }));
             (!additive).then(|| {

@@ -7,7 +7,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
 use super::targets::Targets;
-use super::{Action, DeposedChange, Plan, Prior, ResourceChange};
+use super::{Action, Clash, DeposedChange, Order, Plan, Prior, ResourceChange};
 use crate::error::{Error, Result};
 use crate::graph::{self, Address, Graph, Resource};
 use crate::provider::{Adoption, Clouds};
@@ -83,7 +83,12 @@ pub async fn build(
     // Only a resource that stays is known: one created or replaced gets new values.
     let known: HashMap<&str, &Value> = decided
         .iter()
-        .filter(|c| matches!(c.action, Action::NoOp | Action::Update))
+        .filter(|c| {
+            matches!(
+                c.action,
+                Action::NoOp | Action::Import | Action::Update | Action::ImportAndUpdate
+            )
+        })
         .filter_map(|c| Some((c.address.as_str(), c.before.as_ref()?)))
         .collect();
     let later: Vec<Item> = later
@@ -208,13 +213,11 @@ fn decide(
             before: stale_actual,
             after: None,
             ownership: record.ownership,
-            importing: false,
             added: None,
             prior: Some(Prior::from(&record)),
             depends_on: record.depends_on.clone(),
             reason,
             deposed: None,
-            destroys_first: false,
             additive: None,
             withheld_because: None,
             additive_after: None,
@@ -229,13 +232,11 @@ fn decide(
         before: actual.clone(),
         after: Some(desired.attributes.clone()),
         ownership: Ownership::Created,
-        importing: false,
         added: None,
         prior: None,
         depends_on: desired.depends_on.clone(),
         reason: None,
         deposed: None,
-        destroys_first: false,
         additive: None,
         withheld_because: None,
         additive_after: None,
@@ -257,7 +258,11 @@ fn decide(
         match (&stale, &stale_actual) {
             (Some(old), Some(old_actual)) => {
                 // `before` is what apply deletes: the resource under its old identity.
-                change.action = Action::Replace;
+                change.action = Action::Replace(Order::of(
+                    desired.kind,
+                    &old.attributes,
+                    &desired.attributes,
+                ));
                 change.before = Some(old_actual.clone());
                 change.prior = Some(Prior::from(old));
                 let (old_id, new_id) = (
@@ -281,9 +286,8 @@ fn decide(
         if *old_actual == actual {
             // Read under both identities, the cloud answers with one object: the new one
             // takes its place, so the old one must go first.
-            change.action = Action::Replace;
+            change.action = Action::Replace(Order::DeleteThenCreate(Clash::OnePlace));
             change.prior = Some(Prior::from(old));
-            change.destroys_first = true;
             change.reason = Some(format!(
                 "forces replacement: {} becomes {}",
                 crate::provider::identity(old.kind, &old.attributes),
@@ -300,6 +304,7 @@ fn decide(
         )));
     }
 
+    let mut importing = false;
     let record = item.record.filter(|r| {
         stale.is_none() && crate::provider::same_object(r.kind, &r.attributes, &actual)
     });
@@ -322,7 +327,7 @@ fn decide(
         }
         Some(_) => {}
         None => {
-            change.importing = true;
+            importing = true;
             match desired.kind.def().adoption(&desired, &actual)? {
                 Adoption::Owned => {}
                 Adoption::Shared { desired: d, added } => {
@@ -338,9 +343,13 @@ fn decide(
             }
         }
     }
-    if change.after.as_ref() != Some(&crate::provider::decided(change.kind, &actual)) {
-        change.action = Action::Update;
-    }
+    let updates = change.after.as_ref() != Some(&crate::provider::decided(change.kind, &actual));
+    change.action = match (importing, updates) {
+        (false, false) => Action::NoOp,
+        (false, true) => Action::Update,
+        (true, false) => Action::Import,
+        (true, true) => Action::ImportAndUpdate,
+    };
     Ok(change)
 }
 
@@ -488,7 +497,7 @@ mod tests {
                 None,
                 Some(mine.clone()),
                 ok(
-                    Replace,
+                    Replace(Order::CreateThenDelete),
                     Created,
                     false,
                     Some("forces replacement: spaces-prod-backup becomes spaces-prod-backup-2"),
@@ -529,7 +538,7 @@ mod tests {
                 None,
                 Some(mine.clone()),
                 None,
-                ok(NoOp, Created, true, None),
+                ok(Import, Created, true, None),
             ),
             (
                 "conflict: made by someone else",
@@ -557,7 +566,7 @@ mod tests {
                 Some(provider(&["other"])),
                 None,
                 ok(
-                    Update,
+                    ImportAndUpdate,
                     Adopted,
                     true,
                     Some("exists and was not created by idplan: adopted, never deleted"),
@@ -586,7 +595,7 @@ mod tests {
         ];
         for (case, desired, record, actual, stale_actual, expected) in cases {
             let outcome: Outcome = decide(Item { desired, record }, actual, stale_actual)
-                .map(|c| (c.action, c.ownership, c.importing, c.reason))
+                .map(|c| (c.action, c.ownership, c.action.imports(), c.reason))
                 .map_err(|e| e.to_string());
             match (&outcome, &expected) {
                 (Err(got), Err(want)) => assert!(got.contains(want.as_str()), "{case}: {got}"),
@@ -611,8 +620,11 @@ mod tests {
             )),
         };
         let change = decide(item, Some(old.clone()), Some(old.clone())).unwrap();
-        assert_eq!(change.action, Action::Replace);
-        assert!(change.destroys_first && !change.creates_first());
+        assert_eq!(
+            change.action,
+            Action::Replace(Order::DeleteThenCreate(Clash::OnePlace))
+        );
+        assert!(!change.action.creates_first());
         assert_eq!(change.before, Some(old));
     }
 }

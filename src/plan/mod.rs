@@ -8,6 +8,7 @@ mod build;
 pub mod render;
 pub mod targets;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -23,20 +24,75 @@ use crate::state::{Ownership, Record};
 
 pub const FORMAT_VERSION: &str = "1.0";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// What apply does at one address. The plan file writes it as an `action` word with the
+/// marks `importing` and `destroys_first`; in memory, each combination the plan
+/// makes is one variant and the others cannot be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// The cloud holds what the spec wants, and the state knows it.
+    NoOp,
+    /// The cloud holds what the spec wants, but the state does not know it: apply records it,
+    /// with no cloud write (`no-op`, `importing`).
+    Import,
     Create,
     Update,
+    /// An existing resource the state does not know, which differs from the spec: apply
+    /// updates it and records it (`update`, `importing`).
+    ImportAndUpdate,
     Delete,
-    /// A new resource for the old one: its cloud identity changed. The new one is created
-    /// first and the old one deleted last ([`ResourceChange::creates_first`]), unless the
-    /// cloud cannot hold both (one identity): then the old one goes first.
-    Replace,
-    NoOp,
+    /// A new resource for the old one: its cloud identity changed.
+    Replace(Order),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Which side of a replacement goes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// The new object is created first and the old one deleted last, so that what uses the
+    /// resource keeps working in between.
+    CreateThenDelete,
+    /// The old object is deleted first: the cloud cannot hold both.
+    DeleteThenCreate(Clash),
+}
+
+/// Why the cloud cannot hold the old and the new object of a replacement at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clash {
+    /// Both have one cloud identity (a role assignment whose principal is created anew).
+    OneIdentity,
+    /// The new one takes the old one's place under another identity (a federated credential
+    /// keeps its name when the cluster's issuer changes): the plan file's `destroys_first`.
+    OnePlace,
+}
+
+impl Order {
+    /// The order of a replacement of `old` by `new` when the cloud answers for each under
+    /// its own identity: create first, unless both have one identity.
+    pub fn of(kind: Kind, old: &Value, new: &Value) -> Order {
+        match crate::provider::identity(kind, old) == crate::provider::identity(kind, new) {
+            true => Order::DeleteThenCreate(Clash::OneIdentity),
+            false => Order::CreateThenDelete,
+        }
+    }
+}
+
+impl Action {
+    /// Whether apply records an existing resource the state does not know.
+    pub fn imports(self) -> bool {
+        matches!(self, Action::Import | Action::ImportAndUpdate)
+    }
+
+    /// Whether apply updates the resource in place.
+    pub fn updates(self) -> bool {
+        matches!(self, Action::Update | Action::ImportAndUpdate)
+    }
+
+    /// Whether the old object of a replacement is deleted once everything is built.
+    pub fn creates_first(self) -> bool {
+        matches!(self, Action::Replace(Order::CreateThenDelete))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResourceChange {
     pub address: Address,
     pub kind: Kind,
@@ -48,41 +104,186 @@ pub struct ResourceChange {
     pub after: Option<Value>,
     /// Who owns the resource after the change (before it, for a delete).
     pub ownership: Ownership,
-    /// The resource exists but the state does not know it yet: apply records it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub importing: bool,
     /// For adopted resources: what idplan adds and will take back.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added: Option<Value>,
     /// What the state held for this resource (delete and replace): what apply removes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior: Option<Prior>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
     /// Why, when it is not obvious: "deleted outside idplan", "forces replacement: name".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// An object an earlier replacement left behind at this address (a run stopped between
     /// the create and the delete): apply deletes it after the creates, or first of all when
     /// this address is deleted or replaced again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deposed: Option<DeposedChange>,
-    /// A replacement whose new object takes the old one's place in the cloud (a federated
-    /// credential keeps its name when the cluster's issuer changes): the cloud cannot hold
-    /// both, so the old one is deleted first.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub destroys_first: bool,
     /// In a plan made with `--additive-only`: whether the change only gives control planes
     /// what the spec grants, and is applied without a review.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub additive: Option<bool>,
     /// Why a change that is not additive waits for a reviewed apply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withheld_because: Option<String>,
     /// Of an update that is not additive: what is applied without a review all the same (a
     /// trust or members that gain the new control planes and keep those that left).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub additive_after: Option<Value>,
+}
+
+/// A [`ResourceChange`] as the plan file and the JSON plan write it: the action is a word
+/// with two marks, fields in this order.
+#[derive(Serialize, Deserialize)]
+struct Wire<'a> {
+    address: Cow<'a, Address>,
+    kind: Kind,
+    location: Cow<'a, Location>,
+    action: WireAction,
+    before: Cow<'a, Option<Value>>,
+    after: Cow<'a, Option<Value>>,
+    ownership: Ownership,
+    /// The resource exists but the state does not know it yet: apply records it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    importing: bool,
+    #[serde(default, skip_serializing_if = "is_none")]
+    added: Cow<'a, Option<Value>>,
+    #[serde(default, skip_serializing_if = "is_none")]
+    prior: Cow<'a, Option<Prior>>,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    depends_on: Cow<'a, [Address]>,
+    #[serde(default, skip_serializing_if = "is_none")]
+    reason: Cow<'a, Option<String>>,
+    #[serde(default, skip_serializing_if = "is_none")]
+    deposed: Cow<'a, Option<DeposedChange>>,
+    /// A replacement whose new object takes the old one's place: the old one goes first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    destroys_first: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    additive: Option<bool>,
+    #[serde(default, skip_serializing_if = "is_none")]
+    withheld_because: Cow<'a, Option<String>>,
+    #[serde(default, skip_serializing_if = "is_none")]
+    additive_after: Cow<'a, Option<Value>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum WireAction {
+    Create,
+    Update,
+    Delete,
+    Replace,
+    NoOp,
+}
+
+impl WireAction {
+    fn word(self) -> &'static str {
+        match self {
+            WireAction::Create => "create",
+            WireAction::Update => "update",
+            WireAction::Delete => "delete",
+            WireAction::Replace => "replace",
+            WireAction::NoOp => "no-op",
+        }
+    }
+}
+
+/// Of a borrowed field (deref-coerced from its `Cow`).
+fn is_none<T>(v: &Option<T>) -> bool {
+    v.is_none()
+}
+
+fn is_empty<T>(v: &[T]) -> bool {
+    v.is_empty()
+}
+
+impl<'a> From<&'a ResourceChange> for Wire<'a> {
+    fn from(c: &'a ResourceChange) -> Wire<'a> {
+        let action = match c.action {
+            Action::NoOp | Action::Import => WireAction::NoOp,
+            Action::Create => WireAction::Create,
+            Action::Update | Action::ImportAndUpdate => WireAction::Update,
+            Action::Delete => WireAction::Delete,
+            Action::Replace(_) => WireAction::Replace,
+        };
+        Wire {
+            address: Cow::Borrowed(&c.address),
+            kind: c.kind,
+            location: Cow::Borrowed(&c.location),
+            action,
+            before: Cow::Borrowed(&c.before),
+            after: Cow::Borrowed(&c.after),
+            ownership: c.ownership,
+            importing: c.action.imports(),
+            added: Cow::Borrowed(&c.added),
+            prior: Cow::Borrowed(&c.prior),
+            depends_on: Cow::Borrowed(&c.depends_on),
+            reason: Cow::Borrowed(&c.reason),
+            deposed: Cow::Borrowed(&c.deposed),
+            destroys_first: c.action == Action::Replace(Order::DeleteThenCreate(Clash::OnePlace)),
+            additive: c.additive,
+            withheld_because: Cow::Borrowed(&c.withheld_because),
+            additive_after: Cow::Borrowed(&c.additive_after),
+        }
+    }
+}
+
+impl TryFrom<Wire<'_>> for ResourceChange {
+    type Error = String;
+
+    fn try_from(w: Wire<'_>) -> std::result::Result<ResourceChange, String> {
+        let action = match (w.action, w.importing, w.destroys_first) {
+            (WireAction::NoOp, false, false) => Action::NoOp,
+            (WireAction::NoOp, true, false) => Action::Import,
+            (WireAction::Create, false, false) => Action::Create,
+            (WireAction::Update, false, false) => Action::Update,
+            (WireAction::Update, true, false) => Action::ImportAndUpdate,
+            (WireAction::Delete, false, false) => Action::Delete,
+            (WireAction::Replace, false, true) => {
+                Action::Replace(Order::DeleteThenCreate(Clash::OnePlace))
+            }
+            (WireAction::Replace, false, false) => Action::Replace(match (&*w.prior, &*w.after) {
+                (Some(prior), Some(after)) => Order::of(w.kind, &prior.attributes, after),
+                _ => Order::DeleteThenCreate(Clash::OneIdentity),
+            }),
+            (action, importing, destroys_first) => {
+                let marks = [("importing", importing), ("destroys_first", destroys_first)]
+                    .into_iter()
+                    .filter(|(_, on)| *on)
+                    .map(|(mark, _)| format!("`{mark}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ");
+                return Err(format!(
+                    "{}: {marks} on a `{}` change, which idplan never plans",
+                    w.address,
+                    action.word()
+                ));
+            }
+        };
+        Ok(ResourceChange {
+            address: w.address.into_owned(),
+            kind: w.kind,
+            location: w.location.into_owned(),
+            action,
+            before: w.before.into_owned(),
+            after: w.after.into_owned(),
+            ownership: w.ownership,
+            added: w.added.into_owned(),
+            prior: w.prior.into_owned(),
+            depends_on: w.depends_on.into_owned(),
+            reason: w.reason.into_owned(),
+            deposed: w.deposed.into_owned(),
+            additive: w.additive,
+            withheld_because: w.withheld_because.into_owned(),
+            additive_after: w.additive_after.into_owned(),
+        })
+    }
+}
+
+impl Serialize for ResourceChange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        Wire::from(self).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ResourceChange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        ResourceChange::try_from(Wire::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
 }
 
 /// The deletion of a deposed object.
@@ -119,19 +320,6 @@ impl ResourceChange {
         })
     }
 
-    /// Whether a replacement creates the new object before it deletes the old one, so that
-    /// what uses the resource keeps working in between: yes, unless both have one cloud
-    /// identity or take one place in the cloud (the cloud cannot hold both).
-    pub fn creates_first(&self) -> bool {
-        let (Some(prior), Some(after)) = (&self.prior, &self.after) else {
-            return false;
-        };
-        self.action == Action::Replace
-            && !self.destroys_first
-            && crate::provider::identity(self.kind, &prior.attributes)
-                != crate::provider::identity(self.kind, after)
-    }
-
     /// The deletion of the deposed object of this address, as a change of its own.
     pub fn deposed_delete(&self) -> Option<ResourceChange> {
         let deposed = self.deposed.as_ref()?;
@@ -140,12 +328,10 @@ impl ResourceChange {
             before: deposed.before.clone(),
             after: None,
             ownership: deposed.prior.ownership,
-            importing: false,
             added: None,
             prior: Some(deposed.prior.clone()),
             reason: None,
             deposed: None,
-            destroys_first: false,
             ..self.clone()
         })
     }
@@ -155,7 +341,7 @@ impl ResourceChange {
     /// not.
     pub fn destroys(&self) -> bool {
         match self.action {
-            Action::Replace => true,
+            Action::Replace(_) => true,
             Action::Delete => self.before.is_some() && self.ownership == Ownership::Created,
             _ => false,
         }
@@ -281,7 +467,7 @@ impl Plan {
         for c in &changes {
             match c.action {
                 Action::Create => summary.add += 1,
-                Action::Update => summary.change += 1,
+                Action::Update | Action::ImportAndUpdate => summary.change += 1,
                 // Taking back from an adopted resource changes it, it is never destroyed; and
                 // what is gone already, or has nothing of idplan's, is only forgotten.
                 Action::Delete if c.releases() => summary.change += 1,
@@ -289,13 +475,13 @@ impl Plan {
                     summary.forget += 1
                 }
                 Action::Delete => summary.destroy += 1,
-                Action::Replace => {
+                Action::Replace(_) => {
                     summary.add += 1;
                     summary.destroy += 1;
                 }
-                Action::NoOp => {}
+                Action::NoOp | Action::Import => {}
             }
-            if c.importing {
+            if c.action.imports() {
                 summary.import += 1;
             }
             match c.deposed.as_ref().map(|d| d.before.is_some()) {
@@ -400,6 +586,200 @@ mod tests {
     use super::*;
     use crate::spec::AwsMode;
     use crate::state::AwsModes;
+
+    /// Every combination the plan makes, as `idplan` wrote it before the actions were
+    /// explicit (one change a line, written by that code): each one reads back as its action
+    /// and writes the same bytes.
+    #[test]
+    fn each_action_is_written_as_the_plan_file_always_had_it() {
+        use crate::provider::aws::AwsKind;
+        use crate::spec::ComponentKind;
+        use serde_json::json;
+        let kind = Kind::Aws(AwsKind::IamRole);
+        let dep = Address::component(kind, "prod", ComponentKind::Billing);
+        let base = |action| ResourceChange {
+            address: Address::component(kind, "prod", ComponentKind::Backup),
+            kind,
+            location: Location::Aws {
+                region: "us-east-1".into(),
+            },
+            action,
+            before: None,
+            after: None,
+            ownership: Ownership::Created,
+            added: None,
+            prior: None,
+            depends_on: vec![],
+            reason: None,
+            deposed: None,
+            additive: None,
+            withheld_because: None,
+            additive_after: None,
+        };
+        let a = || Some(json!({"name": "a"}));
+        let edited = || Some(json!({"name": "a", "d": 1}));
+        let prior = |name: &str, ownership, added| {
+            Some(Prior {
+                ownership,
+                attributes: json!({"name": name}),
+                added,
+            })
+        };
+        let renamed = |order| ResourceChange {
+            before: Some(json!({"name": "old"})),
+            after: Some(json!({"name": "new"})),
+            prior: prior("old", Ownership::Created, None),
+            reason: Some("forces replacement: old becomes new".into()),
+            ..base(Action::Replace(order))
+        };
+        let adopted = |action| ResourceChange {
+            before: if action == Action::Import {
+                a()
+            } else {
+                edited()
+            },
+            after: a(),
+            ownership: Ownership::Adopted,
+            added: Some(json!({"x": 1})),
+            reason: Some("exists and was not created by idplan: adopted, never deleted".into()),
+            ..base(action)
+        };
+        let deposed = |before| {
+            Some(DeposedChange {
+                prior: Prior {
+                    ownership: Ownership::Created,
+                    attributes: json!({"name": "older"}),
+                    added: None,
+                },
+                before,
+            })
+        };
+        let place = Order::DeleteThenCreate(Clash::OnePlace);
+        let cases = vec![
+            ResourceChange {
+                after: a(),
+                depends_on: vec![dep.clone()],
+                ..base(Action::Create)
+            },
+            ResourceChange {
+                after: a(),
+                reason: Some("deleted outside idplan: will be created again".into()),
+                ..base(Action::Create)
+            },
+            ResourceChange {
+                before: a(),
+                after: a(),
+                ..base(Action::NoOp)
+            },
+            ResourceChange {
+                before: a(),
+                after: a(),
+                ..base(Action::Import)
+            },
+            adopted(Action::Import),
+            ResourceChange {
+                before: edited(),
+                after: a(),
+                ..base(Action::Update)
+            },
+            ResourceChange {
+                before: edited(),
+                after: a(),
+                ..base(Action::ImportAndUpdate)
+            },
+            adopted(Action::ImportAndUpdate),
+            ResourceChange {
+                reason: None,
+                ..adopted(Action::Update)
+            },
+            ResourceChange {
+                before: a(),
+                prior: prior("a", Ownership::Created, None),
+                depends_on: vec![dep.clone()],
+                ..base(Action::Delete)
+            },
+            ResourceChange {
+                prior: prior("a", Ownership::Created, None),
+                reason: Some("already deleted outside idplan: only forgotten".into()),
+                ..base(Action::Delete)
+            },
+            ResourceChange {
+                before: a(),
+                ownership: Ownership::Adopted,
+                prior: prior("a", Ownership::Adopted, Some(json!({"x": 1}))),
+                reason: Some("not created by idplan: only what idplan added is taken back".into()),
+                ..base(Action::Delete)
+            },
+            renamed(Order::CreateThenDelete),
+            ResourceChange {
+                before: Some(json!({"name": "same"})),
+                after: Some(json!({"name": "same"})),
+                prior: prior("same", Ownership::Created, None),
+                reason: Some("forces replacement: a resource it refers to is created anew".into()),
+                ..base(Action::Replace(Order::DeleteThenCreate(Clash::OneIdentity)))
+            },
+            renamed(place),
+            ResourceChange {
+                before: edited(),
+                after: a(),
+                deposed: deposed(Some(json!({"name": "older"}))),
+                ..base(Action::Update)
+            },
+            ResourceChange {
+                reason: None,
+                deposed: deposed(None),
+                ..renamed(place)
+            },
+            ResourceChange {
+                after: a(),
+                additive: Some(true),
+                ..base(Action::Create)
+            },
+            ResourceChange {
+                before: edited(),
+                after: a(),
+                additive: Some(false),
+                withheld_because: Some("takes access".into()),
+                additive_after: Some(json!({"name": "a", "d": 1, "e": 2})),
+                ..base(Action::Update)
+            },
+        ];
+        let written = include_str!("testdata/resource_changes.jsonl");
+        assert_eq!(written.lines().count(), cases.len());
+        for (change, line) in cases.iter().zip(written.lines()) {
+            assert_eq!(serde_json::to_string(change).unwrap(), line);
+            let back: ResourceChange = serde_json::from_str(line).unwrap();
+            assert_eq!(&back, change, "{line}");
+        }
+    }
+
+    /// A plan file whose marks do not fit its action is refused, naming the address.
+    #[test]
+    fn marks_that_fit_no_action_are_refused() {
+        let written = include_str!("testdata/resource_changes.jsonl");
+        let create = written.lines().next().unwrap();
+        for (mark, refused) in [
+            (r#""importing":true"#, "`importing` on a `create` change"),
+            (
+                r#""destroys_first":true"#,
+                "`destroys_first` on a `create` change",
+            ),
+        ] {
+            let line = create.replace(
+                r#""ownership":"created""#,
+                &format!(r#""ownership":"created",{mark}"#),
+            );
+            let err = serde_json::from_str::<ResourceChange>(&line)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!(
+                    "aws_iam_role.prod.backup: {refused}, which idplan never plans"
+                )),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn a_cloud_s_part_is_written_where_the_plan_always_had_it() {

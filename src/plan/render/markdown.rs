@@ -108,11 +108,11 @@ pub fn plural(n: usize, noun: &str) -> String {
 fn risk(change: &ResourceChange) -> u8 {
     let facts = change.kind.facts();
     match change.action {
-        Action::Replace => 0,
+        Action::Replace(_) => 0,
         _ if facts.owner == Owner::ControlPlane => 4,
         Action::Delete => 1,
-        Action::Update if only_who(change) => 2,
-        Action::Update => 1,
+        Action::Update | Action::ImportAndUpdate if only_who(change) => 2,
+        Action::Update | Action::ImportAndUpdate => 1,
         _ => 3,
     }
 }

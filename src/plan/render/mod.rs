@@ -9,7 +9,7 @@ use std::fmt::Write;
 pub use markdown::{DEFAULT_MAX_CHARS, fit, folded, html, plural};
 pub(crate) use summary::{namespace_of, namespaces_in};
 
-use super::{Action, Plan, ResourceChange};
+use super::{Action, Order, Plan, ResourceChange};
 use crate::diff::{self, ADD, CHANGE, REMOVE};
 use crate::error::Result;
 use crate::state::Ownership;
@@ -145,30 +145,26 @@ fn header(change: &ResourceChange) -> Option<Header<'_>> {
     let adopted = change.ownership == Ownership::Adopted;
     let (sign, style, verb) = match change.action {
         Action::Create => ('+', ADD, "will be created"),
-        Action::Update if change.importing && adopted => {
-            ('~', CHANGE, "will be adopted and updated")
-        }
-        Action::Update if change.importing => {
-            ('~', CHANGE, "will be recorded in the state and updated")
-        }
+        Action::ImportAndUpdate if adopted => ('~', CHANGE, "will be adopted and updated"),
+        Action::ImportAndUpdate => ('~', CHANGE, "will be recorded in the state and updated"),
         Action::Update => ('~', CHANGE, "will be updated in place"),
         Action::Delete if change.before.is_none() => ('-', REMOVE, "will be forgotten"),
         Action::Delete if adopted && change.releases() => ('-', REMOVE, "will be released"),
         Action::Delete if adopted => ('-', REMOVE, "will be forgotten"),
         Action::Delete => ('-', REMOVE, "will be destroyed"),
-        Action::Replace if change.creates_first() => (
+        Action::Replace(Order::CreateThenDelete) => (
             '±',
             CHANGE,
             "must be replaced: create replacement, then destroy",
         ),
-        Action::Replace => (
+        Action::Replace(Order::DeleteThenCreate(_)) => (
             '±',
             CHANGE,
             "must be replaced: destroy, then create replacement (the cloud cannot hold both \
              at once)",
         ),
-        Action::NoOp if change.importing && adopted => ('=', CHANGE, "will be adopted"),
-        Action::NoOp if change.importing => ('=', CHANGE, "will be recorded in the state"),
+        Action::Import if adopted => ('=', CHANGE, "will be adopted"),
+        Action::Import => ('=', CHANGE, "will be recorded in the state"),
         Action::NoOp => return None,
     };
     Some(Header {
@@ -220,7 +216,7 @@ fn block(change: &ResourceChange) -> Option<String> {
         };
         // An update keeps what the cloud assigned (an id): not a change worth a line.
         let before = match change.action {
-            Action::Update => change
+            Action::Update | Action::ImportAndUpdate => change
                 .before
                 .as_ref()
                 .map(|b| crate::provider::decided(change.kind, b)),

@@ -220,10 +220,10 @@ impl Counts {
     fn count(&mut self, action: Action) {
         match action {
             Action::Create => self.add += 1,
-            Action::Update => self.change += 1,
+            Action::Update | Action::ImportAndUpdate => self.change += 1,
             Action::Delete => self.destroy += 1,
-            Action::Replace => self.replace += 1,
-            Action::NoOp => {}
+            Action::Replace(_) => self.replace += 1,
+            Action::NoOp | Action::Import => {}
         }
     }
 
