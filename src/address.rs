@@ -101,6 +101,18 @@ impl Address {
         self.kind
     }
 
+    /// For a file that writes a resource's kind beside its address: they must agree.
+    pub fn check_kind(&self, kind: Kind) -> std::result::Result<(), String> {
+        match kind == self.kind {
+            true => Ok(()),
+            false => Err(format!(
+                "{self}: kind {} is not the address's ({})",
+                kind.type_name(),
+                self.kind.type_name()
+            )),
+        }
+    }
+
     pub fn scope(&self) -> &Scope {
         &self.scope
     }

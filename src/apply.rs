@@ -414,7 +414,7 @@ async fn destroy_one(
         .read(&target, Some(&prior.attributes))
         .await?
         // Another object under the recorded identity is not idplan's to delete.
-        .filter(|now| crate::provider::same_object(target.kind, &prior.attributes, now));
+        .filter(|now| crate::provider::same_object(target.kind(), &prior.attributes, now));
     check_unchanged(change, &now, &change.before)?;
     let verb = match prior.ownership {
         _ if now.is_none() => Verb::Forgetting,
@@ -524,10 +524,10 @@ async fn created_before(clouds: &Clouds, desired: &Resource, conflict: Error) ->
         return Err(conflict);
     };
     let ours = matches!(
-        desired.kind.def().adoption(desired, &actual)?,
+        desired.kind().def().adoption(desired, &actual)?,
         Adoption::Owned
     );
-    if ours && crate::provider::decided(desired.kind, &actual) == desired.attributes {
+    if ours && crate::provider::decided(desired.kind(), &actual) == desired.attributes {
         return Ok(actual);
     }
     Err(conflict)
@@ -561,7 +561,7 @@ fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) ->
     }
     // Permissions (a policy, an assignment, a binding) are looked up at each call: creating
     // them beside an identity that pods already use needs no restart.
-    if !change.kind.facts().read_at_pod_start {
+    if !change.kind().facts().read_at_pod_start {
         return false;
     }
     let Scope::Component {

@@ -1,7 +1,6 @@
 //! The desired-state graph: addressed resources, their kinds and dependencies, and the order
 //! in which they are written.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
@@ -109,21 +108,24 @@ pub fn resolve(attributes: &Value, lookup: &dyn Fn(&Reference) -> Option<Value>)
 }
 
 /// One desired resource.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
-    /// Unique in a graph.
+    /// Unique in a graph; it names the kind too.
     pub address: Address,
-    pub kind: Kind,
     pub location: Location,
     /// Desired attributes, normalised so they compare equal to what a driver reads back.
     pub attributes: Value,
     /// Addresses that must exist before this one is written (and outlive it).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
     /// Part of a component with `adopt: true`: its identity exists already, and so may what
     /// hangs on it (under names idplan did not choose); idplan takes them over, never deletes.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
+}
+
+impl Resource {
+    pub fn kind(&self) -> Kind {
+        self.address.kind()
+    }
 }
 
 /// The desired resources of all spaces, deduplicated by address.

@@ -12,7 +12,6 @@ fn change(kind: Kind, component: ComponentKind, action: Action, on: &[&Address])
     };
     ResourceChange {
         address,
-        kind,
         location: Location::Aws {
             region: "us-east-1".into(),
         },

@@ -32,7 +32,7 @@ pub fn classify(plan: &mut Plan, state: &State, switching: &BTreeSet<String>) {
             && change.action.updates()
             && let (Some(before), Some(after)) = (&change.before, &change.after)
         {
-            change.additive_after = change.kind.def().additive_part(before, after);
+            change.additive_after = change.kind().def().additive_part(before, after);
         }
         change.withheld_because = reason;
     }
@@ -70,7 +70,7 @@ fn withheld_because(
     state: &State,
     switching: &BTreeSet<String>,
 ) -> Option<String> {
-    let def = change.kind.def();
+    let def = change.kind().def();
     let noun = def.facts().noun;
     if let Scope::Component { space, .. } = change.address.scope()
         && switching.contains(space)
@@ -133,7 +133,7 @@ fn withheld_because(
 
 /// The host namespace of a resource of one control plane.
 fn control_plane(change: &ResourceChange) -> Option<&str> {
-    crate::graph::control_plane(change.kind, &change.address)
+    crate::graph::control_plane(change.kind(), &change.address)
 }
 
 /// The host namespaces `before` names (a subject, a member, a namespace) and `after` does
@@ -164,7 +164,7 @@ pub fn withheld_lines(plan: &Plan, most: usize) -> Vec<String> {
                 *removed
                     .entry(ns)
                     .or_default()
-                    .entry(change.kind.facts().noun)
+                    .entry(change.kind().facts().noun)
                     .or_default() += 1;
             }
             _ if change.additive_after.is_some() => lines.push(format!(

@@ -30,8 +30,8 @@ impl Item {
             // yet): what exists was made for the old one and is replaced.
             Some(d) if graph::has_references(&d.attributes) => Some(record),
             Some(d)
-                if crate::provider::identity(d.kind, &d.attributes)
-                    == crate::provider::identity(record.kind, &record.attributes) =>
+                if crate::provider::identity(d.kind(), &d.attributes)
+                    == crate::provider::identity(record.kind(), &record.attributes) =>
             {
                 None
             }
@@ -170,7 +170,7 @@ async fn read_deposed(record: Option<&Record>, clouds: &Clouds) -> Result<Option
     let before = clouds
         .read(&resource, Some(&deposed.attributes))
         .await?
-        .filter(|now| crate::provider::same_object(record.kind, &deposed.attributes, now));
+        .filter(|now| crate::provider::same_object(record.kind(), &deposed.attributes, now));
     Ok(Some(DeposedChange {
         prior: deposed.into(),
         before,
@@ -188,7 +188,7 @@ fn decide(
     // What the cloud holds under a recorded identity may be another object made outside
     // idplan since (same name, new id): that one is not idplan's.
     let stale_actual = match (&item.record, stale_actual) {
-        (Some(r), Some(a)) if !crate::provider::same_object(r.kind, &r.attributes, &a) => None,
+        (Some(r), Some(a)) if !crate::provider::same_object(r.kind(), &r.attributes, &a) => None,
         (_, a) => a,
     };
     let Some(desired) = item.desired else {
@@ -207,7 +207,6 @@ fn decide(
         };
         return Ok(ResourceChange {
             address: record.address.clone(),
-            kind: record.kind,
             location: record.location.clone(),
             action: Action::Delete,
             before: stale_actual,
@@ -226,7 +225,6 @@ fn decide(
 
     let mut change = ResourceChange {
         address: desired.address.clone(),
-        kind: desired.kind,
         location: desired.location.clone(),
         action: Action::NoOp,
         before: actual.clone(),
@@ -246,12 +244,12 @@ fn decide(
             .record
             .as_ref()
             .is_some_and(|r| r.ownership == Ownership::Created);
-        if desired.adopt && desired.kind.is_identity() && !created {
+        if desired.adopt && desired.kind().is_identity() && !created {
             return Err(Error::user(format!(
                 "{}: `adopt: true`, but {} does not exist: check the component's `name` (or \
                  remove `adopt` to let idplan create it)",
                 desired.address,
-                crate::provider::identity(desired.kind, &desired.attributes)
+                crate::provider::identity(desired.kind(), &desired.attributes)
             )));
         }
         change.action = Action::Create;
@@ -259,15 +257,15 @@ fn decide(
             (Some(old), Some(old_actual)) => {
                 // `before` is what apply deletes: the resource under its old identity.
                 change.action = Action::Replace(Order::of(
-                    desired.kind,
+                    desired.kind(),
                     &old.attributes,
                     &desired.attributes,
                 ));
                 change.before = Some(old_actual.clone());
                 change.prior = Some(Prior::from(old));
                 let (old_id, new_id) = (
-                    crate::provider::identity(old.kind, &old.attributes),
-                    crate::provider::identity(desired.kind, &desired.attributes),
+                    crate::provider::identity(old.kind(), &old.attributes),
+                    crate::provider::identity(desired.kind(), &desired.attributes),
                 );
                 change.reason = Some(if old_id == new_id {
                     "forces replacement: a resource it refers to is created anew".to_string()
@@ -290,8 +288,8 @@ fn decide(
             change.prior = Some(Prior::from(old));
             change.reason = Some(format!(
                 "forces replacement: {} becomes {}",
-                crate::provider::identity(old.kind, &old.attributes),
-                crate::provider::identity(desired.kind, &desired.attributes)
+                crate::provider::identity(old.kind(), &old.attributes),
+                crate::provider::identity(desired.kind(), &desired.attributes)
             ));
             return Ok(change);
         }
@@ -300,35 +298,35 @@ fn decide(
         return Err(Error::user(format!(
             "{}: {} already exists; idplan cannot rename into it",
             desired.address,
-            crate::provider::identity(desired.kind, &desired.attributes)
+            crate::provider::identity(desired.kind(), &desired.attributes)
         )));
     }
 
     let mut importing = false;
     let record = item.record.filter(|r| {
-        stale.is_none() && crate::provider::same_object(r.kind, &r.attributes, &actual)
+        stale.is_none() && crate::provider::same_object(r.kind(), &r.attributes, &actual)
     });
     match record {
         Some(record) if record.ownership == Ownership::Adopted => {
-            if desired.kind.is_identity() && !desired.adopt {
+            if desired.kind().is_identity() && !desired.adopt {
                 return Err(Error::user(format!(
                     "{}: idplan adopted {}, which it did not create: keep `adopt: true` on \
                      the component, or remove the component to give it back",
                     desired.address,
-                    crate::provider::identity(desired.kind, &desired.attributes)
+                    crate::provider::identity(desired.kind(), &desired.attributes)
                 )));
             }
             change.ownership = Ownership::Adopted;
             change.added = desired
-                .kind
+                .kind()
                 .def()
                 .added_after(&desired, &actual, record.added)?;
-            change.after = Some(desired.kind.def().shared_desired(&desired, &actual)?);
+            change.after = Some(desired.kind().def().shared_desired(&desired, &actual)?);
         }
         Some(_) => {}
         None => {
             importing = true;
-            match desired.kind.def().adoption(&desired, &actual)? {
+            match desired.kind().def().adoption(&desired, &actual)? {
                 Adoption::Owned => {}
                 Adoption::Shared { desired: d, added } => {
                     change.ownership = Ownership::Adopted;
@@ -343,7 +341,7 @@ fn decide(
             }
         }
     }
-    let updates = change.after.as_ref() != Some(&crate::provider::decided(change.kind, &actual));
+    let updates = change.after.as_ref() != Some(&crate::provider::decided(change.kind(), &actual));
     change.action = match (importing, updates) {
         (false, false) => Action::NoOp,
         (false, true) => Action::Update,
@@ -397,7 +395,6 @@ mod tests {
         };
         Resource {
             address,
-            kind,
             location: Location::Aws {
                 region: "us-east-1".into(),
             },
@@ -411,7 +408,6 @@ mod tests {
         let r = resource(kind, attributes);
         Record {
             address: r.address,
-            kind,
             location: r.location,
             ownership,
             attributes: r.attributes,

@@ -94,8 +94,8 @@ impl Action {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceChange {
+    /// It names the kind too (`kind()`).
     pub address: Address,
-    pub kind: Kind,
     pub location: Location,
     pub action: Action,
     /// What the cloud holds now (projected onto what idplan manages); null when absent.
@@ -202,7 +202,7 @@ impl<'a> From<&'a ResourceChange> for Wire<'a> {
         };
         Wire {
             address: Cow::Borrowed(&c.address),
-            kind: c.kind,
+            kind: c.address.kind(),
             location: Cow::Borrowed(&c.location),
             action,
             before: Cow::Borrowed(&c.before),
@@ -226,6 +226,7 @@ impl TryFrom<Wire<'_>> for ResourceChange {
     type Error = String;
 
     fn try_from(w: Wire<'_>) -> std::result::Result<ResourceChange, String> {
+        w.address.check_kind(w.kind)?;
         let action = match (w.action, w.importing, w.destroys_first) {
             (WireAction::NoOp, false, false) => Action::NoOp,
             (WireAction::NoOp, true, false) => Action::Import,
@@ -256,7 +257,6 @@ impl TryFrom<Wire<'_>> for ResourceChange {
         };
         Ok(ResourceChange {
             address: w.address.into_owned(),
-            kind: w.kind,
             location: w.location.into_owned(),
             action,
             before: w.before.into_owned(),
@@ -296,11 +296,14 @@ pub struct DeposedChange {
 }
 
 impl ResourceChange {
+    pub fn kind(&self) -> Kind {
+        self.address.kind()
+    }
+
     /// The resource as it will be (create, update, replace, no-op).
     pub fn desired(&self) -> Option<Resource> {
         Some(Resource {
             address: self.address.clone(),
-            kind: self.kind,
             location: self.location.clone(),
             attributes: self.after.clone()?,
             depends_on: self.depends_on.clone(),
@@ -312,7 +315,6 @@ impl ResourceChange {
     pub fn recorded(&self) -> Option<Resource> {
         Some(Resource {
             address: self.address.clone(),
-            kind: self.kind,
             location: self.location.clone(),
             attributes: self.prior.as_ref()?.attributes.clone(),
             depends_on: self.depends_on.clone(),
@@ -358,10 +360,9 @@ impl ResourceChange {
     pub fn record(&self, actual: Option<&Value>) -> Option<Record> {
         Some(Record {
             address: self.address.clone(),
-            kind: self.kind,
             location: self.location.clone(),
             ownership: self.ownership,
-            attributes: crate::provider::with_computed(self.kind, self.after.as_ref()?, actual),
+            attributes: crate::provider::with_computed(self.kind(), self.after.as_ref()?, actual),
             depends_on: self.depends_on.clone(),
             added: self.added.clone(),
             // Kept until apply deletes it.
@@ -599,7 +600,6 @@ mod tests {
         let dep = Address::component(kind, "prod", ComponentKind::Billing);
         let base = |action| ResourceChange {
             address: Address::component(kind, "prod", ComponentKind::Backup),
-            kind,
             location: Location::Aws {
                 region: "us-east-1".into(),
             },

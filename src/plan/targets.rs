@@ -46,7 +46,7 @@ impl Targets {
     pub fn graph(&self, graph: &Graph) -> Graph {
         let mut keep: BTreeSet<Address> = graph
             .iter()
-            .filter(|r| self.covers(r.kind, &r.address, &r.attributes))
+            .filter(|r| self.covers(r.kind(), &r.address, &r.attributes))
             .map(|r| r.address.clone())
             .collect();
         let mut todo: Vec<Address> = keep.iter().cloned().collect();
@@ -68,7 +68,7 @@ impl Targets {
     /// the named control planes the spec no longer wants.
     pub fn state(&self, state: &State, graph: &Graph) -> State {
         let keep = |r: &Record| {
-            graph.get(&r.address).is_some() || self.covers(r.kind, &r.address, &r.attributes)
+            graph.get(&r.address).is_some() || self.covers(r.kind(), &r.address, &r.attributes)
         };
         State {
             resources: state
@@ -85,7 +85,7 @@ impl Targets {
     /// (`actual`), with what `desired` gives them added. `desired` when the two differ in more
     /// than lists of values.
     pub fn narrow(&self, resource: &Resource, actual: &Value) -> Value {
-        if resource.kind.facts().owner == Owner::ControlPlane {
+        if resource.kind().facts().owner == Owner::ControlPlane {
             return resource.attributes.clone();
         }
         let ours = self.restrict(&resource.attributes);

@@ -194,7 +194,7 @@ impl Clouds {
         if !remembering {
             return self.driver(&resource.location)?.read(resource, known).await;
         }
-        let asked = serde_json::json!([decided(resource.kind, &resource.attributes), known]);
+        let asked = serde_json::json!([decided(resource.kind(), &resource.attributes), known]);
         let key = (resource.address.to_string(), asked.to_string());
         let remembered = self
             .reads
@@ -320,6 +320,7 @@ pub(crate) fn on_kind<'a, D, T: 'a>(
 pub(crate) fn wrong_cloud(resource: &Resource, cloud: &str) -> Error {
     Error::internal(format!(
         "{} ({}) was given to the {cloud} driver",
-        resource.address, resource.kind
+        resource.address,
+        resource.kind()
     ))
 }

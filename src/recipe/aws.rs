@@ -60,7 +60,6 @@ pub fn resources(
     if irsa {
         out.push(Resource {
             address: provider.clone(),
-            kind: Kind::Aws(AwsKind::IamOpenidConnectProvider),
             location: location.clone(),
             attributes: to_attributes(&ProviderAttributes {
                 arn: ctx.provider_arn(),
@@ -95,7 +94,6 @@ pub fn resources(
         let role = Address::component(Kind::Aws(AwsKind::IamRole), &space.name, component.kind);
         out.push(Resource {
             address: role.clone(),
-            kind: Kind::Aws(AwsKind::IamRole),
             location: location.clone(),
             attributes: to_attributes(&RoleAttributes {
                 name: name.clone(),
@@ -119,7 +117,6 @@ pub fn resources(
                 &space.name,
                 component.kind,
             ),
-            kind: Kind::Aws(AwsKind::IamRolePolicy),
             location: location.clone(),
             attributes: to_attributes(&PolicyAttributes {
                 role: name.clone(),
@@ -139,7 +136,6 @@ pub fn resources(
                         component.kind,
                         &cp.namespace,
                     ),
-                    kind: Kind::Aws(AwsKind::EksPodIdentityAssociation),
                     location: location.clone(),
                     attributes: to_attributes(&AssociationAttributes {
                         cluster: aws.cluster.clone(),
@@ -471,7 +467,7 @@ impl CloudRecipe for Aws {
             let n = r
                 .resources
                 .iter()
-                .filter(|r| r.kind == Kind::Aws(AwsKind::EksPodIdentityAssociation))
+                .filter(|r| r.kind() == Kind::Aws(AwsKind::EksPodIdentityAssociation))
                 .count();
             if n > 0 {
                 let entry = associations

@@ -61,7 +61,6 @@ pub fn resources(
         );
         out.push(Resource {
             address: identity.clone(),
-            kind: Kind::Azure(AzureKind::UserAssignedIdentity),
             location: location.clone(),
             attributes: to_attributes(&IdentityAttributes {
                 id: id.clone(),
@@ -81,7 +80,6 @@ pub fn resources(
                     kind,
                     &cp.namespace,
                 ),
-                kind: Kind::Azure(AzureKind::FederatedIdentityCredential),
                 location: location.clone(),
                 attributes: to_attributes(&CredentialAttributes {
                     identity: id.clone(),
@@ -109,7 +107,6 @@ pub fn resources(
                             &space.name,
                             kind,
                         ),
-                        kind: Kind::Azure(AzureKind::KeyVaultAccessPolicy),
                         location: location.clone(),
                         attributes: to_attributes(&AccessPolicyAttributes {
                             vault,
@@ -127,7 +124,6 @@ pub fn resources(
         };
         out.push(Resource {
             address: Address::component(Kind::Azure(AzureKind::RoleAssignment), &space.name, kind),
-            kind: Kind::Azure(AzureKind::RoleAssignment),
             location: location.clone(),
             attributes: to_attributes(&AssignmentAttributes {
                 name: role_assignment_name(&scope, &id, role),

@@ -70,7 +70,6 @@ pub fn service_account_email(account_id: &str, project: &str) -> String {
 
 /// The members of one resource, and the policy they go into.
 fn members(
-    kind: Kind,
     address: Address,
     location: &Location,
     (policy, role): (String, &str),
@@ -80,7 +79,6 @@ fn members(
 ) -> Resource {
     Resource {
         address,
-        kind,
         location: location.clone(),
         attributes: to_attributes(&MembersAttributes {
             resource: policy,
@@ -126,7 +124,6 @@ pub fn resources(
                     Address::component(Kind::Gcp(GcpKind::ServiceAccount), &space.name, kind);
                 out.push(Resource {
                     address: account.clone(),
-                    kind: Kind::Gcp(GcpKind::ServiceAccount),
                     location: location.clone(),
                     attributes: to_attributes(&AccountAttributes {
                         project: gcp.project.clone(),
@@ -149,7 +146,6 @@ pub fn resources(
                     .collect();
                 if !linked.is_empty() {
                     out.push(members(
-                        Kind::Gcp(GcpKind::Members(PolicyOf::ServiceAccount)),
                         Address::component(
                             Kind::Gcp(GcpKind::Members(PolicyOf::ServiceAccount)),
                             &space.name,
@@ -212,7 +208,6 @@ fn grants(
         GcpAccess::Bucket(bucket) => {
             let k = Kind::Gcp(GcpKind::Members(PolicyOf::Bucket));
             vec![members(
-                k,
                 Address::component(k, &space.name, kind),
                 location,
                 (bucket.clone(), STORAGE_ROLE),
@@ -224,7 +219,6 @@ fn grants(
         GcpAccess::ProjectSecrets => {
             let k = Kind::Gcp(GcpKind::Members(PolicyOf::Project));
             vec![members(
-                k,
                 Address::component(k, &space.name, kind),
                 location,
                 (gcp.project.clone(), SECRET_ROLE),
@@ -239,7 +233,6 @@ fn grants(
                 .iter()
                 .map(|secret| {
                     members(
-                        k,
                         Address::item(k, &space.name, kind, secret),
                         location,
                         (
@@ -537,10 +530,10 @@ mod tests {
         let spec = space("service-account", 1, "      sharedSecrets: {}\n");
         let out = build(&spec).unwrap();
         let email = "spaces-prod-shared-secrets@acme-spaces.iam.gserviceaccount.com";
-        assert_eq!(out[0].kind, Kind::Gcp(GcpKind::ServiceAccount));
+        assert_eq!(out[0].kind(), Kind::Gcp(GcpKind::ServiceAccount));
         assert_eq!(out[0].attributes["email"], email);
         assert_eq!(
-            out[1].kind,
+            out[1].kind(),
             Kind::Gcp(GcpKind::Members(PolicyOf::ServiceAccount))
         );
         assert_eq!(
@@ -553,7 +546,10 @@ mod tests {
             out[1].depends_on,
             ["google_service_account.prod.sharedSecrets"]
         );
-        assert_eq!(out[2].kind, Kind::Gcp(GcpKind::Members(PolicyOf::Project)));
+        assert_eq!(
+            out[2].kind(),
+            Kind::Gcp(GcpKind::Members(PolicyOf::Project))
+        );
         assert_eq!(
             out[2].attributes["members"],
             json!([format!("serviceAccount:{email}")])

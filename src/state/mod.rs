@@ -11,6 +11,7 @@ pub mod local;
 pub mod s3;
 pub mod store;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -168,24 +169,81 @@ pub enum Ownership {
     Adopted,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A resource as the state records it. Its kind is its address's; the state file writes it
+/// all the same, as `kind` after `address` (`RecordFile`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub address: Address,
-    pub kind: Kind,
     pub location: Location,
     pub ownership: Ownership,
     /// The attributes last applied (for adopted resources: only the parts idplan manages).
     pub attributes: Value,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
     /// For adopted resources: what idplan added and takes back when the resource leaves the spec.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added: Option<Value>,
     /// The object this one replaced, still in the cloud: a replacement creates the new object
     /// first and deletes the old one last, and a run stopped in between leaves it here for
     /// the next apply to delete.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deposed: Option<Deposed>,
+}
+
+/// A [`Record`] as the state file writes it: borrowed to write, owned once read.
+#[derive(Serialize, Deserialize)]
+struct RecordFile<'a> {
+    address: Cow<'a, Address>,
+    kind: Kind,
+    location: Cow<'a, Location>,
+    ownership: Ownership,
+    attributes: Cow<'a, Value>,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    depends_on: Cow<'a, [Address]>,
+    #[serde(default, skip_serializing_if = "is_none")]
+    added: Cow<'a, Option<Value>>,
+    #[serde(default, skip_serializing_if = "is_none")]
+    deposed: Cow<'a, Option<Deposed>>,
+}
+
+/// Of a borrowed field (deref-coerced from its `Cow`).
+fn is_none<T>(v: &Option<T>) -> bool {
+    v.is_none()
+}
+
+fn is_empty<T>(v: &[T]) -> bool {
+    v.is_empty()
+}
+
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        RecordFile {
+            address: Cow::Borrowed(&self.address),
+            kind: self.address.kind(),
+            location: Cow::Borrowed(&self.location),
+            ownership: self.ownership,
+            attributes: Cow::Borrowed(&self.attributes),
+            depends_on: Cow::Borrowed(&self.depends_on),
+            added: Cow::Borrowed(&self.added),
+            deposed: Cow::Borrowed(&self.deposed),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let r = RecordFile::deserialize(d)?;
+        r.address
+            .check_kind(r.kind)
+            .map_err(serde::de::Error::custom)?;
+        Ok(Record {
+            address: r.address.into_owned(),
+            location: r.location.into_owned(),
+            ownership: r.ownership,
+            attributes: r.attributes.into_owned(),
+            depends_on: r.depends_on.into_owned(),
+            added: r.added.into_owned(),
+            deposed: r.deposed.into_owned(),
+        })
+    }
 }
 
 /// An object a replacement left behind, as the state recorded it before the replacement.
@@ -198,6 +256,10 @@ pub struct Deposed {
 }
 
 impl Record {
+    pub fn kind(&self) -> Kind {
+        self.address.kind()
+    }
+
     /// The deposed object as a resource, to read or delete.
     pub fn deposed_resource(&self) -> Option<Resource> {
         let deposed = self.deposed.as_ref()?;
@@ -210,7 +272,6 @@ impl Record {
     pub fn resource(&self) -> Resource {
         Resource {
             address: self.address.clone(),
-            kind: self.kind,
             location: self.location.clone(),
             attributes: self.attributes.clone(),
             depends_on: self.depends_on.clone(),
@@ -317,6 +378,64 @@ mod tests {
     use std::fs;
     use std::time::Duration;
 
+    /// A record is written as the state file always had it, `kind` (its address's) after
+    /// `address`; one whose `kind` is not its address's is refused.
+    #[test]
+    fn a_record_keeps_its_written_form() {
+        let kind = Kind::Aws(AwsKind::IamRole);
+        let full = Record {
+            address: Address::component(kind, "prod", ComponentKind::Backup),
+            location: Location::Aws {
+                region: "us-east-1".into(),
+            },
+            ownership: Ownership::Created,
+            attributes: json!({"name": "a"}),
+            depends_on: vec![Address::component(kind, "prod", ComponentKind::Billing)],
+            added: Some(json!({"x": 1})),
+            deposed: Some(Deposed {
+                ownership: Ownership::Created,
+                attributes: json!({"name": "older"}),
+                added: None,
+            }),
+        };
+        let bare = Record {
+            ownership: Ownership::Adopted,
+            depends_on: vec![],
+            added: None,
+            deposed: None,
+            ..full.clone()
+        };
+        let location = r#""location":{"cloud":"aws","region":"us-east-1"}"#;
+        for (record, text) in [
+            (
+                &full,
+                format!(
+                    r#"{{"address":"aws_iam_role.prod.backup","kind":"aws_iam_role",{location},"ownership":"created","attributes":{{"name":"a"}},"depends_on":["aws_iam_role.prod.billing"],"added":{{"x":1}},"deposed":{{"ownership":"created","attributes":{{"name":"older"}}}}}}"#
+                ),
+            ),
+            (
+                &bare,
+                format!(
+                    r#"{{"address":"aws_iam_role.prod.backup","kind":"aws_iam_role",{location},"ownership":"adopted","attributes":{{"name":"a"}}}}"#
+                ),
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(record).unwrap(), text);
+            assert_eq!(&serde_json::from_str::<Record>(&text).unwrap(), record);
+        }
+        let other = serde_json::to_string(&bare).unwrap().replace(
+            r#""kind":"aws_iam_role""#,
+            r#""kind":"aws_iam_role_policy""#,
+        );
+        let err = serde_json::from_str::<Record>(&other)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("aws_iam_role.prod.backup: kind aws_iam_role_policy is not the address's (aws_iam_role)"),
+            "{err}"
+        );
+    }
+
     fn local(path: &std::path::Path) -> StateLocation {
         StateLocation::Local(path.to_path_buf())
     }
@@ -324,7 +443,6 @@ mod tests {
     fn record(space: &str) -> Record {
         Record {
             address: Address::component(Kind::Aws(AwsKind::IamRole), space, ComponentKind::Backup),
-            kind: Kind::Aws(AwsKind::IamRole),
             location: Location::Aws {
                 region: "us-east-1".into(),
             },

@@ -399,7 +399,7 @@ impl Watcher {
             .state()
             .resources
             .iter()
-            .filter(|r| gone.covers(r.kind, &r.address, &r.attributes))
+            .filter(|r| gone.covers(r.kind(), &r.address, &r.attributes))
             .count();
         Ok(n as u64)
     }
@@ -623,7 +623,7 @@ async fn reconcile(watcher: &Watcher, batch: &[String], applying: &AtomicBool) -
         .plan
         .resource_changes
         .iter()
-        .map(|c| (c.address.to_string(), c.kind.facts().type_name))
+        .map(|c| (c.address.to_string(), c.kind().facts().type_name))
         .collect();
     let writes = std::sync::atomic::AtomicUsize::new(0);
     let report = |event: Event| {

@@ -106,7 +106,7 @@ pub fn plural(n: usize, noun: &str) -> String {
 
 /// The order a reviewer reads changes in: what can cut access first.
 fn risk(change: &ResourceChange) -> u8 {
-    let facts = change.kind.facts();
+    let facts = change.kind().facts();
     match change.action {
         Action::Replace(_) => 0,
         _ if facts.owner == Owner::ControlPlane => 4,
@@ -123,7 +123,7 @@ fn only_who(change: &ResourceChange) -> bool {
     let (Some(before), Some(after)) = (&change.before, &change.after) else {
         return false;
     };
-    let before = crate::provider::decided(change.kind, before);
+    let before = crate::provider::decided(change.kind(), before);
     let (Some(before), Some(after)) = (before.as_object(), after.as_object()) else {
         return false;
     };
@@ -158,11 +158,11 @@ fn details(plan: &Plan) -> Vec<Block> {
             .address
             .component_kind()
             .map(|c| c.spec_key().to_string());
-        let what = format!("{} `{}`", header.verb, change.kind.type_name());
-        if change.kind.facts().owner == Owner::ControlPlane {
+        let what = format!("{} `{}`", header.verb, change.kind().type_name());
+        if change.kind().facts().owner == Owner::ControlPlane {
             let key = (
                 component.clone().unwrap_or_default(),
-                change.kind.type_name().to_string(),
+                change.kind().type_name().to_string(),
                 header.verb.to_string(),
             );
             alike.entry(key).or_default().push(change);
@@ -188,7 +188,7 @@ fn details(plan: &Plan) -> Vec<Block> {
         blocks.push(Block {
             text,
             count: changes.len(),
-            what: format!("{verb} `{}`", first.kind.type_name()),
+            what: format!("{verb} `{}`", first.kind().type_name()),
             component: Some(component).filter(|c| !c.is_empty()),
         });
     }

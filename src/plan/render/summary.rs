@@ -77,7 +77,7 @@ fn name(change: &ResourceChange) -> String {
     let (before, after) = sides(change);
     let attrs = after.or(before);
     let get = |k: &str| attrs.and_then(|a| a.get(k)).and_then(Value::as_str);
-    if change.kind.facts().shared_policy_members {
+    if change.kind().facts().shared_policy_members {
         return format!(
             "of `{}` on `{}`",
             get("role").unwrap_or("?"),
@@ -161,7 +161,7 @@ fn aspect_line(
 fn attribute_lines(change: &ResourceChange, ns: &Namespaces) -> String {
     let mut out = String::new();
     let (before, after) = sides(change);
-    let before = before.map(|b| crate::provider::decided(change.kind, b));
+    let before = before.map(|b| crate::provider::decided(change.kind(), b));
     let empty = serde_json::Map::new();
     let b = before.as_ref().and_then(Value::as_object).unwrap_or(&empty);
     let a = after.and_then(Value::as_object).unwrap_or(&empty);
@@ -261,7 +261,7 @@ pub fn warning(plan: &Plan) -> Option<String> {
         };
         if let Some(ns) = left_with_its_control_plane(plan, change) {
             gone.insert(ns);
-            let entry = leaving.entry(change.kind.type_name()).or_default();
+            let entry = leaving.entry(change.kind().type_name()).or_default();
             entry.0 += 1;
             entry
                 .1
@@ -273,7 +273,7 @@ pub fn warning(plan: &Plan) -> Option<String> {
             None => "the cluster".to_string(),
         };
         let entry = groups
-            .entry((place, change.kind.type_name(), header.verb))
+            .entry((place, change.kind().type_name(), header.verb))
             .or_default();
         entry.0.push(change);
         if let Some(reason) = &change.reason {
@@ -335,7 +335,7 @@ fn left_with_its_control_plane<'a>(plan: &Plan, change: &'a ResourceChange) -> O
     if change.action != Action::Delete {
         return None;
     }
-    let ns = crate::graph::control_plane(change.kind, &change.address)?;
+    let ns = crate::graph::control_plane(change.kind(), &change.address)?;
     let stays = plan.control_planes.get(change.address.space()?)?;
     (!stays.iter().any(|s| s == ns)).then_some(ns)
 }
@@ -388,7 +388,7 @@ fn resource_line(out: &mut String, change: &ResourceChange, ns: &Namespaces) {
         let _ = writeln!(
             out,
             "- {} {} {}",
-            kind_words(change.kind),
+            kind_words(change.kind()),
             name(change),
             header.what()
         );
@@ -460,9 +460,9 @@ fn one_space(plan: &Plan, space: &str, changes: &[&ResourceChange]) -> String {
         }
         let mut per_plane: BTreeMap<Kind, Counts> = BTreeMap::new();
         for change in changes {
-            if per_control_plane(change.kind) {
+            if per_control_plane(change.kind()) {
                 per_plane
-                    .entry(change.kind)
+                    .entry(change.kind())
                     .or_default()
                     .count(change.action);
             } else {
@@ -476,7 +476,7 @@ fn one_space(plan: &Plan, space: &str, changes: &[&ResourceChange]) -> String {
     let mut kinds: BTreeMap<&str, Counts> = BTreeMap::new();
     for change in changes {
         kinds
-            .entry(change.kind.type_name())
+            .entry(change.kind().type_name())
             .or_default()
             .count(change.action);
     }

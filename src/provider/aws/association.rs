@@ -208,12 +208,12 @@ impl AwsDriver {
         let mut clusters: BTreeMap<(String, String), Ours> = BTreeMap::new();
         let desired_associations = desired
             .iter()
-            .filter(|r| r.kind == AwsKind::EksPodIdentityAssociation.into())
+            .filter(|r| r.kind() == AwsKind::EksPodIdentityAssociation.into())
             .map(|r| (&r.address, &r.location, &r.attributes, true));
         let recorded = state
             .resources
             .iter()
-            .filter(|r| r.kind == AwsKind::EksPodIdentityAssociation.into())
+            .filter(|r| r.kind() == AwsKind::EksPodIdentityAssociation.into())
             .map(|r| (&r.address, &r.location, &r.attributes, false));
         for (address, location, attributes, wanted) in desired_associations.chain(recorded) {
             let Location::Aws { region } = location else {

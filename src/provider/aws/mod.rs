@@ -212,7 +212,7 @@ pub trait AwsKindDef: KindDef {
 
 /// The definition of an AWS resource's kind; another cloud's is a bug, reported.
 fn def_of(r: &Resource) -> Result<&'static dyn AwsKindDef> {
-    match r.kind {
+    match r.kind() {
         Kind::Aws(kind) => Ok(kind.def()),
         Kind::Azure(_) | Kind::Gcp(_) => Err(super::wrong_cloud(r, "AWS")),
     }
@@ -256,7 +256,7 @@ impl Driver for AwsDriver {
     fn adopted_notes<'a>(&'a self, adopted: &'a [Resource]) -> Call<'a, Vec<Note>> {
         let roles: Vec<Resource> = adopted
             .iter()
-            .filter(|r| r.kind == AwsKind::IamRole.into())
+            .filter(|r| r.kind() == AwsKind::IamRole.into())
             .cloned()
             .collect();
         Box::pin(self.unmanaged_policy_notes(roles))

@@ -215,7 +215,7 @@ impl AzureDriver {
         let mut identities: BTreeMap<String, Ours> = BTreeMap::new();
         for r in desired
             .iter()
-            .filter(|r| r.kind == AzureKind::FederatedIdentityCredential.into())
+            .filter(|r| r.kind() == AzureKind::FederatedIdentityCredential.into())
         {
             let c: CredentialAttributes = attributes_of(r)?;
             let ours = identities.entry(c.identity).or_default();
@@ -224,7 +224,7 @@ impl AzureDriver {
         }
         for r in desired
             .iter()
-            .filter(|r| r.kind == AzureKind::UserAssignedIdentity.into())
+            .filter(|r| r.kind() == AzureKind::UserAssignedIdentity.into())
         {
             let identity: IdentityAttributes = attributes_of(r)?;
             let ours = identities.remove(&identity.id).unwrap_or_default();

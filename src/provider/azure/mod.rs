@@ -297,7 +297,7 @@ pub trait AzureKindDef: KindDef {
 
 /// The definition of an Azure resource's kind; another cloud's is a bug, reported.
 fn def_of(r: &Resource) -> Result<&'static dyn AzureKindDef> {
-    match r.kind {
+    match r.kind() {
         Kind::Azure(kind) => Ok(kind.def()),
         Kind::Aws(_) | Kind::Gcp(_) => Err(super::wrong_cloud(r, "Azure")),
     }

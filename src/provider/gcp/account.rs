@@ -233,7 +233,6 @@ mod tests {
     fn only_idplans_own_service_account_is_taken_back() {
         let resource = Resource {
             address: "google_service_account.prod.backup".parse().unwrap(),
-            kind: super::super::GcpKind::ServiceAccount.into(),
             location: crate::graph::Location::Gcp {
                 project: "p".into(),
             },

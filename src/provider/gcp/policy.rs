@@ -57,8 +57,8 @@ pub fn members_of<'a>(
 ) -> Result<Vec<(Kind, MembersAttributes)>> {
     resources
         .into_iter()
-        .filter(|r| matches!(r.kind, Kind::Gcp(GcpKind::Members(_))))
-        .map(|r| Ok((r.kind, attributes_of(r)?)))
+        .filter(|r| matches!(r.kind(), Kind::Gcp(GcpKind::Members(_))))
+        .map(|r| Ok((r.kind(), attributes_of(r)?)))
         .collect()
 }
 
@@ -104,7 +104,7 @@ impl GcpDriver {
         for ((kind, policy), ours) in &wanted {
             // One resource of this policy stands for it: the driver reads the whole policy.
             let Some(sample) = desired.iter().find(|r| {
-                r.kind == *kind
+                r.kind() == *kind
                     && attributes_of::<MembersAttributes>(r).is_ok_and(|m| m.resource == *policy)
             }) else {
                 continue;
@@ -290,7 +290,7 @@ impl GcpDriver {
         if add.is_empty() && remove.is_empty() {
             return Ok(());
         }
-        let key = format!("{:?} {}", r.kind, a.resource);
+        let key = format!("{:?} {}", r.kind(), a.resource);
         let lock = self
             .locks
             .lock()
@@ -346,10 +346,10 @@ fn backoff(round: u32) -> Duration {
 
 /// Whose policy `r`'s members are in.
 fn policy_of(r: &Resource) -> Result<PolicyOf> {
-    match r.kind {
+    match r.kind() {
         Kind::Gcp(GcpKind::Members(of)) => Ok(of),
         Kind::Gcp(GcpKind::ServiceAccount) | Kind::Aws(_) | Kind::Azure(_) => Err(Error::internal(
-            format!("{} ({}) holds no IAM members", r.address, r.kind),
+            format!("{} ({}) holds no IAM members", r.address, r.kind()),
         )),
     }
 }

@@ -176,7 +176,7 @@ pub fn recorded(state: &State, space: &str, mode: AwsMode) -> Option<AwsModes> {
     let mut roles = state
         .resources
         .iter()
-        .filter(|r| r.kind == Kind::Aws(AwsKind::IamRole) && r.address.space() == Some(space))
+        .filter(|r| r.kind() == Kind::Aws(AwsKind::IamRole) && r.address.space() == Some(space))
         .peekable();
     roles.peek()?;
     let switching = roles.any(|r| admits(&r.attributes["assume_role_policy"], other));
@@ -220,7 +220,6 @@ mod tests {
         use crate::state::{Ownership, Record};
         let role = |principal: serde_json::Value| Record {
             address: Address::component(Kind::Aws(AwsKind::IamRole), "prod", ComponentKind::Backup),
-            kind: Kind::Aws(AwsKind::IamRole),
             location: Location::Aws {
                 region: "us-east-1".into(),
             },
