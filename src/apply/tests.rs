@@ -1,6 +1,6 @@
 use super::journal::persist_interval;
 use super::*;
-use crate::graph::{Kind, Location};
+use crate::graph::Kind;
 use crate::plan::{Clash, Order, Prior};
 use crate::provider::aws::AwsKind;
 use crate::spec::ComponentKind::{self, Backup, Billing};
@@ -11,22 +11,8 @@ fn change(kind: Kind, component: ComponentKind, action: Action, on: &[&Address])
         _ => Address::component(kind, "prod", component),
     };
     ResourceChange {
-        address,
-        location: Location::Aws {
-            region: "us-east-1".into(),
-        },
-        action,
-        before: None,
-        after: None,
-        ownership: Ownership::Created,
-        added: None,
-        prior: None,
         depends_on: on.iter().map(|a| (*a).clone()).collect(),
-        reason: None,
-        deposed: None,
-        additive: None,
-        withheld_because: None,
-        additive_after: None,
+        ..ResourceChange::bare(address, action)
     }
 }
 

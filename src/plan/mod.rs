@@ -20,7 +20,7 @@ pub use build::build;
 
 use crate::error::{Error, Result};
 use crate::graph::{Address, Kind, Location, Resource};
-use crate::state::{Ownership, Record};
+use crate::state::{Ownership, Record, is_empty, is_none};
 
 pub const FORMAT_VERSION: &str = "1.0";
 
@@ -182,15 +182,6 @@ impl WireAction {
     }
 }
 
-/// Of a borrowed field (deref-coerced from its `Cow`).
-fn is_none<T>(v: &Option<T>) -> bool {
-    v.is_none()
-}
-
-fn is_empty<T>(v: &[T]) -> bool {
-    v.is_empty()
-}
-
 impl<'a> From<&'a ResourceChange> for Wire<'a> {
     fn from(c: &'a ResourceChange) -> Wire<'a> {
         let action = match c.action {
@@ -298,6 +289,30 @@ pub struct DeposedChange {
 impl ResourceChange {
     pub fn kind(&self) -> Kind {
         self.address.kind()
+    }
+
+    /// A change with nothing but its address and action, of a created resource in AWS's
+    /// us-east-1: for tests to fill in.
+    #[cfg(test)]
+    pub(crate) fn bare(address: Address, action: Action) -> ResourceChange {
+        ResourceChange {
+            address,
+            location: Location::Aws {
+                region: "us-east-1".into(),
+            },
+            action,
+            before: None,
+            after: None,
+            ownership: Ownership::Created,
+            added: None,
+            prior: None,
+            depends_on: vec![],
+            reason: None,
+            deposed: None,
+            additive: None,
+            withheld_because: None,
+            additive_after: None,
+        }
     }
 
     /// The resource as it will be (create, update, replace, no-op).
@@ -598,23 +613,11 @@ mod tests {
         use serde_json::json;
         let kind = Kind::Aws(AwsKind::IamRole);
         let dep = Address::component(kind, "prod", ComponentKind::Billing);
-        let base = |action| ResourceChange {
-            address: Address::component(kind, "prod", ComponentKind::Backup),
-            location: Location::Aws {
-                region: "us-east-1".into(),
-            },
-            action,
-            before: None,
-            after: None,
-            ownership: Ownership::Created,
-            added: None,
-            prior: None,
-            depends_on: vec![],
-            reason: None,
-            deposed: None,
-            additive: None,
-            withheld_because: None,
-            additive_after: None,
+        let base = |action| {
+            ResourceChange::bare(
+                Address::component(kind, "prod", ComponentKind::Backup),
+                action,
+            )
         };
         let a = || Some(json!({"name": "a"}));
         let edited = || Some(json!({"name": "a", "d": 1}));

@@ -203,12 +203,13 @@ struct RecordFile<'a> {
     deposed: Cow<'a, Option<Deposed>>,
 }
 
-/// Of a borrowed field (deref-coerced from its `Cow`).
-fn is_none<T>(v: &Option<T>) -> bool {
+/// `skip_serializing_if` of a borrowed field (deref-coerced from its `Cow`), here and in the
+/// plan file.
+pub(crate) fn is_none<T>(v: &Option<T>) -> bool {
     v.is_none()
 }
 
-fn is_empty<T>(v: &[T]) -> bool {
+pub(crate) fn is_empty<T>(v: &[T]) -> bool {
     v.is_empty()
 }
 
