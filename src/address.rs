@@ -17,7 +17,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::graph::Kind;
+use crate::kind::Kind;
 use crate::spec::ComponentKind;
 
 /// What an address names after its type.
@@ -261,8 +261,8 @@ impl<'de> Deserialize<'de> for Address {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::aws::AwsKind;
-    use crate::provider::gcp::{GcpKind, PolicyOf};
+    use crate::kind::AwsKind;
+    use crate::kind::{GcpKind, PolicyOf};
 
     #[test]
     fn round_trips_every_shape() {

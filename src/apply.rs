@@ -133,7 +133,7 @@ async fn changes(
     journal
         .record(
             &|s| {
-                let first = covered(s, plan) | (writes_nothing && aws_modes(s, plan));
+                let first = covered(s, plan) | (writes_nothing && plan.clouds.record(s));
                 unchanged.iter().fold(first, |changed, (_, record)| {
                     s.put(record.clone()) | changed
                 })
@@ -250,7 +250,7 @@ async fn changes(
     // next plan takes the same step again.
     if !writes_nothing && outcome.errors.is_empty() && outcome.skipped.is_empty() {
         journal
-            .record(&|s| aws_modes(s, plan), Persist::Later)
+            .record(&|s| plan.clouds.record(s), Persist::Later)
             .await?;
     }
     Ok(outcome)
@@ -286,8 +286,10 @@ fn destroy_waves<'a>(changes: &[&'a ResourceChange]) -> Result<Waves<'a>> {
 
 /// The references in `attributes`, for an error message.
 fn references_in(attributes: &Value) -> String {
+    if let Some(reference) = graph::as_reference(attributes) {
+        return reference.to_string();
+    }
     match attributes {
-        v if graph::as_reference(v).is_some() => v[graph::REF_KEY].as_str().unwrap_or("").into(),
         Value::Object(map) => map
             .values()
             .map(references_in)
@@ -404,7 +406,7 @@ async fn destroy_one(
         .read(&target, Some(&prior.attributes))
         .await?
         // Another object under the recorded identity is not idplan's to delete.
-        .filter(|now| crate::graph::same_object(target.kind, &prior.attributes, now));
+        .filter(|now| crate::provider::same_object(target.kind, &prior.attributes, now));
     check_unchanged(change, &now, &change.before)?;
     let verb = match prior.ownership {
         _ if now.is_none() => Verb::Forgetting,
@@ -517,7 +519,7 @@ async fn created_before(clouds: &Clouds, desired: &Resource, conflict: Error) ->
         desired.kind.def().adoption(desired, &actual)?,
         Adoption::Owned
     );
-    if ours && graph::decided(desired.kind, &actual) == desired.attributes {
+    if ours && crate::provider::decided(desired.kind, &actual) == desired.attributes {
         return Ok(actual);
     }
     Err(conflict)
@@ -540,25 +542,12 @@ fn covered(state: &mut crate::state::State, plan: &Plan) -> bool {
     state.spaces != before
 }
 
-/// Records the mode of each AWS space of the plan, and where it stands in a switch of mode.
-fn aws_modes(state: &mut crate::state::State, plan: &Plan) -> bool {
-    let mut changed = false;
-    for (name, modes) in &plan.aws_modes {
-        if let Some(record) = state.spaces.get_mut(name)
-            && record.aws != Some(*modes)
-        {
-            record.aws = Some(*modes);
-            changed = true;
-        }
-    }
-    changed
-}
-
 /// Records when a created or replaced resource changed what a component's pods get at start
 /// (a role ARN, a client id, an association): `verify` flags pods started before. Updates
-/// (a policy's permissions) take effect without a restart. The key is the component, or
-/// `component/namespace` for a resource of one control plane.
+/// (a policy's permissions) take effect without a restart. The key is the component, or its
+/// pods in one host namespace for a resource of one control plane.
 fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) -> bool {
+    use crate::state::RestartKey;
     if !matches!(change.action, Action::Create | Action::Replace) {
         return false;
     }
@@ -578,9 +567,9 @@ fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) ->
     let Some(record) = state.spaces.get_mut(space) else {
         return false;
     };
-    let key = match item {
-        Some(namespace) => format!("{component}/{namespace}"),
-        None => component.to_string(),
+    let key = RestartKey {
+        component: *component,
+        namespace: item.clone(),
     };
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     record.identity_changed.insert(key, now);

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::spec::SpecErrors;
+use std::fmt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -74,3 +74,51 @@ impl Error {
         }
     }
 }
+
+/// A 1-based position in the spec file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One problem in a spec file, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub path: PathBuf,
+    pub location: Option<Location>,
+    /// The field in path form, e.g. `spaces[0].controlPlanes[2]`; empty for whole-file errors.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(loc) = self.location {
+            write!(f, ":{}:{}", loc.line, loc.column)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// All problems found in one spec file (at least one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecErrors(pub Vec<SpecError>);
+
+impl fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecErrors {}

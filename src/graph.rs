@@ -7,23 +7,13 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use crate::address::{Address, Scope};
 use crate::error::{Error, Result};
-pub use crate::provider::{Kind, Location};
-
-/// The cloud identity of a resource: two addresses may not share one, and when it differs
-/// between state and spec the resource is replaced. Each cloud's driver knows its kinds'
-/// (`provider::Driver::identity`).
-pub fn identity(kind: Kind, attributes: &Value) -> String {
-    // Attributes that do not fit their kind are a bug: their text stands for the identity,
-    // unequal to any other and visible in whatever message names it.
-    kind.def()
-        .identity(attributes)
-        .unwrap_or_else(|_| attributes.to_string())
-}
+use crate::kind::Owner;
+pub use crate::kind::{Kind, Location};
 
 /// The host namespace of a resource of one control plane (an association, a federated
 /// credential); `None` for a component's or a cluster's.
 pub fn control_plane(kind: Kind, address: &Address) -> Option<&str> {
-    if kind.facts().owner != crate::kind::Owner::ControlPlane {
+    if kind.facts().owner != Owner::ControlPlane {
         return None;
     }
     match address.scope() {
@@ -32,59 +22,64 @@ pub fn control_plane(kind: Kind, address: &Address) -> Option<&str> {
     }
 }
 
-/// Attributes the cloud assigns when a resource is created (an association's id): recorded in
-/// the state and read back, but never desired, so never compared with the spec.
-pub fn computed_keys(kind: Kind) -> &'static [&'static str] {
-    kind.def().computed_keys()
-}
-
-/// `attributes` without the computed keys: what the spec decides.
-pub fn decided(kind: Kind, attributes: &Value) -> Value {
-    let mut out = attributes.clone();
-    if let Value::Object(map) = &mut out {
-        for key in computed_keys(kind) {
-            map.remove(*key);
-        }
-    }
-    out
-}
-
-/// Whether `recorded` and `actual` are one cloud object: an association deleted and made again
-/// outside idplan has the same identity but another id, and is not idplan's.
-pub fn same_object(kind: Kind, recorded: &Value, actual: &Value) -> bool {
-    computed_keys(kind)
-        .iter()
-        .all(|key| recorded.get(*key) == actual.get(*key))
-}
-
-/// `desired` with the computed attributes of `actual` added: what the state records.
-pub fn with_computed(kind: Kind, desired: &Value, actual: Option<&Value>) -> Value {
-    let mut out = desired.clone();
-    if let (Value::Object(map), Some(actual)) = (&mut out, actual) {
-        for key in computed_keys(kind) {
-            if let Some(v) = actual.get(*key) {
-                map.insert(key.to_string(), v.clone());
-            }
-        }
-    }
-    out
-}
-
 /// A desired attribute that another resource's cloud assigns at create (an identity's
 /// principal id): `{"$ref": "<address>#<key>"}` until it is known. A plan shows it as
 /// "(known after apply)"; plan resolves it when the other resource exists, apply right
 /// before the write, from the state record of the other resource (written in an earlier
 /// wave: a reference is always also a dependency).
-pub const REF_KEY: &str = "$ref";
+const REF_KEY: &str = "$ref";
 
-pub fn reference(address: &Address, key: &str) -> Value {
-    serde_json::json!({ REF_KEY: format!("{address}#{key}") })
+/// What a reference points at: another resource's computed key. Written and read as
+/// `<address>#<key>`, here only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub address: Address,
+    pub key: String,
 }
 
-/// The (address, key) a reference value points at.
-pub fn as_reference(value: &Value) -> Option<(&str, &str)> {
+impl Reference {
+    pub fn new(address: &Address, key: &str) -> Reference {
+        Reference {
+            address: address.clone(),
+            key: key.to_string(),
+        }
+    }
+
+    /// As an attribute holds it: `{"$ref": "<address>#<key>"}`.
+    pub fn to_value(&self) -> Value {
+        serde_json::json!({ REF_KEY: self.to_string() })
+    }
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", self.address, self.key)
+    }
+}
+
+impl std::str::FromStr for Reference {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Reference, String> {
+        let (address, key) = text
+            .rsplit_once('#')
+            .ok_or_else(|| format!("`{text}` is not `<address>#<key>`"))?;
+        Ok(Reference {
+            address: address.parse().map_err(|e| format!("{e}"))?,
+            key: key.to_string(),
+        })
+    }
+}
+
+/// The attribute value that stands for `address`'s `key` until it is known.
+pub fn reference(address: &Address, key: &str) -> Value {
+    Reference::new(address, key).to_value()
+}
+
+/// The reference a value is, if it is one.
+pub fn as_reference(value: &Value) -> Option<Reference> {
     let map = value.as_object().filter(|m| m.len() == 1)?;
-    map.get(REF_KEY)?.as_str()?.split_once('#')
+    map.get(REF_KEY)?.as_str()?.parse().ok()
 }
 
 /// Whether any value in `attributes` is a reference not resolved yet.
@@ -97,10 +92,10 @@ pub fn has_references(attributes: &Value) -> bool {
     }
 }
 
-/// Replaces every reference that `lookup(address, key)` knows; the others stay.
-pub fn resolve(attributes: &Value, lookup: &dyn Fn(&str, &str) -> Option<Value>) -> Value {
-    if let Some((address, key)) = as_reference(attributes) {
-        return lookup(address, key).unwrap_or_else(|| attributes.clone());
+/// Replaces every reference that `lookup` knows; the others stay.
+pub fn resolve(attributes: &Value, lookup: &dyn Fn(&Reference) -> Option<Value>) -> Value {
+    if let Some(reference) = as_reference(attributes) {
+        return lookup(&reference).unwrap_or_else(|| attributes.clone());
     }
     match attributes {
         Value::Object(map) => Value::Object(
@@ -135,34 +130,23 @@ pub struct Resource {
 #[derive(Debug, Default)]
 pub struct Graph {
     resources: BTreeMap<Address, Resource>,
-    /// (kind, identity) → address: one cloud object, one address. IAM names are global to an
-    /// account, so the region is not part of the key.
-    identities: HashMap<(Kind, String), Address>,
 }
 
 impl Graph {
-    /// Adds a resource. Two spaces on one cluster want the same OIDC provider: an identical
-    /// resource under the same address is one resource; a different one is a conflict.
-    pub fn add(&mut self, resource: Resource) -> Result<()> {
+    /// Adds a resource; whether it is new. Two spaces on one cluster want the same OIDC
+    /// provider: an identical resource under the same address is one resource; a different
+    /// one is a conflict.
+    pub fn add(&mut self, resource: Resource) -> Result<bool> {
         match self.resources.get(&resource.address) {
-            Some(existing) if *existing == resource => Ok(()),
+            Some(existing) if *existing == resource => Ok(false),
             Some(_) => Err(Error::user(format!(
                 "{} is wanted twice with different settings: two spaces name the same resource; \
                  give one of them another `name`",
                 resource.address
             ))),
             None => {
-                let key = (resource.kind, identity(resource.kind, &resource.attributes));
-                if let Some(other) = self.identities.get(&key) {
-                    let fix = resource.kind.def().conflict_fix();
-                    return Err(Error::user(format!(
-                        "{} and {other} both want {} {}: {fix}",
-                        resource.address, resource.kind, key.1
-                    )));
-                }
-                self.identities.insert(key, resource.address.clone());
                 self.resources.insert(resource.address.clone(), resource);
-                Ok(())
+                Ok(true)
             }
         }
     }
@@ -175,16 +159,7 @@ impl Graph {
             .filter(|(_, r)| keep(r))
             .map(|(a, r)| (a.clone(), r.clone()))
             .collect();
-        let identities = self
-            .identities
-            .iter()
-            .filter(|(_, a)| resources.contains_key(*a))
-            .map(|(k, a)| (k.clone(), a.clone()))
-            .collect();
-        Graph {
-            resources,
-            identities,
-        }
+        Graph { resources }
     }
 
     pub fn get(&self, address: &str) -> Option<&Resource> {
@@ -250,8 +225,8 @@ pub fn waves<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::aws::AwsKind;
-    use crate::provider::azure::AzureKind;
+    use crate::kind::AwsKind;
+    use crate::kind::AzureKind;
     use crate::spec::ComponentKind;
 
     fn role(space: &str) -> Address {
@@ -284,10 +259,15 @@ mod tests {
             ),
         });
         assert!(has_references(&attrs));
-        let unknown = resolve(&attrs, &|_, _| None);
+        assert_eq!(
+            attrs["principal_id"],
+            serde_json::json!({"$ref": "azurerm_user_assigned_identity.p.backup#principal_id"})
+        );
+        let unknown = resolve(&attrs, &|_| None);
         assert_eq!(unknown, attrs);
-        let known = resolve(&attrs, &|a, k| {
-            (a == "azurerm_user_assigned_identity.p.backup" && k == "principal_id")
+        let known = resolve(&attrs, &|r| {
+            (r.address.as_str() == "azurerm_user_assigned_identity.p.backup"
+                && r.key == "principal_id")
                 .then(|| Value::from("1234"))
         });
         assert_eq!(known["principal_id"], "1234");

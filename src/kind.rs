@@ -1,21 +1,278 @@
-//! What idplan knows of a resource kind, declared in one place per kind.
+//! What a resource kind is, as data: the kinds of each cloud, where a resource lives, and the
+//! facts that addresses, the state and the plan's summary need of a kind (its type name, its
+//! noun, its owner). Everything above names kinds through this module, which names nothing of
+//! idplan's.
 //!
-//! Each kind is a unit struct in its driver's file (`provider/aws/role.rs` `Role`, ...) that
-//! implements [`KindDef`], the questions the core asks of any kind, and its cloud's own trait
-//! (`provider/aws/mod.rs` `AwsKindDef`, ...) for how the driver reads and writes it. The
-//! core (graph, plan, apply, render, helm, verify) asks the kind through
-//! [`Kind::def`](crate::provider::Kind::def); it never matches on a kind.
-//!
-//! [`Facts`] is a struct literal in every kind: a fact added here is a compile error in each
-//! kind until it declares it. The trait's provided methods are the behaviour most kinds share;
-//! the one that decides what may happen without a review, [`KindDef::additive`], defaults to
-//! "not additive".
+//! How a kind behaves (its identity, adoption, reads and writes) is declared beside its driver:
+//! `provider::KindDef`, reached with `Kind::def` (in `provider/mod.rs`). [`Facts`] is a struct
+//! literal in every kind: a fact added here is a compile error in each kind until it declares
+//! it.
 
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::graph::Resource;
-use crate::provider::Adoption;
+/// What a resource is; decides the driver and the API calls used for it. Each cloud's kinds
+/// are an enum of its own, so that a driver's matches name every kind of its cloud and
+/// nothing else; what a kind does is its `provider::KindDef`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Aws(AwsKind),
+    Azure(AzureKind),
+    Gcp(GcpKind),
+}
+
+impl Kind {
+    /// Every kind, cloud by cloud.
+    pub fn all() -> impl Iterator<Item = Kind> {
+        let aws = AwsKind::ALL.into_iter().map(Kind::Aws);
+        let azure = AzureKind::ALL.into_iter().map(Kind::Azure);
+        let gcp = GcpKind::ALL.into_iter().map(Kind::Gcp);
+        aws.chain(azure).chain(gcp)
+    }
+
+    pub fn facts(self) -> Facts {
+        match self {
+            Kind::Aws(k) => k.facts(),
+            Kind::Azure(k) => k.facts(),
+            Kind::Gcp(k) => k.facts(),
+        }
+    }
+
+    /// The first segment of an address, terraform style.
+    pub fn type_name(self) -> &'static str {
+        self.facts().type_name
+    }
+
+    /// A component's identity: what `adopt: true` takes over.
+    pub fn is_identity(self) -> bool {
+        self.facts().identity
+    }
+
+    /// A kind of which a cluster has one, shared by its spaces: addressed by region and
+    /// cluster rather than by space and component.
+    pub fn is_per_cluster(self) -> bool {
+        self.facts().owner == Owner::Cluster
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.type_name())
+    }
+}
+
+/// Plans and the state name a kind by its type name.
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.type_name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Kind, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Kind::all().find(|k| k.type_name() == name).ok_or_else(|| {
+            // serde's own words for an unknown variant.
+            let names: Vec<String> = Kind::all().map(|k| format!("`{k}`")).collect();
+            serde::de::Error::custom(format_args!(
+                "unknown variant `{name}`, expected one of {}",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
+/// Where a resource lives: enough to reach it even after its space left the spec.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "cloud", rename_all = "snake_case")]
+pub enum Location {
+    Aws { region: String },
+    Azure { subscription: String },
+    Gcp { project: String },
+}
+
+/// The AWS kinds. The driver matches only these, so each of its matches names every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AwsKind {
+    IamOpenidConnectProvider,
+    IamRole,
+    IamRolePolicy,
+    EksPodIdentityAssociation,
+}
+
+impl AwsKind {
+    pub const ALL: [AwsKind; 4] = [
+        AwsKind::IamOpenidConnectProvider,
+        AwsKind::IamRole,
+        AwsKind::IamRolePolicy,
+        AwsKind::EksPodIdentityAssociation,
+    ];
+
+    /// What each kind is; the rest of its declaration is in its driver's file.
+    pub fn facts(self) -> Facts {
+        match self {
+            AwsKind::IamOpenidConnectProvider => Facts {
+                type_name: "aws_iam_openid_connect_provider",
+                noun: "OIDC provider",
+                owner: Owner::Cluster,
+                identity: false,
+                read_at_pod_start: true,
+                shared_policy_members: false,
+            },
+            AwsKind::IamRole => Facts {
+                type_name: "aws_iam_role",
+                noun: "role",
+                owner: Owner::Component,
+                identity: true,
+                read_at_pod_start: true,
+                shared_policy_members: false,
+            },
+            AwsKind::IamRolePolicy => Facts {
+                type_name: "aws_iam_role_policy",
+                noun: "permissions (inline policy)",
+                owner: Owner::Component,
+                identity: false,
+                read_at_pod_start: false,
+                shared_policy_members: false,
+            },
+            AwsKind::EksPodIdentityAssociation => Facts {
+                type_name: "aws_eks_pod_identity_association",
+                noun: "pod identity associations",
+                owner: Owner::ControlPlane,
+                identity: false,
+                read_at_pod_start: true,
+                shared_policy_members: false,
+            },
+        }
+    }
+}
+
+impl From<AwsKind> for Kind {
+    fn from(kind: AwsKind) -> Kind {
+        Kind::Aws(kind)
+    }
+}
+
+/// The Azure kinds. The driver matches only these, so each of its matches names every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AzureKind {
+    UserAssignedIdentity,
+    FederatedIdentityCredential,
+    RoleAssignment,
+    KeyVaultAccessPolicy,
+}
+
+impl AzureKind {
+    pub const ALL: [AzureKind; 4] = [
+        AzureKind::UserAssignedIdentity,
+        AzureKind::FederatedIdentityCredential,
+        AzureKind::RoleAssignment,
+        AzureKind::KeyVaultAccessPolicy,
+    ];
+
+    /// What each kind is; the rest of its declaration is in its driver's file.
+    pub fn facts(self) -> Facts {
+        match self {
+            AzureKind::UserAssignedIdentity => Facts {
+                type_name: "azurerm_user_assigned_identity",
+                noun: "managed identity",
+                owner: Owner::Component,
+                identity: true,
+                read_at_pod_start: true,
+                shared_policy_members: false,
+            },
+            AzureKind::FederatedIdentityCredential => Facts {
+                type_name: "azurerm_federated_identity_credential",
+                noun: "federated identity credentials",
+                owner: Owner::ControlPlane,
+                identity: false,
+                read_at_pod_start: true,
+                shared_policy_members: false,
+            },
+            AzureKind::RoleAssignment => Facts {
+                type_name: "azurerm_role_assignment",
+                noun: "role assignment",
+                owner: Owner::Component,
+                identity: false,
+                read_at_pod_start: false,
+                shared_policy_members: false,
+            },
+            AzureKind::KeyVaultAccessPolicy => Facts {
+                type_name: "azurerm_key_vault_access_policy",
+                noun: "Key Vault access policy",
+                owner: Owner::Component,
+                identity: false,
+                read_at_pod_start: false,
+                shared_policy_members: false,
+            },
+        }
+    }
+}
+
+impl From<AzureKind> for Kind {
+    fn from(kind: AzureKind) -> Kind {
+        Kind::Azure(kind)
+    }
+}
+
+/// The GCP kinds. The driver matches only these, so each of its matches names every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GcpKind {
+    ServiceAccount,
+    /// idplan's members of one role in the IAM policy of what `PolicyOf` names.
+    Members(PolicyOf),
+}
+
+/// Whose IAM policy a member set is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PolicyOf {
+    Bucket,
+    Project,
+    Secret,
+    ServiceAccount,
+}
+
+impl GcpKind {
+    pub const ALL: [GcpKind; 5] = [
+        GcpKind::ServiceAccount,
+        GcpKind::Members(PolicyOf::Bucket),
+        GcpKind::Members(PolicyOf::Project),
+        GcpKind::Members(PolicyOf::Secret),
+        GcpKind::Members(PolicyOf::ServiceAccount),
+    ];
+
+    /// What each kind is; the rest of its declaration is in its driver's file.
+    pub fn facts(self) -> Facts {
+        match self {
+            GcpKind::ServiceAccount => Facts {
+                type_name: "google_service_account",
+                noun: "service account",
+                owner: Owner::Component,
+                identity: true,
+                read_at_pod_start: true,
+                shared_policy_members: false,
+            },
+            GcpKind::Members(of) => Facts {
+                type_name: match of {
+                    PolicyOf::Bucket => "google_storage_bucket_iam_members",
+                    PolicyOf::Project => "google_project_iam_members",
+                    PolicyOf::Secret => "google_secret_manager_secret_iam_members",
+                    PolicyOf::ServiceAccount => "google_service_account_iam_members",
+                },
+                noun: "IAM members",
+                owner: Owner::Component,
+                identity: false,
+                read_at_pod_start: false,
+                shared_policy_members: true,
+            },
+        }
+    }
+}
+
+impl From<GcpKind> for Kind {
+    fn from(kind: GcpKind) -> Kind {
+        Kind::Gcp(kind)
+    }
+}
 
 /// What the core needs to know of a kind besides its behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,79 +307,9 @@ pub enum Owner {
     Cluster,
 }
 
-/// A change the additive hook is asked about: what idplan would write, over what the cloud
-/// holds. Deletes, replaces, adoptions and releases are never additive and are not asked.
-#[derive(Debug, Clone, Copy)]
-pub enum Proposed<'a> {
-    Create { after: &'a Value },
-    Update { before: &'a Value, after: &'a Value },
-}
-
-/// Everything the core asks of a resource kind.
-pub trait KindDef: Sync {
-    fn facts(&self) -> Facts;
-
-    /// The cloud identity of a resource: two addresses may not share one, and when it differs
-    /// between state and spec the resource is replaced.
-    fn identity(&self, attributes: &Value) -> Result<String>;
-
-    /// Attributes the cloud assigns when a resource is created (an association's id):
-    /// recorded in the state and read back, but never desired, so never compared.
-    fn computed_keys(&self) -> &'static [&'static str];
-
-    /// Whether an existing resource that the state does not know can be taken over.
-    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption>;
-
-    /// What idplan wants of a resource it adopted (`actual` is what the cloud holds): the
-    /// desired attributes, with what stays its owner's (a name it chose, its description)
-    /// as the owner set it.
-    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value>;
-
-    /// What idplan will have added to a resource it adopted once `resource` is applied over
-    /// `actual`, given what it `added` before: most kinds add only at adoption.
-    fn added_after(
-        &self,
-        resource: &Resource,
-        actual: &Value,
-        added: Option<Value>,
-    ) -> Result<Option<Value>> {
-        let _ = (resource, actual);
-        Ok(added)
-    }
-
-    /// Brings attributes an older idplan recorded to what this one records: an attribute
-    /// added since gets the value the older state meant, so that it compares equal to the
-    /// cloud. Most kinds never changed.
-    fn upgrade_recorded(&self, attributes: &mut Value) {
-        let _ = attributes;
-    }
-
-    /// Whether a change only adds access that the reviewed spec already grants (a create for
-    /// a control plane, an update that adds and removes nothing), so that it may be applied
-    /// without a review. A kind that does not say is never additive.
-    fn additive(&self, change: Proposed<'_>) -> bool {
-        let _ = change;
-        false
-    }
-
-    /// For an update that is not additive: attributes that keep everything `before` grants
-    /// and add what `after` adds (a trust that gains the new control planes and keeps those
-    /// that left), applied without a review while the rest waits. `None` when there are none.
-    fn additive_part(&self, before: &Value, after: &Value) -> Option<Value> {
-        let _ = (before, after);
-        None
-    }
-
-    /// What to do when two addresses want one cloud object of this kind.
-    fn conflict_fix(&self) -> &'static str {
-        "give one of them another `name`"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::Kind;
 
     #[test]
     fn every_kind_is_declared_once_and_round_trips() {
@@ -137,121 +324,5 @@ mod tests {
             assert_eq!(serde_json::from_str::<Kind>(&text).unwrap(), kind);
         }
         assert!(serde_json::from_str::<Kind>("\"aws_iam_user\"").is_err());
-    }
-
-    use serde_json::{Value, json};
-
-    use crate::policy::{self, PodIdentityTrust, Trust, Values};
-    use crate::provider::aws::AwsKind;
-    use crate::provider::azure::AzureKind;
-    use crate::provider::gcp::{GcpKind, PolicyOf};
-
-    fn create(kind: Kind) -> bool {
-        kind.def().additive(Proposed::Create { after: &json!({}) })
-    }
-
-    fn update(kind: Kind, before: &Value, after: &Value) -> bool {
-        kind.def().additive(Proposed::Update { before, after })
-    }
-
-    #[test]
-    fn only_a_control_planes_own_resources_are_additive_creates() {
-        let additive: Vec<Kind> = Kind::all().filter(|k| create(*k)).collect();
-        assert_eq!(
-            additive,
-            [
-                Kind::Aws(AwsKind::EksPodIdentityAssociation),
-                Kind::Azure(AzureKind::FederatedIdentityCredential)
-            ]
-        );
-    }
-
-    fn role(description: &str, trust: &Trust) -> Value {
-        json!({
-            "name": "r", "arn": "arn:aws:iam::1:role/r", "path": "/",
-            "description": description,
-            "assume_role_policy": policy::normalize(&policy::trust_policy(trust)),
-            "tags": {},
-        })
-    }
-
-    fn irsa(subjects: &[&str]) -> Trust {
-        Trust::Irsa {
-            provider_arn: "arn:aws:iam::1:oidc-provider/o".into(),
-            issuer: "o".into(),
-            subjects: Values::Exact(subjects.iter().map(|s| s.to_string()).collect()),
-        }
-    }
-
-    #[test]
-    fn a_role_update_is_additive_when_its_trust_only_gains_control_planes() {
-        let kind = Kind::Aws(AwsKind::IamRole);
-        let (a, b) = (
-            "system:serviceaccount:mxp-a-system:vector",
-            "system:serviceaccount:mxp-b-system:vector",
-        );
-        let one = role("d", &irsa(&[a]));
-        assert!(update(kind, &one, &role("d", &irsa(&[a, b]))));
-        assert!(
-            !update(kind, &one, &role("d", &irsa(&[b]))),
-            "one in, one out"
-        );
-        assert!(!update(kind, &role("d", &irsa(&[a, b])), &one), "one out");
-        assert!(
-            !update(kind, &one, &role("other", &irsa(&[a, b]))),
-            "and more"
-        );
-        let wildcard = Trust::Irsa {
-            provider_arn: "arn:aws:iam::1:oidc-provider/o".into(),
-            issuer: "o".into(),
-            subjects: Values::Like("system:serviceaccount:mxp-*-system:vector".into()),
-        };
-        assert!(!update(kind, &one, &role("d", &wildcard)), "a pattern");
-        let pods = |namespaces: &[&str]| {
-            Trust::PodIdentity(PodIdentityTrust {
-                account_id: "1".into(),
-                cluster_arn: "arn:aws:eks:us-east-1:1:cluster/c".into(),
-                service_account: "vector".into(),
-                namespaces: Values::Exact(namespaces.iter().map(|s| s.to_string()).collect()),
-            })
-        };
-        let one = role("d", &pods(&["mxp-a-system"]));
-        let two = role("d", &pods(&["mxp-a-system", "mxp-b-system"]));
-        assert!(update(kind, &one, &two));
-        assert!(!update(kind, &two, &one));
-    }
-
-    #[test]
-    fn members_are_additive_when_only_added() {
-        let members = |role: &str, members: &[&str]| json!({ "resource": "b", "role": role, "for": "p/backup", "members": members });
-        for of in [
-            PolicyOf::Bucket,
-            PolicyOf::Project,
-            PolicyOf::Secret,
-            PolicyOf::ServiceAccount,
-        ] {
-            let kind = Kind::Gcp(GcpKind::Members(of));
-            let one = members("r", &["m1"]);
-            assert!(update(kind, &one, &members("r", &["m1", "m2"])), "{kind}");
-            assert!(!update(kind, &one, &members("r", &["m2"])), "{kind}");
-            assert!(
-                !update(kind, &one, &members("other", &["m1", "m2"])),
-                "{kind}"
-            );
-        }
-    }
-
-    #[test]
-    fn no_other_update_is_additive() {
-        let v = json!({});
-        for kind in Kind::all() {
-            if matches!(
-                kind,
-                Kind::Aws(AwsKind::IamRole) | Kind::Gcp(GcpKind::Members(_))
-            ) {
-                continue;
-            }
-            assert!(!update(kind, &v, &v), "{kind}");
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! Pacing of cloud calls: at most a set number per second across the process, so that a
 //! long-running `watch` does not eat the API rate limit of an account other tools share. Off
-//! unless [`limit`] is called; every attempt (retries too) waits its turn.
+//! unless [`limit`] is called; every attempt (retries too) waits its turn, in the transport
+//! (`transport::Rest`, and the AWS SDK's HTTP client of `transport::aws`).
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -41,55 +42,6 @@ pub async fn turn() {
         at
     };
     tokio::time::sleep_until(at).await;
-}
-
-/// The AWS SDK's default HTTPS client, each attempt waiting its [`turn`].
-pub fn aws_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::proxy::ProxyConfig;
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    use aws_smithy_http_client::{Builder, ConnectorBuilder};
-    // The SDK's own default (rustls with aws-lc, the proxy from the environment).
-    let inner = Builder::new().build_with_connector_fn(|settings, components| {
-        let mut builder =
-            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
-        builder.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            builder.set_sleep_impl(components.sleep_impl());
-        }
-        builder.set_proxy_config(Some(ProxyConfig::from_env()));
-        builder.build()
-    });
-    aws_smithy_runtime_api::client::http::SharedHttpClient::new(Paced(inner))
-}
-
-#[derive(Debug)]
-struct Paced(aws_smithy_runtime_api::client::http::SharedHttpClient);
-
-impl aws_smithy_runtime_api::client::http::HttpClient for Paced {
-    fn http_connector(
-        &self,
-        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
-        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
-        let inner = self.0.http_connector(settings, components);
-        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(PacedConnector(inner))
-    }
-}
-
-#[derive(Debug)]
-struct PacedConnector(aws_smithy_runtime_api::client::http::SharedHttpConnector);
-
-impl aws_smithy_runtime_api::client::http::HttpConnector for PacedConnector {
-    fn call(
-        &self,
-        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
-    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
-        let inner = self.0.clone();
-        aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
-            turn().await;
-            inner.call(request).await
-        })
-    }
 }
 
 #[cfg(test)]

@@ -131,9 +131,13 @@ impl<'a> Journal<'a> {
             return Ok(None);
         };
         let state = self.state.lock().expect("state lock");
-        let resolved = graph::resolve(after, &|address, key| {
-            let record = state.state().get(address)?;
-            record.attributes.get(key).filter(|v| !v.is_null()).cloned()
+        let resolved = graph::resolve(after, &|r| {
+            let record = state.state().get(r.address.as_str())?;
+            record
+                .attributes
+                .get(&r.key)
+                .filter(|v| !v.is_null())
+                .cloned()
         });
         if graph::has_references(&resolved) {
             return Err(Error::user(format!(

@@ -29,7 +29,13 @@ pub async fn saved(inputs: &Inputs, name: &Path) -> Result<Planned> {
     }
     let spec = spec::load(&inputs.spec)?;
     let location = super::state_location(inputs.state.as_ref(), Some(&spec));
-    let mut state = StateFile::open(&location, "apply", inputs.lock_timeout).await?;
+    let mut state = StateFile::open(
+        &location,
+        "apply",
+        inputs.lock_timeout,
+        crate::provider::upgrade_recorded,
+    )
+    .await?;
     let stale = |why: String| {
         Error::user(format!(
             "saved plan {} is stale: {why}. Run `idplan plan` again",

@@ -171,7 +171,7 @@ pub async fn detect(state: &State, clouds: &Clouds, parallelism: usize) -> Resul
                 .read(&record.resource(), Some(&record.attributes))
                 .await?
                 // Another object under the same identity means idplan's was deleted.
-                .filter(|a| crate::graph::same_object(record.kind, &record.attributes, a));
+                .filter(|a| crate::provider::same_object(record.kind, &record.attributes, a));
             let status = match &actual {
                 None => Status::Deleted,
                 Some(a) if *a != record.attributes => Status::Modified,

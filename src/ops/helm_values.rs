@@ -26,7 +26,11 @@ pub async fn helm_values(
     format: HelmFormat,
 ) -> Result<String> {
     let spec = spec::load(spec_file)?;
-    let state = StateFile::read_only(&super::state_location(state, Some(&spec))).await?;
+    let state = StateFile::read_only(
+        &super::state_location(state, Some(&spec)),
+        crate::provider::upgrade_recorded,
+    )
+    .await?;
     let spaces: Vec<_> = spec
         .spaces
         .iter()

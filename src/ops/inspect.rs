@@ -13,7 +13,7 @@ use crate::state::{StateFile, StateLocation};
 
 /// The addresses the state holds, one a line.
 pub async fn state_list(location: &StateLocation) -> Result<String> {
-    let file = StateFile::read_only(location).await?;
+    let file = StateFile::read_only(location, crate::provider::upgrade_recorded).await?;
     let mut out = String::new();
     for r in &file.state().resources {
         let _ = writeln!(out, "{}", r.address);
@@ -23,7 +23,7 @@ pub async fn state_list(location: &StateLocation) -> Result<String> {
 
 /// One resource as the state recorded it, as JSON.
 pub async fn state_show(location: &StateLocation, address: &str) -> Result<String> {
-    let file = StateFile::read_only(location).await?;
+    let file = StateFile::read_only(location, crate::provider::upgrade_recorded).await?;
     let record = file.state().get(address).ok_or_else(|| {
         Error::user(format!(
             "{location}: no resource {address} (see `idplan state list`)"
@@ -59,14 +59,26 @@ pub async fn state_migrate(from: &StateLocation, to: &StateLocation) -> Result<S
         )));
     }
     let command = "state migrate";
-    let source = StateFile::open(from, command, Duration::ZERO).await?;
+    let source = StateFile::open(
+        from,
+        command,
+        Duration::ZERO,
+        crate::provider::upgrade_recorded,
+    )
+    .await?;
     if !source.exists() {
         return Err(Error::user(format!(
             "state migrate: there is no state at {from} to move (give its location with \
              --state)"
         )));
     }
-    let mut dest = StateFile::open(to, command, Duration::ZERO).await?;
+    let mut dest = StateFile::open(
+        to,
+        command,
+        Duration::ZERO,
+        crate::provider::upgrade_recorded,
+    )
+    .await?;
     let (have, mine) = (dest.state(), source.state());
     if dest.exists() && have.lineage != mine.lineage {
         return Err(Error::user(format!(

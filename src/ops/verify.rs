@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::helm;
 use crate::plan::render::Format;
 use crate::spec::{self, ComponentKind, Space, Spec};
-use crate::state::{SpaceRecord, StateFile, StateLocation};
+use crate::state::{RestartKey, SpaceRecord, StateFile, StateLocation};
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 
 #[derive(Debug, Serialize)]
@@ -84,7 +84,11 @@ pub async fn verify_discovered(
             space.control_planes.retain(|c| only.contains(&c.namespace));
         }
     }
-    let state = StateFile::read_only(&super::state_location(state, Some(&spec))).await?;
+    let state = StateFile::read_only(
+        &super::state_location(state, Some(&spec)),
+        crate::provider::upgrade_recorded,
+    )
+    .await?;
     let mut report = Report {
         checked: 0,
         findings: Vec::new(),
@@ -180,10 +184,10 @@ fn changed_at(
 ) -> Option<std::time::SystemTime> {
     let record = record?;
     [
-        record.identity_changed.get(kind.spec_key()),
+        record.identity_changed.get(&RestartKey::component(kind)),
         record
             .identity_changed
-            .get(&format!("{}/{namespace}", kind.spec_key())),
+            .get(&RestartKey::pods(kind, namespace)),
     ]
     .into_iter()
     .flatten()
@@ -488,15 +492,17 @@ mod tests {
     fn the_latest_change_of_the_component_or_its_namespace_counts() {
         let mut record = SpaceRecord::default();
         assert_eq!(changed_at(Some(&record), ComponentKind::Backup, "ns"), None);
+        record.identity_changed.insert(
+            RestartKey::component(ComponentKind::Backup),
+            "2026-01-01T00:00:00Z".into(),
+        );
         record
             .identity_changed
-            .insert("backup".into(), "2026-01-01T00:00:00Z".into());
-        record
-            .identity_changed
-            .insert("backup/ns".into(), "2026-02-01T00:00:00Z".into());
-        record
-            .identity_changed
-            .insert("backup/other".into(), "2026-03-01T00:00:00Z".into());
+            .insert("backup/ns".parse().unwrap(), "2026-02-01T00:00:00Z".into());
+        record.identity_changed.insert(
+            RestartKey::pods(ComponentKind::Backup, "other"),
+            "2026-03-01T00:00:00Z".into(),
+        );
         let at = |s| humantime::parse_rfc3339_weak(s).unwrap();
         assert_eq!(
             changed_at(Some(&record), ComponentKind::Backup, "ns"),

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Action, Plan, ResourceChange};
 use crate::graph::{Address, Scope};
-use crate::kind::Proposed;
+use crate::provider::Proposed;
 use crate::state::{Ownership, State};
 
 /// Marks every change of `plan` additive or withheld. `switching`: the spaces in a switch of

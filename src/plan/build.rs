@@ -30,8 +30,8 @@ impl Item {
             // yet): what exists was made for the old one and is replaced.
             Some(d) if graph::has_references(&d.attributes) => Some(record),
             Some(d)
-                if graph::identity(d.kind, &d.attributes)
-                    == graph::identity(record.kind, &record.attributes) =>
+                if crate::provider::identity(d.kind, &d.attributes)
+                    == crate::provider::identity(record.kind, &record.attributes) =>
             {
                 None
             }
@@ -90,8 +90,11 @@ pub async fn build(
         .into_iter()
         .map(|mut item| {
             if let Some(d) = &mut item.desired {
-                d.attributes = graph::resolve(&d.attributes, &|address, key| {
-                    known.get(address).and_then(|a| a.get(key)).cloned()
+                d.attributes = graph::resolve(&d.attributes, &|r| {
+                    known
+                        .get(r.address.as_str())
+                        .and_then(|a| a.get(&r.key))
+                        .cloned()
                 });
             }
             item
@@ -162,7 +165,7 @@ async fn read_deposed(record: Option<&Record>, clouds: &Clouds) -> Result<Option
     let before = clouds
         .read(&resource, Some(&deposed.attributes))
         .await?
-        .filter(|now| graph::same_object(record.kind, &deposed.attributes, now));
+        .filter(|now| crate::provider::same_object(record.kind, &deposed.attributes, now));
     Ok(Some(DeposedChange {
         prior: deposed.into(),
         before,
@@ -180,7 +183,7 @@ fn decide(
     // What the cloud holds under a recorded identity may be another object made outside
     // idplan since (same name, new id): that one is not idplan's.
     let stale_actual = match (&item.record, stale_actual) {
-        (Some(r), Some(a)) if !graph::same_object(r.kind, &r.attributes, &a) => None,
+        (Some(r), Some(a)) if !crate::provider::same_object(r.kind, &r.attributes, &a) => None,
         (_, a) => a,
     };
     let Some(desired) = item.desired else {
@@ -247,7 +250,7 @@ fn decide(
                 "{}: `adopt: true`, but {} does not exist: check the component's `name` (or \
                  remove `adopt` to let idplan create it)",
                 desired.address,
-                graph::identity(desired.kind, &desired.attributes)
+                crate::provider::identity(desired.kind, &desired.attributes)
             )));
         }
         change.action = Action::Create;
@@ -258,8 +261,8 @@ fn decide(
                 change.before = Some(old_actual.clone());
                 change.prior = Some(Prior::from(old));
                 let (old_id, new_id) = (
-                    graph::identity(old.kind, &old.attributes),
-                    graph::identity(desired.kind, &desired.attributes),
+                    crate::provider::identity(old.kind, &old.attributes),
+                    crate::provider::identity(desired.kind, &desired.attributes),
                 );
                 change.reason = Some(if old_id == new_id {
                     "forces replacement: a resource it refers to is created anew".to_string()
@@ -283,8 +286,8 @@ fn decide(
             change.destroys_first = true;
             change.reason = Some(format!(
                 "forces replacement: {} becomes {}",
-                graph::identity(old.kind, &old.attributes),
-                graph::identity(desired.kind, &desired.attributes)
+                crate::provider::identity(old.kind, &old.attributes),
+                crate::provider::identity(desired.kind, &desired.attributes)
             ));
             return Ok(change);
         }
@@ -293,13 +296,13 @@ fn decide(
         return Err(Error::user(format!(
             "{}: {} already exists; idplan cannot rename into it",
             desired.address,
-            graph::identity(desired.kind, &desired.attributes)
+            crate::provider::identity(desired.kind, &desired.attributes)
         )));
     }
 
-    let record = item
-        .record
-        .filter(|r| stale.is_none() && graph::same_object(r.kind, &r.attributes, &actual));
+    let record = item.record.filter(|r| {
+        stale.is_none() && crate::provider::same_object(r.kind, &r.attributes, &actual)
+    });
     match record {
         Some(record) if record.ownership == Ownership::Adopted => {
             if desired.kind.is_identity() && !desired.adopt {
@@ -307,7 +310,7 @@ fn decide(
                     "{}: idplan adopted {}, which it did not create: keep `adopt: true` on \
                      the component, or remove the component to give it back",
                     desired.address,
-                    graph::identity(desired.kind, &desired.attributes)
+                    crate::provider::identity(desired.kind, &desired.attributes)
                 )));
             }
             change.ownership = Ownership::Adopted;
@@ -335,7 +338,7 @@ fn decide(
             }
         }
     }
-    if change.after.as_ref() != Some(&graph::decided(change.kind, &actual)) {
+    if change.after.as_ref() != Some(&crate::provider::decided(change.kind, &actual)) {
         change.action = Action::Update;
     }
     Ok(change)

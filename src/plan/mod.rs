@@ -14,6 +14,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::note::{Note, Severity};
 pub use build::build;
 
 use crate::error::{Error, Result};
@@ -127,8 +128,8 @@ impl ResourceChange {
         };
         self.action == Action::Replace
             && !self.destroys_first
-            && crate::graph::identity(self.kind, &prior.attributes)
-                != crate::graph::identity(self.kind, after)
+            && crate::provider::identity(self.kind, &prior.attributes)
+                != crate::provider::identity(self.kind, after)
     }
 
     /// The deletion of the deposed object of this address, as a change of its own.
@@ -174,7 +175,7 @@ impl ResourceChange {
             kind: self.kind,
             location: self.location.clone(),
             ownership: self.ownership,
-            attributes: crate::graph::with_computed(self.kind, self.after.as_ref()?, actual),
+            attributes: crate::provider::with_computed(self.kind, self.after.as_ref()?, actual),
             depends_on: self.depends_on.clone(),
             added: self.added.clone(),
             // Kept until apply deletes it.
@@ -260,55 +261,13 @@ pub struct Plan {
     /// What a reviewer should know beyond the changes: who else the identities trust.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
-    /// Per AWS space: its mode, and whether a switch of mode is half done, as apply records
-    /// them once it finished without a failure.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub aws_modes: BTreeMap<String, crate::state::AwsModes>,
+    /// What the clouds add beyond the changes, each its own part (AWS's `aws_modes`).
+    #[serde(flatten)]
+    pub clouds: crate::recipe::PlanClouds,
     /// Made with `--additive-only`: each change says whether it is applied without a review
     /// (`additive`), and `apply` of this plan applies only those.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub additive_only: bool,
-}
-
-/// A remark of the plan, not a change: shown above the changes, saved with the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Note {
-    pub severity: Severity,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// What the spec chose, stated.
-    Note,
-    /// A risk the spec cannot remove.
-    Warning,
-}
-
-impl Note {
-    pub fn remark(message: String) -> Note {
-        Note {
-            severity: Severity::Note,
-            message,
-        }
-    }
-
-    pub fn warning(message: String) -> Note {
-        Note {
-            severity: Severity::Warning,
-            message,
-        }
-    }
-
-    /// `Note: ...` or `Warning: ...`.
-    pub fn line(&self) -> String {
-        let label = match self.severity {
-            Severity::Note => "Note",
-            Severity::Warning => "Warning",
-        };
-        format!("{label}: {}", self.message)
-    }
 }
 
 impl Plan {
@@ -356,7 +315,7 @@ impl Plan {
             discovered: Vec::new(),
             control_planes: BTreeMap::new(),
             notes: Vec::new(),
-            aws_modes: BTreeMap::new(),
+            clouds: crate::recipe::PlanClouds::default(),
             additive_only: false,
         }
     }
@@ -380,7 +339,7 @@ impl Plan {
             discovered: self.discovered.clone(),
             control_planes: self.control_planes.clone(),
             notes: self.notes.clone(),
-            aws_modes: self.aws_modes.clone(),
+            clouds: self.clouds.clone(),
             ..Plan::new(
                 self.lineage.clone(),
                 self.serial,
@@ -401,10 +360,7 @@ impl Plan {
             namespaces.sort();
             namespaces.dedup();
         }
-        self.aws_modes.retain(|space, modes| {
-            let recorded = state.spaces.get(space).and_then(|r| r.aws);
-            recorded.is_none_or(|recorded| recorded == *modes)
-        });
+        self.clouds.keep_recorded(state);
     }
 
     /// The changes that wait for a reviewed apply.
@@ -436,5 +392,33 @@ impl Plan {
             )));
         }
         Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::AwsMode;
+    use crate::state::AwsModes;
+
+    #[test]
+    fn a_cloud_s_part_is_written_where_the_plan_always_had_it() {
+        let mut plan = Plan::new("l".into(), 1, "h".into(), vec![]);
+        plan.clouds.aws.aws_modes.insert(
+            "prod".into(),
+            AwsModes {
+                mode: AwsMode::PodIdentity,
+                switching_from: Some(AwsMode::Irsa),
+            },
+        );
+        plan.additive_only = true;
+        let text = serde_json::to_string(&plan).unwrap();
+        let modes = r#""aws_modes":{"prod":{"mode":"pod-identity","switching_from":"irsa"}},"additive_only":true}"#;
+        assert!(text.ends_with(modes), "{text}");
+        let back: Plan = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.clouds, plan.clouds);
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        let without = serde_json::to_string(&Plan::new("l".into(), 1, "h".into(), vec![])).unwrap();
+        assert!(!without.contains("aws_modes"), "{without}");
     }
 }

@@ -13,27 +13,31 @@
 pub mod aws;
 pub mod azure;
 pub mod gcp;
-pub mod rest;
+mod kind_def;
 pub mod tags;
 
 use std::fmt::Display;
 
 use futures::future::BoxFuture;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
-use crate::kind::{Facts, KindDef, Owner};
-use crate::plan::{Note, ResourceChange};
+pub use crate::kind::{Kind, Location};
+use crate::note::Note;
 use crate::state::State;
+pub use kind_def::{
+    Identity, KindDef, Proposed, computed_keys, decided, identity, same_object, upgrade_recorded,
+    with_computed,
+};
 
 /// What a driver's cloud calls return.
 pub type Call<'a, T> = BoxFuture<'a, Result<T>>;
 
 /// One cloud's driver: the calls that reach the cloud. What a kind is without a driver
-/// instance (its identity, computed keys, adoption) is its [`KindDef`](crate::kind::KindDef).
+/// instance (its identity, computed keys, adoption) is its [`KindDef`].
 pub trait Driver: Send + Sync {
     /// What the cloud holds for `resource`, given what the state `known`s of it.
     fn read<'a>(
@@ -67,34 +71,17 @@ pub trait Driver: Send + Sync {
     /// Refuses a plan that would break one of the cloud's limits, counting what others hold.
     fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()>;
 
-    /// What a reviewer should know of the resources this plan adopts that the changes do not
-    /// say (an adopted role's permissions idplan leaves alone).
-    fn adopted_notes<'a>(&'a self, changes: &'a [ResourceChange]) -> Call<'a, Vec<Note>> {
-        let _ = changes;
+    /// What a reviewer should know of the resources this plan adopts (`adopted`, as they will
+    /// be) that the changes do not say (an adopted role's permissions idplan leaves alone).
+    fn adopted_notes<'a>(&'a self, adopted: &'a [Resource]) -> Call<'a, Vec<Note>> {
+        let _ = adopted;
         Box::pin(async { Ok(Vec::new()) })
     }
 }
 
-/// What a resource is; decides the driver and the API calls used for it. Each cloud's kinds
-/// are an enum of its own, so that a driver's matches name every kind of its cloud and
-/// nothing else; what a kind is, is its [`KindDef`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    Aws(aws::AwsKind),
-    Azure(azure::AzureKind),
-    Gcp(gcp::GcpKind),
-}
-
+/// Where each kind is declared.
 impl Kind {
-    /// Every kind, cloud by cloud.
-    pub fn all() -> impl Iterator<Item = Kind> {
-        let aws = aws::AwsKind::ALL.into_iter().map(Kind::Aws);
-        let azure = azure::AzureKind::ALL.into_iter().map(Kind::Azure);
-        let gcp = gcp::GcpKind::ALL.into_iter().map(Kind::Gcp);
-        aws.chain(azure).chain(gcp)
-    }
-
-    /// Everything idplan knows of the kind, declared with it.
+    /// Everything idplan knows of the kind's behaviour, declared with it.
     pub fn def(self) -> &'static dyn KindDef {
         match self {
             Kind::Aws(k) => k.def(),
@@ -102,62 +89,6 @@ impl Kind {
             Kind::Gcp(k) => k.def(),
         }
     }
-
-    pub fn facts(self) -> Facts {
-        self.def().facts()
-    }
-
-    /// The first segment of an address, terraform style.
-    pub fn type_name(self) -> &'static str {
-        self.facts().type_name
-    }
-
-    /// A component's identity: what `adopt: true` takes over.
-    pub fn is_identity(self) -> bool {
-        self.facts().identity
-    }
-
-    /// A kind of which a cluster has one, shared by its spaces: addressed by region and
-    /// cluster rather than by space and component.
-    pub fn is_per_cluster(self) -> bool {
-        self.facts().owner == Owner::Cluster
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.type_name())
-    }
-}
-
-/// Plans and the state name a kind by its type name.
-impl Serialize for Kind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.type_name())
-    }
-}
-
-impl<'de> Deserialize<'de> for Kind {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Kind, D::Error> {
-        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        Kind::all().find(|k| k.type_name() == name).ok_or_else(|| {
-            // serde's own words for an unknown variant.
-            let names: Vec<String> = Kind::all().map(|k| format!("`{k}`")).collect();
-            serde::de::Error::custom(format_args!(
-                "unknown variant `{name}`, expected one of {}",
-                names.join(", ")
-            ))
-        })
-    }
-}
-
-/// Where a resource lives: enough to reach it even after its space left the spec.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "cloud", rename_all = "snake_case")]
-pub enum Location {
-    Aws { region: String },
-    Azure { subscription: String },
-    Gcp { project: String },
 }
 
 /// Typed attributes as plans and state hold them: JSON.
@@ -263,10 +194,7 @@ impl Clouds {
         if !remembering {
             return self.driver(&resource.location)?.read(resource, known).await;
         }
-        let asked = serde_json::json!([
-            crate::graph::decided(resource.kind, &resource.attributes),
-            known
-        ]);
+        let asked = serde_json::json!([decided(resource.kind, &resource.attributes), known]);
         let key = (resource.address.to_string(), asked.to_string());
         let remembered = self
             .reads
@@ -301,10 +229,10 @@ impl Clouds {
     }
 
     /// See [`Driver::adopted_notes`].
-    pub async fn adopted_notes(&self, changes: &[ResourceChange]) -> Result<Vec<Note>> {
+    pub async fn adopted_notes(&self, adopted: &[Resource]) -> Result<Vec<Note>> {
         let mut notes = Vec::new();
         for driver in self.drivers() {
-            notes.extend(driver.adopted_notes(changes).await?);
+            notes.extend(driver.adopted_notes(adopted).await?);
         }
         Ok(notes)
     }
@@ -394,70 +322,4 @@ pub(crate) fn wrong_cloud(resource: &Resource, cloud: &str) -> Error {
         "{} ({}) was given to the {cloud} driver",
         resource.address, resource.kind
     ))
-}
-
-/// An error and its sources on one line ("dispatch failure: io error: ... Connection refused"),
-/// without the debug dump some SDK formatters append; an error of several lines is joined
-/// with "; ".
-pub(crate) fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        // One line: some errors list their attempts a line each.
-        let lines: Vec<String> = err
-            .to_string()
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect();
-        // "Attempted:" introduces what follows; other lines are parts of a list.
-        let text =
-            lines
-                .iter()
-                .skip(1)
-                .fold(lines.first().cloned().unwrap_or_default(), |acc, l| {
-                    let sep = if acc.ends_with(':') { " " } else { "; " };
-                    acc + sep + l
-                });
-        // Wrappers often repeat their source's text.
-        if !parts.last().is_some_and(|last| last.contains(&text)) {
-            parts.push(text);
-        }
-        next = err.source();
-    }
-    parts.join(": ")
-}
-
-/// The wait before retry `attempt` (1, 2, ...): `first`, doubling per attempt up to `cap`,
-/// plus up to 50% jitter so that parallel retries spread out.
-pub(crate) fn backoff(
-    attempt: u32,
-    first: std::time::Duration,
-    cap: std::time::Duration,
-) -> std::time::Duration {
-    let base = first
-        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-        .min(cap);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    #[test]
-    fn backoff_grows_and_is_bounded() {
-        let (first, cap) = (Duration::from_millis(400), Duration::from_secs(5));
-        let one = super::backoff(1, first, cap);
-        assert!(one >= first && one <= Duration::from_millis(600), "{one:?}");
-        let two = super::backoff(2, first, cap);
-        assert!(two >= Duration::from_millis(800), "{two:?}");
-        for attempt in 1..40 {
-            assert!(super::backoff(attempt, first, cap) <= Duration::from_millis(7_500));
-        }
-    }
 }

@@ -6,6 +6,8 @@
 //! resource is "idplan's members of role R in the policy of X", and the driver reads the policy
 //! projected onto those members.
 
+mod init;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
@@ -14,66 +16,18 @@ use super::{At, CloudRecipe, Ran, resource_name};
 use crate::error::Error;
 use crate::graph::{Address, Kind, Location, Resource};
 use crate::helm::{self, HelmValue};
-use crate::plan::Note;
+use crate::note::Note;
 use crate::provider::Clouds;
 use crate::provider::gcp::account::AccountAttributes;
+/// The cloud's names, ids and limits, and its context, live beside its driver.
+pub use crate::provider::gcp::context::*;
 use crate::provider::gcp::policy::{self, MembersAttributes};
 use crate::provider::gcp::{GcpKind, PolicyOf};
 use crate::provider::to_attributes;
 use crate::spec::{
-    Cloud, Component, ComponentKind, GcpAccess, GcpMode, GcpSpace, GkeCluster, Space, Spec,
-    SpecError, SpecErrors,
+    Cloud, Component, GcpAccess, GcpMode, GcpSpace, GkeCluster, Space, Spec, SpecError, SpecErrors,
 };
 use crate::state::State;
-
-pub const STORAGE_ROLE: &str = "roles/storage.objectAdmin";
-pub const SECRET_ROLE: &str = "roles/secretmanager.secretAccessor";
-pub const WORKLOAD_IDENTITY_USER: &str = "roles/iam.workloadIdentityUser";
-/// Google allows this many principals in one IAM allow policy.
-pub const PRINCIPALS_PER_POLICY: usize = 1500;
-/// Marks the service accounts idplan made (they have no tags).
-pub const MANAGED_MARK: &str = "managed by idplan";
-
-/// What the cloud tells about a space's project and cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GcpContext {
-    pub project_number: String,
-    /// `<project>.svc.id.goog`, from the cluster's `workloadIdentityConfig`.
-    pub workload_pool: String,
-    /// The project's other GKE clusters in the same workload pool (`location/name`): their
-    /// pods are the same principals. `None` when the clusters could not be listed.
-    pub pool_shared_with: Option<Vec<String>>,
-}
-
-impl GcpContext {
-    /// Stand-ins of the real lengths, so `validate` needs no cloud call.
-    pub fn placeholder(project: &str) -> Self {
-        GcpContext {
-            project_number: "123456789012".into(),
-            workload_pool: format!("{project}.svc.id.goog"),
-            pool_shared_with: Some(Vec::new()),
-        }
-    }
-
-    /// The principal identifier of a Kubernetes service account in one namespace.
-    pub fn principal(&self, namespace: &str, component: ComponentKind) -> String {
-        format!(
-            "principal://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}/subject/ns/{namespace}/sa/{}",
-            self.project_number,
-            self.workload_pool,
-            component.service_account()
-        )
-    }
-
-    /// The member that may impersonate a Google service account, for one namespace.
-    pub fn workload_member(&self, namespace: &str, component: ComponentKind) -> String {
-        format!(
-            "serviceAccount:{}[{namespace}/{}]",
-            self.workload_pool,
-            component.service_account()
-        )
-    }
-}
 
 /// What the plan warns of: other clusters of the project in the Space's workload pool, whose
 /// pods are the same principals; or that they could not be listed.
@@ -311,21 +265,6 @@ pub fn policy_members<'a>(
     Ok(policy::policy_members(typed.iter().map(|(k, m)| (*k, m))))
 }
 
-/// Refuses a policy that would hold more than Google's principals; `ours` are idplan's,
-/// `others` those already there that idplan does not manage.
-pub fn check_principals(policy: &str, ours: usize, others: usize) -> Result<(), String> {
-    let total = ours + others;
-    if total <= PRINCIPALS_PER_POLICY {
-        return Ok(());
-    }
-    Err(format!(
-        "the IAM policy of {policy} would hold {total} principals ({ours} of idplan's, {others} \
-         of others), over Google's limit of {PRINCIPALS_PER_POLICY} per policy; move control \
-         planes to another space with its own bucket or secrets, or use `mode: service-account` \
-         (one member per component in shared policies)"
-    ))
-}
-
 /// The limit as the spec alone decides it, located at the space's control planes.
 fn check_policy_sizes(
     spec_path: &std::path::Path,
@@ -358,9 +297,6 @@ fn check_policy_sizes(
         Err(SpecErrors(errors))
     }
 }
-
-/// The annotation that names a component's Google service account on its service accounts.
-pub const ANNOTATION: &str = "iam.gke.io/gcp-service-account";
 
 /// GCP, as the core asks of a cloud.
 pub struct Gcp;
@@ -493,7 +429,11 @@ impl CloudRecipe for Gcp {
                     Address::component(Kind::Gcp(GcpKind::ServiceAccount), &space.name, kind);
                 let email = state
                     .get(&address)
-                    .and_then(|r| r.attributes["email"].as_str())
+                    .and_then(|r| {
+                        crate::provider::attributes::<AccountAttributes>(&address, &r.attributes)
+                            .ok()
+                    })
+                    .map(|account| account.email)
                     .ok_or_else(|| {
                         Error::user(format!(
                             "space {}: the state has no service account for {kind} ({address}); \

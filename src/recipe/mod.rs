@@ -19,9 +19,9 @@ use futures::future::BoxFuture;
 use crate::error::{Error, Result};
 use crate::graph::{Location, Resource};
 use crate::helm::HelmValue;
-use crate::ops::init::{Choices, Seen, Survey};
-use crate::plan::Note;
+use crate::note::Note;
 use crate::provider::Clouds;
+use crate::spec::survey::{Choices, Seen, Survey};
 use crate::spec::{Cloud, Component, Space, Spec, SpecError, SpecErrors, default_name};
 use crate::state::State;
 
@@ -71,29 +71,49 @@ pub trait CloudRecipe {
     fn limits(file: &Path, ran: &[Ran<'_, Self::Space>]) -> Result<()>;
 }
 
-/// What `idplan init` asks of a cloud (implemented beside each cloud's survey,
-/// `provider/<cloud>/survey.rs`).
+/// What the clouds add to a plan beyond its changes, flattened into it: each cloud's part is
+/// its own (AWS's: the step of a switch of mode, `recipe/aws/switch.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanClouds {
+    #[serde(flatten)]
+    pub aws: aws::switch::AwsPlan,
+}
+
+impl PlanClouds {
+    /// Records in the state what the clouds keep of an apply that finished without a
+    /// failure; whether the state changed.
+    pub fn record(&self, state: &mut State) -> bool {
+        self.aws.record(state)
+    }
+
+    /// For a plan that leaves part of the spec unapplied: only what the state recorded stays.
+    pub fn keep_recorded(&mut self, state: &State) {
+        self.aws.keep_recorded(state);
+    }
+}
+
+/// What `idplan init` asks of a cloud (`recipe/<cloud>/init.rs`, calling the survey of its
+/// driver, `provider/<cloud>/survey.rs`). Each cloud's flags say which cluster they name
+/// (`cluster`), and its recipe module names its annotation (`ANNOTATION`).
 pub trait CloudInit {
     /// The cloud's flags of `idplan init`: the Space's cluster, all given or none.
     type Flags: clap::Args + Clone + std::fmt::Debug;
 
-    /// The annotation that names a component's identity on its service accounts.
-    const ANNOTATION: &'static str;
-
     /// What a component adopts, for the header of the spec init writes.
     const ADOPTS: &'static str;
 
-    /// The cluster the flags name, when they are given.
-    fn cluster(flags: &Self::Flags) -> Option<&str>;
-
     /// Which identity each component uses and what it reaches, read from the cloud, and the
     /// space's cloud block.
-    fn survey<'a>(
-        flags: &'a Self::Flags,
-        seen: &'a Seen,
-        choices: &'a Choices,
-        parallelism: usize,
-    ) -> BoxFuture<'a, Result<Survey>>;
+    fn survey<'a>(flags: &'a Self::Flags, asked: Asked<'a>) -> BoxFuture<'a, Result<Survey>>;
+}
+
+/// What init asks a cloud's survey about: what the cluster says, the identities chosen, and
+/// how many reads may run at a time.
+#[derive(Clone, Copy)]
+pub struct Asked<'a> {
+    pub seen: &'a Seen,
+    pub choices: &'a Choices,
+    pub parallelism: usize,
 }
 
 type InitFlagsOf<R> = <R as CloudInit>::Flags;
@@ -122,13 +142,13 @@ impl InitFlags {
     /// The one cloud whose flags are given (clap checks that each cloud's come together).
     pub fn cloud(&self) -> Result<InitCloud> {
         let mut clouds = Vec::new();
-        if aws::Aws::cluster(&self.aws).is_some() {
+        if self.aws.cluster().is_some() {
             clouds.push(InitCloud::Aws(self.aws.clone()));
         }
-        if azure::Azure::cluster(&self.azure).is_some() {
+        if self.azure.cluster().is_some() {
             clouds.push(InitCloud::Azure(self.azure.clone()));
         }
-        if gcp::Gcp::cluster(&self.gcp).is_some() {
+        if self.gcp.cluster().is_some() {
             clouds.push(InitCloud::Gcp(self.gcp.clone()));
         }
         match clouds.len() {
@@ -146,9 +166,9 @@ impl InitCloud {
     /// The cluster's name.
     pub fn cluster(&self) -> &str {
         let cluster = match self {
-            InitCloud::Aws(flags) => aws::Aws::cluster(flags),
-            InitCloud::Azure(flags) => azure::Azure::cluster(flags),
-            InitCloud::Gcp(flags) => gcp::Gcp::cluster(flags),
+            InitCloud::Aws(flags) => flags.cluster(),
+            InitCloud::Azure(flags) => flags.cluster(),
+            InitCloud::Gcp(flags) => flags.cluster(),
         };
         cluster.unwrap_or_default()
     }
@@ -156,9 +176,9 @@ impl InitCloud {
     /// The annotation that names a component's identity on this cloud.
     pub fn annotation(&self) -> &'static str {
         match self {
-            InitCloud::Aws(_) => aws::Aws::ANNOTATION,
-            InitCloud::Azure(_) => azure::Azure::ANNOTATION,
-            InitCloud::Gcp(_) => gcp::Gcp::ANNOTATION,
+            InitCloud::Aws(_) => aws::ANNOTATION,
+            InitCloud::Azure(_) => azure::ANNOTATION,
+            InitCloud::Gcp(_) => gcp::ANNOTATION,
         }
     }
 
@@ -178,12 +198,15 @@ impl InitCloud {
         choices: &Choices,
         parallelism: usize,
     ) -> Result<Survey> {
+        let asked = Asked {
+            seen,
+            choices,
+            parallelism,
+        };
         match self {
-            InitCloud::Aws(flags) => aws::Aws::survey(flags, seen, choices, parallelism).await,
-            InitCloud::Azure(flags) => {
-                azure::Azure::survey(flags, seen, choices, parallelism).await
-            }
-            InitCloud::Gcp(flags) => gcp::Gcp::survey(flags, seen, choices, parallelism).await,
+            InitCloud::Aws(flags) => aws::Aws::survey(flags, asked).await,
+            InitCloud::Azure(flags) => azure::Azure::survey(flags, asked).await,
+            InitCloud::Gcp(flags) => gcp::Gcp::survey(flags, asked).await,
         }
     }
 }

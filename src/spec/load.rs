@@ -6,11 +6,11 @@ use std::path::Path;
 use serde_saphyr::DuplicateKeyPolicy;
 use sha2::{Digest, Sha256};
 
+use super::StateLocation;
 use super::check::Check;
 use super::schema::RawSpec;
 use super::yaml::yaml_error;
 use super::{Location, Spec, SpecError, SpecErrors};
-use crate::state::StateLocation;
 
 const EMPTY: &str = "spec is empty: expected a mapping with `version` and `spaces`";
 

@@ -19,21 +19,19 @@ mod fixtures;
 mod load;
 mod names;
 mod schema;
+mod state_location;
+pub mod survey;
 mod yaml;
 
 use std::fmt;
 use std::path::PathBuf;
 
+/// Located spec errors are the error type's, so that `error` needs nothing of the spec.
+pub use crate::error::{Location, SpecError, SpecErrors};
 pub use load::{hash, load, parse};
 pub use names::default_name;
 pub use schema::json_schema;
-
-/// A 1-based position in the spec file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Location {
-    pub line: usize,
-    pub column: usize,
-}
+pub use state_location::StateLocation;
 
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -42,7 +40,7 @@ pub struct Spec {
     pub version: u32,
     pub spaces: Vec<Space>,
     /// Where the state is kept (`state:`), when the spec says.
-    pub state: Option<crate::state::StateLocation>,
+    pub state: Option<StateLocation>,
     /// sha256 of the file's bytes, lower-case hex: a saved plan records it to detect a changed spec.
     pub hash: String,
 }
@@ -327,44 +325,3 @@ impl fmt::Display for ComponentKind {
         f.write_str(self.spec_key())
     }
 }
-
-/// One problem in a spec file, located.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecError {
-    pub path: PathBuf,
-    pub location: Option<Location>,
-    /// The field in path form, e.g. `spaces[0].controlPlanes[2]`; empty for whole-file errors.
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if let Some(loc) = self.location {
-            write!(f, ":{}:{}", loc.line, loc.column)?;
-        }
-        if !self.field.is_empty() {
-            write!(f, ": {}", self.field)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// All problems found in one spec file (at least one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecErrors(pub Vec<SpecError>);
-
-impl fmt::Display for SpecErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for SpecErrors {}

@@ -21,11 +21,10 @@ use sha2::Sha256;
 
 use super::store::{self, LockInfo, Refused, Store};
 use crate::error::{Error, Result};
-use crate::provider::rest::{TokenSource, retry_after};
+use crate::transport::{Auth, ErrorBody, Failure, Request, Rest, Retries, Sign, Signing};
 
 const VERSION: &str = "2021-08-06";
 const META: &str = "x-ms-meta-idplanlock";
-const ATTEMPTS: u32 = 5;
 
 /// An account's shared key, signing requests as the Blob service's Shared Key scheme says.
 pub struct SharedKey {
@@ -113,9 +112,17 @@ pub fn connection_string(text: &str, account: &str) -> Result<(SharedKey, Option
     Ok((SharedKey::new(&name, &key)?, field("BlobEndpoint")))
 }
 
-enum Auth {
-    SharedKey(SharedKey),
-    Bearer(Box<dyn TokenSource>),
+/// Requests signed with the account's key: the date goes into each attempt's signature.
+impl Sign for SharedKey {
+    fn sign(&self, r: &Signing<'_>, headers: &mut Vec<(String, String)>) {
+        headers.push((
+            "x-ms-date".into(),
+            httpdate::fmt_http_date(SystemTime::now()),
+        ));
+        let authorization =
+            self.authorization(r.method.as_str(), r.path, r.query, headers, r.length);
+        headers.push(("authorization".into(), authorization));
+    }
 }
 
 /// An answer, or why there is none.
@@ -124,21 +131,8 @@ struct Answer {
     bytes: Vec<u8>,
 }
 
-struct Failure {
-    status: Option<StatusCode>,
-    code: String,
-    message: String,
-}
-
-impl Failure {
-    fn is(&self, status: u16) -> bool {
-        self.status.is_some_and(|s| s.as_u16() == status)
-    }
-}
-
 pub struct AzBlobStore {
-    http: reqwest::Client,
-    auth: Auth,
+    rest: Rest,
     /// The endpoint's URL, without a trailing `/`.
     endpoint: String,
     container: String,
@@ -163,25 +157,27 @@ impl AzBlobStore {
                 let (key, endpoint) = connection_string(&text, account).map_err(|e| {
                     Error::user(format!("state {url}: AZURE_STORAGE_CONNECTION_STRING: {e}"))
                 })?;
-                (Auth::SharedKey(key), endpoint)
+                (Auth::Signed(Box::new(key)), endpoint)
             }
             None => (
-                Auth::Bearer(crate::provider::azure::tokens(
+                Auth::Bearer(crate::transport::azure::tokens(
                     "https://storage.azure.com/.default",
                 )),
                 None,
             ),
         };
+        let retries = Retries {
+            attempts: 5,
+            first: Duration::from_millis(400),
+            cap: Duration::from_secs(5),
+        };
         let endpoint = env("IDPLAN_AZURE_BLOB_ENDPOINT")
             .or(from_string)
             .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| Error::internal(format!("the HTTP client does not build: {e}")))?;
         Ok(AzBlobStore {
-            http,
-            auth,
+            rest: Rest::new(auth, retries, describe)?
+                .reading(read_error)
+                .timeout(Duration::from_secs(60)),
             endpoint: endpoint.trim_end_matches('/').to_string(),
             container: container.to_string(),
             blob: blob.to_string(),
@@ -192,8 +188,8 @@ impl AzBlobStore {
         })
     }
 
-    /// Sends one request about blob `name`, retrying throttling, server errors and lost
-    /// connections with backoff; any status but 2xx is a [`Failure`].
+    /// Sends one request about blob `name` through the transport (retries, backoff,
+    /// `Retry-After`); any status but 2xx is a [`Failure`].
     async fn send(
         &self,
         method: Method,
@@ -203,90 +199,28 @@ impl AzBlobStore {
         body: &[u8],
         stat: &str,
     ) -> Result<Answer, Failure> {
-        let path_url = format!(
+        let url = format!(
             "{}/{}/{}",
             self.endpoint,
             self.container,
             percent_encoding::utf8_percent_encode(name, PATH)
         );
-        let url = reqwest::Url::parse(&path_url).map_err(|e| Failure {
-            status: None,
-            code: String::new(),
-            message: format!("{path_url} is not a URL: {e}"),
-        })?;
         headers.push(("x-ms-version".into(), VERSION.into()));
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            crate::stats::count(stat);
-            let mut sent = headers.clone();
-            sent.push((
-                "x-ms-date".into(),
-                httpdate::fmt_http_date(SystemTime::now()),
-            ));
-            match &self.auth {
-                Auth::SharedKey(key) => {
-                    let authorization =
-                        key.authorization(method.as_str(), url.path(), query, &sent, body.len());
-                    sent.push(("authorization".into(), authorization));
-                }
-                Auth::Bearer(tokens) => {
-                    let token = tokens.token().await.map_err(|message| Failure {
-                        status: None,
-                        code: String::new(),
-                        message,
-                    })?;
-                    sent.push(("authorization".into(), format!("Bearer {token}")));
-                }
-            }
-            let mut request = self
-                .http
-                .request(method.clone(), url.clone())
-                .query(query)
-                // The blob service wants a length on every PUT, 0 included.
-                .header("content-length", body.len())
-                .body(body.to_vec());
-            for (k, v) in &sent {
-                request = request.header(k, v);
-            }
-            let last = attempt >= ATTEMPTS;
-            let wait = match request.send().await {
-                Err(e) if last => {
-                    return Err(Failure {
-                        status: None,
-                        code: String::new(),
-                        message: crate::provider::causes(&e),
-                    });
-                }
-                Err(_) => None,
-                Ok(response) => {
-                    let (status, headers) = (response.status(), response.headers().clone());
-                    let bytes = response
-                        .bytes()
-                        .await
-                        .map(|b| b.to_vec())
-                        .unwrap_or_default();
-                    if status.is_success() {
-                        return Ok(Answer { headers, bytes });
-                    }
-                    let transient = status.is_server_error() || status.as_u16() == 429;
-                    if !transient || last {
-                        return Err(failure(status, &headers, &bytes));
-                    }
-                    retry_after(&headers)
-                }
-            };
-            let backoff = crate::provider::backoff(
-                attempt,
-                Duration::from_millis(400),
-                Duration::from_secs(5),
-            );
-            tokio::time::sleep(wait.unwrap_or(backoff)).await;
-        }
+        let request = Request::new(method, &url, stat)
+            .query(query)
+            .headers(&headers)
+            // The blob service wants a length on every PUT, 0 included.
+            .payload(body)
+            .raw_answer();
+        let response = self.rest.send(&request).await?;
+        Ok(Answer {
+            headers: response.headers,
+            bytes: response.bytes,
+        })
     }
 
     fn error(&self, api: &'static str, f: Failure) -> Error {
-        if f.code == "ContainerNotFound" {
+        if f.code.as_deref() == Some("ContainerNotFound") {
             return Error::user(format!(
                 "state {}: container {} does not exist; create it: `az storage container create \
                  --name {} --account-name ACCOUNT` (and turn on blob versioning to keep every \
@@ -337,7 +271,9 @@ impl AzBlobStore {
             .await;
         let answer = match answer {
             Ok(answer) => answer,
-            Err(f) if f.is(404) && f.code != "ContainerNotFound" => return Ok(None),
+            Err(f) if f.is(404) && f.code.as_deref() != Some("ContainerNotFound") => {
+                return Ok(None);
+            }
             Err(f) => return Err(self.error("blob:GetBlobProperties", f)),
         };
         let header = |name: &str| {
@@ -375,7 +311,7 @@ impl AzBlobStore {
             .await
         {
             Ok(answer) => Ok(Some((answer.bytes, etag_of(&answer.headers)))),
-            Err(f) if f.code == "BlobNotFound" => Ok(None),
+            Err(f) if f.code.as_deref() == Some("BlobNotFound") => Ok(None),
             Err(f) => Err(self.error("blob:GetBlob", f)),
         }
     }
@@ -394,14 +330,14 @@ impl AzBlobStore {
                 // Azure renews a lease acquired again with its own id, so a retried acquire
                 // whose first reply was lost succeeds; the holder is read all the same, and a
                 // lock naming this run's id is this run's.
-                Err(f) if f.code == "LeaseAlreadyPresent" || f.is(409) => {
+                Err(f) if f.code.as_deref() == Some("LeaseAlreadyPresent") || f.is(409) => {
                     return match self.held().await? {
                         Some((Some(id), _)) if id == info.id => Ok(()),
                         Some((_, holder)) => Err(Refused::Held(holder)),
                         None => Err(Refused::Held("released just now".into())),
                     };
                 }
-                Err(f) if f.code == "BlobNotFound" => {
+                Err(f) if f.code.as_deref() == Some("BlobNotFound") => {
                     let create = self
                         .put_blob(&self.blob, &[], vec![("if-none-match".into(), "*".into())])
                         .await;
@@ -442,22 +378,32 @@ const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-fn failure(status: StatusCode, headers: &HeaderMap, bytes: &[u8]) -> Failure {
+/// Where the Blob service says what failed: the `x-ms-error-code` header or the XML body's
+/// `<Code>`, and its `<Message>`'s first line.
+fn read_error(headers: &HeaderMap, bytes: &[u8]) -> (Option<String>, Option<String>) {
     let text = String::from_utf8_lossy(bytes);
     let code = headers
         .get("x-ms-error-code")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or_else(|| between(&text, "<Code>", "</Code>"))
-        .unwrap_or_default();
+        .or_else(|| between(&text, "<Code>", "</Code>"));
     let message = between(&text, "<Message>", "</Message>")
-        .map(|m| m.lines().next().unwrap_or("").to_string())
-        .unwrap_or_else(|| text.chars().take(300).collect());
-    Failure {
-        status: Some(status),
-        message: format!("{code} (HTTP {}): {message}", status.as_u16()),
-        code,
-    }
+        .map(|m| m.lines().next().unwrap_or("").to_string());
+    (code, message)
+}
+
+/// How Blob service failures read: `<code> (HTTP <status>): <message>`, or the start of the
+/// body when it has no message.
+fn describe(status: StatusCode, error: &ErrorBody) -> String {
+    let message = match error.message {
+        Some(m) => m.to_string(),
+        None => error.text.chars().take(300).collect(),
+    };
+    format!(
+        "{} (HTTP {}): {message}",
+        error.code.unwrap_or(""),
+        status.as_u16()
+    )
 }
 
 fn between(text: &str, start: &str, end: &str) -> Option<String> {

@@ -4,10 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::location::StateLocation;
 use super::store::{self, LockInfo, Store};
 use super::{FORMAT_VERSION, State};
+use serde_json::Value;
+
 use crate::error::{Error, Result};
+use crate::kind::Kind;
+use crate::spec::StateLocation;
 
 /// The state, opened under its lock (or read-only). The lock is released by [`close`] or
 /// when this is dropped.
@@ -21,6 +24,7 @@ pub struct StateFile {
     exists: bool,
     /// Whether this run holds the lock; false for a read-only view.
     locked: bool,
+    upgrade: Upgrade,
 }
 
 impl std::fmt::Debug for StateFile {
@@ -55,6 +59,7 @@ impl StateFile {
         location: &StateLocation,
         command: &str,
         timeout: Duration,
+        upgrade: Upgrade,
     ) -> Result<StateFile> {
         let store = store::open(location).await?;
         store::acquire(store.as_ref(), location, &LockInfo::new(command), timeout).await?;
@@ -64,6 +69,7 @@ impl StateFile {
             state: State::new(),
             exists: false,
             locked: true,
+            upgrade,
         };
         // On an error the lock is released as `file` drops.
         file.load().await?;
@@ -72,13 +78,14 @@ impl StateFile {
 
     /// Reads the state without the lock, for commands that only look: every store replaces
     /// the state whole, so a reader sees a whole state, never a part of one. Cannot be written.
-    pub async fn read_only(location: &StateLocation) -> Result<StateFile> {
+    pub async fn read_only(location: &StateLocation, upgrade: Upgrade) -> Result<StateFile> {
         let mut file = StateFile {
             location: location.clone(),
             store: store::open(location).await?,
             state: State::new(),
             exists: false,
             locked: false,
+            upgrade,
         };
         file.load().await?;
         Ok(file)
@@ -86,7 +93,7 @@ impl StateFile {
 
     async fn load(&mut self) -> Result<()> {
         if let Some(bytes) = self.store.read().await? {
-            self.state = decode(&bytes, &self.location, &self.store.backup())?;
+            self.state = decode(&bytes, &self.location, &self.store.backup(), self.upgrade)?;
             self.exists = true;
         }
         Ok(())
@@ -182,7 +189,16 @@ pub fn encode(state: &State) -> Vec<u8> {
 }
 
 /// A state read back; `backup` names where its previous version is kept.
-pub fn decode(bytes: &[u8], location: &StateLocation, backup: &str) -> Result<State> {
+/// Brings what an older idplan recorded of a kind to what this one records; each kind
+/// declares its own (`provider::upgrade_recorded`), above the state.
+pub type Upgrade = fn(Kind, &mut Value);
+
+pub fn decode(
+    bytes: &[u8],
+    location: &StateLocation,
+    backup: &str,
+    upgrade: Upgrade,
+) -> Result<State> {
     let mut state: State = serde_json::from_slice(bytes).map_err(|e| {
         Error::user(format!(
             "{location}: not an idplan state: {e}; its previous version is {backup}"
@@ -196,7 +212,7 @@ pub fn decode(bytes: &[u8], location: &StateLocation, backup: &str) -> Result<St
         )));
     }
     for r in &mut state.resources {
-        r.kind.def().upgrade_recorded(&mut r.attributes);
+        upgrade(r.kind, &mut r.attributes);
     }
     Ok(state)
 }

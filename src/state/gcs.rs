@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::store::{self, Created, LockInfo, Refused, Store};
 use crate::error::{Error, Result};
-use crate::provider::rest::{Failure, FixedToken, Request, Rest, Retries, TokenSource};
+use crate::transport::{Failure, FixedToken, Request, Rest, Retries, TokenSource};
 
 pub struct GcsStore {
     rest: Rest,
@@ -52,7 +52,7 @@ impl GcsStore {
         let tokens: Box<dyn TokenSource> =
             match emulator.is_some() && env("IDPLAN_GCP_ACCESS_TOKEN").is_none() {
                 true => Box::new(FixedToken(String::new())),
-                false => crate::provider::gcp::tokens(),
+                false => crate::transport::gcp::tokens(),
             };
         let retries = Retries {
             attempts: 5,
@@ -60,7 +60,7 @@ impl GcsStore {
             cap: Duration::from_secs(5),
         };
         Ok(GcsStore {
-            rest: Rest::new(tokens, retries, crate::provider::gcp::describe)?,
+            rest: Rest::new(tokens, retries, crate::transport::gcp::describe)?,
             base: base.trim_end_matches('/').to_string(),
             bucket: bucket.to_string(),
             object: object.to_string(),

@@ -1,13 +1,13 @@
 //! The state: what idplan created or adopted, with the attributes last applied. Split as
 //! terraform splits it: the model (here), the file format and the opened state
 //! ([`file`]), where it is kept and locked ([`store`], with [`local`], [`s3`], [`gcs`] and
-//! [`azblob`]), and the location that picks the store ([`location`]).
+//! [`azblob`]). The location that picks the store is the spec's
+//! ([`StateLocation`]): a spec names where its state is kept.
 
 pub mod azblob;
 pub mod file;
 pub mod gcs;
 pub mod local;
-pub mod location;
 pub mod s3;
 pub mod store;
 
@@ -16,10 +16,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::spec::StateLocation;
 pub use file::StateFile;
-pub use location::StateLocation;
 
 use crate::graph::{Address, Kind, Location, Resource};
+use crate::spec::ComponentKind;
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -47,14 +48,103 @@ pub struct SpaceRecord {
     /// The host namespaces the applied identities cover.
     #[serde(default)]
     pub control_planes: Vec<String>,
-    /// Per component (spec key): when apply last changed its identity (RFC 3339); pods started
-    /// before run without what changed.
+    /// Per component, or its pods in one host namespace: when apply last changed their
+    /// identity (RFC 3339); pods started before run without what changed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub identity_changed: BTreeMap<String, String>,
+    pub identity_changed: BTreeMap<RestartKey, String>,
     /// AWS spaces: the mode the roles were left in by the last apply that finished without a
     /// failure, and whether a switch of mode is half done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsModes>,
+}
+
+/// Whose pods a change of identity concerns: a component's in every control plane, or in one
+/// host namespace. Stored as text, `backup` or `backup/mxp-a-system`, and ordered as its text,
+/// so that the state keeps the order it always had.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RestartKey {
+    pub component: ComponentKind,
+    pub namespace: Option<String>,
+}
+
+impl RestartKey {
+    /// The component's pods in every control plane.
+    pub fn component(component: ComponentKind) -> RestartKey {
+        RestartKey {
+            component,
+            namespace: None,
+        }
+    }
+
+    /// The component's pods in one host namespace.
+    pub fn pods(component: ComponentKind, namespace: &str) -> RestartKey {
+        RestartKey {
+            component,
+            namespace: Some(namespace.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for RestartKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.component.spec_key())?;
+        match &self.namespace {
+            Some(namespace) => write!(f, "/{namespace}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::str::FromStr for RestartKey {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<RestartKey, String> {
+        let (component, namespace) = match text.split_once('/') {
+            Some((component, namespace)) => (component, Some(namespace.to_string())),
+            None => (text, None),
+        };
+        let component = ComponentKind::ALL
+            .into_iter()
+            .find(|k| k.spec_key() == component)
+            .ok_or_else(|| format!("`{text}` names no component"))?;
+        Ok(RestartKey {
+            component,
+            namespace,
+        })
+    }
+}
+
+impl Ord for RestartKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let text = |k: &RestartKey| (k.component.spec_key(), k.namespace.clone());
+        // As text: `backup` < `backup/ns` < `billing`, whatever the enum's order.
+        let (a, b) = (text(self), text(other));
+        a.0.cmp(b.0).then_with(|| match (&a.1, &b.1) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, Some(_)) => std::cmp::Ordering::Less,
+            (Some(_), None) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => x.cmp(y),
+        })
+    }
+}
+
+impl PartialOrd for RestartKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Serialize for RestartKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RestartKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RestartKey, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// The mode an AWS space's roles trust. A switch of mode takes two applies, so that pods
@@ -194,7 +284,34 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::aws::AwsKind;
+
+    #[test]
+    fn restart_keys_are_stored_as_text_in_text_order() {
+        let mut record = SpaceRecord::default();
+        for key in [
+            "sharedSecrets",
+            "billing/b",
+            "backup/ns",
+            "billing",
+            "backup",
+        ] {
+            let key: RestartKey = key.parse().unwrap();
+            record.identity_changed.insert(key, "t".into());
+        }
+        let text = serde_json::to_string(&record.identity_changed).unwrap();
+        assert_eq!(
+            text,
+            r#"{"backup":"t","backup/ns":"t","billing":"t","billing/b":"t","sharedSecrets":"t"}"#
+        );
+        let back: BTreeMap<RestartKey, String> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, record.identity_changed);
+        assert_eq!(
+            RestartKey::pods(ComponentKind::Billing, "b").to_string(),
+            "billing/b"
+        );
+        assert!("vector/ns".parse::<RestartKey>().is_err());
+    }
+    use crate::kind::AwsKind;
     use crate::spec::ComponentKind;
     use serde_json::json;
     use std::fs;
@@ -223,7 +340,7 @@ mod tests {
     async fn writes_atomically_with_backup_and_private_mode() {
         let dir = std::env::temp_dir().join(format!("idplan-state-{}", uuid::Uuid::new_v4()));
         let path = dir.join("idplan.state.json");
-        let mut file = StateFile::open(&local(&path), "test", Duration::ZERO)
+        let mut file = StateFile::open(&local(&path), "test", Duration::ZERO, |_, _| {})
             .await
             .unwrap();
         assert!(!file.exists());
@@ -234,7 +351,7 @@ mod tests {
         let lineage = file.state().lineage.clone();
         drop(file);
 
-        let again = StateFile::open(&local(&path), "test", Duration::ZERO)
+        let again = StateFile::open(&local(&path), "test", Duration::ZERO, |_, _| {})
             .await
             .unwrap();
         assert_eq!(again.state().lineage, lineage);
@@ -264,10 +381,10 @@ mod tests {
     async fn second_opener_is_refused_with_the_holder() {
         let dir = std::env::temp_dir().join(format!("idplan-lock-{}", uuid::Uuid::new_v4()));
         let path = local(&dir.join("s.json"));
-        let held = StateFile::open(&path, "apply", Duration::ZERO)
+        let held = StateFile::open(&path, "apply", Duration::ZERO, |_, _| {})
             .await
             .unwrap();
-        let err = StateFile::open(&path, "plan", Duration::ZERO)
+        let err = StateFile::open(&path, "plan", Duration::ZERO, |_, _| {})
             .await
             .unwrap_err()
             .to_string();
@@ -277,7 +394,7 @@ mod tests {
             "{err}"
         );
         drop(held);
-        StateFile::open(&path, "plan", Duration::ZERO)
+        StateFile::open(&path, "plan", Duration::ZERO, |_, _| {})
             .await
             .unwrap();
         fs::remove_dir_all(dir).unwrap();

@@ -31,14 +31,13 @@ pub struct S3Store {
 
 impl S3Store {
     pub async fn new(bucket: &str, key: &str, url: String) -> S3Store {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
-            .load()
-            .await;
+        // The drivers' retries: one bad day, one patience.
+        let config = crate::transport::aws::config(crate::transport::aws::STORE_ATTEMPTS).await;
         let endpoint_set = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
             .iter()
             .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
         let mut builder = aws_sdk_s3::config::Builder::from(&config)
+            .retry_partition(crate::transport::aws::retry_partition("idplan-s3".into()))
             .interceptor(crate::stats::AwsCalls)
             .force_path_style(endpoint_set);
         if config.region().is_none() {
@@ -282,7 +281,7 @@ fn s3_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     let message = match (e.code(), e.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
-        _ => crate::provider::causes(&e),
+        _ => crate::transport::causes(&e),
     };
     Error::Cloud {
         resource: url.to_string(),

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::location::StateLocation;
 use crate::error::{Error, Result};
+use crate::spec::StateLocation;
 
 /// Who holds a lock: written into the lock (object, file or blob metadata) and named when
 /// another run is refused.

@@ -393,7 +393,7 @@ impl Watcher {
     /// the shared ones that name it (a reviewed apply deletes or narrows each).
     async fn recorded(&self, ns: &str) -> Result<u64> {
         let location = crate::ops::state_location(self.options.state.as_ref(), Some(&self.spec));
-        let state = StateFile::read_only(&location).await?;
+        let state = StateFile::read_only(&location, crate::provider::upgrade_recorded).await?;
         let gone = Targets::new([ns.to_string()]);
         let n = state
             .state()

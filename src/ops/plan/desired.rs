@@ -7,10 +7,12 @@
 //! 2. [`Contexts::recipes`]: each space's resources, limit errors of all spaces reported
 //!    together.
 
-use crate::error::Result;
-use crate::graph::Graph;
-use crate::plan::Note;
-use crate::provider::Clouds;
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::graph::{Address, Graph, Kind};
+use crate::note::Note;
+use crate::provider::{self, Clouds};
 use crate::recipe::Contexts;
 use crate::recipe::aws::switch::Switches;
 use crate::spec::Spec;
@@ -24,8 +26,26 @@ pub async fn graph(
 ) -> Result<(Graph, Vec<Note>)> {
     let contexts = Contexts::read(spec, clouds).await?;
     let mut graph = Graph::default();
+    // (kind, identity) → address: one cloud object, one address. IAM names are global to an
+    // account, so the region is not part of the key.
+    let mut identities: HashMap<(Kind, provider::Identity), Address> = HashMap::new();
     contexts.recipes(spec, switches, |_, resources| {
-        resources.into_iter().try_for_each(|r| graph.add(r))
+        resources.into_iter().try_for_each(|r| {
+            let key = (r.kind, provider::identity(r.kind, &r.attributes));
+            let address = r.address.clone();
+            if !graph.add(r)? {
+                return Ok(());
+            }
+            if let Some(other) = identities.get(&key) {
+                let fix = key.0.def().conflict_fix();
+                return Err(Error::user(format!(
+                    "{address} and {other} both want {} {}: {fix}",
+                    key.0, key.1
+                )));
+            }
+            identities.insert(key, address);
+            Ok(())
+        })
     })?;
     let mut notes = contexts.notes(spec);
     notes.extend(

@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use super::Inputs;
 use crate::cluster::{self, Discovered};
 use crate::error::{Error, Result};
-use crate::graph::Location;
+use crate::graph::{Location, Resource};
 use crate::plan::targets::Targets;
-use crate::plan::{self, Plan};
+use crate::plan::{self, Plan, ResourceChange};
 use crate::provider::Clouds;
 use crate::spec::{self, Spec};
-use crate::state::StateFile;
+use crate::state::{Ownership, StateFile};
 
 /// A plan with what was needed to make it, still holding the state lock.
 pub struct Planned {
@@ -68,7 +68,13 @@ pub async fn open_discovered(
     command: &str,
 ) -> Result<Opened> {
     let location = super::state_location(inputs.state.as_ref(), Some(&spec));
-    let state = StateFile::open(&location, command, inputs.lock_timeout).await?;
+    let state = StateFile::open(
+        &location,
+        command,
+        inputs.lock_timeout,
+        crate::provider::upgrade_recorded,
+    )
+    .await?;
     let clouds = Clouds::new(locations(&spec, &state).iter()).await?;
     Ok(Opened {
         spec,
@@ -118,10 +124,7 @@ pub async fn decide(opened: &Opened, inputs: &Inputs) -> Result<Plan> {
     )
     .await?;
     plan.notes = notes;
-    plan.aws_modes = switches
-        .iter()
-        .map(|(space, switch)| (space.clone(), switch.record()))
-        .collect();
+    plan.clouds.aws = crate::recipe::aws::switch::AwsPlan::of(&switches);
     plan.discovered = discovered.clone();
     match &targets {
         // The other control planes were not read: the state's record of them stays, and so
@@ -138,8 +141,13 @@ pub async fn decide(opened: &Opened, inputs: &Inputs) -> Result<Plan> {
             plan.control_planes = cluster::covered(spec);
         }
     }
-    plan.notes
-        .extend(clouds.adopted_notes(&plan.resource_changes).await?);
+    let adopted: Vec<Resource> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| c.ownership == Ownership::Adopted)
+        .filter_map(ResourceChange::desired)
+        .collect();
+    plan.notes.extend(clouds.adopted_notes(&adopted).await?);
     if inputs.additive_only {
         crate::plan::additive::classify(&mut plan, state.state(), &switching);
     }

@@ -123,7 +123,7 @@ fn only_who(change: &ResourceChange) -> bool {
     let (Some(before), Some(after)) = (&change.before, &change.after) else {
         return false;
     };
-    let before = crate::graph::decided(change.kind, before);
+    let before = crate::provider::decided(change.kind, before);
     let (Some(before), Some(after)) = (before.as_object(), after.as_object()) else {
         return false;
     };

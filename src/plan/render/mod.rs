@@ -223,7 +223,7 @@ fn block(change: &ResourceChange) -> Option<String> {
             Action::Update => change
                 .before
                 .as_ref()
-                .map(|b| crate::graph::decided(change.kind, b)),
+                .map(|b| crate::provider::decided(change.kind, b)),
             _ => change.before.clone(),
         };
         for line in diff::attributes(before.as_ref(), after, "      ") {

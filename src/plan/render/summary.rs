@@ -161,7 +161,7 @@ fn aspect_line(
 fn attribute_lines(change: &ResourceChange, ns: &Namespaces) -> String {
     let mut out = String::new();
     let (before, after) = sides(change);
-    let before = before.map(|b| crate::graph::decided(change.kind, b));
+    let before = before.map(|b| crate::provider::decided(change.kind, b));
     let empty = serde_json::Map::new();
     let b = before.as_ref().and_then(Value::as_object).unwrap_or(&empty);
     let a = after.and_then(Value::as_object).unwrap_or(&empty);

@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::context::check_association_quota;
 use super::{AwsDriver, AwsKind, AwsKindDef, attrs, cloud_error, region};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Location, Resource};
-use crate::kind::{Facts, KindDef, Owner, Proposed};
 use crate::provider::tags::{self, Tags};
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
-use crate::recipe::aws::check_association_quota;
+use crate::provider::{Identity, KindDef, Proposed};
 use crate::state::State;
 
 /// What EKS assigns at create: the association's id.
@@ -418,22 +418,15 @@ struct Computed {
 pub struct Association;
 
 impl KindDef for Association {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "aws_eks_pod_identity_association",
-            noun: "pod identity associations",
-            owner: Owner::ControlPlane,
-            identity: false,
-            read_at_pod_start: true,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Aws(crate::kind::AwsKind::EksPodIdentityAssociation)
     }
 
-    fn identity(&self, a: &Value) -> Result<String> {
+    fn identity(&self, a: &Value) -> Result<Identity> {
         let s: AssociationAttributes = attributes(self.facts().type_name, a)?;
-        Ok(format!(
-            "{}/{}/{}",
-            s.cluster, s.namespace, s.service_account
+        Ok(Identity::parts(
+            [s.cluster, s.namespace, s.service_account],
+            &["/", "/"],
         ))
     }
 

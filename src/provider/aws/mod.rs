@@ -3,6 +3,7 @@
 //! SDK's standard retry mode.
 
 pub mod association;
+pub mod context;
 pub mod oidc;
 pub mod role;
 pub mod survey;
@@ -16,33 +17,19 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::KindDef;
 use super::tags::{self, Tags};
 use super::{Call, Driver, attributes_of};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Location, Resource};
-use crate::kind::KindDef;
-use crate::plan::{Note, ResourceChange};
-use crate::recipe::aws::{AwsContext, issuer_host_path};
-use crate::state::{Ownership, State};
+pub use crate::kind::AwsKind;
+use crate::note::Note;
+use crate::state::State;
+use crate::transport::aws::retry_partition;
+use context::{AwsContext, issuer_host_path};
 
 /// Adopted roles read at a time for their other policies.
 const ADOPTED_READS: usize = 8;
-
-/// Attempts of one AWS call in all.
-const ATTEMPTS: u32 = 8;
-/// The retry budget of one run, per service and region. The SDK's default bucket (500) is
-/// spent after some 35 retried server errors, and then it stops retrying at all: one apply
-/// of a few hundred writes on a bad day would fail. This one still stops a run against an
-/// outage after a few hundred calls, each having used its attempts.
-const RETRY_BUDGET: usize = 50_000;
-
-/// A retry partition of its own for one client, with [`RETRY_BUDGET`].
-fn retry_partition(name: String) -> aws_sdk_iam::config::retry::RetryPartition {
-    use aws_sdk_iam::config::retry::{RetryPartition, TokenBucket};
-    RetryPartition::custom(name)
-        .token_bucket(TokenBucket::builder().capacity(RETRY_BUDGET).build())
-        .build()
-}
 
 #[derive(Clone)]
 struct Clients {
@@ -82,17 +69,7 @@ impl AwsDriver {
     }
 
     pub async fn new() -> AwsDriver {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            // Throttling and transient errors: the SDK retries with exponential backoff and
-            // jitter (up to 20 s a wait); eight attempts ride out a bad day (one call in five
-            // failing leaves one call in 400,000 failing) without hiding an outage for long.
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(ATTEMPTS));
-        let config = match crate::pace::limited() {
-            true => config.http_client(crate::pace::aws_http_client()),
-            false => config,
-        }
-        .load()
-        .await;
+        let config = crate::transport::aws::config(crate::transport::aws::DRIVER_ATTEMPTS).await;
         AwsDriver {
             config,
             clients: Mutex::new(HashMap::new()),
@@ -189,9 +166,7 @@ impl AwsDriver {
             .cluster()
             .and_then(|c| c.arn())
             .map(str::to_string)
-            .unwrap_or_else(|| {
-                crate::recipe::aws::cluster_arn(&partition, region, &account_id, cluster)
-            });
+            .unwrap_or_else(|| context::cluster_arn(&partition, region, &account_id, cluster));
         Ok(AwsContext {
             account_id,
             partition,
@@ -201,23 +176,7 @@ impl AwsDriver {
     }
 }
 
-/// The AWS kinds. The driver matches only these, so each of its matches names every one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AwsKind {
-    IamOpenidConnectProvider,
-    IamRole,
-    IamRolePolicy,
-    EksPodIdentityAssociation,
-}
-
 impl AwsKind {
-    pub const ALL: [AwsKind; 4] = [
-        AwsKind::IamOpenidConnectProvider,
-        AwsKind::IamRole,
-        AwsKind::IamRolePolicy,
-        AwsKind::EksPodIdentityAssociation,
-    ];
-
     /// Where each kind is declared.
     pub fn def(self) -> &'static dyn AwsKindDef {
         match self {
@@ -226,12 +185,6 @@ impl AwsKind {
             AwsKind::IamRolePolicy => &role::RolePolicy,
             AwsKind::EksPodIdentityAssociation => &association::Association,
         }
-    }
-}
-
-impl From<AwsKind> for Kind {
-    fn from(kind: AwsKind) -> Kind {
-        Kind::Aws(kind)
     }
 }
 
@@ -300,11 +253,11 @@ impl Driver for AwsDriver {
     }
 
     /// An adopted role's other policies: idplan adds its own and leaves them alone.
-    fn adopted_notes<'a>(&'a self, changes: &'a [ResourceChange]) -> Call<'a, Vec<Note>> {
-        let roles: Vec<Resource> = changes
+    fn adopted_notes<'a>(&'a self, adopted: &'a [Resource]) -> Call<'a, Vec<Note>> {
+        let roles: Vec<Resource> = adopted
             .iter()
-            .filter(|c| c.kind == AwsKind::IamRole.into() && c.ownership == Ownership::Adopted)
-            .filter_map(ResourceChange::desired)
+            .filter(|r| r.kind == AwsKind::IamRole.into())
+            .cloned()
             .collect();
         Box::pin(self.unmanaged_policy_notes(roles))
     }
@@ -391,10 +344,12 @@ where
     let message = match (&e, e.code(), e.message()) {
         (SdkError::ServiceError(_), Some(code), Some(msg)) => format!("{code}: {msg}"),
         (SdkError::ServiceError(_), Some(code), None) => code.to_string(),
-        (SdkError::DispatchFailure(_), _, _) if super::causes(&e).contains("credentials") => {
-            format!("{NO_CREDENTIALS} ({})", super::causes(&e))
+        (SdkError::DispatchFailure(_), _, _)
+            if crate::transport::causes(&e).contains("credentials") =>
+        {
+            format!("{NO_CREDENTIALS} ({})", crate::transport::causes(&e))
         }
-        _ => super::causes(&e),
+        _ => crate::transport::causes(&e),
     };
     Error::Cloud {
         resource: resource.to_string(),

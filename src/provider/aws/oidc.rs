@@ -5,16 +5,16 @@ use aws_sdk_iam::Client;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::context::{STS_AUDIENCE, issuer_host_path};
 use super::{
     AwsDriver, AwsKindDef, attrs, cloud_error, gone_is_ok, idplan_tags, is_no_such_entity,
     sdk_tags, tag_changes,
 };
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner};
 use crate::provider::tags::Tags;
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
-use crate::recipe::aws::{STS_AUDIENCE, issuer_host_path};
+use crate::provider::{Identity, KindDef};
 
 /// The cluster a provider was made for (AWS only: other clouds have no such tag).
 pub const CLUSTER_TAG: &str = "idplan/cluster";
@@ -162,19 +162,14 @@ pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
 pub struct Provider;
 
 impl KindDef for Provider {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "aws_iam_openid_connect_provider",
-            noun: "OIDC provider",
-            owner: Owner::Cluster,
-            identity: false,
-            read_at_pod_start: true,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Aws(crate::kind::AwsKind::IamOpenidConnectProvider)
     }
 
-    fn identity(&self, a: &Value) -> Result<String> {
-        Ok(attributes::<ProviderAttributes>(self.facts().type_name, a)?.arn)
+    fn identity(&self, a: &Value) -> Result<Identity> {
+        Ok(Identity::name(
+            attributes::<ProviderAttributes>(self.facts().type_name, a)?.arn,
+        ))
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {

@@ -5,17 +5,17 @@ use aws_sdk_iam::Client;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::context::POLICY_NAME;
 use super::{
     AwsDriver, AwsKindDef, attrs, cloud_error, gone_is_ok, idplan_tags, is_no_such_entity,
     tag_changes,
 };
 use crate::error::{Error, Result};
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner, Proposed};
 use crate::policy;
 use crate::provider::tags::{self, Noun, Tags};
 use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
-use crate::recipe::aws::POLICY_NAME;
+use crate::provider::{Identity, KindDef, Proposed};
 
 /// `aws_iam_role`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -281,20 +281,15 @@ pub(super) async fn delete_policy(iam: &Client, r: &Resource) -> Result<()> {
 pub struct Role;
 
 impl KindDef for Role {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "aws_iam_role",
-            noun: "role",
-            owner: Owner::Component,
-            identity: true,
-            read_at_pod_start: true,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Aws(crate::kind::AwsKind::IamRole)
     }
 
     /// IAM role names are unique in an account whatever their path.
-    fn identity(&self, a: &Value) -> Result<String> {
-        Ok(attributes::<RoleAttributes>(self.facts().type_name, a)?.name)
+    fn identity(&self, a: &Value) -> Result<Identity> {
+        Ok(Identity::name(
+            attributes::<RoleAttributes>(self.facts().type_name, a)?.name,
+        ))
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {
@@ -390,20 +385,13 @@ impl AwsKindDef for Role {
 pub struct RolePolicy;
 
 impl KindDef for RolePolicy {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "aws_iam_role_policy",
-            noun: "permissions (inline policy)",
-            owner: Owner::Component,
-            identity: false,
-            read_at_pod_start: false,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Aws(crate::kind::AwsKind::IamRolePolicy)
     }
 
-    fn identity(&self, a: &Value) -> Result<String> {
+    fn identity(&self, a: &Value) -> Result<Identity> {
         let p: PolicyAttributes = attributes(self.facts().type_name, a)?;
-        Ok(format!("{}/{}", p.role, p.name))
+        Ok(Identity::parts([p.role, p.name], &["/"]))
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {

@@ -10,11 +10,9 @@ use serde_json::Value;
 use super::{AwsDriver, cloud_error};
 use crate::error::Result;
 use crate::graph::Location;
-use crate::ops::init::{Choices, Found, Resolved, Seen, Survey};
 use crate::policy;
-use crate::provider::Call;
-use crate::recipe::CloudInit;
-use crate::recipe::aws::{ANNOTATION, Aws};
+use crate::spec::survey::{Choices, Found, Resolved, Seen, Survey};
+
 use crate::spec::ComponentKind;
 use crate::spec::draft::{DraftComponent, Field, Value as Yaml};
 
@@ -391,48 +389,6 @@ fn access(kind: ComponentKind, role: &Role) -> std::result::Result<Vec<Field>, S
                 comment: None,
             }])
         }
-    }
-}
-
-/// `idplan init`'s flags for a Space on EKS.
-#[derive(Debug, Clone, clap::Args)]
-#[group(skip)]
-pub struct InitFlags {
-    /// EKS: the cluster's region.
-    #[arg(long, value_name = "REGION", requires = "aws_cluster")]
-    aws_region: Option<String>,
-    /// EKS: the cluster's name.
-    #[arg(long, value_name = "NAME", requires = "aws_region")]
-    aws_cluster: Option<String>,
-}
-
-impl CloudInit for Aws {
-    type Flags = InitFlags;
-
-    const ANNOTATION: &'static str = ANNOTATION;
-
-    const ADOPTS: &'static str = "the IAM role";
-
-    fn cluster(flags: &InitFlags) -> Option<&str> {
-        flags.aws_region.as_ref()?;
-        flags.aws_cluster.as_deref()
-    }
-
-    fn survey<'a>(
-        flags: &'a InitFlags,
-        seen: &'a Seen,
-        choices: &'a Choices,
-        parallelism: usize,
-    ) -> Call<'a, Survey> {
-        Box::pin(async move {
-            let (Some(region), Some(cluster)) = (&flags.aws_region, &flags.aws_cluster) else {
-                return Err(crate::error::Error::internal("init without an EKS cluster"));
-            };
-            AwsDriver::new()
-                .await
-                .survey(region, cluster, seen, choices, parallelism)
-                .await
-        })
     }
 }
 

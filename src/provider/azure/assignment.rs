@@ -5,14 +5,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    AzureDriver, AzureKindDef, Op, adopt_beside_identity, arm_identity, named_by_owner,
-    nothing_to_release,
+    AzureDriver, AzureKindDef, Op, adopt_beside_identity, named_by_owner, nothing_to_release,
 };
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner};
-use crate::provider::rest::answer;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
+use crate::provider::{Identity, KindDef};
+use crate::transport::answer;
 
 const AUTHZ: &str = "2022-04-01";
 
@@ -211,24 +210,14 @@ impl AzureDriver {
 pub struct Assignment;
 
 impl KindDef for Assignment {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "azurerm_role_assignment",
-            noun: "role assignment",
-            owner: Owner::Component,
-            identity: false,
-            read_at_pod_start: false,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Azure(crate::kind::AzureKind::RoleAssignment)
     }
 
     /// One assignment of a role to a principal at a scope, whatever its name.
-    fn identity(&self, a: &Value) -> Result<String> {
+    fn identity(&self, a: &Value) -> Result<Identity> {
         let r: AssignmentAttributes = attributes(self.facts().type_name, a)?;
-        arm_identity(format!(
-            "{} {} {}",
-            r.scope, r.role_definition_id, r.identity
-        ))
+        Ok(Identity::parts([r.scope, r.role_definition_id, r.identity], &[" ", " "]).lowercase())
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {

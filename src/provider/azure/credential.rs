@@ -7,18 +7,18 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::context::check_credentials_named;
 use super::identity::IdentityAttributes;
 use super::{
-    AzureDriver, AzureKind, AzureKindDef, Op, adopt_beside_identity, arm_identity, named_by_owner,
+    AzureDriver, AzureKind, AzureKindDef, Op, adopt_beside_identity, named_by_owner,
     nothing_to_release,
 };
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
-use crate::kind::{Facts, KindDef, Owner, Proposed};
-use crate::provider::rest::answer;
 use crate::provider::tags::COMPONENT_TAG;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
-use crate::recipe::azure::check_credentials_named;
+use crate::provider::{Identity, KindDef, Proposed};
+use crate::transport::answer;
 
 const MSI: &str = "2026-05-31";
 
@@ -249,22 +249,15 @@ impl AzureDriver {
 pub struct Credential;
 
 impl KindDef for Credential {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "azurerm_federated_identity_credential",
-            noun: "federated identity credentials",
-            owner: Owner::ControlPlane,
-            identity: false,
-            read_at_pod_start: true,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Azure(crate::kind::AzureKind::FederatedIdentityCredential)
     }
 
     /// Azure refuses a second credential with the same issuer and subject on one identity:
     /// that pair is the credential, whatever its name.
-    fn identity(&self, a: &Value) -> Result<String> {
+    fn identity(&self, a: &Value) -> Result<Identity> {
         let c: CredentialAttributes = attributes(self.facts().type_name, a)?;
-        arm_identity(format!("{}/{} {}", c.identity, c.issuer, c.subject))
+        Ok(Identity::parts([c.identity, c.issuer, c.subject], &["/", " "]).lowercase())
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {

@@ -5,13 +5,13 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AzureDriver, AzureKindDef, Op, arm_identity};
+use super::{AzureDriver, AzureKindDef, Op};
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner};
-use crate::provider::rest::answer;
+use crate::provider::KindDef;
 use crate::provider::tags::{self, Noun, Tags};
 use crate::provider::{Adoption, Call, attributes, attributes_of, owners_keys, to_attributes};
+use crate::transport::answer;
 
 pub(super) const MSI: &str = "2026-05-31";
 
@@ -199,19 +199,13 @@ impl AzureDriver {
 pub struct Identity;
 
 impl KindDef for Identity {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "azurerm_user_assigned_identity",
-            noun: "managed identity",
-            owner: Owner::Component,
-            identity: true,
-            read_at_pod_start: true,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Azure(crate::kind::AzureKind::UserAssignedIdentity)
     }
 
-    fn identity(&self, a: &Value) -> Result<String> {
-        arm_identity(attributes::<IdentityAttributes>(self.facts().type_name, a)?.id)
+    fn identity(&self, a: &Value) -> Result<crate::provider::Identity> {
+        let id = attributes::<IdentityAttributes>(self.facts().type_name, a)?.id;
+        Ok(crate::provider::Identity::name(id).lowercase())
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {

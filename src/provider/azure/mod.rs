@@ -4,6 +4,7 @@
 //! lists follow `nextLink`.
 
 pub mod assignment;
+pub mod context;
 pub mod credential;
 pub mod identity;
 pub mod survey;
@@ -13,20 +14,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use azure_core::credentials::TokenCredential;
-use futures::future::BoxFuture;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
-use super::rest::{self, ErrorBody, FixedToken, Request, Rest, Retries, TokenSource};
+use super::KindDef;
 use super::{Adoption, Call, Driver};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
-use crate::kind::KindDef;
-use crate::recipe::azure::{self as recipe, AzureContext};
+pub use crate::kind::AzureKind;
 use crate::spec::{AzureSpace, Space};
 use crate::state::State;
+use crate::transport::azure::{describe, tokens};
+use crate::transport::{self as rest, ErrorBody, Request, Rest, Retries};
+use context::{self as recipe, AzureContext};
 
 pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
 const SCOPE: &str = "https://management.azure.com/.default";
@@ -57,49 +57,6 @@ const GET_STORAGE: Op = Op {
     version: STORAGE,
     retry_code: None,
 };
-
-/// azure_identity's credential, chosen from the environment on first use, for tokens of one
-/// scope.
-struct AzureTokens(OnceCell<Arc<dyn TokenCredential>>, &'static str);
-
-/// Entra ID tokens for `scope`: `IDPLAN_AZURE_ACCESS_TOKEN` when set, else azure_identity's.
-pub(crate) fn tokens(scope: &'static str) -> Box<dyn TokenSource> {
-    match std::env::var("IDPLAN_AZURE_ACCESS_TOKEN") {
-        Ok(token) if !token.is_empty() => Box::new(FixedToken(token)),
-        _ => Box::new(AzureTokens(OnceCell::new(), scope)),
-    }
-}
-
-impl TokenSource for AzureTokens {
-    fn token(&self) -> BoxFuture<'_, Result<String, String>> {
-        Box::pin(async {
-            let fail = |cause: String| {
-                // azure_identity says what each source it tried answered, a line each.
-                let cause: Vec<&str> = cause
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .collect();
-                format!(
-                    "no Azure credentials: run `az login`, or set the workload identity \
-                     variables (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE), a \
-                     service principal's (AZURE_CLIENT_SECRET), or IDPLAN_AZURE_ACCESS_TOKEN to \
-                     a bearer token ({})",
-                    cause.join("; ")
-                )
-            };
-            let credential = self
-                .0
-                .get_or_try_init(|| async { credential().map_err(|e| fail(e.to_string())) })
-                .await?;
-            let token = credential
-                .get_token(&[self.1], None)
-                .await
-                .map_err(|e| fail(super::causes(&e)))?;
-            Ok(token.token.secret().to_string())
-        })
-    }
-}
 
 pub struct AzureDriver {
     rest: Rest,
@@ -300,23 +257,7 @@ impl AzureDriver {
     }
 }
 
-/// The Azure kinds. The driver matches only these, so each of its matches names every one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AzureKind {
-    UserAssignedIdentity,
-    FederatedIdentityCredential,
-    RoleAssignment,
-    KeyVaultAccessPolicy,
-}
-
 impl AzureKind {
-    pub const ALL: [AzureKind; 4] = [
-        AzureKind::UserAssignedIdentity,
-        AzureKind::FederatedIdentityCredential,
-        AzureKind::RoleAssignment,
-        AzureKind::KeyVaultAccessPolicy,
-    ];
-
     /// Where each kind is declared.
     pub fn def(self) -> &'static dyn AzureKindDef {
         match self {
@@ -325,12 +266,6 @@ impl AzureKind {
             AzureKind::RoleAssignment => &assignment::Assignment,
             AzureKind::KeyVaultAccessPolicy => &vault::AccessPolicy,
         }
-    }
-}
-
-impl From<AzureKind> for Kind {
-    fn from(kind: AzureKind) -> Kind {
-        Kind::Azure(kind)
     }
 }
 
@@ -366,11 +301,6 @@ fn def_of(r: &Resource) -> Result<&'static dyn AzureKindDef> {
         Kind::Azure(kind) => Ok(kind.def()),
         Kind::Aws(_) | Kind::Gcp(_) => Err(super::wrong_cloud(r, "Azure")),
     }
-}
-
-/// ARM ids are case-insensitive: so is an identity made of them.
-fn arm_identity(id: String) -> Result<String> {
-    Ok(id.to_ascii_lowercase())
 }
 
 /// What hangs on an identity the spec adopts was made beside it by hand: taken over as it is
@@ -425,42 +355,6 @@ impl Driver for AzureDriver {
 
     fn check_limits<'a>(&'a self, desired: &'a Graph, _state: &'a State) -> Call<'a, ()> {
         Box::pin(self.check_credential_counts(desired))
-    }
-}
-
-/// The azure_identity credential the environment calls for: a service principal's secret
-/// (`AZURE_CLIENT_SECRET`), workload identity (`AZURE_FEDERATED_TOKEN_FILE`), a managed
-/// identity (`IDENTITY_ENDPOINT`, or `IDPLAN_AZURE_MANAGED_IDENTITY=1` on a VM), else the
-/// developer tools (az, azd).
-fn credential() -> azure_core::Result<Arc<dyn TokenCredential>> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let (Some(tenant), Some(client), Some(secret)) = (
-        var("AZURE_TENANT_ID"),
-        var("AZURE_CLIENT_ID"),
-        var("AZURE_CLIENT_SECRET"),
-    ) {
-        return Ok(azure_identity::ClientSecretCredential::new(
-            &tenant,
-            client,
-            secret.into(),
-            None,
-        )?);
-    }
-    if var("AZURE_FEDERATED_TOKEN_FILE").is_some() {
-        return Ok(azure_identity::WorkloadIdentityCredential::new(None)?);
-    }
-    if var("IDENTITY_ENDPOINT").is_some() || var("IDPLAN_AZURE_MANAGED_IDENTITY").is_some() {
-        return Ok(azure_identity::ManagedIdentityCredential::new(None)?);
-    }
-    Ok(azure_identity::DeveloperToolsCredential::new(None)?)
-}
-
-/// How ARM failures read: `<status>: <error.code>: <error.message>`.
-fn describe(status: StatusCode, error: &ErrorBody) -> String {
-    match (error.code, error.message) {
-        (Some(code), Some(msg)) => format!("{status}: {code}: {msg}"),
-        (Some(code), None) => format!("{status}: {code}"),
-        _ => status.to_string(),
     }
 }
 

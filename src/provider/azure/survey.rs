@@ -8,13 +8,9 @@ use serde_json::Value;
 use super::assignment::{ArmAssignment, role_guid};
 use super::{AzureDriver, GET_CLUSTER, Op};
 use crate::error::{Error, Result};
-use crate::ops::init::{Choices, Resolved, Seen, Survey};
-use crate::provider::Call;
-use crate::recipe::CloudInit;
-use crate::recipe::azure::{ANNOTATION, Azure};
-use crate::recipe::azure::{
-    KEY_VAULT_SECRETS_USER, SECRET_PERMISSIONS, STORAGE_BLOB_DATA_CONTRIBUTOR,
-};
+use crate::spec::survey::{Choices, Resolved, Seen, Survey};
+
+use super::context::{KEY_VAULT_SECRETS_USER, SECRET_PERMISSIONS, STORAGE_BLOB_DATA_CONTRIBUTOR};
 use crate::spec::ComponentKind;
 use crate::spec::draft::{DraftComponent, Field};
 
@@ -287,69 +283,6 @@ fn key_vault(
         )
     })?;
     Ok(vec![Field::text("keyVault", group.short(&id, &name))])
-}
-
-/// `idplan init`'s flags for a Space on AKS.
-#[derive(Debug, Clone, clap::Args)]
-#[group(skip)]
-pub struct InitFlags {
-    /// AKS: the cluster's subscription id.
-    #[arg(long, value_name = "ID", requires_all = ["azure_resource_group", "azure_cluster"])]
-    azure_subscription: Option<String>,
-    /// AKS: the resource group of the cluster and the managed identities.
-    #[arg(long, value_name = "NAME", requires = "azure_subscription")]
-    azure_resource_group: Option<String>,
-    /// AKS: the cluster's name.
-    #[arg(long, value_name = "NAME", requires = "azure_subscription")]
-    azure_cluster: Option<String>,
-    /// AKS: billing's blob container, when its role assignment is on the whole storage
-    /// account (the Helm values name it: `billing.storage.azure.container`).
-    // Shown after every cloud's cluster flags, just before `--help` (clap's 999), as the
-    // optional one it is.
-    #[arg(
-        long,
-        value_name = "NAME",
-        requires = "azure_subscription",
-        display_order = 999
-    )]
-    azure_billing_container: Option<String>,
-}
-
-impl InitFlags {
-    fn group(&self) -> Option<Group<'_>> {
-        Some(Group {
-            subscription: self.azure_subscription.as_deref()?,
-            resource_group: self.azure_resource_group.as_deref()?,
-            cluster: self.azure_cluster.as_deref()?,
-            billing_container: self.azure_billing_container.as_deref(),
-        })
-    }
-}
-
-impl CloudInit for Azure {
-    type Flags = InitFlags;
-
-    const ANNOTATION: &'static str = ANNOTATION;
-
-    const ADOPTS: &'static str = "the managed identity";
-
-    fn cluster(flags: &InitFlags) -> Option<&str> {
-        Some(flags.group()?.cluster)
-    }
-
-    fn survey<'a>(
-        flags: &'a InitFlags,
-        seen: &'a Seen,
-        choices: &'a Choices,
-        _parallelism: usize,
-    ) -> Call<'a, Survey> {
-        Box::pin(async move {
-            let group = flags
-                .group()
-                .ok_or_else(|| Error::internal("init without an AKS cluster"))?;
-            AzureDriver::new()?.survey(&group, seen, choices).await
-        })
-    }
 }
 
 #[cfg(test)]

@@ -6,13 +6,13 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AzureDriver, AzureKindDef, Op, arm_identity};
+use super::context::SECRET_PERMISSIONS;
+use super::{AzureDriver, AzureKindDef, Op};
 use crate::error::{Error, Result};
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner};
-use crate::provider::rest::answer;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
-use crate::recipe::azure::SECRET_PERMISSIONS;
+use crate::provider::{Identity, KindDef};
+use crate::transport::answer;
 
 pub(super) const KEYVAULT: &str = "2026-02-01";
 
@@ -199,22 +199,15 @@ impl AzureDriver {
 pub struct AccessPolicy;
 
 impl KindDef for AccessPolicy {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "azurerm_key_vault_access_policy",
-            noun: "Key Vault access policy",
-            owner: Owner::Component,
-            identity: false,
-            read_at_pod_start: false,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Azure(crate::kind::AzureKind::KeyVaultAccessPolicy)
     }
 
     /// One access policy entry per (vault, identity): the identity's object id is only known
     /// once it exists, its resource id always.
-    fn identity(&self, a: &Value) -> Result<String> {
+    fn identity(&self, a: &Value) -> Result<Identity> {
         let p: AccessPolicyAttributes = attributes(self.facts().type_name, a)?;
-        arm_identity(format!("{}/{}", p.vault, p.identity))
+        Ok(Identity::parts([p.vault, p.identity], &["/"]).lowercase())
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {

@@ -5,13 +5,13 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::context::MANAGED_MARK;
 use super::{Api, GcpDriver, GcpKindDef};
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::kind::{Facts, KindDef, Owner};
-use crate::provider::rest::answer;
 use crate::provider::{Adoption, Call, attributes, attributes_of, owners_keys, to_attributes};
-use crate::recipe::gcp::MANAGED_MARK;
+use crate::provider::{Identity, KindDef};
+use crate::transport::answer;
 
 /// `google_service_account`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,19 +154,14 @@ impl GcpDriver {
 pub struct ServiceAccount;
 
 impl KindDef for ServiceAccount {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: "google_service_account",
-            noun: "service account",
-            owner: Owner::Component,
-            identity: true,
-            read_at_pod_start: true,
-            shared_policy_members: false,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Gcp(crate::kind::GcpKind::ServiceAccount)
     }
 
-    fn identity(&self, a: &Value) -> Result<String> {
-        Ok(attributes::<AccountAttributes>(self.facts().type_name, a)?.email)
+    fn identity(&self, a: &Value) -> Result<Identity> {
+        Ok(Identity::name(
+            attributes::<AccountAttributes>(self.facts().type_name, a)?.email,
+        ))
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {

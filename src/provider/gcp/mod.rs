@@ -4,6 +4,7 @@
 //! Calls go through the shared REST transport.
 
 pub mod account;
+pub mod context;
 pub mod policy;
 pub mod survey;
 
@@ -11,21 +12,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::sync::OnceCell;
 
-use super::rest::{ErrorBody, Failure, FixedToken, Request, Rest, Retries, TokenSource};
+use super::KindDef;
 use super::{Call, Driver};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
-use crate::kind::KindDef;
-use crate::recipe::gcp::GcpContext;
+pub use crate::kind::{GcpKind, PolicyOf};
 use crate::spec::GkeCluster;
 use crate::state::State;
-
-const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+use crate::transport::gcp::{describe, tokens};
+use crate::transport::{Failure, Request, Rest, Retries};
+use context::GcpContext;
 
 /// The Google APIs idplan calls; each has its own host unless `IDPLAN_GCP_ENDPOINT` is set.
 #[derive(Debug, Clone, Copy)]
@@ -46,39 +45,6 @@ impl Api {
             Api::SecretManager => ("https://secretmanager.googleapis.com", ""),
             Api::Container => ("https://container.googleapis.com", ""),
         }
-    }
-}
-
-/// gcp_auth's chain (service account key, ADC, metadata server, gcloud), set up on first use.
-struct GoogleTokens(OnceCell<Arc<dyn gcp_auth::TokenProvider>>);
-
-/// Google tokens: `IDPLAN_GCP_ACCESS_TOKEN` when set, else gcp_auth's chain.
-pub(crate) fn tokens() -> Box<dyn TokenSource> {
-    match std::env::var("IDPLAN_GCP_ACCESS_TOKEN") {
-        Ok(token) if !token.trim().is_empty() => Box::new(FixedToken(token.trim().to_string())),
-        _ => Box::new(GoogleTokens(OnceCell::new())),
-    }
-}
-
-impl TokenSource for GoogleTokens {
-    fn token(&self) -> BoxFuture<'_, Result<String, String>> {
-        Box::pin(async {
-            let provider = self
-                .0
-                .get_or_try_init(|| async { gcp_auth::provider().await })
-                .await
-                .map_err(|e| {
-                    format!(
-                        "no Google credentials ({e}); set GOOGLE_APPLICATION_CREDENTIALS, run \
-                         `gcloud auth application-default login`, or set IDPLAN_GCP_ACCESS_TOKEN"
-                    )
-                })?;
-            let token = provider
-                .token(&[SCOPE])
-                .await
-                .map_err(|e| format!("getting a Google access token failed: {e}"))?;
-            Ok(token.as_str().to_string())
-        })
     }
 }
 
@@ -287,32 +253,7 @@ impl GcpDriver {
     }
 }
 
-/// The GCP kinds. The driver matches only these, so each of its matches names every one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum GcpKind {
-    ServiceAccount,
-    /// idplan's members of one role in the IAM policy of what `PolicyOf` names.
-    Members(PolicyOf),
-}
-
-/// Whose IAM policy a member set is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PolicyOf {
-    Bucket,
-    Project,
-    Secret,
-    ServiceAccount,
-}
-
 impl GcpKind {
-    pub const ALL: [GcpKind; 5] = [
-        GcpKind::ServiceAccount,
-        GcpKind::Members(PolicyOf::Bucket),
-        GcpKind::Members(PolicyOf::Project),
-        GcpKind::Members(PolicyOf::Secret),
-        GcpKind::Members(PolicyOf::ServiceAccount),
-    ];
-
     /// Where each kind is declared.
     pub fn def(self) -> &'static dyn GcpKindDef {
         match self {
@@ -324,12 +265,6 @@ impl GcpKind {
                 &policy::Members(PolicyOf::ServiceAccount)
             }
         }
-    }
-}
-
-impl From<GcpKind> for Kind {
-    fn from(kind: GcpKind) -> Kind {
-        Kind::Gcp(kind)
     }
 }
 
@@ -393,42 +328,5 @@ impl Driver for GcpDriver {
 
     fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()> {
         Box::pin(self.check_policy_sizes(desired, state))
-    }
-}
-
-/// How Google failures read: `<error.status> (HTTP <code>): <error.message>`, or the start of
-/// the body when it is not Google's error JSON.
-pub(crate) fn describe(status: StatusCode, error: &ErrorBody) -> String {
-    let message = match error.message {
-        Some(m) => m.to_string(),
-        None => error.text.chars().take(300).collect(),
-    };
-    let code = status.as_u16();
-    match error.code.filter(|s| !s.is_empty()) {
-        None => format!("HTTP {code}: {message}"),
-        Some(s) => format!("{s} (HTTP {code}): {message}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::provider::rest;
-
-    #[test]
-    fn google_errors_are_read() {
-        let f = rest::failure(
-            describe,
-            StatusCode::CONFLICT,
-            br#"{"error":{"code":409,"message":"There were concurrent policy changes.","status":"ABORTED"}}"#,
-        );
-        let e = f.into_error("google_project_iam_members.prod.sharedSecrets", "op");
-        assert_eq!(
-            e.to_string(),
-            "google_project_iam_members.prod.sharedSecrets: op failed: ABORTED (HTTP 409): There \
-             were concurrent policy changes."
-        );
-        let f = rest::failure(describe, StatusCode::BAD_GATEWAY, b"bad gateway");
-        assert_eq!(f.message, "HTTP 502: bad gateway");
     }
 }

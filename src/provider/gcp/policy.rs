@@ -12,14 +12,14 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::context::check_principals;
 use super::{Api, GcpDriver, GcpKind, GcpKindDef, PolicyOf};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
-use crate::kind::{Facts, KindDef, Owner, Proposed};
-use crate::provider::rest::Failure;
 use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
-use crate::recipe::gcp::check_principals;
+use crate::provider::{Identity, KindDef, Proposed};
 use crate::state::State;
+use crate::transport::Failure;
 
 /// Read-modify-write rounds of one policy change when others write at the same time.
 const RACE_ATTEMPTS: u32 = 8;
@@ -341,7 +341,7 @@ impl GcpDriver {
 
 /// Backoff between read-modify-write rounds: from 400 ms (up to 5 s) with jitter.
 fn backoff(round: u32) -> Duration {
-    crate::provider::backoff(round, Duration::from_millis(400), Duration::from_secs(5))
+    crate::transport::backoff(round, Duration::from_millis(400), Duration::from_secs(5))
 }
 
 /// Whose policy `r`'s members are in.
@@ -449,27 +449,18 @@ pub(super) fn role_members(policy: &Value, role: &str) -> BTreeSet<String> {
 pub struct Members(pub PolicyOf);
 
 impl KindDef for Members {
-    fn facts(&self) -> Facts {
-        Facts {
-            type_name: match self.0 {
-                PolicyOf::Bucket => "google_storage_bucket_iam_members",
-                PolicyOf::Project => "google_project_iam_members",
-                PolicyOf::Secret => "google_secret_manager_secret_iam_members",
-                PolicyOf::ServiceAccount => "google_service_account_iam_members",
-            },
-            noun: "IAM members",
-            owner: Owner::Component,
-            identity: false,
-            read_at_pod_start: false,
-            shared_policy_members: true,
-        }
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Gcp(crate::kind::GcpKind::Members(self.0))
     }
 
     /// Several addresses may hold members of one role in one policy (backup and billing on
     /// one bucket): `for` tells their member sets apart.
-    fn identity(&self, a: &Value) -> Result<String> {
+    fn identity(&self, a: &Value) -> Result<Identity> {
         let m: MembersAttributes = attributes(self.facts().type_name, a)?;
-        Ok(format!("{} {} for {}", m.resource, m.role, m.holder))
+        Ok(Identity::parts(
+            [m.resource, m.role, m.holder],
+            &[" ", " for "],
+        ))
     }
 
     fn computed_keys(&self) -> &'static [&'static str] {
@@ -494,13 +485,8 @@ impl KindDef for Members {
         Ok(resource.attributes.clone())
     }
 
-    fn added_after(
-        &self,
-        resource: &Resource,
-        actual: &Value,
-        added: Option<Value>,
-    ) -> Result<Option<Value>> {
-        added_members(resource, actual, added)
+    fn added_after(&self, r: &Resource, a: &Value, added: Option<Value>) -> Result<Option<Value>> {
+        added_members(r, a, added)
     }
 
     /// An update that only adds members (a control plane's principal or Kubernetes service

@@ -13,11 +13,10 @@ use serde_json::{Value, json};
 use super::policy::role_members;
 use super::{Api, GcpDriver};
 use crate::error::Result;
-use crate::ops::init::{Choices, Found, Resolved, Seen, Survey};
-use crate::provider::Call;
-use crate::recipe::CloudInit;
-use crate::recipe::gcp::SECRET_ROLE;
-use crate::recipe::gcp::{ANNOTATION, Gcp};
+use crate::spec::survey::{Choices, Found, Resolved, Seen, Survey};
+
+use super::context::ANNOTATION;
+use super::context::SECRET_ROLE;
 use crate::spec::draft::{DraftComponent, Field, Value as Yaml};
 use crate::spec::{ComponentKind, GkeCluster};
 
@@ -378,54 +377,6 @@ impl GcpDriver {
             value: Yaml::List(readable),
             comment: None,
         }]))
-    }
-}
-
-/// `idplan init`'s flags for a Space on GKE.
-#[derive(Debug, Clone, clap::Args)]
-#[group(skip)]
-pub struct InitFlags {
-    /// GKE: the project of the cluster, the Google service accounts and the buckets.
-    #[arg(long, value_name = "ID", requires_all = ["gcp_location", "gcp_cluster"])]
-    gcp_project: Option<String>,
-    /// GKE: the cluster's location (region or zone).
-    #[arg(long, value_name = "LOCATION", requires = "gcp_project")]
-    gcp_location: Option<String>,
-    /// GKE: the cluster's name.
-    #[arg(long, value_name = "NAME", requires = "gcp_project")]
-    gcp_cluster: Option<String>,
-}
-
-impl CloudInit for Gcp {
-    type Flags = InitFlags;
-
-    const ANNOTATION: &'static str = ANNOTATION;
-
-    const ADOPTS: &'static str =
-        "the Google service account, or with principal identifiers the grants they hold";
-
-    fn cluster(flags: &InitFlags) -> Option<&str> {
-        flags.gcp_project.as_ref()?;
-        flags.gcp_location.as_ref()?;
-        flags.gcp_cluster.as_deref()
-    }
-
-    fn survey<'a>(
-        flags: &'a InitFlags,
-        seen: &'a Seen,
-        choices: &'a Choices,
-        parallelism: usize,
-    ) -> Call<'a, Survey> {
-        Box::pin(async move {
-            let (Some(project), Some(location), Some(cluster)) =
-                (&flags.gcp_project, &flags.gcp_location, &flags.gcp_cluster)
-            else {
-                return Err(crate::error::Error::internal("init without a GKE cluster"));
-            };
-            GcpDriver::new()?
-                .survey(project, location, cluster, seen, choices, parallelism)
-                .await
-        })
     }
 }
 

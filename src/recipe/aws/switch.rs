@@ -12,11 +12,58 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::graph::Kind;
-use crate::plan::Note;
+use crate::note::Note;
 use crate::provider::aws::AwsKind;
 use crate::spec::{AwsMode, Cloud, Spec};
 use crate::state::{AwsModes, State};
+
+/// What a plan carries for AWS beyond its changes (flattened into the plan, as `aws_modes`):
+/// per AWS space, its mode and whether a switch of mode is half done, as apply records them
+/// once it finished without a failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwsPlan {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aws_modes: BTreeMap<String, AwsModes>,
+}
+
+impl AwsPlan {
+    /// What apply records of each space's step.
+    pub fn of(switches: &Switches) -> AwsPlan {
+        AwsPlan {
+            aws_modes: switches
+                .iter()
+                .map(|(space, switch)| (space.clone(), switch.record()))
+                .collect(),
+        }
+    }
+
+    /// Records the mode of each AWS space, and where it stands in a switch of mode; whether
+    /// the state changed.
+    pub fn record(&self, state: &mut State) -> bool {
+        let mut changed = false;
+        for (name, modes) in &self.aws_modes {
+            if let Some(record) = state.spaces.get_mut(name)
+                && record.aws != Some(*modes)
+            {
+                record.aws = Some(*modes);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// For a plan that leaves part of the spec unapplied: a step of a switch is not recorded
+    /// (each step is a whole, reviewed apply).
+    pub fn keep_recorded(&mut self, state: &State) {
+        self.aws_modes.retain(|space, modes| {
+            let recorded = state.spaces.get(space).and_then(|r| r.aws);
+            recorded.is_none_or(|recorded| recorded == *modes)
+        });
+    }
+}
 
 /// Per AWS space (by name): where it stands in a switch of mode. A space left out has the
 /// spec's mode alone (`validate`, which reads no state).
