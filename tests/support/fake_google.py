@@ -637,8 +637,8 @@ class Handler(BaseHTTPRequestHandler):
                     if upload:
                         # Uploads name their object in the body: a fault can target one object.
                         what += f" {upload_name(query, self.headers.get('Content-Type'), raw)}"
-                    injected = FAULTS.pick(self.command != "GET" and not path.endswith(":getIamPolicy"),
-                                           what, raw)
+                    write = self.command != "GET" and not path.endswith(":getIamPolicy")
+                    injected = FAULTS.pick(write, what, raw)
                     if injected == "throttle":
                         raise Failure(429, "Quota exceeded.", "RESOURCE_EXHAUSTED")
                     if injected == "deny":
@@ -647,6 +647,7 @@ class Handler(BaseHTTPRequestHandler):
                         raise Failure(503, "The service is currently unavailable.", "UNAVAILABLE")
                     answer = storage_object(self.command, path, query, raw, self.headers.get("Content-Type"))
                     status, out = answer or google(self.command, path, query, body)
+                    FAULTS.answered(write, what, raw, status)
                     if injected == "lost":
                         FAULTS.landed(what)
                         raise Failure(500, "Internal error encountered.", "INTERNAL")

@@ -368,6 +368,8 @@ def patch_faults(iam, eks, throttle_every=0, faults=None):
             if kind == "deny":
                 return deny()
             out = await original(method, path, headers, body, query_params)
+            if faults is not None:
+                faults.answered(write, what, body, out[0])
             if kind == "lost" and out[0] < 400:
                 faults.landed(what)
                 return failure()
