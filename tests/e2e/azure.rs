@@ -6,9 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::support::fake_arm::{ISSUER, RG, SUB, identity_id, storage_id};
-use crate::support::{
-    FakeArm, TestDir, control_planes, namespaces, repo_path, subjects,
-};
+use crate::support::{FakeArm, TestDir, control_planes, namespaces, repo_path, subjects};
 
 pub(crate) const BLOB: &str = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
 const SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";

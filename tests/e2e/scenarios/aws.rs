@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use super::{Cloud, Drift, Limit, scenarios};
 use crate::aws_pod_identity::{CLUSTER, Eks, ROLE_PREFIX, expected, spec};
-use crate::support::faults::HeldWrite;
 use crate::support::{Ministack, TestDir, namespace};
 
 pub struct Aws {
@@ -34,8 +33,8 @@ fn component(name: &str) -> &'static str {
 impl Cloud for Aws {
     const FAULT_PLANES: usize = 100;
     const LOST_ON: &'static str = "eks:POST";
-    const KILL_PLANES: usize = 100;
-    const KILL_AT: &'static [usize] = &[2, 60, 120];
+    const KILL_PLANES: usize = 30;
+    const KILL_AT: &'static [usize] = &[2, 30, 30];
     const CREATES: &'static str = "^(iam:CreateRole|eks:POST )";
     const LOST: &'static str = "^(iam:CreateRole|eks:POST )";
     const LOST_COUNTS: &'static [(&'static str, usize)] = &[("iam:CreateRole", 3), ("eks:POST", 6)];
@@ -120,25 +119,30 @@ impl Cloud for Aws {
         assert_eq!(recorded, held, "the state records exactly what EKS holds");
     }
 
-    async fn landed(&self, write: &HeldWrite) -> String {
-        if write.request == "iam:CreateRole" {
-            let name = write
-                .body
+    async fn landed(&self, request: &str, body: &str) -> String {
+        if request == "iam:CreateRole" {
+            let name = body
                 .split('&')
                 .find_map(|p| p.strip_prefix("RoleName="))
-                .unwrap_or_else(|| panic!("no RoleName in {}", write.body));
+                .unwrap_or_else(|| panic!("no RoleName in {body}"));
             assert!(self.eks.iam.role(name).await.is_some(), "{name} was made");
             return format!("aws_iam_role.pi.{}", component(name));
         }
-        let body: Value = serde_json::from_str(&write.body)
-            .unwrap_or_else(|e| panic!("{}: {e}: {}", write.request, write.body));
+        let body: Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{request}: {e}: {body}"));
         let (ns, sa) = (
             body["namespace"].as_str().unwrap().to_string(),
             body["serviceAccount"].as_str().unwrap().to_string(),
         );
         let held = self.eks.associations().await;
-        assert!(held.contains_key(&(ns.clone(), sa.clone())), "{ns}/{sa} was made");
-        format!("aws_eks_pod_identity_association.pi.{}.{ns}", component(&sa))
+        assert!(
+            held.contains_key(&(ns.clone(), sa.clone())),
+            "{ns}/{sa} was made"
+        );
+        format!(
+            "aws_eks_pod_identity_association.pi.{}.{ns}",
+            component(&sa)
+        )
     }
 
     async fn remove_by_hand(&self, round: usize) -> Option<Drift> {
@@ -174,8 +178,8 @@ impl Cloud for Aws {
             over: self.spec(1667),
             says: vec![
                 "would hold 5001 pod identity associations (5001 of idplan's, 0 of others)".into(),
-                ": spaces[0].controlPlanes: ".into(),
             ],
+            located: vec![": spaces[0].controlPlanes: ".into()],
             fits: self.spec(1665),
         }
     }

@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::{Cloud, Drift, Limit, scenarios};
 use crate::azure::{BLOB, access_policies, seeded, spec};
 use crate::support::fake_arm::{identity_id, storage_id};
-use crate::support::faults::HeldWrite;
 use crate::support::{FakeArm, TestDir, namespace, namespaces, subject};
 
 pub struct Azure {
@@ -52,8 +51,8 @@ impl Azure {
 impl Cloud for Azure {
     const FAULT_PLANES: usize = 10;
     const LOST_ON: &'static str = "PUT";
-    const KILL_PLANES: usize = 20;
-    const KILL_AT: &'static [usize] = &[2, 15, 20];
+    const KILL_PLANES: usize = 10;
+    const KILL_AT: &'static [usize] = &[2, 10, 10];
     const CREATES: &'static str = "^PUT ";
     const LOST: &'static str = "^PUT .*/(roleAssignments|federatedIdentityCredentials)/";
     const LOST_COUNTS: &'static [(&'static str, usize)] =
@@ -151,12 +150,11 @@ impl Cloud for Azure {
         }
     }
 
-    async fn landed(&self, write: &HeldWrite) -> String {
+    async fn landed(&self, request: &str, _body: &str) -> String {
         let held = self.arm.state();
-        let path = write
-            .request
+        let path = request
             .strip_prefix("PUT ")
-            .unwrap_or_else(|| panic!("not a PUT: {}", write.request));
+            .unwrap_or_else(|| panic!("not a PUT: {request}"));
         let lower = path.to_lowercase();
         let identity = |lower: &str| {
             let (_, name) = lower.rsplit_once('/').unwrap();
@@ -181,7 +179,10 @@ impl Cloud for Azure {
             assert!(!access_policies(&self.arm).is_empty(), "{path} was made");
             "azurerm_key_vault_access_policy.prod.sharedSecrets".into()
         } else {
-            assert!(!held["identities"][lower.as_str()].is_null(), "{path} was made");
+            assert!(
+                !held["identities"][lower.as_str()].is_null(),
+                "{path} was made"
+            );
             format!(
                 "azurerm_user_assigned_identity.prod.{}",
                 component(&identity(&lower))
@@ -222,6 +223,7 @@ impl Cloud for Azure {
                 "21 federated identity credentials".into(),
                 "limit of 20".into(),
             ],
+            located: vec![],
             fits: self.spec(20),
         }
     }

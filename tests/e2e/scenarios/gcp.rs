@@ -7,10 +7,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use super::{Cloud, Drift, Limit, scenarios};
-use crate::gcp::{
-    ALL, OBJECT_ADMIN, POOL, PROJECT, SECRET_ACCESSOR, WI_USER, email, seeded, spec,
-};
-use crate::support::faults::HeldWrite;
+use crate::gcp::{ALL, OBJECT_ADMIN, POOL, PROJECT, SECRET_ACCESSOR, WI_USER, email, seeded, spec};
 use crate::support::{FakeGoogle, Faults, TestDir, namespace};
 
 pub struct Gcp {
@@ -45,7 +42,9 @@ const ACCOUNTS: [(&str, &str, &str, &str, &str); 3] = [
     ),
 ];
 
-fn account(field: impl Fn(&(&str, &str, &str, &str, &str)) -> bool) -> (&'static str, &'static str) {
+fn account(
+    field: impl Fn(&(&str, &str, &str, &str, &str)) -> bool,
+) -> (&'static str, &'static str) {
     let a = ACCOUNTS
         .iter()
         .find(|a| field(a))
@@ -154,15 +153,18 @@ impl Cloud for Gcp {
         }
     }
 
-    async fn landed(&self, write: &HeldWrite) -> String {
-        let (method, path) = write.request.split_once(' ').unwrap();
+    async fn landed(&self, request: &str, body: &str) -> String {
+        let (method, path) = request.split_once(' ').unwrap();
         if let Some(bucket) = path
             .strip_prefix("/storage/v1/b/")
             .and_then(|p| p.strip_suffix("/iam"))
         {
             let (_, component) = account(|a| a.3 == format!("bucket:{bucket}"));
             assert!(
-                !self.fake.members(&format!("bucket:{bucket}"), OBJECT_ADMIN).is_empty(),
+                !self
+                    .fake
+                    .members(&format!("bucket:{bucket}"), OBJECT_ADMIN)
+                    .is_empty(),
                 "{path} was written"
             );
             return format!("google_storage_bucket_iam_members.prod.{component}");
@@ -181,13 +183,16 @@ impl Cloud for Gcp {
             let email = sa.rsplit('/').next().unwrap();
             let (_, component) = account(|a| crate::gcp::email(a.0) == email);
             assert!(
-                !self.fake.members(&format!("sa:{email}"), WI_USER).is_empty(),
+                !self
+                    .fake
+                    .members(&format!("sa:{email}"), WI_USER)
+                    .is_empty(),
                 "{path} was written"
             );
             return format!("google_service_account_iam_members.prod.{component}");
         }
-        assert_eq!(method, "POST", "{}", write.request);
-        let body: Value = serde_json::from_str(&write.body).unwrap();
+        assert_eq!(method, "POST", "{request}");
+        let body: Value = serde_json::from_str(body).unwrap();
         let id = body["accountId"].as_str().unwrap();
         assert_eq!(self.status(&email(id)), 200, "{id} was made");
         let (_, component) = account(|a| a.0 == id);
@@ -200,7 +205,8 @@ impl Cloud for Gcp {
             "idplan.yaml",
             &spec("service-account", &[0, 1], "      sharedSecrets: {}\n"),
         );
-        self.idplan(dir, &["apply", "--auto-approve"]).assert_code(0);
+        self.idplan(dir, &["apply", "--auto-approve"])
+            .assert_code(0);
         let deletes = faults
             .fired()
             .iter()
@@ -210,11 +216,15 @@ impl Cloud for Gcp {
         for gone in ["spaces-prod-backup", "spaces-prod-billing"] {
             assert_eq!(self.status(&email(gone)), 404, "{gone}");
         }
-        assert!(!dir.read(crate::support::STATE_FILE).contains("spaces-prod-backup"));
+        assert!(
+            !dir.read(crate::support::STATE_FILE)
+                .contains("spaces-prod-backup")
+        );
         self.idplan(dir, &["plan", "--detailed-exitcode"])
             .assert_code(0);
         dir.write("idplan.yaml", &self.spec(2));
-        self.idplan(dir, &["apply", "--auto-approve"]).assert_code(0);
+        self.idplan(dir, &["apply", "--auto-approve"])
+            .assert_code(0);
     }
 
     async fn remove_by_hand(&self, round: usize) -> Option<Drift> {
@@ -251,6 +261,7 @@ impl Cloud for Gcp {
         Limit {
             over: planes(1501),
             says: vec!["over Google's limit of 1500".into()],
+            located: vec![],
             fits: planes(1500),
         }
     }

@@ -26,7 +26,6 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::support::faults::HeldWrite;
 use crate::support::{Faults, Output, TestDir, run};
 
 /// One cloud's side of the scenarios: its peer, its specs, and what it holds.
@@ -62,8 +61,8 @@ pub trait Cloud: Sized {
     fn expected(&self, n: usize) -> BTreeSet<String>;
     /// Asserts that `state` records what the cloud holds under the ids the cloud gave.
     async fn assert_recorded(&self, state: &Value);
-    /// Asserts that the cloud holds what `write` made; its address.
-    async fn landed(&self, write: &HeldWrite) -> String;
+    /// Asserts that the cloud holds what the write `request` with `body` made; its address.
+    async fn landed(&self, request: &str, body: &str) -> String;
     /// After the lost reply scenario's apply: more of it on this cloud (a removal whose
     /// replies are lost too).
     async fn more_lost_replies(&self, _dir: &TestDir, _faults: &Faults) {}
@@ -106,6 +105,8 @@ pub struct Limit {
     /// A spec over the limit by itself, and what validate and plan say of it.
     pub over: String,
     pub says: Vec<String>,
+    /// What validate says besides, without a cloud: where in the spec.
+    pub located: Vec<String>,
     /// A spec at the limit.
     pub fits: String,
 }
@@ -208,9 +209,8 @@ async fn killed_at_a_write<C: Cloud>() {
         child.kill().expect("SIGKILL");
         let status = child.wait().expect("reaping idplan");
         assert_eq!(status.code(), None, "idplan was killed at write {n}");
-        let request = write.request.clone();
-        let address = cloud.landed(&write).await;
-        drop(write);
+        let (request, body) = write.release();
+        let address = cloud.landed(&request, &body).await;
 
         // The run's first n writes reached the cloud.
         let held: usize = cloud.held().await.values().sum();
@@ -219,8 +219,8 @@ async fn killed_at_a_write<C: Cloud>() {
             "the cloud holds {held} after write {n} ({before} before)"
         );
         before = held;
-        // Its reply never came back: the state does not record it, and the next plan adopts
-        // what the cloud holds rather than create it again.
+        // Its reply never came back: the state does not record it, and the next plan imports
+        // (adopts) what the cloud holds rather than create it again.
         assert!(
             record(&dir, &address).is_none(),
             "{address} ({request}) is recorded though its reply was never read"
@@ -235,6 +235,11 @@ async fn killed_at_a_write<C: Cloud>() {
             .find(|c| c["address"] == address.as_str())
             .unwrap_or_else(|| panic!("{address} is not in the plan: {plan:#}"));
         assert_ne!(change["action"], "create", "{change:#}");
+        assert_eq!(change["importing"], true, "{change:#}");
+        eprintln!(
+            "killed at write {n} ({request}): {address} held, then the plan imports it ({})",
+            change["action"]
+        );
     }
     cloud
         .idplan(&dir, &["apply", "--auto-approve"])
@@ -355,12 +360,16 @@ async fn over_the_limit<C: Cloud>() {
     let dir = TestDir::new();
     let log = Faults::logging(&dir);
     let cloud: C = start(&dir, &log, 0).await;
+    let seeded = log.requests().len();
     let limit = cloud.limit();
     dir.write("idplan.yaml", &limit.over);
     // The spec alone is over: refused without a cloud, located; and by plan and apply.
     let validate = dir.idplan_offline(&["validate"]);
     validate.assert_code(1);
     validate.assert_stderr_contains("error: idplan.yaml:");
+    for says in &limit.located {
+        validate.assert_stderr_contains(says);
+    }
     for command in [&["plan"][..], &["apply", "--auto-approve"]] {
         let out = cloud.idplan(&dir, command);
         out.assert_code(1);
@@ -369,7 +378,11 @@ async fn over_the_limit<C: Cloud>() {
             out.assert_stderr_contains(says);
         }
     }
-    assert_eq!(log.writes_since(0), Vec::<String>::new(), "nothing written");
+    assert_eq!(
+        log.writes_since(seeded),
+        Vec::<String>::new(),
+        "nothing written"
+    );
     assert!(cloud.held().await.is_empty(), "nothing made");
 
     dir.write("idplan.yaml", &limit.fits);
@@ -381,7 +394,11 @@ async fn over_the_limit<C: Cloud>() {
         let refused = cloud.idplan(&dir, &["apply", "--auto-approve"]);
         refused.assert_code(1);
         refused.assert_stderr_contains(&says);
-        assert_eq!(log.writes_since(mark), Vec::<String>::new(), "nothing written");
+        assert_eq!(
+            log.writes_since(mark),
+            Vec::<String>::new(),
+            "nothing written"
+        );
         assert_eq!(cloud.held().await, held);
     }
 }
@@ -429,10 +446,6 @@ async fn refused_runs_write_nothing<C: Cloud>() {
     cloud
         .idplan(&dir, &["apply", "--auto-approve"])
         .assert_code(0);
-    assert!(
-        !log.writes_since(mark).is_empty(),
-        "{:?}",
-        log.requests()
-    );
+    assert!(!log.writes_since(mark).is_empty(), "{:?}", log.requests());
     cloud.assert_holds(3).await;
 }

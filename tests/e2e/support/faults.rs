@@ -256,6 +256,13 @@ impl Gate {
     }
 }
 
+impl HeldWrite {
+    /// Lets the peer answer again; the write's description and body.
+    pub fn release(self) -> (String, String) {
+        (self.request, self.body)
+    }
+}
+
 /// A write the peer did and whose reply it holds (with every other request) until this drops.
 pub struct HeldWrite {
     /// Its description, as the fault log has it (`eks:POST /clusters/...`).
