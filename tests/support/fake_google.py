@@ -400,6 +400,17 @@ def cluster(name):
     return out
 
 
+def iam_policy(method, verb, target, query, body, get_with, version_key):
+    """getIamPolicy of `target` (by `get_with`, the version asked in `version_key`) and its
+    setIamPolicy (POST); None for any other call."""
+    if verb == ":getIamPolicy" and method == get_with:
+        asked = requested_version(query, body if get_with == "POST" else None, version_key)
+        return 200, render(STATE.policy(target), asked, False, target)
+    if verb == ":setIamPolicy" and method == "POST":
+        return 200, render(set_policy(target, (body or {}).get("policy") or {}, False), 3, False, target)
+    return None
+
+
 def google(method, path, query, body):
     """Routes one Google API call; returns (status, body)."""
     # Resource Manager v3
@@ -414,10 +425,9 @@ def google(method, path, query, body):
             return 200, {"name": f"projects/{number}", "parent": "organizations/123456789",
                          "projectId": project, "state": "ACTIVE", "displayName": project,
                          "etag": "W/\"1\"", "createTime": "2024-01-01T00:00:00Z"}
-        if verb == ":getIamPolicy" and method == "POST":
-            return 200, render(STATE.policy(target), requested_version(query, body, "-"), False, target)
-        if verb == ":setIamPolicy" and method == "POST":
-            return 200, render(set_policy(target, (body or {}).get("policy") or {}, False), 3, False, target)
+        answer = iam_policy(method, verb, target, query, body, "POST", "-")
+        if answer:
+            return answer
     # GKE v1
     m = re.fullmatch(r"/v1/(projects/[^/]+/locations/[^/]+/clusters/[^/:]+)", path)
     if m and method == "GET":
@@ -489,10 +499,9 @@ def google(method, path, query, body):
         if verb is None and method == "GET":
             project = name.split("/")[1]
             return 200, secret_json(STATE.projects.get(project, {}).get("number", project), name)
-        if verb == ":getIamPolicy" and method == "GET":
-            return 200, render(STATE.policy(target), requested_version(query, None, "options.requestedPolicyVersion"), False, target)
-        if verb == ":setIamPolicy" and method == "POST":
-            return 200, render(set_policy(target, (body or {}).get("policy") or {}, False), 3, False, target)
+        answer = iam_policy(method, verb, target, query, body, "GET", "options.requestedPolicyVersion")
+        if answer:
+            return answer
     # IAM v1 service accounts
     m = re.fullmatch(r"/v1/projects/([^/]+)/serviceAccounts", path)
     if m:
@@ -536,10 +545,9 @@ def google(method, path, query, body):
             del STATE.accounts[email]
             STATE.policies.pop(target, None)
             return 200, {}
-        if verb == ":getIamPolicy" and method == "POST":
-            return 200, render(STATE.policy(target), requested_version(query, body, "options.requestedPolicyVersion"), False, target)
-        if verb == ":setIamPolicy" and method == "POST":
-            return 200, render(set_policy(target, (body or {}).get("policy") or {}, False), 3, False, target)
+        answer = iam_policy(method, verb, target, query, body, "POST", "options.requestedPolicyVersion")
+        if answer:
+            return answer
     raise Failure(404, f"Method not found: {method} {path}")
 
 

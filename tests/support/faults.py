@@ -49,6 +49,7 @@ import json
 import os
 import random
 import re
+import sys
 import threading
 import time
 
@@ -263,14 +264,17 @@ class WriteGate:
         self.open.wait(self.HOLD)
 
 
-def exit_with_parent():
-    """Exit once re-parented: a test binary killed outright leaves no peer behind."""
+def exit_with_parent(name=None):
+    """Exit once re-parented: a test binary killed outright leaves no peer behind. With a
+    `name`, say so on stderr."""
     parent = os.getppid()
 
     def watch():
         while True:
             time.sleep(0.5)
             if os.getppid() != parent:
+                if name:
+                    print(f"{name}: parent went away; exiting", file=sys.stderr, flush=True)
                 os._exit(0)
 
     threading.Thread(target=watch, name="peer-parent-watch", daemon=True).start()
