@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::support::manual::aws::{self, Mode};
 use crate::support::manual::gcp::{self, Secrets};
-use crate::support::manual::{self, Component, Ids, N};
+use crate::support::manual::{self, Component, GCP_SA, Ids, N};
 use crate::support::{FakeGoogle, FakeKube, Ministack, Output, TestDir};
 
 /// The kubeconfig context of the manual Space's cluster.
@@ -219,15 +219,21 @@ fn aws_names(space: &aws::AwsSpace) -> Vec<String> {
     Component::ALL.map(|c| space.role(c).name.clone()).into()
 }
 
+/// A directory for init with the cluster's kubeconfig in it; the kubeconfig's path.
+fn init_dir(kube: &FakeKube) -> (TestDir, std::path::PathBuf) {
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    (dir, kubeconfig)
+}
+
 /// The guides' AWS recipe in `mode`, then init, with one more control plane created since
 /// the manual setup (annotated by Helm, no trust subject or association on the cloud side).
 fn aws_scenario(mode: Mode) -> String {
     let ms = Ministack::start();
     let kube = FakeKube::start();
+    let (dir, kubeconfig) = init_dir(&kube);
     let space = aws::guide(&ms, &kube, mode, N);
     let added = space.add_control_plane(&kube, N);
-    let dir = TestDir::new();
-    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
     let idplan = |args: &[&str]| dir.idplan(&ms, args);
     let ids = || space.read_ids(&ms);
     let role = space.role(Component::SharedSecrets).name.clone();
@@ -299,10 +305,9 @@ fn azure_manual_space_is_adopted_through_init() {
 
     let arm = FakeArm::start();
     let kube = FakeKube::start();
+    let (dir, kubeconfig) = init_dir(&kube);
     let space = azure::guide(&arm, &kube, N);
     let added = space.add_control_plane(&kube, N);
-    let dir = TestDir::new();
-    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
     let idplan = |args: &[&str]| dir.idplan_azure(&arm, args);
     let ids = || space.read_ids(&arm);
     let identity = space.identity(Component::SharedSecrets).id.to_lowercase();
@@ -385,8 +390,7 @@ fn gcp_scenario(recipe: GcpRecipe, secrets: Secrets, calls: u64) -> String {
         ],
     }));
     space.add_control_plane(&kube, N);
-    let dir = TestDir::new();
-    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let (dir, kubeconfig) = init_dir(&kube);
     let kubeconfig_arg = kubeconfig.to_str().unwrap();
     let mut args = vec!["init", "-f", "counted.yaml", "--kubeconfig", kubeconfig_arg];
     args.extend(GCP_FLAGS);
@@ -540,8 +544,7 @@ fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
     let ms = Ministack::start();
     let kube = FakeKube::start();
     let space = aws::guide(&ms, &kube, Mode::IrsaExact, N);
-    let dir = TestDir::new();
-    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let (dir, kubeconfig) = init_dir(&kube);
     let kubeconfig = kubeconfig.to_str().unwrap();
     let init = |more: &[&str]| {
         let mut args = vec![
@@ -570,15 +573,19 @@ fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
     });
 }
 
-#[test]
-fn gcp_control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
-    use crate::support::manual::GCP_SA;
-
+/// A fake Google and a fake cluster holding the Space the GCP guide sets up, with the
+/// project's secrets.
+fn gcp_guided() -> (FakeGoogle, FakeKube, gcp::GcpSpace) {
     let fake = FakeGoogle::start();
     let kube = FakeKube::start();
     let space = gcp::guide(&fake, &kube, N, Secrets::Project);
-    let dir = TestDir::new();
-    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    (fake, kube, space)
+}
+
+#[test]
+fn gcp_control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
+    let (fake, kube, space) = gcp_guided();
+    let (dir, kubeconfig) = init_dir(&kube);
     let kubeconfig = kubeconfig.to_str().unwrap();
     let init = |more: &[&str]| {
         let mut args = vec!["init", "--kubeconfig", kubeconfig];
@@ -605,11 +612,7 @@ fn gcp_control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() 
 /// nothing left, init writes nothing and says why for each component.
 #[test]
 fn gcp_identities_init_cannot_take_over_are_left_out_with_the_reason() {
-    use crate::support::manual::GCP_SA;
-
-    let fake = FakeGoogle::start();
-    let kube = FakeKube::start();
-    let space = gcp::guide(&fake, &kube, N, Secrets::Project);
+    let (fake, kube, space) = gcp_guided();
     let foreign = "acme-spaces-eso@elsewhere.iam.gserviceaccount.com";
     for ns in &space.namespaces {
         kube.put(
@@ -630,8 +633,7 @@ fn gcp_identities_init_cannot_take_over_are_left_out_with_the_reason() {
     fake.seed(serde_json::json!({"buckets": [{ "name": "acme-usage", "project": gcp::PROJECT }]}));
     let viewer = serde_json::json!([{"role": "roles/storage.objectViewer", "members": [backup]}]);
     fake.set_bindings("bucket:acme-usage", viewer);
-    let dir = TestDir::new();
-    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let (dir, kubeconfig) = init_dir(&kube);
     let mut args = vec!["init", "--kubeconfig", kubeconfig.to_str().unwrap()];
     args.extend(GCP_FLAGS);
     // Home is the test's directory: the kubeconfig in it is written as ~/kubeconfig.

@@ -400,6 +400,18 @@ def cluster(name):
     return out
 
 
+def with_policy(pattern, path, known, missing):
+    """The name a path to a resource with an IAM policy names, and the IAM verb it asks
+    (":getIamPolicy", ":setIamPolicy", or None); (None, None) for another path. A name not
+    among `known` raises `missing(name)`."""
+    m = re.fullmatch(pattern + r"(:getIamPolicy|:setIamPolicy)?", path)
+    if not m:
+        return None, None
+    if m.group(1) not in known:
+        raise missing(m.group(1))
+    return m.group(1), m.group(2)
+
+
 def iam_policy(method, verb, target, query, body, get_with, version_key):
     """getIamPolicy of `target` (by `get_with`, the version asked in `version_key`) and its
     setIamPolicy (POST); None for any other call."""
@@ -414,11 +426,9 @@ def iam_policy(method, verb, target, query, body, get_with, version_key):
 def google(method, path, query, body):
     """Routes one Google API call; returns (status, body)."""
     # Resource Manager v3
-    m = re.fullmatch(r"/v3/projects/([^/:]+)(:getIamPolicy|:setIamPolicy)?", path)
-    if m:
-        project, verb = m.group(1), m.group(2)
-        if project not in STATE.projects:
-            raise Failure(403, f"Permission 'resourcemanager.projects.get' denied on resource '//cloudresourcemanager.googleapis.com/projects/{project}' (or it may not exist).")
+    project, verb = with_policy(r"/v3/projects/([^/:]+)", path, STATE.projects, lambda p: Failure(
+        403, f"Permission 'resourcemanager.projects.get' denied on resource '//cloudresourcemanager.googleapis.com/projects/{p}' (or it may not exist)."))
+    if project:
         target = f"project:{project}"
         if verb is None and method == "GET":
             number = STATE.projects[project]["number"]
@@ -490,11 +500,9 @@ def google(method, path, query, body):
         if token:
             out["nextPageToken"] = token
         return 200, out
-    m = re.fullmatch(r"/v1/(projects/[^/]+/secrets/[^/:]+)(:getIamPolicy|:setIamPolicy)?", path)
-    if m:
-        name, verb = m.group(1), m.group(2)
-        if name not in STATE.secrets:
-            raise Failure(404, f"Secret [{name}] not found or has no versions.")
+    name, verb = with_policy(r"/v1/(projects/[^/]+/secrets/[^/:]+)", path, STATE.secrets,
+                             lambda n: Failure(404, f"Secret [{n}] not found or has no versions."))
+    if name:
         target = f"secret:{name}"
         if verb is None and method == "GET":
             project = name.split("/")[1]
