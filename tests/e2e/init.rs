@@ -106,6 +106,35 @@ pub struct Scenario<'a> {
     pub marks: &'a dyn Fn() -> Vec<String>,
 }
 
+impl<'a> Scenario<'a> {
+    /// How the scenario reaches the Space's cloud and cluster; nothing adopted named yet, no
+    /// restart, no pod label.
+    pub fn new(
+        dir: &'a TestDir,
+        kube: &'a FakeKube,
+        idplan: &'a dyn Fn(&[&str]) -> Output,
+        ids: &'a dyn Fn() -> Ids,
+        marks: &'a dyn Fn() -> Vec<String>,
+    ) -> Scenario<'a> {
+        Scenario {
+            dir,
+            idplan,
+            ids,
+            identity_types: &[],
+            restart: None,
+            kube,
+            pod_label: None,
+            names: Vec::new(),
+            marks,
+        }
+    }
+}
+
+/// The lines of `text` that `keep` keeps.
+fn lines_where(text: &str, keep: impl Fn(&str) -> bool) -> Vec<&str> {
+    text.lines().filter(|l| keep(l)).collect()
+}
+
 /// The ids of sharedSecrets' identity and what hangs on it.
 fn shared_secrets(ids: &Ids) -> Ids {
     ids.iter()
@@ -156,11 +185,7 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
         // Pods that started before idplan gave their control plane its credentials: only
         // those are restarted, then verify finds nothing.
         verify.assert_code(2);
-        let findings: Vec<&str> = verify
-            .stdout
-            .lines()
-            .filter(|l| l.contains(": pod "))
-            .collect();
+        let findings = lines_where(&verify.stdout, |l| l.contains(": pod "));
         assert_eq!(findings.len(), 3, "{}", verify.stdout);
         assert!(
             findings
@@ -170,11 +195,7 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
             verify.stdout
         );
         let restarted = (s.idplan)(&["verify", "--restart"]);
-        let lines: Vec<&str> = restarted
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("Restarted deployment"))
-            .collect();
+        let lines = lines_where(&restarted.stdout, |l| l.starts_with("Restarted deployment"));
         assert_eq!(lines.len(), 3, "{}", restarted.stdout);
         assert!(lines.iter().all(|l| l.contains(namespace)), "{lines:?}");
         manual::roll_out(s.kube, namespace, s.pod_label);
@@ -254,15 +275,10 @@ fn aws_scenario(mode: Mode) -> String {
             .collect()
     };
     let scenario = Scenario {
-        dir: &dir,
-        idplan: &idplan,
-        ids: &ids,
-        marks: &marks,
         identity_types: &["aws_iam_role"],
         names: aws_names(&space),
         restart: (mode == Mode::PodIdentity).then_some(added.as_str()),
-        kube: &kube,
-        pod_label: None,
+        ..Scenario::new(&dir, &kube, &idplan, &ids, &marks)
     };
     adopt_by_init(
         &scenario,
@@ -319,17 +335,13 @@ fn azure_manual_space_is_adopted_through_init() {
             .collect()
     };
     let scenario = Scenario {
-        dir: &dir,
-        idplan: &idplan,
-        ids: &ids,
-        marks: &marks,
         identity_types: &["azurerm_user_assigned_identity"],
         names: Component::ALL
             .map(|c| space.identity(c).name.clone())
             .into(),
         restart: Some(&added),
-        kube: &kube,
         pod_label: Some(manual::AZURE_USE),
+        ..Scenario::new(&dir, &kube, &idplan, &ids, &marks)
     };
     let spec = adopt_by_init(
         &scenario,
@@ -404,21 +416,15 @@ fn gcp_scenario(recipe: GcpRecipe, secrets: Secrets, calls: u64) -> String {
     let idplan = |args: &[&str]| dir.idplan_gcp(&fake, args);
     let ids = || space.read_ids(&fake);
     let marks = Vec::new;
+    // A new binding needs no restart: GKE's metadata server exchanges tokens per request.
     let scenario = Scenario {
-        dir: &dir,
-        idplan: &idplan,
-        ids: &ids,
-        marks: &marks,
         identity_types: &["google_service_account"],
         names: space
             .accounts
             .iter()
             .map(|a| a.account_id.clone())
             .collect(),
-        // A new binding needs no restart: GKE's metadata server exchanges tokens per request.
-        restart: None,
-        kube: &kube,
-        pod_label: None,
+        ..Scenario::new(&dir, &kube, &idplan, &ids, &marks)
     };
     let spec = adopt_by_init(&scenario, &kubeconfig, &GCP_FLAGS);
     for line in [

@@ -102,7 +102,7 @@ pub struct Drift {
 
 /// Specs over a cloud's limit and at it.
 pub struct Limit {
-    /// A spec over the limit by itself, and what validate and plan say of it.
+    /// A spec over the limit by itself, and what validate, plan and apply say of it.
     pub over: String,
     pub says: Vec<String>,
     /// What validate says besides, without a cloud: where in the spec.
@@ -197,6 +197,7 @@ async fn killed_at_a_write<C: Cloud>() {
     let cloud: C = start(&dir, &log, C::KILL_PLANES).await;
     let mut before = 0;
     for &n in C::KILL_AT {
+        let mark = log.requests().len();
         let gate = log.gate(n, C::CREATES);
         let mut child = cloud
             .command(&dir, &["apply", "--auto-approve"])
@@ -237,7 +238,9 @@ async fn killed_at_a_write<C: Cloud>() {
         assert_ne!(change["action"], "create", "{change:#}");
         assert_eq!(change["importing"], true, "{change:#}");
         eprintln!(
-            "killed at write {n} ({request}): {address} held, then the plan imports it ({})",
+            "killed at write {n} ({request}; {} writes reached the peer): {address} held, then \
+             the plan imports it ({})",
+            log.writes_since(mark).len(),
             change["action"]
         );
     }
