@@ -38,8 +38,8 @@ impl Cloud for Aws {
     const CREATES: &'static str = "^(iam:CreateRole|eks:POST )";
     const LOST: &'static str = "^(iam:CreateRole|eks:POST )";
     const LOST_COUNTS: &'static [(&'static str, usize)] = &[("iam:CreateRole", 3), ("eks:POST", 6)];
-    const REBUILT: &'static [&'static str] =
-        &["Plan: 12 to import, 0 to add, 0 to change, 0 to destroy."];
+    const IMPORTED: usize = 12;
+    const REBUILT: &'static [&'static str] = &[];
     const WRITE: &'static str = "iam:CreateRole";
 
     async fn start(args: &[&str]) -> Aws {

@@ -57,8 +57,8 @@ impl Cloud for Azure {
     const LOST: &'static str = "^PUT .*/(roleAssignments|federatedIdentityCredentials)/";
     const LOST_COUNTS: &'static [(&'static str, usize)] =
         &[("roleAssignments", 2), ("federatedIdentityCredentials", 6)];
-    const REBUILT: &'static [&'static str] =
-        &["Plan: 12 to import, 0 to add, 0 to change, 0 to destroy."];
+    const IMPORTED: usize = 12;
+    const REBUILT: &'static [&'static str] = &[];
     const WRITE: &'static str = "PUT ";
 
     async fn start(args: &[&str]) -> Azure {

@@ -87,10 +87,8 @@ impl Cloud for Gcp {
     const CREATES: &'static str = r"^(POST .*/serviceAccounts|POST .*:setIamPolicy|PUT .*/iam)$";
     const LOST: &'static str = r"^(POST /v1/projects/[^/]+/serviceAccounts$|DELETE )";
     const LOST_COUNTS: &'static [(&'static str, usize)] = &[("POST", 3)];
-    const REBUILT: &'static [&'static str] = &[
-        "will be recorded in the state",
-        "0 to add, 0 to change, 0 to destroy",
-    ];
+    const IMPORTED: usize = 9;
+    const REBUILT: &'static [&'static str] = &["will be recorded in the state"];
     const WRITE: &'static str = ":setIamPolicy";
 
     async fn start(args: &[&str]) -> Gcp {

@@ -44,7 +44,8 @@ pub trait Cloud: Sized {
     /// (by a piece of their description) its apply of two control planes makes.
     const LOST: &'static str;
     const LOST_COUNTS: &'static [(&'static str, usize)];
-    /// What the plan over a lost state of two control planes says.
+    /// What the plan over a lost state of two control planes imports, and says besides.
+    const IMPORTED: usize;
     const REBUILT: &'static [&'static str];
     /// A piece of every write request's description (the request log's `write` aside).
     const WRITE: &'static str;
@@ -311,13 +312,20 @@ async fn lost_state<C: Cloud>() {
     std::fs::remove_dir_all(dir.path().join("state")).unwrap();
     let plan = cloud.idplan(&dir, &["plan", "--detailed-exitcode"]);
     plan.assert_code(2);
+    plan.assert_stdout_contains(&format!(
+        "Plan: {} to import, 0 to add, 0 to change, 0 to destroy.",
+        C::IMPORTED
+    ));
     for says in C::REBUILT {
         plan.assert_stdout_contains(says);
     }
     let mark = log.requests().len();
-    cloud
-        .idplan(&dir, &["apply", "--auto-approve"])
-        .assert_code(0);
+    let apply = cloud.idplan(&dir, &["apply", "--auto-approve"]);
+    apply.assert_code(0);
+    apply.assert_stdout_contains(&format!(
+        "Resources: {} imported, 0 added, 0 changed, 0 destroyed.",
+        C::IMPORTED
+    ));
     assert!(log.requests().len() > mark, "the apply read the cloud");
     assert_eq!(log.writes_since(mark), Vec::<String>::new());
     assert_eq!(cloud.held().await, held, "nothing was written to the cloud");
