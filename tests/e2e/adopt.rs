@@ -29,13 +29,7 @@ async fn role_by_hand(ms: &Ministack, issuer: &str) -> (Iam, String) {
         .role_name(ROLE)
         .description("backup role, made by hand")
         .assume_role_policy_document(trust)
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("team")
-                .value("platform")
-                .build()
-                .unwrap(),
-        )
+        .tags(crate::support::ministack::tag("team", "platform"))
         .send()
         .await
         .unwrap();

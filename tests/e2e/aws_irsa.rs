@@ -81,18 +81,10 @@ async fn apply_creates_exactly_what_the_spec_says_and_a_second_apply_writes_noth
         .assert_code(0);
 
     let iam = Iam::new(&ms).await;
-    let providers = iam
-        .client
-        .list_open_id_connect_providers()
-        .send()
-        .await
-        .unwrap();
+    let providers = iam.oidc_providers().await;
     let provider_arn = format!("arn:aws:iam::000000000000:oidc-provider/{issuer_host}");
     assert!(
-        providers
-            .open_id_connect_provider_list()
-            .iter()
-            .any(|p| p.arn() == Some(provider_arn.as_str())),
+        providers.contains(&provider_arn),
         "provider {provider_arn} in {providers:?}"
     );
     let provider = iam
@@ -279,13 +271,7 @@ async fn drift_catches_an_out_of_band_edit_and_apply_repairs_it() {
     iam.client
         .tag_role()
         .role_name("spaces-prod-backup")
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("team")
-                .value("platform")
-                .build()
-                .unwrap(),
-        )
+        .tags(crate::support::ministack::tag("team", "platform"))
         .send()
         .await
         .unwrap();

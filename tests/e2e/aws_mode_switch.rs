@@ -47,11 +47,10 @@ async fn held(eks: &Eks) -> Held {
         trusted.push(modes);
         arns.push(eks.iam.role(role).await.unwrap().arn().to_string());
     }
-    let providers = eks.iam.client.list_open_id_connect_providers().send().await;
     Held {
         trusted,
         associations: eks.associations().await.len(),
-        oidc_providers: providers.unwrap().open_id_connect_provider_list().len(),
+        oidc_providers: eks.iam.oidc_providers().await.len(),
         arns,
     }
 }

@@ -6,12 +6,9 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::support::fake_arm::{ISSUER, RG, SUB, identity_id, storage_id};
-use crate::support::no_write::NoCloudWrite;
-use crate::support::{
-    FakeArm, Faults, Output, TestDir, control_planes, namespaces, repo_path, subjects,
-};
+use crate::support::{FakeArm, TestDir, control_planes, namespaces, repo_path, subjects};
 
-const BLOB: &str = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+pub(crate) const BLOB: &str = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
 const SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
 
 pub(crate) fn spec(namespaces: &[String]) -> String {
@@ -33,16 +30,22 @@ pub(crate) fn setup(spec: &str) -> (FakeArm, TestDir) {
 
 /// As [`setup`], in `dir`, with more arguments for the fake (`Faults::args`).
 fn setup_in(dir: &TestDir, spec: &str, args: &[&str]) -> FakeArm {
+    let arm = seeded(args);
+    dir.write("idplan.yaml", spec);
+    arm
+}
+
+/// A fake ARM started with `args`, seeded with the cluster, the storage accounts and the vault.
+pub(crate) fn seeded(args: &[&str]) -> FakeArm {
     let arm = FakeArm::start_with(args);
     arm.seed_cluster(json!({}));
     arm.seed_storage("acmebackup");
     arm.seed_storage("acmebilling");
     arm.admin("/admin/vaults", json!({"id": vault_id(), "rbac": false}));
-    dir.write("idplan.yaml", spec);
     arm
 }
 
-fn vault_id() -> String {
+pub(crate) fn vault_id() -> String {
     format!("{RG}/providers/Microsoft.KeyVault/vaults/acme-vault")
 }
 
@@ -69,7 +72,7 @@ fn assignments(arm: &FakeArm) -> BTreeSet<(String, String, String)> {
     out
 }
 
-fn access_policies(arm: &FakeArm) -> Vec<Value> {
+pub(crate) fn access_policies(arm: &FakeArm) -> Vec<Value> {
     arm.state()["vaults"][vault_id().to_lowercase()]["properties"]["accessPolicies"]
         .as_array()
         .unwrap()
@@ -267,61 +270,6 @@ fn switching_the_vault_to_rbac_moves_access_to_a_role_assignment_in_one_plan() {
     );
     dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
         .assert_code(0);
-}
-
-#[test]
-fn drift_after_an_out_of_band_credential_deletion_and_apply_repairs_it() {
-    let cps = namespaces(0..2);
-    let (arm, dir) = setup(&spec(&cps));
-    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
-        .assert_code(0);
-    let fic = format!(
-        "{}/federatedIdentityCredentials/{}?api-version=2026-05-31",
-        identity_id("spaces-prod-billing"),
-        cps[1]
-    );
-    let (status, _) = arm.request("DELETE", &fic, None);
-    assert_eq!(status, 200);
-
-    let drift = dir.idplan_azure(&arm, &["drift"]);
-    drift.assert_code(2);
-    let address = format!(
-        "azurerm_federated_identity_credential.prod.billing.{} was deleted outside idplan",
-        cps[1]
-    );
-    drift.assert_stdout_contains(&address);
-
-    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
-        .assert_code(0);
-    dir.idplan_azure(&arm, &["drift"]).assert_code(0);
-    assert_eq!(
-        arm.subjects("spaces-prod-billing"),
-        subjects(&cps, "vector")
-    );
-}
-
-#[test]
-fn twenty_one_control_planes_are_refused_before_any_write() {
-    let (arm, dir) = setup(&spec(&namespaces(0..21)));
-    for command in ["validate", "plan"] {
-        let out = dir.idplan_azure(&arm, &[command]);
-        out.assert_code(1);
-        assert!(
-            out.stderr.contains("spaces[0].controlPlanes[20]")
-                && out.stderr.contains("component backup")
-                && out.stderr.contains("21 federated identity credentials")
-                && out.stderr.contains("limit of 20"),
-            "{command}: {}",
-            out.stderr
-        );
-    }
-    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
-        .assert_code(1);
-    assert!(arm.state()["identities"].as_object().unwrap().is_empty());
-
-    // Twenty fit.
-    dir.write("idplan.yaml", &spec(&namespaces(0..20)));
-    dir.idplan_azure(&arm, &["validate"]).assert_code(0);
 }
 
 #[test]
@@ -599,28 +547,6 @@ fn plan_counts_credentials_others_added_to_the_identity() {
 }
 
 #[test]
-fn a_saved_plan_on_an_empty_subscription_applies_and_a_lost_state_is_rebuilt() {
-    let cps = namespaces(0..2);
-    let (arm, dir) = setup(&spec(&cps));
-    dir.idplan_azure(&arm, &["plan", "--out", "first.json"])
-        .assert_code(0);
-    dir.idplan_azure(&arm, &["apply", "plans/first.json"])
-        .assert_code(0);
-    assert_eq!(assignments(&arm).len(), 2);
-    assert_eq!(access_policies(&arm).len(), 1);
-
-    // Without its state, idplan finds its own resources by their tags and names.
-    std::fs::remove_file(dir.path().join("state/idplan.state.json")).unwrap();
-    let plan = dir.idplan_azure(&arm, &["plan"]);
-    plan.assert_code(0);
-    plan.assert_stdout_contains("Plan: 12 to import, 0 to add, 0 to change, 0 to destroy.");
-    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
-        .assert_code(0);
-    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
-        .assert_code(0);
-}
-
-#[test]
 fn renaming_an_identity_replaces_it_and_everything_that_names_it() {
     let cps = namespaces(0..2);
     let (arm, dir) = setup(&spec(&cps));
@@ -717,63 +643,6 @@ fn assert_converged(arm: &FakeArm, cps: &[String]) {
     assert_eq!(access_policies(arm).len(), 1);
 }
 
-/// A bad day: a fifth of the ARM requests throttled (429 with Retry-After), failed (503), or
-/// failed after the write was done (500). One apply converges, every fault retried once.
-#[test]
-fn one_apply_converges_when_a_fifth_of_requests_fail() {
-    let dir = TestDir::new();
-    let faults = Faults::rate(&dir, 0.2, 13);
-    let cps = namespaces(0..10);
-    let arm = setup_in(&dir, &spec(&cps), &faults.args());
-    faults.on();
-    let apply = dir.idplan_azure_with_env(
-        &arm,
-        &["apply", "--auto-approve"],
-        &[("IDPLAN_STATS", "json")],
-    );
-    apply.assert_code(0);
-    let fired = faults.fired().len();
-    faults.assert_all_fired("PUT");
-    assert_eq!(
-        apply.stats()["retries"],
-        fired,
-        "every fault is retried once"
-    );
-    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
-        .assert_code(0);
-    faults.off();
-    assert_converged(&arm, &cps);
-}
-
-/// The reply of every role assignment and credential write is lost (ARM made it, then
-/// answered 500): the retried assignment finds 409 RoleAssignmentExists, reads it back, and
-/// takes it as created.
-#[test]
-fn a_lost_reply_to_a_role_assignment_is_not_a_failure() {
-    let dir = TestDir::new();
-    let faults = Faults::targeted(
-        &dir,
-        "lost",
-        "^PUT .*/(roleAssignments|federatedIdentityCredentials)/",
-        100,
-    );
-    let cps = namespaces(0..2);
-    let arm = setup_in(&dir, &spec(&cps), &faults.args());
-    faults.on();
-    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
-        .assert_code(0);
-    let lost = faults
-        .fired()
-        .iter()
-        .filter(|(_, request)| request.contains("roleAssignments"))
-        .count();
-    assert_eq!(lost, 2, "{:?}", faults.fired());
-    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
-        .assert_code(0);
-    faults.off();
-    assert_converged(&arm, &cps);
-}
-
 /// One identity cannot be created: everything that does not hang on it is still applied and
 /// recorded, its credentials and assignment are left out and named, and the failure names
 /// the resource, the API and ARM's message. The next apply finishes the work.
@@ -829,78 +698,6 @@ fn the_fake_refuses_another_token() {
     );
     out.assert_code(1);
     out.assert_stderr_contains("401 Unauthorized: InvalidAuthenticationToken");
-}
-
-/// An apply killed with SIGKILL at several points, each time picked up by the next: the last
-/// apply converges, every identity idplan made is recorded in the state under the client id
-/// Azure holds, and nothing is made twice.
-#[test]
-fn an_apply_killed_part_way_is_picked_up_by_the_next() {
-    let cps = namespaces(0..20);
-    let (arm, dir) = setup(&spec(&cps));
-    let killed = crate::support::Output::kill_runs(
-        || dir.azure_command(&arm, &["apply", "--auto-approve"]),
-        &[300, 1200, 2500],
-    );
-    assert!(
-        killed >= 2,
-        "only {killed} applies were still running when killed"
-    );
-    dir.idplan_azure(&arm, &["apply", "--auto-approve"])
-        .assert_code(0);
-    dir.idplan_azure(&arm, &["plan", "--detailed-exitcode"])
-        .assert_code(0);
-    assert_converged(&arm, &cps);
-    let held = arm.state()["identities"].as_object().unwrap().len();
-    assert_eq!(held, 3, "one identity per component");
-    let state = dir.read("state/idplan.state.json");
-    for name in [
-        "spaces-prod-backup",
-        "spaces-prod-billing",
-        "spaces-prod-shared-secrets",
-    ] {
-        let client = arm.identity_property(name, "clientId");
-        assert!(
-            state.contains(&client),
-            "{name}'s client id {client} is not in the state"
-        );
-    }
-}
-
-/// "No cloud write" as the fake ARM saw it: a second apply, and an apply that rebuilds a lost
-/// state, send reads only.
-#[test]
-fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
-    let dir = TestDir::new();
-    let log = Faults::logging(&dir);
-    let arm = setup_in(&dir, &spec(&namespaces(0..2)), &log.args());
-    no_cloud_write(&log, &dir, &|args| dir.idplan_azure(&arm, args))
-        .second_apply_and_rebuilt_state();
-}
-
-/// "No cloud write" as the fake ARM saw it: a stale saved plan refused, and an apply
-/// refused because another holds the state's lock, send no write.
-#[test]
-fn a_refused_stale_plan_and_a_refused_concurrent_apply_write_nothing_to_the_cloud() {
-    let dir = TestDir::new();
-    let log = Faults::logging(&dir);
-    let arm = setup_in(&dir, &spec(&namespaces(0..2)), &log.args());
-    no_cloud_write(&log, &dir, &|args| dir.idplan_azure(&arm, args))
-        .refused_stale_plan_and_concurrent_apply();
-}
-
-fn no_cloud_write<'a>(
-    log: &'a Faults,
-    dir: &'a TestDir,
-    idplan: &'a dyn Fn(&[&str]) -> Output,
-) -> NoCloudWrite<'a> {
-    NoCloudWrite {
-        log,
-        dir,
-        idplan,
-        spec: &|n| spec(&namespaces(0..n)),
-        is_write: &|r| r.starts_with("PUT "),
-    }
 }
 
 #[test]

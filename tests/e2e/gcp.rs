@@ -3,24 +3,23 @@
 
 use serde_json::{Value, json};
 
-use crate::support::no_write::NoCloudWrite;
-use crate::support::{FakeGoogle, Faults, Output, TestDir, control_planes, namespace};
+use crate::support::{FakeGoogle, TestDir, control_planes, namespace};
 
-const PROJECT: &str = "acme-spaces";
+pub(crate) const PROJECT: &str = "acme-spaces";
 const NUMBER: &str = "123456789012";
-const POOL: &str = "acme-spaces.svc.id.goog";
-const OBJECT_ADMIN: &str = "roles/storage.objectAdmin";
-const SECRET_ACCESSOR: &str = "roles/secretmanager.secretAccessor";
-const WI_USER: &str = "roles/iam.workloadIdentityUser";
+pub(crate) const POOL: &str = "acme-spaces.svc.id.goog";
+pub(crate) const OBJECT_ADMIN: &str = "roles/storage.objectAdmin";
+pub(crate) const SECRET_ACCESSOR: &str = "roles/secretmanager.secretAccessor";
+pub(crate) const WI_USER: &str = "roles/iam.workloadIdentityUser";
 
-fn principal(i: usize, sa: &str) -> String {
+pub(crate) fn principal(i: usize, sa: &str) -> String {
     format!(
         "principal://iam.googleapis.com/projects/{NUMBER}/locations/global/workloadIdentityPools/{POOL}/subject/ns/{}/sa/{sa}",
         namespace(i)
     )
 }
 
-fn email(id: &str) -> String {
+pub(crate) fn email(id: &str) -> String {
     format!("{id}@{PROJECT}.iam.gserviceaccount.com")
 }
 
@@ -34,11 +33,11 @@ fn spec_on(cluster: &str, mode: &str, planes: &[usize], components: &str) -> Str
     )
 }
 
-fn spec(mode: &str, planes: &[usize], components: &str) -> String {
+pub(crate) fn spec(mode: &str, planes: &[usize], components: &str) -> String {
     spec_on("spaces", mode, planes, components)
 }
 
-const ALL: &str = "      backup: { bucket: acme-backup }\n      billing: { bucket: acme-billing }\n      sharedSecrets: {}\n";
+pub(crate) const ALL: &str = "      backup: { bucket: acme-backup }\n      billing: { bucket: acme-billing }\n      sharedSecrets: {}\n";
 
 /// A fake with the project, two clusters (one without Workload Identity), three buckets (one
 /// without uniform access) and a secret; and a directory holding `spec`.
@@ -49,6 +48,14 @@ fn setup(spec: &str) -> (FakeGoogle, TestDir) {
 
 /// As [`setup`], in `dir`, with more arguments for the fake (`Faults::args`).
 fn setup_in(dir: &TestDir, spec: &str, args: &[&str]) -> FakeGoogle {
+    let fake = seeded(args);
+    dir.write("idplan.yaml", spec);
+    fake
+}
+
+/// A fake started with `args`, seeded with the project, two clusters (one without Workload
+/// Identity), three buckets (one without uniform access) and a secret.
+pub(crate) fn seeded(args: &[&str]) -> FakeGoogle {
     let fake = FakeGoogle::start_with(args);
     fake.seed(json!({
         "projects": [{ "id": PROJECT, "number": NUMBER }],
@@ -63,7 +70,6 @@ fn setup_in(dir: &TestDir, spec: &str, args: &[&str]) -> FakeGoogle {
         ],
         "secrets": [{ "project": PROJECT, "id": "spaces-token" }],
     }));
-    dir.write("idplan.yaml", spec);
     fake
 }
 
@@ -380,63 +386,6 @@ fn an_etag_race_is_retried() {
 }
 
 #[test]
-fn drift_after_an_out_of_band_removal_is_repaired() {
-    let (fake, dir) = setup(&spec("principal", &[0, 1], ALL));
-    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
-        .assert_code(0);
-    dir.idplan_gcp(&fake, &["drift"]).assert_code(0);
-    // Someone removes one of idplan's members.
-    fake.set_bindings(
-        "bucket:acme-billing",
-        json!([{ "role": OBJECT_ADMIN, "members": [principal(1, "vector")] }]),
-    );
-    let drift = dir.idplan_gcp(&fake, &["drift"]);
-    drift.assert_code(2);
-    drift.assert_stdout_contains("google_storage_bucket_iam_members.prod.billing");
-    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
-        .assert_code(0);
-    dir.idplan_gcp(&fake, &["drift"]).assert_code(0);
-    assert_eq!(
-        fake.members("bucket:acme-billing", OBJECT_ADMIN),
-        sorted(vec![principal(0, "vector"), principal(1, "vector")])
-    );
-    // Every member of idplan's removed: the resource is gone, and created again.
-    fake.set_bindings("bucket:acme-billing", json!([]));
-    dir.idplan_gcp(&fake, &["drift"]).assert_code(2);
-    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
-        .assert_code(0);
-    assert_eq!(fake.members("bucket:acme-billing", OBJECT_ADMIN).len(), 2);
-}
-
-#[test]
-fn the_principal_limit_is_refused_before_any_write() {
-    let components = "      billing: { bucket: acme-billing }\n";
-    let (fake, dir) = setup(&spec("principal", &[0, 1], components));
-    let others: Vec<String> = (0..1499)
-        .map(|i| format!("user:u{i}@example.com"))
-        .collect();
-    fake.set_bindings(
-        "bucket:acme-billing",
-        json!([{ "role": "roles/storage.objectViewer", "members": others }]),
-    );
-    let out = dir.idplan_gcp(&fake, &["apply", "--auto-approve"]);
-    out.assert_code(1);
-    out.assert_stderr_contains("would hold 1501 principals (2 of idplan's, 1499 of others)");
-    assert!(
-        !fake.calls().iter().any(|c| c.starts_with("PUT ")),
-        "{:?}",
-        fake.calls()
-    );
-
-    // The spec alone: validate refuses it without a cloud call.
-    let many: Vec<usize> = (0..1501).collect();
-    dir.write("idplan.yaml", &spec("principal", &many, components));
-    let out = dir.idplan_offline(&["validate"]);
-    out.assert_code(1);
-    out.assert_stderr_contains("over Google's limit of 1500");
-}
-
-#[test]
 fn a_cluster_without_workload_identity_fails_the_plan_with_the_fix() {
     let (fake, dir) = setup(&spec_on("no-wi", "principal", &[0], ALL));
     let out = dir.idplan_gcp(&fake, &["plan"]);
@@ -511,27 +460,6 @@ fn throttling_and_unavailability_are_retried() {
         "project acme-spaces: cloudresourcemanager.projects.get failed: UNAVAILABLE (HTTP \
              503): The service is currently unavailable.",
     );
-}
-
-#[test]
-fn a_lost_state_is_rebuilt_from_the_cloud() {
-    let components = "      backup: { bucket: acme-backup }\n      sharedSecrets: {}\n";
-    let (fake, dir) = setup(&spec("service-account", &[0], components));
-    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
-        .assert_code(0);
-    std::fs::remove_dir_all(dir.path().join("state")).unwrap();
-    let plan = dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"]);
-    plan.assert_code(2);
-    assert!(
-        plan.stdout.contains("will be recorded in the state")
-            && plan.stdout.contains("0 to add, 0 to change, 0 to destroy"),
-        "{}",
-        plan.stdout
-    );
-    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
-        .assert_code(0);
-    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
-        .assert_code(0);
 }
 
 #[test]
@@ -610,112 +538,6 @@ fn a_saved_plan_refuses_a_change_to_idplans_members_but_not_to_others() {
     );
 }
 
-/// A bad day: a fifth of the Google calls throttled (429), failed (503), or failed after the
-/// write was done (500). One apply converges, every fault retried once by idplan.
-#[test]
-fn one_apply_converges_when_a_fifth_of_calls_fail() {
-    let dir = TestDir::new();
-    let faults = Faults::rate(&dir, 0.2, 13);
-    let planes: Vec<usize> = (0..30).collect();
-    let fake = setup_in(&dir, &spec("service-account", &planes, ALL), &faults.args());
-    faults.on();
-    let apply = dir.idplan_gcp_with_env(
-        &fake,
-        &["apply", "--auto-approve"],
-        &[("IDPLAN_STATS", "json")],
-    );
-    apply.assert_code(0);
-    let fired = faults.fired().len();
-    faults.assert_fired();
-    assert_eq!(
-        apply.stats()["retries"],
-        fired,
-        "every fault is retried once"
-    );
-    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
-        .assert_code(0);
-    faults.off();
-    for (component, sa) in [("backup", "mxp-controller"), ("billing", "vector")] {
-        let account = email(&format!("spaces-prod-{component}"));
-        let want: Vec<String> = planes
-            .iter()
-            .map(|i| format!("serviceAccount:{POOL}[{}/{sa}]", namespace(*i)))
-            .collect();
-        assert_eq!(
-            fake.members(&format!("sa:{account}"), WI_USER),
-            sorted(want)
-        );
-    }
-    assert_eq!(
-        fake.members(&format!("project:{PROJECT}"), SECRET_ACCESSOR),
-        vec![format!(
-            "serviceAccount:{}",
-            email("spaces-prod-shared-secrets")
-        )]
-    );
-}
-
-/// The reply of every service account create and delete is lost (the account is made or
-/// deleted, then Google answers 500): the retried create finds 409 ALREADY_EXISTS, the
-/// retried delete 404, and both are what idplan asked for.
-#[test]
-fn a_lost_reply_to_a_create_or_a_delete_is_not_a_failure() {
-    let dir = TestDir::new();
-    let faults = Faults::targeted(
-        &dir,
-        "lost",
-        r"^(POST /v1/projects/[^/]+/serviceAccounts$|DELETE )",
-        100,
-    );
-    let fake = setup_in(&dir, &spec("service-account", &[0], ALL), &faults.args());
-    faults.on();
-    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
-        .assert_code(0);
-    let creates = faults
-        .fired()
-        .iter()
-        .filter(|(kind, request)| kind == "lost" && request.starts_with("POST"))
-        .count();
-    assert_eq!(creates, 3, "{:?}", faults.fired());
-    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
-        .assert_code(0);
-
-    dir.write(
-        "idplan.yaml",
-        &spec("service-account", &[0], "      sharedSecrets: {}\n"),
-    );
-    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
-        .assert_code(0);
-    assert!(
-        faults
-            .fired()
-            .iter()
-            .filter(|(_, r)| r.starts_with("DELETE"))
-            .count()
-            == 2,
-        "{:?}",
-        faults.fired()
-    );
-    faults.off();
-    for gone in ["backup", "billing"] {
-        let (status, _) = fake.call_status(
-            "GET",
-            &format!(
-                "/v1/projects/{PROJECT}/serviceAccounts/{}",
-                email(&format!("spaces-prod-{gone}"))
-            ),
-            None,
-        );
-        assert_eq!(status, 404);
-    }
-    assert!(
-        !dir.read("state/idplan.state.json")
-            .contains("spaces-prod-backup")
-    );
-    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
-        .assert_code(0);
-}
-
 /// The fake takes only the test's token, as Google takes only a valid one.
 #[test]
 fn the_fake_refuses_another_token() {
@@ -727,59 +549,6 @@ fn the_fake_refuses_another_token() {
     );
     out.assert_code(1);
     out.assert_stderr_contains("UNAUTHENTICATED (HTTP 401)");
-}
-
-/// An apply killed with SIGKILL at several points, each time picked up by the next: the last
-/// apply converges, every account and member idplan made is recorded, nothing twice.
-#[test]
-fn an_apply_killed_part_way_is_picked_up_by_the_next() {
-    let planes: Vec<usize> = (0..100).collect();
-    let (fake, dir) = setup(&spec("service-account", &planes, ALL));
-    let killed = crate::support::Output::kill_runs(
-        || dir.gcp_command(&fake, &["apply", "--auto-approve"]),
-        &[60, 200, 400],
-    );
-    assert!(
-        killed >= 2,
-        "only {killed} applies were still running when killed"
-    );
-    dir.idplan_gcp(&fake, &["apply", "--auto-approve"])
-        .assert_code(0);
-    dir.idplan_gcp(&fake, &["plan", "--detailed-exitcode"])
-        .assert_code(0);
-    let accounts = fake.call(
-        "GET",
-        &format!("/v1/projects/{PROJECT}/serviceAccounts?pageSize=100"),
-        None,
-    );
-    let emails: Vec<&str> = accounts["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["email"].as_str().unwrap())
-        .collect();
-    assert_eq!(emails.len(), 3, "{emails:?}");
-    let state = dir.read("state/idplan.state.json");
-    for email in &emails {
-        assert!(state.contains(email), "{email} is not in the state");
-    }
-    let backup = email("spaces-prod-backup");
-    let want: Vec<String> = planes
-        .iter()
-        .map(|i| format!("serviceAccount:{POOL}[{}/mxp-controller]", namespace(*i)))
-        .collect();
-    assert_eq!(fake.members(&format!("sa:{backup}"), WI_USER), sorted(want));
-}
-
-/// "No cloud write" as the fake Google APIs saw it: a second apply, and an apply that rebuilds a lost
-/// state, send reads only.
-#[test]
-fn a_second_apply_and_a_rebuilt_state_write_nothing_to_the_cloud() {
-    let dir = TestDir::new();
-    let log = Faults::logging(&dir);
-    let fake = setup_in(&dir, &spec("service-account", &[0, 1], ALL), &log.args());
-    no_cloud_write(&log, &dir, &|args| dir.idplan_gcp(&fake, args))
-        .second_apply_and_rebuilt_state();
 }
 
 #[test]
@@ -832,31 +601,6 @@ fn other_clusters_in_the_workload_pool_are_named_in_the_plan() {
          (permission container.clusters.list): other clusters sharing the workload identity \
          pool {POOL} with us-central1/spaces were not checked"
     ));
-}
-
-/// "No cloud write" as the fake Google APIs saw it: a stale saved plan refused, and an apply
-/// refused because another holds the state's lock, send no write.
-#[test]
-fn a_refused_stale_plan_and_a_refused_concurrent_apply_write_nothing_to_the_cloud() {
-    let dir = TestDir::new();
-    let log = Faults::logging(&dir);
-    let fake = setup_in(&dir, &spec("service-account", &[0, 1], ALL), &log.args());
-    no_cloud_write(&log, &dir, &|args| dir.idplan_gcp(&fake, args))
-        .refused_stale_plan_and_concurrent_apply();
-}
-
-fn no_cloud_write<'a>(
-    log: &'a Faults,
-    dir: &'a TestDir,
-    idplan: &'a dyn Fn(&[&str]) -> Output,
-) -> NoCloudWrite<'a> {
-    NoCloudWrite {
-        log,
-        dir,
-        idplan,
-        spec: &|n| spec("service-account", &Vec::from_iter(0..n), ALL),
-        is_write: &|r| r.ends_with(":setIamPolicy"),
-    }
 }
 
 #[test]

@@ -448,13 +448,11 @@ fn the_fake_s_storage_objects_answer_and_check_preconditions_as_google() {
             .and_then(|g| g.parse().ok())
             .unwrap_or_else(|| panic!("no generation: {v:#}"))
     };
+    // The state object, written with a precondition.
+    let upload =
+        |data: &str, query: &str| fake.upload("team-state", "team/state.json", data, query);
     // Created only if absent.
-    let (status, first) = fake.upload(
-        "team-state",
-        "team/state.json",
-        "{\"serial\": 1}",
-        "&ifGenerationMatch=0",
-    );
+    let (status, first) = upload("{\"serial\": 1}", "&ifGenerationMatch=0");
     assert_eq!(status, 200, "{first:#}");
     check(
         &doc,
@@ -464,31 +462,16 @@ fn the_fake_s_storage_objects_answer_and_check_preconditions_as_google() {
         &mut problems,
     );
     let g1 = generation(&first);
-    let (status, error) = fake.upload(
-        "team-state",
-        "team/state.json",
-        "{}",
-        "&ifGenerationMatch=0",
-    );
+    let (status, error) = upload("{}", "&ifGenerationMatch=0");
     assert_eq!(status, 412, "{error:#}");
     assert_eq!(error["error"]["code"], 412);
     assert_eq!(error["error"]["errors"][0]["reason"], "conditionNotMet");
     // Written over the generation read; a greater generation each time; a stale one refused.
-    let (status, second) = fake.upload(
-        "team-state",
-        "team/state.json",
-        "{\"serial\": 2}",
-        &format!("&ifGenerationMatch={g1}"),
-    );
+    let (status, second) = upload("{\"serial\": 2}", &format!("&ifGenerationMatch={g1}"));
     assert_eq!(status, 200, "{second:#}");
     let g2 = generation(&second);
     assert!(g2 > g1, "{g2} > {g1}");
-    let (status, error) = fake.upload(
-        "team-state",
-        "team/state.json",
-        "{}",
-        &format!("&ifGenerationMatch={g1}"),
-    );
+    let (status, error) = upload("{}", &format!("&ifGenerationMatch={g1}"));
     assert_eq!(
         (status, &error["error"]["errors"][0]["reason"]),
         (412, &json!("conditionNotMet"))
@@ -553,12 +536,7 @@ fn the_fake_s_storage_objects_answer_and_check_preconditions_as_google() {
         (404, &json!("notFound"))
     );
     // A generation other than 0 on an absent object does not hold either.
-    let (status, _) = fake.upload(
-        "team-state",
-        "team/state.json",
-        "{}",
-        &format!("&ifGenerationMatch={g2}"),
-    );
+    let (status, _) = upload("{}", &format!("&ifGenerationMatch={g2}"));
     assert_eq!(status, 412);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::support::manual::aws::{self, Mode};
 use crate::support::manual::gcp::{self, Secrets};
-use crate::support::manual::{self, Component, Ids, N};
+use crate::support::manual::{self, Component, GCP_SA, Ids, N};
 use crate::support::{FakeGoogle, FakeKube, Ministack, Output, TestDir};
 
 /// The kubeconfig context of the manual Space's cluster.
@@ -106,6 +106,35 @@ pub struct Scenario<'a> {
     pub marks: &'a dyn Fn() -> Vec<String>,
 }
 
+impl<'a> Scenario<'a> {
+    /// How the scenario reaches the Space's cloud and cluster; nothing adopted named yet, no
+    /// restart, no pod label.
+    pub fn new(
+        dir: &'a TestDir,
+        kube: &'a FakeKube,
+        idplan: &'a dyn Fn(&[&str]) -> Output,
+        ids: &'a dyn Fn() -> Ids,
+        marks: &'a dyn Fn() -> Vec<String>,
+    ) -> Scenario<'a> {
+        Scenario {
+            dir,
+            idplan,
+            ids,
+            identity_types: &[],
+            restart: None,
+            kube,
+            pod_label: None,
+            names: Vec::new(),
+            marks,
+        }
+    }
+}
+
+/// The lines of `text` that `keep` keeps.
+fn lines_where(text: &str, keep: impl Fn(&str) -> bool) -> Vec<&str> {
+    text.lines().filter(|l| keep(l)).collect()
+}
+
 /// The ids of sharedSecrets' identity and what hangs on it.
 fn shared_secrets(ids: &Ids) -> Ids {
     ids.iter()
@@ -156,11 +185,7 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
         // Pods that started before idplan gave their control plane its credentials: only
         // those are restarted, then verify finds nothing.
         verify.assert_code(2);
-        let findings: Vec<&str> = verify
-            .stdout
-            .lines()
-            .filter(|l| l.contains(": pod "))
-            .collect();
+        let findings = lines_where(&verify.stdout, |l| l.contains(": pod "));
         assert_eq!(findings.len(), 3, "{}", verify.stdout);
         assert!(
             findings
@@ -170,11 +195,7 @@ pub fn adopt_by_init(s: &Scenario, kubeconfig: &Path, init_args: &[&str]) -> Str
             verify.stdout
         );
         let restarted = (s.idplan)(&["verify", "--restart"]);
-        let lines: Vec<&str> = restarted
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("Restarted deployment"))
-            .collect();
+        let lines = lines_where(&restarted.stdout, |l| l.starts_with("Restarted deployment"));
         assert_eq!(lines.len(), 3, "{}", restarted.stdout);
         assert!(lines.iter().all(|l| l.contains(namespace)), "{lines:?}");
         manual::roll_out(s.kube, namespace, s.pod_label);
@@ -219,15 +240,21 @@ fn aws_names(space: &aws::AwsSpace) -> Vec<String> {
     Component::ALL.map(|c| space.role(c).name.clone()).into()
 }
 
+/// A directory for init with the cluster's kubeconfig in it; the kubeconfig's path.
+fn init_dir(kube: &FakeKube) -> (TestDir, std::path::PathBuf) {
+    let dir = TestDir::new();
+    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    (dir, kubeconfig)
+}
+
 /// The guides' AWS recipe in `mode`, then init, with one more control plane created since
 /// the manual setup (annotated by Helm, no trust subject or association on the cloud side).
 fn aws_scenario(mode: Mode) -> String {
     let ms = Ministack::start();
     let kube = FakeKube::start();
+    let (dir, kubeconfig) = init_dir(&kube);
     let space = aws::guide(&ms, &kube, mode, N);
     let added = space.add_control_plane(&kube, N);
-    let dir = TestDir::new();
-    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
     let idplan = |args: &[&str]| dir.idplan(&ms, args);
     let ids = || space.read_ids(&ms);
     let role = space.role(Component::SharedSecrets).name.clone();
@@ -248,15 +275,10 @@ fn aws_scenario(mode: Mode) -> String {
             .collect()
     };
     let scenario = Scenario {
-        dir: &dir,
-        idplan: &idplan,
-        ids: &ids,
-        marks: &marks,
         identity_types: &["aws_iam_role"],
         names: aws_names(&space),
         restart: (mode == Mode::PodIdentity).then_some(added.as_str()),
-        kube: &kube,
-        pod_label: None,
+        ..Scenario::new(&dir, &kube, &idplan, &ids, &marks)
     };
     adopt_by_init(
         &scenario,
@@ -299,10 +321,9 @@ fn azure_manual_space_is_adopted_through_init() {
 
     let arm = FakeArm::start();
     let kube = FakeKube::start();
+    let (dir, kubeconfig) = init_dir(&kube);
     let space = azure::guide(&arm, &kube, N);
     let added = space.add_control_plane(&kube, N);
-    let dir = TestDir::new();
-    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
     let idplan = |args: &[&str]| dir.idplan_azure(&arm, args);
     let ids = || space.read_ids(&arm);
     let identity = space.identity(Component::SharedSecrets).id.to_lowercase();
@@ -314,17 +335,13 @@ fn azure_manual_space_is_adopted_through_init() {
             .collect()
     };
     let scenario = Scenario {
-        dir: &dir,
-        idplan: &idplan,
-        ids: &ids,
-        marks: &marks,
         identity_types: &["azurerm_user_assigned_identity"],
         names: Component::ALL
             .map(|c| space.identity(c).name.clone())
             .into(),
         restart: Some(&added),
-        kube: &kube,
         pod_label: Some(manual::AZURE_USE),
+        ..Scenario::new(&dir, &kube, &idplan, &ids, &marks)
     };
     let spec = adopt_by_init(
         &scenario,
@@ -385,8 +402,7 @@ fn gcp_scenario(recipe: GcpRecipe, secrets: Secrets, calls: u64) -> String {
         ],
     }));
     space.add_control_plane(&kube, N);
-    let dir = TestDir::new();
-    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let (dir, kubeconfig) = init_dir(&kube);
     let kubeconfig_arg = kubeconfig.to_str().unwrap();
     let mut args = vec!["init", "-f", "counted.yaml", "--kubeconfig", kubeconfig_arg];
     args.extend(GCP_FLAGS);
@@ -400,21 +416,15 @@ fn gcp_scenario(recipe: GcpRecipe, secrets: Secrets, calls: u64) -> String {
     let idplan = |args: &[&str]| dir.idplan_gcp(&fake, args);
     let ids = || space.read_ids(&fake);
     let marks = Vec::new;
+    // A new binding needs no restart: GKE's metadata server exchanges tokens per request.
     let scenario = Scenario {
-        dir: &dir,
-        idplan: &idplan,
-        ids: &ids,
-        marks: &marks,
         identity_types: &["google_service_account"],
         names: space
             .accounts
             .iter()
             .map(|a| a.account_id.clone())
             .collect(),
-        // A new binding needs no restart: GKE's metadata server exchanges tokens per request.
-        restart: None,
-        kube: &kube,
-        pod_label: None,
+        ..Scenario::new(&dir, &kube, &idplan, &ids, &marks)
     };
     let spec = adopt_by_init(&scenario, &kubeconfig, &GCP_FLAGS);
     for line in [
@@ -540,8 +550,7 @@ fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
     let ms = Ministack::start();
     let kube = FakeKube::start();
     let space = aws::guide(&ms, &kube, Mode::IrsaExact, N);
-    let dir = TestDir::new();
-    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let (dir, kubeconfig) = init_dir(&kube);
     let kubeconfig = kubeconfig.to_str().unwrap();
     let init = |more: &[&str]| {
         let mut args = vec![
@@ -570,15 +579,19 @@ fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
     });
 }
 
-#[test]
-fn gcp_control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
-    use crate::support::manual::GCP_SA;
-
+/// A fake Google and a fake cluster holding the Space the GCP guide sets up, with the
+/// project's secrets.
+fn gcp_guided() -> (FakeGoogle, FakeKube, gcp::GcpSpace) {
     let fake = FakeGoogle::start();
     let kube = FakeKube::start();
     let space = gcp::guide(&fake, &kube, N, Secrets::Project);
-    let dir = TestDir::new();
-    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    (fake, kube, space)
+}
+
+#[test]
+fn gcp_control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
+    let (fake, kube, space) = gcp_guided();
+    let (dir, kubeconfig) = init_dir(&kube);
     let kubeconfig = kubeconfig.to_str().unwrap();
     let init = |more: &[&str]| {
         let mut args = vec!["init", "--kubeconfig", kubeconfig];
@@ -605,11 +618,7 @@ fn gcp_control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() 
 /// nothing left, init writes nothing and says why for each component.
 #[test]
 fn gcp_identities_init_cannot_take_over_are_left_out_with_the_reason() {
-    use crate::support::manual::GCP_SA;
-
-    let fake = FakeGoogle::start();
-    let kube = FakeKube::start();
-    let space = gcp::guide(&fake, &kube, N, Secrets::Project);
+    let (fake, kube, space) = gcp_guided();
     let foreign = "acme-spaces-eso@elsewhere.iam.gserviceaccount.com";
     for ns in &space.namespaces {
         kube.put(
@@ -630,8 +639,7 @@ fn gcp_identities_init_cannot_take_over_are_left_out_with_the_reason() {
     fake.seed(serde_json::json!({"buckets": [{ "name": "acme-usage", "project": gcp::PROJECT }]}));
     let viewer = serde_json::json!([{"role": "roles/storage.objectViewer", "members": [backup]}]);
     fake.set_bindings("bucket:acme-usage", viewer);
-    let dir = TestDir::new();
-    let kubeconfig = dir.write("kubeconfig", &kube.kubeconfig(CONTEXT));
+    let (dir, kubeconfig) = init_dir(&kube);
     let mut args = vec!["init", "--kubeconfig", kubeconfig.to_str().unwrap()];
     args.extend(GCP_FLAGS);
     // Home is the test's directory: the kubeconfig in it is written as ~/kubeconfig.

@@ -19,6 +19,19 @@ const CLIENT_ID: &str = "azure.workload.identity/client-id";
 const USE: &str = "azure.workload.identity/use";
 const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
+/// A fourth control plane, `delta` of group `team`, that no apply has covered.
+fn put_delta(kube: &FakeKube) {
+    kube.put(
+        "controlplanes",
+        control_plane(
+            "team",
+            "delta",
+            Some("dddddddd-5bb8-4a7e-9f41-2fc38ef4b065"),
+            None,
+        ),
+    );
+}
+
 fn control_plane(namespace: &str, name: &str, id: Option<&str>, host: Option<&str>) -> Value {
     let mut cp = json!({"metadata": {"name": name, "namespace": namespace}, "spec": {}});
     if let Some(host) = host {
@@ -178,15 +191,7 @@ fn discovery_drift_verify_and_restart() {
     w.idplan(&["drift"]).assert_code(0);
 
     // A fourth control plane appears: it has no identity yet.
-    w.kube.put(
-        "controlplanes",
-        control_plane(
-            "team",
-            "delta",
-            Some("dddddddd-5bb8-4a7e-9f41-2fc38ef4b065"),
-            None,
-        ),
-    );
+    put_delta(&w.kube);
     let drift = w.idplan(&["drift", "--format", "json"]);
     drift.assert_code(2);
     let report = drift.json();
@@ -309,15 +314,7 @@ fn discovery_drift_verify_and_restart() {
 
     // A control plane no apply covered: annotated Space-wide by Helm, but with no credential
     // on the cloud side. It is a finding, and a restart would not help: none.
-    w.kube.put(
-        "controlplanes",
-        control_plane(
-            "team",
-            "delta",
-            Some("dddddddd-5bb8-4a7e-9f41-2fc38ef4b065"),
-            None,
-        ),
-    );
+    put_delta(&w.kube);
     w.workload(DELTA, Some(&client_id), "2020-01-01T00:00:00Z");
     let verify = w.idplan(&["verify", "--restart", "--format", "json"]);
     verify.assert_code(2);

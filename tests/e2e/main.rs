@@ -31,6 +31,7 @@ mod persist;
 mod plan_markdown;
 mod release;
 mod remote_state;
+mod scenarios;
 mod spec_errors;
 mod spec_fuzz;
 mod watch;

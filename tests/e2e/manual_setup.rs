@@ -354,16 +354,8 @@ async fn aws_pod_identity_guide() {
     let iam = Iam::new(&ms).await;
 
     assert_eq!(space.provider_arn, None);
-    let providers = iam
-        .client
-        .list_open_id_connect_providers()
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        providers.open_id_connect_provider_list().is_empty(),
-        "{providers:?}"
-    );
+    let providers = iam.oidc_providers().await;
+    assert!(providers.is_empty(), "{providers:?}");
     for c in Component::ALL {
         let s = aws_trust(&iam, &space, c).await;
         assert_eq!(s["Effect"], "Allow");

@@ -198,6 +198,8 @@ class Handler(BaseHTTPRequestHandler):
                 if m:
                     status, out, headers = getattr(self, f"{name}_{method.lower()}", self.no_method)(
                         m.groupdict(), url.path, body, query)
+                    FAULTS.answered(method != "GET", f"{method} {url.path}",
+                                    json.dumps(body, sort_keys=True).encode(), status)
                     if injected == "lost":
                         FAULTS.landed(f"{method} {url.path}")
                         raise ArmError(500, "InternalServerError",

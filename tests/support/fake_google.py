@@ -400,24 +400,44 @@ def cluster(name):
     return out
 
 
+def with_policy(pattern, path, known, missing):
+    """The name a path to a resource with an IAM policy names, and the IAM verb it asks
+    (":getIamPolicy", ":setIamPolicy", or None); (None, None) for another path. A name not
+    among `known` raises `missing(name)`."""
+    m = re.fullmatch(pattern + r"(:getIamPolicy|:setIamPolicy)?", path)
+    if not m:
+        return None, None
+    if m.group(1) not in known:
+        raise missing(m.group(1))
+    return m.group(1), m.group(2)
+
+
+def iam_policy(method, verb, target, query, body, get_with, version_key):
+    """getIamPolicy of `target` (by `get_with`, the version asked in `version_key`) and its
+    setIamPolicy (POST); None for any other call."""
+    if verb == ":getIamPolicy" and method == get_with:
+        asked = requested_version(query, body if get_with == "POST" else None, version_key)
+        return 200, render(STATE.policy(target), asked, False, target)
+    if verb == ":setIamPolicy" and method == "POST":
+        return 200, render(set_policy(target, (body or {}).get("policy") or {}, False), 3, False, target)
+    return None
+
+
 def google(method, path, query, body):
     """Routes one Google API call; returns (status, body)."""
     # Resource Manager v3
-    m = re.fullmatch(r"/v3/projects/([^/:]+)(:getIamPolicy|:setIamPolicy)?", path)
-    if m:
-        project, verb = m.group(1), m.group(2)
-        if project not in STATE.projects:
-            raise Failure(403, f"Permission 'resourcemanager.projects.get' denied on resource '//cloudresourcemanager.googleapis.com/projects/{project}' (or it may not exist).")
+    project, verb = with_policy(r"/v3/projects/([^/:]+)", path, STATE.projects, lambda p: Failure(
+        403, f"Permission 'resourcemanager.projects.get' denied on resource '//cloudresourcemanager.googleapis.com/projects/{p}' (or it may not exist)."))
+    if project:
         target = f"project:{project}"
         if verb is None and method == "GET":
             number = STATE.projects[project]["number"]
             return 200, {"name": f"projects/{number}", "parent": "organizations/123456789",
                          "projectId": project, "state": "ACTIVE", "displayName": project,
                          "etag": "W/\"1\"", "createTime": "2024-01-01T00:00:00Z"}
-        if verb == ":getIamPolicy" and method == "POST":
-            return 200, render(STATE.policy(target), requested_version(query, body, "-"), False, target)
-        if verb == ":setIamPolicy" and method == "POST":
-            return 200, render(set_policy(target, (body or {}).get("policy") or {}, False), 3, False, target)
+        answer = iam_policy(method, verb, target, query, body, "POST", "-")
+        if answer:
+            return answer
     # GKE v1
     m = re.fullmatch(r"/v1/(projects/[^/]+/locations/[^/]+/clusters/[^/:]+)", path)
     if m and method == "GET":
@@ -480,19 +500,16 @@ def google(method, path, query, body):
         if token:
             out["nextPageToken"] = token
         return 200, out
-    m = re.fullmatch(r"/v1/(projects/[^/]+/secrets/[^/:]+)(:getIamPolicy|:setIamPolicy)?", path)
-    if m:
-        name, verb = m.group(1), m.group(2)
-        if name not in STATE.secrets:
-            raise Failure(404, f"Secret [{name}] not found or has no versions.")
+    name, verb = with_policy(r"/v1/(projects/[^/]+/secrets/[^/:]+)", path, STATE.secrets,
+                             lambda n: Failure(404, f"Secret [{n}] not found or has no versions."))
+    if name:
         target = f"secret:{name}"
         if verb is None and method == "GET":
             project = name.split("/")[1]
             return 200, secret_json(STATE.projects.get(project, {}).get("number", project), name)
-        if verb == ":getIamPolicy" and method == "GET":
-            return 200, render(STATE.policy(target), requested_version(query, None, "options.requestedPolicyVersion"), False, target)
-        if verb == ":setIamPolicy" and method == "POST":
-            return 200, render(set_policy(target, (body or {}).get("policy") or {}, False), 3, False, target)
+        answer = iam_policy(method, verb, target, query, body, "GET", "options.requestedPolicyVersion")
+        if answer:
+            return answer
     # IAM v1 service accounts
     m = re.fullmatch(r"/v1/projects/([^/]+)/serviceAccounts", path)
     if m:
@@ -536,10 +553,9 @@ def google(method, path, query, body):
             del STATE.accounts[email]
             STATE.policies.pop(target, None)
             return 200, {}
-        if verb == ":getIamPolicy" and method == "POST":
-            return 200, render(STATE.policy(target), requested_version(query, body, "options.requestedPolicyVersion"), False, target)
-        if verb == ":setIamPolicy" and method == "POST":
-            return 200, render(set_policy(target, (body or {}).get("policy") or {}, False), 3, False, target)
+        answer = iam_policy(method, verb, target, query, body, "POST", "options.requestedPolicyVersion")
+        if answer:
+            return answer
     raise Failure(404, f"Method not found: {method} {path}")
 
 
@@ -637,8 +653,8 @@ class Handler(BaseHTTPRequestHandler):
                     if upload:
                         # Uploads name their object in the body: a fault can target one object.
                         what += f" {upload_name(query, self.headers.get('Content-Type'), raw)}"
-                    injected = FAULTS.pick(self.command != "GET" and not path.endswith(":getIamPolicy"),
-                                           what, raw)
+                    write = self.command != "GET" and not path.endswith(":getIamPolicy")
+                    injected = FAULTS.pick(write, what, raw)
                     if injected == "throttle":
                         raise Failure(429, "Quota exceeded.", "RESOURCE_EXHAUSTED")
                     if injected == "deny":
@@ -647,6 +663,7 @@ class Handler(BaseHTTPRequestHandler):
                         raise Failure(503, "The service is currently unavailable.", "UNAVAILABLE")
                     answer = storage_object(self.command, path, query, raw, self.headers.get("Content-Type"))
                     status, out = answer or google(self.command, path, query, body)
+                    FAULTS.answered(write, what, raw, status)
                     if injected == "lost":
                         FAULTS.landed(what)
                         raise Failure(500, "Internal error encountered.", "INTERNAL")

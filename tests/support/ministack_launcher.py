@@ -92,20 +92,6 @@ def parse_port():
     return int(args.port), args.exit_with_parent, args.throttle_every, args.list_lag_ms, args
 
 
-def exit_with_parent():
-    """Exit once re-parented: a test binary killed outright leaves no server."""
-    parent = os.getppid()
-
-    def watch():
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                print("ministack_launcher: parent went away; exiting", file=sys.stderr, flush=True)
-                os._exit(0)
-
-    threading.Thread(target=watch, name="idplan-parent-watch", daemon=True).start()
-
-
 def configure_environment(port, auth=False):
     # ministack reads these at import time, so they are set before the import.
     os.environ["GATEWAY_PORT"] = str(port)
@@ -368,6 +354,8 @@ def patch_faults(iam, eks, throttle_every=0, faults=None):
             if kind == "deny":
                 return deny()
             out = await original(method, path, headers, body, query_params)
+            if faults is not None:
+                faults.answered(write, what, body, out[0])
             if kind == "lost" and out[0] < 400:
                 faults.landed(what)
                 return failure()
@@ -404,7 +392,7 @@ def patch_faults(iam, eks, throttle_every=0, faults=None):
 def main():
     port, with_parent, throttle_every, list_lag_ms, fault_args = parse_port()
     if with_parent:
-        exit_with_parent()
+        faults.exit_with_parent("ministack_launcher")
     configure_environment(port, fault_args.auth)
 
     import ministack.app as app

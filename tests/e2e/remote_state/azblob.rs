@@ -6,7 +6,7 @@
 use base64::Engine;
 use serde_json::Value;
 
-use super::{Call, Remote, Team, ministack};
+use super::{Call, Remote, Team, every_remote_test, ministack, remote_tests};
 use crate::support::azurite::{ACCOUNT, Azurite, AzuriteProxy};
 use crate::support::{Faults, Ministack, TestDir};
 
@@ -33,18 +33,6 @@ impl Blob {
             _dir: dir,
         }
     }
-
-    async fn get(&self, name: &str) -> Option<Vec<u8>> {
-        let answer = self
-            .azurite
-            .request("GET", &format!("{CONTAINER}/{name}"), &[])
-            .await;
-        match answer.status {
-            200 => Some(answer.body),
-            404 => None,
-            s => panic!("GET {name}: {s} {}", String::from_utf8_lossy(&answer.body)),
-        }
-    }
 }
 
 impl Remote for Blob {
@@ -59,9 +47,16 @@ impl Remote for Blob {
         )]
     }
 
-    async fn state(&self, name: &str) -> Option<Value> {
-        let bytes = self.get(name).await.filter(|b| !b.is_empty())?;
-        Some(serde_json::from_slice(&bytes).expect("the state is JSON"))
+    async fn object(&self, name: &str) -> Option<Vec<u8>> {
+        let answer = self
+            .azurite
+            .request("GET", &format!("{CONTAINER}/{name}"), &[])
+            .await;
+        match answer.status {
+            200 => Some(answer.body),
+            404 => None,
+            s => panic!("GET {name}: {s} {}", String::from_utf8_lossy(&answer.body)),
+        }
     }
 
     /// Leased, with idplan's holder metadata set: the holder's id.
@@ -132,70 +127,10 @@ async fn setup() -> (Ministack, Blob) {
     (ministack().await, Blob::start().await)
 }
 
-#[tokio::test]
-async fn two_machines_share_one_state() {
-    let (ms, blob) = setup().await;
-    super::two_machines(&ms, &blob).await;
-}
+every_remote_test!();
 
-#[tokio::test]
-async fn two_applies_at_once_one_is_refused() {
-    let (ms, blob) = setup().await;
-    super::two_applies_at_once(&ms, &blob).await;
-}
-
-#[tokio::test]
-async fn killed_apply_leaves_a_lock_that_unlock_frees() {
-    let (ms, blob) = setup().await;
-    super::killed_apply(&ms, &blob).await;
-}
-
-#[tokio::test]
-async fn a_run_whose_lock_was_broken_overwrites_nothing() {
-    let (ms, blob) = setup().await;
-    super::broken_lock(&ms, &blob, false).await;
-}
-
-#[tokio::test]
-async fn a_run_whose_lock_was_broken_overwrites_no_existing_state() {
-    let (ms, blob) = setup().await;
-    super::broken_lock(&ms, &blob, true).await;
-}
-
-#[tokio::test]
-async fn a_lost_reply_is_not_another_run() {
-    let (ms, blob) = setup().await;
-    super::lost_replies(&ms, &blob).await;
-}
-
-#[tokio::test]
-async fn throttling_and_5xx_on_each_call_are_retried() {
-    let (ms, blob) = setup().await;
-    super::transient_faults(&ms, &blob).await;
-}
-
-#[tokio::test]
-async fn a_call_that_keeps_failing_is_named_and_writes_nothing() {
-    let (ms, blob) = setup().await;
-    super::failing_calls(&ms, &blob).await;
-}
-
-#[tokio::test]
-async fn a_lock_taken_by_another_run_is_never_removed() {
-    let (ms, blob) = setup().await;
-    super::lock_taken_while_released(&ms, &blob).await;
-}
-
-#[tokio::test]
-async fn unlock_refuses_a_lock_that_changed_under_it() {
-    let (ms, blob) = setup().await;
-    super::unlock_race(&ms, &blob).await;
-}
-
-#[tokio::test]
-async fn migrate_a_local_state_to_azure_blob() {
-    let (ms, blob) = setup().await;
-    super::migrate(&ms, &blob).await;
+remote_tests! {
+    migrate_a_local_state_to_azure_blob => migrate;
 }
 
 #[tokio::test]
@@ -211,7 +146,7 @@ async fn previous_state_is_kept_and_a_missing_container_is_named() {
         .assert_code(0);
     let state = blob.state("kept.json").await.unwrap();
     let backup: Value =
-        serde_json::from_slice(&blob.get("kept.json.backup").await.expect("a backup")).unwrap();
+        serde_json::from_slice(&blob.object("kept.json.backup").await.expect("a backup")).unwrap();
     assert_eq!(backup["lineage"], state["lineage"]);
     assert!(backup["serial"].as_u64() < state["serial"].as_u64());
 

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Remote, Team, ministack};
+use super::{Remote, Team, ministack, remote_tests};
 use crate::support::fake_gcs::FakeGcs;
 use crate::support::{Ministack, TestDir};
 
@@ -30,15 +30,8 @@ impl Remote for Gcs {
         vec![("STORAGE_EMULATOR_HOST".into(), self.fake.endpoint.clone())]
     }
 
-    async fn state(&self, name: &str) -> Option<Value> {
-        let text = self.fake.object(BUCKET, name)?;
-        Some(serde_json::from_str(&text).expect("the state is JSON"))
-    }
-
-    async fn lock(&self, name: &str) -> Option<String> {
-        let text = self.fake.object(BUCKET, &format!("{name}.lock"))?;
-        let lock: Value = serde_json::from_str(&text).expect("the lock is JSON");
-        Some(lock["id"].as_str().expect("the lock has an id").to_string())
+    async fn object(&self, key: &str) -> Option<Vec<u8>> {
+        self.fake.object(BUCKET, key).map(String::into_bytes)
     }
 
     fn stat_prefix(&self) -> &'static str {
@@ -50,34 +43,12 @@ async fn setup() -> (Ministack, Gcs) {
     (ministack().await, Gcs::start())
 }
 
-#[tokio::test]
-async fn two_machines_share_one_state() {
-    let (ms, gcs) = setup().await;
-    super::two_machines(&ms, &gcs).await;
-}
-
-#[tokio::test]
-async fn two_applies_at_once_one_is_refused() {
-    let (ms, gcs) = setup().await;
-    super::two_applies_at_once(&ms, &gcs).await;
-}
-
-#[tokio::test]
-async fn killed_apply_leaves_a_lock_that_unlock_frees() {
-    let (ms, gcs) = setup().await;
-    super::killed_apply(&ms, &gcs).await;
-}
-
-#[tokio::test]
-async fn a_run_whose_lock_was_broken_overwrites_nothing() {
-    let (ms, gcs) = setup().await;
-    super::broken_lock(&ms, &gcs, false).await;
-}
-
-#[tokio::test]
-async fn migrate_a_local_state_to_gcs() {
-    let (ms, gcs) = setup().await;
-    super::migrate(&ms, &gcs).await;
+remote_tests! {
+    two_machines_share_one_state => two_machines;
+    two_applies_at_once_one_is_refused => two_applies_at_once;
+    killed_apply_leaves_a_lock_that_unlock_frees => killed_apply;
+    a_run_whose_lock_was_broken_overwrites_nothing => broken_lock(false);
+    migrate_a_local_state_to_gcs => migrate;
 }
 
 #[tokio::test]

@@ -6,9 +6,7 @@
 //! written only over the generation read, the lock deleted only at the generation read. The
 //! fake takes the shared faults, and races an object.
 
-use serde_json::Value;
-
-use super::{Call, Remote, ministack};
+use super::{Call, Remote, ministack, remote_tests};
 use crate::support::{FakeGoogle, Faults, Ministack, TestDir};
 
 const BUCKET: &str = "team-state";
@@ -56,15 +54,8 @@ impl Remote for Google {
             .collect()
     }
 
-    async fn state(&self, name: &str) -> Option<Value> {
-        let text = self.fake.object(BUCKET, name)?;
-        Some(serde_json::from_str(&text).expect("the state is JSON"))
-    }
-
-    async fn lock(&self, name: &str) -> Option<String> {
-        let text = self.fake.object(BUCKET, &format!("{name}.lock"))?;
-        let lock: Value = serde_json::from_str(&text).expect("the lock is JSON");
-        Some(lock["id"].as_str().expect("the lock has an id").to_string())
+    async fn object(&self, key: &str) -> Option<Vec<u8>> {
+        self.fake.object(BUCKET, key).map(String::into_bytes)
     }
 
     fn stat_prefix(&self) -> &'static str {
@@ -119,12 +110,19 @@ async fn the_lock_is_refused_while_another_holds_it() {
     );
 }
 
-/// The state is written with `ifGenerationMatch` on the generation read: a run whose lock was
-/// broken while another wrote is refused, nothing lost.
-#[tokio::test]
-async fn a_state_write_after_another_run_wrote_is_refused() {
-    let (ms, google) = setup().await;
-    super::broken_lock(&ms, &google, false).await;
+remote_tests! {
+    /// The state is written with `ifGenerationMatch` on the generation read: a run whose lock was
+    /// broken while another wrote is refused, nothing lost.
+    a_state_write_after_another_run_wrote_is_refused => broken_lock(false);
+    /// `state unlock ID` finds the lock `ID`, but another run takes the lock between that read and
+    /// the delete: the delete at the generation read is refused, nothing unlocked.
+    unlock_refuses_a_lock_that_changed_under_it => unlock_race;
+    /// The state is written with `ifGenerationMatch` on an existing state's generation: a run
+    /// whose lock was broken while another run wrote over it is refused.
+    a_write_over_an_existing_state_after_another_run_wrote_is_refused => broken_lock(true);
+    a_lost_reply_is_not_another_run => lost_replies;
+    throttling_and_5xx_on_each_call_are_retried => transient_faults;
+    a_call_that_keeps_failing_is_named_and_writes_nothing => failing_calls;
 }
 
 /// `state unlock ID` deletes the lock at the generation it read.
@@ -160,38 +158,4 @@ async fn a_lock_taken_by_another_run_is_never_removed() {
         .collect();
     assert_eq!(deletes.len(), 1, "{deletes:?}");
     assert!(deletes[0].contains("ifGenerationMatch="), "{deletes:?}");
-}
-
-/// `state unlock ID` finds the lock `ID`, but another run takes the lock between that read and
-/// the delete: the delete at the generation read is refused, nothing unlocked.
-#[tokio::test]
-async fn unlock_refuses_a_lock_that_changed_under_it() {
-    let (ms, google) = setup().await;
-    super::unlock_race(&ms, &google).await;
-}
-
-/// The state is written with `ifGenerationMatch` on an existing state's generation: a run
-/// whose lock was broken while another run wrote over it is refused.
-#[tokio::test]
-async fn a_write_over_an_existing_state_after_another_run_wrote_is_refused() {
-    let (ms, google) = setup().await;
-    super::broken_lock(&ms, &google, true).await;
-}
-
-#[tokio::test]
-async fn a_lost_reply_is_not_another_run() {
-    let (ms, google) = setup().await;
-    super::lost_replies(&ms, &google).await;
-}
-
-#[tokio::test]
-async fn throttling_and_5xx_on_each_call_are_retried() {
-    let (ms, google) = setup().await;
-    super::transient_faults(&ms, &google).await;
-}
-
-#[tokio::test]
-async fn a_call_that_keeps_failing_is_named_and_writes_nothing() {
-    let (ms, google) = setup().await;
-    super::failing_calls(&ms, &google).await;
 }

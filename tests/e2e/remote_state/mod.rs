@@ -26,6 +26,41 @@ mod gcs;
 mod google;
 mod s3;
 
+/// One `#[tokio::test]` per `name => scenario(args)`: the scenario of this module run on the
+/// `(Ministack, storage)` that the calling module's `setup()` starts.
+macro_rules! remote_tests {
+    ($($(#[$doc:meta])* $name:ident => $scenario:ident $(($($arg:expr),*))?;)*) => {
+        $(
+            $(#[$doc])*
+            #[tokio::test]
+            async fn $name() {
+                let (ms, remote) = setup().await;
+                super::$scenario(&ms, &remote $($(, $arg)*)?).await;
+            }
+        )*
+    };
+}
+use remote_tests;
+
+/// Every scenario of this module, for a storage that takes them all (its faults, its races).
+macro_rules! every_remote_test {
+    () => {
+        remote_tests! {
+            two_machines_share_one_state => two_machines;
+            two_applies_at_once_one_is_refused => two_applies_at_once;
+            killed_apply_leaves_a_lock_that_unlock_frees => killed_apply;
+            a_run_whose_lock_was_broken_overwrites_nothing => broken_lock(false);
+            a_run_whose_lock_was_broken_overwrites_no_existing_state => broken_lock(true);
+            a_lost_reply_is_not_another_run => lost_replies;
+            throttling_and_5xx_on_each_call_are_retried => transient_faults;
+            a_call_that_keeps_failing_is_named_and_writes_nothing => failing_calls;
+            a_lock_taken_by_another_run_is_never_removed => lock_taken_while_released;
+            unlock_refuses_a_lock_that_changed_under_it => unlock_race;
+        }
+    };
+}
+use every_remote_test;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -70,11 +105,20 @@ pub trait Remote {
     fn url(&self, name: &str) -> String;
     /// The environment that points idplan at this storage (besides ministack's).
     fn env(&self) -> Vec<(String, String)>;
+    /// The object (blob) `key` as the storage holds it, if any. Any other failure panics.
+    async fn object(&self, key: &str) -> Option<Vec<u8>>;
     /// The state `name` as the storage holds it, if any.
-    async fn state(&self, name: &str) -> Option<Value>;
+    async fn state(&self, name: &str) -> Option<Value> {
+        let bytes = self.object(name).await.filter(|b| !b.is_empty())?;
+        Some(serde_json::from_slice(&bytes).expect("the state is JSON"))
+    }
     /// The id of the lock of the state `name` (in the lock object, or the leased blob's holder
     /// metadata); `None` when it is not locked. Any other failure of the storage panics.
-    async fn lock(&self, name: &str) -> Option<String>;
+    async fn lock(&self, name: &str) -> Option<String> {
+        let bytes = self.object(&format!("{name}.lock")).await?;
+        let lock: Value = serde_json::from_slice(&bytes).expect("the lock is JSON");
+        Some(lock["id"].as_str().expect("the lock has an id").to_string())
+    }
     /// Whether the state `name` is locked.
     async fn locked(&self, name: &str) -> bool {
         self.lock(name).await.is_some()

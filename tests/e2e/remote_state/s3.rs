@@ -6,7 +6,7 @@
 use aws_sdk_s3::Client;
 use serde_json::Value;
 
-use super::{Call, Remote, Team, ministack};
+use super::{Call, Remote, Team, every_remote_test, ministack, remote_tests};
 use crate::support::{Faults, Ministack, TestDir};
 
 const BUCKET: &str = "team-state";
@@ -50,6 +50,16 @@ impl S3 {
             _dir: dir,
         }
     }
+}
+
+impl Remote for S3 {
+    fn url(&self, name: &str) -> String {
+        format!("s3://{BUCKET}/{name}")
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        vec![("AWS_ENDPOINT_URL_S3".into(), self.storage.endpoint.clone())]
+    }
 
     async fn object(&self, key: &str) -> Option<Vec<u8>> {
         match self
@@ -64,27 +74,6 @@ impl S3 {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => None,
             Err(e) => panic!("GetObject {key}: {e:?}"),
         }
-    }
-}
-
-impl Remote for S3 {
-    fn url(&self, name: &str) -> String {
-        format!("s3://{BUCKET}/{name}")
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        vec![("AWS_ENDPOINT_URL_S3".into(), self.storage.endpoint.clone())]
-    }
-
-    async fn state(&self, name: &str) -> Option<Value> {
-        let bytes = self.object(name).await?;
-        Some(serde_json::from_slice(&bytes).expect("the state is JSON"))
-    }
-
-    async fn lock(&self, name: &str) -> Option<String> {
-        let bytes = self.object(&format!("{name}.lock")).await?;
-        let lock: Value = serde_json::from_slice(&bytes).expect("the lock is JSON");
-        Some(lock["id"].as_str().expect("the lock has an id").to_string())
     }
 
     fn stat_prefix(&self) -> &'static str {
@@ -120,70 +109,10 @@ async fn setup() -> (Ministack, S3) {
     (ms, s3)
 }
 
-#[tokio::test]
-async fn two_machines_share_one_state() {
-    let (ms, s3) = setup().await;
-    super::two_machines(&ms, &s3).await;
-}
+every_remote_test!();
 
-#[tokio::test]
-async fn two_applies_at_once_one_is_refused() {
-    let (ms, s3) = setup().await;
-    super::two_applies_at_once(&ms, &s3).await;
-}
-
-#[tokio::test]
-async fn killed_apply_leaves_a_lock_that_unlock_frees() {
-    let (ms, s3) = setup().await;
-    super::killed_apply(&ms, &s3).await;
-}
-
-#[tokio::test]
-async fn a_run_whose_lock_was_broken_overwrites_nothing() {
-    let (ms, s3) = setup().await;
-    super::broken_lock(&ms, &s3, false).await;
-}
-
-#[tokio::test]
-async fn a_run_whose_lock_was_broken_overwrites_no_existing_state() {
-    let (ms, s3) = setup().await;
-    super::broken_lock(&ms, &s3, true).await;
-}
-
-#[tokio::test]
-async fn a_lost_reply_is_not_another_run() {
-    let (ms, s3) = setup().await;
-    super::lost_replies(&ms, &s3).await;
-}
-
-#[tokio::test]
-async fn throttling_and_5xx_on_each_call_are_retried() {
-    let (ms, s3) = setup().await;
-    super::transient_faults(&ms, &s3).await;
-}
-
-#[tokio::test]
-async fn a_call_that_keeps_failing_is_named_and_writes_nothing() {
-    let (ms, s3) = setup().await;
-    super::failing_calls(&ms, &s3).await;
-}
-
-#[tokio::test]
-async fn a_lock_taken_by_another_run_is_never_removed() {
-    let (ms, s3) = setup().await;
-    super::lock_taken_while_released(&ms, &s3).await;
-}
-
-#[tokio::test]
-async fn unlock_refuses_a_lock_that_changed_under_it() {
-    let (ms, s3) = setup().await;
-    super::unlock_race(&ms, &s3).await;
-}
-
-#[tokio::test]
-async fn migrate_a_local_state_to_s3() {
-    let (ms, s3) = setup().await;
-    super::migrate(&ms, &s3).await;
+remote_tests! {
+    migrate_a_local_state_to_s3 => migrate;
 }
 
 #[tokio::test]

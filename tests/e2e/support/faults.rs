@@ -4,7 +4,10 @@
 //! of every fault that fired, which the test reads to show that they did.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -70,6 +73,42 @@ impl Faults {
             .filter(|(write, _)| *write)
             .map(|(_, request)| request)
             .collect()
+    }
+
+    /// As it is, and the first write matching `pattern` (as [`Faults::targeted`] describes
+    /// requests) loses its reply whatever the rate: a test of every fault kind shows a lost
+    /// reply on that call.
+    pub fn losing_first(mut self, pattern: &str) -> Faults {
+        self.args.extend(["--fault-lost-on".into(), pattern.into()]);
+        self
+    }
+
+    /// As it is, with a write gate ([`Faults::gate`]).
+    pub fn gated(mut self) -> Faults {
+        let socket = self.log.with_file_name("gate.sock");
+        self.args
+            .extend(["--write-gate".into(), socket.display().to_string()]);
+        self
+    }
+
+    /// Arms the peer's write gate (see `WriteGate` in tests/support/faults.py): from now on
+    /// it counts the writes that landed whose description matches `pattern`, and holds the
+    /// reply of the `n`th (and every other request) until the [`HeldWrite`] is dropped.
+    #[track_caller]
+    pub fn gate(&self, n: usize, pattern: &str) -> Gate {
+        let socket = self.log.with_file_name("gate.sock");
+        let stream = UnixStream::connect(&socket)
+            .unwrap_or_else(|e| panic!("the write gate {}: {e}", socket.display()));
+        let mut gate = Gate {
+            reader: BufReader::new(stream.try_clone().expect("cloning the gate socket")),
+            stream,
+            n,
+        };
+        let ask = serde_json::json!({"n": n, "match": pattern}).to_string();
+        writeln!(gate.stream, "{ask}").expect("arming the write gate");
+        let armed = gate.line();
+        assert_eq!(armed["armed"], true, "the write gate answered {armed}");
+        gate
     }
 
     /// Faults fire from now on.
@@ -159,18 +198,6 @@ impl Faults {
         out
     }
 
-    /// Asserts that faults fired; returns how many of each kind.
-    #[track_caller]
-    pub fn assert_fired(&self) -> BTreeMap<String, usize> {
-        let counts = self.counts();
-        assert!(
-            !counts.is_empty(),
-            "no fault fired ({})",
-            self.log.display()
-        );
-        counts
-    }
-
     /// Asserts that every kind fired, and a lost reply on a request matching `write` (a piece
     /// of the request) among them; returns how many of each kind.
     #[track_caller]
@@ -191,6 +218,58 @@ impl Faults {
         );
         counts
     }
+}
+
+/// An armed write gate of a peer.
+pub struct Gate {
+    stream: UnixStream,
+    reader: BufReader<UnixStream>,
+    n: usize,
+}
+
+impl Gate {
+    fn line(&mut self) -> Value {
+        let mut line = String::new();
+        self.reader
+            .read_line(&mut line)
+            .expect("reading the write gate");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("the write gate said {line:?}: {e}"))
+    }
+
+    /// Blocks until the `n`th write landed; its reply is held until the [`HeldWrite`] drops.
+    /// Panics when the peer saw fewer writes within its wait.
+    #[track_caller]
+    pub fn wait(mut self) -> HeldWrite {
+        // The peer answers within its own wait (WriteGate.WAIT); this bounds a dead peer.
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(180)))
+            .expect("a timeout on the gate socket");
+        let hit = self.line();
+        if let Some(count) = hit.get("timeout") {
+            panic!("the peer saw {count} matching writes, not {}", self.n);
+        }
+        HeldWrite {
+            request: hit["request"].as_str().unwrap_or_default().to_string(),
+            body: hit["body"].as_str().unwrap_or_default().to_string(),
+            _stream: self.stream,
+        }
+    }
+}
+
+impl HeldWrite {
+    /// Lets the peer answer again; the write's description and body.
+    pub fn release(self) -> (String, String) {
+        (self.request, self.body)
+    }
+}
+
+/// A write the peer did and whose reply it holds (with every other request) until this drops.
+pub struct HeldWrite {
+    /// Its description, as the fault log has it (`eks:POST /clusters/...`).
+    pub request: String,
+    /// Its body, as text.
+    pub body: String,
+    _stream: UnixStream,
 }
 
 /// `text` as a Python regular expression that matches it literally.

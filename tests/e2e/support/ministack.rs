@@ -221,6 +221,20 @@ impl Iam {
         idplan::policy::parse_returned(out.policy_document()).unwrap()
     }
 
+    /// The ARNs of every OIDC provider.
+    pub async fn oidc_providers(&self) -> Vec<String> {
+        let out = self
+            .client
+            .list_open_id_connect_providers()
+            .send()
+            .await
+            .expect("ListOpenIDConnectProviders");
+        out.open_id_connect_provider_list()
+            .iter()
+            .filter_map(|p| p.arn().map(str::to_string))
+            .collect()
+    }
+
     /// The names of every role.
     pub async fn role_names(&self) -> std::collections::BTreeSet<String> {
         let out = self.client.list_roles().send().await.unwrap();
@@ -251,4 +265,13 @@ impl TestDir {
         cmd.envs(ms.env());
         cmd
     }
+}
+
+/// An IAM tag `key=value`, as a team puts its own beside idplan's.
+pub fn tag(key: &str, value: &str) -> aws_sdk_iam::types::Tag {
+    aws_sdk_iam::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .expect("a tag has a key and a value")
 }

@@ -20,7 +20,6 @@ pub mod fake_kube;
 pub mod faults;
 pub mod manual;
 pub mod ministack;
-pub mod no_write;
 mod peer;
 pub mod watcher;
 
@@ -306,26 +305,6 @@ impl Output {
                 self.args, self.stdout
             ),
         }
-    }
-
-    /// Runs `command` and kills it (SIGKILL) after each of `after` in turn, a new run each
-    /// time; returns how many runs were still going when killed.
-    pub fn kill_runs(mut command: impl FnMut() -> Command, after: &[u64]) -> usize {
-        let mut killed = 0;
-        for ms in after {
-            let mut child = command()
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("starting idplan");
-            std::thread::sleep(std::time::Duration::from_millis(*ms));
-            if child.try_wait().expect("polling idplan").is_none() {
-                child.kill().expect("SIGKILL");
-                killed += 1;
-            }
-            child.wait().expect("reaping idplan");
-        }
-        killed
     }
 
     /// The `IDPLAN_STATS=json` report on stderr: `api_calls`, `retries`, ...
