@@ -38,15 +38,6 @@ fn spec(kubeconfig: &str) -> String {
     )
 }
 
-/// Every cloud call the watcher counted so far.
-fn calls(watcher: &Watcher) -> f64 {
-    let (_, text) = watcher.get("/metrics");
-    text.lines()
-        .filter(|l| l.starts_with("idplan_cloud_calls_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// (resident, of it the heap and stacks, peak resident) memory of a process in MiB.
 fn memory(pid: u32) -> (f64, f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -92,11 +83,8 @@ fn main() {
         ));
         watcher.patience = Duration::from_secs(3600);
         let start = watcher.wait_event("reconciled", "every control plane");
-        let pass: f64 = start["message"]
-            .as_str()
-            .and_then(|m| m.rsplit(" in ").next()?.strip_suffix('s')?.parse().ok())
-            .unwrap_or(f64::NAN);
-        let at_start = calls(&watcher);
+        let pass = common::watcher::took(&start).unwrap_or(f64::NAN);
+        let at_start = watcher.cloud_calls();
 
         let new = namespace(n);
         kube.put_workloads(&new, &ACCOUNTS);
@@ -106,7 +94,7 @@ fn main() {
             watcher.wait_event("restarted", &format!("{new}/{sa}"));
         }
         let served = created.elapsed();
-        let batch = calls(&watcher) - at_start;
+        let batch = watcher.cloud_calls() - at_start;
         let (rss, anon, peak) = memory(watcher.child.id());
         println!(
             "| {n} | {pass:.1} | {at_start} | {:.1} | {batch} | {rss:.1} | {anon:.1} | {peak:.1} |",

@@ -431,7 +431,12 @@ impl Watcher {
                 &[("file", &this.options.spec.display().to_string())],
             );
         };
-        let spec = match spec::load(&self.options.spec) {
+        // Parsed from the bytes just read and hashed: the file may change again meanwhile.
+        let loaded = match std::str::from_utf8(&bytes) {
+            Ok(text) => spec::parse(&self.options.spec, text),
+            Err(_) => spec::load(&self.options.spec),
+        };
+        let spec = match loaded {
             Ok(spec) => spec,
             Err(e) => return refused(self, e.to_string()),
         };

@@ -127,6 +127,16 @@ impl Watcher {
             .unwrap_or_else(|| panic!("no {series} in\n{text}"))
     }
 
+    /// Every cloud call the watcher counted so far (the sum of `idplan_cloud_calls_total`).
+    #[track_caller]
+    pub fn cloud_calls(&self) -> f64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .filter(|l| l.starts_with("idplan_cloud_calls_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// Sends `signal` and waits for the exit; the exit code and how long it took.
     pub fn stop(&mut self, signal: &str) -> (Option<i32>, Duration) {
         let started = Instant::now();
@@ -187,4 +197,15 @@ pub fn in_batch(line: &Value, ns: &str) -> bool {
     line["control_planes"]
         .as_str()
         .is_some_and(|b| b.split(',').any(|n| n == ns))
+}
+
+/// How long a pass took, in seconds, from its `reconciled` line (`... in 1.8s`).
+pub fn took(line: &Value) -> Option<f64> {
+    let message = line["message"].as_str()?;
+    message
+        .rsplit(" in ")
+        .next()?
+        .strip_suffix('s')?
+        .parse()
+        .ok()
 }

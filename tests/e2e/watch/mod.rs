@@ -364,17 +364,8 @@ pub fn follows_the_spec<C: Cloud>(cloud: &C) {
     let rate = 5.0;
     let watcher = world.watch(&["--max-calls-per-second", "5", "--debounce", "200ms"]);
     let done = watcher.wait_event("reconciled", "every control plane");
-    let calls: f64 = {
-        let (_, text) = watcher.get("/metrics");
-        text.lines()
-            .filter(|l| l.starts_with("idplan_cloud_calls_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    let took: f64 = done["message"]
-        .as_str()
-        .and_then(|m| m.rsplit(" in ").next()?.strip_suffix('s')?.parse().ok())
-        .expect("the pass says how long it took");
+    let calls = watcher.cloud_calls();
+    let took = crate::support::watcher::took(&done).expect("the pass says how long it took");
     assert!(calls >= 10.0, "{calls} calls");
     assert!(
         took >= (calls - 1.0) / rate * 0.9,
