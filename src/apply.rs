@@ -144,7 +144,7 @@ async fn changes(
     for (change, _) in unchanged.iter().filter(|(c, _)| c.action.imports()) {
         outcome.lock().expect("outcome lock").imported += 1;
         report(Event::Finished {
-            address: &change.address,
+            address: &change.node.address,
             verb: Verb::Recording,
             elapsed: Duration::ZERO,
         });
@@ -163,28 +163,28 @@ async fn changes(
         // What each deletion waits for: the deletions of what depends on it.
         let mut dependents: HashMap<&Address, Vec<&Address>> = HashMap::new();
         for change in waves.iter().flatten().filter(|_| phase != Phase::Build) {
-            for on in &change.depends_on {
-                dependents.entry(on).or_default().push(&change.address);
+            for on in &change.node.depends_on {
+                dependents.entry(on).or_default().push(&change.node.address);
             }
         }
         for wave in waves {
             let blocked = |c: &ResourceChange| {
                 let waits = match phase {
-                    Phase::Build => c.depends_on.iter().any(|a| failed.contains(a)),
+                    Phase::Build => c.node.depends_on.iter().any(|a| failed.contains(a)),
                     _ => dependents
-                        .get(&c.address)
+                        .get(&c.node.address)
                         .is_some_and(|d| d.iter().any(|a| failed.contains(*a))),
                 };
                 // A replacement whose old object could not be deleted first is not created;
                 // the old object of one whose new object failed is kept; an address whose
                 // deposed object could not be deleted is neither deleted nor replaced.
-                waits || failed.contains(&c.address) || journal.stopped()
+                waits || failed.contains(&c.node.address) || journal.stopped()
             };
             let (wave, left_out): (Vec<_>, Vec<_>) = wave.into_iter().partition(|c| !blocked(c));
             let results: Vec<(&Address, Option<Result<()>>)> = stream::iter(wave)
                 .map(|change| async {
                     if journal.stopped() {
-                        return (&change.address, None);
+                        return (&change.node.address, None);
                     }
                     let persist = Persist::of(change, phase, &adopted);
                     let result = async {
@@ -209,25 +209,25 @@ async fn changes(
                             destroy_one(change, clouds, report, &outcome).await?;
                             if phase.deletes_deposed() {
                                 journal
-                                    .record(&|s| s.forget_deposed(&change.address), persist)
+                                    .record(&|s| s.forget_deposed(&change.node.address), persist)
                                     .await
                             } else {
                                 journal
-                                    .record(&|s| s.remove(&change.address), persist)
+                                    .record(&|s| s.remove(&change.node.address), persist)
                                     .await
                             }
                         }
                     }
                     .await;
-                    (&change.address, Some(result))
+                    (&change.node.address, Some(result))
                 })
                 .buffer_unordered(parallelism.max(1))
                 .collect()
                 .await;
             let mut outcome = outcome.lock().expect("outcome lock");
             for change in left_out {
-                if failed.insert(change.address.clone()) {
-                    outcome.skipped.push(change.address.clone());
+                if failed.insert(change.node.address.clone()) {
+                    outcome.skipped.push(change.node.address.clone());
                 }
             }
             for (address, result) in results {
@@ -323,7 +323,8 @@ fn order<'a>(plan: &'a Plan, deposed: &'a [ResourceChange]) -> Result<Order<'a>>
     let (deposed_first, deposed_last): (Vec<&ResourceChange>, Vec<&ResourceChange>) =
         deposed.iter().partition(|d| {
             plan.resource_changes.iter().any(|c| {
-                c.address == d.address && matches!(c.action, Action::Delete | Action::Replace(_))
+                c.node.address == d.node.address
+                    && matches!(c.action, Action::Delete | Action::Replace(_))
             })
         });
     let first: Vec<&ResourceChange> = plan
@@ -367,11 +368,11 @@ type Waves<'a> = Vec<Vec<&'a ResourceChange>>;
 
 fn waves<'a>(changes: &[&'a ResourceChange]) -> Result<Waves<'a>> {
     let by_address: std::collections::HashMap<&Address, &ResourceChange> =
-        changes.iter().map(|c| (&c.address, *c)).collect();
+        changes.iter().map(|c| (&c.node.address, *c)).collect();
     let waves = graph::waves(
         changes
             .iter()
-            .map(|c| (&c.address, c.depends_on.as_slice())),
+            .map(|c| (&c.node.address, c.node.depends_on.as_slice())),
     )?;
     Ok(waves
         .into_iter()
@@ -396,7 +397,7 @@ fn check_unchanged(
     Err(Error::user(format!(
         "{}: {what} outside idplan since the plan was made; nothing was written to it. Run \
          `idplan plan` again",
-        change.address
+        change.node.address
     )))
 }
 
@@ -414,7 +415,7 @@ async fn destroy_one(
         .read(&target, Some(&prior.attributes))
         .await?
         // Another object under the recorded identity is not idplan's to delete.
-        .filter(|now| crate::provider::same_object(target.kind(), &prior.attributes, now));
+        .filter(|now| crate::provider::same_object(target.node.kind(), &prior.attributes, now));
     check_unchanged(change, &now, &change.before)?;
     let verb = match prior.ownership {
         _ if now.is_none() => Verb::Forgetting,
@@ -425,7 +426,7 @@ async fn destroy_one(
     if verb == Verb::Forgetting {
         // Gone already, or nothing of idplan's on it: only the state forgets it.
         report(Event::Finished {
-            address: &change.address,
+            address: &change.node.address,
             verb,
             elapsed: Duration::ZERO,
         });
@@ -433,7 +434,7 @@ async fn destroy_one(
     }
     let started = Instant::now();
     report(Event::Started {
-        address: &change.address,
+        address: &change.node.address,
         verb,
     });
     outcome.lock().expect("outcome lock").writes += 1;
@@ -450,7 +451,7 @@ async fn destroy_one(
         }
     }
     report(Event::Finished {
-        address: &change.address,
+        address: &change.node.address,
         verb,
         elapsed: started.elapsed(),
     });
@@ -476,7 +477,7 @@ async fn build_one(
     };
     let started = Instant::now();
     report(Event::Started {
-        address: &change.address,
+        address: &change.node.address,
         verb,
     });
     outcome.lock().expect("outcome lock").writes += 1;
@@ -506,7 +507,7 @@ async fn build_one(
         }
     }
     report(Event::Finished {
-        address: &change.address,
+        address: &change.node.address,
         verb,
         elapsed: started.elapsed(),
     });
@@ -524,10 +525,10 @@ async fn created_before(clouds: &Clouds, desired: &Resource, conflict: Error) ->
         return Err(conflict);
     };
     let ours = matches!(
-        desired.kind().def().adoption(desired, &actual)?,
+        desired.node.kind().def().adoption(desired, &actual)?,
         Adoption::Owned
     );
-    if ours && crate::provider::decided(desired.kind(), &actual) == desired.attributes {
+    if ours && crate::provider::decided(desired.node.kind(), &actual) == desired.attributes {
         return Ok(actual);
     }
     Err(conflict)
@@ -561,14 +562,14 @@ fn identity_changed(state: &mut crate::state::State, change: &ResourceChange) ->
     }
     // Permissions (a policy, an assignment, a binding) are looked up at each call: creating
     // them beside an identity that pods already use needs no restart.
-    if !change.kind().facts().read_at_pod_start {
+    if !change.node.kind().facts().read_at_pod_start {
         return false;
     }
     let Scope::Component {
         space,
         component,
         item,
-    } = change.address.scope()
+    } = change.node.address.scope()
     else {
         return false;
     };

@@ -107,25 +107,33 @@ pub fn resolve(attributes: &Value, lookup: &dyn Fn(&Reference) -> Option<Value>)
     }
 }
 
-/// One desired resource.
+/// What a desired resource, a state record and a planned change have in common: which
+/// resource (its address names its kind), where it lives, and what must exist before it.
+/// Their attributes are not shared: one is desired, one recorded, one a before and an after.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Resource {
-    /// Unique in a graph; it names the kind too.
+pub struct Node {
+    /// Unique in a graph, a state and a plan.
     pub address: Address,
     pub location: Location,
-    /// Desired attributes, normalised so they compare equal to what a driver reads back.
-    pub attributes: Value,
     /// Addresses that must exist before this one is written (and outlive it).
     pub depends_on: Vec<Address>,
-    /// Part of a component with `adopt: true`: its identity exists already, and so may what
-    /// hangs on it (under names idplan did not choose); idplan takes them over, never deletes.
-    pub adopt: bool,
 }
 
-impl Resource {
+impl Node {
     pub fn kind(&self) -> Kind {
         self.address.kind()
     }
+}
+
+/// One desired resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub node: Node,
+    /// Desired attributes, normalised so they compare equal to what a driver reads back.
+    pub attributes: Value,
+    /// Part of a component with `adopt: true`: its identity exists already, and so may what
+    /// hangs on it (under names idplan did not choose); idplan takes them over, never deletes.
+    pub adopt: bool,
 }
 
 /// The desired resources of all spaces, deduplicated by address.
@@ -139,15 +147,16 @@ impl Graph {
     /// provider: an identical resource under the same address is one resource; a different
     /// one is a conflict.
     pub fn add(&mut self, resource: Resource) -> Result<bool> {
-        match self.resources.get(&resource.address) {
+        match self.resources.get(&resource.node.address) {
             Some(existing) if *existing == resource => Ok(false),
             Some(_) => Err(Error::user(format!(
                 "{} is wanted twice with different settings: two spaces name the same resource; \
                  give one of them another `name`",
-                resource.address
+                resource.node.address
             ))),
             None => {
-                self.resources.insert(resource.address.clone(), resource);
+                self.resources
+                    .insert(resource.node.address.clone(), resource);
                 Ok(true)
             }
         }

@@ -42,7 +42,7 @@ impl Persist {
         adopted: &HashSet<(&str, ComponentKind)>,
     ) -> Persist {
         let recoverable = change.ownership == Ownership::Created
-            && component_of(&change.address).is_none_or(|c| !adopted.contains(&c))
+            && component_of(&change.node.address).is_none_or(|c| !adopted.contains(&c))
             && matches!(
                 change.action,
                 Action::Create | Action::Update | Action::ImportAndUpdate | Action::Delete
@@ -79,7 +79,7 @@ pub(super) fn adopted_components(plan: &Plan) -> HashSet<(&str, ComponentKind)> 
                     .as_ref()
                     .is_some_and(|p| p.ownership == Ownership::Adopted)
         })
-        .filter_map(|c| component_of(&c.address))
+        .filter_map(|c| component_of(&c.node.address))
         .collect()
 }
 
@@ -143,7 +143,7 @@ impl<'a> Journal<'a> {
             return Err(Error::user(format!(
                 "{}: a resource it refers to has no value recorded yet for {}; run `idplan \
                  plan` again",
-                change.address,
+                change.node.address,
                 references_in(after)
             )));
         }

@@ -10,10 +10,9 @@ fn change(kind: Kind, component: ComponentKind, action: Action, on: &[&Address])
         Kind::Aws(AwsKind::IamOpenidConnectProvider) => Address::cluster(kind, "us-east-1", "c"),
         _ => Address::component(kind, "prod", component),
     };
-    ResourceChange {
-        depends_on: on.iter().map(|a| (*a).clone()).collect(),
-        ..ResourceChange::bare(address, action)
-    }
+    let mut change = ResourceChange::bare(address, action);
+    change.node.depends_on = on.iter().map(|a| (*a).clone()).collect();
+    change
 }
 
 /// A replacement whose old and new object have one cloud identity: the old one goes first.
@@ -73,7 +72,7 @@ fn schedule(changes: Vec<ResourceChange>) -> Vec<Vec<String>> {
                         } else {
                             ""
                         };
-                        format!("{sign}{}{mark}", c.address)
+                        format!("{sign}{}{mark}", c.node.address)
                     })
                     .collect()
             })

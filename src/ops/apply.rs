@@ -72,7 +72,7 @@ pub async fn saved(inputs: &Inputs, name: &Path) -> Result<Planned> {
     } else {
         state.set_lineage(&plan.lineage);
     }
-    let clouds = Clouds::new(plan.resource_changes.iter().map(|c| &c.location)).await?;
+    let clouds = Clouds::new(plan.resource_changes.iter().map(|c| &c.node.location)).await?;
     Ok(Planned {
         state,
         clouds,

@@ -139,7 +139,7 @@ pub async fn drift(inputs: &Inputs) -> Result<Report> {
             let pending: Vec<_> = plan
                 .resource_changes
                 .into_iter()
-                .filter(|c| !resources.iter().any(|d| d.address == c.address))
+                .filter(|c| !resources.iter().any(|d| d.address == c.node.address))
                 .collect();
             (
                 Some(Plan::new(String::new(), 0, String::new(), pending).summary),
@@ -171,14 +171,16 @@ pub async fn detect(state: &State, clouds: &Clouds, parallelism: usize) -> Resul
                 .read(&record.resource(), Some(&record.attributes))
                 .await?
                 // Another object under the same identity means idplan's was deleted.
-                .filter(|a| crate::provider::same_object(record.kind(), &record.attributes, a));
+                .filter(|a| {
+                    crate::provider::same_object(record.node.kind(), &record.attributes, a)
+                });
             let status = match &actual {
                 None => Status::Deleted,
                 Some(a) if *a != record.attributes => Status::Modified,
                 Some(_) => return Ok::<_, crate::error::Error>(None),
             };
             Ok(Some(Drifted {
-                address: record.address.clone(),
+                address: record.node.address.clone(),
                 status,
                 recorded: record.attributes.clone(),
                 actual,

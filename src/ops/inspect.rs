@@ -16,7 +16,7 @@ pub async fn state_list(location: &StateLocation) -> Result<String> {
     let file = StateFile::read_only(location, crate::provider::upgrade_recorded).await?;
     let mut out = String::new();
     for r in &file.state().resources {
-        let _ = writeln!(out, "{}", r.address);
+        let _ = writeln!(out, "{}", r.node.address);
     }
     Ok(out)
 }

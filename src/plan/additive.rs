@@ -32,7 +32,7 @@ pub fn classify(plan: &mut Plan, state: &State, switching: &BTreeSet<String>) {
             && change.action.updates()
             && let (Some(before), Some(after)) = (&change.before, &change.after)
         {
-            change.additive_after = change.kind().def().additive_part(before, after);
+            change.additive_after = change.node.kind().def().additive_part(before, after);
         }
         change.withheld_because = reason;
     }
@@ -42,7 +42,7 @@ pub fn classify(plan: &mut Plan, state: &State, switching: &BTreeSet<String>) {
             .iter()
             .filter(|c| c.additive == Some(false))
             .filter(|c| matches!(c.action, Action::Create | Action::Replace(_)))
-            .map(|c| c.address.clone())
+            .map(|c| c.node.address.clone())
             .collect();
         let mut more = false;
         for change in &mut plan.resource_changes {
@@ -50,7 +50,7 @@ pub fn classify(plan: &mut Plan, state: &State, switching: &BTreeSet<String>) {
             if !applied || matches!(change.action, Action::NoOp | Action::Import) {
                 continue;
             }
-            if let Some(dep) = change.depends_on.iter().find(|d| waiting.contains(*d)) {
+            if let Some(dep) = change.node.depends_on.iter().find(|d| waiting.contains(*d)) {
                 change.additive = Some(false);
                 change.additive_after = None;
                 change.withheld_because =
@@ -70,9 +70,9 @@ fn withheld_because(
     state: &State,
     switching: &BTreeSet<String>,
 ) -> Option<String> {
-    let def = change.kind().def();
+    let def = change.node.kind().def();
     let noun = def.facts().noun;
-    if let Scope::Component { space, .. } = change.address.scope()
+    if let Scope::Component { space, .. } = change.node.address.scope()
         && switching.contains(space)
     {
         return Some(format!(
@@ -108,7 +108,7 @@ fn withheld_because(
         )),
         Action::Create => {
             let recreated = state
-                .get(&change.address)
+                .get(&change.node.address)
                 .is_some_and(|r| r.ownership == Ownership::Created);
             let additive =
                 recreated || after.is_some_and(|after| def.additive(Proposed::Create { after }));
@@ -133,7 +133,7 @@ fn withheld_because(
 
 /// The host namespace of a resource of one control plane.
 fn control_plane(change: &ResourceChange) -> Option<&str> {
-    crate::graph::control_plane(change.kind(), &change.address)
+    crate::graph::control_plane(change.node.kind(), &change.node.address)
 }
 
 /// The host namespaces `before` names (a subject, a member, a namespace) and `after` does
@@ -164,12 +164,12 @@ pub fn withheld_lines(plan: &Plan, most: usize) -> Vec<String> {
                 *removed
                     .entry(ns)
                     .or_default()
-                    .entry(change.kind().facts().noun)
+                    .entry(change.node.kind().facts().noun)
                     .or_default() += 1;
             }
             _ if change.additive_after.is_some() => lines.push(format!(
                 "{}: gives the new control planes access now; {}: that part waits",
-                change.address,
+                change.node.address,
                 change
                     .withheld_because
                     .as_deref()
@@ -177,7 +177,7 @@ pub fn withheld_lines(plan: &Plan, most: usize) -> Vec<String> {
             )),
             _ => lines.push(format!(
                 "{}: {}",
-                change.address,
+                change.node.address,
                 change.withheld_because.as_deref().unwrap_or("not additive")
             )),
         }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::targets::Targets;
 use super::{Action, Clash, DeposedChange, Order, Plan, Prior, ResourceChange};
 use crate::error::{Error, Result};
-use crate::graph::{self, Address, Graph, Resource};
+use crate::graph::{self, Address, Graph, Node, Resource};
 use crate::provider::{Adoption, Clouds};
 use crate::spec::Spec;
 use crate::state::{Ownership, Record, State};
@@ -30,8 +30,8 @@ impl Item {
             // yet): what exists was made for the old one and is replaced.
             Some(d) if graph::has_references(&d.attributes) => Some(record),
             Some(d)
-                if crate::provider::identity(d.kind(), &d.attributes)
-                    == crate::provider::identity(record.kind(), &record.attributes) =>
+                if crate::provider::identity(d.node.kind(), &d.attributes)
+                    == crate::provider::identity(record.node.kind(), &record.attributes) =>
             {
                 None
             }
@@ -54,7 +54,7 @@ pub async fn build(
     let mut items: BTreeMap<&Address, Item> = BTreeMap::new();
     for r in graph.iter() {
         items.insert(
-            &r.address,
+            &r.node.address,
             Item {
                 desired: Some(r.clone()),
                 record: None,
@@ -63,7 +63,7 @@ pub async fn build(
     }
     for record in &state.resources {
         items
-            .entry(&record.address)
+            .entry(&record.node.address)
             .or_insert(Item {
                 desired: None,
                 record: None,
@@ -89,7 +89,7 @@ pub async fn build(
                 Action::NoOp | Action::Import | Action::Update | Action::ImportAndUpdate
             )
         })
-        .filter_map(|c| Some((c.address.as_str(), c.before.as_ref()?)))
+        .filter_map(|c| Some((c.node.address.as_str(), c.before.as_ref()?)))
         .collect();
     let later: Vec<Item> = later
         .into_iter()
@@ -106,7 +106,7 @@ pub async fn build(
         })
         .collect();
     decided.extend(read_and_decide(later, clouds, parallelism, targets).await?);
-    decided.sort_by(|a, b| a.address.cmp(&b.address));
+    decided.sort_by(|a, b| a.node.address.cmp(&b.node.address));
     Ok(Plan::new(
         state.lineage.clone(),
         state.serial,
@@ -170,7 +170,7 @@ async fn read_deposed(record: Option<&Record>, clouds: &Clouds) -> Result<Option
     let before = clouds
         .read(&resource, Some(&deposed.attributes))
         .await?
-        .filter(|now| crate::provider::same_object(record.kind(), &deposed.attributes, now));
+        .filter(|now| crate::provider::same_object(record.node.kind(), &deposed.attributes, now));
     Ok(Some(DeposedChange {
         prior: deposed.into(),
         before,
@@ -188,7 +188,9 @@ fn decide(
     // What the cloud holds under a recorded identity may be another object made outside
     // idplan since (same name, new id): that one is not idplan's.
     let stale_actual = match (&item.record, stale_actual) {
-        (Some(r), Some(a)) if !crate::provider::same_object(r.kind(), &r.attributes, &a) => None,
+        (Some(r), Some(a)) if !crate::provider::same_object(r.node.kind(), &r.attributes, &a) => {
+            None
+        }
         (_, a) => a,
     };
     let Some(desired) = item.desired else {
@@ -206,15 +208,13 @@ fn decide(
             (Some(_), Ownership::Created) => None,
         };
         return Ok(ResourceChange {
-            address: record.address.clone(),
-            location: record.location.clone(),
+            node: record.node.clone(),
             action: Action::Delete,
             before: stale_actual,
             after: None,
             ownership: record.ownership,
             added: None,
             prior: Some(Prior::from(&record)),
-            depends_on: record.depends_on.clone(),
             reason,
             deposed: None,
             additive: None,
@@ -224,15 +224,13 @@ fn decide(
     };
 
     let mut change = ResourceChange {
-        address: desired.address.clone(),
-        location: desired.location.clone(),
+        node: desired.node.clone(),
         action: Action::NoOp,
         before: actual.clone(),
         after: Some(desired.attributes.clone()),
         ownership: Ownership::Created,
         added: None,
         prior: None,
-        depends_on: desired.depends_on.clone(),
         reason: None,
         deposed: None,
         additive: None,
@@ -244,12 +242,12 @@ fn decide(
             .record
             .as_ref()
             .is_some_and(|r| r.ownership == Ownership::Created);
-        if desired.adopt && desired.kind().is_identity() && !created {
+        if desired.adopt && desired.node.kind().is_identity() && !created {
             return Err(Error::user(format!(
                 "{}: `adopt: true`, but {} does not exist: check the component's `name` (or \
                  remove `adopt` to let idplan create it)",
-                desired.address,
-                crate::provider::identity(desired.kind(), &desired.attributes)
+                desired.node.address,
+                crate::provider::identity(desired.node.kind(), &desired.attributes)
             )));
         }
         change.action = Action::Create;
@@ -257,15 +255,15 @@ fn decide(
             (Some(old), Some(old_actual)) => {
                 // `before` is what apply deletes: the resource under its old identity.
                 change.action = Action::Replace(Order::of(
-                    desired.kind(),
+                    desired.node.kind(),
                     &old.attributes,
                     &desired.attributes,
                 ));
                 change.before = Some(old_actual.clone());
                 change.prior = Some(Prior::from(old));
                 let (old_id, new_id) = (
-                    crate::provider::identity(old.kind(), &old.attributes),
-                    crate::provider::identity(desired.kind(), &desired.attributes),
+                    crate::provider::identity(old.node.kind(), &old.attributes),
+                    crate::provider::identity(desired.node.kind(), &desired.attributes),
                 );
                 change.reason = Some(if old_id == new_id {
                     "forces replacement: a resource it refers to is created anew".to_string()
@@ -288,8 +286,8 @@ fn decide(
             change.prior = Some(Prior::from(old));
             change.reason = Some(format!(
                 "forces replacement: {} becomes {}",
-                crate::provider::identity(old.kind(), &old.attributes),
-                crate::provider::identity(desired.kind(), &desired.attributes)
+                crate::provider::identity(old.node.kind(), &old.attributes),
+                crate::provider::identity(desired.node.kind(), &desired.attributes)
             ));
             return Ok(change);
         }
@@ -297,36 +295,44 @@ fn decide(
         // two owners of one name.
         return Err(Error::user(format!(
             "{}: {} already exists; idplan cannot rename into it",
-            desired.address,
-            crate::provider::identity(desired.kind(), &desired.attributes)
+            desired.node.address,
+            crate::provider::identity(desired.node.kind(), &desired.attributes)
         )));
     }
 
     let mut importing = false;
     let record = item.record.filter(|r| {
-        stale.is_none() && crate::provider::same_object(r.kind(), &r.attributes, &actual)
+        stale.is_none() && crate::provider::same_object(r.node.kind(), &r.attributes, &actual)
     });
     match record {
         Some(record) if record.ownership == Ownership::Adopted => {
-            if desired.kind().is_identity() && !desired.adopt {
+            if desired.node.kind().is_identity() && !desired.adopt {
                 return Err(Error::user(format!(
                     "{}: idplan adopted {}, which it did not create: keep `adopt: true` on \
                      the component, or remove the component to give it back",
-                    desired.address,
-                    crate::provider::identity(desired.kind(), &desired.attributes)
+                    desired.node.address,
+                    crate::provider::identity(desired.node.kind(), &desired.attributes)
                 )));
             }
             change.ownership = Ownership::Adopted;
-            change.added = desired
-                .kind()
-                .def()
-                .added_after(&desired, &actual, record.added)?;
-            change.after = Some(desired.kind().def().shared_desired(&desired, &actual)?);
+            change.added =
+                desired
+                    .node
+                    .kind()
+                    .def()
+                    .added_after(&desired, &actual, record.added)?;
+            change.after = Some(
+                desired
+                    .node
+                    .kind()
+                    .def()
+                    .shared_desired(&desired, &actual)?,
+            );
         }
         Some(_) => {}
         None => {
             importing = true;
-            match desired.kind().def().adoption(&desired, &actual)? {
+            match desired.node.kind().def().adoption(&desired, &actual)? {
                 Adoption::Owned => {}
                 Adoption::Shared { desired: d, added } => {
                     change.ownership = Ownership::Adopted;
@@ -336,12 +342,13 @@ fn decide(
                         Some("exists and was not created by idplan: adopted, never deleted".into());
                 }
                 Adoption::Conflict(message) => {
-                    return Err(Error::user(format!("{}: {message}", desired.address)));
+                    return Err(Error::user(format!("{}: {message}", desired.node.address)));
                 }
             }
         }
     }
-    let updates = change.after.as_ref() != Some(&crate::provider::decided(change.kind(), &actual));
+    let updates =
+        change.after.as_ref() != Some(&crate::provider::decided(change.node.kind(), &actual));
     change.action = match (importing, updates) {
         (false, false) => Action::NoOp,
         (false, true) => Action::Update,
@@ -394,12 +401,14 @@ mod tests {
             _ => Address::component(kind, "prod", ComponentKind::Backup),
         };
         Resource {
-            address,
-            location: Location::Aws {
-                region: "us-east-1".into(),
+            node: Node {
+                address,
+                location: Location::Aws {
+                    region: "us-east-1".into(),
+                },
+                depends_on: vec![],
             },
             attributes,
-            depends_on: vec![],
             adopt: false,
         }
     }
@@ -407,11 +416,13 @@ mod tests {
     fn record(kind: Kind, attributes: Value, ownership: Ownership) -> Record {
         let r = resource(kind, attributes);
         Record {
-            address: r.address,
-            location: r.location,
+            node: Node {
+                address: r.node.address,
+                location: r.node.location,
+                depends_on: vec![],
+            },
             ownership,
             attributes: r.attributes,
-            depends_on: vec![],
             added: None,
             deposed: None,
         }

@@ -19,7 +19,7 @@ pub use crate::note::{Note, Severity};
 pub use build::build;
 
 use crate::error::{Error, Result};
-use crate::graph::{Address, Kind, Location, Resource};
+use crate::graph::{Address, Kind, Location, Node, Resource};
 use crate::state::{Ownership, Record, is_empty, is_none};
 
 pub const FORMAT_VERSION: &str = "1.0";
@@ -94,9 +94,7 @@ impl Action {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceChange {
-    /// It names the kind too (`kind()`).
-    pub address: Address,
-    pub location: Location,
+    pub node: Node,
     pub action: Action,
     /// What the cloud holds now (projected onto what idplan manages); null when absent.
     pub before: Option<Value>,
@@ -108,7 +106,6 @@ pub struct ResourceChange {
     pub added: Option<Value>,
     /// What the state held for this resource (delete and replace): what apply removes.
     pub prior: Option<Prior>,
-    pub depends_on: Vec<Address>,
     /// Why, when it is not obvious: "deleted outside idplan", "forces replacement: name".
     pub reason: Option<String>,
     /// An object an earlier replacement left behind at this address (a run stopped between
@@ -192,9 +189,9 @@ impl<'a> From<&'a ResourceChange> for Wire<'a> {
             Action::Replace(_) => WireAction::Replace,
         };
         Wire {
-            address: Cow::Borrowed(&c.address),
-            kind: c.address.kind(),
-            location: Cow::Borrowed(&c.location),
+            address: Cow::Borrowed(&c.node.address),
+            kind: c.node.address.kind(),
+            location: Cow::Borrowed(&c.node.location),
             action,
             before: Cow::Borrowed(&c.before),
             after: Cow::Borrowed(&c.after),
@@ -202,7 +199,7 @@ impl<'a> From<&'a ResourceChange> for Wire<'a> {
             importing: c.action.imports(),
             added: Cow::Borrowed(&c.added),
             prior: Cow::Borrowed(&c.prior),
-            depends_on: Cow::Borrowed(&c.depends_on),
+            depends_on: Cow::Borrowed(&c.node.depends_on),
             reason: Cow::Borrowed(&c.reason),
             deposed: Cow::Borrowed(&c.deposed),
             destroys_first: c.action == Action::Replace(Order::DeleteThenCreate(Clash::OnePlace)),
@@ -247,15 +244,17 @@ impl TryFrom<Wire<'_>> for ResourceChange {
             }
         };
         Ok(ResourceChange {
-            address: w.address.into_owned(),
-            location: w.location.into_owned(),
+            node: Node {
+                address: w.address.into_owned(),
+                location: w.location.into_owned(),
+                depends_on: w.depends_on.into_owned(),
+            },
             action,
             before: w.before.into_owned(),
             after: w.after.into_owned(),
             ownership: w.ownership,
             added: w.added.into_owned(),
             prior: w.prior.into_owned(),
-            depends_on: w.depends_on.into_owned(),
             reason: w.reason.into_owned(),
             deposed: w.deposed.into_owned(),
             additive: w.additive,
@@ -287,18 +286,17 @@ pub struct DeposedChange {
 }
 
 impl ResourceChange {
-    pub fn kind(&self) -> Kind {
-        self.address.kind()
-    }
-
     /// A change with nothing but its address and action, of a created resource in AWS's
     /// us-east-1: for tests to fill in.
     #[cfg(test)]
     pub(crate) fn bare(address: Address, action: Action) -> ResourceChange {
         ResourceChange {
-            address,
-            location: Location::Aws {
-                region: "us-east-1".into(),
+            node: Node {
+                address,
+                location: Location::Aws {
+                    region: "us-east-1".into(),
+                },
+                depends_on: vec![],
             },
             action,
             before: None,
@@ -306,7 +304,6 @@ impl ResourceChange {
             ownership: Ownership::Created,
             added: None,
             prior: None,
-            depends_on: vec![],
             reason: None,
             deposed: None,
             additive: None,
@@ -318,10 +315,8 @@ impl ResourceChange {
     /// The resource as it will be (create, update, replace, no-op).
     pub fn desired(&self) -> Option<Resource> {
         Some(Resource {
-            address: self.address.clone(),
-            location: self.location.clone(),
+            node: self.node.clone(),
             attributes: self.after.clone()?,
-            depends_on: self.depends_on.clone(),
             adopt: false,
         })
     }
@@ -329,10 +324,8 @@ impl ResourceChange {
     /// The resource as it was recorded (delete, replace): what to delete or release.
     pub fn recorded(&self) -> Option<Resource> {
         Some(Resource {
-            address: self.address.clone(),
-            location: self.location.clone(),
+            node: self.node.clone(),
             attributes: self.prior.as_ref()?.attributes.clone(),
-            depends_on: self.depends_on.clone(),
             adopt: false,
         })
     }
@@ -374,11 +367,13 @@ impl ResourceChange {
     /// holds then (for the attributes it assigned, such as an association's id).
     pub fn record(&self, actual: Option<&Value>) -> Option<Record> {
         Some(Record {
-            address: self.address.clone(),
-            location: self.location.clone(),
+            node: self.node.clone(),
             ownership: self.ownership,
-            attributes: crate::provider::with_computed(self.kind(), self.after.as_ref()?, actual),
-            depends_on: self.depends_on.clone(),
+            attributes: crate::provider::with_computed(
+                self.node.kind(),
+                self.after.as_ref()?,
+                actual,
+            ),
             added: self.added.clone(),
             // Kept until apply deletes it.
             deposed: self.deposed.as_ref().map(|d| d.prior.clone().into()),
@@ -661,7 +656,10 @@ mod tests {
         let cases = vec![
             ResourceChange {
                 after: a(),
-                depends_on: vec![dep.clone()],
+                node: Node {
+                    depends_on: vec![dep.clone()],
+                    ..base(Action::Create).node
+                },
                 ..base(Action::Create)
             },
             ResourceChange {
@@ -698,7 +696,10 @@ mod tests {
             ResourceChange {
                 before: a(),
                 prior: prior("a", Ownership::Created, None),
-                depends_on: vec![dep.clone()],
+                node: Node {
+                    depends_on: vec![dep.clone()],
+                    ..base(Action::Delete).node
+                },
                 ..base(Action::Delete)
             },
             ResourceChange {

@@ -46,14 +46,14 @@ impl Targets {
     pub fn graph(&self, graph: &Graph) -> Graph {
         let mut keep: BTreeSet<Address> = graph
             .iter()
-            .filter(|r| self.covers(r.kind(), &r.address, &r.attributes))
-            .map(|r| r.address.clone())
+            .filter(|r| self.covers(r.node.kind(), &r.node.address, &r.attributes))
+            .map(|r| r.node.address.clone())
             .collect();
         let mut todo: Vec<Address> = keep.iter().cloned().collect();
         while let Some(address) = todo.pop() {
             for dep in graph
                 .get(&address)
-                .map(|r| &r.depends_on[..])
+                .map(|r| &r.node.depends_on[..])
                 .unwrap_or(&[])
             {
                 if keep.insert(dep.clone()) {
@@ -61,14 +61,15 @@ impl Targets {
                 }
             }
         }
-        graph.only(|r| keep.contains(&r.address))
+        graph.only(|r| keep.contains(&r.node.address))
     }
 
     /// The state as far as the plan reads it: the records of `graph`'s addresses, and those of
     /// the named control planes the spec no longer wants.
     pub fn state(&self, state: &State, graph: &Graph) -> State {
         let keep = |r: &Record| {
-            graph.get(&r.address).is_some() || self.covers(r.kind(), &r.address, &r.attributes)
+            graph.get(&r.node.address).is_some()
+                || self.covers(r.node.kind(), &r.node.address, &r.attributes)
         };
         State {
             resources: state
@@ -85,7 +86,7 @@ impl Targets {
     /// (`actual`), with what `desired` gives them added. `desired` when the two differ in more
     /// than lists of values.
     pub fn narrow(&self, resource: &Resource, actual: &Value) -> Value {
-        if resource.kind().facts().owner == Owner::ControlPlane {
+        if resource.node.kind().facts().owner == Owner::ControlPlane {
             return resource.attributes.clone();
         }
         let ours = self.restrict(&resource.attributes);

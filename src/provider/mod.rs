@@ -105,7 +105,7 @@ pub fn attributes<T: DeserializeOwned>(what: impl Display, value: &Value) -> Res
 
 /// The attributes of `resource`, typed.
 pub fn attributes_of<T: DeserializeOwned>(resource: &Resource) -> Result<T> {
-    attributes(&resource.address, &resource.attributes)
+    attributes(&resource.node.address, &resource.attributes)
 }
 
 /// Every driver the current run needs, each created once.
@@ -192,10 +192,13 @@ impl Clouds {
             .unwrap_or_else(|e| e.into_inner())
             .is_some();
         if !remembering {
-            return self.driver(&resource.location)?.read(resource, known).await;
+            return self
+                .driver(&resource.node.location)?
+                .read(resource, known)
+                .await;
         }
-        let asked = serde_json::json!([decided(resource.kind(), &resource.attributes), known]);
-        let key = (resource.address.to_string(), asked.to_string());
+        let asked = serde_json::json!([decided(resource.node.kind(), &resource.attributes), known]);
+        let key = (resource.node.address.to_string(), asked.to_string());
         let remembered = self
             .reads
             .lock()
@@ -206,7 +209,7 @@ impl Clouds {
             return Ok(answer);
         }
         let answer = self
-            .driver(&resource.location)?
+            .driver(&resource.node.location)?
             .read(resource, known)
             .await?;
         if let Some(reads) = self
@@ -257,23 +260,23 @@ impl Clouds {
 
     /// Creates `resource`; returns what the cloud assigned (`computed_keys`).
     pub async fn create(&self, resource: &Resource) -> Result<Value> {
-        self.driver(&resource.location)?.create(resource).await
+        self.driver(&resource.node.location)?.create(resource).await
     }
 
     pub async fn update(&self, resource: &Resource, actual: &Value) -> Result<()> {
-        self.driver(&resource.location)?
+        self.driver(&resource.node.location)?
             .update(resource, actual)
             .await
     }
 
     /// Deletes a resource idplan created.
     pub async fn delete(&self, resource: &Resource) -> Result<()> {
-        self.driver(&resource.location)?.delete(resource).await
+        self.driver(&resource.node.location)?.delete(resource).await
     }
 
     /// Takes back from an adopted resource only what idplan added to it.
     pub async fn release(&self, resource: &Resource, added: &Value) -> Result<()> {
-        self.driver(&resource.location)?
+        self.driver(&resource.node.location)?
             .release(resource, added)
             .await
     }
@@ -320,7 +323,7 @@ pub(crate) fn on_kind<'a, D, T: 'a>(
 pub(crate) fn wrong_cloud(resource: &Resource, cloud: &str) -> Error {
     Error::internal(format!(
         "{} ({}) was given to the {cloud} driver",
-        resource.address,
-        resource.kind()
+        resource.node.address,
+        resource.node.kind()
     ))
 }

@@ -15,7 +15,7 @@ use super::{
     At, CloudRecipe, HOST_NAMESPACE_PATTERN, Ran, is_host_namespace, resource_name, subject,
 };
 use crate::error::Error;
-use crate::graph::{Address, Kind, Location, Resource};
+use crate::graph::{Address, Kind, Location, Node, Resource};
 use crate::helm::{self, HelmValue};
 use crate::note::Note;
 use crate::policy::{self, PodIdentityTrust, Trust, Values};
@@ -59,8 +59,11 @@ pub fn resources(
     let irsa = switch.keeps(AwsMode::Irsa);
     if irsa {
         out.push(Resource {
-            address: provider.clone(),
-            location: location.clone(),
+            node: Node {
+                address: provider.clone(),
+                location: location.clone(),
+                depends_on: vec![],
+            },
             attributes: to_attributes(&ProviderAttributes {
                 arn: ctx.provider_arn(),
                 url: ctx.issuer.clone(),
@@ -70,7 +73,6 @@ pub fn resources(
                     (CLUSTER_TAG.to_string(), aws.cluster.clone()),
                 ]),
             }),
-            depends_on: vec![],
             adopt: false,
         });
     }
@@ -93,8 +95,11 @@ pub fn resources(
         }
         let role = Address::component(Kind::Aws(AwsKind::IamRole), &space.name, component.kind);
         out.push(Resource {
-            address: role.clone(),
-            location: location.clone(),
+            node: Node {
+                address: role.clone(),
+                location: location.clone(),
+                depends_on: if irsa { vec![provider.clone()] } else { vec![] },
+            },
             attributes: to_attributes(&RoleAttributes {
                 name: name.clone(),
                 arn: ctx.role_arn(&name),
@@ -108,35 +113,39 @@ pub fn resources(
                 assume_role_policy: policy::normalize(&policy::trust_policy_of(&trusts)),
                 tags: component_tags(&space.name, component.kind.spec_key()),
             }),
-            depends_on: if irsa { vec![provider.clone()] } else { vec![] },
             adopt: component.adopt,
         });
         out.push(Resource {
-            address: Address::component(
-                Kind::Aws(AwsKind::IamRolePolicy),
-                &space.name,
-                component.kind,
-            ),
-            location: location.clone(),
+            node: Node {
+                address: Address::component(
+                    Kind::Aws(AwsKind::IamRolePolicy),
+                    &space.name,
+                    component.kind,
+                ),
+                location: location.clone(),
+                depends_on: vec![role.clone()],
+            },
             attributes: to_attributes(&PolicyAttributes {
                 role: name.clone(),
                 name: POLICY_NAME.into(),
                 policy: policy::normalize(&permissions(component, &ctx.partition)),
             }),
-            depends_on: vec![role.clone()],
             adopt: component.adopt,
         });
         if switch.keeps(AwsMode::PodIdentity) {
             // One association per host namespace: pod identity has no wildcards.
             for cp in &space.control_planes {
                 out.push(Resource {
-                    address: Address::item(
-                        Kind::Aws(AwsKind::EksPodIdentityAssociation),
-                        &space.name,
-                        component.kind,
-                        &cp.namespace,
-                    ),
-                    location: location.clone(),
+                    node: Node {
+                        address: Address::item(
+                            Kind::Aws(AwsKind::EksPodIdentityAssociation),
+                            &space.name,
+                            component.kind,
+                            &cp.namespace,
+                        ),
+                        location: location.clone(),
+                        depends_on: vec![role.clone()],
+                    },
                     attributes: to_attributes(&AssociationAttributes {
                         cluster: aws.cluster.clone(),
                         namespace: cp.namespace.clone(),
@@ -147,7 +156,6 @@ pub fn resources(
                         disable_session_tags: false,
                         association_id: None,
                     }),
-                    depends_on: vec![role.clone()],
                     adopt: component.adopt,
                 });
             }
@@ -467,7 +475,7 @@ impl CloudRecipe for Aws {
             let n = r
                 .resources
                 .iter()
-                .filter(|r| r.kind() == Kind::Aws(AwsKind::EksPodIdentityAssociation))
+                .filter(|r| r.node.kind() == Kind::Aws(AwsKind::EksPodIdentityAssociation))
                 .count();
             if n > 0 {
                 let entry = associations

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 
 use super::{At, CloudRecipe, Ran, resource_name, subject};
 use crate::error::Error;
-use crate::graph::{self, Address, Kind, Location, Resource};
+use crate::graph::{self, Address, Kind, Location, Node, Resource};
 use crate::helm::{self, HelmValue};
 use crate::note::Note;
 use crate::provider::Clouds;
@@ -60,8 +60,11 @@ pub fn resources(
             kind,
         );
         out.push(Resource {
-            address: identity.clone(),
-            location: location.clone(),
+            node: Node {
+                address: identity.clone(),
+                location: location.clone(),
+                depends_on: vec![],
+            },
             attributes: to_attributes(&IdentityAttributes {
                 id: id.clone(),
                 name: name.clone(),
@@ -69,18 +72,20 @@ pub fn resources(
                 tags: component_tags(&space.name, kind.spec_key()),
                 computed: Default::default(),
             }),
-            depends_on: vec![],
             adopt: component.adopt,
         });
         for cp in &space.control_planes {
             out.push(Resource {
-                address: Address::item(
-                    Kind::Azure(AzureKind::FederatedIdentityCredential),
-                    &space.name,
-                    kind,
-                    &cp.namespace,
-                ),
-                location: location.clone(),
+                node: Node {
+                    address: Address::item(
+                        Kind::Azure(AzureKind::FederatedIdentityCredential),
+                        &space.name,
+                        kind,
+                        &cp.namespace,
+                    ),
+                    location: location.clone(),
+                    depends_on: vec![identity.clone()],
+                },
                 attributes: to_attributes(&CredentialAttributes {
                     identity: id.clone(),
                     name: credential_name(&cp.namespace),
@@ -88,7 +93,6 @@ pub fn resources(
                     subject: subject(&cp.namespace, kind),
                     audiences: vec![AUDIENCE.to_string()],
                 }),
-                depends_on: vec![identity.clone()],
                 adopt: component.adopt,
             });
         }
@@ -102,19 +106,21 @@ pub fn resources(
                 let vault = key_vault_id(azure, component).expect("validated: key vault");
                 if !ctx.rbac(&vault) {
                     out.push(Resource {
-                        address: Address::component(
-                            Kind::Azure(AzureKind::KeyVaultAccessPolicy),
-                            &space.name,
-                            kind,
-                        ),
-                        location: location.clone(),
+                        node: Node {
+                            address: Address::component(
+                                Kind::Azure(AzureKind::KeyVaultAccessPolicy),
+                                &space.name,
+                                kind,
+                            ),
+                            location: location.clone(),
+                            depends_on: vec![identity.clone()],
+                        },
                         attributes: to_attributes(&AccessPolicyAttributes {
                             vault,
                             identity: id.clone(),
                             object_id: principal,
                             secret_permissions: SECRET_PERMISSIONS.map(str::to_string).to_vec(),
                         }),
-                        depends_on: vec![identity.clone()],
                         adopt: component.adopt,
                     });
                     continue;
@@ -123,8 +129,15 @@ pub fn resources(
             }
         };
         out.push(Resource {
-            address: Address::component(Kind::Azure(AzureKind::RoleAssignment), &space.name, kind),
-            location: location.clone(),
+            node: Node {
+                address: Address::component(
+                    Kind::Azure(AzureKind::RoleAssignment),
+                    &space.name,
+                    kind,
+                ),
+                location: location.clone(),
+                depends_on: vec![identity.clone()],
+            },
             attributes: to_attributes(&AssignmentAttributes {
                 name: role_assignment_name(&scope, &id, role),
                 scope,
@@ -133,7 +146,6 @@ pub fn resources(
                 principal_id: principal,
                 principal_type: "ServicePrincipal".into(),
             }),
-            depends_on: vec![identity.clone()],
             adopt: component.adopt,
         });
     }

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 
 use super::{At, CloudRecipe, Ran, resource_name};
 use crate::error::Error;
-use crate::graph::{Address, Kind, Location, Resource};
+use crate::graph::{Address, Kind, Location, Node, Resource};
 use crate::helm::{self, HelmValue};
 use crate::note::Note;
 use crate::provider::Clouds;
@@ -78,15 +78,17 @@ fn members(
     depends_on: Vec<Address>,
 ) -> Resource {
     Resource {
-        address,
-        location: location.clone(),
+        node: Node {
+            address,
+            location: location.clone(),
+            depends_on,
+        },
         attributes: to_attributes(&MembersAttributes {
             resource: policy,
             role: role.to_string(),
             holder,
             members,
         }),
-        depends_on,
         adopt: false,
     }
 }
@@ -123,8 +125,11 @@ pub fn resources(
                 let account =
                     Address::component(Kind::Gcp(GcpKind::ServiceAccount), &space.name, kind);
                 out.push(Resource {
-                    address: account.clone(),
-                    location: location.clone(),
+                    node: Node {
+                        address: account.clone(),
+                        location: location.clone(),
+                        depends_on: vec![],
+                    },
                     attributes: to_attributes(&AccountAttributes {
                         project: gcp.project.clone(),
                         account_id: id.clone(),
@@ -136,7 +141,6 @@ pub fn resources(
                             space.name
                         ),
                     }),
-                    depends_on: vec![],
                     adopt: false,
                 });
                 let linked: BTreeSet<String> = space
@@ -184,6 +188,7 @@ pub fn resources(
         .collect();
     for r in &mut out {
         r.adopt = r
+            .node
             .address
             .component_kind()
             .is_some_and(|k| adopted.contains(&k));
@@ -501,7 +506,7 @@ mod tests {
             "      backup: { bucket: bkt1 }\n      sharedSecrets: { secrets: [s1, s2] }\n",
         );
         let out = build(&spec).unwrap();
-        let addresses: Vec<&str> = out.iter().map(|r| r.address.as_str()).collect();
+        let addresses: Vec<&str> = out.iter().map(|r| r.node.address.as_str()).collect();
         assert_eq!(
             addresses,
             [
@@ -530,10 +535,10 @@ mod tests {
         let spec = space("service-account", 1, "      sharedSecrets: {}\n");
         let out = build(&spec).unwrap();
         let email = "spaces-prod-shared-secrets@acme-spaces.iam.gserviceaccount.com";
-        assert_eq!(out[0].kind(), Kind::Gcp(GcpKind::ServiceAccount));
+        assert_eq!(out[0].node.kind(), Kind::Gcp(GcpKind::ServiceAccount));
         assert_eq!(out[0].attributes["email"], email);
         assert_eq!(
-            out[1].kind(),
+            out[1].node.kind(),
             Kind::Gcp(GcpKind::Members(PolicyOf::ServiceAccount))
         );
         assert_eq!(
@@ -543,11 +548,11 @@ mod tests {
             ])
         );
         assert_eq!(
-            out[1].depends_on,
+            out[1].node.depends_on,
             ["google_service_account.prod.sharedSecrets"]
         );
         assert_eq!(
-            out[2].kind(),
+            out[2].node.kind(),
             Kind::Gcp(GcpKind::Members(PolicyOf::Project))
         );
         assert_eq!(
@@ -555,7 +560,7 @@ mod tests {
             json!([format!("serviceAccount:{email}")])
         );
         assert_eq!(
-            out[2].depends_on,
+            out[2].node.depends_on,
             ["google_service_account.prod.sharedSecrets"]
         );
     }

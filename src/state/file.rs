@@ -212,7 +212,7 @@ pub fn decode(
         )));
     }
     for r in &mut state.resources {
-        upgrade(r.kind(), &mut r.attributes);
+        upgrade(r.node.kind(), &mut r.attributes);
     }
     Ok(state)
 }

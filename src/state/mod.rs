@@ -20,7 +20,7 @@ use serde_json::Value;
 pub use crate::spec::StateLocation;
 pub use file::StateFile;
 
-use crate::graph::{Address, Kind, Location, Resource};
+use crate::graph::{Address, Kind, Location, Node, Resource};
 use crate::spec::ComponentKind;
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -173,12 +173,10 @@ pub enum Ownership {
 /// all the same, as `kind` after `address` (`RecordFile`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    pub address: Address,
-    pub location: Location,
+    pub node: Node,
     pub ownership: Ownership,
     /// The attributes last applied (for adopted resources: only the parts idplan manages).
     pub attributes: Value,
-    pub depends_on: Vec<Address>,
     /// For adopted resources: what idplan added and takes back when the resource leaves the spec.
     pub added: Option<Value>,
     /// The object this one replaced, still in the cloud: a replacement creates the new object
@@ -216,12 +214,12 @@ pub(crate) fn is_empty<T>(v: &[T]) -> bool {
 impl Serialize for Record {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         RecordFile {
-            address: Cow::Borrowed(&self.address),
-            kind: self.address.kind(),
-            location: Cow::Borrowed(&self.location),
+            address: Cow::Borrowed(&self.node.address),
+            kind: self.node.kind(),
+            location: Cow::Borrowed(&self.node.location),
             ownership: self.ownership,
             attributes: Cow::Borrowed(&self.attributes),
-            depends_on: Cow::Borrowed(&self.depends_on),
+            depends_on: Cow::Borrowed(&self.node.depends_on),
             added: Cow::Borrowed(&self.added),
             deposed: Cow::Borrowed(&self.deposed),
         }
@@ -236,11 +234,13 @@ impl<'de> Deserialize<'de> for Record {
             .check_kind(r.kind)
             .map_err(serde::de::Error::custom)?;
         Ok(Record {
-            address: r.address.into_owned(),
-            location: r.location.into_owned(),
+            node: Node {
+                address: r.address.into_owned(),
+                location: r.location.into_owned(),
+                depends_on: r.depends_on.into_owned(),
+            },
             ownership: r.ownership,
             attributes: r.attributes.into_owned(),
-            depends_on: r.depends_on.into_owned(),
             added: r.added.into_owned(),
             deposed: r.deposed.into_owned(),
         })
@@ -257,10 +257,6 @@ pub struct Deposed {
 }
 
 impl Record {
-    pub fn kind(&self) -> Kind {
-        self.address.kind()
-    }
-
     /// The deposed object as a resource, to read or delete.
     pub fn deposed_resource(&self) -> Option<Resource> {
         let deposed = self.deposed.as_ref()?;
@@ -272,10 +268,8 @@ impl Record {
 
     pub fn resource(&self) -> Resource {
         Resource {
-            address: self.address.clone(),
-            location: self.location.clone(),
+            node: self.node.clone(),
             attributes: self.attributes.clone(),
-            depends_on: self.depends_on.clone(),
             adopt: false,
         }
     }
@@ -295,7 +289,7 @@ impl State {
 
     pub fn get(&self, address: &str) -> Option<&Record> {
         self.resources
-            .binary_search_by(|r| r.address.as_str().cmp(address))
+            .binary_search_by(|r| r.node.address.as_str().cmp(address))
             .ok()
             .map(|i| &self.resources[i])
     }
@@ -304,7 +298,7 @@ impl State {
     pub fn put(&mut self, record: Record) -> bool {
         match self
             .resources
-            .binary_search_by(|r| r.address.cmp(&record.address))
+            .binary_search_by(|r| r.node.address.cmp(&record.node.address))
         {
             Ok(i) if self.resources[i] == record => false,
             Ok(i) => {
@@ -322,7 +316,7 @@ impl State {
     pub fn forget_deposed(&mut self, address: &str) -> bool {
         match self
             .resources
-            .binary_search_by(|r| r.address.as_str().cmp(address))
+            .binary_search_by(|r| r.node.address.as_str().cmp(address))
         {
             Ok(i) => self.resources[i].deposed.take().is_some(),
             Err(_) => false,
@@ -332,7 +326,7 @@ impl State {
     pub fn remove(&mut self, address: &str) -> bool {
         match self
             .resources
-            .binary_search_by(|r| r.address.as_str().cmp(address))
+            .binary_search_by(|r| r.node.address.as_str().cmp(address))
         {
             Ok(i) => {
                 self.resources.remove(i);
@@ -385,13 +379,15 @@ mod tests {
     fn a_record_keeps_its_written_form() {
         let kind = Kind::Aws(AwsKind::IamRole);
         let full = Record {
-            address: Address::component(kind, "prod", ComponentKind::Backup),
-            location: Location::Aws {
-                region: "us-east-1".into(),
+            node: Node {
+                address: Address::component(kind, "prod", ComponentKind::Backup),
+                location: Location::Aws {
+                    region: "us-east-1".into(),
+                },
+                depends_on: vec![Address::component(kind, "prod", ComponentKind::Billing)],
             },
             ownership: Ownership::Created,
             attributes: json!({"name": "a"}),
-            depends_on: vec![Address::component(kind, "prod", ComponentKind::Billing)],
             added: Some(json!({"x": 1})),
             deposed: Some(Deposed {
                 ownership: Ownership::Created,
@@ -401,7 +397,10 @@ mod tests {
         };
         let bare = Record {
             ownership: Ownership::Adopted,
-            depends_on: vec![],
+            node: Node {
+                depends_on: vec![],
+                ..full.node.clone()
+            },
             added: None,
             deposed: None,
             ..full.clone()
@@ -443,13 +442,19 @@ mod tests {
 
     fn record(space: &str) -> Record {
         Record {
-            address: Address::component(Kind::Aws(AwsKind::IamRole), space, ComponentKind::Backup),
-            location: Location::Aws {
-                region: "us-east-1".into(),
+            node: Node {
+                address: Address::component(
+                    Kind::Aws(AwsKind::IamRole),
+                    space,
+                    ComponentKind::Backup,
+                ),
+                location: Location::Aws {
+                    region: "us-east-1".into(),
+                },
+                depends_on: vec![],
             },
             ownership: Ownership::Created,
             attributes: json!({"name": space}),
-            depends_on: vec![],
             added: None,
             deposed: None,
         }
@@ -478,7 +483,7 @@ mod tests {
             .state()
             .resources
             .iter()
-            .map(|r| r.address.as_str())
+            .map(|r| r.node.address.as_str())
             .collect();
         assert_eq!(
             addresses,

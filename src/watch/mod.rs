@@ -399,7 +399,7 @@ impl Watcher {
             .state()
             .resources
             .iter()
-            .filter(|r| gone.covers(r.kind(), &r.address, &r.attributes))
+            .filter(|r| gone.covers(r.node.kind(), &r.node.address, &r.attributes))
             .count();
         Ok(n as u64)
     }
@@ -628,7 +628,7 @@ async fn reconcile(watcher: &Watcher, batch: &[String], applying: &AtomicBool) -
         .plan
         .resource_changes
         .iter()
-        .map(|c| (c.address.to_string(), c.kind().facts().type_name))
+        .map(|c| (c.node.address.to_string(), c.node.kind().facts().type_name))
         .collect();
     let writes = std::sync::atomic::AtomicUsize::new(0);
     let report = |event: Event| {
@@ -656,7 +656,7 @@ async fn reconcile(watcher: &Watcher, batch: &[String], applying: &AtomicBool) -
     let mut withheld: BTreeMap<String, u64> =
         spec.spaces.iter().map(|s| (s.name.clone(), 0)).collect();
     for change in plan.withheld() {
-        let space = change.address.space().unwrap_or_default().to_string();
+        let space = change.node.address.space().unwrap_or_default().to_string();
         *withheld.entry(space).or_default() += 1;
     }
     let withheld_lines = crate::plan::additive::withheld_lines(&plan, WITHHELD_LINES);

@@ -31,8 +31,11 @@ pub async fn graph(
     let mut identities: HashMap<(Kind, provider::Identity), Address> = HashMap::new();
     contexts.recipes(spec, switches, |_, resources| {
         resources.into_iter().try_for_each(|r| {
-            let key = (r.kind(), provider::identity(r.kind(), &r.attributes));
-            let address = r.address.clone();
+            let key = (
+                r.node.kind(),
+                provider::identity(r.node.kind(), &r.attributes),
+            );
+            let address = r.node.address.clone();
             if !graph.add(r)? {
                 return Ok(());
             }

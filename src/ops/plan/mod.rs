@@ -237,7 +237,13 @@ fn locations(spec: &Spec, state: &StateFile) -> Vec<Location> {
         .spaces
         .iter()
         .map(crate::recipe::location)
-        .chain(state.state().resources.iter().map(|r| r.location.clone()))
+        .chain(
+            state
+                .state()
+                .resources
+                .iter()
+                .map(|r| r.node.location.clone()),
+        )
         .collect();
     out.dedup();
     out

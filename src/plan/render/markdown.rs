@@ -76,7 +76,7 @@ fn checked(plan: &Plan, options: &Options) -> String {
     spaces.extend(
         plan.resource_changes
             .iter()
-            .filter_map(|c| c.address.space()),
+            .filter_map(|c| c.node.address.space()),
     );
     spaces.sort_unstable();
     spaces.dedup();
@@ -106,7 +106,7 @@ pub fn plural(n: usize, noun: &str) -> String {
 
 /// The order a reviewer reads changes in: what can cut access first.
 fn risk(change: &ResourceChange) -> u8 {
-    let facts = change.kind().facts();
+    let facts = change.node.kind().facts();
     match change.action {
         Action::Replace(_) => 0,
         _ if facts.owner == Owner::ControlPlane => 4,
@@ -123,7 +123,7 @@ fn only_who(change: &ResourceChange) -> bool {
     let (Some(before), Some(after)) = (&change.before, &change.after) else {
         return false;
     };
-    let before = crate::provider::decided(change.kind(), before);
+    let before = crate::provider::decided(change.node.kind(), before);
     let (Some(before), Some(after)) = (before.as_object(), after.as_object()) else {
         return false;
     };
@@ -146,7 +146,7 @@ fn details(plan: &Plan) -> Vec<Block> {
         .iter()
         .filter(|c| header(c).is_some())
         .collect();
-    changes.sort_by_key(|c| (risk(c), c.address.clone()));
+    changes.sort_by_key(|c| (risk(c), c.node.address.clone()));
     // (component, kind, action) → the changes of control planes like it.
     let mut alike: BTreeMap<(String, String, String), Vec<&ResourceChange>> = BTreeMap::new();
     let mut blocks = Vec::new();
@@ -155,14 +155,15 @@ fn details(plan: &Plan) -> Vec<Block> {
             continue;
         };
         let component = change
+            .node
             .address
             .component_kind()
             .map(|c| c.spec_key().to_string());
-        let what = format!("{} `{}`", header.verb, change.kind().type_name());
-        if change.kind().facts().owner == Owner::ControlPlane {
+        let what = format!("{} `{}`", header.verb, change.node.kind().type_name());
+        if change.node.kind().facts().owner == Owner::ControlPlane {
             let key = (
                 component.clone().unwrap_or_default(),
-                change.kind().type_name().to_string(),
+                change.node.kind().type_name().to_string(),
                 header.verb.to_string(),
             );
             alike.entry(key).or_default().push(change);
@@ -188,7 +189,7 @@ fn details(plan: &Plan) -> Vec<Block> {
         blocks.push(Block {
             text,
             count: changes.len(),
-            what: format!("{verb} `{}`", first.kind().type_name()),
+            what: format!("{verb} `{}`", first.node.kind().type_name()),
             component: Some(component).filter(|c| !c.is_empty()),
         });
     }
@@ -206,7 +207,7 @@ fn detail(change: &ResourceChange) -> String {
         &format!(
             "{} <code>{}</code> {}",
             header.sign,
-            change.address,
+            change.node.address,
             html(&header.what())
         ),
         &diff_columns(diff.trim_end()),

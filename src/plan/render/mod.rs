@@ -190,9 +190,13 @@ fn body(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "  # {} (deposed object, left by a replacement that did not finish) {what}",
-            deposed.address
+            deposed.node.address
         );
-        let _ = writeln!(out, "  {REMOVE}-{REMOVE:#} {} (deposed)", deposed.address);
+        let _ = writeln!(
+            out,
+            "  {REMOVE}-{REMOVE:#} {} (deposed)",
+            deposed.node.address
+        );
         for line in diff::attributes(deposed.before.as_ref(), None, "      ") {
             let _ = writeln!(out, "{line}");
         }
@@ -208,8 +212,8 @@ fn block(change: &ResourceChange) -> Option<String> {
     {
         let header = header(change)?;
         let (sign, style) = (header.sign, header.style);
-        let _ = writeln!(out, "  # {} {}", change.address, header.what());
-        let _ = writeln!(out, "  {style}{sign}{style:#} {}", change.address);
+        let _ = writeln!(out, "  # {} {}", change.node.address, header.what());
+        let _ = writeln!(out, "  {style}{sign}{style:#} {}", change.node.address);
         let after = match change.action {
             Action::Delete => None,
             _ => change.after.as_ref(),
@@ -219,7 +223,7 @@ fn block(change: &ResourceChange) -> Option<String> {
             Action::Update | Action::ImportAndUpdate => change
                 .before
                 .as_ref()
-                .map(|b| crate::provider::decided(change.kind(), b)),
+                .map(|b| crate::provider::decided(change.node.kind(), b)),
             _ => change.before.clone(),
         };
         for line in diff::attributes(before.as_ref(), after, "      ") {

@@ -77,7 +77,7 @@ fn name(change: &ResourceChange) -> String {
     let (before, after) = sides(change);
     let attrs = after.or(before);
     let get = |k: &str| attrs.and_then(|a| a.get(k)).and_then(Value::as_str);
-    if change.kind().facts().shared_policy_members {
+    if change.node.kind().facts().shared_policy_members {
         return format!(
             "of `{}` on `{}`",
             get("role").unwrap_or("?"),
@@ -89,7 +89,7 @@ fn name(change: &ResourceChange) -> String {
         .or_else(|| get("url"))
     {
         Some(n) => format!("`{n}`"),
-        None => format!("`{}`", change.address),
+        None => format!("`{}`", change.node.address),
     }
 }
 
@@ -161,7 +161,7 @@ fn aspect_line(
 fn attribute_lines(change: &ResourceChange, ns: &Namespaces) -> String {
     let mut out = String::new();
     let (before, after) = sides(change);
-    let before = before.map(|b| crate::provider::decided(change.kind(), b));
+    let before = before.map(|b| crate::provider::decided(change.node.kind(), b));
     let empty = serde_json::Map::new();
     let b = before.as_ref().and_then(Value::as_object).unwrap_or(&empty);
     let a = after.and_then(Value::as_object).unwrap_or(&empty);
@@ -261,19 +261,23 @@ pub fn warning(plan: &Plan) -> Option<String> {
         };
         if let Some(ns) = left_with_its_control_plane(plan, change) {
             gone.insert(ns);
-            let entry = leaving.entry(change.kind().type_name()).or_default();
+            let entry = leaving.entry(change.node.kind().type_name()).or_default();
             entry.0 += 1;
-            entry
-                .1
-                .extend(change.address.component_kind().map(ComponentKind::spec_key));
+            entry.1.extend(
+                change
+                    .node
+                    .address
+                    .component_kind()
+                    .map(ComponentKind::spec_key),
+            );
             continue;
         }
-        let place = match change.address.space() {
+        let place = match change.node.address.space() {
             Some(space) => format!("space `{space}`"),
             None => "the cluster".to_string(),
         };
         let entry = groups
-            .entry((place, change.kind().type_name(), header.verb))
+            .entry((place, change.node.kind().type_name(), header.verb))
             .or_default();
         entry.0.push(change);
         if let Some(reason) = &change.reason {
@@ -304,11 +308,11 @@ pub fn warning(plan: &Plan) -> Option<String> {
     );
     for ((place, type_name, what), (changes, reasons)) in &groups {
         let which = match changes.as_slice() {
-            [one] => format!("`{}`", one.address),
+            [one] => format!("`{}`", one.node.address),
             many => {
                 let components: BTreeSet<&str> = many
                     .iter()
-                    .filter_map(|c| c.address.component_kind().map(ComponentKind::spec_key))
+                    .filter_map(|c| c.node.address.component_kind().map(ComponentKind::spec_key))
                     .collect();
                 let components: Vec<&str> = components.into_iter().collect();
                 format!(
@@ -335,8 +339,8 @@ fn left_with_its_control_plane<'a>(plan: &Plan, change: &'a ResourceChange) -> O
     if change.action != Action::Delete {
         return None;
     }
-    let ns = crate::graph::control_plane(change.kind(), &change.address)?;
-    let stays = plan.control_planes.get(change.address.space()?)?;
+    let ns = crate::graph::control_plane(change.node.kind(), &change.node.address)?;
+    let stays = plan.control_planes.get(change.node.address.space()?)?;
     (!stays.iter().any(|s| s == ns)).then_some(ns)
 }
 
@@ -345,7 +349,7 @@ pub fn spaces(plan: &Plan) -> String {
     let mut by_space: BTreeMap<Option<&str>, Vec<&ResourceChange>> = BTreeMap::new();
     for change in &plan.resource_changes {
         by_space
-            .entry(change.address.space())
+            .entry(change.node.address.space())
             .or_default()
             .push(change);
     }
@@ -388,7 +392,7 @@ fn resource_line(out: &mut String, change: &ResourceChange, ns: &Namespaces) {
         let _ = writeln!(
             out,
             "- {} {} {}",
-            kind_words(change.kind()),
+            kind_words(change.node.kind()),
             name(change),
             header.what()
         );
@@ -445,7 +449,7 @@ fn one_space(plan: &Plan, space: &str, changes: &[&ResourceChange]) -> String {
     let mut components: BTreeMap<Option<ComponentKind>, Vec<&ResourceChange>> = BTreeMap::new();
     for change in changes.iter().filter(|c| header(c).is_some()) {
         components
-            .entry(change.address.component_kind())
+            .entry(change.node.address.component_kind())
             .or_default()
             .push(change);
     }
@@ -460,9 +464,9 @@ fn one_space(plan: &Plan, space: &str, changes: &[&ResourceChange]) -> String {
         }
         let mut per_plane: BTreeMap<Kind, Counts> = BTreeMap::new();
         for change in changes {
-            if per_control_plane(change.kind()) {
+            if per_control_plane(change.node.kind()) {
                 per_plane
-                    .entry(change.kind())
+                    .entry(change.node.kind())
                     .or_default()
                     .count(change.action);
             } else {
@@ -476,7 +480,7 @@ fn one_space(plan: &Plan, space: &str, changes: &[&ResourceChange]) -> String {
     let mut kinds: BTreeMap<&str, Counts> = BTreeMap::new();
     for change in changes {
         kinds
-            .entry(change.kind().type_name())
+            .entry(change.node.kind().type_name())
             .or_default()
             .count(change.action);
     }

@@ -122,7 +122,7 @@ fn lock(listing: &Mutex<Listing>) -> MutexGuard<'_, Listing> {
 /// one that points elsewhere is someone else's: a conflict.
 fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: AssociationAttributes = attrs(resource)?;
-    let found: AssociationAttributes = attributes(&resource.address, actual)?;
+    let found: AssociationAttributes = attributes(&resource.node.address, actual)?;
     if tags::made_for_same_space(&desired.tags, &found.tags) {
         return Ok(Adoption::Owned);
     }
@@ -208,13 +208,13 @@ impl AwsDriver {
         let mut clusters: BTreeMap<(String, String), Ours> = BTreeMap::new();
         let desired_associations = desired
             .iter()
-            .filter(|r| r.kind() == AwsKind::EksPodIdentityAssociation.into())
-            .map(|r| (&r.address, &r.location, &r.attributes, true));
+            .filter(|r| r.node.kind() == AwsKind::EksPodIdentityAssociation.into())
+            .map(|r| (&r.node.address, &r.node.location, &r.attributes, true));
         let recorded = state
             .resources
             .iter()
-            .filter(|r| r.kind() == AwsKind::EksPodIdentityAssociation.into())
-            .map(|r| (&r.address, &r.location, &r.attributes, false));
+            .filter(|r| r.node.kind() == AwsKind::EksPodIdentityAssociation.into())
+            .map(|r| (&r.node.address, &r.node.location, &r.attributes, false));
         for (address, location, attributes, wanted) in desired_associations.chain(recorded) {
             let Location::Aws { region } = location else {
                 continue;
@@ -259,8 +259,10 @@ impl AwsDriver {
     ) -> Result<Option<Value>> {
         let a: AssociationAttributes = attrs(r)?;
         let key = a.key();
-        let listing_key = self.listings.key(&r.location, &a.cluster, &a.namespace);
-        let cell = self.listing(&r.location, &listing_key).await?;
+        let listing_key = self
+            .listings
+            .key(&r.node.location, &a.cluster, &a.namespace);
+        let cell = self.listing(&r.node.location, &listing_key).await?;
         let listing = cell
             .get()
             .ok_or_else(|| Error::internal("a cluster's listing is made before it is read"))?;
@@ -271,7 +273,7 @@ impl AwsDriver {
                 // The list may lag behind a create just made: ask for this one before saying
                 // it is gone.
                 let found = self
-                    .list_associations(&r.location, &a.cluster, Some(&key.0), Some(&key.1))
+                    .list_associations(&r.node.location, &a.cluster, Some(&key.0), Some(&key.1))
                     .await?;
                 match found.into_iter().next() {
                     Some((k, id)) => {
@@ -284,7 +286,7 @@ impl AwsDriver {
             None => return Ok(None),
         };
         let out = self
-            .eks(&r.location)
+            .eks(&r.node.location)
             .describe_pod_identity_association()
             .cluster_name(&a.cluster)
             .association_id(&id)
@@ -295,7 +297,7 @@ impl AwsDriver {
             Err(e) if e.code() == Some("ResourceNotFoundException") => None,
             Err(e) => {
                 return Err(cloud_error(
-                    &r.address,
+                    &r.node.address,
                     "eks:DescribePodIdentityAssociation",
                     e,
                 ));
@@ -305,7 +307,7 @@ impl AwsDriver {
         // with: idplan never retags one (an update changes only its role and session tags).
         let recorded_tags = match known {
             Some(known) => {
-                let recorded: AssociationAttributes = attributes(&r.address, known)?;
+                let recorded: AssociationAttributes = attributes(&r.node.address, known)?;
                 (recorded.association_id.as_deref() == Some(id.as_str())).then_some(recorded.tags)
             }
             None => None,
@@ -335,7 +337,7 @@ impl AwsDriver {
     pub(super) async fn create_association(&self, r: &Resource) -> Result<Value> {
         let a: AssociationAttributes = attrs(r)?;
         let out = self
-            .eks(&r.location)
+            .eks(&r.node.location)
             .create_pod_identity_association()
             .cluster_name(&a.cluster)
             .namespace(&a.namespace)
@@ -345,18 +347,18 @@ impl AwsDriver {
             .set_tags(Some(a.tags.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(|e| cloud_error(&r.address, "eks:CreatePodIdentityAssociation", e))?;
+            .map_err(|e| cloud_error(&r.node.address, "eks:CreatePodIdentityAssociation", e))?;
         let id = out
             .association()
             .and_then(|assoc| assoc.association_id())
             .ok_or_else(|| Error::Cloud {
-                resource: r.address.to_string(),
+                resource: r.node.address.to_string(),
                 api: "eks:CreatePodIdentityAssociation",
                 message: "no association id in the answer".into(),
             })?
             .to_string();
         self.listings
-            .edit(&r.location, &a.cluster, &a.namespace, |listing| {
+            .edit(&r.node.location, &a.cluster, &a.namespace, |listing| {
                 listing.insert(a.key(), id.clone());
             });
         Ok(to_attributes(&Computed { association_id: id }))
@@ -366,9 +368,9 @@ impl AwsDriver {
     /// its id and its pods' credentials stay.
     pub(super) async fn update_association(&self, r: &Resource, actual: &Value) -> Result<()> {
         let a: AssociationAttributes = attrs(r)?;
-        let actual: AssociationAttributes = attributes(&r.address, actual)?;
+        let actual: AssociationAttributes = attributes(&r.node.address, actual)?;
         if a.role_arn != actual.role_arn || a.disable_session_tags != actual.disable_session_tags {
-            self.eks(&r.location)
+            self.eks(&r.node.location)
                 .update_pod_identity_association()
                 .cluster_name(&a.cluster)
                 .set_association_id(actual.association_id)
@@ -376,7 +378,7 @@ impl AwsDriver {
                 .disable_session_tags(a.disable_session_tags)
                 .send()
                 .await
-                .map_err(|e| cloud_error(&r.address, "eks:UpdatePodIdentityAssociation", e))?;
+                .map_err(|e| cloud_error(&r.node.address, "eks:UpdatePodIdentityAssociation", e))?;
         }
         Ok(())
     }
@@ -384,7 +386,7 @@ impl AwsDriver {
     pub(super) async fn delete_association(&self, r: &Resource) -> Result<()> {
         let a: AssociationAttributes = attrs(r)?;
         let result = self
-            .eks(&r.location)
+            .eks(&r.node.location)
             .delete_pod_identity_association()
             .cluster_name(&a.cluster)
             .set_association_id(a.association_id.clone())
@@ -393,7 +395,7 @@ impl AwsDriver {
         match result {
             Err(e) if e.code() != Some("ResourceNotFoundException") => {
                 return Err(cloud_error(
-                    &r.address,
+                    &r.node.address,
                     "eks:DeletePodIdentityAssociation",
                     e,
                 ));
@@ -401,7 +403,7 @@ impl AwsDriver {
             _ => {}
         }
         self.listings
-            .edit(&r.location, &a.cluster, &a.namespace, |listing| {
+            .edit(&r.node.location, &a.cluster, &a.namespace, |listing| {
                 listing.remove(&a.key());
             });
         Ok(())

@@ -52,12 +52,12 @@ impl AwsDriver {
     async fn unmanaged_policy_notes(&self, roles: Vec<Resource>) -> Result<Vec<Note>> {
         let notes: Vec<Option<Note>> = stream::iter(roles)
             .map(|r| async move {
-                let others = role::unmanaged_policies(&self.iam(&r.location), &r).await?;
+                let others = role::unmanaged_policies(&self.iam(&r.node.location), &r).await?;
                 Ok::<_, Error>((!others.is_empty()).then(|| {
                     Note::remark(format!(
                         "{}: the role keeps permissions idplan does not manage, left as they \
                          are: {}",
-                        r.address,
+                        r.node.address,
                         others.join(", ")
                     ))
                 }))
@@ -212,7 +212,7 @@ pub trait AwsKindDef: KindDef {
 
 /// The definition of an AWS resource's kind; another cloud's is a bug, reported.
 fn def_of(r: &Resource) -> Result<&'static dyn AwsKindDef> {
-    match r.kind() {
+    match r.node.kind() {
         Kind::Aws(kind) => Ok(kind.def()),
         Kind::Azure(_) | Kind::Gcp(_) => Err(super::wrong_cloud(r, "AWS")),
     }
@@ -256,7 +256,7 @@ impl Driver for AwsDriver {
     fn adopted_notes<'a>(&'a self, adopted: &'a [Resource]) -> Call<'a, Vec<Note>> {
         let roles: Vec<Resource> = adopted
             .iter()
-            .filter(|r| r.kind() == AwsKind::IamRole.into())
+            .filter(|r| r.node.kind() == AwsKind::IamRole.into())
             .cloned()
             .collect();
         Box::pin(self.unmanaged_policy_notes(roles))

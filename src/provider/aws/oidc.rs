@@ -61,7 +61,11 @@ pub(super) async fn read(iam: &Client, r: &Resource) -> Result<Option<Value>> {
             })))
         }
         Err(e) if is_no_such_entity(&e) => Ok(None),
-        Err(e) => Err(cloud_error(&r.address, "iam:GetOpenIDConnectProvider", e)),
+        Err(e) => Err(cloud_error(
+            &r.node.address,
+            "iam:GetOpenIDConnectProvider",
+            e,
+        )),
     }
 }
 
@@ -73,14 +77,14 @@ pub(super) async fn create(iam: &Client, r: &Resource) -> Result<()> {
         .set_tags(Some(sdk_tags(&a.tags)))
         .send()
         .await
-        .map_err(|e| cloud_error(&r.address, "iam:CreateOpenIDConnectProvider", e))?;
+        .map_err(|e| cloud_error(&r.node.address, "iam:CreateOpenIDConnectProvider", e))?;
     Ok(())
 }
 
 /// Adds missing client ids and brings idplan's tags to what is desired.
 pub(super) async fn update(iam: &Client, r: &Resource, actual: &Value) -> Result<()> {
     let a: ProviderAttributes = attrs(r)?;
-    let actual: ProviderAttributes = attributes(&r.address, actual)?;
+    let actual: ProviderAttributes = attributes(&r.node.address, actual)?;
     for id in a
         .client_ids
         .iter()
@@ -91,7 +95,9 @@ pub(super) async fn update(iam: &Client, r: &Resource, actual: &Value) -> Result
             .client_id(id)
             .send()
             .await
-            .map_err(|e| cloud_error(&r.address, "iam:AddClientIDToOpenIDConnectProvider", e))?;
+            .map_err(|e| {
+                cloud_error(&r.node.address, "iam:AddClientIDToOpenIDConnectProvider", e)
+            })?;
     }
     let (set, unset) = tag_changes(&a.tags, &actual.tags);
     if !set.is_empty() {
@@ -100,7 +106,7 @@ pub(super) async fn update(iam: &Client, r: &Resource, actual: &Value) -> Result
             .set_tags(Some(set))
             .send()
             .await
-            .map_err(|e| cloud_error(&r.address, "iam:TagOpenIDConnectProvider", e))?;
+            .map_err(|e| cloud_error(&r.node.address, "iam:TagOpenIDConnectProvider", e))?;
     }
     if !unset.is_empty() {
         iam.untag_open_id_connect_provider()
@@ -108,7 +114,7 @@ pub(super) async fn update(iam: &Client, r: &Resource, actual: &Value) -> Result
             .set_tag_keys(Some(unset))
             .send()
             .await
-            .map_err(|e| cloud_error(&r.address, "iam:UntagOpenIDConnectProvider", e))?;
+            .map_err(|e| cloud_error(&r.node.address, "iam:UntagOpenIDConnectProvider", e))?;
     }
     Ok(())
 }
@@ -116,7 +122,7 @@ pub(super) async fn update(iam: &Client, r: &Resource, actual: &Value) -> Result
 pub(super) async fn delete(iam: &Client, r: &Resource) -> Result<()> {
     let a: ProviderAttributes = attrs(r)?;
     gone_is_ok(
-        &r.address,
+        &r.node.address,
         "iam:DeleteOpenIDConnectProvider",
         iam.delete_open_id_connect_provider()
             .open_id_connect_provider_arn(a.arn)
@@ -128,10 +134,10 @@ pub(super) async fn delete(iam: &Client, r: &Resource) -> Result<()> {
 /// Takes back what idplan added to an adopted provider: its client id.
 pub(super) async fn release(iam: &Client, r: &Resource, added: &Value) -> Result<()> {
     let a: ProviderAttributes = attrs(r)?;
-    let added: Added = attributes(&r.address, added)?;
+    let added: Added = attributes(&r.node.address, added)?;
     for id in added.client_ids {
         gone_is_ok(
-            &r.address,
+            &r.node.address,
             "iam:RemoveClientIDFromOpenIDConnectProvider",
             iam.remove_client_id_from_open_id_connect_provider()
                 .open_id_connect_provider_arn(&a.arn)
@@ -147,7 +153,7 @@ pub(super) async fn release(iam: &Client, r: &Resource, added: &Value) -> Result
 /// state) is shared: idplan never tags or deletes it, and only adds the `sts.amazonaws.com`
 /// client id when it is missing.
 pub(super) fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
-    let actual_attrs: ProviderAttributes = attributes(&resource.address, actual)?;
+    let actual_attrs: ProviderAttributes = attributes(&resource.node.address, actual)?;
     let has_sts = actual_attrs.client_ids.iter().any(|c| c == STS_AUDIENCE);
     let added = Added {
         client_ids: vec![STS_AUDIENCE.to_string()],
@@ -195,12 +201,12 @@ impl AwsKindDef for Provider {
         r: &'a Resource,
         _known: Option<&'a Value>,
     ) -> Call<'a, Option<Value>> {
-        Box::pin(async move { read(&driver.iam(&r.location), r).await })
+        Box::pin(async move { read(&driver.iam(&r.node.location), r).await })
     }
 
     fn create<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, Value> {
         Box::pin(async move {
-            create(&driver.iam(&r.location), r).await?;
+            create(&driver.iam(&r.node.location), r).await?;
             Ok(Value::Object(serde_json::Map::new()))
         })
     }
@@ -211,11 +217,11 @@ impl AwsKindDef for Provider {
         r: &'a Resource,
         actual: &'a Value,
     ) -> Call<'a, ()> {
-        Box::pin(async move { update(&driver.iam(&r.location), r, actual).await })
+        Box::pin(async move { update(&driver.iam(&r.node.location), r, actual).await })
     }
 
     fn delete<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(async move { delete(&driver.iam(&r.location), r).await })
+        Box::pin(async move { delete(&driver.iam(&r.node.location), r).await })
     }
 
     fn release<'a>(
@@ -224,6 +230,6 @@ impl AwsKindDef for Provider {
         r: &'a Resource,
         added: &'a Value,
     ) -> Call<'a, ()> {
-        Box::pin(async move { release(&driver.iam(&r.location), r, added).await })
+        Box::pin(async move { release(&driver.iam(&r.node.location), r, added).await })
     }
 }

@@ -51,7 +51,7 @@ const OWNERS: &[&str] = &["description"];
 /// someone else's is taken over with `adopt: true`.
 fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: RoleAttributes = attrs(resource)?;
-    let held = attributes::<RoleAttributes>(&resource.address, actual)?;
+    let held = attributes::<RoleAttributes>(&resource.node.address, actual)?;
     // Associations and Helm values name the role by the ARN of path `/`.
     if resource.adopt && held.path != desired.path {
         return Ok(Adoption::Conflict(format!(
@@ -82,12 +82,12 @@ fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
 /// idplan left it, so that running pods keep their credentials.
 pub(super) async fn release_role(iam: &Client, r: &Resource, added: &Value) -> Result<()> {
     let a: RoleAttributes = attrs(r)?;
-    let added: tags::AddedTags = attributes(&r.address, added)?;
+    let added: tags::AddedTags = attributes(&r.node.address, added)?;
     if added.tags.is_empty() {
         return Ok(());
     }
     gone_is_ok(
-        &r.address,
+        &r.node.address,
         "iam:UntagRole",
         iam.untag_role()
             .role_name(a.name)
@@ -100,7 +100,7 @@ pub(super) async fn release_role(iam: &Client, r: &Resource, added: &Value) -> R
 /// A policy document IAM returned, normalised; `api` names the call that returned it.
 fn returned_policy(r: &Resource, api: &'static str, doc: &str) -> Result<Value> {
     let parsed = policy::parse_returned(doc).map_err(|message| Error::Cloud {
-        resource: r.address.to_string(),
+        resource: r.node.address.to_string(),
         api,
         message,
     })?;
@@ -128,7 +128,7 @@ pub(super) async fn read_role(iam: &Client, r: &Resource) -> Result<Option<Value
             })))
         }
         Err(e) if is_no_such_entity(&e) => Ok(None),
-        Err(e) => Err(cloud_error(&r.address, "iam:GetRole", e)),
+        Err(e) => Err(cloud_error(&r.node.address, "iam:GetRole", e)),
     }
 }
 
@@ -142,14 +142,14 @@ pub(super) async fn create_role(iam: &Client, r: &Resource) -> Result<()> {
         .set_tags(Some(super::sdk_tags(&a.tags)))
         .send()
         .await
-        .map_err(|e| cloud_error(&r.address, "iam:CreateRole", e))?;
+        .map_err(|e| cloud_error(&r.node.address, "iam:CreateRole", e))?;
     Ok(())
 }
 
 /// Brings `actual` to the desired role, one API call per attribute that differs.
 pub(super) async fn update_role(iam: &Client, r: &Resource, actual: &Value) -> Result<()> {
     let a: RoleAttributes = attrs(r)?;
-    let actual: RoleAttributes = attributes(&r.address, actual)?;
+    let actual: RoleAttributes = attributes(&r.node.address, actual)?;
     let name = &a.name;
     if a.assume_role_policy != actual.assume_role_policy {
         iam.update_assume_role_policy()
@@ -157,7 +157,7 @@ pub(super) async fn update_role(iam: &Client, r: &Resource, actual: &Value) -> R
             .policy_document(a.assume_role_policy.to_string())
             .send()
             .await
-            .map_err(|e| cloud_error(&r.address, "iam:UpdateAssumeRolePolicy", e))?;
+            .map_err(|e| cloud_error(&r.node.address, "iam:UpdateAssumeRolePolicy", e))?;
     }
     if a.description != actual.description {
         iam.update_role()
@@ -165,7 +165,7 @@ pub(super) async fn update_role(iam: &Client, r: &Resource, actual: &Value) -> R
             .description(&a.description)
             .send()
             .await
-            .map_err(|e| cloud_error(&r.address, "iam:UpdateRole", e))?;
+            .map_err(|e| cloud_error(&r.node.address, "iam:UpdateRole", e))?;
     }
     let (set, unset) = tag_changes(&a.tags, &actual.tags);
     if !set.is_empty() {
@@ -174,7 +174,7 @@ pub(super) async fn update_role(iam: &Client, r: &Resource, actual: &Value) -> R
             .set_tags(Some(set))
             .send()
             .await
-            .map_err(|e| cloud_error(&r.address, "iam:TagRole", e))?;
+            .map_err(|e| cloud_error(&r.node.address, "iam:TagRole", e))?;
     }
     if !unset.is_empty() {
         iam.untag_role()
@@ -182,7 +182,7 @@ pub(super) async fn update_role(iam: &Client, r: &Resource, actual: &Value) -> R
             .set_tag_keys(Some(unset))
             .send()
             .await
-            .map_err(|e| cloud_error(&r.address, "iam:UntagRole", e))?;
+            .map_err(|e| cloud_error(&r.node.address, "iam:UntagRole", e))?;
     }
     Ok(())
 }
@@ -190,7 +190,7 @@ pub(super) async fn update_role(iam: &Client, r: &Resource, actual: &Value) -> R
 pub(super) async fn delete_role(iam: &Client, r: &Resource) -> Result<()> {
     let a: RoleAttributes = attrs(r)?;
     gone_is_ok(
-        &r.address,
+        &r.node.address,
         "iam:DeleteRole",
         iam.delete_role().role_name(a.name).send().await,
     )
@@ -217,14 +217,14 @@ pub(super) async fn unmanaged_policies(iam: &Client, r: &Resource) -> Result<Vec
     let mut out = Vec::new();
     for policy in attached {
         let policy =
-            policy.map_err(|e| cloud_error(&r.address, "iam:ListAttachedRolePolicies", e))?;
+            policy.map_err(|e| cloud_error(&r.node.address, "iam:ListAttachedRolePolicies", e))?;
         out.push(format!(
             "attached policy {}",
             policy.policy_arn().unwrap_or_default()
         ));
     }
     for name in inline {
-        let name = name.map_err(|e| cloud_error(&r.address, "iam:ListRolePolicies", e))?;
+        let name = name.map_err(|e| cloud_error(&r.node.address, "iam:ListRolePolicies", e))?;
         if name != POLICY_NAME {
             out.push(format!("inline policy {name}"));
         }
@@ -247,7 +247,7 @@ pub(super) async fn read_policy(iam: &Client, r: &Resource) -> Result<Option<Val
             policy: returned_policy(r, "iam:GetRolePolicy", out.policy_document())?,
         }))),
         Err(e) if is_no_such_entity(&e) => Ok(None),
-        Err(e) => Err(cloud_error(&r.address, "iam:GetRolePolicy", e)),
+        Err(e) => Err(cloud_error(&r.node.address, "iam:GetRolePolicy", e)),
     }
 }
 
@@ -260,14 +260,14 @@ pub(super) async fn put_policy(iam: &Client, r: &Resource) -> Result<()> {
         .policy_document(a.policy.to_string())
         .send()
         .await
-        .map_err(|e| cloud_error(&r.address, "iam:PutRolePolicy", e))?;
+        .map_err(|e| cloud_error(&r.node.address, "iam:PutRolePolicy", e))?;
     Ok(())
 }
 
 pub(super) async fn delete_policy(iam: &Client, r: &Resource) -> Result<()> {
     let a: PolicyAttributes = attrs(r)?;
     gone_is_ok(
-        &r.address,
+        &r.node.address,
         "iam:DeleteRolePolicy",
         iam.delete_role_policy()
             .role_name(a.role)
@@ -348,12 +348,12 @@ impl AwsKindDef for Role {
         r: &'a Resource,
         _known: Option<&'a Value>,
     ) -> Call<'a, Option<Value>> {
-        Box::pin(async move { read_role(&driver.iam(&r.location), r).await })
+        Box::pin(async move { read_role(&driver.iam(&r.node.location), r).await })
     }
 
     fn create<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, Value> {
         Box::pin(async move {
-            create_role(&driver.iam(&r.location), r).await?;
+            create_role(&driver.iam(&r.node.location), r).await?;
             Ok(Value::Object(serde_json::Map::new()))
         })
     }
@@ -364,11 +364,11 @@ impl AwsKindDef for Role {
         r: &'a Resource,
         actual: &'a Value,
     ) -> Call<'a, ()> {
-        Box::pin(async move { update_role(&driver.iam(&r.location), r, actual).await })
+        Box::pin(async move { update_role(&driver.iam(&r.node.location), r, actual).await })
     }
 
     fn delete<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(async move { delete_role(&driver.iam(&r.location), r).await })
+        Box::pin(async move { delete_role(&driver.iam(&r.node.location), r).await })
     }
 
     fn release<'a>(
@@ -377,7 +377,7 @@ impl AwsKindDef for Role {
         r: &'a Resource,
         added: &'a Value,
     ) -> Call<'a, ()> {
-        Box::pin(async move { release_role(&driver.iam(&r.location), r, added).await })
+        Box::pin(async move { release_role(&driver.iam(&r.node.location), r, added).await })
     }
 }
 
@@ -415,12 +415,12 @@ impl AwsKindDef for RolePolicy {
         r: &'a Resource,
         _known: Option<&'a Value>,
     ) -> Call<'a, Option<Value>> {
-        Box::pin(async move { read_policy(&driver.iam(&r.location), r).await })
+        Box::pin(async move { read_policy(&driver.iam(&r.node.location), r).await })
     }
 
     fn create<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, Value> {
         Box::pin(async move {
-            put_policy(&driver.iam(&r.location), r).await?;
+            put_policy(&driver.iam(&r.node.location), r).await?;
             Ok(Value::Object(serde_json::Map::new()))
         })
     }
@@ -431,11 +431,11 @@ impl AwsKindDef for RolePolicy {
         r: &'a Resource,
         _actual: &'a Value,
     ) -> Call<'a, ()> {
-        Box::pin(async move { put_policy(&driver.iam(&r.location), r).await })
+        Box::pin(async move { put_policy(&driver.iam(&r.node.location), r).await })
     }
 
     fn delete<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(async move { delete_policy(&driver.iam(&r.location), r).await })
+        Box::pin(async move { delete_policy(&driver.iam(&r.node.location), r).await })
     }
 
     /// A policy is never adopted with additions: its role's release takes back the tags.

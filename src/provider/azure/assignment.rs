@@ -111,14 +111,14 @@ impl AzureDriver {
     ) -> Result<Option<Value>> {
         let a: AssignmentAttributes = attributes_of(r)?;
         let name = match known {
-            Some(known) => attributes::<AssignmentAttributes>(&r.address, known)?.name,
+            Some(known) => attributes::<AssignmentAttributes>(&r.node.address, known)?.name,
             None => a.name.clone(),
         };
         let at = AssignmentAttributes { name, ..a };
-        let found = match self.get(&r.address, &GET_ASSIGNMENT, &at.id()).await? {
+        let found = match self.get(&r.node.address, &GET_ASSIGNMENT, &at.id()).await? {
             Some(body) => Some(answer::<ArmAssignment>(
                 body,
-                &r.address,
+                &r.node.address,
                 GET_ASSIGNMENT.api,
             )?),
             None if r.adopt => self.assignment_granting(r, &at).await?,
@@ -148,7 +148,7 @@ impl AzureDriver {
             return Ok(None);
         };
         let found = self
-            .assignments_of(&r.address.to_string(), &a.scope, principal)
+            .assignments_of(&r.node.address.to_string(), &a.scope, principal)
             .await?;
         Ok(found.into_iter().find(|item| {
             item.properties.scope.eq_ignore_ascii_case(&a.scope)
@@ -179,7 +179,7 @@ impl AzureDriver {
     pub(super) async fn put_assignment(&self, r: &Resource, exists: bool) -> Result<()> {
         let a: AssignmentAttributes = attributes_of(r)?;
         if exists {
-            self.delete_id(&r.address, &DELETE_ASSIGNMENT, &a.id())
+            self.delete_id(&r.node.address, &DELETE_ASSIGNMENT, &a.id())
                 .await?;
         }
         let body = json!({ "properties": {
@@ -189,7 +189,7 @@ impl AzureDriver {
             "principalType": a.principal_type,
         }});
         self.call(
-            &r.address,
+            &r.node.address,
             &PUT_ASSIGNMENT,
             Method::PUT,
             &a.id(),
@@ -201,7 +201,7 @@ impl AzureDriver {
 
     pub(super) async fn delete_assignment(&self, r: &Resource) -> Result<()> {
         let a: AssignmentAttributes = attributes_of(r)?;
-        self.delete_id(&r.address, &DELETE_ASSIGNMENT, &a.id())
+        self.delete_id(&r.node.address, &DELETE_ASSIGNMENT, &a.id())
             .await
     }
 }

@@ -111,14 +111,14 @@ impl AzureDriver {
     ) -> Result<Option<Value>> {
         let a: CredentialAttributes = attributes_of(r)?;
         let name = match known {
-            Some(known) => attributes::<CredentialAttributes>(&r.address, known)?.name,
+            Some(known) => attributes::<CredentialAttributes>(&r.node.address, known)?.name,
             None => a.name.clone(),
         };
         let id = format!("{}/federatedIdentityCredentials/{name}", a.identity);
-        let found = match self.get(&r.address, &GET_CREDENTIAL, &id).await? {
+        let found = match self.get(&r.node.address, &GET_CREDENTIAL, &id).await? {
             Some(body) => Some(answer::<ArmCredential>(
                 body,
-                &r.address,
+                &r.node.address,
                 GET_CREDENTIAL.api,
             )?),
             None if r.adopt => self.credential_trusting(r, &a).await?,
@@ -145,8 +145,8 @@ impl AzureDriver {
         a: &CredentialAttributes,
     ) -> Result<Option<ArmCredential>> {
         let path = format!("{}/federatedIdentityCredentials", a.identity);
-        for item in self.list(&r.address, &LIST_CREDENTIALS, &path).await? {
-            let item: ArmCredential = answer(item, &r.address, LIST_CREDENTIALS.api)?;
+        for item in self.list(&r.node.address, &LIST_CREDENTIALS, &path).await? {
+            let item: ArmCredential = answer(item, &r.node.address, LIST_CREDENTIALS.api)?;
             if item.properties.issuer == a.issuer && item.properties.subject == a.subject {
                 return Ok(Some(item));
             }
@@ -164,7 +164,7 @@ impl AzureDriver {
         let lock = self.credential_lock(&a.identity);
         let _one_at_a_time = lock.lock().await;
         self.call(
-            &r.address,
+            &r.node.address,
             &PUT_CREDENTIAL,
             Method::PUT,
             &a.id(),
@@ -184,7 +184,7 @@ impl AzureDriver {
         let a: CredentialAttributes = attributes_of(r)?;
         let lock = self.credential_lock(&a.identity);
         let _one_at_a_time = lock.lock().await;
-        self.delete_id(&r.address, &DELETE_CREDENTIAL, &a.id())
+        self.delete_id(&r.node.address, &DELETE_CREDENTIAL, &a.id())
             .await
     }
 
@@ -215,7 +215,7 @@ impl AzureDriver {
         let mut identities: BTreeMap<String, Ours> = BTreeMap::new();
         for r in desired
             .iter()
-            .filter(|r| r.kind() == AzureKind::FederatedIdentityCredential.into())
+            .filter(|r| r.node.kind() == AzureKind::FederatedIdentityCredential.into())
         {
             let c: CredentialAttributes = attributes_of(r)?;
             let ours = identities.entry(c.identity).or_default();
@@ -224,7 +224,7 @@ impl AzureDriver {
         }
         for r in desired
             .iter()
-            .filter(|r| r.kind() == AzureKind::UserAssignedIdentity.into())
+            .filter(|r| r.node.kind() == AzureKind::UserAssignedIdentity.into())
         {
             let identity: IdentityAttributes = attributes_of(r)?;
             let ours = identities.remove(&identity.id).unwrap_or_default();
@@ -235,7 +235,7 @@ impl AzureDriver {
             let component = identity.tags.get(COMPONENT_TAG).ok_or_else(|| {
                 Error::internal(format!(
                     "{}: an identity without {COMPONENT_TAG} tag",
-                    r.address
+                    r.node.address
                 ))
             })?;
             check_credentials_named(&identity.name, component, ours.names.len(), others)

@@ -101,7 +101,7 @@ const OWNERS: &[&str] = &["location"];
 
 fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: IdentityAttributes = attributes_of(resource)?;
-    let tags = attributes::<IdentityAttributes>(&resource.address, actual)?.tags;
+    let tags = attributes::<IdentityAttributes>(&resource.node.address, actual)?.tags;
     let decision = tags::adopt_space_owned(
         &IDENTITY,
         &desired.name,
@@ -122,8 +122,8 @@ fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
 
 impl AzureDriver {
     async fn get_identity(&self, r: &Resource, id: &str) -> Result<Option<ArmIdentity>> {
-        match self.get(&r.address, &GET_IDENTITY, id).await? {
-            Some(body) => Ok(Some(answer(body, &r.address, GET_IDENTITY.api)?)),
+        match self.get(&r.node.address, &GET_IDENTITY, id).await? {
+            Some(body) => Ok(Some(answer(body, &r.node.address, GET_IDENTITY.api)?)),
             None => Ok(None),
         }
     }
@@ -147,9 +147,15 @@ impl AzureDriver {
         let a: IdentityAttributes = attributes_of(r)?;
         let body = json!({ "location": a.location, "tags": a.tags });
         let (_, created) = self
-            .call(&r.address, &PUT_IDENTITY, Method::PUT, &a.id, Some(&body))
+            .call(
+                &r.node.address,
+                &PUT_IDENTITY,
+                Method::PUT,
+                &a.id,
+                Some(&body),
+            )
             .await?;
-        let created: ArmIdentity = answer(created, &r.address, PUT_IDENTITY.api)?;
+        let created: ArmIdentity = answer(created, &r.node.address, PUT_IDENTITY.api)?;
         let p = created.properties;
         Ok(json!({
             "principal_id": p.principal_id,
@@ -184,14 +190,21 @@ impl AzureDriver {
         tags.retain(|k, _| !tags::is_idplan_tag(k));
         tags.extend(a.tags);
         let body = json!({ "location": a.location, "tags": tags });
-        self.call(&r.address, &PUT_IDENTITY, Method::PUT, &a.id, Some(&body))
-            .await?;
+        self.call(
+            &r.node.address,
+            &PUT_IDENTITY,
+            Method::PUT,
+            &a.id,
+            Some(&body),
+        )
+        .await?;
         Ok(())
     }
 
     pub(super) async fn delete_identity(&self, r: &Resource) -> Result<()> {
         let a: IdentityAttributes = attributes_of(r)?;
-        self.delete_id(&r.address, &DELETE_IDENTITY, &a.id).await
+        self.delete_id(&r.node.address, &DELETE_IDENTITY, &a.id)
+            .await
     }
 }
 

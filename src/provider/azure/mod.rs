@@ -297,7 +297,7 @@ pub trait AzureKindDef: KindDef {
 
 /// The definition of an Azure resource's kind; another cloud's is a bug, reported.
 fn def_of(r: &Resource) -> Result<&'static dyn AzureKindDef> {
-    match r.kind() {
+    match r.node.kind() {
         Kind::Azure(kind) => Ok(kind.def()),
         Kind::Aws(_) | Kind::Gcp(_) => Err(super::wrong_cloud(r, "Azure")),
     }
@@ -323,7 +323,7 @@ fn named_by_owner(resource: &Resource, actual: &Value) -> Value {
 
 /// Nothing idplan adopts of this kind has additions.
 fn nothing_to_release(r: &Resource) -> Error {
-    Error::internal(format!("{} has nothing to release", r.address))
+    Error::internal(format!("{} has nothing to release", r.node.address))
 }
 
 impl Driver for AzureDriver {

@@ -53,7 +53,8 @@ struct Added {
 /// over; the permissions of idplan's it lacked are added, and only those are taken back.
 fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: AccessPolicyAttributes = attributes_of(resource)?;
-    let held = attributes::<AccessPolicyAttributes>(&resource.address, actual)?.secret_permissions;
+    let held =
+        attributes::<AccessPolicyAttributes>(&resource.node.address, actual)?.secret_permissions;
     let missing: Vec<String> = desired
         .secret_permissions
         .iter()
@@ -118,7 +119,7 @@ impl AzureDriver {
 
     pub(super) async fn read_access_policy(&self, r: &Resource) -> Result<Option<Value>> {
         let a: AccessPolicyAttributes = attributes_of(r)?;
-        let Some(vault) = self.get_vault(&r.address, &a.vault).await? else {
+        let Some(vault) = self.get_vault(&r.node.address, &a.vault).await? else {
             return Ok(None);
         };
         let object_id = a.object_id.as_str();
@@ -154,7 +155,7 @@ impl AzureDriver {
     /// Takes back from an entry idplan adopted the permissions it added.
     pub(super) async fn release_access_policy(&self, r: &Resource, added: &Value) -> Result<()> {
         let a: AccessPolicyAttributes = attributes_of(r)?;
-        let added: Added = attributes(&r.address, added)?;
+        let added: Added = attributes(&r.node.address, added)?;
         if added.secret_permissions.is_empty() {
             return Ok(());
         }
@@ -175,16 +176,22 @@ impl AzureDriver {
     /// Adds or removes idplan's entry (`get`, `list` on secrets) in a vault's access policy.
     pub(super) async fn access_policy(&self, r: &Resource, operation: &str) -> Result<()> {
         let a: AccessPolicyAttributes = attributes_of(r)?;
-        let vault = self.get_vault(&r.address, &a.vault).await?.ok_or_else(|| {
-            Error::user(format!("{}: key vault {} not found", r.address, a.vault))
-        })?;
+        let vault = self
+            .get_vault(&r.node.address, &a.vault)
+            .await?
+            .ok_or_else(|| {
+                Error::user(format!(
+                    "{}: key vault {} not found",
+                    r.node.address, a.vault
+                ))
+            })?;
         let body = json!({ "properties": { "accessPolicies": [{
             "tenantId": vault.properties.tenant_id,
             "objectId": a.object_id,
             "permissions": { "secrets": a.secret_permissions },
         }]}});
         self.call(
-            &r.address,
+            &r.node.address,
             &UPDATE_ACCESS_POLICY,
             Method::PUT,
             &format!("{}/accessPolicies/{operation}", a.vault),

@@ -51,7 +51,7 @@ const OWNERS: &[&str] = &["display_name", "description"];
 /// and nothing idplan would add to it), refused otherwise.
 fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
     let desired: AccountAttributes = attributes_of(resource)?;
-    let ours = attributes::<AccountAttributes>(&resource.address, actual)?.description;
+    let ours = attributes::<AccountAttributes>(&resource.node.address, actual)?.description;
     if ours == desired.description {
         return Ok(Adoption::Owned);
     }
@@ -84,7 +84,7 @@ impl GcpDriver {
             .await
         {
             Ok(body) => {
-                let sa: IamAccount = answer(body, &r.address, API)?;
+                let sa: IamAccount = answer(body, &r.node.address, API)?;
                 Ok(Some(to_attributes(&AccountAttributes {
                     project: a.project,
                     account_id: sa
@@ -98,7 +98,7 @@ impl GcpDriver {
                 })))
             }
             Err(f) if f.is(404) => Ok(None),
-            Err(f) => Err(f.into_error(&r.address, API)),
+            Err(f) => Err(f.into_error(&r.node.address, API)),
         }
     }
 
@@ -115,7 +115,7 @@ impl GcpDriver {
         let path = format!("v1/projects/{}/serviceAccounts", a.project);
         self.call(Method::POST, Api::Iam, &path, &[], Some(&body), API)
             .await
-            .map_err(|f| f.into_error(&r.address, API))?;
+            .map_err(|f| f.into_error(&r.node.address, API))?;
         Ok(())
     }
 
@@ -131,7 +131,7 @@ impl GcpDriver {
         });
         self.call(Method::PATCH, Api::Iam, &a.path(), &[], Some(&body), API)
             .await
-            .map_err(|f| f.into_error(&r.address, API))?;
+            .map_err(|f| f.into_error(&r.node.address, API))?;
         Ok(())
     }
 
@@ -145,7 +145,7 @@ impl GcpDriver {
         {
             Ok(_) => Ok(()),
             Err(f) if f.is(404) => Ok(()),
-            Err(f) => Err(f.into_error(&r.address, API)),
+            Err(f) => Err(f.into_error(&r.node.address, API)),
         }
     }
 }
@@ -218,6 +218,7 @@ impl GcpKindDef for ServiceAccount {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::Node;
 
     fn account(description: &str) -> Value {
         to_attributes(&AccountAttributes {
@@ -232,14 +233,16 @@ mod tests {
     #[test]
     fn only_idplans_own_service_account_is_taken_back() {
         let resource = Resource {
-            address: "google_service_account.prod.backup".parse().unwrap(),
-            location: crate::graph::Location::Gcp {
-                project: "p".into(),
+            node: Node {
+                address: "google_service_account.prod.backup".parse().unwrap(),
+                location: crate::graph::Location::Gcp {
+                    project: "p".into(),
+                },
+                depends_on: vec![],
             },
             attributes: account(
                 "Upbound Spaces backup (mxp-controller) of space prod; managed by idplan",
             ),
-            depends_on: vec![],
             adopt: false,
         };
         let same = account(resource.attributes["description"].as_str().unwrap());

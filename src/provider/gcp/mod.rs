@@ -292,7 +292,7 @@ pub trait GcpKindDef: KindDef {
 
 /// The definition of a GCP resource's kind; another cloud's is a bug, reported.
 fn def_of(r: &Resource) -> Result<&'static dyn GcpKindDef> {
-    match r.kind() {
+    match r.node.kind() {
         Kind::Gcp(kind) => Ok(kind.def()),
         Kind::Aws(_) | Kind::Azure(_) => Err(super::wrong_cloud(r, "GCP")),
     }

@@ -57,8 +57,8 @@ pub fn members_of<'a>(
 ) -> Result<Vec<(Kind, MembersAttributes)>> {
     resources
         .into_iter()
-        .filter(|r| matches!(r.kind(), Kind::Gcp(GcpKind::Members(_))))
-        .map(|r| Ok((r.kind(), attributes_of(r)?)))
+        .filter(|r| matches!(r.node.kind(), Kind::Gcp(GcpKind::Members(_))))
+        .map(|r| Ok((r.node.kind(), attributes_of(r)?)))
         .collect()
 }
 
@@ -77,9 +77,9 @@ fn added_members(
     added: Option<Value>,
 ) -> Result<Option<Value>> {
     let desired: MembersAttributes = attributes_of(resource)?;
-    let held = attributes::<MembersAttributes>(&resource.address, actual)?.members;
+    let held = attributes::<MembersAttributes>(&resource.node.address, actual)?.members;
     let mut members = match added {
-        Some(added) => attributes::<Added>(&resource.address, &added)?.members,
+        Some(added) => attributes::<Added>(&resource.node.address, &added)?.members,
         None => BTreeSet::new(),
     };
     members.extend(desired.members.difference(&held).cloned());
@@ -104,7 +104,7 @@ impl GcpDriver {
         for ((kind, policy), ours) in &wanted {
             // One resource of this policy stands for it: the driver reads the whole policy.
             let Some(sample) = desired.iter().find(|r| {
-                r.kind() == *kind
+                r.node.kind() == *kind
                     && attributes_of::<MembersAttributes>(r).is_ok_and(|m| m.resource == *policy)
             }) else {
                 continue;
@@ -149,7 +149,7 @@ impl GcpDriver {
         };
         let mut candidates = a.members.clone();
         if let Some(known) = known {
-            candidates.extend(attributes::<MembersAttributes>(&r.address, known)?.members);
+            candidates.extend(attributes::<MembersAttributes>(&r.node.address, known)?.members);
         }
         let held: BTreeSet<String> = role_members(&policy, &a.role)
             .intersection(&candidates)
@@ -172,7 +172,7 @@ impl GcpDriver {
 
     pub(super) async fn update_members(&self, r: &Resource, actual: &Value) -> Result<()> {
         let a: MembersAttributes = attributes_of(r)?;
-        let have = attributes::<MembersAttributes>(&r.address, actual)?.members;
+        let have = attributes::<MembersAttributes>(&r.node.address, actual)?.members;
         let add = a.members.difference(&have).cloned().collect();
         let remove = have.difference(&a.members).cloned().collect();
         self.change_members(r, &a, &add, &remove).await
@@ -181,7 +181,7 @@ impl GcpDriver {
     /// Takes back from members idplan adopted those it added.
     pub(super) async fn release_members(&self, r: &Resource, added: &Value) -> Result<()> {
         let a: MembersAttributes = attributes_of(r)?;
-        let added: Added = attributes(&r.address, added)?;
+        let added: Added = attributes(&r.node.address, added)?;
         self.change_members(r, &a, &BTreeSet::new(), &added.members)
             .await
     }
@@ -236,7 +236,7 @@ impl GcpDriver {
             // The bucket, secret or service account is gone: so are idplan's members there.
             // A project that cannot be found is an error worth seeing.
             Err(f) if f.is(404) && of != PolicyOf::Project => Ok(None),
-            Err(f) => Err(f.into_error(&r.address, op)),
+            Err(f) => Err(f.into_error(&r.node.address, op)),
         }
     }
 
@@ -290,7 +290,7 @@ impl GcpDriver {
         if add.is_empty() && remove.is_empty() {
             return Ok(());
         }
-        let key = format!("{:?} {}", r.kind(), a.resource);
+        let key = format!("{:?} {}", r.node.kind(), a.resource);
         let lock = self
             .locks
             .lock()
@@ -315,7 +315,7 @@ impl GcpDriver {
                     continue;
                 }
                 return Err(Error::Cloud {
-                    resource: r.address.to_string(),
+                    resource: r.node.address.to_string(),
                     api: get,
                     message: format!("{} does not exist", a.resource),
                 });
@@ -333,7 +333,7 @@ impl GcpDriver {
                 Err(f) if f.is(400) && f.message.contains("does not exist") && round < 6 => {
                     tokio::time::sleep(Duration::from_secs(2 * u64::from(round))).await;
                 }
-                Err(f) => return Err(f.into_error(&r.address, set)),
+                Err(f) => return Err(f.into_error(&r.node.address, set)),
             }
         }
     }
@@ -346,11 +346,15 @@ fn backoff(round: u32) -> Duration {
 
 /// Whose policy `r`'s members are in.
 fn policy_of(r: &Resource) -> Result<PolicyOf> {
-    match r.kind() {
+    match r.node.kind() {
         Kind::Gcp(GcpKind::Members(of)) => Ok(of),
-        Kind::Gcp(GcpKind::ServiceAccount) | Kind::Aws(_) | Kind::Azure(_) => Err(Error::internal(
-            format!("{} ({}) holds no IAM members", r.address, r.kind()),
-        )),
+        Kind::Gcp(GcpKind::ServiceAccount) | Kind::Aws(_) | Kind::Azure(_) => {
+            Err(Error::internal(format!(
+                "{} ({}) holds no IAM members",
+                r.node.address,
+                r.node.kind()
+            )))
+        }
     }
 }
 

@@ -176,7 +176,9 @@ pub fn recorded(state: &State, space: &str, mode: AwsMode) -> Option<AwsModes> {
     let mut roles = state
         .resources
         .iter()
-        .filter(|r| r.kind() == Kind::Aws(AwsKind::IamRole) && r.address.space() == Some(space))
+        .filter(|r| {
+            r.node.kind() == Kind::Aws(AwsKind::IamRole) && r.node.address.space() == Some(space)
+        })
         .peekable();
     roles.peek()?;
     let switching = roles.any(|r| admits(&r.attributes["assume_role_policy"], other));
@@ -215,17 +217,23 @@ mod tests {
     /// other mode is switching; one whose roles trust the spec's mode, or that has none, is not.
     #[test]
     fn an_older_state_is_read_off_the_recorded_trust_policies() {
-        use crate::graph::{Address, Location};
+        use crate::graph::{Address, Location, Node};
         use crate::spec::ComponentKind;
         use crate::state::{Ownership, Record};
         let role = |principal: serde_json::Value| Record {
-            address: Address::component(Kind::Aws(AwsKind::IamRole), "prod", ComponentKind::Backup),
-            location: Location::Aws {
-                region: "us-east-1".into(),
+            node: Node {
+                address: Address::component(
+                    Kind::Aws(AwsKind::IamRole),
+                    "prod",
+                    ComponentKind::Backup,
+                ),
+                location: Location::Aws {
+                    region: "us-east-1".into(),
+                },
+                depends_on: vec![],
             },
             ownership: Ownership::Created,
             attributes: serde_json::json!({"assume_role_policy": {"Statement": [principal]}}),
-            depends_on: vec![],
             added: None,
             deposed: None,
         };
