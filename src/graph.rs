@@ -1,7 +1,9 @@
 //! The desired-state graph: addressed resources, their kinds and dependencies, and the order
 //! in which they are written.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 pub use crate::address::{Address, Scope};
@@ -122,6 +124,36 @@ pub struct Node {
 impl Node {
     pub fn kind(&self) -> Kind {
         self.address.kind()
+    }
+}
+
+/// A node's head as the state and plan files write it, flattened into each file's record:
+/// `address`, then `kind` (named by the address too: written for the file's readers, and a
+/// `kind` that is not the address's is refused), then `location`. `depends_on` comes later.
+#[derive(Serialize, Deserialize)]
+pub struct NodeHead<'a> {
+    address: Cow<'a, Address>,
+    kind: Kind,
+    location: Cow<'a, Location>,
+}
+
+impl<'a> NodeHead<'a> {
+    pub fn of(node: &'a Node) -> NodeHead<'a> {
+        NodeHead {
+            address: Cow::Borrowed(&node.address),
+            kind: node.kind(),
+            location: Cow::Borrowed(&node.location),
+        }
+    }
+
+    /// The node read, once its `kind` is found to be its address's.
+    pub fn into_node(self, depends_on: Vec<Address>) -> std::result::Result<Node, String> {
+        self.address.check_kind(self.kind)?;
+        Ok(Node {
+            address: self.address.into_owned(),
+            location: self.location.into_owned(),
+            depends_on,
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::targets::Targets;
 use super::{Action, Clash, DeposedChange, Order, Plan, Prior, ResourceChange};
 use crate::error::{Error, Result};
-use crate::graph::{self, Address, Graph, Node, Resource};
+use crate::graph::{self, Address, Graph, Resource};
 use crate::provider::{Adoption, Clouds};
 use crate::spec::Spec;
 use crate::state::{Ownership, Record, State};
@@ -208,34 +208,18 @@ fn decide(
             (Some(_), Ownership::Created) => None,
         };
         return Ok(ResourceChange {
-            node: record.node.clone(),
-            action: Action::Delete,
             before: stale_actual,
-            after: None,
             ownership: record.ownership,
-            added: None,
             prior: Some(Prior::from(&record)),
             reason,
-            deposed: None,
-            additive: None,
-            withheld_because: None,
-            additive_after: None,
+            ..ResourceChange::of(record.node.clone(), Action::Delete)
         });
     };
 
     let mut change = ResourceChange {
-        node: desired.node.clone(),
-        action: Action::NoOp,
         before: actual.clone(),
         after: Some(desired.attributes.clone()),
-        ownership: Ownership::Created,
-        added: None,
-        prior: None,
-        reason: None,
-        deposed: None,
-        additive: None,
-        withheld_because: None,
-        additive_after: None,
+        ..ResourceChange::of(desired.node.clone(), Action::NoOp)
     };
     let Some(actual) = actual else {
         let created = item
@@ -364,7 +348,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::graph::{Kind, Location};
+    use crate::graph::{Kind, Location, Node};
     use crate::spec::ComponentKind;
 
     fn role(name: &str, space_tag: Option<&str>, description: &str) -> Value {

@@ -19,7 +19,7 @@ pub use crate::note::{Note, Severity};
 pub use build::build;
 
 use crate::error::{Error, Result};
-use crate::graph::{Address, Kind, Location, Node, Resource};
+use crate::graph::{Address, Kind, Node, NodeHead, Resource};
 use crate::state::{Ownership, Record, is_empty, is_none};
 
 pub const FORMAT_VERSION: &str = "1.0";
@@ -126,9 +126,8 @@ pub struct ResourceChange {
 /// with two marks, fields in this order.
 #[derive(Serialize, Deserialize)]
 struct Wire<'a> {
-    address: Cow<'a, Address>,
-    kind: Kind,
-    location: Cow<'a, Location>,
+    #[serde(flatten)]
+    head: NodeHead<'a>,
     action: WireAction,
     before: Cow<'a, Option<Value>>,
     after: Cow<'a, Option<Value>>,
@@ -189,9 +188,7 @@ impl<'a> From<&'a ResourceChange> for Wire<'a> {
             Action::Replace(_) => WireAction::Replace,
         };
         Wire {
-            address: Cow::Borrowed(&c.node.address),
-            kind: c.node.address.kind(),
-            location: Cow::Borrowed(&c.node.location),
+            head: NodeHead::of(&c.node),
             action,
             before: Cow::Borrowed(&c.before),
             after: Cow::Borrowed(&c.after),
@@ -214,7 +211,7 @@ impl TryFrom<Wire<'_>> for ResourceChange {
     type Error = String;
 
     fn try_from(w: Wire<'_>) -> std::result::Result<ResourceChange, String> {
-        w.address.check_kind(w.kind)?;
+        let node = w.head.into_node(w.depends_on.into_owned())?;
         let action = match (w.action, w.importing, w.destroys_first) {
             (WireAction::NoOp, false, false) => Action::NoOp,
             (WireAction::NoOp, true, false) => Action::Import,
@@ -226,7 +223,7 @@ impl TryFrom<Wire<'_>> for ResourceChange {
                 Action::Replace(Order::DeleteThenCreate(Clash::OnePlace))
             }
             (WireAction::Replace, false, false) => Action::Replace(match (&*w.prior, &*w.after) {
-                (Some(prior), Some(after)) => Order::of(w.kind, &prior.attributes, after),
+                (Some(prior), Some(after)) => Order::of(node.kind(), &prior.attributes, after),
                 _ => Order::DeleteThenCreate(Clash::OneIdentity),
             }),
             (action, importing, destroys_first) => {
@@ -238,17 +235,13 @@ impl TryFrom<Wire<'_>> for ResourceChange {
                     .join(" and ");
                 return Err(format!(
                     "{}: {marks} on a `{}` change, which idplan never plans",
-                    w.address,
+                    node.address,
                     action.word()
                 ));
             }
         };
         Ok(ResourceChange {
-            node: Node {
-                address: w.address.into_owned(),
-                location: w.location.into_owned(),
-                depends_on: w.depends_on.into_owned(),
-            },
+            node,
             action,
             before: w.before.into_owned(),
             after: w.after.into_owned(),
@@ -286,18 +279,11 @@ pub struct DeposedChange {
 }
 
 impl ResourceChange {
-    /// A change with nothing but its address and action, of a created resource in AWS's
-    /// us-east-1: for tests to fill in.
-    #[cfg(test)]
-    pub(crate) fn bare(address: Address, action: Action) -> ResourceChange {
+    /// A change with nothing but its node and action, of a resource idplan creates: the
+    /// rest is filled in as the plan decides.
+    pub fn of(node: Node, action: Action) -> ResourceChange {
         ResourceChange {
-            node: Node {
-                address,
-                location: Location::Aws {
-                    region: "us-east-1".into(),
-                },
-                depends_on: vec![],
-            },
+            node,
             action,
             before: None,
             after: None,
@@ -310,6 +296,24 @@ impl ResourceChange {
             withheld_because: None,
             additive_after: None,
         }
+    }
+
+    /// A change with nothing but its address and action, of a created resource in AWS's
+    /// us-east-1: for tests to fill in.
+    #[cfg(test)]
+    pub(crate) fn bare(address: Address, action: Action) -> ResourceChange {
+        let location = crate::graph::Location::Aws {
+            region: "us-east-1".into(),
+        };
+        let depends_on = vec![];
+        ResourceChange::of(
+            Node {
+                address,
+                location,
+                depends_on,
+            },
+            action,
+        )
     }
 
     /// The resource as it will be (create, update, replace, no-op).

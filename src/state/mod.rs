@@ -20,7 +20,7 @@ use serde_json::Value;
 pub use crate::spec::StateLocation;
 pub use file::StateFile;
 
-use crate::graph::{Address, Kind, Location, Node, Resource};
+use crate::graph::{Address, Node, NodeHead, Resource};
 use crate::spec::ComponentKind;
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -188,9 +188,8 @@ pub struct Record {
 /// A [`Record`] as the state file writes it: borrowed to write, owned once read.
 #[derive(Serialize, Deserialize)]
 struct RecordFile<'a> {
-    address: Cow<'a, Address>,
-    kind: Kind,
-    location: Cow<'a, Location>,
+    #[serde(flatten)]
+    head: NodeHead<'a>,
     ownership: Ownership,
     attributes: Cow<'a, Value>,
     #[serde(default, skip_serializing_if = "is_empty")]
@@ -214,9 +213,7 @@ pub(crate) fn is_empty<T>(v: &[T]) -> bool {
 impl Serialize for Record {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         RecordFile {
-            address: Cow::Borrowed(&self.node.address),
-            kind: self.node.kind(),
-            location: Cow::Borrowed(&self.node.location),
+            head: NodeHead::of(&self.node),
             ownership: self.ownership,
             attributes: Cow::Borrowed(&self.attributes),
             depends_on: Cow::Borrowed(&self.node.depends_on),
@@ -230,15 +227,11 @@ impl Serialize for Record {
 impl<'de> Deserialize<'de> for Record {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let r = RecordFile::deserialize(d)?;
-        r.address
-            .check_kind(r.kind)
-            .map_err(serde::de::Error::custom)?;
         Ok(Record {
-            node: Node {
-                address: r.address.into_owned(),
-                location: r.location.into_owned(),
-                depends_on: r.depends_on.into_owned(),
-            },
+            node: r
+                .head
+                .into_node(r.depends_on.into_owned())
+                .map_err(serde::de::Error::custom)?,
             ownership: r.ownership,
             attributes: r.attributes.into_owned(),
             added: r.added.into_owned(),
@@ -340,6 +333,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::{Kind, Location};
 
     #[test]
     fn restart_keys_are_stored_as_text_in_text_order() {
