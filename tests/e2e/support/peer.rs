@@ -24,12 +24,15 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// (another test may grab it between our probe and its bind).
 const START_ATTEMPTS: usize = 3;
 
+/// What to run on a port, with the peer's scratch directory.
+pub(crate) type Spawn<'a> = Box<dyn Fn(u16, &Path) -> Command + 'a>;
+
 /// How to start one kind of peer.
 pub(crate) struct Launch<'a> {
     /// Names the peer in messages, its scratch directory and its log (`fake-arm`).
     pub name: String,
     /// What to run on `port`, with `dir` (the peer's scratch directory) for its files.
-    pub command: Box<dyn Fn(u16, &Path) -> Command + 'a>,
+    pub command: Spawn<'a>,
     /// The health check: a GET of this path ...
     pub health: &'a str,
     /// ... whose (status, body) says the peer is ready.
