@@ -76,7 +76,7 @@ impl FakeArm {
 
     /// Calls `f` with how to start `tests/support/<script> --port PORT [ARGS...]`.
     fn with_launch<T>(script: &str, args: &[String], f: impl FnOnce(&Launch) -> T) -> T {
-        let what = format!("the fake {} server", script.trim_end_matches(".py"));
+        let what = format!("tests/support/{script}");
         f(&Launch::python3(script, args.to_vec(), "/health", &what))
     }
 
