@@ -19,7 +19,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use sha2::Sha256;
 
-use super::store::{self, LockInfo, Refused, Store};
+use super::store::{self, LockInfo, Put, Refused, Store};
 use crate::error::{Error, Result};
 use crate::transport::{Auth, ErrorBody, Failure, Request, Rest, Retries, Sign, Signing};
 
@@ -139,8 +139,7 @@ pub struct AzBlobStore {
     blob: String,
     /// `azblob://ACCOUNT/CONTAINER/BLOB`, for messages.
     url: String,
-    etag: Mutex<Option<String>>,
-    previous: Mutex<Option<Vec<u8>>>,
+    kept: store::Kept,
     /// The lease this run holds, and the holder metadata every write carries.
     lease: Mutex<Option<(String, String)>>,
 }
@@ -182,8 +181,7 @@ impl AzBlobStore {
             container: container.to_string(),
             blob: blob.to_string(),
             url,
-            etag: Mutex::new(None),
-            previous: Mutex::new(None),
+            kept: store::Kept::default(),
             lease: Mutex::new(None),
         })
     }
@@ -233,6 +231,12 @@ impl AzBlobStore {
             api,
             message: f.message,
         }
+    }
+
+    /// The lease this run holds and its holder metadata, which every state write carries.
+    fn leased(&self) -> Result<(String, String)> {
+        let lease = self.lease.lock().expect("lease").clone();
+        lease.ok_or_else(|| Error::internal("a state write without the lease"))
     }
 
     fn lease_headers(action: &str) -> Vec<(String, String)> {
@@ -419,6 +423,41 @@ fn etag_of(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
+impl store::StateObject for AzBlobStore {
+    fn get_state(&self) -> BoxFuture<'_, Result<store::Found>> {
+        Box::pin(self.get())
+    }
+
+    fn no_state_yet(&self, bytes: &[u8]) -> bool {
+        // The blob a lock created.
+        bytes.is_empty()
+    }
+
+    /// The state with the lease and its holder metadata.
+    fn put<'a>(&'a self, bytes: &'a [u8], to: Put<'a>) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async move {
+            let Put::State(etag) = to else {
+                let backup = format!("{}.backup", self.blob);
+                let answer = self.put_blob(&backup, bytes, vec![]).await;
+                return answer
+                    .map(|answer| etag_of(&answer.headers))
+                    .map_err(|f| self.error("blob:PutBlob", f));
+            };
+            let (id, meta) = self.leased()?;
+            let mut headers = vec![("x-ms-lease-id".into(), id), (META.into(), meta)];
+            headers.push(match etag {
+                Some(etag) => ("if-match".into(), etag.into()),
+                None => ("if-none-match".into(), "*".into()),
+            });
+            match self.put_blob(&self.blob, bytes, headers).await {
+                Ok(answer) => Ok(etag_of(&answer.headers)),
+                Err(f) if f.is(412) => Err(store::changed_since_read(&self.url)),
+                Err(f) => Err(self.error("blob:PutBlob", f)),
+            }
+        })
+    }
+}
+
 impl Store for AzBlobStore {
     fn lock<'a>(&'a self, info: &'a LockInfo) -> BoxFuture<'a, Result<(), Refused>> {
         Box::pin(async move {
@@ -488,54 +527,13 @@ impl Store for AzBlobStore {
     }
 
     fn read(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
-        Box::pin(async move {
-            let Some((bytes, etag)) = self.get().await? else {
-                return Ok(None);
-            };
-            *self.etag.lock().expect("etag") = etag;
-            if bytes.is_empty() {
-                // The blob a lock created: no state yet.
-                return Ok(None);
-            }
-            *self.previous.lock().expect("previous") = Some(bytes.clone());
-            Ok(Some(bytes))
-        })
+        Box::pin(self.kept.read(self))
     }
 
     fn write(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            let previous = self.previous.lock().expect("previous").clone();
-            let etag = self.etag.lock().expect("etag").clone();
-            let lease = self.lease.lock().expect("lease").clone();
-            let Some((id, meta)) = lease else {
-                return Err(Error::internal("a state write without the lease"));
-            };
-            if let Some(previous) = previous {
-                self.put_blob(&format!("{}.backup", self.blob), &previous, vec![])
-                    .await
-                    .map_err(|f| self.error("blob:PutBlob", f))?;
-            }
-            let mut headers = vec![("x-ms-lease-id".into(), id), (META.into(), meta)];
-            headers.push(match etag {
-                Some(etag) => ("if-match".into(), etag),
-                None => ("if-none-match".into(), "*".into()),
-            });
-            let written = match self.put_blob(&self.blob, &bytes, headers).await {
-                Ok(answer) => etag_of(&answer.headers),
-                Err(f) => {
-                    // A retried write whose first reply was lost finds the ETag changed (412):
-                    // read the blob back to tell this run's write from another's.
-                    let failed = match f.is(412) {
-                        true => store::changed_since_read(&self.url),
-                        false => self.error("blob:PutBlob", f),
-                    };
-                    let found = self.get().await.unwrap_or(None);
-                    store::landed(found, &bytes).ok_or(failed)?
-                }
-            };
-            *self.etag.lock().expect("etag") = written;
-            *self.previous.lock().expect("previous") = Some(bytes);
-            Ok(())
+            self.leased()?;
+            self.kept.write(self, bytes).await
         })
     }
 

@@ -6,7 +6,6 @@
 //! `STORAGE_EMULATOR_HOST`. Base URL: `IDPLAN_GCP_ENDPOINT`, `STORAGE_EMULATOR_HOST`, or
 //! Google's.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -14,29 +13,24 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use serde_json::json;
 
-use super::store::{self, Created, LockInfo, Refused, Store};
+use super::store::{self, Created, LockInfo, Put};
 use crate::error::{Error, Result};
 use crate::transport::{Failure, FixedToken, Request, Rest, Retries, TokenSource};
 
-pub struct GcsStore {
+/// The state's and its lock's objects in a bucket; [`store::ObjectStore`] makes them a store.
+pub struct GcsObjects {
     rest: Rest,
     base: String,
     bucket: String,
     object: String,
     /// `gs://BUCKET/OBJECT`, for messages.
     url: String,
-    /// The generation of the state this run read or wrote last; 0: there was none.
-    generation: Mutex<String>,
-    /// The state this run read or wrote last, kept as `OBJECT.backup` before the next write.
-    previous: Mutex<Option<Vec<u8>>>,
-    /// The id of the lock this run holds.
-    lock_id: Mutex<Option<String>>,
 }
 
 const BOUNDARY: &str = "idplan-state-7f3a91c2";
 
-impl GcsStore {
-    pub fn new(bucket: &str, object: &str, url: String) -> Result<GcsStore> {
+impl GcsObjects {
+    pub fn new(bucket: &str, object: &str, url: String) -> Result<GcsObjects> {
         let env = |name| {
             std::env::var(name)
                 .ok()
@@ -59,15 +53,12 @@ impl GcsStore {
             first: Duration::from_millis(400),
             cap: Duration::from_secs(5),
         };
-        Ok(GcsStore {
+        Ok(GcsObjects {
             rest: Rest::new(tokens, retries, crate::transport::gcp::describe)?,
             base: base.trim_end_matches('/').to_string(),
             bucket: bucket.to_string(),
             object: object.to_string(),
             url,
-            generation: Mutex::new("0".into()),
-            previous: Mutex::new(None),
-            lock_id: Mutex::new(None),
         })
     }
 
@@ -190,7 +181,7 @@ impl GcsStore {
     }
 }
 
-impl store::LockObject for GcsStore {
+impl store::LockObject for GcsObjects {
     fn url(&self) -> &str {
         &self.url
     }
@@ -243,69 +234,33 @@ fn generation_of(value: &serde_json::Value) -> String {
     }
 }
 
-impl Store for GcsStore {
-    fn lock<'a>(&'a self, info: &'a LockInfo) -> BoxFuture<'a, Result<(), Refused>> {
+impl store::StateObject for GcsObjects {
+    fn get_state(&self) -> BoxFuture<'_, Result<store::Found>> {
         Box::pin(async move {
-            store::lock_object(self, info).await?;
-            *self.lock_id.lock().expect("lock id") = Some(info.id.clone());
-            Ok(())
+            Ok(self
+                .download(&self.object)
+                .await?
+                .map(|(bytes, generation)| (bytes, Some(generation))))
         })
     }
 
-    fn unlock(&self) -> BoxFuture<'_, Result<()>> {
+    /// The state on generation 0 when there was none.
+    fn put<'a>(&'a self, bytes: &'a [u8], to: Put<'a>) -> BoxFuture<'a, Result<Option<String>>> {
         Box::pin(async move {
-            let Some(mine) = self.lock_id.lock().expect("lock id").take() else {
-                return Ok(());
-            };
-            store::unlock_object(self, &mine).await
-        })
-    }
-
-    fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(store::force_unlock_object(self, id))
-    }
-
-    fn read(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
-        Box::pin(async move {
-            let Some((bytes, generation)) = self.download(&self.object).await? else {
-                return Ok(None);
-            };
-            *self.generation.lock().expect("generation") = generation;
-            *self.previous.lock().expect("previous") = Some(bytes.clone());
-            Ok(Some(bytes))
-        })
-    }
-
-    fn write(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            let previous = self.previous.lock().expect("previous").clone();
-            let generation = self.generation.lock().expect("generation").clone();
-            if let Some(previous) = previous {
-                self.upload(&format!("{}.backup", self.object), &previous, None)
-                    .await
-                    .map_err(|f| self.upload_error(f))?;
-            }
-            let answer = self.upload(&self.object, &bytes, Some(&generation)).await;
-            let written = match self.uploaded(answer) {
-                Ok(Some(generation)) => generation,
-                failed => {
-                    // The transport retries a lost reply, and its retry finds the generation
-                    // changed: read the object back to tell this run's write from another's.
-                    let failed = match failed {
-                        Err((e, _)) => e,
-                        _ => store::changed_since_read(&self.url),
-                    };
-                    let found = self.download(&self.object).await.unwrap_or(None);
-                    store::landed(found, &bytes).ok_or(failed)?
+            let generation = match to {
+                Put::Backup => {
+                    let backup = format!("{}.backup", self.object);
+                    let answer = self.upload(&backup, bytes, None).await;
+                    return answer.map(Some).map_err(|f| self.upload_error(f));
                 }
+                Put::State(generation) => generation.unwrap_or("0"),
             };
-            *self.generation.lock().expect("generation") = written;
-            *self.previous.lock().expect("previous") = Some(bytes);
-            Ok(())
+            let answer = self.upload(&self.object, bytes, Some(generation)).await;
+            match self.uploaded(answer) {
+                Ok(Some(generation)) => Ok(Some(generation)),
+                Ok(None) => Err(store::changed_since_read(&self.url)),
+                Err((e, _)) => Err(e),
+            }
         })
-    }
-
-    fn backup(&self) -> String {
-        format!("{}.backup", self.url)
     }
 }

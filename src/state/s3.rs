@@ -5,32 +5,25 @@
 //! Credentials, region and endpoint come from the AWS SDK's chain (`AWS_ENDPOINT_URL` or
 //! `AWS_ENDPOINT_URL_S3`, addressed path-style when set); the SDK retries with backoff.
 
-use std::sync::Mutex;
-
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use futures::future::BoxFuture;
 
-use super::store::{self, Created, LockInfo, Refused, Store};
+use super::store::{self, Created, LockInfo, Put};
 use crate::error::{Error, Result};
 
-pub struct S3Store {
+/// The state's and its lock's objects in a bucket; [`store::ObjectStore`] makes them a store.
+pub struct S3Objects {
     client: Client,
     bucket: String,
     key: String,
     /// `s3://BUCKET/KEY`, for messages.
     url: String,
-    /// The ETag of the state this run read or wrote last; `None`: there was none.
-    etag: Mutex<Option<String>>,
-    /// The state this run read or wrote last, kept as `KEY.backup` before the next write.
-    previous: Mutex<Option<Vec<u8>>>,
-    /// The id of the lock this run holds.
-    lock_id: Mutex<Option<String>>,
 }
 
-impl S3Store {
-    pub async fn new(bucket: &str, key: &str, url: String) -> S3Store {
+impl S3Objects {
+    pub async fn new(bucket: &str, key: &str, url: String) -> S3Objects {
         // The drivers' retries: one bad day, one patience.
         let config = crate::transport::aws::config(crate::transport::aws::STORE_ATTEMPTS).await;
         let endpoint_set = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
@@ -43,14 +36,11 @@ impl S3Store {
         if config.region().is_none() {
             builder = builder.region(aws_config::Region::from_static("us-east-1"));
         }
-        S3Store {
+        S3Objects {
             client: Client::from_conf(builder.build()),
             bucket: bucket.to_string(),
             key: key.to_string(),
             url,
-            etag: Mutex::new(None),
-            previous: Mutex::new(None),
-            lock_id: Mutex::new(None),
         }
     }
 
@@ -126,7 +116,7 @@ enum Condition<'a> {
     Matches(&'a str),
 }
 
-impl store::LockObject for S3Store {
+impl store::LockObject for S3Objects {
     fn url(&self) -> &str {
         &self.url
     }
@@ -177,72 +167,30 @@ impl store::LockObject for S3Store {
     }
 }
 
-impl Store for S3Store {
-    fn lock<'a>(&'a self, info: &'a LockInfo) -> BoxFuture<'a, Result<(), Refused>> {
-        Box::pin(async move {
-            store::lock_object(self, info).await?;
-            *self.lock_id.lock().expect("lock id") = Some(info.id.clone());
-            Ok(())
-        })
+impl store::StateObject for S3Objects {
+    fn get_state(&self) -> BoxFuture<'_, Result<store::Found>> {
+        Box::pin(self.fetch(&self.key))
     }
 
-    fn unlock(&self) -> BoxFuture<'_, Result<()>> {
+    fn put<'a>(&'a self, bytes: &'a [u8], to: Put<'a>) -> BoxFuture<'a, Result<Option<String>>> {
         Box::pin(async move {
-            let Some(mine) = self.lock_id.lock().expect("lock id").take() else {
-                return Ok(());
+            let (key, condition) = match to {
+                Put::Backup => (format!("{}.backup", self.key), Condition::None),
+                Put::State(Some(etag)) => (self.key.clone(), Condition::Matches(etag)),
+                Put::State(None) => (self.key.clone(), Condition::Absent),
             };
-            store::unlock_object(self, &mine).await
-        })
-    }
-
-    fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(store::force_unlock_object(self, id))
-    }
-
-    fn read(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
-        Box::pin(async move {
-            let Some((bytes, etag)) = self.fetch(&self.key).await? else {
-                return Ok(None);
-            };
-            *self.etag.lock().expect("etag") = etag;
-            *self.previous.lock().expect("previous") = Some(bytes.clone());
-            Ok(Some(bytes))
-        })
-    }
-
-    fn write(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            let previous = self.previous.lock().expect("previous").clone();
-            let etag = self.etag.lock().expect("etag").clone();
-            if let Some(previous) = previous {
-                self.put(format!("{}.backup", self.key), previous, Condition::None)
-                    .await
-                    .map_err(|e| self.error("s3:PutObject", e))?;
-            }
-            let condition = match &etag {
-                Some(etag) => Condition::Matches(etag),
-                None => Condition::Absent,
-            };
-            let written = match self.put(self.key.clone(), bytes.clone(), condition).await {
-                Ok(etag) => etag,
-                Err(e) => {
+            self.put(key, bytes.to_vec(), condition)
+                .await
+                .map_err(|e| match to {
                     // `If-Match` on a state deleted since answers 404.
-                    let failed = match is_precondition(&e) || (etag.is_some() && is_missing(&e)) {
-                        true => store::changed_since_read(&self.url),
-                        false => self.error("s3:PutObject", e),
-                    };
-                    let found = self.fetch(&self.key).await.unwrap_or(None);
-                    store::landed(found, &bytes).ok_or(failed)?
-                }
-            };
-            *self.etag.lock().expect("etag") = written;
-            *self.previous.lock().expect("previous") = Some(bytes);
-            Ok(())
+                    Put::State(etag)
+                        if is_precondition(&e) || (etag.is_some() && is_missing(&e)) =>
+                    {
+                        store::changed_since_read(&self.url)
+                    }
+                    _ => self.error("s3:PutObject", e),
+                })
         })
-    }
-
-    fn backup(&self) -> String {
-        format!("{}.backup", self.url)
     }
 }
 

@@ -6,7 +6,7 @@
 //! Every store writes conditionally on the version it last read or wrote, so a run that lost
 //! its lock can never overwrite a newer state, and keeps the previous version.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
@@ -111,14 +111,12 @@ pub trait Store: Send + Sync {
 pub async fn open(location: &StateLocation) -> Result<Arc<dyn Store>> {
     Ok(match location {
         StateLocation::Local(path) => Arc::new(super::local::LocalStore::new(path)?),
-        StateLocation::S3 { bucket, key } => {
-            Arc::new(super::s3::S3Store::new(bucket, key, location.to_string()).await)
-        }
-        StateLocation::Gcs { bucket, object } => Arc::from(super::gcs::GcsStore::new(
-            bucket,
-            object,
-            location.to_string(),
-        )?),
+        StateLocation::S3 { bucket, key } => Arc::new(ObjectStore::new(
+            super::s3::S3Objects::new(bucket, key, location.to_string()).await,
+        )),
+        StateLocation::Gcs { bucket, object } => Arc::new(ObjectStore::new(
+            super::gcs::GcsObjects::new(bucket, object, location.to_string())?,
+        )),
         StateLocation::AzBlob {
             account,
             container,
@@ -198,6 +196,134 @@ pub fn changed_since_read(location: &str) -> Error {
          lock broken with `idplan state unlock`?); nothing was overwritten. What this run \
          changed in the clouds since is not in the state: run `idplan plan` to pick it up"
     ))
+}
+
+/// A state as read: its bytes and version; `None` when there is none.
+pub type Found = Option<(Vec<u8>, Option<String>)>;
+
+/// The state object of a remote store (an S3 or GCS object, an Azure blob) as its cloud reads
+/// and writes it; [`Kept`] reads and writes it alike for all three.
+pub trait StateObject: Send + Sync {
+    /// The state's bytes and version (S3 and Azure ETag, GCS generation); `None` when there
+    /// is none.
+    fn get_state(&self) -> BoxFuture<'_, Result<Found>>;
+    /// Whether `bytes` read are no state yet (Azure: the blob a lock created empty).
+    fn no_state_yet(&self, _bytes: &[u8]) -> bool {
+        false
+    }
+    /// Writes `bytes` where `to` says; returns the new version. A state write whose
+    /// precondition failed is [`changed_since_read`].
+    fn put<'a>(&'a self, bytes: &'a [u8], to: Put<'a>) -> BoxFuture<'a, Result<Option<String>>>;
+}
+
+/// What a [`StateObject::put`] writes.
+#[derive(Clone, Copy)]
+pub enum Put<'a> {
+    /// The previous state, kept as `.backup` beside the state, unconditionally.
+    Backup,
+    /// The state, when it is at this version (`None`: when there is none).
+    State(Option<&'a str>),
+}
+
+/// What a remote store keeps between reading and writing the state: the version to write on
+/// and the bytes to keep as the backup before the next write.
+#[derive(Default)]
+pub struct Kept {
+    /// The version of the state this run read or wrote last; `None`: there was none.
+    version: Mutex<Option<String>>,
+    /// The state this run read or wrote last.
+    previous: Mutex<Option<Vec<u8>>>,
+}
+
+impl Kept {
+    /// [`Store::read`] of `object`.
+    pub async fn read(&self, object: &dyn StateObject) -> Result<Option<Vec<u8>>> {
+        let Some((bytes, version)) = object.get_state().await? else {
+            return Ok(None);
+        };
+        *self.version.lock().expect("version") = version;
+        if object.no_state_yet(&bytes) {
+            return Ok(None);
+        }
+        *self.previous.lock().expect("previous") = Some(bytes.clone());
+        Ok(Some(bytes))
+    }
+
+    /// [`Store::write`] of `object`: the previous state kept as the backup, then the state
+    /// written on the version last read or written.
+    pub async fn write(&self, object: &dyn StateObject, bytes: Vec<u8>) -> Result<()> {
+        let previous = self.previous.lock().expect("previous").clone();
+        let version = self.version.lock().expect("version").clone();
+        if let Some(previous) = previous {
+            object.put(&previous, Put::Backup).await?;
+        }
+        let written = match object.put(&bytes, Put::State(version.as_deref())).await {
+            Ok(version) => version,
+            // The SDK and the transport retry a lost reply, and the retry finds the version
+            // changed: read the state back to tell this run's write from another's.
+            Err(failed) => {
+                let found = object.get_state().await.unwrap_or(None);
+                landed(found, &bytes).ok_or(failed)?
+            }
+        };
+        *self.version.lock().expect("version") = written;
+        *self.previous.lock().expect("previous") = Some(bytes);
+        Ok(())
+    }
+}
+
+/// A store whose lock is an object beside the state (S3, GCS): `O` says how its cloud reads
+/// and writes both objects, the rest is the same.
+pub struct ObjectStore<O> {
+    objects: O,
+    kept: Kept,
+    /// The id of the lock this run holds.
+    lock_id: Mutex<Option<String>>,
+}
+
+impl<O: LockObject + StateObject> ObjectStore<O> {
+    pub fn new(objects: O) -> ObjectStore<O> {
+        ObjectStore {
+            objects,
+            kept: Kept::default(),
+            lock_id: Mutex::new(None),
+        }
+    }
+}
+
+impl<O: LockObject + StateObject> Store for ObjectStore<O> {
+    fn lock<'a>(&'a self, info: &'a LockInfo) -> BoxFuture<'a, Result<(), Refused>> {
+        Box::pin(async move {
+            lock_object(&self.objects, info).await?;
+            *self.lock_id.lock().expect("lock id") = Some(info.id.clone());
+            Ok(())
+        })
+    }
+
+    fn unlock(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let Some(mine) = self.lock_id.lock().expect("lock id").take() else {
+                return Ok(());
+            };
+            unlock_object(&self.objects, &mine).await
+        })
+    }
+
+    fn force_unlock<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(force_unlock_object(&self.objects, id))
+    }
+
+    fn read(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
+        Box::pin(self.kept.read(&self.objects))
+    }
+
+    fn write(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.kept.write(&self.objects, bytes))
+    }
+
+    fn backup(&self) -> String {
+        format!("{}.backup", self.objects.url())
+    }
 }
 
 /// A lock as found in the storage: its id (when idplan wrote it) and its holder line.

@@ -476,33 +476,42 @@ fn gcp_principal_manual_space_is_adopted_through_init() {
 /// How control planes come to disagree, for [`disagreeing_control_planes_ask_which`].
 struct Disagree<'a> {
     kube: &'a FakeKube,
-    dir: &'a TestDir,
-    /// The Space's host namespaces; the second gets the other value.
+    /// The cloud's flags of `idplan init`, and idplan run in a directory against its peer.
+    flags: &'a [&'a str],
+    idplan: &'a dyn Fn(&TestDir, &[&str]) -> Output,
+    /// The Space's host namespaces; the second gets backup's identity for billing's.
     namespaces: &'a [String],
-    /// The cloud's annotation and what its value is (`role ARN`, ...).
-    annotation: &'a str,
+    /// The annotation Helm gives a component's service account, and its value.
+    annotation: &'a dyn Fn(Component) -> Option<(&'static str, String)>,
+    /// What the annotation's value is (`role ARN`, ...), and a value no control plane names.
     what: &'a str,
-    /// billing's identity, the other value, and a value no control plane names.
-    billing: &'a str,
-    other: &'a str,
     unknown: &'a str,
     /// The spec line that names billing's identity once chosen.
     named: String,
-    /// `idplan init` on this cloud with more arguments.
-    init: &'a dyn Fn(&[&str]) -> Output,
 }
 
 /// Control planes whose `vector` service accounts name two identities: init names both, with
 /// their namespaces, and writes nothing until told which to adopt; the choice is written
 /// with a comment, replaced only with --force, and must be one that a control plane names.
 fn disagreeing_control_planes_ask_which(d: &Disagree) {
+    let value = |c| (d.annotation)(c).expect("the guide annotates every component");
+    let (annotation, billing) = value(Component::Billing);
+    let (_, other) = value(Component::Backup);
+    let (dir, kubeconfig) = init_dir(d.kube);
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let init = |more: &[&str]| {
+        let mut args = vec!["init", "--kubeconfig", kubeconfig];
+        args.extend(d.flags);
+        args.extend_from_slice(more);
+        (d.idplan)(&dir, &args)
+    };
     let odd = &d.namespaces[1];
     d.kube.put(
         "serviceaccounts",
         serde_json::json!({"metadata": {"name": "vector", "namespace": odd,
-                                        "annotations": {d.annotation: d.other}}}),
+                                        "annotations": {annotation: other}}}),
     );
-    let asked = (d.init)(&[]);
+    let asked = init(&[]);
     asked.assert_code(1);
     let others: Vec<&str> = d
         .namespaces
@@ -510,72 +519,54 @@ fn disagreeing_control_planes_ask_which(d: &Disagree) {
         .filter(|n| *n != odd)
         .map(String::as_str)
         .collect();
-    asked.assert_stderr_contains(&format!("{} in {}", d.billing, others.join(", ")));
-    asked.assert_stderr_contains(&format!("{} in {odd}", d.other));
+    asked.assert_stderr_contains(&format!("{billing} in {}", others.join(", ")));
+    asked.assert_stderr_contains(&format!("{other} in {odd}"));
     asked.assert_stderr_contains("--identity billing=VALUE");
-    assert!(
-        !d.dir.path().join("idplan.yaml").exists(),
-        "nothing written"
-    );
+    assert!(!dir.path().join("idplan.yaml").exists(), "nothing written");
 
-    let chosen = format!("billing={}", d.billing);
-    (d.init)(&["--identity", &chosen]).assert_code(0);
-    let spec = std::fs::read_to_string(d.dir.path().join("idplan.yaml")).unwrap();
+    let chosen = format!("billing={billing}");
+    init(&["--identity", &chosen]).assert_code(0);
+    let spec = std::fs::read_to_string(dir.path().join("idplan.yaml")).unwrap();
     assert!(
         spec.contains(&format!(
-            "# chosen with --identity; other control planes named {} ({odd})",
-            d.other
+            "# chosen with --identity; other control planes named {other} ({odd})"
         )),
         "{spec}"
     );
     assert!(spec.contains(&d.named), "{}:\n{spec}", d.named);
 
     // The file exists: replaced only with --force.
-    (d.init)(&["--identity", &chosen])
+    init(&["--identity", &chosen])
         .assert_code(1)
         .assert_stderr_contains("pass --force");
-    (d.init)(&["--identity", &chosen, "--force"]).assert_code(0);
+    init(&["--identity", &chosen, "--force"]).assert_code(0);
 
     // A choice no control plane names is refused, with what they name.
     let unknown = format!("billing={}", d.unknown);
-    let wrong = (d.init)(&["--identity", &unknown, "--force"]);
+    let wrong = init(&["--identity", &unknown, "--force"]);
     wrong.assert_code(1);
     wrong.assert_stderr_contains(&format!("no vector service account names that {}", d.what));
 }
 
 #[test]
 fn control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
-    use crate::support::manual::ROLE_ARN;
-
     let ms = Ministack::start();
     let kube = FakeKube::start();
     let space = aws::guide(&ms, &kube, Mode::IrsaExact, N);
-    let (dir, kubeconfig) = init_dir(&kube);
-    let kubeconfig = kubeconfig.to_str().unwrap();
-    let init = |more: &[&str]| {
-        let mut args = vec![
-            "init",
-            "--kubeconfig",
-            kubeconfig,
+    disagreeing_control_planes_ask_which(&Disagree {
+        kube: &kube,
+        flags: &[
             "--aws-region",
             &space.region,
             "--aws-cluster",
             &space.cluster,
-        ];
-        args.extend_from_slice(more);
-        dir.idplan(&ms, &args)
-    };
-    disagreeing_control_planes_ask_which(&Disagree {
-        kube: &kube,
-        dir: &dir,
+        ],
+        idplan: &|dir, args| dir.idplan(&ms, args),
         namespaces: &space.namespaces,
-        annotation: ROLE_ARN,
+        annotation: &|c| space.annotation(c),
         what: "role ARN",
-        billing: &space.role(Component::Billing).arn,
-        other: &space.role(Component::Backup).arn,
         unknown: "arn:aws:iam::000000000000:role/none",
         named: format!("name: {}\n", space.role(Component::Billing).name),
-        init: &init,
     });
 }
 
@@ -591,25 +582,15 @@ fn gcp_guided() -> (FakeGoogle, FakeKube, gcp::GcpSpace) {
 #[test]
 fn gcp_control_planes_that_disagree_are_reported_and_init_asks_which_to_adopt() {
     let (fake, kube, space) = gcp_guided();
-    let (dir, kubeconfig) = init_dir(&kube);
-    let kubeconfig = kubeconfig.to_str().unwrap();
-    let init = |more: &[&str]| {
-        let mut args = vec!["init", "--kubeconfig", kubeconfig];
-        args.extend(GCP_FLAGS);
-        args.extend_from_slice(more);
-        dir.idplan_gcp(&fake, &args)
-    };
     disagreeing_control_planes_ask_which(&Disagree {
         kube: &kube,
-        dir: &dir,
+        flags: &GCP_FLAGS,
+        idplan: &|dir, args| dir.idplan_gcp(&fake, args),
         namespaces: &space.namespaces,
-        annotation: GCP_SA,
+        annotation: &|c| space.annotation(c),
         what: "Google service account",
-        billing: &space.account(Component::Billing).email,
-        other: &space.account(Component::Backup).email,
         unknown: &gcp::email("acme-spaces-none"),
         named: format!("name: {}\n", gcp::account_id(Component::Billing)),
-        init: &init,
     });
 }
 

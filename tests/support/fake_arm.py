@@ -33,7 +33,7 @@ Test-only endpoints (not ARM): GET /health, POST /admin/clusters, /admin/storage
 Faults on request: `--faults RATE` answers that share of ARM requests with 429 (Retry-After),
 503, or a 500 after the write was done (see tests/support/faults.py).
 
-Usage: fake_arm.py PORT [--faults RATE] [--fault-seed N] [--fault-log FILE]
+Usage: fake_arm.py --port PORT [--exit-with-parent] [--faults RATE] [--fault-seed N] [--fault-log FILE]
 """
 
 import argparse
@@ -646,10 +646,13 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     global FAULTS, TOKEN
     parser = argparse.ArgumentParser(description="A fake Azure Resource Manager for idplan's tests.")
-    parser.add_argument("port", type=int)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--exit-with-parent", action="store_true")
     parser.add_argument("--token", default=TOKEN, help="the one bearer token accepted")
     faults.add_arguments(parser)
     args = parser.parse_args()
+    if args.exit_with_parent:
+        faults.exit_with_parent()
     TOKEN = args.token
     FAULTS = faults.Faults.from_args(args)
     port = args.port

@@ -74,7 +74,7 @@ N API requests, N watch requests, N bookmarks sent, counter at least N, `count` 
 to `request`; exactly N open or held watches; 200, or 408 after S seconds (default 5), with
 the counts).
 
-Usage: fake_kube.py PORT [TOKEN] [--data FILE] [--history N] [--bookmark-interval SECONDS]
+Usage: fake_kube.py --port PORT [--exit-with-parent] [TOKEN] [--data FILE] [--history N] [--bookmark-interval SECONDS]
 """
 
 import argparse
@@ -94,6 +94,8 @@ import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+import faults
 
 # resource -> (group/version path prefix, apiVersion, kind)
 RESOURCES = {
@@ -1011,12 +1013,15 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     global TOKEN
     parser = argparse.ArgumentParser(description="A fake Kubernetes API server for idplan's tests.")
-    parser.add_argument("port", type=int)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--exit-with-parent", action="store_true")
     parser.add_argument("token", nargs="?")
     parser.add_argument("--data", help="where the objects are kept across restarts")
     parser.add_argument("--history", type=int, default=1000, help="events kept for watches")
     parser.add_argument("--bookmark-interval", type=float, default=1.0, help="seconds between bookmarks")
     args = parser.parse_args()
+    if args.exit_with_parent:
+        faults.exit_with_parent()
     TOKEN = args.token
     CONFIG["history"], CONFIG["bookmarkInterval"] = args.history, args.bookmark_interval
     if args.data:

@@ -2,15 +2,13 @@
 //! `azurite`, installed into `.azurite/` by `scripts/install-test-deps.sh`) for one test, and
 //! a small client for it signed with the emulator's published account key.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::SystemTime;
 
 use idplan::state::azblob::SharedKey;
 use reqwest::header::HeaderMap;
 
-use super::peer::{Launch, Peer, http};
-use super::repo_root;
+use super::peer::{Launch, Peer, http, installed};
 
 const INSTALL_HINT: &str = "Azurite is not installed: run scripts/install-test-deps.sh";
 pub const ACCOUNT: &str = "devstoreaccount1";
@@ -37,28 +35,25 @@ pub struct Blob {
 impl Azurite {
     #[track_caller]
     pub fn start() -> Azurite {
-        let binary = match std::env::var_os("IDPLAN_AZURITE_BLOB") {
-            Some(p) if !p.is_empty() => PathBuf::from(p),
-            _ => repo_root().join(".azurite/node_modules/.bin/azurite-blob"),
-        };
-        if !binary.exists() {
-            panic!("{INSTALL_HINT} ({} does not exist)", binary.display());
-        }
-        let command = |port: u16, dir: &std::path::Path| {
-            let mut cmd = Command::new(&binary);
-            cmd.args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-                .arg("--location")
-                .arg(dir)
-                .args(["--skipApiVersionCheck", "--disableTelemetry"]);
-            cmd
-        };
+        let binary = installed(
+            "IDPLAN_AZURITE_BLOB",
+            ".azurite/node_modules/.bin/azurite-blob",
+            INSTALL_HINT,
+        );
         let peer = Peer::start(&Launch {
-            name: "azurite",
-            command: &command,
+            name: "azurite".into(),
+            command: Box::new(|port, dir| {
+                let mut cmd = Command::new(&binary);
+                cmd.args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+                    .arg("--location")
+                    .arg(dir)
+                    .args(["--skipApiVersionCheck", "--disableTelemetry"]);
+                cmd
+            }),
             health: "/devstoreaccount1?comp=list",
             // Any answer of the blob service (403 without a signature) says it is up.
             healthy: |status, _| status == 403 || status == 200,
-            install_hint: INSTALL_HINT,
+            install_hint: INSTALL_HINT.into(),
         });
         Azurite {
             blob_endpoint: format!("{}/{ACCOUNT}", peer.endpoint),
@@ -137,23 +132,15 @@ pub struct AzuriteProxy {
 impl AzuriteProxy {
     #[track_caller]
     pub fn start(azurite: &Azurite, args: &[&str]) -> AzuriteProxy {
-        let upstream = azurite.port.to_string();
-        let command = |port: u16, _: &std::path::Path| {
-            let mut cmd = Command::new("python3");
-            cmd.arg("tests/support/azurite_proxy.py")
-                .args(["--port", &port.to_string(), "--upstream", &upstream])
-                .arg("--exit-with-parent")
-                .args(args);
-            cmd
-        };
-        let peer = Peer::start(&Launch {
-            name: "azurite-proxy",
-            command: &command,
-            health: "/_proxy/health",
-            healthy: |status, _| status == 200,
-            install_hint: "python3 is needed for the Azurite proxy: install it (apt-get install \
-                           python3)",
-        });
+        let mut all = vec!["--upstream".to_string(), azurite.port.to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let launch = Launch::python3(
+            "azurite_proxy.py",
+            all,
+            "/_proxy/health",
+            "the Azurite proxy",
+        );
+        let peer = Peer::start(&launch);
         AzuriteProxy {
             blob_endpoint: format!("{}/{ACCOUNT}", peer.endpoint),
             port: peer.port,

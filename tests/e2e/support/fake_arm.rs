@@ -28,7 +28,7 @@ pub fn storage_id(name: &str) -> String {
     format!("{RG}/providers/Microsoft.Storage/storageAccounts/{name}")
 }
 
-/// A fake ARM (or another of the Python fakes that take `PORT [ARGS...]` and answer
+/// A fake ARM (or another of the Python fakes that take `--port PORT [ARGS...]` and answer
 /// `/health`) on a free loopback port; stopped by pid (its process group) when dropped.
 pub struct FakeArm {
     /// `http://127.0.0.1:<port>`: `IDPLAN_AZURE_ARM_ENDPOINT`.
@@ -52,7 +52,7 @@ impl FakeArm {
         Self::launch("fake_arm.py", args)
     }
 
-    /// Starts `tests/support/<script> PORT [ARGS...]`, a fake with `/health`.
+    /// Starts `tests/support/<script> --port PORT [ARGS...]`, a fake with `/health`.
     #[track_caller]
     pub(crate) fn launch(script: &str, args: &[&str]) -> FakeArm {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -74,25 +74,10 @@ impl FakeArm {
         Self::with_launch(&script, &args, |launch| self.peer.restart(launch));
     }
 
-    /// Calls `f` with how to start `tests/support/<script> PORT [ARGS...]`.
+    /// Calls `f` with how to start `tests/support/<script> --port PORT [ARGS...]`.
     fn with_launch<T>(script: &str, args: &[String], f: impl FnOnce(&Launch) -> T) -> T {
-        let name = script.trim_end_matches(".py").replace('_', "-");
-        let command = |port: u16, _: &std::path::Path| {
-            let mut cmd = Command::new("python3");
-            cmd.arg(format!("tests/support/{script}"))
-                .arg(port.to_string())
-                .args(args)
-                .env("PYTHONDONTWRITEBYTECODE", "1");
-            cmd
-        };
-        let hint = format!("python3 is needed for the fake {name} server");
-        f(&Launch {
-            name: &name,
-            command: &command,
-            health: "/health",
-            healthy: |status, _| status == 200,
-            install_hint: &hint,
-        })
+        let what = format!("tests/support/{script}");
+        f(&Launch::python3(script, args.to_vec(), "/health", &what))
     }
 
     /// One HTTP request to the fake: (status, body as JSON or null). Panics when the fake

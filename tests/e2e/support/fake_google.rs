@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use super::peer::{Launch, Peer, http};
 use super::{Output, TestDir, run};
 
-const INSTALL_HINT: &str =
-    "python3 is needed for the fake Google API server: install it (apt-get install python3)";
+/// What needs python3, in the hint when it is missing.
+const INSTALL_HINT: &str = "the fake Google API server";
 
 pub struct FakeGoogle {
     /// `http://127.0.0.1:<port>`: the base URL of every Google API (`IDPLAN_GCP_ENDPOINT`).
@@ -29,20 +29,9 @@ impl FakeGoogle {
     /// As [`FakeGoogle::start`], with more arguments (`Faults::args`).
     #[track_caller]
     pub fn start_with(args: &[&str]) -> FakeGoogle {
-        let command = |port: u16, _: &std::path::Path| {
-            let mut cmd = Command::new("python3");
-            cmd.arg("tests/support/fake_google.py")
-                .args(["--port", &port.to_string(), "--exit-with-parent"])
-                .args(args);
-            cmd
-        };
-        let peer = Peer::start(&Launch {
-            name: "fake-google",
-            command: &command,
-            health: "/_fake/health",
-            healthy: |status, _| status == 200,
-            install_hint: INSTALL_HINT,
-        });
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let launch = Launch::python3("fake_google.py", args, "/_fake/health", INSTALL_HINT);
+        let peer = Peer::start(&launch);
         FakeGoogle {
             endpoint: peer.endpoint.clone(),
             port: peer.port,

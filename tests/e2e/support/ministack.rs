@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::peer::{Launch, Peer};
+use super::peer::{Launch, Peer, installed};
 use super::{Output, TestDir, repo_root, run};
 
 const INSTALL_HINT: &str = "ministack is not installed: run scripts/install-test-deps.sh";
@@ -34,27 +34,19 @@ impl Ministack {
     /// As [`Ministack::start`], with more launcher arguments (`--throttle-every N`).
     #[track_caller]
     pub fn start_with(launcher_args: &[&str]) -> Ministack {
-        let python = python();
-        let launcher = repo_root().join("tests/support/ministack_launcher.py");
-        assert!(launcher.exists(), "{} is missing", launcher.display());
-        let command = |port: u16, dir: &std::path::Path| {
-            let tmp = dir.join("tmp");
-            std::fs::create_dir_all(&tmp).expect("creating ministack's TMPDIR");
-            let mut cmd = Command::new(&python);
-            cmd.arg(&launcher)
-                .arg("--port")
-                .arg(port.to_string())
-                .arg("--exit-with-parent")
-                .args(launcher_args)
-                .env("TMPDIR", tmp);
-            cmd
-        };
+        let args = launcher_args.iter().map(|a| a.to_string()).collect();
+        let health = "/_ministack/health";
+        let launcher = Launch::script(
+            python(),
+            "ministack_launcher.py",
+            args,
+            health,
+            INSTALL_HINT.into(),
+        );
         let peer = Peer::start(&Launch {
-            name: "ministack",
-            command: &command,
-            health: "/_ministack/health",
+            name: "ministack".into(),
             healthy: |status, body| status == 200 && body.contains("\"eks\""),
-            install_hint: INSTALL_HINT,
+            ..launcher
         });
         Ministack {
             endpoint: peer.endpoint.clone(),
@@ -131,14 +123,11 @@ impl Ministack {
 /// The Python that has ministack (`IDPLAN_MINISTACK_PYTHON`, else `.venv-ministack`).
 #[track_caller]
 fn python() -> PathBuf {
-    let python = match std::env::var_os("IDPLAN_MINISTACK_PYTHON") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => repo_root().join(".venv-ministack/bin/python"),
-    };
-    if !python.exists() {
-        panic!("{INSTALL_HINT} ({} does not exist)", python.display());
-    }
-    python
+    installed(
+        "IDPLAN_MINISTACK_PYTHON",
+        ".venv-ministack/bin/python",
+        INSTALL_HINT,
+    )
 }
 
 /// What ministack's own IAM evaluator decides for `trust` on the requests EKS Pod Identity

@@ -4,6 +4,7 @@
 //! its state on disk). Also the one small HTTP/1.1 client the helpers use to talk to the peers
 //! directly.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -23,18 +24,80 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// (another test may grab it between our probe and its bind).
 const START_ATTEMPTS: usize = 3;
 
+/// What to run on a port, with the peer's scratch directory.
+pub(crate) type Spawn<'a> = Box<dyn Fn(u16, &Path) -> Command + 'a>;
+
 /// How to start one kind of peer.
 pub(crate) struct Launch<'a> {
     /// Names the peer in messages, its scratch directory and its log (`fake-arm`).
-    pub name: &'a str,
+    pub name: String,
     /// What to run on `port`, with `dir` (the peer's scratch directory) for its files.
-    pub command: &'a dyn Fn(u16, &Path) -> Command,
+    pub command: Spawn<'a>,
     /// The health check: a GET of this path ...
     pub health: &'a str,
     /// ... whose (status, body) says the peer is ready.
     pub healthy: fn(u16, &str) -> bool,
     /// What to do when the program is missing (spawn fails, or Python lacks a module).
-    pub install_hint: &'a str,
+    pub install_hint: String,
+}
+
+impl<'a> Launch<'a> {
+    /// A Python program of `tests/support/` (a fake, ministack's launcher) run by `python` as
+    /// `<script> --port PORT --exit-with-parent ARGS...`, healthy when `health` answers 200.
+    /// It writes no bytecode into the checkout, and its temporary files into the peer's
+    /// directory. Named after the script (`fake_arm.py`: `fake-arm`).
+    pub(crate) fn script(
+        python: impl AsRef<OsStr> + 'a,
+        script: &str,
+        args: Vec<String>,
+        health: &'a str,
+        install_hint: String,
+    ) -> Launch<'a> {
+        let path = format!("tests/support/{script}");
+        Launch {
+            name: script.trim_end_matches(".py").replace('_', "-"),
+            command: Box::new(move |port, dir| {
+                let tmp = dir.join("tmp");
+                std::fs::create_dir_all(&tmp).expect("creating the peer's TMPDIR");
+                let mut cmd = Command::new(&python);
+                cmd.arg(&path)
+                    .args(["--port", &port.to_string(), "--exit-with-parent"])
+                    .args(&args)
+                    .env("PYTHONDONTWRITEBYTECODE", "1")
+                    .env("TMPDIR", tmp);
+                cmd
+            }),
+            health,
+            healthy: |status, _| status == 200,
+            install_hint,
+        }
+    }
+
+    /// A script run by the machine's `python3`, which needs nothing installed but itself:
+    /// `what` names the peer in the hint.
+    pub(crate) fn python3(
+        script: &str,
+        args: Vec<String>,
+        health: &'a str,
+        what: &str,
+    ) -> Launch<'a> {
+        let hint = format!("python3 is needed for {what}: install it (apt-get install python3)");
+        Launch::script("python3", script, args, health, hint)
+    }
+}
+
+/// The program of a peer or a tool the tests run: `$var` when set, else `default` below the
+/// repository. Panics with `install_hint` when it is not there.
+#[track_caller]
+pub(crate) fn installed(var: &str, default: &str, install_hint: &str) -> PathBuf {
+    let program = match std::env::var_os(var) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => repo_root().join(default),
+    };
+    if !program.exists() {
+        panic!("{install_hint} ({} does not exist)", program.display());
+    }
+    program
 }
 
 /// A running peer; stopped (SIGTERM, then SIGKILL, to its process group) when dropped.
@@ -56,7 +119,7 @@ impl Peer {
     /// install, when the program is missing; with the peer's log when it does not come up.
     #[track_caller]
     pub(crate) fn start(launch: &Launch) -> Peer {
-        let name = launch.name;
+        let name = &launch.name;
         let dir = unique_temp_dir(&format!("idplan-{name}"));
         let mut failures = Vec::new();
         for attempt in 1..=START_ATTEMPTS {

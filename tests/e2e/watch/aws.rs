@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use super::Cloud;
-use crate::support::{Faults, Ministack, TestDir};
+use crate::support::{Ministack, TestDir};
 
 const CLUSTER: &str = "spaces";
 const BUCKET: &str = "team-state";
@@ -11,18 +11,17 @@ const KEY: &str = "watch.json";
 
 struct Aws {
     ms: Ministack,
-    faults: Faults,
     runtime: tokio::runtime::Runtime,
     eks: aws_sdk_eks::Client,
     s3: aws_sdk_s3::Client,
-    _dir: TestDir,
 }
 
-impl Aws {
-    fn start() -> Aws {
-        let dir = TestDir::new();
-        let faults = Faults::rate(&dir, 0.2, 7);
-        let ms = Ministack::start_with(&faults.args());
+impl Cloud for Aws {
+    const RESTARTS: bool = true;
+    const WRITE: &'static str = "eks:POST /clusters/spaces/pod-identity-associations";
+
+    fn start(faults: &[&str]) -> Aws {
+        let ms = Ministack::start_with(faults);
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let (eks, s3) = runtime.block_on(async {
             ms.create_cluster(CLUSTER).await;
@@ -37,16 +36,12 @@ impl Aws {
         });
         Aws {
             ms,
-            faults,
             runtime,
             eks,
             s3,
-            _dir: dir,
         }
     }
-}
 
-impl Cloud for Aws {
     fn space(&self) -> String {
         format!(
             "    aws:\n      region: us-east-1\n      cluster: {CLUSTER}\n      mode: pod-identity\n    \
@@ -80,10 +75,6 @@ impl Cloud for Aws {
         })
     }
 
-    fn restarts(&self) -> bool {
-        true
-    }
-
     fn locked(&self) -> bool {
         self.runtime.block_on(async {
             let lock = format!("{KEY}.lock");
@@ -94,20 +85,12 @@ impl Cloud for Aws {
             }
         })
     }
-
-    fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    fn write(&self) -> &'static str {
-        "eks:POST /clusters/spaces/pod-identity-associations"
-    }
 }
 
-super::scenarios!(Aws::start());
+super::scenarios!(Aws);
 
 /// What does not depend on the cloud runs on one.
 #[test]
 fn stops_cleanly_mid_apply() {
-    super::stops_cleanly_mid_apply(&Aws::start());
+    super::stops_cleanly_mid_apply::<Aws>();
 }

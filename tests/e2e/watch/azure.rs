@@ -8,7 +8,7 @@ use serde_json::json;
 use super::Cloud;
 use crate::support::azurite::{ACCOUNT, Azurite};
 use crate::support::fake_arm::{RG, SUB};
-use crate::support::{FakeArm, Faults, TestDir, subject};
+use crate::support::{FakeArm, TestDir, subject};
 
 const CONTAINER: &str = "team-state";
 const BLOB: &str = "watch.json";
@@ -16,16 +16,18 @@ const BLOB: &str = "watch.json";
 struct Azure {
     arm: FakeArm,
     azurite: Azurite,
-    faults: Faults,
     runtime: tokio::runtime::Runtime,
-    _dir: TestDir,
 }
 
-impl Azure {
-    fn start() -> Azure {
-        let dir = TestDir::new();
-        let faults = Faults::rate(&dir, 0.2, 7);
-        let arm = FakeArm::start_with(&faults.args());
+impl Cloud for Azure {
+    const RESTARTS: bool = true;
+    /// Azure holds at most 20 federated credentials per identity (one per control plane):
+    /// the first, alpha, the two the restart scenarios make and this many fit.
+    const BURST: usize = 15;
+    const WRITE: &'static str = "federatedIdentityCredentials";
+
+    fn start(faults: &[&str]) -> Azure {
+        let arm = FakeArm::start_with(faults);
         arm.seed_cluster(json!({}));
         arm.seed_storage("acmebackup");
         arm.seed_storage("acmebilling");
@@ -37,14 +39,10 @@ impl Azure {
         Azure {
             arm,
             azurite,
-            faults,
             runtime,
-            _dir: dir,
         }
     }
-}
 
-impl Cloud for Azure {
     fn space(&self) -> String {
         format!(
             "    azure:\n      subscription: {SUB}\n      resourceGroup: spaces\n      location: eastus\n      \
@@ -81,10 +79,6 @@ impl Cloud for Azure {
         .count()
     }
 
-    fn restarts(&self) -> bool {
-        true
-    }
-
     fn locked(&self) -> bool {
         let answer = self.runtime.block_on(self.azurite.request(
             "HEAD",
@@ -96,20 +90,6 @@ impl Cloud for Azure {
             .get("x-ms-lease-state")
             .is_some_and(|v| v == "leased")
     }
-
-    /// Azure holds at most 20 federated credentials per identity (one per control plane):
-    /// the first, alpha, the two the restart scenarios make and this many fit.
-    fn burst(&self) -> usize {
-        15
-    }
-
-    fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    fn write(&self) -> &'static str {
-        "federatedIdentityCredentials"
-    }
 }
 
-super::scenarios!(Azure::start());
+super::scenarios!(Azure);

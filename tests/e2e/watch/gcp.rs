@@ -6,7 +6,7 @@ use std::process::Command;
 use serde_json::json;
 
 use super::Cloud;
-use crate::support::{FakeGoogle, Faults, TestDir};
+use crate::support::{FakeGoogle, TestDir};
 
 const PROJECT: &str = "acme-spaces";
 const NUMBER: &str = "123456789012";
@@ -16,15 +16,20 @@ const OBJECT: &str = "watch.json";
 
 struct Gcp {
     fake: FakeGoogle,
-    faults: Faults,
-    _dir: TestDir,
 }
 
-impl Gcp {
-    fn start() -> Gcp {
-        let dir = TestDir::new();
-        let faults = Faults::rate(&dir, 0.2, 7);
-        let fake = FakeGoogle::start_with(&faults.args());
+fn principal(ns: &str, sa: &str) -> String {
+    format!(
+        "principal://iam.googleapis.com/projects/{NUMBER}/locations/global/workloadIdentityPools/{POOL}/subject/ns/{ns}/sa/{sa}"
+    )
+}
+
+impl Cloud for Gcp {
+    const RESTARTS: bool = false;
+    const WRITE: &'static str = "setIamPolicy";
+
+    fn start(faults: &[&str]) -> Gcp {
+        let fake = FakeGoogle::start_with(faults);
         fake.seed(json!({
             "projects": [{ "id": PROJECT, "number": NUMBER }],
             "clusters": [
@@ -36,21 +41,9 @@ impl Gcp {
                 { "name": BUCKET, "project": PROJECT },
             ],
         }));
-        Gcp {
-            fake,
-            faults,
-            _dir: dir,
-        }
+        Gcp { fake }
     }
-}
 
-fn principal(ns: &str, sa: &str) -> String {
-    format!(
-        "principal://iam.googleapis.com/projects/{NUMBER}/locations/global/workloadIdentityPools/{POOL}/subject/ns/{ns}/sa/{sa}"
-    )
-}
-
-impl Cloud for Gcp {
     fn space(&self) -> String {
         format!(
             "    gcp:\n      project: {PROJECT}\n      cluster: {{ location: us-central1, name: spaces }}\n      \
@@ -93,29 +86,17 @@ impl Cloud for Gcp {
         .sum()
     }
 
-    fn restarts(&self) -> bool {
-        false
-    }
-
     fn locked(&self) -> bool {
         self.fake
             .object(BUCKET, &format!("{OBJECT}.lock"))
             .is_some()
     }
-
-    fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    fn write(&self) -> &'static str {
-        "setIamPolicy"
-    }
 }
 
-super::scenarios!(Gcp::start());
+super::scenarios!(Gcp);
 
 /// What does not depend on the cloud runs on one.
 #[test]
 fn follows_the_spec() {
-    super::follows_the_spec(&Gcp::start());
+    super::follows_the_spec::<Gcp>();
 }

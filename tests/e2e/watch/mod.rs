@@ -33,7 +33,19 @@ const SPACE: &str = "prod";
 const ACCOUNTS: [&str; 3] = ["mxp-controller", "vector", "external-secrets-controller"];
 
 /// A cloud's peers for these scenarios: the space's cloud and the state's storage.
-pub trait Cloud {
+pub trait Cloud: Sized {
+    /// Whether a new control plane's pods must restart to get its credentials (what the
+    /// cloud injects when a pod starts); when not, the watcher restarts nothing.
+    const RESTARTS: bool;
+    /// How many control planes a burst creates: 50, or what the space may still take under
+    /// the cloud's limits.
+    const BURST: usize = 50;
+    /// The per-control-plane write as the peer describes it (a Python regular expression
+    /// that is also a piece of the description), whose reply the faulted scenario loses.
+    const WRITE: &'static str;
+
+    /// Starts the peers with `faults` ([`Faults::args`]), seeded with what the spec names.
+    fn start(faults: &[&str]) -> Self;
     /// The cloud block and components of the space (YAML lines under `  - name: prod`).
     fn space(&self) -> String;
     /// The state location.
@@ -43,21 +55,8 @@ pub trait Cloud {
     /// The credentials the cloud holds for host namespace `ns`, one per component (so 3
     /// when served, more if a write was duplicated).
     fn credentials(&self, ns: &str) -> usize;
-    /// Whether a new control plane's pods must restart to get its credentials (what the
-    /// cloud injects when a pod starts); when not, the watcher restarts nothing.
-    fn restarts(&self) -> bool;
     /// Whether the state's lock is held.
     fn locked(&self) -> bool;
-    /// How many control planes a burst creates: 50, or what the space may still take under
-    /// the cloud's limits.
-    fn burst(&self) -> usize {
-        50
-    }
-    /// The cloud's faults (a fifth of its calls), off until turned on.
-    fn faults(&self) -> &Faults;
-    /// The per-control-plane write as the peer describes it (a Python regular expression
-    /// that is also a piece of the description), whose reply the faulted scenario loses.
-    fn write(&self) -> &'static str;
 }
 
 /// The host namespace of control plane `id`.
@@ -77,22 +76,31 @@ fn spec<C: Cloud>(cloud: &C, dir: &TestDir, kube: &FakeKube) -> String {
     )
 }
 
-/// A world: the cluster, the spec, and a first reviewed apply with control plane `first`.
-struct World<'a, C: Cloud> {
-    cloud: &'a C,
+/// A world: the cloud's peers (a fifth of their calls failing, off until turned on), the
+/// cluster, the spec, and a first reviewed apply with control plane `first`.
+struct World<C: Cloud> {
+    cloud: C,
+    faults: Faults,
     kube: FakeKube,
     dir: TestDir,
 }
 
-impl<'a, C: Cloud> World<'a, C> {
-    fn new(cloud: &'a C) -> World<'a, C> {
-        let kube = FakeKube::start();
+impl<C: Cloud> World<C> {
+    fn new() -> World<C> {
         let dir = TestDir::new();
-        dir.write("idplan.yaml", &spec(cloud, &dir, &kube));
-        let world = World { cloud, kube, dir };
+        let faults = Faults::rate(&dir, 0.2, 7);
+        let cloud = C::start(&faults.args());
+        let kube = FakeKube::start();
+        dir.write("idplan.yaml", &spec(&cloud, &dir, &kube));
+        let world = World {
+            cloud,
+            faults,
+            kube,
+            dir,
+        };
         world.control_plane("first", true);
         world.run(&["apply", "--auto-approve"]).assert_code(0);
-        assert_eq!(cloud.credentials(&host("first")), 3);
+        assert_eq!(world.cloud.credentials(&host("first")), 3);
         world
     }
 
@@ -126,7 +134,7 @@ impl<'a, C: Cloud> World<'a, C> {
 
     /// The deployments of `ns` the cloud's credentials make stale once they are created.
     fn stale(&self, ns: &str) -> BTreeSet<String> {
-        match self.cloud.restarts() {
+        match C::RESTARTS {
             true => ACCOUNTS.iter().map(|sa| format!("{ns}/{sa}")).collect(),
             false => BTreeSet::new(),
         }
@@ -156,8 +164,9 @@ fn batches_with(watcher: &Watcher, namespaces: &[String]) -> usize {
         .count()
 }
 
-pub fn serves_new_control_planes<C: Cloud>(cloud: &C) {
-    let mut world = World::new(cloud);
+pub fn serves_new_control_planes<C: Cloud>() {
+    let mut world = World::<C>::new();
+    let cloud = &world.cloud;
     let mut watcher = world.watch(&["--debounce", "1s"]);
     // At start, a pass over every control plane: the first one's pods predate the
     // credentials the reviewed apply made, so they are restarted.
@@ -186,7 +195,7 @@ pub fn serves_new_control_planes<C: Cloud>(cloud: &C) {
     assert_eq!(world.restarted(&host("first")), first, "restarted once");
 
     // A burst: a few batches, every one served.
-    let burst: Vec<String> = (0..cloud.burst()).map(|i| format!("burst{i:02}")).collect();
+    let burst: Vec<String> = (0..C::BURST).map(|i| format!("burst{i:02}")).collect();
     for id in &burst {
         world.control_plane(id, false);
     }
@@ -243,14 +252,15 @@ pub fn serves_new_control_planes<C: Cloud>(cloud: &C) {
     assert!(!cloud.locked(), "the state lock is released");
 }
 
-pub fn faults_and_a_held_lock<C: Cloud>(cloud: &C) {
-    let world = World::new(cloud);
+pub fn faults_and_a_held_lock<C: Cloud>() {
+    let world = World::<C>::new();
+    let cloud = &world.cloud;
     let watcher = world.watch(&["--debounce", "1s"]);
     watcher.wait_event("reconciled", "every control plane");
 
     // A fifth of the cloud's calls failing: every control plane served, exactly once.
-    cloud.faults().on();
-    let ids: Vec<String> = (0..cloud.burst().min(20))
+    world.faults.on();
+    let ids: Vec<String> = (0..C::BURST.min(20))
         .map(|i| format!("faulty{i:02}"))
         .collect();
     for id in &ids {
@@ -260,7 +270,7 @@ pub fn faults_and_a_held_lock<C: Cloud>(cloud: &C) {
         watcher.wait_batch("reconciled", &host(id));
     }
     // Then a lost reply on every per-control-plane write: found there on the retry.
-    cloud.faults().each_once(cloud.write(), "lost");
+    world.faults.each_once(C::WRITE, "lost");
     let lost = ["lost-reply0".to_string(), "lost-reply1".to_string()];
     for id in &lost {
         world.control_plane(id, false);
@@ -268,11 +278,11 @@ pub fn faults_and_a_held_lock<C: Cloud>(cloud: &C) {
     for id in &lost {
         watcher.wait_batch("reconciled", &host(id));
     }
-    cloud.faults().off();
+    world.faults.off();
     for id in ids.iter().chain(&lost) {
         assert_eq!(cloud.credentials(&host(id)), 3, "{id}: {}", watcher.log());
     }
-    cloud.faults().assert_all_fired(cloud.write());
+    world.faults.assert_all_fired(C::WRITE);
 
     // A CI run holds the lock: the watcher waits, then serves.
     let mut ci = cloud.command(&world.dir, &["plan"]);
@@ -297,8 +307,9 @@ pub fn faults_and_a_held_lock<C: Cloud>(cloud: &C) {
     assert_eq!(cloud.credentials(&host("behind-lock")), 3);
 }
 
-pub fn two_watchers_one_acts<C: Cloud>(cloud: &C) {
-    let world = World::new(cloud);
+pub fn two_watchers_one_acts<C: Cloud>() {
+    let world = World::<C>::new();
+    let cloud = &world.cloud;
     let election = [
         "--debounce",
         "500ms",
@@ -359,8 +370,9 @@ pub fn two_watchers_one_acts<C: Cloud>(cloud: &C) {
 /// The spec file changes under a running watcher: a spec that does not load is reported and
 /// the last good one kept; a good one is applied by a pass over every control plane. The
 /// passes are paced by `--max-calls-per-second`.
-pub fn follows_the_spec<C: Cloud>(cloud: &C) {
-    let world = World::new(cloud);
+pub fn follows_the_spec<C: Cloud>() {
+    let world = World::<C>::new();
+    let cloud = &world.cloud;
     let rate = 5.0;
     let watcher = world.watch(&["--max-calls-per-second", "5", "--debounce", "200ms"]);
     let done = watcher.wait_event("reconciled", "every control plane");
@@ -411,13 +423,14 @@ fn full_passes(lines: &[Value]) -> usize {
 /// SIGTERM while a batch is being applied: the apply starts no more cloud writes, saves the
 /// state and releases the lock; the watcher exits 0 within 10 s, and the next one serves the
 /// rest with nothing duplicated.
-pub fn stops_cleanly_mid_apply<C: Cloud>(cloud: &C) {
-    let world = World::new(cloud);
+pub fn stops_cleanly_mid_apply<C: Cloud>() {
+    let world = World::<C>::new();
+    let cloud = &world.cloud;
     // Paced, so that the batch's writes take a few seconds.
     let pace = ["--debounce", "200ms", "--max-calls-per-second", "10"];
     let mut watcher = world.watch(&pace);
     watcher.wait_event("reconciled", "every control plane");
-    let ids: Vec<String> = (0..cloud.burst().min(10))
+    let ids: Vec<String> = (0..C::BURST.min(10))
         .map(|i| format!("stopped{i}"))
         .collect();
     for id in &ids {
@@ -477,22 +490,22 @@ fn what_cannot_run_is_refused_at_start() {
         .assert_stderr_contains("names no `context`");
 }
 
-/// One `#[test]` per scenario for a cloud whose harness `start()` makes.
+/// One `#[test]` per scenario for the cloud `$cloud`.
 macro_rules! scenarios {
-    ($start:expr) => {
+    ($cloud:ty) => {
         #[test]
         fn serves_new_control_planes() {
-            super::serves_new_control_planes(&$start);
+            super::serves_new_control_planes::<$cloud>();
         }
 
         #[test]
         fn faults_and_a_held_lock() {
-            super::faults_and_a_held_lock(&$start);
+            super::faults_and_a_held_lock::<$cloud>();
         }
 
         #[test]
         fn two_watchers_one_acts() {
-            super::two_watchers_one_acts(&$start);
+            super::two_watchers_one_acts::<$cloud>();
         }
     };
 }

@@ -8,12 +8,12 @@
 //! (`IDPLAN_AWSCLI` names another); it talks to ministack through `--endpoint-url`, with
 //! dummy credentials and no configuration file of the machine's.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::super::{FakeKube, Ministack, TestDir, repo_root, subject};
+use super::super::peer::installed;
+use super::super::{FakeKube, Ministack, TestDir, subject};
 use super::{
     Component, Ids, Planes, ROLE_ARN, helm_components, later_control_plane, more, space_cluster,
     text,
@@ -103,13 +103,7 @@ pub fn aws_in(
     dir: Option<&std::path::Path>,
     args: &[&str],
 ) -> Result<Value, String> {
-    let cli = match std::env::var_os("IDPLAN_AWSCLI") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => repo_root().join(".venv-awscli/bin/aws"),
-    };
-    if !cli.exists() {
-        panic!("{INSTALL_HINT} ({} does not exist)", cli.display());
-    }
+    let cli = installed("IDPLAN_AWSCLI", ".venv-awscli/bin/aws", INSTALL_HINT);
     let mut cmd = Command::new(&cli);
     cmd.args([
         "--endpoint-url",
@@ -156,6 +150,22 @@ pub fn aws(ms: &Ministack, args: &[&str]) -> Value {
     aws_in(ms, None, args).unwrap_or_else(|e| panic!("aws {args:?} failed: {e}"))
 }
 
+/// A policy document of one `Allow` statement, laid out as the guides print theirs:
+/// `statement` is the statement's lines after `"Effect": "Allow",`.
+fn allow(statement: &str) -> String {
+    format!(
+        r#"{{
+  "Version": "2012-10-17",
+  "Statement": [
+    {{
+      "Effect": "Allow",
+{statement}    }}
+  ]
+}}
+"#
+    )
+}
+
 /// The billing guide's S3 permissions for IRSA (the pod identity one lacks `s3:DeleteObject`:
 /// a defect of the guide, copied here as a team would have).
 fn s3_policy(bucket: &str, delete: bool) -> String {
@@ -164,13 +174,8 @@ fn s3_policy(bucket: &str, delete: bool) -> String {
     } else {
         ""
     };
-    format!(
-        r#"{{
-  "Version": "2012-10-17",
-  "Statement": [
-    {{
-      "Effect": "Allow",
-      "Action": [
+    allow(&format!(
+        r#"      "Action": [
         "s3:GetObject",
         "s3:PutObject",
         "s3:ListBucket"{delete}
@@ -179,31 +184,20 @@ fn s3_policy(bucket: &str, delete: bool) -> String {
         "arn:aws:s3:::{bucket}",
         "arn:aws:s3:::{bucket}/*"
       ]
-    }}
-  ]
-}}
 "#
-    )
+    ))
 }
 
 /// What the External Secrets Operator needs from Secrets Manager.
 fn secrets_policy(arn: &str) -> String {
-    format!(
-        r#"{{
-  "Version": "2012-10-17",
-  "Statement": [
-    {{
-      "Effect": "Allow",
-      "Action": [
+    allow(&format!(
+        r#"      "Action": [
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret"
       ],
       "Resource": "{arn}"
-    }}
-  ]
-}}
 "#
-    )
+    ))
 }
 
 /// The guide's IRSA trust policy: `provider` is the issuer without its scheme; the subjects
@@ -216,12 +210,7 @@ fn irsa_trust(
     wildcard: Option<&str>,
 ) -> String {
     let head = format!(
-        r#"{{
-  "Version": "2012-10-17",
-  "Statement": [
-    {{
-      "Effect": "Allow",
-      "Principal": {{
+        r#"      "Principal": {{
         "Federated": "arn:aws:iam::{account}:oidc-provider/{provider}"
       }},
       "Action": "sts:AssumeRoleWithWebIdentity",
@@ -259,26 +248,22 @@ fn irsa_trust(
             )
         }
     };
-    format!("{head}{condition}      }}\n    }}\n  ]\n}}\n")
+    allow(&format!("{head}{condition}      }}\n"))
 }
 
 /// The trust policy of EKS pod identity roles, as AWS documents it.
-const POD_IDENTITY_TRUST: &str = r#"{
-  "Version": "2012-10-17",
-  "Statement": [
-    {
-      "Effect": "Allow",
-      "Principal": {
+fn pod_identity_trust() -> String {
+    allow(
+        r#"      "Principal": {
         "Service": "pods.eks.amazonaws.com"
       },
       "Action": [
         "sts:AssumeRole",
         "sts:TagSession"
       ]
-    }
-  ]
+"#,
+    )
 }
-"#;
 
 /// Makes the Space's EKS cluster [`CLUSTER`] (it exists before the guides start) and the
 /// Space's `n` control planes on `kube`, then runs the guides' commands for `mode`, and
@@ -353,7 +338,7 @@ pub fn guide(ms: &Ministack, kube: &FakeKube, mode: Mode, n: usize) -> AwsSpace 
                 irsa_trust(&account, &provider, &subjects, None)
             }
             Mode::IrsaWildcard => irsa_trust(&account, &provider, &[], Some(sa)),
-            Mode::PodIdentity => POD_IDENTITY_TRUST.to_string(),
+            Mode::PodIdentity => pod_identity_trust(),
         };
         let permissions = match c {
             Component::Backup => s3_policy(BACKUP_BUCKET, mode != Mode::PodIdentity),
