@@ -1,8 +1,8 @@
 //! What idplan knows of a resource kind's behaviour, declared in one place per kind.
 //!
 //! Each kind is a unit struct in its driver's file (`provider/aws/role.rs` `Role`, ...) that
-//! implements [`KindDef`], the questions the core asks of any kind, and its cloud's own trait
-//! (`provider/aws/mod.rs` `AwsKindDef`, ...) for how the driver reads and writes it. The
+//! implements [`KindDef`], the questions the core asks of any kind, and
+//! [`crate::provider::KindOps`] for its cloud's driver, how that driver reads and writes it. The
 //! core (plan, apply, render, helm, verify) asks the kind through [`Kind::def`]; it never
 //! matches on a kind. What addresses and the state need of a kind without its behaviour (its
 //! type name, its owner: [`Facts`]) is data in `crate::kind`, below everything that names a

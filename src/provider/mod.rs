@@ -7,8 +7,9 @@
 //! Each cloud's knowledge lives in its own folder: `aws/`, `azure/`, `gcp/`, one file per
 //! resource kind with the kind's typed attributes and its declaration (`crate::kind`). This
 //! file lists the clouds' kinds ([`Kind`]), where resources live ([`Location`]) and the
-//! drivers a run sets up ([`Clouds`]). `rest` is the HTTP transport of Azure and GCP; `tags`
-//! the tag names idplan uses on every cloud that has tags.
+//! drivers a run sets up ([`Clouds`]); how a driver hands a resource to its kind
+//! ([`KindOps`], [`Driver`]). `tags` holds the tag names idplan uses on every cloud that has
+//! tags.
 
 pub mod aws;
 pub mod azure;
@@ -134,7 +135,8 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// How this driver reads and writes `kind`; `None` for another cloud's kind.
     fn kind_calls(kind: Kind) -> Option<&'static dyn KindCalls<Self>>;
 
-    /// Forgets what was read, so that apply reads afresh what the plan read.
+    /// Forgets what was read, so that apply reads afresh what the plan read. A driver that
+    /// keeps nothing between reads has nothing to forget.
     fn refresh(&self) {}
 
     /// Limits what the driver lists to what these control planes (host namespaces) need
