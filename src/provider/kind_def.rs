@@ -1,8 +1,8 @@
 //! What idplan knows of a resource kind's behaviour, declared in one place per kind.
 //!
 //! Each kind is a unit struct in its driver's file (`provider/aws/role.rs` `Role`, ...) that
-//! implements [`KindDef`], the questions the core asks of any kind, and its cloud's own trait
-//! (`provider/aws/mod.rs` `AwsKindDef`, ...) for how the driver reads and writes it. The
+//! implements [`KindDef`], the questions the core asks of any kind, and
+//! [`crate::provider::KindOps`] for its cloud's driver, how that driver reads and writes it. The
 //! core (plan, apply, render, helm, verify) asks the kind through [`Kind::def`]; it never
 //! matches on a kind. What addresses and the state need of a kind without its behaviour (its
 //! type name, its owner: [`Facts`]) is data in `crate::kind`, below everything that names a
@@ -89,16 +89,33 @@ pub trait KindDef: Sync {
     fn identity(&self, attributes: &Value) -> Result<Identity>;
 
     /// Attributes the cloud assigns when a resource is created (an association's id):
-    /// recorded in the state and read back, but never desired, so never compared.
-    fn computed_keys(&self) -> &'static [&'static str];
+    /// recorded in the state and read back, but never desired, so never compared. Most kinds
+    /// have none.
+    fn computed_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
 
-    /// Whether an existing resource that the state does not know can be taken over.
-    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption>;
+    /// Whether an existing resource that the state does not know can be taken over. By
+    /// default it belongs to what it hangs on: idplan's, unless the spec adopts that
+    /// (`adopt: true`); then it was made beside it by hand and is shared, keeping what
+    /// [`KindDef::shared_desired`] keeps and remembering what [`KindDef::added_after`] adds.
+    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
+        if !resource.adopt {
+            return Ok(Adoption::Owned);
+        }
+        Ok(Adoption::Shared {
+            desired: self.shared_desired(resource, actual)?,
+            added: self.added_after(resource, actual, None)?,
+        })
+    }
 
     /// What idplan wants of a resource it adopted (`actual` is what the cloud holds): the
     /// desired attributes, with what stays its owner's (a name it chose, its description)
-    /// as the owner set it.
-    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value>;
+    /// as the owner set it. A kind that keeps nothing of its owner's wants all it declares.
+    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
+        let _ = actual;
+        Ok(resource.attributes.clone())
+    }
 
     /// What idplan will have added to a resource it adopted once `resource` is applied over
     /// `actual`, given what it `added` before: most kinds add only at adoption.
@@ -139,6 +156,19 @@ pub trait KindDef: Sync {
     fn conflict_fix(&self) -> &'static str {
         "give one of them another `name`"
     }
+}
+
+/// The additive part of an update of a kind whose lists only grow (trust subjects, members):
+/// `joined`, the lists of before and after joined, when it adds to `before` and `kind` takes
+/// that update as additive.
+pub fn additive_join(kind: &impl KindDef, before: &Value, joined: Value) -> Option<Value> {
+    let adds = joined != *before;
+    (adds
+        && kind.additive(Proposed::Update {
+            before,
+            after: &joined,
+        }))
+    .then_some(joined)
 }
 
 /// The cloud identity of a resource: two addresses may not share one, and when it differs

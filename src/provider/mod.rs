@@ -7,8 +7,9 @@
 //! Each cloud's knowledge lives in its own folder: `aws/`, `azure/`, `gcp/`, one file per
 //! resource kind with the kind's typed attributes and its declaration (`crate::kind`). This
 //! file lists the clouds' kinds ([`Kind`]), where resources live ([`Location`]) and the
-//! drivers a run sets up ([`Clouds`]). `rest` is the HTTP transport of Azure and GCP; `tags`
-//! the tag names idplan uses on every cloud that has tags.
+//! drivers a run sets up ([`Clouds`]); how a driver hands a resource to its kind
+//! ([`KindOps`], [`Driver`]). `tags` holds the tag names idplan uses on every cloud that has
+//! tags.
 
 pub mod aws;
 pub mod azure;
@@ -16,6 +17,7 @@ pub mod gcp;
 mod kind_def;
 pub mod tags;
 
+use std::collections::BTreeSet;
 use std::fmt::Display;
 
 use futures::future::BoxFuture;
@@ -29,42 +31,118 @@ pub use crate::kind::{Kind, Location};
 use crate::note::Note;
 use crate::state::State;
 pub use kind_def::{
-    Identity, KindDef, Proposed, computed_keys, decided, identity, same_object, upgrade_recorded,
-    with_computed,
+    Identity, KindDef, Proposed, additive_join, computed_keys, decided, identity, same_object,
+    upgrade_recorded, with_computed,
 };
 
 /// What a driver's cloud calls return.
 pub type Call<'a, T> = BoxFuture<'a, Result<T>>;
 
-/// One cloud's driver: the calls that reach the cloud. What a kind is without a driver
-/// instance (its identity, computed keys, adoption) is its [`KindDef`].
-pub trait Driver: Send + Sync {
-    /// What the cloud holds for `resource`, given what the state `known`s of it.
-    fn read<'a>(
-        &'a self,
-        resource: &'a Resource,
-        known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>>;
+/// How the driver of a cloud, `D`, reads and writes a kind of that cloud: each kind
+/// implements it beside [`KindDef`], with `async fn`s that hold the kind's own calls.
+pub trait KindOps<D: Sync>: KindDef {
+    /// What the cloud holds for `r`, given what the state `known`s of it.
+    fn read(
+        &self,
+        driver: &D,
+        r: &Resource,
+        known: Option<&Value>,
+    ) -> impl Future<Output = Result<Option<Value>>> + Send;
 
-    /// Creates `resource`; returns what the cloud assigned (`computed_keys`).
-    fn create<'a>(&'a self, resource: &'a Resource) -> Call<'a, Value>;
+    /// Creates `r`; returns what the cloud assigned ([`KindDef::computed_keys`]), or `None`
+    /// for a kind that computes nothing.
+    fn create(
+        &self,
+        driver: &D,
+        r: &Resource,
+    ) -> impl Future<Output = Result<Option<Value>>> + Send;
 
-    /// Brings `actual` to the resource's attributes.
-    fn update<'a>(&'a self, resource: &'a Resource, actual: &'a Value) -> Call<'a, ()>;
+    /// Brings `actual` to `r`'s attributes.
+    fn update(
+        &self,
+        driver: &D,
+        r: &Resource,
+        actual: &Value,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Deletes a resource idplan created; one already gone counts as deleted.
-    fn delete<'a>(&'a self, resource: &'a Resource) -> Call<'a, ()>;
+    fn delete(&self, driver: &D, r: &Resource) -> impl Future<Output = Result<()>> + Send;
 
-    /// Takes back from an adopted resource only what idplan `added` to it.
-    fn release<'a>(&'a self, resource: &'a Resource, added: &'a Value) -> Call<'a, ()>;
+    /// Takes back from an adopted resource only what idplan `added` to it. Most kinds are
+    /// adopted as they are, with nothing added: nothing to take back.
+    fn release(
+        &self,
+        driver: &D,
+        r: &Resource,
+        added: &Value,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (driver, r, added);
+        async { Ok(()) }
+    }
+}
 
-    /// Forgets what was read, so that apply reads afresh what the plan read.
-    fn refresh(&self);
+/// [`KindOps`] as a driver holds any kind of its cloud (`&dyn`): the same calls, boxed.
+pub trait KindCalls<D>: KindDef {
+    fn read<'a>(
+        &'a self,
+        driver: &'a D,
+        r: &'a Resource,
+        known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>>;
+    fn create<'a>(&'a self, driver: &'a D, r: &'a Resource) -> Call<'a, Value>;
+    fn update<'a>(&'a self, driver: &'a D, r: &'a Resource, actual: &'a Value) -> Call<'a, ()>;
+    fn delete<'a>(&'a self, driver: &'a D, r: &'a Resource) -> Call<'a, ()>;
+    fn release<'a>(&'a self, driver: &'a D, r: &'a Resource, added: &'a Value) -> Call<'a, ()>;
+}
+
+impl<D: Sync, K: KindOps<D>> KindCalls<D> for K {
+    fn read<'a>(
+        &'a self,
+        driver: &'a D,
+        r: &'a Resource,
+        known: Option<&'a Value>,
+    ) -> Call<'a, Option<Value>> {
+        Box::pin(KindOps::read(self, driver, r, known))
+    }
+
+    /// A kind that computes nothing has assigned an empty object.
+    fn create<'a>(&'a self, driver: &'a D, r: &'a Resource) -> Call<'a, Value> {
+        Box::pin(async move {
+            let computed = KindOps::create(self, driver, r).await?;
+            Ok(computed.unwrap_or_else(|| Value::Object(Default::default())))
+        })
+    }
+
+    fn update<'a>(&'a self, driver: &'a D, r: &'a Resource, actual: &'a Value) -> Call<'a, ()> {
+        Box::pin(KindOps::update(self, driver, r, actual))
+    }
+
+    fn delete<'a>(&'a self, driver: &'a D, r: &'a Resource) -> Call<'a, ()> {
+        Box::pin(KindOps::delete(self, driver, r))
+    }
+
+    fn release<'a>(&'a self, driver: &'a D, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
+        Box::pin(KindOps::release(self, driver, r, added))
+    }
+}
+
+/// One cloud's driver: what it does beside its kinds' calls ([`KindOps`]). What a kind is
+/// without a driver instance (its identity, computed keys, adoption) is its [`KindDef`].
+pub trait Driver: Send + Sync + Sized + 'static {
+    /// The cloud, as an error names it.
+    const CLOUD: &'static str;
+
+    /// How this driver reads and writes `kind`; `None` for another cloud's kind.
+    fn kind_calls(kind: Kind) -> Option<&'static dyn KindCalls<Self>>;
+
+    /// Forgets what was read, so that apply reads afresh what the plan read. A driver that
+    /// keeps nothing between reads has nothing to forget.
+    fn refresh(&self) {}
 
     /// Limits what the driver lists to what these control planes (host namespaces) need
     /// (`--control-plane`): a driver that lists more than one resource reads at a time lists
     /// only theirs.
-    fn limit_to(&self, namespaces: &std::collections::BTreeSet<String>) {
+    fn limit_to(&self, namespaces: &BTreeSet<String>) {
         let _ = namespaces;
     }
 
@@ -76,6 +154,77 @@ pub trait Driver: Send + Sync {
     fn adopted_notes<'a>(&'a self, adopted: &'a [Resource]) -> Call<'a, Vec<Note>> {
         let _ = adopted;
         Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// Any cloud's driver, as [`Clouds`] holds them: a resource's calls go to its kind.
+trait AnyDriver: Send + Sync {
+    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>>;
+    fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value>;
+    fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> Call<'a, ()>;
+    fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()>;
+    fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()>;
+    fn refresh(&self);
+    fn limit_to(&self, namespaces: &BTreeSet<String>);
+    fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()>;
+    fn adopted_notes<'a>(&'a self, adopted: &'a [Resource]) -> Call<'a, Vec<Note>>;
+}
+
+impl<D: Driver> AnyDriver for D {
+    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
+        on_kind::<D, _>(r, |kind| kind.read(self, r, known))
+    }
+
+    fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
+        on_kind::<D, _>(r, |kind| kind.create(self, r))
+    }
+
+    fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> Call<'a, ()> {
+        on_kind::<D, _>(r, |kind| kind.update(self, r, actual))
+    }
+
+    fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
+        on_kind::<D, _>(r, |kind| kind.delete(self, r))
+    }
+
+    fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
+        on_kind::<D, _>(r, |kind| kind.release(self, r, added))
+    }
+
+    fn refresh(&self) {
+        Driver::refresh(self)
+    }
+
+    fn limit_to(&self, namespaces: &BTreeSet<String>) {
+        Driver::limit_to(self, namespaces)
+    }
+
+    fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()> {
+        Driver::check_limits(self, desired, state)
+    }
+
+    fn adopted_notes<'a>(&'a self, adopted: &'a [Resource]) -> Call<'a, Vec<Note>> {
+        Driver::adopted_notes(self, adopted)
+    }
+}
+
+/// `call` on the calls of a resource's kind; a resource given to another cloud's driver is
+/// a bug, reported, not a panic.
+fn on_kind<'a, D: Driver, T: 'a>(
+    r: &Resource,
+    call: impl FnOnce(&'static dyn KindCalls<D>) -> Call<'a, T>,
+) -> Call<'a, T> {
+    match D::kind_calls(r.node.kind()) {
+        Some(kind) => call(kind),
+        None => {
+            let e = Error::internal(format!(
+                "{} ({}) was given to the {} driver",
+                r.node.address,
+                r.node.kind(),
+                D::CLOUD
+            ));
+            Box::pin(async { Err(e) })
+        }
     }
 }
 
@@ -150,7 +299,7 @@ impl Clouds {
     }
 
     /// The driver of the cloud a location is in.
-    pub fn driver(&self, location: &Location) -> Result<&dyn Driver> {
+    fn driver(&self, location: &Location) -> Result<&dyn AnyDriver> {
         match location {
             Location::Aws { .. } => Ok(self.aws()?),
             Location::Azure { .. } => Ok(self.azure()?),
@@ -159,10 +308,10 @@ impl Clouds {
     }
 
     /// Every driver set up, in a fixed order (AWS, Azure, GCP).
-    fn drivers(&self) -> impl Iterator<Item = &dyn Driver> {
-        let aws = self.aws.as_ref().map(|d| d as &dyn Driver);
-        let azure = self.azure.as_ref().map(|d| d as &dyn Driver);
-        let gcp = self.gcp.as_ref().map(|d| d as &dyn Driver);
+    fn drivers(&self) -> impl Iterator<Item = &dyn AnyDriver> {
+        let aws = self.aws.as_ref().map(|d| d as &dyn AnyDriver);
+        let azure = self.azure.as_ref().map(|d| d as &dyn AnyDriver);
+        let gcp = self.gcp.as_ref().map(|d| d as &dyn AnyDriver);
         [aws, azure, gcp].into_iter().flatten()
     }
 
@@ -254,7 +403,7 @@ impl Clouds {
     }
 
     /// See [`Driver::limit_to`].
-    pub fn limit_to(&self, namespaces: &std::collections::BTreeSet<String>) {
+    pub fn limit_to(&self, namespaces: &BTreeSet<String>) {
         self.drivers().for_each(|d| d.limit_to(namespaces));
     }
 
@@ -305,25 +454,4 @@ pub fn owners_keys(resource: &Resource, actual: &Value, owned: &[&str]) -> Value
         desired[*key] = actual[*key].clone();
     }
     desired
-}
-
-/// `call` on the definition of a resource's kind, or the error of finding none (a resource
-/// given to another cloud's driver).
-pub(crate) fn on_kind<'a, D, T: 'a>(
-    def: Result<D>,
-    call: impl FnOnce(D) -> Call<'a, T>,
-) -> Call<'a, T> {
-    match def {
-        Ok(def) => call(def),
-        Err(e) => Box::pin(async { Err(e) }),
-    }
-}
-
-/// A kind given to the driver of another cloud: a bug, reported, not a panic.
-pub(crate) fn wrong_cloud(resource: &Resource, cloud: &str) -> Error {
-    Error::internal(format!(
-        "{} ({}) was given to the {cloud} driver",
-        resource.node.address,
-        resource.node.kind()
-    ))
 }

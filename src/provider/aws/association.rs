@@ -15,12 +15,12 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::context::check_association_quota;
-use super::{AwsDriver, AwsKind, AwsKindDef, attrs, cloud_error, region};
+use super::{AwsDriver, AwsKind, attrs, cloud_error, region};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Location, Resource};
 use crate::provider::tags::{self, Tags};
-use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
-use crate::provider::{Identity, KindDef, Proposed};
+use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
+use crate::provider::{Identity, KindDef, KindOps, Proposed};
 use crate::state::State;
 
 /// What EKS assigns at create: the association's id.
@@ -115,31 +115,6 @@ impl Listings {
 
 fn lock(listing: &Mutex<Listing>) -> MutexGuard<'_, Listing> {
     listing.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// An association idplan made for this space (a lost state) is taken back. Another one is
-/// taken over when it already points at the role idplan wants (its tags are its owner's);
-/// one that points elsewhere is someone else's: a conflict.
-fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
-    let desired: AssociationAttributes = attrs(resource)?;
-    let found: AssociationAttributes = attributes(&resource.node.address, actual)?;
-    if tags::made_for_same_space(&desired.tags, &found.tags) {
-        return Ok(Adoption::Owned);
-    }
-    if found.role_arn != desired.role_arn {
-        // JSON-quoted, as the cloud's value is shown.
-        let wanted = Value::from(desired.role_arn.as_str());
-        return Ok(Adoption::Conflict(format!(
-            "a pod identity association for {}/{} already exists in cluster {}, pointing at {} \
-             instead of {wanted}; it was not created by idplan, so idplan leaves it alone: \
-             delete it, or point it at {wanted}",
-            found.namespace, found.service_account, found.cluster, actual["role_arn"],
-        )));
-    }
-    Ok(Adoption::Shared {
-        desired: owners_keys(resource, actual, &["tags"]),
-        added: None,
-    })
 }
 
 impl AwsDriver {
@@ -250,19 +225,99 @@ impl AwsDriver {
         }
         Ok(())
     }
+}
 
+/// What a create returns: the attributes EKS assigned.
+#[derive(Serialize)]
+struct Computed {
+    association_id: String,
+}
+
+/// `aws_eks_pod_identity_association`: one per control plane and component.
+pub struct Association;
+
+impl KindDef for Association {
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Aws(crate::kind::AwsKind::EksPodIdentityAssociation)
+    }
+
+    fn identity(&self, a: &Value) -> Result<Identity> {
+        let s: AssociationAttributes = attributes(self.facts().type_name, a)?;
+        Ok(Identity::parts(
+            [s.cluster, s.namespace, s.service_account],
+            &["/", "/"],
+        ))
+    }
+
+    fn computed_keys(&self) -> &'static [&'static str] {
+        COMPUTED
+    }
+
+    /// An association idplan made for this space (a lost state) is taken back. Another one is
+    /// taken over when it already points at the role idplan wants (its tags are its owner's);
+    /// one that points elsewhere is someone else's: a conflict.
+    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
+        let desired: AssociationAttributes = attrs(resource)?;
+        let found: AssociationAttributes = attributes(&resource.node.address, actual)?;
+        if tags::made_for_same_space(&desired.tags, &found.tags) {
+            return Ok(Adoption::Owned);
+        }
+        if found.role_arn != desired.role_arn {
+            // JSON-quoted, as the cloud's value is shown.
+            let wanted = Value::from(desired.role_arn.as_str());
+            return Ok(Adoption::Conflict(format!(
+                "a pod identity association for {}/{} already exists in cluster {}, pointing at {} \
+                 instead of {wanted}; it was not created by idplan, so idplan leaves it alone: \
+                 delete it, or point it at {wanted}",
+                found.namespace, found.service_account, found.cluster, actual["role_arn"],
+            )));
+        }
+        Ok(Adoption::Shared {
+            desired: owners_keys(resource, actual, &["tags"]),
+            added: None,
+        })
+    }
+
+    /// The owner's tags stay as they are.
+    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
+        Ok(owners_keys(resource, actual, &["tags"]))
+    }
+
+    /// An association recorded before idplan recorded `disable_session_tags` had them on:
+    /// EKS's default, and idplan never turned them off.
+    fn upgrade_recorded(&self, attributes: &mut Value) {
+        if let Value::Object(map) = attributes {
+            map.entry("disable_session_tags")
+                .or_insert(Value::Bool(false));
+        }
+    }
+
+    fn conflict_fix(&self) -> &'static str {
+        "a host namespace belongs to one space: list it in one of them"
+    }
+
+    /// A new association binds a control plane's service account to the role the spec
+    /// grants it; a changed one points it elsewhere.
+    fn additive(&self, change: Proposed<'_>) -> bool {
+        matches!(change, Proposed::Create { .. })
+    }
+}
+
+/// Associations are adopted as they are: idplan added nothing to them.
+impl KindOps<AwsDriver> for Association {
     /// Finds the association's id in the cluster's listing, then describes it.
-    pub(super) async fn read_association(
+    async fn read(
         &self,
+        driver: &AwsDriver,
         r: &Resource,
         known: Option<&Value>,
     ) -> Result<Option<Value>> {
         let a: AssociationAttributes = attrs(r)?;
         let key = a.key();
-        let listing_key = self
+        let listing_key = driver
             .listings
             .key(&r.node.location, &a.cluster, &a.namespace);
-        let cell = self.listing(&r.node.location, &listing_key).await?;
+        let cell = driver.listing(&r.node.location, &listing_key).await?;
         let listing = cell
             .get()
             .ok_or_else(|| Error::internal("a cluster's listing is made before it is read"))?;
@@ -272,7 +327,7 @@ impl AwsDriver {
             None if known.is_some() => {
                 // The list may lag behind a create just made: ask for this one before saying
                 // it is gone.
-                let found = self
+                let found = driver
                     .list_associations(&r.node.location, &a.cluster, Some(&key.0), Some(&key.1))
                     .await?;
                 match found.into_iter().next() {
@@ -285,7 +340,7 @@ impl AwsDriver {
             }
             None => return Ok(None),
         };
-        let out = self
+        let out = driver
             .eks(&r.node.location)
             .describe_pod_identity_association()
             .cluster_name(&a.cluster)
@@ -334,9 +389,9 @@ impl AwsDriver {
         }))
     }
 
-    pub(super) async fn create_association(&self, r: &Resource) -> Result<Value> {
+    async fn create(&self, driver: &AwsDriver, r: &Resource) -> Result<Option<Value>> {
         let a: AssociationAttributes = attrs(r)?;
-        let out = self
+        let out = driver
             .eks(&r.node.location)
             .create_pod_identity_association()
             .cluster_name(&a.cluster)
@@ -357,20 +412,22 @@ impl AwsDriver {
                 message: "no association id in the answer".into(),
             })?
             .to_string();
-        self.listings
+        driver
+            .listings
             .edit(&r.node.location, &a.cluster, &a.namespace, |listing| {
                 listing.insert(a.key(), id.clone());
             });
-        Ok(to_attributes(&Computed { association_id: id }))
+        Ok(Some(to_attributes(&Computed { association_id: id })))
     }
 
     /// Points an association at another role, or turns its session tags back on, in place:
     /// its id and its pods' credentials stay.
-    pub(super) async fn update_association(&self, r: &Resource, actual: &Value) -> Result<()> {
+    async fn update(&self, driver: &AwsDriver, r: &Resource, actual: &Value) -> Result<()> {
         let a: AssociationAttributes = attrs(r)?;
         let actual: AssociationAttributes = attributes(&r.node.address, actual)?;
         if a.role_arn != actual.role_arn || a.disable_session_tags != actual.disable_session_tags {
-            self.eks(&r.node.location)
+            driver
+                .eks(&r.node.location)
                 .update_pod_identity_association()
                 .cluster_name(&a.cluster)
                 .set_association_id(actual.association_id)
@@ -383,9 +440,9 @@ impl AwsDriver {
         Ok(())
     }
 
-    pub(super) async fn delete_association(&self, r: &Resource) -> Result<()> {
+    async fn delete(&self, driver: &AwsDriver, r: &Resource) -> Result<()> {
         let a: AssociationAttributes = attrs(r)?;
-        let result = self
+        let result = driver
             .eks(&r.node.location)
             .delete_pod_identity_association()
             .cluster_name(&a.cluster)
@@ -402,103 +459,11 @@ impl AwsDriver {
             }
             _ => {}
         }
-        self.listings
+        driver
+            .listings
             .edit(&r.node.location, &a.cluster, &a.namespace, |listing| {
                 listing.remove(&a.key());
             });
         Ok(())
-    }
-}
-
-/// What a create returns: the attributes EKS assigned.
-#[derive(Serialize)]
-struct Computed {
-    association_id: String,
-}
-
-/// `aws_eks_pod_identity_association`: one per control plane and component.
-pub struct Association;
-
-impl KindDef for Association {
-    fn kind(&self) -> crate::kind::Kind {
-        crate::kind::Kind::Aws(crate::kind::AwsKind::EksPodIdentityAssociation)
-    }
-
-    fn identity(&self, a: &Value) -> Result<Identity> {
-        let s: AssociationAttributes = attributes(self.facts().type_name, a)?;
-        Ok(Identity::parts(
-            [s.cluster, s.namespace, s.service_account],
-            &["/", "/"],
-        ))
-    }
-
-    fn computed_keys(&self) -> &'static [&'static str] {
-        COMPUTED
-    }
-
-    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
-        adopt(resource, actual)
-    }
-
-    /// The owner's tags stay as they are.
-    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
-        Ok(owners_keys(resource, actual, &["tags"]))
-    }
-
-    /// An association recorded before idplan recorded `disable_session_tags` had them on:
-    /// EKS's default, and idplan never turned them off.
-    fn upgrade_recorded(&self, attributes: &mut Value) {
-        if let Value::Object(map) = attributes {
-            map.entry("disable_session_tags")
-                .or_insert(Value::Bool(false));
-        }
-    }
-
-    fn conflict_fix(&self) -> &'static str {
-        "a host namespace belongs to one space: list it in one of them"
-    }
-
-    /// A new association binds a control plane's service account to the role the spec
-    /// grants it; a changed one points it elsewhere.
-    fn additive(&self, change: Proposed<'_>) -> bool {
-        matches!(change, Proposed::Create { .. })
-    }
-}
-
-impl AwsKindDef for Association {
-    fn read<'a>(
-        &self,
-        driver: &'a AwsDriver,
-        r: &'a Resource,
-        known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>> {
-        Box::pin(driver.read_association(r, known))
-    }
-
-    fn create<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, Value> {
-        Box::pin(driver.create_association(r))
-    }
-
-    fn update<'a>(
-        &self,
-        driver: &'a AwsDriver,
-        r: &'a Resource,
-        actual: &'a Value,
-    ) -> Call<'a, ()> {
-        Box::pin(driver.update_association(r, actual))
-    }
-
-    fn delete<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.delete_association(r))
-    }
-
-    /// Associations are adopted as they are: idplan added nothing to them.
-    fn release<'a>(
-        &self,
-        _driver: &'a AwsDriver,
-        _r: &'a Resource,
-        _added: &'a Value,
-    ) -> Call<'a, ()> {
-        Box::pin(async { Ok(()) })
     }
 }

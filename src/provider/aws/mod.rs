@@ -14,12 +14,11 @@ use std::sync::Mutex;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
 use futures::{StreamExt, TryStreamExt, stream};
-use serde_json::Value;
+
 use tokio::sync::OnceCell;
 
-use super::KindDef;
 use super::tags::{self, Tags};
-use super::{Call, Driver, attributes_of};
+use super::{Call, Driver, KindCalls, attributes_of};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Location, Resource};
 pub use crate::kind::AwsKind;
@@ -178,7 +177,7 @@ impl AwsDriver {
 
 impl AwsKind {
     /// Where each kind is declared.
-    pub fn def(self) -> &'static dyn AwsKindDef {
+    pub fn def(self) -> &'static dyn KindCalls<AwsDriver> {
         match self {
             AwsKind::IamOpenidConnectProvider => &oidc::Provider,
             AwsKind::IamRole => &role::Role,
@@ -188,55 +187,14 @@ impl AwsKind {
     }
 }
 
-/// An AWS kind: what the core asks of it, and how this driver reads and writes it.
-pub trait AwsKindDef: KindDef {
-    fn read<'a>(
-        &self,
-        driver: &'a AwsDriver,
-        r: &'a Resource,
-        known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>>;
-
-    /// Returns what the cloud assigned (`computed_keys`).
-    fn create<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, Value>;
-
-    fn update<'a>(&self, driver: &'a AwsDriver, r: &'a Resource, actual: &'a Value)
-    -> Call<'a, ()>;
-
-    fn delete<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, ()>;
-
-    /// Takes back what idplan added to an adopted resource.
-    fn release<'a>(&self, driver: &'a AwsDriver, r: &'a Resource, added: &'a Value)
-    -> Call<'a, ()>;
-}
-
-/// The definition of an AWS resource's kind; another cloud's is a bug, reported.
-fn def_of(r: &Resource) -> Result<&'static dyn AwsKindDef> {
-    match r.node.kind() {
-        Kind::Aws(kind) => Ok(kind.def()),
-        Kind::Azure(_) | Kind::Gcp(_) => Err(super::wrong_cloud(r, "AWS")),
-    }
-}
-
 impl Driver for AwsDriver {
-    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
-        super::on_kind(def_of(r), |def| def.read(self, r, known))
-    }
+    const CLOUD: &'static str = "AWS";
 
-    fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
-        super::on_kind(def_of(r), |def| def.create(self, r))
-    }
-
-    fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> Call<'a, ()> {
-        super::on_kind(def_of(r), |def| def.update(self, r, actual))
-    }
-
-    fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
-        super::on_kind(def_of(r), |def| def.delete(self, r))
-    }
-
-    fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
-        super::on_kind(def_of(r), |def| def.release(self, r, added))
+    fn kind_calls(kind: Kind) -> Option<&'static dyn KindCalls<AwsDriver>> {
+        match kind {
+            Kind::Aws(kind) => Some(kind.def()),
+            Kind::Azure(_) | Kind::Gcp(_) => None,
+        }
     }
 
     fn refresh(&self) {
@@ -300,6 +258,46 @@ fn tag_changes(desired: &Tags, actual: &Tags) -> (Vec<Tag>, Vec<String>) {
         .cloned()
         .collect();
     (sdk_tags(&set), unset)
+}
+
+/// What a read answered; `None` for something IAM does not hold (`NoSuchEntity`).
+fn found<T, E, R>(
+    resource: impl std::fmt::Display,
+    api: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if is_no_such_entity(&e) => Ok(None),
+        Err(e) => Err(cloud_error(resource, api, e)),
+    }
+}
+
+/// Brings idplan's IAM tags of a resource from `actual` to `desired`: `tag` sets those that
+/// differ, `untag` removes idplan's keys that are no longer desired, each called only when
+/// there is something to do.
+async fn retag<T, U>(
+    desired: &Tags,
+    actual: &Tags,
+    tag: impl FnOnce(Vec<Tag>) -> T,
+    untag: impl FnOnce(Vec<String>) -> U,
+) -> Result<()>
+where
+    T: Future<Output = Result<()>>,
+    U: Future<Output = Result<()>>,
+{
+    let (set, unset) = tag_changes(desired, actual);
+    if !set.is_empty() {
+        tag(set).await?;
+    }
+    if !unset.is_empty() {
+        untag(unset).await?;
+    }
+    Ok(())
 }
 
 /// A delete of something already gone has done its job.

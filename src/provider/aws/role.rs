@@ -6,16 +6,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::context::POLICY_NAME;
-use super::{
-    AwsDriver, AwsKindDef, attrs, cloud_error, gone_is_ok, idplan_tags, is_no_such_entity,
-    tag_changes,
-};
+use super::{AwsDriver, attrs, cloud_error, found, gone_is_ok, idplan_tags, retag};
 use crate::error::{Error, Result};
 use crate::graph::Resource;
 use crate::policy;
 use crate::provider::tags::{self, Noun, Tags};
-use crate::provider::{Adoption, Call, attributes, owners_keys, to_attributes};
-use crate::provider::{Identity, KindDef, Proposed};
+use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
+use crate::provider::{Identity, KindDef, KindOps, Proposed, additive_join};
 
 /// `aws_iam_role`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,56 +44,6 @@ const ROLE: Noun = Noun {
 /// What an adopted role keeps as its owner made it: idplan manages its trust and its tags.
 const OWNERS: &[&str] = &["description"];
 
-/// A role belongs to one space: idplan's own for this space is taken back (a lost state),
-/// someone else's is taken over with `adopt: true`.
-fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
-    let desired: RoleAttributes = attrs(resource)?;
-    let held = attributes::<RoleAttributes>(&resource.node.address, actual)?;
-    // Associations and Helm values name the role by the ARN of path `/`.
-    if resource.adopt && held.path != desired.path {
-        return Ok(Adoption::Conflict(format!(
-            "IAM role {} has path {}: idplan manages roles of path {} only (their ARN is \
-             {}), so it cannot adopt this one",
-            desired.name, held.path, desired.path, desired.arn
-        )));
-    }
-    let decision = tags::adopt_space_owned(
-        &ROLE,
-        &desired.name,
-        resource.adopt,
-        &desired.tags,
-        &held.tags,
-    );
-    Ok(decision.into_adoption(owners_keys(resource, actual, OWNERS)))
-}
-
-/// What idplan wants of a role it adopted.
-fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
-    let desired: RoleAttributes = attrs(resource)?;
-    let mut shared = owners_keys(resource, actual, OWNERS);
-    shared["tags"] = to_attributes(&tags::adopted_tags(&desired.tags));
-    Ok(shared)
-}
-
-/// Takes back what idplan added to a role it adopted: its tags. The trust policy stays as
-/// idplan left it, so that running pods keep their credentials.
-pub(super) async fn release_role(iam: &Client, r: &Resource, added: &Value) -> Result<()> {
-    let a: RoleAttributes = attrs(r)?;
-    let added: tags::AddedTags = attributes(&r.node.address, added)?;
-    if added.tags.is_empty() {
-        return Ok(());
-    }
-    gone_is_ok(
-        &r.node.address,
-        "iam:UntagRole",
-        iam.untag_role()
-            .role_name(a.name)
-            .set_tag_keys(Some(added.tags))
-            .send()
-            .await,
-    )
-}
-
 /// A policy document IAM returned, normalised; `api` names the call that returned it.
 fn returned_policy(r: &Resource, api: &'static str, doc: &str) -> Result<Value> {
     let parsed = policy::parse_returned(doc).map_err(|message| Error::Cloud {
@@ -105,95 +52,6 @@ fn returned_policy(r: &Resource, api: &'static str, doc: &str) -> Result<Value> 
         message,
     })?;
     Ok(policy::normalize(&parsed))
-}
-
-pub(super) async fn read_role(iam: &Client, r: &Resource) -> Result<Option<Value>> {
-    let a: RoleAttributes = attrs(r)?;
-    match iam.get_role().role_name(&a.name).send().await {
-        Ok(out) => {
-            let Some(role) = out.role() else {
-                return Ok(None);
-            };
-            let trust = match role.assume_role_policy_document() {
-                Some(doc) => returned_policy(r, "iam:GetRole", doc)?,
-                None => Value::Null,
-            };
-            Ok(Some(to_attributes(&RoleAttributes {
-                name: role.role_name().to_string(),
-                arn: role.arn().to_string(),
-                path: role.path().to_string(),
-                description: role.description().unwrap_or_default().to_string(),
-                assume_role_policy: trust,
-                tags: idplan_tags(role.tags()),
-            })))
-        }
-        Err(e) if is_no_such_entity(&e) => Ok(None),
-        Err(e) => Err(cloud_error(&r.node.address, "iam:GetRole", e)),
-    }
-}
-
-pub(super) async fn create_role(iam: &Client, r: &Resource) -> Result<()> {
-    let a: RoleAttributes = attrs(r)?;
-    iam.create_role()
-        .role_name(a.name)
-        .path(a.path)
-        .description(a.description)
-        .assume_role_policy_document(a.assume_role_policy.to_string())
-        .set_tags(Some(super::sdk_tags(&a.tags)))
-        .send()
-        .await
-        .map_err(|e| cloud_error(&r.node.address, "iam:CreateRole", e))?;
-    Ok(())
-}
-
-/// Brings `actual` to the desired role, one API call per attribute that differs.
-pub(super) async fn update_role(iam: &Client, r: &Resource, actual: &Value) -> Result<()> {
-    let a: RoleAttributes = attrs(r)?;
-    let actual: RoleAttributes = attributes(&r.node.address, actual)?;
-    let name = &a.name;
-    if a.assume_role_policy != actual.assume_role_policy {
-        iam.update_assume_role_policy()
-            .role_name(name)
-            .policy_document(a.assume_role_policy.to_string())
-            .send()
-            .await
-            .map_err(|e| cloud_error(&r.node.address, "iam:UpdateAssumeRolePolicy", e))?;
-    }
-    if a.description != actual.description {
-        iam.update_role()
-            .role_name(name)
-            .description(&a.description)
-            .send()
-            .await
-            .map_err(|e| cloud_error(&r.node.address, "iam:UpdateRole", e))?;
-    }
-    let (set, unset) = tag_changes(&a.tags, &actual.tags);
-    if !set.is_empty() {
-        iam.tag_role()
-            .role_name(name)
-            .set_tags(Some(set))
-            .send()
-            .await
-            .map_err(|e| cloud_error(&r.node.address, "iam:TagRole", e))?;
-    }
-    if !unset.is_empty() {
-        iam.untag_role()
-            .role_name(name)
-            .set_tag_keys(Some(unset))
-            .send()
-            .await
-            .map_err(|e| cloud_error(&r.node.address, "iam:UntagRole", e))?;
-    }
-    Ok(())
-}
-
-pub(super) async fn delete_role(iam: &Client, r: &Resource) -> Result<()> {
-    let a: RoleAttributes = attrs(r)?;
-    gone_is_ok(
-        &r.node.address,
-        "iam:DeleteRole",
-        iam.delete_role().role_name(a.name).send().await,
-    )
 }
 
 /// The policies of a role that are not idplan's: attached ones by ARN, inline ones by name.
@@ -232,27 +90,8 @@ pub(super) async fn unmanaged_policies(iam: &Client, r: &Resource) -> Result<Vec
     Ok(out)
 }
 
-pub(super) async fn read_policy(iam: &Client, r: &Resource) -> Result<Option<Value>> {
-    let a: PolicyAttributes = attrs(r)?;
-    match iam
-        .get_role_policy()
-        .role_name(&a.role)
-        .policy_name(&a.name)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(Some(to_attributes(&PolicyAttributes {
-            role: out.role_name().to_string(),
-            name: out.policy_name().to_string(),
-            policy: returned_policy(r, "iam:GetRolePolicy", out.policy_document())?,
-        }))),
-        Err(e) if is_no_such_entity(&e) => Ok(None),
-        Err(e) => Err(cloud_error(&r.node.address, "iam:GetRolePolicy", e)),
-    }
-}
-
 /// Creates or replaces the inline policy: IAM's put is both.
-pub(super) async fn put_policy(iam: &Client, r: &Resource) -> Result<()> {
+async fn put_policy(iam: &Client, r: &Resource) -> Result<()> {
     let a: PolicyAttributes = attrs(r)?;
     iam.put_role_policy()
         .role_name(a.role)
@@ -262,19 +101,6 @@ pub(super) async fn put_policy(iam: &Client, r: &Resource) -> Result<()> {
         .await
         .map_err(|e| cloud_error(&r.node.address, "iam:PutRolePolicy", e))?;
     Ok(())
-}
-
-pub(super) async fn delete_policy(iam: &Client, r: &Resource) -> Result<()> {
-    let a: PolicyAttributes = attrs(r)?;
-    gone_is_ok(
-        &r.node.address,
-        "iam:DeleteRolePolicy",
-        iam.delete_role_policy()
-            .role_name(a.role)
-            .policy_name(a.name)
-            .send()
-            .await,
-    )
 }
 
 /// `aws_iam_role`: a component's identity.
@@ -292,16 +118,34 @@ impl KindDef for Role {
         ))
     }
 
-    fn computed_keys(&self) -> &'static [&'static str] {
-        &[]
-    }
-
+    /// A role belongs to one space: idplan's own for this space is taken back (a lost
+    /// state), someone else's is taken over with `adopt: true`.
     fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
-        adopt(resource, actual)
+        let desired: RoleAttributes = attrs(resource)?;
+        let held = attributes::<RoleAttributes>(&resource.node.address, actual)?;
+        // Associations and Helm values name the role by the ARN of path `/`.
+        if resource.adopt && held.path != desired.path {
+            return Ok(Adoption::Conflict(format!(
+                "IAM role {} has path {}: idplan manages roles of path {} only (their ARN is \
+                 {}), so it cannot adopt this one",
+                desired.name, held.path, desired.path, desired.arn
+            )));
+        }
+        let decision = tags::adopt_space_owned(
+            &ROLE,
+            &desired.name,
+            resource.adopt,
+            &desired.tags,
+            &held.tags,
+        );
+        Ok(decision.into_adoption(owners_keys(resource, actual, OWNERS)))
     }
 
     fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
-        shared_desired(resource, actual)
+        let desired: RoleAttributes = attrs(resource)?;
+        let mut shared = owners_keys(resource, actual, OWNERS);
+        shared["tags"] = to_attributes(&tags::adopted_tags(&desired.tags));
+        Ok(shared)
     }
 
     /// An update whose trust policy only gains subjects (IRSA) or host namespaces (pod
@@ -331,53 +175,128 @@ impl KindDef for Role {
     fn additive_part(&self, before: &Value, after: &Value) -> Option<Value> {
         let mut joined = crate::diff::join_lists(before, after)?;
         joined["assume_role_policy"] = policy::normalize(&joined["assume_role_policy"]);
-        let adds = joined != *before;
-        (adds
-            && self.additive(Proposed::Update {
-                before,
-                after: &joined,
-            }))
-        .then_some(joined)
+        additive_join(self, before, joined)
     }
 }
 
-impl AwsKindDef for Role {
-    fn read<'a>(
+impl KindOps<AwsDriver> for Role {
+    async fn read(
         &self,
-        driver: &'a AwsDriver,
-        r: &'a Resource,
-        _known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>> {
-        Box::pin(async move { read_role(&driver.iam(&r.node.location), r).await })
+        driver: &AwsDriver,
+        r: &Resource,
+        _: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let a: RoleAttributes = attrs(r)?;
+        let got = driver
+            .iam(&r.node.location)
+            .get_role()
+            .role_name(&a.name)
+            .send()
+            .await;
+        let Some(role) = found(&r.node.address, "iam:GetRole", got)?.and_then(|out| out.role)
+        else {
+            return Ok(None);
+        };
+        let trust = match role.assume_role_policy_document() {
+            Some(doc) => returned_policy(r, "iam:GetRole", doc)?,
+            None => Value::Null,
+        };
+        Ok(Some(to_attributes(&RoleAttributes {
+            name: role.role_name().to_string(),
+            arn: role.arn().to_string(),
+            path: role.path().to_string(),
+            description: role.description().unwrap_or_default().to_string(),
+            assume_role_policy: trust,
+            tags: idplan_tags(role.tags()),
+        })))
     }
 
-    fn create<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, Value> {
-        Box::pin(async move {
-            create_role(&driver.iam(&r.node.location), r).await?;
-            Ok(Value::Object(serde_json::Map::new()))
-        })
+    async fn create(&self, driver: &AwsDriver, r: &Resource) -> Result<Option<Value>> {
+        let a: RoleAttributes = attrs(r)?;
+        driver
+            .iam(&r.node.location)
+            .create_role()
+            .role_name(a.name)
+            .path(a.path)
+            .description(a.description)
+            .assume_role_policy_document(a.assume_role_policy.to_string())
+            .set_tags(Some(super::sdk_tags(&a.tags)))
+            .send()
+            .await
+            .map_err(|e| cloud_error(&r.node.address, "iam:CreateRole", e))?;
+        Ok(None)
     }
 
-    fn update<'a>(
-        &self,
-        driver: &'a AwsDriver,
-        r: &'a Resource,
-        actual: &'a Value,
-    ) -> Call<'a, ()> {
-        Box::pin(async move { update_role(&driver.iam(&r.node.location), r, actual).await })
+    /// Brings `actual` to the desired role, one API call per attribute that differs.
+    async fn update(&self, driver: &AwsDriver, r: &Resource, actual: &Value) -> Result<()> {
+        let iam = driver.iam(&r.node.location);
+        let a: RoleAttributes = attrs(r)?;
+        let actual: RoleAttributes = attributes(&r.node.address, actual)?;
+        let name = &a.name;
+        if a.assume_role_policy != actual.assume_role_policy {
+            iam.update_assume_role_policy()
+                .role_name(name)
+                .policy_document(a.assume_role_policy.to_string())
+                .send()
+                .await
+                .map_err(|e| cloud_error(&r.node.address, "iam:UpdateAssumeRolePolicy", e))?;
+        }
+        if a.description != actual.description {
+            iam.update_role()
+                .role_name(name)
+                .description(&a.description)
+                .send()
+                .await
+                .map_err(|e| cloud_error(&r.node.address, "iam:UpdateRole", e))?;
+        }
+        let tag = |tags| async {
+            iam.tag_role()
+                .role_name(name)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map_err(|e| cloud_error(&r.node.address, "iam:TagRole", e))?;
+            Ok(())
+        };
+        let untag = |keys| async {
+            iam.untag_role()
+                .role_name(name)
+                .set_tag_keys(Some(keys))
+                .send()
+                .await
+                .map_err(|e| cloud_error(&r.node.address, "iam:UntagRole", e))?;
+            Ok(())
+        };
+        retag(&a.tags, &actual.tags, tag, untag).await
     }
 
-    fn delete<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(async move { delete_role(&driver.iam(&r.node.location), r).await })
+    async fn delete(&self, driver: &AwsDriver, r: &Resource) -> Result<()> {
+        let a: RoleAttributes = attrs(r)?;
+        let deleted = driver
+            .iam(&r.node.location)
+            .delete_role()
+            .role_name(a.name)
+            .send()
+            .await;
+        gone_is_ok(&r.node.address, "iam:DeleteRole", deleted)
     }
 
-    fn release<'a>(
-        &self,
-        driver: &'a AwsDriver,
-        r: &'a Resource,
-        added: &'a Value,
-    ) -> Call<'a, ()> {
-        Box::pin(async move { release_role(&driver.iam(&r.node.location), r, added).await })
+    /// Takes back what idplan added to a role it adopted: its tags. The trust policy stays
+    /// as idplan left it, so that running pods keep their credentials.
+    async fn release(&self, driver: &AwsDriver, r: &Resource, added: &Value) -> Result<()> {
+        let a: RoleAttributes = attrs(r)?;
+        let added: tags::AddedTags = attributes(&r.node.address, added)?;
+        if added.tags.is_empty() {
+            return Ok(());
+        }
+        let untagged = driver
+            .iam(&r.node.location)
+            .untag_role()
+            .role_name(a.name)
+            .set_tag_keys(Some(added.tags))
+            .send()
+            .await;
+        gone_is_ok(&r.node.address, "iam:UntagRole", untagged)
     }
 }
 
@@ -394,10 +313,6 @@ impl KindDef for RolePolicy {
         Ok(Identity::parts([p.role, p.name], &["/"]))
     }
 
-    fn computed_keys(&self) -> &'static [&'static str] {
-        &[]
-    }
-
     /// An inline policy belongs to its role: the role's adoption decides.
     fn adoption(&self, _resource: &Resource, _actual: &Value) -> Result<Adoption> {
         Ok(Adoption::Owned)
@@ -408,43 +323,50 @@ impl KindDef for RolePolicy {
     }
 }
 
-impl AwsKindDef for RolePolicy {
-    fn read<'a>(
+/// A policy is never adopted with additions: its role's release takes back the tags.
+impl KindOps<AwsDriver> for RolePolicy {
+    async fn read(
         &self,
-        driver: &'a AwsDriver,
-        r: &'a Resource,
-        _known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>> {
-        Box::pin(async move { read_policy(&driver.iam(&r.node.location), r).await })
+        driver: &AwsDriver,
+        r: &Resource,
+        _: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let a: PolicyAttributes = attrs(r)?;
+        let got = driver
+            .iam(&r.node.location)
+            .get_role_policy()
+            .role_name(&a.role)
+            .policy_name(&a.name)
+            .send()
+            .await;
+        let Some(out) = found(&r.node.address, "iam:GetRolePolicy", got)? else {
+            return Ok(None);
+        };
+        Ok(Some(to_attributes(&PolicyAttributes {
+            role: out.role_name().to_string(),
+            name: out.policy_name().to_string(),
+            policy: returned_policy(r, "iam:GetRolePolicy", out.policy_document())?,
+        })))
     }
 
-    fn create<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, Value> {
-        Box::pin(async move {
-            put_policy(&driver.iam(&r.node.location), r).await?;
-            Ok(Value::Object(serde_json::Map::new()))
-        })
+    async fn create(&self, driver: &AwsDriver, r: &Resource) -> Result<Option<Value>> {
+        put_policy(&driver.iam(&r.node.location), r).await?;
+        Ok(None)
     }
 
-    fn update<'a>(
-        &self,
-        driver: &'a AwsDriver,
-        r: &'a Resource,
-        _actual: &'a Value,
-    ) -> Call<'a, ()> {
-        Box::pin(async move { put_policy(&driver.iam(&r.node.location), r).await })
+    async fn update(&self, driver: &AwsDriver, r: &Resource, _: &Value) -> Result<()> {
+        put_policy(&driver.iam(&r.node.location), r).await
     }
 
-    fn delete<'a>(&self, driver: &'a AwsDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(async move { delete_policy(&driver.iam(&r.node.location), r).await })
-    }
-
-    /// A policy is never adopted with additions: its role's release takes back the tags.
-    fn release<'a>(
-        &self,
-        _driver: &'a AwsDriver,
-        _r: &'a Resource,
-        _added: &'a Value,
-    ) -> Call<'a, ()> {
-        Box::pin(async { Ok(()) })
+    async fn delete(&self, driver: &AwsDriver, r: &Resource) -> Result<()> {
+        let a: PolicyAttributes = attrs(r)?;
+        let deleted = driver
+            .iam(&r.node.location)
+            .delete_role_policy()
+            .role_name(a.role)
+            .policy_name(a.name)
+            .send()
+            .await;
+        gone_is_ok(&r.node.address, "iam:DeleteRolePolicy", deleted)
     }
 }

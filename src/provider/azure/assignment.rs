@@ -4,43 +4,38 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{
-    AzureDriver, AzureKindDef, Op, adopt_beside_identity, named_by_owner, nothing_to_release,
-};
+use super::{AzureDriver, Op, named_by_owner, nothing_to_release};
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
-use crate::provider::{Identity, KindDef};
+use crate::provider::{Identity, KindDef, KindOps};
+use crate::provider::{attributes, attributes_of, to_attributes};
 use crate::transport::answer;
 
 const AUTHZ: &str = "2022-04-01";
 
-const GET_ASSIGNMENT: Op = Op {
-    api: "GET Microsoft.Authorization/roleAssignments",
-    stat: "azure:RoleAssignments_Get",
-    version: AUTHZ,
-    retry_code: None,
-};
-const LIST_ASSIGNMENTS: Op = Op {
-    api: "GET Microsoft.Authorization/roleAssignments",
-    stat: "azure:RoleAssignments_ListForScope",
-    version: AUTHZ,
-    retry_code: None,
-};
-const PUT_ASSIGNMENT: Op = Op {
-    api: "PUT Microsoft.Authorization/roleAssignments",
-    stat: "azure:RoleAssignments_Create",
-    version: AUTHZ,
-    // A principal created a moment ago may not have reached every directory replica yet,
-    // even with `principalType` set: Azure says so, and a retry succeeds.
-    retry_code: Some("PrincipalNotFound"),
-};
-const DELETE_ASSIGNMENT: Op = Op {
-    api: "DELETE Microsoft.Authorization/roleAssignments",
-    stat: "azure:RoleAssignments_Delete",
-    version: AUTHZ,
-    retry_code: None,
-};
+const GET_ASSIGNMENT: Op = Op::new(
+    "GET Microsoft.Authorization/roleAssignments",
+    "azure:RoleAssignments_Get",
+    AUTHZ,
+);
+const LIST_ASSIGNMENTS: Op = Op::new(
+    "GET Microsoft.Authorization/roleAssignments",
+    "azure:RoleAssignments_ListForScope",
+    AUTHZ,
+);
+// A principal created a moment ago may not have reached every directory replica yet,
+// even with `principalType` set: Azure says so, and a retry succeeds.
+const PUT_ASSIGNMENT: Op = Op::new(
+    "PUT Microsoft.Authorization/roleAssignments",
+    "azure:RoleAssignments_Create",
+    AUTHZ,
+)
+.retrying("PrincipalNotFound");
+const DELETE_ASSIGNMENT: Op = Op::new(
+    "DELETE Microsoft.Authorization/roleAssignments",
+    "azure:RoleAssignments_Delete",
+    AUTHZ,
+);
 
 /// `azurerm_role_assignment`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,42 +96,6 @@ pub(super) fn role_guid(id: &str) -> String {
 }
 
 impl AzureDriver {
-    /// The assignment under the name the state `known`s (its maker's, when adopted), else
-    /// the desired one; on an adopted identity, else the one of the same role to the same
-    /// principal at the same scope under any name.
-    pub(super) async fn read_assignment(
-        &self,
-        r: &Resource,
-        known: Option<&Value>,
-    ) -> Result<Option<Value>> {
-        let a: AssignmentAttributes = attributes_of(r)?;
-        let name = match known {
-            Some(known) => attributes::<AssignmentAttributes>(&r.node.address, known)?.name,
-            None => a.name.clone(),
-        };
-        let at = AssignmentAttributes { name, ..a };
-        let found = match self.get(&r.node.address, &GET_ASSIGNMENT, &at.id()).await? {
-            Some(body) => Some(answer::<ArmAssignment>(
-                body,
-                &r.node.address,
-                GET_ASSIGNMENT.api,
-            )?),
-            None if r.adopt => self.assignment_granting(r, &at).await?,
-            None => None,
-        };
-        let Some(found) = found else {
-            return Ok(None);
-        };
-        let props = found.properties;
-        Ok(Some(to_attributes(&AssignmentAttributes {
-            name: found.name.unwrap_or(at.name),
-            role_definition_id: role_guid(&props.role_definition_id),
-            principal_id: props.principal_id,
-            principal_type: props.principal_type,
-            ..at
-        })))
-    }
-
     /// The assignment of `a`'s role to `a`'s principal at exactly `a`'s scope, whatever its
     /// name: Azure holds at most one (`RoleAssignmentExists`).
     async fn assignment_granting(
@@ -198,12 +157,6 @@ impl AzureDriver {
         .await?;
         Ok(())
     }
-
-    pub(super) async fn delete_assignment(&self, r: &Resource) -> Result<()> {
-        let a: AssignmentAttributes = attributes_of(r)?;
-        self.delete_id(&r.node.address, &DELETE_ASSIGNMENT, &a.id())
-            .await
-    }
 }
 
 /// `azurerm_role_assignment`: a component's permissions on a storage account or a vault.
@@ -220,52 +173,65 @@ impl KindDef for Assignment {
         Ok(Identity::parts([r.scope, r.role_definition_id, r.identity], &[" ", " "]).lowercase())
     }
 
-    fn computed_keys(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
-        adopt_beside_identity(resource, actual)
-    }
-
     fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
         Ok(named_by_owner(resource, actual))
     }
 }
 
-impl AzureKindDef for Assignment {
-    fn read<'a>(
+impl KindOps<AzureDriver> for Assignment {
+    /// The assignment under the name the state `known`s (its maker's, when adopted), else
+    /// the desired one; on an adopted identity, else the one of the same role to the same
+    /// principal at the same scope under any name.
+    async fn read(
         &self,
-        driver: &'a AzureDriver,
-        r: &'a Resource,
-        known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>> {
-        Box::pin(driver.read_assignment(r, known))
+        driver: &AzureDriver,
+        r: &Resource,
+        known: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let a: AssignmentAttributes = attributes_of(r)?;
+        let name = match known {
+            Some(known) => attributes::<AssignmentAttributes>(&r.node.address, known)?.name,
+            None => a.name.clone(),
+        };
+        let at = AssignmentAttributes { name, ..a };
+        let found = match driver
+            .get_as(&r.node.address, &GET_ASSIGNMENT, &at.id())
+            .await?
+        {
+            None if r.adopt => driver.assignment_granting(r, &at).await?,
+            found => found,
+        };
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let props = found.properties;
+        Ok(Some(to_attributes(&AssignmentAttributes {
+            name: found.name.unwrap_or(at.name),
+            role_definition_id: role_guid(&props.role_definition_id),
+            principal_id: props.principal_id,
+            principal_type: props.principal_type,
+            ..at
+        })))
     }
 
-    fn create<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, Value> {
-        Box::pin(async move {
-            driver.put_assignment(r, false).await?;
-            Ok(Value::Object(serde_json::Map::new()))
-        })
+    async fn create(&self, driver: &AzureDriver, r: &Resource) -> Result<Option<Value>> {
+        driver.put_assignment(r, false).await?;
+        Ok(None)
     }
 
-    fn update<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.put_assignment(r, true))
+    async fn update(&self, driver: &AzureDriver, r: &Resource, _: &Value) -> Result<()> {
+        driver.put_assignment(r, true).await
     }
 
-    fn delete<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.delete_assignment(r))
+    async fn delete(&self, driver: &AzureDriver, r: &Resource) -> Result<()> {
+        let a: AssignmentAttributes = attributes_of(r)?;
+        driver
+            .delete_id(&r.node.address, &DELETE_ASSIGNMENT, &a.id())
+            .await
     }
 
-    fn release<'a>(
-        &self,
-        _driver: &'a AzureDriver,
-        r: &'a Resource,
-        _added: &'a Value,
-    ) -> Call<'a, ()> {
-        let e = nothing_to_release(r);
-        Box::pin(async { Err(e) })
+    async fn release(&self, _: &AzureDriver, r: &Resource, _: &Value) -> Result<()> {
+        Err(nothing_to_release(r))
     }
 }
 

@@ -9,43 +9,36 @@ use serde_json::{Value, json};
 
 use super::context::check_credentials_named;
 use super::identity::IdentityAttributes;
-use super::{
-    AzureDriver, AzureKind, AzureKindDef, Op, adopt_beside_identity, named_by_owner,
-    nothing_to_release,
-};
+use super::{AzureDriver, AzureKind, Op, named_by_owner, nothing_to_release};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
 use crate::provider::tags::COMPONENT_TAG;
-use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
-use crate::provider::{Identity, KindDef, Proposed};
+use crate::provider::{Identity, KindDef, KindOps, Proposed};
+use crate::provider::{attributes, attributes_of, to_attributes};
 use crate::transport::answer;
 
 const MSI: &str = "2026-05-31";
 
-const GET_CREDENTIAL: Op = Op {
-    api: "GET Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    stat: "azure:FederatedIdentityCredentials_Get",
-    version: MSI,
-    retry_code: None,
-};
-const LIST_CREDENTIALS: Op = Op {
-    api: "GET Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    stat: "azure:FederatedIdentityCredentials_List",
-    version: MSI,
-    retry_code: None,
-};
-const PUT_CREDENTIAL: Op = Op {
-    api: "PUT Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    stat: "azure:FederatedIdentityCredentials_CreateOrUpdate",
-    version: MSI,
-    retry_code: None,
-};
-const DELETE_CREDENTIAL: Op = Op {
-    api: "DELETE Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    stat: "azure:FederatedIdentityCredentials_Delete",
-    version: MSI,
-    retry_code: None,
-};
+const GET_CREDENTIAL: Op = Op::new(
+    "GET Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    "azure:FederatedIdentityCredentials_Get",
+    MSI,
+);
+const LIST_CREDENTIALS: Op = Op::new(
+    "GET Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    "azure:FederatedIdentityCredentials_List",
+    MSI,
+);
+const PUT_CREDENTIAL: Op = Op::new(
+    "PUT Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    "azure:FederatedIdentityCredentials_CreateOrUpdate",
+    MSI,
+);
+const DELETE_CREDENTIAL: Op = Op::new(
+    "DELETE Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    "azure:FederatedIdentityCredentials_Delete",
+    MSI,
+);
 
 /// `azurerm_federated_identity_credential`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,42 +94,6 @@ impl AzureDriver {
             .clone()
     }
 
-    /// The credential under the name the state `known`s (its maker's, when adopted), else
-    /// the desired one; on an adopted identity, else the one with the same issuer and
-    /// subject under any name.
-    pub(super) async fn read_credential(
-        &self,
-        r: &Resource,
-        known: Option<&Value>,
-    ) -> Result<Option<Value>> {
-        let a: CredentialAttributes = attributes_of(r)?;
-        let name = match known {
-            Some(known) => attributes::<CredentialAttributes>(&r.node.address, known)?.name,
-            None => a.name.clone(),
-        };
-        let id = format!("{}/federatedIdentityCredentials/{name}", a.identity);
-        let found = match self.get(&r.node.address, &GET_CREDENTIAL, &id).await? {
-            Some(body) => Some(answer::<ArmCredential>(
-                body,
-                &r.node.address,
-                GET_CREDENTIAL.api,
-            )?),
-            None if r.adopt => self.credential_trusting(r, &a).await?,
-            None => None,
-        };
-        let Some(found) = found else {
-            return Ok(None);
-        };
-        let props = found.properties;
-        Ok(Some(to_attributes(&CredentialAttributes {
-            identity: a.identity,
-            name: found.name.unwrap_or(name),
-            issuer: props.issuer,
-            subject: props.subject,
-            audiences: props.audiences,
-        })))
-    }
-
     /// The credential of `a`'s identity that trusts `a`'s issuer and subject, whatever its
     /// name: Azure holds at most one.
     async fn credential_trusting(
@@ -154,7 +111,7 @@ impl AzureDriver {
         Ok(None)
     }
 
-    pub(super) async fn put_credential(&self, r: &Resource) -> Result<()> {
+    async fn put_credential(&self, r: &Resource) -> Result<()> {
         let a: CredentialAttributes = attributes_of(r)?;
         let body = json!({ "properties": {
             "issuer": a.issuer,
@@ -178,14 +135,6 @@ impl AzureDriver {
             e.exists_if(conflict)
         })?;
         Ok(())
-    }
-
-    pub(super) async fn delete_credential(&self, r: &Resource) -> Result<()> {
-        let a: CredentialAttributes = attributes_of(r)?;
-        let lock = self.credential_lock(&a.identity);
-        let _one_at_a_time = lock.lock().await;
-        self.delete_id(&r.node.address, &DELETE_CREDENTIAL, &a.id())
-            .await
     }
 
     /// Federated credentials on an identity that idplan does not manage: neither one of
@@ -228,7 +177,7 @@ impl AzureDriver {
         {
             let identity: IdentityAttributes = attributes_of(r)?;
             let ours = identities.remove(&identity.id).unwrap_or_default();
-            if self.read_identity(r).await?.is_none() {
+            if self.get_identity(r, &identity.id).await?.is_none() {
                 continue;
             }
             let others = self.foreign_credentials(&identity.id, &ours).await?;
@@ -260,14 +209,6 @@ impl KindDef for Credential {
         Ok(Identity::parts([c.identity, c.issuer, c.subject], &["/", " "]).lowercase())
     }
 
-    fn computed_keys(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
-        adopt_beside_identity(resource, actual)
-    }
-
     fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
         Ok(named_by_owner(resource, actual))
     }
@@ -279,38 +220,58 @@ impl KindDef for Credential {
     }
 }
 
-impl AzureKindDef for Credential {
-    fn read<'a>(
+impl KindOps<AzureDriver> for Credential {
+    /// The credential under the name the state `known`s (its maker's, when adopted), else
+    /// the desired one; on an adopted identity, else the one with the same issuer and
+    /// subject under any name.
+    async fn read(
         &self,
-        driver: &'a AzureDriver,
-        r: &'a Resource,
-        known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>> {
-        Box::pin(driver.read_credential(r, known))
+        driver: &AzureDriver,
+        r: &Resource,
+        known: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let a: CredentialAttributes = attributes_of(r)?;
+        let name = match known {
+            Some(known) => attributes::<CredentialAttributes>(&r.node.address, known)?.name,
+            None => a.name.clone(),
+        };
+        let id = format!("{}/federatedIdentityCredentials/{name}", a.identity);
+        let found = match driver.get_as(&r.node.address, &GET_CREDENTIAL, &id).await? {
+            None if r.adopt => driver.credential_trusting(r, &a).await?,
+            found => found,
+        };
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let props = found.properties;
+        Ok(Some(to_attributes(&CredentialAttributes {
+            identity: a.identity,
+            name: found.name.unwrap_or(name),
+            issuer: props.issuer,
+            subject: props.subject,
+            audiences: props.audiences,
+        })))
     }
 
-    fn create<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, Value> {
-        Box::pin(async move {
-            driver.put_credential(r).await?;
-            Ok(Value::Object(serde_json::Map::new()))
-        })
+    async fn create(&self, driver: &AzureDriver, r: &Resource) -> Result<Option<Value>> {
+        driver.put_credential(r).await?;
+        Ok(None)
     }
 
-    fn update<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.put_credential(r))
+    async fn update(&self, driver: &AzureDriver, r: &Resource, _: &Value) -> Result<()> {
+        driver.put_credential(r).await
     }
 
-    fn delete<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.delete_credential(r))
+    async fn delete(&self, driver: &AzureDriver, r: &Resource) -> Result<()> {
+        let a: CredentialAttributes = attributes_of(r)?;
+        let lock = driver.credential_lock(&a.identity);
+        let _one_at_a_time = lock.lock().await;
+        driver
+            .delete_id(&r.node.address, &DELETE_CREDENTIAL, &a.id())
+            .await
     }
 
-    fn release<'a>(
-        &self,
-        _driver: &'a AzureDriver,
-        r: &'a Resource,
-        _added: &'a Value,
-    ) -> Call<'a, ()> {
-        let e = nothing_to_release(r);
-        Box::pin(async { Err(e) })
+    async fn release(&self, _: &AzureDriver, r: &Resource, _: &Value) -> Result<()> {
+        Err(nothing_to_release(r))
     }
 }

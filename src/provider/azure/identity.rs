@@ -5,34 +5,31 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AzureDriver, AzureKindDef, Op};
+use super::{AzureDriver, Op};
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::provider::KindDef;
 use crate::provider::tags::{self, Noun, Tags};
-use crate::provider::{Adoption, Call, attributes, attributes_of, owners_keys, to_attributes};
+use crate::provider::{Adoption, attributes, attributes_of, owners_keys, to_attributes};
+use crate::provider::{KindDef, KindOps};
 use crate::transport::answer;
 
 pub(super) const MSI: &str = "2026-05-31";
 
-const GET_IDENTITY: Op = Op {
-    api: "GET Microsoft.ManagedIdentity/userAssignedIdentities",
-    stat: "azure:UserAssignedIdentities_Get",
-    version: MSI,
-    retry_code: None,
-};
-const PUT_IDENTITY: Op = Op {
-    api: "PUT Microsoft.ManagedIdentity/userAssignedIdentities",
-    stat: "azure:UserAssignedIdentities_CreateOrUpdate",
-    version: MSI,
-    retry_code: None,
-};
-const DELETE_IDENTITY: Op = Op {
-    api: "DELETE Microsoft.ManagedIdentity/userAssignedIdentities",
-    stat: "azure:UserAssignedIdentities_Delete",
-    version: MSI,
-    retry_code: None,
-};
+const GET_IDENTITY: Op = Op::new(
+    "GET Microsoft.ManagedIdentity/userAssignedIdentities",
+    "azure:UserAssignedIdentities_Get",
+    MSI,
+);
+const PUT_IDENTITY: Op = Op::new(
+    "PUT Microsoft.ManagedIdentity/userAssignedIdentities",
+    "azure:UserAssignedIdentities_CreateOrUpdate",
+    MSI,
+);
+const DELETE_IDENTITY: Op = Op::new(
+    "DELETE Microsoft.ManagedIdentity/userAssignedIdentities",
+    "azure:UserAssignedIdentities_Delete",
+    MSI,
+);
 
 /// What Azure assigns at create.
 pub const COMPUTED: &[&str] = &["principal_id", "client_id", "tenant_id"];
@@ -65,7 +62,7 @@ pub struct Computed {
 /// ARM's answer for an identity.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct ArmIdentity {
+pub(super) struct ArmIdentity {
     name: Option<String>,
     location: String,
     tags: std::collections::BTreeMap<String, String>,
@@ -99,86 +96,9 @@ const IDENTITY: Noun = Noun {
 /// What an adopted identity keeps as its owner made it: idplan manages only its tags.
 const OWNERS: &[&str] = &["location"];
 
-fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
-    let desired: IdentityAttributes = attributes_of(resource)?;
-    let tags = attributes::<IdentityAttributes>(&resource.node.address, actual)?.tags;
-    let decision = tags::adopt_space_owned(
-        &IDENTITY,
-        &desired.name,
-        resource.adopt,
-        &desired.tags,
-        &tags,
-    );
-    Ok(decision.into_adoption(owners_keys(resource, actual, OWNERS)))
-}
-
-/// What idplan wants of an identity it adopted.
-fn shared_desired(resource: &Resource, actual: &Value) -> Result<Value> {
-    let desired: IdentityAttributes = attributes_of(resource)?;
-    let mut shared = owners_keys(resource, actual, OWNERS);
-    shared["tags"] = to_attributes(&tags::adopted_tags(&desired.tags));
-    Ok(shared)
-}
-
 impl AzureDriver {
-    async fn get_identity(&self, r: &Resource, id: &str) -> Result<Option<ArmIdentity>> {
-        match self.get(&r.node.address, &GET_IDENTITY, id).await? {
-            Some(body) => Ok(Some(answer(body, &r.node.address, GET_IDENTITY.api)?)),
-            None => Ok(None),
-        }
-    }
-
-    pub(super) async fn read_identity(&self, r: &Resource) -> Result<Option<Value>> {
-        let a: IdentityAttributes = attributes_of(r)?;
-        let Some(body) = self.get_identity(r, &a.id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(to_attributes(&IdentityAttributes {
-            id: a.id,
-            name: body.name.unwrap_or(a.name),
-            location: body.location,
-            tags: tags::idplan_tags(body.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            computed: body.properties.into(),
-        })))
-    }
-
-    /// Returns the ids Azure assigned; each is null when Azure's answer lacks it.
-    pub(super) async fn create_identity(&self, r: &Resource) -> Result<Value> {
-        let a: IdentityAttributes = attributes_of(r)?;
-        let body = json!({ "location": a.location, "tags": a.tags });
-        let (_, created) = self
-            .call(
-                &r.node.address,
-                &PUT_IDENTITY,
-                Method::PUT,
-                &a.id,
-                Some(&body),
-            )
-            .await?;
-        let created: ArmIdentity = answer(created, &r.node.address, PUT_IDENTITY.api)?;
-        let p = created.properties;
-        Ok(json!({
-            "principal_id": p.principal_id,
-            "client_id": p.client_id,
-            "tenant_id": p.tenant_id,
-        }))
-    }
-
-    /// A PUT replaces all tags: the ones others set are kept.
-    pub(super) async fn put_identity(&self, r: &Resource) -> Result<()> {
-        let a: IdentityAttributes = attributes_of(r)?;
-        self.put_identity_tags(r, a).await
-    }
-
-    /// Takes back what idplan added to an identity it adopted: its tags, every one of them
-    /// idplan's (see `tags::adopt_space_owned`).
-    pub(super) async fn release_identity(&self, r: &Resource) -> Result<()> {
-        let a: IdentityAttributes = attributes_of(r)?;
-        let a = IdentityAttributes {
-            tags: Tags::new(),
-            ..a
-        };
-        self.put_identity_tags(r, a).await
+    pub(super) async fn get_identity(&self, r: &Resource, id: &str) -> Result<Option<ArmIdentity>> {
+        self.get_as(&r.node.address, &GET_IDENTITY, id).await
     }
 
     /// Puts the identity with idplan's tags as `a` has them and everyone else's as they are.
@@ -200,12 +120,6 @@ impl AzureDriver {
         .await?;
         Ok(())
     }
-
-    pub(super) async fn delete_identity(&self, r: &Resource) -> Result<()> {
-        let a: IdentityAttributes = attributes_of(r)?;
-        self.delete_id(&r.node.address, &DELETE_IDENTITY, &a.id)
-            .await
-    }
 }
 
 /// `azurerm_user_assigned_identity`: a component's identity.
@@ -226,42 +140,89 @@ impl KindDef for Identity {
     }
 
     fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
-        adopt(resource, actual)
+        let desired: IdentityAttributes = attributes_of(resource)?;
+        let tags = attributes::<IdentityAttributes>(&resource.node.address, actual)?.tags;
+        let decision = tags::adopt_space_owned(
+            &IDENTITY,
+            &desired.name,
+            resource.adopt,
+            &desired.tags,
+            &tags,
+        );
+        Ok(decision.into_adoption(owners_keys(resource, actual, OWNERS)))
     }
 
     fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
-        shared_desired(resource, actual)
+        let desired: IdentityAttributes = attributes_of(resource)?;
+        let mut shared = owners_keys(resource, actual, OWNERS);
+        shared["tags"] = to_attributes(&tags::adopted_tags(&desired.tags));
+        Ok(shared)
     }
 }
 
-impl AzureKindDef for Identity {
-    fn read<'a>(
+impl KindOps<AzureDriver> for Identity {
+    async fn read(
         &self,
-        driver: &'a AzureDriver,
-        r: &'a Resource,
-        _known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>> {
-        Box::pin(driver.read_identity(r))
+        driver: &AzureDriver,
+        r: &Resource,
+        _: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let a: IdentityAttributes = attributes_of(r)?;
+        let Some(body) = driver.get_identity(r, &a.id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(to_attributes(&IdentityAttributes {
+            id: a.id,
+            name: body.name.unwrap_or(a.name),
+            location: body.location,
+            tags: tags::idplan_tags(body.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            computed: body.properties.into(),
+        })))
     }
 
-    fn create<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, Value> {
-        Box::pin(driver.create_identity(r))
+    /// Returns the ids Azure assigned; each is null when Azure's answer lacks it.
+    async fn create(&self, driver: &AzureDriver, r: &Resource) -> Result<Option<Value>> {
+        let a: IdentityAttributes = attributes_of(r)?;
+        let body = json!({ "location": a.location, "tags": a.tags });
+        let (_, created) = driver
+            .call(
+                &r.node.address,
+                &PUT_IDENTITY,
+                Method::PUT,
+                &a.id,
+                Some(&body),
+            )
+            .await?;
+        let created: ArmIdentity = answer(created, &r.node.address, PUT_IDENTITY.api)?;
+        let p = created.properties;
+        Ok(Some(json!({
+            "principal_id": p.principal_id,
+            "client_id": p.client_id,
+            "tenant_id": p.tenant_id,
+        })))
     }
 
-    fn update<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.put_identity(r))
+    /// A PUT replaces all tags: the ones others set are kept.
+    async fn update(&self, driver: &AzureDriver, r: &Resource, _: &Value) -> Result<()> {
+        let a: IdentityAttributes = attributes_of(r)?;
+        driver.put_identity_tags(r, a).await
     }
 
-    fn delete<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.delete_identity(r))
+    async fn delete(&self, driver: &AzureDriver, r: &Resource) -> Result<()> {
+        let a: IdentityAttributes = attributes_of(r)?;
+        driver
+            .delete_id(&r.node.address, &DELETE_IDENTITY, &a.id)
+            .await
     }
 
-    fn release<'a>(
-        &self,
-        driver: &'a AzureDriver,
-        r: &'a Resource,
-        _added: &'a Value,
-    ) -> Call<'a, ()> {
-        Box::pin(driver.release_identity(r))
+    /// Takes back what idplan added to an identity it adopted: its tags, every one of them
+    /// idplan's (see `tags::adopt_space_owned`).
+    async fn release(&self, driver: &AzureDriver, r: &Resource, _: &Value) -> Result<()> {
+        let a: IdentityAttributes = attributes_of(r)?;
+        let a = IdentityAttributes {
+            tags: Tags::new(),
+            ..a
+        };
+        driver.put_identity_tags(r, a).await
     }
 }

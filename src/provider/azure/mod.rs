@@ -15,17 +15,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::KindDef;
-use super::{Adoption, Call, Driver};
+use super::{Call, Driver, KindCalls};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
 pub use crate::kind::AzureKind;
 use crate::spec::{AzureSpace, Space};
 use crate::state::State;
 use crate::transport::azure::{describe, tokens};
-use crate::transport::{self as rest, ErrorBody, Request, Rest, Retries};
+use crate::transport::{self as rest, ErrorBody, Request, Rest, Retries, answer};
 use context::{self as recipe, AzureContext};
 
 pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
@@ -42,21 +42,38 @@ pub(crate) struct Op {
     retry_code: Option<&'static str>,
 }
 
+impl Op {
+    const fn new(api: &'static str, stat: &'static str, version: &'static str) -> Op {
+        Op {
+            api,
+            stat,
+            version,
+            retry_code: None,
+        }
+    }
+
+    /// The operation with `code` retried.
+    const fn retrying(self, code: &'static str) -> Op {
+        Op {
+            retry_code: Some(code),
+            ..self
+        }
+    }
+}
+
 const AKS: &str = "2026-08-01";
 const STORAGE: &str = "2025-01-01";
 
-pub(super) const GET_CLUSTER: Op = Op {
-    api: "GET Microsoft.ContainerService/managedClusters",
-    stat: "azure:ManagedClusters_Get",
-    version: AKS,
-    retry_code: None,
-};
-const GET_STORAGE: Op = Op {
-    api: "GET Microsoft.Storage/storageAccounts",
-    stat: "azure:StorageAccounts_GetProperties",
-    version: STORAGE,
-    retry_code: None,
-};
+pub(super) const GET_CLUSTER: Op = Op::new(
+    "GET Microsoft.ContainerService/managedClusters",
+    "azure:ManagedClusters_Get",
+    AKS,
+);
+const GET_STORAGE: Op = Op::new(
+    "GET Microsoft.Storage/storageAccounts",
+    "azure:StorageAccounts_GetProperties",
+    STORAGE,
+);
 
 pub struct AzureDriver {
     rest: Rest,
@@ -173,6 +190,19 @@ impl AzureDriver {
         Ok((status != StatusCode::NOT_FOUND).then_some(body))
     }
 
+    /// What [`AzureDriver::get`] answers, read as `T`.
+    async fn get_as<T: DeserializeOwned>(
+        &self,
+        resource: &str,
+        op: &Op,
+        id: &str,
+    ) -> Result<Option<T>> {
+        match self.get(resource, op, id).await? {
+            Some(body) => Ok(Some(answer(body, resource, op.api)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Every item of a list, following `nextLink` to the end.
     async fn list(&self, resource: &str, op: &Op, path: &str) -> Result<Vec<Value>> {
         let mut out = Vec::new();
@@ -259,7 +289,7 @@ impl AzureDriver {
 
 impl AzureKind {
     /// Where each kind is declared.
-    pub fn def(self) -> &'static dyn AzureKindDef {
+    pub fn def(self) -> &'static dyn KindCalls<AzureDriver> {
         match self {
             AzureKind::UserAssignedIdentity => &identity::Identity,
             AzureKind::FederatedIdentityCredential => &credential::Credential,
@@ -269,54 +299,8 @@ impl AzureKind {
     }
 }
 
-/// An Azure kind: what the core asks of it, and how this driver reads and writes it.
-pub trait AzureKindDef: KindDef {
-    fn read<'a>(
-        &self,
-        driver: &'a AzureDriver,
-        r: &'a Resource,
-        known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>>;
-
-    /// Returns what Azure assigned (an identity's principal and client ids).
-    fn create<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, Value>;
-
-    /// Brings the resource to its attributes (ARM's PUT either way).
-    fn update<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()>;
-
-    fn delete<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()>;
-
-    /// Takes back what idplan added to an adopted resource.
-    fn release<'a>(
-        &self,
-        driver: &'a AzureDriver,
-        r: &'a Resource,
-        added: &'a Value,
-    ) -> Call<'a, ()>;
-}
-
-/// The definition of an Azure resource's kind; another cloud's is a bug, reported.
-fn def_of(r: &Resource) -> Result<&'static dyn AzureKindDef> {
-    match r.node.kind() {
-        Kind::Azure(kind) => Ok(kind.def()),
-        Kind::Aws(_) | Kind::Gcp(_) => Err(super::wrong_cloud(r, "Azure")),
-    }
-}
-
-/// What hangs on an identity the spec adopts was made beside it by hand: taken over as it is
-/// (under the name its maker chose), never deleted. Otherwise it belongs to its identity (the
-/// name or the principal is the identity's): its adoption decides.
-fn adopt_beside_identity(resource: &Resource, actual: &Value) -> Result<Adoption> {
-    Ok(match resource.adopt {
-        true => Adoption::Shared {
-            desired: named_by_owner(resource, actual),
-            added: None,
-        },
-        false => Adoption::Owned,
-    })
-}
-
-/// The name its maker chose.
+/// The name its maker chose: what a resource made by hand beside an identity the spec adopts
+/// keeps of its owner's, taken over as it is (under that name) and never deleted.
 fn named_by_owner(resource: &Resource, actual: &Value) -> Value {
     super::owners_keys(resource, actual, &["name"])
 }
@@ -327,31 +311,14 @@ fn nothing_to_release(r: &Resource) -> Error {
 }
 
 impl Driver for AzureDriver {
-    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
-        super::on_kind(def_of(r), |def| def.read(self, r, known))
-    }
+    const CLOUD: &'static str = "Azure";
 
-    fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
-        super::on_kind(def_of(r), |def| def.create(self, r))
+    fn kind_calls(kind: Kind) -> Option<&'static dyn KindCalls<AzureDriver>> {
+        match kind {
+            Kind::Azure(kind) => Some(kind.def()),
+            Kind::Aws(_) | Kind::Gcp(_) => None,
+        }
     }
-
-    fn update<'a>(&'a self, r: &'a Resource, _actual: &'a Value) -> Call<'a, ()> {
-        super::on_kind(def_of(r), |def| def.update(self, r))
-    }
-
-    /// For an access policy, only idplan's entry goes.
-    fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
-        super::on_kind(def_of(r), |def| def.delete(self, r))
-    }
-
-    /// An adopted identity gets its tags back as they were; a vault entry loses the
-    /// permissions idplan added. Nothing else adopted on Azure has additions.
-    fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
-        super::on_kind(def_of(r), |def| def.release(self, r, added))
-    }
-
-    /// Nothing is cached between reads.
-    fn refresh(&self) {}
 
     fn check_limits<'a>(&'a self, desired: &'a Graph, _state: &'a State) -> Call<'a, ()> {
         Box::pin(self.check_credential_counts(desired))

@@ -7,27 +7,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::context::SECRET_PERMISSIONS;
-use super::{AzureDriver, AzureKindDef, Op};
+use super::{AzureDriver, Op};
 use crate::error::{Error, Result};
 use crate::graph::Resource;
-use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
-use crate::provider::{Identity, KindDef};
-use crate::transport::answer;
+use crate::provider::{Adoption, attributes, attributes_of, to_attributes};
+use crate::provider::{Identity, KindDef, KindOps};
 
 pub(super) const KEYVAULT: &str = "2026-02-01";
 
-const GET_VAULT: Op = Op {
-    api: "GET Microsoft.KeyVault/vaults",
-    stat: "azure:Vaults_Get",
-    version: KEYVAULT,
-    retry_code: None,
-};
-const UPDATE_ACCESS_POLICY: Op = Op {
-    api: "PUT Microsoft.KeyVault/vaults/accessPolicies",
-    stat: "azure:Vaults_UpdateAccessPolicy",
-    version: KEYVAULT,
-    retry_code: None,
-};
+const GET_VAULT: Op = Op::new(
+    "GET Microsoft.KeyVault/vaults",
+    "azure:Vaults_Get",
+    KEYVAULT,
+);
+const UPDATE_ACCESS_POLICY: Op = Op::new(
+    "PUT Microsoft.KeyVault/vaults/accessPolicies",
+    "azure:Vaults_UpdateAccessPolicy",
+    KEYVAULT,
+);
 
 /// `azurerm_key_vault_access_policy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,28 +44,6 @@ pub struct AccessPolicyAttributes {
 struct Added {
     #[serde(default)]
     secret_permissions: Vec<String>,
-}
-
-/// The entry of an identity the spec adopts, made by hand (`az keyvault set-policy`): taken
-/// over; the permissions of idplan's it lacked are added, and only those are taken back.
-fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
-    let desired: AccessPolicyAttributes = attributes_of(resource)?;
-    let held =
-        attributes::<AccessPolicyAttributes>(&resource.node.address, actual)?.secret_permissions;
-    let missing: Vec<String> = desired
-        .secret_permissions
-        .iter()
-        .filter(|p| !held.contains(p))
-        .cloned()
-        .collect();
-    Ok(Adoption::Shared {
-        desired: resource.attributes.clone(),
-        added: (!missing.is_empty()).then(|| {
-            to_attributes(&Added {
-                secret_permissions: missing,
-            })
-        }),
-    })
 }
 
 /// ARM's answer for a vault.
@@ -101,10 +76,7 @@ struct ArmPermissions {
 
 impl AzureDriver {
     async fn get_vault(&self, what: &str, id: &str) -> Result<Option<ArmVault>> {
-        match self.get(what, &GET_VAULT, id).await? {
-            Some(body) => Ok(Some(answer(body, what, GET_VAULT.api)?)),
-            None => Ok(None),
-        }
+        self.get_as(what, &GET_VAULT, id).await
     }
 
     /// Whether a vault uses RBAC authorization (else access policies); refuses one that does
@@ -117,64 +89,8 @@ impl AzureDriver {
         Ok(vault.properties.enable_rbac_authorization)
     }
 
-    pub(super) async fn read_access_policy(&self, r: &Resource) -> Result<Option<Value>> {
-        let a: AccessPolicyAttributes = attributes_of(r)?;
-        let Some(vault) = self.get_vault(&r.node.address, &a.vault).await? else {
-            return Ok(None);
-        };
-        let object_id = a.object_id.as_str();
-        let entry = vault
-            .properties
-            .access_policies
-            .into_iter()
-            .find(|p| object_id.is_some_and(|o| p.object_id.eq_ignore_ascii_case(o)));
-        let Some(entry) = entry else {
-            return Ok(None);
-        };
-        // Only the secret permissions idplan grants are its own.
-        let granted: Vec<String> = SECRET_PERMISSIONS
-            .into_iter()
-            .filter(|p| {
-                entry
-                    .permissions
-                    .secrets
-                    .iter()
-                    .any(|g| g.eq_ignore_ascii_case(p))
-            })
-            .map(str::to_string)
-            .collect();
-        if granted.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(to_attributes(&AccessPolicyAttributes {
-            secret_permissions: granted,
-            ..a
-        })))
-    }
-
-    /// Takes back from an entry idplan adopted the permissions it added.
-    pub(super) async fn release_access_policy(&self, r: &Resource, added: &Value) -> Result<()> {
-        let a: AccessPolicyAttributes = attributes_of(r)?;
-        let added: Added = attributes(&r.node.address, added)?;
-        if added.secret_permissions.is_empty() {
-            return Ok(());
-        }
-        let a = AccessPolicyAttributes {
-            secret_permissions: added.secret_permissions,
-            ..a
-        };
-        self.access_policy(
-            &Resource {
-                attributes: to_attributes(&a),
-                ..r.clone()
-            },
-            "remove",
-        )
-        .await
-    }
-
     /// Adds or removes idplan's entry (`get`, `list` on secrets) in a vault's access policy.
-    pub(super) async fn access_policy(&self, r: &Resource, operation: &str) -> Result<()> {
+    async fn access_policy(&self, r: &Resource, operation: &str) -> Result<()> {
         let a: AccessPolicyAttributes = attributes_of(r)?;
         let vault = self
             .get_vault(&r.node.address, &a.vault)
@@ -217,55 +133,106 @@ impl KindDef for AccessPolicy {
         Ok(Identity::parts([p.vault, p.identity], &["/"]).lowercase())
     }
 
-    fn computed_keys(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    /// An entry made by hand beside an adopted identity is taken over; otherwise it belongs
-    /// to its identity, whose adoption decides.
+    /// An entry made by hand beside an adopted identity (`az keyvault set-policy`) is taken
+    /// over: the permissions of idplan's it lacked are added, and only those are taken back.
+    /// Otherwise it belongs to its identity, whose adoption decides.
     fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
-        match resource.adopt {
-            true => adopt(resource, actual),
-            false => Ok(Adoption::Owned),
+        if !resource.adopt {
+            return Ok(Adoption::Owned);
         }
-    }
-
-    fn shared_desired(&self, resource: &Resource, _actual: &Value) -> Result<Value> {
-        Ok(resource.attributes.clone())
+        let desired: AccessPolicyAttributes = attributes_of(resource)?;
+        let held = attributes::<AccessPolicyAttributes>(&resource.node.address, actual)?
+            .secret_permissions;
+        let missing: Vec<String> = desired
+            .secret_permissions
+            .iter()
+            .filter(|p| !held.contains(p))
+            .cloned()
+            .collect();
+        Ok(Adoption::Shared {
+            desired: resource.attributes.clone(),
+            added: (!missing.is_empty()).then(|| {
+                to_attributes(&Added {
+                    secret_permissions: missing,
+                })
+            }),
+        })
     }
 }
 
-impl AzureKindDef for AccessPolicy {
-    fn read<'a>(
+impl KindOps<AzureDriver> for AccessPolicy {
+    async fn read(
         &self,
-        driver: &'a AzureDriver,
-        r: &'a Resource,
-        _known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>> {
-        Box::pin(driver.read_access_policy(r))
+        driver: &AzureDriver,
+        r: &Resource,
+        _: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let a: AccessPolicyAttributes = attributes_of(r)?;
+        let Some(vault) = driver.get_vault(&r.node.address, &a.vault).await? else {
+            return Ok(None);
+        };
+        let object_id = a.object_id.as_str();
+        let entry = vault
+            .properties
+            .access_policies
+            .into_iter()
+            .find(|p| object_id.is_some_and(|o| p.object_id.eq_ignore_ascii_case(o)));
+        let Some(entry) = entry else {
+            return Ok(None);
+        };
+        // Only the secret permissions idplan grants are its own.
+        let granted: Vec<String> = SECRET_PERMISSIONS
+            .into_iter()
+            .filter(|p| {
+                entry
+                    .permissions
+                    .secrets
+                    .iter()
+                    .any(|g| g.eq_ignore_ascii_case(p))
+            })
+            .map(str::to_string)
+            .collect();
+        if granted.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(to_attributes(&AccessPolicyAttributes {
+            secret_permissions: granted,
+            ..a
+        })))
     }
 
-    fn create<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, Value> {
-        Box::pin(async move {
-            driver.access_policy(r, "add").await?;
-            Ok(Value::Object(serde_json::Map::new()))
-        })
+    async fn create(&self, driver: &AzureDriver, r: &Resource) -> Result<Option<Value>> {
+        driver.access_policy(r, "add").await?;
+        Ok(None)
     }
 
-    fn update<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.access_policy(r, "add"))
+    async fn update(&self, driver: &AzureDriver, r: &Resource, _: &Value) -> Result<()> {
+        driver.access_policy(r, "add").await
     }
 
-    fn delete<'a>(&self, driver: &'a AzureDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.access_policy(r, "remove"))
+    async fn delete(&self, driver: &AzureDriver, r: &Resource) -> Result<()> {
+        driver.access_policy(r, "remove").await
     }
 
-    fn release<'a>(
-        &self,
-        driver: &'a AzureDriver,
-        r: &'a Resource,
-        added: &'a Value,
-    ) -> Call<'a, ()> {
-        Box::pin(driver.release_access_policy(r, added))
+    /// Takes back from an entry idplan adopted the permissions it added.
+    async fn release(&self, driver: &AzureDriver, r: &Resource, added: &Value) -> Result<()> {
+        let a: AccessPolicyAttributes = attributes_of(r)?;
+        let added: Added = attributes(&r.node.address, added)?;
+        if added.secret_permissions.is_empty() {
+            return Ok(());
+        }
+        let a = AccessPolicyAttributes {
+            secret_permissions: added.secret_permissions,
+            ..a
+        };
+        driver
+            .access_policy(
+                &Resource {
+                    attributes: to_attributes(&a),
+                    ..r.clone()
+                },
+                "remove",
+            )
+            .await
     }
 }

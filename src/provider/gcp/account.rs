@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::context::MANAGED_MARK;
-use super::{Api, GcpDriver, GcpKindDef};
+use super::{Api, GcpDriver};
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::provider::{Adoption, Call, attributes, attributes_of, owners_keys, to_attributes};
-use crate::provider::{Identity, KindDef};
+use crate::provider::{Adoption, attributes, attributes_of, owners_keys, to_attributes};
+use crate::provider::{Identity, KindDef, KindOps};
 use crate::transport::answer;
 
 /// `google_service_account`.
@@ -46,40 +46,65 @@ struct IamAccount {
 /// binds it.
 const OWNERS: &[&str] = &["display_name", "description"];
 
-/// A service account that exists and was not made by idplan for this space is someone
-/// else's: taken over with `adopt: true` (and left as it is: a service account has no tags,
-/// and nothing idplan would add to it), refused otherwise.
-fn adopt(resource: &Resource, actual: &Value) -> Result<Adoption> {
-    let desired: AccountAttributes = attributes_of(resource)?;
-    let ours = attributes::<AccountAttributes>(&resource.node.address, actual)?.description;
-    if ours == desired.description {
-        return Ok(Adoption::Owned);
+/// `google_service_account`: a component's identity in `service-account` mode.
+pub struct ServiceAccount;
+
+impl KindDef for ServiceAccount {
+    fn kind(&self) -> crate::kind::Kind {
+        crate::kind::Kind::Gcp(crate::kind::GcpKind::ServiceAccount)
     }
-    let email = &desired.email;
-    if ours.ends_with(MANAGED_MARK) {
-        return Ok(Adoption::Conflict(format!(
-            "service account {email} belongs to another idplan space ({ours}); two spaces \
-             cannot share one: set another `name` for the component"
-        )));
+
+    fn identity(&self, a: &Value) -> Result<Identity> {
+        Ok(Identity::name(
+            attributes::<AccountAttributes>(self.facts().type_name, a)?.email,
+        ))
     }
-    if resource.adopt {
-        return Ok(Adoption::Shared {
-            desired: owners_keys(resource, actual, OWNERS),
-            added: None,
-        });
+
+    /// A service account that exists and was not made by idplan for this space is someone
+    /// else's: taken over with `adopt: true` (and left as it is: a service account has no tags,
+    /// and nothing idplan would add to it), refused otherwise.
+    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
+        let desired: AccountAttributes = attributes_of(resource)?;
+        let ours = attributes::<AccountAttributes>(&resource.node.address, actual)?.description;
+        if ours == desired.description {
+            return Ok(Adoption::Owned);
+        }
+        let email = &desired.email;
+        if ours.ends_with(MANAGED_MARK) {
+            return Ok(Adoption::Conflict(format!(
+                "service account {email} belongs to another idplan space ({ours}); two spaces \
+                 cannot share one: set another `name` for the component"
+            )));
+        }
+        if resource.adopt {
+            return Ok(Adoption::Shared {
+                desired: owners_keys(resource, actual, OWNERS),
+                added: None,
+            });
+        }
+        Ok(Adoption::Conflict(format!(
+            "service account {email} already exists and was not created by idplan; set `adopt: \
+             true` on the component to take it over (it is then never deleted), or set another \
+             `name`"
+        )))
     }
-    Ok(Adoption::Conflict(format!(
-        "service account {email} already exists and was not created by idplan; set `adopt: \
-         true` on the component to take it over (it is then never deleted), or set another \
-         `name`"
-    )))
+
+    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
+        Ok(owners_keys(resource, actual, OWNERS))
+    }
 }
 
-impl GcpDriver {
-    pub(super) async fn read_account(&self, r: &Resource) -> Result<Option<Value>> {
+/// A service account is adopted as it is: idplan added nothing to it.
+impl KindOps<GcpDriver> for ServiceAccount {
+    async fn read(
+        &self,
+        driver: &GcpDriver,
+        r: &Resource,
+        _: Option<&Value>,
+    ) -> Result<Option<Value>> {
         const API: &str = "iam.projects.serviceAccounts.get";
         let a: AccountAttributes = attributes_of(r)?;
-        match self
+        match driver
             .call(Method::GET, Api::Iam, &a.path(), &[], None, API)
             .await
         {
@@ -102,7 +127,7 @@ impl GcpDriver {
         }
     }
 
-    pub(super) async fn create_account(&self, r: &Resource) -> Result<()> {
+    async fn create(&self, driver: &GcpDriver, r: &Resource) -> Result<Option<Value>> {
         const API: &str = "iam.projects.serviceAccounts.create";
         let a: AccountAttributes = attributes_of(r)?;
         let body = json!({
@@ -113,13 +138,14 @@ impl GcpDriver {
             },
         });
         let path = format!("v1/projects/{}/serviceAccounts", a.project);
-        self.call(Method::POST, Api::Iam, &path, &[], Some(&body), API)
+        driver
+            .call(Method::POST, Api::Iam, &path, &[], Some(&body), API)
             .await
             .map_err(|f| f.into_error(&r.node.address, API))?;
-        Ok(())
+        Ok(None)
     }
 
-    pub(super) async fn update_account(&self, r: &Resource) -> Result<()> {
+    async fn update(&self, driver: &GcpDriver, r: &Resource, _: &Value) -> Result<()> {
         const API: &str = "iam.projects.serviceAccounts.patch";
         let a: AccountAttributes = attributes_of(r)?;
         let body = json!({
@@ -129,17 +155,18 @@ impl GcpDriver {
             },
             "updateMask": "displayName,description",
         });
-        self.call(Method::PATCH, Api::Iam, &a.path(), &[], Some(&body), API)
+        driver
+            .call(Method::PATCH, Api::Iam, &a.path(), &[], Some(&body), API)
             .await
             .map_err(|f| f.into_error(&r.node.address, API))?;
         Ok(())
     }
 
     /// Deletes the account; one already gone counts as deleted.
-    pub(super) async fn delete_account(&self, r: &Resource) -> Result<()> {
+    async fn delete(&self, driver: &GcpDriver, r: &Resource) -> Result<()> {
         const API: &str = "iam.projects.serviceAccounts.delete";
         let a: AccountAttributes = attributes_of(r)?;
-        match self
+        match driver
             .call(Method::DELETE, Api::Iam, &a.path(), &[], None, API)
             .await
         {
@@ -147,71 +174,6 @@ impl GcpDriver {
             Err(f) if f.is(404) => Ok(()),
             Err(f) => Err(f.into_error(&r.node.address, API)),
         }
-    }
-}
-
-/// `google_service_account`: a component's identity in `service-account` mode.
-pub struct ServiceAccount;
-
-impl KindDef for ServiceAccount {
-    fn kind(&self) -> crate::kind::Kind {
-        crate::kind::Kind::Gcp(crate::kind::GcpKind::ServiceAccount)
-    }
-
-    fn identity(&self, a: &Value) -> Result<Identity> {
-        Ok(Identity::name(
-            attributes::<AccountAttributes>(self.facts().type_name, a)?.email,
-        ))
-    }
-
-    fn computed_keys(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
-        adopt(resource, actual)
-    }
-
-    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
-        Ok(owners_keys(resource, actual, OWNERS))
-    }
-}
-
-impl GcpKindDef for ServiceAccount {
-    fn read<'a>(
-        &self,
-        driver: &'a GcpDriver,
-        r: &'a Resource,
-        _known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>> {
-        Box::pin(driver.read_account(r))
-    }
-
-    fn create<'a>(&self, driver: &'a GcpDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.create_account(r))
-    }
-
-    fn update<'a>(
-        &self,
-        driver: &'a GcpDriver,
-        r: &'a Resource,
-        _actual: &'a Value,
-    ) -> Call<'a, ()> {
-        Box::pin(driver.update_account(r))
-    }
-
-    fn delete<'a>(&self, driver: &'a GcpDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.delete_account(r))
-    }
-
-    /// A service account is adopted as it is: idplan added nothing to it.
-    fn release<'a>(
-        &self,
-        _driver: &'a GcpDriver,
-        _r: &'a Resource,
-        _added: &'a Value,
-    ) -> Call<'a, ()> {
-        Box::pin(async { Ok(()) })
     }
 }
 
@@ -246,14 +208,17 @@ mod tests {
             adopt: false,
         };
         let same = account(resource.attributes["description"].as_str().unwrap());
-        assert!(matches!(adopt(&resource, &same), Ok(Adoption::Owned)));
+        assert!(matches!(
+            ServiceAccount.adoption(&resource, &same),
+            Ok(Adoption::Owned)
+        ));
         let other_space =
             account("Upbound Spaces backup (mxp-controller) of space dev; managed by idplan");
-        match adopt(&resource, &other_space) {
+        match ServiceAccount.adoption(&resource, &other_space) {
             Ok(Adoption::Conflict(m)) => assert!(m.contains("another idplan space"), "{m}"),
             _ => panic!("expected a conflict"),
         }
-        match adopt(&resource, &account("")) {
+        match ServiceAccount.adoption(&resource, &account("")) {
             Ok(Adoption::Conflict(m)) => assert!(m.contains("not created by idplan"), "{m}"),
             _ => panic!("expected a conflict"),
         }

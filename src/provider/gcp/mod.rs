@@ -15,10 +15,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::KindDef;
-use super::{Call, Driver};
+use super::{Call, Driver, KindCalls};
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Kind, Resource};
+use crate::graph::{Graph, Kind};
 pub use crate::kind::{GcpKind, PolicyOf};
 use crate::spec::GkeCluster;
 use crate::state::State;
@@ -255,7 +254,7 @@ impl GcpDriver {
 
 impl GcpKind {
     /// Where each kind is declared.
-    pub fn def(self) -> &'static dyn GcpKindDef {
+    pub fn def(self) -> &'static dyn KindCalls<GcpDriver> {
         match self {
             GcpKind::ServiceAccount => &account::ServiceAccount,
             GcpKind::Members(PolicyOf::Bucket) => &policy::Members(PolicyOf::Bucket),
@@ -268,63 +267,15 @@ impl GcpKind {
     }
 }
 
-/// A GCP kind: what the core asks of it, and how this driver reads and writes it.
-pub trait GcpKindDef: KindDef {
-    fn read<'a>(
-        &self,
-        driver: &'a GcpDriver,
-        r: &'a Resource,
-        known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>>;
-
-    /// Nothing is assigned that idplan records.
-    fn create<'a>(&self, driver: &'a GcpDriver, r: &'a Resource) -> Call<'a, ()>;
-
-    fn update<'a>(&self, driver: &'a GcpDriver, r: &'a Resource, actual: &'a Value)
-    -> Call<'a, ()>;
-
-    fn delete<'a>(&self, driver: &'a GcpDriver, r: &'a Resource) -> Call<'a, ()>;
-
-    /// Takes back what idplan added to an adopted resource.
-    fn release<'a>(&self, driver: &'a GcpDriver, r: &'a Resource, added: &'a Value)
-    -> Call<'a, ()>;
-}
-
-/// The definition of a GCP resource's kind; another cloud's is a bug, reported.
-fn def_of(r: &Resource) -> Result<&'static dyn GcpKindDef> {
-    match r.node.kind() {
-        Kind::Gcp(kind) => Ok(kind.def()),
-        Kind::Aws(_) | Kind::Azure(_) => Err(super::wrong_cloud(r, "GCP")),
-    }
-}
-
 impl Driver for GcpDriver {
-    fn read<'a>(&'a self, r: &'a Resource, known: Option<&'a Value>) -> Call<'a, Option<Value>> {
-        super::on_kind(def_of(r), |def| def.read(self, r, known))
-    }
+    const CLOUD: &'static str = "GCP";
 
-    fn create<'a>(&'a self, r: &'a Resource) -> Call<'a, Value> {
-        Box::pin(async move {
-            def_of(r)?.create(self, r).await?;
-            Ok(json!({}))
-        })
+    fn kind_calls(kind: Kind) -> Option<&'static dyn KindCalls<GcpDriver>> {
+        match kind {
+            Kind::Gcp(kind) => Some(kind.def()),
+            Kind::Aws(_) | Kind::Azure(_) => None,
+        }
     }
-
-    fn update<'a>(&'a self, r: &'a Resource, actual: &'a Value) -> Call<'a, ()> {
-        super::on_kind(def_of(r), |def| def.update(self, r, actual))
-    }
-
-    /// Deletes what idplan created: a service account, or idplan's members of a policy.
-    fn delete<'a>(&'a self, r: &'a Resource) -> Call<'a, ()> {
-        super::on_kind(def_of(r), |def| def.delete(self, r))
-    }
-
-    /// Only members are adopted with additions: those idplan added are removed.
-    fn release<'a>(&'a self, r: &'a Resource, added: &'a Value) -> Call<'a, ()> {
-        super::on_kind(def_of(r), |def| def.release(self, r, added))
-    }
-    /// Nothing is cached between reads.
-    fn refresh(&self) {}
 
     fn check_limits<'a>(&'a self, desired: &'a Graph, state: &'a State) -> Call<'a, ()> {
         Box::pin(self.check_policy_sizes(desired, state))

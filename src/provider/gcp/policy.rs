@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::context::check_principals;
-use super::{Api, GcpDriver, GcpKind, GcpKindDef, PolicyOf};
+use super::{Api, GcpDriver, GcpKind, PolicyOf};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
-use crate::provider::{Adoption, Call, attributes, attributes_of, to_attributes};
-use crate::provider::{Identity, KindDef, Proposed};
+use crate::provider::{Identity, KindDef, KindOps, Proposed, additive_join};
+use crate::provider::{attributes, attributes_of, to_attributes};
 use crate::state::State;
 use crate::transport::Failure;
 
@@ -133,63 +133,6 @@ impl GcpDriver {
             .flat_map(|b| b["members"].as_array().into_iter().flatten())
             .filter_map(|m| m.as_str().map(str::to_string))
             .collect())
-    }
-
-    /// idplan's members in the policy: those it wants or recorded that the policy holds in
-    /// the role's binding without a condition. Anyone else's members are not part of the
-    /// answer.
-    pub(super) async fn read_members(
-        &self,
-        r: &Resource,
-        known: Option<&Value>,
-    ) -> Result<Option<Value>> {
-        let a: MembersAttributes = attributes_of(r)?;
-        let Some(policy) = self.get_policy(r).await? else {
-            return Ok(None);
-        };
-        let mut candidates = a.members.clone();
-        if let Some(known) = known {
-            candidates.extend(attributes::<MembersAttributes>(&r.node.address, known)?.members);
-        }
-        let held: BTreeSet<String> = role_members(&policy, &a.role)
-            .intersection(&candidates)
-            .cloned()
-            .collect();
-        if held.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(to_attributes(&MembersAttributes {
-            members: held,
-            ..a
-        })))
-    }
-
-    pub(super) async fn create_members(&self, r: &Resource) -> Result<()> {
-        let a: MembersAttributes = attributes_of(r)?;
-        self.change_members(r, &a, &a.members, &BTreeSet::new())
-            .await
-    }
-
-    pub(super) async fn update_members(&self, r: &Resource, actual: &Value) -> Result<()> {
-        let a: MembersAttributes = attributes_of(r)?;
-        let have = attributes::<MembersAttributes>(&r.node.address, actual)?.members;
-        let add = a.members.difference(&have).cloned().collect();
-        let remove = have.difference(&a.members).cloned().collect();
-        self.change_members(r, &a, &add, &remove).await
-    }
-
-    /// Takes back from members idplan adopted those it added.
-    pub(super) async fn release_members(&self, r: &Resource, added: &Value) -> Result<()> {
-        let a: MembersAttributes = attributes_of(r)?;
-        let added: Added = attributes(&r.node.address, added)?;
-        self.change_members(r, &a, &BTreeSet::new(), &added.members)
-            .await
-    }
-
-    pub(super) async fn delete_members(&self, r: &Resource) -> Result<()> {
-        let a: MembersAttributes = attributes_of(r)?;
-        self.change_members(r, &a, &BTreeSet::new(), &a.members)
-            .await
     }
 
     /// The policy of `r`'s resource at version 3 (so conditional bindings come back whole);
@@ -467,28 +410,10 @@ impl KindDef for Members {
         ))
     }
 
-    fn computed_keys(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    /// Members bound by hand beside a service account the spec adopts: taken over, never
-    /// removed; only those idplan adds are its own. Otherwise members equal to idplan's are
-    /// idplan's (a lost state); nobody else's member is ever in the projection the driver
-    /// reads.
-    fn adoption(&self, resource: &Resource, actual: &Value) -> Result<Adoption> {
-        Ok(match resource.adopt {
-            true => Adoption::Shared {
-                desired: resource.attributes.clone(),
-                added: added_members(resource, actual, None)?,
-            },
-            false => Adoption::Owned,
-        })
-    }
-
-    fn shared_desired(&self, resource: &Resource, _actual: &Value) -> Result<Value> {
-        Ok(resource.attributes.clone())
-    }
-
+    /// Members bound by hand beside a service account the spec adopts are taken over (the
+    /// default adoption), never removed; only those idplan adds are its own. Otherwise
+    /// members equal to idplan's are idplan's (a lost state); nobody else's member is ever in
+    /// the projection the driver reads.
     fn added_after(&self, r: &Resource, a: &Value, added: Option<Value>) -> Result<Option<Value>> {
         added_members(r, a, added)
     }
@@ -512,51 +437,71 @@ impl KindDef for Members {
     /// The members of both: the new control planes get theirs now, those that left keep
     /// theirs until a reviewed apply.
     fn additive_part(&self, before: &Value, after: &Value) -> Option<Value> {
-        let joined = crate::diff::join_lists(before, after)?;
-        let adds = joined != *before;
-        (adds
-            && self.additive(Proposed::Update {
-                before,
-                after: &joined,
-            }))
-        .then_some(joined)
+        additive_join(self, before, crate::diff::join_lists(before, after)?)
     }
 }
 
-impl GcpKindDef for Members {
-    fn read<'a>(
+impl KindOps<GcpDriver> for Members {
+    /// idplan's members in the policy: those it wants or recorded that the policy holds in
+    /// the role's binding without a condition. Anyone else's members are not part of the
+    /// answer.
+    async fn read(
         &self,
-        driver: &'a GcpDriver,
-        r: &'a Resource,
-        known: Option<&'a Value>,
-    ) -> Call<'a, Option<Value>> {
-        Box::pin(driver.read_members(r, known))
+        driver: &GcpDriver,
+        r: &Resource,
+        known: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let a: MembersAttributes = attributes_of(r)?;
+        let Some(policy) = driver.get_policy(r).await? else {
+            return Ok(None);
+        };
+        let mut candidates = a.members.clone();
+        if let Some(known) = known {
+            candidates.extend(attributes::<MembersAttributes>(&r.node.address, known)?.members);
+        }
+        let held: BTreeSet<String> = role_members(&policy, &a.role)
+            .intersection(&candidates)
+            .cloned()
+            .collect();
+        if held.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(to_attributes(&MembersAttributes {
+            members: held,
+            ..a
+        })))
     }
 
-    fn create<'a>(&self, driver: &'a GcpDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.create_members(r))
+    async fn create(&self, driver: &GcpDriver, r: &Resource) -> Result<Option<Value>> {
+        let a: MembersAttributes = attributes_of(r)?;
+        driver
+            .change_members(r, &a, &a.members, &BTreeSet::new())
+            .await?;
+        Ok(None)
     }
 
-    fn update<'a>(
-        &self,
-        driver: &'a GcpDriver,
-        r: &'a Resource,
-        actual: &'a Value,
-    ) -> Call<'a, ()> {
-        Box::pin(driver.update_members(r, actual))
+    async fn update(&self, driver: &GcpDriver, r: &Resource, actual: &Value) -> Result<()> {
+        let a: MembersAttributes = attributes_of(r)?;
+        let have = attributes::<MembersAttributes>(&r.node.address, actual)?.members;
+        let add = a.members.difference(&have).cloned().collect();
+        let remove = have.difference(&a.members).cloned().collect();
+        driver.change_members(r, &a, &add, &remove).await
     }
 
-    fn delete<'a>(&self, driver: &'a GcpDriver, r: &'a Resource) -> Call<'a, ()> {
-        Box::pin(driver.delete_members(r))
+    async fn delete(&self, driver: &GcpDriver, r: &Resource) -> Result<()> {
+        let a: MembersAttributes = attributes_of(r)?;
+        driver
+            .change_members(r, &a, &BTreeSet::new(), &a.members)
+            .await
     }
 
-    fn release<'a>(
-        &self,
-        driver: &'a GcpDriver,
-        r: &'a Resource,
-        added: &'a Value,
-    ) -> Call<'a, ()> {
-        Box::pin(driver.release_members(r, added))
+    /// Takes back from members idplan adopted those it added.
+    async fn release(&self, driver: &GcpDriver, r: &Resource, added: &Value) -> Result<()> {
+        let a: MembersAttributes = attributes_of(r)?;
+        let added: Added = attributes(&r.node.address, added)?;
+        driver
+            .change_members(r, &a, &BTreeSet::new(), &added.members)
+            .await
     }
 }
 
