@@ -260,35 +260,49 @@ fn tag_changes(desired: &Tags, actual: &Tags) -> (Vec<Tag>, Vec<String>) {
     (sdk_tags(&set), unset)
 }
 
-/// What a read answered; `None` for something IAM does not hold (`NoSuchEntity`).
-fn found<T, E, R>(
-    resource: impl std::fmt::Display,
+/// The answer of an SDK call sent for a resource, or idplan's error naming the resource, the
+/// API and AWS's message: each call is its builder chain and this.
+async fn sent<T, E, R>(
+    r: &Resource,
     api: &'static str,
-    result: Result<T, SdkError<E, R>>,
+    call: impl Future<Output = Result<T, SdkError<E, R>>>,
+) -> Result<T>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    call.await.map_err(|e| cloud_error(&r.node.address, api, e))
+}
+
+/// What a read answered; `None` for something IAM does not hold (`NoSuchEntity`).
+async fn found<T, E, R>(
+    r: &Resource,
+    api: &'static str,
+    call: impl Future<Output = Result<T, SdkError<E, R>>>,
 ) -> Result<Option<T>>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    match result {
+    match call.await {
         Ok(out) => Ok(Some(out)),
         Err(e) if is_no_such_entity(&e) => Ok(None),
-        Err(e) => Err(cloud_error(resource, api, e)),
+        Err(e) => Err(cloud_error(&r.node.address, api, e)),
     }
 }
 
 /// Brings idplan's IAM tags of a resource from `actual` to `desired`: `tag` sets those that
 /// differ, `untag` removes idplan's keys that are no longer desired, each called only when
 /// there is something to do.
-async fn retag<T, U>(
+async fn retag<T, U, O, P>(
     desired: &Tags,
     actual: &Tags,
     tag: impl FnOnce(Vec<Tag>) -> T,
     untag: impl FnOnce(Vec<String>) -> U,
 ) -> Result<()>
 where
-    T: Future<Output = Result<()>>,
-    U: Future<Output = Result<()>>,
+    T: Future<Output = Result<O>>,
+    U: Future<Output = Result<P>>,
 {
     let (set, unset) = tag_changes(desired, actual);
     if !set.is_empty() {
@@ -301,19 +315,16 @@ where
 }
 
 /// A delete of something already gone has done its job.
-fn gone_is_ok<T, E, R>(
-    resource: impl std::fmt::Display,
+async fn gone_is_ok<T, E, R>(
+    r: &Resource,
     api: &'static str,
-    result: Result<T, SdkError<E, R>>,
+    call: impl Future<Output = Result<T, SdkError<E, R>>>,
 ) -> Result<()>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    match result {
-        Err(e) if !is_no_such_entity(&e) => Err(cloud_error(resource, api, e)),
-        _ => Ok(()),
-    }
+    found(r, api, call).await.map(drop)
 }
 
 fn is_no_such_entity<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {

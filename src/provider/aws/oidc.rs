@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::context::{STS_AUDIENCE, issuer_host_path};
-use super::{AwsDriver, attrs, cloud_error, found, gone_is_ok, idplan_tags, retag, sdk_tags};
+use super::{AwsDriver, attrs, found, gone_is_ok, idplan_tags, retag, sdk_tags, sent};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::tags::Tags;
@@ -77,13 +77,11 @@ impl KindOps<AwsDriver> for Provider {
         _: Option<&Value>,
     ) -> Result<Option<Value>> {
         let a: ProviderAttributes = attrs(r)?;
-        let got = driver
+        let get = driver
             .iam(&r.node.location)
             .get_open_id_connect_provider()
-            .open_id_connect_provider_arn(&a.arn)
-            .send()
-            .await;
-        let Some(out) = found(&r.node.address, "iam:GetOpenIDConnectProvider", got)? else {
+            .open_id_connect_provider_arn(&a.arn);
+        let Some(out) = found(r, "iam:GetOpenIDConnectProvider", get.send()).await? else {
             return Ok(None);
         };
         let mut client_ids: Vec<String> = out
@@ -103,15 +101,13 @@ impl KindOps<AwsDriver> for Provider {
 
     async fn create(&self, driver: &AwsDriver, r: &Resource) -> Result<Option<Value>> {
         let a: ProviderAttributes = attrs(r)?;
-        driver
+        let create = driver
             .iam(&r.node.location)
             .create_open_id_connect_provider()
             .url(format!("https://{}", a.url))
             .set_client_id_list(Some(a.client_ids))
-            .set_tags(Some(sdk_tags(&a.tags)))
-            .send()
-            .await
-            .map_err(|e| cloud_error(&r.node.address, "iam:CreateOpenIDConnectProvider", e))?;
+            .set_tags(Some(sdk_tags(&a.tags)));
+        sent(r, "iam:CreateOpenIDConnectProvider", create.send()).await?;
         Ok(None)
     }
 
@@ -125,45 +121,40 @@ impl KindOps<AwsDriver> for Provider {
             .iter()
             .filter(|id| !actual.client_ids.contains(id))
         {
-            iam.add_client_id_to_open_id_connect_provider()
+            let add = iam
+                .add_client_id_to_open_id_connect_provider()
                 .open_id_connect_provider_arn(&a.arn)
-                .client_id(id)
-                .send()
-                .await
-                .map_err(|e| {
-                    cloud_error(&r.node.address, "iam:AddClientIDToOpenIDConnectProvider", e)
-                })?;
+                .client_id(id);
+            sent(r, "iam:AddClientIDToOpenIDConnectProvider", add.send()).await?;
         }
-        let tag = |tags| async {
-            iam.tag_open_id_connect_provider()
-                .open_id_connect_provider_arn(&a.arn)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map_err(|e| cloud_error(&r.node.address, "iam:TagOpenIDConnectProvider", e))?;
-            Ok(())
-        };
-        let untag = |keys| async {
-            iam.untag_open_id_connect_provider()
-                .open_id_connect_provider_arn(&a.arn)
-                .set_tag_keys(Some(keys))
-                .send()
-                .await
-                .map_err(|e| cloud_error(&r.node.address, "iam:UntagOpenIDConnectProvider", e))?;
-            Ok(())
-        };
-        retag(&a.tags, &actual.tags, tag, untag).await
+        let tag = iam
+            .tag_open_id_connect_provider()
+            .open_id_connect_provider_arn(&a.arn);
+        let untag = iam
+            .untag_open_id_connect_provider()
+            .open_id_connect_provider_arn(&a.arn);
+        retag(
+            &a.tags,
+            &actual.tags,
+            |tags| {
+                let tag = tag.set_tags(Some(tags));
+                sent(r, "iam:TagOpenIDConnectProvider", tag.send())
+            },
+            |keys| {
+                let untag = untag.set_tag_keys(Some(keys));
+                sent(r, "iam:UntagOpenIDConnectProvider", untag.send())
+            },
+        )
+        .await
     }
 
     async fn delete(&self, driver: &AwsDriver, r: &Resource) -> Result<()> {
         let a: ProviderAttributes = attrs(r)?;
-        let deleted = driver
+        let delete = driver
             .iam(&r.node.location)
             .delete_open_id_connect_provider()
-            .open_id_connect_provider_arn(a.arn)
-            .send()
-            .await;
-        gone_is_ok(&r.node.address, "iam:DeleteOpenIDConnectProvider", deleted)
+            .open_id_connect_provider_arn(a.arn);
+        gone_is_ok(r, "iam:DeleteOpenIDConnectProvider", delete.send()).await
     }
 
     /// Takes back what idplan added to an adopted provider: its client id.
@@ -172,17 +163,16 @@ impl KindOps<AwsDriver> for Provider {
         let a: ProviderAttributes = attrs(r)?;
         let added: Added = attributes(&r.node.address, added)?;
         for id in added.client_ids {
-            let removed = iam
+            let remove = iam
                 .remove_client_id_from_open_id_connect_provider()
                 .open_id_connect_provider_arn(&a.arn)
-                .client_id(id)
-                .send()
-                .await;
+                .client_id(id);
             gone_is_ok(
-                &r.node.address,
+                r,
                 "iam:RemoveClientIDFromOpenIDConnectProvider",
-                removed,
-            )?;
+                remove.send(),
+            )
+            .await?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::context::POLICY_NAME;
-use super::{AwsDriver, attrs, cloud_error, found, gone_is_ok, idplan_tags, retag};
+use super::{AwsDriver, attrs, cloud_error, found, gone_is_ok, idplan_tags, retag, sent};
 use crate::error::{Error, Result};
 use crate::graph::Resource;
 use crate::policy;
@@ -93,13 +93,12 @@ pub(super) async fn unmanaged_policies(iam: &Client, r: &Resource) -> Result<Vec
 /// Creates or replaces the inline policy: IAM's put is both.
 async fn put_policy(iam: &Client, r: &Resource) -> Result<()> {
     let a: PolicyAttributes = attrs(r)?;
-    iam.put_role_policy()
+    let put = iam
+        .put_role_policy()
         .role_name(a.role)
         .policy_name(a.name)
-        .policy_document(a.policy.to_string())
-        .send()
-        .await
-        .map_err(|e| cloud_error(&r.node.address, "iam:PutRolePolicy", e))?;
+        .policy_document(a.policy.to_string());
+    sent(r, "iam:PutRolePolicy", put.send()).await?;
     Ok(())
 }
 
@@ -187,14 +186,9 @@ impl KindOps<AwsDriver> for Role {
         _: Option<&Value>,
     ) -> Result<Option<Value>> {
         let a: RoleAttributes = attrs(r)?;
-        let got = driver
-            .iam(&r.node.location)
-            .get_role()
-            .role_name(&a.name)
-            .send()
-            .await;
-        let Some(role) = found(&r.node.address, "iam:GetRole", got)?.and_then(|out| out.role)
-        else {
+        let get = driver.iam(&r.node.location).get_role().role_name(&a.name);
+        let got = found(r, "iam:GetRole", get.send()).await?;
+        let Some(role) = got.and_then(|out| out.role) else {
             return Ok(None);
         };
         let trust = match role.assume_role_policy_document() {
@@ -213,17 +207,15 @@ impl KindOps<AwsDriver> for Role {
 
     async fn create(&self, driver: &AwsDriver, r: &Resource) -> Result<Option<Value>> {
         let a: RoleAttributes = attrs(r)?;
-        driver
+        let create = driver
             .iam(&r.node.location)
             .create_role()
             .role_name(a.name)
             .path(a.path)
             .description(a.description)
             .assume_role_policy_document(a.assume_role_policy.to_string())
-            .set_tags(Some(super::sdk_tags(&a.tags)))
-            .send()
-            .await
-            .map_err(|e| cloud_error(&r.node.address, "iam:CreateRole", e))?;
+            .set_tags(Some(super::sdk_tags(&a.tags)));
+        sent(r, "iam:CreateRole", create.send()).await?;
         Ok(None)
     }
 
@@ -234,51 +226,36 @@ impl KindOps<AwsDriver> for Role {
         let actual: RoleAttributes = attributes(&r.node.address, actual)?;
         let name = &a.name;
         if a.assume_role_policy != actual.assume_role_policy {
-            iam.update_assume_role_policy()
+            let trust = iam
+                .update_assume_role_policy()
                 .role_name(name)
-                .policy_document(a.assume_role_policy.to_string())
-                .send()
-                .await
-                .map_err(|e| cloud_error(&r.node.address, "iam:UpdateAssumeRolePolicy", e))?;
+                .policy_document(a.assume_role_policy.to_string());
+            sent(r, "iam:UpdateAssumeRolePolicy", trust.send()).await?;
         }
         if a.description != actual.description {
-            iam.update_role()
+            let update = iam
+                .update_role()
                 .role_name(name)
-                .description(&a.description)
-                .send()
-                .await
-                .map_err(|e| cloud_error(&r.node.address, "iam:UpdateRole", e))?;
+                .description(&a.description);
+            sent(r, "iam:UpdateRole", update.send()).await?;
         }
-        let tag = |tags| async {
-            iam.tag_role()
-                .role_name(name)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map_err(|e| cloud_error(&r.node.address, "iam:TagRole", e))?;
-            Ok(())
-        };
-        let untag = |keys| async {
-            iam.untag_role()
-                .role_name(name)
-                .set_tag_keys(Some(keys))
-                .send()
-                .await
-                .map_err(|e| cloud_error(&r.node.address, "iam:UntagRole", e))?;
-            Ok(())
-        };
-        retag(&a.tags, &actual.tags, tag, untag).await
+        let (tag, untag) = (
+            iam.tag_role().role_name(name),
+            iam.untag_role().role_name(name),
+        );
+        retag(
+            &a.tags,
+            &actual.tags,
+            |tags| sent(r, "iam:TagRole", tag.set_tags(Some(tags)).send()),
+            |keys| sent(r, "iam:UntagRole", untag.set_tag_keys(Some(keys)).send()),
+        )
+        .await
     }
 
     async fn delete(&self, driver: &AwsDriver, r: &Resource) -> Result<()> {
         let a: RoleAttributes = attrs(r)?;
-        let deleted = driver
-            .iam(&r.node.location)
-            .delete_role()
-            .role_name(a.name)
-            .send()
-            .await;
-        gone_is_ok(&r.node.address, "iam:DeleteRole", deleted)
+        let delete = driver.iam(&r.node.location).delete_role().role_name(a.name);
+        gone_is_ok(r, "iam:DeleteRole", delete.send()).await
     }
 
     /// Takes back what idplan added to a role it adopted: its tags. The trust policy stays
@@ -289,14 +266,12 @@ impl KindOps<AwsDriver> for Role {
         if added.tags.is_empty() {
             return Ok(());
         }
-        let untagged = driver
+        let untag = driver
             .iam(&r.node.location)
             .untag_role()
             .role_name(a.name)
-            .set_tag_keys(Some(added.tags))
-            .send()
-            .await;
-        gone_is_ok(&r.node.address, "iam:UntagRole", untagged)
+            .set_tag_keys(Some(added.tags));
+        gone_is_ok(r, "iam:UntagRole", untag.send()).await
     }
 }
 
@@ -332,14 +307,12 @@ impl KindOps<AwsDriver> for RolePolicy {
         _: Option<&Value>,
     ) -> Result<Option<Value>> {
         let a: PolicyAttributes = attrs(r)?;
-        let got = driver
+        let get = driver
             .iam(&r.node.location)
             .get_role_policy()
             .role_name(&a.role)
-            .policy_name(&a.name)
-            .send()
-            .await;
-        let Some(out) = found(&r.node.address, "iam:GetRolePolicy", got)? else {
+            .policy_name(&a.name);
+        let Some(out) = found(r, "iam:GetRolePolicy", get.send()).await? else {
             return Ok(None);
         };
         Ok(Some(to_attributes(&PolicyAttributes {
@@ -360,13 +333,11 @@ impl KindOps<AwsDriver> for RolePolicy {
 
     async fn delete(&self, driver: &AwsDriver, r: &Resource) -> Result<()> {
         let a: PolicyAttributes = attrs(r)?;
-        let deleted = driver
+        let delete = driver
             .iam(&r.node.location)
             .delete_role_policy()
             .role_name(a.role)
-            .policy_name(a.name)
-            .send()
-            .await;
-        gone_is_ok(&r.node.address, "iam:DeleteRolePolicy", deleted)
+            .policy_name(a.name);
+        gone_is_ok(r, "iam:DeleteRolePolicy", delete.send()).await
     }
 }
