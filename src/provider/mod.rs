@@ -38,6 +38,10 @@ pub use kind_def::{
 /// What a driver's cloud calls return.
 pub type Call<'a, T> = BoxFuture<'a, Result<T>>;
 
+/// What a read of a resource answers: the attributes the cloud holds, or `None` when it holds
+/// nothing by that name.
+pub type ReadResult = Result<Option<Value>>;
+
 /// How the driver of a cloud, `D`, reads and writes a kind of that cloud: each kind
 /// implements it beside [`KindDef`], with `async fn`s that hold the kind's own calls.
 pub trait KindOps<D: Sync>: KindDef {
@@ -47,7 +51,7 @@ pub trait KindOps<D: Sync>: KindDef {
         driver: &D,
         r: &Resource,
         known: Option<&Value>,
-    ) -> impl Future<Output = Result<Option<Value>>> + Send;
+    ) -> impl Future<Output = ReadResult> + Send;
 
     /// Creates `r`; returns what the cloud assigned ([`KindDef::computed_keys`]), or `None`
     /// for a kind that computes nothing.

@@ -15,12 +15,12 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::context::check_association_quota;
-use super::{AwsDriver, AwsKind, attrs, cloud_error, region};
+use super::{AwsDriver, AwsKind, attrs, cloud_error, region, sent};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Location, Resource};
 use crate::provider::tags::{self, Tags};
 use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
-use crate::provider::{Identity, KindDef, KindOps, Proposed};
+use crate::provider::{Identity, KindDef, KindOps, Proposed, ReadResult};
 use crate::state::State;
 
 /// What EKS assigns at create: the association's id.
@@ -306,12 +306,7 @@ impl KindDef for Association {
 /// Associations are adopted as they are: idplan added nothing to them.
 impl KindOps<AwsDriver> for Association {
     /// Finds the association's id in the cluster's listing, then describes it.
-    async fn read(
-        &self,
-        driver: &AwsDriver,
-        r: &Resource,
-        known: Option<&Value>,
-    ) -> Result<Option<Value>> {
+    async fn read(&self, driver: &AwsDriver, r: &Resource, known: Option<&Value>) -> ReadResult {
         let a: AssociationAttributes = attrs(r)?;
         let key = a.key();
         let listing_key = driver
@@ -391,7 +386,7 @@ impl KindOps<AwsDriver> for Association {
 
     async fn create(&self, driver: &AwsDriver, r: &Resource) -> Result<Option<Value>> {
         let a: AssociationAttributes = attrs(r)?;
-        let out = driver
+        let create = driver
             .eks(&r.node.location)
             .create_pod_identity_association()
             .cluster_name(&a.cluster)
@@ -399,10 +394,8 @@ impl KindOps<AwsDriver> for Association {
             .service_account(&a.service_account)
             .role_arn(&a.role_arn)
             .disable_session_tags(a.disable_session_tags)
-            .set_tags(Some(a.tags.clone().into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| cloud_error(&r.node.address, "eks:CreatePodIdentityAssociation", e))?;
+            .set_tags(Some(a.tags.clone().into_iter().collect()));
+        let out = sent(r, "eks:CreatePodIdentityAssociation", create.send()).await?;
         let id = out
             .association()
             .and_then(|assoc| assoc.association_id())
@@ -426,16 +419,14 @@ impl KindOps<AwsDriver> for Association {
         let a: AssociationAttributes = attrs(r)?;
         let actual: AssociationAttributes = attributes(&r.node.address, actual)?;
         if a.role_arn != actual.role_arn || a.disable_session_tags != actual.disable_session_tags {
-            driver
+            let update = driver
                 .eks(&r.node.location)
                 .update_pod_identity_association()
                 .cluster_name(&a.cluster)
                 .set_association_id(actual.association_id)
                 .role_arn(&a.role_arn)
-                .disable_session_tags(a.disable_session_tags)
-                .send()
-                .await
-                .map_err(|e| cloud_error(&r.node.address, "eks:UpdatePodIdentityAssociation", e))?;
+                .disable_session_tags(a.disable_session_tags);
+            sent(r, "eks:UpdatePodIdentityAssociation", update.send()).await?;
         }
         Ok(())
     }

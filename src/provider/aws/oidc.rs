@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::tags::Tags;
 use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
-use crate::provider::{Identity, KindDef, KindOps};
+use crate::provider::{Identity, KindDef, KindOps, ReadResult};
 
 /// The cluster a provider was made for (AWS only: other clouds have no such tag).
 pub const CLUSTER_TAG: &str = "idplan/cluster";
@@ -70,12 +70,7 @@ impl KindDef for Provider {
 }
 
 impl KindOps<AwsDriver> for Provider {
-    async fn read(
-        &self,
-        driver: &AwsDriver,
-        r: &Resource,
-        _: Option<&Value>,
-    ) -> Result<Option<Value>> {
+    async fn read(&self, driver: &AwsDriver, r: &Resource, _: Option<&Value>) -> ReadResult {
         let a: ProviderAttributes = attrs(r)?;
         let get = driver
             .iam(&r.node.location)

@@ -12,7 +12,7 @@ use crate::graph::Resource;
 use crate::policy;
 use crate::provider::tags::{self, Noun, Tags};
 use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
-use crate::provider::{Identity, KindDef, KindOps, Proposed, additive_join};
+use crate::provider::{Identity, KindDef, KindOps, Proposed, ReadResult, additive_join};
 
 /// `aws_iam_role`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,12 +179,7 @@ impl KindDef for Role {
 }
 
 impl KindOps<AwsDriver> for Role {
-    async fn read(
-        &self,
-        driver: &AwsDriver,
-        r: &Resource,
-        _: Option<&Value>,
-    ) -> Result<Option<Value>> {
+    async fn read(&self, driver: &AwsDriver, r: &Resource, _: Option<&Value>) -> ReadResult {
         let a: RoleAttributes = attrs(r)?;
         let get = driver.iam(&r.node.location).get_role().role_name(&a.name);
         let got = found(r, "iam:GetRole", get.send()).await?;
@@ -300,12 +295,7 @@ impl KindDef for RolePolicy {
 
 /// A policy is never adopted with additions: its role's release takes back the tags.
 impl KindOps<AwsDriver> for RolePolicy {
-    async fn read(
-        &self,
-        driver: &AwsDriver,
-        r: &Resource,
-        _: Option<&Value>,
-    ) -> Result<Option<Value>> {
+    async fn read(&self, driver: &AwsDriver, r: &Resource, _: Option<&Value>) -> ReadResult {
         let a: PolicyAttributes = attrs(r)?;
         let get = driver
             .iam(&r.node.location)
