@@ -39,7 +39,7 @@ pub use kind_def::{
 pub type Call<'a, T> = BoxFuture<'a, Result<T>>;
 
 /// What a read of a resource answers: the attributes the cloud holds, or `None` when it holds
-/// nothing by that name.
+/// no such resource.
 pub type ReadResult = Result<Option<Value>>;
 
 /// How the driver of a cloud, `D`, reads and writes a kind of that cloud: each kind
