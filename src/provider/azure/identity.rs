@@ -108,17 +108,30 @@ impl AzureDriver {
             None => Tags::new(),
         };
         tags.retain(|k, _| !tags::is_idplan_tag(k));
-        tags.extend(a.tags);
-        let body = json!({ "location": a.location, "tags": tags });
-        self.call(
-            &r.node.address,
-            &PUT_IDENTITY,
-            Method::PUT,
-            &a.id,
-            Some(&body),
-        )
-        .await?;
+        tags.extend(a.tags.clone());
+        self.put_identity(r, &a, &tags).await?;
         Ok(())
+    }
+
+    /// Puts the identity `a` in its location with `tags` (a PUT replaces them all); returns
+    /// ARM's answer.
+    async fn put_identity(
+        &self,
+        r: &Resource,
+        a: &IdentityAttributes,
+        tags: &Tags,
+    ) -> Result<Value> {
+        let body = json!({ "location": a.location, "tags": tags });
+        let (_, put) = self
+            .call(
+                &r.node.address,
+                &PUT_IDENTITY,
+                Method::PUT,
+                &a.id,
+                Some(&body),
+            )
+            .await?;
+        Ok(put)
     }
 }
 
@@ -183,16 +196,7 @@ impl KindOps<AzureDriver> for Identity {
     /// Returns the ids Azure assigned; each is null when Azure's answer lacks it.
     async fn create(&self, driver: &AzureDriver, r: &Resource) -> Result<Option<Value>> {
         let a: IdentityAttributes = attributes_of(r)?;
-        let body = json!({ "location": a.location, "tags": a.tags });
-        let (_, created) = driver
-            .call(
-                &r.node.address,
-                &PUT_IDENTITY,
-                Method::PUT,
-                &a.id,
-                Some(&body),
-            )
-            .await?;
+        let created = driver.put_identity(r, &a, &a.tags).await?;
         let created: ArmIdentity = answer(created, &r.node.address, PUT_IDENTITY.api)?;
         let p = created.properties;
         Ok(Some(json!({
