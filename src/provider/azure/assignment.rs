@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AzureDriver, Op, named_by_owner, nothing_to_release};
+use super::{AzureDriver, Named, NamedAttributes, Op, named_by_owner, nothing_to_release};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::{Identity, KindDef, KindOps};
@@ -55,10 +55,7 @@ pub struct AssignmentAttributes {
 
 impl AssignmentAttributes {
     fn id(&self) -> String {
-        format!(
-            "{}/providers/Microsoft.Authorization/roleAssignments/{}",
-            self.scope, self.name
-        )
+        self.id_named(&self.name)
     }
 
     /// The subscription-scoped role definition id of the role, in the scope's subscription.
@@ -71,13 +68,21 @@ impl AssignmentAttributes {
     }
 }
 
-/// ARM's answer for an assignment.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(super) struct ArmAssignment {
-    name: Option<String>,
-    pub(super) properties: ArmProperties,
+impl NamedAttributes for AssignmentAttributes {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn id_named(&self, name: &str) -> String {
+        format!(
+            "{}/providers/Microsoft.Authorization/roleAssignments/{name}",
+            self.scope
+        )
+    }
 }
+
+/// ARM's answer for an assignment.
+pub(super) type ArmAssignment = Named<ArmProperties>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -179,9 +184,8 @@ impl KindDef for Assignment {
 }
 
 impl KindOps<AzureDriver> for Assignment {
-    /// The assignment under the name the state `known`s (its maker's, when adopted), else
-    /// the desired one; on an adopted identity, else the one of the same role to the same
-    /// principal at the same scope under any name.
+    /// Read by [`AzureDriver::read_named`]: under any name, the assignment of the same role to
+    /// the same principal at the same scope.
     async fn read(
         &self,
         driver: &AzureDriver,
@@ -189,28 +193,19 @@ impl KindOps<AzureDriver> for Assignment {
         known: Option<&Value>,
     ) -> Result<Option<Value>> {
         let a: AssignmentAttributes = attributes_of(r)?;
-        let name = match known {
-            Some(known) => attributes::<AssignmentAttributes>(&r.node.address, known)?.name,
-            None => a.name.clone(),
-        };
-        let at = AssignmentAttributes { name, ..a };
-        let found = match driver
-            .get_as(&r.node.address, &GET_ASSIGNMENT, &at.id())
-            .await?
-        {
-            None if r.adopt => driver.assignment_granting(r, &at).await?,
-            found => found,
-        };
-        let Some(found) = found else {
+        let granting = driver.assignment_granting(r, &a);
+        let found = driver
+            .read_named(r, known, &a, &GET_ASSIGNMENT, granting)
+            .await?;
+        let Some((name, props)) = found else {
             return Ok(None);
         };
-        let props = found.properties;
         Ok(Some(to_attributes(&AssignmentAttributes {
-            name: found.name.unwrap_or(at.name),
+            name,
             role_definition_id: role_guid(&props.role_definition_id),
             principal_id: props.principal_id,
             principal_type: props.principal_type,
-            ..at
+            ..a
         })))
     }
 

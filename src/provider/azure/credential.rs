@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use super::context::check_credentials_named;
 use super::identity::IdentityAttributes;
-use super::{AzureDriver, AzureKind, Op, named_by_owner, nothing_to_release};
+use super::{
+    AzureDriver, AzureKind, Named, NamedAttributes, Op, named_by_owner, nothing_to_release,
+};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
 use crate::provider::tags::COMPONENT_TAG;
@@ -53,10 +55,17 @@ pub struct CredentialAttributes {
 
 impl CredentialAttributes {
     fn id(&self) -> String {
-        format!(
-            "{}/federatedIdentityCredentials/{}",
-            self.identity, self.name
-        )
+        self.id_named(&self.name)
+    }
+}
+
+impl NamedAttributes for CredentialAttributes {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn id_named(&self, name: &str) -> String {
+        format!("{}/federatedIdentityCredentials/{name}", self.identity)
     }
 }
 
@@ -68,12 +77,7 @@ struct Ours {
 }
 
 /// ARM's answer for a credential.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ArmCredential {
-    name: Option<String>,
-    properties: ArmProperties,
-}
+type ArmCredential = Named<ArmProperties>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -221,9 +225,8 @@ impl KindDef for Credential {
 }
 
 impl KindOps<AzureDriver> for Credential {
-    /// The credential under the name the state `known`s (its maker's, when adopted), else
-    /// the desired one; on an adopted identity, else the one with the same issuer and
-    /// subject under any name.
+    /// Read by [`AzureDriver::read_named`]: under any name, the credential with the same
+    /// issuer and subject.
     async fn read(
         &self,
         driver: &AzureDriver,
@@ -231,25 +234,19 @@ impl KindOps<AzureDriver> for Credential {
         known: Option<&Value>,
     ) -> Result<Option<Value>> {
         let a: CredentialAttributes = attributes_of(r)?;
-        let name = match known {
-            Some(known) => attributes::<CredentialAttributes>(&r.node.address, known)?.name,
-            None => a.name.clone(),
-        };
-        let id = format!("{}/federatedIdentityCredentials/{name}", a.identity);
-        let found = match driver.get_as(&r.node.address, &GET_CREDENTIAL, &id).await? {
-            None if r.adopt => driver.credential_trusting(r, &a).await?,
-            found => found,
-        };
-        let Some(found) = found else {
+        let trusting = driver.credential_trusting(r, &a);
+        let found = driver
+            .read_named(r, known, &a, &GET_CREDENTIAL, trusting)
+            .await?;
+        let Some((name, props)) = found else {
             return Ok(None);
         };
-        let props = found.properties;
         Ok(Some(to_attributes(&CredentialAttributes {
-            identity: a.identity,
-            name: found.name.unwrap_or(name),
+            name,
             issuer: props.issuer,
             subject: props.subject,
             audiences: props.audiences,
+            ..a
         })))
     }
 

@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{Call, Driver, KindCalls};
+use super::{Call, Driver, KindCalls, attributes};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
 pub use crate::kind::AzureKind;
@@ -296,6 +297,47 @@ impl AzureKind {
             AzureKind::RoleAssignment => &assignment::Assignment,
             AzureKind::KeyVaultAccessPolicy => &vault::AccessPolicy,
         }
+    }
+}
+
+/// ARM's answer for a resource that an adopted identity's maker may have named otherwise (a
+/// federated credential, a role assignment): see [`AzureDriver::read_named`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Named<P> {
+    pub(super) name: Option<String>,
+    pub(super) properties: P,
+}
+
+/// The attributes of such a resource.
+trait NamedAttributes: DeserializeOwned {
+    fn name(&self) -> &str;
+    /// Its resource id under `name`.
+    fn id_named(&self, name: &str) -> String;
+}
+
+impl AzureDriver {
+    /// The resource `desired` describes, under the name the state `known`s (its maker's, when
+    /// adopted), else the desired one; on an adopted identity, else the one `search` finds
+    /// under any name. Answers the name it goes by and its properties.
+    async fn read_named<A: NamedAttributes, P: DeserializeOwned + Default>(
+        &self,
+        r: &Resource,
+        known: Option<&Value>,
+        desired: &A,
+        get: &Op,
+        search: impl Future<Output = Result<Option<Named<P>>>>,
+    ) -> Result<Option<(String, P)>> {
+        let name = match known {
+            Some(known) => attributes::<A>(&r.node.address, known)?.name().to_string(),
+            None => desired.name().to_string(),
+        };
+        let id = desired.id_named(&name);
+        let found = match self.get_as(&r.node.address, get, &id).await? {
+            None if r.adopt => search.await?,
+            found => found,
+        };
+        Ok(found.map(|found| (found.name.unwrap_or(name), found.properties)))
     }
 }
 
