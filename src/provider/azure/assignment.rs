@@ -4,38 +4,26 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AzureDriver, Named, NamedAttributes, Op, named_by_owner, nothing_to_release};
+use super::{ArmType, AzureDriver, Named, NamedAttributes, Op, named_by_owner, nothing_to_release};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::{Identity, KindDef, KindOps};
 use crate::provider::{attributes, attributes_of, to_attributes};
 use crate::transport::answer;
 
-const AUTHZ: &str = "2022-04-01";
-
-const GET_ASSIGNMENT: Op = Op::new(
-    "GET Microsoft.Authorization/roleAssignments",
-    "azure:RoleAssignments_Get",
-    AUTHZ,
+const ASSIGNMENTS: ArmType = ArmType::new(
+    "Microsoft.Authorization/roleAssignments",
+    "RoleAssignments",
+    "2022-04-01",
 );
-const LIST_ASSIGNMENTS: Op = Op::new(
-    "GET Microsoft.Authorization/roleAssignments",
-    "azure:RoleAssignments_ListForScope",
-    AUTHZ,
-);
+const GET_ASSIGNMENT: Op = ASSIGNMENTS.op(Method::GET, "Get");
+const LIST_ASSIGNMENTS: Op = ASSIGNMENTS.op(Method::GET, "ListForScope");
 // A principal created a moment ago may not have reached every directory replica yet,
 // even with `principalType` set: Azure says so, and a retry succeeds.
-const PUT_ASSIGNMENT: Op = Op::new(
-    "PUT Microsoft.Authorization/roleAssignments",
-    "azure:RoleAssignments_Create",
-    AUTHZ,
-)
-.retrying("PrincipalNotFound");
-const DELETE_ASSIGNMENT: Op = Op::new(
-    "DELETE Microsoft.Authorization/roleAssignments",
-    "azure:RoleAssignments_Delete",
-    AUTHZ,
-);
+const PUT_ASSIGNMENT: Op = ASSIGNMENTS
+    .op(Method::PUT, "Create")
+    .retrying("PrincipalNotFound");
+const DELETE_ASSIGNMENT: Op = ASSIGNMENTS.op(Method::DELETE, "Delete");
 
 /// `azurerm_role_assignment`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,7 +122,7 @@ impl AzureDriver {
         self.list(what, &LIST_ASSIGNMENTS, &path)
             .await?
             .into_iter()
-            .map(|item| answer(item, what, LIST_ASSIGNMENTS.api))
+            .map(|item| answer(item, what, LIST_ASSIGNMENTS.api()))
             .collect()
     }
 
@@ -152,14 +140,8 @@ impl AzureDriver {
             // A new identity may not have reached every directory replica yet.
             "principalType": a.principal_type,
         }});
-        self.call(
-            &r.node.address,
-            &PUT_ASSIGNMENT,
-            Method::PUT,
-            &a.id(),
-            Some(&body),
-        )
-        .await?;
+        self.call(&r.node.address, &PUT_ASSIGNMENT, &a.id(), Some(&body))
+            .await?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::context::check_credentials_named;
-use super::identity::IdentityAttributes;
+use super::identity::{CREDENTIALS, IdentityAttributes};
 use super::{
     AzureDriver, AzureKind, Named, NamedAttributes, Op, named_by_owner, nothing_to_release,
 };
@@ -19,28 +19,10 @@ use crate::provider::{Identity, KindDef, KindOps, Proposed};
 use crate::provider::{attributes, attributes_of, to_attributes};
 use crate::transport::answer;
 
-const MSI: &str = "2026-05-31";
-
-const GET_CREDENTIAL: Op = Op::new(
-    "GET Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    "azure:FederatedIdentityCredentials_Get",
-    MSI,
-);
-const LIST_CREDENTIALS: Op = Op::new(
-    "GET Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    "azure:FederatedIdentityCredentials_List",
-    MSI,
-);
-const PUT_CREDENTIAL: Op = Op::new(
-    "PUT Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    "azure:FederatedIdentityCredentials_CreateOrUpdate",
-    MSI,
-);
-const DELETE_CREDENTIAL: Op = Op::new(
-    "DELETE Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    "azure:FederatedIdentityCredentials_Delete",
-    MSI,
-);
+const GET_CREDENTIAL: Op = CREDENTIALS.op(Method::GET, "Get");
+const LIST_CREDENTIALS: Op = CREDENTIALS.op(Method::GET, "List");
+const PUT_CREDENTIAL: Op = CREDENTIALS.op(Method::PUT, "CreateOrUpdate");
+const DELETE_CREDENTIAL: Op = CREDENTIALS.op(Method::DELETE, "Delete");
 
 /// `azurerm_federated_identity_credential`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,7 +89,7 @@ impl AzureDriver {
     ) -> Result<Option<ArmCredential>> {
         let path = format!("{}/federatedIdentityCredentials", a.identity);
         for item in self.list(&r.node.address, &LIST_CREDENTIALS, &path).await? {
-            let item: ArmCredential = answer(item, &r.node.address, LIST_CREDENTIALS.api)?;
+            let item: ArmCredential = answer(item, &r.node.address, LIST_CREDENTIALS.api())?;
             if item.properties.issuer == a.issuer && item.properties.subject == a.subject {
                 return Ok(Some(item));
             }
@@ -124,20 +106,15 @@ impl AzureDriver {
         }});
         let lock = self.credential_lock(&a.identity);
         let _one_at_a_time = lock.lock().await;
-        self.call(
-            &r.node.address,
-            &PUT_CREDENTIAL,
-            Method::PUT,
-            &a.id(),
-            Some(&body),
-        )
-        .await
-        // A 409 after the retries: a write of this credential (ours, its reply lost) may
-        // still hold the identity; apply reads the credential back to tell.
-        .map_err(|e| {
-            let conflict = matches!(&e, Error::Cloud { message, .. } if message.starts_with("409"));
-            e.exists_if(conflict)
-        })?;
+        self.call(&r.node.address, &PUT_CREDENTIAL, &a.id(), Some(&body))
+            .await
+            // A 409 after the retries: a write of this credential (ours, its reply lost) may
+            // still hold the identity; apply reads the credential back to tell.
+            .map_err(|e| {
+                let conflict =
+                    matches!(&e, Error::Cloud { message, .. } if message.starts_with("409"));
+                e.exists_if(conflict)
+            })?;
         Ok(())
     }
 
@@ -148,7 +125,7 @@ impl AzureDriver {
         let items = self.list(identity_id, &LIST_CREDENTIALS, &path).await?;
         let mut count = 0;
         for item in items {
-            let item: ArmCredential = answer(item, identity_id, LIST_CREDENTIALS.api)?;
+            let item: ArmCredential = answer(item, identity_id, LIST_CREDENTIALS.api())?;
             let named = item
                 .name
                 .is_some_and(|n| ours.names.contains(&n.to_ascii_lowercase()));
