@@ -155,7 +155,7 @@ fn failed(resource: impl Into<String>, api: &'static str, e: kube::Error) -> Err
     };
     Error::Cloud {
         resource: resource.into(),
-        api,
+        api: api.into(),
         message,
     }
 }

@@ -1,5 +1,6 @@
 //! The one error type of the library; the CLI maps it to exit code 1.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use std::fmt;
@@ -13,7 +14,7 @@ pub enum Error {
     #[error("{resource}: {api} failed: {message}")]
     Cloud {
         resource: String,
-        api: &'static str,
+        api: Cow<'static, str>,
         message: String,
     },
     /// A create found its object already there (IAM `EntityAlreadyExists`, EKS
@@ -23,7 +24,7 @@ pub enum Error {
     #[error("{resource}: {api} failed: {message}")]
     Exists {
         resource: String,
-        api: &'static str,
+        api: Cow<'static, str>,
         message: String,
     },
     /// Reading or writing a local file failed.

@@ -228,7 +228,7 @@ impl AzBlobStore {
         }
         Error::Cloud {
             resource: self.url.clone(),
-            api,
+            api: api.into(),
             message: f.message,
         }
     }

@@ -83,7 +83,7 @@ impl S3Objects {
     fn read_failed(&self, api: &'static str, e: &dyn std::fmt::Display) -> Error {
         Error::Cloud {
             resource: self.url.clone(),
-            api,
+            api: api.into(),
             message: format!("reading the answer failed: {e}"),
         }
     }
@@ -233,7 +233,7 @@ fn s3_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     };
     Error::Cloud {
         resource: url.to_string(),
-        api,
+        api: api.into(),
         message,
     }
 }

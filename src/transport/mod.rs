@@ -10,6 +10,7 @@ pub mod aws;
 pub mod azure;
 pub mod gcp;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -216,14 +217,14 @@ impl Failure {
         self.status.is_some_and(|s| s.as_u16() == status)
     }
 
-    pub fn into_error(self, resource: &str, api: &'static str) -> Error {
+    pub fn into_error(self, resource: &str, api: impl Into<Cow<'static, str>>) -> Error {
         let exists = self
             .code
             .as_deref()
             .is_some_and(|code| EXISTS_CODES.contains(&code));
         Error::Cloud {
             resource: resource.to_string(),
-            api,
+            api: api.into(),
             message: self.message,
         }
         .exists_if(exists)
@@ -417,7 +418,11 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// A cloud's answer read into the type the driver expects; `what` and `api` name the call.
-pub fn answer<T: DeserializeOwned>(body: Value, what: &str, api: &'static str) -> Result<T> {
+pub fn answer<T: DeserializeOwned>(
+    body: Value,
+    what: &str,
+    api: impl Into<Cow<'static, str>>,
+) -> Result<T> {
     // An empty answer reads as an empty object, and a null field as an absent one: every
     // field the cloud left out takes its default.
     let mut body = match body {
@@ -427,7 +432,7 @@ pub fn answer<T: DeserializeOwned>(body: Value, what: &str, api: &'static str) -
     drop_nulls(&mut body);
     serde_json::from_value(body).map_err(|e| Error::Cloud {
         resource: what.to_string(),
-        api,
+        api: api.into(),
         message: format!("unreadable response: {e}"),
     })
 }

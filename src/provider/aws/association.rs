@@ -401,7 +401,7 @@ impl KindOps<AwsDriver> for Association {
             .and_then(|assoc| assoc.association_id())
             .ok_or_else(|| Error::Cloud {
                 resource: r.node.address.to_string(),
-                api: "eks:CreatePodIdentityAssociation",
+                api: "eks:CreatePodIdentityAssociation".into(),
                 message: "no association id in the answer".into(),
             })?
             .to_string();

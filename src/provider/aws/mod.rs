@@ -362,7 +362,7 @@ where
     };
     Error::Cloud {
         resource: resource.to_string(),
-        api,
+        api: api.into(),
         message,
     }
     .exists_if(exists)

@@ -48,7 +48,7 @@ const OWNERS: &[&str] = &["description"];
 fn returned_policy(r: &Resource, api: &'static str, doc: &str) -> Result<Value> {
     let parsed = policy::parse_returned(doc).map_err(|message| Error::Cloud {
         resource: r.node.address.to_string(),
-        api,
+        api: api.into(),
         message,
     })?;
     Ok(policy::normalize(&parsed))

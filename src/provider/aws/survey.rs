@@ -216,7 +216,7 @@ impl AwsDriver {
                 .map(|doc| policy::normalize(&doc))
                 .map_err(|message| crate::error::Error::Cloud {
                     resource: resource.clone(),
-                    api,
+                    api: api.into(),
                     message,
                 })
         };

@@ -4,38 +4,26 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AzureDriver, Op, named_by_owner, nothing_to_release};
+use super::{ArmType, AzureDriver, Named, NamedAttributes, Op, named_by_owner, nothing_to_release};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::{Identity, KindDef, KindOps};
 use crate::provider::{attributes, attributes_of, to_attributes};
 use crate::transport::answer;
 
-const AUTHZ: &str = "2022-04-01";
-
-const GET_ASSIGNMENT: Op = Op::new(
-    "GET Microsoft.Authorization/roleAssignments",
-    "azure:RoleAssignments_Get",
-    AUTHZ,
+const ASSIGNMENTS: ArmType = ArmType::new(
+    "Microsoft.Authorization/roleAssignments",
+    "RoleAssignments",
+    "2022-04-01",
 );
-const LIST_ASSIGNMENTS: Op = Op::new(
-    "GET Microsoft.Authorization/roleAssignments",
-    "azure:RoleAssignments_ListForScope",
-    AUTHZ,
-);
+const GET_ASSIGNMENT: Op = ASSIGNMENTS.op(Method::GET, "Get");
+const LIST_ASSIGNMENTS: Op = ASSIGNMENTS.op(Method::GET, "ListForScope");
 // A principal created a moment ago may not have reached every directory replica yet,
 // even with `principalType` set: Azure says so, and a retry succeeds.
-const PUT_ASSIGNMENT: Op = Op::new(
-    "PUT Microsoft.Authorization/roleAssignments",
-    "azure:RoleAssignments_Create",
-    AUTHZ,
-)
-.retrying("PrincipalNotFound");
-const DELETE_ASSIGNMENT: Op = Op::new(
-    "DELETE Microsoft.Authorization/roleAssignments",
-    "azure:RoleAssignments_Delete",
-    AUTHZ,
-);
+const PUT_ASSIGNMENT: Op = ASSIGNMENTS
+    .op(Method::PUT, "Create")
+    .retrying("PrincipalNotFound");
+const DELETE_ASSIGNMENT: Op = ASSIGNMENTS.op(Method::DELETE, "Delete");
 
 /// `azurerm_role_assignment`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,10 +43,7 @@ pub struct AssignmentAttributes {
 
 impl AssignmentAttributes {
     fn id(&self) -> String {
-        format!(
-            "{}/providers/Microsoft.Authorization/roleAssignments/{}",
-            self.scope, self.name
-        )
+        self.id_named(&self.name)
     }
 
     /// The subscription-scoped role definition id of the role, in the scope's subscription.
@@ -71,13 +56,21 @@ impl AssignmentAttributes {
     }
 }
 
-/// ARM's answer for an assignment.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(super) struct ArmAssignment {
-    name: Option<String>,
-    pub(super) properties: ArmProperties,
+impl NamedAttributes for AssignmentAttributes {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn id_named(&self, name: &str) -> String {
+        format!(
+            "{}/providers/Microsoft.Authorization/roleAssignments/{name}",
+            self.scope
+        )
+    }
 }
+
+/// ARM's answer for an assignment.
+pub(super) type ArmAssignment = Named<ArmProperties>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -129,7 +122,7 @@ impl AzureDriver {
         self.list(what, &LIST_ASSIGNMENTS, &path)
             .await?
             .into_iter()
-            .map(|item| answer(item, what, LIST_ASSIGNMENTS.api))
+            .map(|item| answer(item, what, LIST_ASSIGNMENTS.api()))
             .collect()
     }
 
@@ -147,14 +140,8 @@ impl AzureDriver {
             // A new identity may not have reached every directory replica yet.
             "principalType": a.principal_type,
         }});
-        self.call(
-            &r.node.address,
-            &PUT_ASSIGNMENT,
-            Method::PUT,
-            &a.id(),
-            Some(&body),
-        )
-        .await?;
+        self.call(&r.node.address, &PUT_ASSIGNMENT, &a.id(), Some(&body))
+            .await?;
         Ok(())
     }
 }
@@ -179,9 +166,8 @@ impl KindDef for Assignment {
 }
 
 impl KindOps<AzureDriver> for Assignment {
-    /// The assignment under the name the state `known`s (its maker's, when adopted), else
-    /// the desired one; on an adopted identity, else the one of the same role to the same
-    /// principal at the same scope under any name.
+    /// Read by [`AzureDriver::read_named`]: under any name, the assignment of the same role to
+    /// the same principal at the same scope.
     async fn read(
         &self,
         driver: &AzureDriver,
@@ -189,28 +175,19 @@ impl KindOps<AzureDriver> for Assignment {
         known: Option<&Value>,
     ) -> Result<Option<Value>> {
         let a: AssignmentAttributes = attributes_of(r)?;
-        let name = match known {
-            Some(known) => attributes::<AssignmentAttributes>(&r.node.address, known)?.name,
-            None => a.name.clone(),
-        };
-        let at = AssignmentAttributes { name, ..a };
-        let found = match driver
-            .get_as(&r.node.address, &GET_ASSIGNMENT, &at.id())
-            .await?
-        {
-            None if r.adopt => driver.assignment_granting(r, &at).await?,
-            found => found,
-        };
-        let Some(found) = found else {
+        let granting = driver.assignment_granting(r, &a);
+        let found = driver
+            .read_named(r, known, &a, &GET_ASSIGNMENT, granting)
+            .await?;
+        let Some((name, props)) = found else {
             return Ok(None);
         };
-        let props = found.properties;
         Ok(Some(to_attributes(&AssignmentAttributes {
-            name: found.name.unwrap_or(at.name),
+            name,
             role_definition_id: role_guid(&props.role_definition_id),
             principal_id: props.principal_id,
             principal_type: props.principal_type,
-            ..at
+            ..a
         })))
     }
 

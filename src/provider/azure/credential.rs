@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::context::check_credentials_named;
-use super::identity::IdentityAttributes;
-use super::{AzureDriver, AzureKind, Op, named_by_owner, nothing_to_release};
+use super::identity::{CREDENTIALS, IdentityAttributes};
+use super::{
+    AzureDriver, AzureKind, Named, NamedAttributes, Op, named_by_owner, nothing_to_release,
+};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
 use crate::provider::tags::COMPONENT_TAG;
@@ -17,28 +19,10 @@ use crate::provider::{Identity, KindDef, KindOps, Proposed};
 use crate::provider::{attributes, attributes_of, to_attributes};
 use crate::transport::answer;
 
-const MSI: &str = "2026-05-31";
-
-const GET_CREDENTIAL: Op = Op::new(
-    "GET Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    "azure:FederatedIdentityCredentials_Get",
-    MSI,
-);
-const LIST_CREDENTIALS: Op = Op::new(
-    "GET Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    "azure:FederatedIdentityCredentials_List",
-    MSI,
-);
-const PUT_CREDENTIAL: Op = Op::new(
-    "PUT Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    "azure:FederatedIdentityCredentials_CreateOrUpdate",
-    MSI,
-);
-const DELETE_CREDENTIAL: Op = Op::new(
-    "DELETE Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
-    "azure:FederatedIdentityCredentials_Delete",
-    MSI,
-);
+const GET_CREDENTIAL: Op = CREDENTIALS.op(Method::GET, "Get");
+const LIST_CREDENTIALS: Op = CREDENTIALS.op(Method::GET, "List");
+const PUT_CREDENTIAL: Op = CREDENTIALS.op(Method::PUT, "CreateOrUpdate");
+const DELETE_CREDENTIAL: Op = CREDENTIALS.op(Method::DELETE, "Delete");
 
 /// `azurerm_federated_identity_credential`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,10 +37,17 @@ pub struct CredentialAttributes {
 
 impl CredentialAttributes {
     fn id(&self) -> String {
-        format!(
-            "{}/federatedIdentityCredentials/{}",
-            self.identity, self.name
-        )
+        self.id_named(&self.name)
+    }
+}
+
+impl NamedAttributes for CredentialAttributes {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn id_named(&self, name: &str) -> String {
+        format!("{}/federatedIdentityCredentials/{name}", self.identity)
     }
 }
 
@@ -68,12 +59,7 @@ struct Ours {
 }
 
 /// ARM's answer for a credential.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ArmCredential {
-    name: Option<String>,
-    properties: ArmProperties,
-}
+type ArmCredential = Named<ArmProperties>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -103,7 +89,7 @@ impl AzureDriver {
     ) -> Result<Option<ArmCredential>> {
         let path = format!("{}/federatedIdentityCredentials", a.identity);
         for item in self.list(&r.node.address, &LIST_CREDENTIALS, &path).await? {
-            let item: ArmCredential = answer(item, &r.node.address, LIST_CREDENTIALS.api)?;
+            let item: ArmCredential = answer(item, &r.node.address, LIST_CREDENTIALS.api())?;
             if item.properties.issuer == a.issuer && item.properties.subject == a.subject {
                 return Ok(Some(item));
             }
@@ -120,20 +106,15 @@ impl AzureDriver {
         }});
         let lock = self.credential_lock(&a.identity);
         let _one_at_a_time = lock.lock().await;
-        self.call(
-            &r.node.address,
-            &PUT_CREDENTIAL,
-            Method::PUT,
-            &a.id(),
-            Some(&body),
-        )
-        .await
-        // A 409 after the retries: a write of this credential (ours, its reply lost) may
-        // still hold the identity; apply reads the credential back to tell.
-        .map_err(|e| {
-            let conflict = matches!(&e, Error::Cloud { message, .. } if message.starts_with("409"));
-            e.exists_if(conflict)
-        })?;
+        self.call(&r.node.address, &PUT_CREDENTIAL, &a.id(), Some(&body))
+            .await
+            // A 409 after the retries: a write of this credential (ours, its reply lost) may
+            // still hold the identity; apply reads the credential back to tell.
+            .map_err(|e| {
+                let conflict =
+                    matches!(&e, Error::Cloud { message, .. } if message.starts_with("409"));
+                e.exists_if(conflict)
+            })?;
         Ok(())
     }
 
@@ -144,7 +125,7 @@ impl AzureDriver {
         let items = self.list(identity_id, &LIST_CREDENTIALS, &path).await?;
         let mut count = 0;
         for item in items {
-            let item: ArmCredential = answer(item, identity_id, LIST_CREDENTIALS.api)?;
+            let item: ArmCredential = answer(item, identity_id, LIST_CREDENTIALS.api())?;
             let named = item
                 .name
                 .is_some_and(|n| ours.names.contains(&n.to_ascii_lowercase()));
@@ -221,9 +202,8 @@ impl KindDef for Credential {
 }
 
 impl KindOps<AzureDriver> for Credential {
-    /// The credential under the name the state `known`s (its maker's, when adopted), else
-    /// the desired one; on an adopted identity, else the one with the same issuer and
-    /// subject under any name.
+    /// Read by [`AzureDriver::read_named`]: under any name, the credential with the same
+    /// issuer and subject.
     async fn read(
         &self,
         driver: &AzureDriver,
@@ -231,25 +211,19 @@ impl KindOps<AzureDriver> for Credential {
         known: Option<&Value>,
     ) -> Result<Option<Value>> {
         let a: CredentialAttributes = attributes_of(r)?;
-        let name = match known {
-            Some(known) => attributes::<CredentialAttributes>(&r.node.address, known)?.name,
-            None => a.name.clone(),
-        };
-        let id = format!("{}/federatedIdentityCredentials/{name}", a.identity);
-        let found = match driver.get_as(&r.node.address, &GET_CREDENTIAL, &id).await? {
-            None if r.adopt => driver.credential_trusting(r, &a).await?,
-            found => found,
-        };
-        let Some(found) = found else {
+        let trusting = driver.credential_trusting(r, &a);
+        let found = driver
+            .read_named(r, known, &a, &GET_CREDENTIAL, trusting)
+            .await?;
+        let Some((name, props)) = found else {
             return Ok(None);
         };
-        let props = found.properties;
         Ok(Some(to_attributes(&CredentialAttributes {
-            identity: a.identity,
-            name: found.name.unwrap_or(name),
+            name,
             issuer: props.issuer,
             subject: props.subject,
             audiences: props.audiences,
+            ..a
         })))
     }
 

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AzureDriver, Op};
+use super::{ArmType, AzureDriver, Op};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::tags::{self, Noun, Tags};
@@ -13,23 +13,22 @@ use crate::provider::{Adoption, attributes, attributes_of, owners_keys, to_attri
 use crate::provider::{KindDef, KindOps};
 use crate::transport::answer;
 
-pub(super) const MSI: &str = "2026-05-31";
+/// The `api-version` of managed identities and their federated credentials.
+const MSI: &str = "2026-05-31";
 
-const GET_IDENTITY: Op = Op::new(
-    "GET Microsoft.ManagedIdentity/userAssignedIdentities",
-    "azure:UserAssignedIdentities_Get",
+pub(super) const IDENTITIES: ArmType = ArmType::new(
+    "Microsoft.ManagedIdentity/userAssignedIdentities",
+    "UserAssignedIdentities",
     MSI,
 );
-const PUT_IDENTITY: Op = Op::new(
-    "PUT Microsoft.ManagedIdentity/userAssignedIdentities",
-    "azure:UserAssignedIdentities_CreateOrUpdate",
+pub(super) const CREDENTIALS: ArmType = ArmType::new(
+    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    "FederatedIdentityCredentials",
     MSI,
 );
-const DELETE_IDENTITY: Op = Op::new(
-    "DELETE Microsoft.ManagedIdentity/userAssignedIdentities",
-    "azure:UserAssignedIdentities_Delete",
-    MSI,
-);
+const GET_IDENTITY: Op = IDENTITIES.op(Method::GET, "Get");
+const PUT_IDENTITY: Op = IDENTITIES.op(Method::PUT, "CreateOrUpdate");
+const DELETE_IDENTITY: Op = IDENTITIES.op(Method::DELETE, "Delete");
 
 /// What Azure assigns at create.
 pub const COMPUTED: &[&str] = &["principal_id", "client_id", "tenant_id"];
@@ -108,17 +107,24 @@ impl AzureDriver {
             None => Tags::new(),
         };
         tags.retain(|k, _| !tags::is_idplan_tag(k));
-        tags.extend(a.tags);
-        let body = json!({ "location": a.location, "tags": tags });
-        self.call(
-            &r.node.address,
-            &PUT_IDENTITY,
-            Method::PUT,
-            &a.id,
-            Some(&body),
-        )
-        .await?;
+        tags.extend(a.tags.clone());
+        self.put_identity(r, &a, &tags).await?;
         Ok(())
+    }
+
+    /// Puts the identity `a` in its location with `tags` (a PUT replaces them all); returns
+    /// ARM's answer.
+    async fn put_identity(
+        &self,
+        r: &Resource,
+        a: &IdentityAttributes,
+        tags: &Tags,
+    ) -> Result<Value> {
+        let body = json!({ "location": a.location, "tags": tags });
+        let (_, put) = self
+            .call(&r.node.address, &PUT_IDENTITY, &a.id, Some(&body))
+            .await?;
+        Ok(put)
     }
 }
 
@@ -183,17 +189,8 @@ impl KindOps<AzureDriver> for Identity {
     /// Returns the ids Azure assigned; each is null when Azure's answer lacks it.
     async fn create(&self, driver: &AzureDriver, r: &Resource) -> Result<Option<Value>> {
         let a: IdentityAttributes = attributes_of(r)?;
-        let body = json!({ "location": a.location, "tags": a.tags });
-        let (_, created) = driver
-            .call(
-                &r.node.address,
-                &PUT_IDENTITY,
-                Method::PUT,
-                &a.id,
-                Some(&body),
-            )
-            .await?;
-        let created: ArmIdentity = answer(created, &r.node.address, PUT_IDENTITY.api)?;
+        let created = driver.put_identity(r, &a, &a.tags).await?;
+        let created: ArmIdentity = answer(created, &r.node.address, PUT_IDENTITY.api())?;
         let p = created.properties;
         Ok(Some(json!({
             "principal_id": p.principal_id,

@@ -10,15 +10,17 @@ pub mod identity;
 pub mod survey;
 pub mod vault;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{Call, Driver, KindCalls};
+use super::{Call, Driver, KindCalls, attributes};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
 pub use crate::kind::AzureKind;
@@ -33,47 +35,74 @@ const SCOPE: &str = "https://management.azure.com/.default";
 /// Polls of one long-running operation before giving up.
 const POLLS: u32 = 120;
 
-/// One ARM operation: how it is named in errors and stats, and its `api-version`.
-pub(crate) struct Op {
-    api: &'static str,
-    stat: &'static str,
+/// An ARM resource type: its provider path, the prefix of its operations' ids and the
+/// `api-version` its calls send.
+#[derive(Clone, Copy)]
+pub(crate) struct ArmType {
+    path: &'static str,
+    operations: &'static str,
     version: &'static str,
+}
+
+impl ArmType {
+    const fn new(path: &'static str, operations: &'static str, version: &'static str) -> Self {
+        ArmType {
+            path,
+            operations,
+            version,
+        }
+    }
+
+    /// The operation `operation` (its id's suffix: `Get`), sent as `method`.
+    const fn op(self, method: Method, operation: &'static str) -> Op {
+        Op {
+            of: self,
+            method,
+            operation,
+            retry_code: None,
+        }
+    }
+}
+
+/// One ARM operation on a resource type.
+pub(crate) struct Op {
+    of: ArmType,
+    method: Method,
+    operation: &'static str,
     /// An ARM error code that is transient for this operation.
     retry_code: Option<&'static str>,
 }
 
 impl Op {
-    const fn new(api: &'static str, stat: &'static str, version: &'static str) -> Op {
-        Op {
-            api,
-            stat,
-            version,
-            retry_code: None,
-        }
+    /// The operation with `code` retried.
+    const fn retrying(mut self, code: &'static str) -> Op {
+        self.retry_code = Some(code);
+        self
     }
 
-    /// The operation with `code` retried.
-    const fn retrying(self, code: &'static str) -> Op {
-        Op {
-            retry_code: Some(code),
-            ..self
-        }
+    /// How errors name it: `GET Microsoft.ManagedIdentity/userAssignedIdentities`.
+    fn api(&self) -> Cow<'static, str> {
+        format!("{} {}", self.method, self.of.path).into()
+    }
+
+    /// What the stats count it under: `azure:UserAssignedIdentities_Get`.
+    fn stat(&self) -> String {
+        format!("azure:{}_{}", self.of.operations, self.operation)
     }
 }
 
-const AKS: &str = "2026-08-01";
-const STORAGE: &str = "2025-01-01";
-
-pub(super) const GET_CLUSTER: Op = Op::new(
-    "GET Microsoft.ContainerService/managedClusters",
-    "azure:ManagedClusters_Get",
-    AKS,
+const CLUSTERS: ArmType = ArmType::new(
+    "Microsoft.ContainerService/managedClusters",
+    "ManagedClusters",
+    "2026-08-01",
 );
-const GET_STORAGE: Op = Op::new(
-    "GET Microsoft.Storage/storageAccounts",
-    "azure:StorageAccounts_GetProperties",
-    STORAGE,
+const STORAGE_ACCOUNTS: ArmType = ArmType::new(
+    "Microsoft.Storage/storageAccounts",
+    "StorageAccounts",
+    "2025-01-01",
 );
+pub(super) const GET_CLUSTER: Op = CLUSTERS.op(Method::GET, "Get");
+const GET_STORAGE: Op = STORAGE_ACCOUNTS.op(Method::GET, "GetProperties");
 
 pub struct AzureDriver {
     rest: Rest,
@@ -112,7 +141,6 @@ impl AzureDriver {
         &self,
         resource: &str,
         op: &Op,
-        method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value)> {
@@ -120,14 +148,15 @@ impl AzureDriver {
             path.to_string()
         } else {
             let sep = if path.contains('?') { '&' } else { '?' };
-            format!("{}{path}{sep}api-version={}", self.base, op.version)
+            format!("{}{path}{sep}api-version={}", self.base, op.of.version)
         };
-        let mut request = Request::new(method, &url, op.stat).body(body);
+        let stat = op.stat();
+        let mut request = Request::new(op.method.clone(), &url, &stat).body(body);
         request.retry_code = op.retry_code;
         let response = match self.rest.send(&request).await {
             Ok(response) => response,
             Err(f) if f.is(404) => return Ok((StatusCode::NOT_FOUND, Value::Null)),
-            Err(f) => return Err(f.into_error(resource, op.api)),
+            Err(f) => return Err(f.into_error(resource, op.api())),
         };
         let status = response.status;
         if status == StatusCode::ACCEPTED || status == StatusCode::CREATED {
@@ -158,12 +187,12 @@ impl AzureDriver {
             tokio::time::sleep(delay.unwrap_or(first_poll).min(rest::MAX_WAIT)).await;
             let response = match self
                 .rest
-                .send(&Request::new(Method::GET, url, op.stat))
+                .send(&Request::new(Method::GET, url, &op.stat()))
                 .await
             {
                 Ok(response) => response,
                 Err(f) if f.is(404) => return Ok(()),
-                Err(f) => return Err(f.into_error(resource, op.api)),
+                Err(f) => return Err(f.into_error(resource, op.api())),
             };
             let body = &response.body;
             match body["status"].as_str() {
@@ -171,7 +200,7 @@ impl AzureDriver {
                 Some(s)
                     if s.eq_ignore_ascii_case("Failed") || s.eq_ignore_ascii_case("Canceled") =>
                 {
-                    return Err(arm_error(resource, op.api, response.status, body));
+                    return Err(arm_error(resource, op.api(), response.status, body));
                 }
                 // A `Location` poll answers 202 until done, then the final status.
                 None if response.status != StatusCode::ACCEPTED => return Ok(()),
@@ -180,13 +209,13 @@ impl AzureDriver {
         }
         Err(Error::Cloud {
             resource: resource.to_string(),
-            api: op.api,
+            api: op.api(),
             message: format!("the long-running operation did not finish after {POLLS} polls"),
         })
     }
 
     async fn get(&self, resource: &str, op: &Op, id: &str) -> Result<Option<Value>> {
-        let (status, body) = self.call(resource, op, Method::GET, id, None).await?;
+        let (status, body) = self.call(resource, op, id, None).await?;
         Ok((status != StatusCode::NOT_FOUND).then_some(body))
     }
 
@@ -198,7 +227,7 @@ impl AzureDriver {
         id: &str,
     ) -> Result<Option<T>> {
         match self.get(resource, op, id).await? {
-            Some(body) => Ok(Some(answer(body, resource, op.api)?)),
+            Some(body) => Ok(Some(answer(body, resource, op.api())?)),
             None => Ok(None),
         }
     }
@@ -208,7 +237,7 @@ impl AzureDriver {
         let mut out = Vec::new();
         let mut next = Some(path.to_string());
         while let Some(page) = next.take() {
-            let (status, body) = self.call(resource, op, Method::GET, &page, None).await?;
+            let (status, body) = self.call(resource, op, &page, None).await?;
             if status == StatusCode::NOT_FOUND {
                 break;
             }
@@ -225,7 +254,7 @@ impl AzureDriver {
 
     /// Deletes; a resource already gone is fine.
     async fn delete_id(&self, resource: &str, op: &Op, id: &str) -> Result<()> {
-        self.call(resource, op, Method::DELETE, id, None).await?;
+        self.call(resource, op, id, None).await?;
         Ok(())
     }
 
@@ -299,6 +328,47 @@ impl AzureKind {
     }
 }
 
+/// ARM's answer for a resource that an adopted identity's maker may have named otherwise (a
+/// federated credential, a role assignment): see [`AzureDriver::read_named`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Named<P> {
+    pub(super) name: Option<String>,
+    pub(super) properties: P,
+}
+
+/// The attributes of such a resource.
+trait NamedAttributes: DeserializeOwned {
+    fn name(&self) -> &str;
+    /// Its resource id under `name`.
+    fn id_named(&self, name: &str) -> String;
+}
+
+impl AzureDriver {
+    /// The resource `desired` describes, under the name the state `known`s (its maker's, when
+    /// adopted), else the desired one; on an adopted identity, else the one `search` finds
+    /// under any name. Answers the name it goes by and its properties.
+    async fn read_named<A: NamedAttributes, P: DeserializeOwned + Default>(
+        &self,
+        r: &Resource,
+        known: Option<&Value>,
+        desired: &A,
+        get: &Op,
+        search: impl Future<Output = Result<Option<Named<P>>>>,
+    ) -> Result<Option<(String, P)>> {
+        let name = match known {
+            Some(known) => attributes::<A>(&r.node.address, known)?.name().to_string(),
+            None => desired.name().to_string(),
+        };
+        let id = desired.id_named(&name);
+        let found = match self.get_as(&r.node.address, get, &id).await? {
+            None if r.adopt => search.await?,
+            found => found,
+        };
+        Ok(found.map(|found| (found.name.unwrap_or(name), found.properties)))
+    }
+}
+
 /// The name its maker chose: what a resource made by hand beside an identity the spec adopts
 /// keeps of its owner's, taken over as it is (under that name) and never deleted.
 fn named_by_owner(resource: &Resource, actual: &Value) -> Value {
@@ -326,7 +396,7 @@ impl Driver for AzureDriver {
 }
 
 /// An ARM failure reported in a body (a long-running operation's).
-fn arm_error(resource: &str, api: &'static str, status: StatusCode, body: &Value) -> Error {
+fn arm_error(resource: &str, api: Cow<'static, str>, status: StatusCode, body: &Value) -> Error {
     let error = &body["error"];
     let message = describe(
         status,
@@ -350,10 +420,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn operations_are_named_by_their_type() {
+        assert_eq!(GET_STORAGE.api(), "GET Microsoft.Storage/storageAccounts");
+        assert_eq!(GET_STORAGE.stat(), "azure:StorageAccounts_GetProperties");
+    }
+
+    #[test]
     fn arm_errors_name_code_and_message() {
         let e = arm_error(
             "azurerm_user_assigned_identity.p.backup",
-            "PUT Microsoft.ManagedIdentity/userAssignedIdentities",
+            "PUT Microsoft.ManagedIdentity/userAssignedIdentities".into(),
             StatusCode::CONFLICT,
             &json!({"error": {"code": "Busy", "message": "try later"}}),
         );

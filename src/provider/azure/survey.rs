@@ -3,9 +3,12 @@
 //! storage account its Storage Blob Data Contributor assignment reaches, and the key vault
 //! whose access policy (or Key Vault Secrets User assignment) lets it read secrets.
 
+use reqwest::Method;
 use serde_json::Value;
 
 use super::assignment::{ArmAssignment, role_guid};
+use super::identity::IDENTITIES;
+use super::vault::VAULTS;
 use super::{AzureDriver, GET_CLUSTER, Op};
 use crate::error::{Error, Result};
 use crate::spec::survey::{Choices, Resolved, Seen, Survey};
@@ -14,18 +17,8 @@ use super::context::{KEY_VAULT_SECRETS_USER, SECRET_PERMISSIONS, STORAGE_BLOB_DA
 use crate::spec::ComponentKind;
 use crate::spec::draft::{DraftComponent, Field};
 
-const LIST_IDENTITIES: Op = Op {
-    api: "GET Microsoft.ManagedIdentity/userAssignedIdentities",
-    stat: "azure:UserAssignedIdentities_ListByResourceGroup",
-    version: super::identity::MSI,
-    retry_code: None,
-};
-const LIST_VAULTS: Op = Op {
-    api: "GET Microsoft.KeyVault/vaults",
-    stat: "azure:Vaults_ListByResourceGroup",
-    version: super::vault::KEYVAULT,
-    retry_code: None,
-};
+const LIST_IDENTITIES: Op = IDENTITIES.op(Method::GET, "ListByResourceGroup");
+const LIST_VAULTS: Op = VAULTS.op(Method::GET, "ListByResourceGroup");
 
 /// The space's resource group, and what the command line says of it.
 pub struct Group<'a> {

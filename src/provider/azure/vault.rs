@@ -7,24 +7,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::context::SECRET_PERMISSIONS;
-use super::{AzureDriver, Op};
+use super::{ArmType, AzureDriver, Op};
 use crate::error::{Error, Result};
 use crate::graph::Resource;
 use crate::provider::{Adoption, attributes, attributes_of, to_attributes};
 use crate::provider::{Identity, KindDef, KindOps};
 
-pub(super) const KEYVAULT: &str = "2026-02-01";
+const KEYVAULT: &str = "2026-02-01";
 
-const GET_VAULT: Op = Op::new(
-    "GET Microsoft.KeyVault/vaults",
-    "azure:Vaults_Get",
+pub(super) const VAULTS: ArmType = ArmType::new("Microsoft.KeyVault/vaults", "Vaults", KEYVAULT);
+/// A vault's access policy, written by an operation of the vault's.
+const ACCESS_POLICIES: ArmType = ArmType::new(
+    "Microsoft.KeyVault/vaults/accessPolicies",
+    "Vaults",
     KEYVAULT,
 );
-const UPDATE_ACCESS_POLICY: Op = Op::new(
-    "PUT Microsoft.KeyVault/vaults/accessPolicies",
-    "azure:Vaults_UpdateAccessPolicy",
-    KEYVAULT,
-);
+const GET_VAULT: Op = VAULTS.op(Method::GET, "Get");
+const UPDATE_ACCESS_POLICY: Op = ACCESS_POLICIES.op(Method::PUT, "UpdateAccessPolicy");
 
 /// `azurerm_key_vault_access_policy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,7 +108,6 @@ impl AzureDriver {
         self.call(
             &r.node.address,
             &UPDATE_ACCESS_POLICY,
-            Method::PUT,
             &format!("{}/accessPolicies/{operation}", a.vault),
             Some(&body),
         )

@@ -123,7 +123,7 @@ impl GcpDriver {
             .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
             .ok_or_else(|| Error::Cloud {
                 resource: what.clone(),
-                api: "cloudresourcemanager.projects.get",
+                api: "cloudresourcemanager.projects.get".into(),
                 message: format!("no project number in the answer (name: {})", p["name"]),
             })?
             .to_string();

@@ -259,7 +259,7 @@ impl GcpDriver {
                 }
                 return Err(Error::Cloud {
                     resource: r.node.address.to_string(),
-                    api: get,
+                    api: get.into(),
                     message: format!("{} does not exist", a.resource),
                 });
             };
