@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{ArmType, AzureDriver, Named, NamedAttributes, Op, named_by_owner, nothing_to_release};
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::provider::{Identity, KindDef, KindOps};
+use crate::provider::{Identity, KindDef, KindOps, ReadResult};
 use crate::provider::{attributes, attributes_of, to_attributes};
 use crate::transport::answer;
 
@@ -168,12 +168,7 @@ impl KindDef for Assignment {
 impl KindOps<AzureDriver> for Assignment {
     /// Read by [`AzureDriver::read_named`]: under any name, the assignment of the same role to
     /// the same principal at the same scope.
-    async fn read(
-        &self,
-        driver: &AzureDriver,
-        r: &Resource,
-        known: Option<&Value>,
-    ) -> Result<Option<Value>> {
+    async fn read(&self, driver: &AzureDriver, r: &Resource, known: Option<&Value>) -> ReadResult {
         let a: AssignmentAttributes = attributes_of(r)?;
         let granting = driver.assignment_granting(r, &a);
         let found = driver

@@ -15,7 +15,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
 use crate::provider::tags::COMPONENT_TAG;
-use crate::provider::{Identity, KindDef, KindOps, Proposed};
+use crate::provider::{Identity, KindDef, KindOps, Proposed, ReadResult};
 use crate::provider::{attributes, attributes_of, to_attributes};
 use crate::transport::answer;
 
@@ -204,12 +204,7 @@ impl KindDef for Credential {
 impl KindOps<AzureDriver> for Credential {
     /// Read by [`AzureDriver::read_named`]: under any name, the credential with the same
     /// issuer and subject.
-    async fn read(
-        &self,
-        driver: &AzureDriver,
-        r: &Resource,
-        known: Option<&Value>,
-    ) -> Result<Option<Value>> {
+    async fn read(&self, driver: &AzureDriver, r: &Resource, known: Option<&Value>) -> ReadResult {
         let a: CredentialAttributes = attributes_of(r)?;
         let trusting = driver.credential_trusting(r, &a);
         let found = driver

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::tags::{self, Noun, Tags};
 use crate::provider::{Adoption, attributes, attributes_of, owners_keys, to_attributes};
-use crate::provider::{KindDef, KindOps};
+use crate::provider::{KindDef, KindOps, ReadResult};
 use crate::transport::answer;
 
 /// The `api-version` of managed identities and their federated credentials.
@@ -167,12 +167,7 @@ impl KindDef for Identity {
 }
 
 impl KindOps<AzureDriver> for Identity {
-    async fn read(
-        &self,
-        driver: &AzureDriver,
-        r: &Resource,
-        _: Option<&Value>,
-    ) -> Result<Option<Value>> {
+    async fn read(&self, driver: &AzureDriver, r: &Resource, _: Option<&Value>) -> ReadResult {
         let a: IdentityAttributes = attributes_of(r)?;
         let Some(body) = driver.get_identity(r, &a.id).await? else {
             return Ok(None);

@@ -11,7 +11,7 @@ use super::{ArmType, AzureDriver, Op};
 use crate::error::{Error, Result};
 use crate::graph::Resource;
 use crate::provider::{Adoption, attributes, attributes_of, to_attributes};
-use crate::provider::{Identity, KindDef, KindOps};
+use crate::provider::{Identity, KindDef, KindOps, ReadResult};
 
 const KEYVAULT: &str = "2026-02-01";
 
@@ -159,12 +159,7 @@ impl KindDef for AccessPolicy {
 }
 
 impl KindOps<AzureDriver> for AccessPolicy {
-    async fn read(
-        &self,
-        driver: &AzureDriver,
-        r: &Resource,
-        _: Option<&Value>,
-    ) -> Result<Option<Value>> {
+    async fn read(&self, driver: &AzureDriver, r: &Resource, _: Option<&Value>) -> ReadResult {
         let a: AccessPolicyAttributes = attributes_of(r)?;
         let Some(vault) = driver.get_vault(&r.node.address, &a.vault).await? else {
             return Ok(None);

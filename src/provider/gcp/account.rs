@@ -10,7 +10,7 @@ use super::{Api, GcpDriver};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::{Adoption, attributes, attributes_of, owners_keys, to_attributes};
-use crate::provider::{Identity, KindDef, KindOps};
+use crate::provider::{Identity, KindDef, KindOps, ReadResult};
 use crate::transport::answer;
 
 /// `google_service_account`.
@@ -96,12 +96,7 @@ impl KindDef for ServiceAccount {
 
 /// A service account is adopted as it is: idplan added nothing to it.
 impl KindOps<GcpDriver> for ServiceAccount {
-    async fn read(
-        &self,
-        driver: &GcpDriver,
-        r: &Resource,
-        _: Option<&Value>,
-    ) -> Result<Option<Value>> {
+    async fn read(&self, driver: &GcpDriver, r: &Resource, _: Option<&Value>) -> ReadResult {
         const API: &str = "iam.projects.serviceAccounts.get";
         let a: AccountAttributes = attributes_of(r)?;
         match driver

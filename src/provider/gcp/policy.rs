@@ -16,7 +16,7 @@ use super::context::check_principals;
 use super::{Api, GcpDriver, GcpKind, PolicyOf};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Kind, Resource};
-use crate::provider::{Identity, KindDef, KindOps, Proposed, additive_join};
+use crate::provider::{Identity, KindDef, KindOps, Proposed, ReadResult, additive_join};
 use crate::provider::{attributes, attributes_of, to_attributes};
 use crate::state::State;
 use crate::transport::Failure;
@@ -445,12 +445,7 @@ impl KindOps<GcpDriver> for Members {
     /// idplan's members in the policy: those it wants or recorded that the policy holds in
     /// the role's binding without a condition. Anyone else's members are not part of the
     /// answer.
-    async fn read(
-        &self,
-        driver: &GcpDriver,
-        r: &Resource,
-        known: Option<&Value>,
-    ) -> Result<Option<Value>> {
+    async fn read(&self, driver: &GcpDriver, r: &Resource, known: Option<&Value>) -> ReadResult {
         let a: MembersAttributes = attributes_of(r)?;
         let Some(policy) = driver.get_policy(r).await? else {
             return Ok(None);
