@@ -1028,6 +1028,60 @@ fn string_literals(paths: &[&str]) -> Vec<(String, String)> {
     out
 }
 
+/// Each ARM operation the Azure driver declares: its file, its resource type's constant, its
+/// method and the type's provider path. Read from the declarations with white space dropped:
+/// `const TYPE: ArmType = ArmType::new("Microsoft.X/..", ..)` and `TYPE.op(Method::GET, ..)`.
+fn arm_operations() -> Vec<(String, String, String, String)> {
+    let dir = repo_path("src/provider/azure");
+    let sources: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, text.split_whitespace().collect())
+        })
+        .collect();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut paths = std::collections::HashMap::new();
+    for (_, text) in &sources {
+        for declared in text.split("const").skip(1) {
+            let name = ident(declared);
+            if let Some(rest) = declared.strip_prefix(&format!("{name}:ArmType=ArmType::new(\"")) {
+                let path = rest.split('"').next().unwrap();
+                paths.insert(name, path.to_string());
+            }
+        }
+    }
+    assert!(paths.len() >= 5, "{} ARM resource types found", paths.len());
+    let mut out = Vec::new();
+    for (file, text) in &sources {
+        for (before, after) in text
+            .split(".op(Method::")
+            .zip(text.split(".op(Method::").skip(1))
+        {
+            let op_type: String = before
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let path = paths
+                .get(&op_type)
+                .unwrap_or_else(|| panic!("{file}: {op_type} is not a declared ArmType"));
+            out.push((file.clone(), op_type, ident(after), path.clone()));
+        }
+    }
+    out
+}
+
 /// `needle` in `text` as a whole word (not the start or end of a longer name).
 fn mentions(text: &str, needle: &str) -> bool {
     let word = |c: char| c.is_ascii_alphanumeric() || "_.:/".contains(c);
@@ -1089,28 +1143,22 @@ fn docs_watch_names_every_cloud_call_idplan_makes() {
         "{seen} AWS operations found: is the scan still right?"
     );
 
-    // Azure: each ARM operation `METHOD Microsoft.X/...` is the action `Microsoft.X/.../read`,
-    // `/write` or `/delete`; the state's blob operations are blob DataActions.
-    let azure = string_literals(&["src/provider/azure"]);
+    // Azure: each ARM operation (`TYPE.op(Method::GET, ..)` on a `const TYPE: ArmType =
+    // ArmType::new("Microsoft.X/..", ..)`) is the action `Microsoft.X/.../read`, `/write` or
+    // `/delete`; the state's blob operations are blob DataActions.
     let mut seen = 0;
-    for (file, literal) in &azure {
-        let Some((method, path)) = literal.split_once(' ') else {
-            continue;
-        };
-        if !path.starts_with("Microsoft.") || path.contains(' ') {
-            continue;
-        }
-        let verb = match method {
+    for (file, op_type, method, path) in arm_operations() {
+        let verb = match method.as_str() {
             "GET" => "read",
             "PUT" => "write",
             "DELETE" => "delete",
-            _ => panic!("{file}: {literal}: which action is {method}?"),
+            _ => panic!("{file}: {op_type}: which action is {method}?"),
         };
         seen += 1;
         let action = format!("\"{path}/{verb}\"");
         assert!(
             doc.contains(&action),
-            "docs/watch.md has no {action} for {literal} ({file})"
+            "docs/watch.md has no {action} for {method} {path} ({file})"
         );
     }
     assert!(seen >= 10, "{seen} ARM operations found");
