@@ -109,12 +109,21 @@ pub trait KindDef: Sync {
         })
     }
 
+    /// The attributes an adopted resource keeps as its owner set them (a name it chose, its
+    /// description, its tags): idplan never changes them. Most kinds keep none.
+    fn owner_keeps(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// What idplan wants of a resource it adopted (`actual` is what the cloud holds): the
-    /// desired attributes, with what stays its owner's (a name it chose, its description)
-    /// as the owner set it. A kind that keeps nothing of its owner's wants all it declares.
+    /// desired attributes, with what the owner keeps ([`KindDef::owner_keeps`]) as the owner
+    /// set it.
     fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
-        let _ = actual;
-        Ok(resource.attributes.clone())
+        Ok(crate::provider::owners_keys(
+            resource,
+            actual,
+            self.owner_keeps(),
+        ))
     }
 
     /// What idplan will have added to a resource it adopted once `resource` is applied over

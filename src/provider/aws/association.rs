@@ -19,7 +19,7 @@ use super::{AwsDriver, AwsKind, attrs, cloud_error, region, sent};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Location, Resource};
 use crate::provider::tags::{self, Tags};
-use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
+use crate::provider::{Adoption, attributes, to_attributes};
 use crate::provider::{Identity, KindDef, KindOps, Proposed, ReadResult};
 use crate::state::State;
 
@@ -273,14 +273,14 @@ impl KindDef for Association {
             )));
         }
         Ok(Adoption::Shared {
-            desired: owners_keys(resource, actual, &["tags"]),
+            desired: self.shared_desired(resource, actual)?,
             added: None,
         })
     }
 
     /// The owner's tags stay as they are.
-    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
-        Ok(owners_keys(resource, actual, &["tags"]))
+    fn owner_keeps(&self) -> &'static [&'static str] {
+        &["tags"]
     }
 
     /// An association recorded before idplan recorded `disable_session_tags` had them on:

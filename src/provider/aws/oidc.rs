@@ -9,7 +9,7 @@ use super::{AwsDriver, attrs, found, gone_is_ok, idplan_tags, retag, sdk_tags, s
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::tags::Tags;
-use crate::provider::{Adoption, attributes, owners_keys, to_attributes};
+use crate::provider::{Adoption, attributes, to_attributes};
 use crate::provider::{Identity, KindDef, KindOps, ReadResult};
 
 /// The cluster a provider was made for (AWS only: other clouds have no such tag).
@@ -64,8 +64,8 @@ impl KindDef for Provider {
     }
 
     /// The owner's tags stay as they are.
-    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
-        Ok(owners_keys(resource, actual, &["tags"]))
+    fn owner_keeps(&self) -> &'static [&'static str] {
+        &["tags"]
     }
 }
 

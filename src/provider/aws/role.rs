@@ -41,9 +41,6 @@ const ROLE: Noun = Noun {
     article: "a",
 };
 
-/// What an adopted role keeps as its owner made it: idplan manages its trust and its tags.
-const OWNERS: &[&str] = &["description"];
-
 /// A policy document IAM returned, normalised; `api` names the call that returned it.
 fn returned_policy(r: &Resource, api: &'static str, doc: &str) -> Result<Value> {
     let parsed = policy::parse_returned(doc).map_err(|message| Error::Cloud {
@@ -137,12 +134,18 @@ impl KindDef for Role {
             &desired.tags,
             &held.tags,
         );
-        Ok(decision.into_adoption(owners_keys(resource, actual, OWNERS)))
+        Ok(decision.into_adoption(owners_keys(resource, actual, self.owner_keeps())))
     }
 
+    /// An adopted role keeps its description: idplan manages its trust and its tags.
+    fn owner_keeps(&self) -> &'static [&'static str] {
+        &["description"]
+    }
+
+    /// What the owner keeps, and of the tags idplan's own.
     fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
         let desired: RoleAttributes = attrs(resource)?;
-        let mut shared = owners_keys(resource, actual, OWNERS);
+        let mut shared = owners_keys(resource, actual, self.owner_keeps());
         shared["tags"] = to_attributes(&tags::adopted_tags(&desired.tags));
         Ok(shared)
     }
@@ -283,13 +286,10 @@ impl KindDef for RolePolicy {
         Ok(Identity::parts([p.role, p.name], &["/"]))
     }
 
-    /// An inline policy belongs to its role: the role's adoption decides.
+    /// An inline policy belongs to its role: the role's adoption decides, and it is never
+    /// adopted itself.
     fn adoption(&self, _resource: &Resource, _actual: &Value) -> Result<Adoption> {
         Ok(Adoption::Owned)
-    }
-
-    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
-        Ok(owners_keys(resource, actual, &["tags"]))
     }
 }
 

@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ArmType, AzureDriver, Named, NamedAttributes, Op, named_by_owner, nothing_to_release};
+use super::{ArmType, AzureDriver, Named, NamedAttributes, Op, nothing_to_release};
 use crate::error::Result;
 use crate::graph::Resource;
 use crate::provider::{Identity, KindDef, KindOps, ReadResult};
@@ -160,8 +160,10 @@ impl KindDef for Assignment {
         Ok(Identity::parts([r.scope, r.role_definition_id, r.identity], &[" ", " "]).lowercase())
     }
 
-    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
-        Ok(named_by_owner(resource, actual))
+    /// Made by hand beside an identity the spec adopts, it keeps the name its maker chose:
+    /// taken over as it is (under that name) and never deleted.
+    fn owner_keeps(&self) -> &'static [&'static str] {
+        &["name"]
     }
 }
 

@@ -9,9 +9,7 @@ use serde_json::{Value, json};
 
 use super::context::check_credentials_named;
 use super::identity::{CREDENTIALS, IdentityAttributes};
-use super::{
-    AzureDriver, AzureKind, Named, NamedAttributes, Op, named_by_owner, nothing_to_release,
-};
+use super::{AzureDriver, AzureKind, Named, NamedAttributes, Op, nothing_to_release};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Resource};
 use crate::provider::tags::COMPONENT_TAG;
@@ -190,8 +188,10 @@ impl KindDef for Credential {
         Ok(Identity::parts([c.identity, c.issuer, c.subject], &["/", " "]).lowercase())
     }
 
-    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
-        Ok(named_by_owner(resource, actual))
+    /// Made by hand beside an identity the spec adopts, it keeps the name its maker chose:
+    /// taken over as it is (under that name) and never deleted.
+    fn owner_keeps(&self) -> &'static [&'static str] {
+        &["name"]
     }
 
     /// A new credential lets a control plane's service account use the identity the spec

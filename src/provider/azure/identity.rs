@@ -92,9 +92,6 @@ const IDENTITY: Noun = Noun {
     article: "an",
 };
 
-/// What an adopted identity keeps as its owner made it: idplan manages only its tags.
-const OWNERS: &[&str] = &["location"];
-
 impl AzureDriver {
     pub(super) async fn get_identity(&self, r: &Resource, id: &str) -> Result<Option<ArmIdentity>> {
         self.get_as(&r.node.address, &GET_IDENTITY, id).await
@@ -155,12 +152,18 @@ impl KindDef for Identity {
             &desired.tags,
             &tags,
         );
-        Ok(decision.into_adoption(owners_keys(resource, actual, OWNERS)))
+        Ok(decision.into_adoption(owners_keys(resource, actual, self.owner_keeps())))
     }
 
+    /// An adopted identity keeps its location: idplan manages only its tags.
+    fn owner_keeps(&self) -> &'static [&'static str] {
+        &["location"]
+    }
+
+    /// What the owner keeps, and of the tags idplan's own.
     fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
         let desired: IdentityAttributes = attributes_of(resource)?;
-        let mut shared = owners_keys(resource, actual, OWNERS);
+        let mut shared = owners_keys(resource, actual, self.owner_keeps());
         shared["tags"] = to_attributes(&tags::adopted_tags(&desired.tags));
         Ok(shared)
     }

@@ -369,12 +369,6 @@ impl AzureDriver {
     }
 }
 
-/// The name its maker chose: what a resource made by hand beside an identity the spec adopts
-/// keeps of its owner's, taken over as it is (under that name) and never deleted.
-fn named_by_owner(resource: &Resource, actual: &Value) -> Value {
-    super::owners_keys(resource, actual, &["name"])
-}
-
 /// Nothing idplan adopts of this kind has additions.
 fn nothing_to_release(r: &Resource) -> Error {
     Error::internal(format!("{} has nothing to release", r.node.address))

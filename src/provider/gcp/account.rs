@@ -9,7 +9,7 @@ use super::context::MANAGED_MARK;
 use super::{Api, GcpDriver};
 use crate::error::Result;
 use crate::graph::Resource;
-use crate::provider::{Adoption, attributes, attributes_of, owners_keys, to_attributes};
+use crate::provider::{Adoption, attributes, attributes_of, to_attributes};
 use crate::provider::{Identity, KindDef, KindOps, ReadResult};
 use crate::transport::answer;
 
@@ -41,10 +41,6 @@ struct IamAccount {
     display_name: String,
     description: String,
 }
-
-/// What an adopted service account keeps as its owner made it: everything; idplan only
-/// binds it.
-const OWNERS: &[&str] = &["display_name", "description"];
 
 /// `google_service_account`: a component's identity in `service-account` mode.
 pub struct ServiceAccount;
@@ -78,7 +74,7 @@ impl KindDef for ServiceAccount {
         }
         if resource.adopt {
             return Ok(Adoption::Shared {
-                desired: owners_keys(resource, actual, OWNERS),
+                desired: self.shared_desired(resource, actual)?,
                 added: None,
             });
         }
@@ -89,8 +85,10 @@ impl KindDef for ServiceAccount {
         )))
     }
 
-    fn shared_desired(&self, resource: &Resource, actual: &Value) -> Result<Value> {
-        Ok(owners_keys(resource, actual, OWNERS))
+    /// An adopted service account keeps everything as its owner made it: idplan only binds
+    /// it.
+    fn owner_keeps(&self) -> &'static [&'static str] {
+        &["display_name", "description"]
     }
 }
 
