@@ -5,6 +5,7 @@
     package.py archive --binary PATH --target TRIPLE --notices FILE --out DIR [--version V]
     package.py sums DIR
     package.py notes --repo OWNER/NAME --image IMAGE [--version V]
+    package.py chart --out DIR [--version V]
 
 `check-tag` fails unless TAG is `v` and Cargo.toml's version: a release is built from the
 version it names.
@@ -16,6 +17,10 @@ report that version and TRIPLE in `--version`. `sums` rewrites DIR/SHA256SUMS al
 `<sha256>  <name>` line per file in DIR (the format `sha256sum -c` reads), sorted by name.
 `notes` prints the top of the release notes: how to install and verify this version (GitHub
 appends the changes since the previous release).
+`chart` writes DIR/idplan-V.tgz, the Helm chart `charts/idplan` for `idplan watch`, whose
+`version` and `appVersion` must be V: one release, one chart. It needs helm-python-sdk (Helm
+embedded, no helm binary), pinned in scripts/install-test-deps.sh; the other commands need
+Python alone.
 
 The release workflow runs it on Linux, macOS and Windows runners, hence Python (its tarfile
 and zipfile) rather than tar/zip/sha256sum, which differ or are missing there. The archives are
@@ -171,6 +176,7 @@ NOTES = """\
 | a script (Linux, macOS, Git Bash) | `bash install-idplan.sh --version {version}` (the `install-idplan.sh` below: it verifies the checksum, and the attestation where `gh` is) |
 | the container image | `docker run --rm --read-only -v "$PWD:/work" {image}:{version} plan` (linux/amd64, linux/arm64) |
 | crates.io | `cargo install --locked idplan@{version}` |
+| `idplan watch` in the Space's cluster | `helm install idplan https://github.com/{repo}/releases/download/{tag}/idplan-{version}.tgz --namespace idplan-system --create-namespace --set-file spec=idplan.yaml` (the chart `idplan-{version}.tgz` below, on the image above) |
 
 TARGET is `x86_64-unknown-linux-musl`, `aarch64-unknown-linux-musl` (static: any Linux
 distribution), `x86_64-apple-darwin`, `aarch64-apple-darwin` or `x86_64-pc-windows-msvc`. Each
@@ -191,6 +197,33 @@ def notes(args) -> None:
     print(NOTES.format(repo=args.repo, tag=f"v{version}", version=version, image=args.image))
 
 
+CHART = Path(__file__).resolve().parents[2] / "charts" / "idplan"
+
+
+def chart(args) -> None:
+    version = args.version or cargo_version()
+    chart_yaml = CHART / "Chart.yaml"
+    try:
+        import helm_python
+    except ImportError:
+        fail(
+            "helm_python is missing: package the chart with the Python of a venv holding"
+            " helm-python-sdk (scripts/install-test-deps.sh makes .venv-helm)"
+        )
+    with helm_python.Chart.load(CHART) as loaded:
+        declared = loaded.metadata
+    for field in ["version", "appVersion"]:
+        if str(declared.get(field)) != version:
+            fail(
+                f"{chart_yaml}: `{field}` is {declared.get(field)!r}, not the release's"
+                f" version {version}: set both `version` and `appVersion` to {version}"
+            )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = helm_python.package(CHART, destination=out)
+    print(f"package.py: wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -208,6 +241,9 @@ def main() -> None:
     n.add_argument("--repo", required=True, help="OWNER/NAME of the repository")
     n.add_argument("--image", required=True, help="the image, without tag")
     n.add_argument("--version", help="the version (default: Cargo.toml's)")
+    c = sub.add_parser("chart", help="package the Helm chart as DIR/idplan-V.tgz")
+    c.add_argument("--out", required=True, help="the directory of the release's files")
+    c.add_argument("--version", help="the version (default: Cargo.toml's)")
     args = parser.parse_args()
     if args.command == "archive":
         archive(args)
@@ -215,6 +251,8 @@ def main() -> None:
         check_tag(args.tag)
     elif args.command == "notes":
         notes(args)
+    elif args.command == "chart":
+        chart(args)
     else:
         directory = Path(args.dir)
         if not directory.is_dir():

@@ -63,7 +63,7 @@ for request in job["requests"]:
 print(json.dumps(results))
 "#;
 
-fn helm_venv(tool: &str) -> PathBuf {
+pub(crate) fn helm_venv(tool: &str) -> PathBuf {
     let path = repo_path(".venv-helm/bin").join(tool);
     assert!(
         path.exists(),

@@ -12,7 +12,11 @@
 //! - what cannot run here (the macOS and Windows builds, the image, the attestations, GitHub
 //!   itself) is linted: `.github/workflows/` and `action.yml` with check-jsonschema and zizmor,
 //!   the `Dockerfile` with hadolint (all from `.venv-ci-lint`, scripts/install-test-deps.sh);
-//! - one repository URL, one version: Cargo.toml's, in the README, the action and the recipes;
+//! - `package.py chart` packages the Helm chart of `idplan watch` as the release's
+//!   `idplan-VERSION.tgz` with helm-python-sdk (`.venv-helm`), the pin the release workflow
+//!   installs, and refuses a chart of another version;
+//! - one repository URL, one version: Cargo.toml's, in the README, the action, the recipes and
+//!   the chart;
 //! - `cargo package --list` holds what a build needs and nothing large; `idplan --version`
 //!   names the commit and the target.
 
@@ -26,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::chart::helm_venv;
 use crate::ci_recipes::linter;
 use crate::support::{TestDir, idplan_binary, repo_path};
 
@@ -252,6 +257,80 @@ fn the_release_archive_and_sha256sums_are_built_for_this_machines_target() {
             "{refused}: an archive was written"
         );
     }
+}
+
+#[test]
+fn the_chart_is_packaged_for_the_release_with_the_pinned_helm() {
+    let dir = TestDir::new();
+    let chart = |version: &str| {
+        let mut cmd = Command::new(helm_venv("python"));
+        cmd.arg(repo_path("scripts/release/package.py"))
+            .args(["chart", "--out"])
+            .arg(dir.path().join("dist"))
+            .args(["--version", version]);
+        cmd
+    };
+    succeeds(&mut chart(VERSION));
+    let name = format!("idplan-{VERSION}.tgz");
+    let listing = succeeds(
+        Command::new("tar")
+            .arg("-tzf")
+            .arg(dir.path().join("dist").join(&name)),
+    );
+    let entries: Vec<String> = String::from_utf8(listing.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for wanted in [
+        "Chart.yaml",
+        "values.yaml",
+        "values.schema.json",
+        "README.md",
+        "templates/deployment.yaml",
+        "templates/rbac.yaml",
+    ] {
+        assert!(
+            entries.contains(&format!("idplan/{wanted}")),
+            "{name} lacks idplan/{wanted}: {entries:?}"
+        );
+    }
+    assert!(
+        entries.iter().all(|e| e.starts_with("idplan/")),
+        "{entries:?}"
+    );
+    succeeds(package_py().arg("sums").arg(dir.path().join("dist")));
+    assert!(
+        dir.read("dist/SHA256SUMS")
+            .ends_with(&format!("  {name}\n")),
+        "the chart is listed in SHA256SUMS"
+    );
+    fails_saying(
+        &mut chart("9.9.9"),
+        &format!(
+            "charts/idplan/Chart.yaml: `version` is '{VERSION}', not the release's version 9.9.9"
+        ),
+    );
+
+    // The release workflow installs the helm-python-sdk the tests pin, read from
+    // scripts/install-test-deps.sh by its own expression, and packages the chart before
+    // SHA256SUMS and the attestation, so that both cover it.
+    let workflow = std::fs::read_to_string(repo_path(".github/workflows/release.yml")).unwrap();
+    let pin_expression = r#"s/^HELM_PYTHON_SDK_VERSION="\(.*\)"$/\1/p"#;
+    assert!(workflow.contains(pin_expression), "{workflow}");
+    let pinned = succeeds(
+        Command::new("sed")
+            .args(["-n", pin_expression])
+            .arg(repo_path("scripts/install-test-deps.sh")),
+    );
+    let installed = succeeds(Command::new(helm_venv("python")).args([
+        "-c",
+        "from importlib.metadata import version; print(version('helm-python-sdk'))",
+    ]));
+    assert_eq!(text(&pinned).trim(), text(&installed).trim());
+    let packaged = workflow.find("package.py chart --out dist").unwrap();
+    assert!(packaged < workflow.find("package.py sums dist").unwrap());
+    assert!(packaged < workflow.find("attest-build-provenance").unwrap());
 }
 
 #[test]
@@ -692,6 +771,28 @@ fn one_repository_url_and_one_version_across_readme_action_and_recipes() {
         read("action.yml").contains("scripts/install-idplan.sh"),
         "the action runs the same script"
     );
+
+    // The chart is this version's, on this repository's image; the install commands name
+    // this version's chart.
+    let chart = read("charts/idplan/Chart.yaml");
+    assert!(
+        chart.contains(&format!("\nversion: {VERSION}\n"))
+            && chart.contains(&format!("\nappVersion: \"{VERSION}\"\n"))
+            && chart.contains(&format!("home: {url}\n")),
+        "charts/idplan/Chart.yaml is not version {VERSION} of {url}"
+    );
+    let image = format!("repository: ghcr.io/{}\n", owner_name.to_lowercase());
+    assert!(
+        read("charts/idplan/values.yaml").contains(&image),
+        "charts/idplan/values.yaml does not pull {image}"
+    );
+    let download = format!("{url}/releases/download/v{VERSION}/idplan-{VERSION}.tgz");
+    for file in ["README.md", "docs/watch.md"] {
+        assert!(
+            read(file).contains(&download),
+            "{file} does not name {download}"
+        );
+    }
 }
 
 #[test]
